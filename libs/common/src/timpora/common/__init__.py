@@ -1,0 +1,1 @@
+"""The TIMPORA event contract and the plumbing every service shares, written once."""

@@ -1,0 +1,1 @@
+"""PostgreSQL plumbing: engines and sessions, the inbox, migrations and the role/schema bootstrap."""

@@ -1,0 +1,113 @@
+"""Creates each service's login role, database and schema, idempotently, from an administrator URL.
+
+Every service gets its own role that owns its own schema and nothing else, so PostgreSQL itself keeps
+one service out of another's tables. Run by the local stack, by docker-compose's one-shot
+``db-bootstrap`` container and by the tests::
+
+    TIMPORA_PG_ADMIN_URL=postgresql://postgres:...@127.0.0.1:15432/timpora \\
+    TIMPORA_REGISTRY_DATABASE__URL=postgresql+asyncpg://timpora_registry:...@127.0.0.1:15432/timpora \\
+    ... python -m timpora.common.db.bootstrap
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+SERVICES = ("registry", "alerts", "sharing")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDatabase:
+    schema: str
+    role: str
+    password: str
+    database: str
+
+    @classmethod
+    def from_url(cls, schema: str, url: str) -> ServiceDatabase:
+        parsed = make_url(url)
+        if not parsed.username or not parsed.password or not parsed.database:
+            raise ValueError(f"the {schema} database URL needs a user, a password and a database name")
+        return cls(schema=schema, role=parsed.username, password=parsed.password, database=parsed.database)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _plain_url(url: str) -> str:
+    """asyncpg takes postgresql:// URLs; accept SQLAlchemy's postgresql+asyncpg:// too."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def bootstrap(admin_url: str, services: list[ServiceDatabase]) -> None:
+    admin = make_url(_plain_url(admin_url))
+    server = await asyncpg.connect(admin.set(database="postgres").render_as_string(hide_password=False))
+    try:
+        for database in sorted({service.database for service in services}):
+            exists = await server.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+            if not exists:
+                await server.execute(f"CREATE DATABASE {_quote(database)}")
+        for service in services:
+            await _ensure_role(server, service)
+    finally:
+        await server.close()
+    for service in services:
+        connection = await asyncpg.connect(admin.set(database=service.database).render_as_string(hide_password=False))
+        try:
+            await _ensure_schema(connection, service)
+        finally:
+            await connection.close()
+
+
+async def _ensure_role(server: asyncpg.Connection, service: ServiceDatabase) -> None:
+    exists = await server.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", service.role)
+    verb = "ALTER" if exists else "CREATE"
+    # Passwords cannot be bound as parameters in DDL; quote them as literals instead.
+    password = "'" + service.password.replace("'", "''") + "'"
+    await server.execute(
+        f"{verb} ROLE {_quote(service.role)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {password}"
+    )
+
+
+async def _ensure_schema(connection: asyncpg.Connection, service: ServiceDatabase) -> None:
+    role, schema = _quote(service.role), _quote(service.schema)
+    async with connection.transaction():
+        await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}")
+        await connection.execute(f"ALTER SCHEMA {schema} OWNER TO {role}")
+        await connection.execute(f"ALTER ROLE {role} IN DATABASE {_quote(service.database)} SET search_path = {schema}")
+        await connection.execute(f"GRANT CONNECT ON DATABASE {_quote(service.database)} TO {role}")
+        await connection.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+
+
+def services_from_environment(environ: dict[str, str]) -> list[ServiceDatabase]:
+    found = []
+    for schema in SERVICES:
+        url = environ.get(f"TIMPORA_{schema.upper()}_DATABASE__URL")
+        if url:
+            found.append(ServiceDatabase.from_url(schema, url))
+    return found
+
+
+def main() -> int:
+    admin_url = os.environ.get("TIMPORA_PG_ADMIN_URL")
+    if not admin_url:
+        print("TIMPORA_PG_ADMIN_URL is not set", file=sys.stderr)
+        return 2
+    services = services_from_environment(dict(os.environ))
+    if not services:
+        print("no TIMPORA_<SERVICE>_DATABASE__URL is set; nothing to create", file=sys.stderr)
+        return 2
+    asyncio.run(bootstrap(admin_url, services))
+    print("databases ready: " + ", ".join(f"{s.database}.{s.schema} (role {s.role})" for s in services))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

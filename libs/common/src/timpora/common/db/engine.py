@@ -1,0 +1,35 @@
+"""Async SQLAlchemy engines and sessions over asyncpg, one way for every service."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from timpora.common.settings import DatabaseSettings
+
+
+def make_engine(settings: DatabaseSettings, *, application_name: str, schema: str) -> AsyncEngine:
+    """An engine whose connections see only ``schema`` (plus pg_catalog) and time out runaway statements."""
+    return create_async_engine(
+        settings.url.get_secret_value(),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {
+                "application_name": application_name,
+                "search_path": schema,
+                "statement_timeout": str(settings.statement_timeout_ms),
+            }
+        },
+    )
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: objects stay readable after the commit that the consumer acks on.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -1,0 +1,54 @@
+"""The inbox: one row per event a consumer has processed, written in the same transaction as its effects.
+
+A redelivered event finds its row and is skipped, so processing is effectively once even though Kafka
+delivers at least once. The row also records the Kafka position it came from, the way an
+event-sourced projection records its position with the state it built.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(200), primary_key=True),
+        Column("event_type", String(200), nullable=False),
+        Column("topic", String(249), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+async def claim(
+    session: AsyncSession,
+    inbox: Table,
+    *,
+    consumer: str,
+    event_id: str,
+    event_type: str,
+    topic: str,
+    partition: int,
+    offset: int,
+) -> bool:
+    """Records the event as processed; False when it already was (the caller then does nothing)."""
+    statement = (
+        insert(inbox)
+        .values(
+            consumer=consumer,
+            event_id=event_id,
+            event_type=event_type,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+        )
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(inbox.c.event_id)
+    )
+    return (await session.execute(statement)).first() is not None

@@ -1,0 +1,189 @@
+"""CloudEvents 1.0 envelopes in Kafka binary mode: attributes in ``ce_*`` headers, JSON data in the value.
+
+Decoding never trusts its input: every way a record can be wrong is reported as an
+:class:`EventDecodeError` whose ``reason`` names the field at fault and never echoes the values
+(a reason ends up in dead-letter headers and logs, and values here are personal data).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+from uuid import uuid4
+
+from pydantic import ValidationError
+
+from timpora.common.events.catalog import EventSpec, spec_for, spec_for_ce_type
+from timpora.common.events.payloads import Contract
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+CONTENT_TYPE_HEADER = "content-type"
+_REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_specversion")
+
+DataT = TypeVar("DataT", bound=Contract)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudEvent(Generic[DataT]):
+    id: str
+    source: str
+    type: str
+    subject: str | None
+    time: datetime
+    dataschema: str
+    data: DataT
+    specversion: str = SPECVERSION
+    datacontenttype: str = CONTENT_TYPE
+
+    @property
+    def spec(self) -> EventSpec:
+        return spec_for(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    """What goes on (or came off) the wire: the partition key, the JSON value and the headers."""
+
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+    def header(self, name: str) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def headers_dict(self) -> dict[str, str]:
+        return {key: value.decode("utf-8", "replace") for key, value in self.headers}
+
+
+class EventDecodeError(ValueError):
+    """A record that is not a valid event of a known type; ``reason`` says why, without personal data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def new_event(
+    data: DataT,
+    *,
+    source: str,
+    subject: str | None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> CloudEvent[DataT]:
+    spec = spec_for(data)
+    return CloudEvent(
+        id=event_id or str(uuid4()),
+        source=source,
+        type=spec.ce_type,
+        subject=subject,
+        time=time or datetime.now(UTC),
+        dataschema=spec.dataschema,
+        data=data,
+    )
+
+
+def encode(event: CloudEvent[Contract], *, key: str | None = None) -> KafkaRecord:
+    """The Kafka record for ``event``, keyed by ``key`` (default: the subject, i.e. the foreigner's id)."""
+    headers: list[tuple[str, bytes]] = [
+        ("ce_specversion", event.specversion.encode()),
+        ("ce_id", event.id.encode()),
+        ("ce_source", event.source.encode()),
+        ("ce_type", event.type.encode()),
+        ("ce_time", _format_time(event.time).encode()),
+        ("ce_dataschema", event.dataschema.encode()),
+        (CONTENT_TYPE_HEADER, event.datacontenttype.encode()),
+    ]
+    if event.subject is not None:
+        headers.append(("ce_subject", event.subject.encode()))
+    partition_key = key if key is not None else event.subject
+    return KafkaRecord(
+        key=None if partition_key is None else partition_key.encode(),
+        value=event.data.model_dump_json().encode(),
+        headers=tuple(headers),
+    )
+
+
+def decode(record: KafkaRecord) -> CloudEvent[Contract]:
+    attributes = _attributes(record)
+    spec = spec_for_ce_type(attributes["ce_type"])
+    if spec is None:
+        raise EventDecodeError(f"unknown event type '{attributes['ce_type']}'")
+    if attributes["ce_specversion"] != SPECVERSION:
+        raise EventDecodeError(f"unsupported CloudEvents specversion '{attributes['ce_specversion']}'")
+    content_type = attributes.get(CONTENT_TYPE_HEADER, CONTENT_TYPE)
+    if content_type.split(";")[0].strip() != CONTENT_TYPE:
+        raise EventDecodeError(f"unsupported content-type '{content_type}'")
+    if "ce_dataschema" in attributes and attributes["ce_dataschema"] != spec.dataschema:
+        raise EventDecodeError(f"dataschema '{attributes['ce_dataschema']}' does not match type '{spec.ce_type}'")
+    data = _data(record.value, spec)
+    return CloudEvent(
+        id=attributes["ce_id"],
+        source=attributes["ce_source"],
+        type=spec.ce_type,
+        subject=attributes.get("ce_subject"),
+        time=_parse_time(attributes.get("ce_time")),
+        dataschema=spec.dataschema,
+        data=data,
+    )
+
+
+def _attributes(record: KafkaRecord) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    for name, raw in record.headers:
+        if name.startswith("ce_") or name == CONTENT_TYPE_HEADER:
+            try:
+                attributes[name] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise EventDecodeError(f"header '{name}' is not UTF-8") from None
+    missing = [name for name in _REQUIRED_HEADERS if not attributes.get(name)]
+    if missing:
+        raise EventDecodeError(f"missing CloudEvents header(s): {', '.join(missing)}")
+    return attributes
+
+
+def _data(value: bytes, spec: EventSpec) -> Contract:
+    try:
+        parsed = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise EventDecodeError(
+            f"value is not JSON ({type(error).__name__} at position {getattr(error, 'pos', '?')})"
+        ) from None
+    try:
+        return spec.model.model_validate(parsed)
+    except ValidationError as error:
+        raise EventDecodeError(f"invalid '{spec.name}' data: {describe_validation_error(error)}") from None
+
+
+def describe_validation_error(error: ValidationError, *, limit: int = 5) -> str:
+    """``loc: message`` for each problem, without the offending input values."""
+    problems = [
+        f"{'.'.join(str(part) for part in problem['loc']) or '(root)'}: {problem['msg']}"
+        for problem in error.errors(include_input=False, include_url=False)
+    ]
+    more = len(problems) - limit
+    return "; ".join(problems[:limit]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _format_time(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("CloudEvent time must be timezone-aware")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(value: str | None) -> datetime:
+    if not value:
+        raise EventDecodeError("missing CloudEvents header: ce_time")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise EventDecodeError("header 'ce_time' is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise EventDecodeError("header 'ce_time' has no time zone offset")
+    return parsed

@@ -1,0 +1,79 @@
+"""Creates the catalog's topics that are missing, and reads consumer positions (for lag and tests)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import TopicPartition
+
+from timpora.common.kafka.broker import security_for
+from timpora.common.settings import KafkaSettings
+from timpora.common.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:
+    security = security_for(settings)
+    options: dict[str, object] = {}
+    if security is not None:
+        options["ssl_context"] = security.ssl_context
+    if settings.sasl_mechanism is not None and settings.sasl_password is not None:
+        options |= {
+            "security_protocol": "SASL_SSL" if settings.use_tls else "SASL_PLAINTEXT",
+            "sasl_mechanism": settings.sasl_mechanism,
+            "sasl_plain_username": settings.sasl_username,
+            "sasl_plain_password": settings.sasl_password.get_secret_value(),
+        }
+    elif settings.use_tls:
+        options["security_protocol"] = "SSL"
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=settings.request_timeout_ms,
+        **options,
+    )
+
+
+async def ensure_topics(
+    settings: KafkaSettings, specs: Iterable[TopicSpec], *, replication_factor: int = 1
+) -> list[str]:
+    """Creates the topics in ``specs`` that do not exist yet; returns the names it created."""
+    wanted = {spec.name: spec for spec in specs}
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for name, spec in wanted.items() if name not in existing]
+        created: list[str] = []
+        for spec in missing:
+            topic = NewTopic(
+                name=spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=replication_factor,
+                topic_configs=dict(spec.config),
+            )
+            try:
+                await admin.create_topics([topic])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                # Another instance created it between our listing and our request.
+                pass
+        if created:
+            log.info("created Kafka topics", extra={"topics": created})
+        return created
+    finally:
+        await admin.close()
+
+
+async def committed_offsets(settings: KafkaSettings, group_id: str) -> dict[TopicPartition, int]:
+    """The offsets ``group_id`` has committed, per partition."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+        return {partition: metadata.offset for partition, metadata in offsets.items()}
+    finally:
+        await admin.close()

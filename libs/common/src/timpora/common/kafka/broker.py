@@ -1,0 +1,45 @@
+"""The one way a service gets a Kafka broker: idempotent producer, acks=all, optional SASL/TLS."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from timpora.common.settings import KafkaSettings
+
+# Durability defaults, explicit: the broker acknowledges a write only when every in-sync replica has
+# it, and the producer's sequence numbers make its retries write each record once per partition.
+PRODUCER_DURABILITY: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
+
+
+def security_for(settings: KafkaSettings) -> BaseSecurity | None:
+    ssl_context = ssl.create_default_context() if settings.use_tls else None
+    if settings.sasl_mechanism is None:
+        return BaseSecurity(ssl_context=ssl_context) if ssl_context else None
+    if settings.sasl_username is None or settings.sasl_password is None:
+        raise ValueError("Kafka SASL needs both sasl_username and sasl_password")
+    password = settings.sasl_password.get_secret_value()
+    mechanisms: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }
+    return mechanisms[settings.sasl_mechanism](settings.sasl_username, password, ssl_context=ssl_context)
+
+
+def make_broker(settings: KafkaSettings, *, client_id: str, description: str | None = None) -> KafkaBroker:
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=settings.client_id or client_id,
+        request_timeout_ms=settings.request_timeout_ms,
+        security=security_for(settings),
+        # Topics come from the catalog; a consumer must never create one by subscribing to a typo.
+        allow_auto_create_topics=False,
+        description=description,
+        log_level=logging.DEBUG,
+        **PRODUCER_DURABILITY,
+    )

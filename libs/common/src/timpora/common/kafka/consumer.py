@@ -1,0 +1,199 @@
+"""Consuming registry events durably: decode, dedupe through the inbox, apply, commit, then ack.
+
+The order is what makes it safe. The handler's effects and the inbox row commit in one database
+transaction; only after that commit does FastStream commit the Kafka offset. A crash before the
+database commit redelivers the event; a crash between the two commits redelivers it too, and the
+inbox row turns the second delivery into a no-op. A record that can never be processed goes to a
+dead-letter topic with its reason, and the consumer moves on instead of blocking its partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from timpora.common.db.inbox import claim
+from timpora.common.events import CloudEvent, EventDecodeError, KafkaRecord, decode
+from timpora.common.events.payloads import Contract
+from timpora.common.metrics import EVENT_PROCESSING_SECONDS, EVENT_RETRIES, EVENTS_CONSUMED
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[CloudEvent[Contract], AsyncSession], Awaitable[None]]
+
+
+class PermanentEventError(Exception):
+    """Raised by a handler for an event that will never succeed; ``str(error)`` must hold no personal data."""
+
+
+class Outcome(StrEnum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    record: KafkaRecord
+
+    @classmethod
+    def from_message(cls, message: ConsumerRecord[bytes, bytes]) -> ConsumedRecord:
+        """From aiokafka's ``ConsumerRecord`` (FastStream's ``message.raw_message``)."""
+        return cls(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            record=KafkaRecord(
+                key=message.key,
+                value=message.value if message.value is not None else b"",
+                headers=tuple((name, value or b"") for name, value in message.headers),
+            ),
+        )
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, consumed: ConsumedRecord, *, consumer: str, reason: str) -> None: ...
+
+
+class KafkaDeadLetterSink:
+    """Publishes the original key, value and headers to a dead-letter topic, with ``dlq_*`` headers added."""
+
+    def __init__(self, broker: KafkaBroker, topic: str) -> None:
+        self._broker = broker
+        self._topic = topic
+
+    async def send(self, consumed: ConsumedRecord, *, consumer: str, reason: str) -> None:
+        headers = consumed.record.headers_dict() | {
+            "dlq_reason": reason,
+            "dlq_consumer": consumer,
+            "dlq_source_topic": consumed.topic,
+            "dlq_source_partition": str(consumed.partition),
+            "dlq_source_offset": str(consumed.offset),
+            "dlq_failed_at": datetime.now(UTC).isoformat(),
+        }
+        await self._broker.publish(consumed.record.value, self._topic, key=consumed.record.key, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    first_delay_s: float = 0.2
+    multiplier: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return self.first_delay_s * self.multiplier ** (attempt - 1)
+
+
+class InboxConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        service: str,
+        session_factory: async_sessionmaker[AsyncSession],
+        inbox: Table,
+        handler: EventHandler,
+        dead_letters: DeadLetterSink,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self._service = service
+        self._sessions = session_factory
+        self._inbox = inbox
+        self._handler = handler
+        self._dead_letters = dead_letters
+        self._retry = retry or RetryPolicy()
+
+    async def consume(self, consumed: ConsumedRecord) -> Outcome:
+        started = time.perf_counter()
+        try:
+            event = decode(consumed.record)
+        except EventDecodeError as error:
+            outcome = await self._dead_letter(consumed, error.reason)
+        else:
+            outcome = await self._apply_with_retries(consumed, event)
+        EVENTS_CONSUMED.labels(self._service, self.name, outcome.value).inc()
+        EVENT_PROCESSING_SECONDS.labels(self._service, self.name).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _apply_with_retries(self, consumed: ConsumedRecord, event: CloudEvent[Contract]) -> Outcome:
+        for attempt in range(1, self._retry.max_attempts + 1):
+            try:
+                return await self._apply(consumed, event)
+            except PermanentEventError as error:
+                return await self._dead_letter(consumed, str(error), event_id=event.id)
+            except Exception as error:  # noqa: BLE001 - anything else may pass: a lost connection, a deadlock
+                if attempt == self._retry.max_attempts:
+                    reason = f"failed {attempt} times; last error {type(error).__name__}"
+                    return await self._dead_letter(consumed, reason, event_id=event.id)
+                EVENT_RETRIES.labels(self._service, self.name).inc()
+                log.warning(
+                    "event processing failed; retrying",
+                    extra={"event_id": event.id, "attempt": attempt, "reason": type(error).__name__},
+                )
+                await asyncio.sleep(self._retry.delay(attempt))
+        raise AssertionError("unreachable: the loop returns on its last attempt")
+
+    async def _apply(self, consumed: ConsumedRecord, event: CloudEvent[Contract]) -> Outcome:
+        async with self._sessions() as session, session.begin():
+            fresh = await claim(
+                session,
+                self._inbox,
+                consumer=self.name,
+                event_id=event.id,
+                event_type=event.type,
+                topic=consumed.topic,
+                partition=consumed.partition,
+                offset=consumed.offset,
+            )
+            if not fresh:
+                return Outcome.DUPLICATE
+            await self._handler(event, session)
+        return Outcome.PROCESSED
+
+    async def _dead_letter(self, consumed: ConsumedRecord, reason: str, *, event_id: str | None = None) -> Outcome:
+        log.warning(
+            "event dead-lettered",
+            extra={
+                "consumer": self.name,
+                "event_id": event_id,
+                "topic": consumed.topic,
+                "partition": consumed.partition,
+                "offset": consumed.offset,
+                "reason": reason,
+            },
+        )
+        # If this publish fails the exception propagates, FastStream nacks, and Kafka redelivers the
+        # record: a dead letter is never lost, at worst written twice.
+        await self._dead_letters.send(consumed, consumer=self.name, reason=reason)
+        return Outcome.DEAD_LETTERED
+
+
+def subscribe(broker: KafkaBroker, consumer: InboxConsumer, *, topic: str, group_id: str) -> None:
+    """Registers ``consumer`` on ``topic``: offsets committed only after ``consume`` returns."""
+
+    @broker.subscriber(
+        topic,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=f"{consumer.name}:{topic}",
+    )
+    async def handle(body: bytes, message: KafkaMessage) -> None:  # noqa: ARG001 - the raw record is used
+        await consumer.consume(ConsumedRecord.from_message(message.raw_message))

