@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import asyncpg
 import pytest
@@ -43,7 +43,7 @@ def kafka_settings(stack: stacks.Stack) -> KafkaSettings:
 
 
 @pytest.fixture(scope="session")
-async def database_urls(stack: stacks.Stack) -> AsyncIterator[dict[str, str]]:
+async def database_urls(stack: stacks.Stack) -> dict[str, str]:
     """A fresh ``timpora_test`` database with one role and schema per service, as the services get them."""
     admin = make_url(stack.pg_admin_url).set(drivername="postgresql")
     server = await asyncpg.connect(admin.set(database="postgres").render_as_string(hide_password=False))
@@ -60,7 +60,7 @@ async def database_urls(stack: stacks.Stack) -> AsyncIterator[dict[str, str]]:
     ]
     await bootstrap(stack.pg_admin_url, services)
     host = admin.host or "127.0.0.1"
-    yield {
+    return {
         service.schema: (
             make_url(f"postgresql+asyncpg://{host}/{TEST_DATABASE}")
             .set(username=service.role, password=service.password, port=admin.port)

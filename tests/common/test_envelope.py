@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -58,7 +59,7 @@ def test_a_missing_required_attribute_is_named(event: CloudEvent[Contract], head
 
 @given(events())
 def test_an_unknown_type_is_refused(event: CloudEvent[Contract]) -> None:
-    with pytest.raises(EventDecodeError, match="unknown event type 'id.timpora.foreigner.teleported.v1'"):
+    with pytest.raises(EventDecodeError, match=re.escape("unknown event type 'id.timpora.foreigner.teleported.v1'")):
         decode(_with(encode(event), "ce_type", b"id.timpora.foreigner.teleported.v1"))
 
 
@@ -71,9 +72,9 @@ def test_a_newer_version_of_a_known_type_is_unknown_until_the_contract_has_it(ev
 
 @given(events())
 def test_other_specversions_and_content_types_are_refused(event: CloudEvent[Contract]) -> None:
-    with pytest.raises(EventDecodeError, match="specversion '0.3'"):
+    with pytest.raises(EventDecodeError, match=re.escape("specversion '0.3'")):
         decode(_with(encode(event), "ce_specversion", b"0.3"))
-    with pytest.raises(EventDecodeError, match="content-type 'application/avro'"):
+    with pytest.raises(EventDecodeError, match=re.escape("content-type 'application/avro'")):
         decode(_with(encode(event), "content-type", b"application/avro"))
 
 
@@ -105,7 +106,9 @@ def test_invalid_data_names_the_field_without_echoing_personal_values(event: Clo
 
 
 @given(st.binary(max_size=200), st.lists(st.tuples(st.text(max_size=20), st.binary(max_size=40)), max_size=8))
-def test_decoding_arbitrary_bytes_fails_only_with_a_decode_error(value: bytes, headers: list[tuple[str, bytes]]) -> None:
+def test_decoding_arbitrary_bytes_fails_only_with_a_decode_error(
+    value: bytes, headers: list[tuple[str, bytes]]
+) -> None:
     with pytest.raises(EventDecodeError):
         decode(KafkaRecord(key=None, value=value, headers=tuple(headers)))
 

@@ -9,7 +9,9 @@ from timpora.common import nationalities
 from timpora.common.types import Nationality
 
 
-@pytest.mark.parametrize(("given_code", "normalised"), [("CHN", "CHN"), ("aus", "AUS"), (" deu ", "DEU"), ("D", "DEU"), ("XXA", "XXA")])
+@pytest.mark.parametrize(
+    ("given_code", "normalised"), [("CHN", "CHN"), ("aus", "AUS"), (" deu ", "DEU"), ("D", "DEU"), ("XXA", "XXA")]
+)
 def test_iso_and_icao_codes_are_accepted_and_normalised(given_code: str, normalised: str) -> None:
     assert TypeAdapter(Nationality).validate_python(given_code) == normalised
 

@@ -67,7 +67,12 @@ def test_villages_within_a_regency_come_from_the_official_list() -> None:
 
 @pytest.mark.parametrize(
     ("code", "zone"),
-    [("35.26.05.2003", "Asia/Jakarta"), ("51.71", "Asia/Makassar"), ("73.71", "Asia/Makassar"), ("94.71", "Asia/Jayapura")],
+    [
+        ("35.26.05.2003", "Asia/Jakarta"),
+        ("51.71", "Asia/Makassar"),
+        ("73.71", "Asia/Makassar"),
+        ("94.71", "Asia/Jayapura"),
+    ],
 )
 def test_dates_are_counted_in_the_provinces_time_zone(code: str, zone: str) -> None:
     assert regions.time_zone(code).key == zone

@@ -34,5 +34,5 @@ def test_services_have_distinct_default_ports_and_schemas() -> None:
 def test_an_invalid_value_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIMPORA_SHARING_HTTP__PORT", "not-a-port")
 
-    with pytest.raises(ValueError, match="http.port"):
+    with pytest.raises(ValueError, match=r"http\.port"):
         SharingSettings()

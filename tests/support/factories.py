@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
 
 from hypothesis import strategies as st
 
@@ -88,7 +89,9 @@ def snapshots(draw: st.DrawFn) -> ForeignerSnapshot:
         date_of_birth=draw(st.dates(min_value=date(1930, 1, 1), max_value=date(2020, 1, 1))),
         nationality=draw(nationality_codes),
         passport=Passport(
-            number=draw(st.from_regex(r"\A[A-Z0-9]{6,12}\Z")), issuing_country=draw(nationality_codes), expires_on=draw(days)
+            number=draw(st.from_regex(r"\A[A-Z0-9]{6,12}\Z")),
+            issuing_country=draw(nationality_codes),
+            expires_on=draw(days),
         ),
         occupation=draw(occupations),
         sponsor=draw(st.none() | sponsors),
@@ -111,7 +114,9 @@ def payloads(draw: st.DrawFn) -> Contract:
             [
                 ForeignerArrived(**common, arrival=draw(movements)),
                 ForeignerUpdated(**common, changed_fields=["occupation"]),
-                ResidenceReported(**common, residence=draw(residences), previous_village_code=draw(st.none() | village_codes)),
+                ResidenceReported(
+                    **common, residence=draw(residences), previous_village_code=draw(st.none() | village_codes)
+                ),
                 StayReported(**common, stay=draw(stays())),
                 ForeignerDeparted(**common, departure=draw(movements)),
                 PermitIssued(**common, permit=permit),
@@ -128,5 +133,27 @@ def payloads(draw: st.DrawFn) -> Contract:
 def events(draw: st.DrawFn) -> CloudEvent[Contract]:
     data = draw(payloads())
     subject = str(data.foreigner.foreigner_id)  # type: ignore[attr-defined]
-    moment = draw(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)))
+    # Hypothesis takes naive bounds and attaches the time zone itself.
+    earliest, latest = datetime(2020, 1, 1), datetime(2035, 1, 1)  # noqa: DTZ001
+    moment = draw(st.datetimes(min_value=earliest, max_value=latest, timezones=st.just(UTC)))
     return new_event(data, source="/timpora/registry", subject=subject, time=moment)
+
+
+def sample_event(*, jurisdiction: str | None = "35.26.05.2003") -> CloudEvent[Contract]:
+    """One concrete, valid ``foreigner.arrived`` event about a new person, without Hypothesis."""
+    foreigner_id = uuid4()
+    arrived_on = date(2026, 11, 1)
+    snapshot = ForeignerSnapshot(
+        foreigner_id=foreigner_id,
+        version=1,
+        full_name="Li Wei",
+        sex=Sex.MALE,
+        date_of_birth=date(1990, 5, 17),
+        nationality="CHN",
+        passport=Passport(number="E12345678", issuing_country="CHN", expires_on=date(2030, 1, 1)),
+        occupation="engineer",
+        presence=PresenceStatus.PRESENT,
+        arrival=Movement(port="Juanda International Airport", on=arrived_on),
+    )
+    data = ForeignerArrived(foreigner=snapshot, jurisdiction=jurisdiction, arrival=snapshot.arrival)
+    return new_event(data, source="/timpora/registry", subject=str(foreigner_id))

@@ -63,7 +63,7 @@ def _docker_answers() -> bool:
     try:
         import docker  # noqa: PLC0415 - only needed on machines with Docker
 
-        docker.from_env().ping()
+        docker.from_env().ping()  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - any failure means: no usable Docker engine
         return False
     return True

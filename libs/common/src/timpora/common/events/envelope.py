@@ -117,7 +117,8 @@ def decode(record: KafkaRecord) -> CloudEvent[Contract]:
         raise EventDecodeError(f"unknown event type '{attributes['ce_type']}'")
     if attributes["ce_specversion"] != SPECVERSION:
         raise EventDecodeError(f"unsupported CloudEvents specversion '{attributes['ce_specversion']}'")
-    content_type = attributes.get(CONTENT_TYPE_HEADER, CONTENT_TYPE)
+    # An empty content-type is how some producers (FastStream for raw bytes) say "none given".
+    content_type = attributes.get(CONTENT_TYPE_HEADER) or CONTENT_TYPE
     if content_type.split(";")[0].strip() != CONTENT_TYPE:
         raise EventDecodeError(f"unsupported content-type '{content_type}'")
     if "ce_dataschema" in attributes and attributes["ce_dataschema"] != spec.dataschema:

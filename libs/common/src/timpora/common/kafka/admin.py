@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:
     security = security_for(settings)
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if security is not None:
         options["ssl_context"] = security.ssl_context
     if settings.sasl_mechanism is not None and settings.sasl_password is not None:

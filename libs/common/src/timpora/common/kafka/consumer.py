@@ -195,5 +195,10 @@ def subscribe(broker: KafkaBroker, consumer: InboxConsumer, *, topic: str, group
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{consumer.name}:{topic}",
     )
-    async def handle(body: bytes, message: KafkaMessage) -> None:  # noqa: ARG001 - the raw record is used
-        await consumer.consume(ConsumedRecord.from_message(message.raw_message))
+    # No body parameter: FastStream would decode and validate the value itself (and log the input on
+    # failure). The record goes to ``consume`` untouched; decoding there dead-letters what is bad.
+    async def handle(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        if isinstance(raw, tuple):
+            raise TypeError("batch subscribers are not supported here")
+        await consumer.consume(ConsumedRecord.from_message(raw))

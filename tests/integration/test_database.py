@@ -1,0 +1,97 @@
+"""Each service's migrations against real PostgreSQL: its own schema, its own version table, and no
+way into another service's tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from timpora.common.db.bootstrap import SERVICES
+from timpora.common.db.engine import make_engine
+from timpora.common.db.migrations import upgrade
+from timpora.common.settings import DatabaseSettings
+from timpora.registry.models import outbox
+from timpora.sharing.models import inbox
+
+
+@pytest.fixture
+async def engines(database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[dict[str, AsyncEngine]]:
+    engines = {name: make_engine(database_settings[name], application_name="test", schema=name) for name in SERVICES}
+    for name, engine in engines.items():
+        await upgrade(engine, f"timpora.{name}", schema=name)
+    yield engines
+    for engine in engines.values():
+        await engine.dispose()
+
+
+async def test_migrations_create_each_services_tables_in_its_own_schema(engines: dict[str, AsyncEngine]) -> None:
+    expected = {
+        "registry": {"alembic_version", "outbox"},
+        "alerts": {"alembic_version", "inbox"},
+        "sharing": {"alembic_version", "inbox"},
+    }
+    for name, engine in engines.items():
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :schema"), {"schema": name}
+            )
+            assert {row[0] for row in rows} == expected[name]
+
+
+async def test_migrating_twice_changes_nothing(engines: dict[str, AsyncEngine]) -> None:
+    engine = engines["registry"]
+    await upgrade(engine, "timpora.registry", schema="registry")
+    async with engine.connect() as connection:
+        versions = (await connection.execute(text("SELECT version_num FROM registry.alembic_version"))).scalars().all()
+    assert versions == ["0001"]
+
+
+async def test_a_row_round_trips_through_the_registry_outbox(engines: dict[str, AsyncEngine]) -> None:
+    event_id = uuid.uuid4()
+    async with engines["registry"].begin() as connection:
+        await connection.execute(
+            insert(outbox).values(
+                event_id=event_id,
+                event_type="id.timpora.foreigner.arrived.v1",
+                topic="timpora.registry.events.v1",
+                partition_key="f-1",
+                headers={"ce_id": str(event_id)},
+                payload={"foreigner": {"full_name": "Li Wei"}},
+            )
+        )
+    async with engines["registry"].connect() as connection:
+        row = (await connection.execute(select(outbox).where(outbox.c.event_id == event_id))).one()
+    assert row.payload == {"foreigner": {"full_name": "Li Wei"}}
+    assert row.published_at is None
+    assert row.created_at is not None
+
+
+@pytest.mark.parametrize(
+    ("intruder", "victim", "table"), [("alerts", "registry", "outbox"), ("sharing", "alerts", "inbox")]
+)
+async def test_a_service_cannot_read_another_services_tables(
+    engines: dict[str, AsyncEngine], intruder: str, victim: str, table: str
+) -> None:
+    async with engines[intruder].connect() as connection:
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            await connection.execute(text(f"SELECT * FROM {victim}.{table}"))  # noqa: S608 - fixed names
+
+
+async def test_a_service_cannot_create_tables_outside_its_schema(engines: dict[str, AsyncEngine]) -> None:
+    async with engines["sharing"].connect() as connection:
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            await connection.execute(text("CREATE TABLE public.leak (id int)"))
+
+
+async def test_the_inbox_refuses_a_second_row_for_the_same_event(engines: dict[str, AsyncEngine]) -> None:
+    row = {"consumer": "c", "event_id": str(uuid.uuid4()), "event_type": "t", "topic": "x", "partition": 0, "offset": 1}
+    async with engines["sharing"].begin() as connection:
+        await connection.execute(insert(inbox).values(**row))
+    async with engines["sharing"].begin() as connection:
+        with pytest.raises(Exception, match="duplicate key"):
+            await connection.execute(insert(inbox).values(**row))

@@ -1,0 +1,243 @@
+"""Events through the real Kafka broker into the inbox consumer: headers and key intact, the offset
+committed only after the database transaction, duplicates made harmless, bad records dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.structs import TopicPartition
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.support.factories import sample_event
+from timpora.common.db.engine import make_engine, make_session_factory
+from timpora.common.db.migrations import upgrade
+from timpora.common.events import CloudEvent
+from timpora.common.events.payloads import Contract
+from timpora.common.kafka.admin import committed_offsets, ensure_topics
+from timpora.common.kafka.broker import make_broker
+from timpora.common.kafka.consumer import (
+    InboxConsumer,
+    KafkaDeadLetterSink,
+    PermanentEventError,
+    RetryPolicy,
+    subscribe,
+)
+from timpora.common.kafka.producer import publish_event
+from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.topics import TopicSpec
+from timpora.sharing.models import inbox
+
+WAIT_S = 30.0
+
+
+@dataclass
+class Recorder:
+    """A handler that records what it saw, and fails on demand the way a real one could."""
+
+    seen: list[CloudEvent[Contract]] = field(default_factory=list)
+    transient_failures_left: int = 0
+    poison_subjects: set[str] = field(default_factory=set)
+
+    async def __call__(self, event: CloudEvent[Contract], session: AsyncSession) -> None:
+        await session.execute(select(1))
+        if event.subject in self.poison_subjects:
+            raise PermanentEventError("the handler refuses this foreigner")
+        if self.transient_failures_left > 0:
+            self.transient_failures_left -= 1
+            raise ConnectionResetError
+        self.seen.append(event)
+
+
+@dataclass
+class Harness:
+    topic: str
+    dead_letter_topic: str
+    group_id: str
+    recorder: Recorder
+    consumer: InboxConsumer
+    kafka: KafkaSettings
+    publish: Callable[[CloudEvent[Contract]], Awaitable[None]]
+    publish_raw: Callable[[bytes, bytes | None, dict[str, str]], Awaitable[None]]
+    sessions: Callable[[], AsyncSession]
+
+
+async def _wait_for(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def harness(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> AsyncIterator[Harness]:
+    run = uuid.uuid4().hex[:8]
+    topic, dead_letters = f"test.events.{run}", f"test.dead-letters.{run}"
+    await ensure_topics(
+        kafka_settings, [TopicSpec(topic, "foreigner id", 3, "test"), TopicSpec(dead_letters, "key", 1, "test")]
+    )
+    engine = make_engine(database_settings["sharing"], application_name="test", schema="sharing")
+    await upgrade(engine, "timpora.sharing", schema="sharing")
+    sessions = make_session_factory(engine)
+    broker = make_broker(kafka_settings, client_id=f"test-{run}")
+    recorder = Recorder()
+    consumer = InboxConsumer(
+        name=f"test-{run}",
+        service="test",
+        session_factory=sessions,
+        inbox=inbox,
+        handler=recorder,
+        dead_letters=KafkaDeadLetterSink(broker, dead_letters),
+        retry=RetryPolicy(max_attempts=3, first_delay_s=0.01),
+    )
+    group_id = f"test-group-{run}"
+    subscribe(broker, consumer, topic=topic, group_id=group_id)
+    await broker.start()
+
+    async def publish(event: CloudEvent[Contract]) -> None:
+        await publish_event(broker, topic, event)
+
+    async def publish_raw(value: bytes, key: bytes | None, headers: dict[str, str]) -> None:
+        await broker.publish(value, topic, key=key, headers=headers)
+
+    try:
+        yield Harness(topic, dead_letters, group_id, recorder, consumer, kafka_settings, publish, publish_raw, sessions)
+    finally:
+        await broker.stop()
+        await engine.dispose()
+
+
+async def _inbox_rows(harness: Harness) -> int:
+    async with harness.sessions() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(inbox).where(inbox.c.consumer == harness.consumer.name)
+        )
+        return int(count or 0)
+
+
+async def _read_all(kafka: KafkaSettings, topic: str, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
+    reader = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest", group_id=None
+    )
+    await reader.start()
+    try:
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = asyncio.get_running_loop().time() + WAIT_S
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await reader.getmany(timeout_ms=500)
+            records.extend(record for partition_records in batch.values() for record in partition_records)
+        return records
+    finally:
+        await reader.stop()
+
+
+async def test_an_event_round_trips_with_headers_key_and_a_commit_after_processing(harness: Harness) -> None:
+    event = sample_event()
+    await harness.publish(event)
+
+    await _wait_for(lambda: _inbox_rows_equal(harness, 1), "the inbox row")
+    assert harness.recorder.seen == [event]
+
+    (raw,) = await _read_all(harness.kafka, harness.topic, 1)
+    headers = {k: v.decode() for k, v in raw.headers}
+    assert raw.key == str(event.subject).encode()
+    assert headers["ce_id"] == event.id
+    assert headers["ce_type"] == event.type
+    assert headers["ce_subject"] == event.subject
+
+    partition = TopicPartition(harness.topic, raw.partition)
+
+    async def committed_past_it() -> bool:
+        offsets = await committed_offsets(harness.kafka, harness.group_id)
+        return bool(offsets.get(partition, -1) == raw.offset + 1)
+
+    await _wait_for(committed_past_it, "the consumer's commit")
+
+
+async def _inbox_rows_equal(harness: Harness, expected: int) -> bool:
+    return await _inbox_rows(harness) == expected
+
+
+@pytest.mark.parametrize("copies", [2, 3])
+async def test_the_same_event_delivered_several_times_is_applied_once(harness: Harness, copies: int) -> None:
+    event = sample_event()
+    for _ in range(copies):
+        await harness.publish(event)
+    marker = sample_event()
+    await harness.publish(marker)
+
+    await _wait_for(lambda: _saw(harness, marker), "the marker event")
+    assert [seen.id for seen in harness.recorder.seen].count(event.id) == 1
+    assert await _inbox_rows(harness) == 2
+
+
+async def _saw(harness: Harness, event: CloudEvent[Contract]) -> bool:
+    return any(seen.id == event.id for seen in harness.recorder.seen)
+
+
+async def test_a_malformed_record_is_dead_lettered_with_its_reason_and_later_events_still_flow(
+    harness: Harness,
+) -> None:
+    key = uuid.uuid4().bytes.hex().encode()
+    attributes = {"ce_source": "/x", "ce_specversion": "1.0", "ce_time": "2026-11-29T00:00:00Z"}
+    await harness.publish_raw(
+        b"{not json", key, attributes | {"ce_id": "bad-1", "ce_type": "id.timpora.permit.issued.v1"}
+    )
+    await harness.publish_raw(b"{}", key, attributes | {"ce_id": "bad-2", "ce_type": "id.timpora.nope.v1"})
+    good = sample_event()
+    await harness.publish(good)
+
+    await _wait_for(lambda: _saw(harness, good), "the event after the bad ones")
+    dead = await _read_all(harness.kafka, harness.dead_letter_topic, 2)
+    reasons = {dict(record.headers)["ce_id"].decode(): dict(record.headers)["dlq_reason"].decode() for record in dead}
+    assert reasons["bad-1"].startswith("value is not JSON")
+    assert reasons["bad-2"] == "unknown event type 'id.timpora.nope.v1'"
+    first = dict(dead[0].headers)
+    assert first["dlq_source_topic"] == harness.topic.encode()
+    assert first["dlq_consumer"] == harness.consumer.name.encode()
+    assert dead[0].value == b"{not json"
+    assert await _inbox_rows(harness) == 1
+
+
+async def test_a_transient_failure_is_retried_then_applied_once(harness: Harness) -> None:
+    harness.recorder.transient_failures_left = 2
+    event = sample_event()
+
+    await harness.publish(event)
+
+    await _wait_for(lambda: _saw(harness, event), "the retried event")
+    assert await _inbox_rows(harness) == 1
+
+
+async def test_a_failure_that_outlasts_the_retries_is_dead_lettered_and_nothing_is_written(harness: Harness) -> None:
+    harness.recorder.transient_failures_left = 3
+    failing, after = sample_event(), sample_event()
+
+    await harness.publish(failing)
+    await harness.publish(after)
+
+    await _wait_for(lambda: _saw(harness, after), "the event after the failing one")
+    dead = await _read_all(harness.kafka, harness.dead_letter_topic, 1)
+    assert dict(dead[0].headers)["dlq_reason"] == b"failed 3 times; last error ConnectionResetError"
+    assert await _inbox_rows(harness) == 1
+
+
+async def test_a_permanent_error_is_dead_lettered_at_once(harness: Harness) -> None:
+    poison = sample_event()
+    harness.recorder.poison_subjects.add(poison.subject or "")
+
+    await harness.publish(poison)
+    after = sample_event()
+    await harness.publish(after)
+
+    await _wait_for(lambda: _saw(harness, after), "the event after the poison one")
+    dead = await _read_all(harness.kafka, harness.dead_letter_topic, 1)
+    assert dict(dead[0].headers)["dlq_reason"] == b"the handler refuses this foreigner"

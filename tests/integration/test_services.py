@@ -1,0 +1,92 @@
+"""Each service starts against the real stack and answers its operations endpoints."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.engine import make_url
+
+from tests.support.stack import Stack
+from timpora.alerts.main import create_app as alerts_app
+from timpora.alerts.settings import AlertsSettings
+from timpora.common.kafka.admin import admin_client
+from timpora.common.settings import DatabaseSettings, KafkaSettings, ServiceSettings
+from timpora.common.topics import STATIC_TOPICS
+from timpora.registry.main import create_app as registry_app
+from timpora.registry.settings import RegistrySettings
+from timpora.sharing.main import create_app as sharing_app
+from timpora.sharing.settings import SharingSettings
+
+APPS = {
+    "registry": (RegistrySettings, registry_app),
+    "alerts": (AlertsSettings, alerts_app),
+    "sharing": (SharingSettings, sharing_app),
+}
+
+
+@pytest.mark.parametrize("service", list(APPS))
+async def test_a_service_starts_and_answers_health_readiness_metrics_and_openapi(
+    service: str, kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> None:
+    settings_class, create_app = APPS[service]
+    settings: ServiceSettings = settings_class(kafka=kafka_settings, database=database_settings[service])
+    app = create_app(settings)
+
+    async with LifespanManager(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        health = await client.get("/healthz")
+        ready = await client.get("/readyz")
+        metrics = await client.get("/metrics")
+        openapi = await client.get("/openapi.json")
+
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "service": service}
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"postgres": "ok", "kafka": "ok"}
+    assert f'timpora_ready{{service="{service}"}} 1.0' in metrics.text
+    assert openapi.json()["info"]["title"] == f"TIMPORA {service}"
+
+
+async def test_starting_a_service_creates_the_catalogs_topics_with_their_settings(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> None:
+    app = registry_app(RegistrySettings(kafka=kafka_settings, database=database_settings["registry"]))
+    async with LifespanManager(app):
+        pass
+
+    admin = admin_client(kafka_settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        described = {topic["topic"]: topic for topic in await admin.describe_topics([s.name for s in STATIC_TOPICS])}
+    finally:
+        await admin.close()
+    for spec in STATIC_TOPICS:
+        assert spec.name in existing
+        assert len(described[spec.name]["partitions"]) == spec.partitions
+
+
+async def test_readiness_fails_while_the_database_refuses_the_service_and_recovers_after(
+    stack: Stack, kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> None:
+    app = sharing_app(SharingSettings(kafka=kafka_settings, database=database_settings["sharing"]))
+    admin = await asyncpg.connect(
+        make_url(stack.pg_admin_url)
+        .set(drivername="postgresql", database="postgres")
+        .render_as_string(hide_password=False)
+    )
+    async with LifespanManager(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        try:
+            await admin.execute("ALTER ROLE timpora_test_sharing NOLOGIN")
+            await app.state.runtime.engine.dispose()
+            refused = await client.get("/readyz")
+        finally:
+            await admin.execute("ALTER ROLE timpora_test_sharing LOGIN")
+            await admin.close()
+        recovered = await client.get("/readyz")
+
+    assert refused.status_code == 503
+    assert refused.json()["checks"]["postgres"].startswith("failing")
+    assert refused.json()["checks"]["kafka"] == "ok"
+    assert recovered.status_code == 200
