@@ -1,0 +1,66 @@
+# The two commands that matter:  `make run`  runs the system,  `make test`  runs every check.
+# Both install what is missing first. See README.md.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run up down status test check lint typecheck pytest stack-up stack-down schemas lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements/dev.txt requirements/constraints.txt libs/common/pyproject.toml services/*/pyproject.toml
+	@py=$$(command -v $(PYTHON) || command -v python3) && \
+	  $$py -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed, found " + sys.version)' && \
+	  { test -x $(BIN)/python || $$py -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	PIP_CONSTRAINT=requirements/constraints.txt $(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	@touch $(STAMP)
+
+## Run the system in the foreground (Ctrl-C stops it all).
+run: install
+	deploy/local/run
+
+## Start in the background / stop / show what runs (for scripts).
+up: install
+	deploy/local/run --background
+down:
+	deploy/local/run --stop
+status:
+	deploy/local/run --status
+
+## Every check: lint, format, types, then all tests against the real Kafka and PostgreSQL.
+test: install
+	deploy/local/stack with -- $(MAKE) --no-print-directory check
+
+check: lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/python -m pytest
+
+stack-up: install
+	deploy/local/stack up
+stack-down:
+	deploy/local/stack down
+
+## Regenerate the JSON Schemas agencies validate against (a test fails when they are stale).
+schemas: install
+	$(BIN)/timpora-schemas export
+
+## Re-pin every third-party version from the current environment.
+lock:
+	{ head -n 2 requirements/constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^timpora'; } > requirements/constraints.tmp
+	mv requirements/constraints.tmp requirements/constraints.txt
+
+clean:
+	deploy/local/run --stop || true
+	rm -rf .stack $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
