@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run up down status test check lint typecheck pytest stack-up stack-down schemas lock clean
+.PHONY: install run up down status test check lint typecheck pytest stack-up stack-down schemas lock clean bench
 
 install: $(STAMP)
 
@@ -64,3 +64,7 @@ lock:
 clean:
 	deploy/local/run --stop || true
 	rm -rf .stack $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+## Benchmarks against raw baselines, in one run (see bench/README.md).
+bench: install
+	deploy/local/stack with -- $(BIN)/python -m bench.run

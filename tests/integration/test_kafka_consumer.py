@@ -28,7 +28,7 @@ from timpora.common.kafka.consumer import (
     RetryPolicy,
     subscribe,
 )
-from timpora.common.kafka.producer import publish_event
+from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.common.topics import TopicSpec
 from timpora.sharing.models import inbox
@@ -41,15 +41,16 @@ class Recorder:
     """A handler that records what it saw, and fails on demand the way a real one could."""
 
     seen: list[CloudEvent[Contract]] = field(default_factory=list)
-    transient_failures_left: int = 0
+    transient_failures: dict[str, int] = field(default_factory=dict)
     poison_subjects: set[str] = field(default_factory=set)
 
     async def __call__(self, event: CloudEvent[Contract], session: AsyncSession) -> None:
         await session.execute(select(1))
         if event.subject in self.poison_subjects:
             raise PermanentEventError("the handler refuses this foreigner")
-        if self.transient_failures_left > 0:
-            self.transient_failures_left -= 1
+        subject = event.subject or ""
+        if self.transient_failures.get(subject, 0) > 0:
+            self.transient_failures[subject] -= 1
             raise ConnectionResetError
         self.seen.append(event)
 
@@ -88,6 +89,8 @@ async def harness(
     await upgrade(engine, "timpora.sharing", schema="sharing")
     sessions = make_session_factory(engine)
     broker = make_broker(kafka_settings, client_id=f"test-{run}")
+    producer = EventProducer(kafka_settings, client_id=f"test-{run}")
+    await producer.start()
     recorder = Recorder()
     consumer = InboxConsumer(
         name=f"test-{run}",
@@ -95,7 +98,7 @@ async def harness(
         session_factory=sessions,
         inbox=inbox,
         handler=recorder,
-        dead_letters=KafkaDeadLetterSink(broker, dead_letters),
+        dead_letters=KafkaDeadLetterSink(producer, dead_letters),
         retry=RetryPolicy(max_attempts=3, first_delay_s=0.01),
     )
     group_id = f"test-group-{run}"
@@ -103,7 +106,7 @@ async def harness(
     await broker.start()
 
     async def publish(event: CloudEvent[Contract]) -> None:
-        await publish_event(broker, topic, event)
+        await producer.publish(topic, event)
 
     async def publish_raw(value: bytes, key: bytes | None, headers: dict[str, str]) -> None:
         await broker.publish(value, topic, key=key, headers=headers)
@@ -112,6 +115,7 @@ async def harness(
         yield Harness(topic, dead_letters, group_id, recorder, consumer, kafka_settings, publish, publish_raw, sessions)
     finally:
         await broker.stop()
+        await producer.stop()
         await engine.dispose()
 
 
@@ -208,8 +212,8 @@ async def test_a_malformed_record_is_dead_lettered_with_its_reason_and_later_eve
 
 
 async def test_a_transient_failure_is_retried_then_applied_once(harness: Harness) -> None:
-    harness.recorder.transient_failures_left = 2
     event = sample_event()
+    harness.recorder.transient_failures[str(event.subject)] = 2
 
     await harness.publish(event)
 
@@ -218,8 +222,8 @@ async def test_a_transient_failure_is_retried_then_applied_once(harness: Harness
 
 
 async def test_a_failure_that_outlasts_the_retries_is_dead_lettered_and_nothing_is_written(harness: Harness) -> None:
-    harness.recorder.transient_failures_left = 3
     failing, after = sample_event(), sample_event()
+    harness.recorder.transient_failures[str(failing.subject)] = 3
 
     await harness.publish(failing)
     await harness.publish(after)

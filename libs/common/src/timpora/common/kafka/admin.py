@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import TopicPartition
 
-from timpora.common.kafka.broker import security_for
+from timpora.common.kafka.broker import client_options
 from timpora.common.settings import KafkaSettings
 from timpora.common.topics import TopicSpec
 
@@ -18,24 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:
-    security = security_for(settings)
-    options: dict[str, Any] = {}
-    if security is not None:
-        options["ssl_context"] = security.ssl_context
-    if settings.sasl_mechanism is not None and settings.sasl_password is not None:
-        options |= {
-            "security_protocol": "SASL_SSL" if settings.use_tls else "SASL_PLAINTEXT",
-            "sasl_mechanism": settings.sasl_mechanism,
-            "sasl_plain_username": settings.sasl_username,
-            "sasl_plain_password": settings.sasl_password.get_secret_value(),
-        }
-    elif settings.use_tls:
-        options["security_protocol"] = "SSL"
-    return AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=settings.request_timeout_ms,
-        **options,
-    )
+    return AIOKafkaAdminClient(**client_options(settings))
 
 
 async def ensure_topics(

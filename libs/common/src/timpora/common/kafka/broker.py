@@ -31,6 +31,26 @@ def security_for(settings: KafkaSettings) -> BaseSecurity | None:
     return mechanisms[settings.sasl_mechanism](settings.sasl_username, password, ssl_context=ssl_context)
 
 
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Connection options for a plain aiokafka client (admin, producer) matching :func:`make_broker`'s."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "request_timeout_ms": settings.request_timeout_ms,
+    }
+    if settings.use_tls:
+        options |= {"security_protocol": "SSL", "ssl_context": ssl.create_default_context()}
+    if settings.sasl_mechanism is not None:
+        if settings.sasl_username is None or settings.sasl_password is None:
+            raise ValueError("Kafka SASL needs both sasl_username and sasl_password")
+        options |= {
+            "security_protocol": "SASL_SSL" if settings.use_tls else "SASL_PLAINTEXT",
+            "sasl_mechanism": settings.sasl_mechanism,
+            "sasl_plain_username": settings.sasl_username,
+            "sasl_plain_password": settings.sasl_password.get_secret_value(),
+        }
+    return options
+
+
 def make_broker(settings: KafkaSettings, *, client_id: str, description: str | None = None) -> KafkaBroker:
     return KafkaBroker(
         settings.bootstrap_servers,

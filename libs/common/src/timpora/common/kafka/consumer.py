@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from timpora.common.db.inbox import claim
 from timpora.common.events import CloudEvent, EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import Contract
+from timpora.common.kafka.producer import EventProducer
 from timpora.common.metrics import EVENT_PROCESSING_SECONDS, EVENT_RETRIES, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,12 @@ class DeadLetterSink(Protocol):
 class KafkaDeadLetterSink:
     """Publishes the original key, value and headers to a dead-letter topic, with ``dlq_*`` headers added."""
 
-    def __init__(self, broker: KafkaBroker, topic: str) -> None:
-        self._broker = broker
+    def __init__(self, producer: EventProducer, topic: str) -> None:
+        self._producer = producer
         self._topic = topic
 
     async def send(self, consumed: ConsumedRecord, *, consumer: str, reason: str) -> None:
-        headers = consumed.record.headers_dict() | {
+        added = {
             "dlq_reason": reason,
             "dlq_consumer": consumer,
             "dlq_source_topic": consumed.topic,
@@ -87,7 +88,11 @@ class KafkaDeadLetterSink:
             "dlq_source_offset": str(consumed.offset),
             "dlq_failed_at": datetime.now(UTC).isoformat(),
         }
-        await self._broker.publish(consumed.record.value, self._topic, key=consumed.record.key, headers=headers)
+        record = replace(
+            consumed.record,
+            headers=(*consumed.record.headers, *((name, value.encode()) for name, value in added.items())),
+        )
+        await self._producer.send_record(self._topic, record)
 
 
 @dataclass(frozen=True, slots=True)
