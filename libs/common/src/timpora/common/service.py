@@ -104,36 +104,56 @@ def create_service_app(
     return app
 
 
-def run_cli(
-    *,
-    service: str,
-    settings_factory: Callable[[], ServiceSettings],
-    app_factory: Callable[[ServiceSettings], FastAPI],
-    runtime_factory: Callable[[ServiceSettings], ServiceRuntime],
-    argv: list[str] | None = None,
-) -> int:
-    """``timpora-<service> serve`` (the default) or ``timpora-<service> migrate``."""
-    parser = argparse.ArgumentParser(prog=f"timpora-{service}")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
-    args = parser.parse_args(argv)
-    settings = settings_factory()
-    configure_logging(service, level=settings.log_level, json_output=settings.log_json)
-    if args.command == "migrate":
-        runtime = runtime_factory(settings)
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What makes one service: its name, package, texts, settings and HTTP routes.
 
-        async def migrate() -> None:
-            try:
-                await runtime.migrate()
-            finally:
-                await runtime.engine.dispose()
+    Each service's ``main.py`` declares one, and takes ``create_app`` and ``main`` from it.
+    """
 
-        asyncio.run(migrate())
+    name: str
+    title: str
+    description: str
+    settings_class: Callable[[], ServiceSettings]
+    routers: Callable[[ServiceRuntime], Sequence[APIRouter]] = lambda _: ()
+
+    @property
+    def package(self) -> str:
+        return f"timpora.{self.name}"
+
+    def create_runtime(self, settings: ServiceSettings | None = None) -> ServiceRuntime:
+        return ServiceRuntime.create(
+            settings or self.settings_class(), package=self.package, description=self.description
+        )
+
+    def create_app(self, settings: ServiceSettings | None = None) -> FastAPI:
+        runtime = self.create_runtime(settings)
+        return create_service_app(
+            runtime, title=self.title, description=self.description, routers=self.routers(runtime)
+        )
+
+    def main(self, argv: list[str] | None = None) -> int:
+        """``timpora-<service> serve`` (the default) or ``timpora-<service> migrate``."""
+        parser = argparse.ArgumentParser(prog=f"timpora-{self.name}", description=self.description)
+        parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+        args = parser.parse_args(argv)
+        settings = self.settings_class()
+        configure_logging(self.name, level=settings.log_level, json_output=settings.log_json)
+        if args.command == "migrate":
+            asyncio.run(self._migrate(settings))
+            return 0
+        uvicorn.run(
+            self.create_app(settings),
+            host=settings.http.host,
+            port=settings.http.port,
+            log_config=None,
+            access_log=False,
+        )
         return 0
-    uvicorn.run(
-        app_factory(settings),
-        host=settings.http.host,
-        port=settings.http.port,
-        log_config=None,
-        access_log=False,
-    )
-    return 0
+
+    async def _migrate(self, settings: ServiceSettings) -> None:
+        runtime = self.create_runtime(settings)
+        try:
+            await runtime.migrate()
+        finally:
+            await runtime.engine.dispose()

@@ -7,15 +7,16 @@ event-sourced projection records its position with the state it built.
 
 from __future__ import annotations
 
+from alembic import op
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def inbox_table(metadata: MetaData) -> Table:
-    return Table(
-        "inbox",
-        metadata,
+def _inbox_columns() -> list[Column[object]]:
+    # Version 1 of the inbox, shared by the model and create_inbox_v1. Changing it means freezing a
+    # copy of this list in create_inbox_v1 first, and writing the change as a new migration step.
+    return [
         Column("consumer", String(100), primary_key=True),
         Column("event_id", String(200), primary_key=True),
         Column("event_type", String(200), nullable=False),
@@ -23,7 +24,19 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("partition", Integer, nullable=False),
         Column("offset", BigInteger, nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    )
+    ]
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table("inbox", metadata, *_inbox_columns())
+
+
+def create_inbox_v1() -> None:
+    """The migration step that creates version 1 of the inbox, for every service that consumes.
+
+    A later change to the inbox gets a ``*_v2`` step of its own; this one stays as it is.
+    """
+    op.create_table("inbox", *_inbox_columns())
 
 
 async def claim(
