@@ -43,9 +43,14 @@ class Recorder:
     seen: list[CloudEvent[Contract]] = field(default_factory=list)
     transient_failures: dict[str, int] = field(default_factory=dict)
     poison_subjects: set[str] = field(default_factory=set)
+    gate: asyncio.Event | None = None
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self, event: CloudEvent[Contract], session: AsyncSession) -> None:
         await session.execute(select(1))
+        self.entered.set()
+        if self.gate is not None:
+            await self.gate.wait()
         if event.subject in self.poison_subjects:
             raise PermanentEventError("the handler refuses this foreigner")
         subject = event.subject or ""
@@ -245,3 +250,26 @@ async def test_a_permanent_error_is_dead_lettered_at_once(harness: Harness) -> N
     await _wait_for(lambda: _saw(harness, after), "the event after the poison one")
     dead = await _read_all(harness.kafka, harness.dead_letter_topic, 1)
     assert dict(dead[0].headers)["dlq_reason"] == b"the handler refuses this foreigner"
+
+
+async def test_the_offset_is_not_committed_while_the_transaction_is_still_open(harness: Harness) -> None:
+    harness.recorder.gate = asyncio.Event()
+    event = sample_event()
+    await harness.publish(event)
+    await asyncio.wait_for(harness.recorder.entered.wait(), WAIT_S)
+
+    # The handler is inside its transaction: neither the inbox row nor the offset may be visible yet.
+    await asyncio.sleep(1.0)
+    during = await committed_offsets(harness.kafka, harness.group_id)
+    rows_during = await _inbox_rows(harness)
+    harness.recorder.gate.set()
+    await _wait_for(lambda: _inbox_rows_equal(harness, 1), "the inbox row")
+    (raw,) = await _read_all(harness.kafka, harness.topic, 1)
+    partition = TopicPartition(harness.topic, raw.partition)
+
+    async def committed_past_it() -> bool:
+        return (await committed_offsets(harness.kafka, harness.group_id)).get(partition, -1) == raw.offset + 1
+
+    assert rows_during == 0
+    assert during.get(partition, -1) <= raw.offset
+    await _wait_for(committed_past_it, "the commit after the transaction")
