@@ -3,6 +3,7 @@ way into another service's tables."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -61,12 +62,12 @@ async def test_a_row_round_trips_through_the_registry_outbox(engines: dict[str, 
                 topic="timpora.registry.events.v1",
                 partition_key="f-1",
                 headers={"ce_id": str(event_id)},
-                payload={"foreigner": {"full_name": "Li Wei"}},
+                payload='{"foreigner": {"full_name": "Li Wei"}}',
             )
         )
     async with engines["registry"].connect() as connection:
         row = (await connection.execute(select(outbox).where(outbox.c.event_id == event_id))).one()
-    assert row.payload == {"foreigner": {"full_name": "Li Wei"}}
+    assert json.loads(row.payload) == {"foreigner": {"full_name": "Li Wei"}}
     assert row.published_at is None
     assert row.created_at is not None
 

@@ -1,31 +1,40 @@
-"""What every service process is made of: settings, a database engine, a Kafka broker, and an HTTP app
-whose lifespan starts and stops them in the right order.
+"""What every service process is made of: settings, a database engine, a Kafka broker and producer,
+background workers, and an HTTP app whose lifespan starts and stops them in the right order.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from timpora.common.clock import Clock, SystemClock
 from timpora.common.db.engine import make_engine, make_session_factory, ping
 from timpora.common.db.migrations import upgrade
 from timpora.common.http.health import ReadinessCheck, health_router
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.broker import make_broker
+from timpora.common.kafka.producer import EventProducer
 from timpora.common.logging import configure_logging
 from timpora.common.settings import ServiceSettings
 from timpora.common.topics import STATIC_TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
+
+#: A long-running job of a service (outbox relay, scheduler, delivery worker); runs until cancelled.
+Worker = Callable[[], Awaitable[None]]
+#: An extra ``timpora-<service> NAME ...`` command: gets the settings and the remaining arguments.
+Command = Callable[[ServiceSettings, list[str]], Coroutine[Any, Any, int]]
 
 
 @dataclass
@@ -37,19 +46,26 @@ class ServiceRuntime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     broker: KafkaBroker
+    producer: EventProducer
+    clock: Clock = field(default_factory=SystemClock)
     topics: Sequence[TopicSpec] = field(default_factory=lambda: STATIC_TOPICS)
+    workers: list[Worker] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, settings: ServiceSettings, *, package: str, description: str) -> ServiceRuntime:
-        engine = make_engine(
-            settings.database, application_name=f"timpora-{settings.service_name}", schema=settings.service_name
-        )
+    def create(
+        cls, settings: ServiceSettings, *, package: str, description: str, clock: Clock | None = None
+    ) -> ServiceRuntime:
+        client_id = f"timpora-{settings.service_name}"
+        engine = make_engine(settings.database, application_name=client_id, schema=settings.service_name)
         return cls(
             settings=settings,
             package=package,
             engine=engine,
             sessions=make_session_factory(engine),
-            broker=make_broker(settings.kafka, client_id=f"timpora-{settings.service_name}", description=description),
+            broker=make_broker(settings.kafka, client_id=client_id, description=description),
+            producer=EventProducer(settings.kafka, client_id=client_id),
+            clock=clock or SystemClock(),
         )
 
     @property
@@ -62,13 +78,33 @@ class ServiceRuntime:
     async def start(self) -> None:
         await self.migrate()
         await ensure_topics(self.settings.kafka, self.topics)
+        await self.producer.start()
         await self.broker.start()
+        self._tasks = [asyncio.create_task(self._supervise(worker)) for worker in self.workers]
         log.info("service started", extra={"service": self.name})
 
     async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.broker.stop()
+        await self.producer.stop()
         await self.engine.dispose()
         log.info("service stopped", extra={"service": self.name})
+
+    async def _supervise(self, worker: Worker) -> None:
+        # A worker that crashes is restarted after a pause rather than silently gone: the relay and
+        # the scheduler must keep running for the process to be worth its /healthz.
+        while True:
+            try:
+                await worker()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker failed; restarting in 5 s", extra={"service": self.name})
+                await asyncio.sleep(5)
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         async def kafka() -> None:
@@ -104,9 +140,17 @@ def create_service_app(
     return app
 
 
+def _no_routers(_: ServiceRuntime) -> Sequence[APIRouter]:
+    return ()
+
+
+def _no_setup(_: ServiceRuntime) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class ServiceDefinition:
-    """What makes one service: its name, package, texts, settings and HTTP routes.
+    """What makes one service: its name, texts, settings, HTTP routes, workers and commands.
 
     Each service's ``main.py`` declares one, and takes ``create_app`` and ``main`` from it.
     """
@@ -115,44 +159,52 @@ class ServiceDefinition:
     title: str
     description: str
     settings_class: Callable[[], ServiceSettings]
-    routers: Callable[[ServiceRuntime], Sequence[APIRouter]] = lambda _: ()
+    routers: Callable[[ServiceRuntime], Sequence[APIRouter]] = _no_routers
+    #: Wires consumers, publishers and workers onto a fresh runtime, before it starts.
+    setup: Callable[[ServiceRuntime], None] = _no_setup
+    commands: Mapping[str, Command] = field(default_factory=dict)
 
     @property
     def package(self) -> str:
         return f"timpora.{self.name}"
 
-    def create_runtime(self, settings: ServiceSettings | None = None) -> ServiceRuntime:
-        return ServiceRuntime.create(
-            settings or self.settings_class(), package=self.package, description=self.description
+    def create_runtime(self, settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> ServiceRuntime:
+        runtime = ServiceRuntime.create(
+            settings or self.settings_class(), package=self.package, description=self.description, clock=clock
         )
+        self.setup(runtime)
+        return runtime
 
-    def create_app(self, settings: ServiceSettings | None = None) -> FastAPI:
-        runtime = self.create_runtime(settings)
+    def create_app(self, settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+        runtime = self.create_runtime(settings, clock=clock)
         return create_service_app(
             runtime, title=self.title, description=self.description, routers=self.routers(runtime)
         )
 
     def main(self, argv: list[str] | None = None) -> int:
-        """``timpora-<service> serve`` (the default) or ``timpora-<service> migrate``."""
+        """``timpora-<service> serve`` (the default), ``migrate``, or one of the service's own commands."""
         parser = argparse.ArgumentParser(prog=f"timpora-{self.name}", description=self.description)
-        parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+        parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", *self.commands])
+        parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the command's own arguments")
         args = parser.parse_args(argv)
         settings = self.settings_class()
         configure_logging(self.name, level=settings.log_level, json_output=settings.log_json)
+        if args.command == "serve":
+            uvicorn.run(
+                self.create_app(settings),
+                host=settings.http.host,
+                port=settings.http.port,
+                log_config=None,
+                access_log=False,
+            )
+            return 0
         if args.command == "migrate":
             asyncio.run(self._migrate(settings))
             return 0
-        uvicorn.run(
-            self.create_app(settings),
-            host=settings.http.host,
-            port=settings.http.port,
-            log_config=None,
-            access_log=False,
-        )
-        return 0
+        return asyncio.run(self.commands[args.command](settings, list(args.arguments)))
 
     async def _migrate(self, settings: ServiceSettings) -> None:
-        runtime = self.create_runtime(settings)
+        runtime = ServiceRuntime.create(settings, package=self.package, description=self.description)
         try:
             await runtime.migrate()
         finally:

@@ -1,9 +1,181 @@
 """Tables of the registry service, all in its own ``registry`` schema."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, MetaData, String, Table, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
+
+# Channel the outbox trigger (migration 0002) notifies on every committed insert.
+OUTBOX_CHANNEL = "timpora_registry_outbox"
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    # Only a hash of the bearer token is stored; the token is shown once, when the operator is added.
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+sponsors = Table(
+    "sponsors",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("name_key", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("kind", "name_key", name="sponsors_kind_name_key"),
+)
+
+foreigners = Table(
+    "foreigners",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("full_name", String(200), nullable=False),
+    Column("sex", String(1), nullable=False),
+    Column("date_of_birth", Date, nullable=False),
+    Column("nationality", String(3), nullable=False),
+    Column("passport_number", String(20), nullable=False),
+    Column("passport_country", String(3), nullable=False),
+    Column("passport_expires_on", Date, nullable=False),
+    Column("occupation", String(200)),
+    Column("sponsor_id", UUID(as_uuid=True), ForeignKey("sponsors.id")),
+    Column("presence", String(10), nullable=False),
+    Column("arrival_port", String(100)),
+    Column("arrival_on", Date),
+    Column("departure_port", String(100)),
+    Column("departure_on", Date),
+    Column("residence_address", String(500)),
+    Column("residence_village_code", String(13)),
+    Column("residence_since", Date),
+    Column("stay_id", UUID(as_uuid=True)),
+    Column("current_permit_id", UUID(as_uuid=True)),
+    # The village the person belongs to now: the residence's, else the open stay's.
+    Column("jurisdiction", String(13)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(100), nullable=False),
+    Column("updated_by", String(100), nullable=False),
+    UniqueConstraint("nationality", "passport_number", name="foreigners_passport_key"),
+    CheckConstraint("version >= 1", name="foreigners_version_positive"),
+    Index("foreigners_name_order", func.lower(Column("full_name")), "id"),
+    Index("foreigners_jurisdiction", "jurisdiction", postgresql_ops={"jurisdiction": "text_pattern_ops"}),
+)
+
+movements = Table(
+    "movements",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("foreigner_id", UUID(as_uuid=True), ForeignKey("foreigners.id"), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),
+    Column("port", String(100), nullable=False),
+    Column("on", Date, nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+permits = Table(
+    "permits",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("foreigner_id", UUID(as_uuid=True), ForeignKey("foreigners.id"), nullable=False, index=True),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("type", String(20), nullable=False),
+    Column("issued_on", Date, nullable=False),
+    Column("expires_on", Date, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("sponsor_id", UUID(as_uuid=True), ForeignKey("sponsors.id")),
+    # Increases when the permit's expiry changes: expiry reminders are armed once per version.
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("revoked_reason", String(500)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("expires_on > issued_on", name="permits_expiry_after_issue"),
+    Index("permits_open_by_expiry", "expires_on", postgresql_where=text("status IN ('active', 'extended')")),
+)
+
+residences = Table(
+    "residences",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("foreigner_id", UUID(as_uuid=True), ForeignKey("foreigners.id"), nullable=False, index=True),
+    Column("address", String(500), nullable=False),
+    Column("village_code", String(13), nullable=False),
+    Column("since", Date, nullable=False),
+    Column("reported_by", String(100), nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+stays = Table(
+    "stays",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("foreigner_id", UUID(as_uuid=True), ForeignKey("foreigners.id"), nullable=False, index=True),
+    Column("provider", String(200), nullable=False),
+    Column("village_code", String(13), nullable=False),
+    Column("check_in", Date, nullable=False),
+    Column("check_out", Date),
+    Column("reported_by", String(100), nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+history = Table(
+    "history",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("foreigner_id", UUID(as_uuid=True), ForeignKey("foreigners.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("event_type", String(60), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("data", JSONB, nullable=False),
+    Index("history_by_foreigner", "foreigner_id", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("operator_id", UUID(as_uuid=True), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_sha256", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+expiry_notices = Table(
+    "expiry_notices",
+    metadata,
+    Column("permit_id", UUID(as_uuid=True), ForeignKey("permits.id"), primary_key=True),
+    Column("permit_version", Integer, primary_key=True),
+    Column("kind", String(10), primary_key=True),
+    Column("threshold_days", Integer, primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("emitted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
 
 # The transactional outbox: a change and the event that reports it commit in one transaction; a relay
 # publishes unpublished rows to Kafka afterwards. An event is therefore never published for a change
@@ -17,7 +189,8 @@ outbox = Table(
     Column("topic", String(249), nullable=False),
     Column("partition_key", String(200), nullable=False),
     Column("headers", JSONB, nullable=False),
-    Column("payload", JSONB, nullable=False),
+    # The exact JSON bytes to publish, as text: the relay sends them without parsing them again.
+    Column("payload", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
     Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),

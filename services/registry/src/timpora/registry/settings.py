@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from timpora.common.settings import HttpSettings, ServiceSettings
+
+
+class RelaySettings(BaseModel):
+    enabled: bool = True
+    batch_size: int = Field(default=500, gt=0, le=10_000)
+    #: Polling happens anyway in case a notification is lost (LISTEN is best-effort by design).
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    #: Published rows are kept this long so events can be re-published (``timpora-registry outbox republish``).
+    retention_days: int = Field(default=7, ge=0)
+
+
+class ExpirySettings(BaseModel):
+    enabled: bool = True
+    thresholds_days: list[int] = Field(default=[30, 14, 7, 1], min_length=1)
+    interval_s: float = Field(default=600.0, gt=0)
+    batch_size: int = Field(default=500, gt=0)
+
+    @field_validator("thresholds_days")
+    @classmethod
+    def _distinct_positive_descending(cls, value: list[int]) -> list[int]:
+        if any(days <= 0 for days in value) or len(set(value)) != len(value):
+            raise ValueError("thresholds must be distinct positive numbers of days")
+        return sorted(value, reverse=True)
 
 
 class RegistrySettings(ServiceSettings):
@@ -12,3 +36,8 @@ class RegistrySettings(ServiceSettings):
 
     service_name: str = "registry"
     http: HttpSettings = HttpSettings(port=8001)
+    relay: RelaySettings = RelaySettings()
+    expiry: ExpirySettings = ExpirySettings()
+    #: Source attribute of every event the registry publishes.
+    event_source: str = "/timpora/registry"
+    idempotency_retention_days: int = Field(default=7, ge=1)

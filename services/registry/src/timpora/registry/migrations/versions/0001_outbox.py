@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("topic", sa.String(249), nullable=False),
         sa.Column("partition_key", sa.String(200), nullable=False),
         sa.Column("headers", postgresql.JSONB, nullable=False),
-        sa.Column("payload", postgresql.JSONB, nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("published_at", sa.DateTime(timezone=True)),
     )

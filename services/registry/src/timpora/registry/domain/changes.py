@@ -1,0 +1,458 @@
+"""Every change to a foreigner's record, as one function each.
+
+Each runs inside the caller's transaction and follows the same steps: lock the foreigner's row,
+check the optimistic-concurrency version and the registry's rules, write the change, bump the
+version, and append the event that reports it (history + outbox). Nothing is published here: the
+outbox relay does that after the transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.common.clock import Clock
+from timpora.common.events import new_event
+from timpora.common.events.payloads import (
+    AccommodationStay,
+    Contract,
+    ForeignerArrived,
+    ForeignerDeparted,
+    ForeignerSnapshot,
+    ForeignerUpdated,
+    Movement,
+    Permit,
+    PermitExtended,
+    PermitIssued,
+    PermitRevoked,
+    PermitStatus,
+    PresenceStatus,
+    Residence,
+    ResidenceReported,
+    StayReported,
+)
+from timpora.registry import repository as repo
+from timpora.registry.domain.commands import (
+    ArrivalIn,
+    CheckOutIn,
+    DepartureIn,
+    ExtensionIn,
+    ForeignerPatch,
+    PermitIn,
+    ResidenceIn,
+    RevocationIn,
+    StayIn,
+)
+from timpora.registry.domain.errors import ConflictError, InvalidChangeError, StaleVersionError
+from timpora.registry.models import movements, permits, residences, stays
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeContext:
+    """Who makes the change, when, and which version of the record they saw (``If-Match``)."""
+
+    actor: str
+    clock: Clock
+    source: str
+    expected_version: int | None = None
+
+
+def jurisdiction_of(residence_village: str | None, stay_village: str | None, *, stay_open: bool) -> str | None:
+    """Where a person belongs: where they live, else where they are staying now, else nowhere yet."""
+    if residence_village is not None:
+        return residence_village
+    return stay_village if stay_open else None
+
+
+def permit_from_row(row: Row[Any]) -> Permit:
+    m = row._mapping
+    return Permit(
+        permit_id=m["id"],
+        number=m["number"],
+        type=m["type"],
+        issued_on=m["issued_on"],
+        expires_on=m["expires_on"],
+        status=m["status"],
+        sponsor_id=m["sponsor_id"],
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    context: ChangeContext,
+    foreigner_id: UUID,
+    version: int,
+    build: Callable[[ForeignerSnapshot, str | None], Contract],
+) -> ForeignerSnapshot:
+    snapshot = await repo.load_snapshot(session, foreigner_id)
+    jurisdiction = jurisdiction_of(
+        snapshot.residence.village_code if snapshot.residence else None,
+        snapshot.stay.village_code if snapshot.stay else None,
+        stay_open=snapshot.stay is not None and snapshot.stay.check_out is None,
+    )
+    event = new_event(
+        build(snapshot, jurisdiction), source=context.source, subject=str(foreigner_id), time=context.clock.now()
+    )
+    await repo.append_event(session, event, actor=context.actor, version=version)
+    return snapshot
+
+
+def _check_version(row: Row[Any], context: ChangeContext) -> None:
+    if context.expected_version is not None and context.expected_version != row.version:
+        raise StaleVersionError(
+            f"the record is at version {row.version}, not {context.expected_version}: reload it and try again",
+            field=("header", "If-Match"),
+        )
+
+
+def _require_present(row: Row[Any], what: str) -> None:
+    if row.presence != PresenceStatus.PRESENT.value:
+        raise InvalidChangeError(
+            f"{what}: the person departed on {row.departure_on}; record an arrival first",
+            field=("path", "foreigner_id"),
+        )
+
+
+def _not_before_arrival(row: Row[Any], day: date, field: tuple[str, ...]) -> None:
+    if row.arrival_on is not None and day < row.arrival_on:
+        raise InvalidChangeError(f"{field[-1]} is before the arrival on {row.arrival_on}", field=field)
+
+
+async def _bump(session: AsyncSession, row: Row[Any], context: ChangeContext, **values: object) -> int:
+    version = int(row.version) + 1
+    await repo.update_foreigner(
+        session, row.id, {"version": version, **repo.now_column_values(context.actor, context.clock.now()), **values}
+    )
+    return version
+
+
+async def record_arrival(
+    session: AsyncSession, context: ChangeContext, command: ArrivalIn
+) -> tuple[ForeignerSnapshot, bool]:
+    """The arrival, and whether it created the foreigner (False: matched by nationality + passport)."""
+    sponsor_id = await repo.upsert_sponsor(session, command.sponsor) if command.sponsor else None
+    existing = await repo.find_by_passport(session, command.nationality, command.passport.number)
+    identity = {
+        "full_name": command.full_name,
+        "sex": command.sex.value,
+        "date_of_birth": command.date_of_birth,
+        "passport_country": command.passport.issuing_country,
+        "passport_expires_on": command.passport.expires_on,
+        "presence": PresenceStatus.PRESENT.value,
+        "arrival_port": command.port,
+        "arrival_on": command.arrived_on,
+    }
+    optional = {
+        key: value
+        for key, value in (("occupation", command.occupation), ("sponsor_id", sponsor_id))
+        if key in command.model_fields_set or (key == "sponsor_id" and command.sponsor is not None)
+    }
+    if existing is None:
+        foreigner_id, version = uuid4(), 1
+        await repo.insert_foreigner(
+            session,
+            {
+                "id": foreigner_id,
+                "version": version,
+                "nationality": command.nationality,
+                "passport_number": command.passport.number,
+                "occupation": command.occupation,
+                "sponsor_id": sponsor_id,
+                "created_by": context.actor,
+                **repo.now_column_values(context.actor, context.clock.now()),
+                **identity,
+            },
+        )
+    else:
+        _check_version(existing, context)
+        if existing.presence == PresenceStatus.PRESENT.value:
+            raise ConflictError(
+                f"this passport holder is already recorded as present since {existing.arrival_on}; "
+                "record their departure first",
+                field=("body", "passport", "number"),
+            )
+        if existing.departure_on is not None and command.arrived_on < existing.departure_on:
+            raise InvalidChangeError(
+                f"arrived_on is before the last departure on {existing.departure_on}", field=("body", "arrived_on")
+            )
+        foreigner_id = existing.id
+        version = await _bump(session, existing, context, **identity, **optional)
+    arrival = Movement(port=command.port, on=command.arrived_on)
+    await repo.insert_row(
+        session,
+        movements,
+        {
+            "id": uuid4(),
+            "foreigner_id": foreigner_id,
+            "kind": "arrival",
+            "port": command.port,
+            "on": command.arrived_on,
+            "recorded_by": context.actor,
+        },
+    )
+    snapshot = await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: ForeignerArrived(foreigner=s, jurisdiction=j, arrival=arrival),
+    )
+    return snapshot, existing is None
+
+
+async def issue_permit(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: PermitIn
+) -> ForeignerSnapshot:
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    _require_present(row, "no permit for a person who has left")
+    if await repo.permit_number_taken(session, command.number):
+        raise ConflictError(f"permit number {command.number} is already registered", field=("body", "number"))
+    sponsor_id = await repo.upsert_sponsor(session, command.sponsor) if command.sponsor else row.sponsor_id
+    permit_id = uuid4()
+    await repo.insert_row(
+        session,
+        permits,
+        {
+            "id": permit_id,
+            "foreigner_id": foreigner_id,
+            "number": command.number,
+            "type": command.type.value,
+            "issued_on": command.issued_on,
+            "expires_on": command.expires_on,
+            "status": PermitStatus.ACTIVE.value,
+            "sponsor_id": sponsor_id,
+            "version": 1,
+        },
+    )
+    version = await _bump(session, row, context, current_permit_id=permit_id)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: PermitIssued(foreigner=s, jurisdiction=j, permit=_required(s.permit)),
+    )
+
+
+def _required(permit: Permit | None) -> Permit:
+    if permit is None:
+        raise AssertionError("the snapshot lost the permit the change just wrote")
+    return permit
+
+
+async def extend_permit(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: ExtensionIn
+) -> ForeignerSnapshot:
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    _require_present(row, "no extension for a person who has left")
+    permit = await repo.lock_permit(session, foreigner_id, permit_id)
+    if permit.status == PermitStatus.REVOKED.value:
+        raise ConflictError("a revoked permit cannot be extended; issue a new one", field=("path", "permit_id"))
+    if command.expires_on <= permit.expires_on:
+        raise InvalidChangeError(
+            f"expires_on must be after the current expiry {permit.expires_on}", field=("body", "expires_on")
+        )
+    await repo.update_permit(
+        session,
+        permit_id,
+        {
+            "expires_on": command.expires_on,
+            "status": PermitStatus.EXTENDED.value,
+            # A new permit version re-arms the expiry reminders for the new date.
+            "version": int(permit.version) + 1,
+            "updated_at": context.clock.now(),
+        },
+    )
+    version = await _bump(session, row, context, current_permit_id=permit_id)
+    previous = permit.expires_on
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: PermitExtended(
+            foreigner=s, jurisdiction=j, permit=_required(s.permit), previous_expires_on=previous
+        ),
+    )
+
+
+async def revoke_permit(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: RevocationIn
+) -> ForeignerSnapshot:
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    permit = await repo.lock_permit(session, foreigner_id, permit_id)
+    if permit.status == PermitStatus.REVOKED.value:
+        raise ConflictError("the permit is already revoked", field=("path", "permit_id"))
+    changes = {
+        "status": PermitStatus.REVOKED.value,
+        "revoked_reason": command.reason,
+        "updated_at": context.clock.now(),
+    }
+    await repo.update_permit(session, permit_id, changes)
+    revoked = permit_from_row(permit).model_copy(update={"status": PermitStatus.REVOKED})
+    version = await _bump(session, row, context)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: PermitRevoked(foreigner=s, jurisdiction=j, permit=revoked, reason=command.reason),
+    )
+
+
+async def report_residence(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: ResidenceIn
+) -> ForeignerSnapshot:
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    _require_present(row, "no residence report for a person who has left")
+    _not_before_arrival(row, command.since, ("body", "since"))
+    await repo.insert_row(
+        session,
+        residences,
+        {"id": uuid4(), "foreigner_id": foreigner_id, "reported_by": context.actor, **command.model_dump()},
+    )
+    previous = row.residence_village_code
+    version = await _bump(
+        session,
+        row,
+        context,
+        residence_address=command.address,
+        residence_village_code=command.village_code,
+        residence_since=command.since,
+        jurisdiction=command.village_code,
+    )
+    residence = Residence(address=command.address, village_code=command.village_code, since=command.since)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: ResidenceReported(
+            foreigner=s, jurisdiction=j, residence=residence, previous_village_code=previous
+        ),
+    )
+
+
+async def report_stay(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: StayIn
+) -> tuple[ForeignerSnapshot, UUID]:
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    _require_present(row, "no stay report for a person who has left")
+    _not_before_arrival(row, command.check_in, ("body", "check_in"))
+    stay_id = uuid4()
+    await repo.insert_row(
+        session,
+        stays,
+        {"id": stay_id, "foreigner_id": foreigner_id, "reported_by": context.actor, **command.model_dump()},
+    )
+    jurisdiction = jurisdiction_of(
+        row.residence_village_code, command.village_code, stay_open=command.check_out is None
+    )
+    version = await _bump(session, row, context, stay_id=stay_id, jurisdiction=jurisdiction)
+    stay = AccommodationStay(**command.model_dump())
+    snapshot = await _record(
+        session, context, foreigner_id, version, lambda s, j: StayReported(foreigner=s, jurisdiction=j, stay=stay)
+    )
+    return snapshot, stay_id
+
+
+async def check_out(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, stay_id: UUID, command: CheckOutIn
+) -> ForeignerSnapshot:
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    stay = await repo.lock_stay(session, foreigner_id, stay_id)
+    if stay.check_out is not None:
+        raise ConflictError(f"the stay was already checked out on {stay.check_out}", field=("path", "stay_id"))
+    if command.check_out < stay.check_in:
+        raise InvalidChangeError(f"check_out is before the check-in on {stay.check_in}", field=("body", "check_out"))
+    await repo.update_stay(session, stay_id, {"check_out": command.check_out})
+    current = row.stay_id == stay_id
+    jurisdiction = jurisdiction_of(row.residence_village_code, stay.village_code, stay_open=not current)
+    version = await _bump(session, row, context, jurisdiction=jurisdiction if current else row.jurisdiction)
+    closed = AccommodationStay(
+        provider=stay.provider, village_code=stay.village_code, check_in=stay.check_in, check_out=command.check_out
+    )
+    return await _record(
+        session, context, foreigner_id, version, lambda s, j: StayReported(foreigner=s, jurisdiction=j, stay=closed)
+    )
+
+
+async def record_departure(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: DepartureIn
+) -> ForeignerSnapshot:
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    if row.presence != PresenceStatus.PRESENT.value:
+        raise ConflictError(f"the person already departed on {row.departure_on}", field=("path", "foreigner_id"))
+    if row.arrival_on is not None and command.departed_on < row.arrival_on:
+        raise InvalidChangeError(
+            f"departed_on is before the arrival on {row.arrival_on}", field=("body", "departed_on")
+        )
+    await repo.insert_row(
+        session,
+        movements,
+        {
+            "id": uuid4(),
+            "foreigner_id": foreigner_id,
+            "kind": "departure",
+            "port": command.port,
+            "on": command.departed_on,
+            "recorded_by": context.actor,
+        },
+    )
+    version = await _bump(
+        session,
+        row,
+        context,
+        presence=PresenceStatus.DEPARTED.value,
+        departure_port=command.port,
+        departure_on=command.departed_on,
+    )
+    departure = Movement(port=command.port, on=command.departed_on)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: ForeignerDeparted(foreigner=s, jurisdiction=j, departure=departure),
+    )
+
+
+async def update_details(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: ForeignerPatch
+) -> ForeignerSnapshot:
+    """Occupation and sponsor. A patch that changes nothing writes nothing and publishes nothing."""
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    changes: dict[str, Any] = {}
+    changed_fields: list[str] = []
+    if "occupation" in command.model_fields_set and command.occupation != row.occupation:
+        changes["occupation"] = command.occupation
+        changed_fields.append("occupation")
+    if "sponsor" in command.model_fields_set:
+        sponsor_id = await repo.upsert_sponsor(session, command.sponsor) if command.sponsor else None
+        if sponsor_id != row.sponsor_id:
+            changes["sponsor_id"] = sponsor_id
+            changed_fields.append("sponsor")
+    if not changes:
+        return await repo.load_snapshot(session, foreigner_id)
+    version = await _bump(session, row, context, **changes)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: ForeignerUpdated(foreigner=s, jurisdiction=j, changed_fields=changed_fields),
+    )

@@ -1,0 +1,260 @@
+"""SQL for the registry's tables, kept in one place. Functions take the caller's session: the caller
+owns the transaction, so a change, its history row and its outbox row always commit together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.common.events import CloudEvent, encode
+from timpora.common.events.payloads import (
+    AccommodationStay,
+    Contract,
+    ForeignerSnapshot,
+    Movement,
+    Passport,
+    Permit,
+    PermitStatus,
+    PresenceStatus,
+    Residence,
+    Sex,
+    Sponsor,
+)
+from timpora.common.topics import REGISTRY_EVENTS
+from timpora.registry.domain.commands import SponsorIn
+from timpora.registry.domain.errors import NotFoundError
+from timpora.registry.models import foreigners, history, outbox, permits, sponsors, stays
+
+OPEN_PERMIT_STATUSES = (PermitStatus.ACTIVE.value, PermitStatus.EXTENDED.value)
+
+
+async def lock_foreigner(session: AsyncSession, foreigner_id: UUID) -> Row[Any]:
+    """The foreigner's row, locked until the transaction ends: changes to one person are serialised,
+    which also makes their outbox ids follow their commit order."""
+    row = (await session.execute(select(foreigners).where(foreigners.c.id == foreigner_id).with_for_update())).first()
+    if row is None:
+        raise NotFoundError(f"no foreigner {foreigner_id}", field=("path", "foreigner_id"))
+    return row
+
+
+async def find_by_passport(session: AsyncSession, nationality: str, passport_number: str) -> Row[Any] | None:
+    statement = (
+        select(foreigners)
+        .where(foreigners.c.nationality == nationality, foreigners.c.passport_number == passport_number)
+        .with_for_update()
+    )
+    return (await session.execute(statement)).first()
+
+
+async def upsert_sponsor(session: AsyncSession, sponsor: SponsorIn) -> UUID:
+    """The sponsor's id; the same employer typed twice (case aside) is one sponsor."""
+    statement = (
+        pg_insert(sponsors)
+        .values(id=uuid4(), name=sponsor.name, kind=sponsor.kind.lower(), name_key=sponsor.name.casefold())
+        .on_conflict_do_update(constraint="sponsors_kind_name_key", set_={"name": sponsor.name})
+        .returning(sponsors.c.id)
+    )
+    sponsor_id: UUID = (await session.execute(statement)).scalar_one()
+    return sponsor_id
+
+
+async def insert_foreigner(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(foreigners).values(**values))
+
+
+async def update_foreigner(session: AsyncSession, foreigner_id: UUID, values: dict[str, Any]) -> None:
+    await session.execute(update(foreigners).where(foreigners.c.id == foreigner_id).values(**values))
+
+
+async def insert_row(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
+    await session.execute(insert(table).values(**values))
+
+
+async def lock_permit(session: AsyncSession, foreigner_id: UUID, permit_id: UUID) -> Row[Any]:
+    statement = (
+        select(permits).where(permits.c.id == permit_id, permits.c.foreigner_id == foreigner_id).with_for_update()
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise NotFoundError(f"foreigner {foreigner_id} has no permit {permit_id}", field=("path", "permit_id"))
+    return row
+
+
+async def permit_number_taken(session: AsyncSession, number: str) -> bool:
+    return (await session.execute(select(permits.c.id).where(permits.c.number == number))).first() is not None
+
+
+async def update_permit(session: AsyncSession, permit_id: UUID, values: dict[str, Any]) -> None:
+    await session.execute(update(permits).where(permits.c.id == permit_id).values(**values))
+
+
+async def lock_stay(session: AsyncSession, foreigner_id: UUID, stay_id: UUID) -> Row[Any]:
+    statement = select(stays).where(stays.c.id == stay_id, stays.c.foreigner_id == foreigner_id).with_for_update()
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise NotFoundError(f"foreigner {foreigner_id} has no stay {stay_id}", field=("path", "stay_id"))
+    return row
+
+
+async def update_stay(session: AsyncSession, stay_id: UUID, values: dict[str, Any]) -> None:
+    await session.execute(update(stays).where(stays.c.id == stay_id).values(**values))
+
+
+_snapshot_query = select(
+    foreigners,
+    sponsors.c.name.label("sponsor_name"),
+    sponsors.c.kind.label("sponsor_kind"),
+    permits.c.id.label("permit_id"),
+    permits.c.number.label("permit_number"),
+    permits.c.type.label("permit_type"),
+    permits.c.issued_on.label("permit_issued_on"),
+    permits.c.expires_on.label("permit_expires_on"),
+    permits.c.status.label("permit_status"),
+    permits.c.sponsor_id.label("permit_sponsor_id"),
+    stays.c.provider.label("stay_provider"),
+    stays.c.village_code.label("stay_village_code"),
+    stays.c.check_in.label("stay_check_in"),
+    stays.c.check_out.label("stay_check_out"),
+).select_from(
+    foreigners.outerjoin(sponsors, sponsors.c.id == foreigners.c.sponsor_id)
+    .outerjoin(permits, permits.c.id == foreigners.c.current_permit_id)
+    .outerjoin(stays, stays.c.id == foreigners.c.stay_id)
+)
+
+
+def snapshot_from_row(row: Row[Any]) -> ForeignerSnapshot:
+    m = row._mapping
+    return ForeignerSnapshot(
+        foreigner_id=m["id"],
+        version=m["version"],
+        full_name=m["full_name"],
+        sex=Sex(m["sex"]),
+        date_of_birth=m["date_of_birth"],
+        nationality=m["nationality"],
+        passport=Passport(
+            number=m["passport_number"], issuing_country=m["passport_country"], expires_on=m["passport_expires_on"]
+        ),
+        occupation=m["occupation"],
+        sponsor=None
+        if m["sponsor_id"] is None
+        else Sponsor(sponsor_id=m["sponsor_id"], name=m["sponsor_name"], kind=m["sponsor_kind"]),
+        residence=None
+        if m["residence_village_code"] is None
+        else Residence(
+            address=m["residence_address"], village_code=m["residence_village_code"], since=m["residence_since"]
+        ),
+        stay=None
+        if m["stay_provider"] is None
+        else AccommodationStay(
+            provider=m["stay_provider"],
+            village_code=m["stay_village_code"],
+            check_in=m["stay_check_in"],
+            check_out=m["stay_check_out"],
+        ),
+        permit=None
+        if m["permit_id"] is None
+        else Permit(
+            permit_id=m["permit_id"],
+            number=m["permit_number"],
+            type=m["permit_type"],
+            issued_on=m["permit_issued_on"],
+            expires_on=m["permit_expires_on"],
+            status=m["permit_status"],
+            sponsor_id=m["permit_sponsor_id"],
+        ),
+        presence=PresenceStatus(m["presence"]),
+        arrival=None if m["arrival_on"] is None else Movement(port=m["arrival_port"], on=m["arrival_on"]),
+        departure=None if m["departure_on"] is None else Movement(port=m["departure_port"], on=m["departure_on"]),
+    )
+
+
+async def load_snapshot(session: AsyncSession, foreigner_id: UUID) -> ForeignerSnapshot:
+    row = (await session.execute(_snapshot_query.where(foreigners.c.id == foreigner_id))).first()
+    if row is None:
+        raise NotFoundError(f"no foreigner {foreigner_id}", field=("path", "foreigner_id"))
+    return snapshot_from_row(row)
+
+
+async def append_event(session: AsyncSession, event: CloudEvent[Contract], *, actor: str, version: int) -> None:
+    """The event's history row and outbox row, in the caller's transaction."""
+    record = encode(event)
+    foreigner_id = UUID(event.subject) if event.subject else None
+    await session.execute(
+        insert(outbox).values(
+            event_id=UUID(event.id),
+            event_type=event.type,
+            topic=REGISTRY_EVENTS.name,
+            partition_key=(record.key or b"").decode(),
+            headers=record.headers_dict(),
+            payload=record.value.decode(),
+        )
+    )
+    await session.execute(
+        insert(history).values(
+            foreigner_id=foreigner_id,
+            version=version,
+            event_id=UUID(event.id),
+            event_type=event.spec.name,
+            actor=actor,
+            occurred_at=event.time,
+            data=event.data.model_dump(mode="json"),
+        )
+    )
+
+
+async def load_history(session: AsyncSession, foreigner_id: UUID) -> Sequence[Row[*tuple[Any, ...]]]:
+    statement = (
+        select(history.c.version, history.c.event_type, history.c.event_id, history.c.actor, history.c.occurred_at)
+        .where(history.c.foreigner_id == foreigner_id)
+        .order_by(history.c.id)
+    )
+    return (await session.execute(statement)).all()
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    name: str | None,
+    nationality: str | None,
+    passport_number: str | None,
+    region: str | None,
+    permit_status: str | None,
+    expiring_on_or_before: date | None,
+    after: tuple[str, UUID] | None,
+    limit: int,
+) -> list[ForeignerSnapshot]:
+    """Foreigners matching every filter given, ordered by name then id, ``limit`` after the ``after`` key."""
+    conditions = []
+    if name:
+        conditions.append(func.lower(foreigners.c.full_name).contains(name.casefold(), autoescape=True))
+    if nationality:
+        conditions.append(foreigners.c.nationality == nationality)
+    if passport_number:
+        conditions.append(foreigners.c.passport_number == passport_number)
+    if region:
+        conditions.append(
+            or_(
+                foreigners.c.jurisdiction == region, foreigners.c.jurisdiction.startswith(region + ".", autoescape=True)
+            )
+        )
+    if permit_status:
+        conditions.append(permits.c.status == permit_status)
+    if expiring_on_or_before is not None:
+        conditions.append(
+            and_(permits.c.status.in_(OPEN_PERMIT_STATUSES), permits.c.expires_on <= expiring_on_or_before)
+        )
+    sort_key = func.lower(foreigners.c.full_name)
+    if after is not None:
+        conditions.append(or_(sort_key > after[0], and_(sort_key == after[0], foreigners.c.id > after[1])))
+    statement = _snapshot_query.where(*conditions).order_by(sort_key, foreigners.c.id).limit(limit)
+    return [snapshot_from_row(row) for row in (await session.execute(statement)).all()]
+
+
+def now_column_values(actor: str, moment: datetime) -> dict[str, Any]:
+    return {"updated_at": moment, "updated_by": actor}
