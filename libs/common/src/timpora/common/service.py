@@ -148,6 +148,10 @@ def _no_setup(_: ServiceRuntime) -> None:
     return None
 
 
+def _no_app_setup(_: FastAPI) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class ServiceDefinition:
     """What makes one service: its name, texts, settings, HTTP routes, workers and commands.
@@ -163,6 +167,8 @@ class ServiceDefinition:
     #: Wires consumers, publishers and workers onto a fresh runtime, before it starts.
     setup: Callable[[ServiceRuntime], None] = _no_setup
     commands: Mapping[str, Command] = field(default_factory=dict)
+    #: Adds what the routers alone cannot: exception handlers, middleware.
+    app_setup: Callable[[FastAPI], None] = _no_app_setup
 
     @property
     def package(self) -> str:
@@ -177,9 +183,9 @@ class ServiceDefinition:
 
     def create_app(self, settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
         runtime = self.create_runtime(settings, clock=clock)
-        return create_service_app(
-            runtime, title=self.title, description=self.description, routers=self.routers(runtime)
-        )
+        app = create_service_app(runtime, title=self.title, description=self.description, routers=self.routers(runtime))
+        self.app_setup(app)
+        return app
 
     def main(self, argv: list[str] | None = None) -> int:
         """``timpora-<service> serve`` (the default), ``migrate``, or one of the service's own commands."""

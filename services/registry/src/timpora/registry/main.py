@@ -1,15 +1,51 @@
-"""The registry service process: ``timpora-registry serve`` (HTTP API and Kafka) or ``timpora-registry migrate``."""
+"""The registry service process: ``timpora-registry serve`` (HTTP API, outbox relay, expiry scheduler),
+``migrate``, ``operators`` or ``outbox``."""
 
 import sys
+from collections.abc import Sequence
 
-from timpora.common.service import ServiceDefinition
+from fastapi import APIRouter
+
+from timpora.common.events import EVENT_SPECS
+from timpora.common.service import ServiceDefinition, ServiceRuntime
+from timpora.common.topics import REGISTRY_EVENTS
+from timpora.registry import commands
+from timpora.registry.api.errors import install_error_handlers
+from timpora.registry.api.routes import contract, foreigners, permits
+from timpora.registry.expiry import ExpiryScheduler
+from timpora.registry.relay import OutboxRelay
 from timpora.registry.settings import RegistrySettings
+
+
+def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
+    return (foreigners.router, permits.router, contract.router)
+
+
+def _setup(runtime: ServiceRuntime) -> None:
+    settings = runtime.settings
+    if not isinstance(settings, RegistrySettings):
+        raise TypeError("the registry needs RegistrySettings")
+    # Publishers declared for the AsyncAPI document; the relay sends through the runtime's producer.
+    for spec in EVENT_SPECS:
+        runtime.broker.publisher(
+            REGISTRY_EVENTS.name, title=spec.ce_type, schema=spec.model, description=spec.description
+        )
+    if settings.relay.enabled:
+        runtime.workers.append(OutboxRelay(runtime.engine, runtime.producer, settings.relay, runtime.clock).run)
+    if settings.expiry.enabled:
+        scheduler = ExpiryScheduler(runtime.sessions, settings.expiry, runtime.clock, settings.event_source)
+        runtime.workers.append(scheduler.run)
+
 
 SERVICE = ServiceDefinition(
     name="registry",
     title="TIMPORA registry",
     description="Immigration's source of truth for foreigners in the regency; every committed change goes to Kafka.",
     settings_class=RegistrySettings,
+    routers=_routers,
+    setup=_setup,
+    commands={"operators": commands.operators, "outbox": commands.outbox},
+    app_setup=install_error_handlers,
 )
 create_app = SERVICE.create_app
 main = SERVICE.main

@@ -1,0 +1,201 @@
+"""What every route needs: the runtime, the authenticated operator, and the write executor that
+gives each change its transaction, its ``If-Match`` check and its ``Idempotency-Key`` replay."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.common.events.payloads import ForeignerSnapshot
+from timpora.common.service import ServiceRuntime
+from timpora.registry.api.errors import error_response
+from timpora.registry.domain.changes import ChangeContext
+from timpora.registry.domain.errors import ConflictError, InvalidChangeError, RegistryError
+from timpora.registry.models import idempotency_keys
+from timpora.registry.operators import Operator, authenticate
+from timpora.registry.settings import RegistrySettings
+
+_bearer = HTTPBearer(auto_error=False, description="An operator token (timpora-registry operators add NAME)")
+_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+async def get_operator(
+    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Operator:
+    if credentials is not None:
+        async with runtime.sessions() as session:
+            operator = await authenticate(session, credentials.credentials)
+        if operator is not None:
+            return operator
+    raise HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="a valid operator token is required",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+CurrentOperator = Annotated[Operator, Depends(get_operator)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Send the same key when retrying: the change is made once and the first answer replayed.",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='The foreigner\'s version as its ETag ("3"): refused with 412 if stale.'),
+]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    match = _ETAG.match(value.strip())
+    if match is None:
+        raise InvalidChangeError('If-Match must be a version ETag such as "3"', field=("header", "If-Match"))
+    return int(match.group(1))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a change answers: a status, a body, and the foreigner's new version for the ETag."""
+
+    status_code: int
+    body: BaseModel
+    version: int
+
+
+Change = Callable[[AsyncSession, ChangeContext], Awaitable[Outcome]]
+SnapshotChange = Callable[[AsyncSession, ChangeContext], Awaitable[ForeignerSnapshot]]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteExecutor:
+    runtime: ServiceRuntime
+    operator: Operator
+    request: Request
+    idempotency_key: str | None
+    if_match: str | None
+
+    async def __call__(self, change: Change) -> JSONResponse:
+        try:
+            context = ChangeContext(
+                actor=self.operator.name,
+                clock=self.runtime.clock,
+                source=_settings(self.runtime).event_source,
+                expected_version=parse_if_match(self.if_match),
+            )
+            fingerprint = await self._fingerprint()
+            return await self._run(change, context, fingerprint)
+        except RegistryError as error:
+            return error_response(error)
+
+    async def snapshot(self, change: SnapshotChange, *, status_code: int = status.HTTP_200_OK) -> JSONResponse:
+        """For the many changes that answer with the foreigner's new snapshot."""
+
+        async def outcome(session: AsyncSession, context: ChangeContext) -> Outcome:
+            snapshot = await change(session, context)
+            return Outcome(status_code, snapshot, snapshot.version)
+
+        return await self(outcome)
+
+    async def _fingerprint(self) -> str:
+        body = await self.request.body()
+        return hashlib.sha256(
+            self.request.method.encode() + b" " + self.request.url.path.encode() + b"\n" + body
+        ).hexdigest()
+
+    async def _run(self, change: Change, context: ChangeContext, fingerprint: str) -> JSONResponse:
+        try:
+            async with self.runtime.sessions() as session, session.begin():
+                if self.idempotency_key is not None:
+                    replay = await self._replay(session, fingerprint)
+                    if replay is not None:
+                        return replay
+                outcome = await change(session, context)
+                body = outcome.body.model_dump(mode="json")
+                if self.idempotency_key is not None:
+                    await self._remember(session, fingerprint, outcome.status_code, body, outcome.version)
+        except IntegrityError as error:
+            # Two requests raced: the same Idempotency-Key (replay the winner's answer), or the same
+            # new passport or permit number (the loser is told to look again).
+            if self.idempotency_key is not None and "idempotency_keys" in str(error.orig):
+                async with self.runtime.sessions() as session:
+                    replay = await self._replay(session, fingerprint)
+                if replay is not None:
+                    return replay
+            raise ConflictError("a concurrent change collided with this one; reload and try again") from None
+        return JSONResponse(body, status_code=outcome.status_code, headers={"ETag": etag(outcome.version)})
+
+    async def _replay(self, session: AsyncSession, fingerprint: str) -> JSONResponse | None:
+        statement = select(idempotency_keys).where(
+            idempotency_keys.c.operator_id == self.operator.id, idempotency_keys.c.key == self.idempotency_key
+        )
+        stored = (await session.execute(statement)).first()
+        if stored is None:
+            return None
+        if stored.request_sha256 != fingerprint:
+            raise InvalidChangeError(
+                "this Idempotency-Key was used for a different request", field=("header", "Idempotency-Key")
+            )
+        response: dict[str, Any] = stored.response
+        return JSONResponse(
+            response["body"],
+            status_code=stored.status_code,
+            headers={"ETag": etag(response["version"]), "Idempotent-Replayed": "true"},
+        )
+
+    async def _remember(
+        self, session: AsyncSession, fingerprint: str, status_code: int, body: dict[str, Any], version: int
+    ) -> None:
+        await session.execute(
+            insert(idempotency_keys).values(
+                operator_id=self.operator.id,
+                key=self.idempotency_key,
+                request_sha256=fingerprint,
+                status_code=status_code,
+                response={"body": body, "version": version},
+            )
+        )
+
+
+def _settings(runtime: ServiceRuntime) -> RegistrySettings:
+    settings = runtime.settings
+    if not isinstance(settings, RegistrySettings):
+        raise TypeError("the registry runtime needs RegistrySettings")
+    return settings
+
+
+def get_writer(
+    runtime: Runtime, operator: CurrentOperator, request: Request, idempotency_key: IdempotencyKey, if_match: IfMatch
+) -> WriteExecutor:
+    return WriteExecutor(runtime, operator, request, idempotency_key, if_match)
+
+
+Writer = Annotated[WriteExecutor, Depends(get_writer)]

@@ -1,0 +1,33 @@
+"""Response bodies of the registry API (request bodies are the domain's commands)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from timpora.common.events.payloads import ForeignerSnapshot
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    event_type: str
+    event_id: UUID
+    actor: str
+    occurred_at: datetime
+
+
+class ForeignerRecord(BaseModel):
+    foreigner: ForeignerSnapshot
+    history: list[HistoryEntry]
+
+
+class ForeignerPage(BaseModel):
+    items: list[ForeignerSnapshot]
+    next_cursor: str | None
+
+
+class StayRecorded(BaseModel):
+    foreigner: ForeignerSnapshot
+    stay_id: UUID

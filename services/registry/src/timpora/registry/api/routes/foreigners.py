@@ -1,0 +1,175 @@
+"""Foreigners: arrivals, reads and searches, residence and stay reports, departures, details."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import timedelta
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.common import regions
+from timpora.common.clock import local_date
+from timpora.common.events.payloads import ForeignerSnapshot, PermitStatus
+from timpora.common.types import Nationality, RegionCode
+from timpora.registry import repository as repo
+from timpora.registry.api.deps import CurrentOperator, Outcome, Runtime, Writer, etag
+from timpora.registry.api.models import ForeignerPage, ForeignerRecord, HistoryEntry, StayRecorded
+from timpora.registry.domain import changes
+from timpora.registry.domain.changes import ChangeContext
+from timpora.registry.domain.commands import ArrivalIn, CheckOutIn, DepartureIn, ForeignerPatch, ResidenceIn, StayIn
+from timpora.registry.domain.errors import InvalidChangeError
+
+router = APIRouter(prefix="/v1", tags=["foreigners"])
+
+WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
+    401: {"description": "No valid operator token"},
+    404: {"description": "No such foreigner (or permit, or stay)"},
+    409: {"description": "The change collides with the record as it is"},
+    412: {"description": "If-Match named an old version"},
+    422: {"description": "A field breaks a rule; `detail` names it"},
+}
+
+
+@router.post(
+    "/arrivals",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ForeignerSnapshot,
+    responses={200: {"description": "Matched an existing foreigner by nationality + passport"}, **WRITE_RESPONSES},
+    summary="Record an arrival",
+)
+async def record_arrival(command: ArrivalIn, write: Writer) -> Response:
+    async def change(session: AsyncSession, context: ChangeContext) -> Outcome:
+        snapshot, created = await changes.record_arrival(session, context, command)
+        return Outcome(status.HTTP_201_CREATED if created else status.HTTP_200_OK, snapshot, snapshot.version)
+
+    return await write(change)
+
+
+@router.get("/foreigners/{foreigner_id}", summary="One foreigner, with the history of every change")
+async def get_foreigner(
+    foreigner_id: UUID, runtime: Runtime, _: CurrentOperator, response: Response
+) -> ForeignerRecord:
+    async with runtime.sessions() as session:
+        snapshot = await repo.load_snapshot(session, foreigner_id)
+        entries = await repo.load_history(session, foreigner_id)
+    response.headers["ETag"] = etag(snapshot.version)
+    return ForeignerRecord(
+        foreigner=snapshot, history=[HistoryEntry.model_validate(entry, from_attributes=True) for entry in entries]
+    )
+
+
+def _encode_cursor(snapshot: ForeignerSnapshot) -> str:
+    raw = json.dumps([snapshot.full_name.lower(), str(snapshot.foreigner_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, UUID]:
+    try:
+        name, foreigner_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return str(name), UUID(foreigner_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidChangeError("cursor is not one this API returned", field=("query", "cursor")) from None
+
+
+class ForeignerFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=2, max_length=100, description="Part of the name")
+    nationality: Nationality | None = None
+    passport_number: str | None = Field(default=None, max_length=20)
+    region: RegionCode | None = Field(default=None, description="Kemendagri code; matches it and everything under it")
+    permit_status: PermitStatus | None = None
+    expiring_within_days: int | None = Field(default=None, ge=0, le=3650, description="Open permits expiring by then")
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+
+
+@router.get("/foreigners", summary="Search foreigners (keyset pagination by name)")
+async def search_foreigners(
+    runtime: Runtime, _: CurrentOperator, filters: Annotated[ForeignerFilters, Query()]
+) -> ForeignerPage:
+    today = local_date(runtime.clock, regions.JAKARTA)
+    within = filters.expiring_within_days
+    async with runtime.sessions() as session:
+        items = await repo.search(
+            session,
+            name=filters.name,
+            nationality=filters.nationality,
+            passport_number=filters.passport_number.strip().upper() if filters.passport_number else None,
+            region=filters.region,
+            permit_status=filters.permit_status.value if filters.permit_status else None,
+            expiring_on_or_before=None if within is None else today + timedelta(days=within),
+            after=_decode_cursor(filters.cursor) if filters.cursor else None,
+            limit=filters.limit,
+        )
+    next_cursor = _encode_cursor(items[-1]) if len(items) == filters.limit else None
+    return ForeignerPage(items=items, next_cursor=next_cursor)
+
+
+@router.patch(
+    "/foreigners/{foreigner_id}",
+    response_model=ForeignerSnapshot,
+    responses=WRITE_RESPONSES,
+    summary="Change occupation or sponsor",
+)
+async def update_details(foreigner_id: UUID, command: ForeignerPatch, write: Writer) -> Response:
+    return await write.snapshot(
+        lambda session, context: changes.update_details(session, context, foreigner_id, command)
+    )
+
+
+@router.post(
+    "/foreigners/{foreigner_id}/residence",
+    response_model=ForeignerSnapshot,
+    responses=WRITE_RESPONSES,
+    summary="Report a residence address",
+)
+async def report_residence(foreigner_id: UUID, command: ResidenceIn, write: Writer) -> Response:
+    return await write.snapshot(
+        lambda session, context: changes.report_residence(session, context, foreigner_id, command)
+    )
+
+
+@router.post(
+    "/foreigners/{foreigner_id}/stays",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StayRecorded,
+    responses=WRITE_RESPONSES,
+    summary="Report an accommodation stay (check-in)",
+)
+async def report_stay(foreigner_id: UUID, command: StayIn, write: Writer) -> Response:
+    async def change(session: AsyncSession, context: ChangeContext) -> Outcome:
+        snapshot, stay_id = await changes.report_stay(session, context, foreigner_id, command)
+        return Outcome(status.HTTP_201_CREATED, StayRecorded(foreigner=snapshot, stay_id=stay_id), snapshot.version)
+
+    return await write(change)
+
+
+@router.post(
+    "/foreigners/{foreigner_id}/stays/{stay_id}/check-out",
+    response_model=ForeignerSnapshot,
+    responses=WRITE_RESPONSES,
+    summary="Report a check-out",
+)
+async def check_out(foreigner_id: UUID, stay_id: UUID, command: CheckOutIn, write: Writer) -> Response:
+    return await write.snapshot(
+        lambda session, context: changes.check_out(session, context, foreigner_id, stay_id, command)
+    )
+
+
+@router.post(
+    "/foreigners/{foreigner_id}/departure",
+    response_model=ForeignerSnapshot,
+    responses=WRITE_RESPONSES,
+    summary="Record a departure",
+)
+async def record_departure(foreigner_id: UUID, command: DepartureIn, write: Writer) -> Response:
+    return await write.snapshot(
+        lambda session, context: changes.record_departure(session, context, foreigner_id, command)
+    )

@@ -1,0 +1,185 @@
+"""The expiry scheduler: ``permit.expiring`` at each threshold before a permit's expiry date and
+``permit.expired`` once it has passed with the holder still here, each exactly once per permit
+version and threshold.
+
+Exactly once, even with several schedulers running at any hour and restarting at will, comes from
+three things done in one transaction: the foreigner's row is locked (``SKIP LOCKED``, so schedulers
+share the work instead of waiting), the notice is recorded under a unique key (permit, permit
+version, kind, threshold), and the event goes to the outbox. An extension raises the permit's
+version, which re-arms every threshold for the new date; a revocation, a departure or a newer permit
+takes the permit out of the scan, which cancels what was pending.
+
+Dates are counted in the time zone of the person's province (WIB, WITA or WIT): a permit expiring
+"today" in Jayapura expired two hours earlier than one in Bangkalan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+from prometheus_client import Counter
+from sqlalchemy import Row, and_, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from timpora.common import regions
+from timpora.common.clock import Clock, local_date
+from timpora.common.events import CloudEvent, new_event
+from timpora.common.events.payloads import Contract, PermitExpired, PermitExpiring, PermitStatus, PresenceStatus
+from timpora.registry import repository as repo
+from timpora.registry.domain.changes import jurisdiction_of, permit_from_row
+from timpora.registry.models import expiry_notices, foreigners, permits
+from timpora.registry.settings import ExpirySettings
+
+log = logging.getLogger(__name__)
+
+EXPIRY_EVENTS = Counter("timpora_expiry_events_total", "Expiry events the scheduler emitted.", ["kind"])
+SCHEDULER_ACTOR = "expiry-scheduler"
+EXPIRING, EXPIRED = "expiring", "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What one permit is owed today: nothing, a reminder (possibly collapsing several), or the overstay."""
+
+    kind: str
+    threshold_days: int
+    days: int
+    collapsed: tuple[int, ...] = ()
+
+
+def due_notice(expires_on: date, today: date, thresholds: list[int], already: set[tuple[str, int]]) -> Due | None:
+    """The notice a permit is owed, given the notices already sent for its current version."""
+    days_left = (expires_on - today).days
+    if days_left < 0:
+        return None if (EXPIRED, 0) in already else Due(EXPIRED, 0, days=-days_left)
+    crossed = [threshold for threshold in thresholds if days_left <= threshold]
+    pending = sorted((t for t in crossed if (EXPIRING, t) not in already), reverse=True)
+    if not pending:
+        return None
+    # Thresholds crossed while no scheduler ran become one event, for the most urgent of them.
+    return Due(EXPIRING, pending[-1], days=days_left, collapsed=tuple(pending[:-1]))
+
+
+class ExpiryScheduler:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], settings: ExpirySettings, clock: Clock, source: str
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._clock = clock
+        self._source = source
+
+    async def run(self) -> None:
+        while True:
+            emitted = await self.run_once()
+            if emitted:
+                log.info("expiry events emitted", extra={"count": emitted})
+            await asyncio.sleep(self._settings.interval_s)
+
+    async def run_once(self) -> int:
+        """One pass over every open permit that may be owed a notice; returns how many events it emitted."""
+        emitted, after = 0, None
+        while True:
+            async with self._sessions() as session, session.begin():
+                rows = await self._candidates(session, after)
+                for row in rows:
+                    emitted += await self._notify(session, row)
+            if len(rows) < self._settings.batch_size:
+                return emitted
+            after = rows[-1].foreigner_id
+
+    async def _candidates(self, session: AsyncSession, after: UUID | None) -> list[Row[Any]]:
+        # The widest horizon any time zone can have today, plus a day: finer checks happen per row.
+        horizon = self._clock.now().date() + timedelta(days=max(self._settings.thresholds_days) + 1)
+        statement = (
+            select(
+                foreigners.c.id.label("foreigner_id"),
+                foreigners.c.version.label("foreigner_version"),
+                foreigners.c.residence_village_code,
+                foreigners.c.jurisdiction,
+                permits,
+            )
+            .select_from(foreigners.join(permits, permits.c.id == foreigners.c.current_permit_id))
+            .where(
+                foreigners.c.presence == PresenceStatus.PRESENT.value,
+                permits.c.status.in_(repo.OPEN_PERMIT_STATUSES),
+                permits.c.expires_on <= horizon,
+                *([foreigners.c.id > after] if after is not None else []),
+            )
+            .order_by(foreigners.c.id)
+            .limit(self._settings.batch_size)
+            # Only the foreigner's row is locked, as every change does first: one lock order, no deadlocks.
+            .with_for_update(of=foreigners, skip_locked=True)
+        )
+        return list((await session.execute(statement)).all())
+
+    async def _notify(self, session: AsyncSession, row: Row[Any]) -> int:
+        zone = regions.time_zone(row.jurisdiction) if row.jurisdiction else regions.JAKARTA
+        today = local_date(self._clock, zone)
+        sent = await session.execute(
+            select(expiry_notices.c.kind, expiry_notices.c.threshold_days).where(
+                and_(expiry_notices.c.permit_id == row.id, expiry_notices.c.permit_version == row.version)
+            )
+        )
+        due = due_notice(row.expires_on, today, self._settings.thresholds_days, {(k, t) for k, t in sent.all()})
+        if due is None:
+            return 0
+        version = int(row.foreigner_version)
+        if due.kind == EXPIRED:
+            await repo.update_permit(
+                session, row.id, {"status": PermitStatus.EXPIRED.value, "updated_at": self._clock.now()}
+            )
+            version += 1
+            await repo.update_foreigner(
+                session,
+                row.foreigner_id,
+                {"version": version, **repo.now_column_values(SCHEDULER_ACTOR, self._clock.now())},
+            )
+        snapshot = await repo.load_snapshot(session, row.foreigner_id)
+        jurisdiction = jurisdiction_of(
+            snapshot.residence.village_code if snapshot.residence else None,
+            snapshot.stay.village_code if snapshot.stay else None,
+            stay_open=snapshot.stay is not None and snapshot.stay.check_out is None,
+        )
+        permit = permit_from_row(row)
+        data: Contract
+        if due.kind == EXPIRED:
+            data = PermitExpired(
+                foreigner=snapshot,
+                jurisdiction=jurisdiction,
+                permit=permit.model_copy(update={"status": PermitStatus.EXPIRED}),
+                days_overstayed=due.days,
+            )
+        else:
+            data = PermitExpiring(
+                foreigner=snapshot,
+                jurisdiction=jurisdiction,
+                permit=permit,
+                threshold_days=due.threshold_days,
+                days_left=due.days,
+                collapsed_thresholds=list(due.collapsed),
+            )
+        event: CloudEvent[Contract] = new_event(
+            data, source=self._source, subject=str(row.foreigner_id), time=self._clock.now()
+        )
+        await session.execute(
+            insert(expiry_notices),
+            [
+                {
+                    "permit_id": row.id,
+                    "permit_version": row.version,
+                    "kind": due.kind,
+                    "threshold_days": threshold,
+                    "event_id": UUID(event.id),
+                }
+                for threshold in (due.threshold_days, *due.collapsed)
+            ],
+        )
+        await repo.append_event(session, event, actor=SCHEDULER_ACTOR, version=version)
+        EXPIRY_EVENTS.labels(due.kind).inc()
+        return 1

@@ -1,0 +1,45 @@
+"""Staff who may change the registry: one bearer token each, stored only as a SHA-256 hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.registry.models import operators
+
+TOKEN_PREFIX = "tmp_"  # noqa: S105 - a recognisable prefix, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    id: UUID
+    name: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def add_operator(session: AsyncSession, name: str) -> str:
+    """Registers ``name`` and returns their token; it is not stored and cannot be shown again."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    await session.execute(insert(operators).values(id=uuid4(), name=name, token_sha256=token_hash(token)))
+    return token
+
+
+async def authenticate(session: AsyncSession, token: str) -> Operator | None:
+    statement = select(operators.c.id, operators.c.name).where(
+        operators.c.token_sha256 == token_hash(token), operators.c.active.is_(True)
+    )
+    row = (await session.execute(statement)).first()
+    return None if row is None else Operator(id=row.id, name=row.name)
+
+
+async def disable_operator(session: AsyncSession, name: str) -> bool:
+    result = await session.execute(update(operators).where(operators.c.name == name).values(active=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
