@@ -13,7 +13,7 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -134,32 +134,39 @@ class WriteExecutor:
     async def _run(self, change: Change, context: ChangeContext, fingerprint: str) -> JSONResponse:
         try:
             async with self.runtime.sessions() as session, session.begin():
-                if self.idempotency_key is not None:
-                    replay = await self._replay(session, fingerprint)
-                    if replay is not None:
-                        return replay
+                # The key is claimed before the change: a concurrent retry waits here until this
+                # transaction ends, then replays its answer (or, if it failed, makes the change itself).
+                if self.idempotency_key is not None and not await self._claim(session, fingerprint):
+                    return await self._replay(session, fingerprint)
                 outcome = await change(session, context)
                 body = outcome.body.model_dump(mode="json")
                 if self.idempotency_key is not None:
-                    await self._remember(session, fingerprint, outcome.status_code, body, outcome.version)
-        except IntegrityError as error:
-            # Two requests raced: the same Idempotency-Key (replay the winner's answer), or the same
-            # new passport or permit number (the loser is told to look again).
-            if self.idempotency_key is not None and "idempotency_keys" in str(error.orig):
-                async with self.runtime.sessions() as session:
-                    replay = await self._replay(session, fingerprint)
-                if replay is not None:
-                    return replay
+                    await self._remember(session, outcome.status_code, body, outcome.version)
+        except IntegrityError:
+            # The same new passport or permit number registered by a concurrent request.
             raise ConflictError("a concurrent change collided with this one; reload and try again") from None
         return JSONResponse(body, status_code=outcome.status_code, headers={"ETag": etag(outcome.version)})
 
-    async def _replay(self, session: AsyncSession, fingerprint: str) -> JSONResponse | None:
-        statement = select(idempotency_keys).where(
-            idempotency_keys.c.operator_id == self.operator.id, idempotency_keys.c.key == self.idempotency_key
+    def _key_row(self) -> ColumnElement[bool]:
+        return and_(idempotency_keys.c.operator_id == self.operator.id, idempotency_keys.c.key == self.idempotency_key)
+
+    async def _claim(self, session: AsyncSession, fingerprint: str) -> bool:
+        statement = (
+            insert(idempotency_keys)
+            .values(
+                operator_id=self.operator.id,
+                key=self.idempotency_key,
+                request_sha256=fingerprint,
+                status_code=0,
+                response={},
+            )
+            .on_conflict_do_nothing()
+            .returning(idempotency_keys.c.key)
         )
-        stored = (await session.execute(statement)).first()
-        if stored is None:
-            return None
+        return (await session.execute(statement)).first() is not None
+
+    async def _replay(self, session: AsyncSession, fingerprint: str) -> JSONResponse:
+        stored = (await session.execute(select(idempotency_keys).where(self._key_row()))).one()
         if stored.request_sha256 != fingerprint:
             raise InvalidChangeError(
                 "this Idempotency-Key was used for a different request", field=("header", "Idempotency-Key")
@@ -171,17 +178,11 @@ class WriteExecutor:
             headers={"ETag": etag(response["version"]), "Idempotent-Replayed": "true"},
         )
 
-    async def _remember(
-        self, session: AsyncSession, fingerprint: str, status_code: int, body: dict[str, Any], version: int
-    ) -> None:
+    async def _remember(self, session: AsyncSession, status_code: int, body: dict[str, Any], version: int) -> None:
         await session.execute(
-            insert(idempotency_keys).values(
-                operator_id=self.operator.id,
-                key=self.idempotency_key,
-                request_sha256=fingerprint,
-                status_code=status_code,
-                response={"body": body, "version": version},
-            )
+            update(idempotency_keys)
+            .where(self._key_row())
+            .values(status_code=status_code, response={"body": body, "version": version})
         )
 
 
@@ -193,7 +194,11 @@ def _settings(runtime: ServiceRuntime) -> RegistrySettings:
 
 
 def get_writer(
-    runtime: Runtime, operator: CurrentOperator, request: Request, idempotency_key: IdempotencyKey, if_match: IfMatch
+    runtime: Runtime,
+    operator: CurrentOperator,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
 ) -> WriteExecutor:
     return WriteExecutor(runtime, operator, request, idempotency_key, if_match)
 

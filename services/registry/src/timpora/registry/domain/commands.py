@@ -5,14 +5,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from timpora.common.events.payloads import PermitType, Sex
 from timpora.common.types import Nationality, VillageCode
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+# Upper-cased before the pattern is checked: "x1234567" is the same passport as "X1234567".
 PassportNumber = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$")
+    str, BeforeValidator(_upper), StringConstraints(min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$")
 ]
 
 
@@ -54,7 +61,7 @@ class ArrivalIn(Command):
 
 
 class PermitIn(Command):
-    number: Annotated[Text, StringConstraints(max_length=40, to_upper=True)]
+    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
     type: PermitType
     issued_on: date
     expires_on: date

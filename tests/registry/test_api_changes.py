@@ -1,0 +1,171 @@
+"""The registry API end to end through PostgreSQL: every kind of change, its version, its history and
+the event it leaves in the outbox."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from tests.registry.conftest import Registry, arrival, passport_number, permit
+from timpora.common.events import KafkaRecord, decode
+from timpora.registry.models import outbox
+
+
+async def _events(registry: Registry, foreigner_id: str) -> list[str]:
+    async with registry.sessions() as session:
+        rows = await session.execute(
+            select(outbox.c.headers, outbox.c.payload, outbox.c.partition_key)
+            .where(outbox.c.partition_key == foreigner_id)
+            .order_by(outbox.c.id)
+        )
+    names = []
+    for headers, payload, key in rows:
+        event = decode(
+            KafkaRecord(
+                key=key.encode(), value=payload.encode(), headers=tuple((k, v.encode()) for k, v in headers.items())
+            )
+        )
+        assert event.subject == foreigner_id
+        names.append(event.spec.name)
+    return names
+
+
+async def test_a_life_in_the_registry_versions_every_change_and_reports_each_as_an_event(registry: Registry) -> None:
+    created = await registry.new_foreigner()
+    fid = created["foreigner_id"]
+    assert created["version"] == 1
+    assert created["presence"] == "present"
+    assert created["sponsor"]["name"] == "PT Garam Madura"
+
+    issued = await registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit(expires_on="2027-05-01"))
+    assert issued.status_code == 201, issued.text
+    permit_id = issued.json()["permit"]["permit_id"]
+    residence = await registry.client.post(
+        f"/v1/foreigners/{fid}/residence",
+        json={"address": "Jl. Raya Arosbaya 1", "village_code": "35.26.05.2003", "since": "2026-11-03"},
+    )
+    assert residence.json()["residence"]["village_code"] == "35.26.05.2003"
+    stay = await registry.client.post(
+        f"/v1/foreigners/{fid}/stays",
+        json={"provider": "Hotel Ningrat", "village_code": "35.26.01.1001", "check_in": "2026-11-05"},
+    )
+    assert stay.status_code == 201, stay.text
+    checked_out = await registry.client.post(
+        f"/v1/foreigners/{fid}/stays/{stay.json()['stay_id']}/check-out", json={"check_out": "2026-11-07"}
+    )
+    assert checked_out.json()["stay"]["check_out"] == "2026-11-07"
+    extended = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{permit_id}/extension", json={"expires_on": "2028-05-01"}
+    )
+    assert extended.json()["permit"]["status"] == "extended"
+    updated = await registry.client.patch(f"/v1/foreigners/{fid}", json={"occupation": "chef"})
+    assert updated.json()["occupation"] == "chef"
+    departed = await registry.client.post(
+        f"/v1/foreigners/{fid}/departure", json={"port": "Juanda International Airport", "departed_on": "2026-12-24"}
+    )
+    assert departed.status_code == 200, departed.text
+    assert departed.headers["ETag"] == '"8"'
+
+    record = await registry.client.get(f"/v1/foreigners/{fid}")
+    body = record.json()
+    assert body["foreigner"]["version"] == 8
+    assert body["foreigner"]["presence"] == "departed"
+    assert body["foreigner"]["residence"]["village_code"] == "35.26.05.2003"
+    assert [entry["version"] for entry in body["history"]] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert {entry["actor"] for entry in body["history"]} == {body["history"][0]["actor"]}
+    assert await _events(registry, fid) == [
+        "foreigner.arrived",
+        "permit.issued",
+        "foreigner.residence-reported",
+        "foreigner.stay-reported",
+        "foreigner.stay-reported",
+        "permit.extended",
+        "foreigner.updated",
+        "foreigner.departed",
+    ]
+
+
+async def test_an_arrival_with_a_known_passport_matches_the_person_who_left(registry: Registry) -> None:
+    number = passport_number()
+    first = await registry.new_foreigner(
+        passport={"number": number, "issuing_country": "AUS", "expires_on": "2031-01-01"}, nationality="AUS"
+    )
+    fid = first["foreigner_id"]
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/departure", json={"port": "Tanjung Perak", "departed_on": "2026-11-10"}
+    )
+
+    again = await registry.arrive(
+        nationality="aus",
+        passport={"number": number.lower(), "issuing_country": "AUS", "expires_on": "2031-01-01"},
+        arrived_on="2026-12-01",
+    )
+
+    assert again.status_code == 200, again.text
+    assert again.json()["foreigner_id"] == fid
+    assert again.json()["version"] == 3
+    assert again.json()["presence"] == "present"
+    assert await _events(registry, fid) == ["foreigner.arrived", "foreigner.departed", "foreigner.arrived"]
+
+
+async def test_the_event_carries_the_snapshot_and_the_jurisdiction_consumers_need(registry: Registry) -> None:
+    fid = (await registry.new_foreigner())["foreigner_id"]
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/residence",
+        json={"address": "Desa Lajing", "village_code": "35.26.05.2003", "since": "2026-11-02"},
+    )
+    async with registry.sessions() as session:
+        headers, payload = (
+            await session.execute(
+                select(outbox.c.headers, outbox.c.payload)
+                .where(outbox.c.partition_key == fid)
+                .order_by(outbox.c.id.desc())
+            )
+        ).first()  # type: ignore[misc]
+
+    data = json.loads(payload)
+    assert headers["ce_type"] == "id.timpora.foreigner.residence-reported.v1"
+    assert headers["ce_subject"] == fid
+    assert headers["ce_source"] == "/timpora/registry"
+    assert data["jurisdiction"] == "35.26.05.2003"
+    assert data["foreigner"]["version"] == 2
+    assert data["foreigner"]["passport"]["issuing_country"] == "CHN"
+    assert data["previous_village_code"] is None
+
+
+async def test_a_patch_that_changes_nothing_writes_nothing(registry: Registry) -> None:
+    fid = (await registry.new_foreigner(occupation="teacher"))["foreigner_id"]
+
+    same = await registry.client.patch(f"/v1/foreigners/{fid}", json={"occupation": "teacher"})
+
+    assert same.status_code == 200
+    assert same.json()["version"] == 1
+    assert await registry.outbox_rows(fid) == 1
+
+
+async def test_a_revoked_permit_is_reported_and_cannot_be_extended(registry: Registry) -> None:
+    fid = (await registry.new_foreigner())["foreigner_id"]
+    issued = await registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit())
+    permit_id = issued.json()["permit"]["permit_id"]
+
+    revoked = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{permit_id}/revocation", json={"reason": "sponsor withdrew"}
+    )
+    extension = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{permit_id}/extension", json={"expires_on": "2029-01-01"}
+    )
+
+    assert revoked.json()["permit"]["status"] == "revoked"
+    assert extension.status_code == 409
+    assert extension.json()["detail"][0]["loc"] == ["path", "permit_id"]
+    assert await _events(registry, fid) == ["foreigner.arrived", "permit.issued", "permit.revoked"]
+
+
+async def test_staff_must_authenticate(registry: Registry) -> None:
+    anonymous = await registry.client.post("/v1/arrivals", json=arrival(), headers={"Authorization": ""})
+    forged = await registry.client.get("/v1/foreigners", headers={"Authorization": "Bearer tmp_not-a-token"})
+
+    assert anonymous.status_code == 401
+    assert forged.status_code == 401
+    assert forged.headers["WWW-Authenticate"] == "Bearer"
