@@ -63,3 +63,18 @@ async def outbox(settings: ServiceSettings, argv: list[str]) -> int:
         await engine.dispose()
     sys.stderr.write(f"{count} events marked for publishing again; a running relay sends them\n")
     return 0
+
+
+async def relay(settings: ServiceSettings, argv: list[str]) -> int:
+    """``relay``: run only the outbox relay, in the foreground (for a dedicated relay process)."""
+    argparse.ArgumentParser(prog="timpora-registry relay").parse_args(argv)
+    registry = _registry(settings)
+    engine = make_engine(registry.database, application_name="timpora-registry-relay", schema="registry")
+    producer = EventProducer(registry.kafka, client_id="timpora-registry-relay")
+    await producer.start()
+    try:
+        await OutboxRelay(engine, producer, registry.relay, SystemClock()).run()
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    return 0

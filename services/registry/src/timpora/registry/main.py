@@ -44,7 +44,7 @@ SERVICE = ServiceDefinition(
     settings_class=RegistrySettings,
     routers=_routers,
     setup=_setup,
-    commands={"operators": commands.operators, "outbox": commands.outbox},
+    commands={"operators": commands.operators, "outbox": commands.outbox, "relay": commands.relay},
     app_setup=install_error_handlers,
 )
 create_app = SERVICE.create_app

@@ -53,14 +53,23 @@ async def find_by_passport(session: AsyncSession, nationality: str, passport_num
 
 
 async def upsert_sponsor(session: AsyncSession, sponsor: SponsorIn) -> UUID:
-    """The sponsor's id; the same employer typed twice (case aside) is one sponsor."""
+    """The sponsor's id; the same employer typed twice (case aside) is one sponsor.
+
+    DO NOTHING rather than DO UPDATE: an update would lock the sponsor's row and queue every
+    concurrent arrival sponsored by the same employer behind each other.
+    """
+    kind, name_key = sponsor.kind.lower(), sponsor.name.casefold()
     statement = (
         pg_insert(sponsors)
-        .values(id=uuid4(), name=sponsor.name, kind=sponsor.kind.lower(), name_key=sponsor.name.casefold())
-        .on_conflict_do_update(constraint="sponsors_kind_name_key", set_={"name": sponsor.name})
+        .values(id=uuid4(), name=sponsor.name, kind=kind, name_key=name_key)
+        .on_conflict_do_nothing(constraint="sponsors_kind_name_key")
         .returning(sponsors.c.id)
     )
-    sponsor_id: UUID = (await session.execute(statement)).scalar_one()
+    inserted: UUID | None = (await session.execute(statement)).scalar_one_or_none()
+    if inserted is not None:
+        return inserted
+    existing = select(sponsors.c.id).where(sponsors.c.kind == kind, sponsors.c.name_key == name_key)
+    sponsor_id: UUID = (await session.execute(existing)).scalar_one()
     return sponsor_id
 
 

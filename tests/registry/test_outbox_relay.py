@@ -1,0 +1,237 @@
+"""The outbox relay against the real Kafka broker: everything committed arrives, in order per
+foreigner, exactly as written; crashes cause duplicates, never losses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+from sqlalchemy import func, select, update
+
+from tests.registry.conftest import Registry, arrival, permit
+from tests.support.factories import sample_event
+from tests.support.kafka import tail
+from timpora.common.events import KafkaRecord, decode, encode
+from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.topics import REGISTRY_EVENTS
+from timpora.registry import repository as repo
+from timpora.registry.domain import changes
+from timpora.registry.domain.changes import ChangeContext
+from timpora.registry.domain.commands import ArrivalIn
+from timpora.registry.models import outbox
+from timpora.registry.relay import OutboxRelay, OutboxRow
+from timpora.registry.settings import RelaySettings
+
+
+def _relay(registry: Registry, **settings: object) -> OutboxRelay:
+    options = RelaySettings(**settings)
+    return OutboxRelay(registry.runtime.engine, registry.runtime.producer, options, registry.clock)
+
+
+async def _drain(relay: OutboxRelay) -> None:
+    while await relay.drain_once():
+        pass
+
+
+async def test_changes_reach_kafka_with_their_envelope_in_version_order(live_registry: Registry) -> None:
+    async with tail(live_registry.runtime.settings.kafka, REGISTRY_EVENTS.name) as events:
+        fid = (await live_registry.new_foreigner())["foreigner_id"]
+        issued = await live_registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit())
+        permit_id = issued.json()["permit"]["permit_id"]
+        await live_registry.client.post(
+            f"/v1/foreigners/{fid}/permits/{permit_id}/extension", json={"expires_on": "2029-01-01"}
+        )
+        await live_registry.client.patch(f"/v1/foreigners/{fid}", json={"occupation": "chef"})
+
+        records = await events.collect(lambda _: len(events.with_key(fid)) >= 4)
+
+    mine = [record for record in records if record.key == fid.encode()]
+    decoded = [decode(KafkaRecord(key=r.key, value=r.value or b"", headers=tuple(r.headers))) for r in mine]
+    assert [event.spec.name for event in decoded] == [
+        "foreigner.arrived",
+        "permit.issued",
+        "permit.extended",
+        "foreigner.updated",
+    ]
+    assert [event.data.foreigner.version for event in decoded] == [1, 2, 3, 4]  # type: ignore[attr-defined]
+    assert {record.partition for record in mine} == {mine[0].partition}
+    assert all(event.subject == fid for event in decoded)
+    # Kafka has them; the relay marks them published right after, in its own transaction.
+    await _until(_fewer_unpublished_than(live_registry, 1, fid), timeout_s=10)
+
+
+async def test_a_crash_between_kafkas_ack_and_marking_gives_a_duplicate_never_a_loss(registry: Registry) -> None:
+    class CrashesAfterPublishing(OutboxRelay):
+        async def _publish(self, rows: Sequence[OutboxRow]) -> None:
+            await super()._publish(rows)
+            raise KeyboardInterrupt  # the process dies: Kafka has the batch, the mark never commits
+
+    fid = (await registry.new_foreigner())["foreigner_id"]
+    async with tail(registry.runtime.settings.kafka, REGISTRY_EVENTS.name) as events:
+        crashing = CrashesAfterPublishing(
+            registry.runtime.engine, registry.runtime.producer, RelaySettings(batch_size=10_000), registry.clock
+        )
+        with pytest.raises(KeyboardInterrupt):
+            await crashing.drain_once()
+        assert await _unpublished(registry, fid) == 1
+        await _drain(_relay(registry))
+
+        await events.collect(lambda _: len(events.with_key(fid)) >= 2)
+
+    copies = events.with_key(fid)
+    assert len(copies) == 2
+    assert dict(copies[0].headers)["ce_id"] == dict(copies[1].headers)["ce_id"]
+    assert await _unpublished(registry, fid) == 0
+
+
+async def _unpublished(registry: Registry, fid: str) -> int:
+    async with registry.sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.partition_key == fid, outbox.c.published_at.is_(None))
+        )
+    return int(count or 0)
+
+
+async def test_a_transaction_that_commits_late_with_a_smaller_id_is_still_published(registry: Registry) -> None:
+    context = ChangeContext(actor="test", clock=registry.clock, source="/timpora/registry")
+    relay = _relay(registry)
+    await _drain(relay)
+    async with tail(registry.runtime.settings.kafka, REGISTRY_EVENTS.name) as events:
+        async with registry.sessions() as slow:
+            await slow.begin()
+            slow_snapshot, _ = await changes.record_arrival(slow, context, ArrivalIn.model_validate(arrival()))
+            async with registry.sessions() as fast, fast.begin():
+                fast_snapshot, _ = await changes.record_arrival(fast, context, ArrivalIn.model_validate(arrival()))
+            await _drain(relay)
+            await slow.commit()
+        await _drain(relay)
+
+        slow_id, fast_id = str(slow_snapshot.foreigner_id), str(fast_snapshot.foreigner_id)
+        await events.collect(lambda _: events.with_key(slow_id) != [] and events.with_key(fast_id) != [])
+
+    async with registry.sessions() as session:
+        ids = dict(
+            (
+                await session.execute(
+                    select(outbox.c.partition_key, outbox.c.id).where(outbox.c.partition_key.in_([slow_id, fast_id]))
+                )
+            ).all()
+        )
+    assert ids[slow_id] < ids[fast_id], "the slow transaction took its outbox id first"
+    assert len(events.with_key(slow_id)) == len(events.with_key(fast_id)) == 1
+
+
+async def test_published_rows_are_kept_for_the_retention_period_and_can_be_republished(registry: Registry) -> None:
+    fid = (await registry.new_foreigner())["foreigner_id"]
+    relay = _relay(registry, retention_days=7)
+    await _drain(relay)
+    async with tail(registry.runtime.settings.kafka, REGISTRY_EVENTS.name) as events:
+        # created_at is the database's clock, not the test's hand-moved one.
+        wall = datetime.now(UTC)
+        republished = await relay.republish(since=wall - timedelta(hours=1), until=wall + timedelta(hours=1))
+        assert republished >= 1
+        await _drain(relay)
+        await events.collect(lambda _: len(events.with_key(fid)) >= 1)
+
+    async with registry.sessions() as session, session.begin():
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.partition_key == fid)
+            .values(published_at=registry.clock.now() - timedelta(days=8))
+        )
+    registry.clock.advance(minutes=1)
+    assert await relay.purge() >= 1
+    assert await registry.outbox_rows(fid) == 0
+
+
+async def _insert_outbox(registry: Registry, count: int) -> set[str]:
+    """Outbox rows as the registry writes them (events about people who need not exist here)."""
+    events = [sample_event() for _ in range(count)]
+    rows = []
+    for event in events:
+        record = encode(event)
+        rows.append(
+            {
+                "event_id": UUID(event.id),
+                "event_type": event.type,
+                "topic": REGISTRY_EVENTS.name,
+                "partition_key": str(event.subject),
+                "headers": record.headers_dict(),
+                "payload": record.value.decode(),
+            }
+        )
+    async with registry.sessions() as session, session.begin():
+        await session.execute(outbox.insert(), rows)
+    return {event.id for event in events}
+
+
+@pytest.mark.timeout(180)
+async def test_a_relay_process_killed_9_at_random_moments_loses_nothing(
+    registry: Registry, kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> None:
+    await _drain(_relay(registry))
+    environment = os.environ | {
+        "TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "TIMPORA_REGISTRY_DATABASE__URL": database_settings["registry"].url.get_secret_value(),
+        "TIMPORA_REGISTRY_RELAY__BATCH_SIZE": "40",
+        "TIMPORA_REGISTRY_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "timpora.registry.main", "relay"]
+    async with tail(kafka_settings, REGISTRY_EVENTS.name) as events:
+        expected = await _insert_outbox(registry, 2000)
+        kills = 0
+        while await _unpublished_total(registry) > 0 and kills < 4:
+            process = subprocess.Popen(command, env=environment)  # noqa: S603, ASYNC220 - our own module
+            await _until(_fewer_unpublished_than(registry, await _unpublished_total(registry)), timeout_s=60)
+            await asyncio.sleep(0.05 * (kills + 1))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+        finisher = subprocess.Popen(command, env=environment)  # noqa: S603, ASYNC220
+        try:
+            await _until(_fewer_unpublished_than(registry, 1), timeout_s=90)
+        finally:
+            finisher.send_signal(signal.SIGTERM)
+            finisher.wait(timeout=30)
+
+        received = await events.collect(
+            lambda records: expected <= {dict(r.headers)["ce_id"].decode() for r in records}, 60
+        )
+
+    got = [dict(record.headers)["ce_id"].decode() for record in received]
+    assert expected <= set(got), f"{len(expected - set(got))} events lost"
+    assert kills >= 1
+
+
+async def _unpublished_total(registry: Registry) -> int:
+    async with registry.sessions() as session:
+        return int(
+            await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))) or 0
+        )
+
+
+def _fewer_unpublished_than(registry: Registry, start: int, key: str | None = None) -> Callable[[], Awaitable[bool]]:
+    async def condition() -> bool:
+        return (await _unpublished(registry, key) if key else await _unpublished_total(registry)) < start
+
+    return condition
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.02)
+
+
+__all__ = ["repo"]

@@ -1,0 +1,60 @@
+"""Reading what reached a real Kafka topic, from a point in time on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.structs import TopicPartition
+
+from timpora.common.kafka.admin import admin_client
+from timpora.common.settings import KafkaSettings
+
+
+class TopicTail:
+    """Every record written to a topic after the tail was opened."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+        self.records: list[ConsumerRecord[bytes, bytes]] = []
+
+    async def collect(
+        self, until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool], timeout_s: float = 30.0
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not until(self.records):
+            if loop.time() > deadline:
+                raise TimeoutError(f"after {timeout_s}s the tail holds {len(self.records)} records")
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                self.records.extend(records)
+        return self.records
+
+    def with_key(self, key: str) -> list[ConsumerRecord[bytes, bytes]]:
+        return [record for record in self.records if record.key == key.encode()]
+
+
+@asynccontextmanager
+async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        admin = admin_client(kafka)
+        await admin.start()
+        try:
+            (description,) = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
+        if not partitions:
+            raise LookupError(f"topic {topic} does not exist")
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await consumer.position(partition)
+        yield TopicTail(consumer)
+    finally:
+        await consumer.stop()
