@@ -117,6 +117,7 @@ def test_the_catalog_names_every_event_type_the_registry_emits() -> None:
     assert {spec.name for spec in EVENT_SPECS} == {
         "foreigner.arrived",
         "foreigner.updated",
+        "foreigner.imported",
         "foreigner.residence-reported",
         "foreigner.stay-reported",
         "foreigner.departed",

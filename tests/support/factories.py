@@ -14,6 +14,7 @@ from timpora.common.events.payloads import (
     Contract,
     ForeignerArrived,
     ForeignerDeparted,
+    ForeignerImported,
     ForeignerSnapshot,
     ForeignerUpdated,
     Movement,
@@ -114,6 +115,7 @@ def payloads(draw: st.DrawFn) -> Contract:
             [
                 ForeignerArrived(**common, arrival=draw(movements)),
                 ForeignerUpdated(**common, changed_fields=["occupation"]),
+                ForeignerImported(**common, import_id="import-2026-11-29"),
                 ResidenceReported(
                     **common, residence=draw(residences), previous_village_code=draw(st.none() | village_codes)
                 ),

@@ -1,18 +1,36 @@
-"""``timpora-registry`` commands beyond serve and migrate: operators and the outbox."""
+"""``timpora-registry`` commands beyond serve and migrate: operators, the outbox, the relay on its own,
+bulk import, synthetic data and a scheduler pass."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+import time
 from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_engine, make_session_factory
+from timpora.common.db.migrations import upgrade
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import ServiceSettings
+from timpora.registry.bulk.generator import generate, write
+from timpora.registry.bulk.importer import Importer, Summary
+from timpora.registry.bulk.records import read
+from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.operators import add_operator, disable_operator
 from timpora.registry.relay import OutboxRelay
 from timpora.registry.settings import RegistrySettings
+
+
+async def _migrated_engine(settings: ServiceSettings, purpose: str) -> AsyncEngine:
+    """An engine on the registry's schema, brought up to date first, so a command works on a fresh database."""
+    engine = make_engine(settings.database, application_name=f"timpora-registry-{purpose}", schema="registry")
+    await upgrade(engine, "timpora.registry", schema="registry")
+    return engine
 
 
 def _registry(settings: ServiceSettings) -> RegistrySettings:
@@ -27,7 +45,7 @@ async def operators(settings: ServiceSettings, argv: list[str]) -> int:
     parser.add_argument("action", choices=["add", "disable"])
     parser.add_argument("name")
     args = parser.parse_args(argv)
-    engine = make_engine(settings.database, application_name="timpora-registry-cli", schema="registry")
+    engine = await _migrated_engine(settings, "cli")
     try:
         async with make_session_factory(engine)() as session, session.begin():
             if args.action == "add":
@@ -53,7 +71,7 @@ async def outbox(settings: ServiceSettings, argv: list[str]) -> int:
     parser.add_argument("--until", type=datetime.fromisoformat, default=None)
     args = parser.parse_args(argv)
     registry = _registry(settings)
-    engine = make_engine(registry.database, application_name="timpora-registry-cli", schema="registry")
+    engine = await _migrated_engine(settings, "cli")
     relay = OutboxRelay(
         engine, EventProducer(registry.kafka, client_id="timpora-registry-cli"), registry.relay, SystemClock()
     )
@@ -69,7 +87,7 @@ async def relay(settings: ServiceSettings, argv: list[str]) -> int:
     """``relay``: run only the outbox relay, in the foreground (for a dedicated relay process)."""
     argparse.ArgumentParser(prog="timpora-registry relay").parse_args(argv)
     registry = _registry(settings)
-    engine = make_engine(registry.database, application_name="timpora-registry-relay", schema="registry")
+    engine = await _migrated_engine(settings, "relay")
     producer = EventProducer(registry.kafka, client_id="timpora-registry-relay")
     await producer.start()
     try:
@@ -77,4 +95,89 @@ async def relay(settings: ServiceSettings, argv: list[str]) -> int:
     finally:
         await producer.stop()
         await engine.dispose()
+    return 0
+
+
+class _Progress:
+    """A progress line on stderr: rewritten in place on a terminal, one line every 10 s otherwise."""
+
+    QUIET_INTERVAL_S = 10
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._last = 0.0
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, summary: Summary) -> None:
+        now = time.monotonic()
+        if not self._tty and now - self._last < self.QUIET_INTERVAL_S:
+            return
+        self._last = now
+        rate = summary.lines / max(now - self._started, 1e-9)
+        line = (
+            f"{summary.lines:,} rows ({rate:,.0f}/s): {summary.imported:,} imported, "
+            f"{summary.unchanged:,} already there, {summary.rejected:,} rejected"
+        )
+        sys.stderr.write(f"\r{line}" if self._tty else f"{line}\n")
+
+
+async def import_file(settings: ServiceSettings, argv: list[str]) -> int:
+    """``import FILE``: CSV or JSON Lines (by extension); rejected rows go to FILE.rejects.csv."""
+    parser = argparse.ArgumentParser(prog="timpora-registry import")
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--rejects", type=Path, help="where to write rejected rows (default: FILE.rejects.csv)")
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--actor", default="bulk-import", help="recorded as who made the change")
+    args = parser.parse_args(argv)
+    registry = _registry(settings)
+    rejects_path: Path = args.rejects or args.file.with_name(args.file.name + ".rejects.csv")
+    engine = await _migrated_engine(settings, "import")
+    importer = Importer(
+        engine,
+        SystemClock(),
+        import_id=f"{args.file.name}@{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        actor=args.actor,
+        source=registry.event_source,
+        batch_size=args.batch_size,
+    )
+    try:
+        with args.file.open(encoding="utf-8", newline="") as source, rejects_path.open("w", newline="") as out:
+            rejected = csv.writer(out)
+            rejected.writerow(["line", "reason"])
+            summary = await importer.run(read(args.file, source), lambda n, r: rejected.writerow([n, r]), _Progress())
+    finally:
+        await engine.dispose()
+    sys.stderr.write(
+        f"\n{summary.imported:,} imported, {summary.unchanged:,} already in the registry, "
+        f"{summary.rejected:,} rejected (see {rejects_path})\n"
+    )
+    return 0
+
+
+async def generate_file(_: ServiceSettings, argv: list[str]) -> int:
+    """``generate --count N --out FILE``: realistic synthetic records (CSV, or JSON Lines for .jsonl)."""
+    parser = argparse.ArgumentParser(prog="timpora-registry generate")
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    with args.out.open("w", encoding="utf-8", newline="") as handle:
+        written = write(args.out, generate(args.count, seed=args.seed), handle)
+    sys.stderr.write(f"{written:,} records written to {args.out}\n")
+    return 0
+
+
+async def expiry(settings: ServiceSettings, argv: list[str]) -> int:
+    """``expiry run-once``: one scheduler pass now (the service also runs it every interval)."""
+    parser = argparse.ArgumentParser(prog="timpora-registry expiry")
+    parser.add_argument("action", choices=["run-once"])
+    parser.parse_args(argv)
+    registry = _registry(settings)
+    engine = await _migrated_engine(settings, "expiry")
+    try:
+        scheduler = ExpiryScheduler(make_session_factory(engine), registry.expiry, SystemClock(), registry.event_source)
+        emitted = await scheduler.run_once()
+    finally:
+        await engine.dispose()
+    sys.stderr.write(f"{emitted} expiry events emitted\n")
     return 0

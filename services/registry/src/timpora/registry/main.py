@@ -44,7 +44,14 @@ SERVICE = ServiceDefinition(
     settings_class=RegistrySettings,
     routers=_routers,
     setup=_setup,
-    commands={"operators": commands.operators, "outbox": commands.outbox, "relay": commands.relay},
+    commands={
+        "operators": commands.operators,
+        "outbox": commands.outbox,
+        "relay": commands.relay,
+        "import": commands.import_file,
+        "generate": commands.generate_file,
+        "expiry": commands.expiry,
+    },
     app_setup=install_error_handlers,
 )
 create_app = SERVICE.create_app

@@ -34,6 +34,12 @@ class EventSpec:
 EVENT_SPECS: tuple[EventSpec, ...] = (
     EventSpec("foreigner.arrived", 1, payloads.ForeignerArrived, "A foreigner entered through a checkpoint."),
     EventSpec("foreigner.updated", 1, payloads.ForeignerUpdated, "Occupation, sponsor or identity details changed."),
+    EventSpec(
+        "foreigner.imported",
+        1,
+        payloads.ForeignerImported,
+        "A record brought in by bulk import from an earlier system; not an arrival to alert on.",
+    ),
     EventSpec("foreigner.residence-reported", 1, payloads.ResidenceReported, "A residence address was reported."),
     EventSpec("foreigner.stay-reported", 1, payloads.StayReported, "An accommodation provider reported a stay."),
     EventSpec("foreigner.departed", 1, payloads.ForeignerDeparted, "A foreigner left through a checkpoint."),

@@ -23,18 +23,20 @@ CONTENT_TYPE = "application/json"
 CONTENT_TYPE_HEADER = "content-type"
 _REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_specversion")
 
+# Covariant: an event about an arrival is an event (the dataclass is frozen, so this is sound).
+DataT_co = TypeVar("DataT_co", bound=Contract, covariant=True)
 DataT = TypeVar("DataT", bound=Contract)
 
 
 @dataclass(frozen=True, slots=True)
-class CloudEvent(Generic[DataT]):
+class CloudEvent(Generic[DataT_co]):
     id: str
     source: str
     type: str
     subject: str | None
     time: datetime
     dataschema: str
-    data: DataT
+    data: DataT_co
     specversion: str = SPECVERSION
     datacontenttype: str = CONTENT_TYPE
 

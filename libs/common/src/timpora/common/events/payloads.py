@@ -140,6 +140,12 @@ class ForeignerArrived(ForeignerEvent):
     arrival: Movement
 
 
+class ForeignerImported(ForeignerEvent):
+    """A record brought in from an earlier system (bulk import): the person as they are now, not news."""
+
+    import_id: str = Field(min_length=1, max_length=100, description="The import run that brought the record in")
+
+
 class ForeignerUpdated(ForeignerEvent):
     changed_fields: list[str] = Field(min_length=1, description="Names of the snapshot fields that changed")
 

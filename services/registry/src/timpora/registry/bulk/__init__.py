@@ -1,0 +1,1 @@
+"""Bulk import of historical records (CSV, JSON Lines) and the synthetic data generator."""

@@ -1,0 +1,296 @@
+"""Writes validated import records in batches with COPY, one transaction per batch.
+
+Per batch: people already in the registry (same nationality + passport) are left as they are, which
+makes re-running a file a no-op; the rest are written to every table the API would write, with one
+``foreigner.imported`` event each in the outbox, so the relay publishes them like any other change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from timpora.common.clock import Clock
+from timpora.common.events import encode, new_event
+from timpora.common.events.payloads import (
+    ForeignerImported,
+    ForeignerSnapshot,
+    Movement,
+    Passport,
+    Permit,
+    PermitStatus,
+    PresenceStatus,
+    Residence,
+    Sponsor,
+)
+from timpora.common.topics import REGISTRY_EVENTS
+from timpora.registry.bulk.records import ImportRecord, Line
+
+SCHEMA = "registry"
+
+
+@dataclass
+class Summary:
+    lines: int = 0
+    imported: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class _Pending:
+    line: int
+    record: ImportRecord
+
+
+Rejects = Callable[[int, str], None]
+Progress = Callable[[Summary], None]
+
+
+@dataclass
+class Importer:
+    engine: AsyncEngine
+    clock: Clock
+    import_id: str
+    actor: str = "bulk-import"
+    source: str = "/timpora/registry"
+    batch_size: int = 5000
+    _sponsors: dict[tuple[str, str], UUID] = field(default_factory=dict)
+    _passports_in_file: dict[tuple[str, str], int] = field(default_factory=dict)
+    _permits_in_file: dict[str, int] = field(default_factory=dict)
+
+    async def run(self, lines: Iterable[Line], rejects: Rejects, progress: Progress | None = None) -> Summary:
+        summary = Summary()
+        batch: list[_Pending] = []
+        for line in lines:
+            summary.lines += 1
+            reason = line.reason if line.record is None else self._duplicate_in_file(line.number, line.record)
+            if reason is not None:
+                rejects(line.number, reason)
+                summary.rejected += 1
+                continue
+            if line.record is not None:
+                batch.append(_Pending(line.number, line.record))
+            if len(batch) >= self.batch_size:
+                await self._write(batch, summary, rejects)
+                batch = []
+                if progress:
+                    progress(summary)
+        if batch:
+            await self._write(batch, summary, rejects)
+        if progress:
+            progress(summary)
+        return summary
+
+    def _duplicate_in_file(self, number: int, record: ImportRecord) -> str | None:
+        passport = (record.arrival.nationality, record.arrival.passport.number)
+        if passport in self._passports_in_file:
+            return f"the same passport as line {self._passports_in_file[passport]}"
+        if record.permit is not None and record.permit.number in self._permits_in_file:
+            return f"the same permit number as line {self._permits_in_file[record.permit.number]}"
+        self._passports_in_file[passport] = number
+        if record.permit is not None:
+            self._permits_in_file[record.permit.number] = number
+        return None
+
+    async def _write(self, batch: list[_Pending], summary: Summary, rejects: Rejects) -> None:
+        async with self.engine.begin() as connection:
+            raw = await connection.get_raw_connection()
+            db = raw.driver_connection
+            if db is None:
+                raise RuntimeError("no asyncpg connection")
+            existing = {
+                (row["nationality"], row["passport_number"])
+                for row in await db.fetch(
+                    "SELECT nationality, passport_number FROM foreigners "
+                    "WHERE (nationality, passport_number) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+                    [p.record.arrival.nationality for p in batch],
+                    [p.record.arrival.passport.number for p in batch],
+                )
+            }
+            fresh = [
+                p for p in batch if (p.record.arrival.nationality, p.record.arrival.passport.number) not in existing
+            ]
+            summary.unchanged += len(batch) - len(fresh)
+            taken = {
+                row["number"]
+                for row in await db.fetch(
+                    "SELECT number FROM permits WHERE number = ANY($1::text[])",
+                    [p.record.permit.number for p in fresh if p.record.permit is not None],
+                )
+            }
+            writable = []
+            for pending in fresh:
+                if pending.record.permit is not None and pending.record.permit.number in taken:
+                    rejects(pending.line, f"permit number {pending.record.permit.number} is already registered")
+                    summary.rejected += 1
+                else:
+                    writable.append(pending)
+            await self._ensure_sponsors(db, writable)
+            rows = _Rows()
+            for pending in writable:
+                self._add(rows, pending.record)
+            await rows.copy(db)
+        summary.imported += len(writable)
+
+    async def _ensure_sponsors(self, db: asyncpg.Connection, batch: list[_Pending]) -> None:
+        wanted = {
+            (sponsor.kind.lower(), sponsor.name.casefold()): sponsor.name
+            for p in batch
+            if (sponsor := p.record.arrival.sponsor) is not None
+            or (p.record.permit and (sponsor := p.record.permit.sponsor))
+        }
+        missing = [key for key in wanted if key not in self._sponsors]
+        if not missing:
+            return
+        await db.execute(
+            "INSERT INTO sponsors (id, name, kind, name_key) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+            [uuid4() for _ in missing],
+            [wanted[key] for key in missing],
+            [kind for kind, _ in missing],
+            [name_key for _, name_key in missing],
+        )
+        for row in await db.fetch(
+            "SELECT id, kind, name_key FROM sponsors "
+            "WHERE (kind, name_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [kind for kind, _ in missing],
+            [name_key for _, name_key in missing],
+        ):
+            self._sponsors[(row["kind"], row["name_key"])] = row["id"]
+
+    def _sponsor(self, name: str, kind: str) -> Sponsor:
+        return Sponsor(sponsor_id=self._sponsors[(kind.lower(), name.casefold())], name=name, kind=kind.lower())
+
+    def _add(self, rows: _Rows, record: ImportRecord) -> None:
+        arrival, now, foreigner_id = record.arrival, self.clock.now(), uuid4()
+        sponsor = self._sponsor(arrival.sponsor.name, arrival.sponsor.kind) if arrival.sponsor else None
+        permit = None
+        if record.permit is not None:
+            permit_sponsor = (
+                self._sponsor(record.permit.sponsor.name, record.permit.sponsor.kind)
+                if record.permit.sponsor
+                else sponsor
+            )
+            permit = Permit(
+                permit_id=uuid4(),
+                number=record.permit.number,
+                type=record.permit.type,
+                issued_on=record.permit.issued_on,
+                expires_on=record.permit.expires_on,
+                status=PermitStatus.ACTIVE,
+                sponsor_id=permit_sponsor.sponsor_id if permit_sponsor else None,
+            )
+        residence = (
+            Residence(
+                address=record.residence.address,
+                village_code=record.residence.village_code,
+                since=record.residence.since,
+            )
+            if record.residence
+            else None
+        )
+        snapshot = ForeignerSnapshot(
+            foreigner_id=foreigner_id,
+            version=1,
+            full_name=arrival.full_name,
+            sex=arrival.sex,
+            date_of_birth=arrival.date_of_birth,
+            nationality=arrival.nationality,
+            passport=Passport(
+                number=arrival.passport.number,
+                issuing_country=arrival.passport.issuing_country,
+                expires_on=arrival.passport.expires_on,
+            ),
+            occupation=arrival.occupation,
+            sponsor=sponsor,
+            residence=residence,
+            permit=permit,
+            presence=PresenceStatus.PRESENT,
+            arrival=Movement(port=arrival.port, on=arrival.arrived_on),
+        )
+        jurisdiction = residence.village_code if residence else None
+        event = new_event(
+            ForeignerImported(foreigner=snapshot, jurisdiction=jurisdiction, import_id=self.import_id),
+            source=self.source,
+            subject=str(foreigner_id),
+            time=now,
+        )
+        encoded = encode(event)
+        rows.foreigners.append(
+            (
+                foreigner_id, 1, arrival.full_name, arrival.sex.value, arrival.date_of_birth, arrival.nationality,
+                arrival.passport.number, arrival.passport.issuing_country, arrival.passport.expires_on,
+                arrival.occupation, sponsor.sponsor_id if sponsor else None, PresenceStatus.PRESENT.value,
+                arrival.port, arrival.arrived_on,
+                residence.address if residence else None, jurisdiction, residence.since if residence else None,
+                permit.permit_id if permit else None, jurisdiction, now, now, self.actor, self.actor,
+            )
+        )  # fmt: skip
+        rows.movements.append((uuid4(), foreigner_id, "arrival", arrival.port, arrival.arrived_on, self.actor, now))
+        if permit is not None:
+            rows.permits.append(
+                (
+                    permit.permit_id, foreigner_id, permit.number, permit.type.value, permit.issued_on,
+                    permit.expires_on, permit.status.value, permit.sponsor_id, 1, now, now,
+                )
+            )  # fmt: skip
+        if residence is not None:
+            rows.residences.append(
+                (uuid4(), foreigner_id, residence.address, residence.village_code, residence.since, self.actor, now)
+            )
+        event_id = UUID(event.id)
+        payload = encoded.value.decode()
+        rows.history.append((foreigner_id, 1, event_id, event.spec.name, self.actor, now, payload))
+        rows.outbox.append(
+            (event_id, event.type, REGISTRY_EVENTS.name, str(foreigner_id), json.dumps(encoded.headers_dict()), payload)
+        )
+
+
+@dataclass
+class _Rows:
+    foreigners: list[tuple[Any, ...]] = field(default_factory=list)
+    movements: list[tuple[Any, ...]] = field(default_factory=list)
+    permits: list[tuple[Any, ...]] = field(default_factory=list)
+    residences: list[tuple[Any, ...]] = field(default_factory=list)
+    history: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
+
+    async def copy(self, db: asyncpg.Connection) -> None:
+        # Order matters for the foreign keys: people first, then what refers to them.
+        for table, columns, records in (
+            ("foreigners", _FOREIGNER_COLUMNS, self.foreigners),
+            ("movements", ("id", "foreigner_id", "kind", "port", "on", "recorded_by", "recorded_at"), self.movements),
+            ("permits", _PERMIT_COLUMNS, self.permits),
+            (
+                "residences",
+                ("id", "foreigner_id", "address", "village_code", "since", "reported_by", "reported_at"),
+                self.residences,
+            ),
+            (
+                "history",
+                ("foreigner_id", "version", "event_id", "event_type", "actor", "occurred_at", "data"),
+                self.history,
+            ),
+            ("outbox", ("event_id", "event_type", "topic", "partition_key", "headers", "payload"), self.outbox),
+        ):
+            if records:
+                await db.copy_records_to_table(table, records=records, columns=columns, schema_name=SCHEMA)
+
+
+_FOREIGNER_COLUMNS = (
+    "id", "version", "full_name", "sex", "date_of_birth", "nationality", "passport_number", "passport_country",
+    "passport_expires_on", "occupation", "sponsor_id", "presence", "arrival_port", "arrival_on",
+    "residence_address", "residence_village_code", "residence_since", "current_permit_id", "jurisdiction",
+    "created_at", "updated_at", "created_by", "updated_by",
+)  # fmt: skip
+_PERMIT_COLUMNS = (
+    "id", "foreigner_id", "number", "type", "issued_on", "expires_on", "status", "sponsor_id", "version",
+    "created_at", "updated_at",
+)  # fmt: skip
