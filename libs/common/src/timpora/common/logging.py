@@ -11,7 +11,7 @@ import logging
 import sys
 import traceback
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 SAFE_EXTRA_KEYS = frozenset(
     {
@@ -57,8 +57,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(service: str, *, level: str = "INFO", json_output: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(
+    service: str, *, level: str = "INFO", json_output: bool = True, stream: TextIO | None = None
+) -> None:
+    """Logs to stdout (a service's output stream); commands pass stderr so their stdout stays theirs."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     if json_output:
         handler.setFormatter(JsonFormatter(service))
     else:

@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -194,7 +195,8 @@ class ServiceDefinition:
         parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the command's own arguments")
         args = parser.parse_args(argv)
         settings = self.settings_class()
-        configure_logging(self.name, level=settings.log_level, json_output=settings.log_json)
+        stream = sys.stdout if args.command == "serve" else sys.stderr
+        configure_logging(self.name, level=settings.log_level, json_output=settings.log_json, stream=stream)
         if args.command == "serve":
             uvicorn.run(
                 self.create_app(settings),

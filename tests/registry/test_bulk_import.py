@@ -1,0 +1,190 @@
+"""Bulk import: valid rows land with their events, bad rows are reported by line and reason, and a
+second run of the same file changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from tests.registry.conftest import Registry
+from timpora.common.events import KafkaRecord, decode
+from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.registry.bulk.generator import generate, write
+from timpora.registry.bulk.importer import Importer, Summary
+from timpora.registry.bulk.records import COLUMNS, read
+from timpora.registry.models import foreigners, history, movements, outbox, permits, residences
+
+TODAY = date(2026, 11, 29)
+
+
+def _rows(count: int) -> list[dict[str, str]]:
+    seed = uuid.uuid4().int % 1_000_000
+    return [
+        row | {"passport_number": f"Q{seed:06d}{i:05d}", "permit_number": f"P{seed:06d}{i:05d}"}
+        for i, row in enumerate(generate(count, seed=seed, today=TODAY))
+    ]
+
+
+def _csv(rows: list[dict[str, str]]) -> str:
+    handle = io.StringIO()
+    writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return handle.getvalue()
+
+
+async def _import(registry: Registry, text: str, suffix: str = ".csv") -> tuple[Summary, dict[int, str]]:
+    rejected: dict[int, str] = {}
+    importer = Importer(registry.runtime.engine, registry.clock, import_id="test-import", batch_size=7)
+    summary = await importer.run(read(Path("file" + suffix), io.StringIO(text)), rejected.__setitem__)
+    return summary, rejected
+
+
+async def _table_counts(registry: Registry) -> dict[str, int]:
+    async with registry.sessions() as session:
+        return {
+            table.name: int(await session.scalar(select(func.count()).select_from(table)) or 0)
+            for table in (foreigners, permits, residences, movements, history, outbox)
+        }
+
+
+async def test_valid_rows_land_with_one_imported_event_each_and_a_second_run_changes_nothing(
+    registry: Registry,
+) -> None:
+    rows = _rows(30)
+    before = await _table_counts(registry)
+
+    first, rejected = await _import(registry, _csv(rows))
+    after_first = await _table_counts(registry)
+    second, _ = await _import(registry, _csv(rows))
+
+    assert rejected == {}
+    assert (first.imported, first.unchanged, first.rejected) == (30, 0, 0)
+    assert (second.imported, second.unchanged, second.rejected) == (0, 30, 0)
+    assert {name: after_first[name] - before[name] for name in before} == {
+        "foreigners": 30, "permits": 30, "residences": 30, "movements": 30, "history": 30, "outbox": 30,
+    }  # fmt: skip
+    assert await _table_counts(registry) == after_first
+
+
+async def test_an_imported_record_reads_and_publishes_like_a_registered_one(registry: Registry) -> None:
+    row = _rows(1)[0]
+    await _import(registry, _csv([row]))
+
+    found = (await registry.client.get("/v1/foreigners", params={"passport_number": row["passport_number"]})).json()[
+        "items"
+    ]
+    assert len(found) == 1
+    person = found[0]
+    assert person["version"] == 1
+    assert person["permit"]["number"] == row["permit_number"]
+    assert person["residence"]["village_code"] == row["residence_village_code"]
+    async with registry.sessions() as session:
+        headers, payload = (
+            await session.execute(
+                select(outbox.c.headers, outbox.c.payload).where(outbox.c.partition_key == person["foreigner_id"])
+            )
+        ).one()
+    event = decode(
+        KafkaRecord(key=None, value=payload.encode(), headers=tuple((k, v.encode()) for k, v in headers.items()))
+    )
+    assert event.spec.name == "foreigner.imported"
+    assert event.data.foreigner.model_dump(mode="json") == person  # type: ignore[attr-defined]
+    assert event.data.jurisdiction == row["residence_village_code"]  # type: ignore[attr-defined]
+
+
+async def test_bad_rows_are_reported_by_line_and_reason_while_good_rows_land(registry: Registry) -> None:
+    good, *bad = _rows(7)
+    bad[0]["nationality"] = "ZZZ"
+    bad[1]["residence_village_code"] = "35.26.05.9999"
+    bad[2]["permit_expires_on"] = bad[2]["permit_issued_on"]
+    bad[3]["passport_number"] = good["passport_number"]
+    bad[3]["nationality"] = good["nationality"]
+    bad[4]["arrived_on"] = "yesterday"
+    bad[5]["residence_since"] = "2000-01-01"
+
+    summary, rejected = await _import(registry, _csv([good, *bad]))
+
+    assert (summary.imported, summary.rejected) == (1, 6)
+    assert sorted(rejected) == [3, 4, 5, 6, 7, 8]
+    assert "arrival.nationality" in rejected[3]
+    assert "residence.village_code" in rejected[4]
+    assert "expires_on must be after issued_on" in rejected[5]
+    assert rejected[6] == "the same passport as line 2"
+    assert "arrival.arrived_on" in rejected[7]
+    assert "residence_since is before arrived_on" in rejected[8]
+    assert all(good["full_name"] not in reason for reason in rejected.values())
+
+
+async def test_json_lines_are_read_too_and_broken_lines_are_reported(registry: Registry) -> None:
+    rows = _rows(2)
+    text = json.dumps(rows[0]) + "\n{broken\n" + json.dumps(rows[1] | {"shoe_size": "43"}) + "\n[1, 2]\n"
+
+    summary, rejected = await _import(registry, text, suffix=".jsonl")
+
+    assert summary.imported == 1
+    assert rejected[2].startswith("not JSON")
+    assert rejected[3] == "unknown column(s): shoe_size"
+    assert rejected[4] == "not a JSON object"
+
+
+async def test_a_permit_number_already_in_the_registry_rejects_the_row(registry: Registry) -> None:
+    first, second = _rows(2)
+    await _import(registry, _csv([first]))
+    second["permit_number"] = first["permit_number"]
+
+    summary, rejected = await _import(registry, _csv([second]))
+
+    assert summary.rejected == 1
+    assert rejected == {2: f"permit number {first['permit_number']} is already registered"}
+
+
+def test_the_command_imports_a_generated_file_and_writes_the_rejects_report(
+    tmp_path: Path, kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> None:
+    rows = _rows(12)
+    rows[4]["sex"] = "unknown"
+    data = tmp_path / "records.csv"
+    with data.open("w", newline="") as handle:
+        write(data, iter(rows), handle)
+    environment = os.environ | {
+        "TIMPORA_REGISTRY_DATABASE__URL": database_settings["registry"].url.get_secret_value(),
+        "TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+    }
+
+    result = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "timpora.registry.main", "import", str(data)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "11 imported, 0 already in the registry, 1 rejected" in result.stderr
+    report = list(csv.reader((tmp_path / "records.csv.rejects.csv").open()))
+    assert report[0] == ["line", "reason"]
+    assert report[1][0] == "6"
+    assert "arrival.sex" in report[1][1]
+
+
+def test_the_generator_writes_every_column_with_real_village_codes() -> None:
+    from timpora.common import regions  # noqa: PLC0415
+
+    rows = list(generate(200, seed=3, today=TODAY))
+
+    assert set(rows[0]) == set(COLUMNS)
+    assert all(regions.lookup(row["residence_village_code"]) for row in rows)
+    assert len({row["passport_number"] for row in rows}) == 200
+    soon = [row for row in rows if (date.fromisoformat(row["permit_expires_on"]) - TODAY).days <= 45]
+    assert 20 <= len(soon) <= 90
+    assert list(generate(5, seed=3, today=TODAY)) == rows[:5]

@@ -1,0 +1,71 @@
+"""The event contract the registry serves, and the operators command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.registry.conftest import Registry
+from timpora.common.events import EVENT_SPECS
+from timpora.common.settings import DatabaseSettings
+from timpora.common.topics import REGISTRY_EVENTS
+
+
+async def test_the_asyncapi_document_describes_every_event_on_the_registry_topic(registry: Registry) -> None:
+    response = await registry.client.get("/v1/asyncapi.json", headers={"Authorization": ""})
+
+    document = response.json()
+    assert response.status_code == 200
+    assert document["asyncapi"].startswith("3.")
+    channels = document["channels"]
+    assert {channel["address"] for channel in channels.values()} == {REGISTRY_EVENTS.name}
+    assert set(channels) == {spec.ce_type for spec in EVENT_SPECS}
+    payloads = str(document["components"])
+    assert "days_overstayed" in payloads
+    assert "collapsed_thresholds" in payloads
+
+
+async def test_each_event_schema_is_served_and_unknown_names_are_404(registry: Registry) -> None:
+    found = await registry.client.get("/v1/schemas/permit.expired.v1.json")
+    missing = await registry.client.get("/v1/schemas/permit.teleported.v1.json")
+
+    assert found.json()["$id"] == "urn:timpora:schema:permit.expired:v1"
+    assert missing.status_code == 404
+    assert "permit.expired.v1.json" in missing.json()["detail"]
+
+
+def test_operators_are_added_with_a_token_shown_once_and_can_be_disabled(
+    registry: Registry, database_settings: dict[str, DatabaseSettings]
+) -> None:
+    environment = os.environ | {"TIMPORA_REGISTRY_DATABASE__URL": database_settings["registry"].url.get_secret_value()}
+    command = [sys.executable, "-m", "timpora.registry.main", "operators"]
+    name = f"officer-{os.getpid()}-{id(registry)}"
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*command, *arguments], env=environment, capture_output=True, text=True, check=False)  # noqa: S603
+
+    added, disabled, unknown = run("add", name), run("disable", name), run("disable", "nobody")
+
+    token = added.stdout.strip()
+    assert token.startswith("tmp_")
+    assert len(token) > 40
+    assert token not in added.stderr
+    assert disabled.returncode == 0
+    assert unknown.returncode == 1
+
+
+async def test_a_disabled_operator_is_refused(
+    registry: Registry, database_settings: dict[str, DatabaseSettings]
+) -> None:
+    from timpora.registry.operators import add_operator, disable_operator  # noqa: PLC0415
+
+    async with registry.sessions() as session, session.begin():
+        token = await add_operator(session, "temporary-officer-" + registry.token[-6:])
+    allowed = await registry.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {token}"})
+    async with registry.sessions() as session, session.begin():
+        await disable_operator(session, "temporary-officer-" + registry.token[-6:])
+    refused = await registry.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {token}"})
+
+    assert allowed.status_code == 200
+    assert refused.status_code == 401
