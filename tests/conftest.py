@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.support import stack as stacks
-from timpora.common.db.bootstrap import SERVICES, ServiceDatabase, bootstrap
+from timpora.common.db.bootstrap import fresh_database
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
 TEST_DATABASE = "timpora_test"
@@ -44,30 +41,9 @@ def kafka_settings(stack: stacks.Stack) -> KafkaSettings:
 
 @pytest.fixture(scope="session")
 async def database_urls(stack: stacks.Stack) -> dict[str, str]:
-    """A fresh ``timpora_test`` database with one role and schema per service, as the services get them."""
-    admin = make_url(stack.pg_admin_url).set(drivername="postgresql")
-    server = await asyncpg.connect(admin.set(database="postgres").render_as_string(hide_password=False))
-    try:
-        await server.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
-    finally:
-        await server.close()
-    services = [
-        # Test roles have their own names: the passwords of a running dev stack's roles stay untouched.
-        ServiceDatabase(
-            schema=name, role=f"timpora_test_{name}", password=secrets.token_hex(16), database=TEST_DATABASE
-        )
-        for name in SERVICES
-    ]
-    await bootstrap(stack.pg_admin_url, services)
-    host = admin.host or "127.0.0.1"
-    return {
-        service.schema: (
-            make_url(f"postgresql+asyncpg://{host}/{TEST_DATABASE}")
-            .set(username=service.role, password=service.password, port=admin.port)
-            .render_as_string(hide_password=False)
-        )
-        for service in services
-    }
+    """A fresh ``timpora_test`` database with one role and schema per service, as the services get them.
+    Test roles have their own names, so the passwords of a running dev stack's roles stay untouched."""
+    return await fresh_database(stack.pg_admin_url, TEST_DATABASE, role_prefix="timpora_test")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -9,11 +10,14 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from timpora.common import nationalities, regions
 
 
+# Cached: a bulk import validates the same few hundred village codes a million times.
+@lru_cache(maxsize=100_000)
 def _village(code: str) -> str:
     regions.require(code, level=regions.RegionLevel.VILLAGE)
     return code
 
 
+@lru_cache(maxsize=100_000)
 def _region(code: str) -> str:
     regions.require(code)
     return code

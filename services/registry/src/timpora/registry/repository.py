@@ -12,7 +12,8 @@ from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timpora.common.events import CloudEvent, encode
+from timpora.common.events import CloudEvent
+from timpora.common.events.envelope import attribute_headers
 from timpora.common.events.payloads import (
     AccommodationStay,
     Contract,
@@ -192,16 +193,15 @@ async def load_snapshot(session: AsyncSession, foreigner_id: UUID) -> ForeignerS
 
 async def append_event(session: AsyncSession, event: CloudEvent[Contract], *, actor: str, version: int) -> None:
     """The event's history row and outbox row, in the caller's transaction."""
-    record = encode(event)
     foreigner_id = UUID(event.subject) if event.subject else None
     await session.execute(
         insert(outbox).values(
             event_id=UUID(event.id),
             event_type=event.type,
             topic=REGISTRY_EVENTS.name,
-            partition_key=(record.key or b"").decode(),
-            headers=record.headers_dict(),
-            payload=record.value.decode(),
+            partition_key=event.subject or "",
+            headers=attribute_headers(event),
+            payload=event.data.model_dump_json(),
         )
     )
     await session.execute(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 
@@ -84,6 +85,28 @@ async def _ensure_schema(connection: asyncpg.Connection, service: ServiceDatabas
         await connection.execute(f"ALTER ROLE {role} IN DATABASE {_quote(service.database)} SET search_path = {schema}")
         await connection.execute(f"GRANT CONNECT ON DATABASE {_quote(service.database)} TO {role}")
         await connection.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+
+
+async def fresh_database(admin_url: str, database: str, *, role_prefix: str) -> dict[str, str]:
+    """Drops and recreates ``database`` with a role and schema per service, named ``{role_prefix}_{service}``
+    with new random passwords; returns each service's SQLAlchemy URL. For tests and benchmarks."""
+    admin = make_url(_plain_url(admin_url))
+    server = await asyncpg.connect(admin.set(database="postgres").render_as_string(hide_password=False))
+    try:
+        await server.execute(f"DROP DATABASE IF EXISTS {_quote(database)} WITH (FORCE)")
+    finally:
+        await server.close()
+    services = [
+        ServiceDatabase(schema=name, role=f"{role_prefix}_{name}", password=secrets.token_hex(16), database=database)
+        for name in SERVICES
+    ]
+    await bootstrap(admin_url, services)
+    return {
+        service.schema: admin.set(
+            drivername="postgresql+asyncpg", username=service.role, password=service.password, database=database
+        ).render_as_string(hide_password=False)
+        for service in services
+    }
 
 
 def services_from_environment(environ: dict[str, str]) -> list[ServiceDatabase]:

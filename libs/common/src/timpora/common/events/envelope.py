@@ -91,24 +91,29 @@ def new_event(
     )
 
 
+def attribute_headers(event: CloudEvent[Contract]) -> dict[str, str]:
+    """The event's attributes as binary-mode Kafka headers (``ce_*`` and ``content-type``), as text."""
+    headers = {
+        "ce_specversion": event.specversion,
+        "ce_id": event.id,
+        "ce_source": event.source,
+        "ce_type": event.type,
+        "ce_time": _format_time(event.time),
+        "ce_dataschema": event.dataschema,
+        CONTENT_TYPE_HEADER: event.datacontenttype,
+    }
+    if event.subject is not None:
+        headers["ce_subject"] = event.subject
+    return headers
+
+
 def encode(event: CloudEvent[Contract], *, key: str | None = None) -> KafkaRecord:
     """The Kafka record for ``event``, keyed by ``key`` (default: the subject, i.e. the foreigner's id)."""
-    headers: list[tuple[str, bytes]] = [
-        ("ce_specversion", event.specversion.encode()),
-        ("ce_id", event.id.encode()),
-        ("ce_source", event.source.encode()),
-        ("ce_type", event.type.encode()),
-        ("ce_time", _format_time(event.time).encode()),
-        ("ce_dataschema", event.dataschema.encode()),
-        (CONTENT_TYPE_HEADER, event.datacontenttype.encode()),
-    ]
-    if event.subject is not None:
-        headers.append(("ce_subject", event.subject.encode()))
     partition_key = key if key is not None else event.subject
     return KafkaRecord(
         key=None if partition_key is None else partition_key.encode(),
         value=event.data.model_dump_json().encode(),
-        headers=tuple(headers),
+        headers=tuple((name, value.encode()) for name, value in attribute_headers(event).items()),
     )
 
 
