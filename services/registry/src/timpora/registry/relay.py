@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timpora.common.clock import Clock
+from timpora.common.db.engine import driver_connection
 from timpora.common.events import KafkaRecord
 from timpora.common.kafka.producer import EventProducer
 from timpora.registry.models import OUTBOX_CHANNEL
@@ -47,9 +49,15 @@ _CLAIM = text(
     """
 )
 _MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
+# Counting every unpublished row on every batch would make draining a large backlog quadratic; the
+# count is capped and taken at most every few seconds, the oldest row comes straight from the index.
+_LAG_CAP = 100_000
 _LAG = text(
-    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM outbox WHERE published_at IS NULL"
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT :cap) AS capped), "
+    "coalesce((SELECT extract(epoch FROM now() - created_at) FROM outbox WHERE published_at IS NULL "
+    "ORDER BY id LIMIT 1), 0)"
 )
+_LAG_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,7 @@ class OutboxRelay:
         self._settings = settings
         self._clock = clock
         self._wake = asyncio.Event()
+        self._lag_measured = 0.0
 
     async def run(self) -> None:
         """Publishes until cancelled: woken by NOTIFY on every committed insert, polling as a fallback."""
@@ -97,10 +106,7 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_interval_s)
 
     async def _listen(self, connection: AsyncConnection) -> None:
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        if driver is None:
-            raise RuntimeError("no asyncpg connection to LISTEN on")
+        driver = await driver_connection(connection)
         await driver.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
 
     async def drain_once(self) -> int:
@@ -117,11 +123,17 @@ class OutboxRelay:
                 # If the process dies here, Kafka has the batch and the rows are still unpublished:
                 # the next relay sends them again. Duplicates, never losses.
                 await connection.execute(_MARK, {"ids": [row.id for row in rows]})
-            count, oldest = (await connection.execute(_LAG)).one()
         PUBLISHED.inc(len(rows))
-        UNPUBLISHED.set(max(0, int(count) - len(rows)))
-        OLDEST_AGE.set(float(oldest))
+        if len(rows) < self._settings.batch_size or time.monotonic() - self._lag_measured > _LAG_INTERVAL_S:
+            await self._measure_lag()
         return len(rows)
+
+    async def _measure_lag(self) -> None:
+        async with self._engine.connect() as connection:
+            count, oldest = (await connection.execute(_LAG, {"cap": _LAG_CAP})).one()
+        UNPUBLISHED.set(int(count))
+        OLDEST_AGE.set(float(oldest))
+        self._lag_measured = time.monotonic()
 
     async def _publish(self, rows: Sequence[OutboxRow]) -> None:
         by_topic: dict[str, list[KafkaRecord]] = {}

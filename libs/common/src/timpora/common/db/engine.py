@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from timpora.common.settings import DatabaseSettings
 
@@ -28,6 +29,15 @@ def make_engine(settings: DatabaseSettings, *, application_name: str, schema: st
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: objects stay readable after the commit that the consumer acks on.
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy one: for COPY, LISTEN and other things only asyncpg does."""
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection | None = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("the connection has no asyncpg connection under it")
+    return driver
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -17,9 +17,10 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timpora.common.clock import Clock
+from timpora.common.db.engine import driver_connection
 from timpora.common.events import new_event
 from timpora.common.events.envelope import attribute_headers
 from timpora.common.events.payloads import (
@@ -107,7 +108,7 @@ class Importer:
     async def _prepare(self, batch: list[_Pending], summary: Summary, rejects: Rejects) -> _Rows:
         """The rows to write for ``batch``: people not in the registry yet, with permit numbers still free."""
         async with self.engine.connect() as connection:
-            db = await _driver(connection)
+            db = await driver_connection(connection)
             existing = {
                 (row["nationality"], row["passport_number"])
                 for row in await db.fetch(
@@ -267,14 +268,6 @@ class Importer:
         )
 
 
-async def _driver(connection: AsyncConnection) -> asyncpg.Connection:
-    raw = await connection.get_raw_connection()
-    driver: asyncpg.Connection | None = raw.driver_connection
-    if driver is None:
-        raise RuntimeError("no asyncpg connection")
-    return driver
-
-
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off while batches are built: the rows are acyclic, and its scans of
@@ -316,7 +309,7 @@ class _Writer:
 
     async def _copy(self, rows: _Rows) -> None:
         async with self._engine.begin() as connection:
-            await rows.copy(await _driver(connection))
+            await rows.copy(await driver_connection(connection))
 
 
 @dataclass

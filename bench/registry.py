@@ -1,0 +1,254 @@
+"""The registry's write path: bulk import against raw COPY, the outbox relay against a raw aiokafka
+producer, and commit-to-consumer latency at a steady rate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.common import Result, timed
+from tests.support.factories import sample_event
+from timpora.common.clock import SystemClock
+from timpora.common.db.bootstrap import fresh_database
+from timpora.common.db.engine import driver_connection, make_engine
+from timpora.common.db.migrations import upgrade
+from timpora.common.events.envelope import attribute_headers
+from timpora.common.kafka.admin import ensure_topics
+from timpora.common.kafka.producer import EventProducer
+from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.topics import TopicSpec
+from timpora.registry.bulk.generator import generate
+from timpora.registry.bulk.importer import _FOREIGNER_COLUMNS, Importer
+from timpora.registry.bulk.records import parse
+from timpora.registry.relay import OutboxRelay
+from timpora.registry.settings import RelaySettings
+
+TODAY = date(2026, 11, 29)
+BATCH = 5000
+
+
+async def registry_engine(admin_url: str) -> AsyncEngine:
+    """A fresh ``timpora_bench`` database, migrated: benchmarks never touch a dev stack's data."""
+    urls = await fresh_database(admin_url, "timpora_bench", role_prefix="timpora_bench")
+    engine = make_engine(
+        DatabaseSettings(url=urls["registry"], pool_size=4), application_name="bench", schema="registry"
+    )
+    await upgrade(engine, "timpora.registry", schema="registry")
+    return engine
+
+
+def _raw_foreigner_rows(count: int) -> Iterator[list[tuple[Any, ...]]]:
+    now = datetime.now(UTC)
+    batch: list[tuple[Any, ...]] = []
+    for index, row in enumerate(generate(count, seed=99, today=TODAY)):
+        batch.append(
+            (
+                uuid.uuid4(), 1, row["full_name"], row["sex"], date.fromisoformat(row["date_of_birth"]),
+                row["nationality"],
+                f"R{index:010d}", row["passport_country"], date.fromisoformat(row["passport_expires_on"]),
+                row["occupation"], None, "present", row["arrival_port"], date.fromisoformat(row["arrived_on"]),
+                row["residence_address"], row["residence_village_code"], date.fromisoformat(row["residence_since"]),
+                None, row["residence_village_code"], now, now, "bench", "bench",
+            )
+        )  # fmt: skip
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def bench_import(engine: AsyncEngine, count: int) -> Result:
+    importer = Importer(engine, SystemClock(), import_id="bench", batch_size=BATCH)
+    lines = (parse(index, row) for index, row in enumerate(generate(count, seed=7, today=TODAY), start=2))
+
+    async def ours() -> None:
+        summary = await importer.run(lines, lambda _line, _reason: None)
+        if summary.imported != count:
+            raise RuntimeError(f"imported {summary.imported} of {count}")
+
+    ours_rate = await timed(count, ours)
+    batches = list(_raw_foreigner_rows(count))  # built before the clock starts: the baseline only copies
+
+    async def raw() -> None:
+        async with engine.connect() as connection:
+            driver = await driver_connection(connection)
+            for batch in batches:
+                async with driver.transaction():
+                    await driver.copy_records_to_table(
+                        "foreigners", records=batch, columns=_FOREIGNER_COLUMNS, schema_name="registry"
+                    )
+
+    raw_rate = await timed(count, raw)
+    return Result(
+        name=f"bulk import of {count:,} synthetic records (parse, validate, 6 tables + an event each, {BATCH} a batch)",
+        unit="records/s",
+        ours=ours_rate,
+        raw=raw_rate,
+        baseline="raw asyncpg copy_records_to_table of the same people into registry.foreigners",
+        note="ours writes foreigners, permits, residences, movements, history and outbox; the baseline one table",
+    )
+
+
+async def bench_relay(engine: AsyncEngine, kafka: KafkaSettings, count: int) -> Result:
+    """Drains the ``count`` outbox rows the import left; the baseline sends the same records raw."""
+    ours_topic, raw_topic = f"bench.relay.{uuid.uuid4().hex[:6]}", f"bench.raw.{uuid.uuid4().hex[:6]}"
+    await ensure_topics(
+        kafka, [TopicSpec(ours_topic, "foreigner id", 6, "bench"), TopicSpec(raw_topic, "foreigner id", 6, "bench")]
+    )
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE outbox SET topic = :topic, published_at = NULL"), {"topic": ours_topic})
+        rows = (
+            await connection.execute(text("SELECT partition_key, headers::text, payload FROM outbox ORDER BY id"))
+        ).all()
+    records = [
+        (key.encode(), payload.encode(), [(k, v.encode()) for k, v in json.loads(headers).items()])
+        for key, headers, payload in rows
+    ]
+    del rows
+    producer = EventProducer(kafka, client_id="bench-relay")
+    await producer.start()
+    relay = OutboxRelay(engine, producer, RelaySettings(batch_size=2000), SystemClock())
+
+    async def ours() -> None:
+        while await relay.drain_once():
+            pass
+
+    ours_rate = await timed(count, ours)
+    await producer.stop()
+    raw_producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True)
+    await raw_producer.start()
+
+    async def raw() -> None:
+        for start in range(0, len(records), 2000):
+            futures = [
+                await raw_producer.send(raw_topic, value, key=key, headers=headers)
+                for key, value, headers in records[start : start + 2000]
+            ]
+            await asyncio.gather(*futures)
+
+    raw_rate = await timed(len(records), raw)
+    await raw_producer.stop()
+    return Result(
+        name=f"outbox relay draining {count:,} rows to acknowledged Kafka writes (2,000 a batch)",
+        unit="events/s",
+        ours=ours_rate,
+        raw=raw_rate,
+        baseline="raw aiokafka producer (idempotent, acks=all) sending the same records from memory, 2,000 in flight",
+        note="ours also reads each batch from PostgreSQL and marks it published in the same transaction",
+    )
+
+
+async def _latencies(
+    kafka: KafkaSettings, topic: str, send: Callable[[str], Awaitable[None]], rate: int, seconds: float
+) -> list[float]:
+    """Sends ``rate`` events a second for ``seconds`` with ``send(event_id)``; returns each one's delay in ms."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in range(6)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for partition in partitions:
+        await consumer.position(partition)
+    sent: dict[str, float] = {}
+    received: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    async def receive() -> None:
+        while True:
+            for batch in (await consumer.getmany(timeout_ms=100)).values():
+                now = loop.time()
+                for record in batch:
+                    received[dict(record.headers)["ce_id"].decode()] = now
+
+    receiver = asyncio.create_task(receive())
+    started = loop.time()
+    for index in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, started + index / rate - loop.time()))
+        event_id = str(uuid.uuid4())
+        await send(event_id)
+        sent[event_id] = loop.time()
+    deadline = loop.time() + 30
+    while len(received) < len(sent) and loop.time() < deadline:  # noqa: ASYNC110 - polling a dict another task fills
+        await asyncio.sleep(0.1)
+    receiver.cancel()
+    await consumer.stop()
+    return [(received[e] - sent[e]) * 1000 for e in sent if e in received]
+
+
+def _p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98]
+
+
+async def bench_latency(engine: AsyncEngine, kafka: KafkaSettings, rate: int, seconds: float) -> list[Result]:
+    """Commit-to-consumer delay through the outbox and a live relay (woken by NOTIFY), at a steady rate."""
+    topic = f"bench.latency.{uuid.uuid4().hex[:6]}"
+    await ensure_topics(kafka, [TopicSpec(topic, "foreigner id", 6, "bench")])
+    producer = EventProducer(kafka, client_id="bench-latency")
+    await producer.start()
+    relay = OutboxRelay(engine, producer, RelaySettings(batch_size=500, poll_interval_s=2.0), SystemClock())
+    running = asyncio.create_task(relay.run())
+    template = sample_event()
+
+    async def commit(event_id: str) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO outbox (event_id, event_type, topic, partition_key, headers, payload) "
+                    "VALUES (:id, :type, :topic, :key, :headers, :payload)"
+                ),
+                {
+                    "id": event_id,
+                    "type": template.type,
+                    "topic": topic,
+                    "key": template.subject,
+                    "headers": json.dumps(attribute_headers(template) | {"ce_id": event_id}),
+                    "payload": template.data.model_dump_json(),
+                },
+            )
+
+    ours = await _latencies(kafka, topic, commit, rate, seconds)
+    running.cancel()
+    await producer.stop()
+    raw_producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True)
+    await raw_producer.start()
+    payload = template.data.model_dump_json().encode()
+
+    async def send(event_id: str) -> None:
+        await raw_producer.send_and_wait(topic, payload, key=b"k", headers=[("ce_id", event_id.encode())])
+
+    raw = await _latencies(kafka, topic, send, rate, seconds)
+    await raw_producer.stop()
+    count = len(ours)
+    return [
+        Result(
+            name=f"commit-to-consumer p99 latency at {rate} events/s for {seconds:.0f} s ({count} events)",
+            unit="ms",
+            ours=_p99(ours),
+            raw=_p99(raw),
+            baseline="raw aiokafka send_and_wait straight to Kafka, same consumer (lower is better)",
+            note=f"ours p50 {statistics.median(ours):.1f} ms, max {max(ours):.1f} ms; "
+            f"raw p50 {statistics.median(raw):.1f} ms",
+        )
+    ]
+
+
+async def run_all(admin_url: str, kafka: KafkaSettings, *, records: int, rate: int, seconds: float) -> list[Result]:
+    engine = await registry_engine(admin_url)
+    try:
+        results = [await bench_import(engine, records)]
+        results.append(await bench_relay(engine, kafka, records))
+        results.extend(await bench_latency(engine, kafka, rate, seconds))
+    finally:
+        await engine.dispose()
+    return results
