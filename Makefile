@@ -3,11 +3,12 @@
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
+DEMO ?= 0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run up down status test check lint typecheck pytest stack-up stack-down schemas lock clean bench
+.PHONY: install run up down status demo test check lint typecheck pytest stack-up stack-down schemas lock clean bench
 
 install: $(STAMP)
 
@@ -19,17 +20,21 @@ $(STAMP): requirements/dev.txt requirements/constraints.txt libs/common/pyprojec
 	PIP_CONSTRAINT=requirements/constraints.txt $(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	@touch $(STAMP)
 
-## Run the system in the foreground (Ctrl-C stops it all).
+## Run the system in the foreground (Ctrl-C stops it all). `make run DEMO=1` also loads demo data.
 run: install
-	deploy/local/run
+	TIMPORA_DEMO=$(DEMO) deploy/local/run
 
 ## Start in the background / stop / show what runs (for scripts).
 up: install
-	deploy/local/run --background
+	TIMPORA_DEMO=$(DEMO) deploy/local/run --background
 down:
 	deploy/local/run --stop
 status:
 	deploy/local/run --status
+
+## Load the demo set into the running system (the same as DEMO=1 on run/up).
+demo: install
+	deploy/local/demo
 
 ## Every check: lint, format, types, then all tests against the real Kafka and PostgreSQL.
 test: install

@@ -1,6 +1,6 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
 
-One relay works at a time, chosen per batch by a transaction-scoped advisory lock, so any number of
+One relay works at a time, chosen by a session advisory lock held while it drains, so any number of
 registry instances can run it: a crashed relay's lock dies with its connection and another takes
 over. Rows are chosen by ``published_at IS NULL``, never by a "last id seen" cursor, so a row from a
 transaction that committed late (a smaller id, visible only now) is published on the next pass.
@@ -18,13 +18,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+import asyncpg
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timpora.common.clock import Clock
@@ -42,12 +43,15 @@ PUBLISHED = Counter("timpora_outbox_published_total", "Outbox rows published to 
 UNPUBLISHED = Gauge("timpora_outbox_unpublished", "Committed outbox rows not yet published (the relay's lag).")
 OLDEST_AGE = Gauge("timpora_outbox_oldest_unpublished_seconds", "Age of the oldest unpublished outbox row.")
 
-_CLAIM = text(
-    """
+# Plain asyncpg (prepared once per connection), not SQLAlchemy rows: this query moves most of the bytes.
+_CLAIM = """
     SELECT id, topic, partition_key, headers::text AS headers, payload
-    FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit
-    """
-)
+    FROM outbox
+    WHERE published_at IS NULL AND id NOT IN (SELECT unnest($1::bigint[]))  -- a hashed set
+    ORDER BY id LIMIT $2
+"""
+#: Batches handed to Kafka but not yet acknowledged and marked, at most.
+_PIPELINE_DEPTH = 3
 _MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 # Counting every unpublished row on every batch would make draining a large backlog quadratic; the
 # count is capped and taken at most every few seconds, the oldest row comes straight from the index.
@@ -67,14 +71,14 @@ class OutboxRow:
     record: KafkaRecord
 
 
-def _row(row: Row[Any]) -> OutboxRow:
-    headers: dict[str, str] = json.loads(row.headers)
+def _row(record: asyncpg.Record) -> OutboxRow:
+    headers: dict[str, str] = json.loads(record["headers"])
     return OutboxRow(
-        id=row.id,
-        topic=row.topic,
+        id=record["id"],
+        topic=record["topic"],
         record=KafkaRecord(
-            key=row.partition_key.encode(),
-            value=row.payload.encode(),
+            key=record["partition_key"].encode(),
+            value=record["payload"].encode(),
             headers=tuple((name, value.encode()) for name, value in headers.items()),
         ),
     )
@@ -95,9 +99,7 @@ class OutboxRelay:
             await self._listen(listener)
             purged_at = self._clock.now()
             while True:
-                published = await self.drain_once()
-                if published >= self._settings.batch_size:
-                    continue  # more is waiting
+                await self.drain()
                 if self._clock.now() - purged_at > timedelta(minutes=5):
                     await self.purge()
                     purged_at = self._clock.now()
@@ -109,24 +111,62 @@ class OutboxRelay:
         driver = await driver_connection(connection)
         await driver.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
 
-    async def drain_once(self) -> int:
-        """Publishes one batch if this instance holds the relay lock; returns how many rows it published."""
-        async with self._engine.begin() as connection:
-            locked = await connection.scalar(
-                text("SELECT pg_try_advisory_xact_lock(hashtext(:key))"), {"key": RELAY_LOCK_KEY}
-            )
-            if not locked:
+    async def drain(self) -> int:
+        """Publishes every committed unpublished row if this instance holds the relay lock; returns how many."""
+        async with self._engine.connect() as holder:
+            key = {"key": RELAY_LOCK_KEY}
+            if not await holder.scalar(text("SELECT pg_try_advisory_lock(hashtext(:key))"), key):
                 return 0
-            rows = [_row(row) for row in await connection.execute(_CLAIM, {"limit": self._settings.batch_size})]
-            if rows:
-                await self._publish(rows)
-                # If the process dies here, Kafka has the batch and the rows are still unpublished:
-                # the next relay sends them again. Duplicates, never losses.
-                await connection.execute(_MARK, {"ids": [row.id for row in rows]})
-        PUBLISHED.inc(len(rows))
-        if len(rows) < self._settings.batch_size or time.monotonic() - self._lag_measured > _LAG_INTERVAL_S:
-            await self._measure_lag()
-        return len(rows)
+            try:
+                published = await self._drain_locked()
+            finally:
+                await holder.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), key)
+                await holder.commit()
+        await self._measure_lag()
+        return published
+
+    async def _drain_locked(self) -> int:
+        # Pipelined: while Kafka acknowledges earlier batches and their rows are being marked, the next
+        # batch is read and handed to the producer. Sends stay in id order (the producer keeps order
+        # per partition); a row is marked only once Kafka has it. Rows not yet marked are excluded from
+        # the next read by id, not skipped by a cursor, so a smaller id that commits late is read on
+        # the very next read.
+        published = 0
+        pending: deque[tuple[list[int], asyncio.Future[int]]] = deque()
+        try:
+            while True:
+                rows = await self._fetch([row_id for ids, _ in pending for row_id in ids])
+                if not rows:
+                    break
+                ids = [row.id for row in rows]
+                pending.append((ids, asyncio.ensure_future(self._settle(ids, await self._send(rows)))))
+                while pending and (len(pending) > _PIPELINE_DEPTH or pending[0][1].done()):
+                    published += await pending.popleft()[1]
+                if time.monotonic() - self._lag_measured > _LAG_INTERVAL_S:
+                    await self._measure_lag()
+            while pending:
+                published += await pending.popleft()[1]
+        finally:
+            for _, settling in pending:
+                settling.cancel()
+        return published
+
+    async def _fetch(self, exclude: list[int]) -> list[OutboxRow]:
+        async with self._engine.connect() as connection:
+            records = await (await driver_connection(connection)).fetch(_CLAIM, exclude, self._settings.batch_size)
+        return [_row(record) for record in records]
+
+    async def _settle(self, ids: list[int], acknowledged: Awaitable[None]) -> int:
+        await acknowledged
+        # If the process dies here, Kafka has the batch and the rows are still unpublished: the next
+        # relay sends them again. Duplicates, never losses.
+        await self._mark(ids)
+        PUBLISHED.inc(len(ids))
+        return len(ids)
+
+    async def _mark(self, ids: list[int]) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(_MARK, {"ids": ids})
 
     async def _measure_lag(self) -> None:
         async with self._engine.connect() as connection:
@@ -135,11 +175,16 @@ class OutboxRelay:
         OLDEST_AGE.set(float(oldest))
         self._lag_measured = time.monotonic()
 
-    async def _publish(self, rows: Sequence[OutboxRow]) -> None:
+    async def _send(self, rows: Sequence[OutboxRow]) -> Awaitable[None]:
         by_topic: dict[str, list[KafkaRecord]] = {}
         for row in rows:
             by_topic.setdefault(row.topic, []).append(row.record)
-        await asyncio.gather(*(self._producer.send_records(topic, records) for topic, records in by_topic.items()))
+        waits = [await self._producer.enqueue(topic, records) for topic, records in by_topic.items()]
+
+        async def all_acknowledged() -> None:
+            await asyncio.gather(*waits)
+
+        return asyncio.ensure_future(all_acknowledged())
 
     async def purge(self) -> int:
         """Deletes rows published longer ago than the retention period."""

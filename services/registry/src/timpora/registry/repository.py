@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Row, RowMapping, Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,6 +138,19 @@ _snapshot_query = select(
 )
 
 
+def permit_from_mapping(m: RowMapping, *, prefix: str = "") -> Permit:
+    """A permit from a ``permits`` row, or from a row whose permit columns carry ``prefix``."""
+    return Permit(
+        permit_id=m[f"{prefix}id"],
+        number=m[f"{prefix}number"],
+        type=m[f"{prefix}type"],
+        issued_on=m[f"{prefix}issued_on"],
+        expires_on=m[f"{prefix}expires_on"],
+        status=m[f"{prefix}status"],
+        sponsor_id=m[f"{prefix}sponsor_id"],
+    )
+
+
 def snapshot_from_row(row: Row[Any]) -> ForeignerSnapshot:
     m = row._mapping
     return ForeignerSnapshot(
@@ -167,17 +180,7 @@ def snapshot_from_row(row: Row[Any]) -> ForeignerSnapshot:
             check_in=m["stay_check_in"],
             check_out=m["stay_check_out"],
         ),
-        permit=None
-        if m["permit_id"] is None
-        else Permit(
-            permit_id=m["permit_id"],
-            number=m["permit_number"],
-            type=m["permit_type"],
-            issued_on=m["permit_issued_on"],
-            expires_on=m["permit_expires_on"],
-            status=m["permit_status"],
-            sponsor_id=m["permit_sponsor_id"],
-        ),
+        permit=None if m["permit_id"] is None else permit_from_mapping(m, prefix="permit_"),
         presence=PresenceStatus(m["presence"]),
         arrival=None if m["arrival_on"] is None else Movement(port=m["arrival_port"], on=m["arrival_on"]),
         departure=None if m["departure_on"] is None else Movement(port=m["departure_port"], on=m["departure_on"]),

@@ -8,7 +8,7 @@ FastStream still consumes, and documents the topics in AsyncAPI.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from aiokafka import AIOKafkaProducer
 
@@ -43,14 +43,22 @@ class EventProducer:
         If one fails, the exception propagates after the rest settle; with the idempotent producer a
         retry of the whole batch writes each record at most once more, never out of order.
         """
-        futures = [
-            await self._producer.send(topic, record.value, key=record.key, headers=list(record.headers))
-            for record in records
-        ]
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await (await self.enqueue(topic, records))
+
+    async def enqueue(self, topic: str, records: Sequence[KafkaRecord]) -> Awaitable[None]:
+        """Hands records to the producer in order and returns what waits for their acknowledgements,
+        so the caller can prepare more while Kafka works."""
+        send = self._producer.send
+        futures = [await send(topic, record.value, key=record.key, headers=list(record.headers)) for record in records]
+
+        async def acknowledged() -> None:
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+        # A task, not a bare coroutine: it runs (and its outcome is kept) even if the caller never waits.
+        return asyncio.ensure_future(acknowledged())
 
     async def publish(self, topic: str, event: CloudEvent[Contract], *, key: str | None = None) -> None:
         await self.send_record(topic, encode(event, key=key))

@@ -71,16 +71,7 @@ def jurisdiction_of(residence_village: str | None, stay_village: str | None, *, 
 
 
 def permit_from_row(row: Row[Any]) -> Permit:
-    m = row._mapping
-    return Permit(
-        permit_id=m["id"],
-        number=m["number"],
-        type=m["type"],
-        issued_on=m["issued_on"],
-        expires_on=m["expires_on"],
-        status=m["status"],
-        sponsor_id=m["sponsor_id"],
-    )
+    return repo.permit_from_mapping(row._mapping)
 
 
 async def _record(
