@@ -62,7 +62,7 @@ async def test_migrating_twice_changes_nothing(engines: dict[str, AsyncEngine]) 
     await upgrade(engine, "timpora.registry", schema="registry")
     async with engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM registry.alembic_version"))).scalars().all()
-    assert versions == ["0002"]
+    assert versions == ["0003"]
 
 
 async def test_a_row_round_trips_through_the_registry_outbox(engines: dict[str, AsyncEngine]) -> None:

@@ -115,7 +115,12 @@ class OutboxRelay:
         """Publishes every committed unpublished row if this instance holds the relay lock; returns how many."""
         async with self._engine.connect() as holder:
             key = {"key": RELAY_LOCK_KEY}
-            if not await holder.scalar(text("SELECT pg_try_advisory_lock(hashtext(:key))"), key):
+            locked = await holder.scalar(text("SELECT pg_try_advisory_lock(hashtext(:key))"), key)
+            # The lock is the session's and outlives this transaction; ending it matters: an open
+            # transaction for the whole drain would stop vacuum (and index scans) from dropping the
+            # rows the drain marks, and every read would walk all of them again.
+            await holder.commit()
+            if not locked:
                 return 0
             try:
                 published = await self._drain_locked()
