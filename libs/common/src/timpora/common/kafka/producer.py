@@ -20,18 +20,30 @@ from timpora.common.settings import KafkaSettings
 
 class EventProducer:
     def __init__(self, settings: KafkaSettings, *, client_id: str, linger_ms: int = 0) -> None:
-        self._producer = AIOKafkaProducer(
-            client_id=settings.client_id or client_id,
-            linger_ms=linger_ms,
+        self._options = {
+            "client_id": settings.client_id or client_id,
+            "linger_ms": linger_ms,
             **client_options(settings),
             **PRODUCER_DURABILITY,
-        )
+        }
+        self._started: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        await self._producer.start()
+        # Created here, not in __init__: aiokafka binds to the running event loop, and a service
+        # builds its runtime before uvicorn starts the loop.
+        self._started = AIOKafkaProducer(**self._options)
+        await self._started.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._started is not None:
+            await self._started.stop()
+            self._started = None
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._started is None:
+            raise RuntimeError("the producer is not started")
+        return self._started
 
     async def send_record(self, topic: str, record: KafkaRecord) -> None:
         """Sends one record and waits until every in-sync replica has it."""
