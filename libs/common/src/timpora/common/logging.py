@@ -69,5 +69,7 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # aiokafka logs every connection hiccup at ERROR/WARNING; keep those, drop its chatter.
+    # aiokafka logs every connection hiccup at ERROR/WARNING and alembic every step at INFO: keep
+    # their warnings, drop the chatter.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
