@@ -90,7 +90,7 @@ def snapshots(draw: st.DrawFn) -> ForeignerSnapshot:
         date_of_birth=draw(st.dates(min_value=date(1930, 1, 1), max_value=date(2020, 1, 1))),
         nationality=draw(nationality_codes),
         passport=Passport(
-            number=draw(st.from_regex(r"\A[A-Z0-9]{6,12}\Z")),
+            number=draw(st.from_regex(r"\A[A-Z][0-9]{7,9}\Z")),
             issuing_country=draw(nationality_codes),
             expires_on=draw(days),
         ),

@@ -1,15 +1,33 @@
-"""The sharing service process: ``timpora-sharing serve`` (HTTP API and Kafka) or ``timpora-sharing migrate``."""
+"""The sharing service process: ``timpora-sharing serve`` (HTTP and the projection consumer) or
+``timpora-sharing migrate``."""
 
 import sys
 
-from timpora.common.service import ServiceDefinition
+from timpora.common.service import ServiceDefinition, ServiceRuntime
+from timpora.sharing import consumers
+from timpora.sharing.domain import agreements
 from timpora.sharing.settings import SharingSettings
+
+
+def _setup(runtime: ServiceRuntime) -> None:
+    settings = runtime.settings
+    if not isinstance(settings, SharingSettings):
+        raise TypeError("the sharing service needs SharingSettings")
+    # A broken agreements file stops the start with the file's path and the field at fault.
+    consumers.wire(
+        runtime,
+        agreements.load(settings.agreements_file),
+        topic=settings.registry_topic,
+        group_id=settings.consumer_group,
+    )
+
 
 SERVICE = ServiceDefinition(
     name="sharing",
     title="TIMPORA sharing",
     description="Each agency's view of the foreigners in its jurisdiction, limited to its data-sharing agreement.",
     settings_class=SharingSettings,
+    setup=_setup,
 )
 create_app = SERVICE.create_app
 main = SERVICE.main

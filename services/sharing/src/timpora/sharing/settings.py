@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from timpora.common.settings import HttpSettings, ServiceSettings
+from timpora.common.topics import REGISTRY_EVENTS
+from timpora.sharing.domain.agreements import DEFAULTS
 
 
 class SharingSettings(ServiceSettings):
@@ -12,3 +16,8 @@ class SharingSettings(ServiceSettings):
 
     service_name: str = "sharing"
     http: HttpSettings = HttpSettings(port=8003)
+    #: The data-sharing agreements in force (YAML); the shipped defaults cover Bangkalan's TIMPORA.
+    agreements_file: Path = DEFAULTS
+    #: Where the registry's events are read from, and as which consumer group.
+    registry_topic: str = REGISTRY_EVENTS.name
+    consumer_group: str = "timpora-sharing-projections"

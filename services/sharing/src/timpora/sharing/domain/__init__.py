@@ -1,0 +1,1 @@
+"""Data-sharing agreements and what they let each agency see."""

@@ -1,0 +1,90 @@
+"""Data-sharing agreements: per agency, versioned, loadable from a YAML file kept in version control.
+
+An agreement says which fields (``fields``), for which jurisdiction (Kemendagri code prefixes), for
+what purpose, which event types go to the agency's topic, from when to when, and who approved it.
+Outside its validity window an agreement shares nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from timpora.common import regions
+from timpora.common.events import EVENT_SPECS
+from timpora.common.events.envelope import describe_validation_error
+from timpora.common.types import RegionCode
+from timpora.sharing.domain.fields import FieldName
+
+AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+EVENT_NAMES = frozenset(spec.name for spec in EVENT_SPECS)
+DEFAULTS = Path(__file__).with_name("default_agreements.yaml")
+
+
+class Agreement(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agency_id: AgencyId
+    agency_name: str = Field(min_length=1, max_length=200)
+    version: int = Field(ge=1)
+    purpose: str = Field(min_length=10, max_length=1000)
+    jurisdiction: list[RegionCode] = Field(min_length=1)
+    fields: list[FieldName] = Field(min_length=1)
+    event_types: list[str] = Field(default_factory=list)
+    valid_from: date
+    valid_to: date | None = None
+    approved_by: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Agreement:
+        unknown = sorted(set(self.event_types) - EVENT_NAMES)
+        if unknown:
+            raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(sorted(EVENT_NAMES))}")
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        if len(set(self.fields)) != len(self.fields):
+            raise ValueError("a field is listed twice")
+        return self
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        return frozenset(self.fields)
+
+    def is_valid_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+    def covers(self, village_code: str | None) -> bool:
+        return village_code is not None and regions.is_within_any(village_code, self.jurisdiction)
+
+
+class AgreementFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agreements: list[Agreement]
+
+    @model_validator(mode="after")
+    def _one_per_agency(self) -> AgreementFile:
+        ids = [agreement.agency_id for agreement in self.agreements]
+        duplicates = sorted({agency for agency in ids if ids.count(agency) > 1})
+        if duplicates:
+            raise ValueError(f"more than one agreement for {', '.join(duplicates)}")
+        return self
+
+
+class AgreementFileError(ValueError):
+    """A file of agreements that cannot be used; the message says where and why."""
+
+
+def load(path: Path) -> list[Agreement]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise AgreementFileError(f"{path}: {error}") from None
+    try:
+        return AgreementFile.model_validate(document).agreements
+    except ValidationError as error:
+        raise AgreementFileError(f"{path}: {describe_validation_error(error, limit=20)}") from None

@@ -1,0 +1,93 @@
+"""Data-sharing agreements: the shipped defaults load, broken files are refused with the reason,
+validity windows and jurisdictions mean what they say, and redaction keeps only allowed fields."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.support.factories import snapshots
+from timpora.common.events.payloads import ForeignerSnapshot
+from timpora.sharing.domain import agreements
+from timpora.sharing.domain.agreements import AgreementFileError
+from timpora.sharing.domain.fields import FIELD_NAMES, redact
+
+
+def test_the_shipped_agreements_are_the_regency_the_police_and_the_village_of_lajing() -> None:
+    loaded = {agreement.agency_id: agreement for agreement in agreements.load(agreements.DEFAULTS)}
+
+    assert set(loaded) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
+    assert "passport_number" in loaded["polres-bangkalan"].allowed
+    assert "passport_number" not in loaded["pemkab-bangkalan"].allowed
+    assert loaded["desa-lajing"].allowed == {"full_name", "nationality", "occupation"}
+    assert loaded["desa-lajing"].covers("35.26.05.2003")
+    assert not loaded["desa-lajing"].covers("35.26.05.2004")
+    assert loaded["pemkab-bangkalan"].covers("35.26.05.2004")
+    assert not loaded["pemkab-bangkalan"].covers("35.27.01.2001")
+    assert not loaded["pemkab-bangkalan"].covers(None)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("agreements: [{agency_id: x}]", "agreements.0.agency_id"),
+        ("agreements: not-a-list", "agreements"),
+        ("{[", "while parsing"),
+    ],
+)
+def test_a_broken_file_is_refused_with_where_and_why(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "agreements.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(AgreementFileError, match=reason):
+        agreements.load(path)
+
+
+def _variant(tmp_path: Path, **changes: object) -> Path:
+    import yaml  # noqa: PLC0415
+
+    document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
+    document["agreements"][0].update(changes)
+    path = tmp_path / "agreements.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"fields": ["full_name", "shoe_size"]}, "fields"),
+        ({"jurisdiction": ["35.99"]}, "jurisdiction"),
+        ({"event_types": ["permit.teleported"]}, "unknown event type"),
+        ({"valid_to": "2024-01-01"}, "valid_to is before valid_from"),
+        ({"agency_id": "polres-bangkalan"}, "more than one agreement for polres-bangkalan"),
+        ({"fields": ["full_name", "full_name"]}, "listed twice"),
+    ],
+)
+def test_each_rule_of_an_agreement_is_checked(tmp_path: Path, changes: dict[str, object], reason: str) -> None:
+    with pytest.raises(AgreementFileError, match=reason):
+        agreements.load(_variant(tmp_path, **changes))
+
+
+def test_an_agreement_shares_only_inside_its_validity_window(tmp_path: Path) -> None:
+    (agreement, *_) = agreements.load(_variant(tmp_path, valid_from="2026-01-01", valid_to="2026-06-30"))
+
+    assert not agreement.is_valid_on(date(2025, 12, 31))
+    assert agreement.is_valid_on(date(2026, 1, 1))
+    assert agreement.is_valid_on(date(2026, 6, 30))
+    assert not agreement.is_valid_on(date(2026, 7, 1))
+
+
+@given(snapshots(), st.frozensets(st.sampled_from(FIELD_NAMES)))
+def test_redaction_keeps_exactly_the_allowed_fields(snapshot: ForeignerSnapshot, allowed: frozenset[str]) -> None:
+    record = redact(snapshot, allowed)
+
+    assert set(record) == allowed | {"foreigner_id", "version"}
+    if "birth_year" in allowed:
+        assert record["birth_year"] == snapshot.date_of_birth.year
+    if "passport_number" not in allowed:
+        assert snapshot.passport.number not in str(record.values())

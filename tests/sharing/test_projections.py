@@ -1,0 +1,178 @@
+"""Per-agency projections from registry events, on the real Kafka broker and PostgreSQL: only what
+each agreement allows, only inside its jurisdiction, idempotent and order-safe."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
+
+from tests.support.factories import sample_event, snapshots
+from timpora.common.db.engine import make_engine, make_session_factory
+from timpora.common.db.migrations import upgrade
+from timpora.common.events import CloudEvent, new_event
+from timpora.common.events.payloads import Contract, ForeignerSnapshot, ForeignerUpdated
+from timpora.common.kafka.admin import ensure_topics
+from timpora.common.kafka.producer import EventProducer
+from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.topics import TopicSpec
+from timpora.sharing import projection
+from timpora.sharing.domain import agreements
+from timpora.sharing.main import SERVICE
+from timpora.sharing.models import projections
+from timpora.sharing.settings import SharingSettings
+
+AGREEMENTS = agreements.load(agreements.DEFAULTS)
+IN_FORCE = date(2026, 11, 29)
+LAJING, OTHER_AROSBAYA, SAMPANG = "35.26.05.2003", "35.26.05.2004", "35.27.01.2001"
+
+
+def _moved(event: CloudEvent[Contract], village: str | None, version: int) -> CloudEvent[Contract]:
+    snapshot: ForeignerSnapshot = event.data.foreigner  # type: ignore[attr-defined]
+    moved = snapshot.model_copy(update={"version": version})
+    data = ForeignerUpdated(foreigner=moved, jurisdiction=village, changed_fields=["residence"])
+    return new_event(data, source="/timpora/registry", subject=event.subject)
+
+
+async def _rows(sessions: Any, foreigner_id: str) -> dict[str, Any]:
+    async with sessions() as session:
+        result = await session.execute(select(projections).where(projections.c.foreigner_id == uuid.UUID(foreigner_id)))
+        return {row.agency_id: row for row in result}
+
+
+@pytest.fixture
+async def sessions(database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[Any]:
+    engine = make_engine(database_settings["sharing"], application_name="test", schema="sharing")
+    await upgrade(engine, "timpora.sharing", schema="sharing")
+    yield make_session_factory(engine)
+    await engine.dispose()
+
+
+async def _apply(sessions: Any, event: CloudEvent[Contract], when: date = IN_FORCE) -> None:
+    async with sessions() as session, session.begin():
+        await projection.apply(session, event, AGREEMENTS, when)
+
+
+async def test_each_agency_gets_only_its_fields_and_only_in_its_jurisdiction(sessions: Any) -> None:
+    event = sample_event(jurisdiction=LAJING)
+    await _apply(sessions, event)
+    rows = await _rows(sessions, str(event.subject))
+
+    assert set(rows) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
+    assert set(rows["desa-lajing"].record) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    assert rows["polres-bangkalan"].record["passport_number"] == "E12345678"
+    assert "passport_number" not in rows["pemkab-bangkalan"].record
+    assert all(row.visible for row in rows.values())
+
+    await _apply(sessions, _moved(event, OTHER_AROSBAYA, 2))
+    rows = await _rows(sessions, str(event.subject))
+    assert rows["desa-lajing"].visible is False
+    assert rows["desa-lajing"].record is None
+    assert rows["pemkab-bangkalan"].visible is True
+
+    await _apply(sessions, _moved(event, SAMPANG, 3))
+    rows = await _rows(sessions, str(event.subject))
+    assert [agency for agency, row in rows.items() if row.visible] == []
+    assert {row.record for row in rows.values()} == {None}
+
+
+async def test_an_old_event_redelivered_after_a_move_does_not_bring_the_person_back(sessions: Any) -> None:
+    event = sample_event(jurisdiction=LAJING)
+    await _apply(sessions, event)
+    await _apply(sessions, _moved(event, SAMPANG, 2))
+
+    await _apply(sessions, event)
+
+    rows = await _rows(sessions, str(event.subject))
+    assert {row.version for row in rows.values()} == {2}
+    assert not any(row.visible for row in rows.values())
+
+
+async def test_an_agreement_outside_its_validity_window_shares_nothing(sessions: Any) -> None:
+    event = sample_event(jurisdiction=LAJING)
+
+    await _apply(sessions, event, when=date(2028, 1, 1))
+
+    assert await _rows(sessions, str(event.subject)) == {}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    snapshot=snapshots(),
+    villages=st.lists(st.sampled_from([LAJING, OTHER_AROSBAYA, SAMPANG, None]), min_size=1, max_size=6),
+    seed=st.integers(0, 1000),
+)
+async def test_any_delivery_order_with_duplicates_ends_as_the_newest_event_says(
+    sessions: Any, snapshot: ForeignerSnapshot, villages: list[str | None], seed: int
+) -> None:
+    base = new_event(
+        ForeignerUpdated(
+            foreigner=snapshot.model_copy(update={"foreigner_id": uuid.uuid4(), "version": 1}),
+            jurisdiction=villages[0],
+            changed_fields=["residence"],
+        ),
+        source="/timpora/registry",
+        subject=None,
+    )
+    subject = str(base.data.foreigner.foreigner_id)
+    history = [_moved(base, village, version) for version, village in enumerate(villages, start=1)]
+    deliveries = history + random.Random(seed).choices(history, k=len(history))
+    random.Random(seed).shuffle(deliveries)
+
+    for event in deliveries:
+        await _apply(sessions, event)
+
+    rows = await _rows(sessions, subject)
+    newest = villages[-1]
+    for agreement in AGREEMENTS:
+        if not any(agreement.covers(village) for village in villages):
+            assert agreement.agency_id not in rows or not rows[agreement.agency_id].visible
+            continue
+        row = rows[agreement.agency_id]
+        assert row.version == len(villages)
+        assert row.visible is agreement.covers(newest)
+        if row.visible:
+            assert set(row.record) == agreement.allowed | {"foreigner_id", "version"}
+    async with sessions() as session, session.begin():
+        await session.execute(delete(projections).where(projections.c.foreigner_id == uuid.UUID(subject)))
+
+
+async def test_the_service_projects_events_it_consumes_from_kafka(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], sessions: Any
+) -> None:
+    topic = f"test.registry.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_settings, [TopicSpec(topic, "foreigner id", 3, "test")])
+    app = SERVICE.create_app(
+        SharingSettings(
+            kafka=kafka_settings,
+            database=database_settings["sharing"],
+            registry_topic=topic,
+            consumer_group=f"test-{uuid.uuid4().hex[:8]}",
+        )
+    )
+    producer = EventProducer(kafka_settings, client_id="test")
+    await producer.start()
+    event = sample_event(jurisdiction=LAJING)
+    try:
+        async with LifespanManager(app):
+            await producer.publish(topic, event)
+            await producer.publish(topic, event)  # a duplicate delivery
+            for _ in range(150):
+                rows = await _rows(sessions, str(event.subject))
+                if len(rows) == len(AGREEMENTS):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        await producer.stop()
+
+    assert set(rows) == {agreement.agency_id for agreement in AGREEMENTS}
+    assert rows["desa-lajing"].record["full_name"] == "Li Wei"
