@@ -47,7 +47,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "expiry_notices",
         },
         "alerts": {"alembic_version", "inbox"},
-        "sharing": {"alembic_version", "inbox", "projections"},
+        "sharing": {"alembic_version", "inbox", "projections", "api_keys", "disclosures"},
     }
     for name, engine in engines.items():
         async with engine.connect() as connection:
@@ -109,3 +109,29 @@ async def test_the_inbox_refuses_a_second_row_for_the_same_event(engines: dict[s
     async with engines["sharing"].begin() as connection:
         with pytest.raises(Exception, match="duplicate key"):
             await connection.execute(insert(inbox).values(**row))
+
+
+async def test_the_disclosure_log_refuses_updates_and_deletes(engines: dict[str, AsyncEngine]) -> None:
+    row = {
+        "agency_id": "desa-lajing",
+        "key_id": str(uuid.uuid4()),
+        "endpoint": "GET /v1/foreigners",
+        "query": "{}",
+        "purpose": "test",
+        "agreement_version": 1,
+        "previous_hash": "0" * 64,
+        "hash": "1" * 64,
+    }
+    async with engines["sharing"].begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO disclosures (agency_id, key_id, endpoint, query, record_ids, purpose, agreement_version, "
+                "disclosed_at, previous_hash, hash) VALUES (:agency_id, :key_id, :endpoint, CAST(:query AS jsonb), "
+                "'{}', :purpose, :agreement_version, now(), :previous_hash, :hash)"
+            ),
+            row,
+        )
+    for statement in ("UPDATE disclosures SET purpose = 'edited'", "DELETE FROM disclosures", "TRUNCATE disclosures"):
+        async with engines["sharing"].begin() as connection:
+            with pytest.raises(Exception, match="append-only"):
+                await connection.execute(text(statement))

@@ -1,7 +1,20 @@
 """Tables of the sharing service, all in its own ``sharing`` schema."""
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, func
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from timpora.common.db.inbox import inbox_table
 
@@ -22,4 +35,35 @@ projections = Table(
     Column("visible", Boolean, nullable=False),
     Column("record", JSONB),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# API keys of agencies: only a hash is kept; rotation is issuing a new key and revoking the old one.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("agency_id", String(63), nullable=False, index=True),
+    Column("key_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Every disclosure, append-only (a trigger refuses UPDATE and DELETE) and hash-chained: each row's
+# hash covers its content and the previous row's hash, so an edited or removed row breaks the chain.
+disclosures = Table(
+    "disclosures",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("agency_id", String(63), nullable=False),
+    Column("key_id", UUID(as_uuid=True), nullable=False),
+    Column("endpoint", String(200), nullable=False),
+    Column("query", JSONB, nullable=False),
+    Column("record_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("agreement_version", Integer, nullable=False),
+    Column("disclosed_at", DateTime(timezone=True), nullable=False),
+    Column("previous_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("disclosures_by_agency", "agency_id", "disclosed_at"),
+    Index("disclosures_by_record", "record_ids", postgresql_using="gin"),
 )
