@@ -42,6 +42,7 @@ class Recorder:
 
     seen: list[CloudEvent[Contract]] = field(default_factory=list)
     transient_failures: dict[str, int] = field(default_factory=dict)
+    buggy_subjects: set[str] = field(default_factory=set)
     poison_subjects: set[str] = field(default_factory=set)
     gate: asyncio.Event | None = None
     entered: asyncio.Event = field(default_factory=asyncio.Event)
@@ -54,6 +55,8 @@ class Recorder:
         if event.subject in self.poison_subjects:
             raise PermanentEventError("the handler refuses this foreigner")
         subject = event.subject or ""
+        if subject in self.buggy_subjects:
+            raise KeyError("a handler bug that this event triggers")
         if self.transient_failures.get(subject, 0) > 0:
             self.transient_failures[subject] -= 1
             raise ConnectionResetError
@@ -228,14 +231,14 @@ async def test_a_transient_failure_is_retried_then_applied_once(harness: Harness
 
 async def test_a_failure_that_outlasts_the_retries_is_dead_lettered_and_nothing_is_written(harness: Harness) -> None:
     failing, after = sample_event(), sample_event()
-    harness.recorder.transient_failures[str(failing.subject)] = 3
+    harness.recorder.buggy_subjects.add(str(failing.subject))
 
     await harness.publish(failing)
     await harness.publish(after)
 
     await _wait_for(lambda: _saw(harness, after), "the event after the failing one")
     dead = await _read_all(harness.kafka, harness.dead_letter_topic, 1)
-    assert dict(dead[0].headers)["dlq_reason"] == b"failed 3 times; last error ConnectionResetError"
+    assert dict(dead[0].headers)["dlq_reason"] == b"failed 3 times; last error KeyError"
     assert await _inbox_rows(harness) == 1
 
 
@@ -273,3 +276,27 @@ async def test_the_offset_is_not_committed_while_the_transaction_is_still_open(h
     assert rows_during == 0
     assert during.get(partition, -1) <= raw.offset
     await _wait_for(committed_past_it, "the commit after the transaction")
+
+
+async def test_a_database_outage_longer_than_the_retries_redelivers_instead_of_dead_lettering(harness: Harness) -> None:
+    event = sample_event()
+    # Five connection failures outlast one round of three attempts: the record goes back to Kafka and
+    # comes again; nothing is dead-lettered, and it is applied once.
+    harness.recorder.transient_failures[str(event.subject)] = 5
+
+    await harness.publish(event)
+
+    await _wait_for(lambda: _saw(harness, event), "the event after the outage")
+    assert await _inbox_rows(harness) == 1
+    assert await _records_in(harness.kafka, harness.dead_letter_topic) == 0
+
+
+async def _records_in(kafka: KafkaSettings, topic: str) -> int:
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    await reader.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        offsets = await reader.end_offsets([partition])
+        return int(offsets[partition])
+    finally:
+        await reader.stop()

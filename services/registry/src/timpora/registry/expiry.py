@@ -113,8 +113,10 @@ class ExpiryScheduler:
             )
             .order_by(foreigners.c.id)
             .limit(self._settings.batch_size)
-            # Only the foreigner's row is locked, as every change does first: one lock order, no deadlocks.
-            .with_for_update(of=foreigners, skip_locked=True)
+            # Both rows are locked, so a change committed while this query ran is seen (the rows are
+            # re-read when locked) instead of a stale permit being marked expired. SKIP LOCKED means
+            # the scheduler never waits on a lock, so it cannot deadlock with a change.
+            .with_for_update(of=(foreigners, permits), skip_locked=True)
         )
         return list((await session.execute(statement)).all())
 

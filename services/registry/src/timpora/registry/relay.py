@@ -123,14 +123,14 @@ class OutboxRelay:
             if not locked:
                 return 0
             try:
-                published = await self._drain_locked()
+                published = await self._drain_locked(holder)
             finally:
                 await holder.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), key)
                 await holder.commit()
         await self._measure_lag()
         return published
 
-    async def _drain_locked(self) -> int:
+    async def _drain_locked(self, holder: AsyncConnection) -> int:
         # Pipelined: while Kafka acknowledges earlier batches and their rows are being marked, the next
         # batch is read and handed to the producer. Sends stay in id order (the producer keeps order
         # per partition); a row is marked only once Kafka has it. Rows not yet marked are excluded from
@@ -140,12 +140,20 @@ class OutboxRelay:
         pending: deque[tuple[list[int], asyncio.Future[int]]] = deque()
         try:
             while True:
+                # The lock lives with the holder's connection: if that connection is gone, so is the
+                # lock, and another relay may be draining; stop rather than publish alongside it.
+                await holder.execute(text("SELECT 1"))
+                await holder.commit()
                 rows = await self._fetch([row_id for ids, _ in pending for row_id in ids])
                 if not rows:
                     break
                 ids = [row.id for row in rows]
-                pending.append((ids, asyncio.ensure_future(self._settle(ids, await self._send(rows)))))
-                while pending and (len(pending) > _PIPELINE_DEPTH or pending[0][1].done()):
+                # Each batch is marked only after the one before it: if a batch fails, none after it
+                # is marked, and the next drain starts again from the failed one.
+                previous = pending[-1][1] if pending else None
+                marking = asyncio.ensure_future(self._settle(ids, await self._send(rows), previous))
+                pending.append((ids, marking))
+                while pending and (len(pending) >= _PIPELINE_DEPTH or pending[0][1].done()):
                     published += await pending.popleft()[1]
                 if time.monotonic() - self._lag_measured > _LAG_INTERVAL_S:
                     await self._measure_lag()
@@ -161,8 +169,10 @@ class OutboxRelay:
             records = await (await driver_connection(connection)).fetch(_CLAIM, exclude, self._settings.batch_size)
         return [_row(record) for record in records]
 
-    async def _settle(self, ids: list[int], acknowledged: Awaitable[None]) -> int:
+    async def _settle(self, ids: list[int], acknowledged: Awaitable[None], previous: Awaitable[int] | None) -> int:
         await acknowledged
+        if previous is not None:
+            await previous
         # If the process dies here, Kafka has the batch and the rows are still unpublished: the next
         # relay sends them again. Duplicates, never losses.
         await self._mark(ids)

@@ -3,8 +3,14 @@
 The order is what makes it safe. The handler's effects and the inbox row commit in one database
 transaction; only after that commit does FastStream commit the Kafka offset. A crash before the
 database commit redelivers the event; a crash between the two commits redelivers it too, and the
-inbox row turns the second delivery into a no-op. A record that can never be processed goes to a
-dead-letter topic with its reason, and the consumer moves on instead of blocking its partition.
+inbox row turns the second delivery into a no-op.
+
+Failures are retried a bounded number of times, then sorted: a record that cannot be decoded, a
+handler's ``PermanentEventError``, or any other error that outlasts the retries goes to a
+dead-letter topic with its reason, and the consumer moves on instead of blocking its partition
+(the dead letters can be replayed). A database or network that is unavailable is not the event's
+fault: that error is raised to FastStream, which hands the record back to Kafka for redelivery,
+so an outage delays events and never drops them.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from timpora.common.db.inbox import claim
@@ -34,6 +41,17 @@ from timpora.common.metrics import EVENT_PROCESSING_SECONDS, EVENT_RETRIES, EVEN
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[CloudEvent[Contract], AsyncSession], Awaitable[None]]
+
+
+def is_infrastructure_failure(error: BaseException) -> bool:
+    """Whether ``error`` says the database or the network is unavailable, rather than this event being bad."""
+    if isinstance(error, OSError | TimeoutError | ConnectionError):
+        return True
+    if isinstance(error, DBAPIError) and (error.connection_invalidated or isinstance(error, OperationalError)):
+        return True
+    return isinstance(getattr(error, "orig", None), OSError | ConnectionError) or isinstance(
+        error.__cause__, OSError | ConnectionError
+    )
 
 
 class PermanentEventError(Exception):
@@ -143,8 +161,12 @@ class InboxConsumer:
                 return await self._apply(consumed, event)
             except PermanentEventError as error:
                 return await self._dead_letter(consumed, str(error), event_id=event.id)
-            except Exception as error:  # noqa: BLE001 - anything else may pass: a lost connection, a deadlock
+            except Exception as error:  # anything else may pass: a lost connection, a deadlock, a bug
                 if attempt == self._retry.max_attempts:
+                    if is_infrastructure_failure(error):
+                        # The database (or the network) is down, not this event: give it back to Kafka,
+                        # which redelivers it. Dead-lettering here would drop every event of an outage.
+                        raise
                     reason = f"failed {attempt} times; last error {type(error).__name__}"
                     return await self._dead_letter(consumed, reason, event_id=event.id)
                 EVENT_RETRIES.labels(self._service, self.name).inc()
