@@ -169,3 +169,29 @@ async def test_staff_must_authenticate(registry: Registry) -> None:
     assert anonymous.status_code == 401
     assert forged.status_code == 401
     assert forged.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_a_report_of_a_past_stay_does_not_move_someone_out_of_their_current_hotel(registry: Registry) -> None:
+    fid = (await registry.new_foreigner())["foreigner_id"]
+    here = await registry.client.post(
+        f"/v1/foreigners/{fid}/stays",
+        json={"provider": "Hotel Ningrat", "village_code": "35.26.05.2003", "check_in": "2026-11-05"},
+    )
+    past = await registry.client.post(
+        f"/v1/foreigners/{fid}/stays",
+        json={
+            "provider": "Losmen Lama",
+            "village_code": "35.27.01.2001",
+            "check_in": "2026-11-01",
+            "check_out": "2026-11-03",
+        },
+    )
+
+    assert here.json()["foreigner"]["stay"]["provider"] == "Hotel Ningrat"
+    assert past.status_code == 201
+    assert past.json()["foreigner"]["stay"]["provider"] == "Hotel Ningrat"
+    found = await registry.client.get(
+        "/v1/foreigners",
+        params={"region": "35.26.05.2003", "passport_number": past.json()["foreigner"]["passport"]["number"]},
+    )
+    assert [f["foreigner_id"] for f in found.json()["items"]] == [fid]

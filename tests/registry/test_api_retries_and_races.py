@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+
+from sqlalchemy import func, update
 
 from tests.registry.conftest import Registry, arrival, permit
+from timpora.registry.housekeeping import purge_idempotency_keys
+from timpora.registry.models import idempotency_keys
 
 
 async def test_a_retried_post_with_the_same_idempotency_key_makes_one_record_and_one_event(registry: Registry) -> None:
@@ -86,3 +91,20 @@ async def test_a_malformed_if_match_is_refused(registry: Registry) -> None:
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["header", "If-Match"]
+
+
+async def test_stored_answers_are_forgotten_after_the_retention_period(registry: Registry) -> None:
+    body = arrival()
+    key = "purge-" + body["passport"]["number"]
+    first = await registry.client.post("/v1/arrivals", json=body, headers={"Idempotency-Key": key})
+    async with registry.sessions() as session, session.begin():
+        await session.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.key == key)
+            .values(created_at=func.now() - timedelta(days=8))
+        )
+
+    assert await purge_idempotency_keys(registry.runtime.engine, retention_days=7) >= 1
+    again = await registry.client.post("/v1/arrivals", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201
+    assert again.status_code == 409, "the key is forgotten: the retry is a new request, refused as a duplicate"

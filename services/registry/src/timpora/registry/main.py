@@ -1,6 +1,7 @@
 """The registry service process: ``timpora-registry serve`` (HTTP API, outbox relay, expiry scheduler),
 ``migrate``, ``operators`` or ``outbox``."""
 
+import functools
 import sys
 from collections.abc import Sequence
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter
 from timpora.common.events import EVENT_SPECS
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.topics import REGISTRY_EVENTS
-from timpora.registry import commands
+from timpora.registry import commands, housekeeping
 from timpora.registry.api.errors import install_error_handlers
 from timpora.registry.api.routes import contract, foreigners, permits
 from timpora.registry.expiry import ExpiryScheduler
@@ -32,6 +33,7 @@ def _setup(runtime: ServiceRuntime) -> None:
         )
     if settings.relay.enabled:
         runtime.workers.append(OutboxRelay(runtime.engine, runtime.producer, settings.relay, runtime.clock).run)
+    runtime.workers.append(functools.partial(housekeeping.run, runtime.engine, settings.idempotency_retention_days))
     if settings.expiry.enabled:
         scheduler = ExpiryScheduler(runtime.sessions, settings.expiry, runtime.clock, settings.event_source)
         runtime.workers.append(scheduler.run)

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.events.payloads import ForeignerSnapshot
@@ -27,6 +27,8 @@ from timpora.registry.models import idempotency_keys
 from timpora.registry.operators import Operator, authenticate
 from timpora.registry.settings import RegistrySettings
 
+UNIQUE_VIOLATION = "23505"
+RETRYABLE = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 _bearer = HTTPBearer(auto_error=False, description="An operator token (timpora-registry operators add NAME)")
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
 
@@ -142,9 +144,15 @@ class WriteExecutor:
                 body = outcome.body.model_dump(mode="json")
                 if self.idempotency_key is not None:
                     await self._remember(session, outcome.status_code, body, outcome.version)
-        except IntegrityError:
+        except IntegrityError as error:
+            if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise  # a broken constraint that validation should have caught: a bug, not the caller's fault
             # The same new passport or permit number registered by a concurrent request.
             raise ConflictError("a concurrent change collided with this one; reload and try again") from None
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) not in RETRYABLE:
+                raise
+            raise ConflictError("the change met a concurrent one; send it again") from None
         return JSONResponse(body, status_code=outcome.status_code, headers={"ETag": etag(outcome.version)})
 
     def _key_row(self) -> ColumnElement[bool]:

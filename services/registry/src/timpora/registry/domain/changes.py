@@ -347,10 +347,15 @@ async def report_stay(
         stays,
         {"id": stay_id, "foreigner_id": foreigner_id, "reported_by": context.actor, **command.model_dump()},
     )
-    jurisdiction = jurisdiction_of(
-        row.residence_village_code, command.village_code, stay_open=command.check_out is None
-    )
-    version = await _bump(session, row, context, stay_id=stay_id, jurisdiction=jurisdiction)
+    if command.check_out is None or row.stay_id is None:
+        # An open stay is where the person is now; a report of a past stay only becomes the current
+        # stay when there is no other, so it cannot move someone out of the hotel they are in.
+        jurisdiction = jurisdiction_of(
+            row.residence_village_code, command.village_code, stay_open=command.check_out is None
+        )
+        version = await _bump(session, row, context, stay_id=stay_id, jurisdiction=jurisdiction)
+    else:
+        version = await _bump(session, row, context)
     stay = AccommodationStay(**command.model_dump())
     snapshot = await _record(
         session, context, foreigner_id, version, lambda s, j: StayReported(foreigner=s, jurisdiction=j, stay=stay)
