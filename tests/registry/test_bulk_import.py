@@ -188,3 +188,35 @@ def test_the_generator_writes_every_column_with_real_village_codes() -> None:
     soon = [row for row in rows if (date.fromisoformat(row["permit_expires_on"]) - TODAY).days <= 45]
     assert 20 <= len(soon) <= 90
     assert list(generate(5, seed=3, today=TODAY)) == rows[:5]
+
+
+async def test_a_batch_that_collides_with_a_concurrent_registration_fails_without_quoting_the_passport(
+    registry: Registry,
+) -> None:
+    from timpora.registry.bulk.importer import ImportBatchError, _Pending, _Writer  # noqa: PLC0415
+    from timpora.registry.bulk.records import parse  # noqa: PLC0415
+
+    row = _rows(1)[0]
+    line = parse(2, row)
+    assert line.record is not None
+    importer = Importer(registry.runtime.engine, registry.clock, import_id="race")
+    summary = Summary()
+    prepared = await importer._prepare([_Pending(2, line.record)], summary, lambda *_: None)
+    # Between the check and the copy, staff register the same passport through the API.
+    registered = await registry.arrive(
+        nationality=row["nationality"],
+        passport={"number": row["passport_number"], "issuing_country": row["nationality"], "expires_on": "2031-01-01"},
+    )
+    assert registered.status_code == 201
+
+    try:
+        async with _Writer(registry.runtime.engine, summary) as writer:
+            await writer.submit(prepared)
+    except ImportBatchError as error:
+        message = str(error)
+    else:
+        raise AssertionError("the colliding batch was written")
+
+    assert "foreigners_passport_key" in message
+    assert row["passport_number"] not in message
+    assert summary.imported == 0

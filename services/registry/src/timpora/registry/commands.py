@@ -18,7 +18,7 @@ from timpora.common.db.migrations import upgrade
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import ServiceSettings
 from timpora.registry.bulk.generator import generate, write
-from timpora.registry.bulk.importer import Importer, Summary
+from timpora.registry.bulk.importer import ImportBatchError, Importer, Summary
 from timpora.registry.bulk.records import read
 from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.operators import add_operator, disable_operator
@@ -145,6 +145,9 @@ async def import_file(settings: ServiceSettings, argv: list[str]) -> int:
             rejected = csv.writer(out)
             rejected.writerow(["line", "reason"])
             summary = await importer.run(read(args.file, source), lambda n, r: rejected.writerow([n, r]), _Progress())
+    except ImportBatchError as error:
+        sys.stderr.write(f"\nimport stopped: {error}\n")
+        return 1
     finally:
         await engine.dispose()
     sys.stderr.write(

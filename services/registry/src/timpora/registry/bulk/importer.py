@@ -8,6 +8,7 @@ makes re-running a file a no-op; the rest are written to every table the API wou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +18,8 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 import asyncpg
+from asyncpg.exceptions import PostgresError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timpora.common.clock import Clock
@@ -74,7 +77,7 @@ class Importer:
         summary = Summary()
         batch: list[_Pending] = []
         with _collector_paused():
-            async with _Writer(self.engine) as writer:
+            async with _Writer(self.engine, summary) as writer:
                 for line in lines:
                     summary.lines += 1
                     reason = line.reason if line.record is None else self._duplicate_in_file(line.number, line.record)
@@ -141,7 +144,6 @@ class Importer:
         rows = _Rows()
         for pending in writable:
             self._add(rows, pending.record)
-        summary.imported += len(writable)
         return rows
 
     async def _ensure_sponsors(self, db: asyncpg.Connection, batch: list[_Pending]) -> None:
@@ -281,22 +283,37 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+class ImportBatchError(RuntimeError):
+    """The database refused a batch. The message names the constraint, never the row's values."""
+
+
 class _Writer:
     """Copies batches on their own connections while the next batch is built, at most ``depth`` at once:
     PostgreSQL's share of the work (indexes, foreign keys) is the larger one, and it runs on the other
-    core meanwhile. Each batch is one transaction."""
+    core meanwhile. Each batch is one transaction, counted as imported only once it has committed."""
 
-    def __init__(self, engine: AsyncEngine, depth: int = 2) -> None:
+    def __init__(self, engine: AsyncEngine, summary: Summary, depth: int = 2) -> None:
         self._engine = engine
+        self._summary = summary
         self._depth = depth
         self._in_flight: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        while self._in_flight:
-            await self._wait_oldest()
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                while self._in_flight:
+                    await self._wait_oldest()
+        finally:
+            # On any failure, no batch is left running unawaited: each either commits or rolls back here.
+            for task in self._in_flight:
+                task.cancel()
+            for task in self._in_flight:
+                with contextlib.suppress(asyncio.CancelledError, ImportBatchError):
+                    await task
+            self._in_flight.clear()
 
     async def submit(self, rows: _Rows) -> None:
         while len(self._in_flight) >= self._depth:
@@ -308,8 +325,18 @@ class _Writer:
         gc.collect(1)
 
     async def _copy(self, rows: _Rows) -> None:
-        async with self._engine.begin() as connection:
-            await rows.copy(await driver_connection(connection))
+        try:
+            async with self._engine.begin() as connection:
+                await rows.copy(await driver_connection(connection))
+        except (PostgresError, DBAPIError) as error:
+            # asyncpg's message and detail quote the conflicting key (a passport number): keep them out.
+            cause = error.orig if isinstance(error, DBAPIError) else error
+            constraint = getattr(cause, "constraint_name", None) or getattr(cause, "sqlstate", "unknown")
+            raise ImportBatchError(
+                f"the database refused a batch ({constraint}), probably a record registered meanwhile; "
+                "re-run the file: what is already in the registry is skipped"
+            ) from None
+        self._summary.imported += len(rows.foreigners)
 
 
 @dataclass
