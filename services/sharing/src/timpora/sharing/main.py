@@ -2,9 +2,13 @@
 ``timpora-sharing migrate``."""
 
 import sys
+from collections.abc import Sequence
+
+from fastapi import APIRouter
 
 from timpora.common.service import ServiceDefinition, ServiceRuntime
-from timpora.sharing import consumers
+from timpora.sharing import commands, consumers
+from timpora.sharing.api.routes import foreigners
 from timpora.sharing.domain import agreements
 from timpora.sharing.settings import SharingSettings
 
@@ -22,12 +26,18 @@ def _setup(runtime: ServiceRuntime) -> None:
     )
 
 
+def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
+    return (foreigners.router,)
+
+
 SERVICE = ServiceDefinition(
     name="sharing",
     title="TIMPORA sharing",
     description="Each agency's view of the foreigners in its jurisdiction, limited to its data-sharing agreement.",
     settings_class=SharingSettings,
+    routers=_routers,
     setup=_setup,
+    commands={"keys": commands.keys, "disclosures": commands.disclosure_log},
 )
 create_app = SERVICE.create_app
 main = SERVICE.main

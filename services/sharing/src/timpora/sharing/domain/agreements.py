@@ -8,6 +8,7 @@ Outside its validity window an agreement shares nothing.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -88,3 +89,14 @@ def load(path: Path) -> list[Agreement]:
         return AgreementFile.model_validate(document).agreements
     except ValidationError as error:
         raise AgreementFileError(f"{path}: {describe_validation_error(error, limit=20)}") from None
+
+
+@lru_cache(maxsize=8)
+def _load_at(path: Path, modified_ns: int) -> tuple[Agreement, ...]:
+    del modified_ns  # part of the cache key only: an edited file is read again
+    return tuple(load(path))
+
+
+def current(path: Path) -> dict[str, Agreement]:
+    """The agreements in ``path`` by agency id, read again whenever the file changes."""
+    return {agreement.agency_id: agreement for agreement in _load_at(path, path.stat().st_mtime_ns)}

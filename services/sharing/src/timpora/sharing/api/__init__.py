@@ -1,0 +1,1 @@
+"""The sharing service's HTTP API for agencies, versioned under ``/v1``."""

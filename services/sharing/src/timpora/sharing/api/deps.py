@@ -1,0 +1,57 @@
+"""What every agency route needs: the agency behind the API key, and its agreement in force."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from timpora.common import regions
+from timpora.common.clock import local_date
+from timpora.common.service import ServiceRuntime
+from timpora.sharing.access import AgencyKey, authenticate
+from timpora.sharing.domain import agreements
+from timpora.sharing.domain.agreements import Agreement
+from timpora.sharing.settings import SharingSettings
+
+_bearer = HTTPBearer(auto_error=False, description="The agency's API key (timpora-sharing keys issue AGENCY)")
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    key: AgencyKey
+    agreement: Agreement
+
+
+async def get_caller(
+    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
+    key = None
+    if credentials is not None:
+        async with runtime.sessions() as session:
+            key = await authenticate(session, credentials.credentials)
+    if key is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "a valid agency API key is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    settings = runtime.settings
+    if not isinstance(settings, SharingSettings):
+        raise TypeError("the sharing service needs SharingSettings")
+    agreement = agreements.current(settings.agreements_file).get(key.agency_id)
+    if agreement is None or not agreement.is_valid_on(local_date(runtime.clock, regions.JAKARTA)):
+        # No agreement in force, nothing shared: not even whether the agency once had one.
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "no data-sharing agreement in force for this agency")
+    return Caller(key=key, agreement=agreement)
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]

@@ -1,0 +1,193 @@
+"""What an agency may read: the foreigners in its jurisdiction, with the fields of its agreement.
+
+Every read is written to the disclosure log in the same transaction; if the log cannot be written
+the read is refused (503) and nothing is returned. Filters on a field outside the agreement are
+refused, records are ordered by the registry's opaque id (never by a field the agency cannot see),
+and a record outside the agency's view answers exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, Date, and_, cast, or_, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.common import regions
+from timpora.common.clock import local_date
+from timpora.common.types import Nationality, RegionCode
+from timpora.sharing import disclosures
+from timpora.sharing.api.deps import Caller, CurrentCaller, Runtime
+from timpora.sharing.disclosures import Disclosure
+from timpora.sharing.models import projections
+
+router = APIRouter(prefix="/v1", tags=["foreigners"])
+
+# Which agreement field each filter reads: a filter is only offered on what the agency may see.
+FILTER_FIELDS = {
+    "name": "full_name",
+    "nationality": "nationality",
+    "occupation": "occupation",
+    "region": "residence_village_code",
+    "permit_type": "permit_type",
+    "expiring_within_days": "permit_expires_on",
+    "overstaying": "permit_expires_on",
+}
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=2, max_length=100, description="Part of the name")
+    nationality: Nationality | None = None
+    occupation: str | None = Field(default=None, max_length=200)
+    region: RegionCode | None = Field(default=None, description="Kemendagri code: it and everything under it")
+    permit_type: str | None = Field(default=None, max_length=20)
+    expiring_within_days: int | None = Field(default=None, ge=0, le=3650)
+    overstaying: bool | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: UUID | None = Field(default=None, description="next_cursor of the previous page")
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: UUID | None
+
+
+def _field(name: str) -> ColumnElement[str]:
+    field: ColumnElement[str] = projections.c.record[name].astext
+    return field
+
+
+def _conditions(filters: Filters, today: date) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.name:
+        conditions.append(_field("full_name").icontains(filters.name, autoescape=True))
+    if filters.nationality:
+        conditions.append(_field("nationality") == filters.nationality)
+    if filters.occupation:
+        conditions.append(_field("occupation") == filters.occupation)
+    if filters.region:
+        village = _field("residence_village_code")
+        conditions.append(or_(village == filters.region, village.startswith(filters.region + ".", autoescape=True)))
+    if filters.permit_type:
+        conditions.append(_field("permit_type") == filters.permit_type)
+    expires = cast(_field("permit_expires_on"), Date)
+    if filters.expiring_within_days is not None:
+        conditions.append(and_(expires >= today, expires <= today + timedelta(days=filters.expiring_within_days)))
+    if filters.overstaying is not None:
+        conditions.append(expires < today if filters.overstaying else expires >= today)
+    return conditions
+
+
+def _refuse_filters_outside(caller: Caller, filters: Filters) -> None:
+    for name in sorted(filters.model_fields_set & set(FILTER_FIELDS)):
+        if FILTER_FIELDS[name] not in caller.agreement.allowed:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                [
+                    {
+                        "loc": ["query", name],
+                        "msg": f"your agreement does not include {FILTER_FIELDS[name]}",
+                        "type": "forbidden_filter",
+                    }
+                ],
+            )
+
+
+def _with_status(record: dict[str, Any], today: date) -> dict[str, Any]:
+    """Adds what is derived from fields the agency already sees: days to expiry and overstay."""
+    expires = record.get("permit_expires_on")
+    if expires is None:
+        return record
+    days = (date.fromisoformat(expires) - today).days
+    return record | {"days_to_expiry": days, "overstaying": days < 0}
+
+
+async def _disclose(
+    session: AsyncSession, caller: Caller, request: Request, record_ids: list[UUID], runtime: Runtime
+) -> None:
+    try:
+        await disclosures.append(
+            session,
+            Disclosure(
+                agency_id=caller.key.agency_id,
+                key_id=caller.key.key_id,
+                endpoint=f"{request.method} {request.url.path}",
+                query=dict(request.query_params),
+                record_ids=record_ids,
+                purpose=caller.agreement.purpose,
+                agreement_version=caller.agreement.version,
+                disclosed_at=runtime.clock.now(),
+            ),
+        )
+    except DBAPIError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
+        ) from None
+
+
+def _visible_to(caller: Caller) -> list[ColumnElement[bool]]:
+    return [projections.c.agency_id == caller.key.agency_id, projections.c.visible.is_(True)]
+
+
+@router.get("/foreigners", summary="The foreigners in your jurisdiction, with your agreement's fields")
+async def list_foreigners(
+    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
+) -> Page:
+    _refuse_filters_outside(caller, filters)
+    today = local_date(runtime.clock, regions.JAKARTA)
+    conditions = [*_visible_to(caller), *_conditions(filters, today)]
+    if filters.cursor is not None:
+        conditions.append(projections.c.foreigner_id > filters.cursor)
+    statement = (
+        select(projections.c.foreigner_id, projections.c.record)
+        .where(*conditions)
+        .order_by(projections.c.foreigner_id)
+        .limit(filters.limit)
+    )
+    async with runtime.sessions() as session, session.begin():
+        rows = (await session.execute(statement)).all()
+        await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+    next_cursor = rows[-1].foreigner_id if len(rows) == filters.limit else None
+    return Page(items=[_with_status(row.record, today) for row in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/foreigners/{foreigner_id}",
+    summary="One foreigner in your jurisdiction",
+    responses={404: {"description": "Not in your view (or not at all: the two are not told apart)"}},
+)
+async def get_foreigner(
+    runtime: Runtime, caller: CurrentCaller, request: Request, foreigner_id: UUID
+) -> dict[str, Any]:
+    statement = select(projections.c.record).where(*_visible_to(caller), projections.c.foreigner_id == foreigner_id)
+    async with runtime.sessions() as session, session.begin():
+        record = await session.scalar(statement)
+        if record is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
+        await _disclose(session, caller, request, [foreigner_id], runtime)
+    return _with_status(record, local_date(runtime.clock, regions.JAKARTA))
+
+
+class AgreementView(BaseModel):
+    agency_id: str
+    agency_name: str
+    version: int
+    purpose: str
+    jurisdiction: list[str]
+    fields: list[str]
+    event_types: list[str]
+    valid_from: date
+    valid_to: date | None
+    approved_by: str
+
+
+@router.get("/agreement", summary="Your data-sharing agreement: what you may see, and why")
+async def my_agreement(caller: CurrentCaller) -> AgreementView:
+    return AgreementView.model_validate(caller.agreement.model_dump())

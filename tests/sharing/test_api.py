@@ -1,0 +1,256 @@
+"""The agencies' API: each sees its own jurisdiction with its own fields, nothing else; every read is
+in the disclosure log, and a read that cannot be logged is refused."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import yaml
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from tests.support.clock import ManualClock
+from tests.support.factories import sample_event
+from tests.support.stack import Stack
+from timpora.common.events import CloudEvent, new_event
+from timpora.common.events.payloads import (
+    Contract,
+    ForeignerSnapshot,
+    ForeignerUpdated,
+    Permit,
+    PermitStatus,
+    PermitType,
+    Residence,
+)
+from timpora.common.kafka.admin import ensure_topics
+from timpora.common.service import ServiceRuntime
+from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.topics import TopicSpec
+from timpora.sharing import access, disclosures, projection
+from timpora.sharing.domain import agreements
+from timpora.sharing.main import SERVICE
+from timpora.sharing.models import disclosures as disclosure_rows
+from timpora.sharing.settings import SharingSettings
+
+LAJING, AROSBAYA, SAMPANG = "35.26.05.2003", "35.26.05.2004", "35.27.01.2001"
+TODAY = date(2026, 11, 29)
+
+
+@dataclass
+class Sharing:
+    client: AsyncClient
+    runtime: ServiceRuntime
+    keys: dict[str, str]
+    people: dict[str, str]
+
+    async def get(self, agency: str, path: str, **params: Any) -> Any:
+        return await self.client.get(path, params=params, headers={"Authorization": f"Bearer {self.keys[agency]}"})
+
+
+def _person(village: str, *, expires_in_days: int) -> CloudEvent[Contract]:
+    base = sample_event()
+    snapshot: ForeignerSnapshot = base.data.foreigner  # type: ignore[attr-defined]
+    permit = Permit(
+        permit_id=uuid.uuid4(),
+        number="ITAS" + uuid.uuid4().hex[:8].upper(),
+        type=PermitType.ITAS,
+        issued_on=TODAY - timedelta(days=300),
+        expires_on=TODAY + timedelta(days=expires_in_days),
+        status=PermitStatus.ACTIVE,
+    )
+    residence = Residence(address="Jl. Contoh 1", village_code=village, since=TODAY - timedelta(days=200))
+    data = ForeignerUpdated(
+        foreigner=snapshot.model_copy(update={"version": 2, "permit": permit, "residence": residence}),
+        jurisdiction=village,
+        changed_fields=["permit"],
+    )
+    return new_event(data, source="/timpora/registry", subject=base.subject)
+
+
+def _agreements_file(tmp_path: Path, *, lajing_until: str = "2027-12-31") -> Path:
+    document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
+    for agreement in document["agreements"]:
+        if agreement["agency_id"] == "desa-lajing":
+            agreement["valid_to"] = lajing_until
+    path = tmp_path / "agreements.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_file: Path) -> AsyncIterator[Sharing]:
+    topic = f"test.registry.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [TopicSpec(topic, "foreigner id", 1, "test")])
+    settings = SharingSettings(
+        kafka=kafka, database=database, agreements_file=agreements_file, registry_topic=topic, consumer_group=topic
+    )
+    clock = ManualClock(datetime(2026, 11, 29, 5, 0, tzinfo=UTC))
+    app = SERVICE.create_app(settings, clock=clock)
+    runtime: ServiceRuntime = app.state.runtime
+    async with LifespanManager(app):
+        people = {
+            "lajing": _person(LAJING, expires_in_days=10),
+            "arosbaya": _person(AROSBAYA, expires_in_days=-3),
+            "sampang": _person(SAMPANG, expires_in_days=100),
+        }
+        keys = {}
+        async with runtime.sessions() as session, session.begin():
+            for event in people.values():
+                await projection.apply(session, event, agreements.load(agreements_file), TODAY)
+            for agency in ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing"):
+                keys[agency] = (await access.issue(session, agency))[1]
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://sharing") as client:
+            yield Sharing(client, runtime, keys, {name: str(event.subject) for name, event in people.items()})
+
+
+@pytest.fixture
+async def sharing(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+) -> AsyncIterator[Sharing]:
+    async for started in _started(kafka_settings, database_settings["sharing"], _agreements_file(tmp_path)):
+        yield started
+
+
+def _ids(response: Any) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {item["foreigner_id"] for item in response.json()["items"]}
+
+
+async def test_each_agency_sees_its_jurisdiction_and_its_fields_only(sharing: Sharing) -> None:
+    mine = set(sharing.people.values())
+    village = await sharing.get("desa-lajing", "/v1/foreigners", limit=500)
+    regency = await sharing.get("pemkab-bangkalan", "/v1/foreigners", limit=500)
+    police = await sharing.get("polres-bangkalan", "/v1/foreigners", limit=500)
+
+    assert _ids(village) & mine == {sharing.people["lajing"]}
+    assert _ids(regency) & mine == {sharing.people["lajing"], sharing.people["arosbaya"]}
+    village_record = next(i for i in village.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
+    assert set(village_record) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    police_record = next(i for i in police.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
+    regency_record = next(i for i in regency.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
+    assert police_record["passport_number"] == "E12345678"
+    assert "passport_number" not in regency_record
+    assert regency_record["days_to_expiry"] == 10
+    assert regency_record["overstaying"] is False
+
+
+async def test_someone_outside_an_agencys_view_answers_like_someone_who_does_not_exist(sharing: Sharing) -> None:
+    outside = await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['arosbaya']}")
+    unknown = await sharing.get("desa-lajing", f"/v1/foreigners/{uuid.uuid4()}")
+    inside = await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['lajing']}")
+
+    assert outside.status_code == unknown.status_code == 404
+    assert outside.json() == unknown.json()
+    assert inside.json()["full_name"] == "Li Wei"
+
+
+async def test_filters_work_and_a_filter_on_a_field_outside_the_agreement_is_refused(sharing: Sharing) -> None:
+    overstaying = await sharing.get("pemkab-bangkalan", "/v1/foreigners", overstaying="true", limit=500)
+    expiring = await sharing.get(
+        "pemkab-bangkalan", "/v1/foreigners", expiring_within_days=14, region="35.26.05", limit=500
+    )
+    refused = await sharing.get("desa-lajing", "/v1/foreigners", region="35.26.05")
+
+    assert sharing.people["arosbaya"] in _ids(overstaying)
+    assert sharing.people["lajing"] not in _ids(overstaying)
+    assert sharing.people["lajing"] in _ids(expiring)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["query", "region"]
+
+
+async def test_agencies_must_authenticate_and_revoked_keys_stop_working(sharing: Sharing) -> None:
+    anonymous = await sharing.client.get("/v1/foreigners")
+    async with sharing.runtime.sessions() as session, session.begin():
+        key_id, key = await access.issue(session, "desa-lajing")
+    before = await sharing.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {key}"})
+    async with sharing.runtime.sessions() as session, session.begin():
+        assert await access.revoke(session, key_id)
+    after = await sharing.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {key}"})
+
+    assert anonymous.status_code == 401
+    assert before.status_code == 200
+    assert after.status_code == 401
+
+
+async def test_every_read_is_logged_with_what_was_disclosed_and_why_and_the_chain_holds(sharing: Sharing) -> None:
+    await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['lajing']}")
+    await sharing.get("desa-lajing", "/v1/foreigners", limit=500)
+
+    async with sharing.runtime.sessions() as session:
+        rows = (
+            await session.execute(
+                select(disclosure_rows)
+                .where(disclosure_rows.c.agency_id == "desa-lajing")
+                .order_by(disclosure_rows.c.id)
+            )
+        ).all()
+        checked, broken = await disclosures.verify(session)
+    single, listing = rows[-2], rows[-1]
+    assert single.endpoint == f"GET /v1/foreigners/{sharing.people['lajing']}"
+    assert [str(record) for record in single.record_ids] == [sharing.people["lajing"]]
+    assert sharing.people["lajing"] in {str(record) for record in listing.record_ids}
+    assert listing.query == {"limit": "500"}
+    assert "Desa Binaan Imigrasi" in listing.purpose
+    assert broken is None
+    assert checked >= 2
+
+
+async def test_an_edited_disclosure_is_detected(sharing: Sharing, stack: Stack) -> None:
+    await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['lajing']}")
+    admin = await asyncpg.connect(
+        make_url(stack.pg_admin_url)
+        .set(drivername="postgresql", database="timpora_test")
+        .render_as_string(hide_password=False)
+    )
+    try:
+        # Even someone who can switch the append-only trigger off cannot edit the log unseen.
+        async with admin.transaction():
+            await admin.execute("ALTER TABLE sharing.disclosures DISABLE TRIGGER disclosures_append_only")
+            target = await admin.fetchval("SELECT max(id) FROM sharing.disclosures")
+            await admin.execute("UPDATE sharing.disclosures SET purpose = 'curiosity' WHERE id = $1", target)
+            await admin.execute("ALTER TABLE sharing.disclosures ENABLE TRIGGER disclosures_append_only")
+        async with sharing.runtime.sessions() as session:
+            _, broken = await disclosures.verify(session)
+        assert broken == target
+    finally:
+        async with admin.transaction():
+            await admin.execute("ALTER TABLE sharing.disclosures DISABLE TRIGGER disclosures_append_only")
+            await admin.execute("DELETE FROM sharing.disclosures WHERE id = $1", target)
+            await admin.execute("ALTER TABLE sharing.disclosures ENABLE TRIGGER disclosures_append_only")
+        await admin.close()
+
+
+async def test_a_read_that_cannot_be_logged_is_refused(sharing: Sharing, stack: Stack) -> None:
+    admin = await asyncpg.connect(
+        make_url(stack.pg_admin_url)
+        .set(drivername="postgresql", database="timpora_test")
+        .render_as_string(hide_password=False)
+    )
+    try:
+        await admin.execute("REVOKE INSERT ON sharing.disclosures FROM timpora_test_sharing")
+        refused = await sharing.get("pemkab-bangkalan", "/v1/foreigners")
+    finally:
+        await admin.execute("GRANT INSERT ON sharing.disclosures TO timpora_test_sharing")
+        await admin.close()
+
+    assert refused.status_code == 503
+    assert "Li Wei" not in refused.text
+
+
+async def test_an_agreement_out_of_force_shares_nothing(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+) -> None:
+    ended = _agreements_file(tmp_path, lajing_until="2026-06-30")
+    async for sharing in _started(kafka_settings, database_settings["sharing"], ended):
+        response = await sharing.get("desa-lajing", "/v1/foreigners")
+        agreement = await sharing.get("pemkab-bangkalan", "/v1/agreement")
+        assert response.status_code == 403
+        assert agreement.json()["agency_id"] == "pemkab-bangkalan"
