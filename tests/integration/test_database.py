@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from timpora.common.db.bootstrap import SERVICES
 from timpora.common.db.engine import make_engine
 from timpora.common.db.migrations import upgrade
 from timpora.common.settings import DatabaseSettings
 from timpora.registry.models import outbox
+from timpora.sharing import disclosures
+from timpora.sharing.disclosures import Disclosure
 from timpora.sharing.models import inbox
 
 
@@ -112,25 +115,22 @@ async def test_the_inbox_refuses_a_second_row_for_the_same_event(engines: dict[s
 
 
 async def test_the_disclosure_log_refuses_updates_and_deletes(engines: dict[str, AsyncEngine]) -> None:
-    row = {
-        "agency_id": "desa-lajing",
-        "key_id": str(uuid.uuid4()),
-        "endpoint": "GET /v1/foreigners",
-        "query": "{}",
-        "purpose": "test",
-        "agreement_version": 1,
-        "previous_hash": "0" * 64,
-        "hash": "1" * 64,
-    }
-    async with engines["sharing"].begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO disclosures (agency_id, key_id, endpoint, query, record_ids, purpose, agreement_version, "
-                "disclosed_at, previous_hash, hash) VALUES (:agency_id, :key_id, :endpoint, CAST(:query AS jsonb), "
-                "'{}', :purpose, :agreement_version, now(), :previous_hash, :hash)"
-            ),
-            row,
-        )
+    async with engines["sharing"].connect() as connection:
+        session = AsyncSession(bind=connection)
+        async with session.begin():
+            await disclosures.append(
+                session,
+                Disclosure(
+                    agency_id="desa-lajing",
+                    key_id=uuid.uuid4(),
+                    endpoint="GET /v1/foreigners",
+                    query={},
+                    record_ids=[],
+                    purpose="test",
+                    agreement_version=1,
+                    disclosed_at=datetime.now(UTC),
+                ),
+            )
     for statement in ("UPDATE disclosures SET purpose = 'edited'", "DELETE FROM disclosures", "TRUNCATE disclosures"):
         async with engines["sharing"].begin() as connection:
             with pytest.raises(Exception, match="append-only"):
