@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 import yaml
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -47,6 +48,7 @@ TODAY = date(2026, 11, 29)
 
 @dataclass
 class Sharing:
+    app: FastAPI
     client: AsyncClient
     runtime: ServiceRuntime
     keys: dict[str, str]
@@ -108,7 +110,7 @@ async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_
             for agency in ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing"):
                 keys[agency] = (await access.issue(session, agency))[1]
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://sharing") as client:
-            yield Sharing(client, runtime, keys, {name: str(event.subject) for name, event in people.items()})
+            yield Sharing(app, client, runtime, keys, {name: str(event.subject) for name, event in people.items()})
 
 
 @pytest.fixture
@@ -254,3 +256,61 @@ async def test_an_agreement_out_of_force_shares_nothing(
         agreement = await sharing.get("pemkab-bangkalan", "/v1/agreement")
         assert response.status_code == 403
         assert agreement.json()["agency_id"] == "pemkab-bangkalan"
+
+
+async def test_the_csv_export_has_exactly_the_agreements_columns_and_is_logged(sharing: Sharing) -> None:
+    import csv  # noqa: PLC0415
+    import io  # noqa: PLC0415
+
+    response = await sharing.get("desa-lajing", "/v1/foreigners.csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert set(rows[0]) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    assert sharing.people["lajing"] in {row["foreigner_id"] for row in rows}
+    assert sharing.people["arosbaya"] not in {row["foreigner_id"] for row in rows}
+    async with sharing.runtime.sessions() as session:
+        logged = await session.scalar(
+            select(disclosure_rows.c.record_ids)
+            .where(disclosure_rows.c.agency_id == "desa-lajing")
+            .order_by(disclosure_rows.c.id.desc())
+            .limit(1)
+        )
+    assert logged is not None
+    assert {str(record) for record in logged} == {row["foreigner_id"] for row in rows}
+
+
+async def test_statistics_count_only_dimensions_the_agreement_includes(sharing: Sharing) -> None:
+    village = (await sharing.get("desa-lajing", "/v1/statistics")).json()
+    regency = (await sharing.get("pemkab-bangkalan", "/v1/statistics", region="35.26.05")).json()
+
+    assert set(village["by"]) == {"nationality", "occupation"}
+    assert village["total"] == sum(village["by"]["nationality"].values())
+    assert {"nationality", "occupation", "district", "permit_status", "permit_type"} == set(regency["by"])
+    assert regency["by"]["district"].get("35.26.05", 0) == regency["total"]
+
+
+async def test_an_agency_over_its_rate_limit_gets_429_with_retry_after(sharing: Sharing) -> None:
+    from timpora.sharing.ratelimit import RateLimiter  # noqa: PLC0415
+
+    limiter = RateLimiter(per_minute=3)
+    sharing.app.state.rate_limiter = limiter
+
+    statuses = [(await sharing.get("desa-lajing", "/v1/agreement")).status_code for _ in range(4)]
+    other = await sharing.get("polres-bangkalan", "/v1/agreement")
+    limited = await sharing.get("desa-lajing", "/v1/agreement")
+
+    assert statuses == [200, 200, 200, 429]
+    assert other.status_code == 200
+    assert int(limited.headers["Retry-After"]) >= 1
+
+
+def test_the_rate_window_starts_again_after_a_minute() -> None:
+    from timpora.sharing.ratelimit import RateLimiter  # noqa: PLC0415
+
+    limiter, key = RateLimiter(per_minute=2), uuid.uuid4()
+
+    assert [limiter.check(key, now=t) for t in (0.0, 1.0)] == [None, None]
+    assert limiter.check(key, now=2.0) == 58
+    assert limiter.check(key, now=60.0) is None

@@ -4,12 +4,13 @@
 import sys
 from collections.abc import Sequence
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.sharing import commands, consumers
 from timpora.sharing.api.routes import foreigners
 from timpora.sharing.domain import agreements
+from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
 
@@ -30,6 +31,11 @@ def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
     return (foreigners.router,)
 
 
+def _app_setup(app: FastAPI) -> None:
+    settings = app.state.runtime.settings
+    app.state.rate_limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
+
+
 SERVICE = ServiceDefinition(
     name="sharing",
     title="TIMPORA sharing",
@@ -38,6 +44,7 @@ SERVICE = ServiceDefinition(
     routers=_routers,
     setup=_setup,
     commands={"keys": commands.keys, "disclosures": commands.disclosure_log},
+    app_setup=_app_setup,
 )
 create_app = SERVICE.create_app
 main = SERVICE.main

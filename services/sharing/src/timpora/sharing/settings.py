@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from timpora.common.settings import HttpSettings, ServiceSettings
@@ -20,4 +21,6 @@ class SharingSettings(ServiceSettings):
     agreements_file: Path = DEFAULTS
     #: Where the registry's events are read from, and as which consumer group.
     registry_topic: str = REGISTRY_EVENTS.name
+    #: Requests per API key per minute, per instance; beyond it, 429 with Retry-After.
+    rate_limit_per_minute: int = Field(default=120, gt=0)
     consumer_group: str = "timpora-sharing-projections"

@@ -14,6 +14,7 @@ from timpora.common.service import ServiceRuntime
 from timpora.sharing.access import AgencyKey, authenticate
 from timpora.sharing.domain import agreements
 from timpora.sharing.domain.agreements import Agreement
+from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
 _bearer = HTTPBearer(auto_error=False, description="The agency's API key (timpora-sharing keys issue AGENCY)")
@@ -34,7 +35,7 @@ class Caller:
 
 
 async def get_caller(
-    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    runtime: Runtime, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
     key = None
     if credentials is not None:
@@ -47,6 +48,12 @@ async def get_caller(
     settings = runtime.settings
     if not isinstance(settings, SharingSettings):
         raise TypeError("the sharing service needs SharingSettings")
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.check(key.key_id)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, "too many requests for this key", headers={"Retry-After": f"{wait:.0f}"}
+        )
     agreement = agreements.current(settings.agreements_file).get(key.agency_id)
     if agreement is None or not agreement.is_valid_on(local_date(runtime.clock, regions.JAKARTA)):
         # No agreement in force, nothing shared: not even whether the agency once had one.

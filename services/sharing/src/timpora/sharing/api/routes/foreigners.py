@@ -8,11 +8,15 @@ and a record outside the agency's view answers exactly like one that does not ex
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Date, and_, cast, or_, select
 from sqlalchemy.exc import DBAPIError
@@ -24,6 +28,7 @@ from timpora.common.types import Nationality, RegionCode
 from timpora.sharing import disclosures
 from timpora.sharing.api.deps import Caller, CurrentCaller, Runtime
 from timpora.sharing.disclosures import Disclosure
+from timpora.sharing.domain.fields import FIELD_NAMES
 from timpora.sharing.models import projections
 
 router = APIRouter(prefix="/v1", tags=["foreigners"])
@@ -191,3 +196,85 @@ class AgreementView(BaseModel):
 @router.get("/agreement", summary="Your data-sharing agreement: what you may see, and why")
 async def my_agreement(caller: CurrentCaller) -> AgreementView:
     return AgreementView.model_validate(caller.agreement.model_dump())
+
+
+async def _matching(runtime: Runtime, caller: Caller, filters: Filters, today: date) -> list[Any]:
+    statement = (
+        select(projections.c.foreigner_id, projections.c.record)
+        .where(*_visible_to(caller), *_conditions(filters, today))
+        .order_by(projections.c.foreigner_id)
+    )
+    async with runtime.sessions() as session:
+        return list((await session.execute(statement)).all())
+
+
+@router.get(
+    "/foreigners.csv",
+    summary="Everything the filters match, as CSV (your agreement's fields as columns)",
+    response_class=StreamingResponse,
+)
+async def export_csv(
+    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
+) -> StreamingResponse:
+    _refuse_filters_outside(caller, filters)
+    today = local_date(runtime.clock, regions.JAKARTA)
+    rows = await _matching(runtime, caller, filters, today)
+    async with runtime.sessions() as session, session.begin():
+        await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+    columns = ["foreigner_id", "version", *(name for name in FIELD_NAMES if name in caller.agreement.allowed)]
+    if "permit_expires_on" in caller.agreement.allowed:
+        columns += ["days_to_expiry", "overstaying"]
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(_with_status(row.record, today))
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"timpora-{caller.key.agency_id}-{today.isoformat()}.csv"
+    return StreamingResponse(
+        lines(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+# Dimensions of the statistics and the field each needs; a dimension is only counted when the
+# agreement includes its field. District = the first three parts of the residence's village code.
+DIMENSIONS = {
+    "nationality": "nationality",
+    "occupation": "occupation",
+    "district": "residence_village_code",
+    "permit_status": "permit_status",
+    "permit_type": "permit_type",
+}
+
+
+class Statistics(BaseModel):
+    total: int
+    by: dict[str, dict[str, int]]
+
+
+@router.get("/statistics", summary="Counts for dashboards, on the dimensions your agreement includes")
+async def statistics(
+    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
+) -> Statistics:
+    _refuse_filters_outside(caller, filters)
+    today = local_date(runtime.clock, regions.JAKARTA)
+    rows = await _matching(runtime, caller, filters, today)
+    async with runtime.sessions() as session, session.begin():
+        await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+    by: dict[str, dict[str, int]] = {}
+    for dimension, field in DIMENSIONS.items():
+        if field not in caller.agreement.allowed:
+            continue
+        counts: dict[str, int] = {}
+        for row in rows:
+            value = row.record.get(field)
+            key = "unknown" if value is None else (value[:8] if dimension == "district" else str(value))
+            counts[key] = counts.get(key, 0) + 1
+        by[dimension] = dict(sorted(counts.items()))
+    return Statistics(total=len(rows), by=by)
