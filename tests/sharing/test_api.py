@@ -314,3 +314,39 @@ def test_the_rate_window_starts_again_after_a_minute() -> None:
     assert [limiter.check(key, now=t) for t in (0.0, 1.0)] == [None, None]
     assert limiter.check(key, now=2.0) == 58
     assert limiter.check(key, now=60.0) is None
+
+
+async def test_a_persons_disclosures_and_an_agencys_disclosures_can_be_exported(sharing: Sharing) -> None:
+    await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['lajing']}")
+    await sharing.get("polres-bangkalan", "/v1/foreigners", limit=500)
+    await sharing.get("polres-bangkalan", f"/v1/foreigners/{sharing.people['arosbaya']}")
+
+    async with sharing.runtime.sessions() as session:
+        about_lajing = await disclosures.export(session, foreigner_id=uuid.UUID(sharing.people["lajing"]))
+        to_police = await disclosures.export(session, agency_id="polres-bangkalan")
+
+    agencies = [entry["agency_id"] for entry in about_lajing]
+    assert "desa-lajing" in agencies
+    assert "polres-bangkalan" in agencies
+    assert all(entry["record_ids"] == [uuid.UUID(sharing.people["lajing"])] for entry in about_lajing)
+    assert {entry["agency_id"] for entry in to_police} == {"polres-bangkalan"}
+    assert any(entry["endpoint"].endswith(sharing.people["arosbaya"]) for entry in to_police)
+
+
+def test_the_disclosure_commands_verify_and_export(database_settings: dict[str, DatabaseSettings]) -> None:
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    environment = os.environ | {"TIMPORA_SHARING_DATABASE__URL": database_settings["sharing"].url.get_secret_value()}
+    command = [sys.executable, "-m", "timpora.sharing.main", "disclosures"]
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*command, *arguments], env=environment, capture_output=True, text=True, check=False)  # noqa: S603
+
+    verified, exported = run("verify"), run("agency", "desa-lajing")
+
+    assert verified.returncode == 0, verified.stderr
+    assert "chain intact" in verified.stderr
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.splitlines()[0].startswith("id,disclosed_at,agency_id")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -50,16 +52,38 @@ async def keys(settings: ServiceSettings, argv: list[str]) -> int:
 
 
 async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
-    """``disclosures verify``: checks the whole hash chain; exit 1 names the first row that fails."""
+    """``disclosures verify`` checks the hash chain (exit 1 names the first bad row);
+    ``disclosures person FOREIGNER_ID`` and ``disclosures agency AGENCY [--since T] [--until T]``
+    write those disclosures as CSV on stdout (for a data subject's request, or an audit)."""
     parser = argparse.ArgumentParser(prog="timpora-sharing disclosures")
-    parser.add_argument("action", choices=["verify"])
-    parser.parse_args(argv)
+    parser.add_argument("action", choices=["verify", "person", "agency"])
+    parser.add_argument("subject", nargs="?", help="the foreigner id (person) or the agency id (agency)")
+    parser.add_argument("--since", type=datetime.fromisoformat)
+    parser.add_argument("--until", type=datetime.fromisoformat)
+    args = parser.parse_args(argv)
+    if args.action != "verify" and not args.subject:
+        parser.error(f"{args.action} needs its subject")
     engine = await _migrated_engine(settings)
     try:
         async with make_session_factory(engine)() as session:
-            checked, broken = await disclosures.verify(session)
+            if args.action == "verify":
+                checked, broken = await disclosures.verify(session)
+            else:
+                rows = await disclosures.export(
+                    session,
+                    foreigner_id=UUID(args.subject) if args.action == "person" else None,
+                    agency_id=args.subject if args.action == "agency" else None,
+                    since=args.since,
+                    until=args.until,
+                )
     finally:
         await engine.dispose()
+    if args.action != "verify":
+        writer = csv.DictWriter(sys.stdout, fieldnames=disclosures.EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stderr.write(f"{len(rows)} disclosures\n")
+        return 0
     if broken is not None:
         sys.stderr.write(f"the chain breaks at disclosure {broken} (after {checked} good rows)\n")
         return 1

@@ -97,3 +97,45 @@ async def verify(session: AsyncSession) -> tuple[int, int | None]:
             return checked, int(row.id)
         previous, checked = row.hash, checked + 1
     return checked, None
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "disclosed_at",
+    "agency_id",
+    "key_id",
+    "endpoint",
+    "query",
+    "purpose",
+    "agreement_version",
+    "record_ids",
+)
+
+
+async def export(
+    session: AsyncSession,
+    *,
+    foreigner_id: UUID | None = None,
+    agency_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Disclosures of one person (any agency) or to one agency, optionally within [since, until)."""
+    conditions = []
+    if foreigner_id is not None:
+        conditions.append(disclosures.c.record_ids.contains([foreigner_id]))
+    if agency_id is not None:
+        conditions.append(disclosures.c.agency_id == agency_id)
+    if since is not None:
+        conditions.append(disclosures.c.disclosed_at >= since)
+    if until is not None:
+        conditions.append(disclosures.c.disclosed_at < until)
+    rows = await session.execute(select(disclosures).where(*conditions).order_by(disclosures.c.id))
+    exported = []
+    for row in rows:
+        entry = {column: getattr(row, column) for column in EXPORT_COLUMNS}
+        if foreigner_id is not None:
+            # A person's own report lists that the agency saw them, not who else was in the same answer.
+            entry["record_ids"] = [foreigner_id]
+        exported.append(entry)
+    return exported
