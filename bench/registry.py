@@ -26,13 +26,12 @@ from timpora.common.db.migrations import upgrade
 from timpora.common.events.envelope import attribute_headers
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.producer import EventProducer
-from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.outbox.relay import OutboxRelay
+from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
 from timpora.common.topics import TopicSpec
 from timpora.registry.bulk.generator import generate
 from timpora.registry.bulk.importer import _FOREIGNER_COLUMNS, Importer, Summary, _Pending
 from timpora.registry.bulk.records import parse
-from timpora.registry.relay import OutboxRelay
-from timpora.registry.settings import RelaySettings
 
 TODAY = date(2026, 11, 29)
 BATCH = 5000

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.support.clock import ManualClock
 from timpora.common.service import ServiceRuntime
-from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
 from timpora.registry.main import SERVICE
 from timpora.registry.models import foreigners, outbox
 from timpora.registry.operators import add_operator
-from timpora.registry.settings import ExpirySettings, RegistrySettings, RelaySettings
+from timpora.registry.settings import ExpirySettings, RegistrySettings
 
 # Noon in Jakarta: far from any midnight, so a test's dates do not depend on the time zone.
 START = datetime(2026, 11, 2, 5, 0, tzinfo=UTC)

@@ -19,15 +19,14 @@ from tests.registry.conftest import Registry, arrival, permit
 from tests.support.factories import sample_event
 from tests.support.kafka import tail
 from timpora.common.events import KafkaRecord, decode, encode
-from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.outbox.relay import OutboxRelay
+from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
 from timpora.common.topics import REGISTRY_EVENTS
 from timpora.registry import repository as repo
 from timpora.registry.domain import changes
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.domain.commands import ArrivalIn
 from timpora.registry.models import outbox
-from timpora.registry.relay import OutboxRelay
-from timpora.registry.settings import RelaySettings
 
 
 class SimulatedCrashError(Exception):

@@ -38,6 +38,15 @@ class HttpSettings(BaseModel):
     port: int = Field(default=8000, gt=0, lt=65536)
 
 
+class RelaySettings(BaseModel):
+    enabled: bool = True
+    batch_size: int = Field(default=2000, gt=0, le=10_000)
+    #: Polling happens anyway in case a notification is lost (LISTEN is best-effort by design).
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    #: Published rows are kept this long so events can be re-published.
+    retention_days: int = Field(default=7, ge=0)
+
+
 class ServiceSettings(BaseSettings):
     """Base of every service's settings; subclasses set ``env_prefix`` and their own defaults."""
 

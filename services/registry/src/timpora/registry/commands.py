@@ -16,13 +16,13 @@ from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.kafka.producer import EventProducer
+from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.settings import ServiceSettings
 from timpora.registry.bulk.generator import generate, write
 from timpora.registry.bulk.importer import ImportBatchError, Importer, Summary
 from timpora.registry.bulk.records import read
 from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.operators import add_operator, disable_operator
-from timpora.registry.relay import OutboxRelay
 from timpora.registry.settings import RegistrySettings
 
 

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from fastapi import APIRouter
 
 from timpora.common.events import EVENT_SPECS
+from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.topics import REGISTRY_EVENTS
 from timpora.registry import commands, housekeeping
 from timpora.registry.api.errors import install_error_handlers
 from timpora.registry.api.routes import contract, foreigners, permits
 from timpora.registry.expiry import ExpiryScheduler
-from timpora.registry.relay import OutboxRelay
 from timpora.registry.settings import RegistrySettings
 
 

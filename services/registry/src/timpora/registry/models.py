@@ -14,17 +14,16 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     UniqueConstraint,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from timpora.common.outbox.table import outbox_table
+
 metadata = MetaData()
 
-# Channel the outbox trigger (migration 0002) notifies on every committed insert.
-OUTBOX_CHANNEL = "timpora_registry_outbox"
 
 operators = Table(
     "operators",
@@ -177,21 +176,4 @@ expiry_notices = Table(
     Column("emitted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# The transactional outbox: a change and the event that reports it commit in one transaction; a relay
-# publishes unpublished rows to Kafka afterwards. An event is therefore never published for a change
-# that rolled back, and never lost for one that committed.
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
-    Column("event_type", String(200), nullable=False),
-    Column("topic", String(249), nullable=False),
-    Column("partition_key", String(200), nullable=False),
-    Column("headers", JSONB, nullable=False),
-    # The exact JSON bytes to publish, as text: the relay sends them without parsing them again.
-    Column("payload", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("published_at", DateTime(timezone=True)),
-    Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
-)
+outbox = outbox_table(metadata)

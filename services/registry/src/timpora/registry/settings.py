@@ -5,16 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from timpora.common.settings import HttpSettings, ServiceSettings
-
-
-class RelaySettings(BaseModel):
-    enabled: bool = True
-    batch_size: int = Field(default=2000, gt=0, le=10_000)
-    #: Polling happens anyway in case a notification is lost (LISTEN is best-effort by design).
-    poll_interval_s: float = Field(default=2.0, gt=0)
-    #: Published rows are kept this long so events can be re-published (``timpora-registry outbox republish``).
-    retention_days: int = Field(default=7, ge=0)
+from timpora.common.settings import HttpSettings, RelaySettings, ServiceSettings
 
 
 class ExpirySettings(BaseModel):

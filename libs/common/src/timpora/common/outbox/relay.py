@@ -32,16 +32,19 @@ from timpora.common.clock import Clock
 from timpora.common.db.engine import driver_connection
 from timpora.common.events import KafkaRecord
 from timpora.common.kafka.producer import EventProducer
-from timpora.registry.models import OUTBOX_CHANNEL
-from timpora.registry.settings import RelaySettings
+from timpora.common.settings import RelaySettings
 
 log = logging.getLogger(__name__)
 
-RELAY_LOCK_KEY = "timpora-registry-outbox-relay"
-
-PUBLISHED = Counter("timpora_outbox_published_total", "Outbox rows published to Kafka and marked published.")
-UNPUBLISHED = Gauge("timpora_outbox_unpublished", "Committed outbox rows not yet published (the relay's lag).")
-OLDEST_AGE = Gauge("timpora_outbox_oldest_unpublished_seconds", "Age of the oldest unpublished outbox row.")
+PUBLISHED = Counter(
+    "timpora_outbox_published_total", "Outbox rows published to Kafka and marked published.", ["service"]
+)
+UNPUBLISHED = Gauge(
+    "timpora_outbox_unpublished", "Committed outbox rows not yet published (the relay's lag).", ["service"]
+)
+OLDEST_AGE = Gauge(
+    "timpora_outbox_oldest_unpublished_seconds", "Age of the oldest unpublished outbox row.", ["service"]
+)
 
 # Plain asyncpg (prepared once per connection), not SQLAlchemy rows: this query moves most of the bytes.
 _CLAIM = """
@@ -85,8 +88,20 @@ def _row(record: asyncpg.Record) -> OutboxRow:
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, producer: EventProducer, settings: RelaySettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        producer: EventProducer,
+        settings: RelaySettings,
+        clock: Clock,
+        *,
+        service: str = "registry",
+    ) -> None:
         self._engine = engine
+        self._service = service
+        # The channel the outbox's trigger notifies, and the advisory lock relays of this service share.
+        self._channel = f"timpora_{service}_outbox"
+        self._lock_key = f"timpora-{service}-outbox-relay"
         self._producer = producer
         self._settings = settings
         self._clock = clock
@@ -109,12 +124,12 @@ class OutboxRelay:
 
     async def _listen(self, connection: AsyncConnection) -> None:
         driver = await driver_connection(connection)
-        await driver.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+        await driver.add_listener(self._channel, lambda *_: self._wake.set())
 
     async def drain(self) -> int:
         """Publishes every committed unpublished row if this instance holds the relay lock; returns how many."""
         async with self._engine.connect() as holder:
-            key = {"key": RELAY_LOCK_KEY}
+            key = {"key": self._lock_key}
             locked = await holder.scalar(text("SELECT pg_try_advisory_lock(hashtext(:key))"), key)
             # The lock is the session's and outlives this transaction; ending it matters: an open
             # transaction for the whole drain would stop vacuum (and index scans) from dropping the
@@ -176,7 +191,7 @@ class OutboxRelay:
         # If the process dies here, Kafka has the batch and the rows are still unpublished: the next
         # relay sends them again. Duplicates, never losses.
         await self._mark(ids)
-        PUBLISHED.inc(len(ids))
+        PUBLISHED.labels(self._service).inc(len(ids))
         return len(ids)
 
     async def _mark(self, ids: list[int]) -> None:
@@ -186,8 +201,8 @@ class OutboxRelay:
     async def _measure_lag(self) -> None:
         async with self._engine.connect() as connection:
             count, oldest = (await connection.execute(_LAG, {"cap": _LAG_CAP})).one()
-        UNPUBLISHED.set(int(count))
-        OLDEST_AGE.set(float(oldest))
+        UNPUBLISHED.labels(self._service).set(int(count))
+        OLDEST_AGE.labels(self._service).set(float(oldest))
         self._lag_measured = time.monotonic()
 
     async def _send(self, rows: Sequence[OutboxRow]) -> Awaitable[None]:
