@@ -126,4 +126,5 @@ def test_the_catalog_names_every_event_type_the_registry_emits() -> None:
         "permit.revoked",
         "permit.expiring",
         "permit.expired",
+        "sharing.record",
     }

@@ -9,7 +9,7 @@ import jsonschema
 from hypothesis import given, settings
 
 from tests.support.factories import events
-from timpora.common.events import EVENT_SPECS, CloudEvent, encode
+from timpora.common.events import REGISTRY_EVENT_SPECS, CloudEvent, encode
 from timpora.common.events.payloads import Contract
 from timpora.common.events.schemas import DEFAULT_DIR, json_schema, main, stale
 
@@ -35,8 +35,8 @@ def test_every_event_validates_against_its_published_schema(event: CloudEvent[Co
     jsonschema.validate(json.loads(encode(event).value), schema)
 
 
-def test_every_schema_requires_the_snapshot_and_names_its_dataschema() -> None:
-    for spec in EVENT_SPECS:
+def test_every_registry_schema_requires_the_snapshot_and_names_its_dataschema() -> None:
+    for spec in REGISTRY_EVENT_SPECS:
         schema = json_schema(spec)
         assert "foreigner" in schema["required"]
         assert schema["$id"] == spec.dataschema

@@ -34,7 +34,10 @@ async def test_a_service_starts_and_answers_health_readiness_metrics_and_openapi
     settings: ServiceSettings = settings_class(kafka=kafka_settings, database=database_settings[service])
     app = create_app(settings)
 
-    async with LifespanManager(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+    async with (
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
         health = await client.get("/healthz")
         ready = await client.get("/readyz")
         metrics = await client.get("/metrics")
@@ -52,7 +55,7 @@ async def test_starting_a_service_creates_the_catalogs_topics_with_their_setting
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
 ) -> None:
     app = registry_app(RegistrySettings(kafka=kafka_settings, database=database_settings["registry"]))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
         pass
 
     admin = admin_client(kafka_settings)
@@ -76,7 +79,10 @@ async def test_readiness_fails_while_the_database_refuses_the_service_and_recove
         .set(drivername="postgresql", database="postgres")
         .render_as_string(hide_password=False)
     )
-    async with LifespanManager(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+    async with (
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
         try:
             await admin.execute("ALTER ROLE timpora_test_sharing NOLOGIN")
             await app.state.runtime.engine.dispose()

@@ -103,7 +103,7 @@ def registry_settings(
 async def _started(settings: RegistrySettings, clock: ManualClock) -> AsyncIterator[Registry]:
     app = SERVICE.create_app(settings, clock=clock)
     runtime: ServiceRuntime = app.state.runtime
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
         async with runtime.sessions() as session, session.begin():
             token = await add_operator(session, f"officer-{uuid.uuid4().hex[:8]}")
         headers = {"Authorization": f"Bearer {token}"}

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tests.registry.conftest import Registry
-from timpora.common.events import EVENT_SPECS
+from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.settings import DatabaseSettings
 from timpora.common.topics import REGISTRY_EVENTS
 
@@ -20,7 +20,7 @@ async def test_the_asyncapi_document_describes_every_event_on_the_registry_topic
     assert document["asyncapi"].startswith("3.")
     channels = document["channels"]
     assert {channel["address"] for channel in channels.values()} == {REGISTRY_EVENTS.name}
-    assert set(channels) == {spec.ce_type for spec in EVENT_SPECS}
+    assert set(channels) == {spec.ce_type for spec in REGISTRY_EVENT_SPECS}
     payloads = str(document["components"])
     assert "days_overstayed" in payloads
     assert "collapsed_thresholds" in payloads

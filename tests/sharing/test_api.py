@@ -97,7 +97,7 @@ async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_
     clock = ManualClock(datetime(2026, 11, 29, 5, 0, tzinfo=UTC))
     app = SERVICE.create_app(settings, clock=clock)
     runtime: ServiceRuntime = app.state.runtime
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
         people = {
             "lajing": _person(LAJING, expires_in_days=10),
             "arosbaya": _person(AROSBAYA, expires_in_days=-3),
@@ -350,3 +350,23 @@ def test_the_disclosure_commands_verify_and_export(database_settings: dict[str, 
     assert "chain intact" in verified.stderr
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.splitlines()[0].startswith("id,disclosed_at,agency_id")
+
+
+async def test_each_agency_gets_an_asyncapi_document_with_exactly_its_fields(sharing: Sharing) -> None:
+    import jsonschema  # noqa: PLC0415
+
+    village = (await sharing.get("desa-lajing", "/v1/asyncapi.json")).json()
+    police = (await sharing.get("polres-bangkalan", "/v1/asyncapi.json")).json()
+
+    assert list(village["channels"]) == ["timpora.sharing.agency.desa-lajing.v1"]
+    schema = village["components"]["messages"]["SharedRecord"]["payload"]
+    record_schema = schema["properties"]["record"]["anyOf"][0]
+    assert set(record_schema["properties"]) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    assert "passport_number" in str(police)
+    assert "passport_number" not in str(village)
+    record: dict[str, object] = {"foreigner_id": "x", "version": 1, "full_name": "A", "nationality": "CHN"}
+    record["occupation"] = None
+    jsonschema.validate({"event": "foreigner.arrived", "in_view": True, "record": record}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        leaked = record | {"passport_number": "E1"}
+        jsonschema.validate({"event": "foreigner.arrived", "in_view": True, "record": leaked}, schema)

@@ -17,14 +17,15 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 from tests.support.factories import sample_event, snapshots
+from tests.support.kafka import tail
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
-from timpora.common.events import CloudEvent, new_event
+from timpora.common.events import CloudEvent, KafkaRecord, decode, new_event
 from timpora.common.events.payloads import Contract, ForeignerSnapshot, ForeignerUpdated
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
-from timpora.common.topics import TopicSpec
+from timpora.common.topics import TopicSpec, agency_events_topic
 from timpora.sharing import projection
 from timpora.sharing.domain import agreements
 from timpora.sharing.main import SERVICE
@@ -163,7 +164,10 @@ async def test_the_service_projects_events_it_consumes_from_kafka(
     await producer.start()
     event = sample_event(jurisdiction=LAJING)
     try:
-        async with LifespanManager(app):
+        async with (
+            LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+            tail(kafka_settings, agency_events_topic("desa-lajing").name) as village_topic,
+        ):
             await producer.publish(topic, event)
             await producer.publish(topic, event)  # a duplicate delivery
             for _ in range(150):
@@ -171,8 +175,60 @@ async def test_the_service_projects_events_it_consumes_from_kafka(
                 if len(rows) == len(AGREEMENTS):
                     break
                 await asyncio.sleep(0.1)
+            received = await village_topic.collect(lambda _: village_topic.with_key(str(event.subject)) != [])
     finally:
         await producer.stop()
 
     assert set(rows) == {agreement.agency_id for agreement in AGREEMENTS}
     assert rows["desa-lajing"].record["full_name"] == "Li Wei"
+    (shared,) = [record for record in received if record.key == str(event.subject).encode()]
+    decoded = decode(KafkaRecord(key=shared.key, value=shared.value or b"", headers=tuple(shared.headers)))
+    assert decoded.type == "id.timpora.sharing.record.v1"
+    assert set(decoded.data.record) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}  # type: ignore[attr-defined]
+
+
+async def _agency_events(sessions: Any, subject: str) -> dict[str, list[dict[str, Any]]]:
+    import json  # noqa: PLC0415
+
+    from timpora.sharing.models import outbox  # noqa: PLC0415
+
+    async with sessions() as session:
+        rows = await session.execute(
+            select(outbox.c.topic, outbox.c.event_type, outbox.c.payload)
+            .where(outbox.c.partition_key == subject)
+            .order_by(outbox.c.id)
+        )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for topic, event_type, payload in rows:
+        assert event_type == "id.timpora.sharing.record.v1"
+        found.setdefault(topic.split(".")[3], []).append(json.loads(payload))
+    return found
+
+
+async def test_each_agency_topic_gets_the_event_as_that_agency_may_see_it(sessions: Any) -> None:
+    event = sample_event(jurisdiction=LAJING)
+    subject = str(event.subject)
+
+    await _apply(sessions, event)
+    await _apply(sessions, _moved(event, SAMPANG, 2))
+
+    published = await _agency_events(sessions, subject)
+    assert set(published) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
+    village = published["desa-lajing"]
+    assert [entry["event"] for entry in village] == ["foreigner.arrived"]
+    assert set(village[0]["record"]) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    regency = published["pemkab-bangkalan"]
+    assert [(entry["event"], entry["in_view"]) for entry in regency] == [
+        ("foreigner.arrived", True),
+        ("foreigner.updated", False),
+    ]
+    assert regency[1]["record"] is None
+    assert "passport_number" in published["polres-bangkalan"][0]["record"]
+
+
+async def test_someone_never_in_an_agencys_view_never_reaches_its_topic(sessions: Any) -> None:
+    event = sample_event(jurisdiction=SAMPANG)
+
+    await _apply(sessions, event)
+
+    assert await _agency_events(sessions, str(event.subject)) == {}

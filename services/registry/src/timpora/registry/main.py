@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter
 
-from timpora.common.events import EVENT_SPECS
+from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.topics import REGISTRY_EVENTS
@@ -27,7 +27,7 @@ def _setup(runtime: ServiceRuntime) -> None:
     if not isinstance(settings, RegistrySettings):
         raise TypeError("the registry needs RegistrySettings")
     # Publishers declared for the AsyncAPI document; the relay sends through the runtime's producer.
-    for spec in EVENT_SPECS:
+    for spec in REGISTRY_EVENT_SPECS:
         runtime.broker.publisher(
             REGISTRY_EVENTS.name, title=spec.ce_type, schema=spec.model, description=spec.description
         )

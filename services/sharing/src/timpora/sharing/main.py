@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
+from timpora.common.topics import agency_events_topic
 from timpora.sharing import commands, consumers
-from timpora.sharing.api.routes import foreigners
+from timpora.sharing.api.routes import contract, foreigners
 from timpora.sharing.domain import agreements
 from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
@@ -19,16 +21,16 @@ def _setup(runtime: ServiceRuntime) -> None:
     if not isinstance(settings, SharingSettings):
         raise TypeError("the sharing service needs SharingSettings")
     # A broken agreements file stops the start with the file's path and the field at fault.
-    consumers.wire(
-        runtime,
-        agreements.load(settings.agreements_file),
-        topic=settings.registry_topic,
-        group_id=settings.consumer_group,
-    )
+    in_force = agreements.load(settings.agreements_file)
+    runtime.topics = [*runtime.topics, *(agency_events_topic(agreement.agency_id) for agreement in in_force)]
+    consumers.wire(runtime, in_force, topic=settings.registry_topic, group_id=settings.consumer_group)
+    if settings.relay.enabled:
+        relay = OutboxRelay(runtime.engine, runtime.producer, settings.relay, runtime.clock, service="sharing")
+        runtime.workers.append(relay.run)
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (foreigners.router,)
+    return (foreigners.router, contract.router)
 
 
 def _app_setup(app: FastAPI) -> None:

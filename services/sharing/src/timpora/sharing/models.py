@@ -17,10 +17,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from timpora.common.db.inbox import inbox_table
+from timpora.common.outbox.table import outbox_table
 
 metadata = MetaData()
 
 inbox = inbox_table(metadata)
+# Events for the agencies' own topics, written with the projection they come from.
+outbox = outbox_table(metadata)
 
 # One row per agency and foreigner: the record redacted to the agency's agreement, or a tombstone
 # (``visible`` false, no record) once the person left the agency's jurisdiction. The tombstone keeps

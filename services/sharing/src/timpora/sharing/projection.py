@@ -1,26 +1,34 @@
-"""Applying one registry event to every agency's projection, inside the consumer's transaction.
+"""Applying one registry event to every agency's projection and topic, inside the consumer's transaction.
 
 For each agreement in force: a person in the agency's jurisdiction gets their record redacted to
 the agreement's fields; a person outside it (moved away, or no village yet) becomes a tombstone.
-Either way only if the event's version is newer than what the projection holds, so redelivered
-and reordered events change nothing.
+Only an event newer than what the projection holds changes it, so redelivered and reordered events
+change nothing. If the agreement lists the event's type, the agency's topic gets the event as the
+agency may see it — also once when the person leaves its view (``in_view`` false, no record) — by
+way of the sharing service's outbox, in this same transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
+from uuid import UUID, uuid5
 
-from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timpora.common.events import CloudEvent
-from timpora.common.events.payloads import Contract, ForeignerEvent
+from timpora.common.events import CloudEvent, new_event
+from timpora.common.events.envelope import attribute_headers
+from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
+from timpora.common.topics import agency_events_topic
 from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.domain.fields import redact
-from timpora.sharing.models import projections
+from timpora.sharing.models import outbox, projections
+
+SOURCE = "/timpora/sharing"
 
 
 async def apply(
@@ -29,30 +37,96 @@ async def apply(
     data = event.data
     if not isinstance(data, ForeignerEvent):
         raise PermanentEventError(f"{event.type} carries no foreigner snapshot")
-    snapshot = data.foreigner
     for agreement in agreements:
-        if not agreement.is_valid_on(today):
-            continue
-        visible = agreement.covers(data.jurisdiction)
-        statement = insert(projections).values(
-            agency_id=agreement.agency_id,
-            foreigner_id=snapshot.foreigner_id,
-            version=snapshot.version,
-            agreement_version=agreement.version,
-            visible=visible,
-            record=redact(snapshot, agreement.allowed) if visible else None,
-        )
+        if agreement.is_valid_on(today):
+            await _apply_one(session, event, data, agreement)
+
+
+async def _apply_one(
+    session: AsyncSession, event: CloudEvent[Contract], data: ForeignerEvent, agreement: Agreement
+) -> None:
+    snapshot = data.foreigner
+    held = (
         await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[projections.c.agency_id, projections.c.foreigner_id],
-                set_={
-                    "version": statement.excluded.version,
-                    "agreement_version": statement.excluded.agreement_version,
-                    "visible": statement.excluded.visible,
-                    "record": statement.excluded.record,
-                    "updated_at": func.now(),
-                },
-                # Only newer versions: a redelivered or overtaken event is a no-op.
-                where=projections.c.version < statement.excluded.version,
-            )
+            select(projections.c.version, projections.c.visible)
+            .where(projections.c.agency_id == agreement.agency_id, projections.c.foreigner_id == snapshot.foreigner_id)
+            .with_for_update()
         )
+    ).first()
+    newer = held is None or held.version < snapshot.version
+    if newer:
+        visible = agreement.covers(data.jurisdiction)
+        record = redact(snapshot, agreement.allowed) if visible else None
+        await _upsert(session, agreement, snapshot.foreigner_id, snapshot.version, visible=visible, record=record)
+    elif held is not None and held.version == snapshot.version:
+        # Same version, nothing changed (an expiry reminder): the agency may still be told.
+        visible = bool(held.visible)
+        record = redact(snapshot, agreement.allowed) if visible else None
+    else:
+        return  # an older event overtaken by a newer one
+    was_visible = held is not None and bool(held.visible)
+    if event.spec.name in agreement.event_types and (visible or (newer and was_visible)):
+        await _publish(session, event, agreement, in_view=visible, record=record)
+
+
+async def _upsert(
+    session: AsyncSession,
+    agreement: Agreement,
+    foreigner_id: UUID,
+    version: int,
+    *,
+    visible: bool,
+    record: dict[str, Any] | None,
+) -> None:
+    statement = pg_insert(projections).values(
+        agency_id=agreement.agency_id,
+        foreigner_id=foreigner_id,
+        version=version,
+        agreement_version=agreement.version,
+        visible=visible,
+        record=record,
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[projections.c.agency_id, projections.c.foreigner_id],
+            set_={
+                "version": statement.excluded.version,
+                "agreement_version": statement.excluded.agreement_version,
+                "visible": statement.excluded.visible,
+                "record": statement.excluded.record,
+                "updated_at": func.now(),
+            },
+            where=projections.c.version < statement.excluded.version,
+        )
+    )
+
+
+async def _publish(
+    session: AsyncSession,
+    event: CloudEvent[Contract],
+    agreement: Agreement,
+    *,
+    in_view: bool,
+    record: dict[str, Any] | None,
+) -> None:
+    shared: CloudEvent[Contract] = new_event(
+        SharedRecord(event=event.spec.name, in_view=in_view, record=record),
+        source=SOURCE,
+        subject=event.subject,
+        # Derived from the registry event's id and the agency: the same on every redelivery, so the
+        # agency can deduplicate, and distinct across agencies, as the outbox requires.
+        event_id=str(uuid5(UUID(event.id), agreement.agency_id)),
+        time=event.time,
+    )
+    await session.execute(
+        pg_insert(outbox)
+        .values(
+            event_id=UUID(shared.id),
+            event_type=shared.type,
+            topic=agency_events_topic(agreement.agency_id).name,
+            partition_key=shared.subject or "",
+            headers=attribute_headers(shared),
+            payload=shared.data.model_dump_json(),
+        )
+        .on_conflict_do_nothing(index_elements=[outbox.c.event_id])
+    )

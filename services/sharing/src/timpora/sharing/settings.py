@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from timpora.common.settings import HttpSettings, ServiceSettings
+from timpora.common.settings import HttpSettings, RelaySettings, ServiceSettings
 from timpora.common.topics import REGISTRY_EVENTS
 from timpora.sharing.domain.agreements import DEFAULTS
 
@@ -21,6 +21,8 @@ class SharingSettings(ServiceSettings):
     agreements_file: Path = DEFAULTS
     #: Where the registry's events are read from, and as which consumer group.
     registry_topic: str = REGISTRY_EVENTS.name
+    #: The relay that publishes each agency's topic from the outbox.
+    relay: RelaySettings = RelaySettings()
     #: Requests per API key per minute, per instance; beyond it, 429 with Retry-After.
     rate_limit_per_minute: int = Field(default=120, gt=0)
     consumer_group: str = "timpora-sharing-projections"

@@ -48,6 +48,17 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
     EventSpec("permit.revoked", 1, payloads.PermitRevoked, "A stay permit was revoked."),
     EventSpec("permit.expiring", 1, payloads.PermitExpiring, "A stay permit expires within a reminder threshold."),
     EventSpec("permit.expired", 1, payloads.PermitExpired, "A stay permit expired and the holder has not left."),
+    EventSpec(
+        "sharing.record",
+        1,
+        payloads.SharedRecord,
+        "A registry event as one agency may see it, on that agency's own topic.",
+    ),
+)
+
+#: The events the registry publishes on its topic: every one carries the foreigner's snapshot.
+REGISTRY_EVENT_SPECS: tuple[EventSpec, ...] = tuple(
+    spec for spec in EVENT_SPECS if issubclass(spec.model, payloads.ForeignerEvent)
 )
 
 _BY_CE_TYPE = {spec.ce_type: spec for spec in EVENT_SPECS}

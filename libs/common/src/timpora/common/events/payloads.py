@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -190,3 +190,14 @@ class PermitExpiring(ForeignerEvent):
 class PermitExpired(ForeignerEvent):
     permit: Permit
     days_overstayed: int = Field(ge=0)
+
+
+class SharedRecord(Contract):
+    """What an agency's own topic carries: a registry event, reduced to the agency's agreement."""
+
+    event: str = Field(description="The registry event this reports, e.g. 'permit.expired'")
+    in_view: bool = Field(description="False when the person has just left the agency's jurisdiction")
+    record: dict[str, Any] | None = Field(
+        description="The person with exactly the agreement's fields (see the agency's AsyncAPI document); "
+        "null when not in view"
+    )

@@ -16,13 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from timpora.common import regions
-from timpora.common.events import EVENT_SPECS
+from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.events.envelope import describe_validation_error
 from timpora.common.types import RegionCode
 from timpora.sharing.domain.fields import FieldName
 
 AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
-EVENT_NAMES = frozenset(spec.name for spec in EVENT_SPECS)
+EVENT_NAMES = frozenset(spec.name for spec in REGISTRY_EVENT_SPECS)
 DEFAULTS = Path(__file__).with_name("default_agreements.yaml")
 
 
