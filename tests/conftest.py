@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,9 @@ from timpora.common.db.bootstrap import fresh_database
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
 TEST_DATABASE = "timpora_test"
+# The tests' sharing services read the registry topic as their own consumer group, so that a developer's
+# running sharing service (group timpora-sharing-projections) neither shares partitions with them nor waits.
+os.environ.setdefault("TIMPORA_SHARING_CONSUMER_GROUP", f"timpora-test-sharing-{uuid.uuid4().hex[:8]}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

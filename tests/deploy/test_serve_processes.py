@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -53,6 +54,8 @@ def test_each_service_process_serves_health_and_readiness_and_stops_on_sigterm(
                 f"{prefix}DATABASE__URL": database_settings[service].url.get_secret_value(),
                 f"{prefix}HTTP__PORT": str(port),
                 f"{prefix}LOG_LEVEL": "INFO",
+                # Its own consumer group: a developer's running sharing service must not share its partitions.
+                f"{prefix}CONSUMER_GROUP": f"test-serve-{uuid.uuid4().hex[:8]}",
             }
             command = [sys.executable, "-m", f"timpora.{service}.main", "serve"]
             log = (tmp_path / f"{service}.log").open("wb")

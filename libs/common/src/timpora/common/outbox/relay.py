@@ -140,6 +140,9 @@ class OutboxRelay:
             try:
                 published = await self._drain_locked(holder)
             finally:
+                # A failure may have left the holder's transaction aborted; clear it so the unlock runs
+                # and the original error, not this one, is the one reported.
+                await holder.rollback()
                 await holder.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), key)
                 await holder.commit()
         await self._measure_lag()
