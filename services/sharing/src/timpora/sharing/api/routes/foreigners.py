@@ -198,14 +198,21 @@ async def my_agreement(caller: CurrentCaller) -> AgreementView:
     return AgreementView.model_validate(caller.agreement.model_dump())
 
 
-async def _matching(runtime: Runtime, caller: Caller, filters: Filters, today: date) -> list[Any]:
+async def _matching_disclosed(
+    runtime: Runtime, caller: Caller, request: Request, filters: Filters
+) -> tuple[list[Any], date]:
+    """Every record the filters match, read and logged as disclosed in one transaction."""
+    _refuse_filters_outside(caller, filters)
+    today = local_date(runtime.clock, regions.JAKARTA)
     statement = (
         select(projections.c.foreigner_id, projections.c.record)
         .where(*_visible_to(caller), *_conditions(filters, today))
         .order_by(projections.c.foreigner_id)
     )
-    async with runtime.sessions() as session:
-        return list((await session.execute(statement)).all())
+    async with runtime.sessions() as session, session.begin():
+        rows = list((await session.execute(statement)).all())
+        await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+    return rows, today
 
 
 @router.get(
@@ -216,11 +223,7 @@ async def _matching(runtime: Runtime, caller: Caller, filters: Filters, today: d
 async def export_csv(
     runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
 ) -> StreamingResponse:
-    _refuse_filters_outside(caller, filters)
-    today = local_date(runtime.clock, regions.JAKARTA)
-    rows = await _matching(runtime, caller, filters, today)
-    async with runtime.sessions() as session, session.begin():
-        await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+    rows, today = await _matching_disclosed(runtime, caller, request, filters)
     columns = ["foreigner_id", "version", *(name for name in FIELD_NAMES if name in caller.agreement.allowed)]
     if "permit_expires_on" in caller.agreement.allowed:
         columns += ["days_to_expiry", "overstaying"]
@@ -262,11 +265,7 @@ class Statistics(BaseModel):
 async def statistics(
     runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
 ) -> Statistics:
-    _refuse_filters_outside(caller, filters)
-    today = local_date(runtime.clock, regions.JAKARTA)
-    rows = await _matching(runtime, caller, filters, today)
-    async with runtime.sessions() as session, session.begin():
-        await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+    rows, today = await _matching_disclosed(runtime, caller, request, filters)
     by: dict[str, dict[str, int]] = {}
     for dimension, field in DIMENSIONS.items():
         if field not in caller.agreement.allowed:
