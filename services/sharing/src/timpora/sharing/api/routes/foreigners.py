@@ -265,7 +265,7 @@ class Statistics(BaseModel):
 async def statistics(
     runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
 ) -> Statistics:
-    rows, today = await _matching_disclosed(runtime, caller, request, filters)
+    rows, _ = await _matching_disclosed(runtime, caller, request, filters)
     by: dict[str, dict[str, int]] = {}
     for dimension, field in DIMENSIONS.items():
         if field not in caller.agreement.allowed:
