@@ -232,3 +232,50 @@ async def test_someone_never_in_an_agencys_view_never_reaches_its_topic(sessions
     await _apply(sessions, event)
 
     assert await _agency_events(sessions, str(event.subject)) == {}
+
+
+async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
+    kafka_settings: KafkaSettings, sessions: Any, tmp_path: Any
+) -> None:
+    import yaml  # noqa: PLC0415
+
+    from timpora.sharing import rebuild  # noqa: PLC0415
+
+    topic = f"test.history.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_settings, [TopicSpec(topic, "foreigner id", 3, "test")])
+    lajing, arosbaya, sampang = (sample_event(jurisdiction=v) for v in (LAJING, OTHER_AROSBAYA, SAMPANG))
+    history = [lajing, arosbaya, sampang, _moved(sampang, LAJING, 2), _moved(lajing, OTHER_AROSBAYA, 2)]
+    producer = EventProducer(kafka_settings, client_id="test")
+    await producer.start()
+    for event in history:
+        await producer.publish(topic, event)
+    await producer.stop()
+    village_v1 = next(a for a in AGREEMENTS if a.agency_id == "desa-lajing")
+    for event in history:
+        await _apply(sessions, event)
+    assert {row.agreement_version for row in (await _rows(sessions, str(sampang.subject))).values()} == {1}
+
+    document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
+    for agreement in document["agreements"]:
+        if agreement["agency_id"] == "desa-lajing":
+            agreement.update(version=2, jurisdiction=["35.26.05"], fields=["full_name", "nationality", "sex"])
+    path = tmp_path / "agreements.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    village_v2 = next(a for a in agreements.load(path) if a.agency_id == "desa-lajing")
+    assert village_v2.version == village_v1.version + 1
+    assert await rebuild.stale_agencies(sessions, [village_v2]) == [village_v2]
+
+    await rebuild.rebuild(sessions, kafka_settings, topic, village_v2, IN_FORCE)
+    rebuilt = await rebuild.fingerprint(sessions, "desa-lajing")
+    async with sessions() as session, session.begin():
+        await session.execute(delete(projections).where(projections.c.agency_id == "desa-lajing"))
+    await rebuild.rebuild(sessions, kafka_settings, topic, village_v2, IN_FORCE)
+
+    assert await rebuild.fingerprint(sessions, "desa-lajing") == rebuilt
+    assert await rebuild.stale_agencies(sessions, [village_v2]) == []
+    now_lajing = (await _rows(sessions, str(sampang.subject)))["desa-lajing"]
+    moved_away = (await _rows(sessions, str(lajing.subject)))["desa-lajing"]
+    assert now_lajing.visible
+    assert set(now_lajing.record) == {"foreigner_id", "version", "full_name", "nationality", "sex"}
+    assert moved_away.visible, "35.26.05 now covers the rest of Arosbaya too"
+    assert (await _rows(sessions, str(arosbaya.subject)))["desa-lajing"].visible

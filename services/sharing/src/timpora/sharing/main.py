@@ -1,17 +1,22 @@
 """The sharing service process: ``timpora-sharing serve`` (HTTP and the projection consumer) or
 ``timpora-sharing migrate``."""
 
+import asyncio
+import functools
 import sys
 from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from timpora.common import regions
+from timpora.common.clock import local_date
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.topics import agency_events_topic
-from timpora.sharing import commands, consumers
+from timpora.sharing import commands, consumers, rebuild
 from timpora.sharing.api.routes import contract, foreigners
 from timpora.sharing.domain import agreements
+from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
@@ -24,9 +29,18 @@ def _setup(runtime: ServiceRuntime) -> None:
     in_force = agreements.load(settings.agreements_file)
     runtime.topics = [*runtime.topics, *(agency_events_topic(agreement.agency_id) for agreement in in_force)]
     consumers.wire(runtime, in_force, topic=settings.registry_topic, group_id=settings.consumer_group)
+    runtime.workers.append(functools.partial(_rebuild_stale, runtime, settings, in_force))
     if settings.relay.enabled:
         relay = OutboxRelay(runtime.engine, runtime.producer, settings.relay, runtime.clock, service="sharing")
         runtime.workers.append(relay.run)
+
+
+async def _rebuild_stale(runtime: ServiceRuntime, settings: SharingSettings, in_force: list[Agreement]) -> None:
+    """At start: an agreement whose version changed rebuilds its agency's projection, then this rests."""
+    for agreement in await rebuild.stale_agencies(runtime.sessions, in_force):
+        today = local_date(runtime.clock, regions.JAKARTA)
+        await rebuild.rebuild(runtime.sessions, settings.kafka, settings.registry_topic, agreement, today)
+    await asyncio.Event().wait()
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
