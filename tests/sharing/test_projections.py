@@ -279,3 +279,21 @@ async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
     assert set(now_lajing.record) == {"foreigner_id", "version", "full_name", "nationality", "sex"}
     assert moved_away.visible, "35.26.05 now covers the rest of Arosbaya too"
     assert (await _rows(sessions, str(arosbaya.subject)))["desa-lajing"].visible
+
+
+def test_the_rebuild_command_refuses_an_unknown_agency(database_settings: dict[str, DatabaseSettings]) -> None:
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    environment = os.environ | {"TIMPORA_SHARING_DATABASE__URL": database_settings["sharing"].url.get_secret_value()}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "timpora.sharing.main", "rebuild", "no-such-agency"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "no agreement for agency no-such-agency" in result.stderr

@@ -10,10 +10,12 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from timpora.common import regions
+from timpora.common.clock import SystemClock, local_date
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.settings import ServiceSettings
-from timpora.sharing import access, disclosures
+from timpora.sharing import access, disclosures, rebuild
 from timpora.sharing.domain import agreements
 from timpora.sharing.settings import SharingSettings
 
@@ -88,4 +90,27 @@ async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
         sys.stderr.write(f"the chain breaks at disclosure {broken} (after {checked} good rows)\n")
         return 1
     sys.stderr.write(f"{checked} disclosures, chain intact\n")
+    return 0
+
+
+async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
+    """``rebuild AGENCY``: rebuild that agency's projection from the registry topic, now."""
+    parser = argparse.ArgumentParser(prog="timpora-sharing rebuild")
+    parser.add_argument("agency")
+    args = parser.parse_args(argv)
+    if not isinstance(settings, SharingSettings):
+        raise TypeError("sharing commands need SharingSettings")
+    agreement = agreements.current(settings.agreements_file).get(args.agency)
+    if agreement is None:
+        sys.stderr.write(f"no agreement for agency {args.agency} in {settings.agreements_file}\n")
+        return 1
+    engine = await _migrated_engine(settings)
+    try:
+        today = local_date(SystemClock(), regions.JAKARTA)
+        count = await rebuild.rebuild(
+            make_session_factory(engine), settings.kafka, settings.registry_topic, agreement, today
+        )
+    finally:
+        await engine.dispose()
+    sys.stderr.write(f"{args.agency}: {count} people rebuilt under agreement version {agreement.version}\n")
     return 0

@@ -59,7 +59,7 @@ SERVICE = ServiceDefinition(
     settings_class=SharingSettings,
     routers=_routers,
     setup=_setup,
-    commands={"keys": commands.keys, "disclosures": commands.disclosure_log},
+    commands={"keys": commands.keys, "disclosures": commands.disclosure_log, "rebuild": commands.rebuild_projection},
     app_setup=_app_setup,
 )
 create_app = SERVICE.create_app
