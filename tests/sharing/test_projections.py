@@ -287,7 +287,7 @@ def test_the_rebuild_command_refuses_an_unknown_agency(database_settings: dict[s
     import sys  # noqa: PLC0415
 
     environment = os.environ | {"TIMPORA_SHARING_DATABASE__URL": database_settings["sharing"].url.get_secret_value()}
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "timpora.sharing.main", "rebuild", "no-such-agency"],
         env=environment,
         capture_output=True,
