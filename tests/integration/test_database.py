@@ -50,7 +50,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "expiry_notices",
         },
         "alerts": {"alembic_version", "inbox"},
-        "sharing": {"alembic_version", "inbox", "projections", "api_keys", "disclosures", "outbox"},
+        "sharing": {"alembic_version", "inbox", "projections", "api_keys", "disclosures", "outbox", "agreements"},
     }
     for name, engine in engines.items():
         async with engine.connect() as connection:

@@ -3,6 +3,7 @@ validity windows and jurisdictions mean what they say, and redaction keeps only 
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -91,3 +92,36 @@ def test_redaction_keeps_exactly_the_allowed_fields(snapshot: ForeignerSnapshot,
         assert record["birth_year"] == snapshot.date_of_birth.year
     if "passport_number" not in allowed:
         assert snapshot.passport.number not in str(record.values())
+
+
+async def test_every_agreement_version_is_kept_and_a_silent_change_is_refused(
+    database_settings: dict[str, object], tmp_path: Path
+) -> None:
+    from timpora.common.db.engine import make_engine, make_session_factory  # noqa: PLC0415
+    from timpora.common.db.migrations import upgrade  # noqa: PLC0415
+    from timpora.common.settings import DatabaseSettings  # noqa: PLC0415
+    from timpora.sharing.domain import registry  # noqa: PLC0415
+
+    settings = database_settings["sharing"]
+    assert isinstance(settings, DatabaseSettings)
+    engine = make_engine(settings, application_name="test", schema="sharing")
+    await upgrade(engine, "timpora.sharing", schema="sharing")
+    sessions = make_session_factory(engine)
+    agency = f"test-{uuid.uuid4().hex[:8]}"
+    first = agreements.load(_variant(tmp_path, agency_id=agency, version=1))
+    silently_changed = agreements.load(_variant(tmp_path, agency_id=agency, version=1, fields=["full_name"]))
+    properly_changed = agreements.load(_variant(tmp_path, agency_id=agency, version=2, fields=["full_name"]))
+    try:
+        async with sessions() as session, session.begin():
+            assert [a.agency_id for a in await registry.record(session, first) if a.agency_id == agency] == [agency]
+        async with sessions() as session, session.begin():
+            assert [a for a in await registry.record(session, first) if a.agency_id == agency] == []
+        with pytest.raises(
+            registry.AgreementChangedWithoutNewVersionError, match=f"{agency} changed but is still version 1"
+        ):
+            async with sessions() as session, session.begin():
+                await registry.record(session, silently_changed)
+        async with sessions() as session, session.begin():
+            assert [a.version for a in await registry.record(session, properly_changed) if a.agency_id == agency] == [2]
+    finally:
+        await engine.dispose()

@@ -81,8 +81,9 @@ def _person(village: str, *, expires_in_days: int) -> CloudEvent[Contract]:
 def _agreements_file(tmp_path: Path, *, lajing_until: str = "2027-12-31") -> Path:
     document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
     for agreement in document["agreements"]:
-        if agreement["agency_id"] == "desa-lajing":
-            agreement["valid_to"] = lajing_until
+        if agreement["agency_id"] == "desa-lajing" and str(agreement["valid_to"]) != lajing_until:
+            # Changed terms need a new version, or the service refuses to start.
+            agreement.update(valid_to=lajing_until, version=agreement["version"] + 1)
     path = tmp_path / "agreements.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path

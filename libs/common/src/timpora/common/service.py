@@ -51,6 +51,8 @@ class ServiceRuntime:
     clock: Clock = field(default_factory=SystemClock)
     topics: Sequence[TopicSpec] = field(default_factory=lambda: STATIC_TOPICS)
     workers: list[Worker] = field(default_factory=list)
+    #: Checks and preparations run once at start, after the migrations; one that raises stops the start.
+    startup: list[Worker] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -78,6 +80,8 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         await self.migrate()
+        for step in self.startup:
+            await step()
         await ensure_topics(self.settings.kafka, self.topics)
         await self.producer.start()
         await self.broker.start()

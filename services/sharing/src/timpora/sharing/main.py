@@ -16,6 +16,7 @@ from timpora.common.topics import agency_events_topic
 from timpora.sharing import commands, consumers, rebuild
 from timpora.sharing.api.routes import contract, foreigners
 from timpora.sharing.domain import agreements
+from timpora.sharing.domain import registry as agreement_registry
 from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
@@ -29,14 +30,21 @@ def _setup(runtime: ServiceRuntime) -> None:
     in_force = agreements.load(settings.agreements_file)
     runtime.topics = [*runtime.topics, *(agency_events_topic(agreement.agency_id) for agreement in in_force)]
     consumers.wire(runtime, in_force, topic=settings.registry_topic, group_id=settings.consumer_group)
+    runtime.startup.append(functools.partial(_record_agreements, runtime, in_force))
     runtime.workers.append(functools.partial(_rebuild_stale, runtime, settings, in_force))
     if settings.relay.enabled:
         relay = OutboxRelay(runtime.engine, runtime.producer, settings.relay, runtime.clock, service="sharing")
         runtime.workers.append(relay.run)
 
 
+async def _record_agreements(runtime: ServiceRuntime, in_force: list[Agreement]) -> None:
+    """Keeps every agreement version loaded; a changed agreement that kept its version stops the start."""
+    async with runtime.sessions() as session, session.begin():
+        await agreement_registry.record(session, in_force)
+
+
 async def _rebuild_stale(runtime: ServiceRuntime, settings: SharingSettings, in_force: list[Agreement]) -> None:
-    """At start: an agreement whose version changed rebuilds its agency's projection, then this rests."""
+    """Rebuilds each agency whose agreement version changed, then rests."""
     for agreement in await rebuild.stale_agencies(runtime.sessions, in_force):
         today = local_date(runtime.clock, regions.JAKARTA)
         await rebuild.rebuild(runtime.sessions, settings.kafka, settings.registry_topic, agreement, today)

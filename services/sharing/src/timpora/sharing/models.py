@@ -70,3 +70,14 @@ disclosures = Table(
     Index("disclosures_by_agency", "agency_id", "disclosed_at"),
     Index("disclosures_by_record", "record_ids", postgresql_using="gin"),
 )
+
+# Every version of every agreement that was ever in force here, as loaded: what an agency was allowed
+# to see, and when that started, stays answerable after the file has moved on.
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("agency_id", String(63), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("document", JSONB, nullable=False),
+    Column("first_loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
