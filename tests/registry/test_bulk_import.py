@@ -220,3 +220,34 @@ async def test_a_batch_that_collides_with_a_concurrent_registration_fails_withou
     assert "foreigners_passport_key" in message
     assert row["passport_number"] not in message
     assert summary.imported == 0
+
+
+async def test_a_batch_is_written_whole_or_not_at_all(registry: Registry) -> None:
+    from timpora.registry.bulk.importer import ImportBatchError, _Pending, _Writer  # noqa: PLC0415
+    from timpora.registry.bulk.records import parse  # noqa: PLC0415
+
+    rows = _rows(3)
+    lines = [parse(index + 2, row) for index, row in enumerate(rows)]
+    importer = Importer(registry.runtime.engine, registry.clock, import_id="atomic")
+    summary = Summary()
+    prepared = await importer._prepare(
+        [_Pending(line.number, line.record) for line in lines if line.record], summary, lambda *_: None
+    )
+    # The last table copied (the outbox) refuses the batch: an event id that is already taken.
+    taken = (await registry.new_foreigner())["foreigner_id"]
+    async with registry.sessions() as session:
+        taken_event = await session.scalar(select(outbox.c.event_id).where(outbox.c.partition_key == taken))
+    prepared.outbox[-1] = (taken_event, *prepared.outbox[-1][1:])
+
+    try:
+        async with _Writer(registry.runtime.engine, summary) as writer:
+            await writer.submit(prepared)
+    except ImportBatchError:
+        pass
+    else:
+        raise AssertionError("the batch with a taken event id was written")
+
+    for row in rows:
+        found = await registry.client.get("/v1/foreigners", params={"passport_number": row["passport_number"]})
+        assert found.json()["items"] == [], "a table copied before the failure kept its rows"
+    assert summary.imported == 0

@@ -19,10 +19,10 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from timpora.common.db.engine import driver_connection
 from timpora.common.events import EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import ForeignerEvent
 from timpora.common.kafka.admin import admin_client
@@ -90,32 +90,40 @@ async def rebuild(
 ) -> int:
     """Rebuilds ``agreement``'s agency from ``topic``; returns how many people it wrote."""
     newest = await newest_events(kafka, topic) if agreement.is_valid_on(today) else {}
+    rows = []
+    for data in newest.values():
+        visible = agreement.covers(data.jurisdiction)
+        record = json.dumps(redact(data.foreigner, agreement.allowed)) if visible else None
+        rows.append(
+            (
+                agreement.agency_id,
+                data.foreigner.foreigner_id,
+                data.foreigner.version,
+                agreement.version,
+                visible,
+                record,
+            )
+        )
     async with sessions() as session, session.begin():
-        for data in newest.values():
-            visible = agreement.covers(data.jurisdiction)
-            statement = insert(projections).values(
-                agency_id=agreement.agency_id,
-                foreigner_id=data.foreigner.foreigner_id,
-                version=data.foreigner.version,
-                agreement_version=agreement.version,
-                visible=visible,
-                record=redact(data.foreigner, agreement.allowed) if visible else None,
-            )
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[projections.c.agency_id, projections.c.foreigner_id],
-                    set_={
-                        "version": statement.excluded.version,
-                        "agreement_version": statement.excluded.agreement_version,
-                        "visible": statement.excluded.visible,
-                        "record": statement.excluded.record,
-                        "updated_at": func.now(),
-                    },
-                    # The live consumer may already hold a newer event under the new agreement.
-                    where=(projections.c.agreement_version != statement.excluded.agreement_version)
-                    | (projections.c.version < statement.excluded.version),
-                )
-            )
+        connection = await driver_connection(await session.connection())
+        # One COPY into a scratch table and one merge, instead of a statement per person.
+        await connection.execute("CREATE TEMP TABLE rebuilt (LIKE projections INCLUDING DEFAULTS) ON COMMIT DROP")
+        await connection.copy_records_to_table(
+            "rebuilt",
+            records=rows,
+            columns=["agency_id", "foreigner_id", "version", "agreement_version", "visible", "record"],
+        )
+        await connection.execute(
+            """
+            INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record)
+            SELECT agency_id, foreigner_id, version, agreement_version, visible, record FROM rebuilt
+            ON CONFLICT (agency_id, foreigner_id) DO UPDATE SET
+                version = excluded.version, agreement_version = excluded.agreement_version,
+                visible = excluded.visible, record = excluded.record, updated_at = now()
+            -- The live consumer may already hold a newer event under the new agreement.
+            WHERE projections.agreement_version <> excluded.agreement_version OR projections.version < excluded.version
+            """
+        )
         await session.execute(
             delete(projections).where(
                 projections.c.agency_id == agreement.agency_id, projections.c.agreement_version != agreement.version

@@ -32,7 +32,14 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 
 
 async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under a SQLAlchemy one: for COPY, LISTEN and other things only asyncpg does."""
+    """The asyncpg connection under a SQLAlchemy one: for COPY, LISTEN and other things only asyncpg does.
+
+    If ``connection`` is in a transaction (``engine.begin()``, ``session.begin()``), that transaction is
+    opened in the database first: SQLAlchemy would otherwise open it only at its own first statement,
+    and what is done directly on asyncpg before that would commit on its own, one statement at a time.
+    """
+    if connection.in_transaction():
+        await connection.execute(text("SELECT 1"))
     raw = await connection.get_raw_connection()
     driver: asyncpg.Connection | None = raw.driver_connection
     if driver is None:
