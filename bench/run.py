@@ -12,20 +12,21 @@ import argparse
 import asyncio
 import os
 
-from bench import publish, registry
+from bench import publish, registry, sharing
 from bench.common import Result, report
 from timpora.common.settings import KafkaSettings
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["publish", "registry"], action="append")
+    parser.add_argument("--only", choices=["publish", "registry", "sharing"], action="append")
     parser.add_argument("--events", type=int, default=20_000, help="events for the publish benchmark")
     parser.add_argument("--records", type=int, default=1_000_000, help="records to import, then relay")
     parser.add_argument("--rate", type=int, default=200, help="events a second for the latency benchmark")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the latency benchmark runs")
+    parser.add_argument("--sharing-events", type=int, default=1_000_000, help="events replayed by the rebuild")
     args = parser.parse_args()
-    chosen = set(args.only or ["publish", "registry"])
+    chosen = set(args.only or ["publish", "registry", "sharing"])
     kafka = KafkaSettings(bootstrap_servers=os.environ.get("TIMPORA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
     results: list[Result] = []
     if "publish" in chosen:
@@ -36,6 +37,8 @@ async def main() -> None:
         results.extend(
             await registry.run_all(admin_url, kafka, records=args.records, rate=args.rate, seconds=args.seconds)
         )
+    if "sharing" in chosen:
+        results.extend(await sharing.run_all(os.environ["TIMPORA_PG_ADMIN_URL"], kafka, events=args.sharing_events))
     report(results)
 
 
