@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.structs import TopicPartition
 
-from timpora.common.kafka.admin import admin_client
+from timpora.common.kafka.admin import topic_partitions
 from timpora.common.settings import KafkaSettings
 
 
@@ -42,13 +41,7 @@ async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        admin = admin_client(kafka)
-        await admin.start()
-        try:
-            (description,) = await admin.describe_topics([topic])
-        finally:
-            await admin.close()
-        partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
+        partitions = await topic_partitions(kafka, topic)
         if not partitions:
             raise LookupError(f"topic {topic} does not exist")
         consumer.assign(partitions)

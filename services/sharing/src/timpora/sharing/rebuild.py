@@ -18,14 +18,13 @@ from datetime import date
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import TopicPartition
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from timpora.common.db.engine import driver_connection
 from timpora.common.events import EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import ForeignerEvent
-from timpora.common.kafka.admin import admin_client
+from timpora.common.kafka.admin import topic_partitions
 from timpora.common.kafka.broker import client_options
 from timpora.common.settings import KafkaSettings
 from timpora.sharing.domain.agreements import Agreement
@@ -44,7 +43,7 @@ async def newest_events(kafka: KafkaSettings, topic: str) -> dict[UUID, Foreigne
     await consumer.start()
     newest: dict[UUID, ForeignerEvent] = {}
     try:
-        partitions = await _partitions(kafka, topic)
+        partitions = await topic_partitions(kafka, topic)
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         remaining = {partition for partition in partitions if ends[partition] > 0}
@@ -58,16 +57,6 @@ async def newest_events(kafka: KafkaSettings, topic: str) -> dict[UUID, Foreigne
     finally:
         await consumer.stop()
     return newest
-
-
-async def _partitions(kafka: KafkaSettings, topic: str) -> list[TopicPartition]:
-    admin = admin_client(kafka)
-    await admin.start()
-    try:
-        (description,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return [TopicPartition(topic, partition["partition"]) for partition in description["partitions"]]
 
 
 def _keep_newest(

@@ -60,3 +60,14 @@ async def committed_offsets(settings: KafkaSettings, group_id: str) -> dict[Topi
         return {partition: metadata.offset for partition, metadata in offsets.items()}
     finally:
         await admin.close()
+
+
+async def topic_partitions(settings: KafkaSettings, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic``, from the cluster (a consumer's own metadata may not list it yet)."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, partition["partition"]) for partition in description["partitions"]]
