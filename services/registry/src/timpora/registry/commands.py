@@ -10,11 +10,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from timpora.common.clock import SystemClock
-from timpora.common.db.engine import make_engine, make_session_factory
-from timpora.common.db.migrations import upgrade
+from timpora.common.db.engine import make_session_factory
+from timpora.common.db.migrations import migrated_engine
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.settings import ServiceSettings
@@ -24,13 +22,6 @@ from timpora.registry.bulk.records import read
 from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.operators import add_operator, disable_operator
 from timpora.registry.settings import RegistrySettings
-
-
-async def _migrated_engine(settings: ServiceSettings, purpose: str) -> AsyncEngine:
-    """An engine on the registry's schema, brought up to date first, so a command works on a fresh database."""
-    engine = make_engine(settings.database, application_name=f"timpora-registry-{purpose}", schema="registry")
-    await upgrade(engine, "timpora.registry", schema="registry")
-    return engine
 
 
 def _registry(settings: ServiceSettings) -> RegistrySettings:
@@ -45,7 +36,7 @@ async def operators(settings: ServiceSettings, argv: list[str]) -> int:
     parser.add_argument("action", choices=["add", "disable"])
     parser.add_argument("name")
     args = parser.parse_args(argv)
-    engine = await _migrated_engine(settings, "cli")
+    engine = await migrated_engine(settings, purpose="cli")
     try:
         async with make_session_factory(engine)() as session, session.begin():
             if args.action == "add":
@@ -71,7 +62,7 @@ async def outbox(settings: ServiceSettings, argv: list[str]) -> int:
     parser.add_argument("--until", type=datetime.fromisoformat, default=None)
     args = parser.parse_args(argv)
     registry = _registry(settings)
-    engine = await _migrated_engine(settings, "cli")
+    engine = await migrated_engine(settings, purpose="cli")
     relay = OutboxRelay(
         engine, EventProducer(registry.kafka, client_id="timpora-registry-cli"), registry.relay, SystemClock()
     )
@@ -87,7 +78,7 @@ async def relay(settings: ServiceSettings, argv: list[str]) -> int:
     """``relay``: run only the outbox relay, in the foreground (for a dedicated relay process)."""
     argparse.ArgumentParser(prog="timpora-registry relay").parse_args(argv)
     registry = _registry(settings)
-    engine = await _migrated_engine(settings, "relay")
+    engine = await migrated_engine(settings, purpose="relay")
     producer = EventProducer(registry.kafka, client_id="timpora-registry-relay")
     await producer.start()
     try:
@@ -131,7 +122,7 @@ async def import_file(settings: ServiceSettings, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     registry = _registry(settings)
     rejects_path: Path = args.rejects or args.file.with_name(args.file.name + ".rejects.csv")
-    engine = await _migrated_engine(settings, "import")
+    engine = await migrated_engine(settings, purpose="import")
     importer = Importer(
         engine,
         SystemClock(),
@@ -176,7 +167,7 @@ async def expiry(settings: ServiceSettings, argv: list[str]) -> int:
     parser.add_argument("action", choices=["run-once"])
     parser.parse_args(argv)
     registry = _registry(settings)
-    engine = await _migrated_engine(settings, "expiry")
+    engine = await migrated_engine(settings, purpose="expiry")
     try:
         scheduler = ExpiryScheduler(make_session_factory(engine), registry.expiry, SystemClock(), registry.event_source)
         emitted = await scheduler.run_once()

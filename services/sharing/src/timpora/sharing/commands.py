@@ -8,22 +8,14 @@ import sys
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from timpora.common import regions
 from timpora.common.clock import SystemClock, local_date
-from timpora.common.db.engine import make_engine, make_session_factory
-from timpora.common.db.migrations import upgrade
+from timpora.common.db.engine import make_session_factory
+from timpora.common.db.migrations import migrated_engine
 from timpora.common.settings import ServiceSettings
 from timpora.sharing import access, disclosures, rebuild
 from timpora.sharing.domain import agreements
 from timpora.sharing.settings import SharingSettings
-
-
-async def _migrated_engine(settings: ServiceSettings) -> AsyncEngine:
-    engine = make_engine(settings.database, application_name="timpora-sharing-cli", schema="sharing")
-    await upgrade(engine, "timpora.sharing", schema="sharing")
-    return engine
 
 
 async def keys(settings: ServiceSettings, argv: list[str]) -> int:
@@ -34,7 +26,7 @@ async def keys(settings: ServiceSettings, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not isinstance(settings, SharingSettings):
         raise TypeError("sharing commands need SharingSettings")
-    engine = await _migrated_engine(settings)
+    engine = await migrated_engine(settings, purpose="cli")
     try:
         async with make_session_factory(engine)() as session, session.begin():
             if args.action == "issue":
@@ -65,7 +57,7 @@ async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.action != "verify" and not args.subject:
         parser.error(f"{args.action} needs its subject")
-    engine = await _migrated_engine(settings)
+    engine = await migrated_engine(settings, purpose="cli")
     try:
         async with make_session_factory(engine)() as session:
             if args.action == "verify":
@@ -104,7 +96,7 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
     if agreement is None:
         sys.stderr.write(f"no agreement for agency {args.agency} in {settings.agreements_file}\n")
         return 1
-    engine = await _migrated_engine(settings)
+    engine = await migrated_engine(settings, purpose="cli")
     try:
         today = local_date(SystemClock(), regions.JAKARTA)
         count = await rebuild.rebuild(

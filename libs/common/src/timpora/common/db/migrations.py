@@ -15,6 +15,9 @@ from alembic.config import Config
 from sqlalchemy import Connection, MetaData, pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from timpora.common.db.engine import make_engine
+from timpora.common.settings import ServiceSettings
+
 VERSION_TABLE = "alembic_version"
 
 
@@ -42,6 +45,14 @@ async def upgrade(engine: AsyncEngine, package: str, *, schema: str, revision: s
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"timpora-migrate-{schema}"}
         )
         await connection.run_sync(_upgrade)
+
+
+async def migrated_engine(settings: ServiceSettings, *, purpose: str) -> AsyncEngine:
+    """An engine on the service's schema, brought up to date first, so a command works on a fresh database."""
+    service = settings.service_name
+    engine = make_engine(settings.database, application_name=f"timpora-{service}-{purpose}", schema=service)
+    await upgrade(engine, f"timpora.{service}", schema=service)
+    return engine
 
 
 def run_env(metadata: MetaData, schema: str) -> None:
