@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common.tokens import new_token, token_hash
 from timpora.registry.models import operators
 
 TOKEN_PREFIX = "tmp_"  # noqa: S105 - a recognisable prefix, not a secret
@@ -21,13 +20,9 @@ class Operator:
     name: str
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def add_operator(session: AsyncSession, name: str) -> str:
     """Registers ``name`` and returns their token; it is not stored and cannot be shown again."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = new_token(TOKEN_PREFIX)
     await session.execute(insert(operators).values(id=uuid4(), name=name, token_sha256=token_hash(token)))
     return token
 

@@ -3,14 +3,13 @@ and revoking the old one."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common.tokens import new_token, token_hash
 from timpora.sharing.models import api_keys
 
 KEY_PREFIX = "tsk_"
@@ -22,13 +21,9 @@ class AgencyKey:
     agency_id: str
 
 
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 async def issue(session: AsyncSession, agency_id: str) -> tuple[UUID, str]:
-    key_id, key = uuid4(), KEY_PREFIX + secrets.token_urlsafe(32)
-    await session.execute(insert(api_keys).values(id=key_id, agency_id=agency_id, key_sha256=_hash(key)))
+    key_id, key = uuid4(), new_token(KEY_PREFIX)
+    await session.execute(insert(api_keys).values(id=key_id, agency_id=agency_id, key_sha256=token_hash(key)))
     return key_id, key
 
 
@@ -41,7 +36,7 @@ async def revoke(session: AsyncSession, key_id: UUID) -> bool:
 
 async def authenticate(session: AsyncSession, key: str) -> AgencyKey | None:
     statement = select(api_keys.c.id, api_keys.c.agency_id).where(
-        api_keys.c.key_sha256 == _hash(key), api_keys.c.revoked_at.is_(None)
+        api_keys.c.key_sha256 == token_hash(key), api_keys.c.revoked_at.is_(None)
     )
     row = (await session.execute(statement)).first()
     return None if row is None else AgencyKey(key_id=row.id, agency_id=row.agency_id)
