@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.events.payloads import ForeignerSnapshot
+from timpora.common.http.deps import Runtime
 from timpora.common.service import ServiceRuntime
 from timpora.registry.api.errors import error_response
 from timpora.registry.domain.changes import ChangeContext
@@ -31,14 +32,6 @@ UNIQUE_VIOLATION = "23505"
 RETRYABLE = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 _bearer = HTTPBearer(auto_error=False, description="An operator token (timpora-registry operators add NAME)")
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
 async def get_operator(

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from timpora.common import regions
 from timpora.common.clock import local_date
-from timpora.common.service import ServiceRuntime
+from timpora.common.http.deps import Runtime
 from timpora.sharing.access import AgencyKey, authenticate
 from timpora.sharing.domain import agreements
 from timpora.sharing.domain.agreements import Agreement
@@ -18,14 +18,6 @@ from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
 _bearer = HTTPBearer(auto_error=False, description="The agency's API key (timpora-sharing keys issue AGENCY)")
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from faststream.specification import AsyncAPI, get_asyncapi_html
 
 from timpora.common.events import EVENT_SPECS
 from timpora.common.events.schemas import json_schema
-from timpora.registry.api.deps import Runtime
+from timpora.common.http.deps import Runtime
 
 router = APIRouter(prefix="/v1", tags=["event contract"])
 _SCHEMAS = {spec.schema_file: spec for spec in EVENT_SPECS}

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timpora.common import regions
 from timpora.common.clock import local_date
 from timpora.common.events.payloads import ForeignerSnapshot, PermitStatus
+from timpora.common.http.deps import Runtime
 from timpora.common.types import Nationality, RegionCode
 from timpora.registry import repository as repo
-from timpora.registry.api.deps import CurrentOperator, Outcome, Runtime, Writer, etag
+from timpora.registry.api.deps import CurrentOperator, Outcome, Writer, etag
 from timpora.registry.api.models import ForeignerPage, ForeignerRecord, HistoryEntry, StayRecorded
 from timpora.registry.domain import changes
 from timpora.registry.domain.changes import ChangeContext

@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common import regions
 from timpora.common.clock import local_date
+from timpora.common.http.deps import Runtime
 from timpora.common.types import Nationality, RegionCode
 from timpora.sharing import disclosures
-from timpora.sharing.api.deps import Caller, CurrentCaller, Runtime
+from timpora.sharing.api.deps import Caller, CurrentCaller
 from timpora.sharing.disclosures import Disclosure
 from timpora.sharing.domain.fields import FIELD_NAMES
 from timpora.sharing.models import projections
