@@ -6,7 +6,7 @@ A service reads, for example, ``TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS`` and
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,3 +58,13 @@ class ServiceSettings(BaseSettings):
     http: HttpSettings = HttpSettings()
     log_level: LogLevel = "INFO"
     log_json: bool = True
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def narrow(settings: ServiceSettings, kind: type[SettingsT]) -> SettingsT:
+    """``settings`` as the service's own settings class (a runtime holds them as the base class)."""
+    if not isinstance(settings, kind):
+        raise TypeError(f"{kind.__name__} is needed, not {type(settings).__name__}")
+    return settings

@@ -15,19 +15,13 @@ from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.outbox.relay import OutboxRelay
-from timpora.common.settings import ServiceSettings
+from timpora.common.settings import ServiceSettings, narrow
 from timpora.registry.bulk.generator import generate, write
 from timpora.registry.bulk.importer import ImportBatchError, Importer, Summary
 from timpora.registry.bulk.records import read
 from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.operators import add_operator, disable_operator
 from timpora.registry.settings import RegistrySettings
-
-
-def _registry(settings: ServiceSettings) -> RegistrySettings:
-    if not isinstance(settings, RegistrySettings):
-        raise TypeError("registry commands need RegistrySettings")
-    return settings
 
 
 async def operators(settings: ServiceSettings, argv: list[str]) -> int:
@@ -61,7 +55,7 @@ async def outbox(settings: ServiceSettings, argv: list[str]) -> int:
     )
     parser.add_argument("--until", type=datetime.fromisoformat, default=None)
     args = parser.parse_args(argv)
-    registry = _registry(settings)
+    registry = narrow(settings, RegistrySettings)
     engine = await migrated_engine(settings, purpose="cli")
     relay = OutboxRelay(
         engine, EventProducer(registry.kafka, client_id="timpora-registry-cli"), registry.relay, SystemClock()
@@ -77,7 +71,7 @@ async def outbox(settings: ServiceSettings, argv: list[str]) -> int:
 async def relay(settings: ServiceSettings, argv: list[str]) -> int:
     """``relay``: run only the outbox relay, in the foreground (for a dedicated relay process)."""
     argparse.ArgumentParser(prog="timpora-registry relay").parse_args(argv)
-    registry = _registry(settings)
+    registry = narrow(settings, RegistrySettings)
     engine = await migrated_engine(settings, purpose="relay")
     producer = EventProducer(registry.kafka, client_id="timpora-registry-relay")
     await producer.start()
@@ -120,7 +114,7 @@ async def import_file(settings: ServiceSettings, argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--actor", default="bulk-import", help="recorded as who made the change")
     args = parser.parse_args(argv)
-    registry = _registry(settings)
+    registry = narrow(settings, RegistrySettings)
     rejects_path: Path = args.rejects or args.file.with_name(args.file.name + ".rejects.csv")
     engine = await migrated_engine(settings, purpose="import")
     importer = Importer(
@@ -166,7 +160,7 @@ async def expiry(settings: ServiceSettings, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="timpora-registry expiry")
     parser.add_argument("action", choices=["run-once"])
     parser.parse_args(argv)
-    registry = _registry(settings)
+    registry = narrow(settings, RegistrySettings)
     engine = await migrated_engine(settings, purpose="expiry")
     try:
         scheduler = ExpiryScheduler(make_session_factory(engine), registry.expiry, SystemClock(), registry.event_source)

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
+from timpora.common.settings import narrow
 from timpora.common.topics import REGISTRY_EVENTS
 from timpora.registry import commands, housekeeping
 from timpora.registry.api.errors import install_error_handlers
@@ -23,9 +24,7 @@ def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
 
 
 def _setup(runtime: ServiceRuntime) -> None:
-    settings = runtime.settings
-    if not isinstance(settings, RegistrySettings):
-        raise TypeError("the registry needs RegistrySettings")
+    settings = narrow(runtime.settings, RegistrySettings)
     # Publishers declared for the AsyncAPI document; the relay sends through the runtime's producer.
     for spec in REGISTRY_EVENT_SPECS:
         runtime.broker.publisher(

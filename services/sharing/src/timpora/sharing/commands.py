@@ -12,7 +12,7 @@ from timpora.common import regions
 from timpora.common.clock import SystemClock, local_date
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
-from timpora.common.settings import ServiceSettings
+from timpora.common.settings import ServiceSettings, narrow
 from timpora.sharing import access, disclosures, rebuild
 from timpora.sharing.domain import agreements
 from timpora.sharing.settings import SharingSettings
@@ -24,8 +24,7 @@ async def keys(settings: ServiceSettings, argv: list[str]) -> int:
     parser.add_argument("action", choices=["issue", "revoke"])
     parser.add_argument("subject", help="the agency id (issue) or the key id (revoke)")
     args = parser.parse_args(argv)
-    if not isinstance(settings, SharingSettings):
-        raise TypeError("sharing commands need SharingSettings")
+    settings = narrow(settings, SharingSettings)
     engine = await migrated_engine(settings, purpose="cli")
     try:
         async with make_session_factory(engine)() as session, session.begin():
@@ -90,8 +89,7 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="timpora-sharing rebuild")
     parser.add_argument("agency")
     args = parser.parse_args(argv)
-    if not isinstance(settings, SharingSettings):
-        raise TypeError("sharing commands need SharingSettings")
+    settings = narrow(settings, SharingSettings)
     agreement = agreements.current(settings.agreements_file).get(args.agency)
     if agreement is None:
         sys.stderr.write(f"no agreement for agency {args.agency} in {settings.agreements_file}\n")

@@ -12,6 +12,7 @@ from timpora.common import regions
 from timpora.common.clock import local_date
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
+from timpora.common.settings import narrow
 from timpora.common.topics import agency_events_topic
 from timpora.sharing import commands, consumers, rebuild
 from timpora.sharing.api.routes import contract, foreigners
@@ -23,9 +24,7 @@ from timpora.sharing.settings import SharingSettings
 
 
 def _setup(runtime: ServiceRuntime) -> None:
-    settings = runtime.settings
-    if not isinstance(settings, SharingSettings):
-        raise TypeError("the sharing service needs SharingSettings")
+    settings = narrow(runtime.settings, SharingSettings)
     # A broken agreements file stops the start with the file's path and the field at fault.
     in_force = agreements.load(settings.agreements_file)
     runtime.topics = [*runtime.topics, *(agency_events_topic(agreement.agency_id) for agreement in in_force)]

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.common.http.deps import Runtime
 from timpora.common.service import ServiceRuntime
+from timpora.common.settings import narrow
 from timpora.registry.api.errors import error_response
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.domain.errors import ConflictError, InvalidChangeError, RegistryError
@@ -103,7 +104,7 @@ class WriteExecutor:
             context = ChangeContext(
                 actor=self.operator.name,
                 clock=self.runtime.clock,
-                source=_settings(self.runtime).event_source,
+                source=narrow(self.runtime.settings, RegistrySettings).event_source,
                 expected_version=parse_if_match(self.if_match),
             )
             fingerprint = await self._fingerprint()
@@ -185,13 +186,6 @@ class WriteExecutor:
             .where(self._key_row())
             .values(status_code=status_code, response={"body": body, "version": version})
         )
-
-
-def _settings(runtime: ServiceRuntime) -> RegistrySettings:
-    settings = runtime.settings
-    if not isinstance(settings, RegistrySettings):
-        raise TypeError("the registry runtime needs RegistrySettings")
-    return settings
 
 
 def get_writer(

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from timpora.common import regions
 from timpora.common.clock import local_date
 from timpora.common.http.deps import Runtime
+from timpora.common.settings import narrow
 from timpora.sharing.access import AgencyKey, authenticate
 from timpora.sharing.domain import agreements
 from timpora.sharing.domain.agreements import Agreement
@@ -37,9 +38,7 @@ async def get_caller(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "a valid agency API key is required", headers={"WWW-Authenticate": "Bearer"}
         )
-    settings = runtime.settings
-    if not isinstance(settings, SharingSettings):
-        raise TypeError("the sharing service needs SharingSettings")
+    settings = narrow(runtime.settings, SharingSettings)
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.check(key.key_id)
     if wait is not None:
