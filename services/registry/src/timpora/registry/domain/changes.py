@@ -139,11 +139,12 @@ async def record_arrival(
         "arrival_port": command.port,
         "arrival_on": command.arrived_on,
     }
-    optional = {
-        key: value
-        for key, value in (("occupation", command.occupation), ("sponsor_id", sponsor_id))
-        if key in command.model_fields_set or (key == "sponsor_id" and command.sponsor is not None)
-    }
+    # A returning person keeps their occupation and sponsor unless the arrival gives new ones.
+    optional: dict[str, object] = {}
+    if "occupation" in command.model_fields_set:
+        optional["occupation"] = command.occupation
+    if sponsor_id is not None:
+        optional["sponsor_id"] = sponsor_id
     if existing is None:
         foreigner_id, version = uuid4(), 1
         await repo.insert_foreigner(
