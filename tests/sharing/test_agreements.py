@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.factories import snapshots
+from timpora.common.config_files import ConfigFileError
 from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.sharing.domain import agreements
-from timpora.sharing.domain.agreements import AgreementFileError
 from timpora.sharing.domain.fields import FIELD_NAMES, redact
 
 
@@ -44,7 +44,7 @@ def test_a_broken_file_is_refused_with_where_and_why(tmp_path: Path, text: str, 
     path = tmp_path / "agreements.yaml"
     path.write_text(text, encoding="utf-8")
 
-    with pytest.raises(AgreementFileError, match=reason):
+    with pytest.raises(ConfigFileError, match=reason):
         agreements.load(path)
 
 
@@ -70,7 +70,7 @@ def _variant(tmp_path: Path, **changes: object) -> Path:
     ],
 )
 def test_each_rule_of_an_agreement_is_checked(tmp_path: Path, changes: dict[str, object], reason: str) -> None:
-    with pytest.raises(AgreementFileError, match=reason):
+    with pytest.raises(ConfigFileError, match=reason):
         agreements.load(_variant(tmp_path, **changes))
 
 

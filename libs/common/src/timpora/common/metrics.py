@@ -20,3 +20,8 @@ EVENT_RETRIES = Counter(
     ["service", "consumer"],
 )
 READY = Gauge("timpora_ready", "1 when every readiness check of the service passes.", ["service"])
+CONSUMER_LAG = Gauge(
+    "timpora_consumer_lag_records",
+    "Records of a topic a consumer group has not committed yet.",
+    ["service", "group", "topic"],
+)

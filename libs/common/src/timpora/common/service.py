@@ -53,6 +53,10 @@ class ServiceRuntime:
     workers: list[Worker] = field(default_factory=list)
     #: Checks and preparations run once at start, after the migrations; one that raises stops the start.
     startup: list[Worker] = field(default_factory=list)
+    #: Run once at stop, after the workers are cancelled (closing clients the workers used).
+    shutdown: list[Worker] = field(default_factory=list)
+    #: What a service's setup hands to its routes (the alerts service's router and worker, ...), by name.
+    state: dict[str, object] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -94,6 +98,8 @@ class ServiceRuntime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for step in self.shutdown:
+            await step()
         await self.broker.stop()
         await self.producer.stop()
         await self.engine.dispose()

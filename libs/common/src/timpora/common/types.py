@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from timpora.common import nationalities, regions
 
@@ -58,3 +58,6 @@ RegionCode = Annotated[
     ),
     AfterValidator(_region),
 ]
+
+#: An agency's id in agreements, the alert directory and topic names, e.g. ``polres-bangkalan``.
+AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]

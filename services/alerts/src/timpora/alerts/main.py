@@ -1,15 +1,89 @@
-"""The alerts service process: ``timpora-alerts serve`` (HTTP API and Kafka) or ``timpora-alerts migrate``."""
+"""The alerts service process: ``timpora-alerts serve`` (HTTP API, Kafka consumer, delivery, escalation)
+or ``timpora-alerts migrate``, ``keys``, ``operators``, ``check``."""
 
+import functools
 import sys
+from collections.abc import Sequence
 
+import httpx
+from fastapi import APIRouter
+
+from timpora.alerts import agencies, commands, consumers, lifecycle
+from timpora.alerts.alerting import Alerting
+from timpora.alerts.api.routes import admin, alerts
+from timpora.alerts.channels.email import EmailSender
+from timpora.alerts.channels.webhook import WebhookSender
+from timpora.alerts.delivery import DeliveryWorker
+from timpora.alerts.domain import directory
+from timpora.alerts.domain.directory import Agency
+from timpora.alerts.domain.rules import RuleBook
 from timpora.alerts.settings import AlertsSettings
-from timpora.common.service import ServiceDefinition
+from timpora.common.kafka import lag
+from timpora.common.service import ServiceDefinition, ServiceRuntime
+from timpora.common.settings import narrow
+from timpora.common.topics import agency_alerts_topic
+
+
+def _setup(runtime: ServiceRuntime) -> None:
+    settings = narrow(runtime.settings, AlertsSettings)
+    # A broken directory file stops the start with the file's path and the field at fault.
+    declared = directory.load(settings.agencies_file)
+    runtime.topics = [
+        *runtime.topics,
+        *(agency_alerts_topic(agency.id) for agency in declared if agency.channels.kafka),
+    ]
+    alerting = Alerting(rules=RuleBook(settings.rules_file), clock=runtime.clock)
+    runtime.state["alerting"] = alerting
+    consumers.wire(runtime, alerting, topic=settings.registry_topic, group_id=settings.consumer_group)
+    runtime.startup.append(functools.partial(_load_directory, runtime, alerting, declared))
+    client = httpx.AsyncClient(follow_redirects=False)
+    runtime.shutdown.append(client.aclose)
+    worker = DeliveryWorker(
+        engine=runtime.engine,
+        sessions=runtime.sessions,
+        directory=alerting.directory_cache,
+        webhook=WebhookSender(client, timeout_s=settings.delivery.webhook_timeout_s),
+        email=EmailSender(settings.smtp),
+        producer=runtime.producer,
+        settings=settings.delivery,
+        clock=runtime.clock,
+    )
+    runtime.state["delivery"] = worker
+    if settings.delivery.enabled:
+        runtime.workers.append(worker.run)
+    runtime.workers.append(functools.partial(lifecycle.run, runtime.sessions, alerting, settings.lifecycle))
+    runtime.workers.append(
+        functools.partial(
+            lag.monitor,
+            settings.kafka,
+            service=runtime.name,
+            group_id=settings.consumer_group,
+            topic=settings.registry_topic,
+        )
+    )
+
+
+async def _load_directory(runtime: ServiceRuntime, alerting: Alerting, declared: list[Agency]) -> None:
+    """Writes the file's agencies, then reads the rules against the whole directory (a broken file stops the start)."""
+    async with runtime.sessions() as session, session.begin():
+        await agencies.sync_file(session, declared, now=runtime.clock.now())
+        known = await agencies.load(session)
+    alerting.directory_cache.invalidate()
+    alerting.rules.refresh(known.agencies)
+
+
+def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
+    return (alerts.router, admin.router)
+
 
 SERVICE = ServiceDefinition(
     name="alerts",
     title="TIMPORA alerts",
     description="Routes registry events to the agencies that must act and tracks each alert until someone acts.",
     settings_class=AlertsSettings,
+    routers=_routers,
+    setup=_setup,
+    commands={"keys": commands.agency_keys, "operators": commands.operator_keys, "check": commands.check},
 )
 create_app = SERVICE.create_app
 main = SERVICE.main

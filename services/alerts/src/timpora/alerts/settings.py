@@ -2,9 +2,52 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
+from timpora.alerts.channels.email import SmtpSettings
+from timpora.alerts.domain.directory import DEFAULT_AGENCIES
+from timpora.alerts.domain.rules import DEFAULT_RULES
 from timpora.common.settings import HttpSettings, ServiceSettings
+from timpora.common.topics import REGISTRY_EVENTS
+
+
+class DeliverySettings(BaseModel):
+    enabled: bool = True
+    #: Deliveries claimed per round; each is sent concurrently with the others of its round.
+    batch_size: int = Field(default=64, gt=0, le=1000)
+    #: A claimed delivery not settled within this time (a crashed worker) is claimed again.
+    lease_s: float = Field(default=60.0, gt=0)
+    #: Polling happens anyway in case a notification is lost (LISTEN is best-effort by design).
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    #: Retries stop (and the delivery is dead) this long after the first attempt; Standard Webhooks: ~3 days.
+    give_up_after_h: float = Field(default=72.0, gt=0)
+    #: A webhook endpoint whose deliveries have all failed for this long is disabled, and its agency told by e-mail.
+    disable_endpoint_after_h: float = Field(default=24.0, gt=0)
+
+    @property
+    def give_up_after(self) -> timedelta:
+        return timedelta(hours=self.give_up_after_h)
+
+    @property
+    def disable_endpoint_after(self) -> timedelta:
+        return timedelta(hours=self.disable_endpoint_after_h)
+
+
+class LifecycleSettings(BaseModel):
+    #: An overstay alert nobody acknowledged within this time goes to the agency's escalation contacts,
+    #: and after as long again to the next level of jurisdiction.
+    escalate_after_h: float = Field(default=24.0, gt=0)
+    #: How often escalations and digests are looked for.
+    tick_s: float = Field(default=60.0, gt=0)
+
+    @property
+    def escalate_after(self) -> timedelta:
+        return timedelta(hours=self.escalate_after_h)
 
 
 class AlertsSettings(ServiceSettings):
@@ -12,3 +55,12 @@ class AlertsSettings(ServiceSettings):
 
     service_name: str = "alerts"
     http: HttpSettings = HttpSettings(port=8002)
+    #: The agency directory loaded at start (the admin API can change it afterwards).
+    agencies_file: Path = DEFAULT_AGENCIES
+    #: Routing rules; re-read when the file changes, a broken file is refused and the rules in force kept.
+    rules_file: Path = DEFAULT_RULES
+    registry_topic: str = REGISTRY_EVENTS.name
+    consumer_group: str = "timpora-alerts-routing"
+    smtp: SmtpSettings = SmtpSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    lifecycle: LifecycleSettings = LifecycleSettings()

@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from timpora.common.access import api_keys_table
 from timpora.common.db.inbox import inbox_table
 from timpora.common.outbox.table import outbox_table
 
@@ -41,15 +42,7 @@ projections = Table(
 )
 
 # API keys of agencies: only a hash is kept; rotation is issuing a new key and revoking the old one.
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("agency_id", String(63), nullable=False, index=True),
-    Column("key_sha256", String(64), nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("revoked_at", DateTime(timezone=True)),
-)
+api_keys = api_keys_table(metadata)
 
 # Every disclosure, append-only (a trigger refuses UPDATE and DELETE) and hash-chained: each row's
 # hash covers its content and the previous row's hash, so an edited or removed row breaks the chain.

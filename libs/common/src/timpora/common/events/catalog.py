@@ -63,10 +63,16 @@ REGISTRY_EVENT_SPECS: tuple[EventSpec, ...] = tuple(
 
 _BY_CE_TYPE = {spec.ce_type: spec for spec in EVENT_SPECS}
 _BY_MODEL = {spec.model: spec for spec in EVENT_SPECS}
+_BY_NAME = {spec.name: spec for spec in EVENT_SPECS}
 
 
 def spec_for_ce_type(ce_type: str) -> EventSpec | None:
     return _BY_CE_TYPE.get(ce_type)
+
+
+def spec_named(name: str) -> EventSpec:
+    """The current version of the event type called ``name``, e.g. ``permit.expired``."""
+    return _BY_NAME[name]
 
 
 def spec_for(data: Contract) -> EventSpec:

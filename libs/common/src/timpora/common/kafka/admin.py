@@ -1,10 +1,12 @@
-"""Creates the catalog's topics that are missing, and reads consumer positions (for lag and tests)."""
+"""Creates the catalog's topics that are missing, and reads positions and records (for lag, operators and tests)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import TopicPartition
@@ -71,3 +73,50 @@ async def topic_partitions(settings: KafkaSettings, topic: str) -> list[TopicPar
     finally:
         await admin.close()
     return [TopicPartition(topic, partition["partition"]) for partition in description["partitions"]]
+
+
+async def end_offsets(settings: KafkaSettings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def consumer_lag(settings: KafkaSettings, group_id: str, topic: str) -> int:
+    """Records of ``topic`` that ``group_id`` has not committed yet, over all partitions."""
+    partitions = await topic_partitions(settings, topic)
+    ends = await end_offsets(settings, partitions)
+    committed = await committed_offsets(settings, group_id)
+    return sum(max(0, end - max(committed.get(partition, 0), 0)) for partition, end in ends.items())
+
+
+async def latest_records(
+    settings: KafkaSettings, topic: str, *, limit: int, timeout_s: float = 5.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Up to the last ``limit`` records of each partition of ``topic``, oldest first (an operator's look)."""
+    partitions = await topic_partitions(settings, topic)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        wanted = {}
+        for partition in partitions:
+            first = max(starts[partition], ends[partition] - limit)
+            if first < ends[partition]:
+                consumer.seek(partition, first)
+                wanted[partition] = ends[partition]
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while wanted and asyncio.get_running_loop().time() < deadline:
+            for partition, records in (await consumer.getmany(*wanted, timeout_ms=200)).items():
+                found.extend(record for record in records if record.offset < wanted[partition])
+                if records and records[-1].offset + 1 >= wanted[partition]:
+                    del wanted[partition]
+        return sorted(found, key=lambda record: (record.timestamp, record.partition, record.offset))
+    finally:
+        await consumer.stop()

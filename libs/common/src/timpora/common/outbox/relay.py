@@ -14,7 +14,6 @@ duplicate, never a loss. Consumers drop duplicates by event id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timpora.common.clock import Clock
 from timpora.common.db.engine import driver_connection
+from timpora.common.db.notify import Wakeup
 from timpora.common.events import KafkaRecord
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import RelaySettings
@@ -105,26 +105,19 @@ class OutboxRelay:
         self._producer = producer
         self._settings = settings
         self._clock = clock
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup(engine, self._channel, poll_interval_s=settings.poll_interval_s)
         self._lag_measured = 0.0
 
     async def run(self) -> None:
         """Publishes until cancelled: woken by NOTIFY on every committed insert, polling as a fallback."""
-        async with self._engine.connect() as listener:
-            await self._listen(listener)
+        async with self._wakeup.listening():
             purged_at = self._clock.now()
             while True:
                 await self.drain()
                 if self._clock.now() - purged_at > timedelta(minutes=5):
                     await self.purge()
                     purged_at = self._clock.now()
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_interval_s)
-
-    async def _listen(self, connection: AsyncConnection) -> None:
-        driver = await driver_connection(connection)
-        await driver.add_listener(self._channel, lambda *_: self._wake.set())
+                await self._wakeup.wait()
 
     async def drain(self) -> int:
         """Publishes every committed unpublished row if this instance holds the relay lock; returns how many."""
@@ -241,5 +234,5 @@ class OutboxRelay:
                 ),
                 {"since": since, "until": until},
             )
-        self._wake.set()
+        self._wakeup.nudge()
         return int(result.rowcount)

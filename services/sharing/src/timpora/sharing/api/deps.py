@@ -9,10 +9,11 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from timpora.common import regions
+from timpora.common.access import ApiKey
 from timpora.common.clock import local_date
 from timpora.common.http.deps import Runtime
 from timpora.common.settings import narrow
-from timpora.sharing.access import AgencyKey, authenticate
+from timpora.sharing.access import authenticate
 from timpora.sharing.domain import agreements
 from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.ratelimit import RateLimiter
@@ -23,8 +24,12 @@ _bearer = HTTPBearer(auto_error=False, description="The agency's API key (timpor
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    key: AgencyKey
+    key: ApiKey
     agreement: Agreement
+
+    @property
+    def agency_id(self) -> str:
+        return self.key.holder
 
 
 async def get_caller(
@@ -45,7 +50,7 @@ async def get_caller(
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, "too many requests for this key", headers={"Retry-After": f"{wait:.0f}"}
         )
-    agreement = agreements.current(settings.agreements_file).get(key.agency_id)
+    agreement = agreements.current(settings.agreements_file).get(key.holder)
     if agreement is None or not agreement.is_valid_on(local_date(runtime.clock, regions.JAKARTA)):
         # No agreement in force, nothing shared: not even whether the agency once had one.
         raise HTTPException(status.HTTP_403_FORBIDDEN, "no data-sharing agreement in force for this agency")

@@ -10,18 +10,15 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from timpora.common import regions
+from timpora.common.config_files import load_model, modified_ns
 from timpora.common.events import REGISTRY_EVENT_SPECS
-from timpora.common.events.envelope import describe_validation_error
-from timpora.common.types import RegionCode
+from timpora.common.types import AgencyId, RegionCode
 from timpora.sharing.domain.fields import FieldName
 
-AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 EVENT_NAMES = frozenset(spec.name for spec in REGISTRY_EVENT_SPECS)
 DEFAULTS = Path(__file__).with_name("default_agreements.yaml")
 
@@ -76,19 +73,9 @@ class AgreementFile(BaseModel):
         return self
 
 
-class AgreementFileError(ValueError):
-    """A file of agreements that cannot be used; the message says where and why."""
-
-
 def load(path: Path) -> list[Agreement]:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise AgreementFileError(f"{path}: {error}") from None
-    try:
-        return AgreementFile.model_validate(document).agreements
-    except ValidationError as error:
-        raise AgreementFileError(f"{path}: {describe_validation_error(error, limit=20)}") from None
+    """The agreements in ``path``; raises :class:`ConfigFileError` naming the file and the fields at fault."""
+    return load_model(path, AgreementFile).agreements
 
 
 @lru_cache(maxsize=8)
@@ -99,4 +86,4 @@ def _load_at(path: Path, modified_ns: int) -> tuple[Agreement, ...]:
 
 def current(path: Path) -> dict[str, Agreement]:
     """The agreements in ``path`` by agency id, read again whenever the file changes."""
-    return {agreement.agency_id: agreement for agreement in _load_at(path, path.stat().st_mtime_ns)}
+    return {agreement.agency_id: agreement for agreement in _load_at(path, modified_ns(path))}

@@ -122,7 +122,7 @@ async def _disclose(
         await disclosures.append(
             session,
             Disclosure(
-                agency_id=caller.key.agency_id,
+                agency_id=caller.agency_id,
                 key_id=caller.key.key_id,
                 endpoint=f"{request.method} {request.url.path}",
                 query=dict(request.query_params),
@@ -139,7 +139,7 @@ async def _disclose(
 
 
 def _visible_to(caller: Caller) -> list[ColumnElement[bool]]:
-    return [projections.c.agency_id == caller.key.agency_id, projections.c.visible.is_(True)]
+    return [projections.c.agency_id == caller.agency_id, projections.c.visible.is_(True)]
 
 
 @router.get("/foreigners", summary="The foreigners in your jurisdiction, with your agreement's fields")
@@ -240,7 +240,7 @@ async def export_csv(
             buffer.truncate()
         yield buffer.getvalue()
 
-    filename = f"timpora-{caller.key.agency_id}-{today.isoformat()}.csv"
+    filename = f"timpora-{caller.agency_id}-{today.isoformat()}.csv"
     return StreamingResponse(
         lines(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )

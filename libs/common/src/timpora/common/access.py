@@ -1,0 +1,61 @@
+"""API keys: shown once when issued, stored only as a SHA-256 hash, rotated by issuing a new key
+and revoking the old one. Each key belongs to one holder (an agency, an operator)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select, update
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.common.tokens import new_token, token_hash
+
+
+def api_keys_table(metadata: MetaData, *, name: str = "api_keys", holder: str = "agency_id") -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", UUID(as_uuid=True), primary_key=True),
+        Column(holder, String(63), nullable=False, index=True),
+        Column("key_sha256", String(64), nullable=False, unique=True),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("revoked_at", DateTime(timezone=True)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: uuid.UUID
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStore:
+    """The keys of one table: ``holder`` is the column naming whose key it is."""
+
+    table: Table
+    holder: str
+    prefix: str
+
+    async def issue(self, session: AsyncSession, holder: str) -> tuple[uuid.UUID, str]:
+        key_id, key = uuid.uuid4(), new_token(self.prefix)
+        values = {"id": key_id, self.holder: holder, "key_sha256": token_hash(key)}
+        await session.execute(insert(self.table).values(values))
+        return key_id, key
+
+    async def revoke(self, session: AsyncSession, key_id: uuid.UUID) -> bool:
+        columns = self.table.c
+        result = await session.execute(
+            update(self.table).where(columns.id == key_id, columns.revoked_at.is_(None)).values(revoked_at=func.now())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def authenticate(self, session: AsyncSession, key: str) -> ApiKey | None:
+        columns = self.table.c
+        statement = select(columns.id, columns[self.holder]).where(
+            columns.key_sha256 == token_hash(key), columns.revoked_at.is_(None)
+        )
+        row = (await session.execute(statement)).first()
+        return None if row is None else ApiKey(key_id=row[0], holder=row[1])

@@ -1,0 +1,35 @@
+"""Declarative files an operator keeps in version control (agreements, agencies, routing rules):
+read as YAML, validated by a pydantic model, refused whole with the file's path and the fields at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from timpora.common.events.envelope import describe_validation_error
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigFileError(ValueError):
+    """A file that cannot be used; the message says where and why, without echoing values."""
+
+
+def load_model(path: Path, model: type[M]) -> M:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigFileError(f"{path}: {error}") from None
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise ConfigFileError(f"{path}: {describe_validation_error(error, limit=20)}") from None
+
+
+def modified_ns(path: Path) -> int:
+    """The file's modification time, the cache key that makes an edited file be read again."""
+    return path.stat().st_mtime_ns

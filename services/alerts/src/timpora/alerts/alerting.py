@@ -1,0 +1,310 @@
+"""From a registry event to alerts: route it, record why, open one alert per agency, queue its notices,
+and close the alerts the event makes moot (superseded, resolved, moved away).
+
+Everything here runs inside the inbox consumer's transaction, so an event's alerts, their queued
+deliveries and the inbox row commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.alerts import queue
+from timpora.alerts.agencies import DirectoryCache
+from timpora.alerts.domain import notices
+from timpora.alerts.domain.routing import Decision, Directory, Subject, route
+from timpora.alerts.domain.rules import RuleBook
+from timpora.alerts.models import OPEN, alerts, routed_events
+from timpora.common.clock import Clock
+from timpora.common.events import CloudEvent
+from timpora.common.events.catalog import spec_for, spec_named
+from timpora.common.events.payloads import Contract, ForeignerEvent, PermitExpired, ResidenceReported
+from timpora.common.kafka.consumer import PermanentEventError
+
+#: Namespace of alert and message ids: the same event and agency always give the same alert id.
+ALERT_IDS = uuid.UUID("5d0b7b8e-2f0c-4c61-9a57-0f4d1a0c7e21")
+_RESOLVING = frozenset({"permit.extended", "permit.revoked", "foreigner.departed"})
+
+
+def alert_id_for(event_id: str | UUID, agency_id: str) -> UUID:
+    return uuid.uuid5(ALERT_IDS, f"{event_id}:{agency_id}")
+
+
+def message_id_for(alert_id: UUID, message: str) -> UUID:
+    """The alert's own id for its first notice; a derived, stable id for each later one (resolved, ...)."""
+    return alert_id if message == "alert" else uuid.uuid5(ALERT_IDS, f"{alert_id}:{message}")
+
+
+@dataclass
+class Alerting:
+    rules: RuleBook
+    clock: Clock
+    directory_cache: DirectoryCache = field(default_factory=DirectoryCache)
+
+    async def directory(self, session: AsyncSession) -> Directory:
+        return await self.directory_cache.get(session)
+
+    async def handle(self, event: CloudEvent[Contract], session: AsyncSession) -> None:
+        data = event.data
+        if not isinstance(data, ForeignerEvent):
+            raise PermanentEventError(f"{event.type} is not a registry event; the alerts service routes those only")
+        name = spec_for(data).name
+        now = self.clock.now()
+        directory = await self.directory(session)
+        rules = self.rules.refresh(directory.agencies)
+        decisions = route(Subject.of(name, data), rules, directory)
+        await session.execute(
+            insert(routed_events)
+            .values(
+                event_id=UUID(event.id),
+                event_type=name,
+                foreigner_id=data.foreigner.foreigner_id,
+                occurred_at=event.time,
+                routed_at=now,
+                data=data.model_dump(mode="json"),
+                decisions=[_decision_json(decision) for decision in decisions],
+            )
+            .on_conflict_do_nothing()
+        )
+        superseded = await self._supersede(session, data, now) if isinstance(data, PermitExpired) else {}
+        for decision in decisions:
+            await self.open_alert(
+                session,
+                directory,
+                event_id=event.id,
+                event_type=name,
+                occurred_at=event.time,
+                data=data,
+                decision=decision,
+                now=now,
+                extra={"supersedes": superseded.get(decision.agency_id, [])} if superseded else None,
+            )
+        if name in _RESOLVING:
+            await self._resolve(session, data, name, event_id=UUID(event.id), now=now)
+        if isinstance(data, ResidenceReported) and data.previous_village_code not in (None, data.jurisdiction):
+            await self._follow_move(session, directory, data, now=now)
+
+    async def open_alert(
+        self,
+        session: AsyncSession,
+        directory: Directory,
+        *,
+        event_id: str,
+        event_type: str,
+        occurred_at: datetime,
+        data: ForeignerEvent,
+        decision: Decision,
+        now: datetime,
+        extra: dict[str, object] | None = None,
+        moved_from: UUID | None = None,
+        place: str | None = None,
+    ) -> UUID | None:
+        agency = directory.agencies[decision.agency_id]
+        alert_id = alert_id_for(event_id, agency.id)
+        where = place or next((code for code in Subject.of(event_type, data).places if agency.covers(code)), None)
+        notice = notices.alert_notice(
+            alert_id=alert_id,
+            agency_id=agency.id,
+            kind=agency.kind,
+            event_id=event_id,
+            event_type=event_type,
+            occurred_at=occurred_at,
+            severity=decision.severity.value,
+            data=data,
+            place=where,
+        )
+        permit = getattr(data, "permit", None) or data.foreigner.permit
+        created = await session.execute(
+            insert(alerts)
+            .values(
+                id=alert_id,
+                event_id=UUID(event_id),
+                agency_id=agency.id,
+                event_type=event_type,
+                severity=decision.severity.value,
+                foreigner_id=data.foreigner.foreigner_id,
+                permit_id=permit.permit_id if permit else None,
+                place=where,
+                rule_ids=list(decision.rule_ids),
+                reasons=list(decision.reasons),
+                channels=sorted(channel.value for channel in decision.channels),
+                digest=decision.digest,
+                notice=notice,
+                created_at=now,
+                moved_from=moved_from,
+            )
+            .on_conflict_do_nothing()
+            .returning(alerts.c.id)
+        )
+        if created.first() is None:
+            return None
+        if not decision.digest:
+            await queue.enqueue(
+                session,
+                message_id=message_id_for(alert_id, "alert"),
+                message="alert",
+                alert_id=alert_id,
+                agency_id=agency.id,
+                channels=decision.channels,
+                payload=notices.message(notice, message_id=alert_id, kind="alert", extra=extra),
+                now=now,
+            )
+        return alert_id
+
+    async def _supersede(self, session: AsyncSession, data: PermitExpired, now: datetime) -> dict[str, list[str]]:
+        """Closes the permit's open expiry reminders: the overstay alert replaces them. By agency."""
+        closed = (
+            await session.execute(
+                update(alerts)
+                .where(alerts.c.permit_id == data.permit.permit_id, alerts.c.event_type == "permit.expiring")
+                .where(alerts.c.status.in_(OPEN))
+                .values(status="superseded", resolved_at=now, resolved_by="timpora", resolution="permit.expired")
+                .returning(alerts.c.id, alerts.c.agency_id)
+            )
+        ).all()
+        await queue.cancel_pending(session, [row.id for row in closed])
+        by_agency: dict[str, list[str]] = {}
+        for row in closed:
+            by_agency.setdefault(row.agency_id, []).append(str(row.id))
+        return by_agency
+
+    async def _resolve(
+        self, session: AsyncSession, data: ForeignerEvent, name: str, *, event_id: UUID, now: datetime
+    ) -> None:
+        """An extension, revocation or departure ends the permit's (or person's) open alerts."""
+        statement = update(alerts).where(alerts.c.status.in_(OPEN), alerts.c.event_id != event_id)
+        if name == "foreigner.departed":
+            statement = statement.where(alerts.c.foreigner_id == data.foreigner.foreigner_id)
+        else:
+            permit = getattr(data, "permit", None)
+            if permit is None:
+                return
+            statement = statement.where(alerts.c.permit_id == permit.permit_id)
+        closed = (
+            await session.execute(
+                statement.values(status="resolved", resolved_at=now, resolved_by="timpora", resolution=name).returning(
+                    alerts.c.id,
+                    alerts.c.agency_id,
+                    alerts.c.notice,
+                    alerts.c.channels,
+                    alerts.c.digest,
+                    alerts.c.digested_at,
+                )
+            )
+        ).all()
+        await self._tell_closed(session, closed, resolution=name, now=now)
+
+    async def _tell_closed(
+        self, session: AsyncSession, closed: Sequence[Any], *, resolution: str, now: datetime
+    ) -> None:
+        await queue.cancel_pending(session, [row.id for row in closed])
+        for row in closed:
+            if row.digest and row.digested_at is None:
+                continue  # never sent: it simply leaves the digest
+            await queue.enqueue(
+                session,
+                message_id=message_id_for(row.id, "resolved"),
+                message="resolved",
+                alert_id=row.id,
+                agency_id=row.agency_id,
+                channels=row.channels,
+                payload=notices.message(
+                    row.notice,
+                    message_id=message_id_for(row.id, "resolved"),
+                    kind="resolved",
+                    extra={"resolution": resolution},
+                ),
+                now=now,
+            )
+
+    async def _follow_move(
+        self, session: AsyncSession, directory: Directory, data: ResidenceReported, *, now: datetime
+    ) -> None:
+        """Open alerts about someone who moved go to the new place's agencies; the old ones are told it moved."""
+        new_place = data.jurisdiction
+        if new_place is None:
+            return
+        open_alerts = (
+            await session.execute(
+                select(alerts.c.id, alerts.c.agency_id, alerts.c.event_id).where(
+                    alerts.c.foreigner_id == data.foreigner.foreigner_id, alerts.c.status.in_(OPEN)
+                )
+            )
+        ).all()
+        left_behind = [
+            row
+            for row in open_alerts
+            if row.agency_id not in directory.agencies or not directory.agencies[row.agency_id].covers(new_place)
+        ]
+        if not left_behind:
+            return
+        resolution = f"moved to {new_place}"
+        closed = (
+            await session.execute(
+                update(alerts)
+                .where(alerts.c.id.in_([row.id for row in left_behind]))
+                .values(status="resolved", resolved_at=now, resolved_by="timpora", resolution=resolution)
+                .returning(
+                    alerts.c.id,
+                    alerts.c.agency_id,
+                    alerts.c.notice,
+                    alerts.c.channels,
+                    alerts.c.digest,
+                    alerts.c.digested_at,
+                    alerts.c.event_id,
+                )
+            )
+        ).all()
+        await self._tell_closed(session, closed, resolution=resolution, now=now)
+        for row in closed:
+            await self._reroute(session, directory, row.event_id, moved_from=row.id, place=new_place, now=now)
+
+    async def _reroute(
+        self,
+        session: AsyncSession,
+        directory: Directory,
+        event_id: UUID,
+        *,
+        moved_from: UUID,
+        place: str,
+        now: datetime,
+    ) -> None:
+        original = (await session.execute(select(routed_events).where(routed_events.c.event_id == event_id))).one()
+        data = spec_named(original.event_type).model.model_validate(original.data)
+        if not isinstance(data, ForeignerEvent):
+            return
+        moved = dataclasses.replace(Subject.of(original.event_type, data), places=(place,))
+        for decision in route(moved, self.rules.rules, directory):
+            await self.open_alert(
+                session,
+                directory,
+                event_id=str(event_id),
+                event_type=original.event_type,
+                occurred_at=original.occurred_at,
+                data=data,
+                decision=decision,
+                now=now,
+                moved_from=moved_from,
+                place=place,
+            )
+
+
+def _decision_json(decision: Decision) -> dict[str, object]:
+    return {
+        "agency_id": decision.agency_id,
+        "rule_ids": list(decision.rule_ids),
+        "reasons": list(decision.reasons),
+        "channels": sorted(channel.value for channel in decision.channels),
+        "severity": decision.severity.value,
+        "digest": decision.digest,
+    }

@@ -1,0 +1,38 @@
+"""What the alerts routes need: the key's holder (an agency or an operator) and the service's parts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS
+from timpora.alerts.alerting import Alerting
+from timpora.alerts.delivery import DeliveryWorker
+from timpora.common.access import ApiKey
+from timpora.common.http.deps import Runtime, key_holder
+
+AgencyKey = Annotated[
+    ApiKey, Depends(key_holder(AGENCY_KEYS, description="an agency key (timpora-alerts keys issue AGENCY)"))
+]
+OperatorKey = Annotated[
+    ApiKey, Depends(key_holder(OPERATOR_KEYS, description="an operator key (timpora-alerts operators add NAME)"))
+]
+
+
+def get_alerting(runtime: Runtime) -> Alerting:
+    alerting = runtime.state["alerting"]
+    if not isinstance(alerting, Alerting):
+        raise TypeError("the alerts runtime was not set up")
+    return alerting
+
+
+def get_delivery(runtime: Runtime) -> DeliveryWorker:
+    worker = runtime.state["delivery"]
+    if not isinstance(worker, DeliveryWorker):
+        raise TypeError("the alerts runtime was not set up")
+    return worker
+
+
+AlertingDep = Annotated[Alerting, Depends(get_alerting)]
+DeliveryDep = Annotated[DeliveryWorker, Depends(get_delivery)]

@@ -1,0 +1,129 @@
+"""Request and response bodies of the alerts API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AlertView(BaseModel):
+    """One alert as its agency sees it: the notice it was sent, and where it stands."""
+
+    id: UUID
+    event_type: str
+    severity: str
+    status: str
+    created_at: datetime
+    notice: dict[str, Any]
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+    escalation_level: int
+
+
+class AlertQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = Field(default=None, pattern="^(open|acknowledged|resolved|superseded)$")
+    event_type: str | None = Field(default=None, max_length=100)
+    after: str | None = Field(default=None, description="the `next` of the previous page")
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class AlertPage(BaseModel):
+    alerts: list[AlertView]
+    #: Pass as ``after`` for the next page; absent on the last page.
+    next: str | None = None
+
+
+class Acknowledgement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: The officer who acts on the alert (the key identifies only the agency).
+    by: str = Field(min_length=1, max_length=200)
+
+
+class Resolution(Acknowledgement):
+    resolution: str = Field(min_length=1, max_length=1000, description="What was done, e.g. 'visited; left on 3 Dec'")
+
+
+class AgencyView(BaseModel):
+    """An agency in the directory; its webhook secret is never shown."""
+
+    agency: dict[str, Any]
+    source: str
+    updated_at: datetime
+    removed_at: datetime | None
+    webhook_disabled_at: datetime | None
+    webhook_disabled_reason: str | None
+    webhook_failing_since: datetime | None
+
+
+class Replay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime
+    until: datetime
+    channel: str | None = Field(default=None, pattern="^(webhook|email|kafka)$")
+
+
+class DeliveryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = Field(default=None, pattern="^(pending|delivered|dead|held|cancelled)$")
+    agency_id: str | None = Field(default=None, max_length=63)
+    alert_id: UUID | None = None
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+class AttemptView(BaseModel):
+    attempted_at: datetime
+    outcome: str
+    status_code: int | None
+    detail: str
+    duration_ms: int
+
+
+class DeliveryView(BaseModel):
+    id: int
+    message_id: UUID
+    message: str
+    alert_id: UUID | None
+    agency_id: str
+    channel: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_status_code: int | None
+    last_detail: str | None
+    history: list[AttemptView] = Field(default_factory=list)
+
+
+class RoutingView(BaseModel):
+    """Which agencies an event went to, and why (the matching rules, the fallbacks taken)."""
+
+    event_id: UUID
+    event_type: str
+    occurred_at: datetime
+    routed_at: datetime
+    decisions: list[dict[str, Any]]
+    alerts: list[UUID]
+
+
+class DeadLetter(BaseModel):
+    partition: int
+    offset: int
+    key: str | None
+    reason: str
+    consumer: str
+    source_topic: str
+    source_offset: str
+    failed_at: str
+    event_type: str | None

@@ -1,0 +1,119 @@
+"""Webhook delivery as the Standard Webhooks specification describes it (https://www.standardwebhooks.com/).
+
+Each attempt is one signed POST. The receiver checks ``webhook-signature`` over id, timestamp and body,
+and drops a ``webhook-id`` it has seen, so the queue can retry a message without duplicating the alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import email.utils
+import math
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from standardwebhooks import Webhook
+
+from timpora.alerts.channels import AttemptOutcome, AttemptResult
+
+USER_AGENT = "timpora-alerts/0.1"
+MAX_RETRY_AFTER = timedelta(hours=24)
+_RETRY_AFTER_STATUSES = frozenset({httpx.codes.TOO_MANY_REQUESTS, httpx.codes.SERVICE_UNAVAILABLE})
+# The answer's body is never stored: it is read only so the connection can be reused, and only if small and quick.
+_DRAIN_LIMIT_BYTES = 64 * 1024
+_DRAIN_TIMEOUT_S = 1.0
+
+
+def new_secret() -> str:
+    """A fresh signing secret for an endpoint: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """The wait a ``Retry-After`` header asks for, in delta-seconds or as an HTTP-date counted from ``now``
+    (timezone-aware): never negative, at most 24 h, None when absent or unparseable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        try:
+            seconds = int(value)
+        except ValueError:  # more digits than int() converts
+            return None
+        return timedelta(seconds=min(seconds, MAX_RETRY_AFTER.total_seconds()))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (ValueError, OverflowError):
+        return None
+    if when.tzinfo is None:  # a "-0000" zone: UTC, origin unknown
+        when = when.replace(tzinfo=UTC)
+    return min(max(when - now, timedelta(0)), MAX_RETRY_AFTER)
+
+
+class WebhookSender:
+    def __init__(self, client: httpx.AsyncClient, *, timeout_s: float = 10.0) -> None:
+        self._client = client
+        self._timeout_s = timeout_s
+
+    async def send(self, url: str, secret: str, *, message_id: str, timestamp: datetime, body: bytes) -> AttemptResult:
+        """POSTs ``body`` (UTF-8 JSON) once, signed with ``secret``.
+
+        Every attempt of one message passes the same ``message_id`` and its own ``timestamp`` (timezone-aware,
+        normally now: receivers refuse old timestamps). ``timeout_s`` bounds the whole wait for the answer.
+        """
+        headers = _signed_headers(secret, message_id, timestamp, body)
+        request = self._client.build_request("POST", url, headers=headers, content=body, timeout=self._timeout_s)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                response = await self._client.send(request, stream=True, follow_redirects=False)
+        except (TimeoutError, httpx.TimeoutException):
+            return AttemptResult(AttemptOutcome.RETRY, None, f"timed out after {self._timeout_s} s")
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            return AttemptResult(AttemptOutcome.RETRY, None, type(exc).__name__)
+        try:
+            await _discard_body(response)
+        finally:
+            await response.aclose()
+        return _result_of(response, timestamp)
+
+
+def _signed_headers(secret: str, message_id: str, timestamp: datetime, body: bytes) -> dict[str, str]:
+    if timestamp.tzinfo is None:
+        raise ValueError("the webhook timestamp must be timezone-aware")
+    # Webhook.sign() replaces the zone with UTC rather than converting, so it must be handed UTC.
+    utc = timestamp.astimezone(UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(math.floor(utc.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, utc, body.decode()),
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+
+
+async def _discard_body(response: httpx.Response) -> None:
+    # The status alone decides the outcome: an answer that is large, slow or broken only costs the connection.
+    with contextlib.suppress(httpx.HTTPError, TimeoutError):
+        async with asyncio.timeout(_DRAIN_TIMEOUT_S):
+            read = 0
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read > _DRAIN_LIMIT_BYTES:
+                    return
+
+
+def _result_of(response: httpx.Response, sent_at: datetime) -> AttemptResult:
+    status = response.status_code
+    detail = f"HTTP {status}"
+    if response.is_success:
+        return AttemptResult(AttemptOutcome.DELIVERED, status, detail)
+    if status == httpx.codes.GONE:
+        return AttemptResult(AttemptOutcome.GONE, status, detail)
+    retry_after = None
+    if status in _RETRY_AFTER_STATUSES:
+        retry_after = parse_retry_after(response.headers.get("retry-after"), sent_at)
+    # Redirects count here too: following one would send the signed alert to an address nobody registered.
+    return AttemptResult(AttemptOutcome.RETRY, status, detail, retry_after)

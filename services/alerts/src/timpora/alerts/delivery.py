@@ -1,0 +1,269 @@
+"""The delivery worker: claims due notices from the queue, sends them, records every attempt.
+
+Sending happens outside any database transaction (a slow receiver must not hold row locks); the
+claim's lease covers the gap. Webhook endpoints that keep failing, or answer 410 Gone, are disabled
+and their agency is told by e-mail; their pending webhook notices are held until an operator
+re-enables the endpoint and replays them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from timpora.alerts import queue
+from timpora.alerts.agencies import DirectoryCache
+from timpora.alerts.channels import AttemptOutcome, AttemptResult
+from timpora.alerts.channels.backoff import RetrySchedule
+from timpora.alerts.channels.email import EmailSender
+from timpora.alerts.channels.webhook import WebhookSender
+from timpora.alerts.domain import notices
+from timpora.alerts.domain.directory import Agency, Channel
+from timpora.alerts.domain.routing import Directory
+from timpora.alerts.models import agencies, deliveries
+from timpora.alerts.settings import DeliverySettings
+from timpora.common.clock import Clock
+from timpora.common.db.notify import Wakeup
+from timpora.common.events import KafkaRecord
+from timpora.common.kafka.producer import EventProducer
+from timpora.common.topics import agency_alerts_topic
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter(
+    "timpora_alert_deliveries_total",
+    "Delivery attempts by channel and outcome (delivered, retry, gone, rejected).",
+    ["channel", "outcome"],
+)
+QUEUE_DEPTH = Gauge("timpora_alert_queue_depth", "Deliveries waiting to be sent, by status.", ["status"])
+OLDEST_PENDING = Gauge("timpora_alert_oldest_pending_seconds", "Age of the oldest delivery not yet delivered.")
+_DISABLED_NOTICES = uuid.UUID("0b6f1d7c-3c59-4f0e-8a3e-5d1c2f7a9b10")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    result: AttemptResult
+    at: datetime
+    duration_ms: int
+
+
+def body_of(payload: dict[str, Any]) -> bytes:
+    """The exact bytes every machine channel carries (webhook body, Kafka value)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        directory: DirectoryCache,
+        webhook: WebhookSender,
+        email: EmailSender,
+        producer: EventProducer,
+        settings: DeliverySettings,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._directory = directory
+        self._webhook = webhook
+        self._email = email
+        self._producer = producer
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self._schedule = RetrySchedule(give_up_after=settings.give_up_after)
+        self._wakeup = Wakeup(engine, queue.NOTIFY_CHANNEL, poll_interval_s=settings.poll_interval_s)
+        self._measured_at = 0.0
+
+    async def run(self) -> None:
+        """Delivers until cancelled: woken by NOTIFY when deliveries are queued, polling as a fallback."""
+        async with self._wakeup.listening():
+            while True:
+                handled = await self.run_once()
+                if time.monotonic() - self._measured_at > 5.0:  # noqa: PLR2004 - metrics every few seconds
+                    await self.measure()
+                if handled < self._settings.batch_size:
+                    await self._wakeup.wait()
+
+    async def run_once(self) -> int:
+        """Claims one batch of due deliveries, attempts them all at once, records the outcomes."""
+        now = self._clock.now()
+        lease = timedelta(seconds=self._settings.lease_s)
+        async with self._sessions() as session, session.begin():
+            claimed = await queue.claim(session, now=now, limit=self._settings.batch_size, lease=lease)
+            directory = await self._directory.get(session) if claimed else None
+        if not claimed or directory is None:
+            return 0
+        attempts = await asyncio.gather(*(self._attempt(delivery, directory) for delivery in claimed))
+        async with self._sessions() as session, session.begin():
+            for delivery, attempt in zip(claimed, attempts, strict=True):
+                await self._settle(session, directory, delivery, attempt)
+        return len(claimed)
+
+    async def measure(self) -> None:
+        self._measured_at = time.monotonic()
+        async with self._sessions() as session:
+            counts = await session.execute(
+                select(deliveries.c.status, func.count())
+                .where(deliveries.c.status.in_(("pending", "held")))
+                .group_by(deliveries.c.status)
+            )
+            found: dict[str, int] = dict(counts.tuples().all())
+            oldest = await session.scalar(
+                select(func.min(deliveries.c.created_at)).where(deliveries.c.status == "pending")
+            )
+        for status in ("pending", "held"):
+            QUEUE_DEPTH.labels(status).set(found.get(status, 0))
+        OLDEST_PENDING.set(0 if oldest is None else max(0.0, (self._clock.now() - oldest).total_seconds()))
+
+    async def _attempt(self, delivery: queue.Claimed, directory: Directory) -> Attempt:
+        attempted_at = self._clock.now()
+        started = time.perf_counter()
+        agency = directory.agencies.get(delivery.agency_id)
+        if agency is None:
+            result = AttemptResult(AttemptOutcome.REJECTED, None, "agency no longer in the directory")
+        else:
+            result = await self._send(delivery, agency, directory, attempted_at)
+        DELIVERIES.labels(delivery.channel.value, result.outcome.value).inc()
+        return Attempt(result, attempted_at, round((time.perf_counter() - started) * 1000))
+
+    async def _send(
+        self, delivery: queue.Claimed, agency: Agency, directory: Directory, now: datetime
+    ) -> AttemptResult:
+        message_id = str(delivery.message_id)
+        if delivery.channel is Channel.WEBHOOK:
+            webhook = agency.channels.webhook
+            if webhook is None:
+                return AttemptResult(AttemptOutcome.REJECTED, None, "the agency has no webhook")
+            if agency.id in directory.disabled_webhooks:
+                return AttemptResult(AttemptOutcome.GONE, None, "webhook endpoint disabled")
+            secret = webhook.resolve_secret()
+            return await self._webhook.send(
+                webhook.url, secret, message_id=message_id, timestamp=now, body=body_of(delivery.payload)
+            )
+        if delivery.channel is Channel.EMAIL:
+            recipients = delivery.recipients or agency.channels.emails
+            if not recipients:
+                return AttemptResult(AttemptOutcome.REJECTED, None, "no e-mail recipients")
+            subject, text = notices.email_text(delivery.payload)
+            return await self._email.send(recipients, subject, text, message_id=message_id)
+        return await self._publish(delivery)
+
+    async def _publish(self, delivery: queue.Claimed) -> AttemptResult:
+        key = str(delivery.alert_id or delivery.message_id).encode()
+        record = KafkaRecord(
+            key=key,
+            value=body_of(delivery.payload),
+            headers=(
+                ("message_id", str(delivery.message_id).encode()),
+                ("message", delivery.message.encode()),
+                ("content-type", b"application/json"),
+            ),
+        )
+        try:
+            await self._producer.send_record(agency_alerts_topic(delivery.agency_id).name, record)
+        except Exception as error:  # noqa: BLE001 - any producer failure is retried later, never lost
+            return AttemptResult(AttemptOutcome.RETRY, None, f"Kafka: {type(error).__name__}")
+        return AttemptResult(AttemptOutcome.DELIVERED, None, "acknowledged by Kafka")
+
+    async def _settle(
+        self, session: AsyncSession, directory: Directory, delivery: queue.Claimed, attempt: Attempt
+    ) -> None:
+        result, attempted_at = attempt.result, attempt.at
+        next_at = None
+        if result.outcome is AttemptOutcome.RETRY:
+            next_at = self._schedule.next_attempt_at(
+                attempts_made=delivery.attempts,
+                first_attempt_at=delivery.first_attempt_at,
+                now=attempted_at,
+                retry_after=result.retry_after,
+                rng=self._rng,
+            )
+        status = await queue.record_attempt(
+            session,
+            delivery,
+            result,
+            attempted_at=attempted_at,
+            duration_ms=attempt.duration_ms,
+            next_attempt_at=next_at,
+        )
+        if status == "dead":
+            log.warning(
+                "delivery given up",
+                extra={"delivery_id": delivery.id, "channel": delivery.channel.value, "reason": result.detail},
+            )
+        if delivery.channel is Channel.WEBHOOK and delivery.agency_id in directory.agencies:
+            await self._track_endpoint(session, directory.agencies[delivery.agency_id], result, attempted_at)
+
+    async def _track_endpoint(
+        self, session: AsyncSession, agency: Agency, result: AttemptResult, now: datetime
+    ) -> None:
+        """Remembers since when an endpoint fails; disables it on 410 Gone or after failing for too long."""
+        row = agencies.c
+        if result.outcome is AttemptOutcome.DELIVERED:
+            await session.execute(update(agencies).where(row.id == agency.id).values(webhook_failing_since=None))
+            return
+        if result.detail == "webhook endpoint disabled":
+            return
+        failing_since = await session.scalar(
+            update(agencies)
+            .where(row.id == agency.id)
+            .values(webhook_failing_since=func.coalesce(row.webhook_failing_since, now))
+            .returning(row.webhook_failing_since)
+        )
+        too_long = failing_since is not None and now - failing_since >= self._settings.disable_endpoint_after
+        if result.outcome is AttemptOutcome.GONE or too_long:
+            reason = result.detail if result.outcome is AttemptOutcome.GONE else f"failing since {failing_since}"
+            await self.disable_endpoint(session, agency, reason=reason, now=now)
+
+    async def disable_endpoint(self, session: AsyncSession, agency: Agency, *, reason: str, now: datetime) -> None:
+        row = agencies.c
+        disabled = await session.scalar(
+            update(agencies)
+            .where(row.id == agency.id, row.webhook_disabled_at.is_(None))
+            .values(webhook_disabled_at=now, webhook_disabled_reason=reason)
+            .returning(row.id)
+        )
+        if disabled is None:
+            return  # already disabled by another attempt of the same batch
+        await queue.hold_webhooks(session, agency.id)
+        self._directory.invalidate()
+        log.warning("webhook endpoint disabled", extra={"agency_id": agency.id, "reason": reason})
+        await tell_endpoint_disabled(session, agency, reason=reason, now=now)
+
+
+async def tell_endpoint_disabled(session: AsyncSession, agency: Agency, *, reason: str, now: datetime) -> None:
+    """Tells the agency, on its other channels, that its webhook no longer receives alerts."""
+    webhook = agency.channels.webhook
+    message_id = uuid.uuid5(_DISABLED_NOTICES, f"{agency.id}:{now.isoformat()}")
+    recipients = list(dict.fromkeys([*agency.channels.emails, *agency.escalation_contacts]))
+    channels: Sequence[Channel] = [Channel.EMAIL] if recipients else []
+    if agency.channels.kafka:
+        channels = [*channels, Channel.KAFKA]
+    await queue.enqueue(
+        session,
+        message_id=message_id,
+        message="endpoint-disabled",
+        agency_id=agency.id,
+        channels=channels,
+        payload=notices.endpoint_disabled_message(
+            message_id=message_id, agency_id=agency.id, url=webhook.url if webhook else "", reason=reason
+        ),
+        now=now,
+        recipients=recipients or None,
+    )

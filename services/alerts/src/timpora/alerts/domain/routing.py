@@ -1,0 +1,159 @@
+"""Choosing the agencies for an event, and saying why: a pure function of the event, the rules and the directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from timpora.alerts.domain.directory import Agency, Channel
+from timpora.alerts.domain.rules import Rule, Severity, Target
+from timpora.common.events.payloads import ForeignerEvent, PermitExpiring, ResidenceReported
+
+_VILLAGE_DEPTH = 4
+_LEVELS = {_VILLAGE_DEPTH: "village", 3: "district", 2: "regency", 1: "province"}
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """The agencies as routing sees them at one moment."""
+
+    agencies: Mapping[str, Agency]
+    disabled_webhooks: frozenset[str] = frozenset()
+
+    def usable_channels(self, agency: Agency, wanted: Iterable[Channel]) -> frozenset[Channel]:
+        return agency.usable_channels(webhook_disabled=agency.id in self.disabled_webhooks) & frozenset(wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What rules look at in an event."""
+
+    event_name: str
+    #: Where the event happened: the person's village, and for a move also the village they left.
+    places: tuple[str, ...]
+    nationality: str
+    permit_type: str | None
+    thresholds: frozenset[int]
+    occupation: str | None
+
+    @classmethod
+    def of(cls, event_name: str, data: ForeignerEvent) -> Subject:
+        person = data.foreigner
+        permit = getattr(data, "permit", None) or person.permit
+        places = [data.jurisdiction] if data.jurisdiction else []
+        left = data.previous_village_code if isinstance(data, ResidenceReported) else None
+        if left is not None and left not in places:
+            places.append(left)
+        thresholds = (
+            frozenset({data.threshold_days, *data.collapsed_thresholds})
+            if isinstance(data, PermitExpiring)
+            else frozenset()
+        )
+        return cls(
+            event_name=event_name,
+            places=tuple(place for place in places if place),
+            nationality=person.nationality,
+            permit_type=permit.type.value if permit else None,
+            thresholds=thresholds,
+            occupation=person.occupation,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One agency chosen for an event: by which rules and why, on which channels, how urgently."""
+
+    agency_id: str
+    severity: Severity
+    channels: frozenset[Channel]
+    digest: bool
+    reasons: tuple[str, ...]
+    rule_ids: tuple[str, ...] = field(default=())
+
+    def merged(self, other: Decision) -> Decision:
+        return Decision(
+            agency_id=self.agency_id,
+            severity=max(self.severity, other.severity, key=lambda severity: severity.rank),
+            channels=self.channels | other.channels,
+            # One rule that wants it at once is enough to send it at once.
+            digest=self.digest and other.digest,
+            reasons=(*self.reasons, *other.reasons),
+            rule_ids=tuple(dict.fromkeys((*self.rule_ids, *other.rule_ids))),
+        )
+
+
+def matches(rule: Rule, subject: Subject) -> bool:
+    wanted = rule.filters
+    occupation = (subject.occupation or "").casefold()
+    return (
+        subject.event_name in rule.event_types
+        and (not wanted.nationalities or subject.nationality in wanted.nationalities)
+        and (not wanted.permit_types or subject.permit_type in wanted.permit_types)
+        and (not wanted.thresholds or bool(subject.thresholds & set(wanted.thresholds)))
+        and (not wanted.occupations or occupation in {name.casefold() for name in wanted.occupations})
+    )
+
+
+def route(subject: Subject, rules: Sequence[Rule], directory: Directory) -> list[Decision]:
+    """The agencies to alert, one decision each, in a stable order."""
+    chosen: dict[str, Decision] = {}
+    for rule in rules:
+        if not matches(rule, subject):
+            continue
+        for index, place in enumerate(subject.places):
+            where = place if index == 0 else f"{place} (the residence they left)"
+            for target in rule.to:
+                for agency, reason in _resolve(target, rule, place, directory):
+                    decision = Decision(
+                        agency_id=agency.id,
+                        severity=rule.severity,
+                        channels=directory.usable_channels(agency, rule.channels),
+                        digest=rule.digest,
+                        reasons=(f"rule {rule.id}: {reason} for {where}",),
+                        rule_ids=(rule.id,),
+                    )
+                    previous = chosen.get(agency.id)
+                    chosen[agency.id] = decision if previous is None else previous.merged(decision)
+    return [chosen[agency_id] for agency_id in sorted(chosen)]
+
+
+def _resolve(target: Target, rule: Rule, place: str, directory: Directory) -> list[tuple[Agency, str]]:
+    if target.agency is not None:
+        agency = directory.agencies.get(target.agency)
+        if agency is None or not agency.covers(place):
+            return []
+        return [(agency, f"{agency.id} covers {_covering_prefix(agency, place)}")]
+    kinds = set(target.nearest or ())
+    candidates = [
+        agency
+        for agency in directory.agencies.values()
+        if (not kinds or agency.kind in kinds)
+        and agency.covers(place)
+        and directory.usable_channels(agency, rule.channels)
+    ]
+    if not candidates:
+        return []
+    depth = max(agency.depth_for(place) for agency in candidates)
+    nearest = sorted(
+        (agency for agency in candidates if agency.depth_for(place) == depth), key=lambda agency: agency.id
+    )
+    kinds_text = "/".join(sorted(kinds)) or "any"
+    fallback = "" if depth == _VILLAGE_DEPTH else f", no {kinds_text} agency with a channel nearer"
+    return [(agency, f"nearest {kinds_text} agency at {_LEVELS[depth]} level{fallback}") for agency in nearest]
+
+
+def agency_for_level_above(agency: Agency, place: str, directory: Directory) -> Agency | None:
+    """The nearest other agency, of any kind, whose jurisdiction is wider than ``agency``'s for ``place``."""
+    depth = agency.depth_for(place)
+    wider = [
+        other
+        for other in directory.agencies.values()
+        if other.id != agency.id and 0 < other.depth_for(place) < depth and directory.usable_channels(other, Channel)
+    ]
+    # The nearest wider level; among equals, the same kind of agency first, then by id.
+    ranked = sorted(wider, key=lambda other: (-other.depth_for(place), other.kind != agency.kind, other.id))
+    return ranked[0] if ranked else None
+
+
+def _covering_prefix(agency: Agency, place: str) -> str:
+    return max((prefix for prefix in agency.jurisdiction if place == prefix or place.startswith(prefix + ".")), key=len)

@@ -1,0 +1,253 @@
+"""An alert after it is opened: acknowledged and resolved by its agency, escalated when nobody acts,
+and gathered into a daily digest when its rule asks for one.
+
+Escalation and digests run on the service's clock (injectable), in small transactions that lock the
+rows they change (``SKIP LOCKED``), so several instances may run them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from timpora.alerts import queue
+from timpora.alerts.alerting import Alerting, message_id_for
+from timpora.alerts.domain import notices
+from timpora.alerts.domain.directory import Agency, Channel
+from timpora.alerts.domain.routing import Decision, Directory, agency_for_level_above
+from timpora.alerts.domain.rules import Severity
+from timpora.alerts.models import alerts, digests, routed_events
+from timpora.alerts.settings import LifecycleSettings
+from timpora.common.events.catalog import spec_named
+from timpora.common.events.payloads import ForeignerEvent
+
+_DIGESTS = uuid.UUID("8f3a6c1e-94b2-4d0a-b7e5-2c9d41f06a33")
+#: Escalated to the agency's escalation contacts; then to the next level of jurisdiction.
+TO_CONTACTS, TO_NEXT_LEVEL = 1, 2
+
+
+#: A change made to one alert in a transaction; False when the agency has no such alert.
+Action = Callable[[AsyncSession], Awaitable[bool]]
+
+
+class AlertStateError(Exception):
+    """The alert is not in a state that allows the change (e.g. acknowledging a resolved alert)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    alert_id: UUID
+    agency_id: str
+    by: str
+    at: datetime
+
+
+async def acknowledge(session: AsyncSession, change: Change) -> bool:
+    """Marks an open alert acknowledged; True also when it already was. False: no such alert for the agency."""
+    status = await _status_for_update(session, change)
+    if status is None:
+        return False
+    if status == "open":
+        await session.execute(
+            update(alerts)
+            .where(alerts.c.id == change.alert_id)
+            .values(status="acknowledged", acknowledged_at=change.at, acknowledged_by=change.by)
+        )
+    elif status != "acknowledged":
+        raise AlertStateError(f"the alert is {status}; only an open alert can be acknowledged")
+    return True
+
+
+async def resolve(session: AsyncSession, change: Change, resolution: str) -> bool:
+    status = await _status_for_update(session, change)
+    if status is None:
+        return False
+    if status not in {"open", "acknowledged"}:
+        raise AlertStateError(f"the alert is already {status}")
+    values: dict[str, Any] = {"status": "resolved", "resolved_at": change.at, "resolved_by": change.by}
+    if status == "open":
+        values |= {"acknowledged_at": change.at, "acknowledged_by": change.by}
+    await session.execute(update(alerts).where(alerts.c.id == change.alert_id).values(resolution=resolution, **values))
+    return True
+
+
+async def _status_for_update(session: AsyncSession, change: Change) -> str | None:
+    # Another agency's alert and no alert at all look the same to the caller.
+    return await session.scalar(
+        select(alerts.c.status)
+        .where(alerts.c.id == change.alert_id, alerts.c.agency_id == change.agency_id)
+        .with_for_update()
+    )
+
+
+async def escalate_due(session: AsyncSession, alerting: Alerting, *, now: datetime, after: timedelta) -> int:
+    """Escalates overstay alerts nobody acknowledged within ``after``: to the agency's escalation contacts,
+    then (``after`` later still) to the nearest agency of a wider jurisdiction. Returns how many moved up."""
+    due = (
+        await session.execute(
+            select(alerts)
+            .where(alerts.c.status == "open", alerts.c.event_type == "permit.expired")
+            .where(alerts.c.escalation_level < TO_NEXT_LEVEL)
+            .where(
+                or_(
+                    and_(alerts.c.escalation_level == 0, alerts.c.created_at <= now - after),
+                    and_(alerts.c.escalation_level == TO_CONTACTS, alerts.c.escalated_at <= now - after),
+                )
+            )
+            .order_by(alerts.c.created_at)
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    directory = await alerting.directory(session)
+    for row in due:
+        agency = directory.agencies.get(row.agency_id)
+        if agency is None:
+            continue
+        level = row.escalation_level + 1
+        if level == TO_CONTACTS:
+            await _to_contacts(session, row, agency, now=now, after=after)
+        else:
+            await _to_next_level(session, alerting, directory, row, agency, now=now, after=after)
+        await session.execute(
+            update(alerts).where(alerts.c.id == row.id).values(escalation_level=level, escalated_at=now)
+        )
+    return len(due)
+
+
+async def _to_contacts(
+    session: AsyncSession, row: Row[Any], agency: Agency, *, now: datetime, after: timedelta
+) -> None:
+    if not agency.escalation_contacts:
+        return
+    message_id = message_id_for(row.id, "escalation")
+    await queue.enqueue(
+        session,
+        message_id=message_id,
+        message="escalation",
+        alert_id=row.id,
+        agency_id=agency.id,
+        channels=[Channel.EMAIL],
+        recipients=agency.escalation_contacts,
+        payload=notices.message(
+            row.notice,
+            message_id=message_id,
+            kind="escalation",
+            extra={"escalation": {"level": TO_CONTACTS, "unacknowledged_for_hours": after.total_seconds() / 3600}},
+        ),
+        now=now,
+    )
+
+
+async def _to_next_level(
+    session: AsyncSession,
+    alerting: Alerting,
+    directory: Directory,
+    row: Row[Any],
+    agency: Agency,
+    *,
+    now: datetime,
+    after: timedelta,
+) -> None:
+    wider = agency_for_level_above(agency, row.place, directory) if row.place else None
+    if wider is None:
+        return
+    original = (await session.execute(select(routed_events).where(routed_events.c.event_id == row.event_id))).one()
+    data = spec_named(original.event_type).model.model_validate(original.data)
+    if not isinstance(data, ForeignerEvent):
+        return
+    hours = round(2 * after.total_seconds() / 3600, 1)
+    await alerting.open_alert(
+        session,
+        directory,
+        event_id=str(row.event_id),
+        event_type=row.event_type,
+        occurred_at=original.occurred_at,
+        data=data,
+        decision=Decision(
+            agency_id=wider.id,
+            severity=Severity.CRITICAL,
+            channels=directory.usable_channels(wider, Channel),
+            digest=False,
+            reasons=(f"escalated: {agency.id} did not acknowledge alert {row.id} within {hours} h",),
+            rule_ids=tuple(row.rule_ids),
+        ),
+        now=now,
+        place=row.place,
+        extra={"escalation": {"level": TO_NEXT_LEVEL, "from_agency": agency.id, "from_alert": str(row.id)}},
+    )
+
+
+async def send_digests(session: AsyncSession, alerting: Alerting, *, now: datetime) -> int:
+    """Sends each agency whose digest time has come today its waiting alerts in one message."""
+    waiting = (
+        await session.execute(
+            select(alerts.c.agency_id)
+            .where(alerts.c.digest, alerts.c.digested_at.is_(None), alerts.c.status.in_(("open", "acknowledged")))
+            .distinct()
+        )
+    ).scalars()
+    directory = await alerting.directory(session)
+    sent = 0
+    for agency_id in list(waiting):
+        agency = directory.agencies.get(agency_id)
+        local = now.astimezone(agency.zone) if agency else None
+        if agency is None or local is None or local.time() < agency.digest_time:
+            continue
+        sent += await _digest(session, directory, agency, day=local.date(), now=now)
+    return sent
+
+
+async def _digest(session: AsyncSession, directory: Directory, agency: Agency, *, day: date, now: datetime) -> int:
+    rows = (
+        await session.execute(
+            select(alerts.c.id, alerts.c.notice, alerts.c.channels)
+            .where(alerts.c.agency_id == agency.id, alerts.c.digest, alerts.c.digested_at.is_(None))
+            .where(alerts.c.status.in_(("open", "acknowledged")), alerts.c.created_at <= now)
+            .order_by(alerts.c.created_at, alerts.c.id)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    message_id = uuid.uuid5(_DIGESTS, f"{agency.id}:{day.isoformat()}")
+    created = await session.execute(
+        insert(digests)
+        .values(id=message_id, agency_id=agency.id, local_date=day, alert_ids=[row.id for row in rows], created_at=now)
+        .on_conflict_do_nothing()
+        .returning(digests.c.id)
+    )
+    if not rows or created.first() is None:
+        return 0  # nothing waiting, or today's digest already went: the rest waits for tomorrow's
+    channels = {Channel(channel) for row in rows for channel in row.channels}
+    await queue.enqueue(
+        session,
+        message_id=message_id,
+        message="digest",
+        agency_id=agency.id,
+        channels=directory.usable_channels(agency, channels),
+        payload=notices.digest_message(
+            message_id=message_id, agency_id=agency.id, day=day, notices=[row.notice for row in rows]
+        ),
+        now=now,
+    )
+    await session.execute(update(alerts).where(alerts.c.id.in_([row.id for row in rows])).values(digested_at=now))
+    return 1
+
+
+async def run(sessions: async_sessionmaker[AsyncSession], alerting: Alerting, settings: LifecycleSettings) -> None:
+    """Escalations and digests, every ``tick_s``, until cancelled."""
+    while True:
+        now = alerting.clock.now()
+        async with sessions() as session, session.begin():
+            await escalate_due(session, alerting, now=now, after=settings.escalate_after)
+        async with sessions() as session, session.begin():
+            await send_digests(session, alerting, now=now)
+        await asyncio.sleep(settings.tick_s)

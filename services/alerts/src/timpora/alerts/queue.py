@@ -1,0 +1,195 @@
+"""The delivery queue in PostgreSQL: what must reach which agency on which channel, and every attempt.
+
+Handlers only insert rows here, inside the transaction that creates the alert, so an alert and its
+deliveries commit together and a restart at any instant loses neither. Workers claim due rows with
+``FOR UPDATE SKIP LOCKED`` and a lease: a row claimed by a worker that then dies becomes due again
+when the lease runs out, so a notice is delivered at least once and, thanks to its stable message
+id, recognisably the same notice every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.alerts.channels import AttemptOutcome, AttemptResult
+from timpora.alerts.domain.directory import Channel
+from timpora.alerts.models import deliveries, delivery_attempts
+
+NOTIFY_CHANNEL = "timpora_alerts_deliveries"
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    message_id: UUID,
+    message: str,
+    agency_id: str,
+    channels: Iterable[Channel | str],
+    payload: dict[str, Any],
+    now: datetime,
+    alert_id: UUID | None = None,
+    recipients: Sequence[str] | None = None,
+) -> int:
+    """Queues one message on each channel; a message already queued on a channel is left alone."""
+    rows = [
+        {
+            "message_id": message_id,
+            "message": message,
+            "alert_id": alert_id,
+            "agency_id": agency_id,
+            "channel": str(channel),
+            "recipients": list(recipients) if recipients is not None else None,
+            "payload": payload,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for channel in sorted(str(channel) for channel in channels)
+    ]
+    if not rows:
+        return 0
+    result = await session.execute(insert(deliveries).values(rows).on_conflict_do_nothing())
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def cancel_pending(session: AsyncSession, alert_ids: Sequence[UUID], *, message: str = "alert") -> None:
+    """Drops notices not yet delivered about alerts that no longer need them (superseded, resolved)."""
+    if alert_ids:
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.alert_id.in_(alert_ids), deliveries.c.message == message)
+            .where(deliveries.c.status.in_(("pending", "held")))
+            .values(status="cancelled", last_detail="no longer needed: the alert was superseded or resolved")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    message_id: UUID
+    message: str
+    alert_id: UUID | None
+    agency_id: str
+    channel: Channel
+    recipients: list[str] | None
+    payload: dict[str, Any]
+    attempts: int
+    first_attempt_at: datetime
+
+
+async def claim(session: AsyncSession, *, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
+    """Takes up to ``limit`` due deliveries for this worker, oldest due first, for ``lease``."""
+    due = (
+        select(deliveries.c.id)
+        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    statement = (
+        update(deliveries)
+        .where(deliveries.c.id.in_(due))
+        .values(
+            attempts=deliveries.c.attempts + 1,
+            first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, now),
+            next_attempt_at=now + lease,
+        )
+        .returning(
+            deliveries.c.id,
+            deliveries.c.message_id,
+            deliveries.c.message,
+            deliveries.c.alert_id,
+            deliveries.c.agency_id,
+            deliveries.c.channel,
+            deliveries.c.recipients,
+            deliveries.c.payload,
+            deliveries.c.attempts,
+            deliveries.c.first_attempt_at,
+        )
+    )
+    rows = (await session.execute(statement)).all()
+    return [
+        Claimed(
+            id=row.id,
+            message_id=row.message_id,
+            message=row.message,
+            alert_id=row.alert_id,
+            agency_id=row.agency_id,
+            channel=Channel(row.channel),
+            recipients=row.recipients,
+            payload=row.payload,
+            attempts=row.attempts,
+            first_attempt_at=row.first_attempt_at,
+        )
+        for row in sorted(rows, key=lambda found: found.id)
+    ]
+
+
+async def record_attempt(
+    session: AsyncSession,
+    delivery: Claimed,
+    result: AttemptResult,
+    *,
+    attempted_at: datetime,
+    duration_ms: int,
+    next_attempt_at: datetime | None,
+) -> str:
+    """Writes the attempt and the delivery's new state; returns that state."""
+    await session.execute(
+        insert(delivery_attempts).values(
+            delivery_id=delivery.id,
+            attempted_at=attempted_at,
+            outcome=result.outcome.value,
+            status_code=result.status_code,
+            detail=result.detail,
+            duration_ms=duration_ms,
+        )
+    )
+    if result.outcome is AttemptOutcome.DELIVERED:
+        status, values = "delivered", {"delivered_at": attempted_at}
+    elif result.outcome is AttemptOutcome.RETRY and next_attempt_at is not None:
+        status, values = "pending", {"next_attempt_at": next_attempt_at}
+    elif result.outcome is AttemptOutcome.GONE:
+        status, values = "held", {}
+    else:
+        status, values = "dead", {}
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery.id)
+        .values(status=status, last_status_code=result.status_code, last_detail=result.detail, **values)
+    )
+    return status
+
+
+async def hold_webhooks(session: AsyncSession, agency_id: str) -> None:
+    """Parks an agency's pending webhook deliveries while its endpoint is disabled; replay sends them."""
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.agency_id == agency_id, deliveries.c.channel == Channel.WEBHOOK.value)
+        .where(deliveries.c.status == "pending")
+        .values(status="held", last_detail="webhook endpoint disabled")
+    )
+
+
+async def replay(
+    session: AsyncSession, *, agency_id: str, since: datetime, until: datetime, now: datetime, channel: str | None
+) -> int:
+    """Sends an agency's notices created in [since, until) again, whatever became of them; same message ids."""
+    statement = (
+        update(deliveries)
+        .where(deliveries.c.agency_id == agency_id, deliveries.c.created_at >= since, deliveries.c.created_at < until)
+        .where(deliveries.c.status != "cancelled")
+        .values(status="pending", next_attempt_at=now, first_attempt_at=None, delivered_at=None)
+    )
+    if channel is not None:
+        statement = statement.where(deliveries.c.channel == channel)
+    result = await session.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]

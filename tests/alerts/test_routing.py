@@ -1,0 +1,247 @@
+"""Routing is a pure function of the event, the rules and the directory: which agencies, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, Person
+from timpora.alerts.domain import directory, rules
+from timpora.alerts.domain.directory import Agency, Channel
+from timpora.alerts.domain.routing import Directory, Subject, agency_for_level_above, route
+from timpora.alerts.domain.rules import Rule, RuleBook, Severity
+from timpora.common.config_files import ConfigFileError
+from timpora.common.events.payloads import ForeignerEvent, PermitType
+
+AGENCIES = {agency.id: agency for agency in directory.load(directory.DEFAULT_AGENCIES)}
+DEFAULT_RULES = rules.load(rules.DEFAULT_RULES, AGENCIES)
+
+
+def _subject(event_data: object, name: str) -> Subject:
+    assert isinstance(event_data, ForeignerEvent)
+    return Subject.of(name, event_data)
+
+
+def _routed(person_event: object, name: str, directory_: Directory | None = None) -> dict[str, tuple[str, ...]]:
+    decisions = route(_subject(person_event, name), DEFAULT_RULES, directory_ or Directory(AGENCIES))
+    return {decision.agency_id: decision.reasons for decision in decisions}
+
+
+def test_an_arrival_in_the_village_goes_to_its_head_and_the_police() -> None:
+    routed = _routed(Person(village=LAJING).arrived().data, "foreigner.arrived")
+    assert set(routed) == {"desa-lajing", "polres-bangkalan", "disnaker-bangkalan"}
+    assert any("nearest local_government/village agency at village level" in reason for reason in routed["desa-lajing"])
+
+
+def test_a_village_without_an_agency_falls_back_to_the_district_then_the_regency() -> None:
+    district = _routed(Person(village=AROSBAYA_OTHER).arrived().data, "foreigner.arrived")
+    assert "kecamatan-arosbaya" in district
+    assert "desa-lajing" not in district
+    assert (
+        "at district level, no local_government/village agency with a channel nearer"
+        in district["kecamatan-arosbaya"][0]
+    )
+    regency = _routed(Person(village=KAMAL).arrived().data, "foreigner.arrived")
+    assert "pemkab-bangkalan" in regency
+    assert "kecamatan-arosbaya" not in regency
+
+
+def test_a_village_agency_without_a_usable_channel_is_skipped_for_the_next_level() -> None:
+    silent = AGENCIES["desa-lajing"].model_copy(update={"channels": directory.Channels()})
+    routed = _routed(
+        Person(village=LAJING).arrived().data, "foreigner.arrived", Directory({**AGENCIES, "desa-lajing": silent})
+    )
+    assert "desa-lajing" not in routed
+    assert "kecamatan-arosbaya" in routed
+
+
+def test_outside_every_jurisdiction_nobody_is_chosen() -> None:
+    assert _routed(Person(village=SAMPANG).arrived().data, "foreigner.arrived") == {}
+
+
+def test_filters_choose_by_permit_type_and_threshold() -> None:
+    visitor = Person(permit_type=PermitType.VISIT).arrived().data
+    assert "disnaker-bangkalan" not in _routed(visitor, "foreigner.arrived")
+    person = Person()
+    last_day = route(_subject(person.expiring(1).data, "permit.expiring"), DEFAULT_RULES, Directory(AGENCIES))
+    immigration = next(decision for decision in last_day if decision.agency_id == "kanim-pamekasan")
+    # The digest rule and the last-day rule both match; one immediate rule is enough to send at once.
+    assert immigration.rule_ids == ("expiring-reminders", "expiring-last-day")
+    assert not immigration.digest
+    week = route(_subject(person.expiring(7).data, "permit.expiring"), DEFAULT_RULES, Directory(AGENCIES))
+    assert next(decision for decision in week if decision.agency_id == "kanim-pamekasan").digest
+
+
+def test_a_move_tells_the_agencies_of_both_places() -> None:
+    person = Person(village=LAJING)
+    person.arrived()
+    routed = _routed(person.moved_to(KAMAL).data, "foreigner.residence-reported")
+    assert {"desa-lajing", "pemkab-bangkalan", "polres-bangkalan"} <= set(routed)
+    assert any("the residence they left" in reason for reason in routed["desa-lajing"])
+
+
+def test_an_overstay_is_critical_and_goes_out_at_once() -> None:
+    decisions = route(_subject(Person().expired().data, "permit.expired"), DEFAULT_RULES, Directory(AGENCIES))
+    assert {decision.agency_id for decision in decisions} >= {"kanim-pamekasan", "polres-bangkalan", "desa-lajing"}
+    overstay = [decision for decision in decisions if "overstay" in decision.rule_ids]
+    assert {decision.agency_id for decision in overstay} == {"kanim-pamekasan", "polres-bangkalan", "desa-lajing"}
+    assert all(decision.severity is Severity.CRITICAL and not decision.digest for decision in overstay)
+
+
+def test_a_disabled_webhook_is_not_a_usable_channel() -> None:
+    agency = AGENCIES["polres-bangkalan"].model_copy(
+        update={"channels": directory.Channels(webhook=directory.Webhook(url="http://x/h", secret_env="HOOK"))}  # noqa: S106
+    )
+    assert Directory({agency.id: agency}).usable_channels(agency, Channel) == {Channel.WEBHOOK}
+    assert Directory({agency.id: agency}, frozenset({agency.id})).usable_channels(agency, Channel) == frozenset()
+
+
+def test_escalation_goes_to_the_nearest_wider_jurisdiction() -> None:
+    wider = agency_for_level_above(AGENCIES["desa-lajing"], LAJING, Directory(AGENCIES))
+    assert wider is not None
+    assert wider.id == "kecamatan-arosbaya"
+    regency = agency_for_level_above(AGENCIES["kecamatan-arosbaya"], LAJING, Directory(AGENCIES))
+    assert regency is not None
+    assert regency.depth_for(LAJING) == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    village=st.sampled_from([LAJING, AROSBAYA_OTHER, KAMAL, SAMPANG]),
+    permit_type=st.sampled_from(list(PermitType)),
+    nationality=st.sampled_from(["CHN", "USA", "KOR", "MYS"]),
+    kind=st.sampled_from(["arrived", "expiring", "expired", "departed"]),
+)
+def test_every_chosen_agency_covers_the_place_and_is_named_by_a_matching_rule(
+    village: str, permit_type: PermitType, nationality: str, kind: str
+) -> None:
+    person = Person(village=village, permit_type=permit_type, nationality=nationality)
+    event = {
+        "arrived": person.arrived,
+        "expiring": lambda: person.expiring(7),
+        "expired": person.expired,
+        "departed": person.departed,
+    }[kind]()
+    name = event.type.removeprefix("id.timpora.").removesuffix(".v1")
+    subject = _subject(event.data, name)
+    for decision in route(subject, DEFAULT_RULES, Directory(AGENCIES)):
+        assert AGENCIES[decision.agency_id].covers(village)
+        assert decision.channels
+        matching = [rule for rule in DEFAULT_RULES if rule.id in decision.rule_ids]
+        assert matching
+        assert all(name in rule.event_types for rule in matching)
+        assert decision.severity == max((rule.severity for rule in matching), key=lambda severity: severity.rank)
+
+
+def _write(path: Path, document: object) -> None:
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+
+
+def test_a_broken_rule_file_is_refused_and_the_rules_in_force_stay(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    good = yaml.safe_load(rules.DEFAULT_RULES.read_text(encoding="utf-8"))
+    _write(path, good)
+    book = RuleBook(path)
+    assert len(book.refresh(AGENCIES)) == len(good["rules"])
+    broken = {
+        "rules": [
+            *good["rules"],
+            {"id": "typo", "event_types": ["permit.expird"], "to": [{"agency": "polres-bangkalan"}]},
+        ]
+    }
+    _write(path, broken)
+    with pytest.raises(ConfigFileError, match=r"unknown event type\(s\) permit.expird"):
+        book.reload(AGENCIES)
+    assert [rule.id for rule in book.rules] == [rule["id"] for rule in good["rules"]]
+    assert book.refused is not None
+    assert "rules.yaml" in book.refused
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        ({"id": "r1", "event_types": ["permit.expired"], "to": [{"agency": "nobody"}]}, "unknown agency nobody"),
+        ({"id": "r1", "event_types": ["permit.expired"], "to": []}, "to: List should have at least 1 item"),
+        (
+            {"id": "r1", "event_types": ["permit.expired"], "to": [{"agency": "polres-bangkalan", "nearest": []}]},
+            "exactly one of 'agency' or 'nearest'",
+        ),
+        (
+            {
+                "id": "r1",
+                "event_types": ["foreigner.arrived"],
+                "filters": {"thresholds": [7]},
+                "to": [{"agency": "polres-bangkalan"}],
+            },
+            "thresholds filter only applies",
+        ),
+        (
+            {
+                "id": "r1",
+                "event_types": ["permit.expired"],
+                "severity": "urgent",
+                "to": [{"agency": "polres-bangkalan"}],
+            },
+            "severity",
+        ),
+        (
+            {
+                "id": "r1",
+                "event_types": ["permit.expired"],
+                "filters": {"nationalities": ["QQQ"]},
+                "to": [{"agency": "polres-bangkalan"}],
+            },
+            "nationalities",
+        ),
+    ],
+)
+def test_each_rule_error_names_the_field(tmp_path: Path, rule: dict[str, object], reason: str) -> None:
+    path = tmp_path / "rules.yaml"
+    _write(path, {"rules": [rule]})
+    with pytest.raises(ConfigFileError, match=reason):
+        rules.load(path, AGENCIES)
+
+
+def test_a_rule_file_edited_on_disk_is_picked_up(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    _write(path, {"rules": [{"id": "one", "event_types": ["permit.expired"], "to": [{"agency": "polres-bangkalan"}]}]})
+    book = RuleBook(path)
+    assert [rule.id for rule in book.refresh(AGENCIES)] == ["one"]
+    _write(path, {"rules": [{"id": "two", "event_types": ["permit.expired"], "to": [{"agency": "polres-bangkalan"}]}]})
+    import os  # noqa: PLC0415 - only this test moves the file's clock
+
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert [rule.id for rule in book.refresh(AGENCIES)] == ["two"]
+
+
+def test_the_directory_refuses_a_bad_agency(tmp_path: Path) -> None:
+    path = tmp_path / "agencies.yaml"
+    _write(path, {"agencies": [{"id": "x1", "name": "X", "kind": "police", "jurisdiction": ["99.99"]}]})
+    with pytest.raises(ConfigFileError, match=r"agencies.0.jurisdiction.0"):
+        directory.load(path)
+    _write(
+        path,
+        {
+            "agencies": [
+                {
+                    "id": "x1",
+                    "name": "X",
+                    "kind": "police",
+                    "jurisdiction": ["35.26"],
+                    "channels": {"webhook": {"url": "https://x.example/h"}},
+                }
+            ]
+        },
+    )
+    with pytest.raises(ConfigFileError, match="exactly one of secret_env"):
+        directory.load(path)
+
+
+def test_rules_are_models_of_their_own() -> None:
+    rule = Rule.model_validate({"id": "r1", "event_types": ["permit.expired"], "to": [{"nearest": ["village"]}]})
+    assert rule.channels == list(Channel)
+    assert isinstance(Agency.model_fields, dict)
