@@ -96,8 +96,10 @@ def test_a_disabled_webhook_is_not_a_usable_channel() -> None:
     agency = AGENCIES["polres-bangkalan"].model_copy(
         update={"channels": directory.Channels(webhook=directory.Webhook(url="http://x/h", secret_env="HOOK"))}  # noqa: S106
     )
-    assert Directory({agency.id: agency}).usable_channels(agency, Channel) == {Channel.WEBHOOK}
-    assert Directory({agency.id: agency}, frozenset({agency.id})).usable_channels(agency, Channel) == frozenset()
+    assert Directory({agency.id: agency}).reachable(agency, Channel) == {Channel.WEBHOOK}
+    disabled = Directory({agency.id: agency}, frozenset({agency.id}))
+    assert disabled.reachable(agency, Channel) == frozenset()
+    assert disabled.configured(agency, Channel) == disabled.held(agency) == {Channel.WEBHOOK}
 
 
 def test_escalation_goes_to_the_nearest_wider_jurisdiction() -> None:

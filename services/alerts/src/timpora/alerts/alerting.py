@@ -156,6 +156,7 @@ class Alerting:
                 alert_id=alert_id,
                 agency_id=agency.id,
                 channels=decision.channels,
+                held=directory.held(agency),
                 payload=notices.message(notice, message_id=alert_id, kind="alert", extra=extra),
                 now=now,
             )

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -138,13 +138,11 @@ class DeliveryWorker:
         if agency is None:
             result = AttemptResult(AttemptOutcome.REJECTED, None, "agency no longer in the directory")
         else:
-            result = await self._send(delivery, agency, directory, attempted_at)
+            result = await self._send(delivery, agency, directory)
         DELIVERIES.labels(delivery.channel.value, result.outcome.value).inc()
         return Attempt(result, attempted_at, round((time.perf_counter() - started) * 1000))
 
-    async def _send(
-        self, delivery: queue.Claimed, agency: Agency, directory: Directory, now: datetime
-    ) -> AttemptResult:
+    async def _send(self, delivery: queue.Claimed, agency: Agency, directory: Directory) -> AttemptResult:
         message_id = str(delivery.message_id)
         if delivery.channel is Channel.WEBHOOK:
             webhook = agency.channels.webhook
@@ -152,9 +150,14 @@ class DeliveryWorker:
                 return AttemptResult(AttemptOutcome.REJECTED, None, "the agency has no webhook")
             if agency.id in directory.disabled_webhooks:
                 return AttemptResult(AttemptOutcome.GONE, None, "webhook endpoint disabled")
-            secret = webhook.resolve_secret()
+            # The signature's timestamp is the real instant of sending, whatever clock schedules the work:
+            # receivers compare it with their own clocks to refuse replayed requests.
             return await self._webhook.send(
-                webhook.url, secret, message_id=message_id, timestamp=now, body=body_of(delivery.payload)
+                webhook.url,
+                webhook.resolve_secret(),
+                message_id=message_id,
+                timestamp=datetime.now(UTC),
+                body=body_of(delivery.payload),
             )
         if delivery.channel is Channel.EMAIL:
             recipients = delivery.recipients or agency.channels.emails

@@ -176,7 +176,7 @@ async def _to_next_level(
         decision=Decision(
             agency_id=wider.id,
             severity=Severity.CRITICAL,
-            channels=directory.usable_channels(wider, Channel),
+            channels=directory.configured(wider, Channel),
             digest=False,
             reasons=(f"escalated: {agency.id} did not acknowledge alert {row.id} within {hours} h",),
             rule_ids=tuple(row.rule_ids),
@@ -232,7 +232,8 @@ async def _digest(session: AsyncSession, directory: Directory, agency: Agency, *
         message_id=message_id,
         message="digest",
         agency_id=agency.id,
-        channels=directory.usable_channels(agency, channels),
+        channels=directory.configured(agency, channels),
+        held=directory.held(agency),
         payload=notices.digest_message(
             message_id=message_id, agency_id=agency.id, day=day, notices=[row.notice for row in rows]
         ),

@@ -9,7 +9,7 @@ id, recognisably the same notice every time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,8 +37,10 @@ async def enqueue(
     now: datetime,
     alert_id: UUID | None = None,
     recipients: Sequence[str] | None = None,
+    held: Collection[Channel] = (),
 ) -> int:
-    """Queues one message on each channel; a message already queued on a channel is left alone."""
+    """Queues one message on each channel; a message already queued on a channel is left alone.
+    Channels in ``held`` (a disabled webhook) wait, held, until an operator enables them again."""
     rows = [
         {
             "message_id": message_id,
@@ -50,6 +52,7 @@ async def enqueue(
             "payload": payload,
             "created_at": now,
             "next_attempt_at": now,
+            "status": "held" if channel in held else "pending",
         }
         for channel in sorted(str(channel) for channel in channels)
     ]

@@ -1,7 +1,6 @@
 """Dependencies every service's routes share."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI must see the closure's ``Depends(bearer)`` itself.
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 

@@ -159,7 +159,7 @@ def digest_message(*, message_id: UUID, agency_id: str, day: date, notices: list
         "date": day.isoformat(),
         "title": {
             "id": f"Ringkasan harian TIMPORA {day.isoformat()}: {len(notices)} peringatan",
-            "en": f"TIMPORA daily digest {day.isoformat()}: {len(notices)} alerts",
+            "en": f"TIMPORA daily digest {day.isoformat()}: {len(notices)} alert{'' if len(notices) == 1 else 's'}",
         },
         "alerts": list(notices),
     }

@@ -20,8 +20,16 @@ class Directory:
     agencies: Mapping[str, Agency]
     disabled_webhooks: frozenset[str] = frozenset()
 
-    def usable_channels(self, agency: Agency, wanted: Iterable[Channel]) -> frozenset[Channel]:
+    def reachable(self, agency: Agency, wanted: Iterable[Channel]) -> frozenset[Channel]:
+        """The channels that reach the agency now: a disabled webhook does not."""
         return agency.usable_channels(webhook_disabled=agency.id in self.disabled_webhooks) & frozenset(wanted)
+
+    def held(self, agency: Agency) -> frozenset[Channel]:
+        return frozenset({Channel.WEBHOOK}) if agency.id in self.disabled_webhooks else frozenset()
+
+    def configured(self, agency: Agency, wanted: Iterable[Channel]) -> frozenset[Channel]:
+        """The channels to queue notices on: a disabled webhook's are held until it is enabled again."""
+        return agency.usable_channels() & frozenset(wanted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +115,7 @@ def route(subject: Subject, rules: Sequence[Rule], directory: Directory) -> list
                     decision = Decision(
                         agency_id=agency.id,
                         severity=rule.severity,
-                        channels=directory.usable_channels(agency, rule.channels),
+                        channels=directory.configured(agency, rule.channels),
                         digest=rule.digest,
                         reasons=(f"rule {rule.id}: {reason} for {where}",),
                         rule_ids=(rule.id,),
@@ -127,9 +135,7 @@ def _resolve(target: Target, rule: Rule, place: str, directory: Directory) -> li
     candidates = [
         agency
         for agency in directory.agencies.values()
-        if (not kinds or agency.kind in kinds)
-        and agency.covers(place)
-        and directory.usable_channels(agency, rule.channels)
+        if (not kinds or agency.kind in kinds) and agency.covers(place) and directory.reachable(agency, rule.channels)
     ]
     if not candidates:
         return []
@@ -148,7 +154,7 @@ def agency_for_level_above(agency: Agency, place: str, directory: Directory) -> 
     wider = [
         other
         for other in directory.agencies.values()
-        if other.id != agency.id and 0 < other.depth_for(place) < depth and directory.usable_channels(other, Channel)
+        if other.id != agency.id and 0 < other.depth_for(place) < depth and directory.reachable(other, Channel)
     ]
     # The nearest wider level; among equals, the same kind of agency first, then by id.
     ranked = sorted(wider, key=lambda other: (-other.depth_for(place), other.kind != agency.kind, other.id))

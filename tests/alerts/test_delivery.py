@@ -1,0 +1,199 @@
+"""Registry events through real Kafka into alerts, delivered to a real webhook receiver, a real SMTP
+server and the agency's Kafka topic; failures, retries, duplicates and dead letters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+from standardwebhooks import Webhook
+
+from tests.alerts.conftest import AlertsUnderTest
+from tests.alerts.people import LAJING, Person
+from tests.support.kafka import tail
+from timpora.common.events import KafkaRecord
+from timpora.common.settings import KafkaSettings
+from timpora.common.topics import ALERTS_DEAD_LETTERS, agency_alerts_topic
+
+
+def _by_agency(rows: list[object]) -> dict[str, object]:
+    return {row.agency_id: row for row in rows}  # type: ignore[attr-defined]
+
+
+async def test_an_arrival_reaches_every_channel_under_one_alert_id(
+    service: AlertsUnderTest, kafka_settings: KafkaSettings
+) -> None:
+    person = Person(village=LAJING)
+    async with tail(kafka_settings, agency_alerts_topic("polres-bangkalan").name) as police_topic:
+        await service.send(arrival := person.arrived())
+        assert await service.deliver() > 0
+        alerts = _by_agency(await service.alerts_about(person.foreigner_id))
+        assert set(alerts) == {"desa-lajing", "polres-bangkalan", "disnaker-bangkalan"}
+        police = alerts["polres-bangkalan"]
+        alert_id = str(police.id)  # type: ignore[attr-defined]
+
+        (request,) = await service.webhook.wait_for_requests(1)
+        # Signed per Standard Webhooks: the receiver's own library verifies it.
+        verified = Webhook(service.secret).verify(request.body, request.headers)
+        assert verified["alert_id"] == alert_id
+        assert request.headers["webhook-id"] == alert_id
+        assert verified["person"]["passport_number"] == "E12345678"  # the police's role includes it
+        assert verified["event"]["id"] == arrival.id
+
+        records = await police_topic.collect(lambda found: len(found) >= 1)
+        assert records[0].key == alert_id.encode()
+        assert json.loads(records[0].value or b"")["alert_id"] == alert_id
+
+    mails = await service.smtp.wait_for_messages(3)
+    ids = {mail.message["X-Timpora-Message-Id"]: mail for mail in mails}
+    assert alert_id in ids
+    village_mail = next(mail for mail in mails if "kades@lajing.timpora.example" in mail.rcpt_tos)
+    text = village_mail.message.get_content()
+    assert "Orang asing tiba di wilayah Anda" in text
+    assert "A foreigner arrived in your area" in text
+    assert "E12345678" not in text  # a village head is not given the passport number
+    assert "Li Wei" in text
+
+
+async def test_the_same_event_twice_makes_one_alert_and_one_delivery_per_channel(service: AlertsUnderTest) -> None:
+    person = Person(village=LAJING)
+    arrival = person.arrived()
+    await service.publish(arrival, arrival)
+    await service.routed(arrival)
+    second = person.expired()
+    await service.send(second)  # same partition, after both copies: the duplicate has been consumed
+    await service.deliver()
+    police = _by_agency(await service.alerts_about(person.foreigner_id))
+    arrival_alerts = [
+        row for row in await service.alerts_about(person.foreigner_id) if row.event_type == "foreigner.arrived"
+    ]
+    assert sorted(row.agency_id for row in arrival_alerts) == ["desa-lajing", "disnaker-bangkalan", "polres-bangkalan"]
+    rows = await service.deliveries_of(police["polres-bangkalan"].id)  # type: ignore[attr-defined]
+    assert sorted(row.channel for row in rows) == ["email", "kafka", "webhook"]
+    assert all(row.status == "delivered" for row in rows)
+    webhook_ids = [request.headers["webhook-id"] for request in service.webhook.requests]
+    assert len(webhook_ids) == len(set(webhook_ids))
+
+
+async def test_a_receiver_down_for_a_while_gets_the_alert_once_it_is_back(service: AlertsUnderTest) -> None:
+    person = Person(village=LAJING)
+    async with service.webhook.down():
+        await service.send(person.arrived())
+        await service.deliver()
+        service.clock.advance(seconds=7)  # past the first retry (5 s, +-20 %)
+        await service.deliver()
+    service.webhook.respond_with(503, headers={"Retry-After": "120"})
+    service.clock.advance(seconds=30)
+    await service.deliver()
+    service.clock.advance(seconds=60)
+    assert await service.deliver() == 0, "Retry-After: 120 must be honoured"
+    service.webhook.respond_with(204)
+    service.clock.advance(seconds=61)
+    await service.deliver()
+    service.clock.advance(hours=1)
+    await service.deliver()
+
+    alerts = _by_agency(await service.alerts_about(person.foreigner_id))
+    alert_id = alerts["polres-bangkalan"].id  # type: ignore[attr-defined]
+    response = await service.as_operator("GET", "/v1/admin/deliveries", params={"alert_id": str(alert_id)})
+    assert response.status_code == 200, response.text
+    webhook = next(item for item in response.json() if item["channel"] == "webhook")
+    assert webhook["status"] == "delivered"
+    assert [attempt["outcome"] for attempt in webhook["history"]] == ["retry", "retry", "retry", "delivered"]
+    assert [attempt["status_code"] for attempt in webhook["history"]] == [None, None, 503, 204]
+    assert all(attempt["detail"] for attempt in webhook["history"])
+    received = [request for request in service.webhook.requests if request.headers["webhook-id"] == str(alert_id)]
+    assert len(received) == 2  # the 503 and the 204; the connection refusals never reached it
+
+
+async def test_a_malformed_event_is_dead_lettered_and_later_events_still_flow(
+    service: AlertsUnderTest, kafka_settings: KafkaSettings
+) -> None:
+    async with tail(kafka_settings, ALERTS_DEAD_LETTERS.name) as dead_letters:
+        bad_key = str(uuid.uuid4())
+        await service.runtime.producer.send_record(
+            service.topic,
+            KafkaRecord(
+                key=bad_key.encode(), value=b"{not json", headers=(("ce_type", b"id.timpora.permit.expired.v1"),)
+            ),
+        )
+        person = Person(village=LAJING)
+        await service.send(person.expired())
+        assert await service.alerts_about(person.foreigner_id)
+        (letter,) = await dead_letters.collect(lambda found: any(record.key == bad_key.encode() for record in found))
+        headers = dict(letter.headers)
+        assert headers["dlq_consumer"] == b"routing"
+        assert headers["dlq_source_topic"] == service.topic.encode()
+        assert headers["dlq_reason"]
+    response = await service.as_operator("GET", "/v1/admin/dead-letters", params={"limit": 500})
+    assert response.status_code == 200, response.text
+    shown = [letter for letter in response.json() if letter["key"] == bad_key]
+    assert len(shown) == 1
+    assert shown[0]["reason"] == headers["dlq_reason"].decode()
+    assert "not json" not in response.text  # the record's content is not shown
+
+
+async def test_an_endpoint_answering_410_is_disabled_and_its_agency_told_by_email(service: AlertsUnderTest) -> None:
+    service.webhook.respond_with(410)
+    person = Person(village=LAJING)
+    await service.send(person.arrived())
+    await service.deliver()
+    agencies = {item["agency"]["id"]: item for item in (await service.as_operator("GET", "/v1/admin/agencies")).json()}
+    assert agencies["polres-bangkalan"]["webhook_disabled_at"] is not None
+    assert "410" in agencies["polres-bangkalan"]["webhook_disabled_reason"]
+    assert "secret" not in json.dumps(agencies["polres-bangkalan"]["agency"]["channels"]["webhook"]).replace(
+        "secret_env", ""
+    )
+    mails = await service.smtp.wait_for_messages(4)
+    disabled = [mail for mail in mails if "webhook" in mail.message["Subject"].lower()]
+    assert len(disabled) == 1
+    assert "kasat-intelkam@polres-bangkalan.timpora.example" in disabled[0].rcpt_tos
+
+    # Later alerts are held while it is disabled, and sent once it is enabled again.
+    later = Person(village=LAJING)
+    await service.send(later.arrived())
+    await service.deliver()
+    assert len(service.webhook.requests) == 1, [
+        (r.headers["webhook-id"], r.body[:300]) for r in service.webhook.requests
+    ]
+    service.webhook.respond_with(200)
+    response = await service.as_operator("POST", "/v1/admin/agencies/polres-bangkalan/webhook/enable")
+    assert response.status_code == 200, response.text
+    await service.deliver()
+    delivered = {request.headers["webhook-id"] for request in service.webhook.requests[1:]}
+    alerts = _by_agency(await service.alerts_about(later.foreigner_id))
+    assert str(alerts["polres-bangkalan"].id) in delivered  # type: ignore[attr-defined]
+
+
+async def test_an_operator_replays_an_agencys_notices_with_the_same_ids(service: AlertsUnderTest) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.arrived())
+    await service.deliver()
+    (first,) = service.webhook.requests
+    response = await service.as_operator(
+        "POST",
+        "/v1/admin/agencies/polres-bangkalan/replay",
+        json={
+            "since": (service.clock.now() - timedelta(minutes=1)).isoformat(),
+            "until": (service.clock.now() + timedelta(minutes=1)).isoformat(),
+            "channel": "webhook",
+        },
+    )
+    assert response.json() == {"requeued": 1}
+    await service.deliver()
+    second = service.webhook.requests[1]
+    assert second.headers["webhook-id"] == first.headers["webhook-id"]
+    assert second.body == first.body
+
+
+async def test_the_operator_sees_who_an_event_went_to_and_why(service: AlertsUnderTest) -> None:
+    person = Person(village="35.26.05.2004")  # a village of Arosbaya without its own agency
+    await service.send(event := person.arrived())
+    response = await service.as_operator("GET", f"/v1/admin/events/{event.id}")
+    assert response.status_code == 200, response.text
+    decisions = {decision["agency_id"]: decision for decision in response.json()["decisions"]}
+    assert decisions["kecamatan-arosbaya"]["rule_ids"] == ["arrival-local"]
+    assert "district level" in decisions["kecamatan-arosbaya"]["reasons"][0]
+    assert len(response.json()["alerts"]) == len(decisions)
+    assert (await service.client.get(f"/v1/admin/events/{event.id}")).status_code == 401
