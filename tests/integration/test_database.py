@@ -13,6 +13,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from timpora.alerts import models as alerts_models
 from timpora.common.db.bootstrap import SERVICES
 from timpora.common.db.engine import make_engine
 from timpora.common.db.migrations import upgrade
@@ -49,7 +50,18 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "idempotency_keys",
             "expiry_notices",
         },
-        "alerts": {"alembic_version", "inbox"},
+        "alerts": {
+            "alembic_version",
+            "inbox",
+            "agency_keys",
+            "operator_keys",
+            "agencies",
+            "routed_events",
+            "alerts",
+            "deliveries",
+            "delivery_attempts",
+            "digests",
+        },
         "sharing": {"alembic_version", "inbox", "projections", "api_keys", "disclosures", "outbox", "agreements"},
     }
     for name, engine in engines.items():
@@ -58,6 +70,18 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
                 text("SELECT table_name FROM information_schema.tables WHERE table_schema = :schema"), {"schema": name}
             )
             assert {row[0] for row in rows} == expected[name]
+
+
+async def test_the_alerts_migrations_make_the_columns_its_models_use(engines: dict[str, AsyncEngine]) -> None:
+    async with engines["alerts"].connect() as connection:
+        rows = await connection.execute(
+            text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'alerts'")
+        )
+        migrated = {(row[0], row[1]) for row in rows}
+    modelled = {
+        (table.name, column.name) for table in alerts_models.metadata.tables.values() for column in table.columns
+    }
+    assert migrated - {(table, column) for table, column in migrated if table == "alembic_version"} == modelled
 
 
 async def test_migrating_twice_changes_nothing(engines: dict[str, AsyncEngine]) -> None:
