@@ -151,11 +151,15 @@ async def service(
             async with runtime.sessions() as session, session.begin():
                 # Each test starts from an empty queue: another test's retries must not land in this one's receivers.
                 await session.execute(text(f"TRUNCATE {', '.join(_PER_TEST_TABLES)} CASCADE"))
+                await session.execute(
+                    text("UPDATE agencies SET webhook_disabled_at = NULL, webhook_failing_since = NULL")
+                )
                 keys = {
                     agency: (await AGENCY_KEYS.issue(session, agency))[1]
                     for agency in ("desa-lajing", "polres-bangkalan", "kanim-pamekasan", "pemkab-bangkalan")
                 }
                 operator = (await OPERATOR_KEYS.issue(session, "test-operator"))[1]
+            runtime.state["alerting"].directory_cache.invalidate()  # type: ignore[attr-defined]
             async with AsyncClient(transport=ASGITransport(app=app), base_url="http://alerts") as client:
                 yield AlertsUnderTest(
                     app=app,

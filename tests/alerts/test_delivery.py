@@ -197,3 +197,47 @@ async def test_the_operator_sees_who_an_event_went_to_and_why(service: AlertsUnd
     assert "district level" in decisions["kecamatan-arosbaya"]["reasons"][0]
     assert len(response.json()["alerts"]) == len(decisions)
     assert (await service.client.get(f"/v1/admin/events/{event.id}")).status_code == 401
+
+
+async def test_an_endpoint_failing_for_a_day_is_disabled_and_a_delivery_gives_up_after_three_days(
+    service: AlertsUnderTest,
+) -> None:
+    service.webhook.respond_with(500)
+    person = Person(village=LAJING)
+    await service.send(person.arrived())
+    for _ in range(80):  # every 90 minutes for five days: at least one attempt per retry step
+        await service.deliver()
+        service.clock.advance(minutes=90)
+    agencies = {item["agency"]["id"]: item for item in (await service.as_operator("GET", "/v1/admin/agencies")).json()}
+    assert agencies["polres-bangkalan"]["webhook_disabled_reason"].startswith("failing since")
+    police = _by_agency(await service.alerts_about(person.foreigner_id))["polres-bangkalan"]
+    (webhook,) = [row for row in await service.deliveries_of(police.id) if row.channel == "webhook"]  # type: ignore[attr-defined]
+    # Disabled after a day of failures: held, with the attempts made until then recorded.
+    assert webhook.status == "held"
+    assert 5 <= webhook.attempts <= 12
+    assert all(request.headers["webhook-id"] == str(police.id) for request in service.webhook.requests)  # type: ignore[attr-defined]
+
+
+async def test_a_delivery_claimed_by_a_worker_that_dies_is_sent_after_its_lease(service: AlertsUnderTest) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.arrived())
+    async with service.runtime.sessions() as session, session.begin():
+        from timpora.alerts import queue  # noqa: PLC0415 - only this test claims by hand
+
+        claimed = await queue.claim(session, now=service.clock.now(), limit=100, lease=timedelta(seconds=60))
+    assert claimed  # ... and this "worker" dies without sending
+    assert await service.deliver() == 0  # leased: nobody else takes them yet
+    service.clock.advance(seconds=61)
+    assert await service.deliver() == len(claimed)
+    assert len(service.webhook.requests) == 1
+
+
+async def test_queue_metrics_are_exposed(service: AlertsUnderTest) -> None:
+    service.webhook.respond_with(503)
+    await service.send(Person(village=LAJING).arrived())
+    await service.deliver()
+    await service.worker.measure()
+    metrics = (await service.client.get("/metrics")).text
+    assert 'timpora_alert_queue_depth{status="pending"} 1.0' in metrics
+    assert 'timpora_alert_deliveries_total{channel="webhook",outcome="retry"}' in metrics
+    assert "timpora_alert_oldest_pending_seconds" in metrics
