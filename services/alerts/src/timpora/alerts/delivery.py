@@ -123,7 +123,7 @@ class DeliveryWorker:
                 .where(deliveries.c.status.in_(("pending", "held")))
                 .group_by(deliveries.c.status)
             )
-            found: dict[str, int] = {status: count for status, count in counts.all()}
+            found: dict[str, int] = dict(counts.all())
             oldest = await session.scalar(
                 select(func.min(deliveries.c.created_at)).where(deliveries.c.status == "pending")
             )
