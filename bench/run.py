@@ -2,6 +2,7 @@
 
     make bench                                   (starts the local stack if needed; the sizes the issues ask for)
     .venv/bin/python -m bench.run --records 100000 --only registry   (with the stack up)
+    .venv/bin/python -m bench.run --only sharing-list --list-foreigners 100000
 
 Results are printed and written to bench/results/latest.json; bench/README.md keeps the latest.
 """
@@ -12,21 +13,23 @@ import argparse
 import asyncio
 import os
 
-from bench import publish, registry, sharing
+from bench import publish, registry, sharing, sharing_list
 from bench.common import Result, report
 from timpora.common.settings import KafkaSettings
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["publish", "registry", "sharing"], action="append")
+    parser.add_argument("--only", choices=["publish", "registry", "sharing", "sharing-list"], action="append")
     parser.add_argument("--events", type=int, default=20_000, help="events for the publish benchmark")
     parser.add_argument("--records", type=int, default=1_000_000, help="records to import, then relay")
     parser.add_argument("--rate", type=int, default=200, help="events a second for the latency benchmark")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the latency benchmark runs")
     parser.add_argument("--sharing-events", type=int, default=1_000_000, help="events replayed by the rebuild")
+    parser.add_argument("--list-foreigners", type=int, default=100_000, help="foreigners behind the list endpoint")
+    parser.add_argument("--list-requests", type=int, default=3_000, help="pages requested of each list endpoint")
     args = parser.parse_args()
-    chosen = set(args.only or ["publish", "registry", "sharing"])
+    chosen = set(args.only or ["publish", "registry", "sharing", "sharing-list"])
     kafka = KafkaSettings(bootstrap_servers=os.environ.get("TIMPORA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
     results: list[Result] = []
     if "publish" in chosen:
@@ -39,6 +42,12 @@ async def main() -> None:
         )
     if "sharing" in chosen:
         results.extend(await sharing.run_all(os.environ["TIMPORA_PG_ADMIN_URL"], kafka, events=args.sharing_events))
+    if "sharing-list" in chosen:
+        results.extend(
+            await sharing_list.run_all(
+                os.environ["TIMPORA_PG_ADMIN_URL"], kafka, foreigners=args.list_foreigners, requests=args.list_requests
+            )
+        )
     report(results)
 
 
