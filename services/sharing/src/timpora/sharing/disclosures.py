@@ -57,24 +57,28 @@ def chain_hash(previous_hash: str, row: Disclosure) -> str:
     return hashlib.sha256((previous_hash + _content(row)).encode()).hexdigest()
 
 
+_INSERT = insert(disclosures)  # built once: every read appends a row
+
+
 async def append(session: AsyncSession, row: Disclosure) -> None:
     """Appends ``row`` in the caller's transaction; if this fails, the caller's read must fail too."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": CHAIN_LOCK})
     last = await session.scalar(select(disclosures.c.hash).order_by(disclosures.c.id.desc()).limit(1))
     previous = last or GENESIS
     await session.execute(
-        insert(disclosures).values(
-            agency_id=row.agency_id,
-            key_id=row.key_id,
-            endpoint=row.endpoint,
-            query=row.query,
-            record_ids=list(row.record_ids),
-            purpose=row.purpose,
-            agreement_version=row.agreement_version,
-            disclosed_at=row.disclosed_at,
-            previous_hash=previous,
-            hash=chain_hash(previous, row),
-        )
+        _INSERT,
+        {
+            "agency_id": row.agency_id,
+            "key_id": row.key_id,
+            "endpoint": row.endpoint,
+            "query": row.query,
+            "record_ids": list(row.record_ids),
+            "purpose": row.purpose,
+            "agreement_version": row.agreement_version,
+            "disclosed_at": row.disclosed_at,
+            "previous_hash": previous,
+            "hash": chain_hash(previous, row),
+        },
     )
 
 

@@ -11,7 +11,8 @@ from timpora.common.access import ApiKey, KeyStore
 from timpora.common.service import ServiceRuntime
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+# async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
+async def get_runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 

@@ -70,6 +70,10 @@ def _field(name: str) -> ColumnElement[str]:
     return field
 
 
+def _expiry() -> ColumnElement[date]:
+    return cast(_field("permit_expires_on"), Date)
+
+
 def _conditions(filters: Filters, today: date) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.name:
@@ -83,10 +87,11 @@ def _conditions(filters: Filters, today: date) -> list[ColumnElement[bool]]:
         conditions.append(or_(village == filters.region, village.startswith(filters.region + ".", autoescape=True)))
     if filters.permit_type:
         conditions.append(_field("permit_type") == filters.permit_type)
-    expires = cast(_field("permit_expires_on"), Date)
     if filters.expiring_within_days is not None:
+        expires = _expiry()
         conditions.append(and_(expires >= today, expires <= today + timedelta(days=filters.expiring_within_days)))
     if filters.overstaying is not None:
+        expires = _expiry()
         conditions.append(expires < today if filters.overstaying else expires >= today)
     return conditions
 
@@ -161,7 +166,8 @@ async def list_foreigners(
         rows = (await session.execute(statement)).all()
         await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
     next_cursor = rows[-1].foreigner_id if len(rows) == filters.limit else None
-    return Page(items=[_with_status(row.record, today) for row in rows], next_cursor=next_cursor)
+    # Built from rows the service wrote itself; FastAPI still serialises it through the response model.
+    return Page.model_construct(items=[_with_status(row.record, today) for row in rows], next_cursor=next_cursor)
 
 
 @router.get(
