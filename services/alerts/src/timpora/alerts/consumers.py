@@ -20,7 +20,7 @@ def routing_consumer(runtime: ServiceRuntime, alerting: Alerting) -> InboxConsum
     )
 
 
-def wire(runtime: ServiceRuntime, alerting: Alerting, *, topic: str, group_id: str) -> InboxConsumer:
+def wire(runtime: ServiceRuntime, alerting: Alerting, *, topic: str, group_id: str, batch_size: int) -> InboxConsumer:
     consumer = routing_consumer(runtime, alerting)
-    subscribe(runtime.broker, consumer, topic=topic, group_id=group_id)
+    subscribe(runtime.broker, consumer, topic=topic, group_id=group_id, batch_size=batch_size)
     return consumer

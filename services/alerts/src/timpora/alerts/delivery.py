@@ -49,6 +49,7 @@ DELIVERIES = Counter(
 )
 QUEUE_DEPTH = Gauge("timpora_alert_queue_depth", "Deliveries waiting to be sent, by status.", ["status"])
 OLDEST_PENDING = Gauge("timpora_alert_oldest_pending_seconds", "Age of the oldest delivery not yet delivered.")
+WEBHOOK_DISABLED = "webhook endpoint disabled"
 _DISABLED_NOTICES = uuid.UUID("0b6f1d7c-3c59-4f0e-8a3e-5d1c2f7a9b10")
 
 
@@ -110,9 +111,10 @@ class DeliveryWorker:
         if not claimed or directory is None:
             return 0
         attempts = await asyncio.gather(*(self._attempt(delivery, directory) for delivery in claimed))
+        settled = [self._settled(delivery, attempt) for delivery, attempt in zip(claimed, attempts, strict=True)]
         async with self._sessions() as session, session.begin():
-            for delivery, attempt in zip(claimed, attempts, strict=True):
-                await self._settle(session, directory, delivery, attempt)
+            await queue.record_attempts(session, settled)
+            await self._track_endpoints(session, directory, settled)
         return len(claimed)
 
     async def measure(self) -> None:
@@ -149,7 +151,7 @@ class DeliveryWorker:
             if webhook is None:
                 return AttemptResult(AttemptOutcome.REJECTED, None, "the agency has no webhook")
             if agency.id in directory.disabled_webhooks:
-                return AttemptResult(AttemptOutcome.GONE, None, "webhook endpoint disabled")
+                return AttemptResult(AttemptOutcome.GONE, None, WEBHOOK_DISABLED)
             # The signature's timestamp is the real instant of sending, whatever clock schedules the work:
             # receivers compare it with their own clocks to refuse replayed requests.
             return await self._webhook.send(
@@ -184,44 +186,45 @@ class DeliveryWorker:
             return AttemptResult(AttemptOutcome.RETRY, None, f"Kafka: {type(error).__name__}")
         return AttemptResult(AttemptOutcome.DELIVERED, None, "acknowledged by Kafka")
 
-    async def _settle(
-        self, session: AsyncSession, directory: Directory, delivery: queue.Claimed, attempt: Attempt
-    ) -> None:
-        result, attempted_at = attempt.result, attempt.at
+    def _settled(self, delivery: queue.Claimed, attempt: Attempt) -> queue.Settled:
         next_at = None
-        if result.outcome is AttemptOutcome.RETRY:
+        if attempt.result.outcome is AttemptOutcome.RETRY:
             next_at = self._schedule.next_attempt_at(
                 attempts_made=delivery.attempts,
                 first_attempt_at=delivery.first_attempt_at,
-                now=attempted_at,
-                retry_after=result.retry_after,
+                now=attempt.at,
+                retry_after=attempt.result.retry_after,
                 rng=self._rng,
             )
-        status = await queue.record_attempt(
-            session,
-            delivery,
-            result,
-            attempted_at=attempted_at,
-            duration_ms=attempt.duration_ms,
-            next_attempt_at=next_at,
-        )
-        if status == "dead":
+        settled = queue.Settled(delivery, attempt.result, attempt.at, attempt.duration_ms, next_at)
+        if settled.status == "dead":
             log.warning(
                 "delivery given up",
-                extra={"delivery_id": delivery.id, "channel": delivery.channel.value, "reason": result.detail},
+                extra={"delivery_id": delivery.id, "channel": delivery.channel.value, "reason": attempt.result.detail},
             )
-        if delivery.channel is Channel.WEBHOOK and delivery.agency_id in directory.agencies:
-            await self._track_endpoint(session, directory.agencies[delivery.agency_id], result, attempted_at)
+        return settled
+
+    async def _track_endpoints(self, session: AsyncSession, directory: Directory, settled: list[queue.Settled]) -> None:
+        """Remembers since when each endpoint fails; disables one on 410 Gone or after failing for too long."""
+        by_agency: dict[str, list[AttemptResult]] = {}
+        for item in settled:
+            if item.delivery.channel is Channel.WEBHOOK and item.result.detail != WEBHOOK_DISABLED:
+                by_agency.setdefault(item.delivery.agency_id, []).append(item.result)
+        for agency_id, results in by_agency.items():
+            agency = directory.agencies.get(agency_id)
+            if agency is not None:
+                await self._track_endpoint(session, agency, results, settled[0].attempted_at)
 
     async def _track_endpoint(
-        self, session: AsyncSession, agency: Agency, result: AttemptResult, now: datetime
+        self, session: AsyncSession, agency: Agency, results: list[AttemptResult], now: datetime
     ) -> None:
-        """Remembers since when an endpoint fails; disables it on 410 Gone or after failing for too long."""
         row = agencies.c
-        if result.outcome is AttemptOutcome.DELIVERED:
-            await session.execute(update(agencies).where(row.id == agency.id).values(webhook_failing_since=None))
-            return
-        if result.detail == "webhook endpoint disabled":
+        if any(result.outcome is AttemptOutcome.DELIVERED for result in results):
+            await session.execute(
+                update(agencies)
+                .where(row.id == agency.id, row.webhook_failing_since.is_not(None))
+                .values(webhook_failing_since=None)
+            )
             return
         failing_since = await session.scalar(
             update(agencies)
@@ -229,9 +232,10 @@ class DeliveryWorker:
             .values(webhook_failing_since=func.coalesce(row.webhook_failing_since, now))
             .returning(row.webhook_failing_since)
         )
+        gone = next((result for result in results if result.outcome is AttemptOutcome.GONE), None)
         too_long = failing_since is not None and now - failing_since >= self._settings.disable_endpoint_after
-        if result.outcome is AttemptOutcome.GONE or too_long:
-            reason = result.detail if result.outcome is AttemptOutcome.GONE else f"failing since {failing_since}"
+        if gone is not None or too_long:
+            reason = gone.detail if gone is not None else f"failing since {failing_since}"
             await self.disable_endpoint(session, agency, reason=reason, now=now)
 
     async def disable_endpoint(self, session: AsyncSession, agency: Agency, *, reason: str, now: datetime) -> None:

@@ -34,7 +34,13 @@ def _setup(runtime: ServiceRuntime) -> None:
     ]
     alerting = Alerting(rules=RuleBook(settings.rules_file), clock=runtime.clock)
     runtime.state["alerting"] = alerting
-    consumers.wire(runtime, alerting, topic=settings.registry_topic, group_id=settings.consumer_group)
+    consumers.wire(
+        runtime,
+        alerting,
+        topic=settings.registry_topic,
+        group_id=settings.consumer_group,
+        batch_size=settings.consumer_batch_size,
+    )
     runtime.startup.append(functools.partial(_load_directory, runtime, alerting, declared))
     client = httpx.AsyncClient(follow_redirects=False)
     runtime.shutdown.append(client.aclose)

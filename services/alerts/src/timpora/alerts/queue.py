@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -136,40 +136,77 @@ async def claim(session: AsyncSession, *, now: datetime, limit: int, lease: time
     ]
 
 
-async def record_attempt(
-    session: AsyncSession,
-    delivery: Claimed,
-    result: AttemptResult,
-    *,
-    attempted_at: datetime,
-    duration_ms: int,
-    next_attempt_at: datetime | None,
-) -> str:
-    """Writes the attempt and the delivery's new state; returns that state."""
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One attempt's outcome, as it is recorded."""
+
+    delivery: Claimed
+    result: AttemptResult
+    attempted_at: datetime
+    duration_ms: int
+    #: When to try again (a retry), or None.
+    next_attempt_at: datetime | None
+
+    @property
+    def status(self) -> str:
+        outcome = self.result.outcome
+        if outcome is AttemptOutcome.DELIVERED:
+            return "delivered"
+        if outcome is AttemptOutcome.RETRY and self.next_attempt_at is not None:
+            return "pending"
+        if outcome is AttemptOutcome.GONE:
+            return "held"
+        return "dead"
+
+
+_SETTLE = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+    .values(
+        status=bindparam("new_status"),
+        last_status_code=bindparam("status_code"),
+        last_detail=bindparam("detail"),
+        delivered_at=bindparam("delivered_at"),
+        next_attempt_at=func.coalesce(
+            bindparam("retry_at", type_=deliveries.c.next_attempt_at.type), deliveries.c.next_attempt_at
+        ),
+    )
+)
+
+
+async def record_attempts(session: AsyncSession, settled: Sequence[Settled]) -> None:
+    """Writes a round's attempts and the deliveries' new states: two statements, however many rows."""
+    if not settled:
+        return
     await session.execute(
         insert(delivery_attempts).values(
-            delivery_id=delivery.id,
-            attempted_at=attempted_at,
-            outcome=result.outcome.value,
-            status_code=result.status_code,
-            detail=result.detail,
-            duration_ms=duration_ms,
+            [
+                {
+                    "delivery_id": item.delivery.id,
+                    "attempted_at": item.attempted_at,
+                    "outcome": item.result.outcome.value,
+                    "status_code": item.result.status_code,
+                    "detail": item.result.detail,
+                    "duration_ms": item.duration_ms,
+                }
+                for item in settled
+            ]
         )
     )
-    if result.outcome is AttemptOutcome.DELIVERED:
-        status, values = "delivered", {"delivered_at": attempted_at}
-    elif result.outcome is AttemptOutcome.RETRY and next_attempt_at is not None:
-        status, values = "pending", {"next_attempt_at": next_attempt_at}
-    elif result.outcome is AttemptOutcome.GONE:
-        status, values = "held", {}
-    else:
-        status, values = "dead", {}
     await session.execute(
-        update(deliveries)
-        .where(deliveries.c.id == delivery.id)
-        .values(status=status, last_status_code=result.status_code, last_detail=result.detail, **values)
+        _SETTLE,
+        [
+            {
+                "delivery_id": item.delivery.id,
+                "new_status": item.status,
+                "status_code": item.result.status_code,
+                "detail": item.result.detail,
+                "delivered_at": item.attempted_at if item.status == "delivered" else None,
+                "retry_at": item.next_attempt_at,
+            }
+            for item in settled
+        ],
     )
-    return status
 
 
 async def hold_webhooks(session: AsyncSession, agency_id: str) -> None:

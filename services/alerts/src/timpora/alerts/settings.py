@@ -61,6 +61,8 @@ class AlertsSettings(ServiceSettings):
     rules_file: Path = DEFAULT_RULES
     registry_topic: str = REGISTRY_EVENTS.name
     consumer_group: str = "timpora-alerts-routing"
+    #: Events applied in one transaction (one commit); a batch with a failing event is redone one by one.
+    consumer_batch_size: int = Field(default=100, ge=1, le=1000)
     smtp: SmtpSettings = SmtpSettings()
     delivery: DeliverySettings = DeliverySettings()
     lifecycle: LifecycleSettings = LifecycleSettings()

@@ -65,3 +65,17 @@ async def claim(
         .returning(inbox.c.event_id)
     )
     return (await session.execute(statement)).first() is not None
+
+
+async def claim_many(session: AsyncSession, inbox: Table, consumer: str, entries: list[dict[str, object]]) -> set[str]:
+    """:func:`claim` for a batch in one statement; returns the ids of the events not processed before.
+    Each entry holds ``event_id``, ``event_type``, ``topic``, ``partition`` and ``offset``."""
+    if not entries:
+        return set()
+    statement = (
+        insert(inbox)
+        .values([{"consumer": consumer, **entry} for entry in entries])
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(inbox.c.event_id)
+    )
+    return set((await session.execute(statement)).scalars())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,7 +32,7 @@ from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from timpora.common.db.inbox import claim
+from timpora.common.db.inbox import claim, claim_many
 from timpora.common.events import CloudEvent, EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import Contract
 from timpora.common.kafka.producer import EventProducer
@@ -155,6 +155,60 @@ class InboxConsumer:
         EVENT_PROCESSING_SECONDS.labels(self._service, self.name).observe(time.perf_counter() - started)
         return outcome
 
+    async def consume_batch(self, batch: Sequence[ConsumedRecord]) -> list[Outcome]:
+        """Applies a batch in one transaction (one commit for many events); if anything in it fails, applies
+        each record on its own with :meth:`consume`, so one bad event is retried or dead-lettered alone."""
+        started = time.perf_counter()
+        decoded: list[tuple[ConsumedRecord, CloudEvent[Contract]]] = []
+        outcomes: list[Outcome] = []
+        for consumed in batch:
+            try:
+                decoded.append((consumed, decode(consumed.record)))
+            except EventDecodeError as error:
+                outcomes.append(await self._dead_letter(consumed, error.reason))
+                EVENTS_CONSUMED.labels(self._service, self.name, Outcome.DEAD_LETTERED.value).inc()
+        try:
+            applied = await self._apply_all(decoded)
+        except Exception:  # noqa: BLE001 - sorted out record by record below, where retries and dead letters live
+            EVENT_RETRIES.labels(self._service, self.name).inc()
+            return outcomes + [await self.consume(consumed) for consumed, _ in decoded]
+        for outcome in applied:
+            EVENTS_CONSUMED.labels(self._service, self.name, outcome.value).inc()
+        if decoded:
+            EVENT_PROCESSING_SECONDS.labels(self._service, self.name).observe(
+                (time.perf_counter() - started) / len(decoded)
+            )
+        return outcomes + applied
+
+    async def _apply_all(self, decoded: Sequence[tuple[ConsumedRecord, CloudEvent[Contract]]]) -> list[Outcome]:
+        if not decoded:
+            return []
+        async with self._sessions() as session, session.begin():
+            fresh = await claim_many(
+                session,
+                self._inbox,
+                self.name,
+                [
+                    {
+                        "event_id": event.id,
+                        "event_type": event.type,
+                        "topic": consumed.topic,
+                        "partition": consumed.partition,
+                        "offset": consumed.offset,
+                    }
+                    for consumed, event in decoded
+                ],
+            )
+            outcomes = []
+            for _, event in decoded:
+                if event.id in fresh:
+                    fresh.discard(event.id)  # the same event twice in one batch is applied once
+                    await self._handler(event, session)
+                    outcomes.append(Outcome.PROCESSED)
+                else:
+                    outcomes.append(Outcome.DUPLICATE)
+        return outcomes
+
     async def _apply_with_retries(self, consumed: ConsumedRecord, event: CloudEvent[Contract]) -> Outcome:
         for attempt in range(1, self._retry.max_attempts + 1):
             try:
@@ -212,20 +266,34 @@ class InboxConsumer:
         return Outcome.DEAD_LETTERED
 
 
-def subscribe(broker: KafkaBroker, consumer: InboxConsumer, *, topic: str, group_id: str) -> None:
-    """Registers ``consumer`` on ``topic``: offsets committed only after ``consume`` returns."""
+def subscribe(
+    broker: KafkaBroker, consumer: InboxConsumer, *, topic: str, group_id: str, batch_size: int | None = None
+) -> None:
+    """Registers ``consumer`` on ``topic``: offsets committed only after ``consume`` returns. With
+    ``batch_size``, up to that many records are applied in one transaction (see ``consume_batch``)."""
 
-    @broker.subscriber(
-        topic,
-        group_id=group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        title=f"{consumer.name}:{topic}",
-    )
     # No body parameter: FastStream would decode and validate the value itself (and log the input on
     # failure). The record goes to ``consume`` untouched; decoding there dead-letters what is bad.
     async def handle(message: KafkaMessage) -> None:
         raw = message.raw_message
         if isinstance(raw, tuple):
-            raise TypeError("batch subscribers are not supported here")
-        await consumer.consume(ConsumedRecord.from_message(raw))
+            await consumer.consume_batch([ConsumedRecord.from_message(record) for record in raw])
+        else:
+            await consumer.consume(ConsumedRecord.from_message(raw))
+
+    title = f"{consumer.name}:{topic}"
+    if batch_size:
+        broker.subscriber(
+            topic,
+            batch=True,
+            max_records=batch_size,
+            batch_timeout_ms=100,
+            group_id=group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=title,
+        )(handle)
+    else:
+        broker.subscriber(
+            topic, group_id=group_id, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR, title=title
+        )(handle)
