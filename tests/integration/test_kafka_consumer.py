@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.support.factories import sample_event
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
-from timpora.common.events import CloudEvent
+from timpora.common.events import CloudEvent, KafkaRecord, encode
 from timpora.common.events.payloads import Contract
 from timpora.common.kafka.admin import committed_offsets, ensure_topics
 from timpora.common.kafka.broker import make_broker
 from timpora.common.kafka.consumer import (
+    ConsumedRecord,
     InboxConsumer,
     KafkaDeadLetterSink,
     PermanentEventError,
@@ -84,9 +85,9 @@ async def _wait_for(condition: Callable[[], Awaitable[bool]], what: str) -> None
         await asyncio.sleep(0.1)
 
 
-@pytest.fixture
+@pytest.fixture(params=[None, 50], ids=["one-by-one", "batches"])
 async def harness(
-    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], request: pytest.FixtureRequest
 ) -> AsyncIterator[Harness]:
     run = uuid.uuid4().hex[:8]
     topic, dead_letters = f"test.events.{run}", f"test.dead-letters.{run}"
@@ -110,7 +111,8 @@ async def harness(
         retry=RetryPolicy(max_attempts=3, first_delay_s=0.01),
     )
     group_id = f"test-group-{run}"
-    subscribe(broker, consumer, topic=topic, group_id=group_id)
+    # Every behaviour holds alike whether records are applied one by one or many to a transaction.
+    subscribe(broker, consumer, topic=topic, group_id=group_id, batch_size=request.param)
     await broker.start()
 
     async def publish(event: CloudEvent[Contract]) -> None:
@@ -300,3 +302,27 @@ async def _records_in(kafka: KafkaSettings, topic: str) -> int:
         return int(offsets[partition])
     finally:
         await reader.stop()
+
+
+async def test_a_batch_with_a_bad_event_is_redone_one_by_one(harness: Harness) -> None:
+    good, poison, malformed_key = sample_event(), sample_event(), b"malformed"
+    harness.recorder.poison_subjects.add(poison.subject or "")
+
+    def consumed(record: KafkaRecord, offset: int) -> ConsumedRecord:
+        return ConsumedRecord(topic=harness.topic, partition=0, offset=offset, record=record)
+
+    batch = [
+        consumed(encode(good), 1),
+        consumed(encode(good), 2),  # the same event twice in one batch
+        consumed(encode(poison), 3),
+        consumed(KafkaRecord(key=malformed_key, value=b"{", headers=()), 4),
+    ]
+    outcomes = await harness.consumer.consume_batch(batch)
+
+    assert sorted(outcome.value for outcome in outcomes) == ["dead_lettered", "dead_lettered", "duplicate", "processed"]
+    # Seen in the batch's transaction, which the poison event rolled back, then again on its own:
+    # its effects and its inbox row committed once.
+    assert [seen.id for seen in harness.recorder.seen] == [good.id, good.id]
+    assert await _inbox_rows(harness) == 1
+    dead = await _read_all(harness.kafka, harness.dead_letter_topic, 2)
+    assert {record.key for record in dead} == {malformed_key, (poison.subject or "").encode()}
