@@ -33,6 +33,9 @@ from timpora.common.kafka.consumer import PermanentEventError
 
 #: Namespace of alert and message ids: the same event and agency always give the same alert id.
 ALERT_IDS = uuid.UUID("5d0b7b8e-2f0c-4c61-9a57-0f4d1a0c7e21")
+# Built once: every event records its routing and opens its alerts with these.
+_RECORD_ROUTING = insert(routed_events).on_conflict_do_nothing()
+_OPEN_ALERT = insert(alerts).on_conflict_do_nothing().returning(alerts.c.id)
 _RESOLVING = frozenset({"permit.extended", "permit.revoked", "foreigner.departed"})
 
 
@@ -64,17 +67,16 @@ class Alerting:
         rules = self.rules.refresh(directory.agencies)
         decisions = route(Subject.of(name, data), rules, directory)
         await session.execute(
-            insert(routed_events)
-            .values(
-                event_id=UUID(event.id),
-                event_type=name,
-                foreigner_id=data.foreigner.foreigner_id,
-                occurred_at=event.time,
-                routed_at=now,
-                data=data.model_dump(mode="json"),
-                decisions=[_decision_json(decision) for decision in decisions],
-            )
-            .on_conflict_do_nothing()
+            _RECORD_ROUTING,
+            {
+                "event_id": UUID(event.id),
+                "event_type": name,
+                "foreigner_id": data.foreigner.foreigner_id,
+                "occurred_at": event.time,
+                "routed_at": now,
+                "data": data.model_dump(mode="json"),
+                "decisions": [_decision_json(decision) for decision in decisions],
+            },
         )
         superseded = await self._supersede(session, data, now) if isinstance(data, PermitExpired) else {}
         for decision in decisions:
@@ -125,26 +127,24 @@ class Alerting:
         )
         permit = getattr(data, "permit", None) or data.foreigner.permit
         created = await session.execute(
-            insert(alerts)
-            .values(
-                id=alert_id,
-                event_id=UUID(event_id),
-                agency_id=agency.id,
-                event_type=event_type,
-                severity=decision.severity.value,
-                foreigner_id=data.foreigner.foreigner_id,
-                permit_id=permit.permit_id if permit else None,
-                place=where,
-                rule_ids=list(decision.rule_ids),
-                reasons=list(decision.reasons),
-                channels=sorted(channel.value for channel in decision.channels),
-                digest=decision.digest,
-                notice=notice,
-                created_at=now,
-                moved_from=moved_from,
-            )
-            .on_conflict_do_nothing()
-            .returning(alerts.c.id)
+            _OPEN_ALERT,
+            {
+                "id": alert_id,
+                "event_id": UUID(event_id),
+                "agency_id": agency.id,
+                "event_type": event_type,
+                "severity": decision.severity.value,
+                "foreigner_id": data.foreigner.foreigner_id,
+                "permit_id": permit.permit_id if permit else None,
+                "place": where,
+                "rule_ids": list(decision.rule_ids),
+                "reasons": list(decision.reasons),
+                "channels": sorted(channel.value for channel in decision.channels),
+                "digest": decision.digest,
+                "notice": notice,
+                "created_at": now,
+                "moved_from": moved_from,
+            },
         )
         if created.first() is None:
             return None

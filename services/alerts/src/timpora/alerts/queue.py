@@ -24,6 +24,8 @@ from timpora.alerts.domain.directory import Channel
 from timpora.alerts.models import deliveries, delivery_attempts
 
 NOTIFY_CHANNEL = "timpora_alerts_deliveries"
+_ENQUEUE = insert(deliveries).on_conflict_do_nothing()
+_RECORD_ATTEMPT = insert(delivery_attempts)
 
 
 async def enqueue(
@@ -38,7 +40,7 @@ async def enqueue(
     alert_id: UUID | None = None,
     recipients: Sequence[str] | None = None,
     held: Collection[Channel] = (),
-) -> int:
+) -> None:
     """Queues one message on each channel; a message already queued on a channel is left alone.
     Channels in ``held`` (a disabled webhook) wait, held, until an operator enables them again."""
     rows = [
@@ -56,10 +58,8 @@ async def enqueue(
         }
         for channel in sorted(str(channel) for channel in channels)
     ]
-    if not rows:
-        return 0
-    result = await session.execute(insert(deliveries).values(rows).on_conflict_do_nothing())
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    if rows:
+        await session.execute(_ENQUEUE, rows)
 
 
 async def cancel_pending(session: AsyncSession, alert_ids: Sequence[UUID], *, message: str = "alert") -> None:
@@ -179,19 +179,18 @@ async def record_attempts(session: AsyncSession, settled: Sequence[Settled]) -> 
     if not settled:
         return
     await session.execute(
-        insert(delivery_attempts).values(
-            [
-                {
-                    "delivery_id": item.delivery.id,
-                    "attempted_at": item.attempted_at,
-                    "outcome": item.result.outcome.value,
-                    "status_code": item.result.status_code,
-                    "detail": item.result.detail,
-                    "duration_ms": item.duration_ms,
-                }
-                for item in settled
-            ]
-        )
+        _RECORD_ATTEMPT,
+        [
+            {
+                "delivery_id": item.delivery.id,
+                "attempted_at": item.attempted_at,
+                "outcome": item.result.outcome.value,
+                "status_code": item.result.status_code,
+                "detail": item.result.detail,
+                "duration_ms": item.duration_ms,
+            }
+            for item in settled
+        ],
     )
     await session.execute(
         _SETTLE,

@@ -72,10 +72,10 @@ async def claim_many(session: AsyncSession, inbox: Table, consumer: str, entries
     Each entry holds ``event_id``, ``event_type``, ``topic``, ``partition`` and ``offset``."""
     if not entries:
         return set()
+    # One statement with many parameter sets: SQLAlchemy sends it as multi-row VALUES batches, and the
+    # compiled form is cached (a .values([...]) with literal rows would be compiled again every time).
     statement = (
-        insert(inbox)
-        .values([{"consumer": consumer, **entry} for entry in entries])
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        .returning(inbox.c.event_id)
+        insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"]).returning(inbox.c.event_id)
     )
-    return set((await session.execute(statement)).scalars())
+    result = await session.execute(statement, [{"consumer": consumer, **entry} for entry in entries])
+    return set(result.scalars())
