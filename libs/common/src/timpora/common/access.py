@@ -3,13 +3,19 @@ and revoking the old one. Each key belongs to one holder (an agency, an operator
 
 from __future__ import annotations
 
+import argparse
+import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common.db.engine import make_session_factory
+from timpora.common.db.migrations import migrated_engine
+from timpora.common.settings import ServiceSettings
 from timpora.common.tokens import new_token, token_hash
 
 
@@ -59,3 +65,38 @@ class KeyStore:
         )
         row = (await session.execute(statement)).first()
         return None if row is None else ApiKey(key_id=row[0], holder=row[1])
+
+
+async def key_command(
+    settings: ServiceSettings,
+    argv: list[str],
+    store: KeyStore,
+    *,
+    prog: str,
+    holder: str,
+    refuse: Callable[[str], str | None] | None = None,
+) -> int:
+    """``PROG issue HOLDER`` prints a new key once (only its hash is kept); ``PROG revoke KEY_ID``.
+    Rotate by issuing a new key, switching to it, and revoking the old one. ``refuse`` may name why a
+    holder gets no key (an agency without an agreement)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("action", choices=["issue", "revoke"])
+    parser.add_argument("subject", help=f"{holder} (issue) or the key id (revoke)")
+    args = parser.parse_args(argv)
+    if args.action == "issue" and refuse is not None and (reason := refuse(args.subject)):
+        sys.stderr.write(f"{reason}\n")
+        return 1
+    engine = await migrated_engine(settings, purpose="cli")
+    try:
+        async with make_session_factory(engine)() as session, session.begin():
+            if args.action == "issue":
+                key_id, key = await store.issue(session, args.subject)
+                sys.stdout.write(f"{key}\n")
+                sys.stderr.write(f"key {key_id} issued to {args.subject}; the key above is shown only this once\n")
+                return 0
+            if not await store.revoke(session, uuid.UUID(args.subject)):
+                sys.stderr.write(f"no active key {args.subject}\n")
+                return 1
+            return 0
+    finally:
+        await engine.dispose()

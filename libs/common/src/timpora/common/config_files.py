@@ -4,6 +4,8 @@ read as YAML, validated by a pydantic model, refused whole with the file's path 
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,3 +35,11 @@ def load_model(path: Path, model: type[M]) -> M:
 def modified_ns(path: Path) -> int:
     """The file's modification time, the cache key that makes an edited file be read again."""
     return path.stat().st_mtime_ns
+
+
+def refuse_repeats(values: Iterable[str], what: str) -> None:
+    """Raises ``ValueError`` naming each value that occurs more than once, e.g. an agency listed twice."""
+    counted = Counter(values)
+    repeated = sorted(value for value, count in counted.items() if count > 1)
+    if repeated:
+        raise ValueError(f"{what} {', '.join(repeated)}")

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,19 +191,27 @@ class Alerting:
             if permit is None:
                 return
             statement = statement.where(alerts.c.permit_id == permit.permit_id)
+        await self._close(session, statement, resolution=name, now=now)
+
+    async def _close(self, session: AsyncSession, statement: Update, *, resolution: str, now: datetime) -> list[Any]:
+        """Resolves the alerts ``statement`` picks, and tells their agencies (on the channels they were sent on)."""
         closed = (
             await session.execute(
-                statement.values(status="resolved", resolved_at=now, resolved_by="timpora", resolution=name).returning(
+                statement.values(
+                    status="resolved", resolved_at=now, resolved_by="timpora", resolution=resolution
+                ).returning(
                     alerts.c.id,
                     alerts.c.agency_id,
                     alerts.c.notice,
                     alerts.c.channels,
                     alerts.c.digest,
                     alerts.c.digested_at,
+                    alerts.c.event_id,
                 )
             )
         ).all()
-        await self._tell_closed(session, closed, resolution=name, now=now)
+        await self._tell_closed(session, closed, resolution=resolution, now=now)
+        return list(closed)
 
     async def _tell_closed(
         self, session: AsyncSession, closed: Sequence[Any], *, resolution: str, now: datetime
@@ -249,24 +257,12 @@ class Alerting:
         ]
         if not left_behind:
             return
-        resolution = f"moved to {new_place}"
-        closed = (
-            await session.execute(
-                update(alerts)
-                .where(alerts.c.id.in_([row.id for row in left_behind]))
-                .values(status="resolved", resolved_at=now, resolved_by="timpora", resolution=resolution)
-                .returning(
-                    alerts.c.id,
-                    alerts.c.agency_id,
-                    alerts.c.notice,
-                    alerts.c.channels,
-                    alerts.c.digest,
-                    alerts.c.digested_at,
-                    alerts.c.event_id,
-                )
-            )
-        ).all()
-        await self._tell_closed(session, closed, resolution=resolution, now=now)
+        closed = await self._close(
+            session,
+            update(alerts).where(alerts.c.id.in_([row.id for row in left_behind])),
+            resolution=f"moved to {new_place}",
+            now=now,
+        )
         for row in closed:
             await self._reroute(session, directory, row.event_id, moved_from=row.id, place=new_place, now=now)
 

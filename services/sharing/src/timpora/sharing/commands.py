@@ -9,6 +9,7 @@ from datetime import datetime
 from uuid import UUID
 
 from timpora.common import regions
+from timpora.common.access import key_command
 from timpora.common.clock import SystemClock, local_date
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
@@ -20,28 +21,15 @@ from timpora.sharing.settings import SharingSettings
 
 async def keys(settings: ServiceSettings, argv: list[str]) -> int:
     """``keys issue AGENCY`` prints a new key once; ``keys revoke KEY_ID``. Rotate: issue, switch, revoke."""
-    parser = argparse.ArgumentParser(prog="timpora-sharing keys")
-    parser.add_argument("action", choices=["issue", "revoke"])
-    parser.add_argument("subject", help="the agency id (issue) or the key id (revoke)")
-    args = parser.parse_args(argv)
-    settings = narrow(settings, SharingSettings)
-    engine = await migrated_engine(settings, purpose="cli")
-    try:
-        async with make_session_factory(engine)() as session, session.begin():
-            if args.action == "issue":
-                if args.subject not in agreements.current(settings.agreements_file):
-                    sys.stderr.write(f"no agreement for agency {args.subject} in {settings.agreements_file}\n")
-                    return 1
-                key_id, key = await access.issue(session, args.subject)
-                sys.stdout.write(f"{key}\n")
-                sys.stderr.write(f"key {key_id} issued to {args.subject}; the key above is shown only this once\n")
-                return 0
-            if not await access.revoke(session, UUID(args.subject)):
-                sys.stderr.write(f"no active key {args.subject}\n")
-                return 1
-            return 0
-    finally:
-        await engine.dispose()
+    agreements_file = narrow(settings, SharingSettings).agreements_file
+
+    def without_agreement(agency: str) -> str | None:
+        in_force = agreements.current(agreements_file)
+        return None if agency in in_force else f"no agreement for agency {agency} in {agreements_file}"
+
+    return await key_command(
+        settings, argv, access.KEYS, prog="timpora-sharing keys", holder="the agency id", refuse=without_agreement
+    )
 
 
 async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:

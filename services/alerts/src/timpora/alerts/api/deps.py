@@ -16,7 +16,7 @@ AgencyKey = Annotated[
     ApiKey, Depends(key_holder(AGENCY_KEYS, description="an agency key (timpora-alerts keys issue AGENCY)"))
 ]
 OperatorKey = Annotated[
-    ApiKey, Depends(key_holder(OPERATOR_KEYS, description="an operator key (timpora-alerts operators add NAME)"))
+    ApiKey, Depends(key_holder(OPERATOR_KEYS, description="an operator key (timpora-alerts operators issue NAME)"))
 ]
 
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from timpora.common import regions
-from timpora.common.config_files import load_model
+from timpora.common.config_files import load_model, refuse_repeats
 from timpora.common.types import AgencyId, RegionCode
 
 DEFAULT_AGENCIES = Path(__file__).with_name("default_agencies.yaml")
@@ -152,10 +152,7 @@ class DirectoryFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> DirectoryFile:
-        ids = [agency.id for agency in self.agencies]
-        duplicates = sorted({agency for agency in ids if ids.count(agency) > 1})
-        if duplicates:
-            raise ValueError(f"agency listed more than once: {', '.join(duplicates)}")
+        refuse_repeats((agency.id for agency in self.agencies), "more than one agency with id")
         return self
 
 

@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from timpora.alerts.domain.directory import AgencyKind, Channel
-from timpora.common.config_files import ConfigFileError, load_model, modified_ns
+from timpora.common.config_files import ConfigFileError, load_model, modified_ns, refuse_repeats
 from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.events.payloads import PermitType
 from timpora.common.types import AgencyId, Nationality
@@ -95,10 +95,7 @@ class RuleFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> RuleFile:
-        ids = [rule.id for rule in self.rules]
-        duplicates = sorted({rule for rule in ids if ids.count(rule) > 1})
-        if duplicates:
-            raise ValueError(f"rule id used more than once: {', '.join(duplicates)}")
+        refuse_repeats((rule.id for rule in self.rules), "more than one rule with id")
         return self
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from timpora.common import regions
-from timpora.common.config_files import load_model, modified_ns
+from timpora.common.config_files import load_model, modified_ns, refuse_repeats
 from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.types import AgencyId, RegionCode
 from timpora.sharing.domain.fields import FieldName
@@ -66,10 +66,7 @@ class AgreementFile(BaseModel):
 
     @model_validator(mode="after")
     def _one_per_agency(self) -> AgreementFile:
-        ids = [agreement.agency_id for agreement in self.agreements]
-        duplicates = sorted({agency for agency in ids if ids.count(agency) > 1})
-        if duplicates:
-            raise ValueError(f"more than one agreement for {', '.join(duplicates)}")
+        refuse_repeats((agreement.agency_id for agreement in self.agreements), "more than one agreement for")
         return self
 
 
