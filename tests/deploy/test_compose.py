@@ -40,7 +40,7 @@ def _console_scripts() -> dict[str, str]:
 
 
 def test_it_runs_kafka_postgres_the_bootstrap_and_the_three_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"kafka", "postgres", "db-bootstrap", *SETTINGS}
+    assert set(compose["services"]) == {"kafka", "postgres", "db-bootstrap", "mail", *SETTINGS}
     assert compose["services"]["kafka"]["image"].startswith("apache/kafka:4.")
 
 
@@ -68,7 +68,9 @@ def test_the_bootstrap_runs_a_module_that_exists(compose: dict[str, Any]) -> Non
 
 
 def _substitute(value: str) -> str:
-    """Compose's ${VAR} and ${VAR:?message} with a placeholder, as an operator's .env would fill them."""
+    """Compose's ${VAR:-default} with its default, ${VAR} and ${VAR:?message} with a placeholder, as an
+    operator's .env would fill them."""
+    value = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
     return re.sub(r"\$\{([A-Z_]+)(:\?[^}]*)?\}", "placeholder", value)
 
 
@@ -86,6 +88,8 @@ def test_the_variables_it_sets_are_ones_the_service_reads(
     assert settings.kafka.bootstrap_servers == "kafka:9092"
     assert settings.http.host == "0.0.0.0"  # noqa: S104 - inside the container, on purpose
     assert settings.database.url.get_secret_value().endswith("@postgres:5432/timpora")
+    if isinstance(settings, AlertsSettings):
+        assert (settings.smtp.host, settings.smtp.port) == ("mail", 1025)
 
 
 def test_no_secret_is_written_into_the_file() -> None:
