@@ -8,10 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import yaml
+from prometheus_client import REGISTRY
 
 from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import KAMAL, LAJING, Person
 from timpora.alerts import lifecycle
+
+
+def _retries() -> float:
+    return REGISTRY.get_sample_value("timpora_event_retries_total", {"service": "alerts", "consumer": "routing"}) or 0.0
 
 
 def _of(rows: list[Any], agency: str, event_type: str) -> Any:
@@ -170,12 +175,14 @@ async def test_a_broken_rule_file_is_refused_and_the_old_rules_keep_routing(serv
     document = yaml.safe_load(good)
     document["rules"][0]["to"] = [{"agency": "no-such-agency"}]
     service.rules_file.write_text(yaml.safe_dump(document), encoding="utf-8")
+    retries = _retries()
+    person = Person(village=LAJING)
+    await service.send(person.arrived())  # the consumer sees the changed file first, and refuses it
+    assert {row.agency_id for row in await service.alerts_about(person.foreigner_id)} >= {"desa-lajing"}
+    assert _retries() == retries  # routed at the first try, by the rules in force
     response = await service.as_operator("POST", "/v1/admin/rules/reload")
     assert response.status_code == 422
     assert "unknown agency no-such-agency" in response.json()["detail"]
-    person = Person(village=LAJING)
-    await service.send(person.arrived())  # the consumer also sees the changed file, and refuses it
-    assert {row.agency_id for row in await service.alerts_about(person.foreigner_id)} >= {"desa-lajing"}
     state = (await service.as_operator("GET", "/v1/admin/rules")).json()
     assert state["refused"] is not None
     assert state["rules"][0]["to"][0]["nearest"] == ["village", "local_government"]

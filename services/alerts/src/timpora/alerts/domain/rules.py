@@ -126,8 +126,13 @@ class RuleBook:
         """The rules, after reading the file again if it changed since it was last read."""
         stamp = modified_ns(self.path)
         if stamp != self._loaded_ns:
+            first = self._loaded_ns is None
             self._loaded_ns = stamp
-            self.reload(known_agencies)
+            try:
+                self.reload(known_agencies)
+            except ConfigFileError:
+                if first:
+                    raise  # at start there are no rules to keep: the service does not start
         return self.rules
 
     def reload(self, known_agencies: Collection[str]) -> None:
