@@ -151,14 +151,16 @@ class Alerting:
         if not decision.digest:
             await queue.enqueue(
                 session,
-                message_id=message_id_for(alert_id, "alert"),
-                message="alert",
-                alert_id=alert_id,
-                agency_id=agency.id,
-                channels=decision.channels,
-                held=directory.held(agency),
-                payload=notices.message(notice, message_id=alert_id, kind="alert", extra=extra),
-                now=now,
+                queue.Message(
+                    message_id=message_id_for(alert_id, "alert"),
+                    kind="alert",
+                    alert_id=alert_id,
+                    agency_id=agency.id,
+                    channels=decision.channels,
+                    held=directory.held(agency),
+                    payload=notices.message(notice, message_id=alert_id, kind="alert", extra=extra),
+                    now=now,
+                ),
             )
         return alert_id
 
@@ -222,18 +224,20 @@ class Alerting:
                 continue  # never sent: it simply leaves the digest
             await queue.enqueue(
                 session,
-                message_id=message_id_for(row.id, "resolved"),
-                message="resolved",
-                alert_id=row.id,
-                agency_id=row.agency_id,
-                channels=row.channels,
-                payload=notices.message(
-                    row.notice,
+                queue.Message(
                     message_id=message_id_for(row.id, "resolved"),
                     kind="resolved",
-                    extra={"resolution": resolution},
+                    alert_id=row.id,
+                    agency_id=row.agency_id,
+                    channels=row.channels,
+                    payload=notices.message(
+                        row.notice,
+                        message_id=message_id_for(row.id, "resolved"),
+                        kind="resolved",
+                        extra={"resolution": resolution},
+                    ),
+                    now=now,
                 ),
-                now=now,
             )
 
     async def _follow_move(

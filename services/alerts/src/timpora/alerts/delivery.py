@@ -264,13 +264,15 @@ async def tell_endpoint_disabled(session: AsyncSession, agency: Agency, *, reaso
         channels = [*channels, Channel.KAFKA]
     await queue.enqueue(
         session,
-        message_id=message_id,
-        message="endpoint-disabled",
-        agency_id=agency.id,
-        channels=channels,
-        payload=notices.endpoint_disabled_message(
-            message_id=message_id, agency_id=agency.id, url=webhook.url if webhook else "", reason=reason
+        queue.Message(
+            message_id=message_id,
+            kind="endpoint-disabled",
+            agency_id=agency.id,
+            channels=channels,
+            payload=notices.endpoint_disabled_message(
+                message_id=message_id, agency_id=agency.id, url=webhook.url if webhook else "", reason=reason
+            ),
+            now=now,
+            recipients=recipients or None,
         ),
-        now=now,
-        recipients=recipients or None,
     )

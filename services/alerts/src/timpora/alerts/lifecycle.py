@@ -132,19 +132,21 @@ async def _to_contacts(
     message_id = message_id_for(row.id, "escalation")
     await queue.enqueue(
         session,
-        message_id=message_id,
-        message="escalation",
-        alert_id=row.id,
-        agency_id=agency.id,
-        channels=[Channel.EMAIL],
-        recipients=agency.escalation_contacts,
-        payload=notices.message(
-            row.notice,
+        queue.Message(
             message_id=message_id,
             kind="escalation",
-            extra={"escalation": {"level": TO_CONTACTS, "unacknowledged_for_hours": after.total_seconds() / 3600}},
+            alert_id=row.id,
+            agency_id=agency.id,
+            channels=[Channel.EMAIL],
+            recipients=agency.escalation_contacts,
+            payload=notices.message(
+                row.notice,
+                message_id=message_id,
+                kind="escalation",
+                extra={"escalation": {"level": TO_CONTACTS, "unacknowledged_for_hours": after.total_seconds() / 3600}},
+            ),
+            now=now,
         ),
-        now=now,
     )
 
 
@@ -229,15 +231,17 @@ async def _digest(session: AsyncSession, directory: Directory, agency: Agency, *
     channels = {Channel(channel) for row in rows for channel in row.channels}
     await queue.enqueue(
         session,
-        message_id=message_id,
-        message="digest",
-        agency_id=agency.id,
-        channels=directory.configured(agency, channels),
-        held=directory.held(agency),
-        payload=notices.digest_message(
-            message_id=message_id, agency_id=agency.id, day=day, notices=[row.notice for row in rows]
+        queue.Message(
+            message_id=message_id,
+            kind="digest",
+            agency_id=agency.id,
+            channels=directory.configured(agency, channels),
+            held=directory.held(agency),
+            payload=notices.digest_message(
+                message_id=message_id, agency_id=agency.id, day=day, notices=[row.notice for row in rows]
+            ),
+            now=now,
         ),
-        now=now,
     )
     await session.execute(update(alerts).where(alerts.c.id.in_([row.id for row in rows])).values(digested_at=now))
     return 1

@@ -28,36 +28,45 @@ _ENQUEUE = insert(deliveries).on_conflict_do_nothing()
 _RECORD_ATTEMPT = insert(delivery_attempts)
 
 
-async def enqueue(
-    session: AsyncSession,
-    *,
-    message_id: UUID,
-    message: str,
-    agency_id: str,
-    channels: Iterable[Channel | str],
-    payload: dict[str, Any],
-    now: datetime,
-    alert_id: UUID | None = None,
-    recipients: Sequence[str] | None = None,
-    held: Collection[Channel] = (),
-) -> None:
-    """Queues one message on each channel; a message already queued on a channel is left alone.
-    Channels in ``held`` (a disabled webhook) wait, held, until an operator enables them again."""
-    rows = [
-        {
-            "message_id": message_id,
-            "message": message,
-            "alert_id": alert_id,
-            "agency_id": agency_id,
-            "channel": str(channel),
-            "recipients": list(recipients) if recipients is not None else None,
-            "payload": payload,
-            "created_at": now,
-            "next_attempt_at": now,
-            "status": "held" if channel in held else "pending",
-        }
-        for channel in sorted(str(channel) for channel in channels)
-    ]
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One notice to queue, on each of its channels. Channels in ``held`` (a disabled webhook) wait,
+    held, until an operator enables them again."""
+
+    message_id: UUID
+    kind: str
+    agency_id: str
+    channels: Iterable[Channel | str]
+    payload: dict[str, Any]
+    now: datetime
+    alert_id: UUID | None = None
+    recipients: Sequence[str] | None = None
+    held: Collection[Channel] = ()
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "message_id": self.message_id,
+                "message": self.kind,
+                "alert_id": self.alert_id,
+                "agency_id": self.agency_id,
+                "channel": str(channel),
+                "recipients": list(self.recipients) if self.recipients is not None else None,
+                "payload": self.payload,
+                "created_at": self.now,
+                "next_attempt_at": self.now,
+                "status": "held" if channel in self.held else "pending",
+            }
+            for channel in sorted(str(channel) for channel in self.channels)
+        ]
+
+
+async def enqueue(session: AsyncSession, message: Message) -> None:
+    """Queues the message on each channel; a message already queued on a channel is left alone."""
+    await insert_deliveries(session, message.rows())
+
+
+async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await session.execute(_ENQUEUE, rows)
 
