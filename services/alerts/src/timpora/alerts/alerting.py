@@ -39,6 +39,25 @@ _OPEN_ALERT = insert(alerts).on_conflict_do_nothing().returning(alerts.c.id)
 _RESOLVING = frozenset({"permit.extended", "permit.revoked", "foreigner.departed"})
 
 
+_WRITES = "timpora.alerts.writes"
+
+
+@dataclass
+class _Writes:
+    """Rows a transaction's events write, sent together: a batch of events costs three statements, not
+    three an event."""
+
+    routings: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: The first notice's queue rows of each alert, inserted only if the alert turns out to be new.
+    notices: dict[UUID, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _writes(session: AsyncSession) -> _Writes:
+    writes: _Writes = session.info.setdefault(_WRITES, _Writes())
+    return writes
+
+
 def alert_id_for(event_id: str | UUID, agency_id: str) -> UUID:
     return uuid.uuid5(ALERT_IDS, f"{event_id}:{agency_id}")
 
@@ -66,8 +85,7 @@ class Alerting:
         directory = await self.directory(session)
         rules = self.rules.refresh(directory.agencies)
         decisions = route(Subject.of(name, data), rules, directory)
-        await session.execute(
-            _RECORD_ROUTING,
+        _writes(session).routings.append(
             {
                 "event_id": UUID(event.id),
                 "event_type": name,
@@ -76,7 +94,7 @@ class Alerting:
                 "routed_at": now,
                 "data": data.model_dump(mode="json"),
                 "decisions": [_decision_json(decision) for decision in decisions],
-            },
+            }
         )
         superseded = await self._supersede(session, data, now) if isinstance(data, PermitExpired) else {}
         for decision in decisions:
@@ -110,7 +128,9 @@ class Alerting:
         extra: dict[str, object] | None = None,
         moved_from: UUID | None = None,
         place: str | None = None,
-    ) -> UUID | None:
+    ) -> None:
+        """Opens the alert (unless it is open already), with its first notice queued unless it waits for a digest.
+        Written with the rest of the batch's alerts (:meth:`flush`)."""
         agency = directory.agencies[decision.agency_id]
         alert_id = alert_id_for(event_id, agency.id)
         where = place or next((code for code in Subject.of(event_type, data).places if agency.covers(code)), None)
@@ -126,8 +146,8 @@ class Alerting:
             place=where,
         )
         permit = getattr(data, "permit", None) or data.foreigner.permit
-        created = await session.execute(
-            _OPEN_ALERT,
+        writes = _writes(session)
+        writes.alerts.append(
             {
                 "id": alert_id,
                 "event_id": UUID(event_id),
@@ -144,28 +164,37 @@ class Alerting:
                 "notice": notice,
                 "created_at": now,
                 "moved_from": moved_from,
-            },
+            }
         )
-        if created.first() is None:
-            return None
         if not decision.digest:
-            await queue.enqueue(
-                session,
-                queue.Message(
-                    message_id=message_id_for(alert_id, "alert"),
-                    kind="alert",
-                    alert_id=alert_id,
-                    agency_id=agency.id,
-                    channels=decision.channels,
-                    held=directory.held(agency),
-                    payload=notices.message(notice, message_id=alert_id, kind="alert", extra=extra),
-                    now=now,
-                ),
+            writes.notices[alert_id] = queue.Message(
+                message_id=message_id_for(alert_id, "alert"),
+                kind="alert",
+                alert_id=alert_id,
+                agency_id=agency.id,
+                channels=decision.channels,
+                held=directory.held(agency),
+                payload=notices.message(notice, message_id=alert_id, kind="alert", extra=extra),
+                now=now,
+            ).rows()
+
+    async def flush(self, session: AsyncSession) -> None:
+        """Writes the routing records and alerts buffered in this transaction, and the first notices of the
+        alerts that are new. Runs before anything reads alerts, and before the transaction commits."""
+        writes: _Writes | None = session.info.pop(_WRITES, None)
+        if writes is None:
+            return
+        if writes.routings:
+            await session.execute(_RECORD_ROUTING, writes.routings)
+        if writes.alerts:
+            created = set((await session.execute(_OPEN_ALERT, writes.alerts)).scalars())
+            await queue.insert_deliveries(
+                session, [row for alert_id in created for row in writes.notices.get(alert_id, [])]
             )
-        return alert_id
 
     async def _supersede(self, session: AsyncSession, data: PermitExpired, now: datetime) -> dict[str, list[str]]:
         """Closes the permit's open expiry reminders: the overstay alert replaces them. By agency."""
+        await self.flush(session)
         closed = (
             await session.execute(
                 update(alerts)
@@ -185,6 +214,7 @@ class Alerting:
         self, session: AsyncSession, data: ForeignerEvent, name: str, *, event_id: UUID, now: datetime
     ) -> None:
         """An extension, revocation or departure ends the permit's (or person's) open alerts."""
+        await self.flush(session)
         statement = update(alerts).where(alerts.c.status.in_(OPEN), alerts.c.event_id != event_id)
         if name == "foreigner.departed":
             statement = statement.where(alerts.c.foreigner_id == data.foreigner.foreigner_id)
@@ -244,6 +274,7 @@ class Alerting:
         self, session: AsyncSession, directory: Directory, data: ResidenceReported, *, now: datetime
     ) -> None:
         """Open alerts about someone who moved go to the new place's agencies; the old ones are told it moved."""
+        await self.flush(session)
         new_place = data.jurisdiction
         if new_place is None:
             return

@@ -16,6 +16,7 @@ def routing_consumer(runtime: ServiceRuntime, alerting: Alerting) -> InboxConsum
         session_factory=runtime.sessions,
         inbox=inbox,
         handler=alerting.handle,
+        before_commit=alerting.flush,
         dead_letters=KafkaDeadLetterSink(runtime.producer, ALERTS_DEAD_LETTERS.name),
     )
 

@@ -121,6 +121,7 @@ async def escalate_due(session: AsyncSession, alerting: Alerting, *, now: dateti
         await session.execute(
             update(alerts).where(alerts.c.id == row.id).values(escalation_level=level, escalated_at=now)
         )
+    await alerting.flush(session)  # the alerts opened for wider jurisdictions
     return len(due)
 
 

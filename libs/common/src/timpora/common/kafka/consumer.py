@@ -134,7 +134,9 @@ class InboxConsumer:
         handler: EventHandler,
         dead_letters: DeadLetterSink,
         retry: RetryPolicy | None = None,
+        before_commit: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> None:
+        """``before_commit`` runs last in each transaction: a handler that buffers its writes sends them there."""
         self.name = name
         self._service = service
         self._sessions = session_factory
@@ -142,6 +144,7 @@ class InboxConsumer:
         self._handler = handler
         self._dead_letters = dead_letters
         self._retry = retry or RetryPolicy()
+        self._before_commit = before_commit
 
     async def consume(self, consumed: ConsumedRecord) -> Outcome:
         started = time.perf_counter()
@@ -207,6 +210,8 @@ class InboxConsumer:
                     outcomes.append(Outcome.PROCESSED)
                 else:
                     outcomes.append(Outcome.DUPLICATE)
+            if self._before_commit is not None:
+                await self._before_commit(session)
         return outcomes
 
     async def _apply_with_retries(self, consumed: ConsumedRecord, event: CloudEvent[Contract]) -> Outcome:
@@ -246,6 +251,8 @@ class InboxConsumer:
             if not fresh:
                 return Outcome.DUPLICATE
             await self._handler(event, session)
+            if self._before_commit is not None:
+                await self._before_commit(session)
         return Outcome.PROCESSED
 
     async def _dead_letter(self, consumed: ConsumedRecord, reason: str, *, event_id: str | None = None) -> Outcome:
