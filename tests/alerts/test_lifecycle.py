@@ -209,6 +209,10 @@ async def test_operators_add_and_remove_agencies_through_the_api(service: Alerts
     }
     refused = await service.as_operator("PUT", "/v1/admin/agencies/other-id", json=agency)
     assert refused.status_code == 422
+    by_variable = {**agency, "channels": {"webhook": {"url": service.webhook.url, "secret_env": "HOME"}}}
+    named = await service.as_operator("PUT", "/v1/admin/agencies/kodim-test", json=by_variable)
+    assert named.status_code == 422
+    assert named.json()["detail"][0]["loc"] == ["body", "channels", "webhook", "secret"]
     bad = await service.as_operator("PUT", "/v1/admin/agencies/kodim-test", json={**agency, "jurisdiction": ["99"]})
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"][:2] == ["body", "jurisdiction"]

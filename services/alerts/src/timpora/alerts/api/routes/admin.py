@@ -60,14 +60,18 @@ async def put_agency(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             [{"loc": ["body", "id"], "msg": "must equal the agency id in the path", "type": "value_error"}],
         )
-    try:
-        if agency.channels.webhook is not None:
-            agency.channels.webhook.resolve_secret()
-    except ValueError as error:
+    if agency.channels.webhook is not None and agency.channels.webhook.secret is None:
+        # Naming one of the server's environment variables would let a caller sign with, say, a password.
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"loc": ["body", "channels", "webhook", "secret_env"], "msg": str(error), "type": "value_error"}],
-        ) from None
+            [
+                {
+                    "loc": ["body", "channels", "webhook", "secret"],
+                    "msg": "give the webhook's secret itself; secret_env is for the directory file",
+                    "type": "value_error",
+                }
+            ],
+        )
     if agency.channels.kafka:
         await ensure_topics(runtime.settings.kafka, [agency_alerts_topic(agency.id)])
     async with runtime.sessions() as session, session.begin():
