@@ -7,11 +7,13 @@ import json
 import uuid
 from datetime import timedelta
 
+from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import LAJING, Person
 from tests.support.kafka import tail
+from timpora.alerts.models import routed_events
 from timpora.common.events import KafkaRecord
 from timpora.common.settings import KafkaSettings
 from timpora.common.topics import ALERTS_DEAD_LETTERS, agency_alerts_topic
@@ -241,3 +243,13 @@ async def test_queue_metrics_are_exposed(service: AlertsUnderTest) -> None:
     assert 'timpora_alert_queue_depth{status="pending"} 1.0' in metrics
     assert 'timpora_alert_deliveries_total{channel="webhook",outcome="retry"}' in metrics
     assert "timpora_alert_oldest_pending_seconds" in metrics
+
+
+async def test_an_event_for_nobody_is_recorded_without_the_persons_data(service: AlertsUnderTest) -> None:
+    await service.send(event := Person(village="35.27.01.2001").arrived())  # Sampang: no agency there
+    response = await service.as_operator("GET", f"/v1/admin/events/{event.id}")
+    assert response.json()["decisions"] == []
+    assert response.json()["alerts"] == []
+    async with service.runtime.sessions() as session:
+        kept = await session.scalar(select(routed_events.c.data).where(routed_events.c.event_id == uuid.UUID(event.id)))
+    assert kept == {}

@@ -92,7 +92,8 @@ class Alerting:
                 "foreigner_id": data.foreigner.foreigner_id,
                 "occurred_at": event.time,
                 "routed_at": now,
-                "data": data.model_dump(mode="json"),
+                # Kept only where alerts need it later (moves, escalation); nobody chosen, nothing kept.
+                "data": data.model_dump(mode="json") if decisions else {},
                 "decisions": [_decision_json(decision) for decision in decisions],
             }
         )
