@@ -9,10 +9,12 @@ from typing import Any
 
 import yaml
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
 from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import KAMAL, LAJING, Person
 from timpora.alerts import lifecycle
+from timpora.alerts.models import routed_events
 
 
 def _retries() -> float:
@@ -224,3 +226,25 @@ async def test_operators_add_and_remove_agencies_through_the_api(service: Alerts
     removed = await service.as_operator("DELETE", "/v1/admin/agencies/kodim-test")
     assert removed.status_code == 204
     assert (await service.as_operator("DELETE", "/v1/admin/agencies/kodim-test")).status_code == 404
+
+
+async def test_closed_alerts_and_their_data_are_deleted_after_the_retention_period(service: AlertsUnderTest) -> None:
+    closed, still_open = Person(village=LAJING), Person(village=LAJING)
+    await service.send(closed.expired(1), still_open.expired(1))
+    await service.send(closed.extended())
+    await service.deliver()
+    retention = timedelta(days=365)
+    async with service.runtime.sessions() as session, session.begin():
+        assert await lifecycle.purge(session, now=service.clock.now(), retention=retention) == 0
+    service.clock.advance(days=366)
+    async with service.runtime.sessions() as session, session.begin():
+        assert await lifecycle.purge(session, now=service.clock.now(), retention=retention) >= 3
+    assert await service.alerts_about(closed.foreigner_id) == []
+    remaining = await service.alerts_about(still_open.foreigner_id)
+    assert {row.status for row in remaining} == {"open"}
+    for row in remaining:
+        assert len(await service.deliveries_of(row.id)) == len(row.channels)
+    async with service.runtime.sessions() as session:
+        kept = set((await session.execute(select(routed_events.c.foreigner_id).distinct())).scalars())
+    assert closed.foreigner_id not in kept
+    assert still_open.foreigner_id in kept

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, and_, or_, select, update
+from sqlalchemy import Row, and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,7 +25,7 @@ from timpora.alerts.domain import notices
 from timpora.alerts.domain.directory import Agency, Channel
 from timpora.alerts.domain.routing import Decision, Directory, agency_for_level_above
 from timpora.alerts.domain.rules import Severity
-from timpora.alerts.models import alerts, digests, routed_events
+from timpora.alerts.models import alerts, deliveries, delivery_attempts, digests, routed_events
 from timpora.alerts.settings import LifecycleSettings
 from timpora.common.events.catalog import spec_named
 from timpora.common.events.payloads import ForeignerEvent
@@ -248,12 +248,42 @@ async def _digest(session: AsyncSession, directory: Directory, agency: Agency, *
     return 1
 
 
+async def purge(session: AsyncSession, *, now: datetime, retention: timedelta) -> int:
+    """Deletes what is past ``retention``: alerts closed that long ago with their notices and attempts, and
+    events no alert refers to any more. Returns how many alerts went."""
+    before = now - retention
+    closed = (
+        select(alerts.c.id)
+        .where(alerts.c.status.in_(("resolved", "superseded")), alerts.c.resolved_at < before)
+        .scalar_subquery()
+    )
+    # Notices of closed alerts, and notices of no alert (digests, endpoint notices) long settled.
+    notices_gone = or_(
+        deliveries.c.alert_id.in_(closed),
+        and_(
+            deliveries.c.alert_id.is_(None),
+            deliveries.c.created_at < before,
+            deliveries.c.status.in_(("delivered", "dead", "cancelled")),
+        ),
+    )
+    gone = select(deliveries.c.id).where(notices_gone).scalar_subquery()
+    await session.execute(delete(delivery_attempts).where(delivery_attempts.c.delivery_id.in_(gone)))
+    await session.execute(delete(deliveries).where(notices_gone))
+    await session.execute(delete(digests).where(digests.c.created_at < before))
+    removed = await session.execute(delete(alerts).where(alerts.c.id.in_(closed)))
+    still_needed = select(alerts.c.event_id).where(alerts.c.event_id == routed_events.c.event_id).exists()
+    await session.execute(delete(routed_events).where(routed_events.c.routed_at < before, ~still_needed))
+    return int(removed.rowcount)  # type: ignore[attr-defined]
+
+
 async def run(sessions: async_sessionmaker[AsyncSession], alerting: Alerting, settings: LifecycleSettings) -> None:
-    """Escalations and digests, every ``tick_s``, until cancelled."""
+    """Escalations and digests every ``tick_s``, and the retention purge, until cancelled."""
     while True:
         now = alerting.clock.now()
         async with sessions() as session, session.begin():
             await escalate_due(session, alerting, now=now, after=settings.escalate_after)
         async with sessions() as session, session.begin():
             await send_digests(session, alerting, now=now)
+        async with sessions() as session, session.begin():
+            await purge(session, now=now, retention=settings.retention)
         await asyncio.sleep(settings.tick_s)

@@ -44,10 +44,17 @@ class LifecycleSettings(BaseModel):
     escalate_after_h: float = Field(default=24.0, gt=0)
     #: How often escalations and digests are looked for.
     tick_s: float = Field(default=60.0, gt=0)
+    #: Closed alerts, their notices and attempts, and the events behind them, are deleted this long after
+    #: they closed (events nobody was alerted about: after they were routed). Personal data is not kept for ever.
+    retention_days: int = Field(default=365, ge=1)
 
     @property
     def escalate_after(self) -> timedelta:
         return timedelta(hours=self.escalate_after_h)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days)
 
 
 class AlertsSettings(ServiceSettings):
