@@ -28,6 +28,7 @@ from timpora.common.events.payloads import (
 
 TODAY = date(2026, 11, 29)
 LAJING, AROSBAYA_OTHER, KAMAL, SAMPANG = "35.26.05.2003", "35.26.05.2004", "35.26.04.2001", "35.27.01.2001"
+SURABAYA = "35.78.01.1001"
 
 
 @dataclass

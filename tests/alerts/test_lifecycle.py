@@ -12,8 +12,10 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from tests.alerts.conftest import AlertsUnderTest
-from tests.alerts.people import KAMAL, LAJING, Person
+from tests.alerts.people import KAMAL, LAJING, SAMPANG, SURABAYA, Person
 from timpora.alerts import lifecycle
+from timpora.alerts.alerting import MOVED_AWAY
+from timpora.alerts.channels.webhook import new_secret
 from timpora.alerts.models import routed_events
 
 
@@ -66,12 +68,17 @@ async def test_open_alerts_follow_a_person_who_moves(service: AlertsUnderTest) -
     await service.deliver()
     rows = await service.alerts_about(person.foreigner_id)
     village = _of(rows, "desa-lajing", "permit.expired")
-    assert (village.status, village.resolution) == ("resolved", f"moved to {KAMAL}")
+    assert (village.status, village.resolution) == ("resolved", MOVED_AWAY)  # not told where to
     regency = _of(rows, "pemkab-bangkalan", "permit.expired")
     assert (regency.status, regency.moved_from, regency.place) == ("open", village.id, KAMAL)
-    # The move itself is told to both places' agencies.
-    move_alerts = {row.agency_id for row in rows if row.event_type == "foreigner.residence-reported"}
-    assert {"desa-lajing", "pemkab-bangkalan", "polres-bangkalan"} <= move_alerts
+    # The move itself is told to both places' agencies, and stays open for both.
+    move_alerts = {row.agency_id: row for row in rows if row.event_type == "foreigner.residence-reported"}
+    assert {"desa-lajing", "pemkab-bangkalan", "polres-bangkalan"} <= set(move_alerts)
+    assert {row.status for row in move_alerts.values()} == {"open"}
+    assert move_alerts["pemkab-bangkalan"].notice["person"]["residence_address"] is not None
+    assert all(
+        row.notice["person"].get("residence_address") is None for row in move_alerts.values() if row.place == LAJING
+    )
     mails = await service.smtp.wait_for_messages(1)
     assert any(
         "Selesai" in mail.message["Subject"] and "kades@lajing.timpora.example" in mail.rcpt_tos for mail in mails
@@ -82,6 +89,21 @@ async def test_open_alerts_follow_a_person_who_moves(service: AlertsUnderTest) -
         for decision in response.json()["decisions"]
         for reason in decision["reasons"]
     )
+
+
+async def test_an_alert_moves_once_and_stays_put_where_nobody_covers(service: AlertsUnderTest) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.expired(2))
+    await service.send(person.moved_to(SAMPANG))  # another regency: only the immigration office covers both
+    rows = [row for row in await service.alerts_about(person.foreigner_id) if row.event_type == "permit.expired"]
+    by_agency = {row.agency_id: row for row in rows}
+    assert len(rows) == len(by_agency)  # no agency holds the alert twice
+    assert by_agency["kanim-pamekasan"].status == "open"
+    assert (by_agency["desa-lajing"].status, by_agency["polres-bangkalan"].status) == ("resolved", "resolved")
+
+    await service.send(person.moved_to(SURABAYA))  # nobody's jurisdiction: the alert stays with immigration
+    rows = [row for row in await service.alerts_about(person.foreigner_id) if row.event_type == "permit.expired"]
+    assert [row.status for row in rows if row.agency_id == "kanim-pamekasan"] == ["open"]
 
 
 async def test_reminders_wait_for_the_daily_digest(service: AlertsUnderTest) -> None:
@@ -207,10 +229,14 @@ async def test_operators_add_and_remove_agencies_through_the_api(service: Alerts
         "name": "Kodim (test)",
         "kind": "military",
         "jurisdiction": ["35.26.05"],
-        "channels": {"webhook": {"url": service.webhook.url, "secret": "whsec_" + "A" * 43}, "emails": []},
+        "channels": {"webhook": {"url": service.webhook.url, "secret": new_secret()}, "emails": []},
     }
     refused = await service.as_operator("PUT", "/v1/admin/agencies/other-id", json=agency)
     assert refused.status_code == 422
+    bad_secret = {**agency, "channels": {"webhook": {"url": service.webhook.url, "secret": "hello"}}}
+    refused_secret = await service.as_operator("PUT", "/v1/admin/agencies/kodim-test", json=bad_secret)
+    assert refused_secret.status_code == 422
+    assert "hello" not in refused_secret.text
     by_variable = {**agency, "channels": {"webhook": {"url": service.webhook.url, "secret_env": "HOME"}}}
     named = await service.as_operator("PUT", "/v1/admin/agencies/kodim-test", json=by_variable)
     assert named.status_code == 422

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -145,10 +147,21 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.include_router(health_router(runtime.name, runtime.readiness_checks()))
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, field by field, without echoing the values sent: they may be a secret or a passport number."""
+    if not isinstance(error, RequestValidationError):
+        raise error
+    detail = [
+        {"loc": list(problem["loc"]), "msg": problem["msg"], "type": problem["type"]} for problem in error.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def _no_routers(_: ServiceRuntime) -> Sequence[APIRouter]:

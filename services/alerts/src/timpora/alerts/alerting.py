@@ -36,6 +36,7 @@ ALERT_IDS = uuid.UUID("5d0b7b8e-2f0c-4c61-9a57-0f4d1a0c7e21")
 # Built once: every event records its routing and opens its alerts with these.
 _RECORD_ROUTING = insert(routed_events).on_conflict_do_nothing()
 _OPEN_ALERT = insert(alerts).on_conflict_do_nothing().returning(alerts.c.id)
+MOVED_AWAY = "moved out of your jurisdiction"
 _RESOLVING = frozenset({"permit.extended", "permit.revoked", "foreigner.departed"})
 
 
@@ -81,13 +82,17 @@ class Alerting:
         if not isinstance(data, ForeignerEvent):
             raise PermanentEventError(f"{event.type} is not a registry event; the alerts service routes those only")
         name = spec_for(data).name
+        try:
+            event_uuid = UUID(event.id)
+        except ValueError:
+            raise PermanentEventError("the event id is not a UUID; alert and notice ids derive from it") from None
         now = self.clock.now()
         directory = await self.directory(session)
         rules = self.rules.refresh(directory.agencies)
         decisions = route(Subject.of(name, data), rules, directory)
         _writes(session).routings.append(
             {
-                "event_id": UUID(event.id),
+                "event_id": event_uuid,
                 "event_type": name,
                 "foreigner_id": data.foreigner.foreigner_id,
                 "occurred_at": event.time,
@@ -97,7 +102,11 @@ class Alerting:
                 "decisions": [_decision_json(decision) for decision in decisions],
             }
         )
-        superseded = await self._supersede(session, data, now) if isinstance(data, PermitExpired) else {}
+        superseded = (
+            await self._supersede(session, data, event.id, decisions, now=now)
+            if isinstance(data, PermitExpired)
+            else {}
+        )
         for decision in decisions:
             await self.open_alert(
                 session,
@@ -111,9 +120,9 @@ class Alerting:
                 extra={"supersedes": superseded.get(decision.agency_id, [])} if superseded else None,
             )
         if name in _RESOLVING:
-            await self._resolve(session, data, name, event_id=UUID(event.id), now=now)
+            await self._resolve(session, data, name, event_id=event_uuid, now=now)
         if isinstance(data, ResidenceReported) and data.previous_village_code not in (None, data.jurisdiction):
-            await self._follow_move(session, directory, data, now=now)
+            await self._follow_move(session, directory, data, event_id=event_uuid, now=now)
 
     async def open_alert(
         self,
@@ -133,7 +142,13 @@ class Alerting:
         """Opens the alert (unless it is open already), with its first notice queued unless it waits for a digest.
         Written with the rest of the batch's alerts (:meth:`flush`)."""
         agency = directory.agencies[decision.agency_id]
-        alert_id = alert_id_for(event_id, agency.id)
+        # An alert that moved with its person has an id of its own: the person may move back to a place
+        # whose earlier (now closed) alert for the same event holds the plain id.
+        alert_id = (
+            alert_id_for(event_id, agency.id)
+            if moved_from is None
+            else alert_id_for(event_id, f"{agency.id}:{moved_from}")
+        )
         where = place or next((code for code in Subject.of(event_type, data).places if agency.covers(code)), None)
         notice = notices.alert_notice(
             alert_id=alert_id,
@@ -193,18 +208,40 @@ class Alerting:
                 session, [row for alert_id in created for row in writes.notices.get(alert_id, [])]
             )
 
-    async def _supersede(self, session: AsyncSession, data: PermitExpired, now: datetime) -> dict[str, list[str]]:
-        """Closes the permit's open expiry reminders: the overstay alert replaces them. By agency."""
+    async def _supersede(
+        self, session: AsyncSession, data: PermitExpired, event_id: str, decisions: Sequence[Decision], *, now: datetime
+    ) -> dict[str, list[str]]:
+        """Closes the permit's open expiry reminders: the overstay alert replaces them. An agency that gets
+        the overstay alert finds the reminders listed in it (``supersedes``); one that does not is told they
+        are closed. Returns the closed reminders by agency."""
         await self.flush(session)
+        alerted = {decision.agency_id for decision in decisions}
         closed = (
             await session.execute(
                 update(alerts)
                 .where(alerts.c.permit_id == data.permit.permit_id, alerts.c.event_type == "permit.expiring")
                 .where(alerts.c.status.in_(OPEN))
                 .values(status="superseded", resolved_at=now, resolved_by="timpora", resolution="permit.expired")
-                .returning(alerts.c.id, alerts.c.agency_id)
+                .returning(
+                    alerts.c.id,
+                    alerts.c.agency_id,
+                    alerts.c.notice,
+                    alerts.c.channels,
+                    alerts.c.digest,
+                    alerts.c.digested_at,
+                )
             )
         ).all()
+        for row in closed:
+            if row.agency_id in alerted:
+                await session.execute(
+                    update(alerts)
+                    .where(alerts.c.id == row.id)
+                    .values(superseded_by=alert_id_for(event_id, row.agency_id))
+                )
+        await self._tell_closed(
+            session, [row for row in closed if row.agency_id not in alerted], resolution="permit.expired", now=now
+        )
         await queue.cancel_pending(session, [row.id for row in closed])
         by_agency: dict[str, list[str]] = {}
         for row in closed:
@@ -223,7 +260,10 @@ class Alerting:
             permit = getattr(data, "permit", None)
             if permit is None:
                 return
-            statement = statement.where(alerts.c.permit_id == permit.permit_id)
+            # The permit's reminders and overstay end; an arrival or a residence report is not the permit's.
+            statement = statement.where(
+                alerts.c.permit_id == permit.permit_id, alerts.c.event_type.in_(("permit.expiring", "permit.expired"))
+            )
         await self._close(session, statement, resolution=name, now=now)
 
     async def _close(self, session: AsyncSession, statement: Update, *, resolution: str, now: datetime) -> list[Any]:
@@ -272,9 +312,16 @@ class Alerting:
             )
 
     async def _follow_move(
-        self, session: AsyncSession, directory: Directory, data: ResidenceReported, *, now: datetime
+        self,
+        session: AsyncSession,
+        directory: Directory,
+        data: ResidenceReported,
+        *,
+        event_id: UUID,
+        now: datetime,
     ) -> None:
-        """Open alerts about someone who moved go to the new place's agencies; the old ones are told it moved."""
+        """Open alerts about someone who moved go to the new place's agencies; the old ones are told the person
+        moved away (not where to). Where no agency covers the new place, the alerts stay where they are."""
         await self.flush(session)
         new_place = data.jurisdiction
         if new_place is None:
@@ -282,54 +329,64 @@ class Alerting:
         open_alerts = (
             await session.execute(
                 select(alerts.c.id, alerts.c.agency_id, alerts.c.event_id).where(
-                    alerts.c.foreigner_id == data.foreigner.foreigner_id, alerts.c.status.in_(OPEN)
+                    alerts.c.foreigner_id == data.foreigner.foreigner_id,
+                    alerts.c.status.in_(OPEN),
+                    alerts.c.event_id != event_id,  # the move's own alerts tell both places of it
                 )
             )
         ).all()
-        left_behind = [
-            row
-            for row in open_alerts
-            if row.agency_id not in directory.agencies or not directory.agencies[row.agency_id].covers(new_place)
-        ]
-        if not left_behind:
-            return
-        closed = await self._close(
-            session,
-            update(alerts).where(alerts.c.id.in_([row.id for row in left_behind])),
-            resolution=f"moved to {new_place}",
-            now=now,
-        )
-        for row in closed:
-            await self._reroute(session, directory, row.event_id, moved_from=row.id, place=new_place, now=now)
+        for row in open_alerts:
+            agency = directory.agencies.get(row.agency_id)
+            if agency is not None and agency.covers(new_place):
+                continue
+            successors = await self._rerouted(session, directory, row.event_id, place=new_place)
+            if successors is None:
+                continue  # nobody's rules cover the new place: the alert stays with the agency that has it
+            original, decisions = successors
+            holders = set(
+                (
+                    await session.execute(
+                        select(alerts.c.agency_id).where(alerts.c.event_id == row.event_id, alerts.c.status.in_(OPEN))
+                    )
+                ).scalars()
+            )
+            await self._close(session, update(alerts).where(alerts.c.id == row.id), resolution=MOVED_AWAY, now=now)
+            for decision in decisions:
+                if decision.agency_id in holders:
+                    continue  # it already has this alert open (its jurisdiction covers both places)
+                await self.open_alert(
+                    session,
+                    directory,
+                    event_id=str(row.event_id),
+                    event_type=original.event_type,
+                    occurred_at=original.occurred_at,
+                    data=original.data,
+                    decision=decision,
+                    now=now,
+                    moved_from=row.id,
+                    place=new_place,
+                )
 
-    async def _reroute(
-        self,
-        session: AsyncSession,
-        directory: Directory,
-        event_id: UUID,
-        *,
-        moved_from: UUID,
-        place: str,
-        now: datetime,
-    ) -> None:
+    async def _rerouted(
+        self, session: AsyncSession, directory: Directory, event_id: UUID, *, place: str
+    ) -> tuple[Any, list[Decision]] | None:
+        """The original event and who its rules choose for ``place``; None when nobody is chosen."""
         original = (await session.execute(select(routed_events).where(routed_events.c.event_id == event_id))).one()
         data = spec_named(original.event_type).model.model_validate(original.data)
         if not isinstance(data, ForeignerEvent):
-            return
+            return None
         moved = dataclasses.replace(Subject.of(original.event_type, data), places=(place,))
-        for decision in route(moved, self.rules.rules, directory):
-            await self.open_alert(
-                session,
-                directory,
-                event_id=str(event_id),
-                event_type=original.event_type,
-                occurred_at=original.occurred_at,
-                data=data,
-                decision=decision,
-                now=now,
-                moved_from=moved_from,
-                place=place,
-            )
+        decisions = route(moved, self.rules.rules, directory)
+        if not decisions:
+            return None
+        return _Original(original.event_type, original.occurred_at, data), decisions
+
+
+@dataclass(frozen=True, slots=True)
+class _Original:
+    event_type: str
+    occurred_at: datetime
+    data: ForeignerEvent
 
 
 def _decision_json(decision: Decision) -> dict[str, object]:

@@ -140,7 +140,13 @@ class DeliveryWorker:
         if agency is None:
             result = AttemptResult(AttemptOutcome.REJECTED, None, "agency no longer in the directory")
         else:
-            result = await self._send(delivery, agency, directory)
+            try:
+                result = await self._send(delivery, agency, directory)
+            except Exception as error:  # noqa: BLE001 - one bad attempt (a broken secret, URL) must not sink the round
+                log.warning(
+                    "delivery attempt failed", extra={"delivery_id": delivery.id, "reason": type(error).__name__}
+                )
+                result = AttemptResult(AttemptOutcome.RETRY, None, f"could not send: {type(error).__name__}")
         DELIVERIES.labels(delivery.channel.value, result.outcome.value).inc()
         return Attempt(result, attempted_at, round((time.perf_counter() - started) * 1000))
 

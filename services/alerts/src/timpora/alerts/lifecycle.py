@@ -92,10 +92,12 @@ async def _status_for_update(session: AsyncSession, change: Change) -> str | Non
 async def escalate_due(session: AsyncSession, alerting: Alerting, *, now: datetime, after: timedelta) -> int:
     """Escalates overstay alerts nobody acknowledged within ``after``: to the agency's escalation contacts,
     then (``after`` later still) to the nearest agency of a wider jurisdiction. Returns how many moved up."""
+    directory = await alerting.directory(session)
     due = (
         await session.execute(
             select(alerts)
             .where(alerts.c.status == "open", alerts.c.event_type == "permit.expired")
+            .where(alerts.c.agency_id.in_(list(directory.agencies)))
             .where(alerts.c.escalation_level < TO_NEXT_LEVEL)
             .where(
                 or_(
@@ -108,7 +110,6 @@ async def escalate_due(session: AsyncSession, alerting: Alerting, *, now: dateti
             .with_for_update(skip_locked=True)
         )
     ).all()
-    directory = await alerting.directory(session)
     for row in due:
         agency = directory.agencies.get(row.agency_id)
         if agency is None:
@@ -217,9 +218,12 @@ async def _digest(session: AsyncSession, directory: Directory, agency: Agency, *
             .where(alerts.c.agency_id == agency.id, alerts.c.digest, alerts.c.digested_at.is_(None))
             .where(alerts.c.status.in_(("open", "acknowledged")), alerts.c.created_at <= now)
             .order_by(alerts.c.created_at, alerts.c.id)
-            .with_for_update(skip_locked=True)
+            # Waits for an alert being acknowledged or moved rather than leaving it out of today's digest.
+            .with_for_update()
         )
     ).all()
+    if not rows:
+        return 0
     message_id = uuid.uuid5(_DIGESTS, f"{agency.id}:{day.isoformat()}")
     created = await session.execute(
         insert(digests)
@@ -227,8 +231,8 @@ async def _digest(session: AsyncSession, directory: Directory, agency: Agency, *
         .on_conflict_do_nothing()
         .returning(digests.c.id)
     )
-    if not rows or created.first() is None:
-        return 0  # nothing waiting, or today's digest already went: the rest waits for tomorrow's
+    if created.first() is None:
+        return 0  # today's digest already went: the rest waits for tomorrow's
     channels = {Channel(channel) for row in rows for channel in row.channels}
     await queue.enqueue(
         session,
@@ -249,12 +253,18 @@ async def _digest(session: AsyncSession, directory: Directory, agency: Agency, *
 
 
 async def purge(session: AsyncSession, *, now: datetime, retention: timedelta) -> int:
-    """Deletes what is past ``retention``: alerts closed that long ago with their notices and attempts, and
-    events no alert refers to any more. Returns how many alerts went."""
+    """Deletes what is past ``retention``: alerts closed that long ago (and open ones that are not critical)
+    with their notices and attempts, and events no alert refers to any more. Returns how many alerts went."""
     before = now - retention
     closed = (
         select(alerts.c.id)
-        .where(alerts.c.status.in_(("resolved", "superseded")), alerts.c.resolved_at < before)
+        .where(
+            or_(
+                and_(alerts.c.status.in_(("resolved", "superseded")), alerts.c.resolved_at < before),
+                # Notices nobody closes (an arrival, an issued permit) age out too; an open overstay does not.
+                and_(alerts.c.severity != "critical", alerts.c.created_at < before),
+            )
+        )
         .scalar_subquery()
     )
     # Notices of closed alerts, and notices of no alert (digests, endpoint notices) long settled.

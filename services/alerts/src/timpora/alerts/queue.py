@@ -168,9 +168,12 @@ class Settled:
         return "dead"
 
 
+# Only a row still as this claim left it is settled: meanwhile it may have been cancelled (superseded,
+# resolved), held (endpoint disabled), replayed, or claimed again after the lease ran out.
 _SETTLE = (
     update(deliveries)
     .where(deliveries.c.id == bindparam("delivery_id"))
+    .where(deliveries.c.status == "pending", deliveries.c.attempts == bindparam("claimed_attempts"))
     .values(
         status=bindparam("new_status"),
         last_status_code=bindparam("status_code"),
@@ -206,6 +209,7 @@ async def record_attempts(session: AsyncSession, settled: Sequence[Settled]) -> 
         [
             {
                 "delivery_id": item.delivery.id,
+                "claimed_attempts": item.delivery.attempts,
                 "new_status": item.status,
                 "status_code": item.result.status_code,
                 "detail": item.result.detail,
@@ -235,7 +239,7 @@ async def replay(
         update(deliveries)
         .where(deliveries.c.agency_id == agency_id, deliveries.c.created_at >= since, deliveries.c.created_at < until)
         .where(deliveries.c.status != "cancelled")
-        .values(status="pending", next_attempt_at=now, first_attempt_at=None, delivered_at=None)
+        .values(status="pending", next_attempt_at=now, first_attempt_at=None, delivered_at=None, attempts=0)
     )
     if channel is not None:
         statement = statement.where(deliveries.c.channel == channel)

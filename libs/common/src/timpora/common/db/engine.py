@@ -16,6 +16,8 @@ def make_engine(settings: DatabaseSettings, *, application_name: str, schema: st
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_pre_ping=True,
+        # Error messages would otherwise carry the statement's parameters: names, passport numbers.
+        hide_parameters=True,
         connect_args={
             "server_settings": {
                 "application_name": application_name,

@@ -45,7 +45,7 @@ class Acknowledgement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: The officer who acts on the alert (the key identifies only the agency).
-    by: str = Field(min_length=1, max_length=200)
+    by: str = Field(min_length=1, max_length=150)
 
 
 class Resolution(Acknowledgement):

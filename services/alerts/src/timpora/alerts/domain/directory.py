@@ -7,6 +7,8 @@ Webhook signing secrets never sit in the file: it names the environment variable
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from datetime import time
 from enum import StrEnum
@@ -71,16 +73,33 @@ class Webhook(BaseModel):
     def _one_secret(self) -> Webhook:
         if (self.secret_env is None) == (self.secret is None):
             raise ValueError("give exactly one of secret_env (in files) or secret")
+        if self.secret is not None:
+            require_signing_secret(self.secret.get_secret_value())
         return self
 
     def resolve_secret(self) -> str:
-        """The signing secret; raises ``ValueError`` naming the variable when it is unset."""
+        """The signing secret; raises ``ValueError`` naming the variable when it is unset or not a secret."""
         if self.secret is not None:
             return self.secret.get_secret_value()
         value = os.environ.get(self.secret_env or "")
         if not value:
             raise ValueError(f"environment variable {self.secret_env} (the webhook secret) is not set")
-        return value
+        try:
+            return require_signing_secret(value)
+        except ValueError as error:
+            raise ValueError(f"environment variable {self.secret_env}: {error}") from None
+
+
+def require_signing_secret(secret: str) -> str:
+    """``secret`` if Standard Webhooks can sign with it (``whsec_`` + base64 of 24 to 64 bytes)."""
+    encoded = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a webhook secret is 'whsec_' followed by base64") from None
+    if not 24 <= len(key) <= 64:  # noqa: PLR2004 - the spec's bounds
+        raise ValueError("a webhook secret holds 24 to 64 bytes (Standard Webhooks)")
+    return secret
 
 
 class Channels(BaseModel):
@@ -106,6 +125,8 @@ class Agency(BaseModel):
     escalation_contacts: list[EmailAddress] = Field(default_factory=list)
     #: Local time of the daily digest of the alerts its rules mark ``digest``; office opening when omitted.
     digest_at: time | None = None
+    #: False: this agency takes every alert at once, even those its rules would gather into a digest.
+    digests: bool = True
 
     @field_validator("time_zone")
     @classmethod

@@ -130,8 +130,11 @@ def alert_notice(
     data: ForeignerEvent,
     place: str | None,
 ) -> dict[str, Any]:
-    """The notice of one alert for one agency (JSON-ready): the webhook body and Kafka value of message ``alert``."""
+    """The notice of one alert for one agency (JSON-ready): the webhook body and Kafka value of message ``alert``.
+    An agency told of the place a person left is not told the new address."""
     fields = person_fields(data, place)
+    if place != data.jurisdiction:
+        fields["residence_address"] = None
     facts = details(data)
     return {
         "alert_id": str(alert_id),

@@ -116,7 +116,7 @@ def route(subject: Subject, rules: Sequence[Rule], directory: Directory) -> list
                         agency_id=agency.id,
                         severity=rule.severity,
                         channels=directory.configured(agency, rule.channels),
-                        digest=rule.digest,
+                        digest=rule.digest and agency.digests,
                         reasons=(f"rule {rule.id}: {reason} for {where}",),
                         rule_ids=(rule.id,),
                     )

@@ -124,7 +124,14 @@ class RuleBook:
 
     def refresh(self, known_agencies: Collection[str]) -> tuple[Rule, ...]:
         """The rules, after reading the file again if it changed since it was last read."""
-        stamp = modified_ns(self.path)
+        try:
+            stamp = modified_ns(self.path)
+        except OSError as error:
+            if self._loaded_ns is None:
+                raise ConfigFileError(f"{self.path}: {error.strerror}") from None
+            # Mid-deploy (a file being replaced): the rules in force keep routing.
+            self.refused = f"{self.path}: {error.strerror}"
+            return self.rules
         if stamp != self._loaded_ns:
             first = self._loaded_ns is None
             self._loaded_ns = stamp

@@ -107,7 +107,7 @@ async def enable_webhook(runtime: Runtime, _: OperatorKey, alerting: AlertingDep
         await session.execute(
             update(deliveries)
             .where(deliveries.c.agency_id == agency_id, deliveries.c.status == "held")
-            .values(status="pending", next_attempt_at=runtime.clock.now(), first_attempt_at=None)
+            .values(status="pending", next_attempt_at=runtime.clock.now(), first_attempt_at=None, attempts=0)
         )
     alerting.directory_cache.invalidate()
     return _agency_view(row)
