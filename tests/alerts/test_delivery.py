@@ -13,6 +13,8 @@ from standardwebhooks import Webhook
 from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import LAJING, Person
 from tests.support.kafka import tail
+from timpora.alerts import queue
+from timpora.alerts.channels import AttemptOutcome, AttemptResult
 from timpora.alerts.models import routed_events
 from timpora.common.events import KafkaRecord
 from timpora.common.settings import KafkaSettings
@@ -224,8 +226,6 @@ async def test_a_delivery_claimed_by_a_worker_that_dies_is_sent_after_its_lease(
     person = Person(village=LAJING)
     await service.send(person.arrived())
     async with service.runtime.sessions() as session, session.begin():
-        from timpora.alerts import queue  # noqa: PLC0415 - only this test claims by hand
-
         claimed = await queue.claim(session, now=service.clock.now(), limit=100, lease=timedelta(seconds=60))
     assert claimed  # ... and this "worker" dies without sending
     assert await service.deliver() == 0  # leased: nobody else takes them yet
@@ -253,3 +253,25 @@ async def test_an_event_for_nobody_is_recorded_without_the_persons_data(service:
     async with service.runtime.sessions() as session:
         kept = await session.scalar(select(routed_events.c.data).where(routed_events.c.event_id == uuid.UUID(event.id)))
     assert kept == {}
+
+
+async def test_an_attempt_in_flight_when_its_notice_is_cancelled_leaves_it_cancelled(service: AlertsUnderTest) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.arrived())
+    async with service.runtime.sessions() as session, session.begin():
+        claimed = await queue.claim(session, now=service.clock.now(), limit=100, lease=timedelta(seconds=60))
+    # While the worker waits on the receiver, the alert is resolved and its notices cancelled ...
+    async with service.runtime.sessions() as session, session.begin():
+        await queue.cancel_pending(session, [delivery.alert_id for delivery in claimed if delivery.alert_id])
+    # ... then the attempts come back, failed: they must not bring the notices back to life.
+    failed = AttemptResult(AttemptOutcome.RETRY, 503, "HTTP 503")
+    settled = [
+        queue.Settled(delivery, failed, service.clock.now(), 5, service.clock.now() + timedelta(seconds=5))
+        for delivery in claimed
+    ]
+    async with service.runtime.sessions() as session, session.begin():
+        await queue.record_attempts(session, settled)
+    for delivery in claimed:
+        assert delivery.alert_id is not None
+        statuses = {row.status for row in await service.deliveries_of(delivery.alert_id)}
+        assert statuses == {"cancelled"}

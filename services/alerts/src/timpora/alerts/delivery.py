@@ -268,6 +268,8 @@ async def tell_endpoint_disabled(session: AsyncSession, agency: Agency, *, reaso
     channels: Sequence[Channel] = [Channel.EMAIL] if recipients else []
     if agency.channels.kafka:
         channels = [*channels, Channel.KAFKA]
+    if not channels:
+        log.error("webhook disabled and the agency has no other channel to be told by", extra={"agency_id": agency.id})
     await queue.enqueue(
         session,
         queue.Message(
