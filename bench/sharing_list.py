@@ -156,7 +156,7 @@ async def seed(admin_url: str, count: int) -> Seeded:
         async with engine.connect() as connection:
             await (await driver_connection(connection)).execute("ANALYZE projections")
         async with make_session_factory(engine)() as session, session.begin():
-            _, key = await access.issue(session, AGENCY)
+            _, key = await access.KEYS.issue(session, AGENCY)
     finally:
         await engine.dispose()
     return Seeded(url=urls["sharing"], key=key, ids=sorted(cast("uuid.UUID", row[1]) for row in rows))

@@ -109,7 +109,7 @@ async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_
             for event in people.values():
                 await projection.apply(session, event, agreements.load(agreements_file), TODAY)
             for agency in ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing"):
-                keys[agency] = (await access.issue(session, agency))[1]
+                keys[agency] = (await access.KEYS.issue(session, agency))[1]
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://sharing") as client:
             yield Sharing(app, client, runtime, keys, {name: str(event.subject) for name, event in people.items()})
 
@@ -172,10 +172,10 @@ async def test_filters_work_and_a_filter_on_a_field_outside_the_agreement_is_ref
 async def test_agencies_must_authenticate_and_revoked_keys_stop_working(sharing: Sharing) -> None:
     anonymous = await sharing.client.get("/v1/foreigners")
     async with sharing.runtime.sessions() as session, session.begin():
-        key_id, key = await access.issue(session, "desa-lajing")
+        key_id, key = await access.KEYS.issue(session, "desa-lajing")
     before = await sharing.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {key}"})
     async with sharing.runtime.sessions() as session, session.begin():
-        assert await access.revoke(session, key_id)
+        assert await access.KEYS.revoke(session, key_id)
     after = await sharing.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {key}"})
 
     assert anonymous.status_code == 401

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from timpora.common.access import ApiKey, KeyStore
+from timpora.common.access import KeyStore
 from timpora.sharing.models import api_keys
 
 KEYS = KeyStore(api_keys, holder="agency_id", prefix="tsk_")
-issue = KEYS.issue
-revoke = KEYS.revoke
-authenticate = KEYS.authenticate
-
-__all__ = ["KEYS", "ApiKey", "authenticate", "issue", "revoke"]

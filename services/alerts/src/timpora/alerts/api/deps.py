@@ -1,4 +1,4 @@
-"""What the alerts routes need: the key's holder (an agency or an operator) and the service's parts."""
+"""What the alerts routes need: the key's holder (an agency or an operator) and the alerting state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from fastapi import Depends
 
 from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS
 from timpora.alerts.alerting import Alerting
-from timpora.alerts.delivery import DeliveryWorker
 from timpora.common.access import ApiKey
 from timpora.common.http.deps import Runtime, key_holder
 
@@ -27,12 +26,4 @@ def get_alerting(runtime: Runtime) -> Alerting:
     return alerting
 
 
-def get_delivery(runtime: Runtime) -> DeliveryWorker:
-    worker = runtime.state["delivery"]
-    if not isinstance(worker, DeliveryWorker):
-        raise TypeError("the alerts runtime was not set up")
-    return worker
-
-
 AlertingDep = Annotated[Alerting, Depends(get_alerting)]
-DeliveryDep = Annotated[DeliveryWorker, Depends(get_delivery)]

@@ -6,20 +6,21 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from timpora.common import regions
 from timpora.common.access import ApiKey
 from timpora.common.clock import local_date
-from timpora.common.http.deps import Runtime
+from timpora.common.http.deps import Runtime, key_holder
 from timpora.common.settings import narrow
-from timpora.sharing.access import authenticate
+from timpora.sharing.access import KEYS
 from timpora.sharing.domain import agreements
 from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
-_bearer = HTTPBearer(auto_error=False, description="The agency's API key (timpora-sharing keys issue AGENCY)")
+AgencyKey = Annotated[
+    ApiKey, Depends(key_holder(KEYS, description="the agency's API key (timpora-sharing keys issue AGENCY)"))
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,17 +33,7 @@ class Caller:
         return self.key.holder
 
 
-async def get_caller(
-    runtime: Runtime, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Caller:
-    key = None
-    if credentials is not None:
-        async with runtime.sessions() as session:
-            key = await authenticate(session, credentials.credentials)
-    if key is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "a valid agency API key is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Caller:
     settings = narrow(runtime.settings, SharingSettings)
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.check(key.key_id)
