@@ -37,6 +37,16 @@ ALERT_IDS = uuid.UUID("5d0b7b8e-2f0c-4c61-9a57-0f4d1a0c7e21")
 _RECORD_ROUTING = insert(routed_events).on_conflict_do_nothing()
 _OPEN_ALERT = insert(alerts).on_conflict_do_nothing().returning(alerts.c.id)
 MOVED_AWAY = "moved out of your jurisdiction"
+#: What closing an alert needs to know of it, to tell its agency on the channels it was sent on.
+_CLOSED = (
+    alerts.c.id,
+    alerts.c.agency_id,
+    alerts.c.notice,
+    alerts.c.channels,
+    alerts.c.digest,
+    alerts.c.digested_at,
+    alerts.c.event_id,
+)
 _RESOLVING = frozenset({"permit.extended", "permit.revoked", "foreigner.departed"})
 
 
@@ -222,14 +232,7 @@ class Alerting:
                 .where(alerts.c.permit_id == data.permit.permit_id, alerts.c.event_type == "permit.expiring")
                 .where(alerts.c.status.in_(OPEN))
                 .values(status="superseded", resolved_at=now, resolved_by="timpora", resolution="permit.expired")
-                .returning(
-                    alerts.c.id,
-                    alerts.c.agency_id,
-                    alerts.c.notice,
-                    alerts.c.channels,
-                    alerts.c.digest,
-                    alerts.c.digested_at,
-                )
+                .returning(*_CLOSED)
             )
         ).all()
         for row in closed:
@@ -239,10 +242,12 @@ class Alerting:
                     .where(alerts.c.id == row.id)
                     .values(superseded_by=alert_id_for(event_id, row.agency_id))
                 )
+        # Reminders of an agency that gets no overstay alert are told closed (which cancels their unsent
+        # notices too); the others' unsent notices are simply dropped: the overstay notice lists them.
         await self._tell_closed(
             session, [row for row in closed if row.agency_id not in alerted], resolution="permit.expired", now=now
         )
-        await queue.cancel_pending(session, [row.id for row in closed])
+        await queue.cancel_pending(session, [row.id for row in closed if row.agency_id in alerted])
         by_agency: dict[str, list[str]] = {}
         for row in closed:
             by_agency.setdefault(row.agency_id, []).append(str(row.id))
@@ -272,15 +277,7 @@ class Alerting:
             await session.execute(
                 statement.values(
                     status="resolved", resolved_at=now, resolved_by="timpora", resolution=resolution
-                ).returning(
-                    alerts.c.id,
-                    alerts.c.agency_id,
-                    alerts.c.notice,
-                    alerts.c.channels,
-                    alerts.c.digest,
-                    alerts.c.digested_at,
-                    alerts.c.event_id,
-                )
+                ).returning(*_CLOSED)
             )
         ).all()
         await self._tell_closed(session, closed, resolution=resolution, now=now)
@@ -369,24 +366,33 @@ class Alerting:
 
     async def _rerouted(
         self, session: AsyncSession, directory: Directory, event_id: UUID, *, place: str
-    ) -> tuple[Any, list[Decision]] | None:
+    ) -> tuple[OriginalEvent, list[Decision]] | None:
         """The original event and who its rules choose for ``place``; None when nobody is chosen."""
-        original = (await session.execute(select(routed_events).where(routed_events.c.event_id == event_id))).one()
-        data = spec_named(original.event_type).model.model_validate(original.data)
-        if not isinstance(data, ForeignerEvent):
+        original = await original_event(session, event_id)
+        if original is None:
             return None
-        moved = dataclasses.replace(Subject.of(original.event_type, data), places=(place,))
+        moved = dataclasses.replace(Subject.of(original.event_type, original.data), places=(place,))
         decisions = route(moved, self.rules.rules, directory)
         if not decisions:
             return None
-        return _Original(original.event_type, original.occurred_at, data), decisions
+        return original, decisions
 
 
 @dataclass(frozen=True, slots=True)
-class _Original:
+class OriginalEvent:
+    """A routed event as it was recorded: what moving and escalating alerts re-route."""
+
     event_type: str
     occurred_at: datetime
     data: ForeignerEvent
+
+
+async def original_event(session: AsyncSession, event_id: UUID) -> OriginalEvent | None:
+    row = (await session.execute(select(routed_events).where(routed_events.c.event_id == event_id))).one()
+    data = spec_named(row.event_type).model.model_validate(row.data)
+    if not isinstance(data, ForeignerEvent):
+        return None
+    return OriginalEvent(row.event_type, row.occurred_at, data)
 
 
 def _decision_json(decision: Decision) -> dict[str, object]:

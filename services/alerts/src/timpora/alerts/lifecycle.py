@@ -20,15 +20,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from timpora.alerts import queue
-from timpora.alerts.alerting import Alerting, message_id_for
+from timpora.alerts.alerting import Alerting, message_id_for, original_event
 from timpora.alerts.domain import notices
 from timpora.alerts.domain.directory import Agency, Channel
 from timpora.alerts.domain.routing import Decision, Directory, agency_for_level_above
 from timpora.alerts.domain.rules import Severity
 from timpora.alerts.models import alerts, deliveries, delivery_attempts, digests, routed_events
 from timpora.alerts.settings import LifecycleSettings
-from timpora.common.events.catalog import spec_named
-from timpora.common.events.payloads import ForeignerEvent
 
 _DIGESTS = uuid.UUID("8f3a6c1e-94b2-4d0a-b7e5-2c9d41f06a33")
 #: Escalated to the agency's escalation contacts; then to the next level of jurisdiction.
@@ -165,9 +163,8 @@ async def _to_next_level(
     wider = agency_for_level_above(agency, row.place, directory) if row.place else None
     if wider is None:
         return
-    original = (await session.execute(select(routed_events).where(routed_events.c.event_id == row.event_id))).one()
-    data = spec_named(original.event_type).model.model_validate(original.data)
-    if not isinstance(data, ForeignerEvent):
+    original = await original_event(session, row.event_id)
+    if original is None:
         return
     hours = round(2 * after.total_seconds() / 3600, 1)
     await alerting.open_alert(
@@ -176,7 +173,7 @@ async def _to_next_level(
         event_id=str(row.event_id),
         event_type=row.event_type,
         occurred_at=original.occurred_at,
-        data=data,
+        data=original.data,
         decision=Decision(
             agency_id=wider.id,
             severity=Severity.CRITICAL,
