@@ -182,6 +182,8 @@ def ours_app() -> FastAPI:
 
 
 def _with_status(record: dict[str, Any], today: date) -> dict[str, Any]:
+    """The fields the service derives, computed here by hand: the raw side returns the same body without
+    calling the service's code."""
     expires = record.get("permit_expires_on")
     if expires is None:
         return record

@@ -39,37 +39,9 @@ def create_inbox_v1() -> None:
     op.create_table("inbox", *_inbox_columns())
 
 
-async def claim(
-    session: AsyncSession,
-    inbox: Table,
-    *,
-    consumer: str,
-    event_id: str,
-    event_type: str,
-    topic: str,
-    partition: int,
-    offset: int,
-) -> bool:
-    """Records the event as processed; False when it already was (the caller then does nothing)."""
-    statement = (
-        insert(inbox)
-        .values(
-            consumer=consumer,
-            event_id=event_id,
-            event_type=event_type,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-        )
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        .returning(inbox.c.event_id)
-    )
-    return (await session.execute(statement)).first() is not None
-
-
-async def claim_many(session: AsyncSession, inbox: Table, consumer: str, entries: list[dict[str, object]]) -> set[str]:
-    """:func:`claim` for a batch in one statement; returns the ids of the events not processed before.
-    Each entry holds ``event_id``, ``event_type``, ``topic``, ``partition`` and ``offset``."""
+async def claim(session: AsyncSession, inbox: Table, consumer: str, entries: list[dict[str, object]]) -> set[str]:
+    """Records the events as processed, in one statement; returns the ids of those not processed before (the
+    caller applies only these). Each entry holds ``event_id``, ``event_type``, ``topic``, ``partition``, ``offset``."""
     if not entries:
         return set()
     # One statement with many parameter sets: SQLAlchemy sends it as multi-row VALUES batches, and the

@@ -32,7 +32,7 @@ from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from timpora.common.db.inbox import claim, claim_many
+from timpora.common.db.inbox import claim
 from timpora.common.events import CloudEvent, EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import Contract
 from timpora.common.kafka.producer import EventProducer
@@ -184,10 +184,11 @@ class InboxConsumer:
         return outcomes + applied
 
     async def _apply_all(self, decoded: Sequence[tuple[ConsumedRecord, CloudEvent[Contract]]]) -> list[Outcome]:
+        """Claims the events in the inbox, applies the new ones and commits: one transaction, any number of events."""
         if not decoded:
             return []
         async with self._sessions() as session, session.begin():
-            fresh = await claim_many(
+            fresh = await claim(
                 session,
                 self._inbox,
                 self.name,
@@ -237,23 +238,8 @@ class InboxConsumer:
         raise AssertionError("unreachable: the loop returns on its last attempt")
 
     async def _apply(self, consumed: ConsumedRecord, event: CloudEvent[Contract]) -> Outcome:
-        async with self._sessions() as session, session.begin():
-            fresh = await claim(
-                session,
-                self._inbox,
-                consumer=self.name,
-                event_id=event.id,
-                event_type=event.type,
-                topic=consumed.topic,
-                partition=consumed.partition,
-                offset=consumed.offset,
-            )
-            if not fresh:
-                return Outcome.DUPLICATE
-            await self._handler(event, session)
-            if self._before_commit is not None:
-                await self._before_commit(session)
-        return Outcome.PROCESSED
+        (outcome,) = await self._apply_all([(consumed, event)])
+        return outcome
 
     async def _dead_letter(self, consumed: ConsumedRecord, reason: str, *, event_id: str | None = None) -> Outcome:
         log.warning(
