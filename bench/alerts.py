@@ -30,7 +30,6 @@ from timpora.common.db.bootstrap import fresh_database
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
-from timpora.common.topics import TopicSpec
 
 VILLAGE = "35.26.05.2003"
 CONCURRENCY = 64
@@ -106,10 +105,11 @@ def _files(directory: Path, hook_url: str) -> tuple[Path, Path]:
     return agencies, rules
 
 
-async def _topic(kafka: KafkaSettings) -> str:
-    topic = f"bench.alerts.{uuid.uuid4().hex[:6]}"
-    await ensure_topics(kafka, [TopicSpec(topic, "foreigner id", 6, "bench")])
-    return topic
+async def _namespace(kafka: KafkaSettings) -> KafkaSettings:
+    """A namespace of the run's own: its registry topic starts empty and its consumer group new."""
+    own = kafka.model_copy(update={"namespace": f"bench-alerts-{uuid.uuid4().hex[:6]}"})
+    await ensure_topics(own, [own.catalog.registry_events])
+    return own
 
 
 async def _count(client: httpx.AsyncClient, base: str) -> tuple[int, list[float]]:
@@ -126,9 +126,7 @@ async def _until_received(client: httpx.AsyncClient, base: str, count: int, time
 
 
 @contextlib.asynccontextmanager
-async def alerts_service(
-    database: DatabaseSettings, kafka: KafkaSettings, topic: str, base: str
-) -> AsyncIterator[None]:
+async def alerts_service(database: DatabaseSettings, kafka: KafkaSettings, base: str) -> AsyncIterator[None]:
     os.environ[SECRET_VARIABLE] = new_secret()
     with contextlib.ExitStack() as stack:
         import tempfile  # noqa: PLC0415
@@ -140,8 +138,6 @@ async def alerts_service(
             database=database,
             agencies_file=agencies,
             rules_file=rules,
-            registry_topic=topic,
-            consumer_group=topic,
             delivery=DeliverySettings(batch_size=CONCURRENCY, poll_interval_s=0.5),
         )
         app = SERVICE.create_app(settings)
@@ -163,11 +159,12 @@ async def _publish(kafka: KafkaSettings, topic: str, count: int) -> None:
 
 async def bench_throughput(database: DatabaseSettings, kafka: KafkaSettings, base: str, count: int) -> Result:
     async with httpx.AsyncClient(timeout=30) as client:
-        topic = await _topic(kafka)
+        kafka = await _namespace(kafka)
+        topic = kafka.catalog.registry_events.name
         await _publish(kafka, topic, count)
         await client.post(f"{base}/reset")
         started = time.perf_counter()
-        async with alerts_service(database, kafka, topic, base):
+        async with alerts_service(database, kafka, base):
             await _until_received(client, base, count)
             ours = count / (time.perf_counter() - started)
 
@@ -224,8 +221,9 @@ async def bench_latency(
 ) -> Result:
     count = int(rate * seconds)
     async with httpx.AsyncClient(timeout=30) as client:
-        topic = await _topic(kafka)
-        async with alerts_service(database, kafka, topic, base):
+        kafka = await _namespace(kafka)
+        topic = kafka.catalog.registry_events.name
+        async with alerts_service(database, kafka, base):
             producer = EventProducer(kafka, client_id="bench-alerts-latency")
             await producer.start()
             try:

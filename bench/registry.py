@@ -35,6 +35,8 @@ from timpora.registry.bulk.records import parse
 
 TODAY = date(2026, 11, 29)
 BATCH = 5000
+#: Where the importer addresses its outbox rows; bench_relay re-addresses them to a topic of its own.
+TOPIC = "bench.registry.import"
 
 
 async def registry_engine(admin_url: str) -> AsyncEngine:
@@ -69,7 +71,7 @@ def _raw_foreigner_rows(count: int) -> Iterator[list[tuple[Any, ...]]]:
 
 
 async def bench_import(engine: AsyncEngine, count: int, six_table_count: int) -> list[Result]:
-    importer = Importer(engine, SystemClock(), import_id="bench", batch_size=BATCH)
+    importer = Importer(engine, SystemClock(), import_id="bench", topic=TOPIC, batch_size=BATCH)
     lines = (parse(index, row) for index, row in enumerate(generate(count, seed=7, today=TODAY), start=2))
 
     async def ours() -> None:
@@ -118,7 +120,7 @@ async def bench_import(engine: AsyncEngine, count: int, six_table_count: int) ->
 
 async def _raw_six_tables(engine: AsyncEngine, count: int) -> float:
     """COPY alone of the rows the importer would write, for people it has not seen: rows built untimed."""
-    builder = Importer(engine, SystemClock(), import_id="bench-raw", batch_size=BATCH)
+    builder = Importer(engine, SystemClock(), import_id="bench-raw", topic=TOPIC, batch_size=BATCH)
     prepared = []
     rows = generate(count, seed=8, today=TODAY)
     batch = []

@@ -34,7 +34,10 @@ async def main() -> None:
     parser.add_argument("--alert-seconds", type=float, default=30.0, help="how long the alerts latency benchmark runs")
     args = parser.parse_args()
     chosen = set(args.only or ["publish", "registry", "sharing", "sharing-list", "alerts"])
-    kafka = KafkaSettings(bootstrap_servers=os.environ.get("TIMPORA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
+    # Its own namespace: a running system on the same broker never sees the benchmarks' events.
+    kafka = KafkaSettings(
+        bootstrap_servers=os.environ.get("TIMPORA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"), namespace="bench"
+    )
     results: list[Result] = []
     if "publish" in chosen:
         await publish.bench_publish(kafka, 500, 100, 1)  # warm-up: connections, first metadata

@@ -62,7 +62,6 @@ from timpora.common.events.payloads import (
 )
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.settings import DatabaseSettings, HttpSettings, KafkaSettings, RelaySettings
-from timpora.common.topics import TopicSpec
 from timpora.sharing import access
 from timpora.sharing.domain import agreements
 from timpora.sharing.domain.agreements import Agreement
@@ -72,8 +71,8 @@ from timpora.sharing.settings import SharingSettings
 
 AGENCY = "pemkab-bangkalan"
 DATABASE = "timpora_bench_sharing_list"
-# The ours server's (empty) registry topic and consumer group: never the real service's.
-REGISTRY_TOPIC = "bench.sharing-list.registry"
+# The ours server's namespace: an empty registry topic and a consumer group of its own, never the real service's.
+NAMESPACE = "bench-sharing-list"
 CONCURRENCY = 16
 PAGE = 50
 POOL = 16
@@ -168,12 +167,10 @@ async def seed(admin_url: str, count: int) -> Seeded:
 def ours_app() -> FastAPI:
     """The service's own app, as ``timpora-sharing serve`` builds it; no relay, no practical rate limit."""
     settings = SharingSettings(
-        kafka=KafkaSettings(bootstrap_servers=os.environ[ENV_KAFKA]),
+        kafka=KafkaSettings(bootstrap_servers=os.environ[ENV_KAFKA], namespace=NAMESPACE),
         database=DatabaseSettings(url=os.environ[ENV_URL], pool_size=POOL, max_overflow=0),
         http=HttpSettings(),
         agreements_file=agreements.DEFAULTS,
-        registry_topic=REGISTRY_TOPIC,
-        consumer_group=REGISTRY_TOPIC,
         relay=RelaySettings(enabled=False),
         rate_limit_per_minute=10**9,
         log_level="WARNING",
@@ -400,7 +397,7 @@ async def compare(ours: Target, raw: Target, pages: list[str]) -> tuple[Measured
 
 async def bench_list(admin_url: str, kafka: KafkaSettings, *, foreigners: int, requests: int) -> Result:
     seeded = await seed(admin_url, foreigners)
-    await ensure_topics(kafka, [TopicSpec(REGISTRY_TOPIC, "foreigner id", 1, "bench")])
+    await ensure_topics(kafka, [kafka.model_copy(update={"namespace": NAMESPACE}).catalog.registry_events])
     pages = cursors(seeded.ids, requests, seed=99)
     async with server("ours", seeded, kafka) as ours_server, server("raw", seeded, kafka) as raw_server:
         ours, raw = await compare(ours_server, raw_server, pages)

@@ -31,10 +31,8 @@ from timpora.alerts.models import alerts, deliveries, routed_events
 from timpora.alerts.settings import AlertsSettings, DeliverySettings, LifecycleSettings
 from timpora.common.events import CloudEvent
 from timpora.common.events.payloads import Contract
-from timpora.common.kafka.admin import ensure_topics
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings
-from timpora.common.topics import TopicSpec
 
 _PER_TEST_TABLES = ("delivery_attempts", "deliveries", "digests", "alerts", "routed_events", "agency_keys")
 SECRET_VARIABLE = "TIMPORA_TEST_POLRES_WEBHOOK_SECRET"  # noqa: S105 - the name of the variable
@@ -127,8 +125,7 @@ async def service(
 ) -> AsyncIterator[AlertsUnderTest]:
     secret = new_secret()
     monkeypatch.setenv(SECRET_VARIABLE, secret)
-    topic = f"test.alerts.registry.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka_settings, [TopicSpec(topic, "foreigner id", 2, "test")])
+    topic = kafka_settings.catalog.registry_events.name
     rules_file = tmp_path / "rules.yaml"
     rules_file.write_bytes(rules.DEFAULT_RULES.read_bytes())
     async with webhook_receiver() as webhook, smtp_receiver() as smtp:
@@ -137,8 +134,6 @@ async def service(
             database=database_settings["alerts"],
             agencies_file=_agencies_file(tmp_path, webhook.url),
             rules_file=rules_file,
-            registry_topic=topic,
-            consumer_group=topic,
             smtp=SmtpSettings(host=smtp.host, port=smtp.port),
             # The test runs delivery, escalation and digests itself, at the times its clock says.
             delivery=DeliverySettings(enabled=False, webhook_timeout_s=2.0),

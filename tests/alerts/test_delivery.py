@@ -18,7 +18,6 @@ from timpora.alerts.channels import AttemptOutcome, AttemptResult
 from timpora.alerts.models import routed_events
 from timpora.common.events import KafkaRecord
 from timpora.common.settings import KafkaSettings
-from timpora.common.topics import ALERTS_DEAD_LETTERS, agency_alerts_topic
 
 
 def _by_agency(rows: list[object]) -> dict[str, object]:
@@ -29,7 +28,7 @@ async def test_an_arrival_reaches_every_channel_under_one_alert_id(
     service: AlertsUnderTest, kafka_settings: KafkaSettings
 ) -> None:
     person = Person(village=LAJING)
-    async with tail(kafka_settings, agency_alerts_topic("polres-bangkalan").name) as police_topic:
+    async with tail(kafka_settings, kafka_settings.catalog.agency_alerts("polres-bangkalan").name) as police_topic:
         await service.send(arrival := person.arrived())
         assert await service.deliver() > 0
         alerts = _by_agency(await service.alerts_about(person.foreigner_id))
@@ -114,7 +113,7 @@ async def test_a_receiver_down_for_a_while_gets_the_alert_once_it_is_back(servic
 async def test_a_malformed_event_is_dead_lettered_and_later_events_still_flow(
     service: AlertsUnderTest, kafka_settings: KafkaSettings
 ) -> None:
-    async with tail(kafka_settings, ALERTS_DEAD_LETTERS.name) as dead_letters:
+    async with tail(kafka_settings, kafka_settings.catalog.alerts_dead_letters.name) as dead_letters:
         bad_key = str(uuid.uuid4())
         await service.runtime.producer.send_record(
             service.topic,

@@ -3,26 +3,56 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from timpora.common.topics import REGISTRY_EVENTS, STATIC_TOPICS, agency_alerts_topic, agency_events_topic
+from timpora.common.settings import KafkaSettings
+from timpora.common.topics import TopicCatalog
+
+PRODUCTION = TopicCatalog()
+namespaces = st.from_regex(r"\A[a-z][a-z0-9-]{0,39}\Z")
 
 
 def test_registry_events_are_kept_forever_so_projections_can_be_rebuilt() -> None:
-    assert REGISTRY_EVENTS.config["retention.ms"] == "-1"
-    assert REGISTRY_EVENTS.config["cleanup.policy"] == "delete"
+    assert PRODUCTION.registry_events.config["retention.ms"] == "-1"
+    assert PRODUCTION.registry_events.config["cleanup.policy"] == "delete"
+
+
+def test_the_production_names_are_the_documented_ones() -> None:
+    assert PRODUCTION.registry_events.name == "timpora.registry.events.v1"
+    assert PRODUCTION.agency_alerts("polres-bangkalan").name == "timpora.alerts.agency.polres-bangkalan.v1"
+    assert PRODUCTION.agency_events("desa-lajing").name == "timpora.sharing.agency.desa-lajing.v1"
+    assert PRODUCTION.consumer_group("alerts-routing") == "timpora-alerts-routing"
+    assert KafkaSettings().catalog == PRODUCTION
 
 
 def test_topic_names_are_unique() -> None:
-    names = [spec.name for spec in STATIC_TOPICS]
+    names = [spec.name for spec in PRODUCTION.static]
     assert len(names) == len(set(names))
 
 
-def test_agency_topics_are_named_after_the_agency() -> None:
-    assert agency_alerts_topic("polres-bangkalan").name == "timpora.alerts.agency.polres-bangkalan.v1"
-    assert agency_events_topic("desa-lajing").name == "timpora.sharing.agency.desa-lajing.v1"
+@given(first=namespaces, second=namespaces, agency=st.from_regex(r"\A[a-z0-9][a-z0-9-]{1,62}\Z"))
+def test_two_namespaces_share_no_topic_and_no_consumer_group(first: str, second: str, agency: str) -> None:
+    if first == second:
+        return
+    one, other = TopicCatalog(first), TopicCatalog(second)
+    names = [*one.static, one.agency_alerts(agency), one.agency_events(agency)]
+    others = [*other.static, other.agency_alerts(agency), other.agency_events(agency)]
+    assert {spec.name for spec in names}.isdisjoint(spec.name for spec in others)
+    assert all(one.owns(spec.name) and not other.owns(spec.name) for spec in names)
+    assert one.consumer_group("alerts-routing") != other.consumer_group("alerts-routing")
 
 
 @pytest.mark.parametrize("agency_id", ["", "Polres", "a", "../x", "polres bangkalan"])
 def test_an_agency_id_that_could_not_be_a_topic_name_is_refused(agency_id: str) -> None:
     with pytest.raises(ValueError, match="agency id"):
-        agency_events_topic(agency_id)
+        PRODUCTION.agency_events(agency_id)
+
+
+@pytest.mark.parametrize("namespace", ["", "Timpora", "tim.pora", "-x", "x" * 41, "a b"])
+def test_a_namespace_that_could_not_prefix_a_topic_is_refused(namespace: str) -> None:
+    with pytest.raises(ValueError, match="namespace"):
+        TopicCatalog(namespace)
+    with pytest.raises(ValidationError, match="namespace"):
+        KafkaSettings(namespace=namespace)

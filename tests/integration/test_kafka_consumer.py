@@ -31,7 +31,6 @@ from timpora.common.kafka.consumer import (
 )
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
-from timpora.common.topics import TopicSpec
 from timpora.sharing.models import inbox
 
 WAIT_S = 30.0
@@ -90,10 +89,9 @@ async def harness(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], request: pytest.FixtureRequest
 ) -> AsyncIterator[Harness]:
     run = uuid.uuid4().hex[:8]
-    topic, dead_letters = f"test.events.{run}", f"test.dead-letters.{run}"
-    await ensure_topics(
-        kafka_settings, [TopicSpec(topic, "foreigner id", 3, "test"), TopicSpec(dead_letters, "key", 1, "test")]
-    )
+    catalog = kafka_settings.catalog
+    topic, dead_letters = catalog.registry_events.name, catalog.sharing_dead_letters.name
+    await ensure_topics(kafka_settings, catalog.static)
     engine = make_engine(database_settings["sharing"], application_name="test", schema="sharing")
     await upgrade(engine, "timpora.sharing", schema="sharing")
     sessions = make_session_factory(engine)
@@ -110,7 +108,7 @@ async def harness(
         dead_letters=KafkaDeadLetterSink(producer, dead_letters),
         retry=RetryPolicy(max_attempts=3, first_delay_s=0.01),
     )
-    group_id = f"test-group-{run}"
+    group_id = catalog.consumer_group("test")
     # Every behaviour holds alike whether records are applied one by one or many to a transaction.
     subscribe(broker, consumer, topic=topic, group_id=group_id, batch_size=request.param)
     await broker.start()

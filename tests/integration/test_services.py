@@ -13,7 +13,6 @@ from timpora.alerts.main import create_app as alerts_app
 from timpora.alerts.settings import AlertsSettings
 from timpora.common.kafka.admin import admin_client
 from timpora.common.settings import DatabaseSettings, KafkaSettings, ServiceSettings
-from timpora.common.topics import STATIC_TOPICS
 from timpora.registry.main import create_app as registry_app
 from timpora.registry.settings import RegistrySettings
 from timpora.sharing.main import create_app as sharing_app
@@ -62,10 +61,11 @@ async def test_starting_a_service_creates_the_catalogs_topics_with_their_setting
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        described = {topic["topic"]: topic for topic in await admin.describe_topics([s.name for s in STATIC_TOPICS])}
+        static = kafka_settings.catalog.static
+        described = {topic["topic"]: topic for topic in await admin.describe_topics([s.name for s in static])}
     finally:
         await admin.close()
-    for spec in STATIC_TOPICS:
+    for spec in static:
         assert spec.name in existing
         assert len(described[spec.name]["partitions"]) == spec.partitions
 

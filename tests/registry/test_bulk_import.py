@@ -44,7 +44,13 @@ def _csv(rows: list[dict[str, str]]) -> str:
 
 async def _import(registry: Registry, text: str, suffix: str = ".csv") -> tuple[Summary, dict[int, str]]:
     rejected: dict[int, str] = {}
-    importer = Importer(registry.runtime.engine, registry.clock, import_id="test-import", batch_size=7)
+    importer = Importer(
+        registry.runtime.engine,
+        registry.clock,
+        import_id="test-import",
+        topic=registry.runtime.settings.kafka.catalog.registry_events.name,
+        batch_size=7,
+    )
     summary = await importer.run(read(Path("file" + suffix), io.StringIO(text)), rejected.__setitem__)
     return summary, rejected
 
@@ -159,6 +165,7 @@ def test_the_command_imports_a_generated_file_and_writes_the_rejects_report(
     environment = os.environ | {
         "TIMPORA_REGISTRY_DATABASE__URL": database_settings["registry"].url.get_secret_value(),
         "TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "TIMPORA_REGISTRY_KAFKA__NAMESPACE": kafka_settings.namespace,
     }
 
     result = subprocess.run(  # noqa: S603 - our own command
@@ -199,7 +206,12 @@ async def test_a_batch_that_collides_with_a_concurrent_registration_fails_withou
     row = _rows(1)[0]
     line = parse(2, row)
     assert line.record is not None
-    importer = Importer(registry.runtime.engine, registry.clock, import_id="race")
+    importer = Importer(
+        registry.runtime.engine,
+        registry.clock,
+        import_id="race",
+        topic=registry.runtime.settings.kafka.catalog.registry_events.name,
+    )
     summary = Summary()
     prepared = await importer._prepare([_Pending(2, line.record)], summary, lambda *_: None)
     # Between the check and the copy, staff register the same passport through the API.
@@ -228,7 +240,12 @@ async def test_a_batch_is_written_whole_or_not_at_all(registry: Registry) -> Non
 
     rows = _rows(3)
     lines = [parse(index + 2, row) for index, row in enumerate(rows)]
-    importer = Importer(registry.runtime.engine, registry.clock, import_id="atomic")
+    importer = Importer(
+        registry.runtime.engine,
+        registry.clock,
+        import_id="atomic",
+        topic=registry.runtime.settings.kafka.catalog.registry_events.name,
+    )
     summary = Summary()
     prepared = await importer._prepare(
         [_Pending(line.number, line.record) for line in lines if line.record], summary, lambda *_: None

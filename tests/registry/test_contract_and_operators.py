@@ -9,7 +9,6 @@ import sys
 from tests.registry.conftest import Registry
 from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.settings import DatabaseSettings
-from timpora.common.topics import REGISTRY_EVENTS
 
 
 async def test_the_asyncapi_document_describes_every_event_on_the_registry_topic(registry: Registry) -> None:
@@ -19,7 +18,9 @@ async def test_the_asyncapi_document_describes_every_event_on_the_registry_topic
     assert response.status_code == 200
     assert document["asyncapi"].startswith("3.")
     channels = document["channels"]
-    assert {channel["address"] for channel in channels.values()} == {REGISTRY_EVENTS.name}
+    assert {channel["address"] for channel in channels.values()} == {
+        registry.runtime.settings.kafka.catalog.registry_events.name
+    }
     assert set(channels) == {spec.ce_type for spec in REGISTRY_EVENT_SPECS}
     payloads = str(document["components"])
     assert "days_overstayed" in payloads

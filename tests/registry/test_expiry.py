@@ -21,7 +21,13 @@ THRESHOLDS = [30, 14, 7, 1]
 
 
 def _scheduler(registry: Registry) -> ExpiryScheduler:
-    return ExpiryScheduler(registry.sessions, ExpirySettings(batch_size=50), registry.clock, "/timpora/registry")
+    return ExpiryScheduler(
+        registry.sessions,
+        ExpirySettings(batch_size=50),
+        registry.clock,
+        "/timpora/registry",
+        topic=registry.runtime.settings.kafka.catalog.registry_events.name,
+    )
 
 
 async def _expiry_events(registry: Registry, fid: str) -> list[dict[str, Any]]:

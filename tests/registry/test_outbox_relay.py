@@ -21,7 +21,6 @@ from tests.support.kafka import tail
 from timpora.common.events import KafkaRecord, decode, encode
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
-from timpora.common.topics import REGISTRY_EVENTS
 from timpora.registry import repository as repo
 from timpora.registry.domain import changes
 from timpora.registry.domain.changes import ChangeContext
@@ -43,7 +42,9 @@ async def _drain(relay: OutboxRelay) -> None:
 
 
 async def test_changes_reach_kafka_with_their_envelope_in_version_order(live_registry: Registry) -> None:
-    async with tail(live_registry.runtime.settings.kafka, REGISTRY_EVENTS.name) as events:
+    async with tail(
+        live_registry.runtime.settings.kafka, live_registry.runtime.settings.kafka.catalog.registry_events.name
+    ) as events:
         fid = (await live_registry.new_foreigner())["foreigner_id"]
         issued = await live_registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit())
         permit_id = issued.json()["permit"]["permit_id"]
@@ -75,7 +76,9 @@ async def test_a_crash_between_kafkas_ack_and_marking_gives_a_duplicate_never_a_
             raise SimulatedCrashError  # the process dies: Kafka has the batch, the mark never commits
 
     fid = (await registry.new_foreigner())["foreigner_id"]
-    async with tail(registry.runtime.settings.kafka, REGISTRY_EVENTS.name) as events:
+    async with tail(
+        registry.runtime.settings.kafka, registry.runtime.settings.kafka.catalog.registry_events.name
+    ) as events:
         crashing = CrashesAfterPublishing(
             registry.runtime.engine, registry.runtime.producer, RelaySettings(batch_size=10_000), registry.clock
         )
@@ -103,10 +106,17 @@ async def _unpublished(registry: Registry, fid: str) -> int:
 
 
 async def test_a_transaction_that_commits_late_with_a_smaller_id_is_still_published(registry: Registry) -> None:
-    context = ChangeContext(actor="test", clock=registry.clock, source="/timpora/registry")
+    context = ChangeContext(
+        actor="test",
+        clock=registry.clock,
+        source="/timpora/registry",
+        topic=registry.runtime.settings.kafka.catalog.registry_events.name,
+    )
     relay = _relay(registry)
     await _drain(relay)
-    async with tail(registry.runtime.settings.kafka, REGISTRY_EVENTS.name) as events:
+    async with tail(
+        registry.runtime.settings.kafka, registry.runtime.settings.kafka.catalog.registry_events.name
+    ) as events:
         async with registry.sessions() as slow:
             await slow.begin()
             slow_snapshot, _ = await changes.record_arrival(slow, context, ArrivalIn.model_validate(arrival()))
@@ -132,13 +142,15 @@ async def test_a_transaction_that_commits_late_with_a_smaller_id_is_still_publis
 
 
 async def test_published_rows_are_kept_for_the_retention_period_and_can_be_republished(registry: Registry) -> None:
+    # created_at is the database's clock, not the test's hand-moved one; rows of earlier tests are older.
+    began = datetime.now(UTC)
     fid = (await registry.new_foreigner())["foreigner_id"]
     relay = _relay(registry, retention_days=7)
     await _drain(relay)
-    async with tail(registry.runtime.settings.kafka, REGISTRY_EVENTS.name) as events:
-        # created_at is the database's clock, not the test's hand-moved one.
-        wall = datetime.now(UTC)
-        republished = await relay.republish(since=wall - timedelta(hours=1), until=wall + timedelta(hours=1))
+    async with tail(
+        registry.runtime.settings.kafka, registry.runtime.settings.kafka.catalog.registry_events.name
+    ) as events:
+        republished = await relay.republish(since=began, until=datetime.now(UTC) + timedelta(seconds=1))
         assert republished >= 1
         await _drain(relay)
         await events.collect(lambda _: len(events.with_key(fid)) >= 1)
@@ -164,7 +176,7 @@ async def _insert_outbox(registry: Registry, count: int) -> set[str]:
             {
                 "event_id": UUID(event.id),
                 "event_type": event.type,
-                "topic": REGISTRY_EVENTS.name,
+                "topic": registry.runtime.settings.kafka.catalog.registry_events.name,
                 "partition_key": str(event.subject),
                 "headers": record.headers_dict(),
                 "payload": record.value.decode(),
@@ -182,12 +194,13 @@ async def test_a_relay_process_killed_9_at_random_moments_loses_nothing(
     await _drain(_relay(registry))
     environment = os.environ | {
         "TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "TIMPORA_REGISTRY_KAFKA__NAMESPACE": kafka_settings.namespace,
         "TIMPORA_REGISTRY_DATABASE__URL": database_settings["registry"].url.get_secret_value(),
         "TIMPORA_REGISTRY_RELAY__BATCH_SIZE": "40",
         "TIMPORA_REGISTRY_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "timpora.registry.main", "relay"]
-    async with tail(kafka_settings, REGISTRY_EVENTS.name) as events:
+    async with tail(kafka_settings, kafka_settings.catalog.registry_events.name) as events:
         expected = await _insert_outbox(registry, 2000)
         kills = 0
         while await _unpublished_total(registry) > 0 and kills < 4:

@@ -16,7 +16,7 @@ import yaml
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from tests.support.clock import ManualClock
@@ -32,10 +32,8 @@ from timpora.common.events.payloads import (
     PermitType,
     Residence,
 )
-from timpora.common.kafka.admin import ensure_topics
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings
-from timpora.common.topics import TopicSpec
 from timpora.sharing import access, disclosures, projection
 from timpora.sharing.domain import agreements
 from timpora.sharing.main import SERVICE
@@ -90,11 +88,7 @@ def _agreements_file(tmp_path: Path, *, lajing_until: str = "2027-12-31") -> Pat
 
 
 async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_file: Path) -> AsyncIterator[Sharing]:
-    topic = f"test.registry.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka, [TopicSpec(topic, "foreigner id", 1, "test")])
-    settings = SharingSettings(
-        kafka=kafka, database=database, agreements_file=agreements_file, registry_topic=topic, consumer_group=topic
-    )
+    settings = SharingSettings(kafka=kafka, database=database, agreements_file=agreements_file)
     clock = ManualClock(datetime(2026, 11, 29, 5, 0, tzinfo=UTC))
     app = SERVICE.create_app(settings, clock=clock)
     runtime: ServiceRuntime = app.state.runtime
@@ -106,8 +100,10 @@ async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_
         }
         keys = {}
         async with runtime.sessions() as session, session.begin():
+            # Each test starts from empty projections: what earlier tests projected is not on its pages.
+            await session.execute(text("TRUNCATE projections"))
             for event in people.values():
-                await projection.apply(session, event, agreements.load(agreements_file), TODAY)
+                await projection.apply(session, event, agreements.load(agreements_file), TODAY, kafka.catalog)
             for agency in ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing"):
                 keys[agency] = (await access.KEYS.issue(session, agency))[1]
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://sharing") as client:
@@ -359,7 +355,8 @@ async def test_each_agency_gets_an_asyncapi_document_with_exactly_its_fields(sha
     village = (await sharing.get("desa-lajing", "/v1/asyncapi.json")).json()
     police = (await sharing.get("polres-bangkalan", "/v1/asyncapi.json")).json()
 
-    assert list(village["channels"]) == ["timpora.sharing.agency.desa-lajing.v1"]
+    namespace = sharing.runtime.settings.kafka.namespace
+    assert list(village["channels"]) == [f"{namespace}.sharing.agency.desa-lajing.v1"]
     schema = village["components"]["messages"]["SharedRecord"]["payload"]
     record_schema = schema["properties"]["record"]["anyOf"][0]
     assert set(record_schema["properties"]) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}

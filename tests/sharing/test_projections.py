@@ -25,7 +25,7 @@ from timpora.common.events.payloads import Contract, ForeignerSnapshot, Foreigne
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
-from timpora.common.topics import TopicSpec, agency_events_topic
+from timpora.common.topics import TopicCatalog
 from timpora.sharing import projection
 from timpora.sharing.domain import agreements
 from timpora.sharing.main import SERVICE
@@ -35,6 +35,8 @@ from timpora.sharing.settings import SharingSettings
 AGREEMENTS = agreements.load(agreements.DEFAULTS)
 IN_FORCE = date(2026, 11, 29)
 LAJING, OTHER_AROSBAYA, SAMPANG = "35.26.05.2003", "35.26.05.2004", "35.27.01.2001"
+#: Where projections applied straight to the database (no Kafka in these tests) address their agency records.
+OFFLINE = TopicCatalog("test-offline")
 
 
 def _moved(event: CloudEvent[Contract], village: str | None, version: int) -> CloudEvent[Contract]:
@@ -60,7 +62,7 @@ async def sessions(database_settings: dict[str, DatabaseSettings]) -> AsyncItera
 
 async def _apply(sessions: Any, event: CloudEvent[Contract], when: date = IN_FORCE) -> None:
     async with sessions() as session, session.begin():
-        await projection.apply(session, event, AGREEMENTS, when)
+        await projection.apply(session, event, AGREEMENTS, when, OFFLINE)
 
 
 async def test_each_agency_gets_only_its_fields_and_only_in_its_jurisdiction(sessions: Any) -> None:
@@ -150,23 +152,15 @@ async def test_any_delivery_order_with_duplicates_ends_as_the_newest_event_says(
 async def test_the_service_projects_events_it_consumes_from_kafka(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], sessions: Any
 ) -> None:
-    topic = f"test.registry.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka_settings, [TopicSpec(topic, "foreigner id", 3, "test")])
-    app = SERVICE.create_app(
-        SharingSettings(
-            kafka=kafka_settings,
-            database=database_settings["sharing"],
-            registry_topic=topic,
-            consumer_group=f"test-{uuid.uuid4().hex[:8]}",
-        )
-    )
+    topic = kafka_settings.catalog.registry_events.name
+    app = SERVICE.create_app(SharingSettings(kafka=kafka_settings, database=database_settings["sharing"]))
     producer = EventProducer(kafka_settings, client_id="test")
     await producer.start()
     event = sample_event(jurisdiction=LAJING)
     try:
         async with (
             LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
-            tail(kafka_settings, agency_events_topic("desa-lajing").name) as village_topic,
+            tail(kafka_settings, kafka_settings.catalog.agency_events("desa-lajing").name) as village_topic,
         ):
             await producer.publish(topic, event)
             await producer.publish(topic, event)  # a duplicate delivery
@@ -241,8 +235,8 @@ async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
 
     from timpora.sharing import rebuild  # noqa: PLC0415
 
-    topic = f"test.history.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka_settings, [TopicSpec(topic, "foreigner id", 3, "test")])
+    topic = kafka_settings.catalog.registry_events.name
+    await ensure_topics(kafka_settings, [kafka_settings.catalog.registry_events])
     lajing, arosbaya, sampang = (sample_event(jurisdiction=v) for v in (LAJING, OTHER_AROSBAYA, SAMPANG))
     history = [lajing, arosbaya, sampang, _moved(sampang, LAJING, 2), _moved(lajing, OTHER_AROSBAYA, 2)]
     producer = EventProducer(kafka_settings, client_id="test")

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from timpora.common.kafka.admin import topic_partitions
+from timpora.common.kafka.admin import admin_client, topic_partitions
 from timpora.common.settings import KafkaSettings
 
 
@@ -51,3 +51,16 @@ async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
         yield TopicTail(consumer)
     finally:
         await consumer.stop()
+
+
+async def delete_namespace(kafka: KafkaSettings) -> list[str]:
+    """Deletes every topic of ``kafka``'s namespace (a test's); Kafka drops their groups' offsets with them."""
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        owned = [name for name in await admin.list_topics() if kafka.catalog.owns(name)]
+        if owned:
+            await admin.delete_topics(owned)
+        return owned
+    finally:
+        await admin.close()

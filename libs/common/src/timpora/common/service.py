@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -30,7 +29,7 @@ from timpora.common.kafka.broker import make_broker
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.logging import configure_logging
 from timpora.common.settings import ServiceSettings
-from timpora.common.topics import STATIC_TOPICS, TopicSpec
+from timpora.common.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,8 @@ class ServiceRuntime:
     broker: KafkaBroker
     producer: EventProducer
     clock: Clock = field(default_factory=SystemClock)
-    topics: Sequence[TopicSpec] = field(default_factory=lambda: STATIC_TOPICS)
+    #: The topics created at start when missing: the catalog's static topics, plus what a service's setup adds.
+    topics: Sequence[TopicSpec] = ()
     workers: list[Worker] = field(default_factory=list)
     #: Checks and preparations run once at start, after the migrations; one that raises stops the start.
     startup: list[Worker] = field(default_factory=list)
@@ -60,6 +60,8 @@ class ServiceRuntime:
     #: What a service's setup hands to its routes (the alerts service's router and worker, ...), by name.
     state: dict[str, object] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Stop steps that outlived their time; kept referenced until they end (see ``stop``).
+    _abandoned: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
     def create(
@@ -72,9 +74,15 @@ class ServiceRuntime:
             package=package,
             engine=engine,
             sessions=make_session_factory(engine),
-            broker=make_broker(settings.kafka, client_id=client_id, description=description),
+            broker=make_broker(
+                settings.kafka,
+                client_id=client_id,
+                description=description,
+                graceful_timeout_s=settings.shutdown.drain_s,
+            ),
             producer=EventProducer(settings.kafka, client_id=client_id),
             clock=clock or SystemClock(),
+            topics=settings.kafka.catalog.static,
         )
 
     @property
@@ -95,17 +103,45 @@ class ServiceRuntime:
         log.info("service started", extra={"service": self.name})
 
     async def stop(self) -> None:
+        """Stops in bounded time, whatever Kafka and PostgreSQL are doing (``ShutdownSettings``).
+
+        Every step gets a time limit and is abandoned when it outlives it, because a graceful wait trusts
+        the other side to answer: a frozen broker never answers the consumer's LeaveGroup or the
+        producer's flush, a database that is gone never answers a rollback, and a handler in the middle
+        of a batch may be waiting on a lock. Abandoning them loses nothing. Events are consumed first
+        and stopped first: the batch in flight gets ``drain_s`` to commit; if it does not, it is
+        cancelled, its transaction rolls back, its offsets stay uncommitted, and Kafka delivers it
+        again to whoever consumes next (the inbox drops what was already applied). A relay batch cut
+        short is sent again; a delivery cut short is retried after its lease.
+        """
+        limits = self.settings.shutdown
+        # FastStream waits ``graceful_timeout`` (= drain_s) for the handler in flight, then cancels it
+        # and closes the consumer, which leaves the group: the step allows for both.
+        await self._bounded("consumer", self.broker.stop(), limits.drain_s + limits.step_s)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._bounded("workers", asyncio.gather(*self._tasks, return_exceptions=True), limits.step_s)
         for step in self.shutdown:
-            await step()
-        await self.broker.stop()
-        await self.producer.stop()
-        await self.engine.dispose()
+            await self._bounded("shutdown hook", step(), limits.step_s)
+        await self._bounded("producer", self.producer.stop(), limits.step_s)
+        await self._bounded("database", self.engine.dispose(), limits.step_s)
         log.info("service stopped", extra={"service": self.name})
+
+    async def _bounded(self, step: str, work: Awaitable[object], limit_s: float) -> None:
+        """Runs ``work`` for at most ``limit_s``. Not ``asyncio.wait_for``: that waits for the cancelled work
+        to finish cancelling, and work stuck in a ``finally`` that talks to a frozen peer never does."""
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=limit_s)
+        if task in done:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                log.warning(
+                    "stop step failed", extra={"service": self.name, "step": step, "reason": type(error).__name__}
+                )
+            return
+        log.warning("stop step abandoned", extra={"service": self.name, "step": step, "seconds": limit_s})
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
 
     async def _supervise(self, worker: Worker) -> None:
         # A worker that crashes is restarted after a pause rather than silently gone: the relay and
@@ -227,6 +263,8 @@ class ServiceDefinition:
                 port=settings.http.port,
                 log_config=None,
                 access_log=False,
+                # Requests still running after this long are cut short on SIGTERM (see ShutdownSettings).
+                timeout_graceful_shutdown=max(1, round(settings.shutdown.drain_s)),
             )
             return 0
         if args.command == "migrate":

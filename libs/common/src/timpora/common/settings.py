@@ -11,6 +11,8 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from timpora.common.topics import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, TopicCatalog
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
@@ -23,6 +25,13 @@ class KafkaSettings(BaseModel):
     sasl_password: SecretStr | None = None
     use_tls: bool = False
     request_timeout_ms: int = Field(default=30_000, gt=0)
+    #: Prefix of every topic and consumer group (see timpora.common.topics): two systems sharing a broker
+    #: (a developer's running stack and the tests) stay apart when their namespaces differ.
+    namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=NAMESPACE_PATTERN)
+
+    @property
+    def catalog(self) -> TopicCatalog:
+        return TopicCatalog(self.namespace)
 
 
 class DatabaseSettings(BaseModel):
@@ -47,6 +56,18 @@ class RelaySettings(BaseModel):
     retention_days: int = Field(default=7, ge=0)
 
 
+class ShutdownSettings(BaseModel):
+    """How long a stopping service waits for work in flight. Every wait is bounded, so a service stops within
+    ``drain_s`` (HTTP) + ``drain_s`` (events) + five ``step_s`` of SIGTERM whatever state Kafka and PostgreSQL are in.
+    Cutting work short loses nothing: a request not answered was not committed, and an event whose
+    transaction did not commit has no committed offset either, so Kafka delivers it again."""
+
+    #: Requests in flight, and then a batch of events in flight, may finish within this long.
+    drain_s: float = Field(default=2.0, gt=0, le=30)
+    #: Each closing step (leaving the consumer group, workers, hooks, producer flush, database pool).
+    step_s: float = Field(default=1.0, gt=0, le=30)
+
+
 class ServiceSettings(BaseSettings):
     """Base of every service's settings; subclasses set ``env_prefix`` and their own defaults."""
 
@@ -56,6 +77,7 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
     log_level: LogLevel = "INFO"
     log_json: bool = True
 

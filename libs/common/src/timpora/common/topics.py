@@ -2,6 +2,11 @@
 
 This is the single source of truth; services create what is missing from it at start
 (:func:`timpora.common.kafka.admin.ensure_topics`).
+
+Every topic name and consumer group lives under a *namespace* (``KafkaSettings.namespace``):
+``timpora`` in production, one of its own for every test. Two systems on one broker — a developer's
+``make run`` and the test suite, or two tests — then never read each other's events, never join each
+other's consumer groups, and a test never depends on what an earlier one left on a topic.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from dataclasses import dataclass, field
 _FOREVER = "-1"
 _DAY_MS = 24 * 60 * 60 * 1000
 _AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+NAMESPACE_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+DEFAULT_NAMESPACE = "timpora"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,60 +30,85 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-# All registry events share one topic keyed by the foreigner's id, so every event about one person
-# lands in one partition in the order the registry committed it (a permit extension can never be
-# overtaken by the expiry reminder it cancels). Retention is unlimited: the sharing service rebuilds
-# an agency's projection by replaying this topic from the beginning when an agreement changes.
-REGISTRY_EVENTS = TopicSpec(
-    name="timpora.registry.events.v1",
-    key="foreigner id (UUID)",
-    partitions=6,
-    description="Every change to the registry, as CloudEvents in binary mode.",
-    config={"retention.ms": _FOREVER, "cleanup.policy": "delete", "min.insync.replicas": "1"},
-)
-
-ALERTS_DEAD_LETTERS = TopicSpec(
-    name="timpora.alerts.dead-letters.v1",
-    key="the original record's key",
-    partitions=1,
-    description="Records the alert service could not process, with the reason in dlq_* headers.",
-    config={"retention.ms": str(90 * _DAY_MS)},
-)
-
-SHARING_DEAD_LETTERS = TopicSpec(
-    name="timpora.sharing.dead-letters.v1",
-    key="the original record's key",
-    partitions=1,
-    description="Records the sharing service could not process, with the reason in dlq_* headers.",
-    config={"retention.ms": str(90 * _DAY_MS)},
-)
-
-STATIC_TOPICS: tuple[TopicSpec, ...] = (REGISTRY_EVENTS, ALERTS_DEAD_LETTERS, SHARING_DEAD_LETTERS)
-
-
 def _require_agency_id(agency_id: str) -> str:
     if not _AGENCY_ID.fullmatch(agency_id):
         raise ValueError(f"agency id '{agency_id}' must be 2-63 characters of a-z, 0-9 and '-'")
     return agency_id
 
 
-def agency_alerts_topic(agency_id: str) -> TopicSpec:
-    """The topic an agency reads its alerts from."""
-    return TopicSpec(
-        name=f"timpora.alerts.agency.{_require_agency_id(agency_id)}.v1",
-        key="alert id",
-        partitions=1,
-        description=f"Alerts for agency {agency_id}.",
-        config={"retention.ms": str(30 * _DAY_MS)},
-    )
+@dataclass(frozen=True, slots=True)
+class TopicCatalog:
+    """The platform's topics and consumer groups under one namespace."""
 
+    namespace: str = DEFAULT_NAMESPACE
 
-def agency_events_topic(agency_id: str) -> TopicSpec:
-    """The topic an agency reads its redacted registry events from."""
-    return TopicSpec(
-        name=f"timpora.sharing.agency.{_require_agency_id(agency_id)}.v1",
-        key="foreigner id (UUID)",
-        partitions=3,
-        description=f"Registry events redacted to agency {agency_id}'s data-sharing agreement.",
-        config={"retention.ms": str(30 * _DAY_MS)},
-    )
+    def __post_init__(self) -> None:
+        if not re.fullmatch(NAMESPACE_PATTERN, self.namespace):
+            raise ValueError(f"namespace '{self.namespace}' must be 1-40 characters of a-z, 0-9 and '-'")
+
+    @property
+    def registry_events(self) -> TopicSpec:
+        # All registry events share one topic keyed by the foreigner's id, so every event about one person
+        # lands in one partition in the order the registry committed it (a permit extension can never be
+        # overtaken by the expiry reminder it cancels). Retention is unlimited: the sharing service rebuilds
+        # an agency's projection by replaying this topic from the beginning when an agreement changes.
+        return TopicSpec(
+            name=f"{self.namespace}.registry.events.v1",
+            key="foreigner id (UUID)",
+            partitions=6,
+            description="Every change to the registry, as CloudEvents in binary mode.",
+            config={"retention.ms": _FOREVER, "cleanup.policy": "delete", "min.insync.replicas": "1"},
+        )
+
+    @property
+    def alerts_dead_letters(self) -> TopicSpec:
+        return TopicSpec(
+            name=f"{self.namespace}.alerts.dead-letters.v1",
+            key="the original record's key",
+            partitions=1,
+            description="Records the alert service could not process, with the reason in dlq_* headers.",
+            config={"retention.ms": str(90 * _DAY_MS)},
+        )
+
+    @property
+    def sharing_dead_letters(self) -> TopicSpec:
+        return TopicSpec(
+            name=f"{self.namespace}.sharing.dead-letters.v1",
+            key="the original record's key",
+            partitions=1,
+            description="Records the sharing service could not process, with the reason in dlq_* headers.",
+            config={"retention.ms": str(90 * _DAY_MS)},
+        )
+
+    @property
+    def static(self) -> tuple[TopicSpec, ...]:
+        """The topics that exist whatever agencies there are."""
+        return (self.registry_events, self.alerts_dead_letters, self.sharing_dead_letters)
+
+    def agency_alerts(self, agency_id: str) -> TopicSpec:
+        """The topic an agency reads its alerts from."""
+        return TopicSpec(
+            name=f"{self.namespace}.alerts.agency.{_require_agency_id(agency_id)}.v1",
+            key="alert id",
+            partitions=1,
+            description=f"Alerts for agency {agency_id}.",
+            config={"retention.ms": str(30 * _DAY_MS)},
+        )
+
+    def agency_events(self, agency_id: str) -> TopicSpec:
+        """The topic an agency reads its redacted registry events from."""
+        return TopicSpec(
+            name=f"{self.namespace}.sharing.agency.{_require_agency_id(agency_id)}.v1",
+            key="foreigner id (UUID)",
+            partitions=3,
+            description=f"Registry events redacted to agency {agency_id}'s data-sharing agreement.",
+            config={"retention.ms": str(30 * _DAY_MS)},
+        )
+
+    def consumer_group(self, name: str) -> str:
+        """A service's consumer group, e.g. ``timpora-alerts-routing``."""
+        return f"{self.namespace}-{name}"
+
+    def owns(self, topic: str) -> bool:
+        """Whether ``topic`` lives under this namespace."""
+        return topic.startswith(f"{self.namespace}.")

@@ -6,7 +6,6 @@ from timpora.alerts.alerting import Alerting
 from timpora.alerts.models import inbox
 from timpora.common.kafka.consumer import InboxConsumer, KafkaDeadLetterSink, subscribe
 from timpora.common.service import ServiceRuntime
-from timpora.common.topics import ALERTS_DEAD_LETTERS
 
 
 def routing_consumer(runtime: ServiceRuntime, alerting: Alerting) -> InboxConsumer:
@@ -17,7 +16,7 @@ def routing_consumer(runtime: ServiceRuntime, alerting: Alerting) -> InboxConsum
         inbox=inbox,
         handler=alerting.handle,
         before_commit=alerting.flush,
-        dead_letters=KafkaDeadLetterSink(runtime.producer, ALERTS_DEAD_LETTERS.name),
+        dead_letters=KafkaDeadLetterSink(runtime.producer, runtime.settings.kafka.catalog.alerts_dead_letters.name),
     )
 
 

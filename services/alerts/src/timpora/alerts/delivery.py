@@ -38,7 +38,7 @@ from timpora.common.clock import Clock
 from timpora.common.db.notify import Wakeup
 from timpora.common.events import KafkaRecord
 from timpora.common.kafka.producer import EventProducer
-from timpora.common.topics import agency_alerts_topic
+from timpora.common.topics import TopicCatalog
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class DeliveryWorker:
         webhook: WebhookSender,
         email: EmailSender,
         producer: EventProducer,
+        catalog: TopicCatalog,
         settings: DeliverySettings,
         clock: Clock,
         rng: random.Random | None = None,
@@ -84,6 +85,7 @@ class DeliveryWorker:
         self._webhook = webhook
         self._email = email
         self._producer = producer
+        self._catalog = catalog
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
@@ -187,7 +189,7 @@ class DeliveryWorker:
             ),
         )
         try:
-            await self._producer.send_record(agency_alerts_topic(delivery.agency_id).name, record)
+            await self._producer.send_record(self._catalog.agency_alerts(delivery.agency_id).name, record)
         except Exception as error:  # noqa: BLE001 - any producer failure is retried later, never lost
             return AttemptResult(AttemptOutcome.RETRY, None, f"Kafka: {type(error).__name__}")
         return AttemptResult(AttemptOutcome.DELIVERED, None, "acknowledged by Kafka")

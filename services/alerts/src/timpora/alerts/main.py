@@ -21,23 +21,23 @@ from timpora.alerts.settings import AlertsSettings
 from timpora.common.kafka import lag
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
-from timpora.common.topics import agency_alerts_topic
 
 
 def _setup(runtime: ServiceRuntime) -> None:
     settings = narrow(runtime.settings, AlertsSettings)
     # A broken directory file stops the start with the file's path and the field at fault.
     declared = directory.load(settings.agencies_file)
+    catalog = settings.kafka.catalog
     runtime.topics = [
         *runtime.topics,
-        *(agency_alerts_topic(agency.id) for agency in declared if agency.channels.kafka),
+        *(catalog.agency_alerts(agency.id) for agency in declared if agency.channels.kafka),
     ]
     alerting = Alerting(rules=RuleBook(settings.rules_file), clock=runtime.clock)
     runtime.state["alerting"] = alerting
     consumers.wire(
         runtime,
         alerting,
-        topic=settings.registry_topic,
+        topic=catalog.registry_events.name,
         group_id=settings.consumer_group,
         batch_size=settings.consumer_batch_size,
     )
@@ -51,6 +51,7 @@ def _setup(runtime: ServiceRuntime) -> None:
         webhook=WebhookSender(client, timeout_s=settings.delivery.webhook_timeout_s),
         email=EmailSender(settings.smtp),
         producer=runtime.producer,
+        catalog=catalog,
         settings=settings.delivery,
         clock=runtime.clock,
     )
@@ -64,7 +65,7 @@ def _setup(runtime: ServiceRuntime) -> None:
             settings.kafka,
             service=runtime.name,
             group_id=settings.consumer_group,
-            topic=settings.registry_topic,
+            topic=catalog.registry_events.name,
         )
     )
 

@@ -12,7 +12,6 @@ from timpora.alerts.channels.email import SmtpSettings
 from timpora.alerts.domain.directory import DEFAULT_AGENCIES
 from timpora.alerts.domain.rules import DEFAULT_RULES
 from timpora.common.settings import HttpSettings, ServiceSettings
-from timpora.common.topics import REGISTRY_EVENTS
 
 
 class DeliverySettings(BaseModel):
@@ -66,10 +65,13 @@ class AlertsSettings(ServiceSettings):
     agencies_file: Path = DEFAULT_AGENCIES
     #: Routing rules; re-read when the file changes, a broken file is refused and the rules in force kept.
     rules_file: Path = DEFAULT_RULES
-    registry_topic: str = REGISTRY_EVENTS.name
-    consumer_group: str = "timpora-alerts-routing"
     #: Events applied in one transaction (one commit); a batch with a failing event is redone one by one.
     consumer_batch_size: int = Field(default=100, ge=1, le=1000)
     smtp: SmtpSettings = SmtpSettings()
     delivery: DeliverySettings = DeliverySettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+
+    @property
+    def consumer_group(self) -> str:
+        """The routing consumer group on the registry topic (``timpora-alerts-routing``)."""
+        return self.kafka.catalog.consumer_group("alerts-routing")

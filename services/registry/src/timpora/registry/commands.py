@@ -121,6 +121,7 @@ async def import_file(settings: ServiceSettings, argv: list[str]) -> int:
         engine,
         SystemClock(),
         import_id=f"{args.file.name}@{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        topic=registry.kafka.catalog.registry_events.name,
         actor=args.actor,
         source=registry.event_source,
         batch_size=args.batch_size,
@@ -163,7 +164,13 @@ async def expiry(settings: ServiceSettings, argv: list[str]) -> int:
     registry = narrow(settings, RegistrySettings)
     engine = await migrated_engine(settings, purpose="expiry")
     try:
-        scheduler = ExpiryScheduler(make_session_factory(engine), registry.expiry, SystemClock(), registry.event_source)
+        scheduler = ExpiryScheduler(
+            make_session_factory(engine),
+            registry.expiry,
+            SystemClock(),
+            registry.event_source,
+            topic=registry.kafka.catalog.registry_events.name,
+        )
         emitted = await scheduler.run_once()
     finally:
         await engine.dispose()

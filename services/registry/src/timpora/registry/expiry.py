@@ -67,12 +67,19 @@ def due_notice(expires_on: date, today: date, thresholds: list[int], already: se
 
 class ExpiryScheduler:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], settings: ExpirySettings, clock: Clock, source: str
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: ExpirySettings,
+        clock: Clock,
+        source: str,
+        *,
+        topic: str,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
         self._clock = clock
         self._source = source
+        self._topic = topic
 
     async def run(self) -> None:
         while True:
@@ -182,6 +189,6 @@ class ExpiryScheduler:
                 for threshold in (due.threshold_days, *due.collapsed)
             ],
         )
-        await repo.append_event(session, event, actor=SCHEDULER_ACTOR, version=version)
+        await repo.append_event(session, event, topic=self._topic, actor=SCHEDULER_ACTOR, version=version)
         EXPIRY_EVENTS.labels(due.kind).inc()
         return 1

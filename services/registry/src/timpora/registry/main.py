@@ -11,7 +11,6 @@ from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
-from timpora.common.topics import REGISTRY_EVENTS
 from timpora.registry import commands, housekeeping
 from timpora.registry.api.errors import install_error_handlers
 from timpora.registry.api.routes import contract, foreigners, permits
@@ -26,15 +25,16 @@ def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
 def _setup(runtime: ServiceRuntime) -> None:
     settings = narrow(runtime.settings, RegistrySettings)
     # Publishers declared for the AsyncAPI document; the relay sends through the runtime's producer.
+    topic = settings.kafka.catalog.registry_events.name
     for spec in REGISTRY_EVENT_SPECS:
-        runtime.broker.publisher(
-            REGISTRY_EVENTS.name, title=spec.ce_type, schema=spec.model, description=spec.description
-        )
+        runtime.broker.publisher(topic, title=spec.ce_type, schema=spec.model, description=spec.description)
     if settings.relay.enabled:
         runtime.workers.append(OutboxRelay(runtime.engine, runtime.producer, settings.relay, runtime.clock).run)
     runtime.workers.append(functools.partial(housekeeping.run, runtime.engine, settings.idempotency_retention_days))
     if settings.expiry.enabled:
-        scheduler = ExpiryScheduler(runtime.sessions, settings.expiry, runtime.clock, settings.event_source)
+        scheduler = ExpiryScheduler(
+            runtime.sessions, settings.expiry, runtime.clock, settings.event_source, topic=topic
+        )
         runtime.workers.append(scheduler.run)
 
 

@@ -27,7 +27,6 @@ from timpora.common.events.payloads import (
     Sex,
     Sponsor,
 )
-from timpora.common.topics import REGISTRY_EVENTS
 from timpora.registry.domain.commands import SponsorIn
 from timpora.registry.domain.errors import NotFoundError
 from timpora.registry.models import foreigners, history, outbox, permits, sponsors, stays
@@ -194,14 +193,16 @@ async def load_snapshot(session: AsyncSession, foreigner_id: UUID) -> ForeignerS
     return snapshot_from_row(row)
 
 
-async def append_event(session: AsyncSession, event: CloudEvent[Contract], *, actor: str, version: int) -> None:
-    """The event's history row and outbox row, in the caller's transaction."""
+async def append_event(
+    session: AsyncSession, event: CloudEvent[Contract], *, topic: str, actor: str, version: int
+) -> None:
+    """The event's history row and outbox row (to be published on ``topic``), in the caller's transaction."""
     foreigner_id = UUID(event.subject) if event.subject else None
     await session.execute(
         insert(outbox).values(
             event_id=UUID(event.id),
             event_type=event.type,
-            topic=REGISTRY_EVENTS.name,
+            topic=topic,
             partition_key=event.subject or "",
             headers=attribute_headers(event),
             payload=event.data.model_dump_json(),

@@ -86,7 +86,7 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
     try:
         today = local_date(SystemClock(), regions.JAKARTA)
         count = await rebuild.rebuild(
-            make_session_factory(engine), settings.kafka, settings.registry_topic, agreement, today
+            make_session_factory(engine), settings.kafka, settings.kafka.catalog.registry_events.name, agreement, today
         )
     finally:
         await engine.dispose()

@@ -12,16 +12,17 @@ from timpora.common.events import CloudEvent
 from timpora.common.events.payloads import Contract
 from timpora.common.kafka.consumer import InboxConsumer, KafkaDeadLetterSink, subscribe
 from timpora.common.service import ServiceRuntime
-from timpora.common.topics import SHARING_DEAD_LETTERS
 from timpora.sharing import projection
 from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.models import inbox
 
 
 def projection_consumer(runtime: ServiceRuntime, agreements: Sequence[Agreement]) -> InboxConsumer:
+    catalog = runtime.settings.kafka.catalog
+
     async def handle(event: CloudEvent[Contract], session: AsyncSession) -> None:
         # Agreements are in force by the regency's calendar date (Bangkalan: WIB).
-        await projection.apply(session, event, agreements, local_date(runtime.clock, regions.JAKARTA))
+        await projection.apply(session, event, agreements, local_date(runtime.clock, regions.JAKARTA), catalog)
 
     return InboxConsumer(
         name="projections",
@@ -29,7 +30,7 @@ def projection_consumer(runtime: ServiceRuntime, agreements: Sequence[Agreement]
         session_factory=runtime.sessions,
         inbox=inbox,
         handler=handle,
-        dead_letters=KafkaDeadLetterSink(runtime.producer, SHARING_DEAD_LETTERS.name),
+        dead_letters=KafkaDeadLetterSink(runtime.producer, catalog.sharing_dead_letters.name),
     )
 
 

@@ -13,7 +13,6 @@ from timpora.common.clock import local_date
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
-from timpora.common.topics import agency_events_topic
 from timpora.sharing import commands, consumers, rebuild
 from timpora.sharing.api.routes import contract, foreigners
 from timpora.sharing.domain import agreements
@@ -27,8 +26,9 @@ def _setup(runtime: ServiceRuntime) -> None:
     settings = narrow(runtime.settings, SharingSettings)
     # A broken agreements file stops the start with the file's path and the field at fault.
     in_force = agreements.load(settings.agreements_file)
-    runtime.topics = [*runtime.topics, *(agency_events_topic(agreement.agency_id) for agreement in in_force)]
-    consumers.wire(runtime, in_force, topic=settings.registry_topic, group_id=settings.consumer_group)
+    catalog = settings.kafka.catalog
+    runtime.topics = [*runtime.topics, *(catalog.agency_events(agreement.agency_id) for agreement in in_force)]
+    consumers.wire(runtime, in_force, topic=catalog.registry_events.name, group_id=settings.consumer_group)
     runtime.startup.append(functools.partial(_record_agreements, runtime, in_force))
     runtime.workers.append(functools.partial(_rebuild_stale, runtime, settings, in_force))
     if settings.relay.enabled:
@@ -46,7 +46,8 @@ async def _rebuild_stale(runtime: ServiceRuntime, settings: SharingSettings, in_
     """Rebuilds each agency whose agreement version changed, then rests."""
     for agreement in await rebuild.stale_agencies(runtime.sessions, in_force):
         today = local_date(runtime.clock, regions.JAKARTA)
-        await rebuild.rebuild(runtime.sessions, settings.kafka, settings.registry_topic, agreement, today)
+        topic = settings.kafka.catalog.registry_events.name
+        await rebuild.rebuild(runtime.sessions, settings.kafka, topic, agreement, today)
     await asyncio.Event().wait()
 
 

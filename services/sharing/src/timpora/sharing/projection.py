@@ -23,7 +23,7 @@ from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.envelope import attribute_headers
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
-from timpora.common.topics import agency_events_topic
+from timpora.common.topics import TopicCatalog
 from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.domain.fields import redact
 from timpora.sharing.models import outbox, projections
@@ -32,18 +32,26 @@ SOURCE = "/timpora/sharing"
 
 
 async def apply(
-    session: AsyncSession, event: CloudEvent[Contract], agreements: Sequence[Agreement], today: date
+    session: AsyncSession,
+    event: CloudEvent[Contract],
+    agreements: Sequence[Agreement],
+    today: date,
+    catalog: TopicCatalog,
 ) -> None:
     data = event.data
     if not isinstance(data, ForeignerEvent):
         raise PermanentEventError(f"{event.type} carries no foreigner snapshot")
     for agreement in agreements:
         if agreement.is_valid_on(today):
-            await _apply_one(session, event, data, agreement)
+            await _apply_one(session, event, data, agreement, catalog)
 
 
 async def _apply_one(
-    session: AsyncSession, event: CloudEvent[Contract], data: ForeignerEvent, agreement: Agreement
+    session: AsyncSession,
+    event: CloudEvent[Contract],
+    data: ForeignerEvent,
+    agreement: Agreement,
+    catalog: TopicCatalog,
 ) -> None:
     snapshot = data.foreigner
     held = (
@@ -66,7 +74,8 @@ async def _apply_one(
         return  # an older event overtaken by a newer one
     was_visible = held is not None and bool(held.visible)
     if event.spec.name in agreement.event_types and (visible or (newer and was_visible)):
-        await _publish(session, event, agreement, in_view=visible, record=record)
+        topic = catalog.agency_events(agreement.agency_id).name
+        await _publish(session, event, agreement, topic, in_view=visible, record=record)
 
 
 async def _upsert(
@@ -105,6 +114,7 @@ async def _publish(
     session: AsyncSession,
     event: CloudEvent[Contract],
     agreement: Agreement,
+    topic: str,
     *,
     in_view: bool,
     record: dict[str, Any] | None,
@@ -123,7 +133,7 @@ async def _publish(
         .values(
             event_id=UUID(shared.id),
             event_type=shared.type,
-            topic=agency_events_topic(agreement.agency_id).name,
+            topic=topic,
             partition_key=shared.subject or "",
             headers=attribute_headers(shared),
             payload=shared.data.model_dump_json(),

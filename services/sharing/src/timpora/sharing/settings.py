@@ -8,7 +8,6 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from timpora.common.settings import HttpSettings, RelaySettings, ServiceSettings
-from timpora.common.topics import REGISTRY_EVENTS
 from timpora.sharing.domain.agreements import DEFAULTS
 
 
@@ -19,10 +18,12 @@ class SharingSettings(ServiceSettings):
     http: HttpSettings = HttpSettings(port=8003)
     #: The data-sharing agreements in force (YAML); the shipped defaults cover Bangkalan's TIMPORA.
     agreements_file: Path = DEFAULTS
-    #: Where the registry's events are read from, and as which consumer group.
-    registry_topic: str = REGISTRY_EVENTS.name
     #: The relay that publishes each agency's topic from the outbox.
     relay: RelaySettings = RelaySettings()
     #: Requests per API key per minute, per instance; beyond it, 429 with Retry-After.
     rate_limit_per_minute: int = Field(default=120, gt=0)
-    consumer_group: str = "timpora-sharing-projections"
+
+    @property
+    def consumer_group(self) -> str:
+        """The projections' consumer group on the registry topic (``timpora-sharing-projections``)."""
+        return self.kafka.catalog.consumer_group("sharing-projections")

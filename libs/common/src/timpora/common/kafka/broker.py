@@ -51,9 +51,14 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-def make_broker(settings: KafkaSettings, *, client_id: str, description: str | None = None) -> KafkaBroker:
+def make_broker(
+    settings: KafkaSettings, *, client_id: str, description: str | None = None, graceful_timeout_s: float = 2.0
+) -> KafkaBroker:
     return KafkaBroker(
         settings.bootstrap_servers,
+        # How long stopping waits for a handler in flight before cancelling it (its transaction rolls back
+        # and its offset stays uncommitted, so the records come again): see timpora.common.service.
+        graceful_timeout=graceful_timeout_s,
         client_id=settings.client_id or client_id,
         request_timeout_ms=settings.request_timeout_ms,
         security=security_for(settings),

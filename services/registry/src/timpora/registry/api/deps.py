@@ -101,10 +101,12 @@ class WriteExecutor:
 
     async def __call__(self, change: Change) -> JSONResponse:
         try:
+            settings = narrow(self.runtime.settings, RegistrySettings)
             context = ChangeContext(
                 actor=self.operator.name,
                 clock=self.runtime.clock,
-                source=narrow(self.runtime.settings, RegistrySettings).event_source,
+                source=settings.event_source,
+                topic=settings.kafka.catalog.registry_events.name,
                 expected_version=parse_if_match(self.if_match),
             )
             fingerprint = await self._fingerprint()

@@ -37,7 +37,6 @@ from timpora.common.events.payloads import (
     Residence,
     Sponsor,
 )
-from timpora.common.topics import REGISTRY_EVENTS
 from timpora.registry.bulk.records import ImportRecord, Line
 
 SCHEMA = "registry"
@@ -66,6 +65,8 @@ class Importer:
     engine: AsyncEngine
     clock: Clock
     import_id: str
+    #: The registry topic the records' events are published on.
+    topic: str
     actor: str = "bulk-import"
     source: str = "/timpora/registry"
     batch_size: int = 5000
@@ -242,7 +243,7 @@ class Importer:
             (
                 event_id,
                 event.type,
-                REGISTRY_EVENTS.name,
+                self.topic,
                 str(foreigner_id),
                 json.dumps(attribute_headers(event)),
                 payload,

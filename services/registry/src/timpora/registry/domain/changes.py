@@ -60,6 +60,8 @@ class ChangeContext:
     actor: str
     clock: Clock
     source: str
+    #: The registry topic the change's event is published on.
+    topic: str
     expected_version: int | None = None
 
 
@@ -90,7 +92,7 @@ async def _record(
     event = new_event(
         build(snapshot, jurisdiction), source=context.source, subject=str(foreigner_id), time=context.clock.now()
     )
-    await repo.append_event(session, event, actor=context.actor, version=version)
+    await repo.append_event(session, event, topic=context.topic, actor=context.actor, version=version)
     return snapshot
 
 

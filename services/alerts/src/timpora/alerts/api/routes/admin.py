@@ -25,7 +25,6 @@ from timpora.alerts.models import agencies, alerts, deliveries, delivery_attempt
 from timpora.common.config_files import ConfigFileError
 from timpora.common.http.deps import Runtime
 from timpora.common.kafka.admin import ensure_topics, latest_records
-from timpora.common.topics import ALERTS_DEAD_LETTERS, agency_alerts_topic
 
 router = APIRouter(prefix="/v1/admin", tags=["operators"])
 
@@ -73,7 +72,7 @@ async def put_agency(
             ],
         )
     if agency.channels.kafka:
-        await ensure_topics(runtime.settings.kafka, [agency_alerts_topic(agency.id)])
+        await ensure_topics(runtime.settings.kafka, [runtime.settings.kafka.catalog.agency_alerts(agency.id)])
     async with runtime.sessions() as session, session.begin():
         await directory_store.save(session, agency, source="api", now=runtime.clock.now())
         row = (await session.execute(select(agencies).where(agencies.c.id == agency_id))).one()
@@ -204,7 +203,9 @@ async def list_deliveries(
 async def dead_letters(
     runtime: Runtime, _: OperatorKey, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[DeadLetter]:
-    records = await latest_records(runtime.settings.kafka, ALERTS_DEAD_LETTERS.name, limit=limit)
+    records = await latest_records(
+        runtime.settings.kafka, runtime.settings.kafka.catalog.alerts_dead_letters.name, limit=limit
+    )
     letters = []
     for record in records:
         headers = {name: value.decode(errors="replace") for name, value in record.headers}

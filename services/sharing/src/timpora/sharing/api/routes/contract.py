@@ -9,7 +9,8 @@ from fastapi import APIRouter
 
 from timpora.common.events import spec_for_ce_type
 from timpora.common.events.schemas import json_schema
-from timpora.common.topics import agency_events_topic
+from timpora.common.http.deps import Runtime
+from timpora.common.topics import TopicCatalog
 from timpora.sharing.api.deps import CurrentCaller
 from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.domain.fields import FIELD_NAMES
@@ -32,12 +33,12 @@ def record_schema(agreement: Agreement) -> dict[str, Any]:
     }
 
 
-def agency_asyncapi(agreement: Agreement) -> dict[str, Any]:
+def agency_asyncapi(agreement: Agreement, catalog: TopicCatalog) -> dict[str, Any]:
     if SHARED_RECORD is None:
         raise AssertionError("the contract lost sharing.record")
     payload = json_schema(SHARED_RECORD)
     payload["properties"]["record"] = {"anyOf": [record_schema(agreement), {"type": "null"}]}
-    topic = agency_events_topic(agreement.agency_id).name
+    topic = catalog.agency_events(agreement.agency_id).name
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -70,5 +71,5 @@ def agency_asyncapi(agreement: Agreement) -> dict[str, Any]:
 
 
 @router.get("/asyncapi.json", summary="The AsyncAPI document of your own topic, with exactly your fields")
-async def my_asyncapi(caller: CurrentCaller) -> dict[str, Any]:
-    return agency_asyncapi(caller.agreement)
+async def my_asyncapi(caller: CurrentCaller, runtime: Runtime) -> dict[str, Any]:
+    return agency_asyncapi(caller.agreement, runtime.settings.kafka.catalog)

@@ -1,0 +1,176 @@
+"""Peers that stop answering, for tests of what the services do then: a Kafka broker of the test's own
+that can be frozen (SIGSTOP) or killed, and a TCP proxy in front of PostgreSQL that can black-hole.
+
+A frozen peer is the hard case: connections stay open and nothing comes back, so every wait that
+trusts the other side to answer waits for ever. A refused connection fails fast by comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.processes import free_port
+from tests.support.stack import REPO
+
+KAFKA_LOG4J = REPO / "deploy" / "local" / "kafka-log4j2.properties"
+
+
+def kafka_libs() -> Path:
+    """The Kafka jars the local stack fetched with Maven (deploy/local/stack)."""
+    return Path(os.environ.get("TIMPORA_STACK_DIR", REPO / ".stack")) / "kafka" / "libs"
+
+
+@dataclass
+class KafkaNode:
+    """A single-node KRaft broker of the test's own, from the local stack's jars."""
+
+    bootstrap_servers: str
+    process: subprocess.Popen[bytes]
+
+    def freeze(self) -> None:
+        """The broker stops answering; its connections stay open."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+
+def _kafka_config(directory: Path, port: int, controller_port: int) -> Path:
+    config = directory / "server.properties"
+    config.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"log.dirs={directory / 'data'}",
+                "auto.create.topics.enable=false",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=3",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    return config
+
+
+@contextlib.contextmanager
+def kafka_node(directory: Path, *, start_timeout_s: float = 120.0) -> Iterator[KafkaNode]:
+    """Formats and starts a broker in ``directory``; kills it on exit (thawed first if frozen)."""
+    libs = kafka_libs()
+    if not libs.is_dir():
+        raise FileNotFoundError(f"no Kafka jars in {libs}: run deploy/local/stack up once")
+    port, controller_port = free_port(), free_port()
+    config = _kafka_config(directory, port, controller_port)
+    java = ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={KAFKA_LOG4J}", "-cp", f"{libs}/*"]
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    subprocess.run(  # noqa: S603 - java with our arguments
+        [*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(config)],
+        check=True,
+        capture_output=True,
+        timeout=start_timeout_s,
+    )
+    output = directory / "kafka.out"
+    with output.open("wb") as log:
+        process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=log, stderr=log)  # noqa: S603
+    node = KafkaNode(f"127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while b"Kafka Server started" not in output.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the test's Kafka did not start:\n{output.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        yield node
+    finally:
+        node.thaw()
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class TcpProxy:
+    """Forwards 127.0.0.1:``port`` to a target. ``black_hole`` freezes it: open connections stop moving
+    bytes and new ones are accepted but never connected through, as with a server that hangs."""
+
+    target_host: str
+    target_port: int
+    port: int = 0
+    _moving: asyncio.Event = field(default_factory=asyncio.Event)
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def black_hole(self) -> None:
+        self._moving.clear()
+
+    def restore(self) -> None:
+        self._moving.set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                await self._moving.wait()
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        this = asyncio.current_task()
+        if this is not None:
+            self._tasks.add(this)
+            this.add_done_callback(self._tasks.discard)
+        await self._moving.wait()
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            client_writer.close()
+            return
+        for pipe in (self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer)):
+            task = asyncio.create_task(pipe)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def start(self) -> None:
+        self._moving.set()
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def tcp_proxy(target_host: str, target_port: int) -> AsyncIterator[TcpProxy]:
+    proxy = TcpProxy(target_host, target_port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.close()
