@@ -98,10 +98,10 @@ class Person:
             )
         )
 
-    def expired(self, days: int = 1) -> CloudEvent[Contract]:
+    def expired(self, days: int = 1, *, presence: PresenceStatus = PresenceStatus.PRESENT) -> CloudEvent[Contract]:
         return self._event(
             PermitExpired(
-                foreigner=self.snapshot(),
+                foreigner=self.snapshot(presence=presence),
                 jurisdiction=self.village,
                 permit=self._permit(PermitStatus.EXPIRED),
                 days_overstayed=days,

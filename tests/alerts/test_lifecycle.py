@@ -17,6 +17,7 @@ from timpora.alerts import lifecycle
 from timpora.alerts.alerting import MOVED_AWAY
 from timpora.alerts.channels.webhook import new_secret
 from timpora.alerts.models import routed_events
+from timpora.common.events.payloads import PresenceStatus
 
 
 def _retries() -> float:
@@ -274,3 +275,12 @@ async def test_closed_alerts_and_their_data_are_deleted_after_the_retention_peri
         kept = set((await session.execute(select(routed_events.c.foreigner_id).distinct())).scalars())
     assert closed.foreigner_id not in kept
     assert still_open.foreigner_id in kept
+
+
+async def test_an_expiry_event_about_someone_not_present_alerts_nobody(service: AlertsUnderTest) -> None:
+    # A registry that did not yet end visit permits on exit announced an "overstay" of someone who had left.
+    person = Person(village=LAJING)
+
+    await service.send(person.expired(185, presence=PresenceStatus.DEPARTED))
+
+    assert await service.alerts_about(person.foreigner_id) == []

@@ -9,15 +9,19 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, select, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import String, insert, literal, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from tests.support.clock import ManualClock
 from timpora.alerts import models as alerts_models
+from timpora.common import regions
 from timpora.common.db.bootstrap import SERVICES
 from timpora.common.db.engine import make_engine
-from timpora.common.db.migrations import upgrade
+from timpora.common.db.migrations import alembic_config, upgrade
 from timpora.common.settings import DatabaseSettings
+from timpora.common.standing import local_today, local_today_sql, zone_name_sql, zone_of
 from timpora.registry.models import outbox
 from timpora.sharing import disclosures
 from timpora.sharing.disclosures import Disclosure
@@ -89,7 +93,7 @@ async def test_migrating_twice_changes_nothing(engines: dict[str, AsyncEngine]) 
     await upgrade(engine, "timpora.registry", schema="registry")
     async with engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM registry.alembic_version"))).scalars().all()
-    assert versions == ["0003"]
+    assert versions == [ScriptDirectory.from_config(alembic_config("timpora.registry")).get_current_head()]
 
 
 async def test_a_row_round_trips_through_the_registry_outbox(engines: dict[str, AsyncEngine]) -> None:
@@ -159,3 +163,18 @@ async def test_the_disclosure_log_refuses_updates_and_deletes(engines: dict[str,
         async with engines["sharing"].begin() as connection:
             with pytest.raises(Exception, match="append-only"):
                 await connection.execute(text(statement))
+
+
+async def test_postgresql_counts_a_persons_days_in_the_same_zone_as_python(engines: dict[str, AsyncEngine]) -> None:
+    # 16:30 UTC: still one date in WIB, already the next in WITA and WIT.
+    now = datetime(2026, 12, 1, 16, 30, tzinfo=UTC)
+    villages = [None, *(f"{province.code}.01.01.1001" for province in regions.children())]
+    async with engines["registry"].connect() as connection:
+        for village in villages:
+            code = literal(village, String)
+            zone, today = (
+                await connection.execute(select(zone_name_sql(code), local_today_sql(now, zone_name_sql(code))))
+            ).one()
+
+            assert zone == zone_of(village).key, village
+            assert today == local_today(ManualClock(now), village), village

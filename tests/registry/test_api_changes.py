@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.registry.conftest import Registry, arrival, passport_number, permit
 from timpora.common.events import KafkaRecord, decode
-from timpora.registry.models import outbox
+from timpora.registry.models import outbox, permits
 
 
 async def _events(registry: Registry, foreigner_id: str) -> list[str]:
@@ -195,3 +195,54 @@ async def test_a_report_of_a_past_stay_does_not_move_someone_out_of_their_curren
         params={"region": "35.26.05.2003", "passport_number": past.json()["foreigner"]["passport"]["number"]},
     )
     assert [f["foreigner_id"] for f in found.json()["items"]] == [fid]
+
+
+async def test_a_departure_ends_a_visit_permit_in_the_same_change(registry: Registry) -> None:
+    fid = (await registry.new_foreigner(occupation="tourist", sponsor=None))["foreigner_id"]
+    issued = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits", json=permit(type="visit", issued_on="2026-11-01", expires_on="2026-12-01")
+    )
+    assert issued.status_code == 201, issued.text
+
+    departed = await registry.client.post(
+        f"/v1/foreigners/{fid}/departure", json={"port": "Juanda International Airport", "departed_on": "2026-11-20"}
+    )
+
+    assert departed.status_code == 200, departed.text
+    ended = departed.json()["permit"]
+    assert (ended["status"], ended["end_reason"], ended["ended_on"]) == ("ended", "exit", "2026-11-20")
+    assert await _events(registry, fid) == ["foreigner.arrived", "permit.issued", "foreigner.departed"]
+
+
+async def test_an_itas_leaves_with_its_holder_and_stays_theirs_when_they_return_in_time(registry: Registry) -> None:
+    # An ITAS or ITAP may come back with its holder (re-entry permit); only a return settles it.
+    fid = (await registry.new_foreigner())["foreigner_id"]
+    passport = (await registry.client.get(f"/v1/foreigners/{fid}")).json()["foreigner"]["passport"]
+    issued = await registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit(expires_on="2027-11-01"))
+    departed = await registry.client.post(
+        f"/v1/foreigners/{fid}/departure", json={"port": "Juanda International Airport", "departed_on": "2026-12-01"}
+    )
+    assert departed.json()["permit"]["status"] == "active"
+
+    back = await registry.arrive(passport=passport, arrived_on="2027-01-10")
+
+    assert back.status_code == 200, back.text
+    assert back.json()["permit"]["permit_id"] == issued.json()["permit"]["permit_id"]
+    assert back.json()["permit"]["status"] == "active"
+
+
+async def test_a_permit_that_expired_abroad_is_not_the_returning_persons(registry: Registry) -> None:
+    fid = (await registry.new_foreigner())["foreigner_id"]
+    passport = (await registry.client.get(f"/v1/foreigners/{fid}")).json()["foreigner"]["passport"]
+    issued = await registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit(expires_on="2027-01-01"))
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/departure", json={"port": "Juanda International Airport", "departed_on": "2026-12-01"}
+    )
+
+    back = await registry.arrive(passport=passport, arrived_on="2027-06-01")
+
+    assert back.status_code == 200, back.text
+    assert back.json()["permit"] is None
+    async with registry.sessions() as session:
+        old = (await session.execute(select(permits).where(permits.c.id == issued.json()["permit"]["permit_id"]))).one()
+    assert (old.status, old.end_reason, old.ended_on.isoformat()) == ("ended", "lapsed-abroad", "2027-01-01")

@@ -207,3 +207,30 @@ def test_a_walk_through_time_owes_each_threshold_at_most_once_and_misses_none_it
     reached = {t for t in THRESHOLDS for left in observed_days_left if 0 <= left <= t}
     assert set(announced) == reached
     assert ((EXPIRED, 0) in sent) is any(left < 0 for left in observed_days_left)
+
+
+async def test_a_returning_visitor_is_not_overstaying_on_the_old_permit(registry: Registry) -> None:
+    # The case: a visitor left before their visit permit expired and came back half a year later;
+    # before the new permit was entered, the scheduler announced 185 days of overstay on the old one.
+    expires = START.date() + timedelta(days=20)
+    fid = (await registry.new_foreigner(arrived_on=START.date().isoformat()))["foreigner_id"]
+    passport = (await registry.client.get(f"/v1/foreigners/{fid}")).json()["foreigner"]["passport"]
+    issued = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits",
+        json=permit(type="visa-on-arrival", issued_on=START.date().isoformat(), expires_on=expires.isoformat()),
+    )
+    assert issued.status_code == 201, issued.text
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/departure",
+        json={"port": "Juanda International Airport", "departed_on": (START.date() + timedelta(days=10)).isoformat()},
+    )
+    back_on = expires + timedelta(days=185)
+    back = await registry.arrive(passport=passport, arrived_on=back_on.isoformat())
+    assert back.status_code == 200, back.text
+
+    registry.clock.current = _at_noon_jakarta(back_on)
+    await _scheduler(registry).run_once()
+    registry.clock.advance(days=3)
+    await _scheduler(registry).run_once()
+
+    assert await _expiry_events(registry, fid) == []

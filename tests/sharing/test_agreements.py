@@ -24,12 +24,28 @@ def test_the_shipped_agreements_are_the_regency_the_police_and_the_village_of_la
     assert set(loaded) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
     assert "passport_number" in loaded["polres-bangkalan"].allowed
     assert "passport_number" not in loaded["pemkab-bangkalan"].allowed
-    assert loaded["desa-lajing"].allowed == {"full_name", "nationality", "occupation"}
+    assert loaded["desa-lajing"].allowed == {"full_name", "nationality", "occupation", "presence"}
     assert loaded["desa-lajing"].covers("35.26.05.2003")
     assert not loaded["desa-lajing"].covers("35.26.05.2004")
     assert loaded["pemkab-bangkalan"].covers("35.26.05.2004")
     assert not loaded["pemkab-bangkalan"].covers("35.27.01.2001")
     assert not loaded["pemkab-bangkalan"].covers(None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (["full_name", "nationality"], "fields must include presence"),
+        (["full_name", "presence", "permit_expires_on"], "must include permit_status"),
+    ],
+)
+def test_an_agreement_that_would_show_someone_gone_as_present_is_refused(
+    tmp_path: Path, fields: list[str], reason: str
+) -> None:
+    # Without presence a departed person reads as present; an expiry date without the permit's status
+    # reads as an overstay when the permit ended with its holder's departure.
+    with pytest.raises(ConfigFileError, match=reason):
+        agreements.load(_variant(tmp_path, version=3, fields=fields))
 
 
 @pytest.mark.parametrize(
@@ -109,8 +125,12 @@ async def test_every_agreement_version_is_kept_and_a_silent_change_is_refused(
     sessions = make_session_factory(engine)
     agency = f"test-{uuid.uuid4().hex[:8]}"
     first = agreements.load(_variant(tmp_path, agency_id=agency, version=1))
-    silently_changed = agreements.load(_variant(tmp_path, agency_id=agency, version=1, fields=["full_name"]))
-    properly_changed = agreements.load(_variant(tmp_path, agency_id=agency, version=2, fields=["full_name"]))
+    silently_changed = agreements.load(
+        _variant(tmp_path, agency_id=agency, version=1, fields=["full_name", "presence"])
+    )
+    properly_changed = agreements.load(
+        _variant(tmp_path, agency_id=agency, version=2, fields=["full_name", "presence"])
+    )
     try:
         async with sessions() as session, session.begin():
             assert [a.agency_id for a in await registry.record(session, first) if a.agency_id == agency] == [agency]

@@ -28,12 +28,14 @@ from timpora.common.events.payloads import (
     ForeignerSnapshot,
     ForeignerUpdated,
     Permit,
+    PermitEndReason,
     PermitStatus,
     PermitType,
+    PresenceStatus,
     Residence,
 )
 from timpora.common.service import ServiceRuntime
-from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.settings import DatabaseSettings, KafkaSettings, narrow
 from timpora.sharing import access, disclosures, projection
 from timpora.sharing.domain import agreements
 from timpora.sharing.main import SERVICE
@@ -56,32 +58,44 @@ class Sharing:
         return await self.client.get(path, params=params, headers={"Authorization": f"Bearer {self.keys[agency]}"})
 
 
-def _person(village: str, *, expires_in_days: int) -> CloudEvent[Contract]:
+def _person(
+    village: str, *, expires_in_days: int, presence: PresenceStatus = PresenceStatus.PRESENT, today: date = TODAY
+) -> CloudEvent[Contract]:
     base = sample_event()
     snapshot: ForeignerSnapshot = base.data.foreigner  # type: ignore[attr-defined]
+    expires_on = today + timedelta(days=expires_in_days)
+    visit = presence is not PresenceStatus.PRESENT  # a visitor who left: the permit ended with the exit
     permit = Permit(
         permit_id=uuid.uuid4(),
         number="ITAS" + uuid.uuid4().hex[:8].upper(),
-        type=PermitType.ITAS,
-        issued_on=TODAY - timedelta(days=300),
-        expires_on=TODAY + timedelta(days=expires_in_days),
-        status=PermitStatus.ACTIVE,
+        type=PermitType.VISIT if visit else PermitType.ITAS,
+        issued_on=expires_on - timedelta(days=300),
+        expires_on=expires_on,
+        status=PermitStatus.ENDED if visit else PermitStatus.ACTIVE,
+        ended_on=expires_on - timedelta(days=9) if visit else None,
+        end_reason=PermitEndReason.EXIT if visit else None,
     )
-    residence = Residence(address="Jl. Contoh 1", village_code=village, since=TODAY - timedelta(days=200))
+    residence = Residence(address="Jl. Contoh 1", village_code=village, since=expires_on - timedelta(days=200))
     data = ForeignerUpdated(
-        foreigner=snapshot.model_copy(update={"version": 2, "permit": permit, "residence": residence}),
+        foreigner=snapshot.model_copy(
+            update={"version": 2, "permit": permit, "residence": residence, "presence": presence}
+        ),
         jurisdiction=village,
         changed_fields=["permit"],
     )
     return new_event(data, source="/timpora/registry", subject=base.subject)
 
 
-def _agreements_file(tmp_path: Path, *, lajing_until: str = "2027-12-31") -> Path:
+def _agreements_file(
+    tmp_path: Path, *, lajing_until: str = "2027-12-31", regency_also_covers: str | None = None
+) -> Path:
     document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
     for agreement in document["agreements"]:
+        # Changed terms need a new version, or the service refuses to start.
         if agreement["agency_id"] == "desa-lajing" and str(agreement["valid_to"]) != lajing_until:
-            # Changed terms need a new version, or the service refuses to start.
             agreement.update(valid_to=lajing_until, version=agreement["version"] + 1)
+        if agreement["agency_id"] == "pemkab-bangkalan" and regency_also_covers:
+            agreement.update(jurisdiction=[*agreement["jurisdiction"], regency_also_covers], version=9)
     path = tmp_path / "agreements.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
@@ -103,7 +117,7 @@ async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_
             # Each test starts from empty projections: what earlier tests projected is not on its pages.
             await session.execute(text("TRUNCATE projections"))
             for event in people.values():
-                await projection.apply(session, event, agreements.load(agreements_file), TODAY, kafka.catalog)
+                await projection.apply(session, event, agreements.load(agreements_file), clock.now(), kafka.catalog)
             for agency in ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing"):
                 keys[agency] = (await access.KEYS.issue(session, agency))[1]
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://sharing") as client:
@@ -132,7 +146,7 @@ async def test_each_agency_sees_its_jurisdiction_and_its_fields_only(sharing: Sh
     assert _ids(village) & mine == {sharing.people["lajing"]}
     assert _ids(regency) & mine == {sharing.people["lajing"], sharing.people["arosbaya"]}
     village_record = next(i for i in village.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
-    assert set(village_record) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    assert set(village_record) == {"foreigner_id", "version", "full_name", "nationality", "occupation", "presence"}
     police_record = next(i for i in police.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
     regency_record = next(i for i in regency.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
     assert police_record["passport_number"] == "E12345678"
@@ -264,7 +278,7 @@ async def test_the_csv_export_has_exactly_the_agreements_columns_and_is_logged(s
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
-    assert set(rows[0]) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    assert set(rows[0]) == {"foreigner_id", "version", "full_name", "nationality", "occupation", "presence"}
     assert sharing.people["lajing"] in {row["foreigner_id"] for row in rows}
     assert sharing.people["arosbaya"] not in {row["foreigner_id"] for row in rows}
     async with sharing.runtime.sessions() as session:
@@ -282,9 +296,9 @@ async def test_statistics_count_only_dimensions_the_agreement_includes(sharing: 
     village = (await sharing.get("desa-lajing", "/v1/statistics")).json()
     regency = (await sharing.get("pemkab-bangkalan", "/v1/statistics", region="35.26.05")).json()
 
-    assert set(village["by"]) == {"nationality", "occupation"}
+    assert set(village["by"]) == {"nationality", "occupation", "presence"}
     assert village["total"] == sum(village["by"]["nationality"].values())
-    assert {"nationality", "occupation", "district", "permit_status", "permit_type"} == set(regency["by"])
+    assert {"nationality", "occupation", "district", "permit_status", "permit_type", "presence"} == set(regency["by"])
     assert regency["by"]["district"].get("35.26.05", 0) == regency["total"]
 
 
@@ -359,12 +373,96 @@ async def test_each_agency_gets_an_asyncapi_document_with_exactly_its_fields(sha
     assert list(village["channels"]) == [f"{namespace}.sharing.agency.desa-lajing.v1"]
     schema = village["components"]["messages"]["SharedRecord"]["payload"]
     record_schema = schema["properties"]["record"]["anyOf"][0]
-    assert set(record_schema["properties"]) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    assert set(record_schema["properties"]) == {
+        "foreigner_id",
+        "version",
+        "full_name",
+        "nationality",
+        "occupation",
+        "presence",
+    }
     assert "passport_number" in str(police)
     assert "passport_number" not in str(village)
     record: dict[str, object] = {"foreigner_id": "x", "version": 1, "full_name": "A", "nationality": "CHN"}
+    record["presence"] = "present"
     record["occupation"] = None
     jsonschema.validate({"event": "foreigner.arrived", "in_view": True, "record": record}, schema)
     leaked = record | {"passport_number": "E1"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"event": "foreigner.arrived", "in_view": True, "record": leaked}, schema)
+
+
+async def _project(sharing: Sharing, *events: CloudEvent[Contract]) -> None:
+    settings = narrow(sharing.runtime.settings, SharingSettings)
+    in_force = agreements.load(settings.agreements_file)
+    async with sharing.runtime.sessions() as session, session.begin():
+        for event in events:
+            await projection.apply(session, event, in_force, sharing.runtime.clock.now(), settings.kafka.catalog)
+
+
+async def test_a_visitor_who_left_on_time_is_not_overstaying_and_not_in_the_default_view(sharing: Sharing) -> None:
+    # The issue's case: a visit permit valid to 1 Mar, its holder left on 20 Feb; looked at on 1 Jun they
+    # were shown as overstaying 92 days, and counted in every view and statistic.
+    left = _person(LAJING, expires_in_days=-92, presence=PresenceStatus.DEPARTED)
+    overstaying = _person(LAJING, expires_in_days=-92)
+    await _project(sharing, left, overstaying)
+    mine = {str(left.subject), str(overstaying.subject)}
+
+    default = await sharing.get("pemkab-bangkalan", "/v1/foreigners", limit=500)
+    departed = await sharing.get("pemkab-bangkalan", "/v1/foreigners", presence="departed", limit=500)
+    overstayers = await sharing.get("pemkab-bangkalan", "/v1/foreigners", overstaying="true", presence="any")
+    one = (await sharing.get("pemkab-bangkalan", f"/v1/foreigners/{left.subject}")).json()
+    counted = (await sharing.get("pemkab-bangkalan", "/v1/statistics")).json()
+    csv_lines = (await sharing.get("pemkab-bangkalan", "/v1/foreigners.csv")).text.splitlines()
+
+    assert _ids(default) & mine == {str(overstaying.subject)}
+    assert _ids(departed) & mine == {str(left.subject)}
+    assert _ids(overstayers) & mine == {str(overstaying.subject)}
+    assert (one["presence"], one["overstaying"], one["days_to_expiry"], one["days_overstayed"]) == (
+        "departed",
+        False,
+        None,
+        None,
+    )
+    present_ids = {sharing.people["lajing"], sharing.people["arosbaya"], str(overstaying.subject)}
+    assert counted["total"] == len(present_ids)
+    assert counted["by"]["presence"] == {"present": len(present_ids)}
+    assert not any(str(left.subject) in line for line in csv_lines)
+    assert "days_overstayed" in csv_lines[0]
+
+
+async def test_every_record_says_whether_the_person_is_present(sharing: Sharing) -> None:
+    for agency in ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing"):
+        items = (await sharing.get(agency, "/v1/foreigners", presence="any", limit=500)).json()["items"]
+        assert items
+        assert all(item["presence"] == "present" for item in items), agency
+
+
+@pytest.fixture
+async def sharing_beyond_java(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+) -> AsyncIterator[Sharing]:
+    """The regency government's agreement stretched to Jayapura (WIT), two hours ahead of Bangkalan (WIB)."""
+    agreements_file = _agreements_file(tmp_path, regency_also_covers="91.71")
+    async for started in _started(kafka_settings, database_settings["sharing"], agreements_file):
+        yield started
+
+
+async def test_days_are_counted_on_each_persons_local_date(sharing_beyond_java: Sharing) -> None:
+    sharing = sharing_beyond_java
+    clock = sharing.runtime.clock
+    # 16:30 UTC: 23:30 in Bangkalan, already 01:30 the next day in Jayapura.
+    clock.current = datetime(2026, 12, 1, 16, 30, tzinfo=UTC)  # type: ignore[attr-defined]
+    expiring = date(2026, 12, 1)
+    in_bangkalan = _person(LAJING, expires_in_days=0, today=expiring)
+    in_jayapura = _person("91.71.01.1001", expires_in_days=0, today=expiring)
+    await _project(sharing, in_bangkalan, in_jayapura)
+
+    bangkalan = (await sharing.get("pemkab-bangkalan", f"/v1/foreigners/{in_bangkalan.subject}")).json()
+    jayapura = (await sharing.get("pemkab-bangkalan", f"/v1/foreigners/{in_jayapura.subject}")).json()
+    overstaying = await sharing.get("pemkab-bangkalan", "/v1/foreigners", overstaying="true", limit=500)
+
+    assert (bangkalan["days_to_expiry"], bangkalan["overstaying"]) == (0, False)
+    assert (jayapura["days_to_expiry"], jayapura["overstaying"], jayapura["days_overstayed"]) == (-1, True, 1)
+    assert str(in_jayapura.subject) in _ids(overstaying)
+    assert str(in_bangkalan.subject) not in _ids(overstaying)

@@ -7,7 +7,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -33,7 +33,8 @@ from timpora.sharing.models import projections
 from timpora.sharing.settings import SharingSettings
 
 AGREEMENTS = agreements.load(agreements.DEFAULTS)
-IN_FORCE = date(2026, 11, 29)
+#: Noon in Bangkalan on a day the shipped agreements are in force.
+IN_FORCE = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
 LAJING, OTHER_AROSBAYA, SAMPANG = "35.26.05.2003", "35.26.05.2004", "35.27.01.2001"
 #: Where projections applied straight to the database (no Kafka in these tests) address their agency records.
 OFFLINE = TopicCatalog("test-offline")
@@ -60,7 +61,7 @@ async def sessions(database_settings: dict[str, DatabaseSettings]) -> AsyncItera
     await engine.dispose()
 
 
-async def _apply(sessions: Any, event: CloudEvent[Contract], when: date = IN_FORCE) -> None:
+async def _apply(sessions: Any, event: CloudEvent[Contract], when: datetime = IN_FORCE) -> None:
     async with sessions() as session, session.begin():
         await projection.apply(session, event, AGREEMENTS, when, OFFLINE)
 
@@ -71,7 +72,14 @@ async def test_each_agency_gets_only_its_fields_and_only_in_its_jurisdiction(ses
     rows = await _rows(sessions, str(event.subject))
 
     assert set(rows) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
-    assert set(rows["desa-lajing"].record) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    assert set(rows["desa-lajing"].record) == {
+        "foreigner_id",
+        "version",
+        "full_name",
+        "nationality",
+        "occupation",
+        "presence",
+    }
     assert rows["polres-bangkalan"].record["passport_number"] == "E12345678"
     assert "passport_number" not in rows["pemkab-bangkalan"].record
     assert all(row.visible for row in rows.values())
@@ -103,7 +111,7 @@ async def test_an_old_event_redelivered_after_a_move_does_not_bring_the_person_b
 async def test_an_agreement_outside_its_validity_window_shares_nothing(sessions: Any) -> None:
     event = sample_event(jurisdiction=LAJING)
 
-    await _apply(sessions, event, when=date(2028, 1, 1))
+    await _apply(sessions, event, when=datetime(2028, 1, 1, 5, 0, tzinfo=UTC))
 
     assert await _rows(sessions, str(event.subject)) == {}
 
@@ -178,7 +186,7 @@ async def test_the_service_projects_events_it_consumes_from_kafka(
     (shared,) = [record for record in received if record.key == str(event.subject).encode()]
     decoded = decode(KafkaRecord(key=shared.key, value=shared.value or b"", headers=tuple(shared.headers)))
     assert decoded.type == "id.timpora.sharing.record.v1"
-    assert set(decoded.data.record) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}  # type: ignore[attr-defined]
+    assert set(decoded.data.record) == {"foreigner_id", "version", "full_name", "nationality", "occupation", "presence"}  # type: ignore[attr-defined]
 
 
 async def _agency_events(sessions: Any, subject: str) -> dict[str, list[dict[str, Any]]]:
@@ -210,7 +218,14 @@ async def test_each_agency_topic_gets_the_event_as_that_agency_may_see_it(sessio
     assert set(published) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
     village = published["desa-lajing"]
     assert [entry["event"] for entry in village] == ["foreigner.arrived"]
-    assert set(village[0]["record"]) == {"foreigner_id", "version", "full_name", "nationality", "occupation"}
+    assert set(village[0]["record"]) == {
+        "foreigner_id",
+        "version",
+        "full_name",
+        "nationality",
+        "occupation",
+        "presence",
+    }
     regency = published["pemkab-bangkalan"]
     assert [(entry["event"], entry["in_view"]) for entry in regency] == [
         ("foreigner.arrived", True),
@@ -247,12 +262,14 @@ async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
     village_v1 = next(a for a in AGREEMENTS if a.agency_id == "desa-lajing")
     for event in history:
         await _apply(sessions, event)
-    assert {row.agreement_version for row in (await _rows(sessions, str(sampang.subject))).values()} == {1}
+    assert {row.agreement_version for row in (await _rows(sessions, str(sampang.subject))).values()} == {2}
 
     document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
     for agreement in document["agreements"]:
         if agreement["agency_id"] == "desa-lajing":
-            agreement.update(version=2, jurisdiction=["35.26.05"], fields=["full_name", "nationality", "sex"])
+            agreement.update(
+                version=3, jurisdiction=["35.26.05"], fields=["full_name", "nationality", "sex", "presence"]
+            )
     path = tmp_path / "agreements.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     village_v2 = next(a for a in agreements.load(path) if a.agency_id == "desa-lajing")
@@ -270,7 +287,7 @@ async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
     now_lajing = (await _rows(sessions, str(sampang.subject)))["desa-lajing"]
     moved_away = (await _rows(sessions, str(lajing.subject)))["desa-lajing"]
     assert now_lajing.visible
-    assert set(now_lajing.record) == {"foreigner_id", "version", "full_name", "nationality", "sex"}
+    assert set(now_lajing.record) == {"foreigner_id", "version", "full_name", "nationality", "sex", "presence"}
     assert moved_away.visible, "35.26.05 now covers the rest of Arosbaya too"
     assert (await _rows(sessions, str(arosbaya.subject)))["desa-lajing"].visible
 

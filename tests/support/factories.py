@@ -20,6 +20,7 @@ from timpora.common.events.payloads import (
     Movement,
     Passport,
     Permit,
+    PermitEndReason,
     PermitExpired,
     PermitExpiring,
     PermitExtended,
@@ -50,14 +51,18 @@ occupations = st.none() | st.sampled_from(["teacher", "engineer", "fisherman", "
 @st.composite
 def permits(draw: st.DrawFn) -> Permit:
     issued = draw(days)
+    status = draw(st.sampled_from(PermitStatus))
+    ended = status is PermitStatus.ENDED
     return Permit(
         permit_id=draw(st.uuids()),
         number=draw(st.from_regex(r"\A[A-Z0-9]{4,20}\Z")),
         type=draw(st.sampled_from(PermitType)),
         issued_on=issued,
         expires_on=issued + timedelta(days=draw(st.integers(1, 5 * 365))),
-        status=draw(st.sampled_from(PermitStatus)),
+        status=status,
         sponsor_id=draw(st.none() | st.uuids()),
+        ended_on=draw(days) if ended else None,
+        end_reason=draw(st.sampled_from(PermitEndReason)) if ended else None,
     )
 
 

@@ -90,17 +90,17 @@ def ancestors(code: str) -> list[str]:
 
 
 # Indonesia's three time zones, by province (first two digits of the code).
-_WITA_PROVINCES = frozenset({"51", "52", "53", "63", "64", "65", "71", "72", "73", "74", "75", "76"})
-_WIT_PROVINCES = frozenset({"81", "82", "91", "92", "93", "94", "95", "96", "97"})
+WITA_PROVINCES = frozenset({"51", "52", "53", "63", "64", "65", "71", "72", "73", "74", "75", "76"})
+WIT_PROVINCES = frozenset({"81", "82", "91", "92", "93", "94", "95", "96", "97"})
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def time_zone(code: str) -> ZoneInfo:
     """WIB (Asia/Jakarta), WITA (Asia/Makassar) or WIT (Asia/Jayapura) for the code's province."""
     province = code[:2]
-    if province in _WITA_PROVINCES:
+    if province in WITA_PROVINCES:
         return ZoneInfo("Asia/Makassar")
-    if province in _WIT_PROVINCES:
+    if province in WIT_PROVINCES:
         return ZoneInfo("Asia/Jayapura")
     return JAKARTA
 

@@ -28,7 +28,14 @@ from timpora.alerts.models import OPEN, alerts, routed_events
 from timpora.common.clock import Clock
 from timpora.common.events import CloudEvent
 from timpora.common.events.catalog import spec_for, spec_named
-from timpora.common.events.payloads import Contract, ForeignerEvent, PermitExpired, ResidenceReported
+from timpora.common.events.payloads import (
+    Contract,
+    ForeignerEvent,
+    PermitExpired,
+    PermitExpiring,
+    PresenceStatus,
+    ResidenceReported,
+)
 from timpora.common.kafka.consumer import PermanentEventError
 
 #: Namespace of alert and message ids: the same event and agency always give the same alert id.
@@ -100,6 +107,10 @@ class Alerting:
         directory = await self.directory(session)
         rules = self.rules.refresh(directory.agencies)
         decisions = route(Subject.of(name, data), rules, directory)
+        if isinstance(data, PermitExpiring | PermitExpired) and data.foreigner.presence is not PresenceStatus.PRESENT:
+            # Only someone in the country can overstay or need a reminder; such an event (from a registry
+            # before it ended visit permits on exit) would tell agencies of an overstay that is not one.
+            decisions = []
         _writes(session).routings.append(
             {
                 "event_id": event_uuid,

@@ -109,6 +109,9 @@ permits = Table(
     # Increases when the permit's expiry changes: expiry reminders are armed once per version.
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("revoked_reason", String(500)),
+    # Status 'ended': when and why (the holder left, or it lapsed while they were abroad).
+    Column("ended_on", Date),
+    Column("end_reason", String(20)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("expires_on > issued_on", name="permits_expiry_after_issue"),

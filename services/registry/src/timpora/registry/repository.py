@@ -4,7 +4,7 @@ owns the transaction, so a change, its history row and its outbox row always com
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,6 +27,7 @@ from timpora.common.events.payloads import (
     Sex,
     Sponsor,
 )
+from timpora.common.standing import local_today_sql, zone_name_sql
 from timpora.registry.domain.commands import SponsorIn
 from timpora.registry.domain.errors import NotFoundError
 from timpora.registry.models import foreigners, history, outbox, permits, sponsors, stays
@@ -126,6 +127,8 @@ _snapshot_query = select(
     permits.c.expires_on.label("permit_expires_on"),
     permits.c.status.label("permit_status"),
     permits.c.sponsor_id.label("permit_sponsor_id"),
+    permits.c.ended_on.label("permit_ended_on"),
+    permits.c.end_reason.label("permit_end_reason"),
     stays.c.provider.label("stay_provider"),
     stays.c.village_code.label("stay_village_code"),
     stays.c.check_in.label("stay_check_in"),
@@ -147,6 +150,8 @@ def permit_from_mapping(m: RowMapping, *, prefix: str = "") -> Permit:
         expires_on=m[f"{prefix}expires_on"],
         status=m[f"{prefix}status"],
         sponsor_id=m[f"{prefix}sponsor_id"],
+        ended_on=m[f"{prefix}ended_on"],
+        end_reason=m[f"{prefix}end_reason"],
     )
 
 
@@ -238,7 +243,8 @@ async def search(
     passport_number: str | None,
     region: str | None,
     permit_status: str | None,
-    expiring_on_or_before: date | None,
+    expiring_within_days: int | None,
+    now: datetime,
     after: tuple[str, UUID] | None,
     limit: int,
 ) -> list[ForeignerSnapshot]:
@@ -258,9 +264,15 @@ async def search(
         )
     if permit_status:
         conditions.append(permits.c.status == permit_status)
-    if expiring_on_or_before is not None:
+    if expiring_within_days is not None:
+        # Counted on each person's local date, as the expiry scheduler counts it.
+        today = local_today_sql(now, zone_name_sql(foreigners.c.jurisdiction))
         conditions.append(
-            and_(permits.c.status.in_(OPEN_PERMIT_STATUSES), permits.c.expires_on <= expiring_on_or_before)
+            and_(
+                foreigners.c.presence == PresenceStatus.PRESENT.value,
+                permits.c.status.in_(OPEN_PERMIT_STATUSES),
+                permits.c.expires_on <= today + expiring_within_days,
+            )
         )
     sort_key = func.lower(foreigners.c.full_name)
     if after is not None:

@@ -8,9 +8,8 @@ import sys
 from datetime import datetime
 from uuid import UUID
 
-from timpora.common import regions
 from timpora.common.access import key_command
-from timpora.common.clock import SystemClock, local_date
+from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
 from timpora.common.settings import ServiceSettings, narrow
@@ -84,9 +83,12 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
         return 1
     engine = await migrated_engine(settings, purpose="cli")
     try:
-        today = local_date(SystemClock(), regions.JAKARTA)
         count = await rebuild.rebuild(
-            make_session_factory(engine), settings.kafka, settings.kafka.catalog.registry_events.name, agreement, today
+            make_session_factory(engine),
+            settings.kafka,
+            settings.kafka.catalog.registry_events.name,
+            agreement,
+            SystemClock().now(),
         )
     finally:
         await engine.dispose()

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timpora.common import regions
-from timpora.common.clock import local_date
 from timpora.common.events import CloudEvent
 from timpora.common.events.payloads import Contract
 from timpora.common.kafka.consumer import InboxConsumer, KafkaDeadLetterSink, subscribe
@@ -21,8 +19,8 @@ def projection_consumer(runtime: ServiceRuntime, agreements: Sequence[Agreement]
     catalog = runtime.settings.kafka.catalog
 
     async def handle(event: CloudEvent[Contract], session: AsyncSession) -> None:
-        # Agreements are in force by the regency's calendar date (Bangkalan: WIB).
-        await projection.apply(session, event, agreements, local_date(runtime.clock, regions.JAKARTA), catalog)
+        # Each agreement is in force by its own region's calendar.
+        await projection.apply(session, event, agreements, runtime.clock.now(), catalog)
 
     return InboxConsumer(
         name="projections",

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
-from timpora.common import regions
-from timpora.common.clock import local_date
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
@@ -45,9 +43,8 @@ async def _record_agreements(runtime: ServiceRuntime, in_force: list[Agreement])
 async def _rebuild_stale(runtime: ServiceRuntime, settings: SharingSettings, in_force: list[Agreement]) -> None:
     """Rebuilds each agency whose agreement version changed, then rests."""
     for agreement in await rebuild.stale_agencies(runtime.sessions, in_force):
-        today = local_date(runtime.clock, regions.JAKARTA)
         topic = settings.kafka.catalog.registry_events.name
-        await rebuild.rebuild(runtime.sessions, settings.kafka, topic, agreement, today)
+        await rebuild.rebuild(runtime.sessions, settings.kafka, topic, agreement, runtime.clock.now())
     await asyncio.Event().wait()
 
 

@@ -38,6 +38,9 @@ projections = Table(
     Column("agreement_version", Integer, nullable=False),
     Column("visible", Boolean, nullable=False),
     Column("record", JSONB),
+    # The person's zone (their province's WIB, WITA or WIT): days to expiry and overstays are counted on
+    # their local date. Internal, never disclosed.
+    Column("time_zone", String(40), nullable=False, server_default="Asia/Jakarta"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

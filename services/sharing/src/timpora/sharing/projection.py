@@ -11,7 +11,7 @@ way of the sharing service's outbox, in this same transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -23,6 +23,7 @@ from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.envelope import attribute_headers
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
+from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
 from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.domain.fields import redact
@@ -35,14 +36,14 @@ async def apply(
     session: AsyncSession,
     event: CloudEvent[Contract],
     agreements: Sequence[Agreement],
-    today: date,
+    now: datetime,
     catalog: TopicCatalog,
 ) -> None:
     data = event.data
     if not isinstance(data, ForeignerEvent):
         raise PermanentEventError(f"{event.type} carries no foreigner snapshot")
     for agreement in agreements:
-        if agreement.is_valid_on(today):
+        if agreement.in_force_at(now):
             await _apply_one(session, event, data, agreement, catalog)
 
 
@@ -65,7 +66,15 @@ async def _apply_one(
     if newer:
         visible = agreement.covers(data.jurisdiction)
         record = redact(snapshot, agreement.allowed) if visible else None
-        await _upsert(session, agreement, snapshot.foreigner_id, snapshot.version, visible=visible, record=record)
+        await _upsert(
+            session,
+            agreement,
+            snapshot.foreigner_id,
+            snapshot.version,
+            visible=visible,
+            record=record,
+            time_zone=zone_of(data.jurisdiction).key,
+        )
     elif held is not None and held.version == snapshot.version:
         # Same version, nothing changed (an expiry reminder): the agency may still be told.
         visible = bool(held.visible)
@@ -86,6 +95,7 @@ async def _upsert(
     *,
     visible: bool,
     record: dict[str, Any] | None,
+    time_zone: str,
 ) -> None:
     statement = pg_insert(projections).values(
         agency_id=agreement.agency_id,
@@ -94,6 +104,7 @@ async def _upsert(
         agreement_version=agreement.version,
         visible=visible,
         record=record,
+        time_zone=time_zone,
     )
     await session.execute(
         statement.on_conflict_do_update(
@@ -103,6 +114,7 @@ async def _upsert(
                 "agreement_version": statement.excluded.agreement_version,
                 "visible": statement.excluded.visible,
                 "record": statement.excluded.record,
+                "time_zone": statement.excluded.time_zone,
                 "updated_at": func.now(),
             },
             where=projections.c.version < statement.excluded.version,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from datetime import date
+from datetime import datetime
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer
@@ -27,6 +27,7 @@ from timpora.common.events.payloads import ForeignerEvent
 from timpora.common.kafka.admin import topic_partitions
 from timpora.common.kafka.broker import client_options
 from timpora.common.settings import KafkaSettings
+from timpora.common.standing import zone_of
 from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.domain.fields import redact
 from timpora.sharing.models import projections
@@ -75,10 +76,10 @@ def _keep_newest(
 
 
 async def rebuild(
-    sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings, topic: str, agreement: Agreement, today: date
+    sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings, topic: str, agreement: Agreement, now: datetime
 ) -> int:
     """Rebuilds ``agreement``'s agency from ``topic``; returns how many people it wrote."""
-    newest = await newest_events(kafka, topic) if agreement.is_valid_on(today) else {}
+    newest = await newest_events(kafka, topic) if agreement.in_force_at(now) else {}
     rows = []
     for data in newest.values():
         visible = agreement.covers(data.jurisdiction)
@@ -91,6 +92,7 @@ async def rebuild(
                 agreement.version,
                 visible,
                 record,
+                zone_of(data.jurisdiction).key,
             )
         )
     async with sessions() as session, session.begin():
@@ -100,15 +102,16 @@ async def rebuild(
         await connection.copy_records_to_table(
             "rebuilt",
             records=rows,
-            columns=["agency_id", "foreigner_id", "version", "agreement_version", "visible", "record"],
+            columns=["agency_id", "foreigner_id", "version", "agreement_version", "visible", "record", "time_zone"],
         )
         await connection.execute(
             """
-            INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record)
-            SELECT agency_id, foreigner_id, version, agreement_version, visible, record FROM rebuilt
+            INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
+            SELECT agency_id, foreigner_id, version, agreement_version, visible, record, time_zone FROM rebuilt
             ON CONFLICT (agency_id, foreigner_id) DO UPDATE SET
                 version = excluded.version, agreement_version = excluded.agreement_version,
-                visible = excluded.visible, record = excluded.record, updated_at = now()
+                visible = excluded.visible, record = excluded.record, time_zone = excluded.time_zone,
+                updated_at = now()
             -- The live consumer may already hold a newer event under the new agreement.
             WHERE projections.agreement_version <> excluded.agreement_version OR projections.version < excluded.version
             """
@@ -144,10 +147,16 @@ async def fingerprint(sessions: async_sessionmaker[AsyncSession], agency_id: str
     digest = hashlib.sha256()
     async with sessions() as session:
         rows = await session.execute(
-            select(projections.c.foreigner_id, projections.c.version, projections.c.visible, projections.c.record)
+            select(
+                projections.c.foreigner_id,
+                projections.c.version,
+                projections.c.visible,
+                projections.c.record,
+                projections.c.time_zone,
+            )
             .where(projections.c.agency_id == agency_id)
             .order_by(projections.c.foreigner_id)
         )
-        for foreigner_id, version, visible, record in rows:
-            digest.update(json.dumps([str(foreigner_id), version, visible, record], sort_keys=True).encode())
+        for foreigner_id, version, visible, record, time_zone in rows:
+            digest.update(json.dumps([str(foreigner_id), version, visible, record, time_zone], sort_keys=True).encode())
     return digest.hexdigest()

@@ -46,11 +46,22 @@ class PermitStatus(StrEnum):
     EXTENDED = "extended"
     REVOKED = "revoked"
     EXPIRED = "expired"
+    #: Over before its expiry date, for the reason in ``end_reason`` (a visit permit ends when its holder leaves).
+    ENDED = "ended"
+
+
+class PermitEndReason(StrEnum):
+    #: The holder left Indonesia (UU 6/2011: a visit stay permit ends on exit).
+    EXIT = "exit"
+    #: It expired while the holder was abroad: no day of it was overstayed.
+    LAPSED_ABROAD = "lapsed-abroad"
 
 
 class PresenceStatus(StrEnum):
     PRESENT = "present"
     DEPARTED = "departed"
+    DEPORTED = "deported"
+    DECEASED = "deceased"
 
 
 class Passport(Contract):
@@ -92,11 +103,15 @@ class Permit(Contract):
     expires_on: date
     status: PermitStatus
     sponsor_id: UUID | None = None
+    ended_on: date | None = Field(default=None, description="When an ended permit ended")
+    end_reason: PermitEndReason | None = None
 
     @model_validator(mode="after")
     def _expiry_after_issue(self) -> Permit:
         if self.expires_on <= self.issued_on:
             raise ValueError("expires_on must be after issued_on")
+        if (self.status is PermitStatus.ENDED) != (self.end_reason is not None):
+            raise ValueError("an ended permit, and only an ended one, has an end_reason")
         return self
 
 

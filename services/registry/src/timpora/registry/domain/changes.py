@@ -28,6 +28,7 @@ from timpora.common.events.payloads import (
     ForeignerUpdated,
     Movement,
     Permit,
+    PermitEndReason,
     PermitExtended,
     PermitIssued,
     PermitRevoked,
@@ -37,6 +38,7 @@ from timpora.common.events.payloads import (
     ResidenceReported,
     StayReported,
 )
+from timpora.common.standing import ENDS_ON_EXIT, OPEN
 from timpora.registry import repository as repo
 from timpora.registry.domain.commands import (
     ArrivalIn,
@@ -176,6 +178,7 @@ async def record_arrival(
                 f"arrived_on is before the last departure on {existing.departure_on}", field=("body", "arrived_on")
             )
         foreigner_id = existing.id
+        optional |= await _settle_permit_on_return(session, existing, command.arrived_on)
         version = await _bump(session, existing, context, **identity, **optional)
     arrival = Movement(port=command.port, on=command.arrived_on)
     await repo.insert_row(
@@ -198,6 +201,33 @@ async def record_arrival(
         lambda s, j: ForeignerArrived(foreigner=s, jurisdiction=j, arrival=arrival),
     )
     return snapshot, existing is None
+
+
+async def _settle_permit_on_return(session: AsyncSession, row: Row[Any], arrived_on: date) -> dict[str, object]:
+    """A returning person does not come back on a permit that is over: it stops being their current one.
+
+    A visit permit ended when they left (UU 6/2011: it ends on exit); one recorded before the registry
+    knew that is ended now, as of the departure. Any other permit that expired while they were abroad
+    lapsed there: not one day of it was overstayed. A permit still valid on the day of return (an ITAS
+    or ITAP with a re-entry permit) stays theirs.
+    """
+    if row.current_permit_id is None:
+        return {}
+    permit = await repo.lock_permit(session, row.id, row.current_permit_id)
+    still_theirs = permit.status in OPEN and permit.type not in ENDS_ON_EXIT and permit.expires_on >= arrived_on
+    if still_theirs:
+        return {}
+    if permit.status in OPEN:
+        reason = PermitEndReason.EXIT if permit.type in ENDS_ON_EXIT else PermitEndReason.LAPSED_ABROAD
+        ended_on = row.departure_on if reason is PermitEndReason.EXIT else permit.expires_on
+        await _end_permit(session, permit.id, reason, ended_on)
+    return {"current_permit_id": None}
+
+
+async def _end_permit(session: AsyncSession, permit_id: UUID, reason: PermitEndReason, on: date | None) -> None:
+    await repo.update_permit(
+        session, permit_id, {"status": PermitStatus.ENDED.value, "end_reason": reason.value, "ended_on": on}
+    )
 
 
 async def issue_permit(
@@ -411,6 +441,12 @@ async def record_departure(
             "recorded_by": context.actor,
         },
     )
+    if row.current_permit_id is not None:
+        permit = await repo.lock_permit(session, foreigner_id, row.current_permit_id)
+        # A visit stay permit ends when its holder leaves (UU 6/2011); the departure's snapshot shows it ended.
+        # An ITAS or ITAP may come back with its holder (re-entry permit): a return settles it (see above).
+        if permit.status in OPEN and permit.type in ENDS_ON_EXIT:
+            await _end_permit(session, permit.id, PermitEndReason.EXIT, command.departed_on)
     version = await _bump(
         session,
         row,

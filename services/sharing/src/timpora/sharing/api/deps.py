@@ -7,9 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from timpora.common import regions
 from timpora.common.access import ApiKey
-from timpora.common.clock import local_date
 from timpora.common.http.deps import Runtime, key_holder
 from timpora.common.settings import narrow
 from timpora.sharing.access import KEYS
@@ -42,7 +40,7 @@ async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Call
             status.HTTP_429_TOO_MANY_REQUESTS, "too many requests for this key", headers={"Retry-After": f"{wait:.0f}"}
         )
     agreement = agreements.current(settings.agreements_file).get(key.holder)
-    if agreement is None or not agreement.is_valid_on(local_date(runtime.clock, regions.JAKARTA)):
+    if agreement is None or not agreement.in_force_at(runtime.clock.now()):
         # No agreement in force, nothing shared: not even whether the agency once had one.
         raise HTTPException(status.HTTP_403_FORBIDDEN, "no data-sharing agreement in force for this agency")
     return Caller(key=key, agreement=agreement)

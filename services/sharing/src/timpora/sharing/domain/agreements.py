@@ -7,7 +7,7 @@ Outside its validity window an agreement shares nothing.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,6 +46,12 @@ class Agreement(BaseModel):
             raise ValueError("valid_to is before valid_from")
         if len(set(self.fields)) != len(self.fields):
             raise ValueError("a field is listed twice")
+        # Whether a person is still in the country is part of every record: without it a departed person
+        # reads as present, and an expiry date as an overstay (see timpora.common.standing).
+        if "presence" not in self.fields:
+            raise ValueError("fields must include presence: every record says whether the person is still here")
+        if "permit_expires_on" in self.fields and "permit_status" not in self.fields:
+            raise ValueError("fields with permit_expires_on must include permit_status: an ended permit has a date too")
         return self
 
     @property
@@ -54,6 +60,13 @@ class Agreement(BaseModel):
 
     def is_valid_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+    def local_date(self, moment: datetime) -> date:
+        """The date at ``moment`` by the calendar of the agency's own region."""
+        return moment.astimezone(regions.time_zone(self.jurisdiction[0])).date()
+
+    def in_force_at(self, moment: datetime) -> bool:
+        return self.is_valid_on(self.local_date(moment))
 
     def covers(self, village_code: str | None) -> bool:
         return village_code is not None and regions.is_within_any(village_code, self.jurisdiction)

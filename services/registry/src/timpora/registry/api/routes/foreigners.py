@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -13,8 +12,6 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timpora.common import regions
-from timpora.common.clock import local_date
 from timpora.common.events.payloads import ForeignerSnapshot, PermitStatus
 from timpora.common.http.deps import Runtime
 from timpora.common.types import Nationality, RegionCode
@@ -86,7 +83,9 @@ class ForeignerFilters(BaseModel):
     passport_number: str | None = Field(default=None, max_length=20)
     region: RegionCode | None = Field(default=None, description="Kemendagri code; matches it and everything under it")
     permit_status: PermitStatus | None = None
-    expiring_within_days: int | None = Field(default=None, ge=0, le=3650, description="Open permits expiring by then")
+    expiring_within_days: int | None = Field(
+        default=None, ge=0, le=3650, description="Present people whose open permit expires by then (their local date)"
+    )
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 
@@ -95,8 +94,6 @@ class ForeignerFilters(BaseModel):
 async def search_foreigners(
     runtime: Runtime, _: CurrentOperator, filters: Annotated[ForeignerFilters, Query()]
 ) -> ForeignerPage:
-    today = local_date(runtime.clock, regions.JAKARTA)
-    within = filters.expiring_within_days
     async with runtime.sessions() as session:
         items = await repo.search(
             session,
@@ -105,7 +102,8 @@ async def search_foreigners(
             passport_number=filters.passport_number.strip().upper() if filters.passport_number else None,
             region=filters.region,
             permit_status=filters.permit_status.value if filters.permit_status else None,
-            expiring_on_or_before=None if within is None else today + timedelta(days=within),
+            expiring_within_days=filters.expiring_within_days,
+            now=runtime.clock.now(),
             after=_decode_cursor(filters.cursor) if filters.cursor else None,
             limit=filters.limit,
         )

@@ -11,20 +11,21 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date, timedelta
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Date, and_, cast, or_, select
+from sqlalchemy import ColumnElement, Date, and_, cast, false, func, not_, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timpora.common import regions
-from timpora.common.clock import local_date
+from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
+from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql, standing
 from timpora.common.types import Nationality, RegionCode
 from timpora.sharing import disclosures
 from timpora.sharing.api.deps import Caller, CurrentCaller
@@ -43,7 +44,10 @@ FILTER_FIELDS = {
     "permit_type": "permit_type",
     "expiring_within_days": "permit_expires_on",
     "overstaying": "permit_expires_on",
+    "presence": "presence",
 }
+#: Everyone in the agency's view, whatever their presence.
+ANY_PRESENCE = "any"
 
 
 class Filters(BaseModel):
@@ -56,6 +60,9 @@ class Filters(BaseModel):
     permit_type: str | None = Field(default=None, max_length=20)
     expiring_within_days: int | None = Field(default=None, ge=0, le=3650)
     overstaying: bool | None = None
+    presence: Literal["present", "departed", "deported", "deceased", "any"] = Field(
+        default="present", description="Who is counted: present people by default, or those who left, or everyone"
+    )
     limit: int = Field(default=50, ge=1, le=500)
     cursor: UUID | None = Field(default=None, description="next_cursor of the previous page")
 
@@ -74,8 +81,20 @@ def _expiry() -> ColumnElement[date]:
     return cast(_field("permit_expires_on"), Date)
 
 
-def _conditions(filters: Filters, today: date) -> list[ColumnElement[bool]]:
+def _holding(statuses: frozenset[str]) -> ColumnElement[bool]:
+    """Present, on a permit of one of ``statuses`` (see timpora.common.standing)."""
+    return and_(
+        _field("presence") == PresenceStatus.PRESENT.value,
+        _field("permit_status").in_(sorted(statuses)),
+    )
+
+
+def _conditions(filters: Filters, now: datetime) -> list[ColumnElement[bool]]:
+    # Days are counted on each person's own local date, as the registry counts them.
+    today = local_today_sql(now, projections.c.time_zone)
     conditions: list[ColumnElement[bool]] = []
+    if filters.presence != ANY_PRESENCE:
+        conditions.append(_field("presence") == filters.presence)
     if filters.name:
         conditions.append(_field("full_name").icontains(filters.name, autoescape=True))
     if filters.nationality:
@@ -89,10 +108,11 @@ def _conditions(filters: Filters, today: date) -> list[ColumnElement[bool]]:
         conditions.append(_field("permit_type") == filters.permit_type)
     if filters.expiring_within_days is not None:
         expires = _expiry()
-        conditions.append(and_(expires >= today, expires <= today + timedelta(days=filters.expiring_within_days)))
+        conditions.append(and_(_holding(OPEN), expires >= today, expires <= today + filters.expiring_within_days))
     if filters.overstaying is not None:
-        expires = _expiry()
-        conditions.append(expires < today if filters.overstaying else expires >= today)
+        overstaying = and_(_holding(OVERSTAYABLE), _expiry() < today)
+        # Someone without a permit, or who left, is simply not overstaying (never NULL, never both).
+        conditions.append(overstaying if filters.overstaying else not_(func.coalesce(overstaying, false())))
     return conditions
 
 
@@ -111,13 +131,21 @@ def _refuse_filters_outside(caller: Caller, filters: Filters) -> None:
             )
 
 
-def _with_status(record: dict[str, Any], today: date) -> dict[str, Any]:
-    """Adds what is derived from fields the agency already sees: days to expiry and overstay."""
-    expires = record.get("permit_expires_on")
-    if expires is None:
+def _with_status(record: dict[str, Any], time_zone: str, now: datetime) -> dict[str, Any]:
+    """Adds what is derived from fields the agency already sees (presence, the permit's status and expiry):
+    days to expiry and the overstay, on the person's local date. Someone who left is not overstaying."""
+    if "permit_expires_on" not in record:
         return record
-    days = (date.fromisoformat(expires) - today).days
-    return record | {"days_to_expiry": days, "overstaying": days < 0}
+    expires = record["permit_expires_on"]
+    today = now.astimezone(ZoneInfo(time_zone)).date()
+    found = standing(
+        record.get("presence"), record.get("permit_status"), date.fromisoformat(expires) if expires else None, today
+    )
+    return record | {
+        "days_to_expiry": found.days_to_expiry,
+        "overstaying": found.overstaying,
+        "days_overstayed": found.days_overstayed,
+    }
 
 
 async def _disclose(
@@ -152,12 +180,12 @@ async def list_foreigners(
     runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
 ) -> Page:
     _refuse_filters_outside(caller, filters)
-    today = local_date(runtime.clock, regions.JAKARTA)
-    conditions = [*_visible_to(caller), *_conditions(filters, today)]
+    now = runtime.clock.now()
+    conditions = [*_visible_to(caller), *_conditions(filters, now)]
     if filters.cursor is not None:
         conditions.append(projections.c.foreigner_id > filters.cursor)
     statement = (
-        select(projections.c.foreigner_id, projections.c.record)
+        select(projections.c.foreigner_id, projections.c.record, projections.c.time_zone)
         .where(*conditions)
         .order_by(projections.c.foreigner_id)
         .limit(filters.limit)
@@ -167,7 +195,9 @@ async def list_foreigners(
         await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
     next_cursor = rows[-1].foreigner_id if len(rows) == filters.limit else None
     # Built from rows the service wrote itself; FastAPI still serialises it through the response model.
-    return Page.model_construct(items=[_with_status(row.record, today) for row in rows], next_cursor=next_cursor)
+    return Page.model_construct(
+        items=[_with_status(row.record, row.time_zone, now) for row in rows], next_cursor=next_cursor
+    )
 
 
 @router.get(
@@ -178,13 +208,15 @@ async def list_foreigners(
 async def get_foreigner(
     runtime: Runtime, caller: CurrentCaller, request: Request, foreigner_id: UUID
 ) -> dict[str, Any]:
-    statement = select(projections.c.record).where(*_visible_to(caller), projections.c.foreigner_id == foreigner_id)
+    statement = select(projections.c.record, projections.c.time_zone).where(
+        *_visible_to(caller), projections.c.foreigner_id == foreigner_id
+    )
     async with runtime.sessions() as session, session.begin():
-        record = await session.scalar(statement)
-        if record is None:
+        row = (await session.execute(statement)).first()
+        if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
         await _disclose(session, caller, request, [foreigner_id], runtime)
-    return _with_status(record, local_date(runtime.clock, regions.JAKARTA))
+    return _with_status(row.record, row.time_zone, runtime.clock.now())
 
 
 class AgreementView(BaseModel):
@@ -207,19 +239,19 @@ async def my_agreement(caller: CurrentCaller) -> AgreementView:
 
 async def _matching_disclosed(
     runtime: Runtime, caller: Caller, request: Request, filters: Filters
-) -> tuple[list[Any], date]:
+) -> tuple[list[Any], datetime]:
     """Every record the filters match, read and logged as disclosed in one transaction."""
     _refuse_filters_outside(caller, filters)
-    today = local_date(runtime.clock, regions.JAKARTA)
+    now = runtime.clock.now()
     statement = (
-        select(projections.c.foreigner_id, projections.c.record)
-        .where(*_visible_to(caller), *_conditions(filters, today))
+        select(projections.c.foreigner_id, projections.c.record, projections.c.time_zone)
+        .where(*_visible_to(caller), *_conditions(filters, now))
         .order_by(projections.c.foreigner_id)
     )
     async with runtime.sessions() as session, session.begin():
         rows = list((await session.execute(statement)).all())
         await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
-    return rows, today
+    return rows, now
 
 
 @router.get(
@@ -230,23 +262,23 @@ async def _matching_disclosed(
 async def export_csv(
     runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
 ) -> StreamingResponse:
-    rows, today = await _matching_disclosed(runtime, caller, request, filters)
+    rows, now = await _matching_disclosed(runtime, caller, request, filters)
     columns = ["foreigner_id", "version", *(name for name in FIELD_NAMES if name in caller.agreement.allowed)]
     if "permit_expires_on" in caller.agreement.allowed:
-        columns += ["days_to_expiry", "overstaying"]
+        columns += ["days_to_expiry", "overstaying", "days_overstayed"]
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(_with_status(row.record, today))
+            writer.writerow(_with_status(row.record, row.time_zone, now))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
         yield buffer.getvalue()
 
-    filename = f"timpora-{caller.agency_id}-{today.isoformat()}.csv"
+    filename = f"timpora-{caller.agency_id}-{caller.agreement.local_date(now).isoformat()}.csv"
     return StreamingResponse(
         lines(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
@@ -260,6 +292,7 @@ DIMENSIONS = {
     "district": "residence_village_code",
     "permit_status": "permit_status",
     "permit_type": "permit_type",
+    "presence": "presence",
 }
 
 

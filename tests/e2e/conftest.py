@@ -1,0 +1,136 @@
+"""The whole platform in one test: the registry (API, outbox relay), alerts and sharing, as `make run` wires
+them — one Kafka namespace, one PostgreSQL database — on one clock the test moves by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient, Response
+from sqlalchemy import func, select, text
+
+from tests.support.clock import ManualClock
+from timpora.alerts.main import SERVICE as ALERTS
+from timpora.alerts.models import alerts, routed_events
+from timpora.alerts.settings import AlertsSettings, DeliverySettings, LifecycleSettings
+from timpora.common.service import ServiceRuntime
+from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
+from timpora.registry.expiry import ExpiryScheduler
+from timpora.registry.main import SERVICE as REGISTRY
+from timpora.registry.models import outbox
+from timpora.registry.operators import add_operator
+from timpora.registry.settings import ExpirySettings, RegistrySettings
+from timpora.sharing import access
+from timpora.sharing.main import SERVICE as SHARING
+from timpora.sharing.models import inbox as sharing_inbox
+from timpora.sharing.settings import SharingSettings
+
+#: Noon in Bangkalan.
+START = datetime(2026, 2, 1, 5, 0, tzinfo=UTC)
+AGENCIES = ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing")
+
+
+@dataclass
+class Platform:
+    clock: ManualClock
+    registry: AsyncClient
+    sharing: AsyncClient
+    runtimes: dict[str, ServiceRuntime]
+    scheduler: ExpiryScheduler
+    keys: dict[str, str]
+
+    async def write(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.registry.request(method, path, json=body)
+        assert response.status_code in {200, 201}, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    async def as_agency(self, agency: str, path: str, **params: Any) -> Response:
+        return await self.sharing.get(path, params=params, headers={"Authorization": f"Bearer {self.keys[agency]}"})
+
+    async def settled(self, timeout_s: float = 60.0) -> None:
+        """Waits until alerts and sharing have applied every event the registry committed."""
+        async with self.runtimes["registry"].sessions() as session:
+            wanted = set((await session.execute(select(outbox.c.event_id))).scalars())
+        counts: list[Callable[[], Awaitable[int]]] = [
+            lambda: self._count("alerts", select(func.count()).where(routed_events.c.event_id.in_(wanted))),
+            lambda: self._count(
+                "sharing",
+                select(func.count()).where(sharing_inbox.c.event_id.in_([str(event_id) for event_id in wanted])),
+            ),
+        ]
+        async with asyncio.timeout(timeout_s):
+            for count in counts:
+                while True:
+                    if await count() >= len(wanted):
+                        break
+                    await asyncio.sleep(0.05)
+
+    async def _count(self, service: str, statement: Any) -> int:
+        async with self.runtimes[service].sessions() as session:
+            return int(await session.scalar(statement) or 0)
+
+    async def alerts_about(self, foreigner_id: str) -> list[Any]:
+        async with self.runtimes["alerts"].sessions() as session:
+            statement = select(alerts).where(alerts.c.foreigner_id == uuid.UUID(foreigner_id))
+            return list((await session.execute(statement)).all())
+
+
+@pytest.fixture
+async def platform(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> AsyncIterator[Platform]:
+    clock = ManualClock(START)
+    registry_settings = RegistrySettings(
+        kafka=kafka_settings,
+        database=database_settings["registry"],
+        relay=RelaySettings(poll_interval_s=0.2),
+        expiry=ExpirySettings(enabled=False),  # the test runs the scheduler at the times it chooses
+    )
+    alerts_settings = AlertsSettings(
+        kafka=kafka_settings,
+        database=database_settings["alerts"],
+        delivery=DeliverySettings(enabled=False),
+        lifecycle=LifecycleSettings(tick_s=3600),
+    )
+    sharing_settings = SharingSettings(kafka=kafka_settings, database=database_settings["sharing"])
+    apps = {
+        "registry": REGISTRY.create_app(registry_settings, clock=clock),
+        "alerts": ALERTS.create_app(alerts_settings, clock=clock),
+        "sharing": SHARING.create_app(sharing_settings, clock=clock),
+    }
+    runtimes: dict[str, ServiceRuntime] = {name: app.state.runtime for name, app in apps.items()}
+    async with AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(LifespanManager(app, startup_timeout=60, shutdown_timeout=30))
+        async with runtimes["sharing"].sessions() as session, session.begin():
+            # Pages start empty of what earlier tests projected.
+            await session.execute(text("TRUNCATE projections"))
+            keys = {agency: (await access.KEYS.issue(session, agency))[1] for agency in AGENCIES}
+        async with runtimes["registry"].sessions() as session, session.begin():
+            token = await add_operator(session, f"officer-{uuid.uuid4().hex[:8]}")
+        registry = await stack.enter_async_context(
+            AsyncClient(
+                transport=ASGITransport(app=apps["registry"]),
+                base_url="http://registry",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        )
+        sharing = await stack.enter_async_context(
+            AsyncClient(transport=ASGITransport(app=apps["sharing"]), base_url="http://sharing")
+        )
+        scheduler = ExpiryScheduler(
+            runtimes["registry"].sessions,
+            ExpirySettings(),
+            clock,
+            registry_settings.event_source,
+            topic=kafka_settings.catalog.registry_events.name,
+        )
+        yield Platform(clock, registry, sharing, runtimes, scheduler, keys)
