@@ -22,7 +22,7 @@ from asgi_lifespan import LifespanManager
 
 from bench.common import Result
 from tests.support.factories import sample_event
-from tests.support.receivers import free_port
+from tests.support.processes import free_port
 from timpora.alerts.channels.webhook import new_secret
 from timpora.alerts.main import SERVICE
 from timpora.alerts.settings import AlertsSettings, DeliverySettings

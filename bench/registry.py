@@ -149,7 +149,8 @@ async def _raw_six_tables(engine: AsyncEngine, count: int) -> float:
 
 async def bench_relay(engine: AsyncEngine, kafka: KafkaSettings, count: int) -> Result:
     """Drains the ``count`` outbox rows the import left; the baseline sends the same records raw."""
-    ours_topic, raw_topic = f"bench.relay.{uuid.uuid4().hex[:6]}", f"bench.raw.{uuid.uuid4().hex[:6]}"
+    # Under the benchmark's namespace: the relay publishes its own namespace's rows only.
+    ours_topic, raw_topic = (f"{kafka.namespace}.{kind}.{uuid.uuid4().hex[:6]}" for kind in ("relay", "raw"))
     await ensure_topics(
         kafka, [TopicSpec(ours_topic, "foreigner id", 6, "bench"), TopicSpec(raw_topic, "foreigner id", 6, "bench")]
     )
@@ -162,7 +163,7 @@ async def bench_relay(engine: AsyncEngine, kafka: KafkaSettings, count: int) -> 
     gc.freeze()  # what the benchmark itself holds is not the relay's garbage to scan
     producer = EventProducer(kafka, client_id="bench-relay")
     await producer.start()
-    relay = OutboxRelay(engine, producer, RelaySettings(batch_size=2000), SystemClock())
+    relay = OutboxRelay(engine, producer, RelaySettings(batch_size=2000), SystemClock(), catalog=kafka.catalog)
 
     async def ours() -> None:
         await relay.drain()
@@ -246,11 +247,13 @@ def _p99(values: list[float]) -> float:
 
 async def bench_latency(engine: AsyncEngine, kafka: KafkaSettings, rate: int, seconds: float) -> list[Result]:
     """Commit-to-consumer delay through the outbox and a live relay (woken by NOTIFY), at a steady rate."""
-    topic = f"bench.latency.{uuid.uuid4().hex[:6]}"
+    topic = f"{kafka.namespace}.latency.{uuid.uuid4().hex[:6]}"
     await ensure_topics(kafka, [TopicSpec(topic, "foreigner id", 6, "bench")])
     producer = EventProducer(kafka, client_id="bench-latency")
     await producer.start()
-    relay = OutboxRelay(engine, producer, RelaySettings(batch_size=500, poll_interval_s=2.0), SystemClock())
+    relay = OutboxRelay(
+        engine, producer, RelaySettings(batch_size=500, poll_interval_s=2.0), SystemClock(), catalog=kafka.catalog
+    )
     running = asyncio.create_task(relay.run())
     template = sample_event()
 

@@ -9,7 +9,6 @@ test's consumer joins a group that another process is a member of.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -17,7 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support import stack as stacks
-from tests.support.kafka import delete_namespace
+from tests.support.kafka import delete_namespace, new_namespace
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
@@ -47,7 +46,7 @@ def stack() -> Iterator[stacks.Stack]:
 @pytest.fixture
 async def kafka_settings(stack: stacks.Stack) -> AsyncIterator[KafkaSettings]:
     """The broker, under a namespace of this test's own; its topics are deleted when the test ends."""
-    settings = KafkaSettings(bootstrap_servers=stack.kafka_bootstrap_servers, namespace=f"test-{uuid.uuid4().hex[:12]}")
+    settings = KafkaSettings(bootstrap_servers=stack.kafka_bootstrap_servers, namespace=new_namespace())
     yield settings
     await delete_namespace(settings)
 
@@ -64,21 +63,11 @@ def database_settings(database_urls: dict[str, str]) -> dict[str, DatabaseSettin
     return {name: DatabaseSettings(url=url, pool_size=5) for name, url in database_urls.items()}
 
 
-@pytest.fixture(autouse=True)
-async def _no_outbox_rows_of_earlier_tests(request: pytest.FixtureRequest) -> None:
-    """The test database outlives a test, its Kafka namespace does not: rows an earlier test left unpublished
-    name topics that are gone. They are marked published so that this test's relays send only its own."""
-    if "database_settings" not in request.fixturenames:
-        return
-    stack: stacks.Stack = request.getfixturevalue("stack")
-    request.getfixturevalue("database_urls")
+@pytest.fixture
+async def database_admin(stack: stacks.Stack, database_urls: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection to the test database: it sees every service's tables and can lock them."""
+    del database_urls  # the database exists once they do
     url = make_url(stack.pg_admin_url).set(drivername="postgresql", database=TEST_DATABASE)
     connection = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        for schema in ("registry", "sharing"):
-            if await connection.fetchval("SELECT to_regclass($1)", f"{schema}.outbox") is not None:
-                await connection.execute(
-                    f"UPDATE {schema}.outbox SET published_at = now() WHERE published_at IS NULL"  # noqa: S608 - fixed names
-                )
-    finally:
-        await connection.close()
+    yield connection
+    await connection.close()

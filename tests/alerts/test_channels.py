@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 from standardwebhooks import Webhook
 
-from tests.support.receivers import SmtpReceiver, WebhookReceiver, free_port, smtp_receiver, webhook_receiver
+from tests.support.processes import free_port
+from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
 from timpora.alerts.channels.backoff import RetrySchedule
 from timpora.alerts.channels.email import EmailSender, SmtpSettings

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from timpora.common.settings import KafkaSettings
-from timpora.common.topics import TopicCatalog
+from timpora.common.topics import ConsumerGroupName, TopicCatalog
 
 PRODUCTION = TopicCatalog()
 namespaces = st.from_regex(r"\A[a-z][a-z0-9-]{0,39}\Z")
@@ -41,7 +43,15 @@ def test_two_namespaces_share_no_topic_and_no_consumer_group(first: str, second:
     others = [*other.static, other.agency_alerts(agency), other.agency_events(agency)]
     assert {spec.name for spec in names}.isdisjoint(spec.name for spec in others)
     assert all(one.owns(spec.name) and not other.owns(spec.name) for spec in names)
-    assert one.consumer_group("alerts-routing") != other.consumer_group("alerts-routing")
+    groups = get_args(ConsumerGroupName)
+    assert {one.consumer_group(name) for name in groups}.isdisjoint(other.consumer_group(name) for name in groups)
+
+
+def test_the_groups_of_one_namespace_are_distinct_and_of_their_namespace_only() -> None:
+    # "a" + "alerts-routing" and "a-alerts" + a group named "routing" would be the same group: no such name.
+    groups = get_args(ConsumerGroupName)
+    tails = {name.split("-", 1)[1] for name in groups if "-" in name}
+    assert not tails & set(groups)
 
 
 @pytest.mark.parametrize("agency_id", ["", "Polres", "a", "../x", "polres bangkalan"])

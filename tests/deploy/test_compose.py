@@ -60,6 +60,17 @@ def test_each_service_runs_its_own_console_script_after_its_dependencies_are_hea
     assert "/healthz" in " ".join(definition["healthcheck"]["test"])
 
 
+@pytest.mark.parametrize("service", list(SETTINGS))
+def test_docker_waits_for_a_service_to_stop_longer_than_its_stop_may_take(
+    compose: dict[str, Any], service: str
+) -> None:
+    limits = SETTINGS[service]().shutdown
+    grace = compose["services"][service]["stop_grace_period"]
+
+    assert grace.endswith("s")
+    assert float(grace.removesuffix("s")) > limits.drain_s + limits.timeout_s
+
+
 def test_the_bootstrap_runs_a_module_that_exists(compose: dict[str, Any]) -> None:
     command = compose["services"]["db-bootstrap"]["command"]
 

@@ -108,7 +108,7 @@ async def harness(
         dead_letters=KafkaDeadLetterSink(producer, dead_letters),
         retry=RetryPolicy(max_attempts=3, first_delay_s=0.01),
     )
-    group_id = catalog.consumer_group("test")
+    group_id = catalog.consumer_group("sharing-projections")
     # Every behaviour holds alike whether records are applied one by one or many to a transaction.
     subscribe(broker, consumer, topic=topic, group_id=group_id, batch_size=request.param)
     await broker.start()

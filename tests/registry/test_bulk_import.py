@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -16,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from tests.registry.conftest import Registry
+from tests.support.processes import service_environment
 from timpora.common.events import KafkaRecord, decode
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.registry.bulk.generator import generate, write
@@ -162,11 +162,7 @@ def test_the_command_imports_a_generated_file_and_writes_the_rejects_report(
     data = tmp_path / "records.csv"
     with data.open("w", newline="") as handle:
         write(data, iter(rows), handle)
-    environment = os.environ | {
-        "TIMPORA_REGISTRY_DATABASE__URL": database_settings["registry"].url.get_secret_value(),
-        "TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "TIMPORA_REGISTRY_KAFKA__NAMESPACE": kafka_settings.namespace,
-    }
+    environment = service_environment("registry", kafka=kafka_settings, database=database_settings["registry"])
 
     result = subprocess.run(  # noqa: S603 - our own command
         [sys.executable, "-m", "timpora.registry.main", "import", str(data)],

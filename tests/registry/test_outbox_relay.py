@@ -4,7 +4,6 @@ foreigner, exactly as written; crashes cause duplicates, never losses."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from sqlalchemy import func, select, update
 from tests.registry.conftest import Registry, arrival, permit
 from tests.support.factories import sample_event
 from tests.support.kafka import tail
+from tests.support.processes import service_environment
+from tests.support.waiting import until
 from timpora.common.events import KafkaRecord, decode, encode
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
@@ -34,7 +35,10 @@ class SimulatedCrashError(Exception):
 
 def _relay(registry: Registry, **settings: object) -> OutboxRelay:
     options = RelaySettings(**settings)
-    return OutboxRelay(registry.runtime.engine, registry.runtime.producer, options, registry.clock)
+    kafka = registry.runtime.settings.kafka
+    return OutboxRelay(
+        registry.runtime.engine, registry.runtime.producer, options, registry.clock, catalog=kafka.catalog
+    )
 
 
 async def _drain(relay: OutboxRelay) -> None:
@@ -67,7 +71,7 @@ async def test_changes_reach_kafka_with_their_envelope_in_version_order(live_reg
     assert {record.partition for record in mine} == {mine[0].partition}
     assert all(event.subject == fid for event in decoded)
     # Kafka has them; the relay marks them published right after, in its own transaction.
-    await _until(_fewer_unpublished_than(live_registry, 1, fid), timeout_s=10)
+    await until(_fewer_unpublished_than(live_registry, 1, fid), what="rows published", timeout_s=10)
 
 
 async def test_a_crash_between_kafkas_ack_and_marking_gives_a_duplicate_never_a_loss(registry: Registry) -> None:
@@ -80,7 +84,11 @@ async def test_a_crash_between_kafkas_ack_and_marking_gives_a_duplicate_never_a_
         registry.runtime.settings.kafka, registry.runtime.settings.kafka.catalog.registry_events.name
     ) as events:
         crashing = CrashesAfterPublishing(
-            registry.runtime.engine, registry.runtime.producer, RelaySettings(batch_size=10_000), registry.clock
+            registry.runtime.engine,
+            registry.runtime.producer,
+            RelaySettings(batch_size=10_000),
+            registry.clock,
+            catalog=registry.runtime.settings.kafka.catalog,
         )
         with pytest.raises(SimulatedCrashError):
             await crashing.drain()
@@ -192,27 +200,30 @@ async def test_a_relay_process_killed_9_at_random_moments_loses_nothing(
     registry: Registry, kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
 ) -> None:
     await _drain(_relay(registry))
-    environment = os.environ | {
-        "TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "TIMPORA_REGISTRY_KAFKA__NAMESPACE": kafka_settings.namespace,
-        "TIMPORA_REGISTRY_DATABASE__URL": database_settings["registry"].url.get_secret_value(),
-        "TIMPORA_REGISTRY_RELAY__BATCH_SIZE": "40",
-        "TIMPORA_REGISTRY_LOG_LEVEL": "WARNING",
-    }
+    environment = service_environment(
+        "registry",
+        kafka=kafka_settings,
+        database=database_settings["registry"],
+        extra={"TIMPORA_REGISTRY_RELAY__BATCH_SIZE": "40", "TIMPORA_REGISTRY_LOG_LEVEL": "WARNING"},
+    )
     command = [sys.executable, "-m", "timpora.registry.main", "relay"]
     async with tail(kafka_settings, kafka_settings.catalog.registry_events.name) as events:
         expected = await _insert_outbox(registry, 2000)
         kills = 0
         while await _unpublished_total(registry) > 0 and kills < 4:
             process = subprocess.Popen(command, env=environment)  # noqa: S603, ASYNC220 - our own module
-            await _until(_fewer_unpublished_than(registry, await _unpublished_total(registry)), timeout_s=60)
+            await until(
+                _fewer_unpublished_than(registry, await _unpublished_total(registry)),
+                what="rows published",
+                timeout_s=60,
+            )
             await asyncio.sleep(0.05 * (kills + 1))
             process.send_signal(signal.SIGKILL)
             process.wait()
             kills += 1
         finisher = subprocess.Popen(command, env=environment)  # noqa: S603, ASYNC220
         try:
-            await _until(_fewer_unpublished_than(registry, 1), timeout_s=90)
+            await until(_fewer_unpublished_than(registry, 1), what="rows published", timeout_s=90)
         finally:
             finisher.send_signal(signal.SIGTERM)
             finisher.wait(timeout=30)
@@ -227,10 +238,15 @@ async def test_a_relay_process_killed_9_at_random_moments_loses_nothing(
 
 
 async def _unpublished_total(registry: Registry) -> int:
+    """Unpublished rows of this test's namespace (the test database keeps other tests' rows)."""
+    namespace = registry.runtime.settings.kafka.namespace
     async with registry.sessions() as session:
-        return int(
-            await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))) or 0
+        statement = (
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.published_at.is_(None), outbox.c.topic.startswith(f"{namespace}."))
         )
+        return int(await session.scalar(statement) or 0)
 
 
 def _fewer_unpublished_than(registry: Registry, start: int, key: str | None = None) -> Callable[[], Awaitable[bool]]:
@@ -240,12 +256,30 @@ def _fewer_unpublished_than(registry: Registry, start: int, key: str | None = No
     return condition
 
 
-async def _until(condition: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.02)
-
-
 __all__ = ["repo"]
+
+
+async def test_rows_addressed_to_another_namespace_are_left_alone_and_block_nothing(registry: Registry) -> None:
+    # A row names its topic when it is written; one of another namespace (a command run with the wrong
+    # settings) would be sent into that namespace's topics, or, where they do not exist, stop every row
+    # behind it for good.
+    stray = sample_event()
+    record = encode(stray)
+    async with registry.sessions() as session, session.begin():
+        await session.execute(
+            outbox.insert().values(
+                event_id=UUID(stray.id),
+                event_type=stray.type,
+                topic="elsewhere.registry.events.v1",
+                partition_key=str(stray.subject),
+                headers=record.headers_dict(),
+                payload=record.value.decode(),
+            )
+        )
+    fid = (await registry.new_foreigner())["foreigner_id"]
+
+    published = await _relay(registry).drain()
+
+    assert published >= 1
+    assert await _unpublished(registry, fid) == 0
+    assert await _unpublished(registry, str(stray.subject)) == 1

@@ -19,6 +19,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from tests.sharing.shipped import VILLAGE_RECORD
 from tests.support.clock import ManualClock
 from tests.support.factories import sample_event
 from tests.support.stack import Stack
@@ -146,7 +147,7 @@ async def test_each_agency_sees_its_jurisdiction_and_its_fields_only(sharing: Sh
     assert _ids(village) & mine == {sharing.people["lajing"]}
     assert _ids(regency) & mine == {sharing.people["lajing"], sharing.people["arosbaya"]}
     village_record = next(i for i in village.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
-    assert set(village_record) == {"foreigner_id", "version", "full_name", "nationality", "occupation", "presence"}
+    assert set(village_record) == VILLAGE_RECORD
     police_record = next(i for i in police.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
     regency_record = next(i for i in regency.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
     assert police_record["passport_number"] == "E12345678"
@@ -278,7 +279,7 @@ async def test_the_csv_export_has_exactly_the_agreements_columns_and_is_logged(s
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
-    assert set(rows[0]) == {"foreigner_id", "version", "full_name", "nationality", "occupation", "presence"}
+    assert set(rows[0]) == VILLAGE_RECORD
     assert sharing.people["lajing"] in {row["foreigner_id"] for row in rows}
     assert sharing.people["arosbaya"] not in {row["foreigner_id"] for row in rows}
     async with sharing.runtime.sessions() as session:
@@ -373,14 +374,7 @@ async def test_each_agency_gets_an_asyncapi_document_with_exactly_its_fields(sha
     assert list(village["channels"]) == [f"{namespace}.sharing.agency.desa-lajing.v1"]
     schema = village["components"]["messages"]["SharedRecord"]["payload"]
     record_schema = schema["properties"]["record"]["anyOf"][0]
-    assert set(record_schema["properties"]) == {
-        "foreigner_id",
-        "version",
-        "full_name",
-        "nationality",
-        "occupation",
-        "presence",
-    }
+    assert set(record_schema["properties"]) == VILLAGE_RECORD
     assert "passport_number" in str(police)
     assert "passport_number" not in str(village)
     record: dict[str, object] = {"foreigner_id": "x", "version": 1, "full_name": "A", "nationality": "CHN"}

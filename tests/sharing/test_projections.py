@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
+from tests.sharing.shipped import VILLAGE_RECORD
 from tests.support.factories import sample_event, snapshots
 from tests.support.kafka import tail
 from timpora.common.db.engine import make_engine, make_session_factory
@@ -72,14 +73,7 @@ async def test_each_agency_gets_only_its_fields_and_only_in_its_jurisdiction(ses
     rows = await _rows(sessions, str(event.subject))
 
     assert set(rows) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
-    assert set(rows["desa-lajing"].record) == {
-        "foreigner_id",
-        "version",
-        "full_name",
-        "nationality",
-        "occupation",
-        "presence",
-    }
+    assert set(rows["desa-lajing"].record) == VILLAGE_RECORD
     assert rows["polres-bangkalan"].record["passport_number"] == "E12345678"
     assert "passport_number" not in rows["pemkab-bangkalan"].record
     assert all(row.visible for row in rows.values())
@@ -186,7 +180,7 @@ async def test_the_service_projects_events_it_consumes_from_kafka(
     (shared,) = [record for record in received if record.key == str(event.subject).encode()]
     decoded = decode(KafkaRecord(key=shared.key, value=shared.value or b"", headers=tuple(shared.headers)))
     assert decoded.type == "id.timpora.sharing.record.v1"
-    assert set(decoded.data.record) == {"foreigner_id", "version", "full_name", "nationality", "occupation", "presence"}  # type: ignore[attr-defined]
+    assert set(decoded.data.record) == VILLAGE_RECORD  # type: ignore[attr-defined]
 
 
 async def _agency_events(sessions: Any, subject: str) -> dict[str, list[dict[str, Any]]]:
@@ -218,14 +212,7 @@ async def test_each_agency_topic_gets_the_event_as_that_agency_may_see_it(sessio
     assert set(published) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
     village = published["desa-lajing"]
     assert [entry["event"] for entry in village] == ["foreigner.arrived"]
-    assert set(village[0]["record"]) == {
-        "foreigner_id",
-        "version",
-        "full_name",
-        "nationality",
-        "occupation",
-        "presence",
-    }
+    assert set(village[0]["record"]) == VILLAGE_RECORD
     regency = published["pemkab-bangkalan"]
     assert [(entry["event"], entry["in_view"]) for entry in regency] == [
         ("foreigner.arrived", True),

@@ -19,8 +19,11 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.processes import free_port
+from tests.support.processes import die_with_the_tests, free_port
 from tests.support.stack import REPO
+from tests.support.waiting import until
+from timpora.common.kafka.admin import admin_client
+from timpora.common.settings import KafkaSettings
 
 KAFKA_LOG4J = REPO / "deploy" / "local" / "kafka-log4j2.properties"
 
@@ -43,6 +46,25 @@ class KafkaNode:
 
     def thaw(self) -> None:
         self.process.send_signal(signal.SIGCONT)
+
+    async def thawed(self, timeout_s: float = 60.0) -> None:
+        """Thaws the broker and waits until it answers again (its controller may need a moment)."""
+        self.thaw()
+        settings = KafkaSettings(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5_000)
+
+        async def answers() -> bool:
+            admin = admin_client(settings)
+            try:
+                await admin.start()
+                await admin.list_topics()
+            except Exception:  # noqa: BLE001 - not yet: any failure means ask again
+                return False
+            else:
+                return True
+            finally:
+                await admin.close()
+
+        await until(answers, what="the thawed broker answering", timeout_s=timeout_s)
 
 
 def _kafka_config(directory: Path, port: int, controller_port: int) -> Path:
@@ -93,7 +115,12 @@ def kafka_node(directory: Path, *, start_timeout_s: float = 120.0) -> Iterator[K
     )
     output = directory / "kafka.out"
     with output.open("wb") as log:
-        process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=log, stderr=log)  # noqa: S603
+        process = subprocess.Popen(  # noqa: S603 - java with our arguments
+            [*java, "kafka.Kafka", str(config)],
+            stdout=log,
+            stderr=log,
+            preexec_fn=die_with_the_tests,  # noqa: PLW1509 - one C call, see die_with_the_tests
+        )
     node = KafkaNode(f"127.0.0.1:{port}", process)
     try:
         deadline = time.monotonic() + start_timeout_s
@@ -117,6 +144,8 @@ class TcpProxy:
     target_port: int
     port: int = 0
     _moving: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Connections accepted so far (a service that connects is past the first steps of its start).
+    accepted: int = 0
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -138,6 +167,7 @@ class TcpProxy:
             writer.close()
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         this = asyncio.current_task()
         if this is not None:
             self._tasks.add(this)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -51,6 +52,11 @@ async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
         yield TopicTail(consumer)
     finally:
         await consumer.stop()
+
+
+def new_namespace() -> str:
+    """A Kafka namespace of a test's own (see timpora.common.topics)."""
+    return f"test-{uuid.uuid4().hex[:12]}"
 
 
 async def delete_namespace(kafka: KafkaSettings) -> list[str]:

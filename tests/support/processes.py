@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
@@ -18,12 +20,35 @@ import httpx
 
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def die_with_the_tests() -> None:
+    """``preexec_fn`` of a child process: killed when the test run is (Linux ``PR_SET_PDEATHSIG``), so a
+    test run that is itself killed leaves no service, broker or frozen JVM behind. One C call, with libc
+    loaded beforehand: nothing in it takes a lock another thread could have held at the fork."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def service_environment(
+    service: str, *, kafka: KafkaSettings, database: DatabaseSettings, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment a ``timpora-<service>`` process reads: the test's broker, namespace and database."""
+    prefix = f"TIMPORA_{service.upper()}_"
+    return os.environ | {
+        f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        f"{prefix}KAFKA__NAMESPACE": kafka.namespace,
+        f"{prefix}DATABASE__URL": database.url.get_secret_value(),
+        **(extra or {}),
+    }
 
 
 @dataclass
@@ -87,18 +112,28 @@ def start_service(
     log: Path,
     extra: dict[str, str] | None = None,
 ) -> ServiceProcess:
-    """``timpora-<service> serve`` on a free port, with the test's broker, namespace and database."""
+    """``timpora-<service> serve`` on a free port, with the test's broker, namespace and database. Each start
+    writes a log of its own (``log``, then ``log`` with a number): what one run logged is not read as another's."""
     port = free_port()
     prefix = f"TIMPORA_{service.upper()}_"
-    environment = os.environ | {
-        f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        f"{prefix}KAFKA__NAMESPACE": kafka.namespace,
-        f"{prefix}DATABASE__URL": database.url.get_secret_value(),
-        f"{prefix}HTTP__PORT": str(port),
-        f"{prefix}LOG_LEVEL": "INFO",
-        **(extra or {}),
-    }
+    environment = service_environment(
+        service,
+        kafka=kafka,
+        database=database,
+        extra={f"{prefix}HTTP__PORT": str(port), f"{prefix}LOG_LEVEL": "INFO", **(extra or {})},
+    )
     command = [sys.executable, "-m", f"timpora.{service}.main", "serve"]
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, env=environment, stdout=output, stderr=output)  # noqa: S603 - our module
-    return ServiceProcess(service, port, process, log)
+    fresh = next(
+        candidate
+        for candidate in (log, *(log.with_name(f"{log.stem}.{n}{log.suffix}") for n in range(1, 1000)))
+        if not candidate.exists()
+    )
+    with fresh.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - our module
+            command,
+            env=environment,
+            stdout=output,
+            stderr=output,
+            preexec_fn=die_with_the_tests,  # noqa: PLW1509 - one C call, see die_with_the_tests
+        )
+    return ServiceProcess(service, port, process, fresh)

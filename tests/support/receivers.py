@@ -26,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.support.processes import free_port
+
 LOCALHOST = "127.0.0.1"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -263,10 +265,3 @@ async def smtp_receiver() -> AsyncIterator[SmtpReceiver]:
         yield receiver
     finally:
         await receiver.stop()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOCALHOST, 0))
-        port: int = probe.getsockname()[1]
-        return port

@@ -7,10 +7,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
+import os
+import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -32,11 +37,18 @@ from timpora.common.settings import ServiceSettings
 from timpora.common.topics import TopicSpec
 
 log = logging.getLogger(__name__)
+#: The exit status uvicorn gives a process whose application did not start.
+_STARTUP_FAILED = 3
 
 #: A long-running job of a service (outbox relay, scheduler, delivery worker); runs until cancelled.
 Worker = Callable[[], Awaitable[None]]
 #: An extra ``timpora-<service> NAME ...`` command: gets the settings and the remaining arguments.
 Command = Callable[[ServiceSettings, list[str]], Coroutine[Any, Any, int]]
+
+
+class StartInterruptedError(RuntimeError):
+    def __init__(self, service: str) -> None:
+        super().__init__(f"{service} was asked to stop before it had started")
 
 
 @dataclass
@@ -62,6 +74,8 @@ class ServiceRuntime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Stop steps that outlived their time; kept referenced until they end (see ``stop``).
     _abandoned: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: Set by :meth:`request_stop` (SIGTERM): a start still waiting on a peer gives up.
+    _stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def create(
@@ -92,7 +106,32 @@ class ServiceRuntime:
     async def migrate(self) -> None:
         await upgrade(self.engine, self.package, schema=self.name)
 
+    def request_stop(self) -> None:
+        """A stop was asked for (SIGTERM): a start still in progress gives up (see :meth:`start`)."""
+        self._stop_requested.set()
+
     async def start(self) -> None:
+        """Migrations, startup checks, topics, producer, consumers, workers.
+
+        A start waits on PostgreSQL and Kafka, and a peer that does not answer keeps it waiting for a
+        long time (asyncpg's connect timeout, Kafka's request timeout). A stop requested meanwhile cuts
+        it short, and whatever had started is stopped, within the stop's own bounds; so is a start that
+        fails half-way.
+        """
+        starting = asyncio.ensure_future(self._start())
+        stop_requested = asyncio.ensure_future(self._stop_requested.wait())
+        done, _ = await asyncio.wait({starting, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+        stop_requested.cancel()
+        if starting not in done:
+            self._abandon(starting)
+            log.warning("service start cut short by a stop", extra={"service": self.name})
+            await self.stop()
+            raise StartInterruptedError(self.name)
+        if (error := starting.exception()) is not None:
+            await self.stop()
+            raise error
+
+    async def _start(self) -> None:
         await self.migrate()
         for step in self.startup:
             await step()
@@ -105,40 +144,63 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Stops in bounded time, whatever Kafka and PostgreSQL are doing (``ShutdownSettings``).
 
-        Every step gets a time limit and is abandoned when it outlives it, because a graceful wait trusts
-        the other side to answer: a frozen broker never answers the consumer's LeaveGroup or the
-        producer's flush, a database that is gone never answers a rollback, and a handler in the middle
-        of a batch may be waiting on a lock. Abandoning them loses nothing. Events are consumed first
-        and stopped first: the batch in flight gets ``drain_s`` to commit; if it does not, it is
-        cancelled, its transaction rolls back, its offsets stay uncommitted, and Kafka delivers it
-        again to whoever consumes next (the inbox drops what was already applied). A relay batch cut
-        short is sent again; a delivery cut short is retried after its lease.
+        Every step gets a time limit, and the whole stop ``timeout_s``; a step that outlives its limit is
+        abandoned, because a graceful wait trusts the other side to answer: a frozen broker never
+        answers the consumer's LeaveGroup or the producer's flush, a database that is gone never answers
+        a rollback, and a handler in the middle of a batch may be waiting on a lock. Abandoning them
+        loses nothing. Events are consumed first and stopped first: the batch in flight gets
+        ``drain_s`` to commit; if it does not, it is cancelled, its transaction rolls back, its offsets
+        stay uncommitted, and Kafka delivers it again to whoever consumes next (the inbox drops what was
+        already applied). A relay batch cut short is sent again; a delivery cut short is retried after
+        its lease.
         """
         limits = self.settings.shutdown
+        began = time.monotonic()
+        deadline = began + limits.timeout_s
+        log.info("service stopping", extra={"service": self.name})
         # FastStream waits ``graceful_timeout`` (= drain_s) for the handler in flight, then cancels it
         # and closes the consumer, which leaves the group: the step allows for both.
-        await self._bounded("consumer", self.broker.stop(), limits.drain_s + limits.step_s)
+        await self._bounded("consumer", self.broker.stop(), limits.drain_s + limits.step_s, deadline)
         for task in self._tasks:
             task.cancel()
-        await self._bounded("workers", asyncio.gather(*self._tasks, return_exceptions=True), limits.step_s)
+        await self._bounded("workers", self._cancelled_workers(), limits.step_s, deadline)
         for step in self.shutdown:
-            await self._bounded("shutdown hook", step(), limits.step_s)
-        await self._bounded("producer", self.producer.stop(), limits.step_s)
-        await self._bounded("database", self.engine.dispose(), limits.step_s)
-        log.info("service stopped", extra={"service": self.name})
+            await self._bounded(getattr(step, "__qualname__", "shutdown hook"), step(), limits.step_s, deadline)
+        await self._bounded("producer", self.producer.stop(), limits.step_s, deadline)
+        await self._bounded("database", self.engine.dispose(), limits.step_s, deadline)
+        log.info(
+            "service stopped",
+            extra={
+                "service": self.name,
+                "duration_ms": round((time.monotonic() - began) * 1000),
+                "count": len(self._abandoned),
+            },
+        )
 
-    async def _bounded(self, step: str, work: Awaitable[object], limit_s: float) -> None:
-        """Runs ``work`` for at most ``limit_s``. Not ``asyncio.wait_for``: that waits for the cancelled work
-        to finish cancelling, and work stuck in a ``finally`` that talks to a frozen peer never does."""
+    async def _cancelled_workers(self) -> None:
+        for outcome in await asyncio.gather(*self._tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.warning(
+                    "worker failed while stopping", extra={"service": self.name, "reason": type(outcome).__name__}
+                )
+
+    async def _bounded(self, step: str, work: Awaitable[object], limit_s: float, deadline: float) -> None:
+        """Runs ``work`` for at most ``limit_s`` and never past ``deadline``. Not ``asyncio.wait_for``: that
+        waits for the cancelled work to finish cancelling, and work stuck in a ``finally`` that talks to
+        a frozen peer never does."""
         task = asyncio.ensure_future(work)
-        done, _ = await asyncio.wait({task}, timeout=limit_s)
+        allowed = max(0.0, min(limit_s, deadline - time.monotonic()))
+        done, _ = await asyncio.wait({task}, timeout=allowed)
         if task in done:
             if not task.cancelled() and (error := task.exception()) is not None:
                 log.warning(
                     "stop step failed", extra={"service": self.name, "step": step, "reason": type(error).__name__}
                 )
             return
-        log.warning("stop step abandoned", extra={"service": self.name, "step": step, "seconds": limit_s})
+        log.warning("stop step abandoned", extra={"service": self.name, "step": step, "seconds": round(allowed, 1)})
+        self._abandon(task)
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
         task.cancel()
         self._abandoned.add(task)
         task.add_done_callback(self._abandoned.discard)
@@ -257,15 +319,17 @@ class ServiceDefinition:
         stream = sys.stdout if args.command == "serve" else sys.stderr
         configure_logging(self.name, level=settings.log_level, json_output=settings.log_json, stream=stream)
         if args.command == "serve":
-            uvicorn.run(
-                self.create_app(settings),
+            app = self.create_app(settings)
+            config = uvicorn.Config(
+                app,
                 host=settings.http.host,
                 port=settings.http.port,
                 log_config=None,
                 access_log=False,
                 # Requests still running after this long are cut short on SIGTERM (see ShutdownSettings).
-                timeout_graceful_shutdown=max(1, round(settings.shutdown.drain_s)),
+                timeout_graceful_shutdown=math.ceil(settings.shutdown.drain_s),
             )
+            _Server(config, app.state.runtime).run()
             return 0
         if args.command == "migrate":
             asyncio.run(self._migrate(settings))
@@ -278,3 +342,33 @@ class ServiceDefinition:
             await runtime.migrate()
         finally:
             await runtime.engine.dispose()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, told two things more about stopping.
+
+    uvicorn notes SIGTERM but looks at it only once the application has started; a start waiting on a
+    peer that does not answer would hold the process for as long as its timeouts. Here the signal also
+    reaches the runtime, which cuts the start short. And once uvicorn has stopped, the process ends at
+    once: uvicorn re-raises SIGTERM to end it, but a process that ignores SIGTERM (PID 1 in a
+    container) would go on to asyncio's own teardown, which waits, without a bound, for the stop steps
+    the runtime abandoned.
+    """
+
+    def __init__(self, config: uvicorn.Config, runtime: ServiceRuntime) -> None:
+        super().__init__(config)
+        self._runtime = runtime
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0 if self.started else _STARTUP_FAILED)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None:
+            # A signal handler runs between two bytecodes of whatever the loop was doing: hand over safely.
+            self._loop.call_soon_threadsafe(self._runtime.request_stop)

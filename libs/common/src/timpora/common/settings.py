@@ -57,15 +57,18 @@ class RelaySettings(BaseModel):
 
 
 class ShutdownSettings(BaseModel):
-    """How long a stopping service waits for work in flight. Every wait is bounded, so a service stops within
-    ``drain_s`` (HTTP) + ``drain_s`` (events) + five ``step_s`` of SIGTERM whatever state Kafka and PostgreSQL are in.
-    Cutting work short loses nothing: a request not answered was not committed, and an event whose
-    transaction did not commit has no committed offset either, so Kafka delivers it again."""
+    """How long a stopping service waits for work in flight. Every wait is bounded: on SIGTERM a service
+    lets requests in flight finish for ``drain_s``, then stops within ``timeout_s`` whatever state Kafka
+    and PostgreSQL are in (an orchestrator's grace period must exceed the two together). Cutting work
+    short loses nothing: a request not answered was not committed, and an event whose transaction did
+    not commit has no committed offset either, so Kafka delivers it again."""
 
     #: Requests in flight, and then a batch of events in flight, may finish within this long.
     drain_s: float = Field(default=2.0, gt=0, le=30)
-    #: Each closing step (leaving the consumer group, workers, hooks, producer flush, database pool).
+    #: The longest any one closing step may take (leaving the consumer group, workers, producer flush, pool).
     step_s: float = Field(default=1.0, gt=0, le=30)
+    #: The whole stop, after the requests' drain.
+    timeout_s: float = Field(default=7.0, gt=0, le=60)
 
 
 class ServiceSettings(BaseSettings):

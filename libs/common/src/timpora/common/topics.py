@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 _FOREVER = "-1"
 _DAY_MS = 24 * 60 * 60 * 1000
 _AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 NAMESPACE_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 DEFAULT_NAMESPACE = "timpora"
+#: The consumer groups of the platform's services (see TopicCatalog.consumer_group).
+ConsumerGroupName = Literal["alerts-routing", "sharing-projections"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +65,18 @@ class TopicCatalog:
 
     @property
     def alerts_dead_letters(self) -> TopicSpec:
-        return TopicSpec(
-            name=f"{self.namespace}.alerts.dead-letters.v1",
-            key="the original record's key",
-            partitions=1,
-            description="Records the alert service could not process, with the reason in dlq_* headers.",
-            config={"retention.ms": str(90 * _DAY_MS)},
-        )
+        return self._dead_letters("alerts")
 
     @property
     def sharing_dead_letters(self) -> TopicSpec:
+        return self._dead_letters("sharing")
+
+    def _dead_letters(self, service: str) -> TopicSpec:
         return TopicSpec(
-            name=f"{self.namespace}.sharing.dead-letters.v1",
+            name=f"{self.namespace}.{service}.dead-letters.v1",
             key="the original record's key",
             partitions=1,
-            description="Records the sharing service could not process, with the reason in dlq_* headers.",
+            description=f"Records the {service} service could not process, with the reason in dlq_* headers.",
             config={"retention.ms": str(90 * _DAY_MS)},
         )
 
@@ -105,8 +105,10 @@ class TopicCatalog:
             config={"retention.ms": str(30 * _DAY_MS)},
         )
 
-    def consumer_group(self, name: str) -> str:
-        """A service's consumer group, e.g. ``timpora-alerts-routing``."""
+    def consumer_group(self, name: ConsumerGroupName) -> str:
+        """A service's consumer group, e.g. ``timpora-alerts-routing``. The names are a fixed set in which
+        none ends with another's tail, so no two namespaces ever get the same group ("a" + "alerts-routing"
+        could only meet "a-alerts" + "routing", which is not a name)."""
         return f"{self.namespace}-{name}"
 
     def owns(self, topic: str) -> bool:

@@ -58,7 +58,11 @@ async def outbox(settings: ServiceSettings, argv: list[str]) -> int:
     registry = narrow(settings, RegistrySettings)
     engine = await migrated_engine(settings, purpose="cli")
     relay = OutboxRelay(
-        engine, EventProducer(registry.kafka, client_id="timpora-registry-cli"), registry.relay, SystemClock()
+        engine,
+        EventProducer(registry.kafka, client_id="timpora-registry-cli"),
+        registry.relay,
+        SystemClock(),
+        catalog=registry.kafka.catalog,
     )
     try:
         count = await relay.republish(since=args.since, until=args.until or datetime.now(UTC))
@@ -76,7 +80,7 @@ async def relay(settings: ServiceSettings, argv: list[str]) -> int:
     producer = EventProducer(registry.kafka, client_id="timpora-registry-relay")
     await producer.start()
     try:
-        await OutboxRelay(engine, producer, registry.relay, SystemClock()).run()
+        await OutboxRelay(engine, producer, registry.relay, SystemClock(), catalog=registry.kafka.catalog).run()
     finally:
         await producer.stop()
         await engine.dispose()

@@ -29,7 +29,10 @@ def _setup(runtime: ServiceRuntime) -> None:
     for spec in REGISTRY_EVENT_SPECS:
         runtime.broker.publisher(topic, title=spec.ce_type, schema=spec.model, description=spec.description)
     if settings.relay.enabled:
-        runtime.workers.append(OutboxRelay(runtime.engine, runtime.producer, settings.relay, runtime.clock).run)
+        relay = OutboxRelay(
+            runtime.engine, runtime.producer, settings.relay, runtime.clock, catalog=settings.kafka.catalog
+        )
+        runtime.workers.append(relay.run)
     runtime.workers.append(functools.partial(housekeeping.run, runtime.engine, settings.idempotency_retention_days))
     if settings.expiry.enabled:
         scheduler = ExpiryScheduler(

@@ -30,7 +30,9 @@ def _setup(runtime: ServiceRuntime) -> None:
     runtime.startup.append(functools.partial(_record_agreements, runtime, in_force))
     runtime.workers.append(functools.partial(_rebuild_stale, runtime, settings, in_force))
     if settings.relay.enabled:
-        relay = OutboxRelay(runtime.engine, runtime.producer, settings.relay, runtime.clock, service="sharing")
+        relay = OutboxRelay(
+            runtime.engine, runtime.producer, settings.relay, runtime.clock, catalog=catalog, service="sharing"
+        )
         runtime.workers.append(relay.run)
 
 

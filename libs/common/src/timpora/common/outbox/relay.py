@@ -9,6 +9,11 @@ id: one person's ids follow their commit order, and the relay publishes in id or
 
 A crash after Kafka acknowledged a batch but before the rows were marked publishes them again: a
 duplicate, never a loss. Consumers drop duplicates by event id.
+
+A relay publishes only rows addressed to its own namespace's topics (see timpora.common.topics). A row
+names its topic when it is written; one written under another namespace (a command run with the wrong
+settings, a test) would otherwise be sent into that namespace's topics, or, if they do not exist, stop
+every row behind it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from timpora.common.db.notify import Wakeup
 from timpora.common.events import KafkaRecord
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import RelaySettings
+from timpora.common.topics import TopicCatalog
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,7 @@ OLDEST_AGE = Gauge(
 _CLAIM = """
     SELECT id, topic, partition_key, headers::text AS headers, payload
     FROM outbox
-    WHERE published_at IS NULL AND id NOT IN (SELECT unnest($1::bigint[]))  -- a hashed set
+    WHERE published_at IS NULL AND topic LIKE $3 AND id NOT IN (SELECT unnest($1::bigint[]))  -- a hashed set
     ORDER BY id LIMIT $2
 """
 #: Batches handed to Kafka but not yet acknowledged and marked, at most.
@@ -60,10 +66,12 @@ _MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 # count is capped and taken at most every few seconds, the oldest row comes straight from the index.
 _LAG_CAP = 100_000
 _LAG = text(
-    "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT :cap) AS capped), "
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL AND topic LIKE :topics "
+    "LIMIT :cap) AS capped), "
     "coalesce((SELECT extract(epoch FROM now() - created_at) FROM outbox WHERE published_at IS NULL "
-    "ORDER BY id LIMIT 1), 0)"
+    "AND topic LIKE :topics ORDER BY id LIMIT 1), 0)"
 )
+_FOREIGN = text("SELECT count(*) FROM outbox WHERE published_at IS NULL AND topic NOT LIKE :topics")
 _LAG_INTERVAL_S = 5.0
 
 
@@ -95,10 +103,13 @@ class OutboxRelay:
         settings: RelaySettings,
         clock: Clock,
         *,
+        catalog: TopicCatalog,
         service: str = "registry",
     ) -> None:
         self._engine = engine
         self._service = service
+        # LIKE pattern of the namespace's topics; a namespace holds no LIKE wildcard (see NAMESPACE_PATTERN).
+        self._topics = f"{catalog.namespace}.%"
         # The channel the outbox's trigger notifies, and the advisory lock relays of this service share.
         self._channel = f"timpora_{service}_outbox"
         self._lock_key = f"timpora-{service}-outbox-relay"
@@ -111,6 +122,7 @@ class OutboxRelay:
     async def run(self) -> None:
         """Publishes until cancelled: woken by NOTIFY on every committed insert, polling as a fallback."""
         async with self._wakeup.listening():
+            await self._report_foreign_rows()
             purged_at = self._clock.now()
             while True:
                 await self.drain()
@@ -175,9 +187,16 @@ class OutboxRelay:
                 settling.cancel()
         return published
 
+    async def _report_foreign_rows(self) -> None:
+        async with self._engine.connect() as connection:
+            foreign = int(await connection.scalar(_FOREIGN, {"topics": self._topics}) or 0)
+        if foreign:
+            log.warning("unpublished outbox rows of another namespace are left alone", extra={"count": foreign})
+
     async def _fetch(self, exclude: list[int]) -> list[OutboxRow]:
         async with self._engine.connect() as connection:
-            records = await (await driver_connection(connection)).fetch(_CLAIM, exclude, self._settings.batch_size)
+            driver = await driver_connection(connection)
+            records = await driver.fetch(_CLAIM, exclude, self._settings.batch_size, self._topics)
         return [_row(record) for record in records]
 
     async def _settle(self, ids: list[int], acknowledged: Awaitable[None], previous: Awaitable[int] | None) -> int:
@@ -196,7 +215,7 @@ class OutboxRelay:
 
     async def _measure_lag(self) -> None:
         async with self._engine.connect() as connection:
-            count, oldest = (await connection.execute(_LAG, {"cap": _LAG_CAP})).one()
+            count, oldest = (await connection.execute(_LAG, {"cap": _LAG_CAP, "topics": self._topics})).one()
         UNPUBLISHED.labels(self._service).set(int(count))
         OLDEST_AGE.labels(self._service).set(float(oldest))
         self._lag_measured = time.monotonic()
