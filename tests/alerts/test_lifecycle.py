@@ -4,17 +4,22 @@ acknowledged, escalated; each agency seeing and acting on its own alerts only.""
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from tests.alerts.conftest import AlertsUnderTest
-from tests.alerts.people import KAMAL, LAJING, SAMPANG, SURABAYA, Person
+from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, SURABAYA, Person
 from timpora.alerts import lifecycle
-from timpora.alerts.alerting import MOVED_AWAY
+from timpora.alerts.alerting import MOVED_AWAY, alert_id_for
 from timpora.alerts.channels.webhook import new_secret
 from timpora.alerts.models import routed_events
 from timpora.common.events.payloads import PresenceStatus
@@ -70,8 +75,12 @@ async def test_open_alerts_follow_a_person_who_moves(service: AlertsUnderTest) -
     rows = await service.alerts_about(person.foreigner_id)
     village = _of(rows, "desa-lajing", "permit.expired")
     assert (village.status, village.resolution) == ("resolved", MOVED_AWAY)  # not told where to
+    district = _of(rows, "kecamatan-arosbaya", "permit.expired")
+    assert (district.status, district.resolution) == ("resolved", MOVED_AWAY)
+    # The regency's jurisdiction covers both places: it keeps its own alert; nobody holds a second.
     regency = _of(rows, "pemkab-bangkalan", "permit.expired")
-    assert (regency.status, regency.moved_from, regency.place) == ("open", village.id, KAMAL)
+    assert (regency.status, regency.moved_from) == ("open", None)
+    assert len([row for row in rows if row.event_type == "permit.expired" and row.agency_id == "pemkab-bangkalan"]) == 1
     # The move itself is told to both places' agencies, and stays open for both.
     move_alerts = {row.agency_id: row for row in rows if row.event_type == "foreigner.residence-reported"}
     assert {"desa-lajing", "pemkab-bangkalan", "polres-bangkalan"} <= set(move_alerts)
@@ -108,9 +117,9 @@ async def test_an_alert_moves_once_and_stays_put_where_nobody_covers(service: Al
 
 
 async def test_reminders_wait_for_the_daily_digest(service: AlertsUnderTest) -> None:
-    # Neither village's district has an agency: the regency government gets both reminders.
+    # The 30- and 14-day reminders reach the members in their digest (7 and 1 days: at once).
     first, second = Person(village="35.26.04.2002"), Person(village=KAMAL)
-    await service.send(first.expiring(7), second.expiring(14))
+    await service.send(first.expiring(30), second.expiring(14))
     await service.deliver()
     assert not [mail for mail in service.smtp.messages if "bakesbangpol@bangkalan.timpora.example" in mail.rcpt_tos]
     async with service.runtime.sessions() as session, session.begin():
@@ -125,7 +134,7 @@ async def test_reminders_wait_for_the_daily_digest(service: AlertsUnderTest) -> 
     assert "Ringkasan harian" in digest.message["Subject"]
     assert "2 alerts" in digest.message["Subject"]
     text = digest.message.get_content()
-    assert "7 hari" in text
+    assert "30 hari" in text
     assert "14 days" in text
 
 
@@ -149,17 +158,25 @@ async def test_an_unacknowledged_overstay_escalates_to_contacts_then_the_next_le
         await lifecycle.escalate_due(session, service.alerting, now=service.clock.now(), after=after)
     await service.deliver()
     escalations = [mail for mail in service.smtp.messages if "Eskalasi" in mail.message["Subject"]]
-    assert [mail.rcpt_tos for mail in escalations] == [("kasi-inteldakim@kanim-pamekasan.timpora.example",)]
+    assert sorted(mail.rcpt_tos for mail in escalations) == [
+        ("kasi-inteldakim@kanim-pamekasan.timpora.example",),
+        ("sekda@bangkalan.timpora.example",),
+    ]
 
     service.clock.advance(hours=24, seconds=1)
     async with service.runtime.sessions() as session, session.begin():
         await lifecycle.escalate_due(session, service.alerting, now=service.clock.now(), after=after)
+    await service.deliver()
     rows = await service.alerts_about(person.foreigner_id)
     assert _of(rows, "polres-bangkalan", "permit.expired").escalation_level == 0  # acknowledged in time
-    assert _of(rows, "desa-lajing", "permit.expired").escalation_level == lifecycle.TO_NEXT_LEVEL
+    village = _of(rows, "desa-lajing", "permit.expired")
+    assert village.escalation_level == lifecycle.TO_NEXT_LEVEL
+    # The district office has the overstay already (its own alert): it is told the village did not act, on it.
     district = _of(rows, "kecamatan-arosbaya", "permit.expired")
-    assert "escalated: desa-lajing did not acknowledge" in district.reasons[0]
-    assert district.severity == "critical"
+    assert len([row for row in rows if row.agency_id == "kecamatan-arosbaya"]) == 1
+    told = [row for row in await service.deliveries_of(district.id) if row.message == "escalation"]
+    assert told
+    assert all(row.payload["escalation"]["from_alert"] == str(village.id) for row in told)
 
 
 async def test_an_agency_sees_and_acts_on_its_own_alerts_only(service: AlertsUnderTest) -> None:
@@ -210,16 +227,16 @@ async def test_a_broken_rule_file_is_refused_and_the_old_rules_keep_routing(serv
     assert "unknown agency no-such-agency" in response.json()["detail"]
     state = (await service.as_operator("GET", "/v1/admin/rules")).json()
     assert state["refused"] is not None
-    assert state["rules"][0]["to"][0]["nearest"] == ["village", "local_government"]
+    assert state["rules"][0]["to"][0]["agency"] == "pemkab-bangkalan"
 
-    document["rules"][0]["to"] = [{"agency": "pemkab-bangkalan"}]
+    document["rules"][0]["to"] = [{"agency": "polres-bangkalan"}]
     service.rules_file.write_text(yaml.safe_dump(document), encoding="utf-8")
     stat = service.rules_file.stat()
     os.utime(service.rules_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     other = Person(village=LAJING)
     await service.send(other.arrived())  # picked up without a restart
     routed = {row.agency_id for row in await service.alerts_about(other.foreigner_id)}
-    assert "pemkab-bangkalan" in routed
+    assert "polres-bangkalan" in routed
     assert "desa-lajing" not in routed
     assert (await service.as_operator("GET", "/v1/admin/rules")).json()["refused"] is None
 
@@ -284,3 +301,101 @@ async def test_an_expiry_event_about_someone_not_present_alerts_nobody(service: 
     await service.send(person.expired(185, presence=PresenceStatus.DEPARTED))
 
     assert await service.alerts_about(person.foreigner_id) == []
+
+
+@pytest.fixture
+async def surabaya(service: AlertsUnderTest) -> AsyncIterator[str]:
+    """Surabaya's city government as a member too, for the duration of a test: a place to move to."""
+    agency = {
+        "id": "pemkot-surabaya",
+        "name": "Pemerintah Kota Surabaya",
+        "kind": "local_government",
+        "jurisdiction": ["35.78"],
+        "channels": {"emails": ["bakesbangpol@surabaya.timpora.example"]},
+    }
+    added = await service.as_operator("PUT", "/v1/admin/agencies/pemkot-surabaya", json=agency)
+    assert added.status_code == 200, added.text
+    try:
+        yield "pemkot-surabaya"
+    finally:
+        await service.as_operator("DELETE", "/v1/admin/agencies/pemkot-surabaya")
+
+
+def _held_twice(rows: list[Any]) -> list[tuple[Any, str]]:
+    seen: dict[tuple[Any, str], int] = {}
+    for row in rows:
+        seen[row.event_id, row.agency_id] = seen.get((row.event_id, row.agency_id), 0) + 1
+    return [key for key, count in seen.items() if count > 1]
+
+
+async def test_after_a_move_each_new_agency_holds_one_alert_per_event(service: AlertsUnderTest, surabaya: str) -> None:
+    # The issue's case: an overstay held by three Bangkalan agencies; the person moves to Surabaya, whose
+    # government then held one copy of the alert per old holder, each under another id.
+    person = Person(village=LAJING)
+    await service.send(overstay := person.expired(2))
+    assert len([row for row in await service.alerts_about(person.foreigner_id) if row.status == "open"]) >= 3
+
+    await service.send(person.moved_to(SURABAYA))
+
+    rows = await service.alerts_about(person.foreigner_id)
+    theirs = [row for row in rows if row.agency_id == surabaya and row.event_id == uuid.UUID(overstay.id)]
+    assert [(row.id, row.status) for row in theirs] == [(alert_id_for(overstay.id, surabaya), "open")]
+    assert theirs[0].moved_from in {row.id for row in rows if row.resolution == MOVED_AWAY}  # its lineage
+    assert _held_twice(rows) == []
+    assert {row.agency_id for row in rows if row.event_type == "permit.expired" and row.status == "open"} == {surabaya}
+
+
+async def test_moving_back_reopens_the_same_alert_not_a_new_one(service: AlertsUnderTest, surabaya: str) -> None:
+    person = Person(village=LAJING)
+    await service.send(overstay := person.expired(2))
+    await service.send(person.moved_to(SURABAYA))
+
+    await service.send(person.moved_to(LAJING))
+
+    rows = [row for row in await service.alerts_about(person.foreigner_id) if row.event_id == uuid.UUID(overstay.id)]
+    assert _held_twice(rows) == []
+    by_agency = {row.agency_id: row for row in rows}
+    assert by_agency["desa-lajing"].id == alert_id_for(overstay.id, "desa-lajing")
+    assert (by_agency["desa-lajing"].status, by_agency["desa-lajing"].place) == ("open", LAJING)
+    assert (by_agency[surabaya].status, by_agency[surabaya].resolution) == ("resolved", MOVED_AWAY)
+
+
+async def test_news_of_an_arrival_stays_where_it_happened(service: AlertsUnderTest, surabaya: str) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.arrived())
+
+    await service.send(person.moved_to(SURABAYA))
+
+    arrivals = [row for row in await service.alerts_about(person.foreigner_id) if row.event_type == "foreigner.arrived"]
+    assert surabaya not in {row.agency_id for row in arrivals}
+    assert {row.status for row in arrivals if row.agency_id == "desa-lajing"} == {"resolved"}
+
+
+moves = st.lists(
+    st.one_of(
+        st.sampled_from([LAJING, AROSBAYA_OTHER, KAMAL, SAMPANG, SURABAYA]).map(lambda village: ("move", village)),
+        st.sampled_from([30, 7, 1]).map(lambda threshold: ("expiring", threshold)),
+        st.just(("expired", 0)),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=moves)
+async def test_random_moves_and_hand_overs_keep_one_alert_per_event_and_agency(
+    service: AlertsUnderTest, surabaya: str, steps: list[tuple[str, object]]
+) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.expiring(30))
+    for kind, value in steps:
+        if kind == "move" and value != person.village:
+            await service.send(person.moved_to(str(value)))
+        elif kind == "expiring":
+            await service.send(person.expiring(int(str(value))))
+        elif kind == "expired":
+            await service.send(person.expired(1))
+
+        rows = await service.alerts_about(person.foreigner_id)
+        assert _held_twice(rows) == [], steps

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from timpora.sharing.domain import agreements
 
-VILLAGE = agreements.current(agreements.DEFAULTS)["desa-lajing"]
+SHIPPED = agreements.current(agreements.DEFAULTS)
+VILLAGE = SHIPPED["desa-lajing"]
 #: A record as the village head gets it: the agreement's fields and the registry's id and version, no more.
 VILLAGE_RECORD = frozenset({"foreigner_id", "version"}) | VILLAGE.allowed
+#: What the API adds to a record whose agreement includes the permit's expiry (derived from what it sees).
+STANDING = frozenset({"days_to_expiry", "overstaying", "days_overstayed"})
+#: The agencies whose jurisdiction holds Lajing.
+COVERING_LAJING = frozenset(agency for agency, agreement in SHIPPED.items() if agreement.covers("35.26.05.2003"))

@@ -18,13 +18,29 @@ from timpora.sharing.domain import agreements
 from timpora.sharing.domain.fields import FIELD_NAMES, redact
 
 
-def test_the_shipped_agreements_are_the_regency_the_police_and_the_village_of_lajing() -> None:
+def test_the_shipped_agreements_are_those_of_bangkalans_members_that_are_told_of_people() -> None:
     loaded = {agreement.agency_id: agreement for agreement in agreements.load(agreements.DEFAULTS)}
 
-    assert set(loaded) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
+    assert set(loaded) == {
+        "pemkab-bangkalan",
+        "polres-bangkalan",
+        "kecamatan-arosbaya",
+        "disnaker-bangkalan",
+        "desa-lajing",
+    }
     assert "passport_number" in loaded["polres-bangkalan"].allowed
     assert "passport_number" not in loaded["pemkab-bangkalan"].allowed
-    assert loaded["desa-lajing"].allowed == {"full_name", "nationality", "occupation", "presence"}
+    assert loaded["desa-lajing"].allowed == {
+        "full_name",
+        "nationality",
+        "occupation",
+        "presence",
+        "residence_village_code",
+        "permit_type",
+        "permit_expires_on",
+        "permit_status",
+    }
+    assert "passport_number" not in loaded["desa-lajing"].allowed
     assert loaded["desa-lajing"].covers("35.26.05.2003")
     assert not loaded["desa-lajing"].covers("35.26.05.2004")
     assert loaded["pemkab-bangkalan"].covers("35.26.05.2004")

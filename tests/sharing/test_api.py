@@ -19,7 +19,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from tests.sharing.shipped import VILLAGE_RECORD
+from tests.sharing.shipped import STANDING, VILLAGE_RECORD
 from tests.support.clock import ManualClock
 from tests.support.factories import sample_event
 from tests.support.stack import Stack
@@ -88,7 +88,11 @@ def _person(
 
 
 def _agreements_file(
-    tmp_path: Path, *, lajing_until: str = "2027-12-31", regency_also_covers: str | None = None
+    tmp_path: Path,
+    *,
+    lajing_until: str = "2027-12-31",
+    regency_also_covers: str | None = None,
+    village_fields: list[str] | None = None,
 ) -> Path:
     document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
     for agreement in document["agreements"]:
@@ -97,6 +101,8 @@ def _agreements_file(
             agreement.update(valid_to=lajing_until, version=agreement["version"] + 1)
         if agreement["agency_id"] == "pemkab-bangkalan" and regency_also_covers:
             agreement.update(jurisdiction=[*agreement["jurisdiction"], regency_also_covers], version=9)
+        if agreement["agency_id"] == "desa-lajing" and village_fields:
+            agreement.update(fields=village_fields, version=9)
     path = tmp_path / "agreements.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
@@ -147,7 +153,7 @@ async def test_each_agency_sees_its_jurisdiction_and_its_fields_only(sharing: Sh
     assert _ids(village) & mine == {sharing.people["lajing"]}
     assert _ids(regency) & mine == {sharing.people["lajing"], sharing.people["arosbaya"]}
     village_record = next(i for i in village.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
-    assert set(village_record) == VILLAGE_RECORD
+    assert set(village_record) == VILLAGE_RECORD | STANDING
     police_record = next(i for i in police.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
     regency_record = next(i for i in regency.json()["items"] if i["foreigner_id"] == sharing.people["lajing"])
     assert police_record["passport_number"] == "E12345678"
@@ -166,7 +172,19 @@ async def test_someone_outside_an_agencys_view_answers_like_someone_who_does_not
     assert inside.json()["full_name"] == "Li Wei"
 
 
-async def test_filters_work_and_a_filter_on_a_field_outside_the_agreement_is_refused(sharing: Sharing) -> None:
+@pytest.fixture
+async def narrow_village(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+) -> AsyncIterator[Sharing]:
+    """The village head under an agreement of names, nationalities, occupations and presence only."""
+    fields = ["full_name", "nationality", "occupation", "presence"]
+    agreements_file = _agreements_file(tmp_path, village_fields=fields)
+    async for started in _started(kafka_settings, database_settings["sharing"], agreements_file):
+        yield started
+
+
+async def test_filters_work_and_a_filter_on_a_field_outside_the_agreement_is_refused(narrow_village: Sharing) -> None:
+    sharing = narrow_village
     overstaying = await sharing.get("pemkab-bangkalan", "/v1/foreigners", overstaying="true", limit=500)
     expiring = await sharing.get(
         "pemkab-bangkalan", "/v1/foreigners", expiring_within_days=14, region="35.26.05", limit=500
@@ -279,7 +297,7 @@ async def test_the_csv_export_has_exactly_the_agreements_columns_and_is_logged(s
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
-    assert set(rows[0]) == VILLAGE_RECORD
+    assert set(rows[0]) == VILLAGE_RECORD | STANDING
     assert sharing.people["lajing"] in {row["foreigner_id"] for row in rows}
     assert sharing.people["arosbaya"] not in {row["foreigner_id"] for row in rows}
     async with sharing.runtime.sessions() as session:
@@ -293,7 +311,8 @@ async def test_the_csv_export_has_exactly_the_agreements_columns_and_is_logged(s
     assert {str(record) for record in logged} == {row["foreigner_id"] for row in rows}
 
 
-async def test_statistics_count_only_dimensions_the_agreement_includes(sharing: Sharing) -> None:
+async def test_statistics_count_only_dimensions_the_agreement_includes(narrow_village: Sharing) -> None:
+    sharing = narrow_village
     village = (await sharing.get("desa-lajing", "/v1/statistics")).json()
     regency = (await sharing.get("pemkab-bangkalan", "/v1/statistics", region="35.26.05")).json()
 
@@ -377,9 +396,7 @@ async def test_each_agency_gets_an_asyncapi_document_with_exactly_its_fields(sha
     assert set(record_schema["properties"]) == VILLAGE_RECORD
     assert "passport_number" in str(police)
     assert "passport_number" not in str(village)
-    record: dict[str, object] = {"foreigner_id": "x", "version": 1, "full_name": "A", "nationality": "CHN"}
-    record["presence"] = "present"
-    record["occupation"] = None
+    record: dict[str, object] = dict.fromkeys(VILLAGE_RECORD) | {"foreigner_id": "x", "version": 1, "full_name": "A"}
     jsonschema.validate({"event": "foreigner.arrived", "in_view": True, "record": record}, schema)
     leaked = record | {"passport_number": "E1"}
     with pytest.raises(jsonschema.ValidationError):

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from tests.sharing.shipped import VILLAGE_RECORD
+from tests.sharing.shipped import COVERING_LAJING, SHIPPED, VILLAGE_RECORD
 from tests.support.factories import sample_event, snapshots
 from tests.support.kafka import tail
 from timpora.common.db.engine import make_engine, make_session_factory
@@ -72,7 +72,7 @@ async def test_each_agency_gets_only_its_fields_and_only_in_its_jurisdiction(ses
     await _apply(sessions, event)
     rows = await _rows(sessions, str(event.subject))
 
-    assert set(rows) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
+    assert set(rows) == COVERING_LAJING
     assert set(rows["desa-lajing"].record) == VILLAGE_RECORD
     assert rows["polres-bangkalan"].record["passport_number"] == "E12345678"
     assert "passport_number" not in rows["pemkab-bangkalan"].record
@@ -209,7 +209,9 @@ async def test_each_agency_topic_gets_the_event_as_that_agency_may_see_it(sessio
     await _apply(sessions, _moved(event, SAMPANG, 2))
 
     published = await _agency_events(sessions, subject)
-    assert set(published) == {"pemkab-bangkalan", "polres-bangkalan", "desa-lajing"}
+    assert set(published) == {
+        agency for agency in COVERING_LAJING if "foreigner.arrived" in SHIPPED[agency].event_types
+    }
     village = published["desa-lajing"]
     assert [entry["event"] for entry in village] == ["foreigner.arrived"]
     assert set(village[0]["record"]) == VILLAGE_RECORD
@@ -249,7 +251,10 @@ async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
     village_v1 = next(a for a in AGREEMENTS if a.agency_id == "desa-lajing")
     for event in history:
         await _apply(sessions, event)
-    assert {row.agreement_version for row in (await _rows(sessions, str(sampang.subject))).values()} == {2}
+    built = await _rows(sessions, str(sampang.subject))
+    assert {agency: row.agreement_version for agency, row in built.items()} == {
+        agency: SHIPPED[agency].version for agency in built
+    }
 
     document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
     for agreement in document["agreements"]:

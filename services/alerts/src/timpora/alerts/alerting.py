@@ -44,6 +44,8 @@ ALERT_IDS = uuid.UUID("5d0b7b8e-2f0c-4c61-9a57-0f4d1a0c7e21")
 _RECORD_ROUTING = insert(routed_events).on_conflict_do_nothing()
 _OPEN_ALERT = insert(alerts).on_conflict_do_nothing().returning(alerts.c.id)
 MOVED_AWAY = "moved out of your jurisdiction"
+#: Alerts that follow a person who moves: what the new place's agencies must still act on.
+_FOLLOWS_PERSON = frozenset({"permit.expiring", "permit.expired"})
 #: What closing an alert needs to know of it, to tell its agency on the channels it was sent on.
 _CLOSED = (
     alerts.c.id,
@@ -163,13 +165,9 @@ class Alerting:
         """Opens the alert (unless it is open already), with its first notice queued unless it waits for a digest.
         Written with the rest of the batch's alerts (:meth:`flush`)."""
         agency = directory.agencies[decision.agency_id]
-        # An alert that moved with its person has an id of its own: the person may move back to a place
-        # whose earlier (now closed) alert for the same event holds the plain id.
-        alert_id = (
-            alert_id_for(event_id, agency.id)
-            if moved_from is None
-            else alert_id_for(event_id, f"{agency.id}:{moved_from}")
-        )
+        # One alert per event and agency, always: the id says which (a move hands an alert over under the
+        # new agency's id, and moving back reopens the one that was closed; see _follow_move).
+        alert_id = alert_id_for(event_id, agency.id)
         where = place or next((code for code in Subject.of(event_type, data).places if agency.covers(code)), None)
         notice = notices.alert_notice(
             alert_id=alert_id,
@@ -328,52 +326,132 @@ class Alerting:
         event_id: UUID,
         now: datetime,
     ) -> None:
-        """Open alerts about someone who moved go to the new place's agencies; the old ones are told the person
-        moved away (not where to). Where no agency covers the new place, the alerts stay where they are."""
+        """What must still be acted on about someone who moved goes to the new place's agencies; the old ones
+        are told the person moved away (not where to). Where no agency covers the new place, the alerts stay
+        where they are.
+
+        Handed over per event, not per alert: an event that three old agencies held reaches each new agency
+        once, under its one id. Only reminders and overstays follow the person; an arrival or an earlier
+        move was news for the place it happened in, and closes there.
+        """
         await self.flush(session)
         new_place = data.jurisdiction
         if new_place is None:
             return
-        open_alerts = (
+        held = (
             await session.execute(
-                select(alerts.c.id, alerts.c.agency_id, alerts.c.event_id).where(
+                select(alerts.c.id, alerts.c.agency_id, alerts.c.event_id, alerts.c.event_type).where(
                     alerts.c.foreigner_id == data.foreigner.foreigner_id,
                     alerts.c.status.in_(OPEN),
                     alerts.c.event_id != event_id,  # the move's own alerts tell both places of it
                 )
             )
         ).all()
-        for row in open_alerts:
+        by_event: dict[UUID, list[Any]] = {}
+        for row in held:
             agency = directory.agencies.get(row.agency_id)
-            if agency is not None and agency.covers(new_place):
+            if agency is None or not agency.covers(new_place):
+                by_event.setdefault(row.event_id, []).append(row)
+        for moved_event, leaving in by_event.items():
+            if leaving[0].event_type not in _FOLLOWS_PERSON:
+                await self._close(
+                    session,
+                    update(alerts).where(alerts.c.id.in_([row.id for row in leaving])),
+                    resolution=MOVED_AWAY,
+                    now=now,
+                )
                 continue
-            successors = await self._rerouted(session, directory, row.event_id, place=new_place)
+            successors = await self._rerouted(session, directory, moved_event, place=new_place)
             if successors is None:
-                continue  # nobody's rules cover the new place: the alert stays with the agency that has it
+                continue  # nobody's rules cover the new place: the alerts stay with the agencies that have them
             original, decisions = successors
-            holders = set(
-                (
-                    await session.execute(
-                        select(alerts.c.agency_id).where(alerts.c.event_id == row.event_id, alerts.c.status.in_(OPEN))
-                    )
-                ).scalars()
+            await self._close(
+                session,
+                update(alerts).where(alerts.c.id.in_([row.id for row in leaving])),
+                resolution=MOVED_AWAY,
+                now=now,
             )
-            await self._close(session, update(alerts).where(alerts.c.id == row.id), resolution=MOVED_AWAY, now=now)
             for decision in decisions:
-                if decision.agency_id in holders:
-                    continue  # it already has this alert open (its jurisdiction covers both places)
-                await self.open_alert(
+                await self._hand_over(
                     session,
                     directory,
-                    event_id=str(row.event_id),
-                    event_type=original.event_type,
-                    occurred_at=original.occurred_at,
-                    data=original.data,
+                    original=original,
+                    moved_event=moved_event,
                     decision=decision,
-                    now=now,
-                    moved_from=row.id,
+                    moved_from=leaving[0].id,
                     place=new_place,
+                    move_id=event_id,
+                    now=now,
                 )
+
+    async def _hand_over(
+        self,
+        session: AsyncSession,
+        directory: Directory,
+        *,
+        original: OriginalEvent,
+        moved_event: UUID,
+        decision: Decision,
+        moved_from: UUID,
+        place: str,
+        move_id: UUID,
+        now: datetime,
+    ) -> None:
+        """``decision``'s agency gets ``moved_event``'s alert: a new one, or its own again if the person comes
+        back to a place whose alert was closed when they left. An alert it has open, or one an officer closed,
+        is left as it is."""
+        alert_id = alert_id_for(moved_event, decision.agency_id)
+        existing = (
+            await session.execute(select(alerts.c.status, alerts.c.resolution).where(alerts.c.id == alert_id))
+        ).first()
+        if existing is None:
+            await self.open_alert(
+                session,
+                directory,
+                event_id=str(moved_event),
+                event_type=original.event_type,
+                occurred_at=original.occurred_at,
+                data=original.data,
+                decision=decision,
+                now=now,
+                moved_from=moved_from,
+                place=place,
+            )
+            await self.flush(session)  # the next decision's check reads it
+            return
+        if existing.status in OPEN or existing.resolution != MOVED_AWAY:
+            return
+        reopened = (
+            await session.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id)
+                .values(
+                    status="open",
+                    resolved_at=None,
+                    resolved_by=None,
+                    resolution=None,
+                    place=place,
+                    moved_from=moved_from,
+                )
+                .returning(alerts.c.notice, alerts.c.channels, alerts.c.digest)
+            )
+        ).one()
+        if reopened.digest:
+            return  # it goes out with the agency's next digest
+        message_id = message_id_for(alert_id, f"reopened:{move_id}")
+        await queue.enqueue(
+            session,
+            queue.Message(
+                message_id=message_id,
+                kind="alert",
+                alert_id=alert_id,
+                agency_id=decision.agency_id,
+                channels=reopened.channels,
+                held=directory.held(directory.agencies[decision.agency_id]),
+                payload=notices.message(reopened.notice, message_id=message_id, kind="alert"),
+                now=now,
+            ),
+        )
 
     async def _rerouted(
         self, session: AsyncSession, directory: Directory, event_id: UUID, *, place: str

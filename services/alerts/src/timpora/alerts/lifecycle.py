@@ -20,12 +20,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from timpora.alerts import queue
-from timpora.alerts.alerting import Alerting, message_id_for, original_event
+from timpora.alerts.alerting import Alerting, alert_id_for, message_id_for, original_event
 from timpora.alerts.domain import notices
 from timpora.alerts.domain.directory import Agency, Channel
 from timpora.alerts.domain.routing import Decision, Directory, agency_for_level_above
 from timpora.alerts.domain.rules import Severity
-from timpora.alerts.models import alerts, deliveries, delivery_attempts, digests, routed_events
+from timpora.alerts.models import OPEN, alerts, deliveries, delivery_attempts, digests, routed_events
 from timpora.alerts.settings import LifecycleSettings
 
 _DIGESTS = uuid.UUID("8f3a6c1e-94b2-4d0a-b7e5-2c9d41f06a33")
@@ -167,6 +167,35 @@ async def _to_next_level(
     if original is None:
         return
     hours = round(2 * after.total_seconds() / 3600, 1)
+    escalation = {"level": TO_NEXT_LEVEL, "from_agency": agency.id, "from_alert": str(row.id)}
+    await alerting.flush(session)  # an alert opened for the wider agency earlier in this round is read below
+    held = (
+        await session.execute(
+            select(alerts.c.id, alerts.c.status, alerts.c.notice, alerts.c.channels).where(
+                alerts.c.id == alert_id_for(row.event_id, wider.id)
+            )
+        )
+    ).first()
+    if held is not None:
+        # The wider agency has this alert already (its own rules chose it): it is told that the nearer one
+        # did not act, on the alert it has, unless it closed it itself.
+        if held.status in OPEN:
+            message_id = message_id_for(held.id, f"escalated-from:{row.id}")
+            await queue.enqueue(
+                session,
+                queue.Message(
+                    message_id=message_id,
+                    kind="escalation",
+                    alert_id=held.id,
+                    agency_id=wider.id,
+                    channels=held.channels,
+                    payload=notices.message(
+                        held.notice, message_id=message_id, kind="escalation", extra={"escalation": escalation}
+                    ),
+                    now=now,
+                ),
+            )
+        return
     await alerting.open_alert(
         session,
         directory,
@@ -184,7 +213,7 @@ async def _to_next_level(
         ),
         now=now,
         place=row.place,
-        extra={"escalation": {"level": TO_NEXT_LEVEL, "from_agency": agency.id, "from_alert": str(row.id)}},
+        extra={"escalation": escalation},
     )
 
 

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 EVENT_NAMES = frozenset(spec.name for spec in REGISTRY_EVENT_SPECS)
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+#: Events no rule may hold back for a daily digest.
+_NEVER_DIGESTED = frozenset({"permit.expired"})
 
 
 class Severity(StrEnum):
@@ -85,6 +87,9 @@ class Rule(BaseModel):
             raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(sorted(EVENT_NAMES))}")
         if self.filters.thresholds and self.event_types != ["permit.expiring"]:
             raise ValueError("a thresholds filter only applies to a rule for permit.expiring alone")
+        if self.digest and (self.severity is Severity.CRITICAL or _NEVER_DIGESTED & set(self.event_types)):
+            # Each overstay day costs the person a fee and brings deportation closer (UU 6/2011 art. 78).
+            raise ValueError("digest: an overstay, or anything critical, goes out at once, never in a digest")
         return self
 
 
