@@ -399,3 +399,59 @@ async def test_random_moves_and_hand_overs_keep_one_alert_per_event_and_agency(
 
         rows = await service.alerts_about(person.foreigner_id)
         assert _held_twice(rows) == [], steps
+
+
+async def test_an_overstay_after_a_move_out_of_every_jurisdiction_reaches_those_who_held_the_reminders(
+    service: AlertsUnderTest,
+) -> None:
+    # The reminders stayed put (nobody covers Surabaya in the shipped directory); the overstay must not
+    # then go to nobody while closing those reminders as "resolved".
+    person = Person(village=LAJING)
+    await service.send(person.expiring(7))
+    holders = {row.agency_id for row in await service.alerts_about(person.foreigner_id)}
+    await service.send(person.moved_to(SURABAYA))
+
+    await service.send(person.expired(1))
+
+    rows = await service.alerts_about(person.foreigner_id)
+    overstays = {row.agency_id: row for row in rows if row.event_type == "permit.expired"}
+    assert set(overstays) == holders
+    assert {row.status for row in overstays.values()} == {"open"}
+    assert all(row.severity == "critical" for row in overstays.values())
+    assert {row.status for row in rows if row.event_type == "permit.expiring"} == {"superseded"}
+
+
+async def test_an_expiry_event_about_someone_not_present_leaves_their_reminders_alone(service: AlertsUnderTest) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.expiring(7))
+
+    await service.send(person.expired(3, presence=PresenceStatus.DEPARTED))
+
+    rows = await service.alerts_about(person.foreigner_id)
+    assert {row.status for row in rows if row.event_type == "permit.expiring"} == {"open"}
+    assert not [row for row in rows if row.event_type == "permit.expired"]
+
+
+async def test_a_reminder_sent_in_a_digest_and_reopened_after_a_return_is_in_the_next_digest(
+    service: AlertsUnderTest, surabaya: str
+) -> None:
+    person = Person(village=LAJING)
+    await service.send(reminder := person.expiring(30))
+    service.clock.advance(hours=1)  # 08:00 in Bangkalan: the digest goes out
+    async with service.runtime.sessions() as session, session.begin():
+        await lifecycle.send_digests(session, service.alerting, now=service.clock.now())
+    await service.send(person.moved_to(SURABAYA))
+    await service.send(person.moved_to(LAJING))
+
+    service.clock.advance(days=1)
+    async with service.runtime.sessions() as session, session.begin():
+        await lifecycle.send_digests(session, service.alerting, now=service.clock.now())
+
+    village = next(
+        row
+        for row in await service.alerts_about(person.foreigner_id)
+        if row.agency_id == "desa-lajing" and row.event_id == uuid.UUID(reminder.id)
+    )
+    assert village.status == "open"
+    assert village.digested_at is not None
+    assert village.digested_at == service.clock.now()

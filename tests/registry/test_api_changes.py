@@ -246,3 +246,43 @@ async def test_a_permit_that_expired_abroad_is_not_the_returning_persons(registr
     async with registry.sessions() as session:
         old = (await session.execute(select(permits).where(permits.c.id == issued.json()["permit"]["permit_id"]))).one()
     assert (old.status, old.end_reason, old.ended_on.isoformat()) == ("ended", "lapsed-abroad", "2027-01-01")
+
+
+async def test_a_departure_after_the_permit_expired_keeps_the_overstay_on_record(registry: Registry) -> None:
+    # Nobody ran the scheduler between the expiry and the departure: the overstay happened all the same,
+    # and leaving must not turn it into a permit that simply "ended with the exit".
+    fid = (await registry.new_foreigner(sponsor=None))["foreigner_id"]
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/permits", json=permit(type="visit", issued_on="2026-11-01", expires_on="2026-12-01")
+    )
+
+    departed = await registry.client.post(
+        f"/v1/foreigners/{fid}/departure", json={"port": "Juanda International Airport", "departed_on": "2026-12-10"}
+    )
+
+    assert departed.status_code == 200, departed.text
+    assert (departed.json()["permit"]["status"], departed.json()["permit"]["end_reason"]) == ("expired", None)
+
+
+async def test_a_permit_that_ended_cannot_be_extended_or_revoked(registry: Registry) -> None:
+    fid = (await registry.new_foreigner(sponsor=None))["foreigner_id"]
+    issued = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits", json=permit(type="visit", issued_on="2026-11-01", expires_on="2026-12-01")
+    )
+    permit_id = issued.json()["permit"]["permit_id"]
+    passport = (await registry.client.get(f"/v1/foreigners/{fid}")).json()["foreigner"]["passport"]
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/departure", json={"port": "Juanda International Airport", "departed_on": "2026-11-20"}
+    )
+    await registry.arrive(passport=passport, arrived_on="2026-11-25", sponsor=None)
+
+    extended = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{permit_id}/extension", json={"expires_on": "2027-01-01"}
+    )
+    revoked = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{permit_id}/revocation", json={"reason": "fraud"}
+    )
+
+    assert extended.status_code == 409, extended.text
+    assert revoked.status_code == 409, revoked.text
+    assert extended.json()["detail"][0]["loc"] == ["path", "permit_id"]

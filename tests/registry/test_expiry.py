@@ -234,3 +234,33 @@ async def test_a_returning_visitor_is_not_overstaying_on_the_old_permit(registry
     await _scheduler(registry).run_once()
 
     assert await _expiry_events(registry, fid) == []
+
+
+async def test_a_departure_entered_late_undoes_an_overstay_the_scheduler_saw_before_it(registry: Registry) -> None:
+    # The scheduler ran after the expiry while the registry still thought the visitor here; the departure,
+    # entered afterwards, says they left before the expiry: there was no overstay.
+    expires = START.date() + timedelta(days=10)
+    fid, _ = await _person_with_permit(registry, expires)
+    registry.clock.current = _at_noon_jakarta(expires + timedelta(days=2))
+    await _scheduler(registry).run_once()
+    assert (await registry.client.get(f"/v1/foreigners/{fid}")).json()["foreigner"]["permit"]["status"] == "expired"
+
+    departed = await registry.client.post(
+        f"/v1/foreigners/{fid}/departure",
+        json={"port": "Juanda International Airport", "departed_on": (expires - timedelta(days=1)).isoformat()},
+    )
+
+    assert departed.status_code == 200, departed.text
+    assert departed.json()["permit"]["status"] == "active"  # an ITAS: settled when its holder comes back
+
+
+async def test_the_search_for_expiring_permits_leaves_out_those_already_overstayed(registry: Registry) -> None:
+    overstayed, _ = await _person_with_permit(registry, START.date() + timedelta(days=10))
+    expiring, _ = await _person_with_permit(registry, START.date() + timedelta(days=40))
+    registry.clock.current = _at_noon_jakarta(START.date() + timedelta(days=30))
+
+    found = await registry.client.get("/v1/foreigners", params={"expiring_within_days": 14, "limit": 500})
+
+    ids = {item["foreigner_id"] for item in found.json()["items"]}
+    assert expiring in ids
+    assert overstayed not in ids

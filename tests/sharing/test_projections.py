@@ -7,7 +7,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -22,7 +22,14 @@ from tests.support.kafka import tail
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.events import CloudEvent, KafkaRecord, decode, new_event
-from timpora.common.events.payloads import Contract, ForeignerSnapshot, ForeignerUpdated
+from timpora.common.events.payloads import (
+    Contract,
+    ForeignerSnapshot,
+    ForeignerUpdated,
+    Permit,
+    PermitStatus,
+    PermitType,
+)
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
@@ -76,7 +83,8 @@ async def test_each_agency_gets_only_its_fields_and_only_in_its_jurisdiction(ses
     assert set(rows["desa-lajing"].record) == VILLAGE_RECORD
     assert rows["polres-bangkalan"].record["passport_number"] == "E12345678"
     assert "passport_number" not in rows["pemkab-bangkalan"].record
-    assert all(row.visible for row in rows.values())
+    # Everyone whose agreement shows the person (the manpower office: holders of limited stay permits only).
+    assert {agency for agency, row in rows.items() if row.visible} == COVERING_LAJING - {"disnaker-bangkalan"}
 
     await _apply(sessions, _moved(event, OTHER_AROSBAYA, 2))
     rows = await _rows(sessions, str(event.subject))
@@ -137,14 +145,13 @@ async def test_any_delivery_order_with_duplicates_ends_as_the_newest_event_says(
         await _apply(sessions, event)
 
     rows = await _rows(sessions, subject)
-    newest = villages[-1]
     for agreement in AGREEMENTS:
         if not any(agreement.covers(village) for village in villages):
             assert agreement.agency_id not in rows or not rows[agreement.agency_id].visible
             continue
         row = rows[agreement.agency_id]
         assert row.version == len(villages)
-        assert row.visible is agreement.covers(newest)
+        assert row.visible is agreement.shows(history[-1].data)  # type: ignore[arg-type]
         if row.visible:
             assert set(row.record) == agreement.allowed | {"foreigner_id", "version"}
     async with sessions() as session, session.begin():
@@ -210,7 +217,9 @@ async def test_each_agency_topic_gets_the_event_as_that_agency_may_see_it(sessio
 
     published = await _agency_events(sessions, subject)
     assert set(published) == {
-        agency for agency in COVERING_LAJING if "foreigner.arrived" in SHIPPED[agency].event_types
+        agency
+        for agency in COVERING_LAJING
+        if "foreigner.arrived" in SHIPPED[agency].event_types and SHIPPED[agency].shows(event.data)  # type: ignore[arg-type]
     }
     village = published["desa-lajing"]
     assert [entry["event"] for entry in village] == ["foreigner.arrived"]
@@ -260,7 +269,7 @@ async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
     for agreement in document["agreements"]:
         if agreement["agency_id"] == "desa-lajing":
             agreement.update(
-                version=3, jurisdiction=["35.26.05"], fields=["full_name", "nationality", "sex", "presence"]
+                version=4, jurisdiction=["35.26.05"], fields=["full_name", "nationality", "sex", "presence"]
             )
     path = tmp_path / "agreements.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
@@ -300,3 +309,30 @@ def test_the_rebuild_command_refuses_an_unknown_agency(database_settings: dict[s
 
     assert result.returncode == 1
     assert "no agreement for agency no-such-agency" in result.stderr
+
+
+async def test_the_manpower_office_sees_holders_of_limited_stay_permits_only(sessions: Any) -> None:
+    # Its agreement is about foreign workers: a tourist in the regency is none of its business.
+    worker = sample_event(jurisdiction=LAJING)
+    worker_snapshot: ForeignerSnapshot = worker.data.foreigner  # type: ignore[attr-defined]
+    visitor = sample_event(jurisdiction=LAJING)
+    visitor_snapshot: ForeignerSnapshot = visitor.data.foreigner  # type: ignore[attr-defined]
+    for event, snapshot, permit_type in (
+        (worker, worker_snapshot, PermitType.ITAS),
+        (visitor, visitor_snapshot, PermitType.VISIT),
+    ):
+        permit = Permit(
+            permit_id=uuid.uuid4(),
+            number=f"P{uuid.uuid4().hex[:10].upper()}",
+            type=permit_type,
+            issued_on=date(2026, 11, 1),
+            expires_on=date(2027, 11, 1),
+            status=PermitStatus.ACTIVE,
+        )
+        moved = snapshot.model_copy(update={"version": 2, "permit": permit})
+        data = ForeignerUpdated(foreigner=moved, jurisdiction=LAJING, changed_fields=["permit"])
+        await _apply(sessions, new_event(data, source="/timpora/registry", subject=event.subject))
+
+    assert (await _rows(sessions, str(worker.subject)))["disnaker-bangkalan"].visible
+    assert not (await _rows(sessions, str(visitor.subject)))["disnaker-bangkalan"].visible
+    assert (await _rows(sessions, str(visitor.subject)))["pemkab-bangkalan"].visible

@@ -93,15 +93,17 @@ def ancestors(code: str) -> list[str]:
 WITA_PROVINCES = frozenset({"51", "52", "53", "63", "64", "65", "71", "72", "73", "74", "75", "76"})
 WIT_PROVINCES = frozenset({"81", "82", "91", "92", "93", "94", "95", "96", "97"})
 JAKARTA = ZoneInfo("Asia/Jakarta")
+MAKASSAR = ZoneInfo("Asia/Makassar")
+JAYAPURA = ZoneInfo("Asia/Jayapura")
 
 
 def time_zone(code: str) -> ZoneInfo:
     """WIB (Asia/Jakarta), WITA (Asia/Makassar) or WIT (Asia/Jayapura) for the code's province."""
     province = code[:2]
     if province in WITA_PROVINCES:
-        return ZoneInfo("Asia/Makassar")
+        return MAKASSAR
     if province in WIT_PROVINCES:
-        return ZoneInfo("Asia/Jayapura")
+        return JAYAPURA
     return JAKARTA
 
 

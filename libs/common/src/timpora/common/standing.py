@@ -46,8 +46,8 @@ def zone_name_sql(village_code: ColumnElement[str]) -> ColumnElement[str]:
     """:func:`zone_of` in SQL: the IANA zone of a village code column's province (WIB when null)."""
     province = func.left(village_code, 2)
     return case(
-        (province.in_(sorted(regions.WITA_PROVINCES)), literal("Asia/Makassar", String)),
-        (province.in_(sorted(regions.WIT_PROVINCES)), literal("Asia/Jayapura", String)),
+        (province.in_(sorted(regions.WITA_PROVINCES)), literal(regions.MAKASSAR.key, String)),
+        (province.in_(sorted(regions.WIT_PROVINCES)), literal(regions.JAYAPURA.key, String)),
         else_=literal(regions.JAKARTA.key, String),
     )
 

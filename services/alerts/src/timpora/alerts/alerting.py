@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timpora.alerts import queue
 from timpora.alerts.agencies import DirectoryCache
 from timpora.alerts.domain import notices
+from timpora.alerts.domain.directory import Channel
 from timpora.alerts.domain.routing import Decision, Directory, Subject, route
-from timpora.alerts.domain.rules import RuleBook
+from timpora.alerts.domain.rules import RuleBook, Severity
 from timpora.alerts.models import OPEN, alerts, routed_events
 from timpora.common.clock import Clock
 from timpora.common.events import CloudEvent
@@ -109,10 +110,15 @@ class Alerting:
         directory = await self.directory(session)
         rules = self.rules.refresh(directory.agencies)
         decisions = route(Subject.of(name, data), rules, directory)
-        if isinstance(data, PermitExpiring | PermitExpired) and data.foreigner.presence is not PresenceStatus.PRESENT:
+        absent = data.foreigner.presence is not PresenceStatus.PRESENT
+        if isinstance(data, PermitExpiring | PermitExpired) and absent:
             # Only someone in the country can overstay or need a reminder; such an event (from a registry
             # before it ended visit permits on exit) would tell agencies of an overstay that is not one.
             decisions = []
+        elif isinstance(data, PermitExpired) and not decisions:
+            # Nobody covers where the person is now (they moved out of every member's jurisdiction): the
+            # agencies that hold the permit's reminders kept them, and hear of the overstay too.
+            decisions = await self._reminder_holders(session, directory, data)
         _writes(session).routings.append(
             {
                 "event_id": event_uuid,
@@ -127,7 +133,7 @@ class Alerting:
         )
         superseded = (
             await self._supersede(session, data, event.id, decisions, now=now)
-            if isinstance(data, PermitExpired)
+            if isinstance(data, PermitExpired) and not absent
             else {}
         )
         for decision in decisions:
@@ -226,6 +232,35 @@ class Alerting:
             await queue.insert_deliveries(
                 session, [row for alert_id in created for row in writes.notices.get(alert_id, [])]
             )
+
+    async def _reminder_holders(
+        self, session: AsyncSession, directory: Directory, data: PermitExpired
+    ) -> list[Decision]:
+        await self.flush(session)
+        holders = (
+            await session.execute(
+                select(alerts.c.agency_id, alerts.c.rule_ids)
+                .where(alerts.c.permit_id == data.permit.permit_id, alerts.c.event_type == "permit.expiring")
+                .where(alerts.c.status.in_(OPEN))
+                .distinct()
+            )
+        ).all()
+        decisions = []
+        for holder in holders:
+            agency = directory.agencies.get(holder.agency_id)
+            if agency is None:
+                continue
+            decisions.append(
+                Decision(
+                    agency_id=agency.id,
+                    severity=Severity.CRITICAL,
+                    channels=directory.configured(agency, Channel),
+                    digest=False,
+                    reasons=("holds the permit's reminders; no member covers where the person lives now",),
+                    rule_ids=tuple(holder.rule_ids),
+                )
+            )
+        return decisions
 
     async def _supersede(
         self, session: AsyncSession, data: PermitExpired, event_id: str, decisions: Sequence[Decision], *, now: datetime
@@ -432,6 +467,11 @@ class Alerting:
                     resolution=None,
                     place=place,
                     moved_from=moved_from,
+                    # As if new where it is now: its digest, its escalation clock.
+                    created_at=now,
+                    digested_at=None,
+                    escalation_level=0,
+                    escalated_at=None,
                 )
                 .returning(alerts.c.notice, alerts.c.channels, alerts.c.digest)
             )

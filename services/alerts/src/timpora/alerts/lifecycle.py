@@ -189,6 +189,7 @@ async def _to_next_level(
                     alert_id=held.id,
                     agency_id=wider.id,
                     channels=held.channels,
+                    held=directory.held(wider),
                     payload=notices.message(
                         held.notice, message_id=message_id, kind="escalation", extra={"escalation": escalation}
                     ),

@@ -26,10 +26,10 @@ from prometheus_client import Counter
 from sqlalchemy import Row, and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from timpora.common import regions
-from timpora.common.clock import Clock, local_date
+from timpora.common.clock import Clock
 from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.payloads import Contract, PermitExpired, PermitExpiring, PermitStatus, PresenceStatus
+from timpora.common.standing import OPEN, local_today
 from timpora.registry import repository as repo
 from timpora.registry.domain.changes import jurisdiction_of, permit_from_row
 from timpora.registry.models import expiry_notices, foreigners, permits
@@ -114,7 +114,7 @@ class ExpiryScheduler:
             .select_from(foreigners.join(permits, permits.c.id == foreigners.c.current_permit_id))
             .where(
                 foreigners.c.presence == PresenceStatus.PRESENT.value,
-                permits.c.status.in_(repo.OPEN_PERMIT_STATUSES),
+                permits.c.status.in_(sorted(OPEN)),
                 permits.c.expires_on <= horizon,
                 *([foreigners.c.id > after] if after is not None else []),
             )
@@ -128,8 +128,7 @@ class ExpiryScheduler:
         return list((await session.execute(statement)).all())
 
     async def _notify(self, session: AsyncSession, row: Row[Any]) -> int:
-        zone = regions.time_zone(row.jurisdiction) if row.jurisdiction else regions.JAKARTA
-        today = local_date(self._clock, zone)
+        today = local_today(self._clock, row.jurisdiction)
         sent = await session.execute(
             select(expiry_notices.c.kind, expiry_notices.c.threshold_days).where(
                 and_(expiry_notices.c.permit_id == row.id, expiry_notices.c.permit_version == row.version)

@@ -21,18 +21,15 @@ from timpora.common.events.payloads import (
     Movement,
     Passport,
     Permit,
-    PermitStatus,
     PresenceStatus,
     Residence,
     Sex,
     Sponsor,
 )
-from timpora.common.standing import local_today_sql, zone_name_sql
+from timpora.common.standing import OPEN, local_today_sql, zone_name_sql
 from timpora.registry.domain.commands import SponsorIn
 from timpora.registry.domain.errors import NotFoundError
 from timpora.registry.models import foreigners, history, outbox, permits, sponsors, stays
-
-OPEN_PERMIT_STATUSES = (PermitStatus.ACTIVE.value, PermitStatus.EXTENDED.value)
 
 
 async def lock_foreigner(session: AsyncSession, foreigner_id: UUID) -> Row[Any]:
@@ -243,6 +240,7 @@ async def search(
     passport_number: str | None,
     region: str | None,
     permit_status: str | None,
+    presence: str | None,
     expiring_within_days: int | None,
     now: datetime,
     after: tuple[str, UUID] | None,
@@ -264,13 +262,16 @@ async def search(
         )
     if permit_status:
         conditions.append(permits.c.status == permit_status)
+    if presence:
+        conditions.append(foreigners.c.presence == presence)
     if expiring_within_days is not None:
         # Counted on each person's local date, as the expiry scheduler counts it.
         today = local_today_sql(now, zone_name_sql(foreigners.c.jurisdiction))
         conditions.append(
             and_(
                 foreigners.c.presence == PresenceStatus.PRESENT.value,
-                permits.c.status.in_(OPEN_PERMIT_STATUSES),
+                permits.c.status.in_(sorted(OPEN)),
+                permits.c.expires_on >= today,  # past it, the permit is overstayed, not expiring
                 permits.c.expires_on <= today + expiring_within_days,
             )
         )

@@ -64,7 +64,7 @@ async def _apply_one(
     ).first()
     newer = held is None or held.version < snapshot.version
     if newer:
-        visible = agreement.covers(data.jurisdiction)
+        visible = agreement.shows(data)
         record = redact(snapshot, agreement.allowed) if visible else None
         await _upsert(
             session,

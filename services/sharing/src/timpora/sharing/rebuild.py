@@ -82,7 +82,7 @@ async def rebuild(
     newest = await newest_events(kafka, topic) if agreement.in_force_at(now) else {}
     rows = []
     for data in newest.values():
-        visible = agreement.covers(data.jurisdiction)
+        visible = agreement.shows(data)
         record = json.dumps(redact(data.foreigner, agreement.allowed)) if visible else None
         rows.append(
             (

@@ -38,7 +38,7 @@ from timpora.common.events.payloads import (
     ResidenceReported,
     StayReported,
 )
-from timpora.common.standing import ENDS_ON_EXIT, OPEN
+from timpora.common.standing import ENDS_ON_EXIT, OPEN, OVERSTAYABLE
 from timpora.registry import repository as repo
 from timpora.registry.domain.commands import (
     ArrivalIn,
@@ -53,6 +53,9 @@ from timpora.registry.domain.commands import (
 )
 from timpora.registry.domain.errors import ConflictError, InvalidChangeError, StaleVersionError
 from timpora.registry.models import movements, permits, residences, stays
+
+#: A permit a change can still act on (extend, revoke, settle): open, or overstayed by someone present.
+LIVE = OVERSTAYABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,20 +211,45 @@ async def _settle_permit_on_return(session: AsyncSession, row: Row[Any], arrived
 
     A visit permit ended when they left (UU 6/2011: it ends on exit); one recorded before the registry
     knew that is ended now, as of the departure. Any other permit that expired while they were abroad
-    lapsed there: not one day of it was overstayed. A permit still valid on the day of return (an ITAS
-    or ITAP with a re-entry permit) stays theirs.
+    lapsed there: not one day of it was overstayed. One they overstayed before leaving stays expired.
+    A permit still valid on the day of return stays theirs: until re-entry permits are recorded, an ITAS
+    or ITAP that left with its holder is taken to have one.
     """
     if row.current_permit_id is None:
         return {}
     permit = await repo.lock_permit(session, row.id, row.current_permit_id)
-    still_theirs = permit.status in OPEN and permit.type not in ENDS_ON_EXIT and permit.expires_on >= arrived_on
-    if still_theirs:
-        return {}
     if permit.status in OPEN:
-        reason = PermitEndReason.EXIT if permit.type in ENDS_ON_EXIT else PermitEndReason.LAPSED_ABROAD
-        ended_on = row.departure_on if reason is PermitEndReason.EXIT else permit.expires_on
-        await _end_permit(session, permit.id, reason, ended_on)
+        if permit.type in ENDS_ON_EXIT:
+            await _end_permit(session, permit.id, PermitEndReason.EXIT, row.departure_on)
+        elif permit.expires_on >= arrived_on:
+            return {}
+        elif row.departure_on is None or permit.expires_on >= row.departure_on:
+            await _end_permit(session, permit.id, PermitEndReason.LAPSED_ABROAD, permit.expires_on)
+        else:  # recorded before departures settled their permits: it was overstayed before they left
+            await repo.update_permit(session, permit.id, {"status": PermitStatus.EXPIRED.value})
     return {"current_permit_id": None}
+
+
+async def _settle_permit_on_departure(
+    session: AsyncSession, foreigner_id: UUID, permit_id: UUID, departed_on: date
+) -> None:
+    """What a departure does to the permit, by its date against the permit's last valid day.
+
+    Left after it: the overstay happened and stays on record (the scheduler may not have marked it yet),
+    whatever the permit. Left by then: a visit stay permit ends with the exit (UU 6/2011), and a permit
+    the scheduler marked expired before this departure was entered was not overstayed after all. An
+    ITAS or ITAP may come back with its holder (re-entry permit): a return settles it.
+    """
+    permit = await repo.lock_permit(session, foreigner_id, permit_id)
+    if permit.status not in LIVE:
+        return
+    if permit.expires_on < departed_on:
+        if permit.status != PermitStatus.EXPIRED.value:
+            await repo.update_permit(session, permit.id, {"status": PermitStatus.EXPIRED.value})
+    elif permit.type in ENDS_ON_EXIT:
+        await _end_permit(session, permit.id, PermitEndReason.EXIT, departed_on)
+    elif permit.status == PermitStatus.EXPIRED.value:
+        await repo.update_permit(session, permit.id, {"status": PermitStatus.ACTIVE.value})
 
 
 async def _end_permit(session: AsyncSession, permit_id: UUID, reason: PermitEndReason, on: date | None) -> None:
@@ -278,8 +306,10 @@ async def extend_permit(
     _check_version(row, context)
     _require_present(row, "no extension for a person who has left")
     permit = await repo.lock_permit(session, foreigner_id, permit_id)
-    if permit.status == PermitStatus.REVOKED.value:
-        raise ConflictError("a revoked permit cannot be extended; issue a new one", field=("path", "permit_id"))
+    if permit.status not in LIVE:
+        raise ConflictError(
+            f"a {permit.status} permit cannot be extended; issue a new one", field=("path", "permit_id")
+        )
     if command.expires_on <= permit.expires_on:
         raise InvalidChangeError(
             f"expires_on must be after the current expiry {permit.expires_on}", field=("body", "expires_on")
@@ -314,8 +344,8 @@ async def revoke_permit(
     row = await repo.lock_foreigner(session, foreigner_id)
     _check_version(row, context)
     permit = await repo.lock_permit(session, foreigner_id, permit_id)
-    if permit.status == PermitStatus.REVOKED.value:
-        raise ConflictError("the permit is already revoked", field=("path", "permit_id"))
+    if permit.status not in LIVE:
+        raise ConflictError(f"the permit is {permit.status} already", field=("path", "permit_id"))
     changes = {
         "status": PermitStatus.REVOKED.value,
         "revoked_reason": command.reason,
@@ -442,11 +472,7 @@ async def record_departure(
         },
     )
     if row.current_permit_id is not None:
-        permit = await repo.lock_permit(session, foreigner_id, row.current_permit_id)
-        # A visit stay permit ends when its holder leaves (UU 6/2011); the departure's snapshot shows it ended.
-        # An ITAS or ITAP may come back with its holder (re-entry permit): a return settles it (see above).
-        if permit.status in OPEN and permit.type in ENDS_ON_EXIT:
-            await _end_permit(session, permit.id, PermitEndReason.EXIT, command.departed_on)
+        await _settle_permit_on_departure(session, foreigner_id, row.current_permit_id, command.departed_on)
     version = await _bump(
         session,
         row,

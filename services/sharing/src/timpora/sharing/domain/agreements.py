@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from timpora.common import regions
 from timpora.common.config_files import load_model, modified_ns, refuse_repeats
 from timpora.common.events import REGISTRY_EVENT_SPECS
+from timpora.common.events.payloads import ForeignerEvent, PermitType
 from timpora.common.types import AgencyId, RegionCode
 from timpora.sharing.domain.fields import FieldName
 
@@ -31,6 +32,8 @@ class Agreement(BaseModel):
     version: int = Field(ge=1)
     purpose: str = Field(min_length=10, max_length=1000)
     jurisdiction: list[RegionCode] = Field(min_length=1)
+    #: Only holders of these stay permits are in the agency's view (the manpower office: workers), if given.
+    permit_types: list[PermitType] | None = Field(default=None, min_length=1)
     fields: list[FieldName] = Field(min_length=1)
     event_types: list[str] = Field(default_factory=list)
     valid_from: date
@@ -70,6 +73,14 @@ class Agreement(BaseModel):
 
     def covers(self, village_code: str | None) -> bool:
         return village_code is not None and regions.is_within_any(village_code, self.jurisdiction)
+
+    def shows(self, data: ForeignerEvent) -> bool:
+        """Whether the person an event is about is in the agency's view: in its jurisdiction, and holding a
+        permit of its kinds where the agreement names some."""
+        if not self.covers(data.jurisdiction):
+            return False
+        permit = data.foreigner.permit
+        return self.permit_types is None or (permit is not None and permit.type in self.permit_types)
 
 
 class AgreementFile(BaseModel):

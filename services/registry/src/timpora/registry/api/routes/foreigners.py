@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timpora.common.events.payloads import ForeignerSnapshot, PermitStatus
+from timpora.common.events.payloads import ForeignerSnapshot, PermitStatus, PresenceStatus
 from timpora.common.http.deps import Runtime
 from timpora.common.types import Nationality, RegionCode
 from timpora.registry import repository as repo
@@ -83,6 +83,7 @@ class ForeignerFilters(BaseModel):
     passport_number: str | None = Field(default=None, max_length=20)
     region: RegionCode | None = Field(default=None, description="Kemendagri code; matches it and everything under it")
     permit_status: PermitStatus | None = None
+    presence: PresenceStatus | None = Field(default=None, description="Everyone by default: immigration keeps them all")
     expiring_within_days: int | None = Field(
         default=None, ge=0, le=3650, description="Present people whose open permit expires by then (their local date)"
     )
@@ -102,6 +103,7 @@ async def search_foreigners(
             passport_number=filters.passport_number.strip().upper() if filters.passport_number else None,
             region=filters.region,
             permit_status=filters.permit_status.value if filters.permit_status else None,
+            presence=filters.presence.value if filters.presence else None,
             expiring_within_days=filters.expiring_within_days,
             now=runtime.clock.now(),
             after=_decode_cursor(filters.cursor) if filters.cursor else None,
