@@ -29,7 +29,6 @@ ENDS_ON_EXIT = frozenset({PermitType.VISIT, PermitType.VISA_ON_ARRIVAL})
 OPEN = frozenset({PermitStatus.ACTIVE, PermitStatus.EXTENDED})
 #: A permit a present holder can overstay: open, or marked expired by the scheduler.
 OVERSTAYABLE = OPEN | {PermitStatus.EXPIRED}
-_OVERSTAYABLE_VALUES = frozenset(status.value for status in OVERSTAYABLE)
 
 
 def zone_of(village_code: str | None) -> ZoneInfo:
@@ -71,7 +70,7 @@ def standing(presence: str | None, status: str | None, expires_on: date | None, 
     """The standing of a person with ``presence`` holding a permit of ``status`` that expires on ``expires_on``."""
     if presence != PresenceStatus.PRESENT.value or expires_on is None:
         return Standing(days_to_expiry=None, overstaying=False, days_overstayed=None)
-    if status not in _OVERSTAYABLE_VALUES:
+    if status not in OVERSTAYABLE:  # a StrEnum set: its members equal their values
         return Standing(days_to_expiry=None, overstaying=False, days_overstayed=None)
     days = (expires_on - today).days
     return Standing(days_to_expiry=days, overstaying=days < 0, days_overstayed=-days if days < 0 else None)

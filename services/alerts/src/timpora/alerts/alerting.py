@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -86,6 +86,35 @@ def alert_id_for(event_id: str | UUID, agency_id: str) -> UUID:
 def message_id_for(alert_id: UUID, message: str) -> UUID:
     """The alert's own id for its first notice; a derived, stable id for each later one (resolved, ...)."""
     return alert_id if message == "alert" else uuid.uuid5(ALERT_IDS, f"{alert_id}:{message}")
+
+
+def later_notice(
+    alert_id: UUID,
+    *,
+    key: str,
+    kind: str,
+    agency_id: str,
+    notice: Mapping[str, Any],
+    channels: Iterable[Channel | str],
+    now: datetime,
+    held: Collection[Channel] = (),
+    recipients: Sequence[str] | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> queue.Message:
+    """A notice about an alert its agency has already been sent (resolved, reopened, escalated): the alert's
+    stored notice again, under a message id of its own (``key`` tells it from the alert's other notices)."""
+    message_id = message_id_for(alert_id, key)
+    return queue.Message(
+        message_id=message_id,
+        kind=kind,
+        alert_id=alert_id,
+        agency_id=agency_id,
+        channels=channels,
+        held=held,
+        recipients=recipients,
+        payload=notices.message(notice, message_id=message_id, kind=kind, extra=extra),
+        now=now,
+    )
 
 
 @dataclass
@@ -336,19 +365,15 @@ class Alerting:
                 continue  # never sent: it simply leaves the digest
             await queue.enqueue(
                 session,
-                queue.Message(
-                    message_id=message_id_for(row.id, "resolved"),
+                later_notice(
+                    row.id,
+                    key="resolved",
                     kind="resolved",
-                    alert_id=row.id,
                     agency_id=row.agency_id,
+                    notice=row.notice,
                     channels=row.channels,
-                    payload=notices.message(
-                        row.notice,
-                        message_id=message_id_for(row.id, "resolved"),
-                        kind="resolved",
-                        extra={"resolution": resolution},
-                    ),
                     now=now,
+                    extra={"resolution": resolution},
                 ),
             )
 
@@ -452,7 +477,6 @@ class Alerting:
                 moved_from=moved_from,
                 place=place,
             )
-            await self.flush(session)  # the next decision's check reads it
             return
         if existing.status in OPEN or existing.resolution != MOVED_AWAY:
             return
@@ -478,18 +502,17 @@ class Alerting:
         ).one()
         if reopened.digest:
             return  # it goes out with the agency's next digest
-        message_id = message_id_for(alert_id, f"reopened:{move_id}")
         await queue.enqueue(
             session,
-            queue.Message(
-                message_id=message_id,
+            later_notice(
+                alert_id,
+                key=f"reopened:{move_id}",
                 kind="alert",
-                alert_id=alert_id,
                 agency_id=decision.agency_id,
+                notice=reopened.notice,
                 channels=reopened.channels,
-                held=directory.held(directory.agencies[decision.agency_id]),
-                payload=notices.message(reopened.notice, message_id=message_id, kind="alert"),
                 now=now,
+                held=directory.held(directory.agencies[decision.agency_id]),
             ),
         )
 

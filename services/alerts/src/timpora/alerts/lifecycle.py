@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from timpora.alerts import queue
-from timpora.alerts.alerting import Alerting, alert_id_for, message_id_for, original_event
+from timpora.alerts.alerting import Alerting, alert_id_for, later_notice, original_event
 from timpora.alerts.domain import notices
 from timpora.alerts.domain.directory import Agency, Channel
 from timpora.alerts.domain.routing import Decision, Directory, agency_for_level_above
@@ -129,23 +129,18 @@ async def _to_contacts(
 ) -> None:
     if not agency.escalation_contacts:
         return
-    message_id = message_id_for(row.id, "escalation")
     await queue.enqueue(
         session,
-        queue.Message(
-            message_id=message_id,
+        later_notice(
+            row.id,
+            key="escalation",
             kind="escalation",
-            alert_id=row.id,
             agency_id=agency.id,
+            notice=row.notice,
             channels=[Channel.EMAIL],
-            recipients=agency.escalation_contacts,
-            payload=notices.message(
-                row.notice,
-                message_id=message_id,
-                kind="escalation",
-                extra={"escalation": {"level": TO_CONTACTS, "unacknowledged_for_hours": after.total_seconds() / 3600}},
-            ),
             now=now,
+            recipients=agency.escalation_contacts,
+            extra={"escalation": {"level": TO_CONTACTS, "unacknowledged_for_hours": after.total_seconds() / 3600}},
         ),
     )
 
@@ -180,20 +175,18 @@ async def _to_next_level(
         # The wider agency has this alert already (its own rules chose it): it is told that the nearer one
         # did not act, on the alert it has, unless it closed it itself.
         if held.status in OPEN:
-            message_id = message_id_for(held.id, f"escalated-from:{row.id}")
             await queue.enqueue(
                 session,
-                queue.Message(
-                    message_id=message_id,
+                later_notice(
+                    held.id,
+                    key=f"escalated-from:{row.id}",
                     kind="escalation",
-                    alert_id=held.id,
                     agency_id=wider.id,
+                    notice=held.notice,
                     channels=held.channels,
-                    held=directory.held(wider),
-                    payload=notices.message(
-                        held.notice, message_id=message_id, kind="escalation", extra={"escalation": escalation}
-                    ),
                     now=now,
+                    held=directory.held(wider),
+                    extra={"escalation": escalation},
                 ),
             )
         return
