@@ -3,9 +3,8 @@ them — one Kafka namespace, one PostgreSQL database — on one clock the test 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import func, select, text
 
 from tests.support.clock import ManualClock
+from tests.support.waiting import until
 from timpora.alerts.main import SERVICE as ALERTS
 from timpora.alerts.models import alerts, routed_events
 from timpora.alerts.settings import AlertsSettings, DeliverySettings, LifecycleSettings
@@ -56,22 +56,19 @@ class Platform:
         return await self.sharing.get(path, params=params, headers={"Authorization": f"Bearer {self.keys[agency]}"})
 
     async def settled(self, timeout_s: float = 60.0) -> None:
-        """Waits until alerts and sharing have applied every event the registry committed."""
+        """Waits until alerts and sharing have applied every event the registry committed in this test's
+        namespace (the test database keeps other tests' rows, whose topics are gone)."""
+        namespace = self.runtimes["registry"].settings.kafka.namespace
         async with self.runtimes["registry"].sessions() as session:
-            wanted = set((await session.execute(select(outbox.c.event_id))).scalars())
-        counts: list[Callable[[], Awaitable[int]]] = [
-            lambda: self._count("alerts", select(func.count()).where(routed_events.c.event_id.in_(wanted))),
-            lambda: self._count(
-                "sharing",
-                select(func.count()).where(sharing_inbox.c.event_id.in_([str(event_id) for event_id in wanted])),
-            ),
-        ]
-        async with asyncio.timeout(timeout_s):
-            for count in counts:
-                while True:
-                    if await count() >= len(wanted):
-                        break
-                    await asyncio.sleep(0.05)
+            ours = select(outbox.c.event_id).where(outbox.c.topic.startswith(f"{namespace}."))
+            wanted = set((await session.execute(ours)).scalars())
+
+        async def applied() -> bool:
+            routed = select(func.count()).where(routed_events.c.event_id.in_(wanted))
+            projected = select(func.count()).where(sharing_inbox.c.event_id.in_([str(event) for event in wanted]))
+            return min(await self._count("alerts", routed), await self._count("sharing", projected)) >= len(wanted)
+
+        await until(applied, what="alerts and sharing applied every event", timeout_s=timeout_s)
 
     async def _count(self, service: str, statement: Any) -> int:
         async with self.runtimes[service].sessions() as session:
