@@ -11,19 +11,23 @@ from timpora.common.events.payloads import (
     Contract,
     ForeignerArrived,
     ForeignerDeparted,
+    ForeignerDeported,
     ForeignerSnapshot,
     Movement,
+    Overstay,
     Passport,
     Permit,
     PermitExpired,
     PermitExpiring,
     PermitExtended,
+    PermitOverstayExceeded,
     PermitStatus,
     PermitType,
     PresenceStatus,
     Residence,
     ResidenceReported,
     Sex,
+    Sponsor,
 )
 
 TODAY = date(2026, 11, 29)
@@ -41,6 +45,7 @@ class Person:
     foreigner_id: uuid.UUID = field(default_factory=uuid.uuid4)
     permit_id: uuid.UUID = field(default_factory=uuid.uuid4)
     version: int = 0
+    sponsor: str = "PT Garam Madura"
 
     def _permit(self, status: PermitStatus = PermitStatus.ACTIVE) -> Permit:
         return Permit(
@@ -63,6 +68,7 @@ class Person:
             nationality=self.nationality,
             passport=Passport(number="E12345678", issuing_country=self.nationality, expires_on=date(2030, 1, 1)),
             occupation=self.occupation,
+            sponsor=Sponsor(sponsor_id=uuid.UUID(int=1), name=self.sponsor, kind="employer"),
             residence=Residence(address="Jl. Raya Lajing 1", village_code=self.village, since=TODAY),
             permit=self._permit(),
             presence=presence,
@@ -105,6 +111,35 @@ class Person:
                 jurisdiction=self.village,
                 permit=self._permit(PermitStatus.EXPIRED),
                 days_overstayed=days,
+            )
+        )
+
+    def overstay_exceeded(self, days: int = 61) -> CloudEvent[Contract]:
+        owed = Overstay(
+            days_overstayed=days,
+            fee_per_day_idr=1_000_000,
+            fee_due_idr=None,
+            fee_limit_days=60,
+            deportation_due=True,
+            legal_basis="UU 6/2011 art. 78",
+        )
+        return self._event(
+            PermitOverstayExceeded(
+                foreigner=self.snapshot(),
+                jurisdiction=self.village,
+                permit=self._permit(PermitStatus.EXPIRED),
+                overstay=owed,
+            )
+        )
+
+    def deported(self) -> CloudEvent[Contract]:
+        movement = Movement(port="Juanda International Airport", on=TODAY)
+        return self._event(
+            ForeignerDeported(
+                foreigner=self.snapshot(presence=PresenceStatus.DEPORTED).model_copy(update={"departure": movement}),
+                jurisdiction=self.village,
+                departure=movement,
+                reference="W15.IMI.4-GR.02-1",
             )
         )
 

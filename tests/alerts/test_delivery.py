@@ -25,7 +25,14 @@ def _by_agency(rows: list[object]) -> dict[str, object]:
 
 
 #: Who hears of an ITAS holder's arrival in Lajing under the shipped rules.
-ARRIVAL_IN_LAJING = {"desa-lajing", "kecamatan-arosbaya", "pemkab-bangkalan", "polres-bangkalan", "disnaker-bangkalan"}
+ARRIVAL_IN_LAJING = {
+    "desa-lajing",
+    "kecamatan-arosbaya",
+    "pemkab-bangkalan",
+    "polres-bangkalan",
+    "disnaker-bangkalan",
+    "kodim-0829",
+}
 
 
 async def test_an_arrival_reaches_every_channel_under_one_alert_id(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ def test_an_arrival_in_the_village_reaches_the_regency_the_police_the_district_a
         "kecamatan-arosbaya",
         "desa-lajing",
         "disnaker-bangkalan",  # an ITAS holder: a foreign worker
+        "kodim-0829",  # territorial security
     }
     assert any("nearest village agency at village level" in reason for reason in routed["desa-lajing"])
 
@@ -127,7 +129,8 @@ def test_escalation_goes_to_the_nearest_wider_jurisdiction() -> None:
     assert wider.id == "kecamatan-arosbaya"
     regency = agency_for_level_above(AGENCIES["kecamatan-arosbaya"], LAJING, Directory(AGENCIES))
     assert regency is not None
-    assert regency.depth_for(LAJING) == 2
+    # The district office's own regency government, not another regency-level member picked by its id.
+    assert regency.id == "pemkab-bangkalan"
 
 
 @settings(max_examples=60, deadline=None)
@@ -294,8 +297,90 @@ def test_every_member_hears_of_what_it_supervises_about_a_lajing_resident(event:
     }
 
     assert {"pemkab-bangkalan", "polres-bangkalan", "kecamatan-arosbaya", "desa-lajing"} <= set(decisions)
+    if name == "foreigner.arrived":
+        assert "kodim-0829" in decisions
     if name == "permit.expired":
+        assert "kejari-bangkalan" in decisions
         assert not any(decision.digest for decision in decisions.values())
+    # A visitor is not a resident the civil registry registers, nor a worker, nor a student or religious worker.
+    assert not {"dukcapil-bangkalan", "disnaker-bangkalan", "kemenag-bangkalan"} & set(decisions)
+    assert "satpolpp-bangkalan" not in decisions  # public order has an agreement, but no shipped rule
+
+
+def test_the_prosecutor_hears_of_every_overstay_in_the_regency_and_of_nothing_else() -> None:
+    for village in (LAJING, KAMAL):
+        person = Person(village=village, permit_type=PermitType.VISIT)
+        overstay = {
+            decision.agency_id: decision
+            for decision in route(_subject(person.expired().data, "permit.expired"), DEFAULT_RULES, Directory(AGENCIES))
+        }
+        prosecutor = overstay["kejari-bangkalan"]
+        assert (prosecutor.rule_ids, prosecutor.severity, prosecutor.digest) == (
+            ("overstay-prosecutor",),
+            Severity.CRITICAL,
+            False,
+        )
+        assert "kejari-bangkalan" not in _routed(person.expiring(7).data, "permit.expiring")
+        assert "kejari-bangkalan" not in _routed(person.departed().data, "foreigner.departed")
+    assert "kejari-bangkalan" not in _routed(Person(village=SAMPANG).expired().data, "permit.expired")
+
+
+def test_an_overstay_past_60_days_is_critical_for_immigration_the_police_and_the_prosecutor() -> None:
+    person = Person(village=LAJING, permit_type=PermitType.VISIT)
+    decisions = {
+        decision.agency_id: decision
+        for decision in route(
+            _subject(person.overstay_exceeded().data, "permit.overstay-exceeded"), DEFAULT_RULES, Directory(AGENCIES)
+        )
+    }
+    assert set(decisions) == {"kanim-pamekasan", "polres-bangkalan", "kejari-bangkalan"}
+    assert all(d.severity is Severity.CRITICAL and not d.digest for d in decisions.values())
+
+
+def test_a_deportation_closes_the_case_for_immigration_the_regency_the_police_and_the_prosecutor() -> None:
+    routed = _routed(Person(village=LAJING).deported().data, "foreigner.deported")
+    assert set(routed) == {"kanim-pamekasan", "pemkab-bangkalan", "polres-bangkalan", "kejari-bangkalan"}
+
+
+@pytest.mark.parametrize("name", ["permit.expired", "permit.overstay-exceeded"])
+def test_every_overstay_alert_names_the_sponsor(name: str) -> None:
+    person = Person(village=LAJING, permit_type=PermitType.VISIT, sponsor="PT Sumenep Tobacco")
+    event = person.expired(days=12) if name == "permit.expired" else person.overstay_exceeded()
+    data = event.data
+    assert isinstance(data, ForeignerEvent)
+    decisions = route(_subject(data, name), DEFAULT_RULES, Directory(AGENCIES))
+    assert len(decisions) >= 3
+    for decision in decisions:
+        notice = notices.alert_notice(
+            alert_id=uuid.uuid4(),
+            agency_id=decision.agency_id,
+            kind=AGENCIES[decision.agency_id].kind,
+            event_id=event.id,
+            event_type=name,
+            occurred_at=event.time,
+            severity=decision.severity.value,
+            data=data,
+            place=LAJING,
+        )
+        assert notice["person"]["sponsor_name"] == "PT Sumenep Tobacco", decision.agency_id
+        assert notice["details"]["days_overstayed"] == (12 if name == "permit.expired" else 61)
+
+
+def test_the_military_district_command_hears_of_arrivals_and_moves_in_the_regency() -> None:
+    person = Person(village=KAMAL, permit_type=PermitType.VISIT)
+    assert "kodim-0829" in _routed(person.arrived().data, "foreigner.arrived")
+    assert "kodim-0829" in _routed(person.moved_to(LAJING).data, "foreigner.residence-reported")
+    assert "kodim-0829" not in _routed(person.expired().data, "permit.expired")
+    assert "kodim-0829" not in _routed(Person(village=SAMPANG).arrived().data, "foreigner.arrived")
+
+
+@pytest.mark.parametrize("permit_type", list(PermitType))
+def test_the_civil_registry_hears_of_the_residence_of_itas_and_itap_holders_only(permit_type: PermitType) -> None:
+    person = Person(village=KAMAL, permit_type=permit_type)
+    told = "dukcapil-bangkalan" in _routed(person.moved_to(LAJING).data, "foreigner.residence-reported")
+    assert told == (permit_type in {PermitType.ITAS, PermitType.ITAP})
+    assert "dukcapil-bangkalan" not in _routed(person.arrived().data, "foreigner.arrived")
+    assert "dukcapil-bangkalan" not in _routed(person.expired().data, "permit.expired")
 
 
 def test_the_district_and_the_village_hear_only_of_their_own() -> None:
@@ -370,3 +455,5 @@ def test_the_shipped_rules_tell_an_agency_only_what_its_shipped_agreement_covers
         assert name in agreement.event_types, (agency.id, name)
         carried = {_AGREEMENT_NAMES.get(field, field) for field in notices.ROLE_FIELDS[agency.kind]} - {None}
         assert carried <= agreement.allowed, (agency.id, carried - agreement.allowed)
+        # An agreement narrowed to some permits' holders: nobody else is in the agency's view, nor in its alerts.
+        assert agreement.permit_types is None or permit_type in agreement.permit_types, (agency.id, permit_type)

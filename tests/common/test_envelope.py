@@ -126,5 +126,10 @@ def test_the_catalog_names_every_event_type_the_registry_emits() -> None:
         "permit.revoked",
         "permit.expiring",
         "permit.expired",
+        "permit.overstay-exceeded",
+        "permit.overstay-fee-paid",
+        "foreigner.enforcement-recorded",
+        "foreigner.deported",
+        "foreigner.banned",
         "sharing.record",
     }

@@ -129,5 +129,6 @@ async def platform(
             clock,
             registry_settings.event_source,
             topic=kafka_settings.catalog.registry_events.name,
+            overstay=registry_settings.overstay,
         )
         yield Platform(clock, registry, sharing, runtimes, scheduler, keys)

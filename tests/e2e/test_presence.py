@@ -15,7 +15,9 @@ LAJING = "35.26.05.2003"
 
 async def _visitor(platform: Platform, *, arrived: date, permit_until: date) -> dict[str, Any]:
     person = await platform.write(
-        "POST", "/v1/arrivals", arrival(arrived_on=arrived.isoformat(), occupation="tourist", sponsor=None)
+        "POST",
+        "/v1/arrivals",
+        arrival(arrived_on=arrived.isoformat(), occupation="tourist", sponsor=None, visa={"index": "B1"}),
     )
     fid = person["foreigner_id"]
     await platform.write(
@@ -26,7 +28,7 @@ async def _visitor(platform: Platform, *, arrived: date, permit_until: date) -> 
     await platform.write(
         "POST",
         f"/v1/foreigners/{fid}/permits",
-        {"number": f"B1{fid[:8].upper()}", "type": "visa-on-arrival", "issued_on": arrived.isoformat(),
+        {"number": f"ITK{fid[:8].upper()}", "type": "visit", "issued_on": arrived.isoformat(),
          "expires_on": permit_until.isoformat()},
     )  # fmt: skip
     return person

@@ -79,13 +79,17 @@ def arrival(**overrides: Any) -> dict[str, Any]:
 
 
 def permit(**overrides: Any) -> dict[str, Any]:
+    """An ITAS for work by default; another type comes without a purpose unless one is given."""
     body: dict[str, Any] = {
         "number": "ITAS" + uuid.uuid4().hex[:10].upper(),
         "type": "itas",
+        "purpose": "work",
         "issued_on": "2026-11-01",
         "expires_on": "2027-11-01",
     }
     body.update(overrides)
+    if body["type"] not in {"itas", "itap"} and "purpose" not in overrides:
+        del body["purpose"]
     return body
 
 

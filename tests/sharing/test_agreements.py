@@ -27,6 +27,11 @@ def test_the_shipped_agreements_are_those_of_bangkalans_members_that_are_told_of
         "kecamatan-arosbaya",
         "disnaker-bangkalan",
         "desa-lajing",
+        "kejari-bangkalan",
+        "kodim-0829",
+        "dukcapil-bangkalan",
+        "satpolpp-bangkalan",
+        "kemenag-bangkalan",
     }
     assert "passport_number" in loaded["polres-bangkalan"].allowed
     assert "passport_number" not in loaded["pemkab-bangkalan"].allowed
@@ -34,6 +39,7 @@ def test_the_shipped_agreements_are_those_of_bangkalans_members_that_are_told_of
         "full_name",
         "nationality",
         "occupation",
+        "sponsor_name",  # named in every overstay alert: the sponsor answers for the stay (UU 6/2011 art. 63)
         "presence",
         "residence_village_code",
         "permit_type",
@@ -46,6 +52,31 @@ def test_the_shipped_agreements_are_those_of_bangkalans_members_that_are_told_of
     assert loaded["pemkab-bangkalan"].covers("35.26.05.2004")
     assert not loaded["pemkab-bangkalan"].covers("35.27.01.2001")
     assert not loaded["pemkab-bangkalan"].covers(None)
+
+
+def test_each_new_member_gets_the_minimum_its_role_in_timpora_needs() -> None:
+    loaded = {agreement.agency_id: agreement for agreement in agreements.load(agreements.DEFAULTS)}
+    new = ("kejari-bangkalan", "kodim-0829", "dukcapil-bangkalan", "satpolpp-bangkalan", "kemenag-bangkalan")
+    for agency_id in new:
+        agreement = loaded[agency_id]
+        assert "TIMPORA" in agreement.purpose, agency_id
+        assert agreement.jurisdiction == ["35.26"], agency_id
+        assert agreement.version == 1, agency_id
+        assert agreement.is_valid_on(date(2026, 11, 29)), agency_id
+        # Nobody but the police (and, for identity, the prosecutor) gets a passport; only the civil registry,
+        # which registers residents, a date of birth; none the permit's number.
+        assert "permit_number" not in agreement.allowed, agency_id
+        assert ("date_of_birth" in agreement.allowed) == (agency_id == "dukcapil-bangkalan"), agency_id
+        assert ("passport_number" in agreement.allowed) == (agency_id == "kejari-bangkalan"), agency_id
+    assert loaded["kejari-bangkalan"].permit_types is None
+    assert "permit.expired" in loaded["kejari-bangkalan"].event_types
+    assert "residence_address" not in loaded["kejari-bangkalan"].allowed
+    assert loaded["dukcapil-bangkalan"].permit_types == ["itas", "itap"]
+    assert "foreigner.residence-reported" in loaded["dukcapil-bangkalan"].event_types
+    assert loaded["kemenag-bangkalan"].permit_types == ["itas"]
+    assert {"occupation", "sponsor_name"} <= loaded["kemenag-bangkalan"].allowed
+    assert "foreigner.arrived" in loaded["kodim-0829"].event_types
+    assert "sponsor_name" not in loaded["satpolpp-bangkalan"].allowed
 
 
 @pytest.mark.parametrize(

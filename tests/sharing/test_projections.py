@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from tests.sharing.shipped import COVERING_LAJING, SHIPPED, VILLAGE_RECORD
+from tests.sharing.shipped import COVERING_LAJING, NARROWED, SHIPPED, VILLAGE_RECORD
 from tests.support.factories import sample_event, snapshots
 from tests.support.kafka import tail
 from timpora.common.db.engine import make_engine, make_session_factory
@@ -83,8 +83,8 @@ async def test_each_agency_gets_only_its_fields_and_only_in_its_jurisdiction(ses
     assert set(rows["desa-lajing"].record) == VILLAGE_RECORD
     assert rows["polres-bangkalan"].record["passport_number"] == "E12345678"
     assert "passport_number" not in rows["pemkab-bangkalan"].record
-    # Everyone whose agreement shows the person (the manpower office: holders of limited stay permits only).
-    assert {agency for agency, row in rows.items() if row.visible} == COVERING_LAJING - {"disnaker-bangkalan"}
+    # Everyone whose agreement shows the person: those narrowed to some permit types do not see someone without one.
+    assert {agency for agency, row in rows.items() if row.visible} == COVERING_LAJING - NARROWED
 
     await _apply(sessions, _moved(event, OTHER_AROSBAYA, 2))
     rows = await _rows(sessions, str(event.subject))
@@ -269,7 +269,9 @@ async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
     for agreement in document["agreements"]:
         if agreement["agency_id"] == "desa-lajing":
             agreement.update(
-                version=4, jurisdiction=["35.26.05"], fields=["full_name", "nationality", "sex", "presence"]
+                version=village_v1.version + 1,
+                jurisdiction=["35.26.05"],
+                fields=["full_name", "nationality", "sex", "presence"],
             )
     path = tmp_path / "agreements.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")

@@ -71,6 +71,16 @@ class ShutdownSettings(BaseModel):
     timeout_s: float = Field(default=7.0, gt=0, le=60)
 
 
+class OverstaySettings(BaseModel):
+    """How an overstay is counted (UU 6/2011 art. 78): a fee per day up to ``fee_limit_days``; past them the
+    fee no longer settles it and deportation and a re-entry ban are due. The amount is set by government
+    regulation on non-tax state revenue, so it is configurable with its basis."""
+
+    fee_per_day_idr: int = Field(default=1_000_000, gt=0)
+    fee_limit_days: int = Field(default=60, gt=0)
+    legal_basis: str = Field(default="UU 6/2011 art. 78; PP 28/2019 (Rp1.000.000 per hari)", min_length=1)
+
+
 class ServiceSettings(BaseSettings):
     """Base of every service's settings; subclasses set ``env_prefix`` and their own defaults."""
 
@@ -81,6 +91,7 @@ class ServiceSettings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
+    overstay: OverstaySettings = OverstaySettings()
     log_level: LogLevel = "INFO"
     log_json: bool = True
 

@@ -21,7 +21,8 @@ from sqlalchemy import ColumnElement, Date, String, case, cast, func, literal
 
 from timpora.common import regions
 from timpora.common.clock import Clock, local_date
-from timpora.common.events.payloads import PermitStatus, PermitType, PresenceStatus
+from timpora.common.events.payloads import Overstay, PermitStatus, PermitType, PresenceStatus
+from timpora.common.settings import OverstaySettings
 
 #: Permits that end when their holder leaves Indonesia (a visit stay permit, UU 6/2011 art. 48 and 52).
 ENDS_ON_EXIT = frozenset({PermitType.VISIT, PermitType.VISA_ON_ARRIVAL})
@@ -74,3 +75,17 @@ def standing(presence: str | None, status: str | None, expires_on: date | None, 
         return Standing(days_to_expiry=None, overstaying=False, days_overstayed=None)
     days = (expires_on - today).days
     return Standing(days_to_expiry=days, overstaying=days < 0, days_overstayed=-days if days < 0 else None)
+
+
+def overstay(days_overstayed: int, rule: OverstaySettings, *, days_paid: int = 0) -> Overstay:
+    """What ``days_overstayed`` (at least one) mean under the law: the fee still due for the days no payment
+    settled, or, past the limit, no fee that settles it but deportation and a re-entry ban."""
+    beyond = days_overstayed > rule.fee_limit_days
+    return Overstay(
+        days_overstayed=days_overstayed,
+        fee_per_day_idr=rule.fee_per_day_idr,
+        fee_due_idr=None if beyond else max(0, days_overstayed - days_paid) * rule.fee_per_day_idr,
+        fee_limit_days=rule.fee_limit_days,
+        deportation_due=beyond,
+        legal_basis=rule.legal_basis,
+    )

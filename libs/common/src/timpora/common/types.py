@@ -61,3 +61,11 @@ RegionCode = Annotated[
 
 #: An agency's id in agreements, the alert directory and topic names, e.g. ``polres-bangkalan``.
 AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+
+# A visa's index (Kepmen Imipas M.IP-08.GR.01.01/2025): a letter for the family (A visa-exempt entry, B visa
+# on arrival, C and D visit visas, E limited-stay visas) and a number, sometimes a letter (E28A).
+VisaIndex = Annotated[
+    str,
+    BeforeValidator(_upper_stripped),
+    StringConstraints(pattern=r"^[A-E][0-9]{1,2}[A-Z]?$"),
+]

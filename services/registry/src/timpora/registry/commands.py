@@ -174,6 +174,7 @@ async def expiry(settings: ServiceSettings, argv: list[str]) -> int:
             SystemClock(),
             registry.event_source,
             topic=registry.kafka.catalog.registry_events.name,
+            overstay=registry.overstay,
         )
         emitted = await scheduler.run_once()
     finally:

@@ -1,6 +1,7 @@
-"""The expiry scheduler: ``permit.expiring`` at each threshold before a permit's expiry date and
-``permit.expired`` once it has passed with the holder still here, each exactly once per permit
-version and threshold.
+"""The expiry scheduler: ``permit.expiring`` at each threshold before a permit's expiry date,
+``permit.expired`` once it has passed with the holder still here, and ``permit.overstay-exceeded``
+once the overstay passes the days a fee can settle (60, UU 6/2011 art. 78), each exactly once per
+permit version and threshold.
 
 Exactly once, even with several schedulers running at any hour and restarting at will, comes from
 three things done in one transaction: the foreigner's row is locked (``SKIP LOCKED``, so schedulers
@@ -23,15 +24,23 @@ from typing import Any
 from uuid import UUID
 
 from prometheus_client import Counter
-from sqlalchemy import Row, and_, insert, select
+from sqlalchemy import Row, and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from timpora.common.clock import Clock
 from timpora.common.events import CloudEvent, new_event
-from timpora.common.events.payloads import Contract, PermitExpired, PermitExpiring, PermitStatus, PresenceStatus
-from timpora.common.standing import OPEN, local_today
+from timpora.common.events.payloads import (
+    Contract,
+    PermitExpired,
+    PermitExpiring,
+    PermitOverstayExceeded,
+    PermitStatus,
+    PresenceStatus,
+)
+from timpora.common.settings import OverstaySettings
+from timpora.common.standing import OPEN, local_today, overstay
 from timpora.registry import repository as repo
-from timpora.registry.domain.changes import jurisdiction_of, permit_from_row
+from timpora.registry.domain.changes import jurisdiction_of_snapshot, permit_from_row
 from timpora.registry.models import expiry_notices, foreigners, permits
 from timpora.registry.settings import ExpirySettings
 
@@ -39,7 +48,7 @@ log = logging.getLogger(__name__)
 
 EXPIRY_EVENTS = Counter("timpora_expiry_events_total", "Expiry events the scheduler emitted.", ["kind"])
 SCHEDULER_ACTOR = "expiry-scheduler"
-EXPIRING, EXPIRED = "expiring", "expired"
+EXPIRING, EXPIRED, EXCEEDED = "expiring", "expired", "exceeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +60,24 @@ class Due:
     days: int
     collapsed: tuple[int, ...] = ()
 
+    @property
+    def covers(self) -> list[tuple[str, int]]:
+        """The (kind, threshold) notices this one event stands for."""
+        if self.kind == EXCEEDED:
+            return [(EXCEEDED, self.threshold_days), *((EXPIRED, t) for t in self.collapsed)]
+        return [(self.kind, t) for t in (self.threshold_days, *self.collapsed)]
 
-def due_notice(expires_on: date, today: date, thresholds: list[int], already: set[tuple[str, int]]) -> Due | None:
+
+def due_notice(
+    expires_on: date, today: date, thresholds: list[int], already: set[tuple[str, int]], *, limit_days: int
+) -> Due | None:
     """The notice a permit is owed, given the notices already sent for its current version."""
     days_left = (expires_on - today).days
+    if days_left < -limit_days:
+        if (EXCEEDED, limit_days) in already:
+            return None
+        # Past the limit, the one event says both: it expired, and the fee no longer settles it.
+        return Due(EXCEEDED, limit_days, days=-days_left, collapsed=() if (EXPIRED, 0) in already else (0,))
     if days_left < 0:
         return None if (EXPIRED, 0) in already else Due(EXPIRED, 0, days=-days_left)
     crossed = [threshold for threshold in thresholds if days_left <= threshold]
@@ -74,9 +97,11 @@ class ExpiryScheduler:
         source: str,
         *,
         topic: str,
+        overstay: OverstaySettings,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
+        self._overstay = overstay
         self._clock = clock
         self._source = source
         self._topic = topic
@@ -103,6 +128,14 @@ class ExpiryScheduler:
     async def _candidates(self, session: AsyncSession, after: UUID | None) -> list[Row[Any]]:
         # The widest horizon any time zone can have today, plus a day: finer checks happen per row.
         horizon = self._clock.now().date() + timedelta(days=max(self._settings.thresholds_days) + 1)
+        # Overstays that may have passed the fee's limit today (a day early for the zones ahead of UTC)
+        # and were not announced as such yet.
+        exceeded_by = self._clock.now().date() - timedelta(days=self._overstay.fee_limit_days)
+        announced = select(expiry_notices.c.permit_id).where(
+            expiry_notices.c.permit_id == permits.c.id,
+            expiry_notices.c.permit_version == permits.c.version,
+            expiry_notices.c.kind == EXCEEDED,
+        )
         statement = (
             select(
                 foreigners.c.id.label("foreigner_id"),
@@ -114,8 +147,14 @@ class ExpiryScheduler:
             .select_from(foreigners.join(permits, permits.c.id == foreigners.c.current_permit_id))
             .where(
                 foreigners.c.presence == PresenceStatus.PRESENT.value,
-                permits.c.status.in_(sorted(OPEN)),
-                permits.c.expires_on <= horizon,
+                or_(
+                    and_(permits.c.status.in_(sorted(OPEN)), permits.c.expires_on <= horizon),
+                    and_(
+                        permits.c.status == PermitStatus.EXPIRED.value,
+                        permits.c.expires_on <= exceeded_by,
+                        ~announced.exists(),
+                    ),
+                ),
                 *([foreigners.c.id > after] if after is not None else []),
             )
             .order_by(foreigners.c.id)
@@ -134,11 +173,17 @@ class ExpiryScheduler:
                 and_(expiry_notices.c.permit_id == row.id, expiry_notices.c.permit_version == row.version)
             )
         )
-        due = due_notice(row.expires_on, today, self._settings.thresholds_days, {(k, t) for k, t in sent.all()})
+        due = due_notice(
+            row.expires_on,
+            today,
+            self._settings.thresholds_days,
+            {(k, t) for k, t in sent.all()},
+            limit_days=self._overstay.fee_limit_days,
+        )
         if due is None:
             return 0
         version = int(row.foreigner_version)
-        if due.kind == EXPIRED:
+        if due.kind != EXPIRING and row.status != PermitStatus.EXPIRED.value:
             await repo.update_permit(
                 session, row.id, {"status": PermitStatus.EXPIRED.value, "updated_at": self._clock.now()}
             )
@@ -149,19 +194,24 @@ class ExpiryScheduler:
                 {"version": version, **repo.now_column_values(SCHEDULER_ACTOR, self._clock.now())},
             )
         snapshot = await repo.load_snapshot(session, row.foreigner_id)
-        jurisdiction = jurisdiction_of(
-            snapshot.residence.village_code if snapshot.residence else None,
-            snapshot.stay.village_code if snapshot.stay else None,
-            stay_open=snapshot.stay is not None and snapshot.stay.check_out is None,
-        )
+        jurisdiction = jurisdiction_of_snapshot(snapshot)
         permit = permit_from_row(row)
         data: Contract
-        if due.kind == EXPIRED:
-            data = PermitExpired(
-                foreigner=snapshot,
-                jurisdiction=jurisdiction,
-                permit=permit.model_copy(update={"status": PermitStatus.EXPIRED}),
-                days_overstayed=due.days,
+        if due.kind != EXPIRING:
+            expired = permit.model_copy(update={"status": PermitStatus.EXPIRED})
+            owed = overstay(due.days, self._overstay, days_paid=row.fee_days_covered or 0)
+            data = (
+                PermitExpired(
+                    foreigner=snapshot,
+                    jurisdiction=jurisdiction,
+                    permit=expired,
+                    days_overstayed=due.days,
+                    overstay=owed,
+                )
+                if due.kind == EXPIRED
+                else PermitOverstayExceeded(
+                    foreigner=snapshot, jurisdiction=jurisdiction, permit=expired, overstay=owed
+                )
             )
         else:
             data = PermitExpiring(
@@ -181,11 +231,11 @@ class ExpiryScheduler:
                 {
                     "permit_id": row.id,
                     "permit_version": row.version,
-                    "kind": due.kind,
+                    "kind": kind,
                     "threshold_days": threshold,
                     "event_id": UUID(event.id),
                 }
-                for threshold in (due.threshold_days, *due.collapsed)
+                for kind, threshold in due.covers
             ],
         )
         await repo.append_event(session, event, topic=self._topic, actor=SCHEDULER_ACTOR, version=version)

@@ -13,13 +13,13 @@ from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
 from timpora.registry import commands, housekeeping
 from timpora.registry.api.errors import install_error_handlers
-from timpora.registry.api.routes import contract, foreigners, permits
+from timpora.registry.api.routes import contract, enforcement, foreigners, permits
 from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.settings import RegistrySettings
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (foreigners.router, permits.router, contract.router)
+    return (foreigners.router, permits.router, enforcement.router, contract.router)
 
 
 def _setup(runtime: ServiceRuntime) -> None:
@@ -36,7 +36,12 @@ def _setup(runtime: ServiceRuntime) -> None:
     runtime.workers.append(functools.partial(housekeeping.run, runtime.engine, settings.idempotency_retention_days))
     if settings.expiry.enabled:
         scheduler = ExpiryScheduler(
-            runtime.sessions, settings.expiry, runtime.clock, settings.event_source, topic=topic
+            runtime.sessions,
+            settings.expiry,
+            runtime.clock,
+            settings.event_source,
+            topic=topic,
+            overstay=settings.overstay,
         )
         runtime.workers.append(scheduler.run)
 

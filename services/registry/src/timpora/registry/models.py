@@ -64,6 +64,9 @@ foreigners = Table(
     Column("presence", String(10), nullable=False),
     Column("arrival_port", String(100)),
     Column("arrival_on", Date),
+    # The visa (or exemption) of the latest entry.
+    Column("visa_index", String(4)),
+    Column("visa_number", String(40)),
     Column("departure_port", String(100)),
     Column("departure_on", Date),
     Column("residence_address", String(500)),
@@ -71,6 +74,10 @@ foreigners = Table(
     Column("residence_since", Date),
     Column("stay_id", UUID(as_uuid=True)),
     Column("current_permit_id", UUID(as_uuid=True)),
+    # The latest re-entry ban (penangkalan): an arrival while it is in force is refused.
+    Column("ban_since", Date),
+    Column("ban_until", Date),
+    Column("ban_reference", String(100)),
     # The village the person belongs to now: the residence's, else the open stay's.
     Column("jurisdiction", String(13)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -102,6 +109,7 @@ permits = Table(
     Column("foreigner_id", UUID(as_uuid=True), ForeignKey("foreigners.id"), nullable=False, index=True),
     Column("number", String(40), nullable=False, unique=True),
     Column("type", String(20), nullable=False),
+    Column("purpose", String(20)),
     Column("issued_on", Date, nullable=False),
     Column("expires_on", Date, nullable=False),
     Column("status", String(10), nullable=False),
@@ -112,6 +120,11 @@ permits = Table(
     # Status 'ended': when and why (the holder left, or it lapsed while they were abroad).
     Column("ended_on", Date),
     Column("end_reason", String(20)),
+    # The overstay fee paid (UU 6/2011 art. 78): everything paid, the latest receipt, and the days it settles.
+    Column("fee_paid_idr", BigInteger),
+    Column("fee_receipt_number", String(60)),
+    Column("fee_paid_on", Date),
+    Column("fee_days_covered", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("expires_on > issued_on", name="permits_expiry_after_issue"),
@@ -141,6 +154,36 @@ stays = Table(
     Column("check_out", Date),
     Column("reported_by", String(100), nullable=False),
     Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Passports a person held before their current one (a renewal keeps the person and their record): an
+# arrival on a new passport is matched through them, and an old number stays findable.
+previous_passports = Table(
+    "previous_passports",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("foreigner_id", UUID(as_uuid=True), ForeignKey("foreigners.id"), nullable=False, index=True),
+    Column("nationality", String(3), nullable=False),
+    Column("number", String(20), nullable=False),
+    Column("issuing_country", String(3), nullable=False),
+    Column("expires_on", Date, nullable=False),
+    Column("replaced_on", Date, nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("nationality", "number", name="previous_passports_number_key"),
+)
+
+# What immigration did about a person: deportation orders, detention (the event carries the same).
+enforcement_actions = Table(
+    "enforcement_actions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("foreigner_id", UUID(as_uuid=True), ForeignKey("foreigners.id"), nullable=False, index=True),
+    Column("action", String(30), nullable=False),
+    Column("on", Date, nullable=False),
+    Column("reference", String(100), nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 history = Table(

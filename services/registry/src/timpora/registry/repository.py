@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, RowMapping, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Row, RowMapping, Table, and_, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,17 +20,20 @@ from timpora.common.events.payloads import (
     Contract,
     ForeignerSnapshot,
     Movement,
+    OverstayFeePayment,
     Passport,
     Permit,
     PresenceStatus,
+    ReEntryBan,
     Residence,
     Sex,
     Sponsor,
+    Visa,
 )
 from timpora.common.standing import OPEN, local_today_sql, zone_name_sql
 from timpora.registry.domain.commands import SponsorIn
 from timpora.registry.domain.errors import NotFoundError
-from timpora.registry.models import foreigners, history, outbox, permits, sponsors, stays
+from timpora.registry.models import foreigners, history, outbox, permits, previous_passports, sponsors, stays
 
 
 async def lock_foreigner(session: AsyncSession, foreigner_id: UUID) -> Row[Any]:
@@ -42,10 +46,29 @@ async def lock_foreigner(session: AsyncSession, foreigner_id: UUID) -> Row[Any]:
 
 
 async def find_by_passport(session: AsyncSession, nationality: str, passport_number: str) -> Row[Any] | None:
+    """The holder of this passport now, locked."""
     statement = (
         select(foreigners)
         .where(foreigners.c.nationality == nationality, foreigners.c.passport_number == passport_number)
         .with_for_update()
+    )
+    return (await session.execute(statement)).first()
+
+
+async def passport_held(session: AsyncSession, nationality: str, passport_number: str) -> bool:
+    """Whether anyone holds, or held before renewing, this passport."""
+    current = select(foreigners.c.id).where(
+        foreigners.c.nationality == nationality, foreigners.c.passport_number == passport_number
+    )
+    return (await session.execute(select(current.exists()))).scalar_one() or (
+        await find_previous_passport(session, nationality, passport_number)
+    ) is not None
+
+
+async def find_previous_passport(session: AsyncSession, nationality: str, passport_number: str) -> Row[Any] | None:
+    """The replaced passport with this number, if someone held it before their current one."""
+    statement = select(previous_passports).where(
+        previous_passports.c.nationality == nationality, previous_passports.c.number == passport_number
     )
     return (await session.execute(statement)).first()
 
@@ -120,16 +143,44 @@ _snapshot_query = select(
     permits.c.id.label("permit_id"),
     permits.c.number.label("permit_number"),
     permits.c.type.label("permit_type"),
+    permits.c.purpose.label("permit_purpose"),
     permits.c.issued_on.label("permit_issued_on"),
     permits.c.expires_on.label("permit_expires_on"),
     permits.c.status.label("permit_status"),
     permits.c.sponsor_id.label("permit_sponsor_id"),
     permits.c.ended_on.label("permit_ended_on"),
     permits.c.end_reason.label("permit_end_reason"),
+    permits.c.fee_paid_idr.label("permit_fee_paid_idr"),
+    permits.c.fee_receipt_number.label("permit_fee_receipt_number"),
+    permits.c.fee_paid_on.label("permit_fee_paid_on"),
+    permits.c.fee_days_covered.label("permit_fee_days_covered"),
     stays.c.provider.label("stay_provider"),
     stays.c.village_code.label("stay_village_code"),
     stays.c.check_in.label("stay_check_in"),
     stays.c.check_out.label("stay_check_out"),
+    # Oldest first; one query still loads a whole snapshot (and a whole search page).
+    select(
+        func.coalesce(
+            func.jsonb_agg(
+                aggregate_order_by(
+                    func.jsonb_build_object(
+                        "number",
+                        previous_passports.c.number,
+                        "issuing_country",
+                        previous_passports.c.issuing_country,
+                        "expires_on",
+                        previous_passports.c.expires_on,
+                    ),
+                    previous_passports.c.replaced_on,
+                    previous_passports.c.recorded_at,
+                )
+            ),
+            text("'[]'::jsonb"),
+        )
+    )
+    .where(previous_passports.c.foreigner_id == foreigners.c.id)
+    .scalar_subquery()
+    .label("previous_passports"),
 ).select_from(
     foreigners.outerjoin(sponsors, sponsors.c.id == foreigners.c.sponsor_id)
     .outerjoin(permits, permits.c.id == foreigners.c.current_permit_id)
@@ -143,12 +194,21 @@ def permit_from_mapping(m: RowMapping, *, prefix: str = "") -> Permit:
         permit_id=m[f"{prefix}id"],
         number=m[f"{prefix}number"],
         type=m[f"{prefix}type"],
+        purpose=m[f"{prefix}purpose"],
         issued_on=m[f"{prefix}issued_on"],
         expires_on=m[f"{prefix}expires_on"],
         status=m[f"{prefix}status"],
         sponsor_id=m[f"{prefix}sponsor_id"],
         ended_on=m[f"{prefix}ended_on"],
         end_reason=m[f"{prefix}end_reason"],
+        overstay_fee=None
+        if m[f"{prefix}fee_paid_idr"] is None
+        else OverstayFeePayment(
+            amount_idr=m[f"{prefix}fee_paid_idr"],
+            receipt_number=m[f"{prefix}fee_receipt_number"],
+            paid_on=m[f"{prefix}fee_paid_on"],
+            days_covered=m[f"{prefix}fee_days_covered"],
+        ),
     )
 
 
@@ -164,6 +224,7 @@ def snapshot_from_row(row: Row[Any]) -> ForeignerSnapshot:
         passport=Passport(
             number=m["passport_number"], issuing_country=m["passport_country"], expires_on=m["passport_expires_on"]
         ),
+        previous_passports=[Passport.model_validate(passport) for passport in m["previous_passports"]],
         occupation=m["occupation"],
         sponsor=None
         if m["sponsor_id"] is None
@@ -184,7 +245,11 @@ def snapshot_from_row(row: Row[Any]) -> ForeignerSnapshot:
         permit=None if m["permit_id"] is None else permit_from_mapping(m, prefix="permit_"),
         presence=PresenceStatus(m["presence"]),
         arrival=None if m["arrival_on"] is None else Movement(port=m["arrival_port"], on=m["arrival_on"]),
+        visa=None if m["visa_index"] is None else Visa(index=m["visa_index"], number=m["visa_number"]),
         departure=None if m["departure_on"] is None else Movement(port=m["departure_port"], on=m["departure_on"]),
+        reentry_ban=None
+        if m["ban_since"] is None
+        else ReEntryBan(since=m["ban_since"], until=m["ban_until"], reference=m["ban_reference"]),
     )
 
 
@@ -252,8 +317,11 @@ async def search(
         conditions.append(func.lower(foreigners.c.full_name).contains(name.casefold(), autoescape=True))
     if nationality:
         conditions.append(foreigners.c.nationality == nationality)
-    if passport_number:
-        conditions.append(foreigners.c.passport_number == passport_number)
+    if passport_number:  # the current passport or one it replaced
+        replaced = select(previous_passports.c.id).where(
+            previous_passports.c.foreigner_id == foreigners.c.id, previous_passports.c.number == passport_number
+        )
+        conditions.append(or_(foreigners.c.passport_number == passport_number, replaced.exists()))
     if region:
         conditions.append(
             or_(

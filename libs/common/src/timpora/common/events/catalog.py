@@ -49,6 +49,23 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
     EventSpec("permit.expiring", 1, payloads.PermitExpiring, "A stay permit expires within a reminder threshold."),
     EventSpec("permit.expired", 1, payloads.PermitExpired, "A stay permit expired and the holder has not left."),
     EventSpec(
+        "permit.overstay-exceeded",
+        1,
+        payloads.PermitOverstayExceeded,
+        "An overstay passed 60 days: the fee no longer settles it; deportation and a re-entry ban are due.",
+    ),
+    EventSpec("permit.overstay-fee-paid", 1, payloads.PermitOverstayFeePaid, "The overstay fee was paid."),
+    EventSpec(
+        "foreigner.enforcement-recorded",
+        1,
+        payloads.EnforcementRecorded,
+        "Immigration took an administrative action (deportation order, detention).",
+    ),
+    EventSpec(
+        "foreigner.deported", 1, payloads.ForeignerDeported, "A foreigner was deported: they are no longer here."
+    ),
+    EventSpec("foreigner.banned", 1, payloads.ReEntryBanImposed, "A re-entry ban (penangkalan) was imposed."),
+    EventSpec(
         "sharing.record",
         1,
         payloads.SharedRecord,

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from timpora.common.types import Nationality, VillageCode
+from timpora.common.types import Nationality, VillageCode, VisaIndex
 
 PositiveVersion = Annotated[int, Field(ge=1, description="Increases by one with every change to the foreigner")]
 
@@ -33,12 +33,46 @@ class Sex(StrEnum):
 
 
 class PermitType(StrEnum):
+    """The stay permits of UU 6/2011 art. 48 (a visa is not one: see :class:`Visa`)."""
+
+    #: Visit stay permit (izin tinggal kunjungan, ITK).
     VISIT = "visit"
+    #: Never issued now: a visa on arrival is a visa (index B1) that yields a visit stay permit. Events from
+    #: before visas were recorded carry it; read it as a visit permit granted on a B1 visa.
     VISA_ON_ARRIVAL = "visa-on-arrival"
+    #: Limited stay permit (izin tinggal terbatas), with a purpose.
     ITAS = "itas"
+    #: Permanent stay permit (izin tinggal tetap).
     ITAP = "itap"
     DIPLOMATIC = "diplomatic"
     SERVICE = "service"
+
+
+class StayPurpose(StrEnum):
+    """Why a limited (or permanent) stay permit was given."""
+
+    WORK = "work"
+    INVESTMENT = "investment"
+    FAMILY = "family"
+    STUDY = "study"
+    RETIREMENT = "retirement"
+    OTHER = "other"
+
+
+class VisaFamily(StrEnum):
+    VISA_EXEMPT = "visa-exempt"
+    VISA_ON_ARRIVAL = "visa-on-arrival"
+    VISIT = "visit"
+    LIMITED_STAY = "limited-stay"
+
+
+_VISA_FAMILIES = {
+    "A": VisaFamily.VISA_EXEMPT,
+    "B": VisaFamily.VISA_ON_ARRIVAL,
+    "C": VisaFamily.VISIT,
+    "D": VisaFamily.VISIT,
+    "E": VisaFamily.LIMITED_STAY,
+}
 
 
 class PermitStatus(StrEnum):
@@ -95,16 +129,39 @@ class AccommodationStay(Contract):
         return self
 
 
+class OverstayFeePayment(Contract):
+    """The administrative fee paid for an overstay of at most 60 days (UU 6/2011 art. 78(2))."""
+
+    amount_idr: int = Field(gt=0, description="Everything paid for this permit's overstay, in rupiah")
+    receipt_number: str = Field(min_length=1, max_length=60, description="The latest payment's receipt (PNBP)")
+    paid_on: date = Field(description="When the latest payment was made")
+    days_covered: int = Field(ge=1, description="Days overstayed that the payments settle")
+
+
+class Visa(Contract):
+    """What let the person enter (A1 visa-exempt, B1 visa on arrival, C/D visit visas, E limited-stay visas
+    such as E23 work or E28A investment); on entry it yields a stay permit."""
+
+    index: VisaIndex
+    number: str | None = Field(default=None, max_length=40, description="The visa's number; none when exempt")
+
+    @property
+    def family(self) -> VisaFamily:
+        return _VISA_FAMILIES[self.index[0]]
+
+
 class Permit(Contract):
     permit_id: UUID
     number: str = Field(min_length=1, max_length=40)
     type: PermitType
+    purpose: StayPurpose | None = Field(default=None, description="Why an ITAS or ITAP was given")
     issued_on: date
     expires_on: date
     status: PermitStatus
     sponsor_id: UUID | None = None
     ended_on: date | None = Field(default=None, description="When an ended permit ended")
     end_reason: PermitEndReason | None = None
+    overstay_fee: OverstayFeePayment | None = Field(default=None, description="The overstay fee paid, if any")
 
     @model_validator(mode="after")
     def _expiry_after_issue(self) -> Permit:
@@ -113,6 +170,28 @@ class Permit(Contract):
         if (self.status is PermitStatus.ENDED) != (self.end_reason is not None):
             raise ValueError("an ended permit, and only an ended one, has an end_reason")
         return self
+
+
+class ReEntryBan(Contract):
+    """A re-entry ban (penangkalan, UU 6/2011 art. 102) decided by immigration."""
+
+    since: date
+    until: date
+    reference: str = Field(min_length=1, max_length=100, description="The decision's number")
+
+    @model_validator(mode="after")
+    def _until_after_since(self) -> ReEntryBan:
+        if self.until <= self.since:
+            raise ValueError("until must be after since")
+        return self
+
+
+class EnforcementAction(StrEnum):
+    """What immigration did about a person (tindakan administratif keimigrasian, UU 6/2011 art. 75)."""
+
+    DEPORTATION_ORDER = "deportation-order"
+    DETENTION = "detention"
+    DETENTION_ENDED = "detention-ended"
 
 
 class Movement(Contract):
@@ -132,6 +211,9 @@ class ForeignerSnapshot(Contract):
     date_of_birth: date
     nationality: Nationality
     passport: Passport
+    previous_passports: list[Passport] = Field(
+        default_factory=list, description="Passports held before the current one, oldest first (renewals)"
+    )
     occupation: str | None = Field(default=None, max_length=200)
     sponsor: Sponsor | None = None
     residence: Residence | None = None
@@ -139,7 +221,9 @@ class ForeignerSnapshot(Contract):
     permit: Permit | None = Field(default=None, description="The current stay permit, if any")
     presence: PresenceStatus
     arrival: Movement | None = None
+    visa: Visa | None = Field(default=None, description="The visa (or exemption) of the latest entry")
     departure: Movement | None = None
+    reentry_ban: ReEntryBan | None = Field(default=None, description="The latest re-entry ban, if any")
 
 
 class ForeignerEvent(Contract):
@@ -202,9 +286,49 @@ class PermitExpiring(ForeignerEvent):
     )
 
 
+class Overstay(Contract):
+    """An overstay as the law counts it (UU 6/2011 art. 78): the fee for up to ``fee_limit_days`` days,
+    and beyond them deportation and a re-entry ban instead."""
+
+    days_overstayed: int = Field(ge=1)
+    fee_per_day_idr: int = Field(gt=0)
+    fee_due_idr: int | None = Field(ge=0, description="Still to pay; null once the fee no longer settles it")
+    fee_limit_days: int = Field(gt=0)
+    deportation_due: bool
+    legal_basis: str
+
+
 class PermitExpired(ForeignerEvent):
     permit: Permit
     days_overstayed: int = Field(ge=0)
+    overstay: Overstay | None = Field(default=None, description="The fee due as of the event")
+
+
+class PermitOverstayExceeded(ForeignerEvent):
+    """The overstay passed the days a fee can settle: deportation and a re-entry ban are due."""
+
+    permit: Permit
+    overstay: Overstay
+
+
+class PermitOverstayFeePaid(ForeignerEvent):
+    permit: Permit
+    payment: OverstayFeePayment
+
+
+class EnforcementRecorded(ForeignerEvent):
+    action: EnforcementAction
+    on: date
+    reference: str = Field(min_length=1, max_length=100, description="The decision's or order's number")
+
+
+class ForeignerDeported(ForeignerEvent):
+    departure: Movement
+    reference: str = Field(min_length=1, max_length=100, description="The deportation decision's number")
+
+
+class ReEntryBanImposed(ForeignerEvent):
+    ban: ReEntryBan
 
 
 class SharedRecord(Contract):

@@ -30,13 +30,20 @@ EmailAddress = Annotated[
 
 
 class AgencyKind(StrEnum):
-    IMMIGRATION = "immigration"
-    LOCAL_GOVERNMENT = "local_government"
-    POLICE = "police"
-    MILITARY = "military"
-    MANPOWER = "manpower"
-    CIVIL_REGISTRY = "civil_registry"
-    VILLAGE = "village"
+    """What a TIMPORA member is; its alerts carry the fields its kind needs (``notices.ROLE_FIELDS``)."""
+
+    IMMIGRATION = "immigration"  # Kantor Imigrasi, which leads the team
+    LOCAL_GOVERNMENT = "local_government"  # Pemkab (Sekda, Bakesbangpol) and its district offices (Kecamatan)
+    POLICE = "police"  # Polres
+    MILITARY = "military"  # Kodim
+    MANPOWER = "manpower"  # Disnaker
+    CIVIL_REGISTRY = "civil_registry"  # Dukcapil
+    VILLAGE = "village"  # the village head (Kepala Desa)
+    PROSECUTOR = "prosecutor"  # Kejaksaan Negeri
+    INTELLIGENCE = "intelligence"  # BIN daerah
+    PUBLIC_ORDER = "public_order"  # Satpol PP
+    RELIGIOUS_AFFAIRS = "religious_affairs"  # Kemenag
+    HARBOUR_MASTER = "harbour_master"  # Syahbandar (KSOP/UPP), where there is a port
 
 
 class Channel(StrEnum):

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from timpora.alerts.domain.directory import AgencyKind
-from timpora.common.events.payloads import ForeignerEvent, PermitExpired, PermitExpiring
+from timpora.common.events.payloads import ForeignerEvent, PermitExpired, PermitExpiring, PermitOverstayExceeded
 
 #: Every agency is told who and where; the rest depends on what its role needs to act.
 _BASE = ("full_name", "nationality", "village_code", "permit_type", "permit_expires_on")
@@ -39,7 +39,23 @@ ROLE_FIELDS: Mapping[AgencyKind, tuple[str, ...]] = {
     AgencyKind.LOCAL_GOVERNMENT: (*_BASE, "occupation", "sponsor_name", "residence_address"),
     AgencyKind.MANPOWER: (*_BASE, "occupation", "sponsor_name"),
     AgencyKind.CIVIL_REGISTRY: (*_BASE, "sex", "date_of_birth", "residence_address"),
-    AgencyKind.VILLAGE: (*_BASE, "occupation"),
+    # The sponsor is named in every overstay alert: it must report and bears the cost of removal (art. 63).
+    AgencyKind.VILLAGE: (*_BASE, "occupation", "sponsor_name"),
+    # Prosecuting immigration offences (overstay, UU 6/2011 art. 78; the sponsor's duties, art. 63): who, by passport.
+    AgencyKind.PROSECUTOR: (*_BASE, "passport_number", "passport_country", "sponsor_name"),
+    AgencyKind.INTELLIGENCE: (
+        *_BASE,
+        "sex",
+        "passport_number",
+        "passport_country",
+        "occupation",
+        "sponsor_name",
+        "residence_address",
+    ),
+    AgencyKind.PUBLIC_ORDER: (*_BASE, "occupation", "residence_address"),
+    # Foreign students and religious workers: what they do and who sponsors them (school, pesantren, organisation).
+    AgencyKind.RELIGIOUS_AFFAIRS: (*_BASE, "occupation", "sponsor_name"),
+    AgencyKind.HARBOUR_MASTER: (*_BASE, "passport_number", "passport_country"),
 }
 
 # Titles per event type, Indonesian first: {days} is filled from the event.
@@ -58,6 +74,14 @@ _TITLES: Mapping[str, tuple[str, str]] = {
         "Overstay: izin tinggal telah berakhir {days} hari lalu",
         "Overstay: the stay permit expired {days} days ago",
     ),
+    "permit.overstay-exceeded": (
+        "Overstay lebih dari 60 hari ({days} hari): deportasi dan penangkalan",
+        "Overstay beyond 60 days ({days} days): deportation and a re-entry ban are due",
+    ),
+    "permit.overstay-fee-paid": ("Biaya beban overstay telah dibayar", "The overstay fee was paid"),
+    "foreigner.enforcement-recorded": ("Tindakan administratif keimigrasian", "Immigration took an action"),
+    "foreigner.deported": ("Orang asing telah dideportasi", "A foreigner was deported"),
+    "foreigner.banned": ("Penangkalan orang asing", "A re-entry ban was imposed"),
 }
 _MESSAGES: Mapping[str, tuple[str, str]] = {
     "alert": ("", ""),
@@ -108,7 +132,10 @@ def details(data: ForeignerEvent) -> dict[str, int]:
     if isinstance(data, PermitExpiring):
         return {"days_left": data.days_left, "threshold_days": data.threshold_days}
     if isinstance(data, PermitExpired):
-        return {"days_overstayed": data.days_overstayed}
+        fee = data.overstay.fee_due_idr if data.overstay else None
+        return {"days_overstayed": data.days_overstayed} | ({"fee_due_idr": fee} if fee is not None else {})
+    if isinstance(data, PermitOverstayExceeded):
+        return {"days_overstayed": data.overstay.days_overstayed}
     return {}
 
 

@@ -108,6 +108,7 @@ class WriteExecutor:
                 source=settings.event_source,
                 topic=settings.kafka.catalog.registry_events.name,
                 expected_version=parse_if_match(self.if_match),
+                overstay=settings.overstay,
             )
             fingerprint = await self._fingerprint()
             return await self._run(change, context, fingerprint)

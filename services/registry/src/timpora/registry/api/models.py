@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from timpora.common.events.payloads import ForeignerSnapshot
+from timpora.common.events.payloads import ForeignerSnapshot, Overstay
 
 
 class HistoryEntry(BaseModel):
@@ -18,8 +18,16 @@ class HistoryEntry(BaseModel):
     occurred_at: datetime
 
 
+class Standing(BaseModel):
+    """Where the person stands today, on their local date, with the permit that is theirs."""
+
+    days_to_expiry: int | None
+    overstay: Overstay | None = None
+
+
 class ForeignerRecord(BaseModel):
     foreigner: ForeignerSnapshot
+    standing: Standing
     history: list[HistoryEntry]
 
 

@@ -40,8 +40,18 @@ SPONSORS = (
     ("PT PAL Indonesia", "employer"), ("Pondok Pesantren Al-Amien", "institution"), ("family", "family"),
 )  # fmt: skip
 PORTS = ("Juanda International Airport", "Tanjung Perak Seaport", "Soekarno-Hatta International Airport")
-# (permit type, weight, shortest and longest validity in days)
-PERMITS = (("visit", 25, 30, 180), ("visa-on-arrival", 15, 30, 60), ("itas", 45, 180, 730), ("itap", 10, 1825, 1825))
+# (permit type, weight, shortest and longest validity in days, the visas it is given on): a visit permit (ITK)
+# follows a visa-exempt entry (A1), a visa on arrival (B1, 30 days) or a visit visa (C1 tourism, C2 business);
+# an ITAS a limited-stay visa, by purpose; an ITAP is converted from an ITAS, so no visa of its own.
+PERMITS = (
+    ("visit", 40, 30, 60, ("A1", "B1", "B1", "C1", "C2")),
+    ("itas", 45, 180, 730, ("E23", "E28A", "E31", "E30", "E33")),
+    ("itap", 10, 1825, 1825, ()),
+    ("diplomatic", 1, 365, 730, ()),
+)
+# The purpose of an ITAS given on each limited-stay visa (E23 work, E28A investment, E31 family, E30 study,
+# E33 retirement / second home).
+PURPOSES = {"E23": "work", "E28A": "investment", "E31": "family", "E30": "study", "E33": "retirement"}
 # Madura and Surabaya: Bangkalan, Sampang, Pamekasan, Sumenep, Kota Surabaya.
 REGENCIES = ("35.26", "35.27", "35.28", "35.29", "35.78")
 SHARE_EXPIRING_SOON = 0.25
@@ -62,10 +72,11 @@ def generate(count: int, *, seed: int = 7, today: date | None = None) -> Iterato
     today = today or date.today()  # noqa: DTZ011 - a generator's default; tests and benchmarks pass it
     villages = _villages()
     weights = [weight for _, weight, _, _ in NATIONALITIES]
-    permit_weights = [weight for _, weight, _, _ in PERMITS]
+    permit_weights = [weight for _, weight, _, _, _ in PERMITS]
     for index in range(count):
         code, _, given, family = rng.choices(NATIONALITIES, weights)[0]
-        kind, _, shortest, longest = rng.choices(PERMITS, permit_weights)[0]
+        kind, _, shortest, longest, visas = rng.choices(PERMITS, permit_weights)[0]
+        visa = rng.choice(visas) if visas else ""
         validity = rng.randint(shortest, longest)
         soon = rng.random() < SHARE_EXPIRING_SOON
         expires = today + timedelta(days=rng.randint(-10, 45) if soon else rng.randint(46, max(46, validity)))
@@ -87,8 +98,11 @@ def generate(count: int, *, seed: int = 7, today: date | None = None) -> Iterato
             "sponsor_kind": "" if sponsor_kind == "family" else sponsor_kind,
             "arrival_port": rng.choice(PORTS),
             "arrived_on": arrived.isoformat(),
+            "visa_index": visa,
+            "visa_number": f"V{seed % 100:02d}{index:09d}" if visa and visa != "A1" else "",
             "permit_number": f"{kind[:4].upper()}{seed % 100:02d}{index:09d}",
             "permit_type": kind,
+            "permit_purpose": PURPOSES.get(visa, "family" if kind == "itap" else ""),
             "permit_issued_on": issued.isoformat(),
             "permit_expires_on": expires.isoformat(),
             "residence_address": f"{rng.choice(STREETS)} No. {rng.randint(1, 200)}",

@@ -36,6 +36,7 @@ from timpora.common.events.payloads import (
     PresenceStatus,
     Residence,
     Sponsor,
+    Visa,
 )
 from timpora.registry.bulk.records import ImportRecord, Line
 
@@ -207,6 +208,7 @@ class Importer:
             permit=permit,
             presence=PresenceStatus.PRESENT,
             arrival=Movement.model_construct(port=arrival.port, on=arrival.arrived_on),
+            visa=Visa.model_construct(index=arrival.visa.index, number=arrival.visa.number) if arrival.visa else None,
             departure=None,
         )
         jurisdiction = residence.village_code if residence else None
@@ -221,6 +223,7 @@ class Importer:
                 arrival.passport.number, arrival.passport.issuing_country, arrival.passport.expires_on,
                 arrival.occupation, sponsor.sponsor_id if sponsor else None, PresenceStatus.PRESENT.value,
                 arrival.port, arrival.arrived_on,
+                arrival.visa.index if arrival.visa else None, arrival.visa.number if arrival.visa else None,
                 residence.address if residence else None, jurisdiction, residence.since if residence else None,
                 permit.permit_id if permit else None, jurisdiction, now, now, self.actor, self.actor,
             )
@@ -229,7 +232,8 @@ class Importer:
         if permit is not None:
             rows.permits.append(
                 (
-                    permit.permit_id, foreigner_id, permit.number, permit.type.value, permit.issued_on,
+                    permit.permit_id, foreigner_id, permit.number, permit.type.value,
+                    permit.purpose.value if permit.purpose else None, permit.issued_on,
                     permit.expires_on, permit.status.value, permit.sponsor_id, 1, now, now,
                 )
             )  # fmt: skip
@@ -259,6 +263,7 @@ class Importer:
             permit_id=uuid4(),
             number=record.permit.number,
             type=record.permit.type,
+            purpose=record.permit.purpose,
             issued_on=record.permit.issued_on,
             expires_on=record.permit.expires_on,
             status=PermitStatus.ACTIVE,
@@ -373,11 +378,12 @@ class _Rows:
 
 _FOREIGNER_COLUMNS = (
     "id", "version", "full_name", "sex", "date_of_birth", "nationality", "passport_number", "passport_country",
-    "passport_expires_on", "occupation", "sponsor_id", "presence", "arrival_port", "arrival_on",
+    "passport_expires_on", "occupation", "sponsor_id", "presence", "arrival_port", "arrival_on", "visa_index",
+    "visa_number",
     "residence_address", "residence_village_code", "residence_since", "current_permit_id", "jurisdiction",
     "created_at", "updated_at", "created_by", "updated_by",
 )  # fmt: skip
 _PERMIT_COLUMNS = (
-    "id", "foreigner_id", "number", "type", "issued_on", "expires_on", "status", "sponsor_id", "version",
+    "id", "foreigner_id", "number", "type", "purpose", "issued_on", "expires_on", "status", "sponsor_id", "version",
     "created_at", "updated_at",
 )  # fmt: skip

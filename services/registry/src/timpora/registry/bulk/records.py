@@ -28,8 +28,11 @@ COLUMNS = (
     "sponsor_kind",
     "arrival_port",
     "arrived_on",
+    "visa_index",
+    "visa_number",
     "permit_number",
     "permit_type",
+    "permit_purpose",
     "permit_issued_on",
     "permit_expires_on",
     "residence_address",
@@ -80,12 +83,15 @@ def _nested(row: dict[str, Any]) -> dict[str, Any]:
     }
     if value.get("occupation") is not None:
         nested["arrival"]["occupation"] = value["occupation"]
+    if value.get("visa_index") is not None:
+        nested["arrival"]["visa"] = {"index": value["visa_index"], "number": value.get("visa_number")}
     if value.get("sponsor_name") is not None:
         nested["arrival"]["sponsor"] = {"name": value["sponsor_name"], "kind": value.get("sponsor_kind") or "employer"}
     if value.get("permit_number") is not None:
         nested["permit"] = {
             "number": value["permit_number"],
             "type": value.get("permit_type"),
+            "purpose": value.get("permit_purpose"),
             "issued_on": value.get("permit_issued_on"),
             "expires_on": value.get("permit_expires_on"),
         }

@@ -9,7 +9,7 @@ outbox relay does that after the transaction commits.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
@@ -22,37 +22,50 @@ from timpora.common.events import new_event
 from timpora.common.events.payloads import (
     AccommodationStay,
     Contract,
+    EnforcementRecorded,
     ForeignerArrived,
     ForeignerDeparted,
+    ForeignerDeported,
     ForeignerSnapshot,
     ForeignerUpdated,
     Movement,
+    OverstayFeePayment,
     Permit,
     PermitEndReason,
     PermitExtended,
     PermitIssued,
+    PermitOverstayFeePaid,
     PermitRevoked,
     PermitStatus,
     PresenceStatus,
+    ReEntryBan,
+    ReEntryBanImposed,
     Residence,
     ResidenceReported,
     StayReported,
 )
-from timpora.common.standing import ENDS_ON_EXIT, OPEN, OVERSTAYABLE
+from timpora.common.settings import OverstaySettings
+from timpora.common.standing import ENDS_ON_EXIT, OPEN, OVERSTAYABLE, local_today, overstay
 from timpora.registry import repository as repo
 from timpora.registry.domain.commands import (
     ArrivalIn,
+    BanIn,
     CheckOutIn,
     DepartureIn,
+    DeportationIn,
+    EnforcementIn,
     ExtensionIn,
     ForeignerPatch,
+    OverstayFeeIn,
+    PassportIn,
+    PassportRenewalIn,
     PermitIn,
     ResidenceIn,
     RevocationIn,
     StayIn,
 )
 from timpora.registry.domain.errors import ConflictError, InvalidChangeError, StaleVersionError
-from timpora.registry.models import movements, permits, residences, stays
+from timpora.registry.models import enforcement_actions, movements, permits, previous_passports, residences, stays
 
 #: A permit a change can still act on (extend, revoke, settle): open, or overstayed by someone present.
 LIVE = OVERSTAYABLE
@@ -68,6 +81,8 @@ class ChangeContext:
     #: The registry topic the change's event is published on.
     topic: str
     expected_version: int | None = None
+    #: How overstays are counted and settled (the fee, its limit and legal basis).
+    overstay: OverstaySettings = field(default_factory=OverstaySettings)
 
 
 def jurisdiction_of(residence_village: str | None, stay_village: str | None, *, stay_open: bool) -> str | None:
@@ -75,6 +90,14 @@ def jurisdiction_of(residence_village: str | None, stay_village: str | None, *, 
     if residence_village is not None:
         return residence_village
     return stay_village if stay_open else None
+
+
+def jurisdiction_of_snapshot(snapshot: ForeignerSnapshot) -> str | None:
+    return jurisdiction_of(
+        snapshot.residence.village_code if snapshot.residence else None,
+        snapshot.stay.village_code if snapshot.stay else None,
+        stay_open=snapshot.stay is not None and snapshot.stay.check_out is None,
+    )
 
 
 def permit_from_row(row: Row[Any]) -> Permit:
@@ -89,11 +112,7 @@ async def _record(
     build: Callable[[ForeignerSnapshot, str | None], Contract],
 ) -> ForeignerSnapshot:
     snapshot = await repo.load_snapshot(session, foreigner_id)
-    jurisdiction = jurisdiction_of(
-        snapshot.residence.village_code if snapshot.residence else None,
-        snapshot.stay.village_code if snapshot.stay else None,
-        stay_open=snapshot.stay is not None and snapshot.stay.check_out is None,
-    )
+    jurisdiction = jurisdiction_of_snapshot(snapshot)
     event = new_event(
         build(snapshot, jurisdiction), source=context.source, subject=str(foreigner_id), time=context.clock.now()
     )
@@ -135,7 +154,7 @@ async def record_arrival(
 ) -> tuple[ForeignerSnapshot, bool]:
     """The arrival, and whether it created the foreigner (False: matched by nationality + passport)."""
     sponsor_id = await repo.upsert_sponsor(session, command.sponsor) if command.sponsor else None
-    existing = await repo.find_by_passport(session, command.nationality, command.passport.number)
+    existing, renewed = await _returning(session, command)
     identity = {
         "full_name": command.full_name,
         "sex": command.sex.value,
@@ -145,6 +164,9 @@ async def record_arrival(
         "presence": PresenceStatus.PRESENT.value,
         "arrival_port": command.port,
         "arrival_on": command.arrived_on,
+        # The visa is the entry's: an arrival that names none leaves none from an earlier entry.
+        "visa_index": command.visa.index if command.visa else None,
+        "visa_number": command.visa.number if command.visa else None,
     }
     # A returning person keeps their occupation and sponsor unless the arrival gives new ones.
     optional: dict[str, object] = {}
@@ -170,17 +192,11 @@ async def record_arrival(
         )
     else:
         _check_version(existing, context)
-        if existing.presence == PresenceStatus.PRESENT.value:
-            raise ConflictError(
-                f"this passport holder is already recorded as present since {existing.arrival_on}; "
-                "record their departure first",
-                field=("body", "passport", "number"),
-            )
-        if existing.departure_on is not None and command.arrived_on < existing.departure_on:
-            raise InvalidChangeError(
-                f"arrived_on is before the last departure on {existing.departure_on}", field=("body", "arrived_on")
-            )
+        _check_return(existing, command)
         foreigner_id = existing.id
+        if renewed:  # the passport's country and expiry are among the identity columns already
+            columns = await _replace_passport(session, context, existing, command.passport, command.arrived_on)
+            optional["passport_number"] = columns["passport_number"]
         optional |= await _settle_permit_on_return(session, existing, command.arrived_on)
         version = await _bump(session, existing, context, **identity, **optional)
     arrival = Movement(port=command.port, on=command.arrived_on)
@@ -204,6 +220,100 @@ async def record_arrival(
         lambda s, j: ForeignerArrived(foreigner=s, jurisdiction=j, arrival=arrival),
     )
     return snapshot, existing is None
+
+
+async def _returning(session: AsyncSession, command: ArrivalIn) -> tuple[Row[Any] | None, bool]:
+    """The person this arrival is (locked), matched by any of their passports, and whether it renews one."""
+    existing = await repo.find_by_passport(session, command.nationality, command.passport.number)
+    if existing is not None:
+        return existing, False
+    replaced = await repo.find_previous_passport(session, command.nationality, command.passport.number)
+    if replaced is not None:
+        # A second person for a passport the registry knows was renewed would split one life in two.
+        raise ConflictError(
+            f"this passport was replaced by a newer one on {replaced.replaced_on}; "
+            "record the arrival on the current passport",
+            field=("body", "passport", "number"),
+        )
+    if command.previous_passport_number is None:
+        return None, False
+    existing = await repo.find_by_passport(session, command.nationality, command.previous_passport_number)
+    if existing is None:
+        raise InvalidChangeError(
+            "nobody of this nationality holds this passport", field=("body", "previous_passport_number")
+        )
+    if existing.date_of_birth != command.date_of_birth:
+        raise InvalidChangeError(
+            "date_of_birth differs from that of the previous passport's holder", field=("body", "date_of_birth")
+        )
+    return existing, True
+
+
+def _check_return(existing: Row[Any], command: ArrivalIn) -> None:
+    if existing.presence == PresenceStatus.PRESENT.value:
+        raise ConflictError(
+            f"this passport holder is already recorded as present since {existing.arrival_on}; "
+            "record their departure first",
+            field=("body", "passport", "number"),
+        )
+    if existing.ban_until is not None and existing.ban_since <= command.arrived_on <= existing.ban_until:
+        raise ConflictError(
+            f"a re-entry ban ({existing.ban_reference}) is in force until {existing.ban_until}",
+            field=("body", "arrived_on"),
+        )
+    if existing.departure_on is not None and command.arrived_on < existing.departure_on:
+        raise InvalidChangeError(
+            f"arrived_on is before the last departure on {existing.departure_on}", field=("body", "arrived_on")
+        )
+
+
+async def _replace_passport(
+    session: AsyncSession, context: ChangeContext, row: Row[Any], passport: PassportIn, replaced_on: date
+) -> dict[str, object]:
+    """Keep the current passport as a previous one; the columns that make ``passport`` the current one."""
+    if passport.number == row.passport_number:
+        raise InvalidChangeError("this is the current passport already", field=("body", "passport", "number"))
+    if await repo.passport_held(session, row.nationality, passport.number):
+        raise ConflictError(
+            "this passport number is already recorded for a person of this nationality",
+            field=("body", "passport", "number"),
+        )
+    await repo.insert_row(
+        session,
+        previous_passports,
+        {
+            "id": uuid4(),
+            "foreigner_id": row.id,
+            "nationality": row.nationality,
+            "number": row.passport_number,
+            "issuing_country": row.passport_country,
+            "expires_on": row.passport_expires_on,
+            "replaced_on": replaced_on,
+            "recorded_by": context.actor,
+        },
+    )
+    return {
+        "passport_number": passport.number,
+        "passport_country": passport.issuing_country,
+        "passport_expires_on": passport.expires_on,
+    }
+
+
+async def renew_passport(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: PassportRenewalIn
+) -> ForeignerSnapshot:
+    """A new passport for the same person (renewed here or abroad); the old number stays findable."""
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    columns = await _replace_passport(session, context, row, command.passport, command.renewed_on)
+    version = await _bump(session, row, context, **columns)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: ForeignerUpdated(foreigner=s, jurisdiction=j, changed_fields=["passport"]),
+    )
 
 
 async def _settle_permit_on_return(session: AsyncSession, row: Row[Any], arrived_on: date) -> dict[str, object]:
@@ -276,6 +386,7 @@ async def issue_permit(
             "foreigner_id": foreigner_id,
             "number": command.number,
             "type": command.type.value,
+            "purpose": command.purpose.value if command.purpose else None,
             "issued_on": command.issued_on,
             "expires_on": command.expires_on,
             "status": PermitStatus.ACTIVE.value,
@@ -314,6 +425,7 @@ async def extend_permit(
         raise InvalidChangeError(
             f"expires_on must be after the current expiry {permit.expires_on}", field=("body", "expires_on")
         )
+    _check_overstay_settled(row, permit, context, command)
     await repo.update_permit(
         session,
         permit_id,
@@ -335,6 +447,139 @@ async def extend_permit(
         lambda s, j: PermitExtended(
             foreigner=s, jurisdiction=j, permit=_required(s.permit), previous_expires_on=previous
         ),
+    )
+
+
+def _check_overstay_settled(row: Row[Any], permit: Row[Any], context: ChangeContext, command: ExtensionIn) -> None:
+    """An overstayed permit is extended only once the fee for every day overstayed is paid, and never
+    after the days a fee can settle (UU 6/2011 art. 78): then deportation and a re-entry ban are due."""
+    today = local_today(context.clock, row.jurisdiction)
+    days = (today - permit.expires_on).days
+    if days <= 0:
+        return
+    owed = overstay(days, context.overstay, days_paid=permit.fee_days_covered or 0)
+    if owed.deportation_due:
+        raise ConflictError(
+            f"overstayed {days} days, more than {owed.fee_limit_days}: the fee no longer settles it and the "
+            "permit cannot be extended; deportation and a re-entry ban are due",
+            field=("path", "permit_id"),
+        )
+    if owed.fee_due_idr:
+        raise ConflictError(
+            f"overstayed {days} days: the overstay fee of Rp{owed.fee_due_idr:,} is not recorded as paid "
+            f"({owed.legal_basis})".replace(",", "."),
+            field=("path", "permit_id"),
+        )
+    if command.expires_on < today:
+        raise InvalidChangeError(
+            f"expires_on must not be before today ({today}) for an overstayed permit", field=("body", "expires_on")
+        )
+
+
+async def pay_overstay_fee(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: OverstayFeeIn
+) -> ForeignerSnapshot:
+    """The fee for the days overstayed until ``paid_on``; a later payment covers the days since the last."""
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    _require_present(row, "no overstay fee for a person who has left")
+    permit = await repo.lock_permit(session, foreigner_id, permit_id)
+    if permit.status not in LIVE or permit.id != row.current_permit_id:
+        raise ConflictError(
+            f"a {permit.status} permit that is not the person's current one has no fee to pay",
+            field=("path", "permit_id"),
+        )
+    today = local_today(context.clock, row.jurisdiction)
+    if command.paid_on > today:
+        raise InvalidChangeError(f"paid_on is after today ({today})", field=("body", "paid_on"))
+    days = (command.paid_on - permit.expires_on).days
+    if days <= 0:
+        raise InvalidChangeError(
+            f"the permit was valid until {permit.expires_on}: nothing was overstayed on paid_on",
+            field=("body", "paid_on"),
+        )
+    covered = permit.fee_days_covered or 0
+    if days <= covered:
+        raise ConflictError(f"the fee for {covered} days is paid already", field=("body", "paid_on"))
+    owed = overstay(days, context.overstay, days_paid=covered)
+    if owed.fee_due_idr is None:
+        raise ConflictError(
+            f"overstayed {days} days, more than {owed.fee_limit_days}: the fee no longer settles it; "
+            "deportation and a re-entry ban are due",
+            field=("body", "paid_on"),
+        )
+    if command.amount_idr < owed.fee_due_idr:
+        raise InvalidChangeError(
+            f"Rp{owed.fee_due_idr:,} is due for {days - covered} days at Rp{owed.fee_per_day_idr:,} a day".replace(
+                ",", "."
+            ),
+            field=("body", "amount_idr"),
+        )
+    await repo.update_permit(
+        session,
+        permit_id,
+        {
+            "fee_paid_idr": (permit.fee_paid_idr or 0) + command.amount_idr,
+            "fee_receipt_number": command.receipt_number,
+            "fee_paid_on": command.paid_on,
+            "fee_days_covered": days,
+            "updated_at": context.clock.now(),
+        },
+    )
+    version = await _bump(session, row, context)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: PermitOverstayFeePaid(
+            foreigner=s, jurisdiction=j, permit=_required(s.permit), payment=_paid(s.permit)
+        ),
+    )
+
+
+def _paid(permit: Permit | None) -> OverstayFeePayment:
+    if permit is None or permit.overstay_fee is None:
+        raise AssertionError("the snapshot lost the payment the change just wrote")
+    return permit.overstay_fee
+
+
+async def record_enforcement(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: EnforcementIn
+) -> ForeignerSnapshot:
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    _require_present(row, "no enforcement action for a person who has left")
+    _not_before_arrival(row, command.on, ("body", "on"))
+    await repo.insert_row(
+        session,
+        enforcement_actions,
+        {"id": uuid4(), "foreigner_id": foreigner_id, "recorded_by": context.actor, **command.model_dump()},
+    )
+    version = await _bump(session, row, context)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: EnforcementRecorded(
+            foreigner=s, jurisdiction=j, action=command.action, on=command.on, reference=command.reference
+        ),
+    )
+
+
+async def impose_ban(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: BanIn
+) -> ForeignerSnapshot:
+    """A re-entry ban, whether the person is still here (it applies once they leave) or gone."""
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    version = await _bump(
+        session, row, context, ban_since=command.since, ban_until=command.until, ban_reference=command.reference
+    )
+    ban = ReEntryBan(since=command.since, until=command.until, reference=command.reference)
+    return await _record(
+        session, context, foreigner_id, version, lambda s, j: ReEntryBanImposed(foreigner=s, jurisdiction=j, ban=ban)
     )
 
 
@@ -451,44 +696,68 @@ async def check_out(
 async def record_departure(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: DepartureIn
 ) -> ForeignerSnapshot:
+    departure = Movement(port=command.port, on=command.departed_on)
+    return await _leave(
+        session,
+        context,
+        foreigner_id,
+        departure,
+        presence=PresenceStatus.DEPARTED,
+        build=lambda s, j: ForeignerDeparted(foreigner=s, jurisdiction=j, departure=departure),
+    )
+
+
+async def record_deportation(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: DeportationIn
+) -> ForeignerSnapshot:
+    """A deportation carried out (UU 6/2011 art. 75): the person is no longer here, as after a departure."""
+    departure = Movement(port=command.port, on=command.deported_on)
+    return await _leave(
+        session,
+        context,
+        foreigner_id,
+        departure,
+        presence=PresenceStatus.DEPORTED,
+        build=lambda s, j: ForeignerDeported(
+            foreigner=s, jurisdiction=j, departure=departure, reference=command.reference
+        ),
+    )
+
+
+async def _leave(
+    session: AsyncSession,
+    context: ChangeContext,
+    foreigner_id: UUID,
+    departure: Movement,
+    *,
+    presence: PresenceStatus,
+    build: Callable[[ForeignerSnapshot, str | None], Contract],
+) -> ForeignerSnapshot:
     row = await repo.lock_foreigner(session, foreigner_id)
     _check_version(row, context)
+    field = "departed_on" if presence is PresenceStatus.DEPARTED else "deported_on"
     if row.presence != PresenceStatus.PRESENT.value:
-        raise ConflictError(f"the person already departed on {row.departure_on}", field=("path", "foreigner_id"))
-    if row.arrival_on is not None and command.departed_on < row.arrival_on:
-        raise InvalidChangeError(
-            f"departed_on is before the arrival on {row.arrival_on}", field=("body", "departed_on")
-        )
+        raise ConflictError(f"the person already left on {row.departure_on}", field=("path", "foreigner_id"))
+    if row.arrival_on is not None and departure.on < row.arrival_on:
+        raise InvalidChangeError(f"{field} is before the arrival on {row.arrival_on}", field=("body", field))
     await repo.insert_row(
         session,
         movements,
         {
             "id": uuid4(),
             "foreigner_id": foreigner_id,
-            "kind": "departure",
-            "port": command.port,
-            "on": command.departed_on,
+            "kind": "departure" if presence is PresenceStatus.DEPARTED else "deported",
+            "port": departure.port,
+            "on": departure.on,
             "recorded_by": context.actor,
         },
     )
     if row.current_permit_id is not None:
-        await _settle_permit_on_departure(session, foreigner_id, row.current_permit_id, command.departed_on)
+        await _settle_permit_on_departure(session, foreigner_id, row.current_permit_id, departure.on)
     version = await _bump(
-        session,
-        row,
-        context,
-        presence=PresenceStatus.DEPARTED.value,
-        departure_port=command.port,
-        departure_on=command.departed_on,
+        session, row, context, presence=presence.value, departure_port=departure.port, departure_on=departure.on
     )
-    departure = Movement(port=command.port, on=command.departed_on)
-    return await _record(
-        session,
-        context,
-        foreigner_id,
-        version,
-        lambda s, j: ForeignerDeparted(foreigner=s, jurisdiction=j, departure=departure),
-    )
+    return await _record(session, context, foreigner_id, version, build)
 
 
 async def update_details(

@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from timpora.common.events.payloads import PermitType, Sex
-from timpora.common.types import Nationality, VillageCode
+from timpora.common.events.payloads import EnforcementAction, PermitType, Sex, StayPurpose
+from timpora.common.types import Nationality, VillageCode, VisaIndex
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -38,6 +47,14 @@ class SponsorIn(Command):
     kind: Annotated[Text, StringConstraints(max_length=40)] = Field(description="employer, family, institution, ...")
 
 
+class VisaIn(Command):
+    index: VisaIndex = Field(
+        description="A1 visa-exempt, B1 visa on arrival, C/D visit visas, E limited-stay visas (E23 work, ...)",
+        examples=["B1"],
+    )
+    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)] | None = None
+
+
 class ArrivalIn(Command):
     """An entry through a checkpoint. Creates the foreigner, or matches them by nationality + passport."""
 
@@ -50,6 +67,12 @@ class ArrivalIn(Command):
     sponsor: SponsorIn | None = None
     port: Annotated[Text, StringConstraints(max_length=100)] = Field(examples=["Juanda International Airport"])
     arrived_on: date
+    visa: VisaIn | None = Field(default=None, description="The visa (or exemption, A1) the person entered on")
+    previous_passport_number: PassportNumber | None = Field(
+        default=None,
+        description="The passport this one renewed, when the registry may not know the new one yet: the arrival "
+        "is matched to its holder and records the renewal, instead of creating a second person",
+    )
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> ArrivalIn:
@@ -57,15 +80,57 @@ class ArrivalIn(Command):
             raise ValueError("date_of_birth must be before arrived_on")
         if self.passport.expires_on < self.arrived_on:
             raise ValueError("passport.expires_on is before arrived_on: the passport had expired on arrival")
+        if self.previous_passport_number == self.passport.number:
+            raise ValueError("previous_passport_number is the passport itself; leave it out")
         return self
+
+
+class PassportRenewalIn(Command):
+    """A new passport for the same person: the old one stays on record and findable."""
+
+    passport: PassportIn
+    renewed_on: date = Field(description="When the new passport was issued")
+
+    @model_validator(mode="after")
+    def _valid_after_renewal(self) -> PassportRenewalIn:
+        if self.passport.expires_on <= self.renewed_on:
+            raise ValueError("passport.expires_on must be after renewed_on")
+        return self
+
+
+#: Stay permits given for a purpose (UU 6/2011 art. 52 and 54).
+WITH_PURPOSE = frozenset({PermitType.ITAS, PermitType.ITAP})
 
 
 class PermitIn(Command):
     number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
     type: PermitType
+    purpose: StayPurpose | None = Field(
+        default=None, validate_default=True, description="Required for an ITAS; an ITAP may have one"
+    )
     issued_on: date
     expires_on: date
     sponsor: SponsorIn | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _a_stay_permit(cls, value: PermitType) -> PermitType:
+        if value is PermitType.VISA_ON_ARRIVAL:
+            raise ValueError(
+                "a visa on arrival is a visa (index B1), not a stay permit; record it as the arrival's visa "
+                "and issue a visit permit"
+            )
+        return value
+
+    @field_validator("purpose")
+    @classmethod
+    def _purpose_of_the_type(cls, value: StayPurpose | None, info: ValidationInfo) -> StayPurpose | None:
+        kind = info.data.get("type")  # absent when the type itself was refused
+        if kind is PermitType.ITAS and value is None:
+            raise ValueError("an ITAS is given for a purpose (work, investment, family, study, retirement, other)")
+        if value is not None and kind is not None and kind not in WITH_PURPOSE:
+            raise ValueError(f"a {kind} permit has no purpose; only an ITAS or ITAP has one")
+        return value
 
     @model_validator(mode="after")
     def _expiry_after_issue(self) -> PermitIn:
@@ -122,4 +187,43 @@ class ForeignerPatch(Command):
     def _something_to_change(self) -> ForeignerPatch:
         if not self.model_fields_set:
             raise ValueError("give occupation, sponsor or both")
+        return self
+
+
+Reference = Annotated[Text, StringConstraints(max_length=100)]
+
+
+class OverstayFeeIn(Command):
+    """A payment of the overstay fee (UU 6/2011 art. 78(2)) for the days overstayed until ``paid_on``."""
+
+    amount_idr: int = Field(gt=0, le=10_000_000_000, description="Amount paid, in rupiah")
+    receipt_number: Annotated[Text, StringConstraints(max_length=60)]
+    paid_on: date
+
+
+class EnforcementIn(Command):
+    action: EnforcementAction
+    on: date
+    reference: Reference = Field(description="The decision's or order's number")
+
+
+class DeportationIn(Command):
+    """A deportation carried out: the person left through ``port`` under the decision ``reference``."""
+
+    port: Annotated[Text, StringConstraints(max_length=100)]
+    deported_on: date
+    reference: Reference
+
+
+class BanIn(Command):
+    """A re-entry ban (penangkalan, UU 6/2011 art. 102)."""
+
+    since: date
+    until: date
+    reference: Reference
+
+    @model_validator(mode="after")
+    def _until_after_since(self) -> BanIn:
+        if self.until <= self.since:
+            raise ValueError("until must be after since")
         return self

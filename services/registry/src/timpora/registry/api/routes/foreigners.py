@@ -14,13 +14,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.events.payloads import ForeignerSnapshot, PermitStatus, PresenceStatus
 from timpora.common.http.deps import Runtime
+from timpora.common.standing import local_today, overstay, standing
 from timpora.common.types import Nationality, RegionCode
 from timpora.registry import repository as repo
 from timpora.registry.api.deps import CurrentOperator, Outcome, Writer, etag
-from timpora.registry.api.models import ForeignerPage, ForeignerRecord, HistoryEntry, StayRecorded
+from timpora.registry.api.models import ForeignerPage, ForeignerRecord, HistoryEntry, Standing, StayRecorded
 from timpora.registry.domain import changes
 from timpora.registry.domain.changes import ChangeContext
-from timpora.registry.domain.commands import ArrivalIn, CheckOutIn, DepartureIn, ForeignerPatch, ResidenceIn, StayIn
+from timpora.registry.domain.commands import (
+    ArrivalIn,
+    CheckOutIn,
+    DepartureIn,
+    ForeignerPatch,
+    PassportRenewalIn,
+    ResidenceIn,
+    StayIn,
+)
 from timpora.registry.domain.errors import InvalidChangeError
 
 router = APIRouter(prefix="/v1", tags=["foreigners"])
@@ -58,8 +67,29 @@ async def get_foreigner(
         entries = await repo.load_history(session, foreigner_id)
     response.headers["ETag"] = etag(snapshot.version)
     return ForeignerRecord(
-        foreigner=snapshot, history=[HistoryEntry.model_validate(entry, from_attributes=True) for entry in entries]
+        foreigner=snapshot,
+        standing=_standing(snapshot, runtime),
+        history=[HistoryEntry.model_validate(entry, from_attributes=True) for entry in entries],
     )
+
+
+def _standing(snapshot: ForeignerSnapshot, runtime: Runtime) -> Standing:
+    """Days to expiry, or the overstay with the fee still due (UU 6/2011 art. 78), on the person's local date."""
+    permit = snapshot.permit
+    place = (
+        snapshot.residence.village_code if snapshot.residence else snapshot.stay.village_code if snapshot.stay else None
+    )
+    found = standing(
+        snapshot.presence.value,
+        permit.status.value if permit else None,
+        permit.expires_on if permit else None,
+        local_today(runtime.clock, place),
+    )
+    if found.days_overstayed is None or permit is None:
+        return Standing(days_to_expiry=found.days_to_expiry)
+    paid = permit.overstay_fee.days_covered if permit.overstay_fee else 0
+    rule = runtime.settings.overstay
+    return Standing(days_to_expiry=found.days_to_expiry, overstay=overstay(found.days_overstayed, rule, days_paid=paid))
 
 
 def _encode_cursor(snapshot: ForeignerSnapshot) -> str:
@@ -122,6 +152,18 @@ async def search_foreigners(
 async def update_details(foreigner_id: UUID, command: ForeignerPatch, write: Writer) -> Response:
     return await write.snapshot(
         lambda session, context: changes.update_details(session, context, foreigner_id, command)
+    )
+
+
+@router.post(
+    "/foreigners/{foreigner_id}/passport",
+    response_model=ForeignerSnapshot,
+    responses=WRITE_RESPONSES,
+    summary="Record a passport renewal (the person stays the same; the old number stays findable)",
+)
+async def renew_passport(foreigner_id: UUID, command: PassportRenewalIn, write: Writer) -> Response:
+    return await write.snapshot(
+        lambda session, context: changes.renew_passport(session, context, foreigner_id, command)
     )
 
 

@@ -1,4 +1,4 @@
-"""Stay permits: issue, extend, revoke."""
+"""Stay permits: issue, extend, revoke, and the overstay fee."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.registry.api.deps import Writer
 from timpora.registry.api.routes.foreigners import WRITE_RESPONSES
 from timpora.registry.domain import changes
-from timpora.registry.domain.commands import ExtensionIn, PermitIn, RevocationIn
+from timpora.registry.domain.commands import ExtensionIn, OverstayFeeIn, PermitIn, RevocationIn
 
 router = APIRouter(prefix="/v1/foreigners/{foreigner_id}/permits", tags=["permits"])
 
@@ -33,7 +33,7 @@ async def issue_permit(foreigner_id: UUID, command: PermitIn, write: Writer) -> 
     "/{permit_id}/extension",
     response_model=ForeignerSnapshot,
     responses=WRITE_RESPONSES,
-    summary="Extend a stay permit (re-arms its expiry reminders)",
+    summary="Extend a stay permit (re-arms its expiry reminders; an overstayed one only once its fee is paid)",
 )
 async def extend_permit(foreigner_id: UUID, permit_id: UUID, command: ExtensionIn, write: Writer) -> Response:
     return await write.snapshot(
@@ -50,4 +50,16 @@ async def extend_permit(foreigner_id: UUID, permit_id: UUID, command: ExtensionI
 async def revoke_permit(foreigner_id: UUID, permit_id: UUID, command: RevocationIn, write: Writer) -> Response:
     return await write.snapshot(
         lambda session, context: changes.revoke_permit(session, context, foreigner_id, permit_id, command)
+    )
+
+
+@router.post(
+    "/{permit_id}/overstay-fee",
+    response_model=ForeignerSnapshot,
+    responses=WRITE_RESPONSES,
+    summary="Record the overstay fee paid (up to 60 days overstayed; UU 6/2011 art. 78)",
+)
+async def pay_overstay_fee(foreigner_id: UUID, permit_id: UUID, command: OverstayFeeIn, write: Writer) -> Response:
+    return await write.snapshot(
+        lambda session, context: changes.pay_overstay_fee(session, context, foreigner_id, permit_id, command)
     )

@@ -25,11 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
-from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql, standing
+from timpora.common.settings import OverstaySettings
+from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql, overstay, standing
 from timpora.common.types import Nationality, RegionCode
 from timpora.sharing import disclosures
 from timpora.sharing.api.deps import Caller, CurrentCaller
 from timpora.sharing.disclosures import Disclosure
+from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.domain.fields import FIELD_NAMES
 from timpora.sharing.models import projections
 
@@ -131,9 +133,19 @@ def _refuse_filters_outside(caller: Caller, filters: Filters) -> None:
             )
 
 
-def _with_status(record: dict[str, Any], time_zone: str, now: datetime) -> dict[str, Any]:
+def status_columns(agreement: Agreement) -> list[str]:
+    """The derived columns a record of this agreement gets (see :func:`with_status`)."""
+    if "permit_expires_on" not in agreement.allowed:
+        return []
+    fee = ["overstay_fee_due_idr"] if "permit_fee_paid_days" in agreement.allowed else []
+    return ["days_to_expiry", "overstaying", "days_overstayed", *fee, "deportation_due"]
+
+
+def with_status(record: dict[str, Any], time_zone: str, now: datetime, rule: OverstaySettings) -> dict[str, Any]:
     """Adds what is derived from fields the agency already sees (presence, the permit's status and expiry):
-    days to expiry and the overstay, on the person's local date. Someone who left is not overstaying."""
+    days to expiry and the overstay, on the person's local date. Someone who left is not overstaying. Past
+    the days a fee can settle (UU 6/2011 art. 78), deportation is due; the fee still due is shown only to
+    an agency that also sees what was paid, since without it the figure could be wrong."""
     if "permit_expires_on" not in record:
         return record
     expires = record["permit_expires_on"]
@@ -141,11 +153,24 @@ def _with_status(record: dict[str, Any], time_zone: str, now: datetime) -> dict[
     found = standing(
         record.get("presence"), record.get("permit_status"), date.fromisoformat(expires) if expires else None, today
     )
+    owed = (
+        overstay(found.days_overstayed, rule, days_paid=record.get("permit_fee_paid_days") or 0)
+        if found.days_overstayed
+        else None
+    )
+    fee = {"overstay_fee_due_idr": owed.fee_due_idr if owed else None} if "permit_fee_paid_days" in record else {}
     return record | {
         "days_to_expiry": found.days_to_expiry,
         "overstaying": found.overstaying,
         "days_overstayed": found.days_overstayed,
+        **fee,
+        "deportation_due": owed.deportation_due if owed else False,
     }
+
+
+def _with_status(record: dict[str, Any], time_zone: str, now: datetime) -> dict[str, Any]:
+    """TEMPORARY shim while reports.py is being written; to be removed."""
+    return with_status(record, time_zone, now, OverstaySettings())
 
 
 async def _disclose(
@@ -196,7 +221,8 @@ async def list_foreigners(
     next_cursor = rows[-1].foreigner_id if len(rows) == filters.limit else None
     # Built from rows the service wrote itself; FastAPI still serialises it through the response model.
     return Page.model_construct(
-        items=[_with_status(row.record, row.time_zone, now) for row in rows], next_cursor=next_cursor
+        items=[with_status(row.record, row.time_zone, now, runtime.settings.overstay) for row in rows],
+        next_cursor=next_cursor,
     )
 
 
@@ -216,7 +242,7 @@ async def get_foreigner(
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
         await _disclose(session, caller, request, [foreigner_id], runtime)
-    return _with_status(row.record, row.time_zone, runtime.clock.now())
+    return with_status(row.record, row.time_zone, runtime.clock.now(), runtime.settings.overstay)
 
 
 class AgreementView(BaseModel):
@@ -264,15 +290,14 @@ async def export_csv(
 ) -> StreamingResponse:
     rows, now = await _matching_disclosed(runtime, caller, request, filters)
     columns = ["foreigner_id", "version", *(name for name in FIELD_NAMES if name in caller.agreement.allowed)]
-    if "permit_expires_on" in caller.agreement.allowed:
-        columns += ["days_to_expiry", "overstaying", "days_overstayed"]
+    columns += status_columns(caller.agreement)
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(_with_status(row.record, row.time_zone, now))
+            writer.writerow(with_status(row.record, row.time_zone, now, runtime.settings.overstay))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

@@ -1,0 +1,245 @@
+"""The overstay procedure (UU 6/2011 art. 78; PP 28/2019): the running count and fee, the day-61 event,
+the fee paid, enforcement, deportation and the re-entry ban, through the registry API and its scheduler."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.registry.conftest import START, Registry, permit
+from timpora.registry.expiry import ExpiryScheduler
+from timpora.registry.models import outbox
+from timpora.registry.settings import ExpirySettings
+
+FEE = 1_000_000
+
+
+def _noon_wib(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 5, 0, tzinfo=UTC)
+
+
+def _scheduler(registry: Registry) -> ExpiryScheduler:
+    settings = registry.runtime.settings
+    return ExpiryScheduler(
+        registry.sessions,
+        ExpirySettings(),
+        registry.clock,
+        "/timpora/registry",
+        topic=settings.kafka.catalog.registry_events.name,
+        overstay=settings.overstay,
+    )
+
+
+async def _events(registry: Registry, fid: str) -> list[tuple[str, dict[str, Any]]]:
+    async with registry.sessions() as session:
+        rows = await session.execute(
+            select(outbox.c.event_type, outbox.c.payload).where(outbox.c.partition_key == fid).order_by(outbox.c.id)
+        )
+    return [(event_type.removeprefix("id.timpora.").removesuffix(".v1"), json.loads(p)) for event_type, p in rows]
+
+
+async def _overstayer(registry: Registry, expires: date) -> tuple[str, str]:
+    sponsor = {"name": "PT Garam Madura", "kind": "employer"}
+    fid = (await registry.new_foreigner(sponsor=sponsor))["foreigner_id"]
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/residence",
+        json={"address": "Jl. Raya Lajing 2", "village_code": "35.26.05.2003", "since": "2026-11-02"},
+    )
+    issued = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits", json=permit(issued_on="2026-11-01", expires_on=expires.isoformat())
+    )
+    assert issued.status_code == 201, issued.text
+    return fid, issued.json()["permit"]["permit_id"]
+
+
+async def test_the_overstay_counts_its_fee_and_at_day_61_becomes_a_matter_for_deportation(registry: Registry) -> None:
+    expires = START.date() + timedelta(days=5)
+    fid, _ = await _overstayer(registry, expires)
+    scheduler = _scheduler(registry)
+
+    registry.clock.current = _noon_wib(expires + timedelta(days=1))
+    await scheduler.run_once()
+    registry.clock.current = _noon_wib(expires + timedelta(days=12))
+    record = (await registry.client.get(f"/v1/foreigners/{fid}")).json()
+    assert record["standing"]["overstay"]["days_overstayed"] == 12
+    assert record["standing"]["overstay"]["fee_due_idr"] == 12 * FEE
+    assert record["standing"]["overstay"]["deportation_due"] is False
+    for day in (60, 61, 62, 90):
+        registry.clock.current = _noon_wib(expires + timedelta(days=day))
+        await scheduler.run_once()
+
+    overstays = [(name, data) for name, data in await _events(registry, fid) if "overstay" in data]
+    assert [name for name, _ in overstays] == ["permit.expired", "permit.overstay-exceeded"]
+    expired, exceeded = overstays[0][1], overstays[1][1]
+    assert expired["overstay"]["fee_due_idr"] == FEE
+    assert exceeded["overstay"] == {
+        "days_overstayed": 61,
+        "fee_per_day_idr": FEE,
+        "fee_due_idr": None,
+        "fee_limit_days": 60,
+        "deportation_due": True,
+        "legal_basis": registry.runtime.settings.overstay.legal_basis,
+    }
+    assert exceeded["foreigner"]["sponsor"]["name"] == "PT Garam Madura"
+    record = (await registry.client.get(f"/v1/foreigners/{fid}")).json()
+    assert record["standing"]["overstay"]["deportation_due"] is True
+
+
+async def test_an_overstay_first_seen_past_day_60_is_one_event_not_two(registry: Registry) -> None:
+    expires = START.date() + timedelta(days=2)
+    fid, _ = await _overstayer(registry, expires)
+
+    registry.clock.current = _noon_wib(expires + timedelta(days=100))
+    await _scheduler(registry).run_once()
+    await _scheduler(registry).run_once()
+
+    names = [name for name, data in await _events(registry, fid) if "overstay" in data]
+    assert names == ["permit.overstay-exceeded"]
+
+
+async def test_an_overstayed_permit_is_extended_only_once_its_fee_is_paid(registry: Registry) -> None:
+    expires = START.date() + timedelta(days=2)
+    fid, pid = await _overstayer(registry, expires)
+    registry.clock.current = _noon_wib(expires + timedelta(days=10))
+    extension = {"expires_on": (expires + timedelta(days=60)).isoformat()}
+    paid_on = (expires + timedelta(days=10)).isoformat()
+
+    unpaid = await registry.client.post(f"/v1/foreigners/{fid}/permits/{pid}/extension", json=extension)
+    short = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
+        json={"amount_idr": 9 * FEE, "receipt_number": "PNBP-1", "paid_on": paid_on},
+    )
+    paid = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
+        json={"amount_idr": 10 * FEE, "receipt_number": "PNBP-2", "paid_on": paid_on},
+    )
+    registry.clock.current = _noon_wib(expires + timedelta(days=11))
+    a_day_later = await registry.client.post(f"/v1/foreigners/{fid}/permits/{pid}/extension", json=extension)
+    topped_up = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
+        json={"amount_idr": FEE, "receipt_number": "PNBP-3", "paid_on": (expires + timedelta(days=11)).isoformat()},
+    )
+    extended = await registry.client.post(f"/v1/foreigners/{fid}/permits/{pid}/extension", json=extension)
+
+    assert unpaid.status_code == 409, unpaid.text
+    assert "Rp10.000.000" in unpaid.json()["detail"][0]["msg"]
+    assert short.status_code == 422, short.text
+    assert short.json()["detail"][0]["loc"] == ["body", "amount_idr"]
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["permit"]["overstay_fee"] == {
+        "amount_idr": 10 * FEE,
+        "receipt_number": "PNBP-2",
+        "paid_on": paid_on,
+        "days_covered": 10,
+    }
+    assert a_day_later.status_code == 409, a_day_later.text  # the eleventh day is not paid for
+    assert topped_up.status_code == 200, topped_up.text
+    assert topped_up.json()["permit"]["overstay_fee"]["amount_idr"] == 11 * FEE
+    assert extended.status_code == 200, extended.text
+    record = (await registry.client.get(f"/v1/foreigners/{fid}")).json()
+    assert record["standing"]["overstay"] is None
+    names = [name for name, _ in await _events(registry, fid)]
+    assert names.count("permit.overstay-fee-paid") == 2
+    assert names[-1] == "permit.extended"
+
+
+async def test_past_day_60_no_fee_settles_it_and_no_extension_is_possible(registry: Registry) -> None:
+    expires = START.date() + timedelta(days=2)
+    fid, pid = await _overstayer(registry, expires)
+    registry.clock.current = _noon_wib(expires + timedelta(days=61))
+
+    fee = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
+        json={
+            "amount_idr": 61 * FEE,
+            "receipt_number": "PNBP-9",
+            "paid_on": (expires + timedelta(days=61)).isoformat(),
+        },
+    )
+    extension = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{pid}/extension", json={"expires_on": (expires + timedelta(days=90)).isoformat()}
+    )
+    not_overstayed = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
+        json={"amount_idr": FEE, "receipt_number": "PNBP-0", "paid_on": expires.isoformat()},
+    )
+
+    assert fee.status_code == 409, fee.text
+    assert "deportation" in fee.json()["detail"][0]["msg"]
+    assert extension.status_code == 409, extension.text
+    assert "deportation" in extension.json()["detail"][0]["msg"]
+    assert not_overstayed.status_code == 422, not_overstayed.text
+    assert not any(name == "permit.overstay-fee-paid" for name, _ in await _events(registry, fid))
+
+
+async def test_enforcement_deportation_and_a_ban_are_recorded_and_the_ban_refuses_a_return(
+    registry: Registry,
+) -> None:
+    expires = START.date() + timedelta(days=2)
+    fid, _ = await _overstayer(registry, expires)
+    passport = (await registry.client.get(f"/v1/foreigners/{fid}")).json()["foreigner"]["passport"]
+    day = expires + timedelta(days=70)
+    registry.clock.current = _noon_wib(day)
+
+    order = await registry.client.post(
+        f"/v1/foreigners/{fid}/enforcement",
+        json={"action": "deportation-order", "on": day.isoformat(), "reference": "W15.IMI.4-GR.02-123"},
+    )
+    detained = await registry.client.post(
+        f"/v1/foreigners/{fid}/enforcement", json={"action": "detention", "on": day.isoformat(), "reference": "D-7"}
+    )
+    deported = await registry.client.post(
+        f"/v1/foreigners/{fid}/deportation",
+        json={"port": "Juanda International Airport", "deported_on": day.isoformat(), "reference": "W15.IMI.4-123"},
+    )
+    banned = await registry.client.post(
+        f"/v1/foreigners/{fid}/ban",
+        json={"since": day.isoformat(), "until": (day + timedelta(days=365)).isoformat(), "reference": "IMI-PNK-1"},
+    )
+    during = await registry.arrive(passport=passport, arrived_on=(day + timedelta(days=100)).isoformat())
+    after = await registry.arrive(passport=passport, arrived_on=(day + timedelta(days=366)).isoformat())
+
+    assert order.status_code == 200, order.text
+    assert detained.status_code == 200, detained.text
+    assert deported.status_code == 200, deported.text
+    assert deported.json()["presence"] == "deported"
+    assert deported.json()["permit"]["status"] == "expired"  # the overstay stays on record
+    assert banned.status_code == 200, banned.text
+    assert banned.json()["reentry_ban"]["until"] == (day + timedelta(days=365)).isoformat()
+    assert during.status_code == 409, during.text
+    assert during.json()["detail"][0]["loc"] == ["body", "arrived_on"]
+    assert after.status_code == 200, after.text
+    names = [name for name, _ in await _events(registry, fid)]
+    assert names[-5:] == [
+        "foreigner.enforcement-recorded",
+        "foreigner.enforcement-recorded",
+        "foreigner.deported",
+        "foreigner.banned",
+        "foreigner.arrived",
+    ]
+    again = await registry.client.post(
+        f"/v1/foreigners/{fid}/deportation",
+        json={"port": "Juanda International Airport", "deported_on": day.isoformat(), "reference": "X"},
+    )
+    assert again.status_code == 422, again.text  # before the return's arrival
+
+
+async def test_bad_enforcement_input_is_refused_by_field_and_writes_nothing(registry: Registry) -> None:
+    fid, _ = await _overstayer(registry, START.date() + timedelta(days=2))
+    before = await registry.outbox_rows(fid)
+
+    unknown_action = await registry.client.post(
+        f"/v1/foreigners/{fid}/enforcement", json={"action": "flogging", "on": "2026-12-01", "reference": "R"}
+    )
+    backwards_ban = await registry.client.post(
+        f"/v1/foreigners/{fid}/ban", json={"since": "2027-01-01", "until": "2026-01-01", "reference": "R"}
+    )
+
+    assert unknown_action.status_code == 422
+    assert unknown_action.json()["detail"][0]["loc"] == ["body", "action"]
+    assert "flogging" not in unknown_action.text
+    assert backwards_ban.status_code == 422
+    assert await registry.outbox_rows(fid) == before
