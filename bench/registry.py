@@ -59,6 +59,7 @@ def _raw_foreigner_rows(count: int) -> Iterator[list[tuple[Any, ...]]]:
                 row["nationality"],
                 f"R{index:010d}", row["passport_country"], date.fromisoformat(row["passport_expires_on"]),
                 row["occupation"], None, "present", row["arrival_port"], date.fromisoformat(row["arrived_on"]),
+                row["visa_index"] or None, row["visa_number"] or None,
                 row["residence_address"], row["residence_village_code"], date.fromisoformat(row["residence_since"]),
                 None, row["residence_village_code"], now, now, "bench", "bench",
             )

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.payloads import (
+    AccommodationStay,
     Contract,
     ForeignerArrived,
     ForeignerDeparted,
@@ -28,6 +29,8 @@ from timpora.common.events.payloads import (
     ResidenceReported,
     Sex,
     Sponsor,
+    StayOverdue,
+    StayReported,
 )
 
 TODAY = date(2026, 11, 29)
@@ -131,6 +134,17 @@ class Person:
                 overstay=owed,
             )
         )
+
+    def stayed(self, village: str, *, overdue: bool = False) -> CloudEvent[Contract]:
+        """A stay at an accommodation in ``village`` reported (or found overdue), wherever the person lives."""
+        stay = AccommodationStay(provider="Hotel Ningrat", village_code=village, check_in=TODAY - timedelta(days=40))
+        snapshot = self.snapshot().model_copy(update={"stay": stay})
+        if overdue:
+            since = TODAY - timedelta(days=9)
+            return self._event(
+                StayOverdue(foreigner=snapshot, jurisdiction=self.village, stay=stay, overdue_since=since)
+            )
+        return self._event(StayReported(foreigner=snapshot, jurisdiction=self.village, stay=stay))
 
     def deported(self) -> CloudEvent[Contract]:
         movement = Movement(port="Juanda International Airport", on=TODAY)

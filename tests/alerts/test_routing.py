@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, Person
+from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, SURABAYA, Person
 from timpora.alerts.domain import directory, notices, rules
 from timpora.alerts.domain.directory import Agency, Channel
 from timpora.alerts.domain.routing import Directory, Subject, agency_for_level_above, route
@@ -364,6 +364,16 @@ def test_every_overstay_alert_names_the_sponsor(name: str) -> None:
         )
         assert notice["person"]["sponsor_name"] == "PT Sumenep Tobacco", decision.agency_id
         assert notice["details"]["days_overstayed"] == (12 if name == "permit.expired" else 61)
+
+
+@pytest.mark.parametrize("village", [SURABAYA, SAMPANG])
+def test_a_hotel_stay_reaches_the_police_of_the_hotels_regency_whoever_lives_where(village: str) -> None:
+    # Issue 9, defect 6: supervision happens where the foreigner is.
+    person = Person(village=village)
+    assert set(_routed(person.stayed(KAMAL).data, "foreigner.stay-reported")) == {"polres-bangkalan"}
+    assert _routed(person.stayed(SURABAYA).data, "foreigner.stay-reported") == {}
+    overdue = _routed(person.stayed(KAMAL, overdue=True).data, "foreigner.stay-overdue")
+    assert set(overdue) == {"kanim-pamekasan", "pemkab-bangkalan", "polres-bangkalan"}
 
 
 def test_the_military_district_command_hears_of_arrivals_and_moves_in_the_regency() -> None:

@@ -131,5 +131,6 @@ def test_the_catalog_names_every_event_type_the_registry_emits() -> None:
         "foreigner.enforcement-recorded",
         "foreigner.deported",
         "foreigner.banned",
+        "foreigner.stay-overdue",
         "sharing.record",
     }

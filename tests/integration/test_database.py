@@ -53,6 +53,10 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "history",
             "idempotency_keys",
             "expiry_notices",
+            "previous_passports",
+            "enforcement_actions",
+            "accommodations",
+            "unmatched_stays",
         },
         "alerts": {
             "alembic_version",
@@ -66,7 +70,16 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "delivery_attempts",
             "digests",
         },
-        "sharing": {"alembic_version", "inbox", "projections", "api_keys", "disclosures", "outbox", "agreements"},
+        "sharing": {
+            "alembic_version",
+            "inbox",
+            "projections",
+            "projection_history",
+            "api_keys",
+            "disclosures",
+            "outbox",
+            "agreements",
+        },
     }
     for name, engine in engines.items():
         async with engine.connect() as connection:

@@ -264,3 +264,30 @@ async def test_a_batch_is_written_whole_or_not_at_all(registry: Registry) -> Non
         found = await registry.client.get("/v1/foreigners", params={"passport_number": row["passport_number"]})
         assert found.json()["items"] == [], "a table copied before the failure kept its rows"
     assert summary.imported == 0
+
+
+async def test_a_second_import_knows_a_person_by_a_passport_renewed_since(registry: Registry) -> None:
+    rows = _rows(3)
+    first, _ = await _import(registry, _csv(rows))
+    assert first.imported == 3
+    async with registry.sessions() as session:
+        fid = await session.scalar(
+            select(foreigners.c.id).where(foreigners.c.passport_number == rows[0]["passport_number"])
+        )
+    renewed = await registry.client.post(
+        f"/v1/foreigners/{fid}/passport",
+        json={
+            "passport": {
+                "number": f"N{uuid.uuid4().hex[:10].upper()}",
+                "issuing_country": rows[0]["passport_country"],
+                "expires_on": "2036-01-01",
+            },
+            "renewed_on": "2026-11-20",
+        },
+    )
+    assert renewed.status_code == 200, renewed.text
+
+    again, rejected = await _import(registry, _csv(rows))
+
+    assert (again.imported, again.unchanged, again.rejected) == (0, 3, 0)
+    assert rejected == {}

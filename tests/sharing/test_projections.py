@@ -23,12 +23,15 @@ from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.events import CloudEvent, KafkaRecord, decode, new_event
 from timpora.common.events.payloads import (
+    AccommodationStay,
     Contract,
     ForeignerSnapshot,
     ForeignerUpdated,
     Permit,
     PermitStatus,
     PermitType,
+    Residence,
+    StayReported,
 )
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.producer import EventProducer
@@ -43,6 +46,7 @@ from timpora.sharing.settings import SharingSettings
 AGREEMENTS = agreements.load(agreements.DEFAULTS)
 #: Noon in Bangkalan on a day the shipped agreements are in force.
 IN_FORCE = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
+SURABAYA, KAMAL = "35.78.01.1001", "35.26.01.1001"
 LAJING, OTHER_AROSBAYA, SAMPANG = "35.26.05.2003", "35.26.05.2004", "35.27.01.2001"
 #: Where projections applied straight to the database (no Kafka in these tests) address their agency records.
 OFFLINE = TopicCatalog("test-offline")
@@ -146,14 +150,15 @@ async def test_any_delivery_order_with_duplicates_ends_as_the_newest_event_says(
 
     rows = await _rows(sessions, subject)
     for agreement in AGREEMENTS:
-        if not any(agreement.covers(village) for village in villages):
+        # In view where the person lives, or stays in an accommodation (the snapshot may hold an open stay).
+        if not any(agreement.covers(place) for event in history for place in event.data.places):  # type: ignore[attr-defined]
             assert agreement.agency_id not in rows or not rows[agreement.agency_id].visible
             continue
         row = rows[agreement.agency_id]
         assert row.version == len(villages)
         assert row.visible is agreement.shows(history[-1].data)  # type: ignore[arg-type]
         if row.visible:
-            assert set(row.record) == agreement.allowed | {"foreigner_id", "version"}
+            assert row.record == agreement.record_of(history[-1].data)  # type: ignore[arg-type]
     async with sessions() as session, session.begin():
         await session.execute(delete(projections).where(projections.c.foreigner_id == uuid.UUID(subject)))
 
@@ -338,3 +343,34 @@ async def test_the_manpower_office_sees_holders_of_limited_stay_permits_only(ses
     assert (await _rows(sessions, str(worker.subject)))["disnaker-bangkalan"].visible
     assert not (await _rows(sessions, str(visitor.subject)))["disnaker-bangkalan"].visible
     assert (await _rows(sessions, str(visitor.subject)))["pemkab-bangkalan"].visible
+
+
+async def test_a_guest_in_a_hotel_of_the_regency_is_in_its_view_while_staying_without_their_home_address(
+    sessions: Any,
+) -> None:
+    # Issue 9, defect 6: a Surabaya resident staying in a Bangkalan hotel is supervised where they are.
+    arrived = sample_event(jurisdiction=SURABAYA)
+    person = arrived.data.foreigner  # type: ignore[attr-defined]
+    residence = Residence(address="Jl. Tunjungan 5", village_code=SURABAYA, since=date(2026, 11, 1))
+    hotel = AccommodationStay(provider="Hotel Ningrat", village_code=KAMAL, check_in=date(2026, 11, 5))
+
+    def stay_event(stay: AccommodationStay, version: int) -> CloudEvent[Contract]:
+        snapshot = person.model_copy(update={"version": version, "residence": residence, "stay": stay})
+        return new_event(
+            StayReported(foreigner=snapshot, jurisdiction=SURABAYA, stay=stay),
+            source="/timpora/registry",
+            subject=str(person.foreigner_id),
+        )
+
+    await _apply(sessions, stay_event(hotel, 2))
+    staying = await _rows(sessions, str(person.foreigner_id))
+    await _apply(sessions, stay_event(hotel.model_copy(update={"check_out": date(2026, 11, 8)}), 3))
+    left = await _rows(sessions, str(person.foreigner_id))
+
+    police = staying["polres-bangkalan"]
+    assert police.visible
+    assert police.record["stay_provider"] == "Hotel Ningrat"
+    assert police.record["stay_village_code"] == KAMAL
+    assert "residence_address" not in police.record  # their home is another regency's business
+    assert "desa-lajing" not in staying or not staying["desa-lajing"].visible
+    assert not left["polres-bangkalan"].visible  # checked out: out of view, and told so once

@@ -46,7 +46,8 @@ def is_well_formed(code: str) -> bool:
 
 def level_of(code: str) -> RegionLevel:
     if not is_well_formed(code):
-        raise UnknownRegionError(f"'{code}' is not a Kemendagri code such as 35, 35.26, 35.26.05 or 35.26.05.2003")
+        # The messages never repeat the code: an error answers what was wrong, not what was sent.
+        raise UnknownRegionError("not a Kemendagri code such as 35, 35.26, 35.26.05 or 35.26.05.2003")
     return RegionLevel(code.count(".") + 1)
 
 
@@ -65,12 +66,10 @@ def require(code: str, *, level: RegionLevel | None = None) -> Region:
     """The region for ``code``; raises :class:`UnknownRegionError` with a reason a person can act on."""
     actual_level = level_of(code)
     if level is not None and actual_level is not level:
-        raise UnknownRegionError(
-            f"'{code}' is a {actual_level.name.lower()} code; a {level.name.lower()} code is needed"
-        )
+        raise UnknownRegionError(f"a {actual_level.name.lower()} code; a {level.name.lower()} code is needed")
     region = lookup(code)
     if region is None:
-        raise UnknownRegionError(f"'{code}' is not in the official Kemendagri region list")
+        raise UnknownRegionError("not in the official Kemendagri region list")
     return region
 
 

@@ -1,5 +1,5 @@
 """``timpora-registry`` commands beyond serve and migrate: operators, the outbox, the relay on its own,
-bulk import, synthetic data and a scheduler pass."""
+bulk import, synthetic data, the demo's lifecycle stories and a scheduler pass."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from timpora.common.settings import ServiceSettings, narrow
 from timpora.registry.bulk.generator import generate, write
 from timpora.registry.bulk.importer import ImportBatchError, Importer, Summary
 from timpora.registry.bulk.records import read
+from timpora.registry.bulk.stories import DEMO_SEED, play
+from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.operators import add_operator, disable_operator
 from timpora.registry.settings import RegistrySettings
@@ -157,6 +159,31 @@ async def generate_file(_: ServiceSettings, argv: list[str]) -> int:
     with args.out.open("w", encoding="utf-8", newline="") as handle:
         written = write(args.out, generate(args.count, seed=args.seed), handle)
     sys.stderr.write(f"{written:,} records written to {args.out}\n")
+    return 0
+
+
+async def demo_stories(settings: ServiceSettings, argv: list[str]) -> int:
+    """``demo-stories [--seed N]``: play the demo's lifecycle stories (departures, a return, passport renewals,
+    an extension, overstays settled and enforced) on the people of the imported demo file; once only."""
+    parser = argparse.ArgumentParser(prog="timpora-registry demo-stories")
+    parser.add_argument("--seed", type=int, default=DEMO_SEED, help="the seed the demo file was generated with")
+    parser.add_argument("--actor", default="demo-stories", help="recorded as who made the changes")
+    args = parser.parse_args(argv)
+    registry = narrow(settings, RegistrySettings)
+    context = ChangeContext(
+        actor=args.actor,
+        clock=SystemClock(),
+        source=registry.event_source,
+        topic=registry.kafka.catalog.registry_events.name,
+        overstay=registry.overstay,
+    )
+    engine = await migrated_engine(settings, purpose="cli")
+    try:
+        outcomes = await play(make_session_factory(engine), context, seed=args.seed)
+    finally:
+        await engine.dispose()
+    for outcome in outcomes:
+        sys.stderr.write(f"{outcome.story}: {outcome.result} - {outcome.detail}\n")
     return 0
 
 

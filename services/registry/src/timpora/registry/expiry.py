@@ -30,18 +30,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from timpora.common.clock import Clock
 from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.payloads import (
+    AccommodationStay,
     Contract,
     PermitExpired,
     PermitExpiring,
     PermitOverstayExceeded,
     PermitStatus,
     PresenceStatus,
+    StayOverdue,
 )
 from timpora.common.settings import OverstaySettings
 from timpora.common.standing import OPEN, local_today, overstay
 from timpora.registry import repository as repo
 from timpora.registry.domain.changes import jurisdiction_of_snapshot, permit_from_row
-from timpora.registry.models import expiry_notices, foreigners, permits
+from timpora.registry.models import expiry_notices, foreigners, permits, stays
 from timpora.registry.settings import ExpirySettings
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,8 @@ class ExpiryScheduler:
             await asyncio.sleep(self._settings.interval_s)
 
     async def run_once(self) -> int:
-        """One pass over every open permit that may be owed a notice; returns how many events it emitted."""
+        """One pass over every open permit that may be owed a notice, then over the stays that may be overdue;
+        returns how many events it emitted."""
         emitted, after = 0, None
         while True:
             async with self._sessions() as session, session.begin():
@@ -122,8 +125,72 @@ class ExpiryScheduler:
                 for row in rows:
                     emitted += await self._notify(session, row)
             if len(rows) < self._settings.batch_size:
-                return emitted
+                break
             after = rows[-1].foreigner_id
+        return emitted + await self._overdue_stays()
+
+    async def _overdue_stays(self) -> int:
+        """``foreigner.stay-overdue`` once per stay still open past its planned end, or past the days allowed
+        without one, of someone present: immigration and the accommodation's area look into it."""
+        emitted = 0
+        while True:
+            async with self._sessions() as session, session.begin():
+                rows = await self._open_stays(session)
+                for row in rows:
+                    emitted += await self._notify_overdue(session, row)
+            if len(rows) < self._settings.batch_size:
+                return emitted
+
+    async def _open_stays(self, session: AsyncSession) -> list[Row[Any]]:
+        # The widest "today" any zone can have, plus a day: the exact check is per row, in the stay's zone.
+        latest_today = self._clock.now().date() + timedelta(days=1)
+        allowed = timedelta(days=self._settings.stay_overdue_after_days)
+        statement = (
+            select(stays, foreigners.c.version.label("foreigner_version"))
+            .select_from(stays.join(foreigners, foreigners.c.stay_id == stays.c.id))
+            .where(
+                stays.c.check_out.is_(None),
+                stays.c.overdue_event_id.is_(None),
+                foreigners.c.presence == PresenceStatus.PRESENT.value,
+                or_(
+                    stays.c.planned_check_out < latest_today,
+                    and_(stays.c.planned_check_out.is_(None), stays.c.check_in < latest_today - allowed),
+                ),
+            )
+            .order_by(stays.c.id)
+            .limit(self._settings.batch_size)
+            .with_for_update(of=(foreigners, stays), skip_locked=True)
+        )
+        return list((await session.execute(statement)).all())
+
+    async def _notify_overdue(self, session: AsyncSession, row: Row[Any]) -> int:
+        today = local_today(self._clock, row.village_code)
+        if row.planned_check_out is not None:
+            since = row.planned_check_out + timedelta(days=1)
+        else:
+            since = row.check_in + timedelta(days=self._settings.stay_overdue_after_days + 1)
+        if today < since:
+            return 0  # a day early in this zone; the next pass takes it
+        snapshot = await repo.load_snapshot(session, row.foreigner_id)
+        stay = AccommodationStay(
+            provider=row.provider,
+            village_code=row.village_code,
+            check_in=row.check_in,
+            accommodation_id=row.accommodation_id,
+            planned_check_out=row.planned_check_out,
+        )
+        data = StayOverdue(
+            foreigner=snapshot, jurisdiction=jurisdiction_of_snapshot(snapshot), stay=stay, overdue_since=since
+        )
+        event: CloudEvent[Contract] = new_event(
+            data, source=self._source, subject=str(row.foreigner_id), time=self._clock.now()
+        )
+        await repo.update_stay(session, row.id, {"overdue_event_id": UUID(event.id)})
+        await repo.append_event(
+            session, event, topic=self._topic, actor=SCHEDULER_ACTOR, version=int(row.foreigner_version)
+        )
+        EXPIRY_EVENTS.labels("stay-overdue").inc()
+        return 1
 
     async def _candidates(self, session: AsyncSession, after: UUID | None) -> list[Row[Any]]:
         # The widest horizon any time zone can have today, plus a day: finer checks happen per row.

@@ -13,13 +13,13 @@ from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
 from timpora.registry import commands, housekeeping
 from timpora.registry.api.errors import install_error_handlers
-from timpora.registry.api.routes import contract, enforcement, foreigners, permits
+from timpora.registry.api.routes import accommodations, contract, enforcement, foreigners, permits
 from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.settings import RegistrySettings
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (foreigners.router, permits.router, enforcement.router, contract.router)
+    return (foreigners.router, permits.router, enforcement.router, accommodations.router, contract.router)
 
 
 def _setup(runtime: ServiceRuntime) -> None:
@@ -59,6 +59,7 @@ SERVICE = ServiceDefinition(
         "relay": commands.relay,
         "import": commands.import_file,
         "generate": commands.generate_file,
+        "demo-stories": commands.demo_stories,
         "expiry": commands.expiry,
     },
     app_setup=install_error_handlers,

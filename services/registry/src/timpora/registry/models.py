@@ -143,6 +143,21 @@ residences = Table(
     Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# The register of accommodation providers (hotels, guest houses, boarding houses) that report foreign
+# guests (APOA, UU 6/2011 art. 72).
+accommodations = Table(
+    "accommodations",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("name_key", String(200), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column("village_code", String(13), nullable=False),
+    Column("registered_by", String(100), nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("village_code", "name_key", name="accommodations_village_name_key"),
+)
+
 stays = Table(
     "stays",
     metadata,
@@ -152,8 +167,34 @@ stays = Table(
     Column("village_code", String(13), nullable=False),
     Column("check_in", Date, nullable=False),
     Column("check_out", Date),
+    Column("accommodation_id", UUID(as_uuid=True), ForeignKey("accommodations.id")),
+    Column("planned_check_out", Date),
+    # Set, with the event's id, when the stay was reported overdue: once per stay.
+    Column("overdue_event_id", UUID(as_uuid=True)),
     Column("reported_by", String(100), nullable=False),
     Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("stays_open", "check_in", postgresql_where=text("check_out IS NULL AND overdue_event_id IS NULL")),
+)
+
+# Stay reports of guests the registry does not know (yet): kept until immigration links them to a person.
+unmatched_stays = Table(
+    "unmatched_stays",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("accommodation_id", UUID(as_uuid=True), ForeignKey("accommodations.id"), nullable=False),
+    Column("full_name", String(200), nullable=False),
+    Column("nationality", String(3), nullable=False),
+    Column("passport_number", String(20), nullable=False),
+    Column("check_in", Date, nullable=False),
+    Column("check_out", Date),
+    Column("planned_check_out", Date),
+    Column("reported_by", String(100), nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # When linked: to whom, and the stay it became.
+    Column("foreigner_id", UUID(as_uuid=True), ForeignKey("foreigners.id")),
+    Column("stay_id", UUID(as_uuid=True)),
+    Column("linked_by", String(100)),
+    Column("linked_at", DateTime(timezone=True)),
 )
 
 # Passports a person held before their current one (a renewal keeps the person and their record): an

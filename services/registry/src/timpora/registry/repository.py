@@ -33,7 +33,16 @@ from timpora.common.events.payloads import (
 from timpora.common.standing import OPEN, local_today_sql, zone_name_sql
 from timpora.registry.domain.commands import SponsorIn
 from timpora.registry.domain.errors import NotFoundError
-from timpora.registry.models import foreigners, history, outbox, permits, previous_passports, sponsors, stays
+from timpora.registry.models import (
+    accommodations,
+    foreigners,
+    history,
+    outbox,
+    permits,
+    previous_passports,
+    sponsors,
+    stays,
+)
 
 
 async def lock_foreigner(session: AsyncSession, foreigner_id: UUID) -> Row[Any]:
@@ -132,6 +141,10 @@ async def lock_stay(session: AsyncSession, foreigner_id: UUID, stay_id: UUID) ->
     return row
 
 
+async def get_accommodation(session: AsyncSession, accommodation_id: UUID) -> Row[Any] | None:
+    return (await session.execute(select(accommodations).where(accommodations.c.id == accommodation_id))).first()
+
+
 async def update_stay(session: AsyncSession, stay_id: UUID, values: dict[str, Any]) -> None:
     await session.execute(update(stays).where(stays.c.id == stay_id).values(**values))
 
@@ -158,6 +171,8 @@ _snapshot_query = select(
     stays.c.village_code.label("stay_village_code"),
     stays.c.check_in.label("stay_check_in"),
     stays.c.check_out.label("stay_check_out"),
+    stays.c.accommodation_id.label("stay_accommodation_id"),
+    stays.c.planned_check_out.label("stay_planned_check_out"),
     # Oldest first; one query still loads a whole snapshot (and a whole search page).
     select(
         func.coalesce(
@@ -241,6 +256,8 @@ def snapshot_from_row(row: Row[Any]) -> ForeignerSnapshot:
             village_code=m["stay_village_code"],
             check_in=m["stay_check_in"],
             check_out=m["stay_check_out"],
+            accommodation_id=m["stay_accommodation_id"],
+            planned_check_out=m["stay_planned_check_out"],
         ),
         permit=None if m["permit_id"] is None else permit_from_mapping(m, prefix="permit_"),
         presence=PresenceStatus(m["presence"]),

@@ -13,6 +13,9 @@ class ExpirySettings(BaseModel):
     thresholds_days: list[int] = Field(default=[30, 14, 7, 1], min_length=1)
     interval_s: float = Field(default=600.0, gt=0)
     batch_size: int = Field(default=500, gt=0)
+    #: A stay with no check-out and no planned end is overdue after this many days (then immigration and the
+    #: accommodation's regency are told, once).
+    stay_overdue_after_days: int = Field(default=30, gt=0)
 
     @field_validator("thresholds_days")
     @classmethod

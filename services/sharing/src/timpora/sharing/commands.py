@@ -1,4 +1,5 @@
-"""``timpora-sharing`` commands beyond serve and migrate: agency keys and the disclosure log."""
+"""``timpora-sharing`` commands beyond serve and migrate: agency keys, the disclosure log, rebuilds, and the
+reports an operator hands to an agency (the monthly recap, the foreigners in an area)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ import argparse
 import csv
 import sys
 from datetime import datetime
+from typing import get_args
 from uuid import UUID
 
+from timpora.common import regions
 from timpora.common.access import key_command
 from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
 from timpora.common.settings import ServiceSettings, narrow
-from timpora.sharing import access, disclosures, rebuild
+from timpora.sharing import access, disclosures, rebuild, reports
+from timpora.sharing.disclosures import Disclosure
 from timpora.sharing.domain import agreements
+from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.settings import SharingSettings
 
 
@@ -93,4 +98,122 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
     finally:
         await engine.dispose()
     sys.stderr.write(f"{args.agency}: {count} people rebuilt under agreement version {agreement.version}\n")
+    return 0
+
+
+#: The key recorded in the disclosure log for a report an operator ran as a command: no agency key was used.
+COMMAND_KEY = UUID(int=0)
+
+
+def _report_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("agency")
+    parser.add_argument("--month", type=reports.parse_month, help="YYYY-MM by the agency's calendar")
+    parser.add_argument("--presence", choices=get_args(reports.Presence), default="present")
+    parser.add_argument("--format", choices=["json", "csv"], default="json")
+    return parser
+
+
+def _in_force(settings: SharingSettings, agency: str, now: datetime) -> Agreement | None:
+    agreement = agreements.current(settings.agreements_file).get(agency)
+    if agreement is None or not agreement.in_force_at(now):
+        sys.stderr.write(f"no agreement in force for agency {agency} in {settings.agreements_file}\n")
+        return None
+    return agreement
+
+
+def _period(agreement: Agreement, args: argparse.Namespace, now: datetime) -> reports.Period | None:
+    try:
+        return reports.period(agreement, args.month, now)
+    except reports.FutureMonthError as error:
+        sys.stderr.write(f"{error}\n")
+        return None
+
+
+def _disclosure(
+    agreement: Agreement, command: str, args: argparse.Namespace, ids: list[UUID], now: datetime
+) -> Disclosure:
+    """The report as handed to the agency: logged like an API read, under no key."""
+    query = {name: str(value) for name, value in vars(args).items() if name != "agency" and value is not None}
+    if args.month is not None:
+        query["month"] = f"{args.month:%Y-%m}"
+    return Disclosure(
+        agency_id=agreement.agency_id,
+        key_id=COMMAND_KEY,
+        endpoint=f"command {command}",
+        query=query,
+        record_ids=ids,
+        purpose=agreement.purpose,
+        agreement_version=agreement.version,
+        disclosed_at=now,
+    )
+
+
+async def recap(settings: ServiceSettings, argv: list[str]) -> int:
+    """``recap AGENCY [--month YYYY-MM] [--presence P] [--format json|csv]``: the agency's monthly recap (the
+    month under way if no month is given) on stdout, written to the disclosure log first."""
+    args = _report_parser("timpora-sharing recap").parse_args(argv)
+    settings = narrow(settings, SharingSettings)
+    now = SystemClock().now()
+    agreement = _in_force(settings, args.agency, now)
+    period = None if agreement is None else _period(agreement, args, now)
+    if agreement is None or period is None:
+        return 1
+    engine = await migrated_engine(settings, purpose="cli")
+    try:
+        async with make_session_factory(engine)() as session, session.begin():
+            found, counted = await reports.monthly_recap(
+                session, agreement, period, args.presence, rule=settings.overstay
+            )
+            await disclosures.append(session, _disclosure(agreement, "recap", args, counted, now))
+    finally:
+        await engine.dispose()
+    if args.format == "csv":
+        sys.stdout.write(reports.as_csv(reports.RECAP_COLUMNS, reports.recap_rows(found)))
+    else:
+        sys.stdout.write(found.model_dump_json(indent=2) + "\n")
+    return 0
+
+
+def _region(code: str) -> str:
+    return regions.require(code).code
+
+
+async def area(settings: ServiceSettings, argv: list[str]) -> int:
+    """``area AGENCY [--region CODE] [--month YYYY-MM] [--presence P] [--format json|csv]``: the foreigners in
+    the agency's area (now, or at a past month's end) on stdout, written to the disclosure log first."""
+    parser = _report_parser("timpora-sharing area")
+    parser.add_argument("--region", type=_region, help="a Kemendagri code within the agency's jurisdiction")
+    args = parser.parse_args(argv)
+    settings = narrow(settings, SharingSettings)
+    now = SystemClock().now()
+    agreement = _in_force(settings, args.agency, now)
+    if agreement is None:
+        return 1
+    if args.region is not None and (reason := reports.region_refused(agreement, args.region)):
+        sys.stderr.write(f"--region: {reason}\n")
+        return 1
+    period = None if args.month is None else _period(agreement, args, now)
+    if args.month is not None and period is None:
+        return 1
+    engine = await migrated_engine(settings, purpose="cli")
+    try:
+        async with make_session_factory(engine)() as session, session.begin():
+            listed = await reports.area_list(
+                session,
+                agreement,
+                as_of=now if period is None else period.as_of,
+                month=None if period is None else period.label,
+                region=args.region,
+                presence=args.presence,
+                rule=settings.overstay,
+            )
+            ids = [UUID(item["foreigner_id"]) for item in listed.items]
+            await disclosures.append(session, _disclosure(agreement, "area", args, ids, now))
+    finally:
+        await engine.dispose()
+    if args.format == "csv":
+        sys.stdout.write(reports.as_csv(reports.area_columns(agreement), listed.items))
+    else:
+        sys.stdout.write(listed.model_dump_json(indent=2) + "\n")
     return 0

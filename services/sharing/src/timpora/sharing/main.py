@@ -12,7 +12,7 @@ from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
 from timpora.sharing import commands, consumers, rebuild
-from timpora.sharing.api.routes import contract, foreigners
+from timpora.sharing.api.routes import contract, foreigners, reports
 from timpora.sharing.domain import agreements
 from timpora.sharing.domain import registry as agreement_registry
 from timpora.sharing.domain.agreements import Agreement
@@ -51,7 +51,7 @@ async def _rebuild_stale(runtime: ServiceRuntime, settings: SharingSettings, in_
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (foreigners.router, contract.router)
+    return (foreigners.router, reports.router, contract.router)
 
 
 def _app_setup(app: FastAPI) -> None:
@@ -66,7 +66,13 @@ SERVICE = ServiceDefinition(
     settings_class=SharingSettings,
     routers=_routers,
     setup=_setup,
-    commands={"keys": commands.keys, "disclosures": commands.disclosure_log, "rebuild": commands.rebuild_projection},
+    commands={
+        "keys": commands.keys,
+        "disclosures": commands.disclosure_log,
+        "rebuild": commands.rebuild_projection,
+        "recap": commands.recap,
+        "area": commands.area,
+    },
     app_setup=_app_setup,
 )
 create_app = SERVICE.create_app

@@ -44,6 +44,28 @@ projections = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Every state of every agency's projection, append-only: one row per agency, person and registry version
+# that was in the agency's view or just left it (``visible`` false, no record), redacted like the projection
+# and written in its transaction. ``occurred_at`` is the registry event's time, so a report "as of" a moment
+# (the end of a past month) takes each person's latest row at that moment and answers the same every time.
+# A rebuild rewrites the agency's rows under the new agreement; a person never in view has none.
+projection_history = Table(
+    "projection_history",
+    metadata,
+    Column("agency_id", String(63), primary_key=True),
+    Column("foreigner_id", UUID(as_uuid=True), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("agreement_version", Integer, nullable=False),
+    Column("event_type", String(80), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("visible", Boolean, nullable=False),
+    Column("record", JSONB),
+    # As in ``projections``: the person's zone, internal, never disclosed.
+    Column("time_zone", String(40), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("projection_history_by_time", "agency_id", "occurred_at"),
+)
+
 # API keys of agencies: only a hash is kept; rotation is issuing a new key and revoking the old one.
 api_keys = api_keys_table(metadata)
 

@@ -5,7 +5,9 @@ the agreement's fields; a person outside it (moved away, or no village yet) beco
 Only an event newer than what the projection holds changes it, so redelivered and reordered events
 change nothing. If the agreement lists the event's type, the agency's topic gets the event as the
 agency may see it — also once when the person leaves its view (``in_view`` false, no record) — by
-way of the sharing service's outbox, in this same transaction.
+way of the sharing service's outbox, in this same transaction. Each change of a person in the agency's
+view (or leaving it) is also appended to the agency's projection history, in this same transaction, for
+reports as of a past moment.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ from timpora.common.kafka.consumer import PermanentEventError
 from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
 from timpora.sharing.domain.agreements import Agreement
-from timpora.sharing.domain.fields import redact
-from timpora.sharing.models import outbox, projections
+from timpora.sharing.models import outbox, projection_history, projections
 
 SOURCE = "/timpora/sharing"
 
@@ -63,9 +64,10 @@ async def _apply_one(
         )
     ).first()
     newer = held is None or held.version < snapshot.version
+    was_visible = held is not None and bool(held.visible)
     if newer:
         visible = agreement.shows(data)
-        record = redact(snapshot, agreement.allowed) if visible else None
+        record = agreement.record_of(data) if visible else None
         await _upsert(
             session,
             agreement,
@@ -75,16 +77,45 @@ async def _apply_one(
             record=record,
             time_zone=zone_of(data.jurisdiction).key,
         )
+        # Someone never in the agency's view leaves no trace in its history, as in its topic.
+        if visible or was_visible:
+            await session.execute(
+                pg_insert(projection_history)
+                .values(history_row(agreement, event.spec.name, event.time, data, visible=visible, record=record))
+                .on_conflict_do_nothing()
+            )
     elif held is not None and held.version == snapshot.version:
         # Same version, nothing changed (an expiry reminder): the agency may still be told.
         visible = bool(held.visible)
-        record = redact(snapshot, agreement.allowed) if visible else None
+        record = agreement.record_of(data) if visible else None
     else:
         return  # an older event overtaken by a newer one
-    was_visible = held is not None and bool(held.visible)
     if event.spec.name in agreement.event_types and (visible or (newer and was_visible)):
         topic = catalog.agency_events(agreement.agency_id).name
         await _publish(session, event, agreement, topic, in_view=visible, record=record)
+
+
+def history_row(
+    agreement: Agreement,
+    event_type: str,
+    occurred_at: datetime,
+    data: ForeignerEvent,
+    *,
+    visible: bool,
+    record: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The agency's history row for one event (the live consumer and a rebuild write the same)."""
+    return {
+        "agency_id": agreement.agency_id,
+        "foreigner_id": data.foreigner.foreigner_id,
+        "version": data.foreigner.version,
+        "agreement_version": agreement.version,
+        "event_type": event_type,
+        "occurred_at": occurred_at,
+        "visible": visible,
+        "record": record,
+        "time_zone": zone_of(data.jurisdiction).key,
+    }
 
 
 async def _upsert(

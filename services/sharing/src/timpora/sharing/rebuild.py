@@ -2,10 +2,12 @@
 
 The registry topic keeps every event forever (see the topic catalog), and every event carries the
 person's full snapshot, so the newest event per person is all a projection needs. A rebuild reads
-the topic from the beginning up to where it ends when the rebuild starts, keeps the newest event per
-person, and writes each person's record under the agreement now in force. It runs beside the live
-consumer: a row the live consumer already wrote under the new agreement with a newer event is left
-alone, and rows still under an older agreement afterwards are removed.
+the topic from the beginning up to where it ends when the rebuild starts, keeps each person's events
+that changed their record (every newer version once, in order, as the live consumer applies them),
+and writes each person's newest record under the agreement now in force — and the agency's projection
+history, every one of those events as the live consumer would have appended it under that agreement.
+It runs beside the live consumer: a row the live consumer already wrote under the new agreement with a
+newer event is left alone, and rows still under an older agreement afterwards are removed.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from timpora.common.db.engine import driver_connection
@@ -29,20 +32,31 @@ from timpora.common.kafka.broker import client_options
 from timpora.common.settings import KafkaSettings
 from timpora.common.standing import zone_of
 from timpora.sharing.domain.agreements import Agreement
-from timpora.sharing.domain.fields import redact
-from timpora.sharing.models import projections
+from timpora.sharing.models import projection_history, projections
+from timpora.sharing.projection import history_row
 
 log = logging.getLogger(__name__)
 
 
-async def newest_events(kafka: KafkaSettings, topic: str) -> dict[UUID, ForeignerEvent]:
-    """The newest event per foreigner on ``topic``, from its beginning to its end as of now."""
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One event that changed a person's record: what the projection history keeps of it."""
+
+    event_type: str
+    occurred_at: datetime
+    data: ForeignerEvent
+
+
+async def person_histories(kafka: KafkaSettings, topic: str) -> dict[UUID, list[Recorded]]:
+    """Per foreigner on ``topic``, from its beginning to its end as of now, the events that changed their
+    record, oldest first: each version once (a reminder repeating a version changes nothing), and an older
+    version after a newer one dropped, exactly as the live consumer applies them."""
     # No group and no committed offsets: a fresh assignment starts at the earliest record.
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", **client_options(kafka)
     )
     await consumer.start()
-    newest: dict[UUID, ForeignerEvent] = {}
+    histories: dict[UUID, list[Recorded]] = {}
     try:
         partitions = await topic_partitions(kafka, topic)
         consumer.assign(partitions)
@@ -52,16 +66,19 @@ async def newest_events(kafka: KafkaSettings, topic: str) -> dict[UUID, Foreigne
             for partition, records in (await consumer.getmany(*remaining, timeout_ms=500)).items():
                 for record in records:
                     if record.offset < ends[partition]:
-                        _keep_newest(newest, record.key, record.value, record.headers)
+                        _keep_newer(histories, record.key, record.value, record.headers)
                 if await consumer.position(partition) >= ends[partition]:
                     remaining.discard(partition)
     finally:
         await consumer.stop()
-    return newest
+    return histories
 
 
-def _keep_newest(
-    newest: dict[UUID, ForeignerEvent], key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
+def _keep_newer(
+    histories: dict[UUID, list[Recorded]],
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
 ) -> None:
     try:
         event = decode(KafkaRecord(key=key, value=value or b"", headers=tuple(headers)))
@@ -70,20 +87,35 @@ def _keep_newest(
     data = event.data
     if not isinstance(data, ForeignerEvent):
         return
-    held = newest.get(data.foreigner.foreigner_id)
-    if held is None or held.foreigner.version <= data.foreigner.version:
-        newest[data.foreigner.foreigner_id] = data
+    held = histories.setdefault(data.foreigner.foreigner_id, [])
+    if not held or held[-1].data.foreigner.version < data.foreigner.version:
+        held.append(Recorded(event.spec.name, event.time, data))
+
+
+#: The history columns a rebuild copies, in the order of its rows.
+HISTORY_COLUMNS = (
+    "agency_id",
+    "foreigner_id",
+    "version",
+    "agreement_version",
+    "event_type",
+    "occurred_at",
+    "visible",
+    "record",
+    "time_zone",
+)
 
 
 async def rebuild(
     sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings, topic: str, agreement: Agreement, now: datetime
 ) -> int:
-    """Rebuilds ``agreement``'s agency from ``topic``; returns how many people it wrote."""
-    newest = await newest_events(kafka, topic) if agreement.in_force_at(now) else {}
+    """Rebuilds ``agreement``'s agency and its history from ``topic``; returns how many people it wrote."""
+    histories = await person_histories(kafka, topic) if agreement.in_force_at(now) else {}
     rows = []
-    for data in newest.values():
+    for recorded in histories.values():
+        data = recorded[-1].data
         visible = agreement.shows(data)
-        record = json.dumps(redact(data.foreigner, agreement.allowed)) if visible else None
+        record = json.dumps(agreement.record_of(data)) if visible else None
         rows.append(
             (
                 agreement.agency_id,
@@ -95,6 +127,7 @@ async def rebuild(
                 zone_of(data.jurisdiction).key,
             )
         )
+    history = _history_rows(agreement, histories.values())
     async with sessions() as session, session.begin():
         connection = await driver_connection(await session.connection())
         # One COPY into a scratch table and one merge, instead of a statement per person.
@@ -121,23 +154,75 @@ async def rebuild(
                 projections.c.agency_id == agreement.agency_id, projections.c.agreement_version != agreement.version
             )
         )
-    log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(newest)})
-    return len(newest)
+        # The history likewise: every state rewritten under the new agreement, so no field it no longer
+        # includes stays behind in an old row.
+        await connection.execute(
+            "CREATE TEMP TABLE rebuilt_history (LIKE projection_history INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        await connection.copy_records_to_table("rebuilt_history", records=history, columns=list(HISTORY_COLUMNS))
+        await connection.execute(
+            """
+            INSERT INTO projection_history (agency_id, foreigner_id, version, agreement_version, event_type,
+                occurred_at, visible, record, time_zone)
+            SELECT agency_id, foreigner_id, version, agreement_version, event_type, occurred_at, visible, record,
+                time_zone
+            FROM rebuilt_history
+            ON CONFLICT (agency_id, foreigner_id, version) DO UPDATE SET
+                agreement_version = excluded.agreement_version, event_type = excluded.event_type,
+                occurred_at = excluded.occurred_at, visible = excluded.visible, record = excluded.record,
+                time_zone = excluded.time_zone, recorded_at = now()
+            -- A row the live consumer already appended under the new agreement is that same row.
+            WHERE projection_history.agreement_version <> excluded.agreement_version
+            """
+        )
+        await session.execute(
+            delete(projection_history).where(
+                projection_history.c.agency_id == agreement.agency_id,
+                projection_history.c.agreement_version != agreement.version,
+            )
+        )
+    log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(histories)})
+    return len(histories)
+
+
+def _history_rows(agreement: Agreement, histories: Iterable[list[Recorded]]) -> list[tuple[object, ...]]:
+    """The agency's history as the live consumer appends it: each person's events while in view, and the one
+    that took them out of it."""
+    rows = []
+    for recorded in histories:
+        was_visible = False
+        for step in recorded:
+            visible = agreement.shows(step.data)
+            if visible or was_visible:
+                record = agreement.record_of(step.data) if visible else None
+                row = history_row(
+                    agreement, step.event_type, step.occurred_at, step.data, visible=visible, record=record
+                )
+                row["record"] = None if record is None else json.dumps(record)
+                rows.append(tuple(row[column] for column in HISTORY_COLUMNS))
+            was_visible = visible
+    return rows
 
 
 async def stale_agencies(sessions: async_sessionmaker[AsyncSession], agreements: list[Agreement]) -> list[Agreement]:
-    """The agreements whose agency's projection was built under another version."""
+    """The agreements whose agency's projection was built under another version, or has no history yet
+    (built before the history was kept: a rebuild fills it from the topic)."""
     stale = []
     async with sessions() as session:
         for agreement in agreements:
+            mine = projections.c.agency_id == agreement.agency_id
             other = await session.scalar(
                 select(projections.c.agency_id)
-                .where(
-                    projections.c.agency_id == agreement.agency_id, projections.c.agreement_version != agreement.version
-                )
+                .where(mine, projections.c.agreement_version != agreement.version)
                 .limit(1)
             )
-            if other is not None:
+            unrecorded = await session.scalar(
+                select(
+                    exists().where(mine, projections.c.visible.is_(True))
+                    & ~exists().where(projection_history.c.agency_id == agreement.agency_id)
+                )
+            )
+            if other is not None or unrecorded:
                 stale.append(agreement)
     return stale
 

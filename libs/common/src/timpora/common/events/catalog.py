@@ -42,6 +42,12 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
     ),
     EventSpec("foreigner.residence-reported", 1, payloads.ResidenceReported, "A residence address was reported."),
     EventSpec("foreigner.stay-reported", 1, payloads.StayReported, "An accommodation provider reported a stay."),
+    EventSpec(
+        "foreigner.stay-overdue",
+        1,
+        payloads.StayOverdue,
+        "An accommodation stay has no check-out after its planned end (or 30 days).",
+    ),
     EventSpec("foreigner.departed", 1, payloads.ForeignerDeparted, "A foreigner left through a checkpoint."),
     EventSpec("permit.issued", 1, payloads.PermitIssued, "A stay permit was issued."),
     EventSpec("permit.extended", 1, payloads.PermitExtended, "A stay permit's expiry moved later."),

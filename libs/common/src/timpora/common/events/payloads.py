@@ -117,10 +117,18 @@ class Residence(Contract):
 
 
 class AccommodationStay(Contract):
+    """A stay reported by an accommodation provider (APOA, UU 6/2011 art. 72)."""
+
     provider: str = Field(min_length=1, max_length=200)
-    village_code: VillageCode
+    village_code: VillageCode = Field(description="Where the accommodation is")
     check_in: date
     check_out: date | None = None
+    accommodation_id: UUID | None = Field(default=None, description="The provider in the registry's register")
+    planned_check_out: date | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.check_out is None
 
     @model_validator(mode="after")
     def _check_out_after_check_in(self) -> AccommodationStay:
@@ -234,6 +242,16 @@ class ForeignerEvent(Contract):
         description="Village the event belongs to: the residence's, else the accommodation's, else none yet"
     )
 
+    @property
+    def places(self) -> tuple[str, ...]:
+        """Where the person is supervised: where they live (``jurisdiction``) and, while they stay in an
+        accommodation elsewhere, there too (supervision happens where the foreigner is; UU 6/2011 art. 72)."""
+        places = [self.jurisdiction] if self.jurisdiction else []
+        stay = self.foreigner.stay
+        if stay is not None and stay.open and stay.village_code not in places:
+            places.append(stay.village_code)
+        return tuple(places)
+
 
 class ForeignerArrived(ForeignerEvent):
     arrival: Movement
@@ -256,6 +274,13 @@ class ResidenceReported(ForeignerEvent):
 
 class StayReported(ForeignerEvent):
     stay: AccommodationStay
+
+
+class StayOverdue(ForeignerEvent):
+    """A stay with no check-out after its planned end (or 30 days after check-in)."""
+
+    stay: AccommodationStay
+    overdue_since: date = Field(description="The first day past the planned end (or the 30 days)")
 
 
 class ForeignerDeparted(ForeignerEvent):

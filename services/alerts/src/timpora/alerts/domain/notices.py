@@ -25,6 +25,8 @@ ROLE_FIELDS: Mapping[AgencyKind, tuple[str, ...]] = {
         "occupation",
         "sponsor_name",
         "residence_address",
+        "stay_provider",
+        "stay_check_in",
     ),
     AgencyKind.POLICE: (
         *_BASE,
@@ -34,6 +36,8 @@ ROLE_FIELDS: Mapping[AgencyKind, tuple[str, ...]] = {
         "occupation",
         "sponsor_name",
         "residence_address",
+        "stay_provider",
+        "stay_check_in",
     ),
     AgencyKind.MILITARY: (*_BASE, "occupation", "residence_address"),
     AgencyKind.LOCAL_GOVERNMENT: (*_BASE, "occupation", "sponsor_name", "residence_address"),
@@ -82,6 +86,10 @@ _TITLES: Mapping[str, tuple[str, str]] = {
     "foreigner.enforcement-recorded": ("Tindakan administratif keimigrasian", "Immigration took an action"),
     "foreigner.deported": ("Orang asing telah dideportasi", "A foreigner was deported"),
     "foreigner.banned": ("Penangkalan orang asing", "A re-entry ban was imposed"),
+    "foreigner.stay-overdue": (
+        "Orang asing belum check-out dari penginapan",
+        "A foreign guest has not checked out of the accommodation",
+    ),
 }
 _MESSAGES: Mapping[str, tuple[str, str]] = {
     "alert": ("", ""),
@@ -103,6 +111,8 @@ _LABELS: Mapping[str, tuple[str, str]] = {
     "occupation": ("Pekerjaan", "Occupation"),
     "sponsor_name": ("Penjamin", "Sponsor"),
     "residence_address": ("Alamat", "Address"),
+    "stay_provider": ("Penginapan", "Accommodation"),
+    "stay_check_in": ("Check-in", "Check-in"),
 }
 
 
@@ -110,6 +120,7 @@ def person_fields(data: ForeignerEvent, place: str | None) -> dict[str, Any]:
     """Every field a notice may carry, before the role's allow-list picks from it."""
     person = data.foreigner
     permit = getattr(data, "permit", None) or person.permit
+    stay = getattr(data, "stay", None) or person.stay
     return {
         "foreigner_id": str(person.foreigner_id),
         "full_name": person.full_name,
@@ -125,6 +136,8 @@ def person_fields(data: ForeignerEvent, place: str | None) -> dict[str, Any]:
         "permit_number": permit.number if permit else None,
         "permit_type": permit.type.value if permit else None,
         "permit_expires_on": permit.expires_on.isoformat() if permit else None,
+        "stay_provider": stay.provider if stay else None,
+        "stay_check_in": stay.check_in.isoformat() if stay else None,
     }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from timpora.alerts.domain.directory import Agency, Channel
 from timpora.alerts.domain.rules import Rule, Severity, Target
-from timpora.common.events.payloads import ForeignerEvent, PermitExpiring, ResidenceReported
+from timpora.common.events.payloads import ForeignerEvent, PermitExpiring, ResidenceReported, StayOverdue, StayReported
 
 _VILLAGE_DEPTH = 4
 _LEVELS = {_VILLAGE_DEPTH: "village", 3: "district", 2: "regency", 1: "province"}
@@ -48,10 +48,18 @@ class Subject:
     def of(cls, event_name: str, data: ForeignerEvent) -> Subject:
         person = data.foreigner
         permit = getattr(data, "permit", None) or person.permit
-        places = [data.jurisdiction] if data.jurisdiction else []
-        left = data.previous_village_code if isinstance(data, ResidenceReported) else None
-        if left is not None and left not in places:
-            places.append(left)
+        places = list(data.places)
+        # A move concerns the place left too; a stay report (or an overdue stay), the accommodation's place
+        # even once checked out: supervision happens where the foreigner is (UU 6/2011 art. 72).
+        also = (
+            data.previous_village_code
+            if isinstance(data, ResidenceReported)
+            else data.stay.village_code
+            if isinstance(data, StayReported | StayOverdue)
+            else None
+        )
+        if also is not None and also not in places:
+            places.append(also)
         thresholds = (
             frozenset({data.threshold_days, *data.collapsed_thresholds})
             if isinstance(data, PermitExpiring)

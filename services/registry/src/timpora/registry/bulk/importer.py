@@ -114,11 +114,14 @@ class Importer:
         """The rows to write for ``batch``: people not in the registry yet, with permit numbers still free."""
         async with self.engine.connect() as connection:
             db = await driver_connection(connection)
+            # Someone holds the passport now, or held it before renewing: either way the person is here already.
             existing = {
                 (row["nationality"], row["passport_number"])
                 for row in await db.fetch(
                     "SELECT nationality, passport_number FROM foreigners "
-                    "WHERE (nationality, passport_number) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+                    "WHERE (nationality, passport_number) IN (SELECT * FROM unnest($1::text[], $2::text[])) "
+                    "UNION ALL SELECT nationality, number FROM previous_passports "
+                    "WHERE (nationality, number) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
                     [p.record.arrival.nationality for p in batch],
                     [p.record.arrival.passport.number for p in batch],
                 )

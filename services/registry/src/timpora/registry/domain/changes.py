@@ -649,26 +649,41 @@ async def report_stay(
     _check_version(row, context)
     _require_present(row, "no stay report for a person who has left")
     _not_before_arrival(row, command.check_in, ("body", "check_in"))
+    stay = await _stay_of(session, command)
     stay_id = uuid4()
     await repo.insert_row(
         session,
         stays,
-        {"id": stay_id, "foreigner_id": foreigner_id, "reported_by": context.actor, **command.model_dump()},
+        {"id": stay_id, "foreigner_id": foreigner_id, "reported_by": context.actor, **stay.model_dump()},
     )
     if command.check_out is None or row.stay_id is None:
         # An open stay is where the person is now; a report of a past stay only becomes the current
         # stay when there is no other, so it cannot move someone out of the hotel they are in.
-        jurisdiction = jurisdiction_of(
-            row.residence_village_code, command.village_code, stay_open=command.check_out is None
-        )
+        jurisdiction = jurisdiction_of(row.residence_village_code, stay.village_code, stay_open=stay.open)
         version = await _bump(session, row, context, stay_id=stay_id, jurisdiction=jurisdiction)
     else:
         version = await _bump(session, row, context)
-    stay = AccommodationStay(**command.model_dump())
     snapshot = await _record(
         session, context, foreigner_id, version, lambda s, j: StayReported(foreigner=s, jurisdiction=j, stay=stay)
     )
     return snapshot, stay_id
+
+
+async def _stay_of(session: AsyncSession, command: StayIn) -> AccommodationStay:
+    """The stay as reported, at a registered accommodation (its name and village from the register) or not."""
+    dates = {
+        "check_in": command.check_in,
+        "check_out": command.check_out,
+        "planned_check_out": command.planned_check_out,
+    }
+    if command.accommodation_id is None:
+        if command.provider is None or command.village_code is None:
+            raise AssertionError("StayIn validated that a provider and its village are given")
+        return AccommodationStay(provider=command.provider, village_code=command.village_code, **dates)
+    place = await repo.get_accommodation(session, command.accommodation_id)
+    if place is None:
+        raise InvalidChangeError("no accommodation with this id is registered", field=("body", "accommodation_id"))
+    return AccommodationStay(provider=place.name, village_code=place.village_code, accommodation_id=place.id, **dates)
 
 
 async def check_out(
@@ -686,7 +701,12 @@ async def check_out(
     jurisdiction = jurisdiction_of(row.residence_village_code, stay.village_code, stay_open=not current)
     version = await _bump(session, row, context, jurisdiction=jurisdiction if current else row.jurisdiction)
     closed = AccommodationStay(
-        provider=stay.provider, village_code=stay.village_code, check_in=stay.check_in, check_out=command.check_out
+        provider=stay.provider,
+        village_code=stay.village_code,
+        check_in=stay.check_in,
+        check_out=command.check_out,
+        accommodation_id=stay.accommodation_id,
+        planned_check_out=stay.planned_check_out,
     )
     return await _record(
         session, context, foreigner_id, version, lambda s, j: StayReported(foreigner=s, jurisdiction=j, stay=closed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
+from uuid import UUID
 
 from pydantic import (
     BaseModel,
@@ -154,18 +155,63 @@ class ResidenceIn(Command):
 
 
 class StayIn(Command):
-    """An accommodation provider's report of a foreign guest (check-in, and check-out when known)."""
+    """An accommodation provider's report of a foreign guest (check-in, and check-out when known): a provider
+    from the register (``accommodation_id``), or one not registered yet by its name and village."""
 
-    provider: Annotated[Text, StringConstraints(max_length=200)]
-    village_code: VillageCode
+    accommodation_id: UUID | None = None
+    provider: Annotated[Text, StringConstraints(max_length=200)] | None = None
+    village_code: VillageCode | None = None
     check_in: date
     check_out: date | None = None
+    planned_check_out: date | None = Field(default=None, description="When the guest means to leave")
 
     @model_validator(mode="after")
-    def _check_out_after_check_in(self) -> StayIn:
+    def _where_and_when(self) -> StayIn:
+        if self.accommodation_id is not None and (self.provider is not None or self.village_code is not None):
+            raise ValueError("give accommodation_id, or provider and village_code, not both")
+        if self.accommodation_id is None and (self.provider is None or self.village_code is None):
+            raise ValueError("give accommodation_id, or provider and village_code")
         if self.check_out is not None and self.check_out < self.check_in:
             raise ValueError("check_out is before check_in")
+        if self.planned_check_out is not None and self.planned_check_out < self.check_in:
+            raise ValueError("planned_check_out is before check_in")
         return self
+
+
+class AccommodationIn(Command):
+    name: Annotated[Text, StringConstraints(max_length=200)]
+    address: Annotated[Text, StringConstraints(max_length=500)]
+    village_code: VillageCode
+
+
+class GuestIn(Command):
+    """The guest as the accommodation knows them (from the passport shown at check-in)."""
+
+    full_name: Annotated[Text, StringConstraints(max_length=200)]
+    nationality: Nationality
+    passport_number: PassportNumber
+
+
+class StayReportIn(Command):
+    """A provider's report of a guest, who may not be in the registry yet."""
+
+    accommodation_id: UUID
+    guest: GuestIn
+    check_in: date
+    check_out: date | None = None
+    planned_check_out: date | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> StayReportIn:
+        if self.check_out is not None and self.check_out < self.check_in:
+            raise ValueError("check_out is before check_in")
+        if self.planned_check_out is not None and self.planned_check_out < self.check_in:
+            raise ValueError("planned_check_out is before check_in")
+        return self
+
+
+class LinkIn(Command):
+    foreigner_id: UUID
 
 
 class CheckOutIn(Command):

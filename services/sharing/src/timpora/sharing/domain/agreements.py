@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,7 +19,7 @@ from timpora.common.config_files import load_model, modified_ns, refuse_repeats
 from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.events.payloads import ForeignerEvent, PermitType
 from timpora.common.types import AgencyId, RegionCode
-from timpora.sharing.domain.fields import FieldName
+from timpora.sharing.domain.fields import RESIDENCE_FIELDS, FieldName, redact
 
 EVENT_NAMES = frozenset(spec.name for spec in REGISTRY_EVENT_SPECS)
 DEFAULTS = Path(__file__).with_name("default_agreements.yaml")
@@ -61,6 +62,13 @@ class Agreement(BaseModel):
     def allowed(self) -> frozenset[str]:
         return frozenset(self.fields)
 
+    def record_of(self, data: ForeignerEvent) -> dict[str, Any]:
+        """The person as this agency may see them: its agreement's fields, but not the home address of someone
+        in its view only as a guest of an accommodation in its area (their residence is another area's)."""
+        if self.covers(data.jurisdiction):
+            return redact(data.foreigner, self.allowed)
+        return redact(data.foreigner, self.allowed - RESIDENCE_FIELDS)
+
     def is_valid_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
@@ -75,9 +83,9 @@ class Agreement(BaseModel):
         return village_code is not None and regions.is_within_any(village_code, self.jurisdiction)
 
     def shows(self, data: ForeignerEvent) -> bool:
-        """Whether the person an event is about is in the agency's view: in its jurisdiction, and holding a
-        permit of its kinds where the agreement names some."""
-        if not self.covers(data.jurisdiction):
+        """Whether the person an event is about is in the agency's view: living, or staying in an accommodation,
+        in its jurisdiction, and holding a permit of its kinds where the agreement names some."""
+        if not any(self.covers(place) for place in data.places):
             return False
         permit = data.foreigner.permit
         return self.permit_types is None or (permit is not None and permit.type in self.permit_types)

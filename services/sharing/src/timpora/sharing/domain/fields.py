@@ -44,6 +44,8 @@ FieldName = Literal[
     "departed_on",
 ]
 FIELD_NAMES: tuple[str, ...] = get_args(FieldName)
+#: Where the person lives: withheld from an agency that sees them only as a guest in its area.
+RESIDENCE_FIELDS = frozenset({"residence_address", "residence_village_code", "residence_since"})
 
 
 # Where each field sits in the snapshot's JSON form (dates already ISO strings, enums their values).

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
@@ -25,13 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
-from timpora.common.settings import OverstaySettings
-from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql, overstay, standing
+from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql
 from timpora.common.types import Nationality, RegionCode
 from timpora.sharing import disclosures
 from timpora.sharing.api.deps import Caller, CurrentCaller
 from timpora.sharing.disclosures import Disclosure
-from timpora.sharing.domain.agreements import Agreement
+from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
 from timpora.sharing.domain.fields import FIELD_NAMES
 from timpora.sharing.models import projections
 
@@ -48,8 +46,6 @@ FILTER_FIELDS = {
     "overstaying": "permit_expires_on",
     "presence": "presence",
 }
-#: Everyone in the agency's view, whatever their presence.
-ANY_PRESENCE = "any"
 
 
 class Filters(BaseModel):
@@ -133,47 +129,7 @@ def _refuse_filters_outside(caller: Caller, filters: Filters) -> None:
             )
 
 
-def status_columns(agreement: Agreement) -> list[str]:
-    """The derived columns a record of this agreement gets (see :func:`with_status`)."""
-    if "permit_expires_on" not in agreement.allowed:
-        return []
-    fee = ["overstay_fee_due_idr"] if "permit_fee_paid_days" in agreement.allowed else []
-    return ["days_to_expiry", "overstaying", "days_overstayed", *fee, "deportation_due"]
-
-
-def with_status(record: dict[str, Any], time_zone: str, now: datetime, rule: OverstaySettings) -> dict[str, Any]:
-    """Adds what is derived from fields the agency already sees (presence, the permit's status and expiry):
-    days to expiry and the overstay, on the person's local date. Someone who left is not overstaying. Past
-    the days a fee can settle (UU 6/2011 art. 78), deportation is due; the fee still due is shown only to
-    an agency that also sees what was paid, since without it the figure could be wrong."""
-    if "permit_expires_on" not in record:
-        return record
-    expires = record["permit_expires_on"]
-    today = now.astimezone(ZoneInfo(time_zone)).date()
-    found = standing(
-        record.get("presence"), record.get("permit_status"), date.fromisoformat(expires) if expires else None, today
-    )
-    owed = (
-        overstay(found.days_overstayed, rule, days_paid=record.get("permit_fee_paid_days") or 0)
-        if found.days_overstayed
-        else None
-    )
-    fee = {"overstay_fee_due_idr": owed.fee_due_idr if owed else None} if "permit_fee_paid_days" in record else {}
-    return record | {
-        "days_to_expiry": found.days_to_expiry,
-        "overstaying": found.overstaying,
-        "days_overstayed": found.days_overstayed,
-        **fee,
-        "deportation_due": owed.deportation_due if owed else False,
-    }
-
-
-def _with_status(record: dict[str, Any], time_zone: str, now: datetime) -> dict[str, Any]:
-    """TEMPORARY shim while reports.py is being written; to be removed."""
-    return with_status(record, time_zone, now, OverstaySettings())
-
-
-async def _disclose(
+async def disclose(
     session: AsyncSession, caller: Caller, request: Request, record_ids: list[UUID], runtime: Runtime
 ) -> None:
     try:
@@ -217,7 +173,7 @@ async def list_foreigners(
     )
     async with runtime.sessions() as session, session.begin():
         rows = (await session.execute(statement)).all()
-        await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+        await disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
     next_cursor = rows[-1].foreigner_id if len(rows) == filters.limit else None
     # Built from rows the service wrote itself; FastAPI still serialises it through the response model.
     return Page.model_construct(
@@ -241,7 +197,7 @@ async def get_foreigner(
         row = (await session.execute(statement)).first()
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
-        await _disclose(session, caller, request, [foreigner_id], runtime)
+        await disclose(session, caller, request, [foreigner_id], runtime)
     return with_status(row.record, row.time_zone, runtime.clock.now(), runtime.settings.overstay)
 
 
@@ -276,7 +232,7 @@ async def _matching_disclosed(
     )
     async with runtime.sessions() as session, session.begin():
         rows = list((await session.execute(statement)).all())
-        await _disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+        await disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
     return rows, now
 
 

@@ -1,0 +1,210 @@
+"""Accommodation reports (issue 9, defect 6): a register of providers, stays against them, guests the registry
+does not know kept until linked, and an overdue stay reported once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.registry.conftest import START, Registry, passport_number
+from timpora.common.events.payloads import StayReported
+from timpora.registry.expiry import ExpiryScheduler
+from timpora.registry.models import outbox
+from timpora.registry.settings import ExpirySettings
+
+BANGKALAN_HOTEL_VILLAGE = "35.26.01.1001"  # Kecamatan Kamal
+SURABAYA = "35.78.01.1001"
+
+
+def _noon_wib(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 5, 0, tzinfo=UTC)
+
+
+async def _hotel(registry: Registry, name: str = "Hotel Ningrat") -> str:
+    created = await registry.client.post(
+        "/v1/accommodations",
+        json={
+            "name": f"{name} {passport_number()}",
+            "address": "Jl. Raya Kamal 1",
+            "village_code": BANGKALAN_HOTEL_VILLAGE,
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["village_name"]
+    return str(created.json()["accommodation_id"])
+
+
+async def _events(registry: Registry, fid: str) -> list[tuple[str, dict[str, Any]]]:
+    async with registry.sessions() as session:
+        rows = await session.execute(
+            select(outbox.c.event_type, outbox.c.payload).where(outbox.c.partition_key == fid).order_by(outbox.c.id)
+        )
+    return [(kind.removeprefix("id.timpora.").removesuffix(".v1"), json.loads(payload)) for kind, payload in rows]
+
+
+async def test_a_surabaya_resident_in_a_bangkalan_hotel_belongs_to_both_places(registry: Registry) -> None:
+    hotel = await _hotel(registry)
+    person = await registry.new_foreigner()
+    fid = person["foreigner_id"]
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/residence",
+        json={"address": "Jl. Tunjungan 5", "village_code": SURABAYA, "since": "2026-11-02"},
+    )
+
+    stay = await registry.client.post(
+        f"/v1/foreigners/{fid}/stays",
+        json={"accommodation_id": hotel, "check_in": "2026-11-05", "planned_check_out": "2026-11-08"},
+    )
+
+    assert stay.status_code == 201, stay.text
+    reported = stay.json()["foreigner"]["stay"]
+    assert reported["accommodation_id"] == hotel
+    assert reported["village_code"] == BANGKALAN_HOTEL_VILLAGE
+    assert reported["provider"].startswith("Hotel Ningrat")
+    name, payload = (await _events(registry, fid))[-1]
+    assert name == "foreigner.stay-reported"
+    event = StayReported.model_validate(payload)
+    assert event.jurisdiction == SURABAYA  # where they live
+    assert event.places == (SURABAYA, BANGKALAN_HOTEL_VILLAGE)  # and where they are
+
+
+async def test_a_guest_the_registry_does_not_know_is_kept_until_immigration_links_them(registry: Registry) -> None:
+    hotel = await _hotel(registry)
+    number = passport_number()
+    report = {
+        "accommodation_id": hotel,
+        "guest": {"full_name": "Kim Min-jun", "nationality": "KOR", "passport_number": number},
+        "check_in": "2026-11-05",
+    }
+
+    kept = await registry.client.post("/v1/stay-reports", json=report)
+    assert kept.status_code == 202, kept.text
+    assert kept.json()["matched"] is False
+    report_id = kept.json()["report_id"]
+    waiting = (await registry.client.get("/v1/stay-reports")).json()
+    assert report_id in [item["report_id"] for item in waiting]
+
+    person = await registry.new_foreigner(
+        nationality="KOR",
+        passport={"number": passport_number(), "issuing_country": "KOR", "expires_on": "2031-01-01"},
+    )
+    linked = await registry.client.post(
+        f"/v1/stay-reports/{report_id}/link", json={"foreigner_id": person["foreigner_id"]}
+    )
+    again = await registry.client.post(
+        f"/v1/stay-reports/{report_id}/link", json={"foreigner_id": person["foreigner_id"]}
+    )
+
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["foreigner"]["stay"]["accommodation_id"] == hotel
+    assert again.status_code == 409
+    assert report_id not in [item["report_id"] for item in (await registry.client.get("/v1/stay-reports")).json()]
+    assert [name for name, _ in await _events(registry, person["foreigner_id"])][-1] == "foreigner.stay-reported"
+
+
+async def test_a_guest_the_registry_knows_is_matched_by_any_of_their_passports(registry: Registry) -> None:
+    hotel = await _hotel(registry)
+    old = passport_number()
+    person = await registry.new_foreigner(
+        nationality="AUS", passport={"number": old, "issuing_country": "AUS", "expires_on": "2031-01-01"}
+    )
+    fid = person["foreigner_id"]
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/passport",
+        json={
+            "passport": {"number": passport_number(), "issuing_country": "AUS", "expires_on": "2036-01-01"},
+            "renewed_on": "2026-11-03",
+        },
+    )
+
+    matched = await registry.client.post(
+        "/v1/stay-reports",
+        json={
+            "accommodation_id": hotel,
+            "guest": {"full_name": "Jack Smith", "nationality": "AUS", "passport_number": old.lower()},
+            "check_in": "2026-11-05",
+        },
+    )
+
+    assert matched.status_code == 201, matched.text
+    assert matched.json()["matched"] is True
+    assert matched.json()["foreigner"]["foreigner_id"] == fid
+
+
+async def test_an_overdue_stay_is_reported_once(registry: Registry) -> None:
+    hotel = await _hotel(registry)
+    planned, open_ended = await registry.new_foreigner(), await registry.new_foreigner()
+    check_in = START.date()
+    await registry.client.post(
+        f"/v1/foreigners/{planned['foreigner_id']}/stays",
+        json={
+            "accommodation_id": hotel,
+            "check_in": check_in.isoformat(),
+            "planned_check_out": (check_in + timedelta(days=3)).isoformat(),
+        },
+    )
+    await registry.client.post(
+        f"/v1/foreigners/{open_ended['foreigner_id']}/stays",
+        json={"accommodation_id": hotel, "check_in": check_in.isoformat()},
+    )
+    settings = registry.runtime.settings
+    scheduler = ExpiryScheduler(
+        registry.sessions,
+        ExpirySettings(),
+        registry.clock,
+        "/timpora/registry",
+        topic=settings.kafka.catalog.registry_events.name,
+        overstay=settings.overstay,
+    )
+
+    def overdue(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        return [payload["overdue_since"] for name, payload in events if name == "foreigner.stay-overdue"]
+
+    for day in (3, 4, 5, 30, 31, 32):
+        registry.clock.current = _noon_wib(check_in + timedelta(days=day))
+        await scheduler.run_once()
+
+    assert overdue(await _events(registry, planned["foreigner_id"])) == [(check_in + timedelta(days=4)).isoformat()]
+    assert overdue(await _events(registry, open_ended["foreigner_id"])) == [(check_in + timedelta(days=31)).isoformat()]
+
+
+async def test_a_bad_stay_report_is_refused_by_field_and_writes_nothing(registry: Registry) -> None:
+    hotel = await _hotel(registry)
+    person = await registry.new_foreigner()
+    fid = person["foreigner_id"]
+    before = await registry.outbox_rows(fid)
+
+    both = await registry.client.post(
+        f"/v1/foreigners/{fid}/stays",
+        json={
+            "accommodation_id": hotel,
+            "provider": "X",
+            "village_code": BANGKALAN_HOTEL_VILLAGE,
+            "check_in": "2026-11-05",
+        },
+    )
+    unknown = await registry.client.post(
+        f"/v1/foreigners/{fid}/stays",
+        json={"accommodation_id": "00000000-0000-0000-0000-000000000001", "check_in": "2026-11-05"},
+    )
+    duplicate = await registry.client.post(
+        "/v1/accommodations", json={"name": "Dup", "address": "A", "village_code": BANGKALAN_HOTEL_VILLAGE}
+    )
+    duplicate_again = await registry.client.post(
+        "/v1/accommodations", json={"name": "DUP", "address": "B", "village_code": BANGKALAN_HOTEL_VILLAGE}
+    )
+    bad_village = await registry.client.post(
+        "/v1/accommodations", json={"name": "Nowhere Inn", "address": "A", "village_code": "99.99.99.9999"}
+    )
+
+    assert both.status_code == 422
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["body", "accommodation_id"]
+    assert duplicate.status_code in {201, 409}
+    assert duplicate_again.status_code == 409
+    assert bad_village.status_code == 422
+    assert "99.99.99.9999" not in bad_village.text
+    assert await registry.outbox_rows(fid) == before
