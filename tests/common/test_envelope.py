@@ -132,5 +132,8 @@ def test_the_catalog_names_every_event_type_the_registry_emits() -> None:
         "foreigner.deported",
         "foreigner.banned",
         "foreigner.stay-overdue",
+        "permit.converted",
+        "permit.reentry-granted",
+        "permit.exit-permit-issued",
         "sharing.record",
     }

@@ -86,6 +86,13 @@ async def test_an_overstay_runs_its_course_from_fee_to_deportation_on_every_chan
     assert (regency["presence"], regency["overstaying"]) == ("deported", False)
     assert fid not in {item["foreigner_id"] for item in present}
     assert "pemkab-bangkalan" in _by_agency(await platform.alerts_about(fid), "foreigner.deported")
+    # The person is gone: nothing about them is left open to act on (or to be escalated).
+    still_open = {
+        (alert.agency_id, alert.event_type)
+        for alert in await platform.alerts_about(fid)
+        if alert.status != "resolved" and alert.event_type != "foreigner.deported"
+    }
+    assert still_open == set()
 
 
 async def test_a_guest_from_surabaya_in_a_bangkalan_hotel_is_seen_there_until_checking_out(platform: Platform) -> None:

@@ -3,16 +3,18 @@ does not know kept until linked, and an overdue stay reported once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.registry.conftest import START, Registry, passport_number
 from timpora.common.events.payloads import StayReported
 from timpora.registry.expiry import ExpiryScheduler
-from timpora.registry.models import outbox
+from timpora.registry.housekeeping import purge_stay_reports
+from timpora.registry.models import outbox, unmatched_stays
 from timpora.registry.settings import ExpirySettings
 
 BANGKALAN_HOTEL_VILLAGE = "35.26.01.1001"  # Kecamatan Kamal
@@ -131,7 +133,8 @@ async def test_a_guest_the_registry_knows_is_matched_by_any_of_their_passports(r
 
     assert matched.status_code == 201, matched.text
     assert matched.json()["matched"] is True
-    assert matched.json()["foreigner"]["foreigner_id"] == fid
+    assert matched.json()["foreigner_id"] == fid
+    assert "foreigner" not in matched.json()  # ids only: a report is no passport lookup
 
 
 async def test_an_overdue_stay_is_reported_once(registry: Registry) -> None:
@@ -208,3 +211,85 @@ async def test_a_bad_stay_report_is_refused_by_field_and_writes_nothing(registry
     assert bad_village.status_code == 422
     assert "99.99.99.9999" not in bad_village.text
     assert await registry.outbox_rows(fid) == before
+
+
+async def test_a_departure_ends_the_hotel_stay_and_a_return_brings_no_stay_back(registry: Registry) -> None:
+    hotel = await _hotel(registry)
+    person = await registry.new_foreigner()
+    fid = person["foreigner_id"]
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/residence",
+        json={"address": "Jl. Tunjungan 5", "village_code": SURABAYA, "since": "2026-11-02"},
+    )
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/stays",
+        json={"accommodation_id": hotel, "check_in": "2026-11-05", "planned_check_out": "2026-11-08"},
+    )
+
+    left = await registry.client.post(
+        f"/v1/foreigners/{fid}/departure", json={"port": "Juanda", "departed_on": "2026-11-07"}
+    )
+    back = await registry.arrive(passport=person["passport"], arrived_on="2027-01-10")
+    registry.clock.current = _noon_wib(date(2027, 1, 20))
+    settings = registry.runtime.settings
+    await ExpiryScheduler(
+        registry.sessions,
+        ExpirySettings(),
+        registry.clock,
+        "/timpora/registry",
+        topic=settings.kafka.catalog.registry_events.name,
+        overstay=settings.overstay,
+    ).run_once()
+
+    assert left.json()["stay"]["check_out"] == "2026-11-07"
+    assert back.json()["stay"]["check_out"] == "2026-11-07"
+    payload = StayReported.model_validate((await _events(registry, fid))[2][1])
+    assert payload.places == (SURABAYA, BANGKALAN_HOTEL_VILLAGE)
+    names = [name for name, _ in await _events(registry, fid)]
+    assert "foreigner.stay-overdue" not in names
+
+
+async def test_stays_not_yet_due_in_their_zone_do_not_hold_the_overdue_pass(registry: Registry) -> None:
+    hotel = await _hotel(registry)
+    today = date(2026, 11, 20)
+    for _ in range(3):
+        fid = (await registry.new_foreigner())["foreigner_id"]
+        await registry.client.post(
+            f"/v1/foreigners/{fid}/stays",
+            json={"accommodation_id": hotel, "check_in": "2026-11-05", "planned_check_out": today.isoformat()},
+        )
+    # 10:00 WIB on the planned last day: due tomorrow, yet candidates by the widest zone's date.
+    registry.clock.current = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    settings = registry.runtime.settings
+    scheduler = ExpiryScheduler(
+        registry.sessions,
+        ExpirySettings(batch_size=2),
+        registry.clock,
+        "/timpora/registry",
+        topic=settings.kafka.catalog.registry_events.name,
+        overstay=settings.overstay,
+    )
+
+    await asyncio.wait_for(scheduler.run_once(), timeout=60)
+
+
+async def test_old_stay_reports_are_deleted(registry: Registry) -> None:
+    hotel = await _hotel(registry)
+    kept = await registry.client.post(
+        "/v1/stay-reports",
+        json={
+            "accommodation_id": hotel,
+            "guest": {"full_name": "Nobody Known", "nationality": "KOR", "passport_number": passport_number()},
+            "check_in": "2026-11-05",
+        },
+    )
+    report_id = kept.json()["report_id"]
+    async with registry.sessions() as session, session.begin():
+        await session.execute(
+            update(unmatched_stays)
+            .where(unmatched_stays.c.id == report_id)
+            .values(reported_at=datetime(2026, 1, 1, tzinfo=UTC))
+        )
+
+    assert await purge_stay_reports(registry.runtime.engine, retention_days=90) >= 1
+    assert report_id not in [item["report_id"] for item in (await registry.client.get("/v1/stay-reports")).json()]

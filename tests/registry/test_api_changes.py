@@ -215,10 +215,15 @@ async def test_a_departure_ends_a_visit_permit_in_the_same_change(registry: Regi
 
 
 async def test_an_itas_leaves_with_its_holder_and_stays_theirs_when_they_return_in_time(registry: Registry) -> None:
-    # An ITAS or ITAP may come back with its holder (re-entry permit); only a return settles it.
+    # An ITAS or ITAP with a re-entry permit comes back with its holder; only a return settles it.
     fid = (await registry.new_foreigner())["foreigner_id"]
     passport = (await registry.client.get(f"/v1/foreigners/{fid}")).json()["foreigner"]["passport"]
     issued = await registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit(expires_on="2027-11-01"))
+    erp = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{issued.json()['permit']['permit_id']}/reentry-permit",
+        json={"number": "ERP-1", "issued_on": "2026-11-20", "expires_on": "2027-11-01"},
+    )
+    assert erp.status_code == 200, erp.text
     departed = await registry.client.post(
         f"/v1/foreigners/{fid}/departure", json={"port": "Juanda International Airport", "departed_on": "2026-12-01"}
     )
@@ -235,6 +240,10 @@ async def test_a_permit_that_expired_abroad_is_not_the_returning_persons(registr
     fid = (await registry.new_foreigner())["foreigner_id"]
     passport = (await registry.client.get(f"/v1/foreigners/{fid}")).json()["foreigner"]["passport"]
     issued = await registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit(expires_on="2027-01-01"))
+    await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{issued.json()['permit']['permit_id']}/reentry-permit",
+        json={"number": "ERP-2", "issued_on": "2026-11-20", "expires_on": "2027-01-01"},
+    )
     await registry.client.post(
         f"/v1/foreigners/{fid}/departure", json={"port": "Juanda International Airport", "departed_on": "2026-12-01"}
     )

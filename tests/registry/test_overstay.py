@@ -88,7 +88,10 @@ async def test_the_overstay_counts_its_fee_and_at_day_61_becomes_a_matter_for_de
     assert record["standing"]["overstay"]["deportation_due"] is True
 
 
-async def test_an_overstay_first_seen_past_day_60_is_one_event_not_two(registry: Registry) -> None:
+async def test_an_overstay_first_seen_past_day_60_is_announced_as_an_overstay_and_then_as_past_the_limit(
+    registry: Registry,
+) -> None:
+    # Every member that hears of overstays hears of this one; those who act past the limit hear of that too.
     expires = START.date() + timedelta(days=2)
     fid, _ = await _overstayer(registry, expires)
 
@@ -97,7 +100,7 @@ async def test_an_overstay_first_seen_past_day_60_is_one_event_not_two(registry:
     await _scheduler(registry).run_once()
 
     names = [name for name, data in await _events(registry, fid) if "overstay" in data]
-    assert names == ["permit.overstay-exceeded"]
+    assert names == ["permit.expired", "permit.overstay-exceeded"]
 
 
 async def test_an_overstayed_permit_is_extended_only_once_its_fee_is_paid(registry: Registry) -> None:
@@ -242,4 +245,57 @@ async def test_bad_enforcement_input_is_refused_by_field_and_writes_nothing(regi
     assert unknown_action.json()["detail"][0]["loc"] == ["body", "action"]
     assert "flogging" not in unknown_action.text
     assert backwards_ban.status_code == 422
+    assert await registry.outbox_rows(fid) == before
+
+
+async def test_a_fee_paid_for_one_overstay_settles_no_later_one(registry: Registry) -> None:
+    expires = START.date() + timedelta(days=2)
+    fid, pid = await _overstayer(registry, expires)
+    registry.clock.current = _noon_wib(expires + timedelta(days=30))
+    paid = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
+        json={
+            "amount_idr": 30 * FEE,
+            "receipt_number": "PNBP-30",
+            "paid_on": registry.clock.current.date().isoformat(),
+        },
+    )
+    new_expiry = expires + timedelta(days=60)
+    extended = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{pid}/extension", json={"expires_on": new_expiry.isoformat()}
+    )
+    registry.clock.current = _noon_wib(new_expiry + timedelta(days=10))
+
+    again = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits/{pid}/extension",
+        json={"expires_on": (new_expiry + timedelta(days=90)).isoformat()},
+    )
+    record = (await registry.client.get(f"/v1/foreigners/{fid}")).json()
+
+    assert paid.status_code == 200, paid.text
+    assert extended.status_code == 200, extended.text
+    assert extended.json()["permit"]["overstay_fee"] is None
+    assert again.status_code == 409, again.text
+    assert "Rp10.000.000" in again.json()["detail"][0]["msg"]
+    assert record["standing"]["overstay"]["fee_due_idr"] == 10 * FEE
+
+
+async def test_a_new_permit_does_not_wipe_out_an_overstay(registry: Registry) -> None:
+    expires = START.date() + timedelta(days=2)
+    fid, _ = await _overstayer(registry, expires)
+    before = await registry.outbox_rows(fid)
+
+    registry.clock.current = _noon_wib(expires + timedelta(days=10))
+    unpaid = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits", json=permit(issued_on="2026-11-20", expires_on="2027-11-20")
+    )
+    registry.clock.current = _noon_wib(expires + timedelta(days=75))
+    beyond = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits", json=permit(issued_on="2026-11-20", expires_on="2027-11-20")
+    )
+
+    assert unpaid.status_code == 409, unpaid.text
+    assert "fee" in unpaid.json()["detail"][0]["msg"]
+    assert beyond.status_code == 409, beyond.text
+    assert "deportation" in beyond.json()["detail"][0]["msg"]
     assert await registry.outbox_rows(fid) == before

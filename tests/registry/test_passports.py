@@ -115,3 +115,24 @@ async def test_a_renewal_to_a_number_someone_holds_is_refused_and_writes_nothing
     assert someone_else.status_code == 422, someone_else.text
     assert someone_else.json()["detail"][0]["loc"] == ["body", "date_of_birth"]
     assert await registry.outbox_rows(fid) == outbox_before
+
+
+async def test_an_arrival_naming_two_peoples_passports_is_refused_and_changes_neither(registry: Registry) -> None:
+    mine, theirs = passport_number(), passport_number()
+    fid = await _left(registry, mine)
+    other = await registry.new_foreigner(nationality="AUS", passport=_passport(theirs), date_of_birth="1971-01-01")
+    await registry.client.post(
+        f"/v1/foreigners/{other['foreigner_id']}/departure",
+        json={"port": "Juanda International Airport", "departed_on": "2026-11-10"},
+    )
+    before = (await registry.client.get(f"/v1/foreigners/{other['foreigner_id']}")).json()["foreigner"]
+
+    mixed = await registry.arrive(
+        nationality="AUS", passport=_passport(theirs), previous_passport_number=mine, arrived_on="2026-12-01"
+    )
+
+    assert mixed.status_code == 409, mixed.text
+    assert mixed.json()["detail"][0]["loc"] == ["body", "previous_passport_number"]
+    after = (await registry.client.get(f"/v1/foreigners/{other['foreigner_id']}")).json()["foreigner"]
+    assert after == before
+    assert fid

@@ -102,3 +102,29 @@ def test_an_index_of_no_family_is_refused(text: str) -> None:
     except ValidationError:
         return
     raise AssertionError(f"{text!r} was taken for a visa index")
+
+
+async def test_a_visa_exempt_visit_is_not_extended_and_one_on_a_visa_on_arrival_only_once(registry: Registry) -> None:
+    exempt = (await registry.new_foreigner(visa={"index": "A1"}))["foreigner_id"]
+    voa = (await registry.new_foreigner(visa={"index": "B1"}))["foreigner_id"]
+    ids = {}
+    for fid in (exempt, voa):
+        issued = await registry.client.post(
+            f"/v1/foreigners/{fid}/permits", json=permit(type="visit", issued_on="2026-11-01", expires_on="2026-11-30")
+        )
+        ids[fid] = issued.json()["permit"]["permit_id"]
+
+    a1 = await registry.client.post(
+        f"/v1/foreigners/{exempt}/permits/{ids[exempt]}/extension", json={"expires_on": "2026-12-30"}
+    )
+    b1_once = await registry.client.post(
+        f"/v1/foreigners/{voa}/permits/{ids[voa]}/extension", json={"expires_on": "2026-12-30"}
+    )
+    b1_twice = await registry.client.post(
+        f"/v1/foreigners/{voa}/permits/{ids[voa]}/extension", json={"expires_on": "2027-01-29"}
+    )
+
+    assert a1.status_code == 409, a1.text
+    assert b1_once.status_code == 200, b1_once.text
+    assert b1_twice.status_code == 409, b1_twice.text
+    assert "once" in b1_twice.json()["detail"][0]["msg"]

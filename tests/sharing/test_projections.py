@@ -31,6 +31,7 @@ from timpora.common.events.payloads import (
     PermitStatus,
     PermitType,
     Residence,
+    StayPurpose,
     StayReported,
 )
 from timpora.common.kafka.admin import ensure_topics
@@ -374,3 +375,43 @@ async def test_a_guest_in_a_hotel_of_the_regency_is_in_its_view_while_staying_wi
     assert "residence_address" not in police.record  # their home is another regency's business
     assert "desa-lajing" not in staying or not staying["desa-lajing"].visible
     assert not left["polres-bangkalan"].visible  # checked out: out of view, and told so once
+
+
+async def test_an_agreement_without_guests_or_of_other_purposes_does_not_see_them(sessions: Any) -> None:
+    # A hotel guest from elsewhere is the police's and the regency's to supervise, not every member's; religious
+    # affairs sees students and religious workers, not every ITAS holder.
+    arrived = sample_event(jurisdiction=SURABAYA)
+    person = arrived.data.foreigner  # type: ignore[attr-defined]
+    hotel = AccommodationStay(provider="Pondok Lajing", village_code="35.26.05.2003", check_in=date(2026, 11, 5))
+    worker = Permit(
+        permit_id=uuid.uuid4(),
+        number="ITAS-W",
+        type=PermitType.ITAS,
+        purpose=StayPurpose.WORK,
+        issued_on=date(2026, 1, 1),
+        expires_on=date(2027, 1, 1),
+        status=PermitStatus.ACTIVE,
+    )
+    residence = Residence(address="Jl. Tunjungan 5", village_code=SURABAYA, since=date(2026, 11, 1))
+    snapshot = person.model_copy(update={"version": 2, "residence": residence, "stay": hotel, "permit": worker})
+    guest = new_event(
+        StayReported(foreigner=snapshot, jurisdiction=SURABAYA, stay=hotel),
+        source="/timpora/registry",
+        subject=str(person.foreigner_id),
+    )
+    local = sample_event(jurisdiction=LAJING)
+    local_worker = local.data.foreigner.model_copy(update={"permit": worker})  # type: ignore[attr-defined]
+    resident = new_event(
+        ForeignerUpdated(foreigner=local_worker, jurisdiction=LAJING, changed_fields=["permit"]),
+        source="/timpora/registry",
+        subject=str(local_worker.foreigner_id),
+    )
+
+    await _apply(sessions, guest)
+    await _apply(sessions, resident)
+    seen_guest = {a for a, row in (await _rows(sessions, str(person.foreigner_id))).items() if row.visible}
+    seen_resident = {a for a, row in (await _rows(sessions, str(local_worker.foreigner_id))).items() if row.visible}
+
+    assert seen_guest == {"pemkab-bangkalan", "polres-bangkalan"}
+    assert "kemenag-bangkalan" not in seen_resident
+    assert {"disnaker-bangkalan", "dukcapil-bangkalan", "desa-lajing"} <= seen_resident

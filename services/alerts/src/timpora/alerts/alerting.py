@@ -32,6 +32,7 @@ from timpora.common.events.catalog import spec_for, spec_named
 from timpora.common.events.payloads import (
     Contract,
     ForeignerEvent,
+    PermitConverted,
     PermitExpired,
     PermitExpiring,
     PresenceStatus,
@@ -46,7 +47,9 @@ _RECORD_ROUTING = insert(routed_events).on_conflict_do_nothing()
 _OPEN_ALERT = insert(alerts).on_conflict_do_nothing().returning(alerts.c.id)
 MOVED_AWAY = "moved out of your jurisdiction"
 #: Alerts that follow a person who moves: what the new place's agencies must still act on.
-_FOLLOWS_PERSON = frozenset({"permit.expiring", "permit.expired"})
+_FOLLOWS_PERSON = frozenset({"permit.expiring", "permit.expired", "permit.overstay-exceeded"})
+#: Alerts about a permit's standing: an extension, conversion or revocation of the permit ends them.
+PERMIT_STANDING = _FOLLOWS_PERSON
 #: What closing an alert needs to know of it, to tell its agency on the channels it was sent on.
 _CLOSED = (
     alerts.c.id,
@@ -57,7 +60,11 @@ _CLOSED = (
     alerts.c.digested_at,
     alerts.c.event_id,
 )
-_RESOLVING = frozenset({"permit.extended", "permit.revoked", "foreigner.departed"})
+_RESOLVING = frozenset(
+    {"permit.extended", "permit.revoked", "permit.converted", "foreigner.departed", "foreigner.deported"}
+)
+#: Events after which the person is no longer here: every open alert about them ends.
+_GONE = frozenset({"foreigner.departed", "foreigner.deported"})
 
 
 _WRITES = "timpora.alerts.writes"
@@ -329,18 +336,19 @@ class Alerting:
     async def _resolve(
         self, session: AsyncSession, data: ForeignerEvent, name: str, *, event_id: UUID, now: datetime
     ) -> None:
-        """An extension, revocation or departure ends the permit's (or person's) open alerts."""
+        """An extension, conversion or revocation ends the permit's open alerts, a departure or deportation the
+        person's (a converted permit's reminders are the old permit's: the new one is reminded of afresh)."""
         await self.flush(session)
         statement = update(alerts).where(alerts.c.status.in_(OPEN), alerts.c.event_id != event_id)
-        if name == "foreigner.departed":
+        if name in _GONE:
             statement = statement.where(alerts.c.foreigner_id == data.foreigner.foreigner_id)
         else:
-            permit = getattr(data, "permit", None)
+            permit = data.previous_permit if isinstance(data, PermitConverted) else getattr(data, "permit", None)
             if permit is None:
                 return
             # The permit's reminders and overstay end; an arrival or a residence report is not the permit's.
             statement = statement.where(
-                alerts.c.permit_id == permit.permit_id, alerts.c.event_type.in_(("permit.expiring", "permit.expired"))
+                alerts.c.permit_id == permit.permit_id, alerts.c.event_type.in_(sorted(PERMIT_STANDING))
             )
         await self._close(session, statement, resolution=name, now=now)
 

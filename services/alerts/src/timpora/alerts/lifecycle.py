@@ -87,6 +87,10 @@ async def _status_for_update(session: AsyncSession, change: Change) -> str | Non
     )
 
 
+#: Alerts that go up when nobody acknowledges them: overstays, and overstays past the fee's limit.
+ESCALATED = ("permit.expired", "permit.overstay-exceeded")
+
+
 async def escalate_due(session: AsyncSession, alerting: Alerting, *, now: datetime, after: timedelta) -> int:
     """Escalates overstay alerts nobody acknowledged within ``after``: to the agency's escalation contacts,
     then (``after`` later still) to the nearest agency of a wider jurisdiction. Returns how many moved up."""
@@ -94,7 +98,7 @@ async def escalate_due(session: AsyncSession, alerting: Alerting, *, now: dateti
     due = (
         await session.execute(
             select(alerts)
-            .where(alerts.c.status == "open", alerts.c.event_type == "permit.expired")
+            .where(alerts.c.status == "open", alerts.c.event_type.in_(ESCALATED))
             .where(alerts.c.agency_id.in_(list(directory.agencies)))
             .where(alerts.c.escalation_level < TO_NEXT_LEVEL)
             .where(

@@ -65,8 +65,6 @@ class Due:
     @property
     def covers(self) -> list[tuple[str, int]]:
         """The (kind, threshold) notices this one event stands for."""
-        if self.kind == EXCEEDED:
-            return [(EXCEEDED, self.threshold_days), *((EXPIRED, t) for t in self.collapsed)]
         return [(self.kind, t) for t in (self.threshold_days, *self.collapsed)]
 
 
@@ -75,13 +73,13 @@ def due_notice(
 ) -> Due | None:
     """The notice a permit is owed, given the notices already sent for its current version."""
     days_left = (expires_on - today).days
+    if days_left < 0 and (EXPIRED, 0) not in already:
+        return Due(EXPIRED, 0, days=-days_left)
     if days_left < -limit_days:
-        if (EXCEEDED, limit_days) in already:
-            return None
-        # Past the limit, the one event says both: it expired, and the fee no longer settles it.
-        return Due(EXCEEDED, limit_days, days=-days_left, collapsed=() if (EXPIRED, 0) in already else (0,))
+        # Past the limit: a second event, after the overstay's own (first seen this late, both go out now).
+        return None if (EXCEEDED, limit_days) in already else Due(EXCEEDED, limit_days, days=-days_left)
     if days_left < 0:
-        return None if (EXPIRED, 0) in already else Due(EXPIRED, 0, days=-days_left)
+        return None
     crossed = [threshold for threshold in thresholds if days_left <= threshold]
     pending = sorted((t for t in crossed if (EXPIRING, t) not in already), reverse=True)
     if not pending:
@@ -132,16 +130,18 @@ class ExpiryScheduler:
     async def _overdue_stays(self) -> int:
         """``foreigner.stay-overdue`` once per stay still open past its planned end, or past the days allowed
         without one, of someone present: immigration and the accommodation's area look into it."""
-        emitted = 0
+        emitted, after = 0, None
         while True:
             async with self._sessions() as session, session.begin():
-                rows = await self._open_stays(session)
+                rows = await self._open_stays(session, after)
                 for row in rows:
                     emitted += await self._notify_overdue(session, row)
             if len(rows) < self._settings.batch_size:
                 return emitted
+            # Onwards, not again: a stay not due yet in its own zone stays a candidate, and must not be re-read.
+            after = rows[-1].id
 
-    async def _open_stays(self, session: AsyncSession) -> list[Row[Any]]:
+    async def _open_stays(self, session: AsyncSession, after: UUID | None) -> list[Row[Any]]:
         # The widest "today" any zone can have, plus a day: the exact check is per row, in the stay's zone.
         latest_today = self._clock.now().date() + timedelta(days=1)
         allowed = timedelta(days=self._settings.stay_overdue_after_days)
@@ -156,6 +156,7 @@ class ExpiryScheduler:
                     stays.c.planned_check_out < latest_today,
                     and_(stays.c.planned_check_out.is_(None), stays.c.check_in < latest_today - allowed),
                 ),
+                *([stays.c.id > after] if after is not None else []),
             )
             .order_by(stays.c.id)
             .limit(self._settings.batch_size)
@@ -240,17 +241,23 @@ class ExpiryScheduler:
                 and_(expiry_notices.c.permit_id == row.id, expiry_notices.c.permit_version == row.version)
             )
         )
-        due = due_notice(
-            row.expires_on,
-            today,
-            self._settings.thresholds_days,
-            {(k, t) for k, t in sent.all()},
-            limit_days=self._overstay.fee_limit_days,
-        )
-        if due is None:
-            return 0
-        version = int(row.foreigner_version)
-        if due.kind != EXPIRING and row.status != PermitStatus.EXPIRED.value:
+        already = {(k, t) for k, t in sent.all()}
+        version, marked, emitted = int(row.foreigner_version), row.status == PermitStatus.EXPIRED.value, 0
+        # An overstay first seen past the fee's limit owes two events, the overstay's and then the limit's.
+        while (
+            due := due_notice(
+                row.expires_on, today, self._settings.thresholds_days, already, limit_days=self._overstay.fee_limit_days
+            )
+        ) is not None:
+            version = await self._emit(session, row, due, version, marked=marked)
+            marked = marked or due.kind != EXPIRING
+            already |= set(due.covers)
+            emitted += 1
+        return emitted
+
+    async def _emit(self, session: AsyncSession, row: Row[Any], due: Due, version: int, *, marked: bool) -> int:
+        """One event for ``due``, marking the permit expired first if it is an overstay; the person's version."""
+        if due.kind != EXPIRING and not marked:
             await repo.update_permit(
                 session, row.id, {"status": PermitStatus.EXPIRED.value, "updated_at": self._clock.now()}
             )
@@ -307,4 +314,4 @@ class ExpiryScheduler:
         )
         await repo.append_event(session, event, topic=self._topic, actor=SCHEDULER_ACTOR, version=version)
         EXPIRY_EVENTS.labels(due.kind).inc()
-        return 1
+        return version

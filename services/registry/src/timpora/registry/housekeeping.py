@@ -1,7 +1,6 @@
-"""Periodic clean-up: stored idempotent answers are kept only as long as a client may retry.
-
-Each holds the foreigner's full snapshot, which is personal data: it must not outlive its purpose.
-"""
+"""Periodic clean-up of personal data that must not outlive its purpose: stored idempotent answers (each holds
+a foreigner's full snapshot) only as long as a client may retry, and accommodations' reports of guests the
+registry never came to know, or that were linked long ago, only as long as immigration may act on them."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from timpora.registry.models import idempotency_keys
+from timpora.registry.models import idempotency_keys, unmatched_stays
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 600
@@ -29,7 +28,19 @@ async def purge_idempotency_keys(engine: AsyncEngine, retention_days: int) -> in
     return deleted
 
 
-async def run(engine: AsyncEngine, retention_days: int) -> None:
+async def purge_stay_reports(engine: AsyncEngine, retention_days: int) -> int:
+    """Reports older than ``retention_days`` (a linked one lives on as the person's stay)."""
+    cutoff = func.now() - timedelta(days=retention_days)
+    async with engine.begin() as connection:
+        result = await connection.execute(delete(unmatched_stays).where(unmatched_stays.c.reported_at < cutoff))
+    deleted = int(result.rowcount)
+    if deleted:
+        log.info("purged old stay reports", extra={"count": deleted})
+    return deleted
+
+
+async def run(engine: AsyncEngine, retention_days: int, stay_report_retention_days: int) -> None:
     while True:
         await purge_idempotency_keys(engine, retention_days)
+        await purge_stay_reports(engine, stay_report_retention_days)
         await asyncio.sleep(INTERVAL_S)

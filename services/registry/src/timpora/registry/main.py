@@ -33,7 +33,14 @@ def _setup(runtime: ServiceRuntime) -> None:
             runtime.engine, runtime.producer, settings.relay, runtime.clock, catalog=settings.kafka.catalog
         )
         runtime.workers.append(relay.run)
-    runtime.workers.append(functools.partial(housekeeping.run, runtime.engine, settings.idempotency_retention_days))
+    runtime.workers.append(
+        functools.partial(
+            housekeeping.run,
+            runtime.engine,
+            settings.idempotency_retention_days,
+            settings.stay_report_retention_days,
+        )
+    )
     if settings.expiry.enabled:
         scheduler = ExpiryScheduler(
             runtime.sessions,

@@ -125,6 +125,16 @@ permits = Table(
     Column("fee_receipt_number", String(60)),
     Column("fee_paid_on", Date),
     Column("fee_days_covered", Integer),
+    # Re-entry permit (ERP): the holder may leave and come back on this permit while it is valid.
+    Column("erp_number", String(40)),
+    Column("erp_issued_on", Date),
+    Column("erp_expires_on", Date),
+    # Exit permit only (EPO): the holder must leave by this day; the permit ends when they do.
+    Column("epo_number", String(40)),
+    Column("epo_issued_on", Date),
+    Column("epo_leave_by", Date),
+    # What this permit was converted from (ITK to ITAS, ITAS to ITAP).
+    Column("converted_from", UUID(as_uuid=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("expires_on > issued_on", name="permits_expiry_after_issue"),

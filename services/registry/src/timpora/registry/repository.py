@@ -18,6 +18,7 @@ from timpora.common.events.envelope import attribute_headers
 from timpora.common.events.payloads import (
     AccommodationStay,
     Contract,
+    ExitPermit,
     ForeignerSnapshot,
     Movement,
     OverstayFeePayment,
@@ -25,6 +26,7 @@ from timpora.common.events.payloads import (
     Permit,
     PresenceStatus,
     ReEntryBan,
+    ReEntryPermit,
     Residence,
     Sex,
     Sponsor,
@@ -167,6 +169,10 @@ _snapshot_query = select(
     permits.c.fee_receipt_number.label("permit_fee_receipt_number"),
     permits.c.fee_paid_on.label("permit_fee_paid_on"),
     permits.c.fee_days_covered.label("permit_fee_days_covered"),
+    *(
+        permits.c[name].label(f"permit_{name}")
+        for name in ("erp_number", "erp_issued_on", "erp_expires_on", "epo_number", "epo_issued_on", "epo_leave_by")
+    ),
     stays.c.provider.label("stay_provider"),
     stays.c.village_code.label("stay_village_code"),
     stays.c.check_in.label("stay_check_in"),
@@ -223,6 +229,18 @@ def permit_from_mapping(m: RowMapping, *, prefix: str = "") -> Permit:
             receipt_number=m[f"{prefix}fee_receipt_number"],
             paid_on=m[f"{prefix}fee_paid_on"],
             days_covered=m[f"{prefix}fee_days_covered"],
+        ),
+        reentry_permit=None
+        if m[f"{prefix}erp_number"] is None
+        else ReEntryPermit(
+            number=m[f"{prefix}erp_number"],
+            issued_on=m[f"{prefix}erp_issued_on"],
+            expires_on=m[f"{prefix}erp_expires_on"],
+        ),
+        exit_permit=None
+        if m[f"{prefix}epo_number"] is None
+        else ExitPermit(
+            number=m[f"{prefix}epo_number"], issued_on=m[f"{prefix}epo_issued_on"], leave_by=m[f"{prefix}epo_leave_by"]
         ),
     )
 

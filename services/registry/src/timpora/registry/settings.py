@@ -35,3 +35,5 @@ class RegistrySettings(ServiceSettings):
     #: Source attribute of every event the registry publishes.
     event_source: str = "/timpora/registry"
     idempotency_retention_days: int = Field(default=7, ge=1)
+    #: Accommodations' reports of guests not (yet) in the registry are kept this long, then deleted.
+    stay_report_retention_days: int = Field(default=90, ge=1)

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timpora.common import regions
 from timpora.common.settings import OverstaySettings
 from timpora.sharing.domain.agreements import Agreement
-from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
+from timpora.sharing.domain.derived import ANY_PRESENCE, spreadsheet_safe, status_columns, with_status
 from timpora.sharing.domain.fields import FIELD_NAMES
 from timpora.sharing.models import projection_history
 
@@ -453,5 +453,5 @@ def as_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(spreadsheet_safe(row) for row in rows)
     return buffer.getvalue()

@@ -89,6 +89,8 @@ class PermitEndReason(StrEnum):
     EXIT = "exit"
     #: It expired while the holder was abroad: no day of it was overstayed.
     LAPSED_ABROAD = "lapsed-abroad"
+    #: Converted into another permit (ITK to ITAS, ITAS to ITAP), which carries on from it.
+    CONVERTED = "converted"
 
 
 class PresenceStatus(StrEnum):
@@ -158,6 +160,22 @@ class Visa(Contract):
         return _VISA_FAMILIES[self.index[0]]
 
 
+class ReEntryPermit(Contract):
+    """Izin masuk kembali (ERP): an ITAS or ITAP holder may leave and come back on the same permit."""
+
+    number: str = Field(min_length=1, max_length=40)
+    issued_on: date
+    expires_on: date
+
+
+class ExitPermit(Contract):
+    """Exit permit only (EPO): the holder must leave by ``leave_by``, and the stay permit ends when they do."""
+
+    number: str = Field(min_length=1, max_length=40)
+    issued_on: date
+    leave_by: date
+
+
 class Permit(Contract):
     permit_id: UUID
     number: str = Field(min_length=1, max_length=40)
@@ -170,6 +188,8 @@ class Permit(Contract):
     ended_on: date | None = Field(default=None, description="When an ended permit ended")
     end_reason: PermitEndReason | None = None
     overstay_fee: OverstayFeePayment | None = Field(default=None, description="The overstay fee paid, if any")
+    reentry_permit: ReEntryPermit | None = Field(default=None, description="The latest re-entry permit (ERP)")
+    exit_permit: ExitPermit | None = Field(default=None, description="An exit permit only (EPO), if one was given")
 
     @model_validator(mode="after")
     def _expiry_after_issue(self) -> Permit:
@@ -292,6 +312,22 @@ class PermitIssued(ForeignerEvent):
 
 
 class PermitExtended(ForeignerEvent):
+    permit: Permit
+    previous_expires_on: date
+
+
+class PermitConverted(ForeignerEvent):
+    """One permit became another (ITK to ITAS, ITAS to ITAP) in one change: the old one ended, the new one began."""
+
+    permit: Permit
+    previous_permit: Permit
+
+
+class ReEntryPermitGranted(ForeignerEvent):
+    permit: Permit
+
+
+class ExitPermitIssued(ForeignerEvent):
     permit: Permit
     previous_expires_on: date
 

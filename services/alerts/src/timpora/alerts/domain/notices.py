@@ -73,6 +73,12 @@ _TITLES: Mapping[str, tuple[str, str]] = {
     "permit.issued": ("Izin tinggal diterbitkan", "A stay permit was issued"),
     "permit.extended": ("Izin tinggal diperpanjang", "A stay permit was extended"),
     "permit.revoked": ("Izin tinggal dicabut", "A stay permit was revoked"),
+    "permit.converted": ("Izin tinggal dialihstatuskan", "A stay permit was converted"),
+    "permit.reentry-granted": ("Izin masuk kembali diberikan", "A re-entry permit was granted"),
+    "permit.exit-permit-issued": (
+        "Izin keluar tidak kembali (EPO): harus meninggalkan Indonesia",
+        "Exit permit only: the holder must leave Indonesia",
+    ),
     "permit.expiring": ("Izin tinggal berakhir dalam {days} hari", "Stay permit expires in {days} days"),
     "permit.expired": (
         "Overstay: izin tinggal telah berakhir {days} hari lalu",
@@ -120,7 +126,8 @@ def person_fields(data: ForeignerEvent, place: str | None) -> dict[str, Any]:
     """Every field a notice may carry, before the role's allow-list picks from it."""
     person = data.foreigner
     permit = getattr(data, "permit", None) or person.permit
-    stay = getattr(data, "stay", None) or person.stay
+    # The stay a stay event reports (even its check-out); otherwise only the one the person is in now.
+    stay = getattr(data, "stay", None) or (person.stay if person.stay is not None and person.stay.open else None)
     return {
         "foreigner_id": str(person.foreigner_id),
         "full_name": person.full_name,

@@ -48,9 +48,10 @@ class Subject:
     def of(cls, event_name: str, data: ForeignerEvent) -> Subject:
         person = data.foreigner
         permit = getattr(data, "permit", None) or person.permit
-        places = list(data.places)
+        places = [data.jurisdiction] if data.jurisdiction else []
         # A move concerns the place left too; a stay report (or an overdue stay), the accommodation's place
-        # even once checked out: supervision happens where the foreigner is (UU 6/2011 art. 72).
+        # even once checked out: supervision happens where the foreigner is (UU 6/2011 art. 72). Other news
+        # about a guest goes where they live: the rules do not know which agreements take guests (yet).
         also = (
             data.previous_village_code
             if isinstance(data, ResidenceReported)

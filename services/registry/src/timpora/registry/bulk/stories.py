@@ -38,6 +38,7 @@ from timpora.registry.domain.commands import (
     PassportIn,
     PassportRenewalIn,
     PermitIn,
+    ReEntryPermitIn,
     VisaIn,
 )
 from timpora.registry.domain.errors import RegistryError
@@ -207,13 +208,21 @@ async def passport_renewal(session: AsyncSession, context: ChangeContext, subjec
 
 
 async def renewed_abroad(session: AsyncSession, context: ChangeContext, subject: Subject) -> tuple[str, str]:
-    """A permanent resident goes home, renews their passport there and comes back on the new one: the arrival
-    names the old passport, so the registry keeps one person (and their ITAP) instead of creating a second."""
+    """A permanent resident goes home on a re-entry permit, renews their passport there and comes back on the new
+    one: the arrival names the old passport, so the registry keeps one person (and their ITAP) instead of
+    creating a second."""
     row = subject.row
     if subject.renewed or row.departure_on is not None or not _present(subject):
         return ALREADY, "departed or renewed already"
     left = _day(subject, 40)
     back = _day(subject, 8, not_before=left)
+    if subject.permit is not None:  # without a re-entry permit, an ITAP ends on exit (UU 6/2011)
+        erp = ReEntryPermitIn(
+            number=f"ERP{row.passport_number}",
+            issued_on=left - timedelta(days=7),
+            expires_on=min(subject.permit.expires_on, left + timedelta(days=365)),
+        )
+        await changes.grant_reentry_permit(session, context, row.id, subject.permit.id, erp)
     await changes.record_departure(session, context, row.id, DepartureIn(port=AIRPORT, departed_on=left))
     passport = _passport(subject, _renewed_number(row.passport_number), _day(subject, 20, not_before=left))
     await changes.record_arrival(session, context, _arrival(subject, passport, back, previous=row.passport_number))
@@ -235,7 +244,9 @@ async def voa_extension(session: AsyncSession, context: ChangeContext, subject: 
 async def overstay_fee_paid(session: AsyncSession, context: ChangeContext, subject: Subject) -> tuple[str, str]:
     """A worker whose ITAS ran out pays the overstay fee for the days overstayed, and the ITAS is then extended."""
     permit = subject.permit
-    if permit is None or permit.fee_days_covered is not None:
+    # Paid and extended: the extension starts a new count (the fee's columns are cleared), so the extension is
+    # what says the story was played.
+    if permit is None or permit.fee_days_covered is not None or permit.status == PermitStatus.EXTENDED.value:
         return ALREADY, "the overstay fee is paid already"
     days = (subject.today - permit.expires_on).days
     if not 0 < days <= context.overstay.fee_limit_days:

@@ -23,6 +23,7 @@ from timpora.common.events.payloads import (
     AccommodationStay,
     Contract,
     EnforcementRecorded,
+    ExitPermitIssued,
     ForeignerArrived,
     ForeignerDeparted,
     ForeignerDeported,
@@ -31,15 +32,18 @@ from timpora.common.events.payloads import (
     Movement,
     OverstayFeePayment,
     Permit,
+    PermitConverted,
     PermitEndReason,
     PermitExtended,
     PermitIssued,
     PermitOverstayFeePaid,
     PermitRevoked,
     PermitStatus,
+    PermitType,
     PresenceStatus,
     ReEntryBan,
     ReEntryBanImposed,
+    ReEntryPermitGranted,
     Residence,
     ResidenceReported,
     StayReported,
@@ -51,15 +55,18 @@ from timpora.registry.domain.commands import (
     ArrivalIn,
     BanIn,
     CheckOutIn,
+    ConversionIn,
     DepartureIn,
     DeportationIn,
     EnforcementIn,
+    ExitPermitIn,
     ExtensionIn,
     ForeignerPatch,
     OverstayFeeIn,
     PassportIn,
     PassportRenewalIn,
     PermitIn,
+    ReEntryPermitIn,
     ResidenceIn,
     RevocationIn,
     StayIn,
@@ -226,6 +233,14 @@ async def _returning(session: AsyncSession, command: ArrivalIn) -> tuple[Row[Any
     """The person this arrival is (locked), matched by any of their passports, and whether it renews one."""
     existing = await repo.find_by_passport(session, command.nationality, command.passport.number)
     if existing is not None:
+        if command.previous_passport_number is not None:
+            # Both passports must be this one person's: never attach an arrival to whoever holds the new number.
+            earlier = await repo.find_previous_passport(session, command.nationality, command.previous_passport_number)
+            if earlier is None or earlier.foreigner_id != existing.id:
+                raise ConflictError(
+                    "the passport and previous_passport_number are recorded for different people",
+                    field=("body", "previous_passport_number"),
+                )
         return existing, False
     replaced = await repo.find_previous_passport(session, command.nationality, command.passport.number)
     if replaced is not None:
@@ -322,8 +337,8 @@ async def _settle_permit_on_return(session: AsyncSession, row: Row[Any], arrived
     A visit permit ended when they left (UU 6/2011: it ends on exit); one recorded before the registry
     knew that is ended now, as of the departure. Any other permit that expired while they were abroad
     lapsed there: not one day of it was overstayed. One they overstayed before leaving stays expired.
-    A permit still valid on the day of return stays theirs: until re-entry permits are recorded, an ITAS
-    or ITAP that left with its holder is taken to have one.
+    A permit still valid on the day of return, whose re-entry permit is too, stays theirs; one whose re-entry
+    permit ran out abroad lapsed there.
     """
     if row.current_permit_id is None:
         return {}
@@ -331,6 +346,8 @@ async def _settle_permit_on_return(session: AsyncSession, row: Row[Any], arrived
     if permit.status in OPEN:
         if permit.type in ENDS_ON_EXIT:
             await _end_permit(session, permit.id, PermitEndReason.EXIT, row.departure_on)
+        elif permit.erp_expires_on is not None and permit.erp_expires_on < arrived_on <= permit.expires_on:
+            await _end_permit(session, permit.id, PermitEndReason.LAPSED_ABROAD, permit.erp_expires_on)
         elif permit.expires_on >= arrived_on:
             return {}
         elif row.departure_on is None or permit.expires_on >= row.departure_on:
@@ -346,9 +363,10 @@ async def _settle_permit_on_departure(
     """What a departure does to the permit, by its date against the permit's last valid day.
 
     Left after it: the overstay happened and stays on record (the scheduler may not have marked it yet),
-    whatever the permit. Left by then: a visit stay permit ends with the exit (UU 6/2011), and a permit
-    the scheduler marked expired before this departure was entered was not overstayed after all. An
-    ITAS or ITAP may come back with its holder (re-entry permit): a return settles it.
+    whatever the permit. Left by then: the permit ends with the exit (UU 6/2011: a visit permit always, an
+    ITAS or ITAP unless a re-entry permit valid that day lets its holder come back on it, and always after an
+    exit permit only); a permit the scheduler marked expired before this departure was entered was not
+    overstayed after all.
     """
     permit = await repo.lock_permit(session, foreigner_id, permit_id)
     if permit.status not in LIVE:
@@ -356,10 +374,20 @@ async def _settle_permit_on_departure(
     if permit.expires_on < departed_on:
         if permit.status != PermitStatus.EXPIRED.value:
             await repo.update_permit(session, permit.id, {"status": PermitStatus.EXPIRED.value})
-    elif permit.type in ENDS_ON_EXIT:
+    elif not _may_come_back_on(permit, departed_on):
         await _end_permit(session, permit.id, PermitEndReason.EXIT, departed_on)
     elif permit.status == PermitStatus.EXPIRED.value:
         await repo.update_permit(session, permit.id, {"status": PermitStatus.ACTIVE.value})
+
+
+def _may_come_back_on(permit: Row[Any], departed_on: date) -> bool:
+    """An ITAS or ITAP with a re-entry permit valid on the day of departure, and no exit permit only."""
+    return (
+        permit.type not in ENDS_ON_EXIT
+        and permit.epo_number is None
+        and permit.erp_expires_on is not None
+        and permit.erp_expires_on >= departed_on
+    )
 
 
 async def _end_permit(session: AsyncSession, permit_id: UUID, reason: PermitEndReason, on: date | None) -> None:
@@ -374,8 +402,14 @@ async def issue_permit(
     row = await repo.lock_foreigner(session, foreigner_id)
     _check_version(row, context)
     _require_present(row, "no permit for a person who has left")
+    if row.current_permit_id is not None:
+        # A new permit does not wipe out an overstay on the current one: it is settled (fee paid) first, and
+        # past the days a fee can settle, no permit is given (UU 6/2011 art. 78).
+        current = await repo.lock_permit(session, foreigner_id, row.current_permit_id)
+        if current.status in LIVE:
+            _check_overstay_settled(row, current, context, new_expiry=command.expires_on)
     if await repo.permit_number_taken(session, command.number):
-        raise ConflictError(f"permit number {command.number} is already registered", field=("body", "number"))
+        raise ConflictError("this permit number is already registered", field=("body", "number"))
     sponsor_id = await repo.upsert_sponsor(session, command.sponsor) if command.sponsor else row.sponsor_id
     permit_id = uuid4()
     await repo.insert_row(
@@ -425,7 +459,8 @@ async def extend_permit(
         raise InvalidChangeError(
             f"expires_on must be after the current expiry {permit.expires_on}", field=("body", "expires_on")
         )
-    _check_overstay_settled(row, permit, context, command)
+    _check_visit_extensible(row, permit)
+    _check_overstay_settled(row, permit, context, new_expiry=command.expires_on)
     await repo.update_permit(
         session,
         permit_id,
@@ -434,6 +469,11 @@ async def extend_permit(
             "status": PermitStatus.EXTENDED.value,
             # A new permit version re-arms the expiry reminders for the new date.
             "version": int(permit.version) + 1,
+            # What was paid settled the overstay before this date; a later one is counted from the new date.
+            "fee_paid_idr": None,
+            "fee_receipt_number": None,
+            "fee_paid_on": None,
+            "fee_days_covered": None,
             "updated_at": context.clock.now(),
         },
     )
@@ -450,7 +490,25 @@ async def extend_permit(
     )
 
 
-def _check_overstay_settled(row: Row[Any], permit: Row[Any], context: ChangeContext, command: ExtensionIn) -> None:
+#: Visas whose visit permit cannot be extended at all, and those extended once only.
+NOT_EXTENSIBLE_VISAS = frozenset({"A1"})
+EXTENDED_ONCE_VISAS = frozenset({"B1"})
+
+
+def _check_visit_extensible(row: Row[Any], permit: Row[Any]) -> None:
+    """A visa-exempt visit (A1) is not extended; one on a visa on arrival (B1) once (Kepmen Imipas 2025)."""
+    if permit.type not in ENDS_ON_EXIT:
+        return
+    if row.visa_index in NOT_EXTENSIBLE_VISAS:
+        raise ConflictError("a visa-exempt visit (A1) cannot be extended", field=("path", "permit_id"))
+    if row.visa_index in EXTENDED_ONCE_VISAS and permit.status == PermitStatus.EXTENDED.value:
+        raise ConflictError(
+            "a visit on a visa on arrival (B1) is extended once only; it was extended already",
+            field=("path", "permit_id"),
+        )
+
+
+def _check_overstay_settled(row: Row[Any], permit: Row[Any], context: ChangeContext, *, new_expiry: date) -> None:
     """An overstayed permit is extended only once the fee for every day overstayed is paid, and never
     after the days a fee can settle (UU 6/2011 art. 78): then deportation and a re-entry ban are due."""
     today = local_today(context.clock, row.jurisdiction)
@@ -470,7 +528,7 @@ def _check_overstay_settled(row: Row[Any], permit: Row[Any], context: ChangeCont
             f"({owed.legal_basis})".replace(",", "."),
             field=("path", "permit_id"),
         )
-    if command.expires_on < today:
+    if new_expiry < today:
         raise InvalidChangeError(
             f"expires_on must not be before today ({today}) for an overstayed permit", field=("body", "expires_on")
         )
@@ -580,6 +638,140 @@ async def impose_ban(
     ban = ReEntryBan(since=command.since, until=command.until, reference=command.reference)
     return await _record(
         session, context, foreigner_id, version, lambda s, j: ReEntryBanImposed(foreigner=s, jurisdiction=j, ban=ban)
+    )
+
+
+#: What a permit may become (UU 6/2011 art. 52-54): a visit permit an ITAS, an ITAS an ITAP.
+CONVERSIONS = {
+    PermitType.VISIT: frozenset({PermitType.ITAS}),
+    PermitType.VISA_ON_ARRIVAL: frozenset({PermitType.ITAS}),
+    PermitType.ITAS: frozenset({PermitType.ITAP}),
+}
+
+
+async def convert_permit(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: ConversionIn
+) -> ForeignerSnapshot:
+    """One change, one event: the old permit ends (converted) and the new one begins; reminders follow the new
+    one only (the old is out of every scan once ended)."""
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    _require_present(row, "no conversion for a person who has left")
+    old = await repo.lock_permit(session, foreigner_id, permit_id)
+    if old.status not in OPEN or old.id != row.current_permit_id:
+        raise ConflictError(f"a {old.status} permit cannot be converted", field=("path", "permit_id"))
+    if old.expires_on < local_today(context.clock, row.jurisdiction):
+        raise ConflictError("the permit is overstayed: settle the overstay first", field=("path", "permit_id"))
+    if command.type not in CONVERSIONS.get(PermitType(old.type), frozenset()):
+        raise ConflictError(f"a {old.type} permit cannot become a {command.type} permit", field=("body", "type"))
+    if command.issued_on < old.issued_on:
+        raise InvalidChangeError(
+            f"issued_on is before the old permit's issue on {old.issued_on}", field=("body", "issued_on")
+        )
+    if await repo.permit_number_taken(session, command.number):
+        raise ConflictError("this permit number is already registered", field=("body", "number"))
+    sponsor_id = await repo.upsert_sponsor(session, command.sponsor) if command.sponsor else old.sponsor_id
+    await _end_permit(session, old.id, PermitEndReason.CONVERTED, command.issued_on)
+    previous = permit_from_row(old).model_copy(
+        update={"status": PermitStatus.ENDED, "end_reason": PermitEndReason.CONVERTED, "ended_on": command.issued_on}
+    )
+    new_id = uuid4()
+    await repo.insert_row(
+        session,
+        permits,
+        {
+            "id": new_id,
+            "foreigner_id": foreigner_id,
+            "number": command.number,
+            "type": command.type.value,
+            "purpose": command.purpose.value if command.purpose else None,
+            "issued_on": command.issued_on,
+            "expires_on": command.expires_on,
+            "status": PermitStatus.ACTIVE.value,
+            "sponsor_id": sponsor_id,
+            "version": 1,
+            "converted_from": old.id,
+        },
+    )
+    version = await _bump(session, row, context, current_permit_id=new_id)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: PermitConverted(foreigner=s, jurisdiction=j, permit=_required(s.permit), previous_permit=previous),
+    )
+
+
+async def grant_reentry_permit(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: ReEntryPermitIn
+) -> ForeignerSnapshot:
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    _require_present(row, "no re-entry permit for a person who has left")
+    permit = await repo.lock_permit(session, foreigner_id, permit_id)
+    if permit.status not in OPEN:
+        raise ConflictError(f"a {permit.status} permit takes no re-entry permit", field=("path", "permit_id"))
+    if permit.type in ENDS_ON_EXIT:
+        raise ConflictError(
+            "a visit permit ends on exit: only an ITAS or ITAP takes a re-entry permit", field=("path", "permit_id")
+        )
+    if permit.epo_number is not None:
+        raise ConflictError("the holder has an exit permit only", field=("path", "permit_id"))
+    if command.expires_on > permit.expires_on:
+        raise InvalidChangeError(
+            f"expires_on is after the stay permit's own expiry {permit.expires_on}", field=("body", "expires_on")
+        )
+    await repo.update_permit(
+        session,
+        permit_id,
+        {
+            "erp_number": command.number,
+            "erp_issued_on": command.issued_on,
+            "erp_expires_on": command.expires_on,
+            "updated_at": context.clock.now(),
+        },
+    )
+    version = await _bump(session, row, context)
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: ReEntryPermitGranted(foreigner=s, jurisdiction=j, permit=_required(s.permit)),
+    )
+
+
+async def issue_exit_permit(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: ExitPermitIn
+) -> ForeignerSnapshot:
+    """The holder must leave by ``leave_by``: the stay ends then at the latest (reminders re-armed for that day),
+    and the permit ends on their exit whatever re-entry permit they held."""
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    _require_present(row, "no exit permit for a person who has left")
+    permit = await repo.lock_permit(session, foreigner_id, permit_id)
+    if permit.status not in LIVE or permit.id != row.current_permit_id:
+        raise ConflictError(f"a {permit.status} permit takes no exit permit", field=("path", "permit_id"))
+    values: dict[str, object] = {
+        "epo_number": command.number,
+        "epo_issued_on": command.issued_on,
+        "epo_leave_by": command.leave_by,
+        "updated_at": context.clock.now(),
+    }
+    if command.leave_by < permit.expires_on:
+        values |= {"expires_on": command.leave_by, "version": int(permit.version) + 1}
+    await repo.update_permit(session, permit_id, values)
+    version = await _bump(session, row, context)
+    previous = permit.expires_on
+    return await _record(
+        session,
+        context,
+        foreigner_id,
+        version,
+        lambda s, j: ExitPermitIssued(
+            foreigner=s, jurisdiction=j, permit=_required(s.permit), previous_expires_on=previous
+        ),
     )
 
 
@@ -774,8 +966,21 @@ async def _leave(
     )
     if row.current_permit_id is not None:
         await _settle_permit_on_departure(session, foreigner_id, row.current_permit_id, departure.on)
+    stay_closed: dict[str, object] = {}
+    if row.stay_id is not None:
+        # Whoever leaves Indonesia has left their hotel too: the stay ends, and with it their place there.
+        stay = await repo.lock_stay(session, foreigner_id, row.stay_id)
+        if stay.check_out is None:
+            await repo.update_stay(session, stay.id, {"check_out": max(stay.check_in, departure.on)})
+            stay_closed = {"jurisdiction": jurisdiction_of(row.residence_village_code, None, stay_open=False)}
     version = await _bump(
-        session, row, context, presence=presence.value, departure_port=departure.port, departure_on=departure.on
+        session,
+        row,
+        context,
+        presence=presence.value,
+        departure_port=departure.port,
+        departure_on=departure.on,
+        **stay_closed,
     )
     return await _record(session, context, foreigner_id, version, build)
 

@@ -273,3 +273,38 @@ class BanIn(Command):
         if self.until <= self.since:
             raise ValueError("until must be after since")
         return self
+
+
+class ConversionIn(PermitIn):
+    """The permit a conversion gives (ITK to ITAS, ITAS to ITAP); the old one ends on ``issued_on``."""
+
+    @field_validator("type")
+    @classmethod
+    def _a_longer_stay(cls, value: PermitType) -> PermitType:
+        if value not in WITH_PURPOSE:
+            raise ValueError("a permit converts into an ITAS or an ITAP")
+        return value
+
+
+class ReEntryPermitIn(Command):
+    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
+    issued_on: date
+    expires_on: date
+
+    @model_validator(mode="after")
+    def _expiry_after_issue(self) -> ReEntryPermitIn:
+        if self.expires_on <= self.issued_on:
+            raise ValueError("expires_on must be after issued_on")
+        return self
+
+
+class ExitPermitIn(Command):
+    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
+    issued_on: date
+    leave_by: date = Field(description="The holder must have left by this day")
+
+    @model_validator(mode="after")
+    def _leave_after_issue(self) -> ExitPermitIn:
+        if self.leave_by < self.issued_on:
+            raise ValueError("leave_by is before issued_on")
+        return self

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from timpora.common import regions
 from timpora.common.config_files import load_model, modified_ns, refuse_repeats
 from timpora.common.events import REGISTRY_EVENT_SPECS
-from timpora.common.events.payloads import ForeignerEvent, PermitType
+from timpora.common.events.payloads import ForeignerEvent, PermitType, StayPurpose
 from timpora.common.types import AgencyId, RegionCode
 from timpora.sharing.domain.fields import RESIDENCE_FIELDS, FieldName, redact
 
@@ -35,6 +35,11 @@ class Agreement(BaseModel):
     jurisdiction: list[RegionCode] = Field(min_length=1)
     #: Only holders of these stay permits are in the agency's view (the manpower office: workers), if given.
     permit_types: list[PermitType] | None = Field(default=None, min_length=1)
+    #: Only holders of a permit given for one of these purposes (religious affairs: students), if given.
+    permit_purposes: list[StayPurpose] | None = Field(default=None, min_length=1)
+    #: Whether people living elsewhere are in view while staying at an accommodation in the jurisdiction
+    #: (supervision where the foreigner is: the police and the regency government, not every member).
+    guests: bool = False
     fields: list[FieldName] = Field(min_length=1)
     event_types: list[str] = Field(default_factory=list)
     valid_from: date
@@ -83,12 +88,16 @@ class Agreement(BaseModel):
         return village_code is not None and regions.is_within_any(village_code, self.jurisdiction)
 
     def shows(self, data: ForeignerEvent) -> bool:
-        """Whether the person an event is about is in the agency's view: living, or staying in an accommodation,
-        in its jurisdiction, and holding a permit of its kinds where the agreement names some."""
-        if not any(self.covers(place) for place in data.places):
+        """Whether the person an event is about is in the agency's view: living in its jurisdiction (or, for an
+        agreement that takes guests, staying at an accommodation there), holding a permit of its kinds and
+        purposes where the agreement names some."""
+        places = data.places if self.guests else (data.jurisdiction,)
+        if not any(self.covers(place) for place in places):
             return False
         permit = data.foreigner.permit
-        return self.permit_types is None or (permit is not None and permit.type in self.permit_types)
+        if self.permit_types is not None and (permit is None or permit.type not in self.permit_types):
+            return False
+        return self.permit_purposes is None or (permit is not None and permit.purpose in self.permit_purposes)
 
 
 class AgreementFile(BaseModel):

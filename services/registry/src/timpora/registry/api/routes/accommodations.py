@@ -44,10 +44,11 @@ class Accommodation(BaseModel):
 
 
 class StayReportOutcome(BaseModel):
-    """Matched: the stay is on the guest's record. Not matched: the report waits for immigration to link it."""
+    """Matched: the stay is on the guest's record (read it there). Not matched: the report waits for immigration
+    to link it. Only ids: a report is no way to look a passport number up."""
 
     matched: bool
-    foreigner: ForeignerSnapshot | None = None
+    foreigner_id: UUID | None = None
     stay_id: UUID | None = None
     report_id: UUID | None = None
 
@@ -107,7 +108,7 @@ async def report_guest(command: StayReportIn, write: Writer) -> Response:
         done = await accommodations.report_guest(session, context, command)
         if done.snapshot is None:
             return Outcome(status.HTTP_202_ACCEPTED, StayReportOutcome(matched=False, report_id=done.report_id), 1)
-        body = StayReportOutcome(matched=True, foreigner=done.snapshot, stay_id=done.stay_id)
+        body = StayReportOutcome(matched=True, foreigner_id=done.snapshot.foreigner_id, stay_id=done.stay_id)
         return Outcome(status.HTTP_201_CREATED, body, done.snapshot.version)
 
     return await write(change)

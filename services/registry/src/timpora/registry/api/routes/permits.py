@@ -1,4 +1,4 @@
-"""Stay permits: issue, extend, revoke, and the overstay fee."""
+"""Stay permits: issue, extend, convert, revoke; re-entry and exit permits; the overstay fee."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.registry.api.deps import Writer
 from timpora.registry.api.routes.foreigners import WRITE_RESPONSES
 from timpora.registry.domain import changes
-from timpora.registry.domain.commands import ExtensionIn, OverstayFeeIn, PermitIn, RevocationIn
+from timpora.registry.domain.commands import (
+    ConversionIn,
+    ExitPermitIn,
+    ExtensionIn,
+    OverstayFeeIn,
+    PermitIn,
+    ReEntryPermitIn,
+    RevocationIn,
+)
 
 router = APIRouter(prefix="/v1/foreigners/{foreigner_id}/permits", tags=["permits"])
 
@@ -62,4 +70,44 @@ async def revoke_permit(foreigner_id: UUID, permit_id: UUID, command: Revocation
 async def pay_overstay_fee(foreigner_id: UUID, permit_id: UUID, command: OverstayFeeIn, write: Writer) -> Response:
     return await write.snapshot(
         lambda session, context: changes.pay_overstay_fee(session, context, foreigner_id, permit_id, command)
+    )
+
+
+@router.post(
+    "/{permit_id}/conversion",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ForeignerSnapshot,
+    responses=WRITE_RESPONSES,
+    summary="Convert a stay permit (ITK to ITAS, ITAS to ITAP): the old one ends, the new one begins",
+)
+async def convert_permit(foreigner_id: UUID, permit_id: UUID, command: ConversionIn, write: Writer) -> Response:
+    return await write.snapshot(
+        lambda session, context: changes.convert_permit(session, context, foreigner_id, permit_id, command),
+        status_code=status.HTTP_201_CREATED,
+    )
+
+
+@router.post(
+    "/{permit_id}/reentry-permit",
+    response_model=ForeignerSnapshot,
+    responses=WRITE_RESPONSES,
+    summary="Grant a re-entry permit (ERP) on an ITAS or ITAP: its holder may leave and come back on it",
+)
+async def grant_reentry_permit(
+    foreigner_id: UUID, permit_id: UUID, command: ReEntryPermitIn, write: Writer
+) -> Response:
+    return await write.snapshot(
+        lambda session, context: changes.grant_reentry_permit(session, context, foreigner_id, permit_id, command)
+    )
+
+
+@router.post(
+    "/{permit_id}/exit-permit",
+    response_model=ForeignerSnapshot,
+    responses=WRITE_RESPONSES,
+    summary="Issue an exit permit only (EPO): the holder must leave by its date; the permit ends when they do",
+)
+async def issue_exit_permit(foreigner_id: UUID, permit_id: UUID, command: ExitPermitIn, write: Writer) -> Response:
+    return await write.snapshot(
+        lambda session, context: changes.issue_exit_permit(session, context, foreigner_id, permit_id, command)
     )

@@ -29,7 +29,7 @@ from timpora.common.types import Nationality, RegionCode
 from timpora.sharing import disclosures
 from timpora.sharing.api.deps import Caller, CurrentCaller
 from timpora.sharing.disclosures import Disclosure
-from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
+from timpora.sharing.domain.derived import ANY_PRESENCE, spreadsheet_safe, status_columns, with_status
 from timpora.sharing.domain.fields import FIELD_NAMES
 from timpora.sharing.models import projections
 
@@ -253,7 +253,7 @@ async def export_csv(
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(with_status(row.record, row.time_zone, now, runtime.settings.overstay))
+            writer.writerow(spreadsheet_safe(with_status(row.record, row.time_zone, now, runtime.settings.overstay)))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
