@@ -376,6 +376,23 @@ def test_a_hotel_stay_reaches_the_police_of_the_hotels_regency_whoever_lives_whe
     assert set(overdue) == {"kanim-pamekasan", "pemkab-bangkalan", "polres-bangkalan"}
 
 
+def test_an_overstay_of_a_guest_from_elsewhere_reaches_those_who_supervise_guests_where_they_stay() -> None:
+    # A Surabaya resident checked in at a hotel in Kamal: immigration and the police there must hear of the
+    # overstay; the village and district heads, who do not supervise hotel guests, do not.
+    person = Person(village=SURABAYA)
+    stayed = person.stayed(KAMAL).data
+    assert isinstance(stayed, ForeignerEvent)
+    expired = person.expired(12).data
+    assert isinstance(expired, ForeignerEvent)
+    guest = expired.model_copy(
+        update={"foreigner": expired.foreigner.model_copy(update={"stay": stayed.foreigner.stay})}
+    )
+    routed = _routed(guest, "permit.expired")
+    assert {"kanim-pamekasan", "polres-bangkalan", "pemkab-bangkalan"} <= set(routed)
+    assert not any(agency.startswith(("desa-", "kecamatan-")) for agency in routed)
+    assert any("where they are staying" in reason for reason in routed["polres-bangkalan"])
+
+
 def test_the_military_district_command_hears_of_arrivals_and_moves_in_the_regency() -> None:
     person = Person(village=KAMAL, permit_type=PermitType.VISIT)
     assert "kodim-0829" in _routed(person.arrived().data, "foreigner.arrived")

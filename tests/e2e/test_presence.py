@@ -71,10 +71,11 @@ async def test_a_visitor_who_returns_after_months_is_not_announced_as_overstayin
     )
 
     platform.clock.current = datetime(back_on.year, back_on.month, back_on.day, 5, 0, tzinfo=START.tzinfo)
-    emitted = await platform.scheduler.run_once()
+    await platform.scheduler.run_once()  # the shared test database may hold others it owes events to
     await platform.settled()
+    history = (await platform.registry.get(f"/v1/foreigners/{fid}")).json()["history"]
 
-    assert emitted == 0
+    assert not [entry for entry in history if entry["event_type"].startswith("permit.")][1:]  # only the issue
     assert [
         alert.event_type for alert in await platform.alerts_about(fid) if alert.event_type.startswith("permit.")
     ] == []

@@ -143,3 +143,36 @@ async def test_a_guest_from_surabaya_in_a_bangkalan_hotel_is_seen_there_until_ch
     await platform.settled()
 
     assert (await platform.as_agency("polres-bangkalan", f"/v1/foreigners/{fid}")).status_code == 404
+
+
+async def test_a_conversion_ends_the_old_permits_reminders_and_the_views_follow_the_new_one(platform: Platform) -> None:
+    expires = date(2026, 2, 20)
+    fid = await _worker(platform, expires=expires)
+    record = (await platform.registry.get(f"/v1/foreigners/{fid}")).json()["foreigner"]
+    old_permit = record["permit"]["permit_id"]
+    platform.clock.current = _noon(expires - timedelta(days=7))
+    await platform.scheduler.run_once()
+    await platform.settled()
+    reminded = _by_agency(await platform.alerts_about(fid), "permit.expiring")
+    assert "pemkab-bangkalan" in reminded
+
+    converted = await platform.registry.post(
+        f"/v1/foreigners/{fid}/permits/{old_permit}/conversion",
+        json={"number": f"ITAP{fid[:8].upper()}", "type": "itap", "purpose": "work",
+              "issued_on": (expires - timedelta(days=7)).isoformat(), "expires_on": "2031-02-13"},
+    )  # fmt: skip
+    assert converted.status_code == 201, converted.text
+    for days in (1, 0, -1, -3):
+        platform.clock.current = _noon(expires - timedelta(days=days))
+        await platform.scheduler.run_once()
+    await platform.settled()
+    alerts = await platform.alerts_about(fid)
+    regency = (await platform.as_agency("pemkab-bangkalan", f"/v1/foreigners/{fid}")).json()
+
+    assert {alert.status for alert in alerts if alert.event_type == "permit.expiring"} == {"resolved"}
+    assert not [alert for alert in alerts if alert.event_type == "permit.expired"]
+    assert (regency["permit_type"], regency["permit_expires_on"], regency["overstaying"]) == (
+        "itap",
+        "2031-02-13",
+        False,
+    )

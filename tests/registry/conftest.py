@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.support.clock import ManualClock
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
+from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.main import SERVICE
 from timpora.registry.models import foreigners, outbox
 from timpora.registry.operators import add_operator
@@ -137,3 +139,32 @@ async def live_registry(
 
 def today() -> date:
     return START.date()
+
+
+def noon_wib(day: date) -> datetime:
+    """Noon in Bangkalan (WIB) on ``day``."""
+    return datetime(day.year, day.month, day.day, 5, 0, tzinfo=UTC)
+
+
+def scheduler(registry: Registry, **expiry: Any) -> ExpiryScheduler:
+    """The registry's expiry scheduler, on the test's clock, run by the test when it chooses."""
+    settings = registry.runtime.settings
+    return ExpiryScheduler(
+        registry.sessions,
+        ExpirySettings(**expiry),
+        registry.clock,
+        "/timpora/registry",
+        topic=settings.kafka.catalog.registry_events.name,
+        overstay=settings.overstay,
+    )
+
+
+async def published(registry: Registry, foreigner_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The events about a person in the outbox, in order: (name, payload)."""
+    async with registry.sessions() as session:
+        rows = await session.execute(
+            select(outbox.c.event_type, outbox.c.payload)
+            .where(outbox.c.partition_key == foreigner_id)
+            .order_by(outbox.c.id)
+        )
+    return [(kind.removeprefix("id.timpora.").removesuffix(".v1"), json.loads(payload)) for kind, payload in rows]

@@ -4,25 +4,18 @@ does not know kept until linked, and an overdue stay reported once."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from tests.registry.conftest import START, Registry, passport_number
+from tests.registry.conftest import START, Registry, noon_wib, passport_number, published, scheduler
 from timpora.common.events.payloads import StayReported
-from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.housekeeping import purge_stay_reports
-from timpora.registry.models import outbox, unmatched_stays
-from timpora.registry.settings import ExpirySettings
+from timpora.registry.models import unmatched_stays
 
 BANGKALAN_HOTEL_VILLAGE = "35.26.01.1001"  # Kecamatan Kamal
 SURABAYA = "35.78.01.1001"
-
-
-def _noon_wib(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, 5, 0, tzinfo=UTC)
 
 
 async def _hotel(registry: Registry, name: str = "Hotel Ningrat") -> str:
@@ -37,14 +30,6 @@ async def _hotel(registry: Registry, name: str = "Hotel Ningrat") -> str:
     assert created.status_code == 201, created.text
     assert created.json()["village_name"]
     return str(created.json()["accommodation_id"])
-
-
-async def _events(registry: Registry, fid: str) -> list[tuple[str, dict[str, Any]]]:
-    async with registry.sessions() as session:
-        rows = await session.execute(
-            select(outbox.c.event_type, outbox.c.payload).where(outbox.c.partition_key == fid).order_by(outbox.c.id)
-        )
-    return [(kind.removeprefix("id.timpora.").removesuffix(".v1"), json.loads(payload)) for kind, payload in rows]
 
 
 async def test_a_surabaya_resident_in_a_bangkalan_hotel_belongs_to_both_places(registry: Registry) -> None:
@@ -66,7 +51,7 @@ async def test_a_surabaya_resident_in_a_bangkalan_hotel_belongs_to_both_places(r
     assert reported["accommodation_id"] == hotel
     assert reported["village_code"] == BANGKALAN_HOTEL_VILLAGE
     assert reported["provider"].startswith("Hotel Ningrat")
-    name, payload = (await _events(registry, fid))[-1]
+    name, payload = (await published(registry, fid))[-1]
     assert name == "foreigner.stay-reported"
     event = StayReported.model_validate(payload)
     assert event.jurisdiction == SURABAYA  # where they live
@@ -104,7 +89,7 @@ async def test_a_guest_the_registry_does_not_know_is_kept_until_immigration_link
     assert linked.json()["foreigner"]["stay"]["accommodation_id"] == hotel
     assert again.status_code == 409
     assert report_id not in [item["report_id"] for item in (await registry.client.get("/v1/stay-reports")).json()]
-    assert [name for name, _ in await _events(registry, person["foreigner_id"])][-1] == "foreigner.stay-reported"
+    assert [name for name, _ in await published(registry, person["foreigner_id"])][-1] == "foreigner.stay-reported"
 
 
 async def test_a_guest_the_registry_knows_is_matched_by_any_of_their_passports(registry: Registry) -> None:
@@ -153,25 +138,19 @@ async def test_an_overdue_stay_is_reported_once(registry: Registry) -> None:
         f"/v1/foreigners/{open_ended['foreigner_id']}/stays",
         json={"accommodation_id": hotel, "check_in": check_in.isoformat()},
     )
-    settings = registry.runtime.settings
-    scheduler = ExpiryScheduler(
-        registry.sessions,
-        ExpirySettings(),
-        registry.clock,
-        "/timpora/registry",
-        topic=settings.kafka.catalog.registry_events.name,
-        overstay=settings.overstay,
-    )
+    expiry = scheduler(registry)
 
     def overdue(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
         return [payload["overdue_since"] for name, payload in events if name == "foreigner.stay-overdue"]
 
     for day in (3, 4, 5, 30, 31, 32):
-        registry.clock.current = _noon_wib(check_in + timedelta(days=day))
-        await scheduler.run_once()
+        registry.clock.current = noon_wib(check_in + timedelta(days=day))
+        await expiry.run_once()
 
-    assert overdue(await _events(registry, planned["foreigner_id"])) == [(check_in + timedelta(days=4)).isoformat()]
-    assert overdue(await _events(registry, open_ended["foreigner_id"])) == [(check_in + timedelta(days=31)).isoformat()]
+    assert overdue(await published(registry, planned["foreigner_id"])) == [(check_in + timedelta(days=4)).isoformat()]
+    assert overdue(await published(registry, open_ended["foreigner_id"])) == [
+        (check_in + timedelta(days=31)).isoformat()
+    ]
 
 
 async def test_a_bad_stay_report_is_refused_by_field_and_writes_nothing(registry: Registry) -> None:
@@ -230,22 +209,14 @@ async def test_a_departure_ends_the_hotel_stay_and_a_return_brings_no_stay_back(
         f"/v1/foreigners/{fid}/departure", json={"port": "Juanda", "departed_on": "2026-11-07"}
     )
     back = await registry.arrive(passport=person["passport"], arrived_on="2027-01-10")
-    registry.clock.current = _noon_wib(date(2027, 1, 20))
-    settings = registry.runtime.settings
-    await ExpiryScheduler(
-        registry.sessions,
-        ExpirySettings(),
-        registry.clock,
-        "/timpora/registry",
-        topic=settings.kafka.catalog.registry_events.name,
-        overstay=settings.overstay,
-    ).run_once()
+    registry.clock.current = noon_wib(date(2027, 1, 20))
+    await scheduler(registry).run_once()
 
     assert left.json()["stay"]["check_out"] == "2026-11-07"
     assert back.json()["stay"]["check_out"] == "2026-11-07"
-    payload = StayReported.model_validate((await _events(registry, fid))[2][1])
+    payload = StayReported.model_validate((await published(registry, fid))[2][1])
     assert payload.places == (SURABAYA, BANGKALAN_HOTEL_VILLAGE)
-    names = [name for name, _ in await _events(registry, fid)]
+    names = [name for name, _ in await published(registry, fid)]
     assert "foreigner.stay-overdue" not in names
 
 
@@ -260,17 +231,9 @@ async def test_stays_not_yet_due_in_their_zone_do_not_hold_the_overdue_pass(regi
         )
     # 10:00 WIB on the planned last day: due tomorrow, yet candidates by the widest zone's date.
     registry.clock.current = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
-    settings = registry.runtime.settings
-    scheduler = ExpiryScheduler(
-        registry.sessions,
-        ExpirySettings(batch_size=2),
-        registry.clock,
-        "/timpora/registry",
-        topic=settings.kafka.catalog.registry_events.name,
-        overstay=settings.overstay,
-    )
+    expiry = scheduler(registry, batch_size=2)
 
-    await asyncio.wait_for(scheduler.run_once(), timeout=60)
+    await asyncio.wait_for(expiry.run_once(), timeout=60)
 
 
 async def test_old_stay_reports_are_deleted(registry: Registry) -> None:

@@ -221,7 +221,7 @@ async def test_an_itas_leaves_with_its_holder_and_stays_theirs_when_they_return_
     issued = await registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit(expires_on="2027-11-01"))
     erp = await registry.client.post(
         f"/v1/foreigners/{fid}/permits/{issued.json()['permit']['permit_id']}/reentry-permit",
-        json={"number": "ERP-1", "issued_on": "2026-11-20", "expires_on": "2027-11-01"},
+        json={"number": "ERP-1", "issued_on": "2026-11-02", "expires_on": "2027-11-01"},
     )
     assert erp.status_code == 200, erp.text
     departed = await registry.client.post(
@@ -242,7 +242,7 @@ async def test_a_permit_that_expired_abroad_is_not_the_returning_persons(registr
     issued = await registry.client.post(f"/v1/foreigners/{fid}/permits", json=permit(expires_on="2027-01-01"))
     await registry.client.post(
         f"/v1/foreigners/{fid}/permits/{issued.json()['permit']['permit_id']}/reentry-permit",
-        json={"number": "ERP-2", "issued_on": "2026-11-20", "expires_on": "2027-01-01"},
+        json={"number": "ERP-2", "issued_on": "2026-11-02", "expires_on": "2027-01-01"},
     )
     await registry.client.post(
         f"/v1/foreigners/{fid}/departure", json={"port": "Juanda International Airport", "departed_on": "2026-12-01"}

@@ -348,6 +348,17 @@ async def test_the_stories_play_on_the_demo_people_once(registry: Registry) -> N
     ]
     assert {entry["actor"] for entry in record["history"][1:]} == {"demo-stories"}
 
+    guest = await person("hotel-guest")
+    assert (guest["stay"]["provider"], guest["stay"]["village_code"]) == ("Hotel Suramadu Kamal", "35.26.01.1001")
+    assert guest["stay"]["check_out"] is None
+    assert date.fromisoformat(guest["stay"]["planned_check_out"]) < on  # the expiry pass will find it overdue
+    waiting = (await registry.client.get("/v1/stay-reports")).json()
+    assert "Unknown Guest" in {report["full_name"] for report in waiting}
+
+    converted = await person("conversion")
+    assert (converted["permit"]["type"], converted["permit"]["purpose"]) == ("itas", "family")
+    assert (await _record(registry, converted["foreigner_id"]))["history"][-1]["event_type"] == "permit.converted"
+
 
 async def test_without_the_demo_people_every_story_is_skipped_and_nothing_is_written(registry: Registry) -> None:
     before = await _outbox_rows(registry)

@@ -3,42 +3,11 @@ the fee paid, enforcement, deportation and the re-entry ban, through the registr
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import date, timedelta
 
-from sqlalchemy import select
-
-from tests.registry.conftest import START, Registry, permit
-from timpora.registry.expiry import ExpiryScheduler
-from timpora.registry.models import outbox
-from timpora.registry.settings import ExpirySettings
+from tests.registry.conftest import START, Registry, noon_wib, permit, published, scheduler
 
 FEE = 1_000_000
-
-
-def _noon_wib(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, 5, 0, tzinfo=UTC)
-
-
-def _scheduler(registry: Registry) -> ExpiryScheduler:
-    settings = registry.runtime.settings
-    return ExpiryScheduler(
-        registry.sessions,
-        ExpirySettings(),
-        registry.clock,
-        "/timpora/registry",
-        topic=settings.kafka.catalog.registry_events.name,
-        overstay=settings.overstay,
-    )
-
-
-async def _events(registry: Registry, fid: str) -> list[tuple[str, dict[str, Any]]]:
-    async with registry.sessions() as session:
-        rows = await session.execute(
-            select(outbox.c.event_type, outbox.c.payload).where(outbox.c.partition_key == fid).order_by(outbox.c.id)
-        )
-    return [(event_type.removeprefix("id.timpora.").removesuffix(".v1"), json.loads(p)) for event_type, p in rows]
 
 
 async def _overstayer(registry: Registry, expires: date) -> tuple[str, str]:
@@ -58,20 +27,20 @@ async def _overstayer(registry: Registry, expires: date) -> tuple[str, str]:
 async def test_the_overstay_counts_its_fee_and_at_day_61_becomes_a_matter_for_deportation(registry: Registry) -> None:
     expires = START.date() + timedelta(days=5)
     fid, _ = await _overstayer(registry, expires)
-    scheduler = _scheduler(registry)
+    expiry = scheduler(registry)
 
-    registry.clock.current = _noon_wib(expires + timedelta(days=1))
-    await scheduler.run_once()
-    registry.clock.current = _noon_wib(expires + timedelta(days=12))
+    registry.clock.current = noon_wib(expires + timedelta(days=1))
+    await expiry.run_once()
+    registry.clock.current = noon_wib(expires + timedelta(days=12))
     record = (await registry.client.get(f"/v1/foreigners/{fid}")).json()
     assert record["standing"]["overstay"]["days_overstayed"] == 12
     assert record["standing"]["overstay"]["fee_due_idr"] == 12 * FEE
     assert record["standing"]["overstay"]["deportation_due"] is False
     for day in (60, 61, 62, 90):
-        registry.clock.current = _noon_wib(expires + timedelta(days=day))
-        await scheduler.run_once()
+        registry.clock.current = noon_wib(expires + timedelta(days=day))
+        await expiry.run_once()
 
-    overstays = [(name, data) for name, data in await _events(registry, fid) if "overstay" in data]
+    overstays = [(name, data) for name, data in await published(registry, fid) if "overstay" in data]
     assert [name for name, _ in overstays] == ["permit.expired", "permit.overstay-exceeded"]
     expired, exceeded = overstays[0][1], overstays[1][1]
     assert expired["overstay"]["fee_due_idr"] == FEE
@@ -95,18 +64,18 @@ async def test_an_overstay_first_seen_past_day_60_is_announced_as_an_overstay_an
     expires = START.date() + timedelta(days=2)
     fid, _ = await _overstayer(registry, expires)
 
-    registry.clock.current = _noon_wib(expires + timedelta(days=100))
-    await _scheduler(registry).run_once()
-    await _scheduler(registry).run_once()
+    registry.clock.current = noon_wib(expires + timedelta(days=100))
+    await scheduler(registry).run_once()
+    await scheduler(registry).run_once()
 
-    names = [name for name, data in await _events(registry, fid) if "overstay" in data]
+    names = [name for name, data in await published(registry, fid) if "overstay" in data]
     assert names == ["permit.expired", "permit.overstay-exceeded"]
 
 
 async def test_an_overstayed_permit_is_extended_only_once_its_fee_is_paid(registry: Registry) -> None:
     expires = START.date() + timedelta(days=2)
     fid, pid = await _overstayer(registry, expires)
-    registry.clock.current = _noon_wib(expires + timedelta(days=10))
+    registry.clock.current = noon_wib(expires + timedelta(days=10))
     extension = {"expires_on": (expires + timedelta(days=60)).isoformat()}
     paid_on = (expires + timedelta(days=10)).isoformat()
 
@@ -119,7 +88,7 @@ async def test_an_overstayed_permit_is_extended_only_once_its_fee_is_paid(regist
         f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
         json={"amount_idr": 10 * FEE, "receipt_number": "PNBP-2", "paid_on": paid_on},
     )
-    registry.clock.current = _noon_wib(expires + timedelta(days=11))
+    registry.clock.current = noon_wib(expires + timedelta(days=11))
     a_day_later = await registry.client.post(f"/v1/foreigners/{fid}/permits/{pid}/extension", json=extension)
     topped_up = await registry.client.post(
         f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
@@ -144,7 +113,7 @@ async def test_an_overstayed_permit_is_extended_only_once_its_fee_is_paid(regist
     assert extended.status_code == 200, extended.text
     record = (await registry.client.get(f"/v1/foreigners/{fid}")).json()
     assert record["standing"]["overstay"] is None
-    names = [name for name, _ in await _events(registry, fid)]
+    names = [name for name, _ in await published(registry, fid)]
     assert names.count("permit.overstay-fee-paid") == 2
     assert names[-1] == "permit.extended"
 
@@ -152,7 +121,7 @@ async def test_an_overstayed_permit_is_extended_only_once_its_fee_is_paid(regist
 async def test_past_day_60_no_fee_settles_it_and_no_extension_is_possible(registry: Registry) -> None:
     expires = START.date() + timedelta(days=2)
     fid, pid = await _overstayer(registry, expires)
-    registry.clock.current = _noon_wib(expires + timedelta(days=61))
+    registry.clock.current = noon_wib(expires + timedelta(days=61))
 
     fee = await registry.client.post(
         f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
@@ -175,7 +144,7 @@ async def test_past_day_60_no_fee_settles_it_and_no_extension_is_possible(regist
     assert extension.status_code == 409, extension.text
     assert "deportation" in extension.json()["detail"][0]["msg"]
     assert not_overstayed.status_code == 422, not_overstayed.text
-    assert not any(name == "permit.overstay-fee-paid" for name, _ in await _events(registry, fid))
+    assert not any(name == "permit.overstay-fee-paid" for name, _ in await published(registry, fid))
 
 
 async def test_enforcement_deportation_and_a_ban_are_recorded_and_the_ban_refuses_a_return(
@@ -185,7 +154,7 @@ async def test_enforcement_deportation_and_a_ban_are_recorded_and_the_ban_refuse
     fid, _ = await _overstayer(registry, expires)
     passport = (await registry.client.get(f"/v1/foreigners/{fid}")).json()["foreigner"]["passport"]
     day = expires + timedelta(days=70)
-    registry.clock.current = _noon_wib(day)
+    registry.clock.current = noon_wib(day)
 
     order = await registry.client.post(
         f"/v1/foreigners/{fid}/enforcement",
@@ -215,7 +184,7 @@ async def test_enforcement_deportation_and_a_ban_are_recorded_and_the_ban_refuse
     assert during.status_code == 409, during.text
     assert during.json()["detail"][0]["loc"] == ["body", "arrived_on"]
     assert after.status_code == 200, after.text
-    names = [name for name, _ in await _events(registry, fid)]
+    names = [name for name, _ in await published(registry, fid)]
     assert names[-5:] == [
         "foreigner.enforcement-recorded",
         "foreigner.enforcement-recorded",
@@ -251,7 +220,7 @@ async def test_bad_enforcement_input_is_refused_by_field_and_writes_nothing(regi
 async def test_a_fee_paid_for_one_overstay_settles_no_later_one(registry: Registry) -> None:
     expires = START.date() + timedelta(days=2)
     fid, pid = await _overstayer(registry, expires)
-    registry.clock.current = _noon_wib(expires + timedelta(days=30))
+    registry.clock.current = noon_wib(expires + timedelta(days=30))
     paid = await registry.client.post(
         f"/v1/foreigners/{fid}/permits/{pid}/overstay-fee",
         json={
@@ -264,7 +233,7 @@ async def test_a_fee_paid_for_one_overstay_settles_no_later_one(registry: Regist
     extended = await registry.client.post(
         f"/v1/foreigners/{fid}/permits/{pid}/extension", json={"expires_on": new_expiry.isoformat()}
     )
-    registry.clock.current = _noon_wib(new_expiry + timedelta(days=10))
+    registry.clock.current = noon_wib(new_expiry + timedelta(days=10))
 
     again = await registry.client.post(
         f"/v1/foreigners/{fid}/permits/{pid}/extension",
@@ -285,11 +254,11 @@ async def test_a_new_permit_does_not_wipe_out_an_overstay(registry: Registry) ->
     fid, _ = await _overstayer(registry, expires)
     before = await registry.outbox_rows(fid)
 
-    registry.clock.current = _noon_wib(expires + timedelta(days=10))
+    registry.clock.current = noon_wib(expires + timedelta(days=10))
     unpaid = await registry.client.post(
         f"/v1/foreigners/{fid}/permits", json=permit(issued_on="2026-11-20", expires_on="2027-11-20")
     )
-    registry.clock.current = _noon_wib(expires + timedelta(days=75))
+    registry.clock.current = noon_wib(expires + timedelta(days=75))
     beyond = await registry.client.post(
         f"/v1/foreigners/{fid}/permits", json=permit(issued_on="2026-11-20", expires_on="2027-11-20")
     )
@@ -299,3 +268,19 @@ async def test_a_new_permit_does_not_wipe_out_an_overstay(registry: Registry) ->
     assert beyond.status_code == 409, beyond.text
     assert "deportation" in beyond.json()["detail"][0]["msg"]
     assert await registry.outbox_rows(fid) == before
+
+
+async def test_revoking_an_overstayed_permit_first_does_not_open_the_way_to_a_new_one(registry: Registry) -> None:
+    expires = START.date() + timedelta(days=2)
+    fid, pid = await _overstayer(registry, expires)
+    registry.clock.current = noon_wib(expires + timedelta(days=70))
+    revoked = await registry.client.post(f"/v1/foreigners/{fid}/permits/{pid}/revocation", json={"reason": "overstay"})
+
+    fresh = await registry.client.post(
+        f"/v1/foreigners/{fid}/permits", json=permit(issued_on="2027-01-10", expires_on="2028-01-10")
+    )
+
+    assert revoked.status_code == 200, revoked.text
+    assert fresh.status_code == 409, fresh.text
+    assert fresh.json()["detail"][0]["loc"] == ["path", "foreigner_id"]
+    assert "deportation" in fresh.json()["detail"][0]["msg"]

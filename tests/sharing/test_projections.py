@@ -25,11 +25,14 @@ from timpora.common.events import CloudEvent, KafkaRecord, decode, new_event
 from timpora.common.events.payloads import (
     AccommodationStay,
     Contract,
+    ForeignerDeparted,
     ForeignerSnapshot,
     ForeignerUpdated,
+    Movement,
     Permit,
     PermitStatus,
     PermitType,
+    PresenceStatus,
     Residence,
     StayPurpose,
     StayReported,
@@ -415,3 +418,42 @@ async def test_an_agreement_without_guests_or_of_other_purposes_does_not_see_the
     assert seen_guest == {"pemkab-bangkalan", "polres-bangkalan"}
     assert "kemenag-bangkalan" not in seen_resident
     assert {"disnaker-bangkalan", "dukcapil-bangkalan", "desa-lajing"} <= seen_resident
+
+
+async def test_a_tourist_known_only_by_their_hotel_is_seen_by_those_who_supervise_guests_even_as_they_leave(
+    sessions: Any,
+) -> None:
+    arrived = sample_event(jurisdiction=None)
+    person = arrived.data.foreigner  # type: ignore[attr-defined]
+    hotel = AccommodationStay(provider="Hotel Suramadu Kamal", village_code=KAMAL, check_in=date(2026, 11, 5))
+    staying = person.model_copy(update={"version": 2, "stay": hotel})
+    closed = hotel.model_copy(update={"check_out": date(2026, 11, 9)})
+    exit_ = Movement(port="Juanda", on=date(2026, 11, 9))
+    leaving = person.model_copy(
+        update={
+            "version": 3,
+            "stay": closed,
+            "presence": PresenceStatus.DEPARTED,
+            "departure": exit_,
+        }
+    )
+    reported = new_event(
+        StayReported(foreigner=staying, jurisdiction=KAMAL, stay=hotel),
+        source="/timpora/registry",
+        subject=str(person.foreigner_id),
+    )
+    # The registry publishes the departure where the person was (the hotel), though leaving ended the stay.
+    departed = new_event(
+        ForeignerDeparted(foreigner=leaving, jurisdiction=KAMAL, departure=exit_),
+        source="/timpora/registry",
+        subject=str(person.foreigner_id),
+    )
+
+    await _apply(sessions, reported)
+    seen = {a for a, row in (await _rows(sessions, str(person.foreigner_id))).items() if row.visible}
+    await _apply(sessions, departed)
+    after = await _rows(sessions, str(person.foreigner_id))
+
+    assert seen == {"pemkab-bangkalan", "polres-bangkalan"}
+    assert after["polres-bangkalan"].visible
+    assert after["polres-bangkalan"].record["presence"] == "departed"

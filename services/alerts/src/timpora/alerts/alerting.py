@@ -61,8 +61,21 @@ _CLOSED = (
     alerts.c.event_id,
 )
 _RESOLVING = frozenset(
-    {"permit.extended", "permit.revoked", "permit.converted", "foreigner.departed", "foreigner.deported"}
+    {
+        "permit.extended",
+        "permit.revoked",
+        "permit.converted",
+        "permit.exit-permit-issued",
+        "foreigner.departed",
+        "foreigner.deported",
+    }
 )
+#: Which of a permit's alerts each event ends (an extension or conversion: all of them). An exit permit changes
+#: what is coming (the reminders); a revocation ends the permit, not a deportation already due past day 60.
+_ENDS: dict[str, tuple[str, ...]] = {
+    "permit.exit-permit-issued": ("permit.expiring",),
+    "permit.revoked": ("permit.expiring", "permit.expired"),
+}
 #: Events after which the person is no longer here: every open alert about them ends.
 _GONE = frozenset({"foreigner.departed", "foreigner.deported"})
 
@@ -348,7 +361,8 @@ class Alerting:
                 return
             # The permit's reminders and overstay end; an arrival or a residence report is not the permit's.
             statement = statement.where(
-                alerts.c.permit_id == permit.permit_id, alerts.c.event_type.in_(sorted(PERMIT_STANDING))
+                alerts.c.permit_id == permit.permit_id,
+                alerts.c.event_type.in_(_ENDS.get(name, tuple(sorted(PERMIT_STANDING)))),
             )
         await self._close(session, statement, resolution=name, now=now)
 

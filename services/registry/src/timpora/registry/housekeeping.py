@@ -8,7 +8,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, func
+from sqlalchemy import Table, delete, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timpora.registry.models import idempotency_keys, unmatched_stays
@@ -17,26 +17,24 @@ log = logging.getLogger(__name__)
 INTERVAL_S = 600
 
 
-async def purge_idempotency_keys(engine: AsyncEngine, retention_days: int) -> int:
-    # The database's clock, the one that stamped created_at.
+async def _purge(engine: AsyncEngine, table: Table, stamped: str, retention_days: int, what: str) -> int:
+    # The database's clock, the one that stamped the rows.
     cutoff = func.now() - timedelta(days=retention_days)
     async with engine.begin() as connection:
-        result = await connection.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff))
+        result = await connection.execute(delete(table).where(table.c[stamped] < cutoff))
     deleted = int(result.rowcount)
     if deleted:
-        log.info("purged stored idempotent answers", extra={"count": deleted})
+        log.info("purged %s", what, extra={"count": deleted})
     return deleted
+
+
+async def purge_idempotency_keys(engine: AsyncEngine, retention_days: int) -> int:
+    return await _purge(engine, idempotency_keys, "created_at", retention_days, "stored idempotent answers")
 
 
 async def purge_stay_reports(engine: AsyncEngine, retention_days: int) -> int:
     """Reports older than ``retention_days`` (a linked one lives on as the person's stay)."""
-    cutoff = func.now() - timedelta(days=retention_days)
-    async with engine.begin() as connection:
-        result = await connection.execute(delete(unmatched_stays).where(unmatched_stays.c.reported_at < cutoff))
-    deleted = int(result.rowcount)
-    if deleted:
-        log.info("purged old stay reports", extra={"count": deleted})
-    return deleted
+    return await _purge(engine, unmatched_stays, "reported_at", retention_days, "old stay reports")
 
 
 async def run(engine: AsyncEngine, retention_days: int, stay_report_retention_days: int) -> None:

@@ -127,6 +127,16 @@ async def lock_permit(session: AsyncSession, foreigner_id: UUID, permit_id: UUID
     return row
 
 
+async def extensions_of(session: AsyncSession, foreigner_id: UUID, permit_id: UUID) -> int:
+    """How many times the permit was extended (from the history of the person's events)."""
+    statement = select(func.count()).where(
+        history.c.foreigner_id == foreigner_id,
+        history.c.event_type == "permit.extended",
+        history.c.data["permit"]["permit_id"].astext == str(permit_id),
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
 async def permit_number_taken(session: AsyncSession, number: str) -> bool:
     return (await session.execute(select(permits.c.id).where(permits.c.number == number))).first() is not None
 

@@ -130,6 +130,9 @@ class Agency(BaseModel):
     office_hours: OfficeHours = OfficeHours()
     channels: Channels = Channels()
     escalation_contacts: list[EmailAddress] = Field(default_factory=list)
+    #: Whether it supervises guests of accommodations in its jurisdiction who live elsewhere (as its data-sharing
+    #: agreement's ``guests`` says): their news reaches it by rules that name it.
+    guests: bool = False
     #: Local time of the daily digest of the alerts its rules mark ``digest``; office opening when omitted.
     digest_at: time | None = None
     #: False: this agency takes every alert at once, even those its rules would gather into a digest.

@@ -43,6 +43,10 @@ class Subject:
     permit_type: str | None
     thresholds: frozenset[int]
     occupation: str | None
+    #: Where a guest is staying, when they live elsewhere: only agencies that supervise guests match it.
+    guest_places: tuple[str, ...] = ()
+    #: What the second of ``places`` is.
+    also: str = "the residence they left"
 
     @classmethod
     def of(cls, event_name: str, data: ForeignerEvent) -> Subject:
@@ -50,8 +54,7 @@ class Subject:
         permit = getattr(data, "permit", None) or person.permit
         places = [data.jurisdiction] if data.jurisdiction else []
         # A move concerns the place left too; a stay report (or an overdue stay), the accommodation's place
-        # even once checked out: supervision happens where the foreigner is (UU 6/2011 art. 72). Other news
-        # about a guest goes where they live: the rules do not know which agreements take guests (yet).
+        # even once checked out: supervision happens where the foreigner is (UU 6/2011 art. 72).
         also = (
             data.previous_village_code
             if isinstance(data, ResidenceReported)
@@ -61,6 +64,9 @@ class Subject:
         )
         if also is not None and also not in places:
             places.append(also)
+        # Any other news about a guest from elsewhere (an overstay, a departure) also concerns the place they
+        # stay at, for the agencies that supervise guests there (immigration, the police, the regency).
+        guests = tuple(place for place in data.places if place not in places)
         thresholds = (
             frozenset({data.threshold_days, *data.collapsed_thresholds})
             if isinstance(data, PermitExpiring)
@@ -73,6 +79,8 @@ class Subject:
             permit_type=permit.type.value if permit else None,
             thresholds=thresholds,
             occupation=person.occupation,
+            guest_places=guests,
+            also="the residence they left" if isinstance(data, ResidenceReported) else "where they stayed",
         )
 
 
@@ -117,10 +125,13 @@ def route(subject: Subject, rules: Sequence[Rule], directory: Directory) -> list
     for rule in rules:
         if not matches(rule, subject):
             continue
-        for index, place in enumerate(subject.places):
-            where = place if index == 0 else f"{place} (the residence they left)"
+        for index, place in enumerate((*subject.places, *subject.guest_places)):
+            guest = index >= len(subject.places)
+            where = place if index == 0 else f"{place} ({'where they are staying' if guest else subject.also})"
             for target in rule.to:
                 for agency, reason in _resolve(target, rule, place, directory):
+                    if guest and not (target.agency is not None and agency.guests):
+                        continue
                     decision = Decision(
                         agency_id=agency.id,
                         severity=rule.severity,

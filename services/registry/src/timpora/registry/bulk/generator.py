@@ -340,6 +340,8 @@ CAST: dict[str, tuple[int, Role]] = {
     "voa-extension": (15, Role("tourist", (2, 6), "B1")),
     "overstay-fee-paid": (17, Role("work", (-20, -10))),
     "overstay-deported": (21, Role("tourist", (-90, -70), "B1")),
+    "hotel-guest": (23, Role("tourist", (10, 25), "B1")),
+    "conversion": (27, Role("tourist", (15, 25), "B1")),
 }
 _ROLES = dict(CAST.values())
 

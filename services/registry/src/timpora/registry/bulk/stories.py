@@ -2,7 +2,9 @@
 through the registry's own changes (the API's rules, history and outbox events), so that the demo shows
 departures, a departure and a return on a new visa on arrival, a passport renewed here and one renewed
 abroad, a visa on arrival extended once, an overstay settled by its fee and then extended, and an overstay
-past 60 days ending in a deportation order, the deportation and a re-entry ban.
+past 60 days ending in a deportation order, the deportation and a re-entry ban, a tourist staying at a hotel
+in Bangkalan past the planned end of the stay (and a guest the registry does not know, kept unmatched), and a
+visit permit converted into an ITAS.
 
 The people are the generator's :data:`~timpora.registry.bulk.generator.CAST` rows of the demo file's seed,
 found by nationality and passport (or by the passport they renewed); dates are relative to today. Each
@@ -21,28 +23,41 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from timpora.common.events.payloads import EnforcementAction, PermitStatus, PermitType, PresenceStatus, Sex
+from timpora.common.events.payloads import (
+    EnforcementAction,
+    PermitStatus,
+    PermitType,
+    PresenceStatus,
+    Sex,
+    StayPurpose,
+)
 from timpora.common.standing import local_today
 from timpora.registry import repository as repo
 from timpora.registry.bulk.generator import cast
 from timpora.registry.domain import changes
+from timpora.registry.domain.accommodations import register as hotel_register
+from timpora.registry.domain.accommodations import report_guest
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.domain.commands import (
+    AccommodationIn,
     ArrivalIn,
     BanIn,
+    ConversionIn,
     DepartureIn,
     DeportationIn,
     EnforcementIn,
     ExtensionIn,
+    GuestIn,
     OverstayFeeIn,
     PassportIn,
     PassportRenewalIn,
     PermitIn,
     ReEntryPermitIn,
+    StayReportIn,
     VisaIn,
 )
 from timpora.registry.domain.errors import RegistryError
-from timpora.registry.models import enforcement_actions, permits
+from timpora.registry.models import accommodations, enforcement_actions, permits
 
 #: The seed of deploy/local/demo's file.
 DEMO_SEED = 2024
@@ -296,6 +311,61 @@ async def overstay_deported(session: AsyncSession, context: ChangeContext, subje
     return PLAYED, f"foreigner {row.id}, {days} days overstayed, deported on {deported_on} and banned until {ban.until}"
 
 
+#: The demo's hotel: in Kamal, where the Suramadu bridge lands in Bangkalan.
+HOTEL = AccommodationIn(name="Hotel Suramadu Kamal", address="Jl. Raya Kamal No. 1", village_code="35.26.01.1001")
+
+
+async def hotel_guest(session: AsyncSession, context: ChangeContext, subject: Subject) -> tuple[str, str]:
+    """A tourist reported by a hotel in Bangkalan, still checked in past the planned end (the expiry pass then
+    reports the stay overdue to immigration and the regency); the same hotel reports a guest the registry does
+    not know, kept until immigration links them."""
+    row = subject.row
+    if row.stay_id is not None:
+        return ALREADY, "the stay is reported already"
+    if not _present(subject):
+        return SKIPPED, "not here"
+    place = (
+        await session.execute(
+            select(accommodations).where(
+                accommodations.c.village_code == HOTEL.village_code, accommodations.c.name_key == HOTEL.name.casefold()
+            )
+        )
+    ).first() or await hotel_register(session, context, HOTEL)
+    check_in = _day(subject, 12)
+    planned = max(check_in, _day(subject, 4))
+    report = StayReportIn(
+        accommodation_id=place.id,
+        guest=GuestIn(full_name=row.full_name, nationality=row.nationality, passport_number=row.passport_number),
+        check_in=check_in,
+        planned_check_out=planned,
+    )
+    await report_guest(session, context, report)
+    stranger = GuestIn(
+        full_name="Unknown Guest", nationality=row.nationality, passport_number=f"U{row.passport_number}"
+    )
+    await report_guest(session, context, report.model_copy(update={"guest": stranger}))
+    return PLAYED, f"foreigner {row.id} checked in at {HOTEL.name} on {check_in}, planned to leave on {planned}"
+
+
+async def conversion(session: AsyncSession, context: ChangeContext, subject: Subject) -> tuple[str, str]:
+    """A tourist who married in Madura: the visit permit becomes an ITAS for family, in one change."""
+    permit = subject.permit
+    if permit is not None and permit.converted_from is not None:
+        return ALREADY, "converted already"
+    if permit is None or permit.type != PermitType.VISIT.value:
+        return SKIPPED, "no visit permit to convert"
+    today = subject.today
+    new = ConversionIn(
+        number=f"ITAS{subject.row.passport_number}",
+        type=PermitType.ITAS,
+        purpose=StayPurpose.FAMILY,
+        issued_on=today,
+        expires_on=today + timedelta(days=365),
+    )
+    await changes.convert_permit(session, context, subject.row.id, permit.id, new)
+    return PLAYED, f"foreigner {subject.row.id}'s visit permit converted into an ITAS for family on {today}"
+
+
 #: Each story, by the name of its person in the generator's CAST.
 STORIES: tuple[tuple[str, Story], ...] = (
     ("departure-1", departure(2, AIRPORT)),
@@ -307,4 +377,6 @@ STORIES: tuple[tuple[str, Story], ...] = (
     ("voa-extension", voa_extension),
     ("overstay-fee-paid", overstay_fee_paid),
     ("overstay-deported", overstay_deported),
+    ("hotel-guest", hotel_guest),
+    ("conversion", conversion),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -117,14 +117,31 @@ async def _record(
     foreigner_id: UUID,
     version: int,
     build: Callable[[ForeignerSnapshot, str | None], Contract],
+    *,
+    where: str | None = None,
 ) -> ForeignerSnapshot:
+    """Appends the event ``build`` makes of the new snapshot; it belongs to ``where`` if given (a departure
+    belongs to the place left, even when leaving ended the stay that made it theirs), else to the snapshot's
+    place."""
     snapshot = await repo.load_snapshot(session, foreigner_id)
-    jurisdiction = jurisdiction_of_snapshot(snapshot)
+    jurisdiction = where or jurisdiction_of_snapshot(snapshot)
     event = new_event(
         build(snapshot, jurisdiction), source=context.source, subject=str(foreigner_id), time=context.clock.now()
     )
     await repo.append_event(session, event, topic=context.topic, actor=context.actor, version=version)
     return snapshot
+
+
+async def _locked(
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, *, unless_gone: str | None = None
+) -> Row[Any]:
+    """The person's row, locked, at the version the caller saw; with ``unless_gone``, refused (saying so) for
+    someone who has left."""
+    row = await repo.lock_foreigner(session, foreigner_id)
+    _check_version(row, context)
+    if unless_gone is not None:
+        _require_present(row, unless_gone)
+    return row
 
 
 def _check_version(row: Row[Any], context: ChangeContext) -> None:
@@ -318,8 +335,7 @@ async def renew_passport(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: PassportRenewalIn
 ) -> ForeignerSnapshot:
     """A new passport for the same person (renewed here or abroad); the old number stays findable."""
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
+    row = await _locked(session, context, foreigner_id)
     columns = await _replace_passport(session, context, row, command.passport, command.renewed_on)
     version = await _bump(session, row, context, **columns)
     return await _record(
@@ -399,15 +415,16 @@ async def _end_permit(session: AsyncSession, permit_id: UUID, reason: PermitEndR
 async def issue_permit(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: PermitIn
 ) -> ForeignerSnapshot:
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
-    _require_present(row, "no permit for a person who has left")
+    row = await _locked(session, context, foreigner_id, unless_gone="no permit for a person who has left")
     if row.current_permit_id is not None:
         # A new permit does not wipe out an overstay on the current one: it is settled (fee paid) first, and
         # past the days a fee can settle, no permit is given (UU 6/2011 art. 78).
         current = await repo.lock_permit(session, foreigner_id, row.current_permit_id)
-        if current.status in LIVE:
-            _check_overstay_settled(row, current, context, new_expiry=command.expires_on)
+        # Revoking an overstayed permit first changes nothing: the days overstayed are still to settle.
+        if current.status in LIVE or current.status == PermitStatus.REVOKED.value:
+            _check_overstay_settled(
+                row, current, context, new_expiry=command.expires_on, field=("path", "foreigner_id"), doing="replaced"
+            )
     if await repo.permit_number_taken(session, command.number):
         raise ConflictError("this permit number is already registered", field=("body", "number"))
     sponsor_id = await repo.upsert_sponsor(session, command.sponsor) if command.sponsor else row.sponsor_id
@@ -447,9 +464,7 @@ def _required(permit: Permit | None) -> Permit:
 async def extend_permit(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: ExtensionIn
 ) -> ForeignerSnapshot:
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
-    _require_present(row, "no extension for a person who has left")
+    row = await _locked(session, context, foreigner_id, unless_gone="no extension for a person who has left")
     permit = await repo.lock_permit(session, foreigner_id, permit_id)
     if permit.status not in LIVE:
         raise ConflictError(
@@ -459,7 +474,11 @@ async def extend_permit(
         raise InvalidChangeError(
             f"expires_on must be after the current expiry {permit.expires_on}", field=("body", "expires_on")
         )
-    _check_visit_extensible(row, permit)
+    if permit.epo_number is not None:
+        raise ConflictError(
+            f"the holder has an exit permit only and must leave by {permit.epo_leave_by}", field=("path", "permit_id")
+        )
+    await _check_visit_extensible(session, row, permit)
     _check_overstay_settled(row, permit, context, new_expiry=command.expires_on)
     await repo.update_permit(
         session,
@@ -495,20 +514,29 @@ NOT_EXTENSIBLE_VISAS = frozenset({"A1"})
 EXTENDED_ONCE_VISAS = frozenset({"B1"})
 
 
-def _check_visit_extensible(row: Row[Any], permit: Row[Any]) -> None:
+async def _check_visit_extensible(session: AsyncSession, row: Row[Any], permit: Row[Any]) -> None:
     """A visa-exempt visit (A1) is not extended; one on a visa on arrival (B1) once (Kepmen Imipas 2025)."""
     if permit.type not in ENDS_ON_EXIT:
         return
     if row.visa_index in NOT_EXTENSIBLE_VISAS:
         raise ConflictError("a visa-exempt visit (A1) cannot be extended", field=("path", "permit_id"))
-    if row.visa_index in EXTENDED_ONCE_VISAS and permit.status == PermitStatus.EXTENDED.value:
+    # Counted from the record of extensions, not the status: the scheduler marks an extended permit expired.
+    if row.visa_index in EXTENDED_ONCE_VISAS and await repo.extensions_of(session, row.id, permit.id):
         raise ConflictError(
             "a visit on a visa on arrival (B1) is extended once only; it was extended already",
             field=("path", "permit_id"),
         )
 
 
-def _check_overstay_settled(row: Row[Any], permit: Row[Any], context: ChangeContext, *, new_expiry: date) -> None:
+def _check_overstay_settled(
+    row: Row[Any],
+    permit: Row[Any],
+    context: ChangeContext,
+    *,
+    new_expiry: date,
+    field: tuple[str, ...] = ("path", "permit_id"),
+    doing: str = "extended",
+) -> None:
     """An overstayed permit is extended only once the fee for every day overstayed is paid, and never
     after the days a fee can settle (UU 6/2011 art. 78): then deportation and a re-entry ban are due."""
     today = local_today(context.clock, row.jurisdiction)
@@ -519,14 +547,14 @@ def _check_overstay_settled(row: Row[Any], permit: Row[Any], context: ChangeCont
     if owed.deportation_due:
         raise ConflictError(
             f"overstayed {days} days, more than {owed.fee_limit_days}: the fee no longer settles it and the "
-            "permit cannot be extended; deportation and a re-entry ban are due",
-            field=("path", "permit_id"),
+            f"permit cannot be {doing}; deportation and a re-entry ban are due",
+            field=field,
         )
     if owed.fee_due_idr:
         raise ConflictError(
-            f"overstayed {days} days: the overstay fee of Rp{owed.fee_due_idr:,} is not recorded as paid "
-            f"({owed.legal_basis})".replace(",", "."),
-            field=("path", "permit_id"),
+            f"overstayed {days} days: the permit cannot be {doing} until the overstay fee of "
+            f"Rp{owed.fee_due_idr:,} is recorded as paid ({owed.legal_basis})".replace(",", "."),
+            field=field,
         )
     if new_expiry < today:
         raise InvalidChangeError(
@@ -538,9 +566,7 @@ async def pay_overstay_fee(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: OverstayFeeIn
 ) -> ForeignerSnapshot:
     """The fee for the days overstayed until ``paid_on``; a later payment covers the days since the last."""
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
-    _require_present(row, "no overstay fee for a person who has left")
+    row = await _locked(session, context, foreigner_id, unless_gone="no overstay fee for a person who has left")
     permit = await repo.lock_permit(session, foreigner_id, permit_id)
     if permit.status not in LIVE or permit.id != row.current_permit_id:
         raise ConflictError(
@@ -605,9 +631,7 @@ def _paid(permit: Permit | None) -> OverstayFeePayment:
 async def record_enforcement(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: EnforcementIn
 ) -> ForeignerSnapshot:
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
-    _require_present(row, "no enforcement action for a person who has left")
+    row = await _locked(session, context, foreigner_id, unless_gone="no enforcement action for a person who has left")
     _not_before_arrival(row, command.on, ("body", "on"))
     await repo.insert_row(
         session,
@@ -630,8 +654,7 @@ async def impose_ban(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: BanIn
 ) -> ForeignerSnapshot:
     """A re-entry ban, whether the person is still here (it applies once they leave) or gone."""
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
+    row = await _locked(session, context, foreigner_id)
     version = await _bump(
         session, row, context, ban_since=command.since, ban_until=command.until, ban_reference=command.reference
     )
@@ -654,9 +677,7 @@ async def convert_permit(
 ) -> ForeignerSnapshot:
     """One change, one event: the old permit ends (converted) and the new one begins; reminders follow the new
     one only (the old is out of every scan once ended)."""
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
-    _require_present(row, "no conversion for a person who has left")
+    row = await _locked(session, context, foreigner_id, unless_gone="no conversion for a person who has left")
     old = await repo.lock_permit(session, foreigner_id, permit_id)
     if old.status not in OPEN or old.id != row.current_permit_id:
         raise ConflictError(f"a {old.status} permit cannot be converted", field=("path", "permit_id"))
@@ -664,10 +685,20 @@ async def convert_permit(
         raise ConflictError("the permit is overstayed: settle the overstay first", field=("path", "permit_id"))
     if command.type not in CONVERSIONS.get(PermitType(old.type), frozenset()):
         raise ConflictError(f"a {old.type} permit cannot become a {command.type} permit", field=("body", "type"))
-    if command.issued_on < old.issued_on:
-        raise InvalidChangeError(
-            f"issued_on is before the old permit's issue on {old.issued_on}", field=("body", "issued_on")
+    today = local_today(context.clock, row.jurisdiction)
+    if old.epo_number is not None:
+        raise ConflictError(
+            "the holder has an exit permit only: the permit is not converted", field=("path", "permit_id")
         )
+    # The new permit carries on from the old without a gap or an overlap that could hide or invent an overstay.
+    if not old.issued_on <= command.issued_on <= min(today, old.expires_on + timedelta(days=1)):
+        raise InvalidChangeError(
+            f"issued_on must be between the old permit's issue on {old.issued_on} and today, and no later than the "
+            f"day after its expiry {old.expires_on}",
+            field=("body", "issued_on"),
+        )
+    if command.expires_on < today:
+        raise InvalidChangeError(f"expires_on is before today ({today})", field=("body", "expires_on"))
     if await repo.permit_number_taken(session, command.number):
         raise ConflictError("this permit number is already registered", field=("body", "number"))
     sponsor_id = await repo.upsert_sponsor(session, command.sponsor) if command.sponsor else old.sponsor_id
@@ -706,32 +737,50 @@ async def convert_permit(
 async def grant_reentry_permit(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: ReEntryPermitIn
 ) -> ForeignerSnapshot:
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
-    _require_present(row, "no re-entry permit for a person who has left")
+    """A re-entry permit on the current ITAS or ITAP. One granted before a departure but entered after it
+    (records kept elsewhere first) takes effect as of that departure: the permit its holder left on is theirs
+    again, to come back on."""
+    row = await _locked(session, context, foreigner_id)
     permit = await repo.lock_permit(session, foreigner_id, permit_id)
-    if permit.status not in OPEN:
-        raise ConflictError(f"a {permit.status} permit takes no re-entry permit", field=("path", "permit_id"))
+    if permit.id != row.current_permit_id:
+        raise ConflictError("only the person's current permit takes a re-entry permit", field=("path", "permit_id"))
     if permit.type in ENDS_ON_EXIT:
         raise ConflictError(
             "a visit permit ends on exit: only an ITAS or ITAP takes a re-entry permit", field=("path", "permit_id")
         )
     if permit.epo_number is not None:
         raise ConflictError("the holder has an exit permit only", field=("path", "permit_id"))
+    left_on_it = (
+        row.presence != PresenceStatus.PRESENT.value
+        and permit.status == PermitStatus.ENDED.value
+        and permit.end_reason == PermitEndReason.EXIT.value
+        and permit.ended_on == row.departure_on
+    )
+    if permit.status not in OPEN and not left_on_it:
+        raise ConflictError(f"a {permit.status} permit takes no re-entry permit", field=("path", "permit_id"))
+    today = local_today(context.clock, row.jurisdiction)
+    if not permit.issued_on <= command.issued_on <= today:
+        raise InvalidChangeError(
+            f"issued_on must be between the permit's issue on {permit.issued_on} and today", field=("body", "issued_on")
+        )
+    if left_on_it and not command.issued_on <= row.departure_on <= command.expires_on:
+        raise InvalidChangeError(
+            f"the person left on {row.departure_on}: a re-entry permit entered since must have been valid that day",
+            field=("body", "issued_on"),
+        )
     if command.expires_on > permit.expires_on:
         raise InvalidChangeError(
             f"expires_on is after the stay permit's own expiry {permit.expires_on}", field=("body", "expires_on")
         )
-    await repo.update_permit(
-        session,
-        permit_id,
-        {
-            "erp_number": command.number,
-            "erp_issued_on": command.issued_on,
-            "erp_expires_on": command.expires_on,
-            "updated_at": context.clock.now(),
-        },
-    )
+    values: dict[str, object] = {
+        "erp_number": command.number,
+        "erp_issued_on": command.issued_on,
+        "erp_expires_on": command.expires_on,
+        "updated_at": context.clock.now(),
+    }
+    if left_on_it:  # it did not end on that exit after all
+        values |= {"status": PermitStatus.ACTIVE.value, "end_reason": None, "ended_on": None}
+    await repo.update_permit(session, permit_id, values)
     version = await _bump(session, row, context)
     return await _record(
         session,
@@ -747,19 +796,25 @@ async def issue_exit_permit(
 ) -> ForeignerSnapshot:
     """The holder must leave by ``leave_by``: the stay ends then at the latest (reminders re-armed for that day),
     and the permit ends on their exit whatever re-entry permit they held."""
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
-    _require_present(row, "no exit permit for a person who has left")
+    row = await _locked(session, context, foreigner_id, unless_gone="no exit permit for a person who has left")
     permit = await repo.lock_permit(session, foreigner_id, permit_id)
     if permit.status not in LIVE or permit.id != row.current_permit_id:
         raise ConflictError(f"a {permit.status} permit takes no exit permit", field=("path", "permit_id"))
+    today = local_today(context.clock, row.jurisdiction)
+    if command.leave_by <= permit.issued_on or command.leave_by < today:
+        raise InvalidChangeError(
+            f"leave_by must be after the permit's issue on {permit.issued_on} and not before today ({today})",
+            field=("body", "leave_by"),
+        )
     values: dict[str, object] = {
         "epo_number": command.number,
         "epo_issued_on": command.issued_on,
         "epo_leave_by": command.leave_by,
         "updated_at": context.clock.now(),
     }
-    if command.leave_by < permit.expires_on:
+    # A permit still running ends at the latest on the day to leave by (its reminders re-armed for it); an
+    # overstayed one keeps its date, and its overstay counted from it, whatever the deadline to leave.
+    if permit.status in OPEN and command.leave_by < permit.expires_on:
         values |= {"expires_on": command.leave_by, "version": int(permit.version) + 1}
     await repo.update_permit(session, permit_id, values)
     version = await _bump(session, row, context)
@@ -778,8 +833,7 @@ async def issue_exit_permit(
 async def revoke_permit(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, permit_id: UUID, command: RevocationIn
 ) -> ForeignerSnapshot:
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
+    row = await _locked(session, context, foreigner_id)
     permit = await repo.lock_permit(session, foreigner_id, permit_id)
     if permit.status not in LIVE:
         raise ConflictError(f"the permit is {permit.status} already", field=("path", "permit_id"))
@@ -803,9 +857,7 @@ async def revoke_permit(
 async def report_residence(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: ResidenceIn
 ) -> ForeignerSnapshot:
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
-    _require_present(row, "no residence report for a person who has left")
+    row = await _locked(session, context, foreigner_id, unless_gone="no residence report for a person who has left")
     _not_before_arrival(row, command.since, ("body", "since"))
     await repo.insert_row(
         session,
@@ -837,9 +889,7 @@ async def report_residence(
 async def report_stay(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: StayIn
 ) -> tuple[ForeignerSnapshot, UUID]:
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
-    _require_present(row, "no stay report for a person who has left")
+    row = await _locked(session, context, foreigner_id, unless_gone="no stay report for a person who has left")
     _not_before_arrival(row, command.check_in, ("body", "check_in"))
     stay = await _stay_of(session, command)
     stay_id = uuid4()
@@ -881,8 +931,7 @@ async def _stay_of(session: AsyncSession, command: StayIn) -> AccommodationStay:
 async def check_out(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, stay_id: UUID, command: CheckOutIn
 ) -> ForeignerSnapshot:
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
+    row = await _locked(session, context, foreigner_id)
     stay = await repo.lock_stay(session, foreigner_id, stay_id)
     if stay.check_out is not None:
         raise ConflictError(f"the stay was already checked out on {stay.check_out}", field=("path", "stay_id"))
@@ -945,8 +994,7 @@ async def _leave(
     presence: PresenceStatus,
     build: Callable[[ForeignerSnapshot, str | None], Contract],
 ) -> ForeignerSnapshot:
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
+    row = await _locked(session, context, foreigner_id)
     field = "departed_on" if presence is PresenceStatus.DEPARTED else "deported_on"
     if row.presence != PresenceStatus.PRESENT.value:
         raise ConflictError(f"the person already left on {row.departure_on}", field=("path", "foreigner_id"))
@@ -982,15 +1030,14 @@ async def _leave(
         departure_on=departure.on,
         **stay_closed,
     )
-    return await _record(session, context, foreigner_id, version, build)
+    return await _record(session, context, foreigner_id, version, build, where=row.jurisdiction)
 
 
 async def update_details(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: ForeignerPatch
 ) -> ForeignerSnapshot:
     """Occupation and sponsor. A patch that changes nothing writes nothing and publishes nothing."""
-    row = await repo.lock_foreigner(session, foreigner_id)
-    _check_version(row, context)
+    row = await _locked(session, context, foreigner_id)
     changes: dict[str, Any] = {}
     changed_fields: list[str] = []
     if "occupation" in command.model_fields_set and command.occupation != row.occupation:

@@ -70,7 +70,7 @@ class Agreement(BaseModel):
     def record_of(self, data: ForeignerEvent) -> dict[str, Any]:
         """The person as this agency may see them: its agreement's fields, but not the home address of someone
         in its view only as a guest of an accommodation in its area (their residence is another area's)."""
-        if self.covers(data.jurisdiction):
+        if self.covers(_home(data)):
             return redact(data.foreigner, self.allowed)
         return redact(data.foreigner, self.allowed - RESIDENCE_FIELDS)
 
@@ -91,13 +91,23 @@ class Agreement(BaseModel):
         """Whether the person an event is about is in the agency's view: living in its jurisdiction (or, for an
         agreement that takes guests, staying at an accommodation there), holding a permit of its kinds and
         purposes where the agreement names some."""
-        places = data.places if self.guests else (data.jurisdiction,)
+        places = data.places if self.guests else (_home(data),)
         if not any(self.covers(place) for place in places):
             return False
         permit = data.foreigner.permit
         if self.permit_types is not None and (permit is None or permit.type not in self.permit_types):
             return False
         return self.permit_purposes is None or (permit is not None and permit.purpose in self.permit_purposes)
+
+
+def _home(data: ForeignerEvent) -> str | None:
+    """Where the person lives: their residence; with none reported, the event's place unless that place is only
+    the accommodation they stay (or stayed) at, which is where a guest is, not their home."""
+    person = data.foreigner
+    if person.residence is not None:
+        return person.residence.village_code
+    stay = getattr(data, "stay", None) or person.stay
+    return None if stay is not None and stay.village_code == data.jurisdiction else data.jurisdiction
 
 
 class AgreementFile(BaseModel):
