@@ -214,6 +214,7 @@ async def test_bad_enforcement_input_is_refused_by_field_and_writes_nothing(regi
     assert unknown_action.json()["detail"][0]["loc"] == ["body", "action"]
     assert "flogging" not in unknown_action.text
     assert backwards_ban.status_code == 422
+    assert backwards_ban.json()["detail"][0]["loc"] == ["body", "until"]
     assert await registry.outbox_rows(fid) == before
 
 

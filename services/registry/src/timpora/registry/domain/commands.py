@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
@@ -31,6 +31,18 @@ def _upper(value: object) -> object:
 PassportNumber = Annotated[
     str, BeforeValidator(_upper), StringConstraints(min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$")
 ]
+
+
+def later_than(field: str, earlier: str, *, or_same: bool = False) -> Any:  # noqa: ANN401 - pydantic's decorator
+    """A validator of ``field`` against the ``earlier`` field declared before it, reported at ``field`` itself."""
+
+    def check(value: date | None, info: ValidationInfo) -> date | None:
+        other = info.data.get(earlier)
+        if value is not None and other is not None and (value < other if or_same else value <= other):
+            raise ValueError(f"{field} must be {'on or ' if or_same else ''}after {earlier}")
+        return value
+
+    return field_validator(field)(check)
 
 
 class Command(BaseModel):
@@ -171,11 +183,10 @@ class StayIn(Command):
             raise ValueError("give accommodation_id, or provider and village_code, not both")
         if self.accommodation_id is None and (self.provider is None or self.village_code is None):
             raise ValueError("give accommodation_id, or provider and village_code")
-        if self.check_out is not None and self.check_out < self.check_in:
-            raise ValueError("check_out is before check_in")
-        if self.planned_check_out is not None and self.planned_check_out < self.check_in:
-            raise ValueError("planned_check_out is before check_in")
         return self
+
+    _check_out = later_than("check_out", "check_in", or_same=True)
+    _planned = later_than("planned_check_out", "check_in", or_same=True)
 
 
 class AccommodationIn(Command):
@@ -201,13 +212,8 @@ class StayReportIn(Command):
     check_out: date | None = None
     planned_check_out: date | None = None
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> StayReportIn:
-        if self.check_out is not None and self.check_out < self.check_in:
-            raise ValueError("check_out is before check_in")
-        if self.planned_check_out is not None and self.planned_check_out < self.check_in:
-            raise ValueError("planned_check_out is before check_in")
-        return self
+    _check_out = later_than("check_out", "check_in", or_same=True)
+    _planned = later_than("planned_check_out", "check_in", or_same=True)
 
 
 class LinkIn(Command):
@@ -268,11 +274,7 @@ class BanIn(Command):
     until: date
     reference: Reference
 
-    @model_validator(mode="after")
-    def _until_after_since(self) -> BanIn:
-        if self.until <= self.since:
-            raise ValueError("until must be after since")
-        return self
+    _until = later_than("until", "since")
 
 
 class ConversionIn(PermitIn):
@@ -291,11 +293,7 @@ class ReEntryPermitIn(Command):
     issued_on: date
     expires_on: date
 
-    @model_validator(mode="after")
-    def _expiry_after_issue(self) -> ReEntryPermitIn:
-        if self.expires_on <= self.issued_on:
-            raise ValueError("expires_on must be after issued_on")
-        return self
+    _expires = later_than("expires_on", "issued_on")
 
 
 class ExitPermitIn(Command):
@@ -303,8 +301,4 @@ class ExitPermitIn(Command):
     issued_on: date
     leave_by: date = Field(description="The holder must have left by this day")
 
-    @model_validator(mode="after")
-    def _leave_after_issue(self) -> ExitPermitIn:
-        if self.leave_by < self.issued_on:
-            raise ValueError("leave_by is before issued_on")
-        return self
+    _leave_by = later_than("leave_by", "issued_on", or_same=True)
