@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -114,32 +115,29 @@ class ExpiryScheduler:
             await asyncio.sleep(self._settings.interval_s)
 
     async def run_once(self) -> int:
-        """One pass over every open permit that may be owed a notice, then over the stays that may be overdue;
-        returns how many events it emitted."""
-        emitted, after = 0, None
-        while True:
-            async with self._sessions() as session, session.begin():
-                rows = await self._candidates(session, after)
-                for row in rows:
-                    emitted += await self._notify(session, row)
-            if len(rows) < self._settings.batch_size:
-                break
-            after = rows[-1].foreigner_id
-        return emitted + await self._overdue_stays()
+        """One pass over every open permit that may be owed a notice, then over the stays that may be overdue
+        (``foreigner.stay-overdue`` once per stay still open past its planned end, or past the days allowed
+        without one, of someone present); returns how many events it emitted."""
+        permits_owed = await self._in_batches(self._candidates, self._notify, lambda row: row.foreigner_id)
+        return permits_owed + await self._in_batches(self._open_stays, self._notify_overdue, lambda row: row.id)
 
-    async def _overdue_stays(self) -> int:
-        """``foreigner.stay-overdue`` once per stay still open past its planned end, or past the days allowed
-        without one, of someone present: immigration and the accommodation's area look into it."""
+    async def _in_batches(
+        self,
+        fetch: Callable[[AsyncSession, UUID | None], Awaitable[list[Row[Any]]]],
+        notify: Callable[[AsyncSession, Row[Any]], Awaitable[int]],
+        key: Callable[[Row[Any]], UUID],
+    ) -> int:
+        """``notify`` for every row ``fetch`` returns, a batch per transaction, ordered by ``key``."""
         emitted, after = 0, None
         while True:
             async with self._sessions() as session, session.begin():
-                rows = await self._open_stays(session, after)
+                rows = await fetch(session, after)
                 for row in rows:
-                    emitted += await self._notify_overdue(session, row)
+                    emitted += await notify(session, row)
             if len(rows) < self._settings.batch_size:
                 return emitted
-            # Onwards, not again: a stay not due yet in its own zone stays a candidate, and must not be re-read.
-            after = rows[-1].id
+            # Onwards, not again: a row not due yet in its own zone stays a candidate, and must not be re-read.
+            after = key(rows[-1])
 
     async def _open_stays(self, session: AsyncSession, after: UUID | None) -> list[Row[Any]]:
         # The widest "today" any zone can have, plus a day: the exact check is per row, in the stay's zone.

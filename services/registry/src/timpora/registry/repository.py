@@ -165,24 +165,8 @@ _snapshot_query = select(
     foreigners,
     sponsors.c.name.label("sponsor_name"),
     sponsors.c.kind.label("sponsor_kind"),
-    permits.c.id.label("permit_id"),
-    permits.c.number.label("permit_number"),
-    permits.c.type.label("permit_type"),
-    permits.c.purpose.label("permit_purpose"),
-    permits.c.issued_on.label("permit_issued_on"),
-    permits.c.expires_on.label("permit_expires_on"),
-    permits.c.status.label("permit_status"),
-    permits.c.sponsor_id.label("permit_sponsor_id"),
-    permits.c.ended_on.label("permit_ended_on"),
-    permits.c.end_reason.label("permit_end_reason"),
-    permits.c.fee_paid_idr.label("permit_fee_paid_idr"),
-    permits.c.fee_receipt_number.label("permit_fee_receipt_number"),
-    permits.c.fee_paid_on.label("permit_fee_paid_on"),
-    permits.c.fee_days_covered.label("permit_fee_days_covered"),
-    *(
-        permits.c[name].label(f"permit_{name}")
-        for name in ("erp_number", "erp_issued_on", "erp_expires_on", "epo_number", "epo_issued_on", "epo_leave_by")
-    ),
+    # Every permit column under one prefix (what permit_from_mapping reads), so a new column cannot be missed.
+    *(column.label(f"permit_{column.name}") for column in permits.c),
     stays.c.provider.label("stay_provider"),
     stays.c.village_code.label("stay_village_code"),
     stays.c.check_in.label("stay_check_in"),
