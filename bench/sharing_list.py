@@ -64,8 +64,8 @@ from timpora.common.kafka.admin import ensure_topics
 from timpora.common.settings import DatabaseSettings, HttpSettings, KafkaSettings, RelaySettings
 from timpora.sharing import access
 from timpora.sharing.domain import agreements
-from timpora.sharing.domain.agreements import Agreement
-from timpora.sharing.domain.fields import redact
+from timpora.common.register.agreements import Agreement
+from timpora.common.register.fields import redact
 from timpora.sharing.main import create_app
 from timpora.sharing.settings import SharingSettings
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, TODAY, Person
 from timpora.alerts.domain import directory, notices, rules
-from timpora.alerts.domain.directory import AgencyKind
+from timpora.common.register.members import AgencyKind
 from timpora.alerts.domain.routing import Directory, Subject, route
 from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.payloads import Contract, ForeignerEvent, PermitIssued, PermitRevoked, PermitType

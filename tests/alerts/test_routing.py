@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, SURABAYA, Person
 from timpora.alerts.domain import directory, notices, rules
-from timpora.alerts.domain.directory import Agency, Channel
+from timpora.common.register.members import Agency, Channel
 from timpora.alerts.domain.routing import Directory, Subject, agency_for_level_above, route
 from timpora.alerts.domain.rules import Rule, RuleBook, Severity
 from timpora.common.config_files import ConfigFileError

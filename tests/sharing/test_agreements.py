@@ -15,7 +15,7 @@ from tests.support.factories import snapshots
 from timpora.common.config_files import ConfigFileError
 from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.sharing.domain import agreements
-from timpora.sharing.domain.fields import FIELD_NAMES, redact
+from timpora.common.register.fields import FIELD_NAMES, redact
 
 
 def test_the_shipped_agreements_are_those_of_bangkalans_members_that_are_told_of_people() -> None:

@@ -65,7 +65,7 @@ from timpora.registry.models import sponsors as registry_sponsors
 from timpora.registry.settings import ExpirySettings, RegistrySettings
 from timpora.sharing import access, projection, rebuild, reports
 from timpora.sharing.domain import agreements
-from timpora.sharing.domain.agreements import Agreement
+from timpora.common.register.agreements import Agreement
 from timpora.sharing.main import SERVICE
 from timpora.sharing.models import disclosures as disclosure_rows
 from timpora.sharing.models import inbox as sharing_inbox

@@ -1,26 +1,30 @@
-"""The agency directory in PostgreSQL: written from the file at start and by the admin API, read by routing.
+"""The agency directory in PostgreSQL: the register's members as the alerts service last took them, with the state
+it keeps of each (a webhook failing or disabled). Routing and delivery read it.
 
-Agencies declared in the file are (re)written from it at every start; agencies added through the
-admin API and absent from the file are left as they are. An agency is never deleted, only marked
+The register is the one way to change a member (see timpora.common.register): whenever its file changes, the
+members are written here again, within a second, without a restart. A member is never deleted, only marked
 removed, so old alerts keep naming it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from timpora.alerts.domain.directory import Agency
 from timpora.alerts.domain.routing import Directory
 from timpora.alerts.models import agencies
+from timpora.common import register
+from timpora.common.clock import Clock
+from timpora.common.register.members import Agency
 
 _CACHE_SECONDS = 1.0
 
@@ -34,7 +38,7 @@ def _definition(agency: Agency) -> dict[str, Any]:
 
 
 async def save(session: AsyncSession, agency: Agency, *, source: str, now: datetime) -> None:
-    """Creates or replaces an agency; its webhook secret is resolved now (from the environment for a file)."""
+    """Creates or replaces an agency; its webhook secret is resolved now (from the environment)."""
     webhook = agency.channels.webhook
     values = {
         "definition": _definition(agency),
@@ -56,15 +60,6 @@ async def sync_file(session: AsyncSession, declared: Sequence[Agency], *, now: d
         .where(agencies.c.removed_at.is_(None))
         .values(removed_at=now, updated_at=now)
     )
-
-
-async def remove(session: AsyncSession, agency_id: str, *, now: datetime) -> bool:
-    result = await session.execute(
-        update(agencies)
-        .where(agencies.c.id == agency_id, agencies.c.removed_at.is_(None))
-        .values(removed_at=now, updated_at=now)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _agency(definition: dict[str, Any], secret: str | None) -> Agency:
@@ -95,16 +90,37 @@ async def load(session: AsyncSession) -> Directory:
 
 @dataclass
 class DirectoryCache:
-    """The directory, read again at most once a second: every event is routed against it."""
+    """The directory, read again at most once a second (every event is routed against it), and written again from
+    the register whenever the register's file changes."""
 
+    register_file: Path
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    #: Called with the members whenever the register changed (to create new members' topics).
+    on_change: Callable[[Sequence[Agency]], Awaitable[None]] | None = None
     loaded: Directory | None = None
     loaded_at: float = 0.0
+    synced: str | None = field(default=None)
 
     async def get(self, session: AsyncSession) -> Directory:
+        await self.sync()
         if self.loaded is None or time.monotonic() - self.loaded_at > _CACHE_SECONDS:
             self.loaded = await load(session)
             self.loaded_at = time.monotonic()
         return self.loaded
+
+    async def sync(self) -> None:
+        """Writes the register's members to the directory if the register changed since they were last written."""
+        current = register.current(self.register_file)
+        if current.digest == self.synced:
+            return
+        members = list(current.members.values())
+        if self.on_change is not None:
+            await self.on_change(members)
+        async with self.sessions() as session, session.begin():
+            await sync_file(session, members, now=self.clock.now())
+        self.synced = current.digest
+        self.loaded = None
 
     def invalidate(self) -> None:
         self.loaded = None

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timpora.alerts import queue
 from timpora.alerts.agencies import DirectoryCache
 from timpora.alerts.domain import notices
-from timpora.alerts.domain.directory import Channel
 from timpora.alerts.domain.routing import Decision, Directory, Subject, route
 from timpora.alerts.domain.rules import RuleBook, Severity
 from timpora.alerts.models import OPEN, alerts, routed_events
@@ -39,6 +38,7 @@ from timpora.common.events.payloads import (
     ResidenceReported,
 )
 from timpora.common.kafka.consumer import PermanentEventError
+from timpora.common.register.members import Channel
 
 #: Namespace of alert and message ids: the same event and agency always give the same alert id.
 ALERT_IDS = uuid.UUID("5d0b7b8e-2f0c-4c61-9a57-0f4d1a0c7e21")
@@ -141,7 +141,7 @@ def later_notice(
 class Alerting:
     rules: RuleBook
     clock: Clock
-    directory_cache: DirectoryCache = field(default_factory=DirectoryCache)
+    directory_cache: DirectoryCache
 
     async def directory(self, session: AsyncSession) -> Directory:
         return await self.directory_cache.get(session)
@@ -158,7 +158,7 @@ class Alerting:
         now = self.clock.now()
         directory = await self.directory(session)
         rules = self.rules.refresh(directory.agencies)
-        decisions = route(Subject.of(name, data), rules, directory)
+        decisions = route(Subject.of(name, data), rules, directory, now)
         absent = data.foreigner.presence is not PresenceStatus.PRESENT
         if isinstance(data, PermitExpiring | PermitExpired) and absent:
             # Only someone in the country can overstay or need a reminder; such an event (from a registry
@@ -226,8 +226,7 @@ class Alerting:
         where = place or next((code for code in Subject.of(event_type, data).places if agency.covers(code)), None)
         notice = notices.alert_notice(
             alert_id=alert_id,
-            agency_id=agency.id,
-            kind=agency.kind,
+            agency=agency,
             event_id=event_id,
             event_type=event_type,
             occurred_at=occurred_at,
@@ -546,7 +545,7 @@ class Alerting:
         if original is None:
             return None
         moved = dataclasses.replace(Subject.of(original.event_type, original.data), places=(place,))
-        decisions = route(moved, self.rules.rules, directory)
+        decisions = route(moved, self.rules.rules, directory, self.clock.now())
         if not decisions:
             return None
         return original, decisions

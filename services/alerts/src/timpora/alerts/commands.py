@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS
-from timpora.alerts.domain import directory, rules
+from timpora.alerts.domain import rules
 from timpora.alerts.settings import AlertsSettings
+from timpora.common import register
 from timpora.common.access import key_command
 from timpora.common.config_files import ConfigFileError
 from timpora.common.settings import ServiceSettings, narrow
@@ -26,17 +27,17 @@ async def operator_keys(settings: ServiceSettings, argv: list[str]) -> int:
 
 
 async def check(settings: ServiceSettings, argv: list[str]) -> int:
-    """``check [--agencies FILE] [--rules FILE]``: validates the files as the service would, without a database."""
+    """``check [--register FILE] [--rules FILE]``: validates the files as the service would, without a database."""
     settings = narrow(settings, AlertsSettings)
     parser = argparse.ArgumentParser(prog="timpora-alerts check")
-    parser.add_argument("--agencies", type=Path, default=settings.agencies_file)
+    parser.add_argument("--register", type=Path, default=settings.register_file)
     parser.add_argument("--rules", type=Path, default=settings.rules_file)
     args = parser.parse_args(argv)
     try:
-        declared = directory.load(args.agencies)
-        loaded = rules.load(args.rules, {agency.id for agency in declared})
+        members = register.load(args.register).members
+        loaded = rules.load(args.rules, members)
     except ConfigFileError as error:
         sys.stderr.write(f"{error}\n")
         return 1
-    sys.stdout.write(f"{len(declared)} agencies, {len(loaded)} rules: OK\n")
+    sys.stdout.write(f"{len(members)} members, {len(loaded)} rules: OK\n")
     return 0

@@ -1,5 +1,10 @@
 """The delivery worker: claims due notices from the queue, sends them, records every attempt.
 
+Every notice passes the agreement in force when it is sent, not only the one it was written under: its person is
+filtered through the agreement's fields again, a notice of an event the agreement no longer lists is not sent, and
+an agency without an agreement in force is sent nothing about anyone (the controller, the immigration office,
+always receives). Each attempt that carries a person is in the disclosure log before it is made.
+
 Sending happens outside any database transaction (a slow receiver must not hold row locks); the
 claim's lease covers the gap. Webhook endpoints that keep failing, or answer 410 Gone, are disabled
 and their agency is told by e-mail; their pending webhook notices are held until an operator
@@ -15,7 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,15 +34,18 @@ from timpora.alerts.channels import AttemptOutcome, AttemptResult
 from timpora.alerts.channels.backoff import RetrySchedule
 from timpora.alerts.channels.email import EmailSender
 from timpora.alerts.channels.webhook import WebhookSender
+from timpora.alerts.disclosing import terms_for
 from timpora.alerts.domain import notices
-from timpora.alerts.domain.directory import Agency, Channel
 from timpora.alerts.domain.routing import Directory
 from timpora.alerts.models import agencies, deliveries
 from timpora.alerts.settings import DeliverySettings
 from timpora.common.clock import Clock
 from timpora.common.db.notify import Wakeup
+from timpora.common.disclosures import Channel as DisclosureChannel
+from timpora.common.disclosures import Disclosure, DisclosureLog
 from timpora.common.events import KafkaRecord
 from timpora.common.kafka.producer import EventProducer
+from timpora.common.register.members import Agency, Channel
 from timpora.common.topics import TopicCatalog
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,25 @@ QUEUE_DEPTH = Gauge("timpora_alert_queue_depth", "Deliveries waiting to be sent,
 OLDEST_PENDING = Gauge("timpora_alert_oldest_pending_seconds", "Age of the oldest delivery not yet delivered.")
 WEBHOOK_DISABLED = "webhook endpoint disabled"
 _DISABLED_NOTICES = uuid.UUID("0b6f1d7c-3c59-4f0e-8a3e-5d1c2f7a9b10")
+
+
+#: What each alert channel is called in the disclosure log.
+_DISCLOSED_ON = {
+    Channel.WEBHOOK: DisclosureChannel.WEBHOOK,
+    Channel.EMAIL: DisclosureChannel.EMAIL,
+    Channel.KAFKA: DisclosureChannel.KAFKA,
+}
+NO_AGREEMENT = "no data-sharing agreement in force covers it: nothing sent"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A claimed delivery as it may be sent now: its payload within the agreement in force, and the disclosure
+    that sending it makes; or why it may not be sent at all."""
+
+    delivery: queue.Claimed
+    refused: str | None = None
+    disclosure: Disclosure | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +105,11 @@ class DeliveryWorker:
         catalog: TopicCatalog,
         settings: DeliverySettings,
         clock: Clock,
+        disclosures: DisclosureLog,
         rng: random.Random | None = None,
     ) -> None:
         self._sessions = sessions
+        self._disclosures = disclosures
         self._directory = directory
         self._webhook = webhook
         self._email = email
@@ -112,7 +141,11 @@ class DeliveryWorker:
             directory = await self._directory.get(session) if claimed else None
         if not claimed or directory is None:
             return 0
-        attempts = await asyncio.gather(*(self._attempt(delivery, directory) for delivery in claimed))
+        prepared = [self._prepare(delivery, directory, now) for delivery in claimed]
+        # On the record before anything leaves; if the record cannot be written nothing is sent, and the lease
+        # brings the deliveries back.
+        await self._disclosures.record([item.disclosure for item in prepared if item.disclosure is not None])
+        attempts = await asyncio.gather(*(self._attempt(item, directory) for item in prepared))
         settled = [self._settled(delivery, attempt) for delivery, attempt in zip(claimed, attempts, strict=True)]
         async with self._sessions() as session, session.begin():
             await queue.record_attempts(session, settled)
@@ -135,12 +168,32 @@ class DeliveryWorker:
             QUEUE_DEPTH.labels(status).set(found.get(status, 0))
         OLDEST_PENDING.set(0 if oldest is None else max(0.0, (self._clock.now() - oldest).total_seconds()))
 
-    async def _attempt(self, delivery: queue.Claimed, directory: Directory) -> Attempt:
+    def _prepare(self, delivery: queue.Claimed, directory: Directory, now: datetime) -> Prepared:
+        agency = directory.agencies.get(delivery.agency_id)
+        if agency is None:
+            return Prepared(delivery, refused="agency no longer in the register")
+        if not notices.people(delivery.payload):
+            return Prepared(delivery)  # about the agency's own endpoint: nobody's data
+        terms = terms_for(agency, now)
+        payload = None if terms is None else notices.payload_within(delivery.payload, terms.allowed, terms.events)
+        if terms is None or payload is None:
+            return Prepared(delivery, refused=NO_AGREEMENT)
+        disclosure = terms.disclosure(
+            _DISCLOSED_ON[delivery.channel],
+            f"message {delivery.message_id}",
+            notices.people(payload),
+            now,
+            {"message": delivery.message, "recipients": delivery.recipients or []},
+        )
+        return Prepared(replace(delivery, payload=payload), disclosure=disclosure)
+
+    async def _attempt(self, prepared: Prepared, directory: Directory) -> Attempt:
+        delivery = prepared.delivery
         attempted_at = self._clock.now()
         started = time.perf_counter()
         agency = directory.agencies.get(delivery.agency_id)
-        if agency is None:
-            result = AttemptResult(AttemptOutcome.REJECTED, None, "agency no longer in the directory")
+        if agency is None or prepared.refused is not None:
+            result = AttemptResult(AttemptOutcome.REJECTED, None, prepared.refused or "agency not in the register")
         else:
             try:
                 result = await self._send(delivery, agency, directory)

@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from timpora.alerts import queue
 from timpora.alerts.alerting import Alerting, alert_id_for, later_notice, original_event
 from timpora.alerts.domain import notices
-from timpora.alerts.domain.directory import Agency, Channel
-from timpora.alerts.domain.routing import Decision, Directory, agency_for_level_above
+from timpora.alerts.domain.routing import Decision, Directory, Subject, agency_for_level_above
 from timpora.alerts.domain.rules import Severity
 from timpora.alerts.models import OPEN, alerts, deliveries, delivery_attempts, digests, routed_events
 from timpora.alerts.settings import LifecycleSettings
+from timpora.common.register.members import Agency, Channel
 
 _DIGESTS = uuid.UUID("8f3a6c1e-94b2-4d0a-b7e5-2c9d41f06a33")
 #: Escalated to the agency's escalation contacts; then to the next level of jurisdiction.
@@ -159,11 +159,12 @@ async def _to_next_level(
     now: datetime,
     after: timedelta,
 ) -> None:
-    wider = agency_for_level_above(agency, row.place, directory) if row.place else None
-    if wider is None:
-        return
     original = await original_event(session, row.event_id)
-    if original is None:
+    if original is None or not row.place:
+        return
+    subject = Subject.of(row.event_type, original.data)
+    wider = agency_for_level_above(agency, row.place, directory, subject, now)
+    if wider is None:
         return
     hours = round(2 * after.total_seconds() / 3600, 1)
     escalation = {"level": TO_NEXT_LEVEL, "from_agency": agency.id, "from_alert": str(row.id)}

@@ -9,30 +9,44 @@ import httpx
 from fastapi import APIRouter
 
 from timpora.alerts import agencies, commands, consumers, lifecycle
+from timpora.alerts.agencies import DirectoryCache
 from timpora.alerts.alerting import Alerting
 from timpora.alerts.api.routes import admin, alerts
 from timpora.alerts.channels.email import EmailSender
 from timpora.alerts.channels.webhook import WebhookSender
 from timpora.alerts.delivery import DeliveryWorker
-from timpora.alerts.domain import directory
-from timpora.alerts.domain.directory import Agency
 from timpora.alerts.domain.rules import RuleBook
 from timpora.alerts.settings import AlertsSettings
+from timpora.common import register
+from timpora.common.disclosures import DisclosureLog
 from timpora.common.kafka import lag
+from timpora.common.kafka.admin import ensure_topics
+from timpora.common.register.members import Agency
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
 
 
 def _setup(runtime: ServiceRuntime) -> None:
     settings = narrow(runtime.settings, AlertsSettings)
-    # A broken directory file stops the start with the file's path and the field at fault.
-    declared = directory.load(settings.agencies_file)
+    # A broken register stops the start with the file's path and the field at fault.
+    declared = register.current(settings.register_file).members.values()
     catalog = settings.kafka.catalog
     runtime.topics = [
         *runtime.topics,
         *(catalog.agency_alerts(agency.id) for agency in declared if agency.channels.kafka),
     ]
-    alerting = Alerting(rules=RuleBook(settings.rules_file), clock=runtime.clock)
+
+    async def alert_topics(members: Sequence[Agency]) -> None:
+        # A member added to the register while the service runs gets its alert topic before its first alert.
+        await ensure_topics(
+            settings.kafka, [catalog.agency_alerts(agency.id) for agency in members if agency.channels.kafka]
+        )
+
+    directory_cache = DirectoryCache(settings.register_file, runtime.sessions, runtime.clock, on_change=alert_topics)
+    alerting = Alerting(rules=RuleBook(settings.rules_file), clock=runtime.clock, directory_cache=directory_cache)
+    disclosure_log = DisclosureLog(runtime.engine)
+    runtime.state["disclosure_log"] = disclosure_log
+    runtime.shutdown.append(disclosure_log.close)
     runtime.state["alerting"] = alerting
     consumers.wire(
         runtime,
@@ -41,7 +55,7 @@ def _setup(runtime: ServiceRuntime) -> None:
         group_id=settings.consumer_group,
         batch_size=settings.consumer_batch_size,
     )
-    runtime.startup.append(functools.partial(_load_directory, runtime, alerting, declared))
+    runtime.startup.append(functools.partial(_load_directory, runtime, alerting))
     client = httpx.AsyncClient(follow_redirects=False)
     runtime.shutdown.append(client.aclose)
     worker = DeliveryWorker(
@@ -54,6 +68,7 @@ def _setup(runtime: ServiceRuntime) -> None:
         catalog=catalog,
         settings=settings.delivery,
         clock=runtime.clock,
+        disclosures=disclosure_log,
     )
     runtime.state["delivery"] = worker
     if settings.delivery.enabled:
@@ -70,12 +85,11 @@ def _setup(runtime: ServiceRuntime) -> None:
     )
 
 
-async def _load_directory(runtime: ServiceRuntime, alerting: Alerting, declared: list[Agency]) -> None:
-    """Writes the file's agencies, then reads the rules against the whole directory (a broken file stops the start)."""
-    async with runtime.sessions() as session, session.begin():
-        await agencies.sync_file(session, declared, now=runtime.clock.now())
+async def _load_directory(runtime: ServiceRuntime, alerting: Alerting) -> None:
+    """Writes the register's members, then reads the rules against them (a broken rule file stops the start)."""
+    await alerting.directory_cache.sync()
+    async with runtime.sessions() as session:
         known = await agencies.load(session)
-    alerting.directory_cache.invalidate()
     alerting.rules.refresh(known.agencies)
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
-from timpora.alerts.domain.directory import Channel
 from timpora.alerts.models import deliveries, delivery_attempts
+from timpora.common.register.members import Channel
 
 NOTIFY_CHANNEL = "timpora_alerts_deliveries"
 _ENQUEUE = insert(deliveries).on_conflict_do_nothing()

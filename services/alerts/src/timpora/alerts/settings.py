@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from timpora.alerts.channels.email import SmtpSettings
-from timpora.alerts.domain.directory import DEFAULT_AGENCIES
 from timpora.alerts.domain.rules import DEFAULT_RULES
+from timpora.common.register import register_file_setting
 from timpora.common.settings import HttpSettings, ServiceSettings
 
 
@@ -61,8 +61,8 @@ class AlertsSettings(ServiceSettings):
 
     service_name: str = "alerts"
     http: HttpSettings = HttpSettings(port=8002)
-    #: The agency directory loaded at start (the admin API can change it afterwards).
-    agencies_file: Path = DEFAULT_AGENCIES
+    #: The register of members and their agreements (``TIMPORA_REGISTER_FILE``), re-read when it changes.
+    register_file: Path = register_file_setting()
     #: Routing rules; re-read when the file changes, a broken file is refused and the rules in force kept.
     rules_file: Path = DEFAULT_RULES
     #: Events applied in one transaction (one commit); a batch with a failing event is redone one by one.

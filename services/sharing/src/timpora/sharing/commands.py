@@ -10,26 +10,25 @@ from datetime import datetime
 from typing import get_args
 from uuid import UUID
 
-from timpora.common import regions
+from timpora.common import disclosures, regions, register
 from timpora.common.access import key_command
 from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
+from timpora.common.disclosures import Basis, Channel, Disclosure
+from timpora.common.register.agreements import Agreement
 from timpora.common.settings import ServiceSettings, narrow
-from timpora.sharing import access, disclosures, rebuild, reports
-from timpora.sharing.disclosures import Disclosure
-from timpora.sharing.domain import agreements
-from timpora.sharing.domain.agreements import Agreement
+from timpora.sharing import access, rebuild, reports
 from timpora.sharing.settings import SharingSettings
 
 
 async def keys(settings: ServiceSettings, argv: list[str]) -> int:
     """``keys issue AGENCY`` prints a new key once; ``keys revoke KEY_ID``. Rotate: issue, switch, revoke."""
-    agreements_file = narrow(settings, SharingSettings).agreements_file
+    register_file = narrow(settings, SharingSettings).register_file
 
     def without_agreement(agency: str) -> str | None:
-        in_force = agreements.current(agreements_file)
-        return None if agency in in_force else f"no agreement for agency {agency} in {agreements_file}"
+        agreements = register.current(register_file).agreements
+        return None if agency in agreements else f"no agreement for agency {agency} in {register_file}"
 
     return await key_command(
         settings, argv, access.KEYS, prog="timpora-sharing keys", holder="the agency id", refuse=without_agreement
@@ -37,25 +36,30 @@ async def keys(settings: ServiceSettings, argv: list[str]) -> int:
 
 
 async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
-    """``disclosures verify`` checks the hash chain (exit 1 names the first bad row);
-    ``disclosures person FOREIGNER_ID`` and ``disclosures agency AGENCY [--since T] [--until T]``
-    write those disclosures as CSV on stdout (for a data subject's request, or an audit)."""
+    """``disclosures verify`` checks the hash chain against its checkpoints (exit 1 says where it breaks);
+    ``disclosures checkpoint`` anchors the head now; ``disclosures person FOREIGNER_ID`` and
+    ``disclosures agency AGENCY [--since T] [--until T]`` write those disclosures, every channel, as CSV on
+    stdout (for a data subject's request, or an audit)."""
     parser = argparse.ArgumentParser(prog="timpora-sharing disclosures")
-    parser.add_argument("action", choices=["verify", "person", "agency"])
+    parser.add_argument("action", choices=["verify", "checkpoint", "person", "agency"])
     parser.add_argument("subject", nargs="?", help="the foreigner id (person) or the agency id (agency)")
     parser.add_argument("--since", type=datetime.fromisoformat)
     parser.add_argument("--until", type=datetime.fromisoformat)
     args = parser.parse_args(argv)
-    if args.action != "verify" and not args.subject:
+    if args.action in {"person", "agency"} and not args.subject:
         parser.error(f"{args.action} needs its subject")
     engine = await migrated_engine(settings, purpose="cli")
     try:
-        async with make_session_factory(engine)() as session:
+        if args.action == "checkpoint":
+            await disclosures.checkpoint(engine)
+            sys.stderr.write("checkpoint taken\n")
+            return 0
+        async with engine.connect() as connection:
             if args.action == "verify":
-                checked, broken = await disclosures.verify(session)
+                verified = await disclosures.verify(connection)
             else:
                 rows = await disclosures.export(
-                    session,
+                    connection,
                     foreigner_id=UUID(args.subject) if args.action == "person" else None,
                     agency_id=args.subject if args.action == "agency" else None,
                     since=args.since,
@@ -69,10 +73,10 @@ async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
         writer.writerows(rows)
         sys.stderr.write(f"{len(rows)} disclosures\n")
         return 0
-    if broken is not None:
-        sys.stderr.write(f"the chain breaks at disclosure {broken} (after {checked} good rows)\n")
+    if verified.broken is not None:
+        sys.stderr.write(f"{verified.broken} (after {verified.checked} good rows)\n")
         return 1
-    sys.stderr.write(f"{checked} disclosures, chain intact\n")
+    sys.stderr.write(f"{verified.checked} disclosures, chain intact and matching every checkpoint\n")
     return 0
 
 
@@ -82,9 +86,9 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
     parser.add_argument("agency")
     args = parser.parse_args(argv)
     settings = narrow(settings, SharingSettings)
-    agreement = agreements.current(settings.agreements_file).get(args.agency)
+    agreement = register.current(settings.register_file).agreements.get(args.agency)
     if agreement is None:
-        sys.stderr.write(f"no agreement for agency {args.agency} in {settings.agreements_file}\n")
+        sys.stderr.write(f"no agreement for agency {args.agency} in {settings.register_file}\n")
         return 1
     engine = await migrated_engine(settings, purpose="cli")
     try:
@@ -101,10 +105,6 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
     return 0
 
 
-#: The key recorded in the disclosure log for a report an operator ran as a command: no agency key was used.
-COMMAND_KEY = UUID(int=0)
-
-
 def _report_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("agency")
@@ -115,10 +115,10 @@ def _report_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _in_force(settings: SharingSettings, agency: str, now: datetime) -> Agreement | None:
-    agreement = agreements.current(settings.agreements_file).get(agency)
-    if agreement is None or not agreement.in_force_at(now):
-        sys.stderr.write(f"no agreement in force for agency {agency} in {settings.agreements_file}\n")
-        return None
+    member = register.current(settings.register_file).members.get(agency)
+    agreement = None if member is None else member.agreement_at(now)
+    if agreement is None:
+        sys.stderr.write(f"no agreement in force for agency {agency} in {settings.register_file}\n")
     return agreement
 
 
@@ -133,16 +133,18 @@ def _period(agreement: Agreement, args: argparse.Namespace, now: datetime) -> re
 def _disclosure(
     agreement: Agreement, command: str, args: argparse.Namespace, ids: list[UUID], now: datetime
 ) -> Disclosure:
-    """The report as handed to the agency: logged like an API read, under no key."""
+    """The report as handed to the agency: logged like an API read, by the command, under no key."""
     query = {name: str(value) for name, value in vars(args).items() if name != "agency" and value is not None}
     if args.month is not None:
         query["month"] = f"{args.month:%Y-%m}"
     return Disclosure(
         agency_id=agreement.agency_id,
-        key_id=COMMAND_KEY,
-        endpoint=f"command {command}",
+        channel=Channel.COMMAND,
+        reference=f"timpora-sharing {command}",
         query=query,
         record_ids=ids,
+        fields=list(agreement.fields),
+        basis=Basis.AGREEMENT,
         purpose=agreement.purpose,
         agreement_version=agreement.version,
         disclosed_at=now,
@@ -161,11 +163,11 @@ async def recap(settings: ServiceSettings, argv: list[str]) -> int:
         return 1
     engine = await migrated_engine(settings, purpose="cli")
     try:
-        async with make_session_factory(engine)() as session, session.begin():
+        async with make_session_factory(engine)() as session:
             found, counted = await reports.monthly_recap(
                 session, agreement, period, args.presence, rule=settings.overstay
             )
-            await disclosures.append(session, _disclosure(agreement, "recap", args, counted, now))
+        await disclosures.write(engine, [_disclosure(agreement, "recap", args, counted, now)])
     finally:
         await engine.dispose()
     if args.format == "csv":
@@ -198,7 +200,7 @@ async def area(settings: ServiceSettings, argv: list[str]) -> int:
         return 1
     engine = await migrated_engine(settings, purpose="cli")
     try:
-        async with make_session_factory(engine)() as session, session.begin():
+        async with make_session_factory(engine)() as session:
             listed = await reports.area_list(
                 session,
                 agreement,
@@ -208,8 +210,8 @@ async def area(settings: ServiceSettings, argv: list[str]) -> int:
                 presence=args.presence,
                 rule=settings.overstay,
             )
-            ids = [UUID(item["foreigner_id"]) for item in listed.items]
-            await disclosures.append(session, _disclosure(agreement, "area", args, ids, now))
+        ids = [UUID(item["foreigner_id"]) for item in listed.items]
+        await disclosures.write(engine, [_disclosure(agreement, "area", args, ids, now)])
     finally:
         await engine.dispose()
     if args.format == "csv":

@@ -1,53 +1,54 @@
 """The sharing service process: ``timpora-sharing serve`` (HTTP and the projection consumer) or
 ``timpora-sharing migrate``."""
 
-import asyncio
 import functools
 import sys
 from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from timpora.common import disclosures, register
+from timpora.common.disclosures import DisclosureLog
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
-from timpora.sharing import commands, consumers, rebuild
+from timpora.sharing import commands, consumers
 from timpora.sharing.api.routes import contract, foreigners, reports
-from timpora.sharing.domain import agreements
-from timpora.sharing.domain import registry as agreement_registry
-from timpora.sharing.domain.agreements import Agreement
+from timpora.sharing.changes import RegisterWatcher
+from timpora.sharing.outgoing import TopicGate
 from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
 
 def _setup(runtime: ServiceRuntime) -> None:
     settings = narrow(runtime.settings, SharingSettings)
-    # A broken agreements file stops the start with the file's path and the field at fault.
-    in_force = agreements.load(settings.agreements_file)
+    # A broken register stops the start with the file's path and the field at fault.
+    members = register.current(settings.register_file).members
     catalog = settings.kafka.catalog
-    runtime.topics = [*runtime.topics, *(catalog.agency_events(agreement.agency_id) for agreement in in_force)]
-    consumers.wire(runtime, in_force, topic=catalog.registry_events.name, group_id=settings.consumer_group)
-    runtime.startup.append(functools.partial(_record_agreements, runtime, in_force))
-    runtime.workers.append(functools.partial(_rebuild_stale, runtime, settings, in_force))
+    runtime.topics = [*runtime.topics, *(catalog.agency_events(agency_id) for agency_id in members)]
+    consumers.wire(runtime, topic=catalog.registry_events.name, group_id=settings.consumer_group)
+    disclosure_log = DisclosureLog(runtime.engine)
+    runtime.state["disclosure_log"] = disclosure_log
+    runtime.shutdown.append(disclosure_log.close)
+    watcher = RegisterWatcher(runtime, settings)
+    runtime.state["register_watcher"] = watcher
+    runtime.startup.append(watcher.record_agreements)
+    runtime.workers.append(watcher.run)
+    runtime.workers.append(
+        functools.partial(disclosures.checkpoints_every, runtime.engine, settings.disclosure_checkpoint_s)
+    )
     if settings.relay.enabled:
+        gate = TopicGate(settings.register_file, catalog, disclosure_log, runtime.clock)
         relay = OutboxRelay(
-            runtime.engine, runtime.producer, settings.relay, runtime.clock, catalog=catalog, service="sharing"
+            runtime.engine,
+            runtime.producer,
+            settings.relay,
+            runtime.clock,
+            catalog=catalog,
+            service="sharing",
+            gate=gate,
         )
         runtime.workers.append(relay.run)
-
-
-async def _record_agreements(runtime: ServiceRuntime, in_force: list[Agreement]) -> None:
-    """Keeps every agreement version loaded; a changed agreement that kept its version stops the start."""
-    async with runtime.sessions() as session, session.begin():
-        await agreement_registry.record(session, in_force)
-
-
-async def _rebuild_stale(runtime: ServiceRuntime, settings: SharingSettings, in_force: list[Agreement]) -> None:
-    """Rebuilds each agency whose agreement version changed, then rests."""
-    for agreement in await rebuild.stale_agencies(runtime.sessions, in_force):
-        topic = settings.kafka.catalog.registry_events.name
-        await rebuild.rebuild(runtime.sessions, settings.kafka, topic, agreement, runtime.clock.now())
-    await asyncio.Event().wait()
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:

@@ -1,20 +1,17 @@
 """Tables of the sharing service, all in its own ``sharing`` schema."""
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     DateTime,
-    Identity,
     Index,
     Integer,
     MetaData,
     String,
     Table,
-    Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from timpora.common.access import api_keys_table
 from timpora.common.db.inbox import inbox_table
@@ -68,26 +65,6 @@ projection_history = Table(
 
 # API keys of agencies: only a hash is kept; rotation is issuing a new key and revoking the old one.
 api_keys = api_keys_table(metadata)
-
-# Every disclosure, append-only (a trigger refuses UPDATE and DELETE) and hash-chained: each row's
-# hash covers its content and the previous row's hash, so an edited or removed row breaks the chain.
-disclosures = Table(
-    "disclosures",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("agency_id", String(63), nullable=False),
-    Column("key_id", UUID(as_uuid=True), nullable=False),
-    Column("endpoint", String(200), nullable=False),
-    Column("query", JSONB, nullable=False),
-    Column("record_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
-    Column("purpose", Text, nullable=False),
-    Column("agreement_version", Integer, nullable=False),
-    Column("disclosed_at", DateTime(timezone=True), nullable=False),
-    Column("previous_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    Index("disclosures_by_agency", "agency_id", "disclosed_at"),
-    Index("disclosures_by_record", "record_ids", postgresql_using="gin"),
-)
 
 # Every version of every agreement that was ever in force here, as loaded: what an agency was allowed
 # to see, and when that started, stays answerable after the file has moved on.

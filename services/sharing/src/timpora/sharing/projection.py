@@ -25,9 +25,9 @@ from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.envelope import attribute_headers
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
+from timpora.common.register.agreements import Agreement
 from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
-from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.models import outbox, projection_history, projections
 
 SOURCE = "/timpora/sharing"

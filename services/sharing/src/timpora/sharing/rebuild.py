@@ -29,9 +29,9 @@ from timpora.common.events import EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import ForeignerEvent
 from timpora.common.kafka.admin import topic_partitions
 from timpora.common.kafka.broker import client_options
+from timpora.common.register.agreements import Agreement
 from timpora.common.settings import KafkaSettings
 from timpora.common.standing import zone_of
-from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.models import projection_history, projections
 from timpora.sharing.projection import history_row
 

@@ -32,10 +32,10 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common import regions
+from timpora.common.register.agreements import Agreement
+from timpora.common.register.fields import FIELD_NAMES
 from timpora.common.settings import OverstaySettings
-from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.domain.derived import ANY_PRESENCE, spreadsheet_safe, status_columns, with_status
-from timpora.sharing.domain.fields import FIELD_NAMES
 from timpora.sharing.models import projection_history
 
 #: A month as the reports take it: ``2026-11``.

@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from timpora.common.register import register_file_setting
 from timpora.common.settings import HttpSettings, RelaySettings, ServiceSettings
-from timpora.sharing.domain.agreements import DEFAULTS
 
 
 class SharingSettings(ServiceSettings):
@@ -16,8 +16,12 @@ class SharingSettings(ServiceSettings):
 
     service_name: str = "sharing"
     http: HttpSettings = HttpSettings(port=8003)
-    #: The data-sharing agreements in force (YAML); the shipped defaults cover Bangkalan's TIMPORA.
-    agreements_file: Path = DEFAULTS
+    #: The register of members and their agreements (``TIMPORA_REGISTER_FILE``); the shipped one is Bangkalan's.
+    register_file: Path = register_file_setting()
+    #: How often the register is looked at for a change that needs a rebuild or ends an agency's sharing.
+    register_check_s: float = Field(default=1.0, gt=0)
+    #: How often the head of the disclosure log is anchored (see timpora.common.disclosures).
+    disclosure_checkpoint_s: float = Field(default=60.0, gt=0)
     #: The relay that publishes each agency's topic from the outbox.
     relay: RelaySettings = RelaySettings()
     #: Requests per API key per minute, per instance; beyond it, 429 with Retry-After.

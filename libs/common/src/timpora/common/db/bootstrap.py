@@ -20,7 +20,13 @@ from dataclasses import dataclass
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from timpora.common import disclosures
+
 SERVICES = ("registry", "alerts", "sharing")
+#: The services that disclose personal data to agencies, and append to the disclosure log.
+DISCLOSING = ("alerts", "sharing")
+#: Owns the disclosure log; nobody logs in as it (see timpora.common.disclosures).
+DISCLOSURE_OWNER = "timpora_disclosure_owner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +53,7 @@ def _plain_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def bootstrap(admin_url: str, services: list[ServiceDatabase]) -> None:
+async def bootstrap(admin_url: str, services: list[ServiceDatabase], *, owner: str = DISCLOSURE_OWNER) -> None:
     admin = make_url(_plain_url(admin_url))
     server = await asyncpg.connect(admin.set(database="postgres").render_as_string(hide_password=False))
     try:
@@ -57,12 +63,25 @@ async def bootstrap(admin_url: str, services: list[ServiceDatabase]) -> None:
                 await server.execute(f"CREATE DATABASE {_quote(database)}")
         for service in services:
             await _ensure_role(server, service)
+        if not await server.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", owner):
+            await server.execute(f"CREATE ROLE {_quote(owner)} NOLOGIN")
     finally:
         await server.close()
     for service in services:
         connection = await asyncpg.connect(admin.set(database=service.database).render_as_string(hide_password=False))
         try:
             await _ensure_schema(connection, service)
+        finally:
+            await connection.close()
+    for database in sorted({service.database for service in services}):
+        readers = [s.role for s in services if s.database == database and s.schema in DISCLOSING]
+        connection = await asyncpg.connect(admin.set(database=database).render_as_string(hide_password=False))
+        try:
+            async with connection.transaction():
+                # Instances bootstrapping at once (compose, tests) queue here.
+                await connection.execute("SELECT pg_advisory_xact_lock(hashtext('timpora-disclosure-ddl'))")
+                for statement in disclosures.ddl(owner, readers):
+                    await connection.execute(statement)
         finally:
             await connection.close()
 
@@ -100,7 +119,7 @@ async def fresh_database(admin_url: str, database: str, *, role_prefix: str) -> 
         ServiceDatabase(schema=name, role=f"{role_prefix}_{name}", password=secrets.token_hex(16), database=database)
         for name in SERVICES
     ]
-    await bootstrap(admin_url, services)
+    await bootstrap(admin_url, services, owner=f"{role_prefix}_disclosure_owner")
     return {
         service.schema: admin.set(
             drivername="postgresql+asyncpg", username=service.role, password=service.password, database=database

@@ -10,6 +10,10 @@ id: one person's ids follow their commit order, and the relay publishes in id or
 A crash after Kafka acknowledged a batch but before the rows were marked publishes them again: a
 duplicate, never a loss. Consumers drop duplicates by event id.
 
+A relay may be given a gate (:class:`OutboxGate`): every batch passes through it just before it is sent, and
+only what it returns is sent (the rest is marked published all the same). The sharing service's gate filters
+each agency's records through the agreement in force at that moment and records each disclosure.
+
 A relay publishes only rows addressed to its own namespace's topics (see timpora.common.topics). A row
 names its topic when it is written; one written under another namespace (a command run with the wrong
 settings, a test) would otherwise be sent into that namespace's topics, or, if they do not exist, stop
@@ -26,6 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import asyncpg
 from prometheus_client import Counter, Gauge
@@ -82,6 +87,12 @@ class OutboxRow:
     record: KafkaRecord
 
 
+class OutboxGate(Protocol):
+    """What a batch passes through before it is sent: returns the rows to send, changed as need be."""
+
+    async def __call__(self, rows: Sequence[OutboxRow]) -> Sequence[OutboxRow]: ...
+
+
 def _row(record: asyncpg.Record) -> OutboxRow:
     headers: dict[str, str] = json.loads(record["headers"])
     return OutboxRow(
@@ -105,8 +116,10 @@ class OutboxRelay:
         *,
         catalog: TopicCatalog,
         service: str = "registry",
+        gate: OutboxGate | None = None,
     ) -> None:
         self._engine = engine
+        self._gate = gate
         self._service = service
         # LIKE pattern of the namespace's topics; a namespace holds no LIKE wildcard (see NAMESPACE_PATTERN).
         self._topics = f"{catalog.namespace}.%"
@@ -171,10 +184,11 @@ class OutboxRelay:
                 if not rows:
                     break
                 ids = [row.id for row in rows]
+                sending = rows if self._gate is None else await self._gate(rows)
                 # Each batch is marked only after the one before it: if a batch fails, none after it
                 # is marked, and the next drain starts again from the failed one.
                 previous = pending[-1][1] if pending else None
-                marking = asyncio.ensure_future(self._settle(ids, await self._send(rows), previous))
+                marking = asyncio.ensure_future(self._settle(ids, await self._send(sending), previous))
                 pending.append((ids, marking))
                 while pending and (len(pending) >= _PIPELINE_DEPTH or pending[0][1].done()):
                     published += await pending.popleft()[1]

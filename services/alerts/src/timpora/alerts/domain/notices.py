@@ -1,5 +1,7 @@
-"""What an agency is told: one notice per alert, with only the fields the agency's role needs, the
-same on every channel (webhook body, Kafka value, e-mail text), in Indonesian and English."""
+"""What an agency is told: one notice per alert, the same on every channel (webhook body, Kafka value, e-mail
+text), in Indonesian and English. The person in it is the agency's record under its agreement (the controller's:
+everything it holds), exactly what the sharing API would show it, and nothing else; :func:`within` filters a
+notice again through the agreement in force when it is sent."""
 
 from __future__ import annotations
 
@@ -8,58 +10,18 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from timpora.alerts.domain.directory import AgencyKind
 from timpora.common.events.payloads import ForeignerEvent, PermitExpired, PermitExpiring, PermitOverstayExceeded
+from timpora.common.register.agreements import RECORD_IDS
+from timpora.common.register.members import Agency
 
-#: Every agency is told who and where; the rest depends on what its role needs to act.
-_BASE = ("full_name", "nationality", "village_code", "permit_type", "permit_expires_on")
-ROLE_FIELDS: Mapping[AgencyKind, tuple[str, ...]] = {
-    AgencyKind.IMMIGRATION: (
-        *_BASE,
-        "foreigner_id",
-        "sex",
-        "date_of_birth",
-        "passport_number",
-        "passport_country",
-        "permit_number",
-        "occupation",
-        "sponsor_name",
-        "residence_address",
-        "stay_provider",
-        "stay_check_in",
-    ),
-    AgencyKind.POLICE: (
-        *_BASE,
-        "sex",
-        "passport_number",
-        "passport_country",
-        "occupation",
-        "sponsor_name",
-        "residence_address",
-        "stay_provider",
-        "stay_check_in",
-    ),
-    AgencyKind.MILITARY: (*_BASE, "occupation", "residence_address"),
-    AgencyKind.LOCAL_GOVERNMENT: (*_BASE, "occupation", "sponsor_name", "residence_address"),
-    AgencyKind.MANPOWER: (*_BASE, "occupation", "sponsor_name"),
-    AgencyKind.CIVIL_REGISTRY: (*_BASE, "sex", "date_of_birth", "residence_address"),
-    # The sponsor is named in every overstay alert: it must report and bears the cost of removal (art. 63).
-    AgencyKind.VILLAGE: (*_BASE, "occupation", "sponsor_name"),
-    # Prosecuting immigration offences (overstay, UU 6/2011 art. 78; the sponsor's duties, art. 63): who, by passport.
-    AgencyKind.PROSECUTOR: (*_BASE, "passport_number", "passport_country", "sponsor_name"),
-    AgencyKind.INTELLIGENCE: (
-        *_BASE,
-        "sex",
-        "passport_number",
-        "passport_country",
-        "occupation",
-        "sponsor_name",
-        "residence_address",
-    ),
-    AgencyKind.PUBLIC_ORDER: (*_BASE, "occupation", "residence_address"),
-    # Foreign students and religious workers: what they do and who sponsors them (school, pesantren, organisation).
-    AgencyKind.RELIGIOUS_AFFAIRS: (*_BASE, "occupation", "sponsor_name"),
-    AgencyKind.HARBOUR_MASTER: (*_BASE, "passport_number", "passport_country"),
+#: The fields a notice's place may be told under: the village is where the person lives or stays.
+_PLACE_FIELDS = frozenset({"residence_village_code", "stay_village_code"})
+#: What each detail is derived from: the days from the permit's expiry, the fee from what was paid of it.
+_DETAIL_FIELDS = {
+    "days_left": "permit_expires_on",
+    "threshold_days": "permit_expires_on",
+    "days_overstayed": "permit_expires_on",
+    "fee_due_idr": "permit_fee_paid_days",
 }
 
 # Titles per event type, Indonesian first: {days} is filled from the event.
@@ -104,48 +66,38 @@ _MESSAGES: Mapping[str, tuple[str, str]] = {
 }
 _LABELS: Mapping[str, tuple[str, str]] = {
     "full_name": ("Nama", "Name"),
-    "nationality": ("Kewarganegaraan", "Nationality"),
-    "village_code": ("Kode desa/kelurahan", "Village code"),
-    "permit_type": ("Jenis izin tinggal", "Permit type"),
-    "permit_expires_on": ("Berlaku sampai", "Valid until"),
-    "foreigner_id": ("ID", "ID"),
     "sex": ("Jenis kelamin", "Sex"),
     "date_of_birth": ("Tanggal lahir", "Date of birth"),
+    "birth_year": ("Tahun lahir", "Year of birth"),
+    "nationality": ("Kewarganegaraan", "Nationality"),
     "passport_number": ("Nomor paspor", "Passport number"),
     "passport_country": ("Negara penerbit paspor", "Passport issued by"),
-    "permit_number": ("Nomor izin tinggal", "Permit number"),
+    "passport_expires_on": ("Paspor berlaku sampai", "Passport valid until"),
     "occupation": ("Pekerjaan", "Occupation"),
     "sponsor_name": ("Penjamin", "Sponsor"),
+    "sponsor_kind": ("Jenis penjamin", "Sponsor kind"),
     "residence_address": ("Alamat", "Address"),
+    "residence_village_code": ("Kode desa/kelurahan tempat tinggal", "Village code of residence"),
+    "residence_since": ("Tinggal sejak", "Living there since"),
     "stay_provider": ("Penginapan", "Accommodation"),
+    "stay_village_code": ("Kode desa/kelurahan penginapan", "Village code of the accommodation"),
     "stay_check_in": ("Check-in", "Check-in"),
+    "stay_check_out": ("Check-out", "Check-out"),
+    "permit_number": ("Nomor izin tinggal", "Permit number"),
+    "permit_type": ("Jenis izin tinggal", "Permit type"),
+    "permit_purpose": ("Tujuan izin tinggal", "Permit purpose"),
+    "permit_issued_on": ("Izin diterbitkan", "Permit issued on"),
+    "permit_expires_on": ("Berlaku sampai", "Valid until"),
+    "permit_status": ("Status izin", "Permit status"),
+    "permit_fee_paid_days": ("Hari overstay yang dibayar", "Overstay days paid"),
+    "visa_index": ("Indeks visa", "Visa index"),
+    "presence": ("Keberadaan", "Presence"),
+    "arrival_port": ("Tempat masuk", "Port of arrival"),
+    "arrived_on": ("Tanggal masuk", "Arrived on"),
+    "departure_port": ("Tempat keluar", "Port of departure"),
+    "departed_on": ("Tanggal keluar", "Departed on"),
+    "foreigner_id": ("ID", "ID"),
 }
-
-
-def person_fields(data: ForeignerEvent, place: str | None) -> dict[str, Any]:
-    """Every field a notice may carry, before the role's allow-list picks from it."""
-    person = data.foreigner
-    permit = getattr(data, "permit", None) or person.permit
-    # The stay a stay event reports (even its check-out); otherwise only the one the person is in now.
-    stay = getattr(data, "stay", None) or (person.stay if person.stay is not None and person.stay.open else None)
-    return {
-        "foreigner_id": str(person.foreigner_id),
-        "full_name": person.full_name,
-        "nationality": person.nationality,
-        "sex": person.sex.value,
-        "date_of_birth": person.date_of_birth.isoformat(),
-        "passport_number": person.passport.number,
-        "passport_country": person.passport.issuing_country,
-        "occupation": person.occupation,
-        "sponsor_name": person.sponsor.name if person.sponsor else None,
-        "residence_address": person.residence.address if person.residence else None,
-        "village_code": place,
-        "permit_number": permit.number if permit else None,
-        "permit_type": permit.type.value if permit else None,
-        "permit_expires_on": permit.expires_on.isoformat() if permit else None,
-        "stay_provider": stay.provider if stay else None,
-        "stay_check_in": stay.check_in.isoformat() if stay else None,
-    }
 
 
 def details(data: ForeignerEvent) -> dict[str, int]:
@@ -159,8 +111,22 @@ def details(data: ForeignerEvent) -> dict[str, int]:
     return {}
 
 
+#: Titles for an agency whose agreement does not include the permit's expiry, which the days count from.
+_UNDATED: Mapping[str, tuple[str, str]] = {
+    "permit.expiring": ("Izin tinggal segera berakhir", "A stay permit expires soon"),
+    "permit.expired": ("Overstay: izin tinggal telah berakhir", "Overstay: the stay permit has expired"),
+    "permit.overstay-exceeded": (
+        "Overstay lebih dari 60 hari: deportasi dan penangkalan",
+        "Overstay beyond 60 days: deportation and a re-entry ban are due",
+    ),
+}
+
+
 def title(event_type: str, facts: Mapping[str, int]) -> dict[str, str]:
-    days = facts.get("days_left", facts.get("days_overstayed", 0))
+    days = facts.get("days_left", facts.get("days_overstayed"))
+    if days is None and event_type in _UNDATED:
+        indonesian, english = _UNDATED[event_type]
+        return {"id": indonesian, "en": english}
     indonesian, english = _TITLES[event_type]
     return {"id": indonesian.format(days=days), "en": english.format(days=days)}
 
@@ -168,8 +134,7 @@ def title(event_type: str, facts: Mapping[str, int]) -> dict[str, str]:
 def alert_notice(
     *,
     alert_id: UUID,
-    agency_id: str,
-    kind: AgencyKind,
+    agency: Agency,
     event_id: str,
     event_type: str,
     occurred_at: datetime,
@@ -178,20 +143,58 @@ def alert_notice(
     place: str | None,
 ) -> dict[str, Any]:
     """The notice of one alert for one agency (JSON-ready): the webhook body and Kafka value of message ``alert``.
-    An agency told of the place a person left is not told the new address."""
-    fields = person_fields(data, place)
-    if place != data.jurisdiction:
-        fields["residence_address"] = None
-    facts = details(data)
-    return {
+    The person is the agency's record of them; an agency told of the place a person left, or of a guest who lives
+    elsewhere, is not told where they live."""
+    notice = {
         "alert_id": str(alert_id),
-        "agency_id": agency_id,
+        "agency_id": agency.id,
         "event": {"id": event_id, "type": event_type, "time": occurred_at.isoformat()},
         "severity": severity,
-        "title": title(event_type, facts),
-        "person": {name: fields[name] for name in ROLE_FIELDS[kind]},
-        "details": facts,
+        "place": place,
+        "title": {},
+        "person": agency.record_of(data),
+        "details": details(data),
     }
+    return within(notice, agency.allowed)
+
+
+def within(notice: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    """``notice`` with only what ``allowed`` (an agreement's fields) covers: the person's fields, the place (a
+    village of residence or stay), the details derived from them; the title is written from what is left."""
+    kept = dict(notice)
+    if "person" in kept:
+        kept["person"] = {
+            name: value for name, value in kept["person"].items() if name in allowed or name in RECORD_IDS
+        }
+    if not _PLACE_FIELDS & allowed:
+        kept["place"] = None
+    if "details" in kept:
+        kept["details"] = {
+            name: value for name, value in kept["details"].items() if _DETAIL_FIELDS.get(name, "") in allowed
+        }
+        kept["title"] = title(kept["event"]["type"], kept["details"])
+    return kept
+
+
+def people(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The people a message carries: one for an alert (and its resolution, escalation), every one for a digest."""
+    notices = payload["alerts"] if payload.get("message") == "digest" else [payload]
+    return [notice["person"] for notice in notices if notice.get("person")]
+
+
+def payload_within(
+    payload: Mapping[str, Any], allowed: frozenset[str], events: frozenset[str] | None
+) -> dict[str, Any] | None:
+    """A message as an agency may receive it now (see :func:`within`); a notice of an event ``events`` does not
+    list is left out of a digest, and a message of one is not sent at all (None). ``events`` None: any."""
+
+    def admitted(notice: Mapping[str, Any]) -> bool:
+        return events is None or notice["event"]["type"] in events
+
+    if payload.get("message") == "digest":
+        kept = [within(notice, allowed) for notice in payload["alerts"] if admitted(notice)]
+        return {**payload, "title": _digest_title(payload["date"], len(kept)), "alerts": kept} if kept else None
+    return within(payload, allowed) if admitted(payload) else None
 
 
 def message(
@@ -207,11 +210,15 @@ def digest_message(*, message_id: UUID, agency_id: str, day: date, notices: list
         "message": "digest",
         "agency_id": agency_id,
         "date": day.isoformat(),
-        "title": {
-            "id": f"Ringkasan harian TIMPORA {day.isoformat()}: {len(notices)} peringatan",
-            "en": f"TIMPORA daily digest {day.isoformat()}: {len(notices)} alert{'' if len(notices) == 1 else 's'}",
-        },
+        "title": _digest_title(day.isoformat(), len(notices)),
         "alerts": list(notices),
+    }
+
+
+def _digest_title(day: str, count: int) -> dict[str, str]:
+    return {
+        "id": f"Ringkasan harian TIMPORA {day}: {count} peringatan",
+        "en": f"TIMPORA daily digest {day}: {count} alert{'' if count == 1 else 's'}",
     }
 
 
@@ -257,8 +264,11 @@ def email_text(sent: Mapping[str, Any]) -> tuple[str, str]:
 
 def _person_lines(notice: Mapping[str, Any], *, indent: str) -> list[str]:
     person = notice.get("person", {})
-    return [
+    lines = [
         f"{indent}{_LABELS[name][0]} / {_LABELS[name][1]}: {value}"
         for name, value in person.items()
         if value is not None and name in _LABELS
     ]
+    if notice.get("place"):
+        lines.append(f"{indent}Wilayah / Area: {notice['place']}")
+    return lines

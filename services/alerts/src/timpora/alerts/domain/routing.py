@@ -1,13 +1,23 @@
-"""Choosing the agencies for an event, and saying why: a pure function of the event, the rules and the directory."""
+"""Choosing the agencies for an event, and saying why: a pure function of the event, the rules, the directory and
+the moment. An agency is chosen only if its agreement in force admits the news (its event types, jurisdiction,
+permit kinds and purposes, hotel guests); the controller always is."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from timpora.alerts.domain.directory import Agency, Channel
 from timpora.alerts.domain.rules import Rule, Severity, Target
-from timpora.common.events.payloads import ForeignerEvent, PermitExpiring, ResidenceReported, StayOverdue, StayReported
+from timpora.common.events.payloads import (
+    ForeignerEvent,
+    Permit,
+    PermitExpiring,
+    ResidenceReported,
+    StayOverdue,
+    StayReported,
+)
+from timpora.common.register.members import Agency, Channel
 
 _VILLAGE_DEPTH = 4
 _LEVELS = {_VILLAGE_DEPTH: "village", 3: "district", 2: "regency", 1: "province"}
@@ -47,6 +57,8 @@ class Subject:
     guest_places: tuple[str, ...] = ()
     #: What the second of ``places`` is.
     also: str = "the residence they left"
+    #: The permit the event is about (agreements may take holders of some kinds and purposes only).
+    permit: Permit | None = None
 
     @classmethod
     def of(cls, event_name: str, data: ForeignerEvent) -> Subject:
@@ -81,6 +93,7 @@ class Subject:
             occupation=person.occupation,
             guest_places=guests,
             also="the residence they left" if isinstance(data, ResidenceReported) else "where they stayed",
+            permit=permit,
         )
 
 
@@ -119,8 +132,9 @@ def matches(rule: Rule, subject: Subject) -> bool:
     )
 
 
-def route(subject: Subject, rules: Sequence[Rule], directory: Directory) -> list[Decision]:
-    """The agencies to alert, one decision each, in a stable order."""
+def route(subject: Subject, rules: Sequence[Rule], directory: Directory, moment: datetime) -> list[Decision]:
+    """The agencies to alert, one decision each, in a stable order: each one whose agreement in force at
+    ``moment`` admits the news for the place it is chosen for."""
     chosen: dict[str, Decision] = {}
     for rule in rules:
         if not matches(rule, subject):
@@ -129,9 +143,19 @@ def route(subject: Subject, rules: Sequence[Rule], directory: Directory) -> list
             guest = index >= len(subject.places)
             where = place if index == 0 else f"{place} ({'where they are staying' if guest else subject.also})"
             for target in rule.to:
-                for agency, reason in _resolve(target, rule, place, directory):
-                    if guest and not (target.agency is not None and agency.guests):
-                        continue
+                # A guest's news goes only to agencies a rule names (immigration, the police, the regency), not to
+                # the nearest village or district head of the hotel.
+                if guest and target.agency is None:
+                    continue
+                for agency, reason in _resolve(
+                    target=target,
+                    rule=rule,
+                    place=place,
+                    directory=directory,
+                    subject=subject,
+                    moment=moment,
+                    guest=guest,
+                ):
                     decision = Decision(
                         agency_id=agency.id,
                         severity=rule.severity,
@@ -145,17 +169,31 @@ def route(subject: Subject, rules: Sequence[Rule], directory: Directory) -> list
     return [chosen[agency_id] for agency_id in sorted(chosen)]
 
 
-def _resolve(target: Target, rule: Rule, place: str, directory: Directory) -> list[tuple[Agency, str]]:
+def _resolve(
+    *,
+    target: Target,
+    rule: Rule,
+    place: str,
+    directory: Directory,
+    subject: Subject,
+    moment: datetime,
+    guest: bool,
+) -> list[tuple[Agency, str]]:
+    def admitted(agency: Agency) -> bool:
+        return agency.covers(place) and agency.receives(
+            subject.event_name, subject.permit, place, guest=guest, moment=moment
+        )
+
     if target.agency is not None:
         agency = directory.agencies.get(target.agency)
-        if agency is None or not agency.covers(place):
+        if agency is None or not admitted(agency):
             return []
         return [(agency, f"{agency.id} covers {_covering_prefix(agency, place)}")]
     kinds = set(target.nearest or ())
     candidates = [
         agency
         for agency in directory.agencies.values()
-        if (not kinds or agency.kind in kinds) and agency.covers(place) and directory.reachable(agency, rule.channels)
+        if (not kinds or agency.kind in kinds) and admitted(agency) and directory.reachable(agency, rule.channels)
     ]
     if not candidates:
         return []
@@ -168,13 +206,19 @@ def _resolve(target: Target, rule: Rule, place: str, directory: Directory) -> li
     return [(agency, f"nearest {kinds_text} agency at {_LEVELS[depth]} level{fallback}") for agency in nearest]
 
 
-def agency_for_level_above(agency: Agency, place: str, directory: Directory) -> Agency | None:
-    """The nearest other agency, of any kind, whose jurisdiction is wider than ``agency``'s for ``place``."""
+def agency_for_level_above(
+    agency: Agency, place: str, directory: Directory, subject: Subject, moment: datetime
+) -> Agency | None:
+    """The nearest other agency, of any kind, whose jurisdiction is wider than ``agency``'s for ``place`` and whose
+    agreement in force admits the news escalated."""
     depth = agency.depth_for(place)
     wider = [
         other
         for other in directory.agencies.values()
-        if other.id != agency.id and 0 < other.depth_for(place) < depth and directory.reachable(other, Channel)
+        if other.id != agency.id
+        and 0 < other.depth_for(place) < depth
+        and directory.reachable(other, Channel)
+        and other.receives(subject.event_name, subject.permit, place, guest=False, moment=moment)
     ]
     # The nearest wider level; among equals, the same kind of agency first, then by id.
     ranked = sorted(wider, key=lambda other: (-other.depth_for(place), other.kind != agency.kind, other.id))

@@ -7,17 +7,17 @@ fields at fault, and the rules already in force stay in force (:class:`RuleBook`
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from timpora.alerts.domain.directory import AgencyKind, Channel
 from timpora.common.config_files import ConfigFileError, load_model, modified_ns, refuse_repeats
 from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.events.payloads import PermitType
+from timpora.common.register.members import Agency, AgencyKind, Channel
 from timpora.common.types import AgencyId, Nationality
 
 log = logging.getLogger(__name__)
@@ -104,13 +104,28 @@ class RuleFile(BaseModel):
         return self
 
 
-def load(path: Path, known_agencies: Collection[str]) -> tuple[Rule, ...]:
-    """The rules in ``path``, each named agency checked against the directory."""
+def load(path: Path, known_agencies: Mapping[str, Agency]) -> tuple[Rule, ...]:
+    """The rules in ``path``, each named agency checked against the register: it must exist, and its agreement
+    must cover every event type of the rule (the controller needs none). An agency a rule picks as the nearest of
+    its kind is checked when the rule is applied: one whose agreement does not admit the news is not chosen."""
     rules = tuple(load_model(path, RuleFile).rules)
     for rule in rules:
-        missing = sorted({target.agency for target in rule.to if target.agency and target.agency not in known_agencies})
+        named = [target.agency for target in rule.to if target.agency]
+        missing = sorted({agency for agency in named if agency not in known_agencies})
         if missing:
             raise ConfigFileError(f"{path}: rule {rule.id}: unknown agency {', '.join(missing)}")
+        for agency_id in named:
+            agency = known_agencies[agency_id]
+            if agency.controller:
+                continue
+            covered = set(agency.agreement.event_types) if agency.agreement is not None else set()
+            uncovered = sorted(set(rule.event_types) - covered)
+            if uncovered:
+                raise ConfigFileError(
+                    f"{path}: rule {rule.id}: the agreement of {agency_id} does not cover {', '.join(uncovered)}"
+                    if agency.agreement is not None
+                    else f"{path}: rule {rule.id}: {agency_id} has no data-sharing agreement"
+                )
     return rules
 
 
@@ -127,7 +142,7 @@ class RuleBook:
         #: Why the file on disk is not in force, if it is not.
         self.refused: str | None = None
 
-    def refresh(self, known_agencies: Collection[str]) -> tuple[Rule, ...]:
+    def refresh(self, known_agencies: Mapping[str, Agency]) -> tuple[Rule, ...]:
         """The rules, after reading the file again if it changed since it was last read."""
         try:
             stamp = modified_ns(self.path)
@@ -147,7 +162,7 @@ class RuleBook:
                     raise  # at start there are no rules to keep: the service does not start
         return self.rules
 
-    def reload(self, known_agencies: Collection[str]) -> None:
+    def reload(self, known_agencies: Mapping[str, Agency]) -> None:
         """Reads the file; raises ``ConfigFileError`` (and keeps the rules in force) when it is broken."""
         try:
             self.rules = load(self.path, known_agencies)

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from timpora.common import register
 from timpora.common.access import ApiKey
 from timpora.common.http.deps import Runtime, key_holder
+from timpora.common.register.agreements import Agreement
 from timpora.common.settings import narrow
 from timpora.sharing.access import KEYS
-from timpora.sharing.domain import agreements
-from timpora.sharing.domain.agreements import Agreement
 from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
@@ -39,8 +39,9 @@ async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Call
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, "too many requests for this key", headers={"Retry-After": f"{wait:.0f}"}
         )
-    agreement = agreements.current(settings.agreements_file).get(key.holder)
-    if agreement is None or not agreement.in_force_at(runtime.clock.now()):
+    member = register.current(settings.register_file).members.get(key.holder)
+    agreement = None if member is None else member.agreement_at(runtime.clock.now())
+    if agreement is None:
         # No agreement in force, nothing shared: not even whether the agency once had one.
         raise HTTPException(status.HTTP_403_FORBIDDEN, "no data-sharing agreement in force for this agency")
     return Caller(key=key, agreement=agreement)

@@ -7,9 +7,9 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from timpora.common.register.agreements import Agreement
 from timpora.common.settings import OverstaySettings
 from timpora.common.standing import overstay, standing
-from timpora.sharing.domain.agreements import Agreement
 
 #: Everyone in the agency's view, whatever their presence.
 ANY_PRESENCE = "any"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timpora.sharing.domain.agreements import Agreement
+from timpora.common.register.agreements import Agreement
 from timpora.sharing.models import agreements as agreement_rows
 
 

@@ -1,15 +1,15 @@
 """The operator's view: the directory, the rules in force, who each event went to and why, every
-delivery attempt, the dead letters, and replays."""
+delivery attempt, the dead letters, and replays. Members and their agreements change in the register only
+(timpora.common.register), never here."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import Row, select, update
 
-from timpora.alerts import agencies as directory_store
 from timpora.alerts import queue
 from timpora.alerts.api.deps import AlertingDep, OperatorKey
 from timpora.alerts.api.models import (
@@ -20,11 +20,10 @@ from timpora.alerts.api.models import (
     Replay,
     RoutingView,
 )
-from timpora.alerts.domain.directory import Agency
 from timpora.alerts.models import agencies, alerts, deliveries, delivery_attempts, routed_events
 from timpora.common.config_files import ConfigFileError
 from timpora.common.http.deps import Runtime
-from timpora.common.kafka.admin import ensure_topics, latest_records
+from timpora.common.kafka.admin import latest_records
 
 router = APIRouter(prefix="/v1/admin", tags=["operators"])
 
@@ -43,51 +42,14 @@ _AGENCY_STATE = (
 )
 
 
-@router.get("/agencies", summary="The agency directory (webhook secrets are never shown)")
+@router.get(
+    "/agencies",
+    summary="The register's members as the service has them, and the state of each (webhook secrets never shown)",
+)
 async def list_agencies(runtime: Runtime, _: OperatorKey) -> list[AgencyView]:
     async with runtime.sessions() as session:
         rows = (await session.execute(select(agencies).order_by(agencies.c.id))).all()
     return [_agency_view(row) for row in rows]
-
-
-@router.put("/agencies/{agency_id}", summary="Add or replace an agency")
-async def put_agency(
-    runtime: Runtime, _: OperatorKey, alerting: AlertingDep, agency_id: str, agency: Agency
-) -> AgencyView:
-    if agency.id != agency_id:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"loc": ["body", "id"], "msg": "must equal the agency id in the path", "type": "value_error"}],
-        )
-    if agency.channels.webhook is not None and agency.channels.webhook.secret is None:
-        # Naming one of the server's environment variables would let a caller sign with, say, a password.
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [
-                {
-                    "loc": ["body", "channels", "webhook", "secret"],
-                    "msg": "give the webhook's secret itself; secret_env is for the directory file",
-                    "type": "value_error",
-                }
-            ],
-        )
-    if agency.channels.kafka:
-        await ensure_topics(runtime.settings.kafka, [runtime.settings.kafka.catalog.agency_alerts(agency.id)])
-    async with runtime.sessions() as session, session.begin():
-        await directory_store.save(session, agency, source="api", now=runtime.clock.now())
-        row = (await session.execute(select(agencies).where(agencies.c.id == agency_id))).one()
-    alerting.directory_cache.invalidate()
-    return _agency_view(row)
-
-
-@router.delete("/agencies/{agency_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an agency")
-async def remove_agency(runtime: Runtime, _: OperatorKey, alerting: AlertingDep, agency_id: str) -> Response:
-    async with runtime.sessions() as session, session.begin():
-        removed = await directory_store.remove(session, agency_id, now=runtime.clock.now())
-    if not removed:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such agency")
-    alerting.directory_cache.invalidate()
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/agencies/{agency_id}/webhook/enable", summary="Re-enable a disabled webhook; held notices resume")

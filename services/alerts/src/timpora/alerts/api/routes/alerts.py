@@ -1,28 +1,78 @@
 """An agency's own alerts: list, read, acknowledge, resolve. Another agency's alert is 404, exactly
-like one that does not exist."""
+like one that does not exist.
+
+What is shown passes the agreement in force now, as every alerts channel does (see timpora.alerts.disclosing):
+an agency without one is refused (403), alerts of events its agreement no longer lists are not shown, each
+notice is filtered through its fields, and every answer is in the disclosure log before it is given."""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy import Row, select, tuple_
+from sqlalchemy.exc import DBAPIError
 
 from timpora.alerts import lifecycle
 from timpora.alerts.api.deps import AgencyKey
 from timpora.alerts.api.models import Acknowledgement, AlertPage, AlertQuery, AlertView, Resolution
+from timpora.alerts.disclosing import Terms, terms_for
+from timpora.alerts.domain import notices
 from timpora.alerts.models import alerts
+from timpora.alerts.settings import AlertsSettings
+from timpora.common import register
+from timpora.common.disclosures import Channel, DisclosureLog
 from timpora.common.http.deps import Runtime
+from timpora.common.settings import narrow
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts (agencies)"])
 _NOT_FOUND = "no such alert for your agency"
 
 
-def view(row: Row[Any]) -> AlertView:
-    return AlertView.model_validate(row, from_attributes=True)
+def view(row: Row[Any], terms: Terms) -> AlertView:
+    shown = AlertView.model_validate(row, from_attributes=True)
+    return shown.model_copy(update={"notice": notices.within(shown.notice, terms.allowed)})
+
+
+async def caller_terms(runtime: Runtime, key: AgencyKey) -> Terms:
+    settings = narrow(runtime.settings, AlertsSettings)
+    member = register.current(settings.register_file).members.get(key.holder)
+    terms = None if member is None else terms_for(member, runtime.clock.now())
+    if terms is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "no data-sharing agreement in force for this agency")
+    return terms
+
+
+CallerTerms = Annotated[Terms, Depends(caller_terms)]
+
+
+async def _disclosed(runtime: Runtime, request: Request, key: AgencyKey, terms: Terms, shown: list[AlertView]) -> None:
+    record = terms.disclosure(
+        Channel.ALERTS_API,
+        f"{request.method} {request.url.path}",
+        [view.notice["person"] for view in shown if view.notice.get("person")],
+        runtime.clock.now(),
+        dict(request.query_params),
+    )
+    if record is None:
+        return
+    disclosure_log = runtime.state["disclosure_log"]
+    if not isinstance(disclosure_log, DisclosureLog):
+        raise TypeError("the alerts runtime was not set up")
+    try:
+        await disclosure_log.record([replace(record, key_id=key.key_id)])
+    except (DBAPIError, OSError):
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
+        ) from None
+
+
+def _admitted(terms: Terms) -> list[Any]:
+    return [] if terms.events is None else [alerts.c.event_type.in_(sorted(terms.events))]
 
 
 def _cursor(row: AlertView) -> str:
@@ -41,8 +91,10 @@ def _after(cursor: str) -> tuple[datetime, UUID]:
 
 
 @router.get("", summary="Your agency's alerts, newest first")
-async def list_alerts(runtime: Runtime, key: AgencyKey, query: Annotated[AlertQuery, Query()]) -> AlertPage:
-    statement = select(alerts).where(alerts.c.agency_id == key.holder)
+async def list_alerts(
+    runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, query: Annotated[AlertQuery, Query()]
+) -> AlertPage:
+    statement = select(alerts).where(alerts.c.agency_id == key.holder, *_admitted(terms))
     if query.status is not None:
         statement = statement.where(alerts.c.status == query.status)
     if query.event_type is not None:
@@ -51,35 +103,50 @@ async def list_alerts(runtime: Runtime, key: AgencyKey, query: Annotated[AlertQu
         statement = statement.where(tuple_(alerts.c.created_at, alerts.c.id) < tuple_(*_after(query.after)))
     statement = statement.order_by(alerts.c.created_at.desc(), alerts.c.id.desc()).limit(query.limit + 1)
     async with runtime.sessions() as session:
-        rows = [view(row) for row in (await session.execute(statement)).all()]
+        rows = [view(row, terms) for row in (await session.execute(statement)).all()]
     page = rows[: query.limit]
+    await _disclosed(runtime, request, key, terms, page)
     return AlertPage(alerts=page, next=_cursor(page[-1]) if len(rows) > query.limit else None)
 
 
 @router.get("/{alert_id}", summary="One of your agency's alerts")
-async def get_alert(runtime: Runtime, key: AgencyKey, alert_id: UUID) -> AlertView:
+async def get_alert(
+    runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, alert_id: UUID
+) -> AlertView:
     async with runtime.sessions() as session:
         row = (
-            await session.execute(select(alerts).where(alerts.c.id == alert_id, alerts.c.agency_id == key.holder))
+            await session.execute(
+                select(alerts).where(alerts.c.id == alert_id, alerts.c.agency_id == key.holder, *_admitted(terms))
+            )
         ).first()
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
-    return view(row)
+    shown = view(row, terms)
+    await _disclosed(runtime, request, key, terms, [shown])
+    return shown
 
 
 @router.post("/{alert_id}/acknowledge", summary="Say your agency has the alert in hand (stops its escalation)")
-async def acknowledge(runtime: Runtime, key: AgencyKey, alert_id: UUID, body: Acknowledgement) -> AlertView:
+async def acknowledge(
+    *, runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, alert_id: UUID, body: Acknowledgement
+) -> AlertView:
     change = lifecycle.Change(alert_id, key.holder, f"{body.by} (key {key.key_id})", runtime.clock.now())
-    return await _apply(runtime, change, lambda session: lifecycle.acknowledge(session, change))
+    shown = await _apply(runtime, change, terms, lambda session: lifecycle.acknowledge(session, change))
+    await _disclosed(runtime, request, key, terms, [shown])
+    return shown
 
 
 @router.post("/{alert_id}/resolve", summary="Close the alert, saying what was done")
-async def resolve(runtime: Runtime, key: AgencyKey, alert_id: UUID, body: Resolution) -> AlertView:
+async def resolve(
+    *, runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, alert_id: UUID, body: Resolution
+) -> AlertView:
     change = lifecycle.Change(alert_id, key.holder, f"{body.by} (key {key.key_id})", runtime.clock.now())
-    return await _apply(runtime, change, lambda session: lifecycle.resolve(session, change, body.resolution))
+    shown = await _apply(runtime, change, terms, lambda session: lifecycle.resolve(session, change, body.resolution))
+    await _disclosed(runtime, request, key, terms, [shown])
+    return shown
 
 
-async def _apply(runtime: Runtime, change: lifecycle.Change, action: lifecycle.Action) -> AlertView:
+async def _apply(runtime: Runtime, change: lifecycle.Change, terms: Terms, action: lifecycle.Action) -> AlertView:
     async with runtime.sessions() as session, session.begin():
         try:
             found = await action(session)
@@ -88,4 +155,4 @@ async def _apply(runtime: Runtime, change: lifecycle.Change, action: lifecycle.A
         if not found:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
         row = (await session.execute(select(alerts).where(alerts.c.id == change.alert_id))).one()
-    return view(row)
+    return view(row, terms)

@@ -10,10 +10,10 @@ from fastapi import APIRouter
 from timpora.common.events import spec_for_ce_type
 from timpora.common.events.schemas import json_schema
 from timpora.common.http.deps import Runtime
+from timpora.common.register.agreements import Agreement
+from timpora.common.register.fields import FIELD_NAMES
 from timpora.common.topics import TopicCatalog
 from timpora.sharing.api.deps import CurrentCaller
-from timpora.sharing.domain.agreements import Agreement
-from timpora.sharing.domain.fields import FIELD_NAMES
 
 router = APIRouter(prefix="/v1", tags=["event contract"])
 

@@ -1,7 +1,8 @@
 """What an agency may read: the foreigners in its jurisdiction, with the fields of its agreement.
 
-Every read is written to the disclosure log in the same transaction; if the log cannot be written
-the read is refused (503) and nothing is returned. Filters on a field outside the agreement are
+Every read is written to the disclosure log (timpora.common.disclosures) before it is answered; if the log
+cannot be written the read is refused (503) and nothing is returned. Only rows stored under the agreement in
+force are read, and each is filtered through it again as it is served. Filters on a field outside the agreement are
 refused, records are ordered by the registry's opaque id (never by a field the agency cannot see),
 and a record outside the agency's view answers exactly like one that does not exist.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -20,17 +21,15 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Date, and_, cast, false, func, not_, or_, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
+from timpora.common.register.fields import FIELD_NAMES
 from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql
 from timpora.common.types import Nationality, RegionCode
-from timpora.sharing import disclosures
 from timpora.sharing.api.deps import Caller, CurrentCaller
-from timpora.sharing.disclosures import Disclosure
 from timpora.sharing.domain.derived import ANY_PRESENCE, spreadsheet_safe, status_columns, with_status
-from timpora.sharing.domain.fields import FIELD_NAMES
 from timpora.sharing.models import projections
 
 router = APIRouter(prefix="/v1", tags=["foreigners"])
@@ -130,30 +129,43 @@ def _refuse_filters_outside(caller: Caller, filters: Filters) -> None:
 
 
 async def disclose(
-    session: AsyncSession, caller: Caller, request: Request, record_ids: list[UUID], runtime: Runtime
+    caller: Caller, request: Request, record_ids: list[UUID], runtime: Runtime, *, fields: Iterable[str] | None = None
 ) -> None:
+    """Records the answer about to be given; raises 503 (and nothing is disclosed) if the log cannot be written."""
+    disclosure_log = runtime.state["disclosure_log"]
+    if not isinstance(disclosure_log, DisclosureLog):
+        raise TypeError("the sharing runtime was not set up")
     try:
-        await disclosures.append(
-            session,
-            Disclosure(
-                agency_id=caller.agency_id,
-                key_id=caller.key.key_id,
-                endpoint=f"{request.method} {request.url.path}",
-                query=dict(request.query_params),
-                record_ids=record_ids,
-                purpose=caller.agreement.purpose,
-                agreement_version=caller.agreement.version,
-                disclosed_at=runtime.clock.now(),
-            ),
+        await disclosure_log.record(
+            [
+                Disclosure(
+                    agency_id=caller.agency_id,
+                    channel=Channel.API,
+                    reference=f"{request.method} {request.url.path}",
+                    key_id=caller.key.key_id,
+                    query=dict(request.query_params),
+                    record_ids=record_ids,
+                    fields=sorted(caller.agreement.allowed if fields is None else fields),
+                    basis=Basis.AGREEMENT,
+                    purpose=caller.agreement.purpose,
+                    agreement_version=caller.agreement.version,
+                    disclosed_at=runtime.clock.now(),
+                )
+            ]
         )
-    except DBAPIError:
+    except (DBAPIError, OSError):
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
         ) from None
 
 
 def _visible_to(caller: Caller) -> list[ColumnElement[bool]]:
-    return [projections.c.agency_id == caller.agency_id, projections.c.visible.is_(True)]
+    # Rows stored under another version of the agreement wait for the rebuild that follows every change.
+    return [
+        projections.c.agency_id == caller.agency_id,
+        projections.c.visible.is_(True),
+        projections.c.agreement_version == caller.agreement.version,
+    ]
 
 
 @router.get("/foreigners", summary="The foreigners in your jurisdiction, with your agreement's fields")
@@ -171,13 +183,13 @@ async def list_foreigners(
         .order_by(projections.c.foreigner_id)
         .limit(filters.limit)
     )
-    async with runtime.sessions() as session, session.begin():
+    async with runtime.sessions() as session:
         rows = (await session.execute(statement)).all()
-        await disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+    await disclose(caller, request, [row.foreigner_id for row in rows], runtime)
     next_cursor = rows[-1].foreigner_id if len(rows) == filters.limit else None
     # Built from rows the service wrote itself; FastAPI still serialises it through the response model.
     return Page.model_construct(
-        items=[with_status(row.record, row.time_zone, now, runtime.settings.overstay) for row in rows],
+        items=[_served(caller, row, now, runtime) for row in rows],
         next_cursor=next_cursor,
     )
 
@@ -193,12 +205,16 @@ async def get_foreigner(
     statement = select(projections.c.record, projections.c.time_zone).where(
         *_visible_to(caller), projections.c.foreigner_id == foreigner_id
     )
-    async with runtime.sessions() as session, session.begin():
+    async with runtime.sessions() as session:
         row = (await session.execute(statement)).first()
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
-        await disclose(session, caller, request, [foreigner_id], runtime)
-    return with_status(row.record, row.time_zone, runtime.clock.now(), runtime.settings.overstay)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
+    await disclose(caller, request, [foreigner_id], runtime)
+    return _served(caller, row, runtime.clock.now(), runtime)
+
+
+def _served(caller: Caller, row: Any, now: datetime, runtime: Runtime) -> dict[str, Any]:  # noqa: ANN401 - a row
+    return with_status(caller.agreement.served(row.record), row.time_zone, now, runtime.settings.overstay)
 
 
 class AgreementView(BaseModel):
@@ -220,9 +236,9 @@ async def my_agreement(caller: CurrentCaller) -> AgreementView:
 
 
 async def _matching_disclosed(
-    runtime: Runtime, caller: Caller, request: Request, filters: Filters
+    runtime: Runtime, caller: Caller, request: Request, filters: Filters, *, fields: Iterable[str] | None = None
 ) -> tuple[list[Any], datetime]:
-    """Every record the filters match, read and logged as disclosed in one transaction."""
+    """Every record the filters match, logged as disclosed (``fields``: those the answer shows; all by default)."""
     _refuse_filters_outside(caller, filters)
     now = runtime.clock.now()
     statement = (
@@ -230,9 +246,9 @@ async def _matching_disclosed(
         .where(*_visible_to(caller), *_conditions(filters, now))
         .order_by(projections.c.foreigner_id)
     )
-    async with runtime.sessions() as session, session.begin():
+    async with runtime.sessions() as session:
         rows = list((await session.execute(statement)).all())
-        await disclose(session, caller, request, [row.foreigner_id for row in rows], runtime)
+    await disclose(caller, request, [row.foreigner_id for row in rows], runtime, fields=fields)
     return rows, now
 
 
@@ -253,7 +269,7 @@ async def export_csv(
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(spreadsheet_safe(with_status(row.record, row.time_zone, now, runtime.settings.overstay)))
+            writer.writerow(spreadsheet_safe(_served(caller, row, now, runtime)))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
@@ -286,7 +302,8 @@ class Statistics(BaseModel):
 async def statistics(
     runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
 ) -> Statistics:
-    rows, _ = await _matching_disclosed(runtime, caller, request, filters)
+    counted = [field for field in DIMENSIONS.values() if field in caller.agreement.allowed]
+    rows, _ = await _matching_disclosed(runtime, caller, request, filters, fields=counted)
     by: dict[str, dict[str, int]] = {}
     for dimension, field in DIMENSIONS.items():
         if field not in caller.agreement.allowed:

@@ -63,11 +63,11 @@ def _period(caller: Caller, month: str | None, now: datetime) -> reports.Period:
 
 async def _recap(runtime: Runtime, caller: Caller, request: Request, query: RecapQuery) -> MonthlyRecap:
     period = _period(caller, query.month, runtime.clock.now())
-    async with runtime.sessions() as session, session.begin():
+    async with runtime.sessions() as session:
         recap, counted = await reports.monthly_recap(
             session, caller.agreement, period, query.presence, rule=runtime.settings.overstay
         )
-        await disclose(session, caller, request, counted, runtime)
+    await disclose(caller, request, counted, runtime)
     return recap
 
 
@@ -76,7 +76,7 @@ async def _area(runtime: Runtime, caller: Caller, request: Request, query: AreaQ
         _refuse("region", reason, "forbidden_region")
     now = runtime.clock.now()
     period = None if query.month is None else _period(caller, query.month, now)
-    async with runtime.sessions() as session, session.begin():
+    async with runtime.sessions() as session:
         listed = await reports.area_list(
             session,
             caller.agreement,
@@ -86,7 +86,7 @@ async def _area(runtime: Runtime, caller: Caller, request: Request, query: AreaQ
             presence=query.presence,
             rule=runtime.settings.overstay,
         )
-        await disclose(session, caller, request, [UUID(item["foreigner_id"]) for item in listed.items], runtime)
+    await disclose(caller, request, [UUID(item["foreigner_id"]) for item in listed.items], runtime)
     return listed
 
 

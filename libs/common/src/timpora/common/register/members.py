@@ -1,8 +1,9 @@
-"""The agency directory: who the supervision team's agencies are, where they act, and how to reach them.
+"""A member agency of the register: who it is, where it acts, how to reach it, and its data-sharing agreement.
 
-Loaded from a YAML file kept in version control (``agencies_file``) at start, and changed afterwards
-through the admin API; both write the same ``agencies`` table, which is what routing reads.
-Webhook signing secrets never sit in the file: it names the environment variable that holds each one.
+The immigration office is the data's controller (``controller``): what it receives about its own data is
+processing, recorded as such, and needs no agreement. Every other member receives something about a person
+only under its agreement in force (:mod:`timpora.common.register.agreements`), on every channel.
+Webhook signing secrets never sit in the register: it names the environment variable that holds each one.
 """
 
 from __future__ import annotations
@@ -10,19 +11,21 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from datetime import time
+from datetime import datetime, time
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from timpora.common import regions
-from timpora.common.config_files import load_model, refuse_repeats
+from timpora.common.events.payloads import ForeignerEvent, Permit
+from timpora.common.register.agreements import Agreement
+from timpora.common.register.fields import FIELD_NAMES, redact
 from timpora.common.types import AgencyId, RegionCode
 
-DEFAULT_AGENCIES = Path(__file__).with_name("default_agencies.yaml")
+#: What the controller receives: everything it holds (processing, not a disclosure).
+_EVERYTHING = frozenset(FIELD_NAMES)
 
 EmailAddress = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$", max_length=254)
@@ -30,7 +33,7 @@ EmailAddress = Annotated[
 
 
 class AgencyKind(StrEnum):
-    """What a TIMPORA member is; its alerts carry the fields its kind needs (``notices.ROLE_FIELDS``)."""
+    """What a TIMPORA member is: rules pick "the nearest agency" by kind. What it is told is its agreement's."""
 
     IMMIGRATION = "immigration"  # Kantor Imigrasi, which leads the team
     LOCAL_GOVERNMENT = "local_government"  # Pemkab (Sekda, Bakesbangpol) and its district offices (Kecamatan)
@@ -130,13 +133,38 @@ class Agency(BaseModel):
     office_hours: OfficeHours = OfficeHours()
     channels: Channels = Channels()
     escalation_contacts: list[EmailAddress] = Field(default_factory=list)
-    #: Whether it supervises guests of accommodations in its jurisdiction who live elsewhere (as its data-sharing
-    #: agreement's ``guests`` says): their news reaches it by rules that name it.
-    guests: bool = False
     #: Local time of the daily digest of the alerts its rules mark ``digest``; office opening when omitted.
     digest_at: time | None = None
     #: False: this agency takes every alert at once, even those its rules would gather into a digest.
     digests: bool = True
+    #: The immigration office, the data's controller: it receives everything it holds, as processing.
+    controller: bool = False
+    #: Its data-sharing agreement (none: it receives nothing about any person, on any channel).
+    agreement: Agreement | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _agreement_names_the_member(cls, data: Any) -> Any:  # noqa: ANN401 - pydantic's raw input
+        # In the register an agreement sits under its member and says neither whose it is nor, if it covers the
+        # member's whole jurisdiction, where: both come from the member.
+        if isinstance(data, dict) and isinstance(data.get("agreement"), dict):
+            agreement = dict(data["agreement"])
+            for key, value in (("agency_id", data.get("id")), ("agency_name", data.get("name"))):
+                if agreement.setdefault(key, value) != value:
+                    raise ValueError(f"agreement.{key} must be the member's own ({key.removeprefix('agency_')})")
+            agreement.setdefault("jurisdiction", data.get("jurisdiction"))
+            data = {**data, "agreement": agreement}
+        return data
+
+    @model_validator(mode="after")
+    def _one_basis(self) -> Agency:
+        if self.controller and self.agreement is not None:
+            raise ValueError("the controller processes its own data and has no data-sharing agreement")
+        if self.agreement is not None:
+            wider = [code for code in self.agreement.jurisdiction if not regions.is_within_any(code, self.jurisdiction)]
+            if wider:
+                raise ValueError(f"agreement.jurisdiction {', '.join(wider)} is outside the member's jurisdiction")
+        return self
 
     @field_validator("time_zone")
     @classmethod
@@ -175,18 +203,31 @@ class Agency(BaseModel):
             default=0,
         )
 
+    def agreement_at(self, moment: datetime) -> Agreement | None:
+        """Its agreement if in force at ``moment`` (by its region's calendar), else None."""
+        agreement = self.agreement
+        return agreement if agreement is not None and agreement.in_force_at(moment) else None
 
-class DirectoryFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    def receives(self, event_type: str, permit: Permit | None, place: str, *, guest: bool, moment: datetime) -> bool:
+        """Whether news of ``event_type`` about a person at ``place`` may reach it at ``moment``: always for the
+        controller, else only as its agreement in force admits."""
+        if self.controller:
+            return True
+        agreement = self.agreement_at(moment)
+        return agreement is not None and agreement.admits(event_type, permit, place, guest=guest)
 
-    agencies: list[Agency]
+    def record_of(self, data: ForeignerEvent) -> dict[str, Any]:
+        """The person as this member may be told of them: everything for the controller, else its agreement's
+        record (the caller has checked that the agreement is in force)."""
+        if self.controller:
+            return redact(data.foreigner, _EVERYTHING)
+        if self.agreement is None:
+            raise ValueError(f"{self.id} has no data-sharing agreement")
+        return self.agreement.record_of(data)
 
-    @model_validator(mode="after")
-    def _unique(self) -> DirectoryFile:
-        refuse_repeats((agency.id for agency in self.agencies), "more than one agency with id")
-        return self
-
-
-def load(path: Path) -> list[Agency]:
-    """The agencies in ``path``; raises ``ConfigFileError`` naming the file and the fields at fault."""
-    return load_model(path, DirectoryFile).agencies
+    @property
+    def allowed(self) -> frozenset[str]:
+        """The fields it may receive (none without an agreement)."""
+        if self.controller:
+            return _EVERYTHING
+        return self.agreement.allowed if self.agreement is not None else frozenset()

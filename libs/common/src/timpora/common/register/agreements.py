@@ -1,28 +1,26 @@
-"""Data-sharing agreements: per agency, versioned, loadable from a YAML file kept in version control.
+"""Data-sharing agreements: one per member agency of the register, versioned.
 
 An agreement says which fields (``fields``), for which jurisdiction (Kemendagri code prefixes), for
-what purpose, which event types go to the agency's topic, from when to when, and who approved it.
-Outside its validity window an agreement shares nothing.
+what purpose, which event types reach the agency (its topic and its alerts), from when to when, and
+who approved it. Outside its validity window an agreement shares nothing, on any channel.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from timpora.common import regions
-from timpora.common.config_files import load_model, modified_ns, refuse_repeats
 from timpora.common.events import REGISTRY_EVENT_SPECS
-from timpora.common.events.payloads import ForeignerEvent, PermitType, StayPurpose
+from timpora.common.events.payloads import ForeignerEvent, Permit, PermitType, StayPurpose
+from timpora.common.register.fields import RESIDENCE_FIELDS, FieldName, redact
 from timpora.common.types import AgencyId, RegionCode
-from timpora.sharing.domain.fields import RESIDENCE_FIELDS, FieldName, redact
 
 EVENT_NAMES = frozenset(spec.name for spec in REGISTRY_EVENT_SPECS)
-DEFAULTS = Path(__file__).with_name("default_agreements.yaml")
+#: What every record carries besides its fields: the registry's opaque id of the person and of the version.
+RECORD_IDS = frozenset({"foreigner_id", "version"})
 
 
 class Agreement(BaseModel):
@@ -74,6 +72,11 @@ class Agreement(BaseModel):
             return redact(data.foreigner, self.allowed)
         return redact(data.foreigner, self.allowed - RESIDENCE_FIELDS)
 
+    def served(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A stored record filtered again through this agreement as it is served (defence in depth: a record
+        stored under other terms never shows a field these do not include)."""
+        return {name: value for name, value in record.items() if name in self.allowed or name in RECORD_IDS}
+
     def is_valid_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
@@ -92,12 +95,23 @@ class Agreement(BaseModel):
         agreement that takes guests, staying at an accommodation there), holding a permit of its kinds and
         purposes where the agreement names some."""
         places = data.places if self.guests else (_home(data),)
-        if not any(self.covers(place) for place in places):
-            return False
-        permit = data.foreigner.permit
+        return any(self.covers(place) for place in places) and self.takes_permit(data.foreigner.permit)
+
+    def takes_permit(self, permit: Permit | None) -> bool:
+        """Whether a holder of ``permit`` (None: no permit) is of the kinds and purposes the agreement names."""
         if self.permit_types is not None and (permit is None or permit.type not in self.permit_types):
             return False
         return self.permit_purposes is None or (permit is not None and permit.purpose in self.permit_purposes)
+
+    def admits(self, event_type: str, permit: Permit | None, place: str, *, guest: bool) -> bool:
+        """Whether news of ``event_type`` about a person at ``place`` (where they live, or, ``guest``, where they
+        stay) may reach the agency: the alerts' gate, the same terms as its view and its topic."""
+        return (
+            event_type in self.event_types
+            and self.covers(place)
+            and (self.guests or not guest)
+            and self.takes_permit(permit)
+        )
 
 
 def _home(data: ForeignerEvent) -> str | None:
@@ -108,30 +122,3 @@ def _home(data: ForeignerEvent) -> str | None:
         return person.residence.village_code
     stay = getattr(data, "stay", None) or person.stay
     return None if stay is not None and stay.village_code == data.jurisdiction else data.jurisdiction
-
-
-class AgreementFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    agreements: list[Agreement]
-
-    @model_validator(mode="after")
-    def _one_per_agency(self) -> AgreementFile:
-        refuse_repeats((agreement.agency_id for agreement in self.agreements), "more than one agreement for")
-        return self
-
-
-def load(path: Path) -> list[Agreement]:
-    """The agreements in ``path``; raises :class:`ConfigFileError` naming the file and the fields at fault."""
-    return load_model(path, AgreementFile).agreements
-
-
-@lru_cache(maxsize=8)
-def _load_at(path: Path, modified_ns: int) -> tuple[Agreement, ...]:
-    del modified_ns  # part of the cache key only: an edited file is read again
-    return tuple(load(path))
-
-
-def current(path: Path) -> dict[str, Agreement]:
-    """The agreements in ``path`` by agency id, read again whenever the file changes."""
-    return {agreement.agency_id: agreement for agreement in _load_at(path, modified_ns(path))}
