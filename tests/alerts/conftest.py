@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import select, text
 
+from tests.support import register as register_variants
 from tests.support.clock import ManualClock
 from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
 from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS
@@ -25,10 +26,11 @@ from timpora.alerts.alerting import Alerting
 from timpora.alerts.channels.email import SmtpSettings
 from timpora.alerts.channels.webhook import new_secret
 from timpora.alerts.delivery import DeliveryWorker
-from timpora.alerts.domain import directory, rules
+from timpora.alerts.domain import rules
 from timpora.alerts.main import SERVICE
 from timpora.alerts.models import alerts, deliveries, routed_events
 from timpora.alerts.settings import AlertsSettings, DeliverySettings, LifecycleSettings
+from timpora.common import register
 from timpora.common.events import CloudEvent
 from timpora.common.events.payloads import Contract
 from timpora.common.service import ServiceRuntime
@@ -53,6 +55,7 @@ class AlertsUnderTest:
     topic: str
     secret: str
     rules_file: Path
+    register_file: Path
     keys: dict[str, str]
     operator: str
 
@@ -102,18 +105,29 @@ class AlertsUnderTest:
         headers = {"Authorization": f"Bearer {self.keys[agency]}"}
         return await self.client.request(method, path, headers=headers, **kwargs)
 
+    async def change_register(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Edits the register the service reads, and waits until the service has taken it (as it does within a
+        second of any change, without a restart)."""
+        document = yaml.safe_load(self.register_file.read_text(encoding="utf-8"))
+        change(document)
+        register_variants.write(self.register_file, document)
+        wanted = register.load(self.register_file).digest
+        async with asyncio.timeout(10):
+            while self.alerting.directory_cache.synced != wanted:
+                await self.alerting.directory_cache.sync()
+                await asyncio.sleep(0.05)
+
     async def as_operator(self, method: str, path: str, **kwargs: Any) -> Response:
         return await self.client.request(method, path, headers={"Authorization": f"Bearer {self.operator}"}, **kwargs)
 
 
-def _agencies_file(tmp_path: Path, webhook_url: str) -> Path:
-    document = yaml.safe_load(directory.DEFAULT_AGENCIES.read_text(encoding="utf-8"))
-    for agency in document["agencies"]:
-        if agency["id"] == "polres-bangkalan":
-            agency["channels"]["webhook"] = {"url": webhook_url, "secret_env": SECRET_VARIABLE}
-    path = tmp_path / "agencies.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    return path
+def _register_file(tmp_path: Path, webhook_url: str) -> Path:
+    document = register_variants.shipped()
+    register_variants.member(document, "polres-bangkalan")["channels"]["webhook"] = {
+        "url": webhook_url,
+        "secret_env": SECRET_VARIABLE,
+    }
+    return register_variants.write(tmp_path / "register.yaml", document)
 
 
 @pytest.fixture
@@ -132,7 +146,7 @@ async def service(
         settings = AlertsSettings(
             kafka=kafka_settings,
             database=database_settings["alerts"],
-            agencies_file=_agencies_file(tmp_path, webhook.url),
+            register_file=_register_file(tmp_path, webhook.url),
             rules_file=rules_file,
             smtp=SmtpSettings(host=smtp.host, port=smtp.port),
             # The test runs delivery, escalation and digests itself, at the times its clock says.
@@ -168,6 +182,7 @@ async def service(
                     topic=topic,
                     secret=secret,
                     rules_file=rules_file,
+                    register_file=settings.register_file,
                     keys=keys,
                     operator=operator,
                 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +19,6 @@ from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, SURABAYA, Person
 from timpora.alerts import lifecycle
 from timpora.alerts.alerting import MOVED_AWAY, alert_id_for
-from timpora.alerts.channels.webhook import new_secret
 from timpora.alerts.models import routed_events
 from timpora.common.events.payloads import PresenceStatus
 
@@ -241,35 +239,47 @@ async def test_a_broken_rule_file_is_refused_and_the_old_rules_keep_routing(serv
     assert (await service.as_operator("GET", "/v1/admin/rules")).json()["refused"] is None
 
 
-async def test_operators_add_and_remove_agencies_through_the_api(service: AlertsUnderTest) -> None:
-    agency = {
-        "id": "kodim-test",
-        "name": "Kodim (test)",
-        "kind": "military",
-        "jurisdiction": ["35.26.05"],
-        "channels": {"webhook": {"url": service.webhook.url, "secret": new_secret()}, "emails": []},
-    }
-    refused = await service.as_operator("PUT", "/v1/admin/agencies/other-id", json=agency)
-    assert refused.status_code == 422
-    bad_secret = {**agency, "channels": {"webhook": {"url": service.webhook.url, "secret": "hello"}}}
-    refused_secret = await service.as_operator("PUT", "/v1/admin/agencies/kodim-test", json=bad_secret)
-    assert refused_secret.status_code == 422
-    assert "hello" not in refused_secret.text
-    by_variable = {**agency, "channels": {"webhook": {"url": service.webhook.url, "secret_env": "HOME"}}}
-    named = await service.as_operator("PUT", "/v1/admin/agencies/kodim-test", json=by_variable)
-    assert named.status_code == 422
-    assert named.json()["detail"][0]["loc"] == ["body", "channels", "webhook", "secret"]
-    bad = await service.as_operator("PUT", "/v1/admin/agencies/kodim-test", json={**agency, "jurisdiction": ["99"]})
-    assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"][:2] == ["body", "jurisdiction"]
-    created = await service.as_operator("PUT", "/v1/admin/agencies/kodim-test", json=agency)
-    assert created.status_code == 200, created.text
-    assert "whsec_" not in created.text
+async def test_a_member_added_to_the_register_is_alerted_without_a_restart_and_a_removed_one_is_not(
+    service: AlertsUnderTest,
+) -> None:
+    # The register is the one way to change a member: the admin API only shows them.
+    assert (await service.as_operator("PUT", "/v1/admin/agencies/kodim-test", json={})).status_code in {404, 405}
+    await service.change_register(lambda document: document["members"].append(_KODIM_TEST))
+    person = Person(village=LAJING)
+    await service.send(person.arrived())
+    assert "kodim-test" in {row.agency_id for row in await service.alerts_about(person.foreigner_id)}
     listed = {item["agency"]["id"] for item in (await service.as_operator("GET", "/v1/admin/agencies")).json()}
     assert "kodim-test" in listed
-    removed = await service.as_operator("DELETE", "/v1/admin/agencies/kodim-test")
-    assert removed.status_code == 204
-    assert (await service.as_operator("DELETE", "/v1/admin/agencies/kodim-test")).status_code == 404
+
+    def remove(document: dict[str, Any]) -> None:
+        document["members"] = [member for member in document["members"] if member["id"] != "kodim-test"]
+
+    await service.change_register(remove)
+    later = Person(village=LAJING)
+    await service.send(later.arrived())
+    assert "kodim-test" not in {row.agency_id for row in await service.alerts_about(later.foreigner_id)}
+    removed = {
+        item["agency"]["id"]: item["removed_at"]
+        for item in (await service.as_operator("GET", "/v1/admin/agencies")).json()
+    }
+    assert removed["kodim-test"] is not None  # kept, marked removed: its old alerts still name it
+
+
+_KODIM_TEST = {
+    "id": "kodim-test",
+    "name": "Babinsa Lajing (test)",
+    "kind": "village",  # the nearest village-level member, beside the village head
+    "jurisdiction": [LAJING],
+    "channels": {"emails": ["babinsa@lajing.timpora.example"]},
+    "agreement": {
+        "version": 1,
+        "purpose": "Territorial security in the district, for a test of the register.",
+        "fields": ["full_name", "nationality", "presence", "residence_village_code"],
+        "event_types": ["foreigner.arrived"],
+        "valid_from": "2025-01-01",
+        "approved_by": "Kepala Kantor Imigrasi Kelas II Non TPI Pamekasan",
+    },
+}
 
 
 async def test_closed_alerts_and_their_data_are_deleted_after_the_retention_period(service: AlertsUnderTest) -> None:
@@ -304,21 +314,34 @@ async def test_an_expiry_event_about_someone_not_present_alerts_nobody(service: 
 
 
 @pytest.fixture
-async def surabaya(service: AlertsUnderTest) -> AsyncIterator[str]:
+async def surabaya(service: AlertsUnderTest) -> str:
     """Surabaya's city government as a member too, for the duration of a test: a place to move to."""
-    agency = {
+    member = {
         "id": "pemkot-surabaya",
         "name": "Pemerintah Kota Surabaya",
         "kind": "local_government",
         "jurisdiction": ["35.78"],
         "channels": {"emails": ["bakesbangpol@surabaya.timpora.example"]},
+        "agreement": {
+            "version": 1,
+            "purpose": "Supervision of foreigners residing in the city, as a member of its TIMPORA.",
+            "fields": [
+                "full_name",
+                "nationality",
+                "presence",
+                "residence_village_code",
+                "permit_type",
+                "permit_expires_on",
+                "permit_status",
+                "sponsor_name",
+            ],
+            "event_types": ["foreigner.arrived", "foreigner.residence-reported", "permit.expiring", "permit.expired"],
+            "valid_from": "2025-01-01",
+            "approved_by": "Kepala Kantor Imigrasi Kelas I TPI Surabaya",
+        },
     }
-    added = await service.as_operator("PUT", "/v1/admin/agencies/pemkot-surabaya", json=agency)
-    assert added.status_code == 200, added.text
-    try:
-        yield "pemkot-surabaya"
-    finally:
-        await service.as_operator("DELETE", "/v1/admin/agencies/pemkot-surabaya")
+    await service.change_register(lambda document: document["members"].append(member))
+    return "pemkot-surabaya"
 
 
 def _held_twice(rows: list[Any]) -> list[tuple[Any, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,16 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, SURABAYA, Person
-from timpora.alerts.domain import directory, notices, rules
-from timpora.common.register.members import Agency, Channel
-from timpora.alerts.domain.routing import Directory, Subject, agency_for_level_above, route
+from timpora.alerts.domain import notices, rules
+from timpora.alerts.domain.routing import Decision, Directory, Subject, agency_for_level_above, route
 from timpora.alerts.domain.rules import Rule, RuleBook, Severity
+from timpora.common import register
 from timpora.common.config_files import ConfigFileError
 from timpora.common.events.payloads import ForeignerEvent, PermitType
-from timpora.sharing.domain import agreements
+from timpora.common.register.agreements import RECORD_IDS
+from timpora.common.register.members import Agency, Channel, Channels, Webhook
 
-AGENCIES = {agency.id: agency for agency in directory.load(directory.DEFAULT_AGENCIES)}
+AGENCIES = dict(register.load(register.DEFAULT_REGISTER).members)
 DEFAULT_RULES = rules.load(rules.DEFAULT_RULES, AGENCIES)
+#: Within every shipped agreement's validity.
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
 def _subject(event_data: object, name: str) -> Subject:
@@ -29,8 +33,12 @@ def _subject(event_data: object, name: str) -> Subject:
     return Subject.of(name, event_data)
 
 
+def _route(subject: Subject) -> list[Decision]:
+    return route(subject, DEFAULT_RULES, Directory(AGENCIES), NOW)
+
+
 def _routed(person_event: object, name: str, directory_: Directory | None = None) -> dict[str, tuple[str, ...]]:
-    decisions = route(_subject(person_event, name), DEFAULT_RULES, directory_ or Directory(AGENCIES))
+    decisions = route(_subject(person_event, name), DEFAULT_RULES, directory_ or Directory(AGENCIES), NOW)
     return {decision.agency_id: decision.reasons for decision in decisions}
 
 
@@ -61,7 +69,7 @@ def test_a_village_without_an_agency_falls_back_to_the_district_then_the_regency
 
 
 def test_a_village_agency_without_a_usable_channel_is_skipped_for_the_next_level() -> None:
-    silent = AGENCIES["desa-lajing"].model_copy(update={"channels": directory.Channels()})
+    silent = AGENCIES["desa-lajing"].model_copy(update={"channels": Channels()})
     routed = _routed(
         Person(village=LAJING).arrived().data, "foreigner.arrived", Directory({**AGENCIES, "desa-lajing": silent})
     )
@@ -79,11 +87,15 @@ def test_filters_choose_by_permit_type_and_threshold() -> None:
     person = Person()
     month = {
         decision.agency_id: decision
-        for decision in route(_subject(person.expiring(30).data, "permit.expiring"), DEFAULT_RULES, Directory(AGENCIES))
+        for decision in route(
+            _subject(person.expiring(30).data, "permit.expiring"), DEFAULT_RULES, Directory(AGENCIES), NOW
+        )
     }
     week = {
         decision.agency_id: decision
-        for decision in route(_subject(person.expiring(7).data, "permit.expiring"), DEFAULT_RULES, Directory(AGENCIES))
+        for decision in route(
+            _subject(person.expiring(7).data, "permit.expiring"), DEFAULT_RULES, Directory(AGENCIES), NOW
+        )
     }
     assert month["kanim-pamekasan"].rule_ids == ("expiring-immigration",)
     assert not month["kanim-pamekasan"].digest
@@ -100,7 +112,7 @@ def test_a_move_tells_the_agencies_of_both_places() -> None:
 
 
 def test_an_overstay_is_critical_and_goes_out_at_once() -> None:
-    decisions = route(_subject(Person().expired().data, "permit.expired"), DEFAULT_RULES, Directory(AGENCIES))
+    decisions = _route(_subject(Person().expired().data, "permit.expired"))
     assert {decision.agency_id for decision in decisions} >= {"kanim-pamekasan", "polres-bangkalan", "desa-lajing"}
     overstay = [decision for decision in decisions if "overstay" in decision.rule_ids]
     assert {decision.agency_id for decision in overstay} == {
@@ -115,7 +127,7 @@ def test_an_overstay_is_critical_and_goes_out_at_once() -> None:
 
 def test_a_disabled_webhook_is_not_a_usable_channel() -> None:
     agency = AGENCIES["polres-bangkalan"].model_copy(
-        update={"channels": directory.Channels(webhook=directory.Webhook(url="http://x/h", secret_env="HOOK"))}  # noqa: S106
+        update={"channels": Channels(webhook=Webhook(url="http://x/h", secret_env="HOOK"))}  # noqa: S106
     )
     assert Directory({agency.id: agency}).reachable(agency, Channel) == {Channel.WEBHOOK}
     disabled = Directory({agency.id: agency}, frozenset({agency.id}))
@@ -123,14 +135,34 @@ def test_a_disabled_webhook_is_not_a_usable_channel() -> None:
     assert disabled.configured(agency, Channel) == disabled.held(agency) == {Channel.WEBHOOK}
 
 
-def test_escalation_goes_to_the_nearest_wider_jurisdiction() -> None:
-    wider = agency_for_level_above(AGENCIES["desa-lajing"], LAJING, Directory(AGENCIES))
+def test_escalation_goes_to_the_nearest_wider_jurisdiction_whose_agreement_covers_the_alert() -> None:
+    overstay = _subject(Person(village=LAJING).expired().data, "permit.expired")
+    wider = agency_for_level_above(AGENCIES["desa-lajing"], LAJING, Directory(AGENCIES), overstay, NOW)
     assert wider is not None
     assert wider.id == "kecamatan-arosbaya"
-    regency = agency_for_level_above(AGENCIES["kecamatan-arosbaya"], LAJING, Directory(AGENCIES))
+    regency = agency_for_level_above(AGENCIES["kecamatan-arosbaya"], LAJING, Directory(AGENCIES), overstay, NOW)
     assert regency is not None
     # The district office's own regency government, not another regency-level member picked by its id.
     assert regency.id == "pemkab-bangkalan"
+    # Past 60 days, only immigration, the police and the prosecutor's office have the news in their agreements:
+    # the district office and the regency government are passed over, the police chosen.
+    exceeded = _subject(Person(village=LAJING).overstay_exceeded().data, "permit.overstay-exceeded")
+    above = agency_for_level_above(AGENCIES["desa-lajing"], LAJING, Directory(AGENCIES), exceeded, NOW)
+    assert above is not None
+    assert above.id in {"polres-bangkalan", "kejari-bangkalan", "kanim-pamekasan"}
+    narrowed = _with_agreement("kecamatan-arosbaya", event_types=["foreigner.arrived"])
+    skipped = agency_for_level_above(AGENCIES["desa-lajing"], LAJING, Directory(narrowed), overstay, NOW)
+    assert skipped is not None
+    assert skipped.id == "pemkab-bangkalan"
+
+
+def _with_agreement(agency_id: str, **terms: object) -> dict[str, Agency]:
+    """The shipped members, with ``agency_id``'s agreement changed (None: withdrawn)."""
+    member = AGENCIES[agency_id]
+    agreement = None
+    if terms.get("withdrawn") is None and member.agreement is not None:
+        agreement = member.agreement.model_copy(update=terms)
+    return {**AGENCIES, agency_id: member.model_copy(update={"agreement": agreement})}
 
 
 @settings(max_examples=60, deadline=None)
@@ -152,7 +184,7 @@ def test_every_chosen_agency_covers_the_place_and_is_named_by_a_matching_rule(
     }[kind]()
     name = event.type.removeprefix("id.timpora.").removesuffix(".v1")
     subject = _subject(event.data, name)
-    for decision in route(subject, DEFAULT_RULES, Directory(AGENCIES)):
+    for decision in route(subject, DEFAULT_RULES, Directory(AGENCIES), NOW):
         assert AGENCIES[decision.agency_id].covers(village)
         assert decision.channels
         matching = [rule for rule in DEFAULT_RULES if rule.id in decision.rule_ids]
@@ -251,15 +283,15 @@ def test_a_rule_file_edited_on_disk_is_picked_up(tmp_path: Path) -> None:
     assert [rule.id for rule in book.refresh(AGENCIES)] == ["two"]
 
 
-def test_the_directory_refuses_a_bad_agency(tmp_path: Path) -> None:
-    path = tmp_path / "agencies.yaml"
-    _write(path, {"agencies": [{"id": "x1", "name": "X", "kind": "police", "jurisdiction": ["99.99"]}]})
-    with pytest.raises(ConfigFileError, match=r"agencies.0.jurisdiction.0"):
-        directory.load(path)
+def test_the_register_refuses_a_bad_member(tmp_path: Path) -> None:
+    path = tmp_path / "register.yaml"
+    _write(path, {"members": [{"id": "x1", "name": "X", "kind": "police", "jurisdiction": ["99.99"]}]})
+    with pytest.raises(ConfigFileError, match=r"members.0.jurisdiction.0"):
+        register.load(path)
     _write(
         path,
         {
-            "agencies": [
+            "members": [
                 {
                     "id": "x1",
                     "name": "X",
@@ -271,7 +303,7 @@ def test_the_directory_refuses_a_bad_agency(tmp_path: Path) -> None:
         },
     )
     with pytest.raises(ConfigFileError, match="exactly one of secret_env"):
-        directory.load(path)
+        register.load(path)
 
 
 def test_rules_are_models_of_their_own() -> None:
@@ -292,9 +324,7 @@ def test_every_member_hears_of_what_it_supervises_about_a_lajing_resident(event:
         "expired": (person.expired().data, "permit.expired"),
     }[event]
 
-    decisions = {
-        decision.agency_id: decision for decision in route(_subject(data, name), DEFAULT_RULES, Directory(AGENCIES))
-    }
+    decisions = {decision.agency_id: decision for decision in _route(_subject(data, name))}
 
     assert {"pemkab-bangkalan", "polres-bangkalan", "kecamatan-arosbaya", "desa-lajing"} <= set(decisions)
     if name == "foreigner.arrived":
@@ -312,7 +342,9 @@ def test_the_prosecutor_hears_of_every_overstay_in_the_regency_and_of_nothing_el
         person = Person(village=village, permit_type=PermitType.VISIT)
         overstay = {
             decision.agency_id: decision
-            for decision in route(_subject(person.expired().data, "permit.expired"), DEFAULT_RULES, Directory(AGENCIES))
+            for decision in route(
+                _subject(person.expired().data, "permit.expired"), DEFAULT_RULES, Directory(AGENCIES), NOW
+            )
         }
         prosecutor = overstay["kejari-bangkalan"]
         assert (prosecutor.rule_ids, prosecutor.severity, prosecutor.digest) == (
@@ -330,7 +362,10 @@ def test_an_overstay_past_60_days_is_critical_for_immigration_the_police_and_the
     decisions = {
         decision.agency_id: decision
         for decision in route(
-            _subject(person.overstay_exceeded().data, "permit.overstay-exceeded"), DEFAULT_RULES, Directory(AGENCIES)
+            _subject(person.overstay_exceeded().data, "permit.overstay-exceeded"),
+            DEFAULT_RULES,
+            Directory(AGENCIES),
+            NOW,
         )
     }
     assert set(decisions) == {"kanim-pamekasan", "polres-bangkalan", "kejari-bangkalan"}
@@ -348,13 +383,12 @@ def test_every_overstay_alert_names_the_sponsor(name: str) -> None:
     event = person.expired(days=12) if name == "permit.expired" else person.overstay_exceeded()
     data = event.data
     assert isinstance(data, ForeignerEvent)
-    decisions = route(_subject(data, name), DEFAULT_RULES, Directory(AGENCIES))
+    decisions = _route(_subject(data, name))
     assert len(decisions) >= 3
     for decision in decisions:
         notice = notices.alert_notice(
             alert_id=uuid.uuid4(),
-            agency_id=decision.agency_id,
-            kind=AGENCIES[decision.agency_id].kind,
+            agency=AGENCIES[decision.agency_id],
             event_id=event.id,
             event_type=name,
             occurred_at=event.time,
@@ -421,7 +455,7 @@ def test_the_district_and_the_village_hear_only_of_their_own() -> None:
 def test_reminders_reach_immigration_at_once() -> None:
     for threshold in (30, 14, 7, 1):
         decisions = route(
-            _subject(Person().expiring(threshold).data, "permit.expiring"), DEFAULT_RULES, Directory(AGENCIES)
+            _subject(Person().expiring(threshold).data, "permit.expiring"), DEFAULT_RULES, Directory(AGENCIES), NOW
         )
         assert not next(decision for decision in decisions if decision.agency_id == "kanim-pamekasan").digest
 
@@ -449,38 +483,83 @@ def test_a_rule_may_not_hold_an_overstay_or_anything_critical_for_a_digest(
         rules.load(path, AGENCIES)
 
 
-# What an alert calls a field, and what the agreements call it.
-_AGREEMENT_NAMES = {"village_code": "residence_village_code", "foreigner_id": None, "permit_number": "permit_number"}
-
-
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     village=st.sampled_from([LAJING, AROSBAYA_OTHER, KAMAL]),
     permit_type=st.sampled_from(list(PermitType)),
-    kind=st.sampled_from(["arrived", "expiring", "expired", "departed", "moved"]),
+    kind=st.sampled_from(["arrived", "expiring", "expired", "exceeded", "departed", "moved", "deported"]),
 )
-def test_the_shipped_rules_tell_an_agency_only_what_its_shipped_agreement_covers(
+def test_an_alert_reaches_an_agency_only_under_its_agreement_and_carries_only_its_fields(
     village: str, permit_type: PermitType, kind: str
 ) -> None:
-    # Until alerts follow the agreements themselves, the shipped defaults must at least not contradict them.
-    in_force = agreements.current(agreements.DEFAULTS)
-    person = Person(village=village, permit_type=permit_type)
+    person = Person(village=village, permit_type=permit_type, sponsor="PT Bangkalan Garam")
     event = {
         "arrived": person.arrived,
         "expiring": lambda: person.expiring(7),
         "expired": person.expired,
+        "exceeded": person.overstay_exceeded,
         "departed": person.departed,
+        "deported": person.deported,
         "moved": lambda: person.moved_to(KAMAL if village != KAMAL else LAJING),
     }[kind]()
+    data = event.data
+    assert isinstance(data, ForeignerEvent)
     name = event.type.removeprefix("id.timpora.").removesuffix(".v1")
-    for decision in route(_subject(event.data, name), DEFAULT_RULES, Directory(AGENCIES)):
+    for decision in _route(_subject(data, name)):
         agency = AGENCIES[decision.agency_id]
-        if agency.kind is directory.AgencyKind.IMMIGRATION:
-            continue  # the data's controller: what it is told of its own data is no disclosure
-        agreement = in_force.get(agency.id)
+        notice = notices.alert_notice(
+            alert_id=uuid.uuid4(),
+            agency=agency,
+            event_id=event.id,
+            event_type=name,
+            occurred_at=event.time,
+            severity=decision.severity.value,
+            data=data,
+            place=village,
+        )
+        if agency.controller:
+            continue  # the data's controller: what it is told of its own data is processing, not a disclosure
+        agreement = agency.agreement
         assert agreement is not None, f"{agency.id} is alerted without an agreement"
         assert name in agreement.event_types, (agency.id, name)
-        carried = {_AGREEMENT_NAMES.get(field, field) for field in notices.ROLE_FIELDS[agency.kind]} - {None}
-        assert carried <= agreement.allowed, (agency.id, carried - agreement.allowed)
+        assert set(notice["person"]) <= agreement.allowed | RECORD_IDS, (agency.id, set(notice["person"]))
+        assert "fee_due_idr" not in notice["details"] or "permit_fee_paid_days" in agreement.allowed
         # An agreement narrowed to some permits' holders: nobody else is in the agency's view, nor in its alerts.
         assert agreement.permit_types is None or permit_type in agreement.permit_types, (agency.id, permit_type)
+
+
+def test_an_agency_without_an_agreement_in_force_is_never_chosen() -> None:
+    arrival = Person(village=LAJING).arrived().data
+    assert "desa-lajing" in _routed(arrival, "foreigner.arrived")
+    for members in (
+        _with_agreement("desa-lajing", withdrawn=True),
+        _with_agreement("desa-lajing", valid_to=datetime(2026, 11, 28, tzinfo=UTC).date()),
+        _with_agreement("desa-lajing", event_types=["permit.expired"]),
+        _with_agreement("desa-lajing", jurisdiction=["35.26.05.2001"]),
+    ):
+        routed = _routed(arrival, "foreigner.arrived", Directory(members))
+        assert "desa-lajing" not in routed
+        # The nearest of its kind falls back a level, as for a village without a member.
+        assert "kecamatan-arosbaya" in routed
+
+
+def test_guests_reach_only_agencies_whose_agreement_takes_guests() -> None:
+    person = Person(village=SURABAYA)
+    stayed = person.stayed(KAMAL).data
+    assert "polres-bangkalan" in _routed(stayed, "foreigner.stay-reported")
+    no_guests = _with_agreement("polres-bangkalan", guests=False)
+    assert _routed(stayed, "foreigner.stay-reported", Directory(no_guests)) == {}
+
+
+def test_a_rule_naming_an_agency_whose_agreement_does_not_cover_its_events_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    rule = {"id": "tell-kodim", "event_types": ["permit.expired"], "to": [{"agency": "kodim-0829"}]}
+    _write(path, {"rules": [rule]})
+    with pytest.raises(ConfigFileError, match=r"rule tell-kodim: the agreement of kodim-0829 does not cover permit"):
+        rules.load(path, AGENCIES)
+    _write(path, {"rules": [{**rule, "to": [{"agency": "desa-lajing"}]}]})
+    with pytest.raises(ConfigFileError, match=r"rule tell-kodim: desa-lajing has no data-sharing agreement"):
+        rules.load(path, _with_agreement("desa-lajing", withdrawn=True))
+    # The controller needs no agreement.
+    _write(path, {"rules": [{**rule, "to": [{"agency": "kanim-pamekasan"}]}]})
+    assert [loaded.id for loaded in rules.load(path, AGENCIES)] == ["tell-kodim"]

@@ -12,7 +12,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import String, insert, literal, select, text
 from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.clock import ManualClock
 from timpora.alerts import models as alerts_models
@@ -23,8 +23,6 @@ from timpora.common.db.migrations import alembic_config, upgrade
 from timpora.common.settings import DatabaseSettings
 from timpora.common.standing import local_today, local_today_sql, zone_name_sql, zone_of
 from timpora.registry.models import outbox
-from timpora.sharing import disclosures
-from timpora.sharing.disclosures import Disclosure
 from timpora.sharing.models import inbox
 
 
@@ -76,7 +74,6 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "projections",
             "projection_history",
             "api_keys",
-            "disclosures",
             "outbox",
             "agreements",
         },
@@ -153,29 +150,6 @@ async def test_the_inbox_refuses_a_second_row_for_the_same_event(engines: dict[s
     async with engines["sharing"].begin() as connection:
         with pytest.raises(Exception, match="duplicate key"):
             await connection.execute(insert(inbox).values(**row))
-
-
-async def test_the_disclosure_log_refuses_updates_and_deletes(engines: dict[str, AsyncEngine]) -> None:
-    async with engines["sharing"].connect() as connection:
-        session = AsyncSession(bind=connection)
-        async with session.begin():
-            await disclosures.append(
-                session,
-                Disclosure(
-                    agency_id="desa-lajing",
-                    key_id=uuid.uuid4(),
-                    endpoint="GET /v1/foreigners",
-                    query={},
-                    record_ids=[],
-                    purpose="test",
-                    agreement_version=1,
-                    disclosed_at=datetime.now(UTC),
-                ),
-            )
-    for statement in ("UPDATE disclosures SET purpose = 'edited'", "DELETE FROM disclosures", "TRUNCATE disclosures"):
-        async with engines["sharing"].begin() as connection:
-            with pytest.raises(Exception, match="append-only"):
-                await connection.execute(text(statement))
 
 
 async def test_postgresql_counts_a_persons_days_in_the_same_zone_as_python(engines: dict[str, AsyncEngine]) -> None:

@@ -1,8 +1,10 @@
-"""Data-sharing agreements: the shipped defaults load, broken files are refused with the reason,
-validity windows and jurisdictions mean what they say, and redaction keeps only allowed fields."""
+"""Data-sharing agreements, held by the members of the register: the shipped register loads, broken files are
+refused with the reason, validity windows and jurisdictions mean what they say, and redaction keeps only allowed
+fields."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -11,15 +13,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.sharing.shipped import variant
 from tests.support.factories import snapshots
+from timpora.common import register
 from timpora.common.config_files import ConfigFileError
 from timpora.common.events.payloads import ForeignerSnapshot
-from timpora.sharing.domain import agreements
+from timpora.common.register.agreements import Agreement
 from timpora.common.register.fields import FIELD_NAMES, redact
 
 
 def test_the_shipped_agreements_are_those_of_bangkalans_members_that_are_told_of_people() -> None:
-    loaded = {agreement.agency_id: agreement for agreement in agreements.load(agreements.DEFAULTS)}
+    shipped = register.load(register.DEFAULT_REGISTER)
+    loaded = shipped.agreements
 
     assert set(loaded) == {
         "pemkab-bangkalan",
@@ -52,10 +57,16 @@ def test_the_shipped_agreements_are_those_of_bangkalans_members_that_are_told_of
     assert loaded["pemkab-bangkalan"].covers("35.26.05.2004")
     assert not loaded["pemkab-bangkalan"].covers("35.27.01.2001")
     assert not loaded["pemkab-bangkalan"].covers(None)
+    # Every member but immigration, the data's controller, which holds no agreement.
+    assert set(shipped.members) - set(loaded) == {"kanim-pamekasan"}
+    assert shipped.members["kanim-pamekasan"].controller
+    # The agreement says neither whose it is nor where, when it covers the member's whole jurisdiction.
+    assert loaded["desa-lajing"].agency_name == shipped.members["desa-lajing"].name
+    assert loaded["pemkab-bangkalan"].jurisdiction == shipped.members["pemkab-bangkalan"].jurisdiction == ["35.26"]
 
 
 def test_each_new_member_gets_the_minimum_its_role_in_timpora_needs() -> None:
-    loaded = {agreement.agency_id: agreement for agreement in agreements.load(agreements.DEFAULTS)}
+    loaded = register.load(register.DEFAULT_REGISTER).agreements
     new = ("kejari-bangkalan", "kodim-0829", "dukcapil-bangkalan", "satpolpp-bangkalan", "kemenag-bangkalan")
     for agency_id in new:
         agreement = loaded[agency_id]
@@ -92,53 +103,61 @@ def test_an_agreement_that_would_show_someone_gone_as_present_is_refused(
     # Without presence a departed person reads as present; an expiry date without the permit's status
     # reads as an overstay when the permit ended with its holder's departure.
     with pytest.raises(ConfigFileError, match=reason):
-        agreements.load(_variant(tmp_path, version=3, fields=fields))
+        register.load(variant(tmp_path, "pemkab-bangkalan", version=5, fields=fields))
 
 
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("agreements: [{agency_id: x}]", "agreements.0.agency_id"),
-        ("agreements: not-a-list", "agreements"),
+        ("members: [{id: x}]", "members.0.id"),
+        ("members: not-a-list", "members"),
+        ("agreements: []", "agreements: Extra inputs are not permitted"),  # the old agreements file
         ("{[", "while parsing"),
     ],
 )
 def test_a_broken_file_is_refused_with_where_and_why(tmp_path: Path, text: str, reason: str) -> None:
-    path = tmp_path / "agreements.yaml"
+    path = tmp_path / "register.yaml"
     path.write_text(text, encoding="utf-8")
 
     with pytest.raises(ConfigFileError, match=reason):
-        agreements.load(path)
-
-
-def _variant(tmp_path: Path, **changes: object) -> Path:
-    import yaml  # noqa: PLC0415
-
-    document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
-    document["agreements"][0].update(changes)
-    path = tmp_path / "agreements.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    return path
+        register.load(path)
 
 
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"fields": ["full_name", "shoe_size"]}, "fields"),
-        ({"jurisdiction": ["35.99"]}, "jurisdiction"),
+        ({"fields": ["full_name", "shoe_size"]}, "members.1.agreement.fields"),
+        ({"jurisdiction": ["35.99"]}, "members.1.agreement.jurisdiction"),
+        ({"jurisdiction": ["35.27"]}, "agreement.jurisdiction 35.27 is outside the member's jurisdiction"),
         ({"event_types": ["permit.teleported"]}, "unknown event type"),
         ({"valid_to": "2024-01-01"}, "valid_to is before valid_from"),
-        ({"agency_id": "polres-bangkalan"}, "more than one agreement for polres-bangkalan"),
+        ({"agency_id": "polres-bangkalan"}, r"agreement.agency_id must be the member's own \(id\)"),
         ({"fields": ["full_name", "full_name"]}, "listed twice"),
     ],
 )
 def test_each_rule_of_an_agreement_is_checked(tmp_path: Path, changes: dict[str, object], reason: str) -> None:
     with pytest.raises(ConfigFileError, match=reason):
-        agreements.load(_variant(tmp_path, **changes))
+        register.load(variant(tmp_path, "pemkab-bangkalan", **changes))
+
+
+def test_one_agency_holds_one_agreement(tmp_path: Path) -> None:
+    # Two members under one id would be two agreements for one agency.
+    with pytest.raises(ConfigFileError, match="more than one member with id polres-bangkalan"):
+        register.load(variant(tmp_path, "pemkab-bangkalan", member={"id": "polres-bangkalan"}))
+
+
+def test_the_controller_holds_no_agreement(tmp_path: Path) -> None:
+    shipped = register.load(register.DEFAULT_REGISTER)
+    terms = shipped.agreements["pemkab-bangkalan"].model_dump(mode="json", exclude={"agency_id", "agency_name"})
+    path = variant(tmp_path, "kanim-pamekasan", member={"agreement": terms})
+
+    with pytest.raises(ConfigFileError, match="the controller processes its own data and has no data-sharing"):
+        register.load(path)
 
 
 def test_an_agreement_shares_only_inside_its_validity_window(tmp_path: Path) -> None:
-    (agreement, *_) = agreements.load(_variant(tmp_path, valid_from="2026-01-01", valid_to="2026-06-30"))
+    path = variant(tmp_path, "pemkab-bangkalan", valid_from="2026-01-01", valid_to="2026-06-30")
+    agreement = register.load(path).agreements["pemkab-bangkalan"]
 
     assert not agreement.is_valid_on(date(2025, 12, 31))
     assert agreement.is_valid_on(date(2026, 1, 1))
@@ -171,13 +190,14 @@ async def test_every_agreement_version_is_kept_and_a_silent_change_is_refused(
     await upgrade(engine, "timpora.sharing", schema="sharing")
     sessions = make_session_factory(engine)
     agency = f"test-{uuid.uuid4().hex[:8]}"
-    first = agreements.load(_variant(tmp_path, agency_id=agency, version=1))
-    silently_changed = agreements.load(
-        _variant(tmp_path, agency_id=agency, version=1, fields=["full_name", "presence"])
-    )
-    properly_changed = agreements.load(
-        _variant(tmp_path, agency_id=agency, version=2, fields=["full_name", "presence"])
-    )
+
+    def loaded(**changes: object) -> list[Agreement]:
+        path = variant(tmp_path, "pemkab-bangkalan", member={"id": agency}, **changes)
+        return list(register.load(path).agreements.values())
+
+    first = loaded(version=1)
+    silently_changed = loaded(version=1, fields=["full_name", "presence"])
+    properly_changed = loaded(version=2, fields=["full_name", "presence"])
     try:
         async with sessions() as session, session.begin():
             assert [a.agency_id for a in await registry.record(session, first) if a.agency_id == agency] == [agency]
@@ -192,3 +212,26 @@ async def test_every_agreement_version_is_kept_and_a_silent_change_is_refused(
             assert [a.version for a in await registry.record(session, properly_changed) if a.agency_id == agency] == [2]
     finally:
         await engine.dispose()
+
+
+def test_a_running_service_refuses_a_silent_change_and_keeps_the_register_in_force(tmp_path: Path) -> None:
+    # What a service reads at every request: the register of a file is read again when the file changes; a change
+    # of terms under the same version is refused whole, and the register in force stays until a proper change.
+    path = variant(tmp_path, "desa-lajing", name="live.yaml")
+    book = register.RegisterBook(path)
+    before = book.current().agreements["desa-lajing"]
+
+    def rewritten(**changes: object) -> register.Register:
+        variant(tmp_path, "desa-lajing", name="live.yaml", **changes)
+        time.sleep(0.6)  # a book looks at the file at most twice a second
+        return book.current()
+
+    silently = rewritten(fields=["full_name", "presence"])
+    refused = book.refused
+    properly = rewritten(fields=["full_name", "presence"], version=before.version + 1)
+
+    assert silently.agreements["desa-lajing"] == before
+    assert refused is not None
+    assert "members.desa-lajing.agreement: the terms changed but the version is still" in refused
+    assert properly.agreements["desa-lajing"].allowed == {"full_name", "presence"}
+    assert book.refused is None

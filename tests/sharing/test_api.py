@@ -1,5 +1,5 @@
 """The agencies' API: each sees its own jurisdiction with its own fields, nothing else; every read is
-in the disclosure log, and a read that cannot be logged is refused."""
+in the disclosure log before it is answered, and a read that cannot be logged is refused."""
 
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ from typing import Any
 
 import asyncpg
 import pytest
-import yaml
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from tests.sharing.shipped import STANDING, VILLAGE_RECORD
+from tests.sharing.shipped import STANDING, VILLAGE, VILLAGE_RECORD, variant
 from tests.support.clock import ManualClock
 from tests.support.factories import sample_event
 from tests.support.stack import Stack
+from timpora.common import disclosures, register
+from timpora.common.disclosures import log_table
 from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.payloads import (
     Contract,
@@ -37,10 +38,8 @@ from timpora.common.events.payloads import (
 )
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings, narrow
-from timpora.sharing import access, disclosures, projection
-from timpora.sharing.domain import agreements
+from timpora.sharing import access, projection
 from timpora.sharing.main import SERVICE
-from timpora.sharing.models import disclosures as disclosure_rows
 from timpora.sharing.settings import SharingSettings
 
 LAJING, AROSBAYA, SAMPANG = "35.26.05.2003", "35.26.05.2004", "35.27.01.2001"
@@ -87,29 +86,8 @@ def _person(
     return new_event(data, source="/timpora/registry", subject=base.subject)
 
 
-def _agreements_file(
-    tmp_path: Path,
-    *,
-    lajing_until: str = "2027-12-31",
-    regency_also_covers: str | None = None,
-    village_fields: list[str] | None = None,
-) -> Path:
-    document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
-    for agreement in document["agreements"]:
-        # Changed terms need a new version, or the service refuses to start.
-        if agreement["agency_id"] == "desa-lajing" and str(agreement["valid_to"]) != lajing_until:
-            agreement.update(valid_to=lajing_until, version=agreement["version"] + 1)
-        if agreement["agency_id"] == "pemkab-bangkalan" and regency_also_covers:
-            agreement.update(jurisdiction=[*agreement["jurisdiction"], regency_also_covers], version=9)
-        if agreement["agency_id"] == "desa-lajing" and village_fields:
-            agreement.update(fields=village_fields, version=9)
-    path = tmp_path / "agreements.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    return path
-
-
-async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_file: Path) -> AsyncIterator[Sharing]:
-    settings = SharingSettings(kafka=kafka, database=database, agreements_file=agreements_file)
+async def _started(kafka: KafkaSettings, database: DatabaseSettings, register_file: Path) -> AsyncIterator[Sharing]:
+    settings = SharingSettings(kafka=kafka, database=database, register_file=register_file)
     clock = ManualClock(datetime(2026, 11, 29, 5, 0, tzinfo=UTC))
     app = SERVICE.create_app(settings, clock=clock)
     runtime: ServiceRuntime = app.state.runtime
@@ -123,8 +101,9 @@ async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_
         async with runtime.sessions() as session, session.begin():
             # Each test starts from empty projections: what earlier tests projected is not on its pages.
             await session.execute(text("TRUNCATE projections"))
+            in_force = list(register.load(register_file).agreements.values())
             for event in people.values():
-                await projection.apply(session, event, agreements.load(agreements_file), clock.now(), kafka.catalog)
+                await projection.apply(session, event, in_force, clock.now(), kafka.catalog)
             for agency in ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing"):
                 keys[agency] = (await access.KEYS.issue(session, agency))[1]
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://sharing") as client:
@@ -133,9 +112,9 @@ async def _started(kafka: KafkaSettings, database: DatabaseSettings, agreements_
 
 @pytest.fixture
 async def sharing(
-    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
 ) -> AsyncIterator[Sharing]:
-    async for started in _started(kafka_settings, database_settings["sharing"], _agreements_file(tmp_path)):
+    async for started in _started(kafka_settings, database_settings["sharing"], register.DEFAULT_REGISTER):
         yield started
 
 
@@ -177,9 +156,10 @@ async def narrow_village(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
 ) -> AsyncIterator[Sharing]:
     """The village head under an agreement of names, nationalities, occupations and presence only."""
+    # Changed terms need a new version, or the service refuses to start.
     fields = ["full_name", "nationality", "occupation", "presence"]
-    agreements_file = _agreements_file(tmp_path, village_fields=fields)
-    async for started in _started(kafka_settings, database_settings["sharing"], agreements_file):
+    register_file = variant(tmp_path, "desa-lajing", version=9, fields=fields)
+    async for started in _started(kafka_settings, database_settings["sharing"], register_file):
         yield started
 
 
@@ -212,75 +192,132 @@ async def test_agencies_must_authenticate_and_revoked_keys_stop_working(sharing:
     assert after.status_code == 401
 
 
-async def test_every_read_is_logged_with_what_was_disclosed_and_why_and_the_chain_holds(sharing: Sharing) -> None:
-    await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['lajing']}")
-    await sharing.get("desa-lajing", "/v1/foreigners", limit=500)
+async def _logged(sharing: Sharing, agency: str) -> list[Any]:
+    """The disclosures to ``agency`` through the API, oldest first (the relay records those of its topic)."""
+    async with sharing.runtime.engine.connect() as connection:
+        found = await connection.execute(
+            select(log_table)
+            .where(log_table.c.agency_id == agency, log_table.c.channel == "api")
+            .order_by(log_table.c.id)
+        )
+        return list(found)
 
-    async with sharing.runtime.sessions() as session:
-        rows = (
-            await session.execute(
-                select(disclosure_rows)
-                .where(disclosure_rows.c.agency_id == "desa-lajing")
-                .order_by(disclosure_rows.c.id)
-            )
-        ).all()
-        checked, broken = await disclosures.verify(session)
-    single, listing = rows[-2], rows[-1]
-    assert single.endpoint == f"GET /v1/foreigners/{sharing.people['lajing']}"
+
+async def _verified(sharing: Sharing) -> disclosures.Verified:
+    async with sharing.runtime.engine.connect() as connection:
+        return await disclosures.verify(connection)
+
+
+async def test_every_read_is_logged_with_what_was_disclosed_and_why_and_the_chain_holds(sharing: Sharing) -> None:
+    single_read = await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['lajing']}")
+    listed = await sharing.get("desa-lajing", "/v1/foreigners", limit=500)
+
+    *_, single, listing = await _logged(sharing, "desa-lajing")
+    verified = await _verified(sharing)
+    assert single_read.status_code == 200
+    assert (single.channel, single.basis) == ("api", "agreement")
+    assert single.reference == f"GET /v1/foreigners/{sharing.people['lajing']}"
     assert [str(record) for record in single.record_ids] == [sharing.people["lajing"]]
-    assert sharing.people["lajing"] in {str(record) for record in listing.record_ids}
+    # What was disclosed: exactly the fields of the agreement in force, under its version, by this key.
+    assert single.fields == sorted(VILLAGE.allowed)
+    assert set(single_read.json()) - STANDING == set(single.fields) | {"foreigner_id", "version"}
+    assert single.agreement_version == VILLAGE.version
+    assert single.key_id is not None
+    assert listing.key_id == single.key_id
+    assert {str(record) for record in listing.record_ids} == _ids(listed)
     assert listing.query == {"limit": "500"}
     assert "Desa Binaan Imigrasi" in listing.purpose
-    assert broken is None
-    assert checked >= 2
+    assert verified.broken is None
+    assert verified.checked >= 2
+
+
+async def _admin(stack: Stack) -> asyncpg.Connection:
+    """A superuser connection to the test database."""
+    return await asyncpg.connect(
+        make_url(stack.pg_admin_url)
+        .set(drivername="postgresql", database="timpora_test")
+        .render_as_string(hide_password=False)
+    )
+
+
+async def test_the_log_refuses_to_be_edited_even_by_the_service(sharing: Sharing) -> None:
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+    await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['lajing']}")
+    (*_, last) = await _logged(sharing, "desa-lajing")
+
+    for statement in (
+        log_table.update().where(log_table.c.id == last.id).values(purpose="curiosity"),
+        log_table.delete().where(log_table.c.id == last.id),
+    ):
+        with pytest.raises(DBAPIError):
+            async with sharing.runtime.engine.begin() as connection:
+                await connection.execute(statement)
+
+    assert (await _logged(sharing, "desa-lajing"))[-1] == last
 
 
 async def test_an_edited_disclosure_is_detected(sharing: Sharing, stack: Stack) -> None:
     await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['lajing']}")
-    admin = await asyncpg.connect(
-        make_url(stack.pg_admin_url)
-        .set(drivername="postgresql", database="timpora_test")
-        .render_as_string(hide_password=False)
-    )
+    admin = await _admin(stack)
+    target, original = None, None
     try:
         # Even someone who can switch the append-only trigger off cannot edit the log unseen.
         async with admin.transaction():
-            await admin.execute("ALTER TABLE sharing.disclosures DISABLE TRIGGER disclosures_append_only")
-            target = await admin.fetchval("SELECT max(id) FROM sharing.disclosures")
-            await admin.execute("UPDATE sharing.disclosures SET purpose = 'curiosity' WHERE id = $1", target)
-            await admin.execute("ALTER TABLE sharing.disclosures ENABLE TRIGGER disclosures_append_only")
-        async with sharing.runtime.sessions() as session:
-            _, broken = await disclosures.verify(session)
-        assert broken == target
+            await admin.execute("ALTER TABLE disclosure.log DISABLE TRIGGER log_append_only")
+            target, original = await admin.fetchrow("SELECT id, purpose FROM disclosure.log ORDER BY id DESC LIMIT 1")
+            await admin.execute("UPDATE disclosure.log SET purpose = 'curiosity' WHERE id = $1", target)
+            await admin.execute("ALTER TABLE disclosure.log ENABLE TRIGGER log_append_only")
+        edited = await _verified(sharing)
     finally:
-        async with admin.transaction():
-            await admin.execute("ALTER TABLE sharing.disclosures DISABLE TRIGGER disclosures_append_only")
-            await admin.execute("DELETE FROM sharing.disclosures WHERE id = $1", target)
-            await admin.execute("ALTER TABLE sharing.disclosures ENABLE TRIGGER disclosures_append_only")
+        if target is not None:  # put back as it was: the chain the next tests verify holds again
+            async with admin.transaction():
+                await admin.execute("ALTER TABLE disclosure.log DISABLE TRIGGER log_append_only")
+                await admin.execute("UPDATE disclosure.log SET purpose = $2 WHERE id = $1", target, original)
+                await admin.execute("ALTER TABLE disclosure.log ENABLE TRIGGER log_append_only")
         await admin.close()
+
+    assert edited.broken == f"the chain breaks at disclosure {target}"
+    assert (await _verified(sharing)).broken is None
 
 
 async def test_a_read_that_cannot_be_logged_is_refused(sharing: Sharing, stack: Stack) -> None:
-    admin = await asyncpg.connect(
-        make_url(stack.pg_admin_url)
-        .set(drivername="postgresql", database="timpora_test")
-        .render_as_string(hide_password=False)
-    )
+    # The read comes first and its disclosure is written after it, before the answer: an answer whose
+    # disclosure cannot be written is never given, on any endpoint that shows someone.
+    lajing = sharing.people["lajing"]
+    before = await _logged(sharing, "pemkab-bangkalan")
+    admin = await _admin(stack)
     try:
-        await admin.execute("REVOKE INSERT ON sharing.disclosures FROM timpora_test_sharing")
-        refused = await sharing.get("pemkab-bangkalan", "/v1/foreigners")
+        await admin.execute("REVOKE INSERT ON disclosure.log FROM timpora_test_sharing")
+        refused = [
+            await sharing.get("pemkab-bangkalan", "/v1/foreigners"),
+            await sharing.get("pemkab-bangkalan", f"/v1/foreigners/{lajing}"),
+            await sharing.get("pemkab-bangkalan", "/v1/foreigners.csv"),
+            await sharing.get("pemkab-bangkalan", "/v1/statistics"),
+            await sharing.get("pemkab-bangkalan", "/v1/reports/area"),
+            await sharing.get("pemkab-bangkalan", "/v1/reports/monthly-recap"),
+        ]
     finally:
-        await admin.execute("GRANT INSERT ON sharing.disclosures TO timpora_test_sharing")
+        await admin.execute("GRANT INSERT ON disclosure.log TO timpora_test_sharing")
         await admin.close()
+    logged_meanwhile = await _logged(sharing, "pemkab-bangkalan")
+    after = await sharing.get("pemkab-bangkalan", f"/v1/foreigners/{lajing}")
 
-    assert refused.status_code == 503
-    assert "Li Wei" not in refused.text
+    assert [response.status_code for response in refused] == [503] * len(refused)
+    for response in refused:
+        assert "Li Wei" not in response.text
+        assert lajing not in response.text
+    assert logged_meanwhile == before
+    # Once the log can be written again, reads are answered (and logged) again.
+    assert after.status_code == 200
+    assert [str(record) for record in (await _logged(sharing, "pemkab-bangkalan"))[-1].record_ids] == [lajing]
 
 
 async def test_an_agreement_out_of_force_shares_nothing(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
 ) -> None:
-    ended = _agreements_file(tmp_path, lajing_until="2026-06-30")
+    # Changed terms need a new version, or the service refuses to start.
+    ended = variant(tmp_path, "desa-lajing", valid_to="2026-06-30", version=VILLAGE.version + 1)
     async for sharing in _started(kafka_settings, database_settings["sharing"], ended):
         response = await sharing.get("desa-lajing", "/v1/foreigners")
         agreement = await sharing.get("pemkab-bangkalan", "/v1/agreement")
@@ -300,15 +337,10 @@ async def test_the_csv_export_has_exactly_the_agreements_columns_and_is_logged(s
     assert set(rows[0]) == VILLAGE_RECORD | STANDING
     assert sharing.people["lajing"] in {row["foreigner_id"] for row in rows}
     assert sharing.people["arosbaya"] not in {row["foreigner_id"] for row in rows}
-    async with sharing.runtime.sessions() as session:
-        logged = await session.scalar(
-            select(disclosure_rows.c.record_ids)
-            .where(disclosure_rows.c.agency_id == "desa-lajing")
-            .order_by(disclosure_rows.c.id.desc())
-            .limit(1)
-        )
-    assert logged is not None
-    assert {str(record) for record in logged} == {row["foreigner_id"] for row in rows}
+    (*_, logged) = await _logged(sharing, "desa-lajing")
+    assert logged.reference == "GET /v1/foreigners.csv"
+    assert {str(record) for record in logged.record_ids} == {row["foreigner_id"] for row in rows}
+    assert logged.fields == sorted(VILLAGE.allowed)
 
 
 async def test_statistics_count_only_dimensions_the_agreement_includes(narrow_village: Sharing) -> None:
@@ -352,16 +384,17 @@ async def test_a_persons_disclosures_and_an_agencys_disclosures_can_be_exported(
     await sharing.get("polres-bangkalan", "/v1/foreigners", limit=500)
     await sharing.get("polres-bangkalan", f"/v1/foreigners/{sharing.people['arosbaya']}")
 
-    async with sharing.runtime.sessions() as session:
-        about_lajing = await disclosures.export(session, foreigner_id=uuid.UUID(sharing.people["lajing"]))
-        to_police = await disclosures.export(session, agency_id="polres-bangkalan")
+    async with sharing.runtime.engine.connect() as connection:
+        about_lajing = await disclosures.export(connection, foreigner_id=uuid.UUID(sharing.people["lajing"]))
+        to_police = await disclosures.export(connection, agency_id="polres-bangkalan")
 
     agencies = [entry["agency_id"] for entry in about_lajing]
     assert "desa-lajing" in agencies
     assert "polres-bangkalan" in agencies
     assert all(entry["record_ids"] == [uuid.UUID(sharing.people["lajing"])] for entry in about_lajing)
     assert {entry["agency_id"] for entry in to_police} == {"polres-bangkalan"}
-    assert any(entry["endpoint"].endswith(sharing.people["arosbaya"]) for entry in to_police)
+    assert any(entry["reference"].endswith(sharing.people["arosbaya"]) for entry in to_police)
+    assert "api" in {entry["channel"] for entry in to_police}
 
 
 def test_the_disclosure_commands_verify_and_export(database_settings: dict[str, DatabaseSettings]) -> None:
@@ -380,7 +413,7 @@ def test_the_disclosure_commands_verify_and_export(database_settings: dict[str, 
     assert verified.returncode == 0, verified.stderr
     assert "chain intact" in verified.stderr
     assert exported.returncode == 0, exported.stderr
-    assert exported.stdout.splitlines()[0].startswith("id,disclosed_at,agency_id")
+    assert exported.stdout.splitlines()[0].startswith("id,disclosed_at,agency_id,channel,reference")
 
 
 async def test_each_agency_gets_an_asyncapi_document_with_exactly_its_fields(sharing: Sharing) -> None:
@@ -405,7 +438,7 @@ async def test_each_agency_gets_an_asyncapi_document_with_exactly_its_fields(sha
 
 async def _project(sharing: Sharing, *events: CloudEvent[Contract]) -> None:
     settings = narrow(sharing.runtime.settings, SharingSettings)
-    in_force = agreements.load(settings.agreements_file)
+    in_force = list(register.current(settings.register_file).agreements.values())
     async with sharing.runtime.sessions() as session, session.begin():
         for event in events:
             await projection.apply(session, event, in_force, sharing.runtime.clock.now(), settings.kafka.catalog)
@@ -454,8 +487,9 @@ async def sharing_beyond_java(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
 ) -> AsyncIterator[Sharing]:
     """The regency government's agreement stretched to Jayapura (WIT), two hours ahead of Bangkalan (WIB)."""
-    agreements_file = _agreements_file(tmp_path, regency_also_covers="91.71")
-    async for started in _started(kafka_settings, database_settings["sharing"], agreements_file):
+    # A member's agreement covers no more than the member's jurisdiction: both stretch (under a new version).
+    stretched = variant(tmp_path, "pemkab-bangkalan", member={"jurisdiction": ["35.26", "91.71"]}, version=9)
+    async for started in _started(kafka_settings, database_settings["sharing"], stretched):
         yield started
 
 

@@ -16,11 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from tests.sharing.shipped import COVERING_LAJING, NARROWED, SHIPPED, VILLAGE_RECORD
+from tests.sharing.shipped import AGREEMENTS, COVERING_LAJING, NARROWED, SHIPPED, VILLAGE_RECORD, variant
 from tests.support.factories import sample_event, snapshots
 from tests.support.kafka import tail
+from timpora.common import register
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
+from timpora.common.disclosures import log_table
 from timpora.common.events import CloudEvent, KafkaRecord, decode, new_event
 from timpora.common.events.payloads import (
     AccommodationStay,
@@ -42,12 +44,10 @@ from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.common.topics import TopicCatalog
 from timpora.sharing import projection
-from timpora.sharing.domain import agreements
 from timpora.sharing.main import SERVICE
 from timpora.sharing.models import projections
 from timpora.sharing.settings import SharingSettings
 
-AGREEMENTS = agreements.load(agreements.DEFAULTS)
 #: Noon in Bangkalan on a day the shipped agreements are in force.
 IN_FORCE = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
 SURABAYA, KAMAL = "35.78.01.1001", "35.26.01.1001"
@@ -171,7 +171,10 @@ async def test_the_service_projects_events_it_consumes_from_kafka(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], sessions: Any
 ) -> None:
     topic = kafka_settings.catalog.registry_events.name
-    app = SERVICE.create_app(SharingSettings(kafka=kafka_settings, database=database_settings["sharing"]))
+    settings_ = SharingSettings(
+        kafka=kafka_settings, database=database_settings["sharing"], register_file=register.DEFAULT_REGISTER
+    )
+    app = SERVICE.create_app(settings_)
     producer = EventProducer(kafka_settings, client_id="test")
     await producer.start()
     event = sample_event(jurisdiction=LAJING)
@@ -197,6 +200,28 @@ async def test_the_service_projects_events_it_consumes_from_kafka(
     decoded = decode(KafkaRecord(key=shared.key, value=shared.value or b"", headers=tuple(shared.headers)))
     assert decoded.type == "id.timpora.sharing.record.v1"
     assert set(decoded.data.record) == VILLAGE_RECORD  # type: ignore[attr-defined]
+    # What reached the topic is in the disclosure log, recorded before it was sent (the duplicate, dropped by
+    # the inbox, was never sent).
+    (logged,) = await _topic_disclosures(sessions, "desa-lajing", event.subject)
+    village_topic_name = kafka_settings.catalog.agency_events("desa-lajing").name
+    assert (logged.reference, logged.basis) == (f"{village_topic_name} {decoded.id}", "agreement")
+    assert logged.fields == sorted(VILLAGE_RECORD - {"foreigner_id", "version"})
+    assert logged.query == {"event": "foreigner.arrived", "in_view": True}
+    assert logged.agreement_version == SHIPPED["desa-lajing"].version
+
+
+async def _topic_disclosures(sessions: Any, agency: str, subject: object) -> list[Any]:
+    async with sessions() as session:
+        found = await session.execute(
+            select(log_table)
+            .where(
+                log_table.c.channel == "topic",
+                log_table.c.agency_id == agency,
+                log_table.c.record_ids.contains([uuid.UUID(str(subject))]),
+            )
+            .order_by(log_table.c.id)
+        )
+        return list(found)
 
 
 async def _agency_events(sessions: Any, subject: str) -> dict[str, list[dict[str, Any]]]:
@@ -253,8 +278,6 @@ async def test_someone_never_in_an_agencys_view_never_reaches_its_topic(sessions
 async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
     kafka_settings: KafkaSettings, sessions: Any, tmp_path: Any
 ) -> None:
-    import yaml  # noqa: PLC0415
-
     from timpora.sharing import rebuild  # noqa: PLC0415
 
     topic = kafka_settings.catalog.registry_events.name
@@ -274,17 +297,16 @@ async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
         agency: SHIPPED[agency].version for agency in built
     }
 
-    document = yaml.safe_load(agreements.DEFAULTS.read_text(encoding="utf-8"))
-    for agreement in document["agreements"]:
-        if agreement["agency_id"] == "desa-lajing":
-            agreement.update(
-                version=village_v1.version + 1,
-                jurisdiction=["35.26.05"],
-                fields=["full_name", "nationality", "sex", "presence"],
-            )
-    path = tmp_path / "agreements.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    village_v2 = next(a for a in agreements.load(path) if a.agency_id == "desa-lajing")
+    # The village head's agreement stretched to the whole district (the member with it), under a new version.
+    path = variant(
+        tmp_path,
+        "desa-lajing",
+        member={"jurisdiction": ["35.26.05"]},
+        version=village_v1.version + 1,
+        jurisdiction=["35.26.05"],
+        fields=["full_name", "nationality", "sex", "presence"],
+    )
+    village_v2 = register.load(path).agreements["desa-lajing"]
     assert village_v2.version == village_v1.version + 1
     assert await rebuild.stale_agencies(sessions, [village_v2]) == [village_v2]
 

@@ -20,19 +20,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
+from tests.sharing.shipped import own_member, terms, variant
 from tests.support.clock import ManualClock
 from tests.support.kafka import new_namespace
 from tests.support.waiting import until
-from timpora.common import regions
+from timpora.common import regions, register
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
+from timpora.common.disclosures import log_table
 from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.payloads import (
     Contract,
@@ -51,6 +52,7 @@ from timpora.common.events.payloads import (
 )
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.producer import EventProducer
+from timpora.common.register.agreements import Agreement
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings, OverstaySettings, RelaySettings
 from timpora.common.topics import TopicCatalog
@@ -64,10 +66,7 @@ from timpora.registry.models import permits as registry_permits
 from timpora.registry.models import sponsors as registry_sponsors
 from timpora.registry.settings import ExpirySettings, RegistrySettings
 from timpora.sharing import access, projection, rebuild, reports
-from timpora.sharing.domain import agreements
-from timpora.common.register.agreements import Agreement
 from timpora.sharing.main import SERVICE
-from timpora.sharing.models import disclosures as disclosure_rows
 from timpora.sharing.models import inbox as sharing_inbox
 from timpora.sharing.models import projection_history
 from timpora.sharing.settings import SharingSettings
@@ -105,19 +104,12 @@ VILLAGE_FIELDS = ["full_name", "nationality", "occupation", "residence_village_c
 BLIND_FIELDS = ["full_name", "presence"]
 
 
-def _agreement(agency_id: str, jurisdiction: list[str], fields: list[str], version: int = 1) -> dict[str, Any]:
-    return {
-        "agency_id": agency_id,
-        "agency_name": f"Test agency {agency_id}",
-        "version": version,
-        "purpose": "Testing the monthly recap of the regency's TIMPORA meeting.",
-        "jurisdiction": jurisdiction,
-        "fields": fields,
-        "event_types": [],
-        "valid_from": "2025-01-01",
-        "valid_to": "2027-12-31",
-        "approved_by": "Kepala Kantor Imigrasi Kelas II Non TPI Pamekasan",
-    }
+PURPOSE = "Testing the monthly recap of the regency's TIMPORA meeting."
+
+
+def _member(agency_id: str, jurisdiction: list[str], fields: list[str], version: int = 1) -> dict[str, Any]:
+    """A member of the test's own whose agreement covers its whole ``jurisdiction``."""
+    return own_member(agency_id, jurisdiction, terms(fields, version=version, purpose=PURPOSE))
 
 
 @dataclass(frozen=True)
@@ -132,22 +124,21 @@ class Agencies:
     @classmethod
     def write(cls, directory: Path) -> Agencies:
         suffix = uuid.uuid4().hex[:10]
-        found = cls(f"regency-{suffix}", f"village-{suffix}", f"blind-{suffix}", directory / "agreements.yaml")
+        found = cls(f"regency-{suffix}", f"village-{suffix}", f"blind-{suffix}", directory / "register.yaml")
         found.rewrite(regency_fields=REGENCY_FIELDS, version=1)
         return found
 
     def rewrite(self, *, regency_fields: list[str], version: int) -> None:
-        document = {
-            "agreements": [
-                _agreement(self.regency, ["35.26"], regency_fields, version),
-                _agreement(self.village, [LAJING], VILLAGE_FIELDS),
-                _agreement(self.blind, ["35.26"], BLIND_FIELDS),
-            ]
-        }
-        self.path.write_text(yaml.safe_dump(document), encoding="utf-8")
+        """The shipped register with this test's three members added."""
+        added = [
+            _member(self.regency, ["35.26"], regency_fields, version),
+            _member(self.village, [LAJING], VILLAGE_FIELDS),
+            _member(self.blind, ["35.26"], BLIND_FIELDS),
+        ]
+        variant(self.path.parent, added=added, name=self.path.name)
 
     def load(self) -> dict[str, Agreement]:
-        return {agreement.agency_id: agreement for agreement in agreements.load(self.path)}
+        return register.load(self.path).agreements
 
 
 @dataclass
@@ -305,7 +296,7 @@ class Sharing:
         return await self.client.get(path, params=params, headers={"Authorization": f"Bearer {self.keys[agency]}"})
 
     async def apply(self, events: Iterable[CloudEvent[Contract]]) -> None:
-        in_force = agreements.load(self.agencies.path)
+        in_force = list(self.agencies.load().values())
         async with self.runtime.sessions() as session, session.begin():
             for event in events:
                 await projection.apply(session, event, in_force, self.clock.now(), OFFLINE)
@@ -318,7 +309,7 @@ async def sharing(
     agencies = Agencies.write(tmp_path)
     clock = ManualClock(DECEMBER_2)
     settings_ = SharingSettings(
-        kafka=kafka_settings, database=database_settings["sharing"], agreements_file=agencies.path
+        kafka=kafka_settings, database=database_settings["sharing"], register_file=agencies.path
     )
     app = SERVICE.create_app(settings_, clock=clock)
     runtime: ServiceRuntime = app.state.runtime
@@ -467,10 +458,7 @@ async def _last_disclosure(sharing: Sharing, agency: str) -> Any:
     async with sharing.runtime.sessions() as session:
         return (
             await session.execute(
-                select(disclosure_rows)
-                .where(disclosure_rows.c.agency_id == agency)
-                .order_by(disclosure_rows.c.id.desc())
-                .limit(1)
+                select(log_table).where(log_table.c.agency_id == agency).order_by(log_table.c.id.desc()).limit(1)
             )
         ).one()
 
@@ -482,11 +470,12 @@ async def test_every_report_is_in_the_disclosure_log_with_everyone_it_counts(sha
     listed = _json(await sharing.get(sharing.agencies.regency, "/v1/reports/area", region="35.26.01"))
     area = await _last_disclosure(sharing, sharing.agencies.regency)
 
-    assert recap.endpoint == "GET /v1/reports/monthly-recap"
+    assert (recap.channel, recap.reference) == ("api", "GET /v1/reports/monthly-recap")
     assert recap.query == {"month": "2026-11"}
     assert {str(record) for record in recap.record_ids} == {world.a.id, world.b.id, world.c.id, world.d.id, world.h.id}
     assert "monthly recap" in recap.purpose
-    assert area.endpoint == "GET /v1/reports/area"
+    assert recap.fields == sorted(REGENCY_FIELDS)
+    assert area.reference == "GET /v1/reports/area"
     assert (
         {str(record) for record in area.record_ids}
         == {item["foreigner_id"] for item in listed["items"]}
@@ -549,7 +538,7 @@ async def test_bad_input_is_refused_field_by_field_without_echoing_it(
 def _command(database: DatabaseSettings, agencies: Agencies, *arguments: str) -> subprocess.CompletedProcess[str]:
     environment = os.environ | {
         "TIMPORA_SHARING_DATABASE__URL": database.url.get_secret_value(),
-        "TIMPORA_SHARING_AGREEMENTS_FILE": str(agencies.path),
+        "TIMPORA_REGISTER_FILE": str(agencies.path),
     }
     return subprocess.run(  # noqa: S603 - the test's own command line
         [sys.executable, "-m", "timpora.sharing.main", *arguments],
@@ -582,8 +571,10 @@ async def test_the_recap_command_prints_what_the_api_answers_and_logs_it(
         sharing.world.a.id,
         sharing.world.b.id,
     }
-    assert (logged.endpoint, logged.key_id) == ("command area", uuid.UUID(int=0))
+    # Handed over by the command, under no key.
+    assert (logged.channel, logged.reference, logged.key_id) == ("command", "timpora-sharing area", None)
     assert logged.query == {"month": "2026-11", "presence": "present", "format": "json", "region": "35.26.05"}
+    assert {str(record) for record in logged.record_ids} == {sharing.world.a.id, sharing.world.b.id}
     assert future.returncode == 1
     assert "has not begun yet" in future.stderr
     assert unknown.returncode == 1
@@ -692,7 +683,11 @@ async def test_a_rebuild_rebuilds_the_history_too(kafka_settings: KafkaSettings,
 
 def _property_agreement() -> Agreement:
     # Bangkalan (WIB) and Jayapura (WIT): the agency counts by its own calendar, each person's days by theirs.
-    return Agreement.model_validate(_agreement(f"prop-{uuid.uuid4().hex[:12]}", ["35.26", "91.71"], REGENCY_FIELDS))
+    agency_id = f"prop-{uuid.uuid4().hex[:12]}"
+    return Agreement.model_validate(
+        terms(REGENCY_FIELDS, purpose=PURPOSE, jurisdiction=["35.26", "91.71"])
+        | {"agency_id": agency_id, "agency_name": f"Test agency {agency_id}"}
+    )
 
 
 PROPERTY_VILLAGES = [LAJING, BALUNG, BANGKALAN_KOTA, SAMPANG, GURABESI, None]
@@ -952,7 +947,7 @@ async def test_the_demo_recap_run_as_a_command_matches_a_count_from_the_registry
         clock=clock,
     )
     sharing_app = SERVICE.create_app(
-        SharingSettings(kafka=kafka_settings, database=database_settings["sharing"], agreements_file=agencies.path),
+        SharingSettings(kafka=kafka_settings, database=database_settings["sharing"], register_file=agencies.path),
         clock=clock,
     )
     registry_runtime: ServiceRuntime = registry_app.state.runtime

@@ -295,6 +295,24 @@ async def checkpoints_every(engine: AsyncEngine, interval_s: float) -> None:
             log.warning("disclosure log checkpoint failed", exc_info=True)
 
 
+def from_row(row: Any) -> Disclosure:  # noqa: ANN401 - a row of log_table
+    """A stored row as the disclosure it records (what its hash covers)."""
+    return Disclosure(
+        agency_id=row.agency_id,
+        channel=Channel(row.channel),
+        reference=row.reference,
+        record_ids=row.record_ids,
+        fields=row.fields,
+        basis=Basis(row.basis),
+        purpose=row.purpose,
+        agreement_version=row.agreement_version,
+        disclosed_at=row.disclosed_at,
+        officer=row.officer,
+        key_id=row.key_id,
+        query=row.query,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Verified:
     checked: int
@@ -310,20 +328,7 @@ async def verify(connection: AsyncConnection) -> Verified:
     previous, checked, matched = GENESIS, 0, set()
     result = await connection.stream(select(log_table).order_by(log_table.c.id))
     async for row in result:
-        disclosure = Disclosure(
-            agency_id=row.agency_id,
-            channel=Channel(row.channel),
-            reference=row.reference,
-            record_ids=row.record_ids,
-            fields=row.fields,
-            basis=Basis(row.basis),
-            purpose=row.purpose,
-            agreement_version=row.agreement_version,
-            disclosed_at=row.disclosed_at,
-            officer=row.officer,
-            key_id=row.key_id,
-            query=row.query,
-        )
+        disclosure = from_row(row)
         if row.previous_hash != previous or row.hash != chain_hash(previous, disclosure):
             return Verified(checked, f"the chain breaks at disclosure {row.id}")
         anchored = anchors.get(row.id)

@@ -223,7 +223,10 @@ class Alerting:
         # One alert per event and agency, always: the id says which (a move hands an alert over under the
         # new agency's id, and moving back reopens the one that was closed; see _follow_move).
         alert_id = alert_id_for(event_id, agency.id)
-        where = place or next((code for code in Subject.of(event_type, data).places if agency.covers(code)), None)
+        subject = Subject.of(event_type, data)
+        where = place or next(
+            (code for code in (*subject.places, *subject.guest_places) if agency.covers(code)), None
+        )
         notice = notices.alert_notice(
             alert_id=alert_id,
             agency=agency,

@@ -17,7 +17,7 @@ from timpora.common.events.payloads import (
     StayOverdue,
     StayReported,
 )
-from timpora.common.register.members import Agency, Channel
+from timpora.common.register.members import Agency, AgencyKind, Channel
 
 _VILLAGE_DEPTH = 4
 _LEVELS = {_VILLAGE_DEPTH: "village", 3: "district", 2: "regency", 1: "province"}
@@ -77,8 +77,16 @@ class Subject:
         if also is not None and also not in places:
             places.append(also)
         # Any other news about a guest from elsewhere (an overstay, a departure) also concerns the place they
-        # stay at, for the agencies that supervise guests there (immigration, the police, the regency).
-        guests = tuple(place for place in data.places if place not in places)
+        # stay at, for the agencies that supervise guests there (immigration, the police, the regency). An
+        # accommodation's place is a guest's place, not a home, unless the person lives in that very village:
+        # only agreements that take guests admit it, as only they show the person in the agency's view.
+        home = person.residence.village_code if person.residence is not None else None
+        stays = {stay.village_code for stay in (getattr(data, "stay", None), person.stay) if stay is not None}
+        guests = tuple(
+            dict.fromkeys(place for place in (*places, *data.places) if place in stays and place != home)
+        )
+        places = [place for place in places if place not in guests]
+        guests = (*guests, *(place for place in data.places if place not in places and place not in guests))
         thresholds = (
             frozenset({data.threshold_days, *data.collapsed_thresholds})
             if isinstance(data, PermitExpiring)
@@ -220,8 +228,17 @@ def agency_for_level_above(
         and directory.reachable(other, Channel)
         and other.receives(subject.event_name, subject.permit, place, guest=False, moment=moment)
     ]
-    # The nearest wider level; among equals, the same kind of agency first, then by id.
-    ranked = sorted(wider, key=lambda other: (-other.depth_for(place), other.kind != agency.kind, other.id))
+    # The nearest wider level; among equals, the same kind of agency first, then the regional government (which a
+    # village and a district answer to), then by id.
+    ranked = sorted(
+        wider,
+        key=lambda other: (
+            -other.depth_for(place),
+            other.kind != agency.kind,
+            other.kind != AgencyKind.LOCAL_GOVERNMENT,
+            other.id,
+        ),
+    )
     return ranked[0] if ranked else None
 
 

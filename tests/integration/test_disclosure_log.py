@@ -1,0 +1,218 @@
+"""The disclosure log against real PostgreSQL: what a service's own role can and cannot do to it, and what
+``verify`` catches when someone who can (the owner, a superuser) tampers with it. Each case gets a database of
+its own: tampering with the shared test database's log would break every other test's chain."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from tests.support import stack as stacks
+from timpora.common import disclosures
+from timpora.common.db.bootstrap import fresh_database
+from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
+
+PERSON = uuid.UUID("7d4f3c9e-0c55-4a57-9d0f-3a54b1f7e001")
+START = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+def _row(index: int, agency: str = "desa-lajing") -> Disclosure:
+    return Disclosure(
+        agency_id=agency,
+        channel=Channel.API,
+        reference="GET /v1/foreigners",
+        record_ids=[PERSON],
+        fields=["full_name", "presence"],
+        basis=Basis.AGREEMENT,
+        purpose="Knowing which foreigners live in the village",
+        agreement_version=4,
+        disclosed_at=START + timedelta(seconds=index),
+        key_id=uuid.uuid4(),
+        query={"page": str(index)},
+    )
+
+
+class Scratch:
+    def __init__(self, service: AsyncEngine, admin: asyncpg.Connection) -> None:
+        self.service = service
+        self.admin = admin
+
+    async def verify(self) -> disclosures.Verified:
+        async with self.service.connect() as connection:
+            return await disclosures.verify(connection)
+
+    async def as_owner(self, *statements: str) -> None:
+        """Runs ``statements`` as someone who owns the log (the trigger disabled around them)."""
+        async with self.admin.transaction():
+            await self.admin.execute("ALTER TABLE disclosure.log DISABLE TRIGGER log_append_only")
+            for statement in statements:
+                await self.admin.execute(statement)
+            await self.admin.execute("ALTER TABLE disclosure.log ENABLE TRIGGER log_append_only")
+
+
+@pytest.fixture
+async def scratch(stack: stacks.Stack) -> AsyncIterator[Scratch]:
+    database = f"timpora_log_{uuid.uuid4().hex[:8]}"
+    urls = await fresh_database(stack.pg_admin_url, database, role_prefix="timpora_logtest")
+    engine = create_async_engine(urls["sharing"], connect_args={"server_settings": {"search_path": "sharing"}})
+    admin_url = make_url(stack.pg_admin_url).set(drivername="postgresql", database=database)
+    admin = await asyncpg.connect(admin_url.render_as_string(hide_password=False))
+    try:
+        yield Scratch(engine, admin)
+    finally:
+        await admin.close()
+        await engine.dispose()
+        server = await asyncpg.connect(
+            make_url(stack.pg_admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        try:
+            await server.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await server.close()
+
+
+async def _five_checkpointed(scratch: Scratch) -> None:
+    await disclosures.write(scratch.service, [_row(index) for index in range(5)])
+    await disclosures.checkpoint(scratch.service)
+
+
+async def test_an_untouched_log_verifies_and_a_persons_disclosures_are_found(scratch: Scratch) -> None:
+    await _five_checkpointed(scratch)
+    await disclosures.write(scratch.service, [_row(5, agency="polres-bangkalan")])
+    verified = await scratch.verify()
+    assert (verified.checked, verified.broken) == (6, None)
+    async with scratch.service.connect() as connection:
+        found = await disclosures.export(connection, foreigner_id=PERSON)
+        by_agency = await disclosures.export(connection, agency_id="polres-bangkalan")
+    assert len(found) == 6
+    assert [row["agency_id"] for row in by_agency] == ["polres-bangkalan"]
+    assert found[0]["fields"] == ["full_name", "presence"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE disclosure.log SET purpose = 'edited'",
+        "DELETE FROM disclosure.log",
+        "TRUNCATE disclosure.log",
+        "ALTER TABLE disclosure.log DISABLE TRIGGER log_append_only",
+        "DROP TABLE disclosure.log",
+        "DELETE FROM disclosure.checkpoints",
+        "INSERT INTO disclosure.checkpoints (last_id, last_hash) VALUES (1, 'forged')",
+    ],
+)
+async def test_the_services_own_role_can_only_append_and_read(scratch: Scratch, statement: str) -> None:
+    await _five_checkpointed(scratch)
+    async with scratch.service.connect() as connection:
+        with pytest.raises(DBAPIError, match=r"permission denied|must be owner|append-only"):
+            await connection.execute(text(statement))
+    assert (await scratch.verify()).broken is None
+
+
+async def test_an_edited_row_breaks_the_chain(scratch: Scratch) -> None:
+    await _five_checkpointed(scratch)
+    await scratch.as_owner("UPDATE disclosure.log SET agency_id = 'someone-else' WHERE id = 2")
+    assert (await scratch.verify()).broken == "the chain breaks at disclosure 2"
+
+
+async def test_deleting_the_newest_rows_is_caught_by_the_checkpoint(scratch: Scratch) -> None:
+    await _five_checkpointed(scratch)
+    await scratch.as_owner("DELETE FROM disclosure.log WHERE id >= 4")
+    verified = await scratch.verify()
+    # The three rows left chain perfectly; only the anchor knows there were five.
+    assert verified.checked == 3
+    assert verified.broken == "disclosure 5, anchored by a checkpoint, is missing"
+
+
+async def test_deleting_a_middle_row_and_recomputing_every_later_hash_is_caught_by_the_checkpoint(
+    scratch: Scratch,
+) -> None:
+    await _five_checkpointed(scratch)
+    async with scratch.service.connect() as connection:
+        kept = (await connection.execute(select(disclosures.log_table).order_by("id"))).all()
+    # A careful forger: removes row 3 and rewrites rows 4 and 5 so that the chain is whole again.
+    statements = ["DELETE FROM disclosure.log WHERE id = 3"]
+    previous = kept[1].hash
+    for row in kept[3:]:
+        forged = disclosures.chain_hash(previous, disclosures.from_row(row))
+        statements.append(
+            f"UPDATE disclosure.log SET previous_hash = '{previous}', hash = '{forged}' WHERE id = {row.id}"  # noqa: S608
+        )
+        previous = forged
+    await scratch.as_owner(*statements)
+    verified = await scratch.verify()
+    # The chain is whole (row 4 links to row 2), but row 5 is not what the checkpoint saw.
+    assert verified.broken == "disclosure 5 differs from the checkpoint that anchored it"
+
+
+async def test_two_appends_cannot_fork_the_chain(scratch: Scratch) -> None:
+    await disclosures.write(scratch.service, [_row(0)])
+    async with scratch.service.connect() as connection:
+        head = (await connection.execute(select(disclosures.log_table))).one()
+    # A second row claiming the same predecessor, as a racing append without the lock would write.
+    async with scratch.service.begin() as connection:
+        with pytest.raises(DBAPIError, match="duplicate key"):
+            await connection.execute(
+                disclosures.log_table.insert().values(
+                    disclosed_at=START,
+                    agency_id="x1",
+                    channel="api",
+                    reference="r",
+                    query={},
+                    record_ids=[],
+                    fields=[],
+                    basis="agreement",
+                    purpose="p",
+                    agreement_version=1,
+                    previous_hash=head.previous_hash,
+                    hash="f" * 64,
+                )
+            )
+
+
+async def test_an_append_outside_read_committed_is_refused(scratch: Scratch) -> None:
+    async with scratch.service.connect() as plain:
+        connection = await plain.execution_options(isolation_level="REPEATABLE READ")
+        async with connection.begin():
+            with pytest.raises(RuntimeError, match=r"READ COMMITTED, not repeatable read"):
+                await disclosures.append(connection, [_row(0)])
+
+
+async def test_concurrent_records_share_commits_and_each_waits_for_its_own(scratch: Scratch) -> None:
+    log = DisclosureLog(scratch.service)
+    try:
+        await asyncio.gather(*(log.record([_row(index)]) for index in range(40)))
+    finally:
+        await log.close()
+    async with scratch.service.connect() as connection:
+        transactions = (
+            await connection.execute(text("SELECT count(DISTINCT xmin::text) FROM disclosure.log"))
+        ).scalar()
+        count = (await connection.execute(text("SELECT count(*) FROM disclosure.log"))).scalar()
+    assert count == 40
+    # Forty callers at once, far fewer commits: they were gathered.
+    assert transactions is not None
+    assert transactions < 40
+    assert (await scratch.verify()).broken is None
+
+
+async def test_a_batch_that_cannot_be_written_fails_every_caller_in_it(scratch: Scratch) -> None:
+    log = DisclosureLog(scratch.service)
+    too_long = _row(1, agency="x" * 100)  # the column holds 63: the whole batch's transaction fails
+    try:
+        results = await asyncio.gather(log.record([_row(0)]), log.record([too_long]), return_exceptions=True)
+        assert all(isinstance(result, DBAPIError) for result in results), results
+        await log.record([_row(2)])  # the next batch is written
+    finally:
+        await log.close()
+    verified = await scratch.verify()
+    assert (verified.checked, verified.broken) == (1, None)
