@@ -68,18 +68,26 @@ def receiver() -> Iterator[str]:
 
 
 def _files(directory: Path, hook_url: str) -> tuple[Path, Path]:
-    """One agency reached by webhook only, and one rule sending it every arrival."""
-    agencies = directory / "agencies.yaml"
+    """One member reached by webhook only, under an agreement covering arrivals, and one rule sending it each."""
+    agencies = directory / "register.yaml"
     agencies.write_text(
         yaml.safe_dump(
             {
-                "agencies": [
+                "members": [
                     {
                         "id": "bench-village",
                         "name": "Bench village",
                         "kind": "village",
                         "jurisdiction": [VILLAGE],
                         "channels": {"webhook": {"url": hook_url, "secret_env": SECRET_VARIABLE}},
+                        "agreement": {
+                            "version": 1,
+                            "purpose": "Knowing who arrives in the village (benchmark)",
+                            "fields": ["full_name", "nationality", "presence", "residence_village_code"],
+                            "event_types": ["foreigner.arrived"],
+                            "valid_from": "2025-01-01",
+                            "approved_by": "the benchmark",
+                        },
                     }
                 ]
             }
@@ -136,7 +144,7 @@ async def alerts_service(database: DatabaseSettings, kafka: KafkaSettings, base:
         settings = AlertsSettings(
             kafka=kafka,
             database=database,
-            agencies_file=agencies,
+            register_file=agencies,
             rules_file=rules,
             delivery=DeliverySettings(batch_size=CONCURRENCY, poll_interval_s=0.5),
         )

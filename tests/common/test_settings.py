@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from timpora.alerts.main import SERVICE as ALERTS
 from timpora.alerts.settings import AlertsSettings
 from timpora.registry.settings import RegistrySettings
+from timpora.sharing.main import SERVICE as SHARING
 from timpora.sharing.settings import SharingSettings
 
 
@@ -36,3 +40,21 @@ def test_an_invalid_value_is_refused_naming_the_variable(monkeypatch: pytest.Mon
 
     with pytest.raises(ValueError, match=r"http\.port"):
         SharingSettings()
+
+
+def test_both_services_read_one_register_from_one_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    register = tmp_path / "register.yaml"
+    monkeypatch.setenv("TIMPORA_REGISTER_FILE", str(register))
+    assert AlertsSettings().register_file == SharingSettings().register_file == register
+
+
+@pytest.mark.parametrize("retired", ["TIMPORA_ALERTS_AGENCIES_FILE", "TIMPORA_SHARING_AGREEMENTS_FILE"])
+def test_a_retired_setting_still_set_stops_the_service_naming_what_replaced_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], retired: str
+) -> None:
+    monkeypatch.setenv(retired, "/etc/timpora/old.yaml")
+    service = ALERTS if "ALERTS" in retired else SHARING
+
+    assert service.main(["migrate"]) == 2
+
+    assert f"{retired} is no longer read; use TIMPORA_REGISTER_FILE" in capsys.readouterr().err

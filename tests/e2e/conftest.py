@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,12 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import func, select, text
 
+from tests.support import register as register_variants
 from tests.support.clock import ManualClock
+from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
 from tests.support.waiting import until
+from timpora.alerts.channels.email import SmtpSettings
+from timpora.alerts.channels.webhook import new_secret
 from timpora.alerts.main import SERVICE as ALERTS
 from timpora.alerts.models import alerts, routed_events
 from timpora.alerts.settings import AlertsSettings, DeliverySettings, LifecycleSettings
@@ -35,6 +40,27 @@ from timpora.sharing.settings import SharingSettings
 #: Noon in Bangkalan.
 START = datetime(2026, 2, 1, 5, 0, tzinfo=UTC)
 AGENCIES = ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing")
+#: A member of the team with no data-sharing agreement (yet): it must receive nothing about anyone.
+WITHOUT_AGREEMENT = "bin-jatim"
+WEBHOOK_SECRET_VARIABLE = "TIMPORA_E2E_POLRES_WEBHOOK_SECRET"  # noqa: S105 - the name of the variable
+
+
+def _register(path: Path, webhook_url: str) -> Path:
+    """The shipped register, with the police reached by webhook too, and a member without an agreement."""
+    document = register_variants.shipped()
+    police = register_variants.member(document, "polres-bangkalan")
+    police["channels"]["webhook"] = {"url": webhook_url, "secret_env": WEBHOOK_SECRET_VARIABLE}
+    document["members"].append(
+        {
+            "id": WITHOUT_AGREEMENT,
+            "name": "Badan Intelijen Negara Daerah Jawa Timur",
+            "kind": "intelligence",
+            "jurisdiction": ["35"],
+            "channels": {"emails": ["binda@jatim.timpora.example"], "kafka": True},
+            "escalation_contacts": ["kabinda@jatim.timpora.example"],
+        }
+    )
+    return register_variants.write(path, document)
 
 
 @dataclass
@@ -45,6 +71,10 @@ class Platform:
     runtimes: dict[str, ServiceRuntime]
     scheduler: ExpiryScheduler
     keys: dict[str, str]
+    webhook: WebhookReceiver
+    smtp: SmtpReceiver
+    webhook_secret: str
+    register_file: Path
 
     async def write(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.registry.request(method, path, json=body)
@@ -82,7 +112,27 @@ class Platform:
 
 @pytest.fixture
 async def platform(
-    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+    kafka_settings: KafkaSettings,
+    database_settings: dict[str, DatabaseSettings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Platform]:
+    secret = new_secret()
+    monkeypatch.setenv(WEBHOOK_SECRET_VARIABLE, secret)
+    async with webhook_receiver() as webhook, smtp_receiver() as smtp:
+        async for platform in _platform(
+            kafka_settings, database_settings, _register(tmp_path / "register.yaml", webhook.url), webhook, smtp
+        ):
+            platform.webhook_secret = secret
+            yield platform
+
+
+async def _platform(
+    kafka_settings: KafkaSettings,
+    database_settings: dict[str, DatabaseSettings],
+    register_file: Path,
+    webhook: WebhookReceiver,
+    smtp: SmtpReceiver,
 ) -> AsyncIterator[Platform]:
     clock = ManualClock(START)
     registry_settings = RegistrySettings(
@@ -94,10 +144,18 @@ async def platform(
     alerts_settings = AlertsSettings(
         kafka=kafka_settings,
         database=database_settings["alerts"],
-        delivery=DeliverySettings(enabled=False),
+        register_file=register_file,
+        smtp=SmtpSettings(host=smtp.host, port=smtp.port),
+        # The test delivers, escalates and sends digests itself, at the times its clock says.
+        delivery=DeliverySettings(enabled=False, webhook_timeout_s=2.0),
         lifecycle=LifecycleSettings(tick_s=3600),
     )
-    sharing_settings = SharingSettings(kafka=kafka_settings, database=database_settings["sharing"])
+    sharing_settings = SharingSettings(
+        kafka=kafka_settings,
+        database=database_settings["sharing"],
+        register_file=register_file,
+        relay=RelaySettings(poll_interval_s=0.2),
+    )
     apps = {
         "registry": REGISTRY.create_app(registry_settings, clock=clock),
         "alerts": ALERTS.create_app(alerts_settings, clock=clock),
@@ -110,7 +168,8 @@ async def platform(
         async with runtimes["sharing"].sessions() as session, session.begin():
             # Pages start empty of what earlier tests projected.
             await session.execute(text("TRUNCATE projections"))
-            keys = {agency: (await access.KEYS.issue(session, agency))[1] for agency in AGENCIES}
+            # A key for the member without an agreement too, as if issued before it lapsed: it must read nothing.
+            keys = {agency: (await access.KEYS.issue(session, agency))[1] for agency in (*AGENCIES, WITHOUT_AGREEMENT)}
         async with runtimes["registry"].sessions() as session, session.begin():
             token = await add_operator(session, f"officer-{uuid.uuid4().hex[:8]}")
         registry = await stack.enter_async_context(
@@ -131,4 +190,4 @@ async def platform(
             topic=kafka_settings.catalog.registry_events.name,
             overstay=registry_settings.overstay,
         )
-        yield Platform(clock, registry, sharing, runtimes, scheduler, keys)
+        yield Platform(clock, registry, sharing, runtimes, scheduler, keys, webhook, smtp, "", register_file)

@@ -54,6 +54,25 @@ async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
         await consumer.stop()
 
 
+async def everything_on(kafka: KafkaSettings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on ``topic`` from its beginning to its end as of now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    found: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        partitions = await topic_partitions(kafka, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        for partition in partitions:
+            while await consumer.position(partition) < ends[partition]:
+                for records in (await consumer.getmany(partition, timeout_ms=500)).values():
+                    found.extend(record for record in records if record.offset < ends[partition])
+    finally:
+        await consumer.stop()
+    return found
+
+
 def new_namespace() -> str:
     """A Kafka namespace of a test's own (see timpora.common.topics)."""
     return f"test-{uuid.uuid4().hex[:12]}"

@@ -33,7 +33,7 @@ from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.broker import make_broker
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.logging import configure_logging
-from timpora.common.settings import ServiceSettings
+from timpora.common.settings import ServiceSettings, retired_in
 from timpora.common.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -315,6 +315,9 @@ class ServiceDefinition:
         parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", *self.commands])
         parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the command's own arguments")
         args = parser.parse_args(argv)
+        if retired := retired_in(os.environ):
+            sys.stderr.write("".join(f"timpora-{self.name}: {line}\n" for line in retired))
+            return 2
         settings = self.settings_class()
         stream = sys.stdout if args.command == "serve" else sys.stderr
         configure_logging(self.name, level=settings.log_level, json_output=settings.log_json, stream=stream)

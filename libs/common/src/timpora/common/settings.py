@@ -6,6 +6,7 @@ A service reads, for example, ``TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS`` and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr
@@ -94,6 +95,22 @@ class ServiceSettings(BaseSettings):
     overstay: OverstaySettings = OverstaySettings()
     log_level: LogLevel = "INFO"
     log_json: bool = True
+
+
+#: Settings a service once read and reads no more, with what replaced each: one still set is refused at start,
+#: so that nobody believes, say, that the agreements file they point at is in force.
+RETIRED = {
+    "TIMPORA_ALERTS_AGENCIES_FILE": "TIMPORA_REGISTER_FILE (the register holds every member and its agreement)",
+    "TIMPORA_SHARING_AGREEMENTS_FILE": "TIMPORA_REGISTER_FILE (the register holds every member and its agreement)",
+    "TIMPORA_SHARING_CONSUMER_GROUP": "nothing: consumer groups follow TIMPORA_*_KAFKA__NAMESPACE",
+    "TIMPORA_SHARING_REGISTRY_TOPIC": "nothing: topics follow TIMPORA_*_KAFKA__NAMESPACE",
+    "TIMPORA_ALERTS_CONSUMER_GROUP": "nothing: consumer groups follow TIMPORA_*_KAFKA__NAMESPACE",
+}
+
+
+def retired_in(environ: Mapping[str, str]) -> list[str]:
+    """One line per retired setting still set in ``environ``, naming what replaced it."""
+    return [f"{name} is no longer read; use {instead}" for name, instead in RETIRED.items() if name in environ]
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
