@@ -1,0 +1,97 @@
+"""The register of members: one file, refused whole when wrong, re-read when it changes, and checked by the
+``timpora-register`` command before it is deployed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import register as register_variants
+from timpora.common import register
+from timpora.common.config_files import ConfigFileError
+from timpora.common.register import RegisterBook, cli
+
+
+def _variant(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    document = register_variants.shipped()
+    change(document)
+    return register_variants.write(tmp_path / "register.yaml", document)
+
+
+def _touch(path: Path) -> None:
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+def _village(document: dict[str, Any]) -> dict[str, Any]:
+    return register_variants.member(document, "desa-lajing")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: _village(d)["agreement"].update(jurisdiction=["35.26"]), "outside the member's jurisdiction"),
+        (lambda d: _village(d).update(controller=True), "the controller processes its own data"),
+        (lambda d: _village(d)["agreement"].update(agency_id="polres-bangkalan"), "agreement.agency_id must be"),
+        (lambda d: _village(d)["agreement"]["fields"].remove("presence"), "fields must include presence"),
+        (lambda d: d["members"].append(_village(d)), "more than one member with id desa-lajing"),
+    ],
+)
+def test_a_register_with_an_error_is_refused_naming_it(
+    tmp_path: Path, change: Callable[[dict[str, Any]], None], reason: str
+) -> None:
+    with pytest.raises(ConfigFileError, match=reason):
+        register.load(_variant(tmp_path, change))
+
+
+def test_an_agreement_under_a_member_is_that_members_and_covers_its_jurisdiction_by_default() -> None:
+    village = register.load(register.DEFAULT_REGISTER).members["desa-lajing"]
+    assert village.agreement is not None
+    assert (village.agreement.agency_id, village.agreement.jurisdiction) == ("desa-lajing", village.jurisdiction)
+
+
+def test_a_changed_file_is_read_again_and_a_broken_one_leaves_the_register_in_force(tmp_path: Path) -> None:
+    path = _variant(tmp_path, lambda _: None)
+    book = RegisterBook(path)
+    first = book.current()
+    _variant(tmp_path, lambda d: _village(d)["agreement"].update(version=5, fields=["full_name", "presence"]))
+    _touch(path)
+    book._checked = 0.0  # the next read looks at the file (a service does within half a second)
+    narrowed = book.current()
+    assert narrowed.digest != first.digest
+    assert narrowed.agreements["desa-lajing"].fields == ["full_name", "presence"]
+
+    path.write_text("members: [", encoding="utf-8")
+    _touch(path)
+    book._checked = 0.0
+    assert book.current() is narrowed
+    assert book.refused is not None
+    assert str(path) in book.refused
+
+
+def test_new_terms_under_the_same_version_are_refused_while_running(tmp_path: Path) -> None:
+    path = _variant(tmp_path, lambda _: None)
+    book = RegisterBook(path)
+    shipped = book.current()
+    _variant(tmp_path, lambda d: _village(d)["agreement"].update(fields=["full_name", "presence"]))
+    _touch(path)
+    book._checked = 0.0
+    assert book.current() is shipped
+    assert book.refused is not None
+    assert "desa-lajing.agreement: the terms changed but the version is still 4" in book.refused
+
+
+def test_the_command_checks_and_shows_a_register(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check"]) == 0
+    assert "11 members, 10 agreements" in capsys.readouterr().out
+    assert cli.main(["show"]) == 0
+    shown = capsys.readouterr().out
+    assert "kanim-pamekasan (immigration): the controller" in shown
+    assert "desa-lajing (village): agreement v4" in shown
+    broken = _variant(tmp_path, lambda d: _village(d).update(jurisdiction=["99.99"]))
+    assert cli.main(["check", str(broken)]) == 1
+    assert "members.10.jurisdiction.0" in capsys.readouterr().err
