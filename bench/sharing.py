@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import Result, timed
 from tests.support.factories import sample_event
+from timpora.common import register
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
@@ -20,7 +21,6 @@ from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.common.topics import TopicSpec
 from timpora.sharing import rebuild
-from timpora.sharing.domain import agreements
 
 TODAY = date(2026, 11, 29)
 VILLAGES = ("35.26.05.2003", "35.26.05.2004", "35.27.01.2001")
@@ -48,7 +48,7 @@ async def bench_rebuild(engine: AsyncEngine, kafka: KafkaSettings, count: int) -
     topic = f"bench.history.{uuid.uuid4().hex[:6]}"
     await ensure_topics(kafka, [TopicSpec(topic, "foreigner id", 6, "bench")])
     await _publish(kafka, topic, count)
-    agreement = agreements.current(agreements.DEFAULTS)["pemkab-bangkalan"]
+    agreement = register.current(register.DEFAULT_REGISTER).agreements["pemkab-bangkalan"]
     sessions = make_session_factory(engine)
 
     async def ours() -> None:

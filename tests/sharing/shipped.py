@@ -1,5 +1,6 @@
 """The shipped register as the sharing tests use it: what it gives the village head of Lajing (the one record
-shape several tests check), and variants of it written to a file of a test's own (:func:`variant`)."""
+shape several tests check), and variants of it written to a file of a test's own (:func:`variant`, on
+:mod:`tests.support.register`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tests.support import register as registers
 from timpora.common import register
 from timpora.common.register.agreements import Agreement
 
@@ -32,12 +32,6 @@ _PURPOSE = "Testing the sharing service as a member of TIMPORA, nothing more."
 _APPROVER = "Kepala Kantor Imigrasi Kelas II Non TPI Pamekasan"
 
 
-def shipped_document() -> dict[str, Any]:
-    """The shipped register file as YAML data, to change."""
-    document: dict[str, Any] = yaml.safe_load(register.DEFAULT_REGISTER.read_text(encoding="utf-8"))
-    return document
-
-
 def variant(
     directory: Path,
     member_id: str | None = None,
@@ -49,22 +43,22 @@ def variant(
     **agreement: Any,
 ) -> Path:
     """The shipped register with ``agreement``'s changes to the agreement of the member ``member_id`` and
-    ``member``'s to the member itself, and the ``added`` members after the shipped ones, written to ``directory / name``.
+    ``member``'s to the member itself, and the ``added`` members after the shipped ones, written to
+    ``directory / name`` (at once: a service reading it sees the file before or after, never half of it).
 
     Versions are the caller's: changed terms need a new version, or a running service refuses the file
     (the book of a file keeps its register in force) and the service's start refuses an agreement it has
     already recorded under that version with other terms."""
-    document = shipped_document()
+    document = registers.shipped()
     if member_id is not None:
-        (entry,) = (entry for entry in document["members"] if entry["id"] == member_id)
+        entry = registers.member(document, member_id)
         entry.update(copy.deepcopy(dict(member or {})))
-        entry["agreement"].update(copy.deepcopy(agreement))
+        if agreement:
+            entry["agreement"].update(copy.deepcopy(agreement))
     elif member or agreement:
-        raise ValueError("changes need the agency they are for")
+        raise ValueError("changes need the member they are for")
     document["members"].extend(copy.deepcopy(dict(added_member)) for added_member in added)
-    path = directory / name
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return path
+    return registers.write(directory / name, document)
 
 
 def terms(fields: Iterable[str], *, version: int = 1, purpose: str = _PURPOSE, **more: Any) -> dict[str, Any]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -135,7 +137,7 @@ def test_a_broken_file_is_refused_with_where_and_why(tmp_path: Path, text: str, 
         ({"fields": ["full_name", "full_name"]}, "listed twice"),
     ],
 )
-def test_each_rule_of_an_agreement_is_checked(tmp_path: Path, changes: dict[str, object], reason: str) -> None:
+def test_each_rule_of_an_agreement_is_checked(tmp_path: Path, changes: dict[str, Any], reason: str) -> None:
     with pytest.raises(ConfigFileError, match=reason):
         register.load(variant(tmp_path, "pemkab-bangkalan", **changes))
 
@@ -191,7 +193,7 @@ async def test_every_agreement_version_is_kept_and_a_silent_change_is_refused(
     sessions = make_session_factory(engine)
     agency = f"test-{uuid.uuid4().hex[:8]}"
 
-    def loaded(**changes: object) -> list[Agreement]:
+    def loaded(**changes: Any) -> list[Agreement]:
         path = variant(tmp_path, "pemkab-bangkalan", member={"id": agency}, **changes)
         return list(register.load(path).agreements.values())
 
@@ -221,14 +223,23 @@ def test_a_running_service_refuses_a_silent_change_and_keeps_the_register_in_for
     book = register.RegisterBook(path)
     before = book.current().agreements["desa-lajing"]
 
-    def rewritten(**changes: object) -> register.Register:
+    def read_again(until: Callable[[register.Register], bool], **changes: Any) -> register.Register:
+        """The register in force once the book has read the file rewritten with ``changes`` (it looks at the
+        file at most twice a second)."""
         variant(tmp_path, "desa-lajing", name="live.yaml", **changes)
-        time.sleep(0.6)  # a book looks at the file at most twice a second
-        return book.current()
+        deadline = time.monotonic() + 30
+        while not until(found := book.current()):
+            assert time.monotonic() < deadline, "the book did not read the changed file"
+            time.sleep(0.05)
+        return found
 
-    silently = rewritten(fields=["full_name", "presence"])
+    silently = read_again(lambda _: book.refused is not None, fields=["full_name", "presence"])
     refused = book.refused
-    properly = rewritten(fields=["full_name", "presence"], version=before.version + 1)
+    properly = read_again(
+        lambda found: found.agreements["desa-lajing"].version > before.version,
+        fields=["full_name", "presence"],
+        version=before.version + 1,
+    )
 
     assert silently.agreements["desa-lajing"] == before
     assert refused is not None

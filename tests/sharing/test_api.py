@@ -15,13 +15,14 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from tests.sharing.shipped import STANDING, VILLAGE, VILLAGE_RECORD, variant
 from tests.support.clock import ManualClock
 from tests.support.factories import sample_event
 from tests.support.stack import Stack
+from tests.support.waiting import until
 from timpora.common import disclosures, register
 from timpora.common.disclosures import log_table
 from timpora.common.events import CloudEvent, new_event
@@ -36,10 +37,12 @@ from timpora.common.events.payloads import (
     PresenceStatus,
     Residence,
 )
+from timpora.common.kafka.producer import EventProducer
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings, narrow
 from timpora.sharing import access, projection
 from timpora.sharing.main import SERVICE
+from timpora.sharing.models import projection_history, projections
 from timpora.sharing.settings import SharingSettings
 
 LAJING, AROSBAYA, SAMPANG = "35.26.05.2003", "35.26.05.2004", "35.27.01.2001"
@@ -53,6 +56,8 @@ class Sharing:
     runtime: ServiceRuntime
     keys: dict[str, str]
     people: dict[str, str]
+    #: The registry's events of ``people``, by the same names.
+    events: dict[str, CloudEvent[Contract]]
 
     async def get(self, agency: str, path: str, **params: Any) -> Any:
         return await self.client.get(path, params=params, headers={"Authorization": f"Bearer {self.keys[agency]}"})
@@ -107,7 +112,8 @@ async def _started(kafka: KafkaSettings, database: DatabaseSettings, register_fi
             for agency in ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing"):
                 keys[agency] = (await access.KEYS.issue(session, agency))[1]
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://sharing") as client:
-            yield Sharing(app, client, runtime, keys, {name: str(event.subject) for name, event in people.items()})
+            ids = {name: str(event.subject) for name, event in people.items()}
+            yield Sharing(app, client, runtime, keys, ids, people)
 
 
 @pytest.fixture
@@ -233,11 +239,12 @@ async def test_every_read_is_logged_with_what_was_disclosed_and_why_and_the_chai
 
 async def _admin(stack: Stack) -> asyncpg.Connection:
     """A superuser connection to the test database."""
-    return await asyncpg.connect(
+    connection: asyncpg.Connection = await asyncpg.connect(
         make_url(stack.pg_admin_url)
         .set(drivername="postgresql", database="timpora_test")
         .render_as_string(hide_password=False)
     )
+    return connection
 
 
 async def test_the_log_refuses_to_be_edited_even_by_the_service(sharing: Sharing) -> None:
@@ -323,6 +330,119 @@ async def test_an_agreement_out_of_force_shares_nothing(
         agreement = await sharing.get("pemkab-bangkalan", "/v1/agreement")
         assert response.status_code == 403
         assert agreement.json()["agency_id"] == "pemkab-bangkalan"
+
+
+async def _projected(sharing: Sharing, agency: str) -> list[Any]:
+    async with sharing.runtime.sessions() as session:
+        found = await session.execute(select(projections).where(projections.c.agency_id == agency))
+        return list(found)
+
+
+#: The register file a ``live`` service reads, in the test's ``tmp_path``.
+LIVE = "live.yaml"
+
+
+@pytest.fixture
+async def live(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+) -> AsyncIterator[Sharing]:
+    """The service on the shipped register, in a file of the test's own (``tmp_path / LIVE``) that the test
+    changes while the service runs, as a deploy does."""
+    live_file = variant(tmp_path, name=LIVE)
+    async for started in _started(kafka_settings, database_settings["sharing"], live_file):
+        yield started
+
+
+async def test_an_agreement_ended_while_the_service_runs_shares_nothing_more_and_its_projection_goes(
+    live: Sharing, tmp_path: Path
+) -> None:
+    lajing = live.people["lajing"]
+    before = await live.get("desa-lajing", f"/v1/foreigners/{lajing}")
+
+    # The village head's agreement ended in June.
+    variant(tmp_path, "desa-lajing", name=LIVE, valid_to="2026-06-30", version=VILLAGE.version + 1)
+
+    async def forgotten() -> bool:
+        async with live.runtime.sessions() as session:
+            history = await session.scalar(select(func.count()).where(projection_history.c.agency_id == "desa-lajing"))
+        return not await _projected(live, "desa-lajing") and history == 0
+
+    await until(forgotten, what="the village head's projection and its history deleted", timeout_s=30)
+    after = await live.get("desa-lajing", f"/v1/foreigners/{lajing}")
+    regency = await live.get("pemkab-bangkalan", f"/v1/foreigners/{lajing}")
+
+    assert before.status_code == 200
+    assert after.status_code == 403
+    assert "Li Wei" not in after.text
+    assert regency.status_code == 200  # nobody else's sharing changed
+    # What was shared before stays answerable.
+    assert [str(record) for record in (await _logged(live, "desa-lajing"))[-1].record_ids] == [lajing]
+
+
+async def test_a_changed_agreement_is_served_only_under_its_new_terms(
+    live: Sharing, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    lajing = live.people["lajing"]
+    # The registry's history, on its topic, which a rebuild replays (the live consumer applies it too).
+    producer = EventProducer(kafka_settings, client_id="test")
+    await producer.start()
+    try:
+        for event in live.events.values():
+            await producer.publish(kafka_settings.catalog.registry_events.name, event)
+    finally:
+        await producer.stop()
+    old, new = VILLAGE_RECORD | STANDING, frozenset({"foreigner_id", "version", "full_name", "nationality", "presence"})
+    # What the village head is answered, read after read while the change takes effect: 0 the old terms,
+    # 1 nothing (a row stored under the old version is not served), 2 the new terms.
+    answers: list[int] = []
+
+    async def rebuilt() -> bool:
+        response = await live.get("desa-lajing", f"/v1/foreigners/{lajing}")
+        if response.status_code == 200:
+            shown = frozenset(response.json())
+            assert shown in {old, new}, shown
+            answers.append(0 if shown == old else 2)
+        else:
+            assert response.status_code == 404, response.text
+            answers.append(1)
+        return answers[-1] == 2
+
+    variant(tmp_path, "desa-lajing", name=LIVE, version=10, fields=sorted(new - {"foreigner_id", "version"}))
+    await until(rebuilt, what="the village head's projection rebuilt under version 10", timeout_s=60)
+
+    assert answers == sorted(answers), "once the new terms are in force, the old record is never served again"
+    assert {row.agreement_version for row in await _projected(live, "desa-lajing")} == {10}
+
+
+async def test_a_stored_record_is_served_only_through_the_agreement_in_force(sharing: Sharing) -> None:
+    lajing = uuid.UUID(sharing.people["lajing"])
+    mine = (projections.c.agency_id == "desa-lajing") & (projections.c.foreigner_id == lajing)
+    # A record stored with a field the agreement does not include (under other terms, or by a defect).
+    async with sharing.runtime.sessions() as session, session.begin():
+        await session.execute(
+            projections.update()
+            .where(mine)
+            .values(record=projections.c.record.op("||")(func.jsonb_build_object("passport_number", "E12345678")))
+        )
+    (stored,) = [row.record for row in await _projected(sharing, "desa-lajing") if row.foreigner_id == lajing]
+    widened = await sharing.get("desa-lajing", f"/v1/foreigners/{lajing}")
+    listed = await sharing.get("desa-lajing", "/v1/foreigners", limit=500)
+    exported = await sharing.get("desa-lajing", "/v1/foreigners.csv")
+    # A record stored under another version of the agreement is not served at all, until rebuilt.
+    async with sharing.runtime.sessions() as session, session.begin():
+        await session.execute(projections.update().where(mine).values(agreement_version=VILLAGE.version - 1))
+    stale = await sharing.get("desa-lajing", f"/v1/foreigners/{lajing}")
+    stale_list = await sharing.get("desa-lajing", "/v1/foreigners", limit=500)
+
+    assert stored["passport_number"] == "E12345678"
+    assert widened.status_code == 200
+    assert set(widened.json()) == VILLAGE_RECORD | STANDING
+    (item,) = [item for item in listed.json()["items"] if item["foreigner_id"] == str(lajing)]
+    assert "passport_number" not in item
+    assert "E12345678" not in exported.text
+    assert "passport_number" not in exported.text
+    assert stale.status_code == 404
+    assert str(lajing) not in _ids(stale_list)
 
 
 async def test_the_csv_export_has_exactly_the_agreements_columns_and_is_logged(sharing: Sharing) -> None:

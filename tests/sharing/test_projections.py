@@ -4,6 +4,7 @@ each agreement allows, only inside its jurisdiction, idempotent and order-safe."
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -15,14 +16,16 @@ from asgi_lifespan import LifespanManager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.sharing.shipped import AGREEMENTS, COVERING_LAJING, NARROWED, SHIPPED, VILLAGE_RECORD, variant
+from tests.support.clock import ManualClock
 from tests.support.factories import sample_event, snapshots
 from tests.support.kafka import tail
 from timpora.common import register
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
-from timpora.common.disclosures import log_table
+from timpora.common.disclosures import DisclosureLog, log_table
 from timpora.common.events import CloudEvent, KafkaRecord, decode, new_event
 from timpora.common.events.payloads import (
     AccommodationStay,
@@ -41,11 +44,13 @@ from timpora.common.events.payloads import (
 )
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.producer import EventProducer
+from timpora.common.outbox.relay import OutboxRow
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.common.topics import TopicCatalog
 from timpora.sharing import projection
 from timpora.sharing.main import SERVICE
 from timpora.sharing.models import projections
+from timpora.sharing.outgoing import TopicGate
 from timpora.sharing.settings import SharingSettings
 
 #: Noon in Bangkalan on a day the shipped agreements are in force.
@@ -70,11 +75,16 @@ async def _rows(sessions: Any, foreigner_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def sessions(database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[Any]:
+async def engine(database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(database_settings["sharing"], application_name="test", schema="sharing")
     await upgrade(engine, "timpora.sharing", schema="sharing")
-    yield make_session_factory(engine)
+    yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> Any:
+    return make_session_factory(engine)
 
 
 async def _apply(sessions: Any, event: CloudEvent[Contract], when: datetime = IN_FORCE) -> None:
@@ -210,23 +220,17 @@ async def test_the_service_projects_events_it_consumes_from_kafka(
     assert logged.agreement_version == SHIPPED["desa-lajing"].version
 
 
-async def _topic_disclosures(sessions: Any, agency: str, subject: object) -> list[Any]:
+async def _topic_disclosures(sessions: Any, agency: str | None, subject: object) -> list[Any]:
+    """What the disclosure log holds of records about ``subject`` sent to ``agency``'s topic (anyone's: None)."""
+    conditions = [log_table.c.channel == "topic", log_table.c.record_ids.contains([uuid.UUID(str(subject))])]
+    if agency is not None:
+        conditions.append(log_table.c.agency_id == agency)
     async with sessions() as session:
-        found = await session.execute(
-            select(log_table)
-            .where(
-                log_table.c.channel == "topic",
-                log_table.c.agency_id == agency,
-                log_table.c.record_ids.contains([uuid.UUID(str(subject))]),
-            )
-            .order_by(log_table.c.id)
-        )
+        found = await session.execute(select(log_table).where(*conditions).order_by(log_table.c.id))
         return list(found)
 
 
 async def _agency_events(sessions: Any, subject: str) -> dict[str, list[dict[str, Any]]]:
-    import json  # noqa: PLC0415
-
     from timpora.sharing.models import outbox  # noqa: PLC0415
 
     async with sessions() as session:
@@ -265,6 +269,74 @@ async def test_each_agency_topic_gets_the_event_as_that_agency_may_see_it(sessio
     ]
     assert regency[1]["record"] is None
     assert "passport_number" in published["polres-bangkalan"][0]["record"]
+
+
+async def _outbox_rows(sessions: Any, subject: str) -> list[OutboxRow]:
+    """The outbox rows about ``subject`` as the relay reads them."""
+    from timpora.sharing.models import outbox  # noqa: PLC0415
+
+    async with sessions() as session:
+        found = await session.execute(select(outbox).where(outbox.c.partition_key == subject).order_by(outbox.c.id))
+        return [
+            OutboxRow(
+                id=row.id,
+                topic=row.topic,
+                record=KafkaRecord(
+                    key=row.partition_key.encode(),
+                    value=row.payload.encode(),
+                    headers=tuple((name, value.encode()) for name, value in row.headers.items()),
+                ),
+            )
+            for row in found
+        ]
+
+
+async def test_a_record_leaves_for_an_agencys_topic_only_as_the_agreement_in_force_when_it_leaves_allows(
+    engine: AsyncEngine, sessions: Any, tmp_path: Any
+) -> None:
+    # Written to the outbox under the shipped agreements; the register changes before the relay sends them.
+    event = sample_event(jurisdiction=LAJING)
+    await _apply(sessions, event)
+    written = await _outbox_rows(sessions, str(event.subject))
+    agency_of = {OFFLINE.agency_events(agency).name: agency for agency in SHIPPED}
+    assert {"desa-lajing", "polres-bangkalan", "pemkab-bangkalan"} <= {agency_of[row.topic] for row in written}
+    narrowed = variant(tmp_path, "desa-lajing", name="narrowed.yaml", version=20, fields=["full_name", "presence"])
+    withdrawn = variant(tmp_path, "polres-bangkalan", name="withdrawn.yaml", version=20, valid_to="2026-06-30")
+    regency = SHIPPED["pemkab-bangkalan"]
+    unlisted = variant(
+        tmp_path,
+        "pemkab-bangkalan",
+        name="unlisted.yaml",
+        version=20,
+        event_types=[name for name in regency.event_types if name != "foreigner.arrived"],
+    )
+    disclosure_log = DisclosureLog(engine)
+    sent: dict[str, dict[str, dict[str, Any]]] = {}
+    logged: dict[str, list[Any]] = {}
+    try:
+        for label, path in (("narrowed", narrowed), ("withdrawn", withdrawn), ("unlisted", unlisted)):
+            before = len(await _topic_disclosures(sessions, None, event.subject))
+            gate = TopicGate(path, OFFLINE, disclosure_log, ManualClock(IN_FORCE))
+            sent[label] = {agency_of[row.topic]: json.loads(row.record.value) for row in await gate(written)}
+            logged[label] = (await _topic_disclosures(sessions, None, event.subject))[before:]
+    finally:
+        await disclosure_log.close()
+
+    everyone = {agency_of[row.topic] for row in written}
+    # The agreement in force when the record leaves, not the one it was written under, says what it shows.
+    assert set(sent["narrowed"]) == everyone
+    assert set(sent["narrowed"]["desa-lajing"]["record"]) == {"foreigner_id", "version", "full_name", "presence"}
+    assert "passport_number" in sent["narrowed"]["polres-bangkalan"]["record"]
+    # An agreement no longer in force, or no longer listing the event, lets nothing more out.
+    assert set(sent["withdrawn"]) == everyone - {"polres-bangkalan"}
+    assert set(sent["unlisted"]) == everyone - {"pemkab-bangkalan"}
+    # Each record sent is in the disclosure log with the fields it showed; nothing held back is.
+    for label, records in sent.items():
+        assert {row.agency_id: row.fields for row in logged[label]} == {
+            agency: sorted(set(shared["record"]) - {"foreigner_id", "version"}) for agency, shared in records.items()
+        }, label
+    (village,) = [row for row in logged["narrowed"] if row.agency_id == "desa-lajing"]
+    assert village.agreement_version == 20
 
 
 async def test_someone_never_in_an_agencys_view_never_reaches_its_topic(sessions: Any) -> None:

@@ -224,9 +224,7 @@ class Alerting:
         # new agency's id, and moving back reopens the one that was closed; see _follow_move).
         alert_id = alert_id_for(event_id, agency.id)
         subject = Subject.of(event_type, data)
-        where = place or next(
-            (code for code in (*subject.places, *subject.guest_places) if agency.covers(code)), None
-        )
+        where = place or next((code for code in (*subject.places, *subject.guest_places) if agency.covers(code)), None)
         notice = notices.alert_notice(
             alert_id=alert_id,
             agency=agency,

@@ -82,9 +82,7 @@ class Subject:
         # only agreements that take guests admit it, as only they show the person in the agency's view.
         home = person.residence.village_code if person.residence is not None else None
         stays = {stay.village_code for stay in (getattr(data, "stay", None), person.stay) if stay is not None}
-        guests = tuple(
-            dict.fromkeys(place for place in (*places, *data.places) if place in stays and place != home)
-        )
+        guests = tuple(dict.fromkeys(place for place in (*places, *data.places) if place in stays and place != home))
         places = [place for place in places if place not in guests]
         guests = (*guests, *(place for place in data.places if place not in places and place not in guests))
         thresholds = (
