@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.support import stack as stacks
+from tests.support.waiting import until
 from timpora.common import disclosures
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
@@ -216,3 +217,21 @@ async def test_a_batch_that_cannot_be_written_fails_every_caller_in_it(scratch: 
         await log.close()
     verified = await scratch.verify()
     assert (verified.checked, verified.broken) == (1, None)
+
+
+async def test_callers_whose_batch_is_being_written_when_the_log_closes_are_told_it_failed(scratch: Scratch) -> None:
+    log = DisclosureLog(scratch.service)
+    # Hold the chain's lock so that the batch's write waits in the database while the log is closed.
+    async with scratch.admin.transaction():
+        await scratch.admin.execute("SELECT pg_advisory_xact_lock(hashtext($1))", disclosures.CHAIN_LOCK)
+        waiting = asyncio.ensure_future(log.record([_row(0)]))
+        await asyncio.sleep(0)  # the writer takes the batch
+
+        async def blocked() -> bool:
+            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            return bool(await scratch.admin.fetchval(query))
+
+        await until(blocked, what="the batch's write waiting for the chain's lock", timeout_s=10)
+        await log.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await asyncio.wait_for(waiting, timeout=10)

@@ -259,10 +259,15 @@ class DisclosureLog:
                 continue
             try:
                 await write(self._engine, [row for rows, _ in batch for row in rows])
-            except Exception as error:  # noqa: BLE001 - every waiter is told, whatever went wrong
+            except BaseException as error:
+                # Every waiter is told, whatever went wrong, even a stop mid-write: none may wait for ever, and
+                # none may answer as if its record were written.
+                failure = error if isinstance(error, Exception) else RuntimeError("the disclosure log is closed")
                 for _, done in batch:
                     if not done.done():
-                        done.set_exception(error)
+                        done.set_exception(failure)
+                if not isinstance(error, Exception):
+                    raise
             else:
                 for _, done in batch:
                     if not done.done():

@@ -63,6 +63,9 @@ class RegisterWatcher:
         now = self._runtime.clock.now()
         in_force = current.in_force(now)
         state = (current.digest, frozenset((agency, agreement.version) for agency, agreement in in_force.items()))
+        # Every round, not only on a change: a consumer transaction that read the register just before an
+        # agreement ended may commit rows for that agency after the change was first handled.
+        await self._forget_all_but(set(in_force))
         if state == self._handled:
             return False
         async with self._runtime.sessions() as session, session.begin():
@@ -72,7 +75,6 @@ class RegisterWatcher:
             catalog = self._settings.kafka.catalog
             await ensure_topics(self._settings.kafka, [catalog.agency_events(agency) for agency in sorted(new_members)])
             self._topics |= new_members
-        await self._forget_all_but(set(in_force))
         await self._rebuild_stale(list(in_force.values()), now)
         self._handled = state
         return True

@@ -1,6 +1,7 @@
 """The last gate before an agency's topic: each record is filtered through the agreement in force when it is
-published (not only the one it was written under), dropped if none is in force or the agreement no longer lists
-its event, and recorded in the disclosure log before it is sent."""
+published (not only the one it was written under), dropped if none is in force, if it was written under another
+version of the agreement, or if the agreement no longer lists its event, and recorded in the disclosure log
+before it is sent."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from timpora.common.events import KafkaRecord
 from timpora.common.outbox.relay import OutboxRow
 from timpora.common.register.agreements import RECORD_IDS
 from timpora.common.topics import TopicCatalog
+from timpora.sharing.projection import AGREEMENT_VERSION_HEADER
 
 
 @dataclass
@@ -37,6 +39,12 @@ class TopicGate:
             agreement = None if agency_id is None else members[agency_id].agreement_at(now)
             if agreement is None:
                 continue  # withdrawn, expired or removed since it was written: nothing more goes out
+            headers = dict(row.record.headers)
+            written_under = headers.get(AGREEMENT_VERSION_HEADER)
+            if written_under is not None and written_under.decode() != str(agreement.version):
+                # Written under other terms: whether the person is still in view under these cannot be told from
+                # the record; the rebuild that follows the change brings the agency's view up to date.
+                continue
             shared = json.loads(row.record.value)
             if shared["event"] not in agreement.event_types:
                 continue
@@ -44,7 +52,6 @@ class TopicGate:
             if record is not None:
                 record = agreement.served(record)
                 shared["record"] = record
-            headers = dict(row.record.headers)
             subject = headers.get("ce_subject", b"").decode() or (row.record.key or b"").decode()
             value = json.dumps(shared, separators=(",", ":")).encode()
             sending.append(replace(row, record=KafkaRecord(row.record.key, value, row.record.headers)))

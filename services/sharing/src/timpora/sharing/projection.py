@@ -31,6 +31,8 @@ from timpora.common.topics import TopicCatalog
 from timpora.sharing.models import outbox, projection_history, projections
 
 SOURCE = "/timpora/sharing"
+#: The Kafka header naming the agreement version a record was written under.
+AGREEMENT_VERSION_HEADER = "timpora_agreement_version"
 
 
 async def apply(
@@ -178,7 +180,9 @@ async def _publish(
             event_type=shared.type,
             topic=topic,
             partition_key=shared.subject or "",
-            headers=attribute_headers(shared),
+            # Which terms it was written under: the relay's gate drops it if other terms are in force by the time
+            # it leaves (who is in view may have changed, and the record cannot tell).
+            headers={**attribute_headers(shared), AGREEMENT_VERSION_HEADER: str(agreement.version)},
             payload=shared.data.model_dump_json(),
         )
         .on_conflict_do_nothing(index_elements=[outbox.c.event_id])

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy import Row, select, tuple_
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from timpora.alerts import lifecycle
 from timpora.alerts.api.deps import AgencyKey
@@ -65,7 +65,7 @@ async def _disclosed(runtime: Runtime, request: Request, key: AgencyKey, terms: 
         raise TypeError("the alerts runtime was not set up")
     try:
         await disclosure_log.record([replace(record, key_id=key.key_id)])
-    except (DBAPIError, OSError):
+    except (SQLAlchemyError, OSError, RuntimeError):  # the database, the pool, the network, a closed log
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
         ) from None

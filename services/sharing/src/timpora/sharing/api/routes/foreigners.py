@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Date, and_, cast, false, func, not_, or_, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
@@ -153,7 +153,7 @@ async def disclose(
                 )
             ]
         )
-    except (DBAPIError, OSError):
+    except (SQLAlchemyError, OSError, RuntimeError):  # the database, the pool, the network, a closed log
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
         ) from None
