@@ -22,6 +22,7 @@ from timpora.common.events.payloads import (
     PermitExpiring,
     PermitExtended,
     PermitOverstayExceeded,
+    PermitRevoked,
     PermitStatus,
     PermitType,
     PresenceStatus,
@@ -145,6 +146,16 @@ class Person:
                 StayOverdue(foreigner=snapshot, jurisdiction=self.village, stay=stay, overdue_since=since)
             )
         return self._event(StayReported(foreigner=snapshot, jurisdiction=self.village, stay=stay))
+
+    def revoked(self) -> CloudEvent[Contract]:
+        return self._event(
+            PermitRevoked(
+                foreigner=self.snapshot(),
+                jurisdiction=self.village,
+                permit=self._permit(PermitStatus.REVOKED),
+                reason="misuse",
+            )
+        )
 
     def deported(self) -> CloudEvent[Contract]:
         movement = Movement(port="Juanda International Airport", on=TODAY)

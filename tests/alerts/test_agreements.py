@@ -50,6 +50,8 @@ async def test_every_notice_carries_only_its_agreements_fields_and_is_on_the_rec
     village = _mail_to(service, "kades@lajing.timpora.example")
     assert village  # the village head's agreement has no passport, no sex, no address
     assert all("E12345678" not in text and "Nomor paspor" not in text for text in village)
+    # What the village head needs to act is still there, in words: who, and for how long.
+    assert any("Hari overstay / Days overstayed: 3" in text and "Nama / Name" in text for text in village)
 
     logged = await _disclosures_of(service, person)
     by_agency: dict[str, list[Any]] = {}
@@ -153,3 +155,37 @@ async def test_a_digest_drops_what_the_agreement_no_longer_covers(service: Alert
     assert logged
     assert all(sorted(row.fields) == ["full_name", "presence"] for row in logged)
     assert all(json.loads(json.dumps(row.query))["message"] == "digest" for row in logged)
+
+
+async def test_a_narrowed_jurisdiction_stops_what_is_queued_and_hides_what_is_open(service: AlertsUnderTest) -> None:
+    # The regency's alert about someone in Lajing, queued and open, when its agreement narrows to another district.
+    person = Person(village=LAJING)
+    await service.send(person.expired(3))
+    await service.change_register(_narrow("pemkab-bangkalan", jurisdiction=["35.26.01"]))
+
+    await service.deliver()
+
+    assert _mail_to(service, "bakesbangpol@bangkalan.timpora.example") == []
+    assert "pemkab-bangkalan" not in {row.agency_id for row in await _disclosures_of(service, person)}
+    page = (await service.as_agency("pemkab-bangkalan", "GET", "/v1/alerts")).json()
+    assert page["alerts"] == []
+    (alert,) = [row for row in await service.alerts_about(person.foreigner_id) if row.agency_id == "pemkab-bangkalan"]
+    assert (await service.as_agency("pemkab-bangkalan", "GET", f"/v1/alerts/{alert.id}")).status_code == 404
+
+
+async def test_what_closed_an_alert_is_not_told_to_an_agency_whose_agreement_lacks_that_news(
+    service: AlertsUnderTest,
+) -> None:
+    # The village head's agreement does not list revocations: its reminder closes as "closed", not "permit.revoked".
+    person = Person(village=LAJING)
+    await service.send(person.expiring(7))
+    await service.deliver()
+    await service.send(person.revoked())
+    await service.deliver()
+
+    resolved = [text for text in _mail_to(service, "kades@lajing.timpora.example") if "Selesai" in text]
+    assert resolved
+    assert all("permit.revoked" not in text for text in resolved)
+    assert all("Penyelesaian / Resolution: closed" in text for text in resolved)
+    page = (await service.as_agency("desa-lajing", "GET", "/v1/alerts")).json()
+    assert {alert["resolution"] for alert in page["alerts"]} == {"closed"}

@@ -14,7 +14,7 @@ from timpora.alerts.domain import rules
 from timpora.alerts.domain.routing import Directory, Subject, route
 from timpora.common import register
 from timpora.common.events import CloudEvent, new_event
-from timpora.common.events.payloads import Contract, ForeignerEvent, PermitIssued, PermitRevoked, PermitType
+from timpora.common.events.payloads import Contract, ForeignerEvent, PermitIssued, PermitType
 from timpora.common.register.members import AgencyKind
 
 SHIPPED = register.load(register.DEFAULT_REGISTER)
@@ -123,13 +123,6 @@ def _issued(person: Person) -> CloudEvent[Contract]:
     return new_event(data, source="/timpora/registry", subject=str(person.foreigner_id))
 
 
-def _revoked(person: Person) -> CloudEvent[Contract]:
-    snapshot = person.snapshot()
-    assert snapshot.permit is not None
-    data = PermitRevoked(foreigner=snapshot, jurisdiction=person.village, permit=snapshot.permit, reason="misuse")
-    return new_event(data, source="/timpora/registry", subject=str(person.foreigner_id))
-
-
 EVENTS: dict[str, Callable[[Person], CloudEvent[Contract]]] = {
     "arrived": Person.arrived,
     "moved": lambda person: person.moved_to(KAMAL if person.village != KAMAL else LAJING),
@@ -138,7 +131,7 @@ EVENTS: dict[str, Callable[[Person], CloudEvent[Contract]]] = {
     "expiring-1": lambda person: person.expiring(1),
     "expired": Person.expired,
     "extended": Person.extended,
-    "revoked": _revoked,
+    "revoked": Person.revoked,
     "departed": Person.departed,
 }
 

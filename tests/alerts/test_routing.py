@@ -395,6 +395,7 @@ def test_every_overstay_alert_names_the_sponsor(name: str) -> None:
             severity=decision.severity.value,
             data=data,
             place=LAJING,
+            guest=False,
         )
         assert notice["person"]["sponsor_name"] == "PT Sumenep Tobacco", decision.agency_id
         assert notice["details"]["days_overstayed"] == (12 if name == "permit.expired" else 61)
@@ -516,6 +517,7 @@ def test_an_alert_reaches_an_agency_only_under_its_agreement_and_carries_only_it
             severity=decision.severity.value,
             data=data,
             place=village,
+            guest=False,
         )
         if agency.controller:
             continue  # the data's controller: what it is told of its own data is processing, not a disclosure
@@ -563,3 +565,36 @@ def test_a_rule_naming_an_agency_whose_agreement_does_not_cover_its_events_is_re
     # The controller needs no agreement.
     _write(path, {"rules": [{**rule, "to": [{"agency": "kanim-pamekasan"}]}]})
     assert [loaded.id for loaded in rules.load(path, AGENCIES)] == ["tell-kodim"]
+
+
+def test_a_guests_overstay_escalates_only_to_an_agency_whose_agreement_takes_guests() -> None:
+    # A provincial police with an agreement that does not take hotel guests, above the regency's police.
+    polda = AGENCIES["polres-bangkalan"].model_copy(
+        update={
+            "id": "polda-jatim",
+            "jurisdiction": ["35"],
+            "agreement": AGENCIES["polres-bangkalan"].agreement.model_copy(  # type: ignore[union-attr]
+                update={"agency_id": "polda-jatim", "jurisdiction": ["35"], "guests": False}
+            ),
+        }
+    )
+    members = {**AGENCIES, "polda-jatim": polda}
+    person = Person(village=SURABAYA)
+    stayed = person.stayed(KAMAL).data
+    expired = person.expired(12).data
+    assert isinstance(stayed, ForeignerEvent)
+    assert isinstance(expired, ForeignerEvent)
+    guest = expired.model_copy(
+        update={"foreigner": expired.foreigner.model_copy(update={"stay": stayed.foreigner.stay})}
+    )
+    resident = Person(village=KAMAL).expired(12).data
+    assert isinstance(resident, ForeignerEvent)
+
+    as_guest = agency_for_level_above(
+        polres := AGENCIES["polres-bangkalan"], KAMAL, Directory(members), _subject(guest, "permit.expired"), NOW
+    )
+    as_resident = agency_for_level_above(polres, KAMAL, Directory(members), _subject(resident, "permit.expired"), NOW)
+
+    assert as_resident is not None
+    assert as_resident.id == "polda-jatim"
+    assert as_guest is None or as_guest.id != "polda-jatim"

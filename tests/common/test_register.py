@@ -15,6 +15,8 @@ from timpora.common import register
 from timpora.common.config_files import ConfigFileError
 from timpora.common.register import RegisterBook, cli
 
+_SECRET = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+
 
 def _variant(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
     document = register_variants.shipped()
@@ -39,6 +41,12 @@ def _village(document: dict[str, Any]) -> dict[str, Any]:
         (lambda d: _village(d)["agreement"].update(agency_id="polres-bangkalan"), "agreement.agency_id must be"),
         (lambda d: _village(d)["agreement"]["fields"].remove("presence"), "fields must include presence"),
         (lambda d: d["members"].append(_village(d)), "more than one member with id desa-lajing"),
+        # A member made the controller would receive everything, unrecorded as a disclosure.
+        (lambda d: _village(d).pop("agreement") and _village(d).update(controller=True), "only one member"),
+        (
+            lambda d: _village(d)["channels"].update(webhook={"url": "https://x.example/h", "secret": _SECRET}),
+            "a secret is never written in the register",
+        ),
     ],
 )
 def test_a_register_with_an_error_is_refused_naming_it(
@@ -95,3 +103,16 @@ def test_the_command_checks_and_shows_a_register(tmp_path: Path, capsys: pytest.
     broken = _variant(tmp_path, lambda d: _village(d).update(jurisdiction=["99.99"]))
     assert cli.main(["check", str(broken)]) == 1
     assert "members.10.jurisdiction.0" in capsys.readouterr().err
+
+
+def test_check_reads_the_services_variable_and_warns_of_agreements_not_in_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lapsed = _variant(tmp_path, lambda d: _village(d)["agreement"].update(valid_to="2025-06-30"))
+    monkeypatch.setenv("TIMPORA_REGISTER_FILE", str(lapsed))
+
+    assert cli.main(["check"]) == 0
+
+    out = capsys.readouterr().out
+    assert "warning: the agreement of desa-lajing is not in force today: it will get nothing" in out
+    assert f"{lapsed}: 11 members, 10 agreements (9 in force today): OK" in out

@@ -91,7 +91,7 @@ def test_the_variables_it_sets_are_ones_the_service_reads(
 ) -> None:
     environment: dict[str, str] = compose["services"][service]["environment"]
     for name, value in environment.items():
-        assert name.startswith(f"TIMPORA_{service.upper()}_")
+        assert name.startswith(f"TIMPORA_{service.upper()}_") or name == "TIMPORA_REGISTER_FILE"
         monkeypatch.setenv(name, _substitute(str(value)))
 
     settings = SETTINGS[service]()
@@ -101,6 +101,18 @@ def test_the_variables_it_sets_are_ones_the_service_reads(
     assert settings.database.url.get_secret_value().endswith("@postgres:5432/timpora")
     if isinstance(settings, AlertsSettings):
         assert (settings.smtp.host, settings.smtp.port) == ("mail", 1025)
+
+
+@pytest.mark.parametrize("service", ["alerts", "sharing"])
+def test_both_services_read_the_same_register_from_a_mounted_directory(compose: dict[str, Any], service: str) -> None:
+    definition = compose["services"][service]
+    in_container = Path(_substitute(definition["environment"]["TIMPORA_REGISTER_FILE"]))
+    (mount,) = definition["volumes"]
+    source, target, mode = _substitute(mount).split(":")
+    # A directory, read-only: a file replaced on the host (as editors do) is the one the container sees.
+    assert (Path(target), mode) == (in_container.parent, "ro")
+    assert (REPO / "deploy" / source / in_container.name).is_file()
+    assert compose["services"]["alerts"]["volumes"] == compose["services"]["sharing"]["volumes"]
 
 
 def test_no_secret_is_written_into_the_file() -> None:

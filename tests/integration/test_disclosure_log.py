@@ -5,6 +5,8 @@ its own: tampering with the shared test database's log would break every other t
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,7 @@ from tests.support import stack as stacks
 from tests.support.waiting import until
 from timpora.common import disclosures
 from timpora.common.db.bootstrap import fresh_database
+from timpora.common.db.migrations import upgrade
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 
 PERSON = uuid.UUID("7d4f3c9e-0c55-4a57-9d0f-3a54b1f7e001")
@@ -50,6 +53,10 @@ class Scratch:
     async def verify(self) -> disclosures.Verified:
         async with self.service.connect() as connection:
             return await disclosures.verify(connection)
+
+    async def as_admin(self, *statements: str) -> None:
+        for statement in statements:
+            await self.admin.execute(statement)
 
     async def as_owner(self, *statements: str) -> None:
         """Runs ``statements`` as someone who owns the log (the trigger disabled around them)."""
@@ -159,9 +166,10 @@ async def test_two_appends_cannot_fork_the_chain(scratch: Scratch) -> None:
     await disclosures.write(scratch.service, [_row(0)])
     async with scratch.service.connect() as connection:
         head = (await connection.execute(select(disclosures.log_table))).one()
-    # A second row claiming the same predecessor, as a racing append without the lock would write.
+    # A second row claiming the same predecessor, as a racing append without the lock would write: the owner's
+    # trigger refuses it (it must link to the head), and the unique constraint would if the trigger were gone.
     async with scratch.service.begin() as connection:
-        with pytest.raises(DBAPIError, match="duplicate key"):
+        with pytest.raises(DBAPIError, match="links to the head of the log"):
             await connection.execute(
                 disclosures.log_table.insert().values(
                     disclosed_at=START,
@@ -178,6 +186,17 @@ async def test_two_appends_cannot_fork_the_chain(scratch: Scratch) -> None:
                     hash="f" * 64,
                 )
             )
+    await scratch.as_admin(
+        "ALTER TABLE disclosure.log DISABLE TRIGGER log_linked",
+    )
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await scratch.admin.execute(
+            "INSERT INTO disclosure.log (disclosed_at, agency_id, channel, reference, query, record_ids, fields, basis,"
+            " purpose, agreement_version, previous_hash, hash) VALUES (now(), 'x1', 'api', 'r', '{}', '{}', '{}',"
+            " 'agreement', 'p', 1, $1, $2)",
+            head.previous_hash,
+            "f" * 64,
+        )
 
 
 async def test_an_append_outside_read_committed_is_refused(scratch: Scratch) -> None:
@@ -235,3 +254,138 @@ async def test_callers_whose_batch_is_being_written_when_the_log_closes_are_told
         await log.close()
     with pytest.raises(RuntimeError, match="closed"):
         await asyncio.wait_for(waiting, timeout=10)
+
+
+async def test_a_row_with_an_id_of_its_own_choosing_is_refused_and_the_log_goes_on(scratch: Scratch) -> None:
+    # OVERRIDING SYSTEM VALUE would let the service's role put a row ahead of every later one and jam the chain.
+    await disclosures.write(scratch.service, [_row(0)])
+    async with scratch.service.connect() as connection:
+        head = (await connection.execute(select(disclosures.log_table.c.hash))).scalar_one()
+    async with scratch.service.begin() as connection:
+        with pytest.raises(DBAPIError, match="takes its id from the log"):
+            await connection.execute(
+                text(
+                    "INSERT INTO disclosure.log (id, disclosed_at, agency_id, channel, reference, query, record_ids,"
+                    " fields, basis, purpose, agreement_version, previous_hash, hash) OVERRIDING SYSTEM VALUE VALUES"
+                    " (9000000000000000000, now(), 'x1', 'api', 'r', '{}', '{}', '{}', 'agreement', 'p', 1,"
+                    " :head, :forged)"
+                ),
+                {"head": head, "forged": "f" * 64},
+            )
+    await disclosures.write(scratch.service, [_row(1)])
+    assert (await scratch.verify()) == disclosures.Verified(2)
+
+
+async def test_verify_reports_every_break_not_only_the_first(scratch: Scratch) -> None:
+    await _five_checkpointed(scratch)
+    await scratch.as_owner(
+        "UPDATE disclosure.log SET purpose = 'edited' WHERE id = 2",
+        "UPDATE disclosure.log SET purpose = 'edited' WHERE id = 4",
+    )
+    verified = await scratch.verify()
+    assert verified.breaks == ("the chain breaks at disclosure 2", "the chain breaks at disclosure 4")
+
+
+async def test_a_forger_who_rewrites_the_checkpoints_too_is_caught_by_their_copies_outside_the_database(
+    scratch: Scratch,
+) -> None:
+    await disclosures.write(scratch.service, [_row(index) for index in range(5)])
+    anchor = await disclosures.checkpoint(scratch.service)
+    assert anchor is not None
+    copies = [disclosures.Anchor.from_json(anchor.to_json())]  # what the service sent to Kafka
+    async with scratch.service.connect() as connection:
+        kept = (await connection.execute(select(disclosures.log_table).order_by("id"))).all()
+    statements = ["DELETE FROM disclosure.log WHERE id = 3"]
+    previous = kept[1].hash
+    for row in kept[3:]:
+        forged = disclosures.chain_hash(previous, disclosures.from_row(row))
+        statements.append(
+            f"UPDATE disclosure.log SET previous_hash = '{previous}', hash = '{forged}' WHERE id = {row.id}"  # noqa: S608
+        )
+        previous = forged
+    await scratch.as_owner(*statements)
+    await scratch.admin.execute("ALTER TABLE disclosure.checkpoints DISABLE TRIGGER checkpoints_append_only")
+    await scratch.admin.execute("UPDATE disclosure.checkpoints SET last_hash = $1 WHERE last_id = 5", previous)
+    await scratch.admin.execute("ALTER TABLE disclosure.checkpoints ENABLE TRIGGER checkpoints_append_only")
+
+    assert (await scratch.verify()).broken is None  # the database alone now tells a consistent lie
+    async with scratch.service.connect() as connection:
+        verified = await disclosures.verify(connection, copies)
+    assert verified.broken == "checkpoint of disclosure 5 differs from its copy outside the database"
+    assert "disclosure 5 differs from the checkpoint that anchored it" in verified.breaks
+
+
+def _old_rows(count: int) -> list[dict[str, object]]:
+    """Rows of the sharing service's own log as it wrote them before revision 0008, chained its way."""
+    rows, previous = [], "0" * 64
+    for index in range(count):
+        row = {
+            "agency_id": "desa-lajing",
+            "key_id": uuid.uuid4(),
+            "endpoint": "GET /v1/foreigners",
+            "query": {"page": str(index)},
+            "record_ids": [PERSON],
+            "purpose": "Knowing which foreigners live in the village",
+            "agreement_version": 4,
+            "disclosed_at": START + timedelta(seconds=index),
+        }
+        content = json.dumps(
+            {
+                **{name: row[name] for name in ("agency_id", "endpoint", "query", "purpose", "agreement_version")},
+                "key_id": str(row["key_id"]),
+                "record_ids": [str(PERSON)],
+                "disclosed_at": (START + timedelta(seconds=index)).isoformat(),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        digest = hashlib.sha256((previous + content).encode()).hexdigest()
+        rows.append({**row, "previous_hash": previous, "hash": digest})
+        previous = digest
+    return rows
+
+
+async def _at_0007_with(scratch: Scratch, rows: list[dict[str, object]]) -> None:
+    await upgrade(scratch.service, "timpora.sharing", schema="sharing", revision="0007")
+    async with scratch.service.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO sharing.agreements (agency_id, version, document) "
+                'VALUES (\'desa-lajing\', 4, \'{"fields": ["full_name", "presence"]}\')'
+            )
+        )
+        for row in rows:
+            await connection.execute(
+                text(
+                    "INSERT INTO sharing.disclosures (agency_id, key_id, endpoint, query, record_ids, purpose, "
+                    "agreement_version, disclosed_at, previous_hash, hash) VALUES (:agency_id, :key_id, :endpoint, "
+                    "CAST(:query AS jsonb), :record_ids, :purpose, :agreement_version, :disclosed_at, :previous_hash, "
+                    ":hash)"
+                ),
+                {**row, "query": json.dumps(row["query"])},
+            )
+
+
+async def test_the_old_log_moves_into_the_new_one_with_its_fields(scratch: Scratch) -> None:
+    await _at_0007_with(scratch, _old_rows(3))
+
+    await upgrade(scratch.service, "timpora.sharing", schema="sharing")
+
+    verified = await scratch.verify()
+    assert (verified.checked, verified.broken) == (3, None)
+    async with scratch.service.connect() as connection:
+        moved = await disclosures.export(connection, foreigner_id=PERSON)
+    assert [(row["channel"], row["fields"], row["agreement_version"]) for row in moved] == [
+        ("api", ["full_name", "presence"], 4)
+    ] * 3
+
+
+async def test_an_old_log_that_was_tampered_with_is_not_moved(scratch: Scratch) -> None:
+    rows = _old_rows(3)
+    rows[1]["purpose"] = "edited while the service's role owned the table"
+    await _at_0007_with(scratch, rows)
+
+    with pytest.raises(RuntimeError, match="breaks at row 2"):
+        await upgrade(scratch.service, "timpora.sharing", schema="sharing")
+
+    assert (await scratch.verify()).checked == 0

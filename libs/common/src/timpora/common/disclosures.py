@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -167,6 +167,7 @@ def chain_hash(previous_hash: str, row: Disclosure) -> str:
 _INSERT = insert(log_table)  # built once: every batch appends with it
 
 
+_TAKE_CHECKPOINT = text("SELECT * FROM disclosure.checkpoint()")
 _ISOLATION = text("SELECT current_setting('transaction_isolation')")
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 _HEAD = select(log_table.c.hash).order_by(log_table.c.id.desc()).limit(1)
@@ -284,19 +285,45 @@ class DisclosureLog:
         self._pending = []
 
 
-async def checkpoint(engine: AsyncEngine) -> None:
-    """Anchors the head of the chain (see the module); nothing to anchor in an empty log."""
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A checkpoint: the id and hash of the newest row at ``taken_at``."""
+
+    last_id: int
+    last_hash: str
+    taken_at: datetime
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {"last_id": self.last_id, "last_hash": self.last_hash, "taken_at": self.taken_at.isoformat()}
+        ).encode()
+
+    @classmethod
+    def from_json(cls, value: bytes) -> Anchor:
+        document = json.loads(value)
+        return cls(int(document["last_id"]), str(document["last_hash"]), datetime.fromisoformat(document["taken_at"]))
+
+
+async def checkpoint(engine: AsyncEngine) -> Anchor | None:
+    """Anchors the head of the chain (see the module); None for an empty log."""
     async with engine.begin() as connection:
-        await connection.execute(text(f"SELECT {SCHEMA}.checkpoint()"))
+        row = (await connection.execute(_TAKE_CHECKPOINT)).first()
+    return None if row is None else Anchor(int(row.last_id), str(row.last_hash), row.taken_at)
 
 
-async def checkpoints_every(engine: AsyncEngine, interval_s: float) -> None:
-    """Takes a checkpoint every ``interval_s`` until cancelled (a failed one is retried at the next)."""
+async def checkpoints_every(
+    engine: AsyncEngine, interval_s: float, copy: Callable[[Anchor], Awaitable[None]] | None = None
+) -> None:
+    """Takes a checkpoint every ``interval_s`` until cancelled, and hands each to ``copy`` (to keep outside the
+    database); a failed one is retried at the next interval."""
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await checkpoint(engine)
+            anchor = await checkpoint(engine)
+            if anchor is not None and copy is not None:
+                await copy(anchor)
         except Exception:
+            # The next interval tries again; the log says why.
             log.warning("disclosure log checkpoint failed", exc_info=True)
 
 
@@ -321,33 +348,42 @@ def from_row(row: Any) -> Disclosure:  # noqa: ANN401 - a row of log_table
 @dataclass(frozen=True, slots=True)
 class Verified:
     checked: int
-    #: Why the log cannot be trusted, None if it can.
+    #: Why the log cannot be trusted (the first reason), None if it can.
     broken: str | None = None
+    #: Every reason found.
+    breaks: tuple[str, ...] = ()
 
 
-async def verify(connection: AsyncConnection) -> Verified:
-    """Walks the whole chain and compares it with every checkpoint."""
-    anchors = {
-        row.last_id: row.last_hash for row in await connection.execute(select(checkpoints).order_by(checkpoints.c.id))
-    }
+async def verify(connection: AsyncConnection, copies: Sequence[Anchor] = ()) -> Verified:
+    """Walks the whole chain and compares it with every checkpoint, and with ``copies`` of them kept outside the
+    database (a checkpoint rewritten in the database no longer matches its copy). Every break is reported."""
+    anchors: dict[int, str] = {}
+    breaks: list[str] = []
+    for row in await connection.execute(select(checkpoints).order_by(checkpoints.c.id)):
+        anchors[row.last_id] = row.last_hash
+    for copy in copies:
+        held = anchors.setdefault(copy.last_id, copy.last_hash)
+        if held != copy.last_hash:
+            breaks.append(f"checkpoint of disclosure {copy.last_id} differs from its copy outside the database")
+            anchors[copy.last_id] = copy.last_hash  # the copy is the one nobody here could rewrite
     previous, checked, matched = GENESIS, 0, set()
     result = await connection.stream(select(log_table).order_by(log_table.c.id))
     async for row in result:
-        disclosure = from_row(row)
-        if row.previous_hash != previous or row.hash != chain_hash(previous, disclosure):
-            return Verified(checked, f"the chain breaks at disclosure {row.id}")
+        if row.previous_hash != previous or row.hash != chain_hash(previous, from_row(row)):
+            breaks.append(f"the chain breaks at disclosure {row.id}")
         anchored = anchors.get(row.id)
         if anchored is not None:
             if anchored != row.hash:
-                return Verified(checked, f"disclosure {row.id} differs from the checkpoint that anchored it")
+                breaks.append(f"disclosure {row.id} differs from the checkpoint that anchored it")
             matched.add(row.id)
+        # On from the row as it is: a second tampering further on is reported too.
         previous, checked = row.hash, checked + 1
     # A row gone from the middle breaks its successor's link above; the newest rows gone leave no successor,
     # only the anchors that named them.
-    missing = sorted(set(anchors) - matched)
-    if missing:
-        return Verified(checked, f"disclosure {missing[0]}, anchored by a checkpoint, is missing")
-    return Verified(checked)
+    breaks.extend(
+        f"disclosure {missing}, anchored by a checkpoint, is missing" for missing in sorted(set(anchors) - matched)
+    )
+    return Verified(checked, breaks[0] if breaks else None, tuple(breaks))
 
 
 EXPORT_COLUMNS = (
@@ -436,6 +472,9 @@ def ddl(owner: str, readers: Sequence[str]) -> list[str]:
             f"CREATE TRIGGER log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {schema}.log "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {schema}.append_only()"
         ),
+        _LINK_FUNCTION.format(schema=schema, genesis=GENESIS),
+        f"DROP TRIGGER IF EXISTS log_linked ON {schema}.log",
+        f"CREATE TRIGGER log_linked BEFORE INSERT ON {schema}.log FOR EACH ROW EXECUTE FUNCTION {schema}.linked()",
         f"DROP TRIGGER IF EXISTS checkpoints_append_only ON {schema}.checkpoints",
         (
             f"CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {schema}.checkpoints "
@@ -443,11 +482,14 @@ def ddl(owner: str, readers: Sequence[str]) -> list[str]:
         ),
         # The anchor is what the log says its head is, taken by the owner's function: a service can ask for a
         # checkpoint but cannot write one of its own making.
+        # CREATE OR REPLACE cannot change a function's result type: an older checkpoint() returned nothing.
+        f"DROP FUNCTION IF EXISTS {schema}.checkpoint()",
         _CHECKPOINT_FUNCTION.format(schema=schema),
         f"ALTER TABLE {schema}.log OWNER TO {quoted_owner}",
         f"ALTER TABLE {schema}.checkpoints OWNER TO {quoted_owner}",
         f"ALTER FUNCTION {schema}.append_only() OWNER TO {quoted_owner}",
         f"ALTER FUNCTION {schema}.checkpoint() OWNER TO {quoted_owner}",
+        f"ALTER FUNCTION {schema}.linked() OWNER TO {quoted_owner}",
         f"REVOKE ALL ON FUNCTION {schema}.checkpoint() FROM PUBLIC",
     ]
     for reader in readers:
@@ -462,11 +504,29 @@ def ddl(owner: str, readers: Sequence[str]) -> list[str]:
 
 
 # The schema is this module's constant, never input.
-_CHECKPOINT_FUNCTION = """CREATE OR REPLACE FUNCTION {schema}.checkpoint() RETURNS void LANGUAGE sql SECURITY DEFINER
+_CHECKPOINT_FUNCTION = """CREATE OR REPLACE FUNCTION {schema}.checkpoint()
+    RETURNS TABLE (last_id bigint, last_hash varchar, taken_at timestamptz) LANGUAGE sql SECURITY DEFINER
     SET search_path = pg_catalog, {schema} AS $$
-    INSERT INTO {schema}.checkpoints (last_id, last_hash)
+    INSERT INTO {schema}.checkpoints AS c (last_id, last_hash)
     SELECT id, hash FROM {schema}.log ORDER BY id DESC LIMIT 1
+    RETURNING c.last_id, c.last_hash, c.taken_at
 $$"""
+# Every row must take its id from the sequence (an id chosen by the inserter, OVERRIDING SYSTEM VALUE, could put a
+# row ahead of every later one and jam the chain) and link to the head as it is: checked by the owner's trigger.
+_LINK_FUNCTION = """CREATE OR REPLACE FUNCTION {schema}.linked() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, {schema} AS $$
+    DECLARE
+        head varchar;
+    BEGIN
+        IF NEW.id IS DISTINCT FROM currval(pg_get_serial_sequence('{schema}.log', 'id')) THEN
+            RAISE EXCEPTION 'a disclosure takes its id from the log';
+        END IF;
+        SELECT hash INTO head FROM {schema}.log WHERE id < NEW.id ORDER BY id DESC LIMIT 1;
+        IF NEW.previous_hash IS DISTINCT FROM coalesce(head, '{genesis}') THEN
+            RAISE EXCEPTION 'a disclosure links to the head of the log';
+        END IF;
+        RETURN NEW;
+    END $$"""
 
 
 def _quote(identifier: str) -> str:

@@ -105,11 +105,14 @@ RETIRED = {
     "TIMPORA_SHARING_CONSUMER_GROUP": "nothing: consumer groups follow TIMPORA_*_KAFKA__NAMESPACE",
     "TIMPORA_SHARING_REGISTRY_TOPIC": "nothing: topics follow TIMPORA_*_KAFKA__NAMESPACE",
     "TIMPORA_ALERTS_CONSUMER_GROUP": "nothing: consumer groups follow TIMPORA_*_KAFKA__NAMESPACE",
+    # Never read: one register for every service, so two services cannot read two registers.
+    "TIMPORA_ALERTS_REGISTER_FILE": "TIMPORA_REGISTER_FILE (one register for every service)",
+    "TIMPORA_SHARING_REGISTER_FILE": "TIMPORA_REGISTER_FILE (one register for every service)",
 }
 
 
 def retired_in(environ: Mapping[str, str]) -> list[str]:
-    """One line per retired setting still set in ``environ``, naming what replaced it."""
+    """One line per retired (or never read) setting still set in ``environ``, naming what to use instead."""
     return [f"{name} is no longer read; use {instead}" for name, instead in RETIRED.items() if name in environ]
 
 

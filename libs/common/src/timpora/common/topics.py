@@ -81,9 +81,21 @@ class TopicCatalog:
         )
 
     @property
+    def disclosure_anchors(self) -> TopicSpec:
+        # A copy of every checkpoint of the disclosure log outside the database, where whoever can rewrite the
+        # database (its owner, a superuser) cannot rewrite it too: verify compares the log with both.
+        return TopicSpec(
+            name=f"{self.namespace}.disclosure.anchors.v1",
+            key="the anchored row's id",
+            partitions=1,
+            description="Checkpoints of the disclosure log: the id and hash of its newest row at a moment.",
+            config={"retention.ms": _FOREVER, "cleanup.policy": "delete", "min.insync.replicas": "1"},
+        )
+
+    @property
     def static(self) -> tuple[TopicSpec, ...]:
         """The topics that exist whatever agencies there are."""
-        return (self.registry_events, self.alerts_dead_letters, self.sharing_dead_letters)
+        return (self.registry_events, self.alerts_dead_letters, self.sharing_dead_letters, self.disclosure_anchors)
 
     def agency_alerts(self, agency_id: str) -> TopicSpec:
         """The topic an agency reads its alerts from."""

@@ -8,8 +8,9 @@ removed, so old alerts keep naming it.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,10 @@ from timpora.alerts.domain.routing import Directory
 from timpora.alerts.models import agencies
 from timpora.common import register
 from timpora.common.clock import Clock
+from timpora.common.config_files import ConfigFileError
 from timpora.common.register.members import Agency
+
+log = logging.getLogger(__name__)
 
 _CACHE_SECONDS = 1.0
 
@@ -88,19 +92,57 @@ async def load(session: AsyncSession) -> Directory:
     return Directory(agencies=directory, disabled_webhooks=frozenset(disabled))
 
 
+def _resolvable(members: Sequence[Agency]) -> None:
+    """Raises ``ValueError`` naming the member and the variable if a webhook secret cannot be read here."""
+    for member in members:
+        webhook = member.channels.webhook
+        if webhook is not None:
+            try:
+                webhook.resolve_secret()
+            except ValueError as error:
+                raise ValueError(f"members.{member.id}.channels.webhook: {error}") from None
+
+
+async def _same_terms_under_the_same_version(session: AsyncSession, members: Sequence[Agency]) -> None:
+    """Raises ``ValueError`` if an agreement's terms changed but its version did not, against what this service
+    last took (also across restarts): the version is what the disclosure log says was in force."""
+    stored = {
+        row.id: row.definition.get("agreement")
+        for row in await session.execute(select(agencies.c.id, agencies.c.definition))
+    }
+    for member in members:
+        before, now = stored.get(member.id), member.agreement
+        if before is None or now is None or before.get("version") != now.version:
+            continue
+        if before != now.model_dump(mode="json"):
+            raise ValueError(
+                f"members.{member.id}.agreement: the terms changed but the version is still {now.version}; "
+                "raise it so the change is recorded"
+            )
+
+
 @dataclass
 class DirectoryCache:
     """The directory, read again at most once a second (every event is routed against it), and written again from
-    the register whenever the register's file changes."""
+    the register whenever the register's file changes.
+
+    A register this service cannot take (a webhook secret whose variable is not set here, an agreement changed
+    under the same version) is refused, and the directory in force stays in force (``refused`` says why): routing
+    and delivery never stop for it. At start there is nothing in force, and the start fails instead."""
 
     register_file: Path
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     #: Called with the members whenever the register changed (to create new members' topics).
     on_change: Callable[[Sequence[Agency]], Awaitable[None]] | None = None
+    #: Called with the members once they are in force (to check the rules against them again).
+    on_taken: Callable[[Mapping[str, Agency]], None] | None = None
     loaded: Directory | None = None
     loaded_at: float = 0.0
     synced: str | None = field(default=None)
+    #: Why the register on disk is not in force here, if it is not.
+    refused: str | None = None
+    _refused_digest: str | None = None
 
     async def get(self, session: AsyncSession) -> Directory:
         await self.sync()
@@ -112,15 +154,34 @@ class DirectoryCache:
     async def sync(self) -> None:
         """Writes the register's members to the directory if the register changed since they were last written."""
         current = register.current(self.register_file)
-        if current.digest == self.synced:
+        if current.digest in {self.synced, self._refused_digest}:
             return
         members = list(current.members.values())
-        if self.on_change is not None:
-            await self.on_change(members)
-        async with self.sessions() as session, session.begin():
-            await sync_file(session, members, now=self.clock.now())
-        self.synced = current.digest
+        try:
+            _resolvable(members)
+            if self.on_change is not None:
+                await self.on_change(members)
+            async with self.sessions() as session, session.begin():
+                await _same_terms_under_the_same_version(session, members)
+                await sync_file(session, members, now=self.clock.now())
+        except ValueError as error:
+            if self.synced is None:
+                raise ConfigFileError(f"{self.register_file}: {error}") from None
+            self.refused, self._refused_digest = f"{self.register_file}: {error}", current.digest
+            log.error(  # noqa: TRY400 - the reason is the message; a traceback adds nothing
+                "register refused by the alerts service; the one in force stays", extra={"reason": self.refused}
+            )
+            return
+        except Exception:
+            if self.synced is None:
+                raise
+            # Kafka or PostgreSQL away for a moment: the directory in force routes on, and the next read tries again.
+            log.warning("register change not taken yet", exc_info=True)
+            return
+        self.synced, self.refused, self._refused_digest = current.digest, None, None
         self.loaded = None
+        if self.on_taken is not None:
+            self.on_taken(current.members)
 
     def invalidate(self) -> None:
         self.loaded = None

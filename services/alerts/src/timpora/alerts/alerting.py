@@ -234,6 +234,8 @@ class Alerting:
             severity=decision.severity.value,
             data=data,
             place=where,
+            # A guest's place: where they stay, in the agency's view only as a guest (see Subject.of).
+            guest=where is not None and where in subject.guest_places and where not in subject.places,
         )
         permit = getattr(data, "permit", None) or data.foreigner.permit
         writes = _writes(session)
@@ -295,9 +297,17 @@ class Alerting:
             )
         ).all()
         decisions = []
+        now, place = self.clock.now(), data.jurisdiction
         for holder in holders:
             agency = directory.agencies.get(holder.agency_id)
-            if agency is None:
+            # Only an agency that may hear of the person where they are now: the controller, or one whose agreement
+            # admits that place (the others no longer have the person in their view).
+            if agency is None or not (
+                agency.controller
+                or (
+                    place is not None and agency.receives("permit.expired", data.permit, place, guest=False, moment=now)
+                )
+            ):
                 continue
             decisions.append(
                 Decision(

@@ -175,15 +175,18 @@ class DeliveryWorker:
         if not notices.people(delivery.payload):
             return Prepared(delivery)  # about the agency's own endpoint: nobody's data
         terms = terms_for(agency, now)
-        payload = None if terms is None else notices.payload_within(delivery.payload, terms.allowed, terms.events)
+        payload = None if terms is None else terms.payload(delivery.payload)
         if terms is None or payload is None:
             return Prepared(delivery, refused=NO_AGREEMENT)
+        if delivery.channel is Channel.WEBHOOK and agency.id in directory.disabled_webhooks:
+            return Prepared(replace(delivery, payload=payload))  # held, not sent: nothing to record yet
+        recipients = delivery.recipients or (agency.channels.emails if delivery.channel is Channel.EMAIL else [])
         disclosure = terms.disclosure(
             _DISCLOSED_ON[delivery.channel],
             f"message {delivery.message_id}",
-            notices.people(payload),
+            notices.notices_in(payload),
             now,
-            {"message": delivery.message, "recipients": delivery.recipients or []},
+            {"message": delivery.message, "recipients": list(recipients)},
         )
         return Prepared(replace(delivery, payload=payload), disclosure=disclosure)
 

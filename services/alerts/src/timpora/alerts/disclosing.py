@@ -3,13 +3,14 @@ every alerts channel passes (webhook, e-mail, Kafka, the alerts API), whatever t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from timpora.alerts.domain import notices
 from timpora.common.disclosures import CONTROLLER_PURPOSE, Basis, Channel, Disclosure
-from timpora.common.register.agreements import RECORD_IDS
+from timpora.common.register.agreements import Agreement
 from timpora.common.register.members import Agency
 
 
@@ -20,19 +21,26 @@ class Terms:
     purpose: str
     agreement_version: int
     allowed: frozenset[str]
-    #: The event types it may hear of; None: any (the controller).
-    events: frozenset[str] | None
+    #: The agreement in force; None for the controller, which may hear of anything.
+    agreement: Agreement | None
+
+    def payload(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A message as the agency may be given it now; None: not at all."""
+        return notices.payload_within(payload, self.allowed, self.agreement)
+
+    def notice(self, notice: Mapping[str, Any]) -> dict[str, Any] | None:
+        return notices.within(notice, self.allowed, self.agreement)
 
     def disclosure(
         self,
         channel: Channel,
         reference: str,
-        people: Iterable[Mapping[str, Any]],
+        given: Sequence[Mapping[str, Any]],
         now: datetime,
         query: Mapping[str, Any] | None = None,
     ) -> Disclosure | None:
-        """The record of telling these people (None if there are none)."""
-        people = list(people)
+        """The record of giving these notices (as given: see :meth:`payload`); None if they carry nobody."""
+        people = [notice["person"] for notice in given if notice.get("person")]
         if not people:
             return None
         return Disclosure(
@@ -40,12 +48,12 @@ class Terms:
             channel=channel,
             reference=reference,
             record_ids=list(dict.fromkeys(person["foreigner_id"] for person in people)),
-            fields=sorted({name for person in people for name in person} - RECORD_IDS),
+            fields=sorted(set().union(*(notices.disclosed_fields(notice) for notice in given))),
             basis=self.basis,
             purpose=self.purpose,
             agreement_version=self.agreement_version,
             disclosed_at=now,
-            query=dict(query or {}),
+            query={"events": sorted({notice["event"]["type"] for notice in given}), **(query or {})},
         )
 
 
@@ -56,11 +64,4 @@ def terms_for(agency: Agency, now: datetime) -> Terms | None:
     agreement = agency.agreement_at(now)
     if agreement is None:
         return None
-    return Terms(
-        agency.id,
-        Basis.AGREEMENT,
-        agreement.purpose,
-        agreement.version,
-        agreement.allowed,
-        frozenset(agreement.event_types),
-    )
+    return Terms(agency.id, Basis.AGREEMENT, agreement.purpose, agreement.version, agreement.allowed, agreement)

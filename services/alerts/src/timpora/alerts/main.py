@@ -1,9 +1,10 @@
 """The alerts service process: ``timpora-alerts serve`` (HTTP API, Kafka consumer, delivery, escalation)
 or ``timpora-alerts migrate``, ``keys``, ``operators``, ``check``."""
 
+import contextlib
 import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import httpx
 from fastapi import APIRouter
@@ -18,6 +19,7 @@ from timpora.alerts.delivery import DeliveryWorker
 from timpora.alerts.domain.rules import RuleBook
 from timpora.alerts.settings import AlertsSettings
 from timpora.common import register
+from timpora.common.config_files import ConfigFileError
 from timpora.common.disclosures import DisclosureLog
 from timpora.common.kafka import lag
 from timpora.common.kafka.admin import ensure_topics
@@ -42,8 +44,19 @@ def _setup(runtime: ServiceRuntime) -> None:
             settings.kafka, [catalog.agency_alerts(agency.id) for agency in members if agency.channels.kafka]
         )
 
-    directory_cache = DirectoryCache(settings.register_file, runtime.sessions, runtime.clock, on_change=alert_topics)
-    alerting = Alerting(rules=RuleBook(settings.rules_file), clock=runtime.clock, directory_cache=directory_cache)
+    rule_book = RuleBook(settings.rules_file)
+
+    def recheck_rules(members: Mapping[str, Agency]) -> None:
+        # A register change can take an event out of an agreement a rule relies on: the rules are checked against
+        # it again, and a rule that no longer holds is refused loudly (routing never sends outside an agreement).
+        if rule_book.rules:
+            with contextlib.suppress(ConfigFileError):
+                rule_book.reload(members)
+
+    directory_cache = DirectoryCache(
+        settings.register_file, runtime.sessions, runtime.clock, on_change=alert_topics, on_taken=recheck_rules
+    )
+    alerting = Alerting(rules=rule_book, clock=runtime.clock, directory_cache=directory_cache)
     disclosure_log = DisclosureLog(runtime.engine)
     runtime.state["disclosure_log"] = disclosure_log
     runtime.shutdown.append(disclosure_log.close)

@@ -57,7 +57,9 @@ class LifecycleSettings(BaseModel):
 
 
 class AlertsSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="TIMPORA_ALERTS_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TIMPORA_ALERTS_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "alerts"
     http: HttpSettings = HttpSettings(port=8002)

@@ -16,6 +16,9 @@ from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
 from timpora.common.disclosures import Basis, Channel, Disclosure
+from timpora.common.events import KafkaRecord
+from timpora.common.kafka.admin import latest_records
+from timpora.common.kafka.producer import EventProducer
 from timpora.common.register.agreements import Agreement
 from timpora.common.settings import ServiceSettings, narrow
 from timpora.sharing import access, rebuild, reports
@@ -49,14 +52,20 @@ async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
     if args.action in {"person", "agency"} and not args.subject:
         parser.error(f"{args.action} needs its subject")
     engine = await migrated_engine(settings, purpose="cli")
+    anchors = settings.kafka.catalog.disclosure_anchors.name
     try:
         if args.action == "checkpoint":
-            await disclosures.checkpoint(engine)
-            sys.stderr.write("checkpoint taken\n")
+            anchor = await disclosures.checkpoint(engine)
+            if anchor is not None:
+                await _copy_anchor(settings, anchor)
+            sys.stderr.write("checkpoint taken\n" if anchor else "nothing to anchor: the log is empty\n")
             return 0
         async with engine.connect() as connection:
             if args.action == "verify":
-                verified = await disclosures.verify(connection)
+                copies = await latest_records(settings.kafka, anchors, limit=2**62, timeout_s=60)
+                verified = await disclosures.verify(
+                    connection, [disclosures.Anchor.from_json(record.value) for record in copies if record.value]
+                )
             else:
                 rows = await disclosures.export(
                     connection,
@@ -74,10 +83,21 @@ async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
         sys.stderr.write(f"{len(rows)} disclosures\n")
         return 0
     if verified.broken is not None:
-        sys.stderr.write(f"{verified.broken} (after {verified.checked} good rows)\n")
+        sys.stderr.write("".join(f"{reason}\n" for reason in verified.breaks))
+        sys.stderr.write(f"{verified.checked} disclosures read: the log cannot be trusted\n")
         return 1
     sys.stderr.write(f"{verified.checked} disclosures, chain intact and matching every checkpoint\n")
     return 0
+
+
+async def _copy_anchor(settings: ServiceSettings, anchor: disclosures.Anchor) -> None:
+    producer = EventProducer(settings.kafka, client_id="timpora-sharing-cli")
+    await producer.start()
+    try:
+        record = KafkaRecord(key=str(anchor.last_id).encode(), value=anchor.to_json(), headers=())
+        await producer.send_record(settings.kafka.catalog.disclosure_anchors.name, record)
+    finally:
+        await producer.stop()
 
 
 async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from timpora.common import disclosures, register
 from timpora.common.disclosures import DisclosureLog
+from timpora.common.events import KafkaRecord
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
@@ -34,8 +35,15 @@ def _setup(runtime: ServiceRuntime) -> None:
     runtime.state["register_watcher"] = watcher
     runtime.startup.append(watcher.record_agreements)
     runtime.workers.append(watcher.run)
+    anchors = catalog.disclosure_anchors.name
+
+    async def copy_anchor(anchor: disclosures.Anchor) -> None:
+        # Outside the database's reach: whoever could rewrite the log and its checkpoints cannot rewrite this.
+        record = KafkaRecord(key=str(anchor.last_id).encode(), value=anchor.to_json(), headers=())
+        await runtime.producer.send_record(anchors, record)
+
     runtime.workers.append(
-        functools.partial(disclosures.checkpoints_every, runtime.engine, settings.disclosure_checkpoint_s)
+        functools.partial(disclosures.checkpoints_every, runtime.engine, settings.disclosure_checkpoint_s, copy_anchor)
     )
     if settings.relay.enabled:
         gate = TopicGate(settings.register_file, catalog, disclosure_log, runtime.clock)

@@ -12,7 +12,9 @@ from timpora.common.settings import HttpSettings, RelaySettings, ServiceSettings
 
 
 class SharingSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="TIMPORA_SHARING_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TIMPORA_SHARING_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "sharing"
     http: HttpSettings = HttpSettings(port=8003)

@@ -98,6 +98,8 @@ async def latest_records(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Up to the last ``limit`` records of each partition of ``topic``, oldest first (an operator's look)."""
     partitions = await topic_partitions(settings, topic)
+    if not partitions:
+        return []  # no such topic (yet): nothing to read
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:

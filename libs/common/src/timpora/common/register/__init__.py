@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from timpora.common.config_files import ConfigFileError, load_model, refuse_repeats
 from timpora.common.register.agreements import Agreement
-from timpora.common.register.members import Agency
+from timpora.common.register.members import Agency, AgencyKind
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,11 @@ _CHECK_EVERY_S = 0.5
 
 def register_file_setting() -> Path:
     """The ``register_file`` setting of every service that reads the register: one variable for all of them,
-    ``TIMPORA_REGISTER_FILE``, so two services can never read two registers."""
+    ``TIMPORA_REGISTER_FILE``, so two services can never read two registers (the settings class needs
+    ``populate_by_name`` for ``register_file=`` to work in code)."""
     return Field(
         default=DEFAULT_REGISTER,
-        validation_alias=AliasChoices("register_file", "TIMPORA_REGISTER_FILE"),
+        validation_alias="TIMPORA_REGISTER_FILE",
         description="The register of member agencies and their agreements (YAML)",
     )
 
@@ -50,6 +51,17 @@ class RegisterFile(BaseModel):
     @model_validator(mode="after")
     def _unique(self) -> RegisterFile:
         refuse_repeats((member.id for member in self.members), "more than one member with id")
+        controllers = [member for member in self.members if member.controller]
+        # Being the controller means receiving everything, unrecorded as a disclosure: only the immigration office.
+        if len(controllers) > 1 or any(member.kind is not AgencyKind.IMMIGRATION for member in controllers):
+            raise ValueError("only one member, the immigration office (kind immigration), is the controller")
+        for member in self.members:
+            webhook = member.channels.webhook
+            if webhook is not None and webhook.secret is not None:
+                raise ValueError(
+                    f"members.{member.id}.channels.webhook: name the secret's environment variable (secret_env); "
+                    "a secret is never written in the register"
+                )
         return self
 
 

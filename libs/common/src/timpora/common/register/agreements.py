@@ -99,18 +99,37 @@ class Agreement(BaseModel):
 
     def takes_permit(self, permit: Permit | None) -> bool:
         """Whether a holder of ``permit`` (None: no permit) is of the kinds and purposes the agreement names."""
-        if self.permit_types is not None and (permit is None or permit.type not in self.permit_types):
+        return self.takes(
+            None if permit is None else str(permit.type),
+            None if permit is None or permit.purpose is None else str(permit.purpose),
+        )
+
+    def takes(self, permit_type: str | None, permit_purpose: str | None) -> bool:
+        """:meth:`takes_permit` from the permit's type and purpose as stored (an alert's scope)."""
+        if self.permit_types is not None and permit_type not in self.permit_types:
             return False
-        return self.permit_purposes is None or (permit is not None and permit.purpose in self.permit_purposes)
+        return self.permit_purposes is None or permit_purpose in self.permit_purposes
 
     def admits(self, event_type: str, permit: Permit | None, place: str, *, guest: bool) -> bool:
         """Whether news of ``event_type`` about a person at ``place`` (where they live, or, ``guest``, where they
         stay) may reach the agency: the alerts' gate, the same terms as its view and its topic."""
+        return self.admits_scope(
+            event_type,
+            None if permit is None else str(permit.type),
+            None if permit is None or permit.purpose is None else str(permit.purpose),
+            place,
+            guest=guest,
+        )
+
+    def admits_scope(
+        self, event_type: str, permit_type: str | None, permit_purpose: str | None, place: str | None, *, guest: bool
+    ) -> bool:
+        """:meth:`admits` from what an alert keeps of its scope."""
         return (
             event_type in self.event_types
             and self.covers(place)
             and (self.guests or not guest)
-            and self.takes_permit(permit)
+            and self.takes(permit_type, permit_purpose)
         )
 
 

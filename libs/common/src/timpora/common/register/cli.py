@@ -7,18 +7,23 @@ timpora-register show [FILE]    # one line per member: its kind, its agreement a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from timpora.common.config_files import ConfigFileError
 from timpora.common.register import DEFAULT_REGISTER, load
 
+_VARIABLE = "TIMPORA_REGISTER_FILE"
+#: An agreement ending this soon is named by ``check``.
+_SOON = timedelta(days=60)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="timpora-register", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["check", "show"])
-    parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_REGISTER)
+    parser.add_argument("file", nargs="?", type=Path, default=Path(os.environ.get(_VARIABLE) or DEFAULT_REGISTER))
     args = parser.parse_args(argv)
     try:
         register = load(args.file)
@@ -27,7 +32,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     members = register.members.values()
     if args.action == "check":
-        in_force = register.in_force(datetime.now(UTC))
+        now = datetime.now(UTC)
+        in_force = register.in_force(now)
+        # Deploying an agreement that is not in force stops that agency's sharing and deletes its projection: a
+        # typo in a date should be seen before, not after.
+        for agency_id, terms_of in sorted(register.agreements.items()):
+            ends = terms_of.valid_to
+            if agency_id not in in_force:
+                sys.stdout.write(f"warning: the agreement of {agency_id} is not in force today: it will get nothing\n")
+            elif ends is not None and ends <= terms_of.local_date(now) + _SOON:
+                sys.stdout.write(f"warning: the agreement of {agency_id} ends on {ends.isoformat()}\n")
         sys.stdout.write(
             f"{args.file}: {len(register.members)} members, {len(register.agreements)} agreements "
             f"({len(in_force)} in force today): OK\n"
@@ -35,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for member in members:
         agreement = member.agreement
+        terms: str
         if member.controller:
             terms = "the controller: receives everything, as processing"
         elif agreement is None:

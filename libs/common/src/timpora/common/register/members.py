@@ -76,7 +76,7 @@ class Webhook(BaseModel):
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
     #: In a file: the environment variable holding the Standard Webhooks secret (``whsec_...``).
     secret_env: str | None = None
-    #: Through the admin API: the secret itself. Stored, never shown again.
+    #: The secret itself: only as the alerts service keeps it (refused in a register file).
     secret: SecretStr | None = None
 
     @model_validator(mode="after")

@@ -11,18 +11,21 @@ from typing import Any
 from uuid import UUID
 
 from timpora.common.events.payloads import ForeignerEvent, PermitExpired, PermitExpiring, PermitOverstayExceeded
-from timpora.common.register.agreements import RECORD_IDS
+from timpora.common.register.agreements import EVENT_NAMES, RECORD_IDS, Agreement
 from timpora.common.register.members import Agency
 
-#: The fields a notice's place may be told under: the village is where the person lives or stays.
-_PLACE_FIELDS = frozenset({"residence_village_code", "stay_village_code"})
-#: What each detail is derived from: the days from the permit's expiry, the fee from what was paid of it.
+#: What each detail is derived from: the days from the permit's expiry, the fee from the days overstayed and what
+#: was paid of them.
 _DETAIL_FIELDS = {
-    "days_left": "permit_expires_on",
-    "threshold_days": "permit_expires_on",
-    "days_overstayed": "permit_expires_on",
-    "fee_due_idr": "permit_fee_paid_days",
+    "days_left": frozenset({"permit_expires_on"}),
+    "threshold_days": frozenset({"permit_expires_on"}),
+    "days_overstayed": frozenset({"permit_expires_on"}),
+    "fee_due_idr": frozenset({"permit_expires_on", "permit_fee_paid_days"}),
 }
+#: Where a notice keeps its scope; never sent.
+SCOPE = "_scope"
+#: The resolution an agency is told when what closed its alert is news its agreement does not cover.
+CLOSED = "closed"
 
 # Titles per event type, Indonesian first: {days} is filled from the event.
 _TITLES: Mapping[str, tuple[str, str]] = {
@@ -100,6 +103,14 @@ _LABELS: Mapping[str, tuple[str, str]] = {
 }
 
 
+_DETAIL_LABELS: Mapping[str, tuple[str, str]] = {
+    "days_left": ("Sisa hari", "Days left"),
+    "threshold_days": ("Pengingat (hari)", "Reminder (days)"),
+    "days_overstayed": ("Hari overstay", "Days overstayed"),
+    "fee_due_idr": ("Biaya beban terutang (Rp)", "Overstay fee due (IDR)"),
+}
+
+
 def details(data: ForeignerEvent) -> dict[str, int]:
     if isinstance(data, PermitExpiring):
         return {"days_left": data.days_left, "threshold_days": data.threshold_days}
@@ -141,10 +152,13 @@ def alert_notice(
     severity: str,
     data: ForeignerEvent,
     place: str | None,
+    guest: bool,
 ) -> dict[str, Any]:
-    """The notice of one alert for one agency (JSON-ready): the webhook body and Kafka value of message ``alert``.
-    The person is the agency's record of them; an agency told of the place a person left, or of a guest who lives
-    elsewhere, is not told where they live."""
+    """The notice of one alert for one agency (JSON-ready) as stored: the webhook body and Kafka value of message
+    ``alert`` once :func:`within` has passed it. The person is the agency's record of them; an agency told of the
+    place a person left, or of a guest who lives elsewhere, is not told where they live. The scope (where, whether
+    as a guest, which permit) stays with it, so that the agreement in force can be asked again when it leaves."""
+    permit = getattr(data, "permit", None) or data.foreigner.permit
     notice = {
         "alert_id": str(alert_id),
         "agency_id": agency.id,
@@ -154,47 +168,84 @@ def alert_notice(
         "title": {},
         "person": agency.record_of(data),
         "details": details(data),
+        SCOPE: {
+            "place": place,
+            "guest": guest,
+            "permit_type": None if permit is None else str(permit.type),
+            "permit_purpose": None if permit is None or permit.purpose is None else str(permit.purpose),
+        },
     }
-    return within(notice, agency.allowed)
+    return {**(within(notice, agency.allowed, None) or {}), SCOPE: notice[SCOPE]}
 
 
-def within(notice: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
-    """``notice`` with only what ``allowed`` (an agreement's fields) covers: the person's fields, the place (a
-    village of residence or stay), the details derived from them; the title is written from what is left."""
-    kept = dict(notice)
+def within(notice: Mapping[str, Any], allowed: frozenset[str], agreement: Agreement | None) -> dict[str, Any] | None:
+    """``notice`` as an agency may be given it: None if ``agreement`` (None: the controller) does not admit it (its
+    event, where, as a guest or not, which permit); else only what ``allowed`` covers — the person's fields, the
+    place (a village of residence or stay), the details derived from them, the resolution if it names an event the
+    agreement lists — with the title written from what is left, and the scope kept internal."""
+    scope = notice.get(SCOPE)
+    event_type = notice["event"]["type"]
+    if agreement is not None and not _admitted(agreement, event_type, scope):
+        return None
+    kept = {name: value for name, value in notice.items() if name != SCOPE}
     if "person" in kept:
         kept["person"] = {
             name: value for name, value in kept["person"].items() if name in allowed or name in RECORD_IDS
         }
-    if not _PLACE_FIELDS & allowed:
+    if _place_field(scope) not in allowed:
         kept["place"] = None
     if "details" in kept:
         kept["details"] = {
-            name: value for name, value in kept["details"].items() if _DETAIL_FIELDS.get(name, "") in allowed
+            name: value for name, value in kept["details"].items() if _DETAIL_FIELDS.get(name, frozenset()) <= allowed
         }
-        kept["title"] = title(kept["event"]["type"], kept["details"])
+        kept["title"] = title(event_type, kept["details"])
+    resolution = kept.get("resolution")
+    if agreement is not None and resolution in EVENT_NAMES and resolution not in agreement.event_types:
+        kept["resolution"] = CLOSED  # what closed it is news the agreement does not cover
     return kept
+
+
+def _admitted(agreement: Agreement, event_type: str, scope: Mapping[str, Any] | None) -> bool:
+    if scope is None:
+        return event_type in agreement.event_types
+    return agreement.admits_scope(
+        event_type, scope["permit_type"], scope["permit_purpose"], scope["place"], guest=scope["guest"]
+    )
+
+
+def _place_field(scope: Mapping[str, Any] | None) -> str:
+    """The field an alert's place is: where the person stays, for a guest; where they live (or lived), else."""
+    return "stay_village_code" if scope is not None and scope.get("guest") else "residence_village_code"
+
+
+def disclosed_fields(notice: Mapping[str, Any]) -> set[str]:
+    """The fields a notice as given discloses: the person's, the place's, and those its details come from."""
+    fields = set(notice.get("person", {})) - RECORD_IDS
+    if notice.get("place") is not None:
+        fields.add(_place_field(notice.get(SCOPE)))
+    for name in notice.get("details", {}):
+        fields |= _DETAIL_FIELDS.get(name, frozenset())
+    return fields
 
 
 def people(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The people a message carries: one for an alert (and its resolution, escalation), every one for a digest."""
-    notices = payload["alerts"] if payload.get("message") == "digest" else [payload]
-    return [notice["person"] for notice in notices if notice.get("person")]
+    return [notice["person"] for notice in notices_in(payload) if notice.get("person")]
+
+
+def notices_in(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list(payload["alerts"]) if payload.get("message") == "digest" else [payload]
 
 
 def payload_within(
-    payload: Mapping[str, Any], allowed: frozenset[str], events: frozenset[str] | None
+    payload: Mapping[str, Any], allowed: frozenset[str], agreement: Agreement | None
 ) -> dict[str, Any] | None:
-    """A message as an agency may receive it now (see :func:`within`); a notice of an event ``events`` does not
-    list is left out of a digest, and a message of one is not sent at all (None). ``events`` None: any."""
-
-    def admitted(notice: Mapping[str, Any]) -> bool:
-        return events is None or notice["event"]["type"] in events
-
+    """A message as an agency may receive it now (see :func:`within`); a notice the agreement does not admit is
+    left out of a digest, and a message of one is not sent at all (None)."""
     if payload.get("message") == "digest":
-        kept = [within(notice, allowed) for notice in payload["alerts"] if admitted(notice)]
+        kept = [given for notice in payload["alerts"] if (given := within(notice, allowed, agreement)) is not None]
         return {**payload, "title": _digest_title(payload["date"], len(kept)), "alerts": kept} if kept else None
-    return within(payload, allowed) if admitted(payload) else None
+    return within(payload, allowed, agreement)
 
 
 def message(
@@ -248,7 +299,10 @@ def email_text(sent: Mapping[str, Any]) -> tuple[str, str]:
             lines.extend(_person_lines(notice, indent="   "))
     else:
         lines.extend(_person_lines(sent, indent=""))
-        lines.extend(f"{name}: {value}" for name, value in sorted(sent.get("details", {}).items()))
+        lines.extend(
+            f"{_DETAIL_LABELS.get(name, (name, name))[0]} / {_DETAIL_LABELS.get(name, (name, name))[1]}: {value}"
+            for name, value in sorted(sent.get("details", {}).items())
+        )
         if "resolution" in sent:
             lines.append(f"Penyelesaian / Resolution: {sent['resolution']}")
     lines += ["", f"ID pesan / Message id: {sent['message_id']}"]

@@ -218,13 +218,15 @@ def agency_for_level_above(
     """The nearest other agency, of any kind, whose jurisdiction is wider than ``agency``'s for ``place`` and whose
     agreement in force admits the news escalated."""
     depth = agency.depth_for(place)
+    # The place is a guest's when the person only stays there: only an agreement that takes guests admits it.
+    guest = place in subject.guest_places and place not in subject.places
     wider = [
         other
         for other in directory.agencies.values()
         if other.id != agency.id
         and 0 < other.depth_for(place) < depth
         and directory.reachable(other, Channel)
-        and other.receives(subject.event_name, subject.permit, place, guest=False, moment=moment)
+        and other.receives(subject.event_name, subject.permit, place, guest=guest, moment=moment)
     ]
     # The nearest wider level; among equals, the same kind of agency first, then the regional government (which a
     # village and a district answer to), then by id.

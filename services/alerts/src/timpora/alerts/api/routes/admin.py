@@ -21,6 +21,7 @@ from timpora.alerts.api.models import (
     RoutingView,
 )
 from timpora.alerts.models import agencies, alerts, deliveries, delivery_attempts, routed_events
+from timpora.common import register
 from timpora.common.config_files import ConfigFileError
 from timpora.common.http.deps import Runtime
 from timpora.common.kafka.admin import latest_records
@@ -86,6 +87,13 @@ async def replay(runtime: Runtime, _: OperatorKey, agency_id: str, body: Replay)
             channel=body.channel,
         )
     return {"requeued": count}
+
+
+@router.get("/register", summary="The register in force here, and why the file on disk is not, if it is not")
+async def register_in_force(_: OperatorKey, alerting: AlertingDep) -> dict[str, Any]:
+    cache = alerting.directory_cache
+    book = register.book(cache.register_file)
+    return {"file": str(cache.register_file), "digest": cache.synced, "refused": cache.refused or book.refused}
 
 
 @router.get("/rules", summary="The routing rules in force, and why the file on disk is not, if it is not")

@@ -27,15 +27,38 @@ from timpora.alerts.settings import AlertsSettings
 from timpora.common import register
 from timpora.common.disclosures import Channel, DisclosureLog
 from timpora.common.http.deps import Runtime
+from timpora.common.register.agreements import EVENT_NAMES
 from timpora.common.settings import narrow
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts (agencies)"])
 _NOT_FOUND = "no such alert for your agency"
 
 
-def view(row: Row[Any], terms: Terms) -> AlertView:
+def view(row: Row[Any], terms: Terms) -> AlertView | None:
+    """The alert as the agency may see it now; None if its agreement no longer admits it."""
     shown = AlertView.model_validate(row, from_attributes=True)
-    return shown.model_copy(update={"notice": notices.within(shown.notice, terms.allowed)})
+    notice = terms.notice(shown.notice)
+    if notice is None:
+        return None
+    resolution = shown.resolution
+    if terms.agreement is not None and resolution in EVENT_NAMES and resolution not in terms.agreement.event_types:
+        resolution = notices.CLOSED
+    return shown.model_copy(update={"notice": notice, "resolution": resolution})
+
+
+def _cursor(row: AlertView | Row[Any]) -> str:
+    return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.id}".encode()).decode()
+
+
+def _after(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        created, alert_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), UUID(alert_id)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"loc": ["query", "after"], "msg": "not a cursor this API returned", "type": "value_error"}],
+        ) from None
 
 
 async def caller_terms(runtime: Runtime, key: AgencyKey) -> Terms:
@@ -54,7 +77,7 @@ async def _disclosed(runtime: Runtime, request: Request, key: AgencyKey, terms: 
     record = terms.disclosure(
         Channel.ALERTS_API,
         f"{request.method} {request.url.path}",
-        [view.notice["person"] for view in shown if view.notice.get("person")],
+        [view.notice for view in shown],
         runtime.clock.now(),
         dict(request.query_params),
     )
@@ -72,22 +95,9 @@ async def _disclosed(runtime: Runtime, request: Request, key: AgencyKey, terms: 
 
 
 def _admitted(terms: Terms) -> list[Any]:
-    return [] if terms.events is None else [alerts.c.event_type.in_(sorted(terms.events))]
-
-
-def _cursor(row: AlertView) -> str:
-    return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.id}".encode()).decode()
-
-
-def _after(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        created, alert_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created), UUID(alert_id)
-    except (ValueError, UnicodeDecodeError):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"loc": ["query", "after"], "msg": "not a cursor this API returned", "type": "value_error"}],
-        ) from None
+    if terms.agreement is None:
+        return []
+    return [alerts.c.event_type.in_(sorted(terms.agreement.event_types))]
 
 
 @router.get("", summary="Your agency's alerts, newest first")
@@ -103,10 +113,11 @@ async def list_alerts(
         statement = statement.where(tuple_(alerts.c.created_at, alerts.c.id) < tuple_(*_after(query.after)))
     statement = statement.order_by(alerts.c.created_at.desc(), alerts.c.id.desc()).limit(query.limit + 1)
     async with runtime.sessions() as session:
-        rows = [view(row, terms) for row in (await session.execute(statement)).all()]
-    page = rows[: query.limit]
+        found = (await session.execute(statement)).all()
+    # Paged by what was read, not by what is shown: an alert the agreement no longer admits ends no page early.
+    page = [shown for row in found[: query.limit] if (shown := view(row, terms)) is not None]
     await _disclosed(runtime, request, key, terms, page)
-    return AlertPage(alerts=page, next=_cursor(page[-1]) if len(rows) > query.limit else None)
+    return AlertPage(alerts=page, next=_cursor(found[query.limit - 1]) if len(found) > query.limit else None)
 
 
 @router.get("/{alert_id}", summary="One of your agency's alerts")
@@ -119,9 +130,9 @@ async def get_alert(
                 select(alerts).where(alerts.c.id == alert_id, alerts.c.agency_id == key.holder, *_admitted(terms))
             )
         ).first()
-    if row is None:
+    shown = None if row is None else view(row, terms)
+    if shown is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
-    shown = view(row, terms)
     await _disclosed(runtime, request, key, terms, [shown])
     return shown
 
@@ -155,4 +166,7 @@ async def _apply(runtime: Runtime, change: lifecycle.Change, terms: Terms, actio
         if not found:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
         row = (await session.execute(select(alerts).where(alerts.c.id == change.alert_id))).one()
-    return view(row, terms)
+    shown = view(row, terms)
+    if shown is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
+    return shown
