@@ -5,6 +5,7 @@ person is in the disclosure log (the controller's as processing)."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -189,3 +190,25 @@ async def test_what_closed_an_alert_is_not_told_to_an_agency_whose_agreement_lac
     assert all("Penyelesaian / Resolution: closed" in text for text in resolved)
     page = (await service.as_agency("desa-lajing", "GET", "/v1/alerts")).json()
     assert {alert["resolution"] for alert in page["alerts"]} == {"closed"}
+
+
+async def test_an_escalation_contact_removed_from_the_register_is_not_written_to(service: AlertsUnderTest) -> None:
+    from timpora.alerts import lifecycle  # noqa: PLC0415 - only these tests escalate
+
+    person = Person(village=LAJING)
+    await service.send(person.expired(3))
+    await service.deliver()
+    service.clock.advance(hours=25)
+    async with service.runtime.sessions() as session, session.begin():
+        assert await lifecycle.escalate_due(
+            session, service.alerting, now=service.clock.now(), after=timedelta(hours=24)
+        )
+
+    def without_contacts(document: dict[str, Any]) -> None:
+        register_variants.member(document, "pemkab-bangkalan")["escalation_contacts"] = []
+
+    await service.change_register(without_contacts)
+    await service.deliver()
+
+    assert _mail_to(service, "sekda@bangkalan.timpora.example") == []
+    assert _mail_to(service, "kasi-inteldakim@kanim-pamekasan.timpora.example")  # still named: escalated to

@@ -116,3 +116,18 @@ def test_check_reads_the_services_variable_and_warns_of_agreements_not_in_force(
     out = capsys.readouterr().out
     assert "warning: the agreement of desa-lajing is not in force today: it will get nothing" in out
     assert f"{lapsed}: 11 members, 10 agreements (9 in force today): OK" in out
+
+
+def test_a_service_started_on_a_broken_register_says_where_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from timpora.sharing.main import SERVICE  # noqa: PLC0415 - only this test starts a service's main
+
+    broken = _variant(tmp_path, lambda d: _village(d).update(jurisdiction=["99.99"]))
+    monkeypatch.setenv("TIMPORA_REGISTER_FILE", str(broken))
+
+    assert SERVICE.main(["serve"]) == 2
+
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"timpora-sharing: {broken}: ")
+    assert "members.10.jurisdiction.0" in line

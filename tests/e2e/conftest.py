@@ -22,6 +22,7 @@ from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver
 from tests.support.waiting import until
 from timpora.alerts.channels.email import SmtpSettings
 from timpora.alerts.channels.webhook import new_secret
+from timpora.alerts.delivery import DeliveryWorker
 from timpora.alerts.main import SERVICE as ALERTS
 from timpora.alerts.models import alerts, routed_events
 from timpora.alerts.settings import AlertsSettings, DeliverySettings, LifecycleSettings
@@ -35,6 +36,7 @@ from timpora.registry.settings import ExpirySettings, RegistrySettings
 from timpora.sharing import access
 from timpora.sharing.main import SERVICE as SHARING
 from timpora.sharing.models import inbox as sharing_inbox
+from timpora.sharing.models import outbox as sharing_outbox
 from timpora.sharing.settings import SharingSettings
 
 #: Noon in Bangkalan.
@@ -99,6 +101,25 @@ class Platform:
             return min(await self._count("alerts", routed), await self._count("sharing", projected)) >= len(wanted)
 
         await until(applied, what="alerts and sharing applied every event", timeout_s=timeout_s)
+
+    async def published(self) -> None:
+        """Waits until the sharing relay has published every agency's records of this test's namespace."""
+        namespace = self.runtimes["sharing"].settings.kafka.namespace
+
+        async def drained() -> bool:
+            waiting = select(func.count()).where(
+                sharing_outbox.c.topic.startswith(f"{namespace}."), sharing_outbox.c.published_at.is_(None)
+            )
+            return await self._count("sharing", waiting) == 0
+
+        await until(drained, what="the sharing relay published every agency's records")
+
+    async def deliver(self) -> None:
+        """Runs the alerts' delivery worker until nothing is due at the test clock's time."""
+        worker = self.runtimes["alerts"].state["delivery"]
+        assert isinstance(worker, DeliveryWorker)
+        while await worker.run_once():
+            pass
 
     async def _count(self, service: str, statement: Any) -> int:
         async with self.runtimes[service].sessions() as session:

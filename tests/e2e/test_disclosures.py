@@ -15,22 +15,18 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from tests.e2e.conftest import START, WITHOUT_AGREEMENT, Platform
 from tests.registry.conftest import arrival, passport_number
 from tests.support.kafka import everything_on
-from tests.support.waiting import until
 from timpora.alerts import lifecycle
 from timpora.alerts.alerting import Alerting
-from timpora.alerts.delivery import DeliveryWorker
 from timpora.common import register
 from timpora.common.register.agreements import RECORD_IDS
 from timpora.common.register.members import Agency
 from timpora.common.settings import KafkaSettings
 from timpora.sharing import access, commands
 from timpora.sharing.domain.derived import status_columns
-from timpora.sharing.models import outbox
 
 LAJING, KAMAL = "35.26.05.2003", "35.26.01.1001"
 EXPIRES = date(2026, 2, 10)
@@ -38,13 +34,6 @@ EXPIRES = date(2026, 2, 10)
 
 def _noon(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 5, 0, tzinfo=START.tzinfo)
-
-
-async def _deliver(platform: Platform) -> None:
-    worker = platform.runtimes["alerts"].state["delivery"]
-    assert isinstance(worker, DeliveryWorker)
-    while await worker.run_once():
-        pass
 
 
 async def _life(platform: Platform) -> tuple[str, dict[str, list[str]]]:
@@ -70,7 +59,7 @@ async def _life(platform: Platform) -> tuple[str, dict[str, list[str]]]:
          "expires_on": EXPIRES.isoformat()},
     )  # fmt: skip
     await platform.settled()
-    await _deliver(platform)
+    await platform.deliver()
     platform.clock.current = _noon(date(2026, 2, 3))
     await platform.write(
         "POST",
@@ -78,23 +67,23 @@ async def _life(platform: Platform) -> tuple[str, dict[str, list[str]]]:
         {"address": "Jl. Raya Lajing 1", "village_code": LAJING, "since": "2026-02-03"},
     )
     await platform.settled()
-    await _deliver(platform)
+    await platform.deliver()
     # Five days past the permit's end, the overstay is announced; nobody acknowledges it for two days.
     platform.clock.current = _noon(EXPIRES + timedelta(days=5))
     await platform.scheduler.run_once()
     await platform.settled()
-    await _deliver(platform)
+    await platform.deliver()
     alerting = platform.runtimes["alerts"].state["alerting"]
     assert isinstance(alerting, Alerting)
     for _ in range(2):
         platform.clock.advance(hours=25)
         async with platform.runtimes["alerts"].sessions() as session, session.begin():
             await lifecycle.escalate_due(session, alerting, now=platform.clock.now(), after=timedelta(hours=24))
-        await _deliver(platform)
+        await platform.deliver()
     day = (EXPIRES + timedelta(days=8)).isoformat()
     await platform.write("POST", f"/v1/foreigners/{fid}/departure", {"port": "Juanda", "departed_on": day})
     await platform.settled()
-    await _deliver(platform)
+    await platform.deliver()
     leaks = {
         "passport_number": [number],
         "date_of_birth": ["1990-05-17"],
@@ -108,19 +97,6 @@ async def _life(platform: Platform) -> tuple[str, dict[str, list[str]]]:
         "arrival_port": ["Juanda International Airport"],
     }
     return fid, leaks
-
-
-async def _published(platform: Platform) -> None:
-    namespace = platform.runtimes["sharing"].settings.kafka.namespace
-
-    async def drained() -> bool:
-        async with platform.runtimes["sharing"].sessions() as session:
-            waiting = select(func.count()).where(
-                outbox.c.topic.startswith(f"{namespace}."), outbox.c.published_at.is_(None)
-            )
-            return int(await session.scalar(waiting) or 0) == 0
-
-    await until(drained, what="the sharing relay published every agency's records")
 
 
 def _people_in(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -202,7 +178,7 @@ async def test_one_persons_life_reaches_each_agency_within_its_agreement_and_eve
     members = dict(register.load(platform.register_file).members)
     received = Received(members)
     await received.api(platform, fid)
-    await _published(platform)
+    await platform.published()
     await received.topics(kafka_settings)
     received.webhooks_and_mail(platform)
 

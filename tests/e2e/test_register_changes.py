@@ -23,12 +23,11 @@ from tests.support import register as register_variants
 from tests.support.kafka import everything_on
 from tests.support.waiting import until
 from timpora.alerts.alerting import Alerting
-from timpora.alerts.delivery import DeliveryWorker
 from timpora.common.disclosures import DisclosureLog, log_table
 from timpora.common.events import KafkaRecord
 from timpora.common.outbox.relay import OutboxRow
 from timpora.common.settings import KafkaSettings
-from timpora.sharing.models import outbox, projection_history, projections
+from timpora.sharing.models import projection_history, projections
 from timpora.sharing.outgoing import TopicGate
 from timpora.sharing.projection import AGREEMENT_VERSION_HEADER
 
@@ -91,26 +90,6 @@ async def _in_force(platform: Platform, version: int | None) -> None:
     await until(taken, what=f"the village's agreement at version {version} in force in both services", timeout_s=30)
 
 
-async def _published(platform: Platform) -> None:
-    namespace = platform.runtimes["sharing"].settings.kafka.namespace
-
-    async def drained() -> bool:
-        async with platform.runtimes["sharing"].sessions() as session:
-            statement = select(func.count()).where(
-                outbox.c.topic.startswith(f"{namespace}."), outbox.c.published_at.is_(None)
-            )
-            return int(await session.scalar(statement) or 0) == 0
-
-    await until(drained, what="the sharing relay published every agency's records")
-
-
-async def _deliver(platform: Platform) -> None:
-    worker = platform.runtimes["alerts"].state["delivery"]
-    assert isinstance(worker, DeliveryWorker)
-    while await worker.run_once():
-        pass
-
-
 async def test_a_narrowed_agreement_applies_at_once_everywhere_while_events_flow(
     platform: Platform, kafka_settings: KafkaSettings
 ) -> None:
@@ -128,8 +107,8 @@ async def test_a_narrowed_agreement_applies_at_once_everywhere_while_events_flow
         exported = await platform.as_agency(VILLAGE, "/v1/foreigners.csv")
         await until(lambda: _more_than(written, 3), what="more events after the change")
     await platform.settled()
-    await _published(platform)
-    await _deliver(platform)
+    await platform.published()
+    await platform.deliver()
 
     # The API, at once (rows stored under the old terms are not served until rebuilt) and after the rebuild.
     for item in page.json()["items"]:
@@ -183,15 +162,15 @@ async def test_a_withdrawn_agreement_stops_all_sharing_and_deletes_the_projectio
     fid = await _villager(platform, 1)
     await platform.settled()
     assert (await platform.as_agency(VILLAGE, f"/v1/foreigners/{fid}")).status_code == 200
-    await _published(platform)
+    await platform.published()
     published_before = len(await everything_on(kafka_settings, kafka_settings.catalog.agency_events(VILLAGE).name))
 
     _change(platform, lambda member: member.pop("agreement"))
     await _in_force(platform, None)
     later = await _villager(platform, 2)
     await platform.settled()
-    await _published(platform)
-    await _deliver(platform)
+    await platform.published()
+    await platform.deliver()
 
     assert (await platform.as_agency(VILLAGE, f"/v1/foreigners/{fid}")).status_code == 403
     assert len(await everything_on(kafka_settings, kafka_settings.catalog.agency_events(VILLAGE).name)) == (

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tests.support import stack as stacks
 from tests.support.waiting import until
 from timpora.common import disclosures
-from timpora.common.db.bootstrap import fresh_database
+from timpora.common.db.bootstrap import ServiceDatabase, bootstrap, fresh_database
 from timpora.common.db.migrations import upgrade
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 
@@ -145,9 +145,17 @@ async def test_deleting_a_middle_row_and_recomputing_every_later_hash_is_caught_
     scratch: Scratch,
 ) -> None:
     await _five_checkpointed(scratch)
+    # A careful forger: removes row 3 and rewrites rows 4 and 5 so that the chain is whole again.
+    await _remove_row_3_and_rechain(scratch)
+    verified = await scratch.verify()
+    # The chain is whole (row 4 links to row 2), but row 5 is not what the checkpoint saw.
+    assert verified.broken == "disclosure 5 differs from the checkpoint that anchored it"
+
+
+async def _remove_row_3_and_rechain(scratch: Scratch) -> str:
+    """Removes row 3 of five and rewrites rows 4 and 5 so that the chain is whole again; returns the new head."""
     async with scratch.service.connect() as connection:
         kept = (await connection.execute(select(disclosures.log_table).order_by("id"))).all()
-    # A careful forger: removes row 3 and rewrites rows 4 and 5 so that the chain is whole again.
     statements = ["DELETE FROM disclosure.log WHERE id = 3"]
     previous = kept[1].hash
     for row in kept[3:]:
@@ -157,9 +165,7 @@ async def test_deleting_a_middle_row_and_recomputing_every_later_hash_is_caught_
         )
         previous = forged
     await scratch.as_owner(*statements)
-    verified = await scratch.verify()
-    # The chain is whole (row 4 links to row 2), but row 5 is not what the checkpoint saw.
-    assert verified.broken == "disclosure 5 differs from the checkpoint that anchored it"
+    return str(previous)
 
 
 async def test_two_appends_cannot_fork_the_chain(scratch: Scratch) -> None:
@@ -293,17 +299,7 @@ async def test_a_forger_who_rewrites_the_checkpoints_too_is_caught_by_their_copi
     anchor = await disclosures.checkpoint(scratch.service)
     assert anchor is not None
     copies = [disclosures.Anchor.from_json(anchor.to_json())]  # what the service sent to Kafka
-    async with scratch.service.connect() as connection:
-        kept = (await connection.execute(select(disclosures.log_table).order_by("id"))).all()
-    statements = ["DELETE FROM disclosure.log WHERE id = 3"]
-    previous = kept[1].hash
-    for row in kept[3:]:
-        forged = disclosures.chain_hash(previous, disclosures.from_row(row))
-        statements.append(
-            f"UPDATE disclosure.log SET previous_hash = '{previous}', hash = '{forged}' WHERE id = {row.id}"  # noqa: S608
-        )
-        previous = forged
-    await scratch.as_owner(*statements)
+    previous = await _remove_row_3_and_rechain(scratch)
     await scratch.admin.execute("ALTER TABLE disclosure.checkpoints DISABLE TRIGGER checkpoints_append_only")
     await scratch.admin.execute("UPDATE disclosure.checkpoints SET last_hash = $1 WHERE last_id = 5", previous)
     await scratch.admin.execute("ALTER TABLE disclosure.checkpoints ENABLE TRIGGER checkpoints_append_only")
@@ -389,3 +385,13 @@ async def test_an_old_log_that_was_tampered_with_is_not_moved(scratch: Scratch) 
         await upgrade(scratch.service, "timpora.sharing", schema="sharing")
 
     assert (await scratch.verify()).checked == 0
+
+
+async def test_alerts_and_sharing_in_two_databases_are_refused(stack: stacks.Stack) -> None:
+    # Two databases would mean two logs, and a data subject's request answered by halves.
+    services = [
+        ServiceDatabase(schema="alerts", role="a", password="p", database="one"),  # noqa: S106 - never used: refused first
+        ServiceDatabase(schema="sharing", role="s", password="p", database="two"),  # noqa: S106 - never used: refused first
+    ]
+    with pytest.raises(ValueError, match="must share one database"):
+        await bootstrap(stack.pg_admin_url, services)

@@ -26,6 +26,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from timpora.common.clock import Clock, SystemClock
+from timpora.common.config_files import ConfigFileError
 from timpora.common.db.engine import make_engine, make_session_factory, ping
 from timpora.common.db.migrations import upgrade
 from timpora.common.http.health import ReadinessCheck, health_router
@@ -322,7 +323,12 @@ class ServiceDefinition:
         stream = sys.stdout if args.command == "serve" else sys.stderr
         configure_logging(self.name, level=settings.log_level, json_output=settings.log_json, stream=stream)
         if args.command == "serve":
-            app = self.create_app(settings)
+            try:
+                app = self.create_app(settings)
+            except ConfigFileError as error:
+                # A file the operator keeps (the register, the rules) is wrong: one line saying where and why.
+                sys.stderr.write(f"timpora-{self.name}: {error}\n")
+                return 2
             config = uvicorn.Config(
                 app,
                 host=settings.http.host,

@@ -180,6 +180,13 @@ class DeliveryWorker:
             return Prepared(delivery, refused=NO_AGREEMENT)
         if delivery.channel is Channel.WEBHOOK and agency.id in directory.disabled_webhooks:
             return Prepared(replace(delivery, payload=payload))  # held, not sent: nothing to record yet
+        if delivery.recipients:
+            # Escalation contacts were named when it was queued; one the register no longer names is not written to.
+            current = {*agency.escalation_contacts, *agency.channels.emails}
+            still = [address for address in delivery.recipients if address in current]
+            if not still:
+                return Prepared(delivery, refused="none of its recipients is in the register any more: nothing sent")
+            delivery = replace(delivery, recipients=still)
         recipients = delivery.recipients or (agency.channels.emails if delivery.channel is Channel.EMAIL else [])
         disclosure = terms.disclosure(
             _DISCLOSED_ON[delivery.channel],

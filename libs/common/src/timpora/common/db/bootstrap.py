@@ -54,6 +54,10 @@ def _plain_url(url: str) -> str:
 
 
 async def bootstrap(admin_url: str, services: list[ServiceDatabase], *, owner: str = DISCLOSURE_OWNER) -> None:
+    disclosing = {service.database for service in services if service.schema in DISCLOSING}
+    if len(disclosing) > 1:
+        # Two logs would answer a data subject's request by halves.
+        raise ValueError("alerts and sharing must share one database: the disclosure log is one, in it")
     admin = make_url(_plain_url(admin_url))
     server = await asyncpg.connect(admin.set(database="postgres").render_as_string(hide_password=False))
     try:
