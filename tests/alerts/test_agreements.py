@@ -14,6 +14,7 @@ from standardwebhooks import Webhook
 from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import LAJING, Person
 from tests.support import register as register_variants
+from timpora.alerts.domain.notices import indonesian_date
 from timpora.common.disclosures import log_table
 from timpora.common.register.agreements import RECORD_IDS
 
@@ -25,7 +26,7 @@ async def _disclosures_of(service: AlertsUnderTest, person: Person) -> list[Any]
 
 
 def _mail_to(service: AlertsUnderTest, address: str) -> list[str]:
-    return [str(mail.message.get_content()) for mail in service.smtp.messages if address in mail.rcpt_tos]
+    return [mail.text for mail in service.smtp.messages if address in mail.rcpt_tos]
 
 
 def _narrow(agency_id: str, **terms: Any) -> Any:
@@ -212,3 +213,23 @@ async def test_an_escalation_contact_removed_from_the_register_is_not_written_to
 
     assert _mail_to(service, "sekda@bangkalan.timpora.example") == []
     assert _mail_to(service, "kasi-inteldakim@kanim-pamekasan.timpora.example")  # still named: escalated to
+
+
+async def test_an_alert_email_reads_well_to_the_village_head(service: AlertsUnderTest) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.expired(3))
+    await service.deliver()
+
+    (mail,) = [mail for mail in service.smtp.messages if "kades@lajing.timpora.example" in mail.rcpt_tos]
+    text = mail.text
+    # The village by name beside its code, once (the alert's place is the residence shown above it).
+    assert "Lajing, Arosbaya, Kabupaten Bangkalan, Jawa Timur (35.26.05.2003)" in text
+    assert "Wilayah / Area" not in text
+    # Dates the Indonesian way, the event's time in the village's own zone (WIB).
+    assert f"Berlaku sampai / Valid until: {indonesian_date(person.expires_on)}" in text
+    assert " WIB" in text
+    assert "Desember" in text or "November" in text
+    # The same in HTML, every value escaped.
+    assert mail.html is not None
+    assert "<h2>Overstay: izin tinggal telah berakhir 3 hari lalu</h2>" in mail.html
+    assert "Lajing, Arosbaya" in mail.html

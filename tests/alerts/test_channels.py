@@ -248,7 +248,7 @@ async def test_a_bilingual_mail_arrives_intact_with_its_message_id(smtp: SmtpRec
     assert mail.message.get_content_type() == "text/plain"
     assert mail.message.get_content_charset() == "utf-8"
     # SMTP carries lines ending in CRLF; every other character arrives as sent.
-    assert mail.message.get_content().replace("\r\n", "\n") == BILINGUAL
+    assert mail.text.replace("\r\n", "\n") == BILINGUAL
 
 
 async def test_a_mail_refused_for_now_is_retried_with_the_same_message_id(smtp: SmtpReceiver) -> None:

@@ -63,7 +63,7 @@ async def test_an_arrival_reaches_every_channel_under_one_alert_id(
     ids = {mail.message["X-Timpora-Message-Id"]: mail for mail in mails}
     assert alert_id in ids
     village_mail = next(mail for mail in mails if "kades@lajing.timpora.example" in mail.rcpt_tos)
-    text = village_mail.message.get_content()
+    text = village_mail.text
     assert "Orang asing tiba di wilayah Anda" in text
     assert "A foreigner arrived in your area" in text
     assert "E12345678" not in text  # a village head is not given the passport number

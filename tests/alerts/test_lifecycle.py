@@ -131,7 +131,7 @@ async def test_reminders_wait_for_the_daily_digest(service: AlertsUnderTest) -> 
     (digest,) = [mail for mail in service.smtp.messages if "bakesbangpol@bangkalan.timpora.example" in mail.rcpt_tos]
     assert "Ringkasan harian" in digest.message["Subject"]
     assert "2 alerts" in digest.message["Subject"]
-    text = digest.message.get_content()
+    text = digest.text
     assert "30 hari" in text
     assert "14 days" in text
 

@@ -168,7 +168,7 @@ class Received:
         }
         for mail in platform.smtp.messages:
             (agency,) = {address_of[address] for address in mail.rcpt_tos}
-            self.got(agency, "email", str(mail.message.get_content()).encode())
+            self.got(agency, "email", mail.text.encode())
 
 
 async def test_one_persons_life_reaches_each_agency_within_its_agreement_and_every_disclosure_is_listed(

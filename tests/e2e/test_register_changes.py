@@ -128,11 +128,7 @@ async def test_a_narrowed_agreement_applies_at_once_everywhere_while_events_flow
     for shared in after:
         assert not set(REMOVED) & set(shared["record"] or {}), shared
     # The alerts, e-mailed after the change (every arrival since was queued while it happened).
-    mails = [
-        str(mail.message.get_content())
-        for mail in platform.smtp.messages
-        if "kades@lajing.timpora.example" in mail.rcpt_tos
-    ]
+    mails = [mail.text for mail in platform.smtp.messages if "kades@lajing.timpora.example" in mail.rcpt_tos]
     assert mails
     assert not any("Pekerjaan / Occupation" in text or "Penjamin / Sponsor" in text for text in mails)
 
@@ -190,7 +186,7 @@ async def test_a_withdrawn_agreement_stops_all_sharing_and_deletes_the_projectio
         )
     assert logged  # what was shared before stays on the record
     village_mail = [mail for mail in platform.smtp.messages if "kades@lajing.timpora.example" in mail.rcpt_tos]
-    assert all(later not in str(mail.message.get_content()) for mail in village_mail)
+    assert all(later not in mail.text for mail in village_mail)
     assert VILLAGE not in {row.agency_id for row in await platform.alerts_about(later)}
 
 

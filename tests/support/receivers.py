@@ -168,6 +168,18 @@ class ReceivedMail:
     message: EmailMessage
     received_at: datetime
 
+    @property
+    def text(self) -> str:
+        """The plain-text part (the whole body of a plain message)."""
+        part = self.message.get_body(("plain",))
+        assert part is not None, "the message has no plain-text part"
+        return str(part.get_content())
+
+    @property
+    def html(self) -> str | None:
+        part = self.message.get_body(("html",))
+        return None if part is None else str(part.get_content())
+
 
 class _RecordingHandler:
     """aiosmtpd's hooks. They run in the controller's thread, hence the lock around what tests read and set."""

@@ -236,8 +236,8 @@ class DeliveryWorker:
             recipients = delivery.recipients or agency.channels.emails
             if not recipients:
                 return AttemptResult(AttemptOutcome.REJECTED, None, "no e-mail recipients")
-            subject, text = notices.email_text(delivery.payload)
-            return await self._email.send(recipients, subject, text, message_id=message_id)
+            mail = notices.email(delivery.payload, agency.zone)
+            return await self._email.send(recipients, mail.subject, mail.text, message_id=message_id, html=mail.html)
         return await self._publish(delivery)
 
     async def _publish(self, delivery: queue.Claimed) -> AttemptResult:

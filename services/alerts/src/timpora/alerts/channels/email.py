@@ -43,8 +43,11 @@ class EmailSender:
     def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
 
-    async def send(self, recipients: Sequence[str], subject: str, body: str, *, message_id: str) -> AttemptResult:
+    async def send(
+        self, recipients: Sequence[str], subject: str, body: str, *, message_id: str, html: str | None = None
+    ) -> AttemptResult:
         """Sends one message to all ``recipients`` in one SMTP transaction; ``timeout_s`` bounds the whole of it.
+        With ``html``, the message has the plain text and the HTML as alternatives.
 
         An address or header the message cannot carry (a line break, say) is REJECTED: retrying cannot help.
         """
@@ -52,6 +55,8 @@ class EmailSender:
             raise ValueError("an e-mail needs at least one recipient")
         try:
             message = self._message(recipients, subject, body, message_id)
+            if html is not None:
+                message.add_alternative(html, subtype="html", charset="utf-8")
             async with asyncio.timeout(self._settings.timeout_s):
                 refused, _ = await self._send(message, recipients)
         except (ValueError, aiosmtplib.SMTPException, OSError) as exc:  # TimeoutError is an OSError

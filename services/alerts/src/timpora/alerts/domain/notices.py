@@ -5,11 +5,15 @@ notice again through the agreement in force when it is sent."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
+from timpora.common import regions
 from timpora.common.events.payloads import ForeignerEvent, PermitExpired, PermitExpiring, PermitOverstayExceeded
 from timpora.common.register.agreements import EVENT_NAMES, RECORD_IDS, Agreement
 from timpora.common.register.members import Agency
@@ -22,6 +26,35 @@ _DETAIL_FIELDS = {
     "days_overstayed": frozenset({"permit_expires_on"}),
     "fee_due_idr": frozenset({"permit_expires_on", "permit_fee_paid_days"}),
 }
+_MONTHS = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+_VILLAGE_FIELDS = frozenset({"residence_village_code", "stay_village_code"})
+_DATE_FIELDS = frozenset(
+    {
+        "date_of_birth",
+        "residence_since",
+        "stay_check_in",
+        "stay_check_out",
+        "permit_issued_on",
+        "permit_expires_on",
+        "passport_expires_on",
+        "arrived_on",
+        "departed_on",
+    }
+)
+_ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
 #: Where a notice keeps its scope; never sent.
 SCOPE = "_scope"
 #: The resolution an agency is told when what closed its alert is news its agreement does not cover.
@@ -80,10 +113,10 @@ _LABELS: Mapping[str, tuple[str, str]] = {
     "sponsor_name": ("Penjamin", "Sponsor"),
     "sponsor_kind": ("Jenis penjamin", "Sponsor kind"),
     "residence_address": ("Alamat", "Address"),
-    "residence_village_code": ("Kode desa/kelurahan tempat tinggal", "Village code of residence"),
+    "residence_village_code": ("Desa/kelurahan tempat tinggal", "Village of residence"),
     "residence_since": ("Tinggal sejak", "Living there since"),
     "stay_provider": ("Penginapan", "Accommodation"),
-    "stay_village_code": ("Kode desa/kelurahan penginapan", "Village code of the accommodation"),
+    "stay_village_code": ("Desa/kelurahan penginapan", "Village of the accommodation"),
     "stay_check_in": ("Check-in", "Check-in"),
     "stay_check_out": ("Check-out", "Check-out"),
     "permit_number": ("Nomor izin tinggal", "Permit number"),
@@ -286,8 +319,16 @@ def endpoint_disabled_message(*, message_id: UUID, agency_id: str, url: str, rea
     }
 
 
-def email_text(sent: Mapping[str, Any]) -> tuple[str, str]:
-    """Subject and plain-text body of a message, Indonesian then English."""
+@dataclass(frozen=True, slots=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+def email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
+    """A message as an e-mail an officer reads: Indonesian then English, places by name beside their code, dates
+    the Indonesian way in the agency's own zone; a plain-text part and the same in HTML."""
     kind = sent["message"]
     prefix_id, prefix_en = _MESSAGES.get(kind, ("", ""))
     heading = sent["title"]
@@ -296,9 +337,9 @@ def email_text(sent: Mapping[str, Any]) -> tuple[str, str]:
     if kind == "digest":
         for index, notice in enumerate(sent["alerts"], start=1):
             lines.append(f"{index}. {notice['title']['id']} / {notice['title']['en']}")
-            lines.extend(_person_lines(notice, indent="   "))
+            lines.extend(_person_lines(notice, zone, indent="   "))
     else:
-        lines.extend(_person_lines(sent, indent=""))
+        lines.extend(_person_lines(sent, zone, indent=""))
         lines.extend(
             f"{_DETAIL_LABELS.get(name, (name, name))[0]} / {_DETAIL_LABELS.get(name, (name, name))[1]}: {value}"
             for name, value in sorted(sent.get("details", {}).items())
@@ -313,16 +354,54 @@ def email_text(sent: Mapping[str, Any]) -> tuple[str, str]:
         "Pesan ini dikirim otomatis oleh TIMPORA. Konfirmasikan penerimaan melalui API peringatan.",
         "This message was sent automatically by TIMPORA. Acknowledge it through the alerts API.",
     ]
-    return subject, "\n".join(lines) + "\n"
+    return Email(subject, "\n".join(lines) + "\n", _html(lines))
 
 
-def _person_lines(notice: Mapping[str, Any], *, indent: str) -> list[str]:
+def _html(lines: list[str]) -> str:
+    """The plain-text lines as a simple HTML page: the two title lines as a heading, every value escaped."""
+    title, *rest = lines
+    body = "".join("<br>\n" if not line else f"<div>{html.escape(line)}</div>\n" for line in rest)
+    return (
+        '<!DOCTYPE html>\n<html lang="id"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title></head>\n<body>\n<h2>{html.escape(title)}</h2>\n{body}</body></html>\n"
+    )
+
+
+def indonesian_date(day: date) -> str:
+    """``12 Desember 2026``."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def _shown(name: str, value: Any) -> str:  # noqa: ANN401 - a JSON value of a record
+    """A field's value as an officer reads it: a village by name beside its code, a date the Indonesian way."""
+    if name in _VILLAGE_FIELDS and isinstance(value, str):
+        return _village(value)
+    if name in _DATE_FIELDS and isinstance(value, str):
+        try:
+            return indonesian_date(date.fromisoformat(value[:10]))
+        except ValueError:
+            return value
+    return str(value)
+
+
+def _village(code: str) -> str:
+    region = regions.lookup(code)
+    return f"{region.path} ({code})" if region is not None else code
+
+
+def _person_lines(notice: Mapping[str, Any], zone: ZoneInfo, *, indent: str) -> list[str]:
     person = notice.get("person", {})
     lines = [
-        f"{indent}{_LABELS[name][0]} / {_LABELS[name][1]}: {value}"
+        f"{indent}{_LABELS[name][0]} / {_LABELS[name][1]}: {_shown(name, value)}"
         for name, value in person.items()
         if value is not None and name in _LABELS
     ]
-    if notice.get("place"):
-        lines.append(f"{indent}Wilayah / Area: {notice['place']}")
+    place = notice.get("place")
+    if place and place not in {person.get(name) for name in _VILLAGE_FIELDS}:
+        lines.append(f"{indent}Wilayah / Area: {_village(place)}")
+    event = notice.get("event")
+    if event is not None:
+        moment = datetime.fromisoformat(event["time"]).astimezone(zone)
+        clock = f"{moment:%H.%M} {_ZONE_NAMES.get(zone.key, moment.tzname() or zone.key)}"
+        lines.append(f"{indent}Waktu kejadian / When: {indonesian_date(moment.date())} {clock}")
     return lines
