@@ -233,3 +233,21 @@ async def test_an_alert_email_reads_well_to_the_village_head(service: AlertsUnde
     assert mail.html is not None
     assert "<h2>Overstay: izin tinggal telah berakhir 3 hari lalu</h2>" in mail.html
     assert "Lajing, Arosbaya" in mail.html
+
+
+async def test_an_officer_who_acknowledges_is_named_in_the_record(service: AlertsUnderTest) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.expired(3))
+    (alert,) = [row for row in await service.alerts_about(person.foreigner_id) if row.agency_id == "desa-lajing"]
+
+    acknowledged = await service.as_agency(
+        "desa-lajing", "POST", f"/v1/alerts/{alert.id}/acknowledge", json={"by": "Pak Kades Lajing"}
+    )
+
+    assert acknowledged.status_code == 200, acknowledged.text
+    (logged,) = [row for row in await _disclosures_of(service, person) if row.channel == "alerts-api"]
+    assert (logged.agency_id, logged.officer, logged.reference) == (
+        "desa-lajing",
+        "Pak Kades Lajing",
+        f"POST /v1/alerts/{alert.id}/acknowledge",
+    )

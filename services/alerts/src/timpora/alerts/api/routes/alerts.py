@@ -73,7 +73,15 @@ async def caller_terms(runtime: Runtime, key: AgencyKey) -> Terms:
 CallerTerms = Annotated[Terms, Depends(caller_terms)]
 
 
-async def _disclosed(runtime: Runtime, request: Request, key: AgencyKey, terms: Terms, shown: list[AlertView]) -> None:
+async def _disclosed(
+    runtime: Runtime,
+    request: Request,
+    key: AgencyKey,
+    terms: Terms,
+    shown: list[AlertView],
+    *,
+    officer: str | None = None,
+) -> None:
     record = terms.disclosure(
         Channel.ALERTS_API,
         f"{request.method} {request.url.path}",
@@ -87,7 +95,7 @@ async def _disclosed(runtime: Runtime, request: Request, key: AgencyKey, terms: 
     if not isinstance(disclosure_log, DisclosureLog):
         raise TypeError("the alerts runtime was not set up")
     try:
-        await disclosure_log.record([replace(record, key_id=key.key_id)])
+        await disclosure_log.record([replace(record, key_id=key.key_id, officer=officer)])
     except (SQLAlchemyError, OSError, RuntimeError):  # the database, the pool, the network, a closed log
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
@@ -143,7 +151,7 @@ async def acknowledge(
 ) -> AlertView:
     change = lifecycle.Change(alert_id, key.holder, f"{body.by} (key {key.key_id})", runtime.clock.now())
     shown = await _apply(runtime, change, terms, lambda session: lifecycle.acknowledge(session, change))
-    await _disclosed(runtime, request, key, terms, [shown])
+    await _disclosed(runtime, request, key, terms, [shown], officer=body.by)
     return shown
 
 
@@ -153,7 +161,7 @@ async def resolve(
 ) -> AlertView:
     change = lifecycle.Change(alert_id, key.holder, f"{body.by} (key {key.key_id})", runtime.clock.now())
     shown = await _apply(runtime, change, terms, lambda session: lifecycle.resolve(session, change, body.resolution))
-    await _disclosed(runtime, request, key, terms, [shown])
+    await _disclosed(runtime, request, key, terms, [shown], officer=body.by)
     return shown
 
 
