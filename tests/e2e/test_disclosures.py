@@ -12,7 +12,6 @@ import json
 from collections import Counter
 from datetime import date, datetime, timedelta
 from http import HTTPStatus
-from typing import Any
 
 import pytest
 
@@ -21,6 +20,7 @@ from tests.registry.conftest import arrival, passport_number
 from tests.support.kafka import everything_on
 from timpora.alerts import lifecycle
 from timpora.alerts.alerting import Alerting
+from timpora.alerts.domain import notices
 from timpora.common import register
 from timpora.common.register.agreements import RECORD_IDS
 from timpora.common.register.members import Agency
@@ -99,11 +99,6 @@ async def _life(platform: Platform) -> tuple[str, dict[str, list[str]]]:
     return fid, leaks
 
 
-def _people_in(message: dict[str, Any]) -> list[dict[str, Any]]:
-    notices = message["alerts"] if message.get("message") == "digest" else [message]
-    return [notice["person"] for notice in notices if notice.get("person")]
-
-
 class Received:
     """What each agency got, by channel: the bytes (to look for leaks in) and how many messages (to compare with
     the disclosure log); each structured record is checked against the agreement as it is read."""
@@ -153,13 +148,13 @@ class Received:
             if member.channels.kafka:
                 for record in await everything_on(kafka, kafka.catalog.agency_alerts(agency).name):
                     self.got(agency, "kafka", record.value or b"")
-                    for person in _people_in(json.loads(record.value or b"{}")):
+                    for person in notices.people(json.loads(record.value or b"{}")):
                         self.within(agency, set(person))
 
     def webhooks_and_mail(self, platform: Platform) -> None:
         for request in platform.webhook.requests:
             self.got("polres-bangkalan", "webhook", request.body)
-            for person in _people_in(json.loads(request.body)):
+            for person in notices.people(json.loads(request.body)):
                 self.within("polres-bangkalan", set(person))
         address_of = {
             address: agency

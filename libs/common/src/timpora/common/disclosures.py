@@ -62,6 +62,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from timpora.common.events import KafkaRecord
+
 log = logging.getLogger(__name__)
 
 SCHEMA = "disclosure"
@@ -292,6 +294,10 @@ class Anchor:
     last_id: int
     last_hash: str
     taken_at: datetime
+
+    def record(self) -> KafkaRecord:
+        """The anchor as its copy outside the database, on the anchors topic, keyed by the anchored row's id."""
+        return KafkaRecord(key=str(self.last_id).encode(), value=self.to_json(), headers=())
 
     def to_json(self) -> bytes:
         return json.dumps(

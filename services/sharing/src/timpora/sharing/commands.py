@@ -16,7 +16,6 @@ from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
 from timpora.common.disclosures import Basis, Channel, Disclosure
-from timpora.common.events import KafkaRecord
 from timpora.common.kafka.admin import latest_records
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.register.agreements import Agreement
@@ -94,8 +93,7 @@ async def _copy_anchor(settings: ServiceSettings, anchor: disclosures.Anchor) ->
     producer = EventProducer(settings.kafka, client_id="timpora-sharing-cli")
     await producer.start()
     try:
-        record = KafkaRecord(key=str(anchor.last_id).encode(), value=anchor.to_json(), headers=())
-        await producer.send_record(settings.kafka.catalog.disclosure_anchors.name, record)
+        await producer.send_record(settings.kafka.catalog.disclosure_anchors.name, anchor.record())
     finally:
         await producer.stop()
 

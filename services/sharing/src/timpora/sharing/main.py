@@ -9,7 +9,6 @@ from fastapi import APIRouter, FastAPI
 
 from timpora.common import disclosures, register
 from timpora.common.disclosures import DisclosureLog
-from timpora.common.events import KafkaRecord
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
@@ -39,8 +38,7 @@ def _setup(runtime: ServiceRuntime) -> None:
 
     async def copy_anchor(anchor: disclosures.Anchor) -> None:
         # Outside the database's reach: whoever could rewrite the log and its checkpoints cannot rewrite this.
-        record = KafkaRecord(key=str(anchor.last_id).encode(), value=anchor.to_json(), headers=())
-        await runtime.producer.send_record(anchors, record)
+        await runtime.producer.send_record(anchors, anchor.record())
 
     runtime.workers.append(
         functools.partial(disclosures.checkpoints_every, runtime.engine, settings.disclosure_checkpoint_s, copy_anchor)

@@ -99,10 +99,7 @@ class Agreement(BaseModel):
 
     def takes_permit(self, permit: Permit | None) -> bool:
         """Whether a holder of ``permit`` (None: no permit) is of the kinds and purposes the agreement names."""
-        return self.takes(
-            None if permit is None else str(permit.type),
-            None if permit is None or permit.purpose is None else str(permit.purpose),
-        )
+        return self.takes(*permit_scope(permit))
 
     def takes(self, permit_type: str | None, permit_purpose: str | None) -> bool:
         """:meth:`takes_permit` from the permit's type and purpose as stored (an alert's scope)."""
@@ -113,13 +110,7 @@ class Agreement(BaseModel):
     def admits(self, event_type: str, permit: Permit | None, place: str, *, guest: bool) -> bool:
         """Whether news of ``event_type`` about a person at ``place`` (where they live, or, ``guest``, where they
         stay) may reach the agency: the alerts' gate, the same terms as its view and its topic."""
-        return self.admits_scope(
-            event_type,
-            None if permit is None else str(permit.type),
-            None if permit is None or permit.purpose is None else str(permit.purpose),
-            place,
-            guest=guest,
-        )
+        return self.admits_scope(event_type, *permit_scope(permit), place, guest=guest)
 
     def admits_scope(
         self, event_type: str, permit_type: str | None, permit_purpose: str | None, place: str | None, *, guest: bool
@@ -131,6 +122,13 @@ class Agreement(BaseModel):
             and (self.guests or not guest)
             and self.takes(permit_type, permit_purpose)
         )
+
+
+def permit_scope(permit: Permit | None) -> tuple[str | None, str | None]:
+    """A permit's type and purpose as an alert keeps them in its scope (None where there is none)."""
+    if permit is None:
+        return None, None
+    return str(permit.type), None if permit.purpose is None else str(permit.purpose)
 
 
 def _home(data: ForeignerEvent) -> str | None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from timpora.common import regions
 from timpora.common.events.payloads import ForeignerEvent, PermitExpired, PermitExpiring, PermitOverstayExceeded
-from timpora.common.register.agreements import EVENT_NAMES, RECORD_IDS, Agreement
+from timpora.common.register.agreements import EVENT_NAMES, RECORD_IDS, Agreement, permit_scope
 from timpora.common.register.members import Agency
 
 #: What each detail is derived from: the days from the permit's expiry, the fee from the days overstayed and what
@@ -191,7 +191,7 @@ def alert_notice(
     ``alert`` once :func:`within` has passed it. The person is the agency's record of them; an agency told of the
     place a person left, or of a guest who lives elsewhere, is not told where they live. The scope (where, whether
     as a guest, which permit) stays with it, so that the agreement in force can be asked again when it leaves."""
-    permit = getattr(data, "permit", None) or data.foreigner.permit
+    permit_type, permit_purpose = permit_scope(getattr(data, "permit", None) or data.foreigner.permit)
     notice = {
         "alert_id": str(alert_id),
         "agency_id": agency.id,
@@ -204,8 +204,8 @@ def alert_notice(
         SCOPE: {
             "place": place,
             "guest": guest,
-            "permit_type": None if permit is None else str(permit.type),
-            "permit_purpose": None if permit is None or permit.purpose is None else str(permit.purpose),
+            "permit_type": permit_type,
+            "permit_purpose": permit_purpose,
         },
     }
     return {**(within(notice, agency.allowed, None) or {}), SCOPE: notice[SCOPE]}
@@ -232,10 +232,16 @@ def within(notice: Mapping[str, Any], allowed: frozenset[str], agreement: Agreem
             name: value for name, value in kept["details"].items() if _DETAIL_FIELDS.get(name, frozenset()) <= allowed
         }
         kept["title"] = title(event_type, kept["details"])
-    resolution = kept.get("resolution")
-    if agreement is not None and resolution in EVENT_NAMES and resolution not in agreement.event_types:
-        kept["resolution"] = CLOSED  # what closed it is news the agreement does not cover
+    if "resolution" in kept:
+        kept["resolution"] = resolution_told(kept["resolution"], agreement)
     return kept
+
+
+def resolution_told(resolution: str | None, agreement: Agreement | None) -> str | None:
+    """What closed an alert, as its agency may be told: an event its agreement does not list is only "closed"."""
+    if agreement is not None and resolution in EVENT_NAMES and resolution not in agreement.event_types:
+        return CLOSED
+    return resolution
 
 
 def _admitted(agreement: Agreement, event_type: str, scope: Mapping[str, Any] | None) -> bool:

@@ -27,7 +27,6 @@ from timpora.alerts.settings import AlertsSettings
 from timpora.common import register
 from timpora.common.disclosures import Channel, DisclosureLog
 from timpora.common.http.deps import Runtime
-from timpora.common.register.agreements import EVENT_NAMES
 from timpora.common.settings import narrow
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts (agencies)"])
@@ -40,9 +39,7 @@ def view(row: Row[Any], terms: Terms) -> AlertView | None:
     notice = terms.notice(shown.notice)
     if notice is None:
         return None
-    resolution = shown.resolution
-    if terms.agreement is not None and resolution in EVENT_NAMES and resolution not in terms.agreement.event_types:
-        resolution = notices.CLOSED
+    resolution = notices.resolution_told(shown.resolution, terms.agreement)
     return shown.model_copy(update={"notice": notice, "resolution": resolution})
 
 
