@@ -122,7 +122,7 @@ class AlertsUnderTest:
 
 
 def _register_file(tmp_path: Path, webhook_url: str) -> Path:
-    document = register_variants.shipped()
+    document = register_variants.ungrouped(register_variants.shipped())
     register_variants.member(document, "polres-bangkalan")["channels"]["webhook"] = {
         "url": webhook_url,
         "secret_env": SECRET_VARIABLE,

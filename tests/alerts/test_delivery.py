@@ -235,6 +235,7 @@ async def test_an_endpoint_failing_for_a_day_is_disabled_and_a_delivery_gives_up
 async def test_a_delivery_claimed_by_a_worker_that_dies_is_sent_after_its_lease(service: AlertsUnderTest) -> None:
     person = Person(village=LAJING)
     await service.send(person.arrived())
+    await service.worker.gather()  # each notice due on its own (the test register groups nothing)
     async with service.runtime.sessions() as session, session.begin():
         claimed = await queue.claim(session, now=service.clock.now(), limit=100, lease=timedelta(seconds=60))
     assert claimed  # ... and this "worker" dies without sending
@@ -268,6 +269,7 @@ async def test_an_event_for_nobody_is_recorded_without_the_persons_data(service:
 async def test_an_attempt_in_flight_when_its_notice_is_cancelled_leaves_it_cancelled(service: AlertsUnderTest) -> None:
     person = Person(village=LAJING)
     await service.send(person.arrived())
+    await service.worker.gather()  # each notice due on its own (the test register groups nothing)
     async with service.runtime.sessions() as session, session.begin():
         claimed = await queue.claim(session, now=service.clock.now(), limit=100, lease=timedelta(seconds=60))
     # While the worker waits on the receiver, the alert is resolved and its notices cancelled ...

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, SURABAYA, Person
+from tests.support import register as register_variants
 from timpora.alerts import lifecycle
 from timpora.alerts.alerting import MOVED_AWAY, alert_id_for
 from timpora.alerts.models import routed_events
@@ -271,6 +272,7 @@ _KODIM_TEST = {
     "kind": "village",  # the nearest village-level member, beside the village head
     "jurisdiction": [LAJING],
     "channels": {"emails": ["babinsa@lajing.timpora.example"]},
+    "grouping": register_variants.ONE_PER_NOTICE,
     "agreement": {
         "version": 1,
         "purpose": "Territorial security in the district, for a test of the register.",
@@ -322,6 +324,7 @@ async def surabaya(service: AlertsUnderTest) -> str:
         "kind": "local_government",
         "jurisdiction": ["35.78"],
         "channels": {"emails": ["bakesbangpol@surabaya.timpora.example"]},
+        "grouping": register_variants.ONE_PER_NOTICE,
         "agreement": {
             "version": 1,
             "purpose": "Supervision of foreigners residing in the city, as a member of its TIMPORA.",

@@ -48,7 +48,8 @@ WEBHOOK_SECRET_VARIABLE = "TIMPORA_E2E_POLRES_WEBHOOK_SECRET"  # noqa: S105 - th
 
 
 def _register(path: Path, webhook_url: str) -> Path:
-    """The shipped register, with the police reached by webhook too, and a member without an agreement."""
+    """The shipped register, with the police reached by webhook too, and a member without an agreement; one
+    message per notice (grouping has tests of its own)."""
     document = register_variants.shipped()
     police = register_variants.member(document, "polres-bangkalan")
     police["channels"]["webhook"] = {"url": webhook_url, "secret_env": WEBHOOK_SECRET_VARIABLE}
@@ -62,7 +63,7 @@ def _register(path: Path, webhook_url: str) -> Path:
             "escalation_contacts": ["kabinda@jatim.timpora.example"],
         }
     )
-    return register_variants.write(path, document)
+    return register_variants.write(path, register_variants.ungrouped(document))
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The delivery worker: claims due notices from the queue, sends them, records every attempt.
+"""The delivery worker: gathers notices into messages (:mod:`timpora.alerts.grouping`), claims due messages from
+the queue, sends them, records every attempt.
 
 Every notice passes the agreement in force when it is sent, not only the one it was written under: its person is
 filtered through the agreement's fields again, a notice of an event the agreement no longer lists is not sent, and
@@ -37,6 +38,7 @@ from timpora.alerts.channels.webhook import WebhookSender
 from timpora.alerts.disclosing import terms_for
 from timpora.alerts.domain import notices
 from timpora.alerts.domain.routing import Directory
+from timpora.alerts.grouping import Grouper
 from timpora.alerts.models import agencies, deliveries
 from timpora.alerts.settings import DeliverySettings
 from timpora.common.clock import Clock
@@ -120,20 +122,36 @@ class DeliveryWorker:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self._schedule = RetrySchedule(give_up_after=settings.give_up_after)
         self._wakeup = Wakeup(engine, queue.NOTIFY_CHANNEL, poll_interval_s=settings.poll_interval_s)
+        self._grouper = Grouper(sessions, directory, clock)
         self._measured_at = 0.0
 
     async def run(self) -> None:
         """Delivers until cancelled: woken by NOTIFY when deliveries are queued, polling as a fallback."""
+        gathered_at = 0.0
         async with self._wakeup.listening():
             while True:
-                handled = await self.run_once()
+                # Messages are looked for once a poll interval, not on every wake-up: a burst of queued notices
+                # wakes the worker at every commit, and none of them is due before its wait is over anyway.
+                gather = time.monotonic() - gathered_at >= self._settings.poll_interval_s
+                if gather:
+                    gathered_at = time.monotonic()
+                handled = await self.run_once(gather=gather)
                 if time.monotonic() - self._measured_at > 5.0:  # noqa: PLR2004 - metrics every few seconds
                     await self.measure()
                 if handled < self._settings.batch_size:
                     await self._wakeup.wait()
 
-    async def run_once(self) -> int:
-        """Claims one batch of due deliveries, attempts them all at once, records the outcomes."""
+    async def run_once(self, *, gather: bool = True) -> int:
+        """Forms the messages that are due (``gather``), then claims one batch of due deliveries, attempts them all
+        at once and records the outcomes. Returns how many notices and deliveries it moved on."""
+        gathered = await self.gather() if gather else 0
+        return gathered + await self._deliver_once()
+
+    async def gather(self) -> int:
+        """Forms the messages that are due (see :mod:`timpora.alerts.grouping`); returns how many notices moved."""
+        return await self._grouper.run_once()
+
+    async def _deliver_once(self) -> int:
         now = self._clock.now()
         lease = timedelta(seconds=self._settings.lease_s)
         async with self._sessions() as session, session.begin():
@@ -157,14 +175,14 @@ class DeliveryWorker:
         async with self._sessions() as session:
             counts = await session.execute(
                 select(deliveries.c.status, func.count())
-                .where(deliveries.c.status.in_(("pending", "held")))
+                .where(deliveries.c.status.in_(("gathering", "pending", "held")))
                 .group_by(deliveries.c.status)
             )
             found: dict[str, int] = dict(counts.all())
             oldest = await session.scalar(
                 select(func.min(deliveries.c.created_at)).where(deliveries.c.status == "pending")
             )
-        for status in ("pending", "held"):
+        for status in ("gathering", "pending", "held"):
             QUEUE_DEPTH.labels(status).set(found.get(status, 0))
         OLDEST_PENDING.set(0 if oldest is None else max(0.0, (self._clock.now() - oldest).total_seconds()))
 
@@ -175,9 +193,11 @@ class DeliveryWorker:
         if not notices.people(delivery.payload):
             return Prepared(delivery)  # about the agency's own endpoint: nobody's data
         terms = terms_for(agency, now)
-        payload = None if terms is None else terms.payload(delivery.payload)
-        if terms is None or payload is None:
+        within = None if terms is None else terms.payload(delivery.payload)
+        if terms is None or within is None:
             return Prepared(delivery, refused=NO_AGREEMENT)
+        # A group shows, in full, as many notices as the agency's rate cap for the channel allows.
+        payload = notices.as_sent(within, agency.grouping.on(delivery.channel).max_shown)
         if delivery.channel is Channel.WEBHOOK and agency.id in directory.disabled_webhooks:
             return Prepared(replace(delivery, payload=payload))  # held, not sent: nothing to record yet
         if delivery.recipients:
@@ -188,12 +208,18 @@ class DeliveryWorker:
                 return Prepared(delivery, refused="none of its recipients is in the register any more: nothing sent")
             delivery = replace(delivery, recipients=still)
         recipients = delivery.recipients or (agency.channels.emails if delivery.channel is Channel.EMAIL else [])
+        given = notices.notices_in(payload)
         disclosure = terms.disclosure(
             _DISCLOSED_ON[delivery.channel],
             f"message {delivery.message_id}",
-            notices.notices_in(payload),
+            given,
             now,
-            {"message": delivery.message, "recipients": list(recipients)},
+            {
+                "message": delivery.message,
+                "recipients": list(recipients),
+                # Which notices a message of several gave in full (those only counted in it disclose nobody).
+                **({"notices": [notice["message_id"] for notice in given]} if delivery.message == queue.GROUP else {}),
+            },
         )
         return Prepared(replace(delivery, payload=payload), disclosure=disclosure)
 
@@ -237,7 +263,14 @@ class DeliveryWorker:
             if not recipients:
                 return AttemptResult(AttemptOutcome.REJECTED, None, "no e-mail recipients")
             mail = notices.email(delivery.payload, agency.zone)
-            return await self._email.send(recipients, mail.subject, mail.text, message_id=message_id, html=mail.html)
+            return await self._email.send(
+                recipients,
+                mail.subject,
+                mail.text,
+                message_id=message_id,
+                html=mail.html,
+                attachments=mail.attachments,
+            )
         return await self._publish(delivery)
 
     async def _publish(self, delivery: queue.Claimed) -> AttemptResult:

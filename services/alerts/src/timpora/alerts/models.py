@@ -117,6 +117,7 @@ deliveries = Table(
     #: E-mail recipients, when not the agency's own addresses (escalation contacts).
     Column("recipients", ARRAY(Text)),
     Column("payload", JSONB, nullable=False),
+    # gathering → grouped (sent inside the message ``group_id``); a message, or a notice sent alone:
     # pending → delivered | dead | held (webhook disabled) | cancelled
     Column("status", String(10), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
@@ -126,10 +127,26 @@ deliveries = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_status_code", Integer),
     Column("last_detail", Text),
+    #: The message (a delivery of kind ``group``) this notice went out in.
+    Column("group_id", UUID(as_uuid=True)),
     UniqueConstraint("message_id", "agency_id", "channel", name="deliveries_one_per_channel"),
     Index("deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index("deliveries_gathering", "agency_id", "channel", postgresql_where=text("status = 'gathering'")),
+    Index("deliveries_by_group", "group_id", postgresql_where=text("group_id IS NOT NULL")),
     Index("deliveries_by_agency", "agency_id", "created_at"),
     Index("deliveries_by_alert", "alert_id"),
+)
+
+# When each agency's channel (and, for escalations, set of recipients: "" for the agency's own) last had a
+# message formed: the next one of a burst waits for the agency's grouping interval after it. Its row is the lock
+# that lets one worker at a time form that channel's message.
+gatherings = Table(
+    "gatherings",
+    metadata,
+    Column("agency_id", String(63), primary_key=True),
+    Column("channel", String(10), primary_key=True),
+    Column("recipients", Text, primary_key=True),
+    Column("last_formed_at", DateTime(timezone=True)),
 )
 
 delivery_attempts = Table(

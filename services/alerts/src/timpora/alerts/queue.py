@@ -1,7 +1,9 @@
 """The delivery queue in PostgreSQL: what must reach which agency on which channel, and every attempt.
 
 Handlers only insert rows here, inside the transaction that creates the alert, so an alert and its
-deliveries commit together and a restart at any instant loses neither. Workers claim due rows with
+deliveries commit together and a restart at any instant loses neither. A notice about an alert starts
+``gathering``: :mod:`timpora.alerts.grouping` puts it, with the others of its agency's channel, into one
+message (or, where the agency wants one message per notice, lets it go alone). Workers claim due rows with
 ``FOR UPDATE SKIP LOCKED`` and a lease: a row claimed by a worker that then dies becomes due again
 when the lease runs out, so a notice is delivered at least once and, thanks to its stable message
 id, recognisably the same notice every time.
@@ -15,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,8 +26,14 @@ from timpora.alerts.models import deliveries, delivery_attempts
 from timpora.common.register.members import Channel
 
 NOTIFY_CHANNEL = "timpora_alerts_deliveries"
+#: The kind of a message that carries a group of notices.
+GROUP = "group"
 _ENQUEUE = insert(deliveries).on_conflict_do_nothing()
 _RECORD_ATTEMPT = insert(delivery_attempts)
+#: Notices that wait to be grouped; the others (a digest, a group itself, an endpoint notice) go as they are.
+GATHERED = ("alert", "resolved", "escalation")
+#: What a notice waits in before it is sent: gathering if it is one that is grouped, else due at once.
+_WAITING = case((deliveries.c.message.in_(GATHERED), "gathering"), else_="pending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +63,15 @@ class Message:
                 "payload": self.payload,
                 "created_at": self.now,
                 "next_attempt_at": self.now,
-                "status": "held" if channel in self.held else "pending",
+                "status": self._status(channel),
             }
             for channel in sorted(str(channel) for channel in self.channels)
         ]
+
+    def _status(self, channel: str) -> str:
+        if channel in self.held:
+            return "held"
+        return "gathering" if self.kind in GATHERED else "pending"
 
 
 async def enqueue(session: AsyncSession, message: Message) -> None:
@@ -77,7 +90,7 @@ async def cancel_pending(session: AsyncSession, alert_ids: Sequence[UUID], *, me
         await session.execute(
             update(deliveries)
             .where(deliveries.c.alert_id.in_(alert_ids), deliveries.c.message == message)
-            .where(deliveries.c.status.in_(("pending", "held")))
+            .where(deliveries.c.status.in_(("gathering", "pending", "held")))
             .values(status="cancelled", last_detail="no longer needed: the alert was superseded or resolved")
         )
 
@@ -226,20 +239,33 @@ async def hold_webhooks(session: AsyncSession, agency_id: str) -> None:
     await session.execute(
         update(deliveries)
         .where(deliveries.c.agency_id == agency_id, deliveries.c.channel == Channel.WEBHOOK.value)
-        .where(deliveries.c.status == "pending")
+        .where(deliveries.c.status.in_(("gathering", "pending")))
         .values(status="held", last_detail="webhook endpoint disabled")
+    )
+
+
+async def release_held(session: AsyncSession, agency_id: str, *, now: datetime) -> None:
+    """Lets an agency's held notices go again (its endpoint is enabled): gathered into messages like new ones,
+    so a receiver that was down is not flooded with one call per notice when it comes back."""
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.agency_id == agency_id, deliveries.c.status == "held")
+        .values(status=_WAITING, next_attempt_at=now, first_attempt_at=None, attempts=0, group_id=None)
     )
 
 
 async def replay(
     session: AsyncSession, *, agency_id: str, since: datetime, until: datetime, now: datetime, channel: str | None
 ) -> int:
-    """Sends an agency's notices created in [since, until) again, whatever became of them; same message ids."""
+    """Sends an agency's notices created in [since, until) again, whatever became of them; same message ids.
+    Notices that were sent in a group are gathered again into new messages (the old message is not resent)."""
     statement = (
         update(deliveries)
         .where(deliveries.c.agency_id == agency_id, deliveries.c.created_at >= since, deliveries.c.created_at < until)
-        .where(deliveries.c.status != "cancelled")
-        .values(status="pending", next_attempt_at=now, first_attempt_at=None, delivered_at=None, attempts=0)
+        .where(deliveries.c.status != "cancelled", deliveries.c.message != GROUP)
+        .values(
+            status=_WAITING, next_attempt_at=now, first_attempt_at=None, delivered_at=None, attempts=0, group_id=None
+        )
     )
     if channel is not None:
         statement = statement.where(deliveries.c.channel == channel)

@@ -121,6 +121,41 @@ class Channels(BaseModel):
     kafka: bool = False
 
 
+class ChannelGrouping(BaseModel):
+    """How notices reach an agency on one channel in a burst."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: False: one message per notice, sent as soon as it is due (a webhook receiver may want that).
+    grouped: bool = True
+    #: The rate cap: notices shown in full in one message, the most urgent first; the others are counted and named
+    #: by id only ("N more not shown — see the alerts list"), each still in the alerts list for the agency.
+    max_shown: int = Field(default=25, ge=1, le=1000)
+
+
+class Grouping(BaseModel):
+    """Alertmanager's grouping, per agency and channel (and, for e-mail, per set of recipients): the first notice
+    of a quiet spell waits ``wait_s`` for others to join it; while a burst lasts, a message follows the previous
+    one no sooner than ``interval_s``. Every notice keeps its own id inside the message and is acknowledged alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wait_s: int = Field(default=30, ge=0, le=3600)
+    interval_s: int = Field(default=300, ge=0, le=86400)
+    email: ChannelGrouping = ChannelGrouping(max_shown=20)
+    webhook: ChannelGrouping = ChannelGrouping(max_shown=100)
+    kafka: ChannelGrouping = ChannelGrouping(max_shown=100)
+
+    @model_validator(mode="after")
+    def _interval_covers_wait(self) -> Grouping:
+        if self.interval_s < self.wait_s:
+            raise ValueError("interval_s must be at least wait_s: a burst's later messages wait longer than its first")
+        return self
+
+    def on(self, channel: Channel) -> ChannelGrouping:
+        return {Channel.EMAIL: self.email, Channel.WEBHOOK: self.webhook, Channel.KAFKA: self.kafka}[channel]
+
+
 class Agency(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -133,6 +168,8 @@ class Agency(BaseModel):
     office_hours: OfficeHours = OfficeHours()
     channels: Channels = Channels()
     escalation_contacts: list[EmailAddress] = Field(default_factory=list)
+    #: How a burst of notices is gathered into few messages, per channel (defaults: 30 s, then every 5 min).
+    grouping: Grouping = Grouping()
     #: Local time of the daily digest of the alerts its rules mark ``digest``; office opening when omitted.
     digest_at: time | None = None
     #: False: this agency takes every alert at once, even those its rules would gather into a digest.

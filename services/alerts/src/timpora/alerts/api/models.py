@@ -103,6 +103,8 @@ class DeliveryView(BaseModel):
     delivered_at: datetime | None
     last_status_code: int | None
     last_detail: str | None
+    #: The message this notice went out in (its attempts are that message's: list them with ``group_id``).
+    group_id: UUID | None = None
     history: list[AttemptView] = Field(default_factory=list)
 
 

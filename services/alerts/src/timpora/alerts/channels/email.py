@@ -1,4 +1,4 @@
-"""E-mail delivery over SMTP: one plain-text UTF-8 message per attempt.
+"""E-mail delivery over SMTP: one UTF-8 message per attempt (plain text, with HTML and attachments beside it).
 
 Every attempt of a message carries the same ``Message-ID``, so a recipient's mail client can drop the
 duplicate that a retry after a lost acknowledgement produces.
@@ -44,10 +44,18 @@ class EmailSender:
         self._settings = settings
 
     async def send(
-        self, recipients: Sequence[str], subject: str, body: str, *, message_id: str, html: str | None = None
+        self,
+        recipients: Sequence[str],
+        subject: str,
+        body: str,
+        *,
+        message_id: str,
+        html: str | None = None,
+        attachments: Sequence[tuple[str, str]] = (),
     ) -> AttemptResult:
         """Sends one message to all ``recipients`` in one SMTP transaction; ``timeout_s`` bounds the whole of it.
-        With ``html``, the message has the plain text and the HTML as alternatives.
+        With ``html``, the message has the plain text and the HTML as alternatives; ``attachments`` are CSV files
+        (name, text) attached to it.
 
         An address or header the message cannot carry (a line break, say) is REJECTED: retrying cannot help.
         """
@@ -57,6 +65,8 @@ class EmailSender:
             message = self._message(recipients, subject, body, message_id)
             if html is not None:
                 message.add_alternative(html, subtype="html", charset="utf-8")
+            for name, content in attachments:
+                message.add_attachment(content, subtype="csv", charset="utf-8", filename=name)
             async with asyncio.timeout(self._settings.timeout_s):
                 refused, _ = await self._send(message, recipients)
         except (ValueError, aiosmtplib.SMTPException, OSError) as exc:  # TimeoutError is an OSError

@@ -5,7 +5,9 @@ notice again through the agreement in force when it is sent."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -57,6 +59,9 @@ _DATE_FIELDS = frozenset(
 _ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
 #: Where a notice keeps its scope; never sent.
 SCOPE = "_scope"
+#: A message that gathers the notices of a burst for one agency's channel.
+GROUP = "group"
+_MANY = frozenset({"digest", GROUP})
 #: The resolution an agency is told when what closed its alert is news its agreement does not cover.
 CLOSED = "closed"
 
@@ -273,7 +278,8 @@ def people(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def notices_in(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return list(payload["alerts"]) if payload.get("message") == "digest" else [payload]
+    """The notices a message gives in full: one, or those of a digest or a group (not those it only counts)."""
+    return list(payload["alerts"]) if payload.get("message") in _MANY else [payload]
 
 
 def payload_within(
@@ -281,9 +287,13 @@ def payload_within(
 ) -> dict[str, Any] | None:
     """A message as an agency may receive it now (see :func:`within`); a notice the agreement does not admit is
     left out of a digest, and a message of one is not sent at all (None)."""
-    if payload.get("message") == "digest":
+    if payload.get("message") in _MANY:
         kept = [given for notice in payload["alerts"] if (given := within(notice, allowed, agreement)) is not None]
-        return {**payload, "title": _digest_title(payload["date"], len(kept)), "alerts": kept} if kept else None
+        if not kept:
+            return None
+        if payload["message"] == GROUP:
+            return {**payload, "alerts": kept}
+        return {**payload, "title": _digest_title(payload["date"], len(kept)), "alerts": kept}
     return within(payload, allowed, agreement)
 
 
@@ -312,6 +322,115 @@ def _digest_title(day: str, count: int) -> dict[str, str]:
     }
 
 
+_SHORT: Mapping[str, tuple[str, str]] = {
+    "foreigner.arrived": ("kedatangan", "arrival"),
+    "foreigner.imported": ("data dimasukkan", "record imported"),
+    "foreigner.updated": ("perubahan data", "details changed"),
+    "foreigner.residence-reported": ("laporan tempat tinggal", "residence reported"),
+    "foreigner.stay-reported": ("laporan menginap", "stay reported"),
+    "foreigner.departed": ("keberangkatan", "departure"),
+    "permit.issued": ("izin diterbitkan", "permit issued"),
+    "permit.extended": ("izin diperpanjang", "permit extended"),
+    "permit.revoked": ("izin dicabut", "permit revoked"),
+    "permit.converted": ("alih status izin", "permit converted"),
+    "permit.reentry-granted": ("izin masuk kembali", "re-entry permit"),
+    "permit.exit-permit-issued": ("EPO", "exit permit only"),
+    "permit.expiring": ("izin segera berakhir", "permit expiring"),
+    "permit.expired": ("overstay", "overstay"),
+    "permit.overstay-exceeded": ("overstay > 60 hari", "overstay > 60 days"),
+    "permit.overstay-fee-paid": ("biaya overstay dibayar", "overstay fee paid"),
+    "foreigner.enforcement-recorded": ("tindakan administratif", "immigration action"),
+    "foreigner.deported": ("deportasi", "deportation"),
+    "foreigner.banned": ("penangkalan", "re-entry ban"),
+    "foreigner.stay-overdue": ("belum check-out", "not checked out"),
+}
+_SHORT_KINDS: Mapping[str, tuple[str, str]] = {
+    "alert": ("", ""),
+    "resolved": ("selesai: ", "resolved: "),
+    "escalation": ("eskalasi: ", "escalated: "),
+}
+_SEVERITIES: Mapping[str, tuple[str, str]] = {
+    "critical": ("kritis", "critical"),
+    "warning": ("penting", "warning"),
+    "info": ("informasi", "info"),
+}
+#: The most urgent first: by severity, then an escalation before a new alert before a resolution.
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+_KIND_RANK = {"escalation": 0, "alert": 1, "resolved": 2}
+#: Summary entries named in a group's title (its e-mail subject); the summary in the body has them all.
+_SUBJECT_ENTRIES = 3
+
+
+def group_message(*, message_id: UUID, agency_id: str, notices: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The notices of a burst for one agency's channel, as stored: each in full, as it was queued.
+    :func:`as_sent` makes the message the agency is sent from it."""
+    return {"message_id": str(message_id), "message": GROUP, "agency_id": agency_id, "alerts": list(notices)}
+
+
+def _urgency(notice: Mapping[str, Any]) -> tuple[int, int, str]:
+    return (
+        _SEVERITY_RANK.get(notice.get("severity", ""), len(_SEVERITY_RANK)),
+        _KIND_RANK.get(notice.get("message", ""), len(_KIND_RANK)),
+        notice.get("event", {}).get("time", ""),
+    )
+
+
+def as_sent(payload: Mapping[str, Any], max_shown: int) -> dict[str, Any]:
+    """A group as its agency is sent it: a title and a summary (counts by message, event type and severity, the
+    most urgent first), every notice's id, the ``max_shown`` most urgent notices in full and the others only by id
+    and type — "N more not shown", each in the agency's alerts list. Anything else is sent as it is."""
+    if payload.get("message") != GROUP:
+        return dict(payload)
+    ordered = sorted(payload["alerts"], key=_urgency)
+    shown, rest = ordered[:max_shown], ordered[max_shown:]
+    counts: dict[tuple[str, str, str], int] = {}
+    for notice in ordered:
+        key = (notice["message"], notice["event"]["type"], notice["severity"])
+        counts[key] = counts.get(key, 0) + 1
+    summary = [
+        {"message": kind, "event_type": event_type, "severity": severity, "count": count}
+        for (kind, event_type, severity), count in sorted(
+            counts.items(),
+            key=lambda item: (_SEVERITY_RANK.get(item[0][2], 9), _KIND_RANK.get(item[0][0], 9), -item[1], item[0]),
+        )
+    ]
+    return {
+        "message_id": payload["message_id"],
+        "message": GROUP,
+        "agency_id": payload["agency_id"],
+        "title": _group_title(summary, len(ordered)),
+        "summary": {"total": len(ordered), "shown": len(shown), "not_shown": len(rest), "by_type": summary},
+        "notice_ids": [notice["message_id"] for notice in ordered],
+        "alerts": shown,
+        "not_shown": [
+            {
+                "message_id": notice["message_id"],
+                "message": notice["message"],
+                "alert_id": notice.get("alert_id"),
+                "event_type": notice["event"]["type"],
+                "severity": notice["severity"],
+            }
+            for notice in rest
+        ],
+    }
+
+
+def _entry(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """``overstay (980)`` in both languages."""
+    kind_id, kind_en = _SHORT_KINDS.get(entry["message"], ("", ""))
+    short_id, short_en = _SHORT.get(entry["event_type"], (entry["event_type"], entry["event_type"]))
+    return f"{kind_id}{short_id} ({entry['count']})", f"{kind_en}{short_en} ({entry['count']})"
+
+
+def _group_title(summary: list[dict[str, Any]], total: int) -> dict[str, str]:
+    entries = [_entry(entry) for entry in summary[:_SUBJECT_ENTRIES]]
+    more = ", …" if len(summary) > _SUBJECT_ENTRIES else ""
+    return {
+        "id": f"{total} pemberitahuan: {', '.join(entry[0] for entry in entries)}{more}",
+        "en": f"{total} notice{'' if total == 1 else 's'}: {', '.join(entry[1] for entry in entries)}{more}",
+    }
+
+
 def endpoint_disabled_message(*, message_id: UUID, agency_id: str, url: str, reason: str) -> dict[str, Any]:
     return {
         "message_id": str(message_id),
@@ -330,12 +449,24 @@ class Email:
     subject: str
     text: str
     html: str
+    #: Files attached (name, CSV text): a group's list of every notice it holds.
+    attachments: tuple[tuple[str, str], ...] = ()
+
+
+_FOOTER = [
+    "",
+    "Pesan ini dikirim otomatis oleh TIMPORA. Setiap peringatan dikonfirmasi sendiri-sendiri melalui API peringatan.",
+    "This message was sent automatically by TIMPORA. Acknowledge each alert on its own through the alerts API.",
+]
 
 
 def email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
     """A message as an e-mail an officer reads: Indonesian then English, places by name beside their code, dates
-    the Indonesian way in the agency's own zone; a plain-text part and the same in HTML."""
+    the Indonesian way in the agency's own zone; a plain-text part and the same in HTML. A group's subject says how
+    many notices it holds, and the list of all of them is attached."""
     kind = sent["message"]
+    if kind == GROUP:
+        return _group_email(sent, zone)
     prefix_id, prefix_en = _MESSAGES.get(kind, ("", ""))
     heading = sent["title"]
     subject = f"[TIMPORA] {prefix_id}{heading['id']} / {prefix_en}{heading['en']}"
@@ -345,22 +476,84 @@ def email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
             lines.append(f"{index}. {notice['title']['id']} / {notice['title']['en']}")
             lines.extend(_person_lines(notice, zone, indent="   "))
     else:
-        lines.extend(_person_lines(sent, zone, indent=""))
-        lines.extend(
-            f"{_DETAIL_LABELS.get(name, (name, name))[0]} / {_DETAIL_LABELS.get(name, (name, name))[1]}: {value}"
-            for name, value in sorted(sent.get("details", {}).items())
-        )
-        if "resolution" in sent:
-            lines.append(f"Penyelesaian / Resolution: {sent['resolution']}")
+        lines.extend(_notice_lines(sent, zone, indent=""))
     lines += ["", f"ID pesan / Message id: {sent['message_id']}"]
     if "alert_id" in sent:
         lines.append(f"ID peringatan / Alert id: {sent['alert_id']}")
-    lines += [
-        "",
-        "Pesan ini dikirim otomatis oleh TIMPORA. Konfirmasikan penerimaan melalui API peringatan.",
-        "This message was sent automatically by TIMPORA. Acknowledge it through the alerts API.",
-    ]
+    lines += _FOOTER
     return Email(subject, "\n".join(lines) + "\n", _html(lines))
+
+
+def _notice_lines(notice: Mapping[str, Any], zone: ZoneInfo, *, indent: str) -> list[str]:
+    lines = _person_lines(notice, zone, indent=indent)
+    lines.extend(
+        f"{indent}{_DETAIL_LABELS.get(name, (name, name))[0]} / {_DETAIL_LABELS.get(name, (name, name))[1]}: {value}"
+        for name, value in sorted(notice.get("details", {}).items())
+    )
+    if "resolution" in notice:
+        lines.append(f"{indent}Penyelesaian / Resolution: {notice['resolution']}")
+    return lines
+
+
+def _group_email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
+    heading, summary = sent["title"], sent["summary"]
+    subject = f"[TIMPORA] {heading['id']} / {heading['en']}"
+    lines = [heading["id"], heading["en"], "", "Ringkasan / Summary:"]
+    for entry in summary["by_type"]:
+        indonesian, english = _entry(entry)
+        severity_id, severity_en = _SEVERITIES.get(entry["severity"], (entry["severity"], entry["severity"]))
+        lines.append(f"  {indonesian} ({severity_id}) / {english} ({severity_en})")
+    lines.append("")
+    if summary["not_shown"]:
+        shown = summary["shown"]
+        lines += [
+            f"{shown} yang paling mendesak dari {summary['total']} ditampilkan di bawah.",
+            f"The {shown} most urgent of {summary['total']} are shown below.",
+            "",
+        ]
+    for index, notice in enumerate(sent["alerts"], start=1):
+        prefix_id, prefix_en = _MESSAGES.get(notice["message"], ("", ""))
+        lines.append(f"{index}. {prefix_id}{notice['title']['id']} / {prefix_en}{notice['title']['en']}")
+        lines.extend(_notice_lines(notice, zone, indent="   "))
+        lines.append(f"   ID peringatan / Alert id: {notice.get('alert_id')}")
+        lines.append("")
+    if summary["not_shown"]:
+        count = summary["not_shown"]
+        lines += [
+            f"{count} lainnya tidak ditampilkan — lihat daftar peringatan.",
+            f"{count} more not shown — see the alerts list.",
+            "",
+        ]
+    lines += [
+        f"ID pesan / Message id: {sent['message_id']}",
+        "Daftar semua pemberitahuan dalam pesan ini terlampir (pemberitahuan.csv).",
+        "Every notice in this message is listed in the attached pemberitahuan.csv.",
+        *_FOOTER,
+    ]
+    return Email(subject, "\n".join(lines) + "\n", _html(lines), (("pemberitahuan.csv", _notice_list(sent)),))
+
+
+def _notice_list(sent: Mapping[str, Any]) -> str:
+    """Every notice of a group by id, type and severity, and whether the message shows it: no personal data."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["message_id", "message", "alert_id", "event_type", "severity", "shown"])
+    for notice in sent["alerts"]:
+        writer.writerow(
+            [
+                notice["message_id"],
+                notice["message"],
+                notice.get("alert_id"),
+                notice["event"]["type"],
+                notice["severity"],
+                "yes",
+            ]
+        )
+    for entry in sent["not_shown"]:
+        writer.writerow(
+            [entry["message_id"], entry["message"], entry["alert_id"], entry["event_type"], entry["severity"], "no"]
+        )
+    return out.getvalue()
 
 
 def _html(lines: list[str]) -> str:

@@ -66,11 +66,7 @@ async def enable_webhook(runtime: Runtime, _: OperatorKey, alerting: AlertingDep
         ).first()
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such agency")
-        await session.execute(
-            update(deliveries)
-            .where(deliveries.c.agency_id == agency_id, deliveries.c.status == "held")
-            .values(status="pending", next_attempt_at=runtime.clock.now(), first_attempt_at=None, attempts=0)
-        )
+        await queue.release_held(session, agency_id, now=runtime.clock.now())
     alerting.directory_cache.invalidate()
     return _agency_view(row)
 
@@ -139,10 +135,11 @@ async def list_deliveries(
     runtime: Runtime,
     _: OperatorKey,
     delivery_status: Annotated[
-        str | None, Query(alias="status", pattern="^(pending|delivered|dead|held|cancelled)$")
+        str | None, Query(alias="status", pattern="^(gathering|grouped|pending|delivered|dead|held|cancelled)$")
     ] = None,
     agency_id: Annotated[str | None, Query(max_length=63)] = None,
     alert_id: UUID | None = None,
+    group_id: UUID | None = None,
 ) -> list[DeliveryView]:
     statement = select(deliveries).order_by(deliveries.c.id.desc()).limit(200)
     if delivery_status is not None:
@@ -151,6 +148,8 @@ async def list_deliveries(
         statement = statement.where(deliveries.c.agency_id == agency_id)
     if alert_id is not None:
         statement = statement.where(deliveries.c.alert_id == alert_id)
+    if group_id is not None:
+        statement = statement.where(deliveries.c.group_id == group_id)
     async with runtime.sessions() as session:
         rows = (await session.execute(statement)).all()
         attempts = (
