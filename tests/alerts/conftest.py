@@ -36,7 +36,15 @@ from timpora.common.events.payloads import Contract
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
-_PER_TEST_TABLES = ("delivery_attempts", "deliveries", "digests", "alerts", "routed_events", "agency_keys")
+_PER_TEST_TABLES = (
+    "delivery_attempts",
+    "deliveries",
+    "gatherings",
+    "digests",
+    "alerts",
+    "routed_events",
+    "agency_keys",
+)
 SECRET_VARIABLE = "TIMPORA_TEST_POLRES_WEBHOOK_SECRET"  # noqa: S105 - the name of the variable
 #: 07:00 in Bangkalan (WIB): an hour before the default digest time.
 START = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)

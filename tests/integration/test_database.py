@@ -66,6 +66,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "alerts",
             "deliveries",
             "delivery_attempts",
+            "gatherings",
             "digests",
         },
         "sharing": {

@@ -180,6 +180,11 @@ class ReceivedMail:
         part = self.message.get_body(("html",))
         return None if part is None else str(part.get_content())
 
+    @property
+    def attachments(self) -> dict[str, str]:
+        """Each attached file's text, by its name."""
+        return {part.get_filename() or "": str(part.get_content()) for part in self.message.iter_attachments()}
+
 
 class _RecordingHandler:
     """aiosmtpd's hooks. They run in the controller's thread, hence the lock around what tests read and set."""
