@@ -225,6 +225,18 @@ async def test_the_rate_cap_shows_the_most_urgent_in_full_and_only_counts_the_re
         ).all()
     assert set(logged.record_ids) == {person.foreigner_id for person in overstaying}
     assert len(logged.query["notices"]) == 2
+    # Sent, the message keeps only which notices it held; each notice keeps its own copy.
+    async with service.runtime.sessions() as session:
+        kept = await session.scalar(
+            select(deliveries.c.payload).where(
+                deliveries.c.message_id == uuid.UUID(mail.message["X-Timpora-Message-Id"])
+            )
+        )
+    assert kept is not None
+    assert sorted(kept) == ["agency_id", "message", "message_id", "notice_ids"]
+    listed = _notice_ids_in(mail)
+    assert len(listed) == 5
+    assert sorted(kept["notice_ids"]) == sorted(listed)
 
 
 async def test_escalations_of_a_burst_reach_the_contacts_in_one_message(service: AlertsUnderTest) -> None:

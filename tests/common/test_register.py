@@ -47,6 +47,11 @@ def _village(document: dict[str, Any]) -> dict[str, Any]:
             lambda d: _village(d)["channels"].update(webhook={"url": "https://x.example/h", "secret": _SECRET}),
             "a secret is never written in the register",
         ),
+        # Grouping: a burst's later messages cannot come sooner than its first, and every message shows something.
+        (lambda d: _village(d).update(grouping={"wait_s": 60, "interval_s": 30}), "interval_s must be at least"),
+        (lambda d: _village(d).update(grouping={"email": {"max_shown": 0}}), "max_shown"),
+        (lambda d: _village(d).update(grouping={"sms": {"grouped": False}}), "sms"),
+        (lambda d: _village(d).update(grouping={"wait_s": -1}), "wait_s"),
     ],
 )
 def test_a_register_with_an_error_is_refused_naming_it(
@@ -60,6 +65,23 @@ def test_an_agreement_under_a_member_is_that_members_and_covers_its_jurisdiction
     village = register.load(register.DEFAULT_REGISTER).members["desa-lajing"]
     assert village.agreement is not None
     assert (village.agreement.agency_id, village.agreement.jurisdiction) == ("desa-lajing", village.jurisdiction)
+
+
+def test_grouping_has_defaults_and_may_be_set_per_member_and_channel(tmp_path: Path) -> None:
+    def change(document: dict[str, Any]) -> None:
+        register_variants.member(document, "polres-bangkalan")["grouping"] = {
+            "wait_s": 10,
+            "webhook": {"grouped": False},
+        }
+
+    members = register.load(_variant(tmp_path, change)).members
+    village, police = members["desa-lajing"].grouping, members["polres-bangkalan"].grouping
+    assert (village.wait_s, village.interval_s) == (30, 300)
+    assert village.email.grouped
+    assert village.email.max_shown == 20
+    assert (police.wait_s, police.interval_s) == (10, 300)
+    assert not police.webhook.grouped
+    assert police.email.grouped
 
 
 def test_a_changed_file_is_read_again_and_a_broken_one_leaves_the_register_in_force(tmp_path: Path) -> None:

@@ -195,8 +195,23 @@ _SETTLE = (
         next_attempt_at=func.coalesce(
             bindparam("retry_at", type_=deliveries.c.next_attempt_at.type), deliveries.c.next_attempt_at
         ),
+        payload=func.coalesce(bindparam("kept", type_=deliveries.c.payload.type), deliveries.c.payload),
     )
 )
+
+
+def kept_of(delivery: Claimed, status: str) -> dict[str, Any] | None:
+    """What a message of several keeps once it is settled for good: which notices it held. Each notice is kept
+    in its own row; a second copy of every person in it would only be more to protect and to erase."""
+    if delivery.message != GROUP or status not in {"delivered", "dead"}:
+        return None
+    payload = delivery.payload
+    return {
+        "message_id": payload["message_id"],
+        "message": GROUP,
+        "agency_id": payload["agency_id"],
+        "notice_ids": [notice["message_id"] for notice in payload["alerts"]],
+    }
 
 
 async def record_attempts(session: AsyncSession, settled: Sequence[Settled]) -> None:
@@ -228,6 +243,7 @@ async def record_attempts(session: AsyncSession, settled: Sequence[Settled]) -> 
                 "detail": item.result.detail,
                 "delivered_at": item.attempted_at if item.status == "delivered" else None,
                 "retry_at": item.next_attempt_at,
+                "kept": kept_of(item.delivery, item.status),
             }
             for item in settled
         ],
