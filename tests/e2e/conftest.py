@@ -4,7 +4,7 @@ them — one Kafka namespace, one PostgreSQL database — on one clock the test 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,9 +47,13 @@ WITHOUT_AGREEMENT = "bin-jatim"
 WEBHOOK_SECRET_VARIABLE = "TIMPORA_E2E_POLRES_WEBHOOK_SECRET"  # noqa: S105 - the name of the variable
 
 
-def _register(path: Path, webhook_url: str) -> Path:
+def _register(
+    path: Path,
+    webhook_url: str,
+    grouping: Callable[[dict[str, Any]], dict[str, Any]] = register_variants.ungrouped,
+) -> Path:
     """The shipped register, with the police reached by webhook too, and a member without an agreement; one
-    message per notice (grouping has tests of its own)."""
+    message per notice unless ``grouping`` says otherwise (grouping has tests of its own)."""
     document = register_variants.shipped()
     police = register_variants.member(document, "polres-bangkalan")
     police["channels"]["webhook"] = {"url": webhook_url, "secret_env": WEBHOOK_SECRET_VARIABLE}
@@ -63,7 +67,7 @@ def _register(path: Path, webhook_url: str) -> Path:
             "escalation_contacts": ["kabinda@jatim.timpora.example"],
         }
     )
-    return register_variants.write(path, register_variants.ungrouped(document))
+    return register_variants.write(path, grouping(document))
 
 
 @dataclass
@@ -145,6 +149,31 @@ async def platform(
         async for platform in _platform(
             kafka_settings, database_settings, _register(tmp_path / "register.yaml", webhook.url), webhook, smtp
         ):
+            platform.webhook_secret = secret
+            yield platform
+
+
+@pytest.fixture
+async def grouped_platform(
+    kafka_settings: KafkaSettings,
+    database_settings: dict[str, DatabaseSettings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Platform]:
+    """The same platform with every member's notices grouped at the register's defaults (issue 17), from an empty
+    delivery queue: another test's notices must not join this one's messages, nor its messages' times (a channel's
+    last message, at another test's clock) hold this one's back."""
+    secret = new_secret()
+    monkeypatch.setenv(WEBHOOK_SECRET_VARIABLE, secret)
+    async with webhook_receiver() as webhook, smtp_receiver() as smtp:
+        register_file = _register(tmp_path / "register.yaml", webhook.url, register_variants.grouped)
+        async for platform in _platform(kafka_settings, database_settings, register_file, webhook, smtp):
+            async with platform.runtimes["alerts"].sessions() as session, session.begin():
+                await session.execute(text("TRUNCATE delivery_attempts, deliveries, gatherings, digests CASCADE"))
+                await session.execute(
+                    text("UPDATE agencies SET webhook_disabled_at = NULL, webhook_failing_since = NULL")
+                )
+            platform.runtimes["alerts"].state["alerting"].directory_cache.invalidate()  # type: ignore[attr-defined]
             platform.webhook_secret = secret
             yield platform
 

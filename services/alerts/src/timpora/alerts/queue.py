@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import bindparam, case, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
@@ -195,7 +195,8 @@ _SETTLE = (
         next_attempt_at=func.coalesce(
             bindparam("retry_at", type_=deliveries.c.next_attempt_at.type), deliveries.c.next_attempt_at
         ),
-        payload=func.coalesce(bindparam("kept", type_=deliveries.c.payload.type), deliveries.c.payload),
+        # SQL NULL for "unchanged", not JSON null.
+        payload=func.coalesce(bindparam("kept", type_=JSONB(none_as_null=True)), deliveries.c.payload),
     )
 )
 

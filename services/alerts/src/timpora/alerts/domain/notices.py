@@ -56,6 +56,39 @@ _DATE_FIELDS = frozenset(
         "departed_on",
     }
 )
+#: Coded values as an officer reads them, Indonesian / English.
+_VALUES: Mapping[str, Mapping[str, str]] = {
+    "sex": {"F": "Perempuan / Female", "M": "Laki-laki / Male", "X": "Tidak disebutkan / Unspecified"},
+    "presence": {
+        "present": "Di Indonesia / In Indonesia",
+        "departed": "Telah keluar / Departed",
+        "deported": "Telah dideportasi / Deported",
+        "deceased": "Meninggal dunia / Deceased",
+    },
+    "permit_status": {
+        "active": "Berlaku / Active",
+        "extended": "Diperpanjang / Extended",
+        "revoked": "Dicabut / Revoked",
+        "expired": "Berakhir / Expired",
+        "ended": "Selesai / Ended",
+    },
+    "permit_type": {
+        "visit": "ITK (kunjungan / visit)",
+        "visa-on-arrival": "ITK (visa on arrival)",
+        "itas": "ITAS",
+        "itap": "ITAP",
+        "diplomatic": "Diplomatik / Diplomatic",
+        "service": "Dinas / Service",
+    },
+    "permit_purpose": {
+        "work": "Bekerja / Work",
+        "investment": "Investasi / Investment",
+        "family": "Keluarga / Family",
+        "study": "Belajar / Study",
+        "retirement": "Lanjut usia / Retirement",
+        "other": "Lainnya / Other",
+    },
+}
 _ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
 #: Where a notice keeps its scope; never sent.
 SCOPE = "_scope"
@@ -367,10 +400,15 @@ def group_message(*, message_id: UUID, agency_id: str, notices: list[Mapping[str
     return {"message_id": str(message_id), "message": GROUP, "agency_id": agency_id, "alerts": list(notices)}
 
 
-def _urgency(notice: Mapping[str, Any]) -> tuple[int, int, str]:
+def _urgency(notice: Mapping[str, Any]) -> tuple[int, int, int, int, str]:
+    """Most urgent first: by severity, an escalation before a new alert before a resolution, the longest overstay
+    (nearest its 60th day), the soonest expiry, the earliest event."""
+    facts = notice.get("details", {})
     return (
         _SEVERITY_RANK.get(notice.get("severity", ""), len(_SEVERITY_RANK)),
         _KIND_RANK.get(notice.get("message", ""), len(_KIND_RANK)),
+        -int(facts.get("days_overstayed", 0)),
+        int(facts.get("days_left", 10_000)),
         notice.get("event", {}).get("time", ""),
     )
 
@@ -500,9 +538,12 @@ def _group_email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
     subject = f"[TIMPORA] {heading['id']} / {heading['en']}"
     lines = [heading["id"], heading["en"], "", "Ringkasan / Summary:"]
     for entry in summary["by_type"]:
-        indonesian, english = _entry(entry)
+        kind_id, kind_en = _SHORT_KINDS.get(entry["message"], ("", ""))
+        short_id, short_en = _SHORT.get(entry["event_type"], (entry["event_type"], entry["event_type"]))
         severity_id, severity_en = _SEVERITIES.get(entry["severity"], (entry["severity"], entry["severity"]))
-        lines.append(f"  {indonesian} ({severity_id}) / {english} ({severity_en})")
+        lines.append(
+            f"  {entry['count']:>5}  {kind_id}{short_id} / {kind_en}{short_en} — {severity_id} / {severity_en}"
+        )
     lines.append("")
     if summary["not_shown"]:
         shown = summary["shown"]
@@ -575,6 +616,8 @@ def _shown(name: str, value: Any) -> str:  # noqa: ANN401 - a JSON value of a re
     """A field's value as an officer reads it: a village by name beside its code, a date the Indonesian way."""
     if name in _VILLAGE_FIELDS and isinstance(value, str):
         return _village(value)
+    if name in _VALUES and isinstance(value, str):
+        return _VALUES[name].get(value, value)
     if name in _DATE_FIELDS and isinstance(value, str):
         try:
             return indonesian_date(date.fromisoformat(value[:10]))
