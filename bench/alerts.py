@@ -68,7 +68,8 @@ def receiver() -> Iterator[str]:
 
 
 def _files(directory: Path, hook_url: str) -> tuple[Path, Path]:
-    """One member reached by webhook only, under an agreement covering arrivals, and one rule sending it each."""
+    """One member reached by webhook only, one call per notice, under an agreement covering arrivals, and one rule
+    sending it each."""
     agencies = directory / "register.yaml"
     agencies.write_text(
         yaml.safe_dump(
@@ -80,6 +81,9 @@ def _files(directory: Path, hook_url: str) -> tuple[Path, Path]:
                         "kind": "village",
                         "jurisdiction": [VILLAGE],
                         "channels": {"webhook": {"url": hook_url, "secret_env": SECRET_VARIABLE}},
+                        # One call per notice, like the raw loop it is compared with (grouped, the first call
+                        # would wait 30 s by design: see README, Alerts, "Grouping").
+                        "grouping": {"webhook": {"grouped": False}},
                         "agreement": {
                             "version": 1,
                             "purpose": "Knowing who arrives in the village (benchmark)",

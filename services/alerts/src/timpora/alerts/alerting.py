@@ -118,6 +118,7 @@ def later_notice(
     channels: Iterable[Channel | str],
     now: datetime,
     held: Collection[Channel] = (),
+    gathered: Collection[Channel] = (),
     recipients: Sequence[str] | None = None,
     extra: Mapping[str, object] | None = None,
 ) -> queue.Message:
@@ -131,6 +132,7 @@ def later_notice(
         agency_id=agency_id,
         channels=channels,
         held=held,
+        gathered=gathered,
         recipients=recipients,
         payload=notices.message(notice, message_id=message_id, kind=kind, extra=extra),
         now=now,
@@ -266,6 +268,7 @@ class Alerting:
                 agency_id=agency.id,
                 channels=decision.channels,
                 held=directory.held(agency),
+                gathered=agency.grouped_channels(),
                 payload=notices.message(notice, message_id=alert_id, kind="alert", extra=extra),
                 now=now,
             ).rows()
@@ -392,9 +395,11 @@ class Alerting:
         self, session: AsyncSession, closed: Sequence[Any], *, resolution: str, now: datetime
     ) -> None:
         await queue.cancel_pending(session, [row.id for row in closed])
+        directory = await self.directory(session)
         for row in closed:
             if row.digest and row.digested_at is None:
                 continue  # never sent: it simply leaves the digest
+            agency = directory.agencies.get(row.agency_id)
             await queue.enqueue(
                 session,
                 later_notice(
@@ -405,6 +410,7 @@ class Alerting:
                     notice=row.notice,
                     channels=row.channels,
                     now=now,
+                    gathered=agency.grouped_channels() if agency is not None else (),
                     extra={"resolution": resolution},
                 ),
             )
@@ -545,6 +551,7 @@ class Alerting:
                 channels=reopened.channels,
                 now=now,
                 held=directory.held(directory.agencies[decision.agency_id]),
+                gathered=directory.agencies[decision.agency_id].grouped_channels(),
             ),
         )
 

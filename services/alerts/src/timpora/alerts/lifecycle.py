@@ -143,6 +143,7 @@ async def _to_contacts(
             notice=row.notice,
             channels=[Channel.EMAIL],
             now=now,
+            gathered=agency.grouped_channels(),
             recipients=agency.escalation_contacts,
             extra={"escalation": {"level": TO_CONTACTS, "unacknowledged_for_hours": after.total_seconds() / 3600}},
         ),
@@ -191,6 +192,7 @@ async def _to_next_level(
                     channels=held.channels,
                     now=now,
                     held=directory.held(wider),
+                    gathered=wider.grouped_channels(),
                     extra={"escalation": escalation},
                 ),
             )

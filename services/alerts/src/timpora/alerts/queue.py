@@ -39,7 +39,8 @@ _WAITING = case((deliveries.c.message.in_(GATHERED), "gathering"), else_="pendin
 @dataclass(frozen=True, slots=True)
 class Message:
     """One notice to queue, on each of its channels. Channels in ``held`` (a disabled webhook) wait,
-    held, until an operator enables them again."""
+    held, until an operator enables them again; in ``gathered`` (the agency's grouped channels), a notice about
+    an alert waits to be gathered into a message with others; on any other channel it is due at once."""
 
     message_id: UUID
     kind: str
@@ -50,6 +51,7 @@ class Message:
     alert_id: UUID | None = None
     recipients: Sequence[str] | None = None
     held: Collection[Channel] = ()
+    gathered: Collection[Channel] = ()
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -71,7 +73,7 @@ class Message:
     def _status(self, channel: str) -> str:
         if channel in self.held:
             return "held"
-        return "gathering" if self.kind in GATHERED else "pending"
+        return "gathering" if self.kind in GATHERED and channel in self.gathered else "pending"
 
 
 async def enqueue(session: AsyncSession, message: Message) -> None:

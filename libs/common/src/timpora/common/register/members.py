@@ -230,6 +230,10 @@ class Agency(BaseModel):
         }
         return frozenset(channel for channel, ok in usable.items() if ok)
 
+    def grouped_channels(self) -> frozenset[Channel]:
+        """The channels on which its notices wait to be gathered into messages (see :class:`Grouping`)."""
+        return frozenset(channel for channel in Channel if self.grouping.on(channel).grouped)
+
     def covers(self, village_code: str) -> bool:
         return regions.is_within_any(village_code, self.jurisdiction)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -394,7 +394,7 @@ _KIND_RANK = {"escalation": 0, "alert": 1, "resolved": 2}
 _SUBJECT_ENTRIES = 3
 
 
-def group_message(*, message_id: UUID, agency_id: str, notices: list[Mapping[str, Any]]) -> dict[str, Any]:
+def group_message(*, message_id: UUID, agency_id: str, notices: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The notices of a burst for one agency's channel, as stored: each in full, as it was queued.
     :func:`as_sent` makes the message the agency is sent from it."""
     return {"message_id": str(message_id), "message": GROUP, "agency_id": agency_id, "alerts": list(notices)}
