@@ -255,3 +255,47 @@ async def test_escalations_of_a_burst_reach_the_contacts_in_one_message(service:
     assert mail.rcpt_tos == (contact,)
     assert _subject(mail).startswith("[TIMPORA] 4 pemberitahuan: eskalasi: overstay (4) / 4 notices")
     assert "Eskalasi, belum ditindaklanjuti: " in mail.text
+
+
+async def test_an_alert_closed_before_its_message_left_is_neither_sent_nor_told_closed(
+    service: AlertsUnderTest,
+) -> None:
+    await service.change_register(_grouped())
+    person = Person(village=LAJING)
+    await service.send(person.expired(2))
+    await service.send(person.extended())  # within the wait: the overstay never left
+    service.clock.advance(seconds=30)
+    await service.deliver()
+    assert not service.webhook.requests
+    assert not [mail for mail in service.smtp.messages if POLICE_MAIL in mail.rcpt_tos]
+    police = next(row for row in await service.alerts_about(person.foreigner_id) if row.agency_id == POLICE)
+    assert police.status == "resolved"  # closed all the same, in its list
+
+
+async def test_a_first_critical_notice_after_a_burst_of_reminders_does_not_wait_for_the_interval(
+    service: AlertsUnderTest,
+) -> None:
+    await service.change_register(_grouped())
+    await service.send(*(Person(village=LAJING).expiring(7) for _ in range(3)))
+    service.clock.advance(seconds=30)
+    await service.deliver()
+    (reminders,) = list(_bodies(service))
+    assert {notice["severity"] for notice in reminders["alerts"]} == {"warning"}
+    service.clock.advance(seconds=10)
+    overstaying = Person(village=LAJING)
+    await service.send(overstaying.expired(2))
+    service.clock.advance(seconds=29)
+    await service.deliver()
+    assert len(service.webhook.requests) == 1
+    service.clock.advance(seconds=1)  # its own wait is over, long before the reminders' interval
+    await service.deliver()
+    _, overstay = list(_bodies(service))
+    assert [notice["person"]["foreigner_id"] for notice in overstay["alerts"]] == [str(overstaying.foreigner_id)]
+    # A second critical one in the same interval keeps the interval's pace.
+    await service.send(Person(village=LAJING).expired(2))
+    service.clock.advance(seconds=60)
+    await service.deliver()
+    assert len(service.webhook.requests) == 2
+    service.clock.advance(minutes=5)
+    await service.deliver()
+    assert len(service.webhook.requests) == 3

@@ -44,6 +44,7 @@ async def test_an_overstay_supersedes_the_reminders_and_an_extension_resolves_it
     assert overstay.status == "open"
     queued = await service.deliveries_of(overstay.id)
     assert queued[0].payload["supersedes"] == [str(reminder.id)]
+    await service.deliver()  # the overstay is told: its resolution will be news
 
     await service.send(person.extended())
     await service.deliver()
@@ -69,6 +70,7 @@ async def test_a_departure_resolves_the_persons_open_alerts(service: AlertsUnder
 async def test_open_alerts_follow_a_person_who_moves(service: AlertsUnderTest) -> None:
     person = Person(village=LAJING)
     await service.send(person.expired(2))
+    await service.deliver()  # the overstay is told: where it goes next is news
     await service.send(move := person.moved_to(KAMAL))
     await service.deliver()
     rows = await service.alerts_about(person.foreigner_id)

@@ -81,6 +81,7 @@ def test_grouping_has_defaults_and_may_be_set_per_member_and_channel(tmp_path: P
     assert village.email.max_shown == 20
     assert (police.wait_s, police.interval_s) == (10, 300)
     assert not police.webhook.grouped
+    assert police.webhook.max_shown == 100  # the webhook's own default cap, not a common one
     assert police.email.grouped
 
 

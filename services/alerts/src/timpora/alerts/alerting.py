@@ -394,11 +394,15 @@ class Alerting:
     async def _tell_closed(
         self, session: AsyncSession, closed: Sequence[Any], *, resolution: str, now: datetime
     ) -> None:
-        await queue.cancel_pending(session, [row.id for row in closed])
+        never_sent = await queue.cancel_pending(session, [row.id for row in closed])
         directory = await self.directory(session)
         for row in closed:
             if row.digest and row.digested_at is None:
                 continue  # never sent: it simply leaves the digest
+            # Where the alert itself never left (it was still gathering), its closing is no news either.
+            channels = [channel for channel in row.channels if (row.id, channel) not in never_sent]
+            if not channels:
+                continue
             agency = directory.agencies.get(row.agency_id)
             await queue.enqueue(
                 session,
@@ -408,7 +412,7 @@ class Alerting:
                     kind="resolved",
                     agency_id=row.agency_id,
                     notice=row.notice,
-                    channels=row.channels,
+                    channels=channels,
                     now=now,
                     gathered=agency.grouped_channels() if agency is not None else (),
                     extra={"resolution": resolution},

@@ -156,6 +156,7 @@ class DeliveryWorker:
         lease = timedelta(seconds=self._settings.lease_s)
         async with self._sessions() as session, session.begin():
             claimed = await queue.claim(session, now=now, limit=self._settings.batch_size, lease=lease)
+            claimed = await queue.without_cancelled(session, claimed)
             directory = await self._directory.get(session) if claimed else None
         if not claimed or directory is None:
             return 0

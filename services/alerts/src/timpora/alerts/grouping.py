@@ -4,7 +4,10 @@ A notice about an alert (new, resolved, escalated) is queued ``gathering``. For 
 escalation e-mails, each set of recipients) the first notice of a quiet spell waits the agency's ``wait_s``; then
 every notice gathered meanwhile goes out in one message (a delivery of kind ``group``, retried, leased, held and
 recorded like any other). While the burst lasts the next message follows no sooner than ``interval_s`` after the
-previous one. The agency register sets both, per agency, and may let a channel take one message per notice.
+previous one — except the first word on something critical (a new or escalated critical alert): it never waits
+longer than ``wait_s``, unless a message carrying something critical already went within the interval. So a
+channel gets at most two messages an interval. The agency register sets both times, per agency, and may let a
+channel take one message per notice. A message takes the critical notices first, then the oldest.
 
 Which notices a message shows in full, and how many, is decided when it is sent (``notices.as_sent``), under the
 agreement in force then; every notice keeps its own id inside it, and its alert is acknowledged on its own.
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +37,12 @@ from timpora.common.register.members import Agency, Channel
 MAX_NOTICES = 1000
 
 
+#: A notice that is the first word on something critical: a new or escalated critical alert (not its resolution).
+_CRITICAL = and_(
+    deliveries.c.payload["severity"].astext == "critical", deliveries.c.message.in_(("alert", "escalation"))
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Gathering:
     """The notices waiting for one agency's channel (and recipients)."""
@@ -42,6 +51,8 @@ class Gathering:
     channel: str
     recipients: tuple[str, ...] | None
     first_at: datetime
+    #: The first critical one waiting, if any.
+    first_critical_at: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -56,10 +67,28 @@ class Gathering:
         )
 
 
-def due_at(grouping_wait: timedelta, interval: timedelta, first_at: datetime, last_formed: datetime | None) -> datetime:
-    """When a channel's next message goes: its first waiting notice's wait over, and an interval since the last."""
-    waited = first_at + grouping_wait
-    return waited if last_formed is None else max(waited, last_formed + interval)
+@dataclass(frozen=True, slots=True)
+class Formed:
+    """When a channel's last message formed, and its last carrying something critical."""
+
+    last: datetime | None = None
+    last_critical: datetime | None = None
+
+
+def due_at(gathering: Gathering, formed: Formed, wait: timedelta, interval: timedelta) -> datetime:
+    """When a channel's next message goes: its first waiting notice's wait over and an interval since its last
+    message — or, sooner, a critical notice's wait over and an interval since its last message that carried
+    something critical (critical news keeps a pace of its own: at most two messages an interval in all)."""
+    due = gathering.first_at + wait
+    if formed.last is not None:
+        due = max(due, formed.last + interval)
+    critical = gathering.first_critical_at
+    if critical is not None:
+        critical_due = critical + wait
+        if formed.last_critical is not None:
+            critical_due = max(critical_due, formed.last_critical + interval)
+        due = min(due, critical_due)
+    return due
 
 
 class Grouper:
@@ -81,9 +110,16 @@ class Grouper:
                     found.channel,
                     tuple(found.recipients) if found.recipients else None,
                     found.first_at,
+                    found.first_critical_at,
                 )
                 for found in await session.execute(
-                    select(row.agency_id, row.channel, row.recipients, func.min(row.created_at).label("first_at"))
+                    select(
+                        row.agency_id,
+                        row.channel,
+                        row.recipients,
+                        func.min(row.created_at).label("first_at"),
+                        func.min(row.created_at).filter(_CRITICAL).label("first_critical_at"),
+                    )
                     .where(row.status == "gathering")
                     .group_by(row.agency_id, row.channel, row.recipients)
                 )
@@ -92,7 +128,7 @@ class Grouper:
                 return 0
             directory = await self._directory.get(session)
             formed = {
-                (found.agency_id, found.channel, found.recipients): found.last_formed_at
+                (found.agency_id, found.channel, found.recipients): Formed(found.last_formed_at, found.last_critical_at)
                 for found in await session.execute(select(gatherings))
             }
         moved = 0
@@ -102,10 +138,10 @@ class Grouper:
                 moved += await self._let_go(gathering, now)
                 continue
             grouping = agency.grouping
-            last = formed.get((gathering.agency_id, gathering.channel, gathering.key))
             wait, interval = timedelta(seconds=grouping.wait_s), timedelta(seconds=grouping.interval_s)
-            if due_at(wait, interval, gathering.first_at, last) <= now:
-                moved += await self._form(gathering, agency, interval, now)
+            before = formed.get((gathering.agency_id, gathering.channel, gathering.key), Formed())
+            if due_at(gathering, before, wait, interval) <= now:
+                moved += await self._form(gathering, agency, wait, interval, now)
         return moved
 
     async def _let_go(self, gathering: Gathering, now: datetime) -> int:
@@ -115,7 +151,9 @@ class Grouper:
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _form(self, gathering: Gathering, agency: Agency, interval: timedelta, now: datetime) -> int:
+    async def _form(
+        self, gathering: Gathering, agency: Agency, wait: timedelta, interval: timedelta, now: datetime
+    ) -> int:
         async with self._sessions() as session, session.begin():
             channel_of = (
                 (gatherings.c.agency_id == gathering.agency_id)
@@ -130,22 +168,26 @@ class Grouper:
             # The channel's lock: another worker forming its message now, this one leaves it.
             locked = (
                 await session.execute(
-                    select(gatherings.c.last_formed_at).where(channel_of).with_for_update(skip_locked=True)
+                    select(gatherings.c.last_formed_at, gatherings.c.last_critical_at)
+                    .where(channel_of)
+                    .with_for_update(skip_locked=True)
                 )
             ).first()
-            if locked is None or (locked.last_formed_at is not None and locked.last_formed_at + interval > now):
+            # Still due now that the channel is locked (another worker may have formed its message meanwhile).
+            if locked is None or due_at(gathering, Formed(*locked), wait, interval) > now:
                 return 0
             members = (
                 await session.execute(
-                    select(deliveries.c.id, deliveries.c.payload)
+                    select(deliveries.c.id, deliveries.c.payload, _CRITICAL.label("critical"))
                     .where(gathering.waiting())
-                    .order_by(deliveries.c.id)
+                    .order_by(_CRITICAL.desc(), deliveries.c.id)
                     .limit(MAX_NOTICES)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
             if not members:
                 return 0
+            critical = any(member.critical for member in members)
             group_id = uuid.uuid4()
             payload: dict[str, Any] = notices.group_message(
                 message_id=group_id, agency_id=agency.id, notices=[member.payload for member in members]
@@ -169,5 +211,9 @@ class Grouper:
                 .where(deliveries.c.id.in_([member.id for member in members]))
                 .values(status="grouped", group_id=group_id, last_detail=f"in message {group_id}")
             )
-            await session.execute(update(gatherings).where(channel_of).values(last_formed_at=now))
+            await session.execute(
+                update(gatherings)
+                .where(channel_of)
+                .values(last_formed_at=now, **({"last_critical_at": now} if critical else {}))
+            )
         return len(members)

@@ -24,7 +24,7 @@ from timpora.alerts.alerting import Alerting, alert_id_for, later_notice, origin
 from timpora.alerts.domain import notices
 from timpora.alerts.domain.routing import Decision, Directory, Subject, agency_for_level_above
 from timpora.alerts.domain.rules import Severity
-from timpora.alerts.models import OPEN, alerts, deliveries, delivery_attempts, digests, routed_events
+from timpora.alerts.models import OPEN, alerts, deliveries, delivery_attempts, digests, gatherings, routed_events
 from timpora.alerts.settings import LifecycleSettings
 from timpora.common.register.members import Agency, Channel
 
@@ -294,19 +294,22 @@ async def purge(session: AsyncSession, *, now: datetime, retention: timedelta) -
         )
         .scalar_subquery()
     )
-    # Notices of closed alerts, and notices of no alert (digests, endpoint notices) long settled.
+    # Notices of closed alerts, and messages of no one alert (digests, groups, endpoint notices) long settled — or
+    # held that long by a webhook nobody enabled again: what they carry is past its time too.
     notices_gone = or_(
         deliveries.c.alert_id.in_(closed),
         and_(
             deliveries.c.alert_id.is_(None),
             deliveries.c.created_at < before,
-            deliveries.c.status.in_(("delivered", "dead", "cancelled")),
+            deliveries.c.status.in_(("delivered", "dead", "cancelled", "held")),
         ),
     )
     gone = select(deliveries.c.id).where(notices_gone).scalar_subquery()
     await session.execute(delete(delivery_attempts).where(delivery_attempts.c.delivery_id.in_(gone)))
     await session.execute(delete(deliveries).where(notices_gone))
     await session.execute(delete(digests).where(digests.c.created_at < before))
+    # A channel quiet for that long keeps no record of it (for escalations it names the contacts' addresses).
+    await session.execute(delete(gatherings).where(gatherings.c.last_formed_at < before))
     removed = await session.execute(delete(alerts).where(alerts.c.id.in_(closed)))
     still_needed = select(alerts.c.event_id).where(alerts.c.event_id == routed_events.c.event_id).exists()
     await session.execute(delete(routed_events).where(routed_events.c.routed_at < before, ~still_needed))

@@ -147,6 +147,9 @@ gatherings = Table(
     Column("channel", String(10), primary_key=True),
     Column("recipients", Text, primary_key=True),
     Column("last_formed_at", DateTime(timezone=True)),
+    #: When its last message carrying something critical formed: the first critical notice of a burst does not
+    #: wait for the interval, only for the wait.
+    Column("last_critical_at", DateTime(timezone=True)),
 )
 
 delivery_attempts = Table(

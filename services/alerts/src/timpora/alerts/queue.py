@@ -12,7 +12,7 @@ id, recognisably the same notice every time.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -86,15 +86,25 @@ async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]
         await session.execute(_ENQUEUE, rows)
 
 
-async def cancel_pending(session: AsyncSession, alert_ids: Sequence[UUID], *, message: str = "alert") -> None:
-    """Drops notices not yet delivered about alerts that no longer need them (superseded, resolved)."""
-    if alert_ids:
-        await session.execute(
-            update(deliveries)
-            .where(deliveries.c.alert_id.in_(alert_ids), deliveries.c.message == message)
-            .where(deliveries.c.status.in_(("gathering", "pending", "held")))
-            .values(status="cancelled", last_detail="no longer needed: the alert was superseded or resolved")
-        )
+async def cancel_pending(
+    session: AsyncSession, alert_ids: Sequence[UUID], *, message: str = "alert"
+) -> set[tuple[UUID, str]]:
+    """Drops notices not yet delivered about alerts that no longer need them (superseded, resolved); one in a
+    message not yet delivered is taken out of it when the message is next tried (:func:`without_cancelled`).
+    Returns the (alert, channel) pairs whose notice had not left at all (still gathering, or never tried): their
+    agency never heard of the alert, and is not to be told it closed either."""
+    if not alert_ids:
+        return set()
+    row = deliveries.c
+    cancelled = await session.execute(
+        update(deliveries)
+        .where(row.alert_id.in_(alert_ids), row.message == message)
+        .where(row.status.in_(("gathering", "grouped", "pending", "held")))
+        .values(status="cancelled", last_detail="no longer needed: the alert was superseded or resolved")
+        # Never claimed (no attempt) and in no message: it had not left.
+        .returning(row.alert_id, row.channel, row.attempts, row.group_id)
+    )
+    return {(found.alert_id, found.channel) for found in cancelled if found.attempts == 0 and found.group_id is None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +168,40 @@ async def claim(session: AsyncSession, *, now: datetime, limit: int, lease: time
         )
         for row in sorted(rows, key=lambda found: found.id)
     ]
+
+
+async def without_cancelled(session: AsyncSession, claimed: list[Claimed]) -> list[Claimed]:
+    """The claimed messages without the notices cancelled since they were gathered (a reminder superseded by the
+    overstay, an alert resolved while its message waited for a retry); a message left with none is cancelled."""
+    groups = {delivery.message_id: delivery for delivery in claimed if delivery.message == GROUP}
+    if not groups:
+        return claimed
+    cancelled: dict[UUID, set[str]] = {}
+    for group_id, message_id in await session.execute(
+        select(deliveries.c.group_id, deliveries.c.message_id).where(
+            deliveries.c.group_id.in_(list(groups)), deliveries.c.status == "cancelled"
+        )
+    ):
+        cancelled.setdefault(group_id, set()).add(str(message_id))
+    kept: list[Claimed] = []
+    emptied: list[int] = []
+    for delivery in claimed:
+        gone = cancelled.get(delivery.message_id)
+        if not gone:
+            kept.append(delivery)
+            continue
+        left = [notice for notice in delivery.payload["alerts"] if notice["message_id"] not in gone]
+        if left:
+            kept.append(replace(delivery, payload={**delivery.payload, "alerts": left}))
+        else:
+            emptied.append(delivery.id)
+    if emptied:
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(emptied))
+            .values(status="cancelled", last_detail="no longer needed: every notice in it was superseded or resolved")
+        )
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +295,43 @@ async def record_attempts(session: AsyncSession, settled: Sequence[Settled]) -> 
             for item in settled
         ],
     )
+    await _settle_members(session, settled)
+
+
+# A message's notices share its fate once it is settled for good: delivered (when), or given up — if the settling
+# took (the message may have been held or replayed meanwhile).
+_MESSAGE = deliveries.alias("message")
+_SETTLE_MEMBERS = (
+    update(deliveries)
+    .where(deliveries.c.group_id == bindparam("in_message"), deliveries.c.status == "grouped")
+    .where(
+        select(_MESSAGE.c.id)
+        .where(_MESSAGE.c.message_id == bindparam("in_message"), _MESSAGE.c.status == bindparam("settled_as"))
+        .exists()
+    )
+    .values(
+        status=bindparam("settled_as"),
+        delivered_at=bindparam("settled_at"),
+        last_detail=bindparam("outcome"),
+    )
+)
+
+
+async def _settle_members(session: AsyncSession, settled: Sequence[Settled]) -> None:
+    finished = [item for item in settled if item.delivery.message == GROUP and item.status in {"delivered", "dead"}]
+    if finished:
+        await session.execute(
+            _SETTLE_MEMBERS,
+            [
+                {
+                    "in_message": item.delivery.message_id,
+                    "settled_as": item.status,
+                    "settled_at": item.attempted_at if item.status == "delivered" else None,
+                    "outcome": f"{item.status} in message {item.delivery.message_id}: {item.result.detail}",
+                }
+                for item in finished
+            ],
+        )
 
 
 async def hold_webhooks(session: AsyncSession, agency_id: str) -> None:
@@ -277,11 +358,15 @@ async def replay(
     session: AsyncSession, *, agency_id: str, since: datetime, until: datetime, now: datetime, channel: str | None
 ) -> int:
     """Sends an agency's notices created in [since, until) again, whatever became of them; same message ids.
-    Notices that were sent in a group are gathered again into new messages (the old message is not resent)."""
+    Notices that were sent in a group are gathered again into new messages (the old message is not resent); those
+    not yet sent are left to go as they are."""
     statement = (
         update(deliveries)
         .where(deliveries.c.agency_id == agency_id, deliveries.c.created_at >= since, deliveries.c.created_at < until)
-        .where(deliveries.c.status != "cancelled", deliveries.c.message != GROUP)
+        # Not a message of several (its notices are gathered again), nor a notice still on its way (cancelled,
+        # gathering, or in a message not yet settled): that one goes anyway, and twice would be a duplicate the
+        # agency could not recognise under the new message's id.
+        .where(deliveries.c.status.not_in(("cancelled", "gathering", "grouped")), deliveries.c.message != GROUP)
         .values(
             status=_WAITING, next_attempt_at=now, first_attempt_at=None, delivered_at=None, attempts=0, group_id=None
         )

@@ -121,6 +121,10 @@ class Channels(BaseModel):
     kafka: bool = False
 
 
+#: Notices shown in full in one message, per channel, unless the register says otherwise.
+_DEFAULT_CAPS = {"email": 20, "webhook": 100, "kafka": 100}
+
+
 class ChannelGrouping(BaseModel):
     """How notices reach an agency on one channel in a burst."""
 
@@ -141,10 +145,23 @@ class Grouping(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     wait_s: int = Field(default=30, ge=0, le=3600)
-    interval_s: int = Field(default=300, ge=0, le=86400)
+    #: At most an hour: a message holds at most 1,000 notices, so a longer interval would hold a burst back.
+    interval_s: int = Field(default=300, ge=0, le=3600)
     email: ChannelGrouping = ChannelGrouping(max_shown=20)
     webhook: ChannelGrouping = ChannelGrouping(max_shown=100)
     kafka: ChannelGrouping = ChannelGrouping(max_shown=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _channel_defaults(cls, data: Any) -> Any:  # noqa: ANN401 - pydantic's raw input
+        # A channel given without its cap keeps that channel's default cap, not a common one.
+        if isinstance(data, dict):
+            data = dict(data)
+            for channel, cap in _DEFAULT_CAPS.items():
+                given = data.get(channel)
+                if isinstance(given, dict) and "max_shown" not in given:
+                    data[channel] = {**given, "max_shown": cap}
+        return data
 
     @model_validator(mode="after")
     def _interval_covers_wait(self) -> Grouping:

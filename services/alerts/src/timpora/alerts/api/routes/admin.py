@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, or_, select, update
 
 from timpora.alerts import queue
 from timpora.alerts.api.deps import AlertingDep, OperatorKey
@@ -134,14 +134,16 @@ async def routing(runtime: Runtime, _: OperatorKey, event_id: UUID) -> RoutingVi
 async def list_deliveries(
     runtime: Runtime,
     _: OperatorKey,
+    *,
     delivery_status: Annotated[
         str | None, Query(alias="status", pattern="^(gathering|grouped|pending|delivered|dead|held|cancelled)$")
     ] = None,
     agency_id: Annotated[str | None, Query(max_length=63)] = None,
     alert_id: UUID | None = None,
     group_id: UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[DeliveryView]:
-    statement = select(deliveries).order_by(deliveries.c.id.desc()).limit(200)
+    statement = select(deliveries).order_by(deliveries.c.id.desc()).limit(limit)
     if delivery_status is not None:
         statement = statement.where(deliveries.c.status == delivery_status)
     if agency_id is not None:
@@ -149,7 +151,8 @@ async def list_deliveries(
     if alert_id is not None:
         statement = statement.where(deliveries.c.alert_id == alert_id)
     if group_id is not None:
-        statement = statement.where(deliveries.c.group_id == group_id)
+        # The message itself (with its attempts) and every notice it held.
+        statement = statement.where(or_(deliveries.c.group_id == group_id, deliveries.c.message_id == group_id))
     async with runtime.sessions() as session:
         rows = (await session.execute(statement)).all()
         attempts = (
