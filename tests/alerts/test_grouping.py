@@ -17,11 +17,12 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from tests.alerts.conftest import AlertsUnderTest
-from tests.alerts.people import LAJING, Person
+from tests.alerts.people import LAJING, SAMPANG, Person
 from tests.support import register as register_variants
 from tests.support.kafka import tail
 from tests.support.receivers import ReceivedMail
 from timpora.alerts import lifecycle
+from timpora.alerts.domain import notices
 from timpora.alerts.models import alerts, deliveries
 from timpora.common.disclosures import log_table
 from timpora.common.settings import KafkaSettings
@@ -299,3 +300,37 @@ async def test_a_first_critical_notice_after_a_burst_of_reminders_does_not_wait_
     service.clock.advance(minutes=5)
     await service.deliver()
     assert len(service.webhook.requests) == 3
+
+
+async def test_each_person_of_a_message_is_on_the_record_with_the_fields_given_about_them(
+    service: AlertsUnderTest,
+) -> None:
+    await service.change_register(_grouped())
+    guest = Person(village=SAMPANG)  # lives outside Bangkalan, stays at a hotel in Lajing
+    overstaying = Person(village=LAJING)
+    await service.send(guest.stayed(LAJING), overstaying.expired(4))
+    service.clock.advance(seconds=30)
+    await service.deliver()
+    (body,) = list(_bodies(service))
+    by_person = {notice["person"]["foreigner_id"]: notice for notice in body["alerts"]}
+    assert by_person[str(guest.foreigner_id)]["place_kind"] == "stay"
+    assert by_person[str(overstaying.foreigner_id)]["place_kind"] == "residence"
+    async with service.runtime.engine.connect() as connection:
+        logged = (
+            await connection.execute(
+                select(log_table).where(
+                    log_table.c.agency_id == POLICE,
+                    log_table.c.channel == "webhook",
+                    log_table.c.reference == f"message {body['message_id']}",
+                )
+            )
+        ).all()
+    fields = {person: set(row.fields) for row in logged for person in row.record_ids}
+    assert "stay_village_code" in fields[guest.foreigner_id]
+    assert "residence_village_code" not in fields[guest.foreigner_id]  # the guest's home was not given
+    assert "residence_village_code" in fields[overstaying.foreigner_id]
+    # Each exactly what was given about them, not the message's union.
+    for person in (guest, overstaying):
+        assert fields[person.foreigner_id] == notices.disclosed_fields(by_person[str(person.foreigner_id)])
+    assert fields[guest.foreigner_id] != fields[overstaying.foreigner_id]
+    assert sorted(notice for row in logged for notice in row.query["notices"]) == sorted(body["notice_ids"])

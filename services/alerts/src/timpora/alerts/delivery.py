@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,7 +79,7 @@ class Prepared:
 
     delivery: queue.Claimed
     refused: str | None = None
-    disclosure: Disclosure | None = None
+    disclosures: list[Disclosure] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,7 @@ class DeliveryWorker:
         prepared = [self._prepare(delivery, directory, now) for delivery in claimed]
         # On the record before anything leaves; if the record cannot be written nothing is sent, and the lease
         # brings the deliveries back.
-        await self._disclosures.record([item.disclosure for item in prepared if item.disclosure is not None])
+        await self._disclosures.record([record for item in prepared for record in item.disclosures])
         attempts = await asyncio.gather(*(self._attempt(item, directory) for item in prepared))
         settled = [self._settled(delivery, attempt) for delivery, attempt in zip(claimed, attempts, strict=True)]
         async with self._sessions() as session, session.begin():
@@ -210,19 +210,33 @@ class DeliveryWorker:
             delivery = replace(delivery, recipients=still)
         recipients = delivery.recipients or (agency.channels.emails if delivery.channel is Channel.EMAIL else [])
         given = notices.notices_in(payload)
-        disclosure = terms.disclosure(
+        disclosures = terms.disclosures(
             _DISCLOSED_ON[delivery.channel],
             f"message {delivery.message_id}",
             given,
             now,
-            {
-                "message": delivery.message,
-                "recipients": list(recipients),
-                # Which notices a message of several gave in full (those only counted in it disclose nobody).
-                **({"notices": [notice["message_id"] for notice in given]} if delivery.message == queue.GROUP else {}),
-            },
+            {"message": delivery.message, "recipients": list(recipients)},
         )
-        return Prepared(replace(delivery, payload=payload), disclosure=disclosure)
+        if delivery.message == queue.GROUP:
+            # Which notices the message gave in full, per entry, and which it named only by id and type (those
+            # disclose nobody, and are on the record all the same).
+            counted = [entry["message_id"] for entry in payload["not_shown"]]
+            disclosures = [
+                replace(
+                    record,
+                    query={
+                        **record.query,
+                        "notices": [
+                            notice["message_id"]
+                            for notice in given
+                            if notices.disclosed_fields(notice) == set(record.fields)
+                        ],
+                        "not_shown": counted,
+                    },
+                )
+                for record in disclosures
+            ]
+        return Prepared(replace(delivery, payload=payload), disclosures=disclosures)
 
     async def _attempt(self, prepared: Prepared, directory: Directory) -> Attempt:
         delivery = prepared.delivery

@@ -31,30 +31,36 @@ class Terms:
     def notice(self, notice: Mapping[str, Any]) -> dict[str, Any] | None:
         return notices.within(notice, self.allowed, self.agreement)
 
-    def disclosure(
+    def disclosures(
         self,
         channel: Channel,
         reference: str,
         given: Sequence[Mapping[str, Any]],
         now: datetime,
         query: Mapping[str, Any] | None = None,
-    ) -> Disclosure | None:
-        """The record of giving these notices (as given: see :meth:`payload`); None if they carry nobody."""
-        people = [notice["person"] for notice in given if notice.get("person")]
-        if not people:
-            return None
-        return Disclosure(
-            agency_id=self.agency_id,
-            channel=channel,
-            reference=reference,
-            record_ids=list(dict.fromkeys(person["foreigner_id"] for person in people)),
-            fields=sorted(set().union(*(notices.disclosed_fields(notice) for notice in given))),
-            basis=self.basis,
-            purpose=self.purpose,
-            agreement_version=self.agreement_version,
-            disclosed_at=now,
-            query={"events": sorted({notice["event"]["type"] for notice in given}), **(query or {})},
-        )
+    ) -> list[Disclosure]:
+        """The record of giving these notices (as given: see :meth:`payload`), none if they carry nobody: one entry
+        per set of fields given, naming the people given exactly those — so a person's entry never claims the
+        fields of someone else's notice in the same message."""
+        by_fields: dict[frozenset[str], list[Mapping[str, Any]]] = {}
+        for notice in given:
+            if notice.get("person"):
+                by_fields.setdefault(frozenset(notices.disclosed_fields(notice)), []).append(notice)
+        return [
+            Disclosure(
+                agency_id=self.agency_id,
+                channel=channel,
+                reference=reference,
+                record_ids=list(dict.fromkeys(notice["person"]["foreigner_id"] for notice in same)),
+                fields=sorted(fields),
+                basis=self.basis,
+                purpose=self.purpose,
+                agreement_version=self.agreement_version,
+                disclosed_at=now,
+                query={"events": sorted({notice["event"]["type"] for notice in same}), **(query or {})},
+            )
+            for fields, same in sorted(by_fields.items(), key=lambda item: sorted(item[0]))
+        ]
 
 
 def terms_for(agency: Agency, now: datetime) -> Terms | None:

@@ -265,6 +265,12 @@ def within(notice: Mapping[str, Any], allowed: frozenset[str], agreement: Agreem
         }
     if _place_field(scope) not in allowed:
         kept["place"] = None
+    if kept.get("place") is not None and scope is not None:
+        # Whether the place is where the person stays (a guest) or lives: the receiver reads the place right, and
+        # the record of disclosing it names the right field.
+        kept["place_kind"] = "stay" if scope.get("guest") else "residence"
+    else:
+        kept.pop("place_kind", None)
     if "details" in kept:
         kept["details"] = {
             name: value for name, value in kept["details"].items() if _DETAIL_FIELDS.get(name, frozenset()) <= allowed
@@ -290,6 +296,9 @@ def _admitted(agreement: Agreement, event_type: str, scope: Mapping[str, Any] | 
     )
 
 
+_PLACE_FIELDS = {"stay": "stay_village_code", "residence": "residence_village_code"}
+
+
 def _place_field(scope: Mapping[str, Any] | None) -> str:
     """The field an alert's place is: where the person stays, for a guest; where they live (or lived), else."""
     return "stay_village_code" if scope is not None and scope.get("guest") else "residence_village_code"
@@ -299,7 +308,10 @@ def disclosed_fields(notice: Mapping[str, Any]) -> set[str]:
     """The fields a notice as given discloses: the person's, the place's, and those its details come from."""
     fields = set(notice.get("person", {})) - RECORD_IDS
     if notice.get("place") is not None:
-        fields.add(_place_field(notice.get(SCOPE)))
+        kind = notice.get("place_kind")
+        fields.add(
+            _place_field(notice.get(SCOPE)) if kind is None else _PLACE_FIELDS.get(kind, "residence_village_code")
+        )
     for name in notice.get("details", {}):
         fields |= _DETAIL_FIELDS.get(name, frozenset())
     return fields

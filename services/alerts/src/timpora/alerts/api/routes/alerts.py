@@ -79,20 +79,20 @@ async def _disclosed(
     *,
     officer: str | None = None,
 ) -> None:
-    record = terms.disclosure(
+    records = terms.disclosures(
         Channel.ALERTS_API,
         f"{request.method} {request.url.path}",
         [view.notice for view in shown],
         runtime.clock.now(),
         dict(request.query_params),
     )
-    if record is None:
+    if not records:
         return
     disclosure_log = runtime.state["disclosure_log"]
     if not isinstance(disclosure_log, DisclosureLog):
         raise TypeError("the alerts runtime was not set up")
     try:
-        await disclosure_log.record([replace(record, key_id=key.key_id, officer=officer)])
+        await disclosure_log.record([replace(record, key_id=key.key_id, officer=officer) for record in records])
     except (SQLAlchemyError, OSError, RuntimeError):  # the database, the pool, the network, a closed log
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
