@@ -188,7 +188,7 @@ async def test_what_closed_an_alert_is_not_told_to_an_agency_whose_agreement_lac
     resolved = [text for text in _mail_to(service, "kades@lajing.timpora.example") if "Selesai" in text]
     assert resolved
     assert all("permit.revoked" not in text for text in resolved)
-    assert all("Penyelesaian / Resolution: closed" in text for text in resolved)
+    assert all("Penyelesaian / Resolution: ditutup / closed" in text for text in resolved)
     page = (await service.as_agency("desa-lajing", "GET", "/v1/alerts")).json()
     assert {alert["resolution"] for alert in page["alerts"]} == {"closed"}
 

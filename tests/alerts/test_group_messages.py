@@ -38,8 +38,9 @@ def _notice(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def _urgency(notice: dict[str, Any]) -> tuple[int, int]:
-    return _RANK[notice["severity"]], _KIND[notice["message"]]
+def _urgency(notice: dict[str, Any]) -> tuple[bool, int, int]:
+    """Resolutions after everything still open; then by severity, an escalation before a new alert."""
+    return notice["message"] == "resolved", _RANK[notice["severity"]], _KIND[notice["message"]]
 
 
 @given(
@@ -59,16 +60,31 @@ def test_every_notice_is_in_a_group_once_and_the_most_urgent_are_shown(held: lis
     assert all("person" not in entry for entry in sent["not_shown"])
     if sent["not_shown"]:
         least_urgent_shown = max(_urgency(notice) for notice in sent["alerts"])
-        most_urgent_counted = min((_RANK[entry["severity"]], _KIND[entry["message"]]) for entry in sent["not_shown"])
+        most_urgent_counted = min(
+            (entry["message"] == "resolved", _RANK[entry["severity"]], _KIND[entry["message"]])
+            for entry in sent["not_shown"]
+        )
         assert least_urgent_shown <= most_urgent_counted
     summary = sent["summary"]
     assert (summary["total"], summary["shown"], summary["not_shown"]) == (len(held), len(shown), len(counted))
     assert sum(entry["count"] for entry in summary["by_type"]) == len(held)
-    ranks = [_RANK[entry["severity"]] for entry in summary["by_type"]]
+    ranks = [(entry["message"] == "resolved", _RANK[entry["severity"]]) for entry in summary["by_type"]]
     assert ranks == sorted(ranks)
 
     mail = notices.email(sent, ZoneInfo("Asia/Jakarta"))
-    assert " ".join(mail.subject.split()).startswith(f"[TIMPORA] {len(held)} pemberitahuan: ")
+    subject = " ".join(mail.subject.split())
+    if len(held) > 1:
+        assert subject.startswith(f"[TIMPORA] {len(held)} pemberitahuan: ")
+        assert len(subject) <= 110  # a phone shows the first words: Indonesian only, two kinds at most
+    else:
+        assert subject.startswith("[TIMPORA] ")  # a message of one reads as that notice
+        assert subject.endswith(
+            "Judul / Escalation, not yet acknowledged: Title"
+            if held[0]["message"] == "escalation"
+            else "Judul / Resolved: Title"
+            if held[0]["message"] == "resolved"
+            else "Judul / Title"
+        )
     (name, listed), *_ = mail.attachments
     assert name == "pemberitahuan.csv"
     rows = list(csv.DictReader(io.StringIO(listed)))

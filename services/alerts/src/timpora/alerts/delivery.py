@@ -165,7 +165,8 @@ class DeliveryWorker:
         # brings the deliveries back.
         await self._disclosures.record([record for item in prepared for record in item.disclosures])
         attempts = await asyncio.gather(*(self._attempt(item, directory) for item in prepared))
-        settled = [self._settled(delivery, attempt) for delivery, attempt in zip(claimed, attempts, strict=True)]
+        # Settled as prepared: a message of several records the notices it actually gave, not those it was formed with.
+        settled = [self._settled(item.delivery, attempt) for item, attempt in zip(prepared, attempts, strict=True)]
         async with self._sessions() as session, session.begin():
             await queue.record_attempts(session, settled)
             await self._track_endpoints(session, directory, settled)

@@ -17,11 +17,12 @@ Several workers may gather at once: a channel's row in ``gatherings`` is locked 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,9 +33,10 @@ from timpora.alerts.queue import GROUP
 from timpora.common.clock import Clock
 from timpora.common.register.members import Agency, Channel
 
-#: Notices one message holds at most (each is stored in it in full until it is sent); the rest of a larger burst
-#: follow in the next message, an interval later.
-MAX_NOTICES = 1000
+#: Notices one message holds at most (each is stored in it in full until it is sent): a webhook body or Kafka record
+#: stays well under Kafka's 1 MB, an e-mail (20 shown, the rest listed in its attachment) holds a whole burst. A
+#: larger backlog goes out as several messages at once.
+MAX_NOTICES = {Channel.EMAIL: 10_000, Channel.WEBHOOK: 1000, Channel.KAFKA: 1000}
 
 
 #: A notice that is the first word on something critical: a new or escalated critical alert (not its resolution).
@@ -74,6 +76,13 @@ class Formed:
     last: datetime | None = None
     last_critical: datetime | None = None
 
+    def until(self, now: datetime) -> Formed:
+        """As of ``now``: a time recorded later than now (a clock set back, a database restored) counts as now."""
+        return Formed(
+            None if self.last is None else min(self.last, now),
+            None if self.last_critical is None else min(self.last_critical, now),
+        )
+
 
 def due_at(gathering: Gathering, formed: Formed, wait: timedelta, interval: timedelta) -> datetime:
     """When a channel's next message goes: its first waiting notice's wait over and an interval since its last
@@ -108,7 +117,7 @@ class Grouper:
                 Gathering(
                     found.agency_id,
                     found.channel,
-                    tuple(found.recipients) if found.recipients else None,
+                    tuple(found.recipients) if found.recipients is not None else None,
                     found.first_at,
                     found.first_critical_at,
                 )
@@ -139,7 +148,7 @@ class Grouper:
                 continue
             grouping = agency.grouping
             wait, interval = timedelta(seconds=grouping.wait_s), timedelta(seconds=grouping.interval_s)
-            before = formed.get((gathering.agency_id, gathering.channel, gathering.key), Formed())
+            before = formed.get((gathering.agency_id, gathering.channel, gathering.key), Formed()).until(now)
             if due_at(gathering, before, wait, interval) <= now:
                 moved += await self._form(gathering, agency, wait, interval, now)
         return moved
@@ -174,46 +183,54 @@ class Grouper:
                 )
             ).first()
             # Still due now that the channel is locked (another worker may have formed its message meanwhile).
-            if locked is None or due_at(gathering, Formed(*locked), wait, interval) > now:
+            if locked is None or due_at(gathering, Formed(*locked).until(now), wait, interval) > now:
                 return 0
-            members = (
+            moved, critical = 0, False
+            # The whole backlog goes now, in as many messages as it needs: holding part of it back an interval
+            # per message would make the last of a large burst late by many intervals.
+            while members := (
                 await session.execute(
                     select(deliveries.c.id, deliveries.c.payload, _CRITICAL.label("critical"))
                     .where(gathering.waiting())
                     .order_by(_CRITICAL.desc(), deliveries.c.id)
-                    .limit(MAX_NOTICES)
+                    .limit(MAX_NOTICES[Channel(gathering.channel)])
                     .with_for_update(skip_locked=True)
                 )
-            ).all()
-            if not members:
-                return 0
-            critical = any(member.critical for member in members)
-            group_id = uuid.uuid4()
-            payload: dict[str, Any] = notices.group_message(
-                message_id=group_id, agency_id=agency.id, notices=[member.payload for member in members]
-            )
-            await session.execute(
-                insert(deliveries).values(
-                    message_id=group_id,
-                    message=GROUP,
-                    alert_id=None,
-                    agency_id=agency.id,
-                    channel=gathering.channel,
-                    recipients=list(gathering.recipients) if gathering.recipients is not None else None,
-                    payload=payload,
-                    created_at=now,
-                    next_attempt_at=now,
-                    status="pending",
+            ).all():
+                await self._message(session, gathering, agency, members, now)
+                moved += len(members)
+                critical = critical or any(member.critical for member in members)
+            if moved:
+                await session.execute(
+                    update(gatherings)
+                    .where(channel_of)
+                    .values(last_formed_at=now, **({"last_critical_at": now} if critical else {}))
                 )
+        return moved
+
+    async def _message(
+        self, session: AsyncSession, gathering: Gathering, agency: Agency, members: Sequence[Row[Any]], now: datetime
+    ) -> None:
+        group_id = uuid.uuid4()
+        payload: dict[str, Any] = notices.group_message(
+            message_id=group_id, agency_id=agency.id, notices=[member.payload for member in members]
+        )
+        await session.execute(
+            insert(deliveries).values(
+                message_id=group_id,
+                message=GROUP,
+                alert_id=None,
+                agency_id=agency.id,
+                channel=gathering.channel,
+                recipients=list(gathering.recipients) if gathering.recipients is not None else None,
+                payload=payload,
+                created_at=now,
+                next_attempt_at=now,
+                status="pending",
             )
-            await session.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_([member.id for member in members]))
-                .values(status="grouped", group_id=group_id, last_detail=f"in message {group_id}")
-            )
-            await session.execute(
-                update(gatherings)
-                .where(channel_of)
-                .values(last_formed_at=now, **({"last_critical_at": now} if critical else {}))
-            )
-        return len(members)
+        )
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_([member.id for member in members]))
+            .values(status="grouped", group_id=group_id, last_detail=f"in message {group_id}")
+        )

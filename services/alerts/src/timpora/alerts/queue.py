@@ -257,7 +257,8 @@ def kept_of(delivery: Claimed, status: str) -> dict[str, Any] | None:
         "message_id": payload["message_id"],
         "message": GROUP,
         "agency_id": payload["agency_id"],
-        "notice_ids": [notice["message_id"] for notice in payload["alerts"]],
+        # As sent (see notices.as_sent), or, if it never was, as it was formed.
+        "notice_ids": payload.get("notice_ids") or [notice["message_id"] for notice in payload["alerts"]],
     }
 
 

@@ -9,7 +9,7 @@ import csv
 import html
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -170,7 +170,7 @@ _LABELS: Mapping[str, tuple[str, str]] = {
     "arrived_on": ("Tanggal masuk", "Arrived on"),
     "departure_port": ("Tempat keluar", "Port of departure"),
     "departed_on": ("Tanggal keluar", "Departed on"),
-    "foreigner_id": ("ID", "ID"),
+    "foreigner_id": ("ID orang asing", "Foreigner id"),
 }
 
 
@@ -402,8 +402,8 @@ _SEVERITIES: Mapping[str, tuple[str, str]] = {
 #: The most urgent first: by severity, then an escalation before a new alert before a resolution.
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 _KIND_RANK = {"escalation": 0, "alert": 1, "resolved": 2}
-#: Summary entries named in a group's title (its e-mail subject); the summary in the body has them all.
-_SUBJECT_ENTRIES = 3
+#: Summary entries named in a group's title (its e-mail subject, short enough for a phone); the body has them all.
+_SUBJECT_ENTRIES = 2
 
 
 def group_message(*, message_id: UUID, agency_id: str, notices: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -417,7 +417,9 @@ def _urgency(notice: Mapping[str, Any]) -> tuple[int, int, int, int, str]:
     (nearest its 60th day), the soonest expiry, the earliest event."""
     facts = notice.get("details", {})
     return (
-        _SEVERITY_RANK.get(notice.get("severity", ""), len(_SEVERITY_RANK)),
+        # What closed is news after everything still open, however severe it was.
+        int(notice.get("message") == "resolved") * len(_SEVERITY_RANK)
+        + _SEVERITY_RANK.get(notice.get("severity", ""), len(_SEVERITY_RANK)),
         _KIND_RANK.get(notice.get("message", ""), len(_KIND_RANK)),
         -int(facts.get("days_overstayed", 0)),
         int(facts.get("days_left", 10_000)),
@@ -441,7 +443,12 @@ def as_sent(payload: Mapping[str, Any], max_shown: int) -> dict[str, Any]:
         {"message": kind, "event_type": event_type, "severity": severity, "count": count}
         for (kind, event_type, severity), count in sorted(
             counts.items(),
-            key=lambda item: (_SEVERITY_RANK.get(item[0][2], 9), _KIND_RANK.get(item[0][0], 9), -item[1], item[0]),
+            key=lambda item: (
+                (item[0][0] == "resolved", _SEVERITY_RANK.get(item[0][2], 9)),
+                _KIND_RANK.get(item[0][0], 9),
+                -item[1],
+                item[0],
+            ),
         )
     ]
     return {
@@ -473,8 +480,17 @@ def _entry(entry: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _group_title(summary: list[dict[str, Any]], total: int) -> dict[str, str]:
-    entries = [_entry(entry) for entry in summary[:_SUBJECT_ENTRIES]]
-    more = ", …" if len(summary) > _SUBJECT_ENTRIES else ""
+    # The title counts by what happened, whatever the severity: the summary in the body tells severities apart.
+    merged: dict[tuple[str, str], int] = {}
+    for entry in summary:
+        merged[entry["message"], entry["event_type"]] = (
+            merged.get((entry["message"], entry["event_type"]), 0) + entry["count"]
+        )
+    named = [
+        {"message": kind, "event_type": event_type, "count": count} for (kind, event_type), count in merged.items()
+    ]
+    entries = [_entry(entry) for entry in named[:_SUBJECT_ENTRIES]]
+    more = ", …" if len(named) > _SUBJECT_ENTRIES else ""
     return {
         "id": f"{total} pemberitahuan: {', '.join(entry[0] for entry in entries)}{more}",
         "en": f"{total} notice{'' if total == 1 else 's'}: {', '.join(entry[1] for entry in entries)}{more}",
@@ -505,8 +521,10 @@ class Email:
 
 _FOOTER = [
     "",
-    "Pesan ini dikirim otomatis oleh TIMPORA. Setiap peringatan dikonfirmasi sendiri-sendiri melalui API peringatan.",
-    "This message was sent automatically by TIMPORA. Acknowledge each alert on its own through the alerts API.",
+    "Pesan ini dikirim otomatis oleh TIMPORA. Konfirmasikan setiap peringatan sendiri-sendiri di daftar peringatan",
+    "TIMPORA instansi Anda (API peringatan: GET /v1/alerts); tanyakan akses ke Kantor Imigrasi.",
+    "This message was sent automatically by TIMPORA. Acknowledge each alert on its own in your agency's TIMPORA",
+    "alerts list (alerts API: GET /v1/alerts); ask the immigration office for access.",
 ]
 
 
@@ -541,21 +559,29 @@ def _notice_lines(notice: Mapping[str, Any], zone: ZoneInfo, *, indent: str) -> 
         for name, value in sorted(notice.get("details", {}).items())
     )
     if "resolution" in notice:
-        lines.append(f"{indent}Penyelesaian / Resolution: {notice['resolution']}")
+        lines.append(f"{indent}Penyelesaian / Resolution: {_resolution(notice['resolution'])}")
     return lines
 
 
 def _group_email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
     heading, summary = sent["title"], sent["summary"]
-    subject = f"[TIMPORA] {heading['id']} / {heading['en']}"
+    if summary["total"] == 1 and len(sent["alerts"]) == 1:
+        # A message of one notice reads as that notice, under the message's own id (its list attached all the same).
+        alone = email({**sent["alerts"][0], "message_id": sent["message_id"]}, zone)
+        return replace(alone, attachments=(("pemberitahuan.csv", _notice_list(sent)),))
+    # Indonesian only, and short: the first words are all a phone shows; the body gives both languages.
+    subject = f"[TIMPORA] {heading['id']}"
     lines = [heading["id"], heading["en"], "", "Ringkasan / Summary:"]
     for entry in summary["by_type"]:
         kind_id, kind_en = _SHORT_KINDS.get(entry["message"], ("", ""))
         short_id, short_en = _SHORT.get(entry["event_type"], (entry["event_type"], entry["event_type"]))
         severity_id, severity_en = _SEVERITIES.get(entry["severity"], (entry["severity"], entry["severity"]))
-        lines.append(
-            f"  {entry['count']:>5}  {kind_id}{short_id} / {kind_en}{short_en} — {severity_id} / {severity_en}"
+        what = (
+            f"{kind_id}{short_id}"
+            if (kind_id, short_id) == (kind_en, short_en)
+            else (f"{kind_id}{short_id} / {kind_en}{short_en}")
         )
+        lines.append(f"  {entry['count']:>5}  {what} — {severity_id} / {severity_en}")
     lines.append("")
     if summary["not_shown"]:
         shown = summary["shown"]
@@ -584,6 +610,16 @@ def _group_email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
         *_FOOTER,
     ]
     return Email(subject, "\n".join(lines) + "\n", _html(lines), (("pemberitahuan.csv", _notice_list(sent)),))
+
+
+def _resolution(resolution: str | None) -> str:
+    """What closed an alert, in words: an event by its name, else as it was written (an officer's own words)."""
+    if resolution == CLOSED:
+        return "ditutup / closed"
+    if resolution is not None and resolution in _SHORT:
+        indonesian, english = _SHORT[resolution]
+        return indonesian if indonesian == english else f"{indonesian} / {english}"
+    return str(resolution)
 
 
 def _notice_list(sent: Mapping[str, Any]) -> str:
@@ -615,7 +651,12 @@ def _html(lines: list[str]) -> str:
     body = "".join("<br>\n" if not line else f"<div>{html.escape(line)}</div>\n" for line in rest)
     return (
         '<!DOCTYPE html>\n<html lang="id"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title></head>\n<body>\n<h2>{html.escape(title)}</h2>\n{body}</body></html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        # Lines keep their indentation and wrap on a phone; nothing else is styled.
+        "<style>body{font-family:sans-serif;max-width:48em;margin:0 auto;padding:0 .5em}"
+        "div{white-space:pre-wrap;overflow-wrap:anywhere}</style></head>\n"
+        f"<body>\n<h2>{html.escape(title)}</h2>\n{body}</body></html>\n"
     )
 
 
