@@ -54,6 +54,17 @@ def _bodies(service: AlertsUnderTest) -> Iterator[dict[str, Any]]:
         yield Webhook(service.secret).verify(request.body, request.headers)
 
 
+async def _recorded(service: AlertsUnderTest, channel: str, message_id: str) -> list[Any]:
+    """The police's disclosure record of one message on one channel."""
+    async with service.runtime.engine.connect() as connection:
+        statement = select(log_table).where(
+            log_table.c.agency_id == POLICE,
+            log_table.c.channel == channel,
+            log_table.c.reference == f"message {message_id}",
+        )
+        return list((await connection.execute(statement)).all())
+
+
 async def _alert_ids(service: AlertsUnderTest, agency_id: str) -> set[str]:
     async with service.runtime.sessions() as session:
         found = await session.execute(select(alerts.c.id).where(alerts.c.agency_id == agency_id))
@@ -216,16 +227,7 @@ async def test_the_rate_cap_shows_the_most_urgent_in_full_and_only_counts_the_re
     assert mail.html is not None
     assert "3 lainnya tidak ditampilkan" in mail.html
     # Only the people shown are disclosed by it.
-    async with service.runtime.engine.connect() as connection:
-        (logged,) = (
-            await connection.execute(
-                select(log_table).where(
-                    log_table.c.agency_id == POLICE,
-                    log_table.c.channel == "email",
-                    log_table.c.reference == f"message {mail.message['X-Timpora-Message-Id']}",
-                )
-            )
-        ).all()
+    (logged,) = await _recorded(service, "email", mail.message["X-Timpora-Message-Id"])
     assert set(logged.record_ids) == {person.foreigner_id for person in overstaying}
     assert len(logged.query["notices"]) == 2
     # Sent, the message keeps only which notices it held; each notice keeps its own copy.
@@ -317,16 +319,7 @@ async def test_each_person_of_a_message_is_on_the_record_with_the_fields_given_a
     by_person = {notice["person"]["foreigner_id"]: notice for notice in body["alerts"]}
     assert by_person[str(guest.foreigner_id)]["place_kind"] == "stay"
     assert by_person[str(overstaying.foreigner_id)]["place_kind"] == "residence"
-    async with service.runtime.engine.connect() as connection:
-        logged = (
-            await connection.execute(
-                select(log_table).where(
-                    log_table.c.agency_id == POLICE,
-                    log_table.c.channel == "webhook",
-                    log_table.c.reference == f"message {body['message_id']}",
-                )
-            )
-        ).all()
+    logged = await _recorded(service, "webhook", body["message_id"])
     fields = {person: set(row.fields) for row in logged for person in row.record_ids}
     assert "stay_village_code" in fields[guest.foreigner_id]
     assert "residence_village_code" not in fields[guest.foreigner_id]  # the guest's home was not given
