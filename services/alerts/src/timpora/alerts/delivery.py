@@ -210,33 +210,19 @@ class DeliveryWorker:
                 return Prepared(delivery, refused="none of its recipients is in the register any more: nothing sent")
             delivery = replace(delivery, recipients=still)
         recipients = delivery.recipients or (agency.channels.emails if delivery.channel is Channel.EMAIL else [])
-        given = notices.notices_in(payload)
+        several = delivery.message == queue.GROUP
+        query: dict[str, Any] = {"message": delivery.message, "recipients": list(recipients)}
+        if several:
+            # The notices a message of several only named by id and type disclose nobody, and are on the record too.
+            query["not_shown"] = [entry["message_id"] for entry in payload["not_shown"]]
         disclosures = terms.disclosures(
             _DISCLOSED_ON[delivery.channel],
             f"message {delivery.message_id}",
-            given,
+            notices.notices_in(payload),
             now,
-            {"message": delivery.message, "recipients": list(recipients)},
+            query,
+            name_notices=several,
         )
-        if delivery.message == queue.GROUP:
-            # Which notices the message gave in full, per entry, and which it named only by id and type (those
-            # disclose nobody, and are on the record all the same).
-            counted = [entry["message_id"] for entry in payload["not_shown"]]
-            disclosures = [
-                replace(
-                    record,
-                    query={
-                        **record.query,
-                        "notices": [
-                            notice["message_id"]
-                            for notice in given
-                            if notices.disclosed_fields(notice) == set(record.fields)
-                        ],
-                        "not_shown": counted,
-                    },
-                )
-                for record in disclosures
-            ]
         return Prepared(replace(delivery, payload=payload), disclosures=disclosures)
 
     async def _attempt(self, prepared: Prepared, directory: Directory) -> Attempt:

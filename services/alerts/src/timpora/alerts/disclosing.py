@@ -38,10 +38,13 @@ class Terms:
         given: Sequence[Mapping[str, Any]],
         now: datetime,
         query: Mapping[str, Any] | None = None,
+        *,
+        name_notices: bool = False,
     ) -> list[Disclosure]:
         """The record of giving these notices (as given: see :meth:`payload`), none if they carry nobody: one entry
         per set of fields given, naming the people given exactly those — so a person's entry never claims the
-        fields of someone else's notice in the same message."""
+        fields of someone else's notice in the same message. ``name_notices``: each entry names its notices by
+        message id too (a message of several)."""
         by_fields: dict[frozenset[str], list[Mapping[str, Any]]] = {}
         for notice in given:
             if notice.get("person"):
@@ -57,7 +60,11 @@ class Terms:
                 purpose=self.purpose,
                 agreement_version=self.agreement_version,
                 disclosed_at=now,
-                query={"events": sorted({notice["event"]["type"] for notice in same}), **(query or {})},
+                query={
+                    "events": sorted({notice["event"]["type"] for notice in same}),
+                    **(query or {}),
+                    **({"notices": [notice["message_id"] for notice in same]} if name_notices else {}),
+                },
             )
             for fields, same in sorted(by_fields.items(), key=lambda item: sorted(item[0]))
         ]

@@ -3,11 +3,12 @@
 A notice about an alert (new, resolved, escalated) is queued ``gathering``. For each agency and channel (and, for
 escalation e-mails, each set of recipients) the first notice of a quiet spell waits the agency's ``wait_s``; then
 every notice gathered meanwhile goes out in one message (a delivery of kind ``group``, retried, leased, held and
-recorded like any other). While the burst lasts the next message follows no sooner than ``interval_s`` after the
-previous one — except the first word on something critical (a new or escalated critical alert): it never waits
-longer than ``wait_s``, unless a message carrying something critical already went within the interval. So a
-channel gets at most two messages an interval. The agency register sets both times, per agency, and may let a
-channel take one message per notice. A message takes the critical notices first, then the oldest.
+recorded like any other) — or, for a backlog larger than a message holds, in as many messages as it needs, all at
+once. While the burst lasts the next messages follow no sooner than ``interval_s`` after the previous ones —
+except the first word on something critical (a new or escalated critical alert): it never waits longer than
+``wait_s``, unless messages carrying something critical already went within the interval. So a channel's messages
+form at most twice an interval. The agency register sets both times, per agency, and may let a channel take one
+message per notice. Of a backlog, the first message takes the critical notices, then the oldest.
 
 Which notices a message shows in full, and how many, is decided when it is sent (``notices.as_sent``), under the
 agreement in force then; every notice keeps its own id inside it, and its alert is acknowledged on its own.
@@ -26,10 +27,10 @@ from sqlalchemy import ColumnElement, Row, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from timpora.alerts import queue
 from timpora.alerts.agencies import DirectoryCache
 from timpora.alerts.domain import notices
 from timpora.alerts.models import deliveries, gatherings
-from timpora.alerts.queue import GROUP
 from timpora.common.clock import Clock
 from timpora.common.register.members import Agency, Channel
 
@@ -212,22 +213,19 @@ class Grouper:
         self, session: AsyncSession, gathering: Gathering, agency: Agency, members: Sequence[Row[Any]], now: datetime
     ) -> None:
         group_id = uuid.uuid4()
-        payload: dict[str, Any] = notices.group_message(
-            message_id=group_id, agency_id=agency.id, notices=[member.payload for member in members]
-        )
-        await session.execute(
-            insert(deliveries).values(
+        await queue.enqueue(
+            session,
+            queue.Message(
                 message_id=group_id,
-                message=GROUP,
-                alert_id=None,
+                kind=queue.GROUP,
                 agency_id=agency.id,
-                channel=gathering.channel,
-                recipients=list(gathering.recipients) if gathering.recipients is not None else None,
-                payload=payload,
-                created_at=now,
-                next_attempt_at=now,
-                status="pending",
-            )
+                channels=[gathering.channel],
+                payload=notices.group_message(
+                    message_id=group_id, agency_id=agency.id, notices=[member.payload for member in members]
+                ),
+                now=now,
+                recipients=gathering.recipients,
+            ),
         )
         await session.execute(
             update(deliveries)

@@ -472,11 +472,22 @@ def as_sent(payload: Mapping[str, Any], max_shown: int) -> dict[str, Any]:
     }
 
 
-def _entry(entry: Mapping[str, Any]) -> tuple[str, str]:
-    """``overstay (980)`` in both languages."""
+def _named(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """What a summary entry counts, in both languages: ``eskalasi: overstay`` / ``escalated: overstay``."""
     kind_id, kind_en = _SHORT_KINDS.get(entry["message"], ("", ""))
     short_id, short_en = _SHORT.get(entry["event_type"], (entry["event_type"], entry["event_type"]))
-    return f"{kind_id}{short_id} ({entry['count']})", f"{kind_en}{short_en} ({entry['count']})"
+    return f"{kind_id}{short_id}", f"{kind_en}{short_en}"
+
+
+def _both(indonesian: str, english: str) -> str:
+    """``Indonesian / English``, or the one word where both languages say the same."""
+    return indonesian if indonesian == english else f"{indonesian} / {english}"
+
+
+def _entry(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """``overstay (980)`` in both languages."""
+    indonesian, english = _named(entry)
+    return f"{indonesian} ({entry['count']})", f"{english} ({entry['count']})"
 
 
 def _group_title(summary: list[dict[str, Any]], total: int) -> dict[str, str]:
@@ -573,15 +584,8 @@ def _group_email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
     subject = f"[TIMPORA] {heading['id']}"
     lines = [heading["id"], heading["en"], "", "Ringkasan / Summary:"]
     for entry in summary["by_type"]:
-        kind_id, kind_en = _SHORT_KINDS.get(entry["message"], ("", ""))
-        short_id, short_en = _SHORT.get(entry["event_type"], (entry["event_type"], entry["event_type"]))
-        severity_id, severity_en = _SEVERITIES.get(entry["severity"], (entry["severity"], entry["severity"]))
-        what = (
-            f"{kind_id}{short_id}"
-            if (kind_id, short_id) == (kind_en, short_en)
-            else (f"{kind_id}{short_id} / {kind_en}{short_en}")
-        )
-        lines.append(f"  {entry['count']:>5}  {what} — {severity_id} / {severity_en}")
+        severity = _both(*_SEVERITIES.get(entry["severity"], (entry["severity"], entry["severity"])))
+        lines.append(f"  {entry['count']:>5}  {_both(*_named(entry))} — {severity}")
     lines.append("")
     if summary["not_shown"]:
         shown = summary["shown"]
@@ -615,10 +619,9 @@ def _group_email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
 def _resolution(resolution: str | None) -> str:
     """What closed an alert, in words: an event by its name, else as it was written (an officer's own words)."""
     if resolution == CLOSED:
-        return "ditutup / closed"
+        return _both("ditutup", "closed")
     if resolution is not None and resolution in _SHORT:
-        indonesian, english = _SHORT[resolution]
-        return indonesian if indonesian == english else f"{indonesian} / {english}"
+        return _both(*_SHORT[resolution])
     return str(resolution)
 
 
