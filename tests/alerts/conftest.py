@@ -16,10 +16,11 @@ import yaml
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from tests.support import register as register_variants
 from tests.support.clock import ManualClock
+from tests.support.queue import empty_queue
 from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
 from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS
 from timpora.alerts.alerting import Alerting
@@ -36,15 +37,8 @@ from timpora.common.events.payloads import Contract
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
-_PER_TEST_TABLES = (
-    "delivery_attempts",
-    "deliveries",
-    "gatherings",
-    "digests",
-    "alerts",
-    "routed_events",
-    "agency_keys",
-)
+#: Emptied for each test besides the delivery queue.
+_PER_TEST_TABLES = ("alerts", "routed_events", "agency_keys")
 SECRET_VARIABLE = "TIMPORA_TEST_POLRES_WEBHOOK_SECRET"  # noqa: S105 - the name of the variable
 #: 07:00 in Bangkalan (WIB): an hour before the default digest time.
 START = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
@@ -167,10 +161,7 @@ async def service(
         async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
             async with runtime.sessions() as session, session.begin():
                 # Each test starts from an empty queue: another test's retries must not land in this one's receivers.
-                await session.execute(text(f"TRUNCATE {', '.join(_PER_TEST_TABLES)} CASCADE"))
-                await session.execute(
-                    text("UPDATE agencies SET webhook_disabled_at = NULL, webhook_failing_since = NULL")
-                )
+                await empty_queue(session, *_PER_TEST_TABLES)
                 keys = {
                     agency: (await AGENCY_KEYS.issue(session, agency))[1]
                     for agency in ("desa-lajing", "polres-bangkalan", "kanim-pamekasan", "pemkab-bangkalan")

@@ -18,7 +18,9 @@ from sqlalchemy import func, select, text
 
 from tests.support import register as register_variants
 from tests.support.clock import ManualClock
+from tests.support.queue import empty_queue
 from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
+from tests.support.stack import Stack
 from tests.support.waiting import until
 from timpora.alerts.channels.email import SmtpSettings
 from timpora.alerts.channels.webhook import new_secret
@@ -26,6 +28,7 @@ from timpora.alerts.delivery import DeliveryWorker
 from timpora.alerts.main import SERVICE as ALERTS
 from timpora.alerts.models import alerts, routed_events
 from timpora.alerts.settings import AlertsSettings, DeliverySettings, LifecycleSettings
+from timpora.common.db.bootstrap import fresh_database
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
 from timpora.registry.expiry import ExpiryScheduler
@@ -44,6 +47,8 @@ START = datetime(2026, 2, 1, 5, 0, tzinfo=UTC)
 AGENCIES = ("pemkab-bangkalan", "polres-bangkalan", "desa-lajing")
 #: A member of the team with no data-sharing agreement (yet): it must receive nothing about anyone.
 WITHOUT_AGREEMENT = "bin-jatim"
+#: The grouped platform's database (and its roles' prefix).
+GROUPED_DATABASE = "timpora_test_grouped"
 WEBHOOK_SECRET_VARIABLE = "TIMPORA_E2E_POLRES_WEBHOOK_SECRET"  # noqa: S105 - the name of the variable
 
 
@@ -143,36 +148,40 @@ async def platform(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Platform]:
-    secret = new_secret()
-    monkeypatch.setenv(WEBHOOK_SECRET_VARIABLE, secret)
-    async with webhook_receiver() as webhook, smtp_receiver() as smtp:
-        async for platform in _platform(
-            kafka_settings, database_settings, _register(tmp_path / "register.yaml", webhook.url), webhook, smtp
-        ):
-            platform.webhook_secret = secret
-            yield platform
+    """The platform, one message per notice."""
+    async for platform in _started(
+        kafka_settings, database_settings, tmp_path, monkeypatch, register_variants.ungrouped
+    ):
+        yield platform
 
 
 @pytest.fixture
 async def grouped_platform(
+    kafka_settings: KafkaSettings, stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Platform]:
+    """The same platform with every member's notices grouped at the register's defaults (issue 17), on a database
+    of its own: the thousands of people a storm imports must not be in the other tests' expiry passes."""
+    urls = await fresh_database(stack.pg_admin_url, GROUPED_DATABASE, role_prefix=GROUPED_DATABASE)
+    databases = {name: DatabaseSettings(url=url, pool_size=5) for name, url in urls.items()}
+    async for platform in _started(kafka_settings, databases, tmp_path, monkeypatch, register_variants.grouped):
+        yield platform
+
+
+async def _started(
     kafka_settings: KafkaSettings,
     database_settings: dict[str, DatabaseSettings],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    grouping: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> AsyncIterator[Platform]:
-    """The same platform with every member's notices grouped at the register's defaults (issue 17), from an empty
-    delivery queue: another test's notices must not join this one's messages, nor its messages' times (a channel's
-    last message, at another test's clock) hold this one's back."""
+    """The platform on the register ``grouping`` makes, from an empty delivery queue (tests/support/queue.py)."""
     secret = new_secret()
     monkeypatch.setenv(WEBHOOK_SECRET_VARIABLE, secret)
     async with webhook_receiver() as webhook, smtp_receiver() as smtp:
-        register_file = _register(tmp_path / "register.yaml", webhook.url, register_variants.grouped)
+        register_file = _register(tmp_path / "register.yaml", webhook.url, grouping)
         async for platform in _platform(kafka_settings, database_settings, register_file, webhook, smtp):
             async with platform.runtimes["alerts"].sessions() as session, session.begin():
-                await session.execute(text("TRUNCATE delivery_attempts, deliveries, gatherings, digests CASCADE"))
-                await session.execute(
-                    text("UPDATE agencies SET webhook_disabled_at = NULL, webhook_failing_since = NULL")
-                )
+                await empty_queue(session)
             platform.runtimes["alerts"].state["alerting"].directory_cache.invalidate()  # type: ignore[attr-defined]
             platform.webhook_secret = secret
             yield platform
