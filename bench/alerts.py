@@ -28,6 +28,7 @@ from timpora.alerts.main import SERVICE
 from timpora.alerts.settings import AlertsSettings, DeliverySettings
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.kafka.admin import ensure_topics
+from timpora.common.kafka.broker import client_options
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
@@ -195,9 +196,7 @@ async def bench_throughput(database: DatabaseSettings, kafka: KafkaSettings, bas
 
 
 async def _raw_consume_and_post(kafka: KafkaSettings, topic: str, url: str, count: int) -> float:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka.bootstrap_servers, group_id=None, auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(topic, **client_options(kafka), group_id=None, auto_offset_reset="earliest")
     limits = httpx.Limits(max_connections=CONCURRENCY)
     started = time.perf_counter()
     await consumer.start()

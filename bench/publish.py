@@ -12,6 +12,7 @@ from bench.common import Result, timed
 from tests.support.factories import sample_event
 from timpora.common.events import KafkaRecord, encode
 from timpora.common.kafka.admin import ensure_topics
+from timpora.common.kafka.broker import client_options
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import KafkaSettings
 from timpora.common.topics import TopicSpec
@@ -28,7 +29,7 @@ async def bench_publish(kafka: KafkaSettings, count: int, window: int, repeats: 
     events = [sample_event() for _ in range(count)]
     records: list[KafkaRecord] = [encode(event) for event in events]
     producer = EventProducer(kafka, client_id="bench")
-    raw_producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True)
+    raw_producer = AIOKafkaProducer(**client_options(kafka), acks="all", enable_idempotence=True)
     await producer.start()
     await raw_producer.start()
 

@@ -25,6 +25,7 @@ from timpora.common.db.engine import driver_connection, make_engine
 from timpora.common.db.migrations import upgrade
 from timpora.common.events.envelope import attribute_headers
 from timpora.common.kafka.admin import ensure_topics
+from timpora.common.kafka.broker import client_options
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
@@ -182,7 +183,7 @@ async def bench_relay(engine: AsyncEngine, kafka: KafkaSettings, count: int) -> 
     del rows
     gc.collect()
     gc.freeze()
-    raw_producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True)
+    raw_producer = AIOKafkaProducer(**client_options(kafka), acks="all", enable_idempotence=True)
     await raw_producer.start()
 
     async def raw() -> None:
@@ -209,7 +210,7 @@ async def _latencies(
     kafka: KafkaSettings, topic: str, send: Callable[[str], Awaitable[None]], rate: int, seconds: float
 ) -> list[float]:
     """Sends ``rate`` events a second for ``seconds`` with ``send(event_id)``; returns each one's delay in ms."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
     await consumer.start()
     partitions = [TopicPartition(topic, p) for p in range(6)]
     consumer.assign(partitions)
@@ -278,7 +279,7 @@ async def bench_latency(engine: AsyncEngine, kafka: KafkaSettings, rate: int, se
     ours = await _latencies(kafka, topic, commit, rate, seconds)
     running.cancel()
     await producer.stop()
-    raw_producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True)
+    raw_producer = AIOKafkaProducer(**client_options(kafka), acks="all", enable_idempotence=True)
     await raw_producer.start()
     payload = template.data.model_dump_json().encode()
 

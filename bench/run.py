@@ -16,7 +16,7 @@ import os
 
 from bench import alerts, publish, registry, sharing, sharing_list
 from bench.common import Result, report
-from timpora.common.settings import KafkaSettings
+from timpora.common.settings import OperatorKafkaSettings
 
 
 async def main() -> None:
@@ -35,9 +35,7 @@ async def main() -> None:
     args = parser.parse_args()
     chosen = set(args.only or ["publish", "registry", "sharing", "sharing-list", "alerts"])
     # Its own namespace: a running system on the same broker never sees the benchmarks' events.
-    kafka = KafkaSettings(
-        bootstrap_servers=os.environ.get("TIMPORA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"), namespace="bench"
-    )
+    kafka = OperatorKafkaSettings().admin(namespace="bench")
     results: list[Result] = []
     if "publish" in chosen:
         await publish.bench_publish(kafka, 500, 100, 1)  # warm-up: connections, first metadata

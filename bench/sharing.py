@@ -17,6 +17,7 @@ from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.kafka.admin import ensure_topics
+from timpora.common.kafka.broker import client_options
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.common.topics import TopicSpec
@@ -58,9 +59,7 @@ async def bench_rebuild(engine: AsyncEngine, kafka: KafkaSettings, count: int) -
     allowed = list(agreement.fields)
 
     async def raw() -> None:
-        consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=kafka.bootstrap_servers, group_id=None, auto_offset_reset="earliest"
-        )
+        consumer = AIOKafkaConsumer(topic, **client_options(kafka), group_id=None, auto_offset_reset="earliest")
         await consumer.start()
         rows: dict[str, tuple[object, ...]] = {}
         try:

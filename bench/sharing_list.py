@@ -176,7 +176,7 @@ async def seed(admin_url: str, count: int) -> Seeded:
 def ours_app() -> FastAPI:
     """The service's own app, as ``timpora-sharing serve`` builds it; no relay, no practical rate limit."""
     settings = SharingSettings(
-        kafka=KafkaSettings(bootstrap_servers=os.environ[ENV_KAFKA], namespace=NAMESPACE),
+        kafka=KafkaSettings.model_validate_json(os.environ[ENV_KAFKA]),
         database=DatabaseSettings(url=os.environ[ENV_URL], pool_size=POOL, max_overflow=0),
         http=HttpSettings(),
         register_file=register.DEFAULT_REGISTER,
@@ -327,7 +327,12 @@ def _cpu_seconds(pid: int) -> float:
 async def server(kind: str, seeded: Seeded, kafka: KafkaSettings) -> AsyncIterator[Target]:
     """Starts the ``kind`` server process and waits until it answers."""
     target = Target(port=_free_port(), pid=0, key=seeded.key)
-    env = os.environ | {ENV_URL: seeded.url, ENV_KAFKA: kafka.bootstrap_servers}
+    # The whole connection, password included, to the child only (its environment, never its arguments).
+    plain = kafka.model_dump(mode="json") | {
+        "namespace": NAMESPACE,
+        "sasl_password": kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+    }
+    env = os.environ | {ENV_URL: seeded.url, ENV_KAFKA: json.dumps(plain)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.sharing_list", kind, str(target.port), cwd=REPO, env=env, stdout=subprocess.DEVNULL
     )

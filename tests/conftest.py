@@ -46,7 +46,7 @@ def stack() -> Iterator[stacks.Stack]:
 @pytest.fixture
 async def kafka_settings(stack: stacks.Stack) -> AsyncIterator[KafkaSettings]:
     """The broker, under a namespace of this test's own; its topics are deleted when the test ends."""
-    settings = KafkaSettings(bootstrap_servers=stack.kafka_bootstrap_servers, namespace=new_namespace())
+    settings = stack.kafka.model_copy(update={"namespace": new_namespace()})
     yield settings
     await delete_namespace(settings)
 

@@ -20,7 +20,7 @@ from timpora.common.db.migrations import upgrade
 from timpora.common.events import CloudEvent, KafkaRecord, encode
 from timpora.common.events.payloads import Contract
 from timpora.common.kafka.admin import committed_offsets, ensure_topics
-from timpora.common.kafka.broker import make_broker
+from timpora.common.kafka.broker import client_options, make_broker
 from timpora.common.kafka.consumer import (
     ConsumedRecord,
     InboxConsumer,
@@ -136,9 +136,7 @@ async def _inbox_rows(harness: Harness) -> int:
 
 
 async def _read_all(kafka: KafkaSettings, topic: str, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
-    reader = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest", group_id=None
-    )
+    reader = AIOKafkaConsumer(topic, **client_options(kafka), auto_offset_reset="earliest", group_id=None)
     await reader.start()
     try:
         records: list[ConsumerRecord[bytes, bytes]] = []
@@ -292,7 +290,7 @@ async def test_a_database_outage_longer_than_the_retries_redelivers_instead_of_d
 
 
 async def _records_in(kafka: KafkaSettings, topic: str) -> int:
-    reader = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    reader = AIOKafkaConsumer(**client_options(kafka), group_id=None)
     await reader.start()
     try:
         partition = TopicPartition(topic, 0)

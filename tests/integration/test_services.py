@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from tests.support.stack import Stack
 from timpora.alerts.main import create_app as alerts_app
 from timpora.alerts.settings import AlertsSettings
+from timpora.common.kafka.acls import service_topics
 from timpora.common.kafka.admin import admin_client
 from timpora.common.settings import DatabaseSettings, KafkaSettings, ServiceSettings
 from timpora.registry.main import create_app as registry_app
@@ -50,23 +51,25 @@ async def test_a_service_starts_and_answers_health_readiness_metrics_and_openapi
     assert openapi.json()["info"]["title"] == f"TIMPORA {service}"
 
 
-async def test_starting_a_service_creates_the_catalogs_topics_with_their_settings(
+async def test_starting_a_service_creates_its_catalog_topics_with_their_settings_and_no_others(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
 ) -> None:
     app = registry_app(RegistrySettings(kafka=kafka_settings, database=database_settings["registry"]))
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
         pass
 
+    catalog = kafka_settings.catalog
+    own = service_topics(catalog, "registry")
     admin = admin_client(kafka_settings)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        static = kafka_settings.catalog.static
-        described = {topic["topic"]: topic for topic in await admin.describe_topics([s.name for s in static])}
+        existing = {name for name in await admin.list_topics() if catalog.owns(name)}
+        described = {topic["topic"]: topic for topic in await admin.describe_topics([s.name for s in own])}
     finally:
         await admin.close()
-    for spec in static:
-        assert spec.name in existing
+    # Each service makes only what it uses: on a locked-down broker it may create nothing else.
+    assert existing == {spec.name for spec in own} == {catalog.registry_events.name}
+    for spec in own:
         assert len(described[spec.name]["partitions"]) == spec.partitions
 
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from timpora.common.kafka.admin import admin_client, topic_partitions
+from timpora.common.kafka.broker import client_options
 from timpora.common.settings import KafkaSettings
 
 
@@ -39,7 +40,7 @@ class TopicTail:
 
 @asynccontextmanager
 async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         partitions = await topic_partitions(kafka, topic)
@@ -56,7 +57,7 @@ async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
 
 async def everything_on(kafka: KafkaSettings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on ``topic`` from its beginning to its end as of now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False, group_id=None)
     await consumer.start()
     found: list[ConsumerRecord[bytes, bytes]] = []
     try:

@@ -43,10 +43,19 @@ def service_environment(
 ) -> dict[str, str]:
     """The environment a ``timpora-<service>`` process reads: the test's broker, namespace and database."""
     prefix = f"TIMPORA_{service.upper()}_"
-    return os.environ | {
+    # The test's principal, not the one the stack's environment names for the service: the service principals'
+    # rules cover the stack's own namespace, not the test's (tests/kafka/test_acls.py runs them in theirs).
+    login = {
+        f"{prefix}KAFKA__SASL_MECHANISM": kafka.sasl_mechanism or "",
+        f"{prefix}KAFKA__SASL_USERNAME": kafka.sasl_username or "",
+        f"{prefix}KAFKA__SASL_PASSWORD": kafka.sasl_password.get_secret_value() if kafka.sasl_password else "",
+    }
+    environment = {name: value for name, value in os.environ.items() if not name.startswith(f"{prefix}KAFKA__SASL_")}
+    return environment | {
         f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         f"{prefix}KAFKA__NAMESPACE": kafka.namespace,
         f"{prefix}DATABASE__URL": database.url.get_secret_value(),
+        **{name: value for name, value in login.items() if value},
         **(extra or {}),
     }
 

@@ -15,14 +15,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from timpora.common.settings import KafkaSettings, OperatorKafkaSettings
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True, slots=True)
 class Stack:
-    kafka_bootstrap_servers: str
+    #: The operators' connection (a super user on a locked-down broker): tests make topics, read any topic
+    #: and grant rules with it. A test's namespace goes on top (see the ``kafka_settings`` fixture).
+    kafka: KafkaSettings
     pg_admin_url: str
     source: str
+    #: The operator settings as given (agencies' TLS address, CA file); None without a locked-down broker.
+    operator: OperatorKafkaSettings | None = None
+
+    @property
+    def locked_down(self) -> bool:
+        return self.kafka.sasl_mechanism is not None
 
 
 def _port_open(address: str) -> bool:
@@ -34,11 +44,15 @@ def _port_open(address: str) -> bool:
         return False
 
 
+def _stack(operator: OperatorKafkaSettings, postgres: str, source: str) -> Stack:
+    return Stack(operator.admin(), postgres, source, operator)
+
+
 def from_environment() -> Stack | None:
     kafka = os.environ.get("TIMPORA_KAFKA_BOOTSTRAP_SERVERS")
     postgres = os.environ.get("TIMPORA_PG_ADMIN_URL")
     if kafka and postgres:
-        return Stack(kafka, postgres, "environment")
+        return _stack(OperatorKafkaSettings(), postgres, "environment")
     return None
 
 
@@ -51,11 +65,17 @@ def from_local_stack() -> Stack | None:
     values = dict(
         line.removeprefix("export ").split("=", 1) for line in output.splitlines() if line.startswith("export ")
     )
-    kafka = values["TIMPORA_KAFKA_BOOTSTRAP_SERVERS"]
+    operator = OperatorKafkaSettings.model_validate(
+        {
+            name.removeprefix("TIMPORA_KAFKA_").lower(): value
+            for name, value in values.items()
+            if name.startswith("TIMPORA_KAFKA_")
+        }
+    )
     postgres = values["TIMPORA_PG_ADMIN_URL"]
     pg_address = postgres.rsplit("@", 1)[1].split("/", 1)[0]
-    if _port_open(kafka) and _port_open(pg_address):
-        return Stack(kafka, postgres, "local stack")
+    if _port_open(operator.bootstrap_servers) and _port_open(pg_address):
+        return _stack(operator, postgres, "local stack")
     return None
 
 
@@ -81,7 +101,11 @@ def from_testcontainers() -> Iterator[Stack | None]:
         KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka,
         PostgresContainer("postgres:17", driver=None) as postgres,
     ):
-        yield Stack(kafka.get_bootstrap_server(), postgres.get_connection_url(), "testcontainers")
+        yield Stack(
+            KafkaSettings(bootstrap_servers=kafka.get_bootstrap_server()),
+            postgres.get_connection_url(),
+            "testcontainers",
+        )
 
 
 @contextlib.contextmanager

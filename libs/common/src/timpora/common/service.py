@@ -23,6 +23,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from timpora.common.clock import Clock, SystemClock
@@ -30,11 +31,12 @@ from timpora.common.config_files import ConfigFileError
 from timpora.common.db.engine import make_engine, make_session_factory, ping
 from timpora.common.db.migrations import upgrade
 from timpora.common.http.health import ReadinessCheck, health_router
+from timpora.common.kafka.acls import service_topics
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.broker import make_broker
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.logging import configure_logging
-from timpora.common.settings import ServiceSettings, retired_in
+from timpora.common.settings import ServiceSettings, retired_in, settings_refused
 from timpora.common.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,7 @@ class ServiceRuntime:
             ),
             producer=EventProducer(settings.kafka, client_id=client_id),
             clock=clock or SystemClock(),
-            topics=settings.kafka.catalog.static,
+            topics=service_topics(settings.kafka.catalog, settings.service_name),
         )
 
     @property
@@ -319,7 +321,12 @@ class ServiceDefinition:
         if retired := retired_in(os.environ):
             sys.stderr.write("".join(f"timpora-{self.name}: {line}\n" for line in retired))
             return 2
-        settings = self.settings_class()
+        try:
+            settings = self.settings_class()
+        except ValidationError as error:
+            # One line per setting at fault, naming it and why; never the value (it may be a password).
+            sys.stderr.write("".join(f"timpora-{self.name}: {line}\n" for line in settings_refused(error)))
+            return 2
         stream = sys.stdout if args.command == "serve" else sys.stderr
         configure_logging(self.name, level=settings.log_level, json_output=settings.log_json, stream=stream)
         if args.command == "serve":

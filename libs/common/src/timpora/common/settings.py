@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from timpora.common.topics import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, TopicCatalog
@@ -25,14 +25,80 @@ class KafkaSettings(BaseModel):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     use_tls: bool = False
+    #: The CA that signed the broker's certificate, for TLS to a broker with a private CA (the local stack's).
+    ca_file: str | None = None
     request_timeout_ms: int = Field(default=30_000, gt=0)
     #: Prefix of every topic and consumer group (see timpora.common.topics): two systems sharing a broker
     #: (a developer's running stack and the tests) stay apart when their namespaces differ.
     namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=NAMESPACE_PATTERN)
 
+    # Durability is not negotiable, and it is explicit: these exist so that someone who sets them weaker (as a
+    # tuning guide might advise) is told at start why the service will not run so, instead of losing events.
+    #: Every in-sync replica has a record before the broker acknowledges it.
+    producer_acks: str = "all"
+    #: Producer retries write each record once per partition (sequence numbers).
+    producer_idempotence: bool = True
+    #: Consumers commit an offset only after their transaction has committed, never on a timer.
+    consumer_auto_commit: bool = False
+
+    @field_validator("producer_acks")
+    @classmethod
+    def _acks_all(cls, value: str) -> str:
+        if value not in {"all", "-1"}:
+            raise ValueError(
+                "must be 'all': with fewer acknowledgements a record the broker confirmed is lost when the "
+                "leader fails before its replicas have it"
+            )
+        return "all"
+
+    @field_validator("producer_idempotence")
+    @classmethod
+    def _idempotent(cls, value: bool) -> bool:  # noqa: FBT001 - pydantic's validator signature
+        if not value:
+            raise ValueError("must be true: without it a retried send can write an event twice or out of order")
+        return value
+
+    @field_validator("consumer_auto_commit")
+    @classmethod
+    def _no_auto_commit(cls, value: bool) -> bool:  # noqa: FBT001 - pydantic's validator signature
+        if value:
+            raise ValueError(
+                "must be false: a timer's commit can mark an event done before its transaction committed, and a "
+                "crash then loses it"
+            )
+        return value
+
     @property
     def catalog(self) -> TopicCatalog:
         return TopicCatalog(self.namespace)
+
+
+class OperatorKafkaSettings(BaseSettings):
+    """The operators' connection to Kafka (a super user), read from ``TIMPORA_KAFKA_*``: what the local stack's
+    ``env`` prints, the agencies tool (``timpora-agencies kafka``) and the tests use. The services never do:
+    each has its own principal (``TIMPORA_<SERVICE>_KAFKA__SASL_USERNAME``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TIMPORA_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    sasl_mechanism: SaslMechanism | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=NAMESPACE_PATTERN)
+    #: Where agencies connect (the TLS listener), as they must write it, e.g. ``kafka.imigrasi.example:9094``.
+    agency_bootstrap_servers: str | None = None
+    #: The CA file agencies need to trust the broker's TLS certificate.
+    ca_file: str | None = None
+
+    def admin(self, **changes: object) -> KafkaSettings:
+        """Client settings for the operator's own connection (on the services' listener)."""
+        return KafkaSettings(
+            bootstrap_servers=self.bootstrap_servers,
+            sasl_mechanism=self.sasl_mechanism,
+            sasl_username=self.username,
+            sasl_password=self.password,
+            namespace=self.namespace,
+        ).model_copy(update=changes)
 
 
 class DatabaseSettings(BaseModel):
@@ -109,6 +175,15 @@ RETIRED = {
     "TIMPORA_ALERTS_REGISTER_FILE": "TIMPORA_REGISTER_FILE (one register for every service)",
     "TIMPORA_SHARING_REGISTER_FILE": "TIMPORA_REGISTER_FILE (one register for every service)",
 }
+
+
+def settings_refused(error: ValidationError) -> list[str]:
+    """What is wrong with the settings, one line each: the setting's path and why, never its value."""
+    return [
+        f"setting {'.'.join(str(part) for part in detail['loc'])} refused: "
+        f"{detail['msg'].removeprefix('Value error, ')}"
+        for detail in error.errors(include_input=False, include_url=False)
+    ]
 
 
 def retired_in(environ: Mapping[str, str]) -> list[str]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError
 from aiokafka.structs import TopicPartition
 
 from timpora.common.kafka.broker import client_options
@@ -18,8 +19,29 @@ from timpora.common.topics import TopicSpec
 log = logging.getLogger(__name__)
 
 
+class MissingTopicError(RuntimeError):
+    """A topic a service needs is missing and its principal may not create it (another service owns it)."""
+
+    def __init__(self, topic: str, principal: str | None) -> None:
+        super().__init__(
+            f"topic {topic} does not exist and {principal or 'this client'} may not create it: provision the "
+            "namespace ('deploy/local/stack up' or the compose 'kafka-setup' service does) or start its owner first"
+        )
+
+
 def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**client_options(settings))
+
+
+@asynccontextmanager
+async def admin_session(settings: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed when the block ends."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
 
 
 async def ensure_topics(
@@ -46,6 +68,8 @@ async def ensure_topics(
             except TopicAlreadyExistsError:
                 # Another instance created it between our listing and our request.
                 pass
+            except TopicAuthorizationFailedError:
+                raise MissingTopicError(spec.name, settings.sasl_username) from None
         if created:
             log.info("created Kafka topics", extra={"topics": created})
         return created

@@ -11,13 +11,20 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 
 from timpora.common.settings import KafkaSettings
 
-# Durability defaults, explicit: the broker acknowledges a write only when every in-sync replica has
-# it, and the producer's sequence numbers make its retries write each record once per partition.
-PRODUCER_DURABILITY: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
+
+def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
+    # Hostname and chain are verified as for any TLS server; a private CA (the local stack's) is trusted only
+    # when named.
+    return ssl.create_default_context(cafile=settings.ca_file) if settings.use_tls else None
+
+
+def durability(settings: KafkaSettings) -> dict[str, Any]:
+    """The producer's durability options; the settings refuse anything weaker (see KafkaSettings)."""
+    return {"acks": settings.producer_acks, "enable_idempotence": settings.producer_idempotence}
 
 
 def security_for(settings: KafkaSettings) -> BaseSecurity | None:
-    ssl_context = ssl.create_default_context() if settings.use_tls else None
+    ssl_context = _ssl_context(settings)
     if settings.sasl_mechanism is None:
         return BaseSecurity(ssl_context=ssl_context) if ssl_context else None
     if settings.sasl_username is None or settings.sasl_password is None:
@@ -38,7 +45,7 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "request_timeout_ms": settings.request_timeout_ms,
     }
     if settings.use_tls:
-        options |= {"security_protocol": "SSL", "ssl_context": ssl.create_default_context()}
+        options |= {"security_protocol": "SSL", "ssl_context": _ssl_context(settings)}
     if settings.sasl_mechanism is not None:
         if settings.sasl_username is None or settings.sasl_password is None:
             raise ValueError("Kafka SASL needs both sasl_username and sasl_password")
@@ -66,5 +73,5 @@ def make_broker(
         allow_auto_create_topics=False,
         description=description,
         log_level=logging.DEBUG,
-        **PRODUCER_DURABILITY,
+        **durability(settings),
     )

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from timpora.common.events import CloudEvent, KafkaRecord, encode
 from timpora.common.events.payloads import Contract
-from timpora.common.kafka.broker import PRODUCER_DURABILITY, client_options
+from timpora.common.kafka.broker import client_options, durability
 from timpora.common.settings import KafkaSettings
 
 
@@ -24,7 +24,7 @@ class EventProducer:
             "client_id": settings.client_id or client_id,
             "linger_ms": linger_ms,
             **client_options(settings),
-            **PRODUCER_DURABILITY,
+            **durability(settings),
         }
         self._started: AIOKafkaProducer | None = None
 
