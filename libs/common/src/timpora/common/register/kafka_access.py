@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import secrets
 import sys
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from timpora.common.config_files import ConfigFileError
@@ -47,8 +47,6 @@ from timpora.common.kafka.security import (
 from timpora.common.register import DEFAULT_REGISTER, Register, book, load
 from timpora.common.settings import KafkaSettings, OperatorKafkaSettings, settings_refused
 from timpora.common.topics import TopicSpec
-
-log = logging.getLogger(__name__)
 
 _REGISTER_VARIABLE = "TIMPORA_REGISTER_FILE"
 
@@ -203,9 +201,10 @@ async def watch(access: AgencyAccess, register_file: Path, *, every_s: float = 2
             for line in await access.sync(registers.current(), datetime.now(UTC)):
                 sys.stdout.write(f"{line}\n")
                 sys.stdout.flush()
-        except (OSError, KafkaSecurityError) as error:
+        except (OSError, KafkaError, KafkaSecurityError) as error:
             # A broker restarting: the next round tries again.
-            log.warning("agency access not synced", extra={"reason": type(error).__name__})
+            sys.stderr.write(f"agency access not synced ({type(error).__name__}); trying again\n")
+            sys.stderr.flush()
         await asyncio.sleep(every_s)
 
 
