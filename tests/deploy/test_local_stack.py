@@ -52,9 +52,25 @@ def test_env_prints_what_the_services_and_tests_read(tmp_path: Path) -> None:
     result = _run("env", env=os.environ | {"TIMPORA_STACK_DIR": str(tmp_path)})
 
     names = {line.split("=", 1)[0].removeprefix("export ") for line in result.stdout.splitlines()}
-    assert {"TIMPORA_KAFKA_BOOTSTRAP_SERVERS", "TIMPORA_PG_ADMIN_URL"} <= names
+    values = dict(line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines())
+    assert {
+        "TIMPORA_KAFKA_BOOTSTRAP_SERVERS",
+        "TIMPORA_KAFKA_SASL_MECHANISM",
+        "TIMPORA_KAFKA_USERNAME",
+        "TIMPORA_KAFKA_PASSWORD",
+        "TIMPORA_KAFKA_AGENCY_BOOTSTRAP_SERVERS",
+        "TIMPORA_KAFKA_CA_FILE",
+        "TIMPORA_PG_ADMIN_URL",
+    } <= names
+    passwords = {values["TIMPORA_KAFKA_PASSWORD"]}
     for service in ("REGISTRY", "ALERTS", "SHARING"):
         assert f"TIMPORA_{service}_DATABASE__URL" in names
         assert f"TIMPORA_{service}_KAFKA__BOOTSTRAP_SERVERS" in names
+        # Each service logs in to Kafka as itself, with a password of its own.
+        assert values[f"TIMPORA_{service}_KAFKA__SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert values[f"TIMPORA_{service}_KAFKA__SASL_USERNAME"] == f"timpora-{service.lower()}"
+        passwords.add(values[f"TIMPORA_{service}_KAFKA__SASL_PASSWORD"])
+    assert len(passwords) == 4
+    assert all(len(password) >= 32 for password in passwords)
     secrets = (tmp_path / "secrets.env").stat()
     assert stat.S_IMODE(secrets.st_mode) == 0o600

@@ -3,7 +3,10 @@ answering /healthz and /readyz on the real stack, and stopping cleanly on SIGTER
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -43,3 +46,29 @@ async def test_each_service_process_serves_health_and_readiness_and_stops_on_sig
         assert "service started" in messages
         assert "service stopped" in messages, f"{service} did not shut down cleanly"
         assert all(line["service"] == service for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "why"),
+    [
+        ("KAFKA__PRODUCER_ACKS", "1", "must be 'all'"),
+        ("KAFKA__PRODUCER_IDEMPOTENCE", "false", "a retried send can write an event twice"),
+        ("KAFKA__CONSUMER_AUTO_COMMIT", "true", "a crash then loses it"),
+    ],
+)
+def test_a_service_refuses_to_start_with_weaker_durability_and_says_why(setting: str, value: str, why: str) -> None:
+    environment = os.environ | {f"TIMPORA_SHARING_{setting}": value}
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "timpora.sharing.main", "serve"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"timpora-sharing: setting kafka.{setting.split('__')[1].lower()} refused: ")
+    assert why in refused.stderr
+    assert "Traceback" not in refused.stderr

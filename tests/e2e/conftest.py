@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 
 from tests.support import register as register_variants
 from tests.support.clock import ManualClock
+from tests.support.kafka import service_principals
 from tests.support.queue import empty_queue
 from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
 from tests.support.stack import Stack
@@ -195,14 +196,17 @@ async def _platform(
     smtp: SmtpReceiver,
 ) -> AsyncIterator[Platform]:
     clock = ManualClock(START)
+    # Each service as its own Kafka principal with only its own rules (on the locked-down local stack): every
+    # e2e test shows the services can do their work with nothing more.
+    principals = await service_principals(kafka_settings)
     registry_settings = RegistrySettings(
-        kafka=kafka_settings,
+        kafka=principals["registry"],
         database=database_settings["registry"],
         relay=RelaySettings(poll_interval_s=0.2),
         expiry=ExpirySettings(enabled=False),  # the test runs the scheduler at the times it chooses
     )
     alerts_settings = AlertsSettings(
-        kafka=kafka_settings,
+        kafka=principals["alerts"],
         database=database_settings["alerts"],
         register_file=register_file,
         smtp=SmtpSettings(host=smtp.host, port=smtp.port),
@@ -211,7 +215,7 @@ async def _platform(
         lifecycle=LifecycleSettings(tick_s=3600),
     )
     sharing_settings = SharingSettings(
-        kafka=kafka_settings,
+        kafka=principals["sharing"],
         database=database_settings["sharing"],
         register_file=register_file,
         relay=RelaySettings(poll_interval_s=0.2),

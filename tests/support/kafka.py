@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 
+from timpora.common.kafka.acls import SERVICES, ServiceName
 from timpora.common.kafka.admin import admin_client, topic_partitions
 from timpora.common.kafka.broker import client_options
+from timpora.common.kafka.provision import Principal, provision
+from timpora.common.kafka.security import AclFilter, delete_acls, delete_scram_user, describe_acls
 from timpora.common.settings import KafkaSettings
 
 
@@ -80,13 +86,43 @@ def new_namespace() -> str:
 
 
 async def delete_namespace(kafka: KafkaSettings) -> list[str]:
-    """Deletes every topic of ``kafka``'s namespace (a test's); Kafka drops their groups' offsets with them."""
+    """Deletes every topic of ``kafka``'s namespace (a test's); Kafka drops their groups' offsets with them. On a
+    locked-down broker the namespace's rules and the logins made for it (services', agencies') go too."""
     admin = admin_client(kafka)
     await admin.start()
     try:
         owned = [name for name in await admin.list_topics() if kafka.catalog.owns(name)]
         if owned:
             await admin.delete_topics(owned)
+        if kafka.sasl_mechanism is not None:
+            await _forget_principals(admin, kafka.namespace)
         return owned
     finally:
         await admin.close()
+
+
+async def _forget_principals(admin: AIOKafkaAdminClient, namespace: str) -> None:
+    # Every principal a test makes is named after its namespace: ``<ns>-<service>`` or ``<ns>.agency.<id>``.
+    rules = [rule for rule in await describe_acls(admin, AclFilter()) if _of(rule.principal, namespace)]
+    await delete_acls(admin, [AclFilter.exactly(rule) for rule in rules])
+    for principal in {rule.principal for rule in rules}:
+        await delete_scram_user(admin, principal.removeprefix("User:"))
+
+
+def _of(principal: str, namespace: str) -> bool:
+    return principal.startswith((f"User:{namespace}-", f"User:{namespace}."))
+
+
+async def service_principals(kafka: KafkaSettings) -> dict[ServiceName, KafkaSettings]:
+    """Each service's settings as it runs in production: on a locked-down broker, its own login with only its own
+    rules, in ``kafka``'s namespace (made here; gone with the namespace). Elsewhere, ``kafka`` for each."""
+    if kafka.sasl_mechanism is None:
+        return dict.fromkeys(SERVICES, kafka)
+    principals = {service: Principal(f"{kafka.namespace}-{service}", secrets.token_urlsafe(24)) for service in SERVICES}
+    await provision(kafka, principals)
+    return {
+        service: kafka.model_copy(
+            update={"sasl_username": principal.username, "sasl_password": SecretStr(principal.password)}
+        )
+        for service, principal in principals.items()
+    }

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError
+from aiokafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError, for_code
 from aiokafka.structs import TopicPartition
 
 from timpora.common.kafka.broker import client_options
@@ -62,14 +62,16 @@ async def ensure_topics(
                 replication_factor=replication_factor,
                 topic_configs=dict(spec.config),
             )
-            try:
-                await admin.create_topics([topic])
+            # aiokafka returns a topic's error in the response instead of raising it.
+            response = await admin.create_topics([topic])
+            ((_name, code, *_),) = response.topic_errors  # type: ignore[attr-defined]
+            error = for_code(code) if code else None
+            if error is None:
                 created.append(spec.name)
-            except TopicAlreadyExistsError:
-                # Another instance created it between our listing and our request.
-                pass
-            except TopicAuthorizationFailedError:
-                raise MissingTopicError(spec.name, settings.sasl_username) from None
+            elif error is TopicAuthorizationFailedError:
+                raise MissingTopicError(spec.name, settings.sasl_username)
+            elif error is not TopicAlreadyExistsError:  # another instance created it between listing and asking
+                raise error(f"could not create topic {spec.name}")
         if created:
             log.info("created Kafka topics", extra={"topics": created})
         return created

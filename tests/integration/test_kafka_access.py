@@ -1,0 +1,589 @@
+"""The locked-down broker: each agency reads its own topics and can do nothing else; each service only its job.
+
+On the local stack's real broker (SASL/SCRAM-SHA-512, StandardAuthorizer, TLS for agencies), in the test's own
+namespace, with logins made for the test (``timpora-agencies kafka grant``'s code, the services' provisioning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import NewTopic
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
+from pydantic import SecretStr
+
+from tests.support import register as registers
+from tests.support.kafka import service_principals
+from tests.support.stack import REPO, Stack
+from timpora.common.kafka.acls import ServiceName
+from timpora.common.kafka.admin import admin_session, ensure_topics
+from timpora.common.kafka.broker import client_options
+from timpora.common.kafka.security import (
+    AclBinding,
+    KafkaSecurityError,
+    Operation,
+    PatternType,
+    ResourceType,
+    create_acls,
+    set_scram_password,
+)
+from timpora.common.register import Register, load
+from timpora.common.register.kafka_access import AccessRefusedError, AgencyAccess, Credentials
+from timpora.common.settings import KafkaSettings, OperatorKafkaSettings
+
+pytestmark = pytest.mark.timeout(180)
+
+POLICE, REGENCY = "polres-bangkalan", "pemkab-bangkalan"  # the police: events and alerts; the regency: events
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def operator(stack: Stack) -> OperatorKafkaSettings:
+    if not stack.locked_down or stack.operator is None or not stack.operator.agency_bootstrap_servers:
+        message = f"the broker in use ({stack.source}) is not the locked-down local stack"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI runs on the local stack, which locks Kafka down: {message}")
+        pytest.skip(message)
+    return stack.operator
+
+
+@dataclass
+class Granted:
+    access: AgencyAccess
+    register: Register
+    kafka: KafkaSettings
+    operator: OperatorKafkaSettings
+    logins: dict[str, Credentials]
+
+    async def grant(self, agency_id: str, register: Register | None = None) -> Credentials:
+        self.logins[agency_id] = await self.access.grant(
+            register or self.register,
+            agency_id,
+            NOW,
+            agency_servers=self.operator.agency_bootstrap_servers or "",
+            ca_file=self.operator.ca_file or "",
+        )
+        return self.logins[agency_id]
+
+
+@pytest.fixture
+async def granted(operator: OperatorKafkaSettings, kafka_settings: KafkaSettings, tmp_path: Path) -> Granted:
+    # The fixed topics exist, as the operator's provisioning makes them.
+    await ensure_topics(kafka_settings, kafka_settings.catalog.static)
+    register_file = tmp_path / "register.yaml"
+    register_file.write_text(yaml.safe_dump(registers.shipped()), encoding="utf-8")
+    found = Granted(AgencyAccess(kafka_settings), load(register_file), kafka_settings, operator, {})
+    await found.grant(POLICE)
+    await found.grant(REGENCY)
+    return found
+
+
+def as_agency(login: Credentials, **changes: Any) -> KafkaSettings:
+    """The agency's client, exactly from the lines ``grant`` printed (TLS to the agencies' listener)."""
+    return KafkaSettings(
+        bootstrap_servers=login.bootstrap_servers,
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username=login.username,
+        sasl_password=SecretStr(login.password),
+        use_tls=True,
+        ca_file=login.ca_file,
+        request_timeout_ms=10_000,
+    ).model_copy(update=changes)
+
+
+async def _publish(kafka: KafkaSettings, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(**client_options(kafka), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=b"k")
+    finally:
+        await producer.stop()
+
+
+async def _read(kafka: KafkaSettings, topics: list[str], group: str, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """Reads in a consumer group until ``count`` records came (or 60 s passed); commits what it read."""
+    consumer = AIOKafkaConsumer(
+        *topics, **client_options(kafka), group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    found: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(found) < count and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(records)
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _refused(attempt: Callable[[], Awaitable[object]], *errors: type[Exception]) -> Exception:
+    """Runs ``attempt`` until the broker refuses it with one of ``errors`` (a consumer may first poll empty)."""
+    with pytest.raises(errors) as refused:
+        await asyncio.wait_for(attempt(), timeout=60)
+    return refused.value
+
+
+def _consume(kafka: KafkaSettings, topic: str, group: str) -> Callable[[], Awaitable[object]]:
+    async def attempt() -> None:
+        consumer = AIOKafkaConsumer(
+            topic, **client_options(kafka), group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            while True:
+                await consumer.getmany(timeout_ms=500)
+        finally:
+            await consumer.stop()
+
+    return attempt
+
+
+def _produce(kafka: KafkaSettings, topic: str, *, idempotent: bool) -> Callable[[], Awaitable[object]]:
+    async def attempt() -> None:
+        options = {"acks": "all", "enable_idempotence": True} if idempotent else {"acks": 1}
+        producer = AIOKafkaProducer(**client_options(kafka), **options)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, b"forged", key=b"k")
+        finally:
+            await producer.stop()
+
+    return attempt
+
+
+# --- an agency ---------------------------------------------------------------------------------------------
+
+
+async def test_an_agency_reads_its_own_topics_in_its_own_groups_and_sees_no_other_topic(granted: Granted) -> None:
+    catalog = granted.kafka.catalog
+    police = granted.logins[POLICE]
+    own = [catalog.agency_events(POLICE).name, catalog.agency_alerts(POLICE).name]
+    for topic in own:
+        await _publish(granted.kafka, topic, topic.encode())
+
+    records = await _read(as_agency(police), own, f"{police.group_prefix}main", count=2)
+
+    assert sorted(record.value or b"" for record in records) == sorted(topic.encode() for topic in own)
+    assert police.topics == tuple(own)
+    async with admin_session(as_agency(police)) as client:
+        # Metadata lists what a principal may describe: its own two topics, of all the namespace holds.
+        assert sorted(name for name in await client.list_topics() if catalog.owns(name)) == sorted(own)
+
+
+@pytest.mark.parametrize(
+    "topic_of",
+    [
+        pytest.param(lambda catalog: catalog.registry_events.name, id="the registry topic"),
+        pytest.param(lambda catalog: catalog.agency_events(REGENCY).name, id="another agency's events"),
+        pytest.param(lambda catalog: catalog.alerts_dead_letters.name, id="the alerts dead letters"),
+        pytest.param(lambda catalog: catalog.sharing_dead_letters.name, id="the sharing dead letters"),
+        pytest.param(lambda catalog: catalog.disclosure_anchors.name, id="the disclosure checkpoints"),
+    ],
+)
+async def test_an_agency_is_refused_every_topic_but_its_own(granted: Granted, topic_of: Callable[[Any], str]) -> None:
+    police = granted.logins[POLICE]
+    topic = topic_of(granted.kafka.catalog)
+
+    await _refused(_consume(as_agency(police), topic, f"{police.group_prefix}main"), TopicAuthorizationFailedError)
+
+
+async def test_the_regency_without_a_kafka_channel_is_refused_its_alert_topic(granted: Granted) -> None:
+    regency = granted.logins[REGENCY]
+    await ensure_topics(granted.kafka, [granted.kafka.catalog.agency_alerts(REGENCY)])
+
+    assert regency.topics == (granted.kafka.catalog.agency_events(REGENCY).name,)
+    await _refused(
+        _consume(as_agency(regency), granted.kafka.catalog.agency_alerts(REGENCY).name, f"{regency.group_prefix}x"),
+        TopicAuthorizationFailedError,
+    )
+
+
+@pytest.mark.parametrize(
+    "group_of",
+    [
+        pytest.param(lambda ns: f"{ns}.agency.{REGENCY}.main", id="another agency's group"),
+        pytest.param(lambda ns: f"{ns}.agency.{POLICE}-x.main", id="a longer agency id's group"),
+        pytest.param(lambda ns: f"{ns}-sharing-projections", id="the sharing service's group"),
+        pytest.param(lambda _ns: "anything", id="a group outside its prefix"),
+    ],
+)
+async def test_an_agency_cannot_join_any_group_outside_its_prefix(
+    granted: Granted, group_of: Callable[[str], str]
+) -> None:
+    police = granted.logins[POLICE]
+    group = group_of(granted.kafka.namespace)
+
+    await _refused(
+        _consume(as_agency(police), granted.kafka.catalog.agency_events(POLICE).name, group),
+        GroupAuthorizationFailedError,
+    )
+
+
+@pytest.mark.parametrize("idempotent", [True, False], ids=["idempotent producer", "plain producer"])
+@pytest.mark.parametrize("own", [True, False], ids=["its own topic", "the registry topic"])
+async def test_an_agency_cannot_write_anywhere(granted: Granted, idempotent: bool, own: bool) -> None:  # noqa: FBT001
+    catalog = granted.kafka.catalog
+    topic = catalog.agency_events(POLICE).name if own else catalog.registry_events.name
+
+    # An idempotent producer is refused its producer id (it may write nowhere); a plain one the topic.
+    await _refused(
+        _produce(as_agency(granted.logins[POLICE]), topic, idempotent=idempotent),
+        ClusterAuthorizationFailedError,
+        TopicAuthorizationFailedError,
+    )
+
+
+async def test_an_agency_cannot_create_topics_change_rules_or_logins(granted: Granted) -> None:
+    police = as_agency(granted.logins[POLICE])
+    async with admin_session(police) as client:
+        created = await client.create_topics([NewTopic(f"{granted.kafka.namespace}.sharing.agency.x.v1", 1, 1)])
+        ((_name, code, *_),) = created.topic_errors  # type: ignore[attr-defined]
+        assert code == TopicAuthorizationFailedError.errno
+        widened = AclBinding(
+            f"User:{police.sasl_username}",
+            ResourceType.TOPIC,
+            granted.kafka.catalog.registry_events.name,
+            PatternType.LITERAL,
+            Operation.READ,
+        )
+        with pytest.raises(KafkaSecurityError, match="ClusterAuthorizationFailedError"):
+            await create_acls(client, [widened])
+        with pytest.raises(KafkaSecurityError, match="ClusterAuthorizationFailedError"):
+            await set_scram_password(client, "admin", "a-password-of-its-choosing")
+
+
+@pytest.mark.parametrize(
+    "login",
+    [
+        pytest.param(lambda c: {"sasl_password": SecretStr(c.password + "x")}, id="a wrong password"),
+        pytest.param(lambda c: {"sasl_username": f"{c.username}-x"}, id="an unknown user"),
+        pytest.param(lambda _c: {"sasl_mechanism": None}, id="no login at all (TLS only)"),
+    ],
+)
+async def test_a_client_without_a_valid_login_is_refused(
+    granted: Granted, login: Callable[[Credentials], dict[str, Any]]
+) -> None:
+    police = granted.logins[POLICE]
+    settings = as_agency(police, **login(police))
+
+    await _refused(
+        _consume(settings, granted.kafka.catalog.agency_events(POLICE).name, f"{police.group_prefix}m"), KafkaError
+    )
+
+
+async def test_the_services_listener_refuses_a_client_without_a_login(granted: Granted) -> None:
+    bare = KafkaSettings(bootstrap_servers=granted.kafka.bootstrap_servers, request_timeout_ms=5_000)
+
+    await _refused(_consume(bare, granted.kafka.catalog.registry_events.name, "anything"), KafkaConnectionError)
+
+
+# --- rotation, revocation and the register -------------------------------------------------------------------
+
+
+async def test_granting_again_rotates_the_password_and_revoking_cuts_an_open_consumer_off(granted: Granted) -> None:
+    catalog = granted.kafka.catalog
+    old = granted.logins[POLICE]
+    new = await granted.grant(POLICE)
+    assert new.password != old.password
+    await _refused(_consume(as_agency(old), catalog.agency_events(POLICE).name, f"{old.group_prefix}m"), KafkaError)
+
+    # A consumer connected with the new login reads, then loses its access with the revocation, at once.
+    consumer = AIOKafkaConsumer(
+        catalog.agency_events(POLICE).name,
+        **client_options(as_agency(new)),
+        group_id=f"{new.group_prefix}main",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        await _publish(granted.kafka, catalog.agency_events(POLICE).name, b"before")
+        seen: list[bytes | None] = []
+        while not seen:
+            seen = [r.value for records in (await consumer.getmany(timeout_ms=500)).values() for r in records]
+        assert await granted.access.revoke(POLICE)
+
+        async def keep_reading() -> None:
+            while True:
+                await consumer.getmany(timeout_ms=500)
+                await consumer.commit()
+
+        await _refused(keep_reading, TopicAuthorizationFailedError, GroupAuthorizationFailedError)
+    finally:
+        await consumer.stop()
+    await _refused(_consume(as_agency(new), catalog.agency_events(POLICE).name, f"{new.group_prefix}m"), KafkaError)
+
+
+async def test_an_agency_not_in_the_register_or_without_an_agreement_in_force_is_not_granted(
+    granted: Granted, tmp_path: Path
+) -> None:
+    with pytest.raises(AccessRefusedError, match="not a member"):
+        await granted.grant("polres-madiun")
+    lapsed = _register(tmp_path, lambda document: _end_agreement(document, REGENCY))
+    with pytest.raises(AccessRefusedError, match="no data-sharing agreement in force"):
+        await granted.grant(REGENCY, lapsed)
+
+
+async def test_sync_takes_access_from_a_member_removed_or_whose_agreement_ended_and_narrows_a_changed_one(
+    granted: Granted, tmp_path: Path
+) -> None:
+    catalog = granted.kafka.catalog
+    await granted.grant("desa-lajing")
+
+    def change(document: dict[str, Any]) -> dict[str, Any]:
+        document["members"] = [entry for entry in document["members"] if entry["id"] != "desa-lajing"]
+        _end_agreement(document, REGENCY)
+        registers.member(document, POLICE)["channels"]["kafka"] = False
+        return document
+
+    changes = await granted.access.sync(_register(tmp_path, change), NOW)
+
+    assert changes == [
+        "desa-lajing: access revoked (not in the register)",
+        f"{REGENCY}: access revoked (no agreement in force)",
+        f"{POLICE}: access now reads its events topic",
+    ]
+    for agency in ("desa-lajing", REGENCY):
+        login = granted.logins[agency]
+        await _refused(
+            _consume(as_agency(login), catalog.agency_events(agency).name, f"{login.group_prefix}m"), KafkaError
+        )
+    police = granted.logins[POLICE]
+    await _publish(granted.kafka, catalog.agency_events(POLICE).name, b"still")
+    assert [
+        r.value
+        for r in await _read(as_agency(police), [catalog.agency_events(POLICE).name], f"{police.group_prefix}m", 1)
+    ] == [b"still"]
+    await _refused(
+        _consume(as_agency(police), catalog.agency_alerts(POLICE).name, f"{police.group_prefix}m"),
+        TopicAuthorizationFailedError,
+    )
+    # A second round finds nothing to change.
+    assert await granted.access.sync(_register(tmp_path, change), NOW) == []
+
+
+def _end_agreement(document: dict[str, Any], agency_id: str) -> dict[str, Any]:
+    agreement = registers.member(document, agency_id)["agreement"]
+    agreement["valid_from"] = "2020-01-01"
+    agreement["valid_to"] = "2020-12-31"
+    return document
+
+
+def _register(tmp_path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Register:
+    path = tmp_path / f"register-{len(list(tmp_path.glob('register-*')))}.yaml"
+    path.write_text(yaml.safe_dump(change(registers.shipped())), encoding="utf-8")
+    return load(path)
+
+
+# --- the services ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    service: ServiceName
+    what: str
+    attempt: Callable[[KafkaSettings, KafkaSettings], Callable[[], Awaitable[object]]]
+    errors: tuple[type[Exception], ...]
+
+
+_WRITE_REFUSED = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError)
+_GROUP_REFUSED = (GroupAuthorizationFailedError,)
+_TOPIC_REFUSED = (TopicAuthorizationFailedError,)
+
+
+def _read_in(
+    topic: Callable[[Any], str], group: str
+) -> Callable[[KafkaSettings, KafkaSettings], Callable[[], Awaitable[object]]]:
+    return lambda me, ns: _consume(me, topic(ns.catalog), f"{ns.namespace}-{group}")
+
+
+def _write(topic: Callable[[Any], str]) -> Callable[[KafkaSettings, KafkaSettings], Callable[[], Awaitable[object]]]:
+    return lambda me, ns: _produce(me, topic(ns.catalog), idempotent=False)
+
+
+def _registry(catalog: Any) -> str:
+    return str(catalog.registry_events.name)
+
+
+FORBIDDEN = [
+    Forbidden(
+        "registry", "read the registry topic", _read_in(_registry, "alerts-routing"), (*_TOPIC_REFUSED, *_GROUP_REFUSED)
+    ),
+    Forbidden("registry", "write an agency's topic", _write(lambda c: c.agency_events(POLICE).name), _WRITE_REFUSED),
+    Forbidden("alerts", "write the registry topic", _write(_registry), _WRITE_REFUSED),
+    Forbidden(
+        "alerts",
+        "read an agency's events topic",
+        _read_in(lambda c: c.agency_events(POLICE).name, "alerts-routing"),
+        _TOPIC_REFUSED,
+    ),
+    Forbidden("alerts", "join the sharing service's group", _read_in(_registry, "sharing-projections"), _GROUP_REFUSED),
+    Forbidden("sharing", "write the registry topic", _write(_registry), _WRITE_REFUSED),
+    Forbidden(
+        "sharing", "write an agency's alerts topic", _write(lambda c: c.agency_alerts(POLICE).name), _WRITE_REFUSED
+    ),
+    Forbidden(
+        "sharing",
+        "read the alerts dead letters",
+        _read_in(lambda c: c.alerts_dead_letters.name, "sharing-projections"),
+        _TOPIC_REFUSED,
+    ),
+]
+
+
+@pytest.mark.parametrize("forbidden", FORBIDDEN, ids=lambda f: f"{f.service} may not {f.what}")
+async def test_a_service_can_do_nothing_beyond_its_job(granted: Granted, forbidden: Forbidden) -> None:
+    await ensure_topics(granted.kafka, [granted.kafka.catalog.agency_alerts(POLICE)])
+    me = (await service_principals(granted.kafka))[forbidden.service]
+
+    await _refused(forbidden.attempt(me, granted.kafka), *forbidden.errors)
+
+
+@pytest.mark.parametrize("service", ["registry", "alerts", "sharing"])
+async def test_no_service_can_change_rules_or_logins(granted: Granted, service: ServiceName) -> None:
+    me = (await service_principals(granted.kafka))[service]
+    async with admin_session(me) as client:
+        with pytest.raises(KafkaSecurityError, match="ClusterAuthorizationFailedError"):
+            await create_acls(
+                client,
+                [AclBinding(f"User:{me.sasl_username}", ResourceType.TOPIC, "x", PatternType.PREFIXED, Operation.ALL)],
+            )
+        with pytest.raises(KafkaSecurityError, match="ClusterAuthorizationFailedError"):
+            await set_scram_password(client, granted.logins[POLICE].username, "a-password-of-its-choosing")
+
+
+# --- the README's example, as written -------------------------------------------------------------------------
+
+
+def _readme_block(language: str, containing: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks: list[str] = re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
+    (block,) = [block for block in blocks if containing in block]
+    return block
+
+
+@pytest.fixture
+def agency_environment(granted: Granted, tmp_path: Path) -> dict[str, str]:
+    """The environment the README's agency works in: its ``polres.env`` from ``timpora-agencies kafka grant``
+    run as the README says, in the test's namespace; and ``kcat`` able to log in to Kafka 4 (deploy/local/kcat)."""
+    if shutil.which("kcat") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("kcat is not installed: deploy/local/stack up installs it (apt-get install kcat)")
+        pytest.skip("kcat is not installed")
+    grant = _readme_block("sh", "kafka grant").strip().splitlines()[-1].split("#")[0].split(">")[0].split()
+    environment = os.environ | {"TIMPORA_KAFKA_NAMESPACE": granted.kafka.namespace}
+    printed = subprocess.run(  # noqa: S603 - the README's own command
+        [str(REPO / grant[0]), *grant[1:]], capture_output=True, text=True, check=True, env=environment, cwd=REPO
+    ).stdout
+    (tmp_path / "polres.env").write_text(printed, encoding="utf-8")
+    assert [line.split("=", 1)[0] for line in printed.splitlines()] == [
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_SECURITY_PROTOCOL",
+        "KAFKA_SASL_MECHANISM",
+        "KAFKA_USERNAME",
+        "KAFKA_PASSWORD",
+        "KAFKA_CA_FILE",
+    ]
+    shim = tmp_path / "bin" / "kcat"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{REPO / "deploy" / "local" / "kcat"}" "$@"\n', encoding="utf-8")
+    shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
+    return os.environ | {"PATH": f"{shim.parent}:{os.environ['PATH']}"}
+
+
+def _in_namespace(command: str, namespace: str) -> str:
+    # The README speaks of the production namespace; the test has its own.
+    return command.replace("timpora.sharing.", f"{namespace}.sharing.").replace(
+        "timpora.registry.", f"{namespace}.registry."
+    )
+
+
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def _bash(command: str, environment: dict[str, str], cwd: Path) -> Ran:
+    process = await asyncio.create_subprocess_exec(
+        "/bin/bash", "-c", command, env=environment, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=90)
+    except TimeoutError:
+        os.killpg(process.pid, signal.SIGKILL)  # kcat too, which holds the pipes
+        out, err = await process.communicate()
+        raise AssertionError(f"still running after 90 s: {command}\n{out.decode()}\n{err.decode()}") from None
+    return Ran(process.returncode or 0, out.decode(), err.decode())
+
+
+async def test_the_readmes_kcat_example_reads_the_agencys_topic_and_is_refused_the_registry(
+    granted: Granted, agency_environment: dict[str, str], tmp_path: Path
+) -> None:
+    topic = granted.kafka.catalog.agency_events(POLICE).name
+    await _publish(granted.kafka, topic, b'{"shared": true}')
+    command = _in_namespace(_readme_block("sh", "kcat -b"), granted.kafka.namespace)
+
+    read = await _bash(command, agency_environment, tmp_path)
+    refused = await _bash(
+        command.replace(topic, granted.kafka.catalog.registry_events.name), agency_environment, tmp_path
+    )
+
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.splitlines() == ['k {"shared": true}']
+    assert refused.returncode != 0
+    assert "Topic authorization failed" in refused.stderr
+
+
+async def test_the_readmes_aiokafka_example_reads_the_agencys_topic(
+    granted: Granted, agency_environment: dict[str, str], tmp_path: Path
+) -> None:
+    topic = granted.kafka.catalog.agency_events(POLICE).name
+    await _publish(granted.kafka, topic, b'{"shared": true}')
+    program = _in_namespace(_readme_block("python", "AIOKafkaConsumer"), granted.kafka.namespace)
+    environment = (
+        agency_environment
+        | {
+            line.split("=", 1)[0]: line.split("=", 1)[1]
+            for line in (tmp_path / "polres.env").read_text(encoding="utf-8").splitlines()
+        }
+        | {"PYTHONUNBUFFERED": "1"}
+    )
+
+    # It reads forever, as an agency's consumer does: it is stopped once it printed the record.
+    process = await asyncio.create_subprocess_exec(
+        str(REPO / ".venv" / "bin" / "python"), "-c", program, env=environment, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+    finally:
+        process.kill()
+        await process.wait()
+
+    assert line.decode().strip() == "b'k' b'{\"shared\": true}'"
