@@ -38,7 +38,7 @@ def test_an_agencys_rules_reach_its_own_topics_and_groups_only(namespace: str, m
         assert not _reaches(group, f"{agency_group_prefix(catalog, other)}main")
         assert agency_username(catalog, other) != agency_username(catalog, mine)
     for service_group in ("alerts-routing", "sharing-projections"):
-        assert not _reaches(group, catalog.consumer_group(service_group))  # type: ignore[arg-type]
+        assert not _reaches(group, catalog.consumer_group(service_group))
 
 
 @given(namespace=namespaces, agency=agencies)
