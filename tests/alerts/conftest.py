@@ -21,7 +21,14 @@ from sqlalchemy import select
 from tests.support import register as register_variants
 from tests.support.clock import ManualClock
 from tests.support.queue import empty_queue
-from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
+from tests.support.receivers import (
+    LOCALHOST,
+    RECEIVERS_NETWORK,
+    SmtpReceiver,
+    WebhookReceiver,
+    smtp_receiver,
+    webhook_receiver,
+)
 from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS
 from timpora.alerts.alerting import Alerting
 from timpora.alerts.channels.email import SmtpSettings
@@ -34,6 +41,7 @@ from timpora.alerts.settings import AlertsSettings, DeliverySettings, LifecycleS
 from timpora.common import register
 from timpora.common.events import CloudEvent
 from timpora.common.events.payloads import Contract
+from timpora.common.register.destinations import ALLOWED_NETWORKS_VARIABLE
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
@@ -133,14 +141,31 @@ def _register_file(tmp_path: Path, webhook_url: str) -> Path:
 
 
 @pytest.fixture
+def webhook_networks() -> str:
+    """The networks the operator allows webhooks into (``TIMPORA_WEBHOOK_ALLOWED_NETWORKS``): the test's receivers
+    listen on loopback, which webhooks reach only where an operator allows it."""
+    return RECEIVERS_NETWORK
+
+
+@pytest.fixture
+def webhook_host() -> str:
+    """The host the police's webhook URL names (the receiver listens on 127.0.0.1)."""
+    return LOCALHOST
+
+
+@pytest.fixture
 async def service(
     kafka_settings: KafkaSettings,
     database_settings: dict[str, DatabaseSettings],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    *,
+    webhook_networks: str,
+    webhook_host: str,
 ) -> AsyncIterator[AlertsUnderTest]:
     secret = new_secret()
     monkeypatch.setenv(SECRET_VARIABLE, secret)
+    monkeypatch.setenv(ALLOWED_NETWORKS_VARIABLE, webhook_networks)
     topic = kafka_settings.catalog.registry_events.name
     rules_file = tmp_path / "rules.yaml"
     rules_file.write_bytes(rules.DEFAULT_RULES.read_bytes())
@@ -148,7 +173,7 @@ async def service(
         settings = AlertsSettings(
             kafka=kafka_settings,
             database=database_settings["alerts"],
-            register_file=_register_file(tmp_path, webhook.url),
+            register_file=_register_file(tmp_path, webhook.url.replace(LOCALHOST, webhook_host, 1)),
             rules_file=rules_file,
             smtp=SmtpSettings(host=smtp.host, port=smtp.port),
             # The test runs delivery, escalation and digests itself, at the times its clock says.

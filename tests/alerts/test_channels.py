@@ -22,11 +22,18 @@ from pydantic import SecretStr, ValidationError
 from standardwebhooks import Webhook
 
 from tests.support.processes import free_port
-from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
+from tests.support.receivers import (
+    RECEIVERS_NETWORK,
+    SmtpReceiver,
+    WebhookReceiver,
+    smtp_receiver,
+    webhook_receiver,
+)
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
 from timpora.alerts.channels.backoff import RetrySchedule
 from timpora.alerts.channels.email import EmailSender, SmtpSettings
 from timpora.alerts.channels.webhook import USER_AGENT, WebhookSender, new_secret, parse_retry_after
+from timpora.common.register.destinations import parse_networks
 
 BODY = json.dumps({"type": "permit.expiring", "data": {"permit": "Izin tinggal terbatas", "note": "prolongé"}}).encode()
 BILINGUAL = (
@@ -44,7 +51,7 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 @pytest.fixture
 async def sender() -> AsyncIterator[WebhookSender]:
     async with httpx.AsyncClient() as client:
-        yield WebhookSender(client, timeout_s=5.0)
+        yield WebhookSender(client, timeout_s=5.0, allowed=parse_networks(RECEIVERS_NETWORK))
 
 
 @pytest.fixture
@@ -174,7 +181,8 @@ async def test_a_slow_receiver_times_out_and_is_retried(receiver: WebhookReceive
     receiver.respond_with(200, delay_s=2.0)
 
     async with httpx.AsyncClient() as client:
-        result = await _post(WebhookSender(client, timeout_s=0.3), receiver, new_secret(), "msg_slow")
+        slow = WebhookSender(client, timeout_s=0.3, allowed=parse_networks(RECEIVERS_NETWORK))
+        result = await _post(slow, receiver, new_secret(), "msg_slow")
 
     assert result == AttemptResult(AttemptOutcome.RETRY, None, "timed out after 0.3 s")
 

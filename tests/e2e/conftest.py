@@ -20,7 +20,13 @@ from tests.support import register as register_variants
 from tests.support.clock import ManualClock
 from tests.support.kafka import service_principals
 from tests.support.queue import empty_queue
-from tests.support.receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
+from tests.support.receivers import (
+    RECEIVERS_NETWORK,
+    SmtpReceiver,
+    WebhookReceiver,
+    smtp_receiver,
+    webhook_receiver,
+)
 from tests.support.stack import Stack
 from tests.support.waiting import until
 from timpora.alerts.channels.email import SmtpSettings
@@ -30,6 +36,7 @@ from timpora.alerts.main import SERVICE as ALERTS
 from timpora.alerts.models import alerts, routed_events
 from timpora.alerts.settings import AlertsSettings, DeliverySettings, LifecycleSettings
 from timpora.common.db.bootstrap import fresh_database
+from timpora.common.register.destinations import ALLOWED_NETWORKS_VARIABLE
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
 from timpora.registry.expiry import ExpiryScheduler
@@ -178,6 +185,8 @@ async def _started(
     """The platform on the register ``grouping`` makes, from an empty delivery queue (tests/support/queue.py)."""
     secret = new_secret()
     monkeypatch.setenv(WEBHOOK_SECRET_VARIABLE, secret)
+    # The test's receivers listen on loopback, which webhooks reach only where an operator allows it.
+    monkeypatch.setenv(ALLOWED_NETWORKS_VARIABLE, RECEIVERS_NETWORK)
     async with webhook_receiver() as webhook, smtp_receiver() as smtp:
         register_file = _register(tmp_path / "register.yaml", webhook.url, grouping)
         async for platform in _platform(kafka_settings, database_settings, register_file, webhook, smtp):

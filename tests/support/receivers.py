@@ -29,6 +29,9 @@ from starlette.routing import Route
 from tests.support.processes import free_port
 
 LOCALHOST = "127.0.0.1"
+#: The network the receivers listen in. Webhooks reach it only because the tests allow it explicitly, as an
+#: operator would (``TIMPORA_WEBHOOK_ALLOWED_NETWORKS``): without that, loopback is refused.
+RECEIVERS_NETWORK = f"{LOCALHOST}/32"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 

@@ -241,6 +241,9 @@ class DeliveryWorker:
                 )
                 result = AttemptResult(AttemptOutcome.RETRY, None, f"could not send: {type(error).__name__}")
         DELIVERIES.labels(delivery.channel.value, result.outcome.value).inc()
+        if result.outcome is AttemptOutcome.REFUSED:
+            # How long a refusal took (a DNS answer, an allowed network) is not for the queue to tell.
+            return Attempt(result, attempted_at, 0)
         return Attempt(result, attempted_at, round((time.perf_counter() - started) * 1000))
 
     async def _send(self, delivery: queue.Claimed, agency: Agency, directory: Directory) -> AttemptResult:

@@ -75,7 +75,9 @@ def _setup(runtime: ServiceRuntime) -> None:
         engine=runtime.engine,
         sessions=runtime.sessions,
         directory=alerting.directory_cache,
-        webhook=WebhookSender(client, timeout_s=settings.delivery.webhook_timeout_s),
+        webhook=WebhookSender(
+            client, timeout_s=settings.delivery.webhook_timeout_s, allowed=settings.webhook_allowed_networks
+        ),
         email=EmailSender(settings.smtp),
         producer=runtime.producer,
         catalog=catalog,

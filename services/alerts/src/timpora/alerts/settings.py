@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from timpora.alerts.channels.email import SmtpSettings
 from timpora.alerts.domain.rules import DEFAULT_RULES
-from timpora.common.register import register_file_setting
+from timpora.common.register import destinations, register_file_setting
+from timpora.common.register.destinations import IPNetwork
 from timpora.common.settings import HttpSettings, ServiceSettings
 
 
@@ -72,6 +74,19 @@ class AlertsSettings(ServiceSettings):
     smtp: SmtpSettings = SmtpSettings()
     delivery: DeliverySettings = DeliverySettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    #: Networks webhooks may reach besides the public internet (``TIMPORA_WEBHOOK_ALLOWED_NETWORKS``, CIDRs,
+    #: comma-separated; none by default): loopback, private, link-local and metadata addresses are refused.
+    #: One variable for every service that reads the register, which refuses such a webhook too.
+    webhook_allowed_networks: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        default=(), validation_alias=destinations.ALLOWED_NETWORKS_VARIABLE
+    )
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> tuple[IPNetwork, ...]:
+        if isinstance(value, str | list | tuple):
+            return destinations.parse_networks(value)
+        raise ValueError("a list of networks (CIDRs)")
 
     @property
     def consumer_group(self) -> str:

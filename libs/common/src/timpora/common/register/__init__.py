@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from timpora.common.config_files import ConfigFileError, load_model, refuse_repeats
+from timpora.common.register import destinations
 from timpora.common.register.agreements import Agreement
 from timpora.common.register.members import Agency, AgencyKind
 
@@ -62,6 +63,14 @@ class RegisterFile(BaseModel):
                     f"members.{member.id}.channels.webhook: name the secret's environment variable (secret_env); "
                     "a secret is never written in the register"
                 )
+        allowed = destinations.allowed_networks()
+        for member in self.members:
+            webhook = member.channels.webhook
+            if webhook is not None:
+                try:
+                    destinations.check_url(webhook.url, allowed)
+                except destinations.RefusedDestinationError as error:
+                    raise ValueError(f"members.{member.id}.channels.webhook.url: {error}") from None
         return self
 
 

@@ -16,6 +16,9 @@ class AttemptOutcome(StrEnum):
     RETRY = "retry"  # transient: network error, timeout, 5xx, 429, 408, other non-2xx, SMTP 4xx
     GONE = "gone"  # webhook answered 410 Gone: stop and disable the endpoint
     REJECTED = "rejected"  # permanent: SMTP 5xx (all recipients refused / message refused)
+    #: Not attempted: the webhook's destination is not one webhooks may reach. Recorded without a code or a
+    #: duration, so the queue never tells which addresses or ports answer.
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)

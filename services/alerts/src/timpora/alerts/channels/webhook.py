@@ -2,6 +2,11 @@
 
 Each attempt is one signed POST. The receiver checks ``webhook-signature`` over id, timestamp and body,
 and drops a ``webhook-id`` it has seen, so the queue can retry a message without duplicating the alert.
+
+Before each POST the URL's host is resolved and every address checked (timpora.common.register.destinations); the
+POST goes to a checked address, with the URL's own host in ``Host`` and in TLS's SNI (and the certificate checked
+against it), so a name that resolves elsewhere a moment later cannot redirect it. A refused destination is not
+contacted at all, and its attempt says only :data:`~timpora.common.register.destinations.REFUSED`.
 """
 
 from __future__ import annotations
@@ -12,12 +17,16 @@ import contextlib
 import email.utils
 import math
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks import Webhook
 
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
+from timpora.common.register import destinations
+from timpora.common.register.destinations import Destination, IPNetwork
 
 USER_AGENT = "timpora-alerts/0.1"
 MAX_RETRY_AFTER = timedelta(hours=24)
@@ -54,9 +63,13 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
 
 
 class WebhookSender:
-    def __init__(self, client: httpx.AsyncClient, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, *, timeout_s: float = 10.0, allowed: Sequence[IPNetwork] = ()
+    ) -> None:
         self._client = client
         self._timeout_s = timeout_s
+        #: Networks the operator allows webhooks into besides the public internet (none by default).
+        self._allowed = tuple(allowed)
 
     async def send(self, url: str, secret: str, *, message_id: str, timestamp: datetime, body: bytes) -> AttemptResult:
         """POSTs ``body`` (UTF-8 JSON) once, signed with ``secret``.
@@ -65,19 +78,45 @@ class WebhookSender:
         normally now: receivers refuse old timestamps). ``timeout_s`` bounds the whole wait for the answer.
         """
         headers = _signed_headers(secret, message_id, timestamp, body)
-        request = self._client.build_request("POST", url, headers=headers, content=body, timeout=self._timeout_s)
         try:
             async with asyncio.timeout(self._timeout_s):
-                response = await self._client.send(request, stream=True, follow_redirects=False)
+                destination = await destinations.resolve(url, self._allowed)
+                response = await self._post(url, destination, headers, body)
+        except destinations.RefusedDestinationError:
+            # Nothing was contacted; what was refused, and why, would tell the queue's readers about the network.
+            return AttemptResult(AttemptOutcome.REFUSED, None, destinations.REFUSED)
         except (TimeoutError, httpx.TimeoutException):
             return AttemptResult(AttemptOutcome.RETRY, None, f"timed out after {self._timeout_s} s")
-        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             return AttemptResult(AttemptOutcome.RETRY, None, type(exc).__name__)
         try:
             await _discard_body(response)
         finally:
             await response.aclose()
         return _result_of(response, timestamp)
+
+    async def _post(self, url: str, destination: Destination, headers: dict[str, str], body: bytes) -> httpx.Response:
+        """POSTs to the checked addresses in turn until one takes the connection."""
+        parts = urlsplit(url)
+        # The Host the receiver expects: the URL's own, with its port when the URL names one.
+        host_header = parts.netloc.rpartition("@")[2]
+        last: httpx.ConnectError | None = None
+        for address in destination.addresses:
+            pinned = httpx.URL(url).copy_with(host=str(address), port=destination.port)
+            request = self._client.build_request(
+                "POST",
+                pinned,
+                headers={**headers, "host": host_header},
+                content=body,
+                timeout=self._timeout_s,
+                # TLS names the URL's host (SNI) and checks the certificate against it, not against the address.
+                extensions={"sni_hostname": destination.host} if parts.scheme == "https" else None,
+            )
+            try:
+                return await self._client.send(request, stream=True, follow_redirects=False)
+            except httpx.ConnectError as error:
+                last = error
+        raise last or httpx.ConnectError("no address to connect to")
 
 
 def _signed_headers(secret: str, message_id: str, timestamp: datetime, body: bytes) -> dict[str, str]:

@@ -21,10 +21,13 @@ from timpora.alerts.api.models import (
     RoutingView,
 )
 from timpora.alerts.models import agencies, alerts, deliveries, delivery_attempts, routed_events
+from timpora.alerts.settings import AlertsSettings
 from timpora.common import register
 from timpora.common.config_files import ConfigFileError
 from timpora.common.http.deps import Runtime
 from timpora.common.kafka.admin import latest_records
+from timpora.common.register import destinations
+from timpora.common.settings import narrow
 
 router = APIRouter(prefix="/v1/admin", tags=["operators"])
 
@@ -55,6 +58,7 @@ async def list_agencies(runtime: Runtime, _: OperatorKey) -> list[AgencyView]:
 
 @router.post("/agencies/{agency_id}/webhook/enable", summary="Re-enable a disabled webhook; held notices resume")
 async def enable_webhook(runtime: Runtime, _: OperatorKey, alerting: AlertingDep, agency_id: str) -> AgencyView:
+    await _reachable(runtime, agency_id)
     async with runtime.sessions() as session, session.begin():
         row = (
             await session.execute(
@@ -69,6 +73,24 @@ async def enable_webhook(runtime: Runtime, _: OperatorKey, alerting: AlertingDep
         await queue.release_held(session, agency_id, now=runtime.clock.now())
     alerting.directory_cache.invalidate()
     return _agency_view(row)
+
+
+async def _reachable(runtime: Runtime, agency_id: str) -> None:
+    """Refuses (422) to enable a webhook whose host is, or now resolves to, an address webhooks may not reach: held
+    notices would be released only to be refused one by one. A name that does not resolve now is let through (the
+    sender checks it again at every call)."""
+    async with runtime.sessions() as session:
+        definition = await session.scalar(select(agencies.c.definition).where(agencies.c.id == agency_id))
+    webhook = None if definition is None else definition["channels"].get("webhook")
+    if webhook is None:
+        return
+    allowed = narrow(runtime.settings, AlertsSettings).webhook_allowed_networks
+    try:
+        await destinations.resolve(webhook["url"], allowed)
+    except destinations.RefusedDestinationError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"webhook not enabled: {error}") from None
+    except OSError:
+        return
 
 
 @router.post("/agencies/{agency_id}/replay", summary="Send an agency's notices of a time range again")

@@ -1,0 +1,133 @@
+"""Webhooks reach only the public internet unless the operator allows a network: checked again at every call after
+DNS resolution, and a refused call is recorded without a status code, a duration or any detail of the network.
+
+Real senders, real receivers on 127.0.0.1, a real alerts service: loopback is exactly what is refused unless allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from tests.alerts.conftest import AlertsUnderTest
+from tests.alerts.people import LAJING, Person
+from tests.support.receivers import RECEIVERS_NETWORK, webhook_receiver
+from timpora.alerts.channels import AttemptOutcome, AttemptResult
+from timpora.alerts.channels.webhook import WebhookSender, new_secret
+from timpora.alerts.models import agencies
+from timpora.common.register.destinations import REFUSED, category, parse_networks
+
+
+async def _send(sender: WebhookSender, url: str) -> AttemptResult:
+    return await sender.send(url, new_secret(), message_id="msg_1", timestamp=datetime.now(UTC), body=b"{}")
+
+
+async def test_without_an_allowed_network_the_local_receiver_is_refused_and_never_contacted() -> None:
+    async with webhook_receiver() as receiver, httpx.AsyncClient() as client:
+        refused = await _send(WebhookSender(client), receiver.url)
+        allowed = await _send(WebhookSender(client, allowed=parse_networks(RECEIVERS_NETWORK)), receiver.url)
+
+    assert refused == AttemptResult(AttemptOutcome.REFUSED, None, REFUSED)
+    assert allowed.outcome is AttemptOutcome.DELIVERED
+    assert len(receiver.requests) == 1  # only the allowed call arrived
+
+
+async def test_a_refused_address_answers_the_same_whether_a_port_is_open_or_closed() -> None:
+    async with webhook_receiver() as receiver, httpx.AsyncClient() as client:
+        sender = WebhookSender(client)
+        port = receiver.port
+        open_port = await _send(sender, f"http://127.0.0.1:{port}/webhook")
+        await receiver.stop()
+        closed_port = await _send(sender, f"http://127.0.0.1:{port}/webhook")
+        other_form = await _send(sender, f"http://[::ffff:127.0.0.1]:{port}/webhook")
+
+    assert open_port == closed_port == other_form == AttemptResult(AttemptOutcome.REFUSED, None, REFUSED)
+
+
+async def test_a_name_is_resolved_every_address_checked_and_the_call_sent_with_its_own_host() -> None:
+    async with webhook_receiver() as receiver, httpx.AsyncClient() as client:
+        url = f"http://localhost:{receiver.port}/webhook"
+        # localhost means ::1 as well as 127.0.0.1: allowing only one of them does not do.
+        half = await _send(WebhookSender(client, allowed=parse_networks("127.0.0.1/32")), url)
+        both = await _send(WebhookSender(client, allowed=parse_networks("127.0.0.1/32,::1/128")), url)
+
+    assert half == AttemptResult(AttemptOutcome.REFUSED, None, REFUSED)
+    assert both.outcome is AttemptOutcome.DELIVERED
+    (request,) = receiver.requests
+    assert request.headers["host"] == f"localhost:{receiver.port}"  # the URL's host, not the address dialled
+
+
+async def test_a_name_resolving_to_a_refused_address_is_refused_when_sent() -> None:
+    name = socket.gethostname()
+    async with webhook_receiver() as receiver, httpx.AsyncClient() as client:
+        result = await _send(WebhookSender(client), f"http://{name}:{receiver.port}/webhook")
+    assert result == AttemptResult(AttemptOutcome.REFUSED, None, REFUSED)
+    assert receiver.requests == []
+
+
+class TestThroughTheQueue:
+    """The police's webhook names this machine by its host name: a name, so the register takes it, but it resolves
+    to a non-public address and no network is allowed, so every call is refused when it is made."""
+
+    @pytest.fixture
+    def webhook_networks(self) -> str:
+        return ""
+
+    @pytest.fixture
+    def webhook_host(self) -> str:
+        name = socket.gethostname()
+        resolved = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
+        assert all(category(ipaddress.ip_address(address)) for address in resolved), (
+            f"this test needs the machine's host name to resolve to non-public addresses, not {resolved}"
+        )
+        return name
+
+    async def test_a_refused_call_is_dead_with_a_fixed_reason_no_code_and_no_duration(
+        self, service: AlertsUnderTest
+    ) -> None:
+        person = Person(village=LAJING)
+        await service.send(person.arrived())
+        await service.deliver()
+
+        response = await service.as_operator(
+            "GET", "/v1/admin/deliveries", params={"agency_id": "polres-bangkalan", "limit": 50}
+        )
+        assert response.status_code == 200, response.text
+        (webhook,) = [item for item in response.json() if item["channel"] == "webhook"]
+        assert webhook["status"] == "dead"
+        assert webhook["last_status_code"] is None
+        assert webhook["last_detail"] == REFUSED
+        assert [
+            (attempt["outcome"], attempt["status_code"], attempt["detail"], attempt["duration_ms"])
+            for attempt in webhook["history"]
+        ] == [("refused", None, REFUSED, 0)]
+        assert service.webhook.requests == []  # nothing was contacted
+
+    async def test_enabling_a_webhook_that_resolves_to_a_refused_address_is_refused(
+        self, service: AlertsUnderTest
+    ) -> None:
+        async with service.runtime.sessions() as session, session.begin():
+            await session.execute(
+                update(agencies)
+                .where(agencies.c.id == "polres-bangkalan")
+                .values(webhook_disabled_at=service.clock.now(), webhook_disabled_reason="HTTP 410")
+            )
+        response = await service.as_operator("POST", "/v1/admin/agencies/polres-bangkalan/webhook/enable")
+        listed = await service.as_operator("GET", "/v1/admin/agencies")
+
+        assert response.status_code == 422, response.text
+        assert "resolves to a loopback address" in response.json()["detail"]
+        (police,) = [item for item in listed.json() if item["agency"]["id"] == "polres-bangkalan"]
+        assert police["webhook_disabled_at"] is not None  # still disabled
+
+
+async def test_an_allowed_receiver_is_reached_through_the_queue(service: AlertsUnderTest) -> None:
+    """The counterpart: the same service with the receivers' network allowed delivers (the conftest allows it)."""
+    await service.send(Person(village=LAJING).arrived())
+    await service.deliver()
+    assert len(await service.webhook.wait_for_requests(1)) == 1
