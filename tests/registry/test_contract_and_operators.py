@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import json
 import os
 import subprocess
 import sys
@@ -43,17 +45,37 @@ def test_operators_are_added_with_a_token_shown_once_and_can_be_disabled(
     command = [sys.executable, "-m", "timpora.registry.main", "operators"]
     name = f"officer-{os.getpid()}-{id(registry)}"
 
-    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*command, *arguments], env=environment, capture_output=True, text=True, check=False)  # noqa: S603
+    def run(*arguments: str, program: str = "operators") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603
+            [*command[:-1], program, *arguments], env=environment, capture_output=True, text=True, check=False
+        )
 
-    added, disabled, unknown = run("add", name), run("disable", name), run("disable", "nobody")
+    unattributed = run("add", name)
+    added = run("add", name, "--operator", "kasi-inteldakim")
+    disabled = run("disable", name, "--operator", "kasi-inteldakim")
+    unknown = run("disable", "nobody", "--operator", "kasi-inteldakim")
 
+    assert unattributed.returncode == 2  # nobody is recorded as having done it: refused
+    assert "--operator" in unattributed.stderr
     token = added.stdout.strip()
     assert token.startswith("tmp_")
     assert len(token) > 40
     assert token not in added.stderr
     assert disabled.returncode == 0
     assert unknown.returncode == 1
+    # Both are in the admin audit log, attributed, and read with the registry's command (it has no admin API).
+    read = run("--target", name, program="audit")
+    entries = [json.loads(line) for line in read.stdout.splitlines()]
+    assert [(entry["action"], entry["actor"], entry["actor_kind"]) for entry in entries] == [
+        ("operators.disable", "kasi-inteldakim", "command"),
+        ("operators.add", "kasi-inteldakim", "command"),
+    ]
+    assert entries[0]["os_user"] == getpass.getuser()
+    assert (entries[0]["old_value"], entries[0]["new_value"]) == (
+        {"name": name, "active": True},
+        {"name": name, "active": False},
+    )
+    assert token not in read.stdout
 
 
 async def test_a_disabled_operator_is_refused(

@@ -13,6 +13,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, 
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common import audit
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
 from timpora.common.settings import ServiceSettings
@@ -51,12 +52,16 @@ class KeyStore:
         await session.execute(insert(self.table).values(values))
         return key_id, key
 
-    async def revoke(self, session: AsyncSession, key_id: uuid.UUID) -> bool:
+    async def revoke(self, session: AsyncSession, key_id: uuid.UUID) -> str | None:
+        """Revokes the key; returns its holder, or None if there was no such active key."""
         columns = self.table.c
-        result = await session.execute(
-            update(self.table).where(columns.id == key_id, columns.revoked_at.is_(None)).values(revoked_at=func.now())
+        holder: str | None = await session.scalar(
+            update(self.table)
+            .where(columns.id == key_id, columns.revoked_at.is_(None))
+            .values(revoked_at=func.now())
+            .returning(columns[self.holder])
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return holder
 
     async def authenticate(self, session: AsyncSession, key: str) -> ApiKey | None:
         columns = self.table.c
@@ -76,27 +81,49 @@ async def key_command(
     holder: str,
     refuse: Callable[[str], str | None] | None = None,
 ) -> int:
-    """``PROG issue HOLDER`` prints a new key once (only its hash is kept); ``PROG revoke KEY_ID``.
-    Rotate by issuing a new key, switching to it, and revoking the old one. ``refuse`` may name why a
-    holder gets no key (an agency without an agreement)."""
+    """``PROG issue HOLDER --operator NAME`` prints a new key once (only its hash is kept); ``PROG revoke KEY_ID
+    --operator NAME``. Rotate by issuing a new key, switching to it, and revoking the old one. ``refuse`` may name
+    why a holder gets no key (an agency not in the register). Each issue and revocation is in the admin audit log,
+    with the operator named and the OS user who ran it, in the same transaction; never the key itself."""
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("action", choices=["issue", "revoke"])
     parser.add_argument("subject", help=f"{holder} (issue) or the key id (revoke)")
+    audit.operator_argument(parser)
     args = parser.parse_args(argv)
     if args.action == "issue" and refuse is not None and (reason := refuse(args.subject)):
         sys.stderr.write(f"{reason}\n")
         return 1
+    actor = audit.Actor.command(args.operator)
     engine = await migrated_engine(settings, purpose="cli")
     try:
         async with make_session_factory(engine)() as session, session.begin():
             if args.action == "issue":
                 key_id, key = await store.issue(session, args.subject)
+                await audit.record(
+                    session,
+                    service=settings.service_name,
+                    actor=actor,
+                    action=f"{store.table.name}.issue",
+                    target=args.subject,
+                    new={"key_id": key_id, store.holder: args.subject},
+                )
                 sys.stdout.write(f"{key}\n")
                 sys.stderr.write(f"key {key_id} issued to {args.subject}; the key above is shown only this once\n")
                 return 0
-            if not await store.revoke(session, uuid.UUID(args.subject)):
+            key_id = uuid.UUID(args.subject)
+            revoked = await store.revoke(session, key_id)
+            if revoked is None:
                 sys.stderr.write(f"no active key {args.subject}\n")
                 return 1
+            await audit.record(
+                session,
+                service=settings.service_name,
+                actor=actor,
+                action=f"{store.table.name}.revoke",
+                target=revoked,
+                old={"key_id": key_id, store.holder: revoked, "revoked": False},
+                new={"key_id": key_id, store.holder: revoked, "revoked": True},
+            )
             return 0
     finally:
         await engine.dispose()

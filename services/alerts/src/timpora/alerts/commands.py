@@ -17,12 +17,22 @@ from timpora.common.settings import ServiceSettings, narrow
 
 
 async def agency_keys(settings: ServiceSettings, argv: list[str]) -> int:
-    """``keys issue AGENCY`` prints a new agency key once; ``keys revoke KEY_ID``."""
-    return await key_command(settings, argv, AGENCY_KEYS, prog="timpora-alerts keys", holder="the agency id")
+    """``keys issue AGENCY --operator NAME`` prints a new agency key once; ``keys revoke KEY_ID --operator NAME``.
+    Only a member of the register gets a key (and its key stops working when it leaves the register)."""
+    register_file = narrow(settings, AlertsSettings).register_file
+
+    def not_a_member(agency: str) -> str | None:
+        members = register.current(register_file).members
+        return None if agency in members else f"no member {agency} in the register {register_file}: no key issued"
+
+    return await key_command(
+        settings, argv, AGENCY_KEYS, prog="timpora-alerts keys", holder="the agency id", refuse=not_a_member
+    )
 
 
 async def operator_keys(settings: ServiceSettings, argv: list[str]) -> int:
-    """``operators issue NAME`` prints a new operator key once; ``operators revoke KEY_ID``."""
+    """``operators issue NAME --operator NAME`` prints a new operator key once; ``operators revoke KEY_ID
+    --operator NAME``."""
     return await key_command(settings, argv, OPERATOR_KEYS, prog="timpora-alerts operators", holder="the operator")
 
 

@@ -18,7 +18,7 @@ from timpora.alerts.channels.webhook import WebhookSender
 from timpora.alerts.delivery import DeliveryWorker
 from timpora.alerts.domain.rules import RuleBook
 from timpora.alerts.settings import AlertsSettings
-from timpora.common import register
+from timpora.common import audit, register
 from timpora.common.config_files import ConfigFileError
 from timpora.common.disclosures import DisclosureLog
 from timpora.common.kafka import lag
@@ -119,7 +119,12 @@ SERVICE = ServiceDefinition(
     settings_class=AlertsSettings,
     routers=_routers,
     setup=_setup,
-    commands={"keys": commands.agency_keys, "operators": commands.operator_keys, "check": commands.check},
+    commands={
+        "keys": commands.agency_keys,
+        "operators": commands.operator_keys,
+        "check": commands.check,
+        "audit": audit.read_command,
+    },
 )
 create_app = SERVICE.create_app
 main = SERVICE.main

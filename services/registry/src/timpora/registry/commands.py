@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from timpora.common import audit
 from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
@@ -27,22 +28,42 @@ from timpora.registry.settings import RegistrySettings
 
 
 async def operators(settings: ServiceSettings, argv: list[str]) -> int:
-    """``operators add NAME`` prints the new operator's token once; ``operators disable NAME``."""
+    """``operators add NAME --operator YOU`` prints the new operator's token once; ``operators disable NAME
+    --operator YOU``. Both are in the admin audit log, with who ran them (never the token)."""
     parser = argparse.ArgumentParser(prog="timpora-registry operators")
     parser.add_argument("action", choices=["add", "disable"])
     parser.add_argument("name")
+    audit.operator_argument(parser)
     args = parser.parse_args(argv)
+    actor = audit.Actor.command(args.operator)
     engine = await migrated_engine(settings, purpose="cli")
     try:
         async with make_session_factory(engine)() as session, session.begin():
             if args.action == "add":
                 token = await add_operator(session, args.name)
+                await audit.record(
+                    session,
+                    service=settings.service_name,
+                    actor=actor,
+                    action="operators.add",
+                    target=args.name,
+                    new={"name": args.name, "active": True},
+                )
                 sys.stdout.write(f"{token}\n")
                 sys.stderr.write(f"operator {args.name} added; the token above is shown only this once\n")
                 return 0
             if not await disable_operator(session, args.name):
                 sys.stderr.write(f"no operator named {args.name}\n")
                 return 1
+            await audit.record(
+                session,
+                service=settings.service_name,
+                actor=actor,
+                action="operators.disable",
+                target=args.name,
+                old={"name": args.name, "active": True},
+                new={"name": args.name, "active": False},
+            )
             return 0
     finally:
         await engine.dispose()

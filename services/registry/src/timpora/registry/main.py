@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter
 
+from timpora.common import audit
 from timpora.common.events import REGISTRY_EVENT_SPECS
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
@@ -68,6 +69,7 @@ SERVICE = ServiceDefinition(
         "generate": commands.generate_file,
         "demo-stories": commands.demo_stories,
         "expiry": commands.expiry,
+        "audit": audit.read_command,
     },
     app_setup=install_error_handlers,
 )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
-from timpora.common import disclosures, register
+from timpora.common import audit, disclosures, register
 from timpora.common.disclosures import DisclosureLog
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
@@ -79,6 +79,7 @@ SERVICE = ServiceDefinition(
         "rebuild": commands.rebuild_projection,
         "recap": commands.recap,
         "area": commands.area,
+        "audit": audit.read_command,
     },
     app_setup=_app_setup,
 )

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from timpora.common import disclosures
+from timpora.common import audit, disclosures
 
 SERVICES = ("registry", "alerts", "sharing")
 #: The services that disclose personal data to agencies, and append to the disclosure log.
 DISCLOSING = ("alerts", "sharing")
-#: Owns the disclosure log; nobody logs in as it (see timpora.common.disclosures).
+#: Owns the disclosure log and the admin audit log; nobody logs in as it (see timpora.common.disclosures and
+#: timpora.common.audit).
 DISCLOSURE_OWNER = "timpora_disclosure_owner"
 
 
@@ -79,12 +80,14 @@ async def bootstrap(admin_url: str, services: list[ServiceDatabase], *, owner: s
             await connection.close()
     for database in sorted({service.database for service in services}):
         readers = [s.role for s in services if s.database == database and s.schema in DISCLOSING]
+        # Every service records its operators' actions, in the admin audit log of its database.
+        writers = [s.role for s in services if s.database == database]
         connection = await asyncpg.connect(admin.set(database=database).render_as_string(hide_password=False))
         try:
             async with connection.transaction():
                 # Instances bootstrapping at once (compose, tests) queue here.
                 await connection.execute("SELECT pg_advisory_xact_lock(hashtext('timpora-disclosure-ddl'))")
-                for statement in disclosures.ddl(owner, readers):
+                for statement in [*disclosures.ddl(owner, readers), *audit.ddl(owner, writers)]:
                     await connection.execute(statement)
         finally:
             await connection.close()

@@ -2,13 +2,16 @@
 
 # No ``from __future__ import annotations``: FastAPI must see the closure's ``Depends(bearer)`` itself.
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from timpora.common import register
 from timpora.common.access import ApiKey, KeyStore
 from timpora.common.service import ServiceRuntime
+from timpora.common.settings import ServiceSettings
 
 
 # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
@@ -40,3 +43,23 @@ def key_holder(store: KeyStore, *, description: str) -> Callable[..., Awaitable[
         return key
 
     return authenticated
+
+
+def member_key_holder(
+    store: KeyStore, *, description: str, register_file: Callable[[ServiceSettings], Path]
+) -> Callable[..., Awaitable[ApiKey]]:
+    """:func:`key_holder` for agency keys: a key counts only while its agency is a member of the register in force
+    (read again within a second of a change), so removing a member stops its keys at once (401, as an unknown key:
+    a removed agency is told nothing about itself either)."""
+    holder = key_holder(store, description=description)
+
+    async def member(runtime: Runtime, key: Annotated[ApiKey, Depends(holder)]) -> ApiKey:
+        if key.holder not in register.current(register_file(runtime.settings)).members:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                f"a valid key is required: {description}",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return key
+
+    return member

@@ -8,11 +8,20 @@ from fastapi import Depends
 
 from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS
 from timpora.alerts.alerting import Alerting
+from timpora.alerts.settings import AlertsSettings
 from timpora.common.access import ApiKey
-from timpora.common.http.deps import Runtime, key_holder
+from timpora.common.http.deps import Runtime, key_holder, member_key_holder
+from timpora.common.settings import narrow
 
 AgencyKey = Annotated[
-    ApiKey, Depends(key_holder(AGENCY_KEYS, description="an agency key (timpora-alerts keys issue AGENCY)"))
+    ApiKey,
+    Depends(
+        member_key_holder(
+            AGENCY_KEYS,
+            description="an agency key (timpora-alerts keys issue AGENCY)",
+            register_file=lambda settings: narrow(settings, AlertsSettings).register_file,
+        )
+    ),
 ]
 OperatorKey = Annotated[
     ApiKey, Depends(key_holder(OPERATOR_KEYS, description="an operator key (timpora-alerts operators issue NAME)"))

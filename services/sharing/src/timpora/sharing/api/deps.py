@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from timpora.common import register
 from timpora.common.access import ApiKey
-from timpora.common.http.deps import Runtime, key_holder
+from timpora.common.http.deps import Runtime, member_key_holder
 from timpora.common.register.agreements import Agreement
 from timpora.common.settings import narrow
 from timpora.sharing.access import KEYS
@@ -17,7 +17,14 @@ from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
 AgencyKey = Annotated[
-    ApiKey, Depends(key_holder(KEYS, description="the agency's API key (timpora-sharing keys issue AGENCY)"))
+    ApiKey,
+    Depends(
+        member_key_holder(
+            KEYS,
+            description="the agency's API key (timpora-sharing keys issue AGENCY)",
+            register_file=lambda settings: narrow(settings, SharingSettings).register_file,
+        )
+    ),
 ]
 
 
