@@ -405,7 +405,7 @@ def test_the_rebuild_command_refuses_an_unknown_agency(database_settings: dict[s
 
     environment = os.environ | {"TIMPORA_SHARING_DATABASE__URL": database_settings["sharing"].url.get_secret_value()}
     result = subprocess.run(
-        [sys.executable, "-m", "timpora.sharing.main", "rebuild", "no-such-agency"],
+        [sys.executable, "-m", "timpora.sharing.main", "rebuild", "no-such-agency", "--operator", "tester"],
         env=environment,
         capture_output=True,
         text=True,

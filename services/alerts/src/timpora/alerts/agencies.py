@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from timpora.alerts.domain.routing import Directory
 from timpora.alerts.models import agencies
-from timpora.common import register
+from timpora.common import audit, register
 from timpora.common.clock import Clock
 from timpora.common.config_files import ConfigFileError
 from timpora.common.register.members import Agency
@@ -55,15 +55,36 @@ async def save(session: AsyncSession, agency: Agency, *, source: str, now: datet
     await session.execute(statement.on_conflict_do_update(index_elements=[agencies.c.id], set_=values))
 
 
-async def sync_file(session: AsyncSession, declared: Sequence[Agency], *, now: datetime) -> None:
+async def sync_file(session: AsyncSession, declared: Sequence[Agency], *, now: datetime, source: Path) -> None:
+    """Writes the register's members, and each member added, changed or removed, with its definition before and
+    after, to the admin audit log in the same transaction (attributed to the register file ``source``)."""
+    # Two instances taking the same change one after the other record it once: the second finds nothing changed.
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('timpora-alerts-directory'))"))
+    stored = {
+        row.id: row
+        for row in await session.execute(
+            select(agencies.c.id, agencies.c.definition, agencies.c.removed_at).where(agencies.c.source == "file")
+        )
+    }
+    changes: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
     for agency in declared:
         await save(session, agency, source="file", now=now)
-    await session.execute(
+        before, after = stored.get(agency.id), _definition(agency)
+        if before is None or before.removed_at is not None:
+            changes.append(("register.member.add", agency.id, None if before is None else before.definition, after))
+        elif before.definition != after:
+            changes.append(("register.member.change", agency.id, before.definition, after))
+    removed = await session.execute(
         update(agencies)
         .where(agencies.c.source == "file", agencies.c.id.not_in([agency.id for agency in declared]))
         .where(agencies.c.removed_at.is_(None))
         .values(removed_at=now, updated_at=now)
+        .returning(agencies.c.id, agencies.c.definition)
     )
+    changes += [("register.member.remove", row.id, row.definition, None) for row in removed]
+    actor = audit.Actor.register(source)
+    for action, agency_id, old, new in changes:
+        await audit.record(session, service="alerts", actor=actor, action=action, target=agency_id, old=old, new=new)
 
 
 def _agency(definition: dict[str, Any], secret: str | None) -> Agency:
@@ -163,7 +184,7 @@ class DirectoryCache:
                 await self.on_change(members)
             async with self.sessions() as session, session.begin():
                 await _same_terms_under_the_same_version(session, members)
-                await sync_file(session, members, now=self.clock.now())
+                await sync_file(session, members, now=self.clock.now(), source=self.register_file)
         except ValueError as error:
             if self.synced is None:
                 raise ConfigFileError(f"{self.register_file}: {error}") from None

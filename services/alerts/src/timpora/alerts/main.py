@@ -13,6 +13,7 @@ from timpora.alerts import agencies, commands, consumers, lifecycle
 from timpora.alerts.agencies import DirectoryCache
 from timpora.alerts.alerting import Alerting
 from timpora.alerts.api.routes import admin, alerts
+from timpora.alerts.api.routes import audit as audit_routes
 from timpora.alerts.channels.email import EmailSender
 from timpora.alerts.channels.webhook import WebhookSender
 from timpora.alerts.delivery import DeliveryWorker
@@ -109,7 +110,7 @@ async def _load_directory(runtime: ServiceRuntime, alerting: Alerting) -> None:
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (alerts.router, admin.router)
+    return (alerts.router, admin.router, audit_routes.router)
 
 
 SERVICE = ServiceDefinition(

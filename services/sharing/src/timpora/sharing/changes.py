@@ -46,7 +46,9 @@ class RegisterWatcher:
         """At start: keeps every agreement version; a changed agreement that kept its version stops the start."""
         current = register.current(self._settings.register_file)
         async with self._runtime.sessions() as session, session.begin():
-            await agreement_registry.record(session, list(current.agreements.values()))
+            await agreement_registry.record(
+                session, list(current.agreements.values()), source=self._settings.register_file
+            )
         self._topics = set(current.members)
 
     async def run(self) -> None:
@@ -69,7 +71,9 @@ class RegisterWatcher:
         if state == self._handled:
             return False
         async with self._runtime.sessions() as session, session.begin():
-            await agreement_registry.record(session, list(current.agreements.values()))
+            await agreement_registry.record(
+                session, list(current.agreements.values()), source=self._settings.register_file
+            )
         new_members = set(current.members) - self._topics
         if new_members:
             catalog = self._settings.kafka.catalog

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import get_args
 from uuid import UUID
 
-from timpora.common import disclosures, regions, register
+from timpora.common import audit, disclosures, regions, register
 from timpora.common.access import key_command
 from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
@@ -99,9 +99,11 @@ async def _copy_anchor(settings: ServiceSettings, anchor: disclosures.Anchor) ->
 
 
 async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
-    """``rebuild AGENCY``: rebuild that agency's projection from the registry topic, now."""
+    """``rebuild AGENCY --operator NAME``: rebuild that agency's projection from the registry topic, now (in the
+    admin audit log)."""
     parser = argparse.ArgumentParser(prog="timpora-sharing rebuild")
     parser.add_argument("agency")
+    audit.operator_argument(parser)
     args = parser.parse_args(argv)
     settings = narrow(settings, SharingSettings)
     agreement = register.current(settings.register_file).agreements.get(args.agency)
@@ -117,6 +119,15 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
             agreement,
             SystemClock().now(),
         )
+        async with engine.begin() as connection:
+            await audit.record(
+                connection,
+                service=settings.service_name,
+                actor=audit.Actor.command(args.operator),
+                action="projection.rebuild",
+                target=args.agency,
+                new={"agreement_version": agreement.version, "people": count},
+            )
     finally:
         await engine.dispose()
     sys.stderr.write(f"{args.agency}: {count} people rebuilt under agreement version {agreement.version}\n")

@@ -22,7 +22,8 @@ from timpora.alerts.api.models import (
 )
 from timpora.alerts.models import agencies, alerts, deliveries, delivery_attempts, routed_events
 from timpora.alerts.settings import AlertsSettings
-from timpora.common import register
+from timpora.common import audit, register
+from timpora.common.access import ApiKey
 from timpora.common.config_files import ConfigFileError
 from timpora.common.http.deps import Runtime
 from timpora.common.kafka.admin import latest_records
@@ -56,10 +57,22 @@ async def list_agencies(runtime: Runtime, _: OperatorKey) -> list[AgencyView]:
     return [_agency_view(row) for row in rows]
 
 
+_WEBHOOK_STATE = ("webhook_disabled_at", "webhook_disabled_reason", "webhook_failing_since")
+
+
 @router.post("/agencies/{agency_id}/webhook/enable", summary="Re-enable a disabled webhook; held notices resume")
-async def enable_webhook(runtime: Runtime, _: OperatorKey, alerting: AlertingDep, agency_id: str) -> AgencyView:
+async def enable_webhook(runtime: Runtime, key: OperatorKey, alerting: AlertingDep, agency_id: str) -> AgencyView:
     await _reachable(runtime, agency_id)
     async with runtime.sessions() as session, session.begin():
+        before = (
+            await session.execute(
+                select(*(agencies.c[name] for name in _WEBHOOK_STATE))
+                .where(agencies.c.id == agency_id)
+                .with_for_update()
+            )
+        ).first()
+        if before is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such agency")
         row = (
             await session.execute(
                 update(agencies)
@@ -67,12 +80,23 @@ async def enable_webhook(runtime: Runtime, _: OperatorKey, alerting: AlertingDep
                 .values(webhook_disabled_at=None, webhook_disabled_reason=None, webhook_failing_since=None)
                 .returning(agencies)
             )
-        ).first()
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such agency")
+        ).one()
         await queue.release_held(session, agency_id, now=runtime.clock.now())
+        await audit.record(
+            session,
+            service=runtime.name,
+            actor=_operator(key),
+            action="agency.webhook.enable",
+            target=agency_id,
+            old=dict(before._mapping),
+            new={name: getattr(row, name) for name in _WEBHOOK_STATE},
+        )
     alerting.directory_cache.invalidate()
     return _agency_view(row)
+
+
+def _operator(key: ApiKey) -> audit.Actor:
+    return audit.Actor.operator_key(key.holder, key.key_id)
 
 
 async def _reachable(runtime: Runtime, agency_id: str) -> None:
@@ -94,7 +118,7 @@ async def _reachable(runtime: Runtime, agency_id: str) -> None:
 
 
 @router.post("/agencies/{agency_id}/replay", summary="Send an agency's notices of a time range again")
-async def replay(runtime: Runtime, _: OperatorKey, agency_id: str, body: Replay) -> dict[str, int]:
+async def replay(runtime: Runtime, key: OperatorKey, agency_id: str, body: Replay) -> dict[str, int]:
     async with runtime.sessions() as session, session.begin():
         count = await queue.replay(
             session,
@@ -103,6 +127,14 @@ async def replay(runtime: Runtime, _: OperatorKey, agency_id: str, body: Replay)
             until=body.until,
             now=runtime.clock.now(),
             channel=body.channel,
+        )
+        await audit.record(
+            session,
+            service=runtime.name,
+            actor=_operator(key),
+            action="agency.replay",
+            target=agency_id,
+            new={**body.model_dump(mode="json"), "requeued": count},
         )
     return {"requeued": count}
 
@@ -125,13 +157,29 @@ async def rules(_: OperatorKey, alerting: AlertingDep) -> dict[str, Any]:
 
 
 @router.post("/rules/reload", summary="Read the rule file now; a broken file is refused, the rules in force kept")
-async def reload_rules(runtime: Runtime, _: OperatorKey, alerting: AlertingDep) -> dict[str, Any]:
+async def reload_rules(runtime: Runtime, key: OperatorKey, alerting: AlertingDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         directory = await alerting.directory(session)
+    before = [rule.model_dump(mode="json") for rule in alerting.rules.rules]
+    refused = None
     try:
         alerting.rules.reload(directory.agencies)
     except ConfigFileError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+        refused = str(error)
+    after = [rule.model_dump(mode="json") for rule in alerting.rules.rules]
+    # Recorded refused or not: an operator asked, and the rules in force are what they are after it.
+    async with runtime.sessions() as session, session.begin():
+        await audit.record(
+            session,
+            service=runtime.name,
+            actor=_operator(key),
+            action="rules.reload" if refused is None else "rules.reload.refused",
+            target=str(alerting.rules.path),
+            old=before,
+            new=after if refused is None else {"rules": after, "refused": refused},
+        )
+    if refused is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, refused)
     return {"loaded": len(alerting.rules.rules)}
 
 
