@@ -6,9 +6,13 @@ Real senders, real receivers on 127.0.0.1, a real alerts service: loopback is ex
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
+import ssl
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -131,3 +135,56 @@ async def test_an_allowed_receiver_is_reached_through_the_queue(service: AlertsU
     await service.send(Person(village=LAJING).arrived())
     await service.deliver()
     assert len(await service.webhook.wait_for_requests(1)) == 1
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the name ``localhost`` only (no IP address in it)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(  # noqa: S603 - fixed arguments
+        [  # noqa: S607 - openssl from the PATH, as the local stack uses it
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_over_tls_the_call_names_the_host_in_sni_and_checks_the_certificate_against_it(
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    names: list[str | None] = []
+
+    def named(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+        names.append(name)
+
+    server_context.sni_callback = named
+    requests: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(
+            next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")).split(b":")[1]
+        )
+        requests.append(head + await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    allowed = parse_networks("127.0.0.1/32,::1/128")
+    async with server, httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(cert))) as client:
+        by_name = await _send(WebhookSender(client, allowed=allowed), f"https://localhost:{port}/hook")
+        # The same server by its address: the certificate does not name it, so the call fails.
+        by_address = await _send(WebhookSender(client, allowed=allowed), f"https://127.0.0.1:{port}/hook")
+
+    assert by_name == AttemptResult(AttemptOutcome.DELIVERED, 204, "HTTP 204")
+    assert by_address.outcome is AttemptOutcome.RETRY
+    assert names[0] == "localhost"
+    assert f"host: localhost:{port}".encode() in requests[0].lower()
