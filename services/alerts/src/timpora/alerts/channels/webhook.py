@@ -101,6 +101,12 @@ class WebhookSender:
         # The Host the receiver expects: the URL's own, with its port when the URL names one.
         host_header = parts.netloc.rpartition("@")[2]
         last: httpx.ConnectError | None = None
+        tls = parts.scheme == "https"
+        if tls:
+            # Pooled connections are keyed by the address dialled, not by the name TLS verified: one kept open for
+            # another agency's host on the same address would carry this call without this host's certificate
+            # ever being checked. Over TLS each call has a connection of its own.
+            headers = {**headers, "connection": "close"}
         for address in destination.addresses:
             pinned = httpx.URL(url).copy_with(host=str(address), port=destination.port)
             request = self._client.build_request(
@@ -110,7 +116,7 @@ class WebhookSender:
                 content=body,
                 timeout=self._timeout_s,
                 # TLS names the URL's host (SNI) and checks the certificate against it, not against the address.
-                extensions={"sni_hostname": destination.host} if parts.scheme == "https" else None,
+                extensions={"sni_hostname": destination.host} if tls else None,
             )
             try:
                 return await self._client.send(request, stream=True, follow_redirects=False)
