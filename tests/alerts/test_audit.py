@@ -4,6 +4,7 @@ and no secret; operators read it at ``GET /v1/admin/audit``, page by page."""
 from __future__ import annotations
 
 import getpass
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -123,6 +124,23 @@ async def test_issuing_an_agency_key_by_command_is_recorded_with_the_operator_an
     assert entry["target"] == POLICE
     assert entry["new_value"]["agency_id"] == POLICE
     assert key not in response.text
+
+    key_id = entry["new_value"]["key_id"]
+    revoked = await commands.agency_keys(service.runtime.settings, ["revoke", key_id, "--operator", "kasi-inteldakim"])
+    unattributed = await _exit_code(commands.agency_keys(service.runtime.settings, ["revoke", key_id]))
+    assert (revoked, unattributed) == (0, 2)
+    (revocation, *_) = await _entries(service, action="agency_keys.revoke")
+    assert (revocation["target"], revocation["actor"]) == (POLICE, "kasi-inteldakim")
+    assert (revocation["old_value"]["revoked"], revocation["new_value"]["revoked"]) == (False, True)
+    assert revocation["new_value"]["key_id"] == key_id
+
+
+async def _exit_code(command: Coroutine[Any, Any, int]) -> int:
+    """A command's exit status, also when argparse refuses its arguments (it exits)."""
+    try:
+        return await command
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
 
 
 async def test_the_log_is_read_page_by_page_by_operators_only(service: AlertsUnderTest) -> None:
