@@ -13,6 +13,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -382,6 +383,34 @@ async def test_sync_takes_access_from_a_member_removed_or_whose_agreement_ended_
     )
     # A second round finds nothing to change.
     assert await granted.access.sync(_register(tmp_path, change), NOW) == []
+
+
+async def test_the_keeper_beside_the_services_takes_access_from_a_member_as_it_leaves_the_register(
+    granted: Granted, tmp_path: Path
+) -> None:
+    live = tmp_path / "live-register.yaml"
+    live.write_text(yaml.safe_dump(registers.shipped()), encoding="utf-8")
+    environment = os.environ | {"TIMPORA_KAFKA_NAMESPACE": granted.kafka.namespace, "TIMPORA_REGISTER_FILE": str(live)}
+    keeper = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "timpora.common.register.kafka_access", "kafka", "watch",
+        env=environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        document = registers.shipped()
+        document["members"] = [entry for entry in document["members"] if entry["id"] != POLICE]
+        live.write_text(yaml.safe_dump(document), encoding="utf-8")
+        assert keeper.stdout is not None
+        said = await asyncio.wait_for(keeper.stdout.readline(), timeout=60)
+    finally:
+        keeper.terminate()
+        await keeper.wait()
+
+    assert said.decode().strip() == f"{POLICE}: access revoked (not in the register)"
+    police = granted.logins[POLICE]
+    await _refused(
+        _consume(as_agency(police), granted.kafka.catalog.agency_events(POLICE).name, f"{police.group_prefix}m"),
+        KafkaError,
+    )
 
 
 def _end_agreement(document: dict[str, Any], agency_id: str) -> dict[str, Any]:
