@@ -9,7 +9,6 @@ and a record outside the agency's view answers exactly like one that does not ex
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
@@ -26,10 +25,11 @@ from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
 from timpora.common.register.fields import FIELD_NAMES
+from timpora.common.spreadsheets import DictWriter
 from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql
 from timpora.common.types import Nationality, RegionCode
 from timpora.sharing.api.deps import Caller, CurrentCaller
-from timpora.sharing.domain.derived import ANY_PRESENCE, spreadsheet_safe, status_columns, with_status
+from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
 from timpora.sharing.models import projections
 
 router = APIRouter(prefix="/v1", tags=["foreigners"])
@@ -266,10 +266,10 @@ async def export_csv(
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer = DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(spreadsheet_safe(_served(caller, row, now, runtime)))
+            writer.writerow(_served(caller, row, now, runtime))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
