@@ -7,6 +7,7 @@ Decoding never trusts its input: every way a record can be wrong is reported as 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,15 +122,15 @@ def decode(record: KafkaRecord) -> CloudEvent[Contract]:
     attributes = _attributes(record)
     spec = spec_for_ce_type(attributes["ce_type"])
     if spec is None:
-        raise EventDecodeError(f"unknown event type '{attributes['ce_type']}'")
+        raise EventDecodeError(f"unknown event type {_quoted(attributes['ce_type'], _EVENT_TYPE)}")
     if attributes["ce_specversion"] != SPECVERSION:
-        raise EventDecodeError(f"unsupported CloudEvents specversion '{attributes['ce_specversion']}'")
+        raise EventDecodeError(f"unsupported CloudEvents specversion {_quoted(attributes['ce_specversion'], _VERSION)}")
     # An empty content-type is how some producers (FastStream for raw bytes) say "none given".
     content_type = attributes.get(CONTENT_TYPE_HEADER) or CONTENT_TYPE
     if content_type.split(";")[0].strip() != CONTENT_TYPE:
-        raise EventDecodeError(f"unsupported content-type '{content_type}'")
+        raise EventDecodeError(f"unsupported content-type {_quoted(content_type, _MEDIA_TYPE)}")
     if "ce_dataschema" in attributes and attributes["ce_dataschema"] != spec.dataschema:
-        raise EventDecodeError(f"dataschema '{attributes['ce_dataschema']}' does not match type '{spec.ce_type}'")
+        raise EventDecodeError(f"dataschema does not match type '{spec.ce_type}'")
     data = _data(record.value, spec)
     return CloudEvent(
         id=attributes["ce_id"],
@@ -140,6 +141,17 @@ def decode(record: KafkaRecord) -> CloudEvent[Contract]:
         dataschema=spec.dataschema,
         data=data,
     )
+
+
+# A dead-letter reason quotes a header only when it has the shape of what belongs there: a reason travels in
+# headers and logs, and a header may hold anything a producer put in it.
+_EVENT_TYPE = re.compile(r"[a-z0-9]+(\.[a-z0-9-]+){1,8}")
+_VERSION = re.compile(r"\d{1,3}(\.\d{1,3}){0,2}")
+_MEDIA_TYPE = re.compile(r"[a-z]{1,20}/[a-z0-9.+-]{1,60}(; ?[a-z-]{1,20}=[a-z0-9-]{1,20})?", re.IGNORECASE)
+
+
+def _quoted(value: str, shape: re.Pattern[str]) -> str:
+    return f"'{value}'" if shape.fullmatch(value) else "(not shown: not the shape of one)"
 
 
 def _attributes(record: KafkaRecord) -> dict[str, str]:
