@@ -10,7 +10,8 @@ and a record outside the agency's view answers exactly like one that does not ex
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -25,12 +26,14 @@ from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
 from timpora.common.register.fields import FIELD_NAMES
+from timpora.common.settings import narrow
 from timpora.common.spreadsheets import DictWriter
 from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql
 from timpora.common.types import Nationality, RegionCode
 from timpora.sharing.api.deps import Caller, CurrentCaller
 from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
 from timpora.sharing.models import projections
+from timpora.sharing.settings import SharingSettings
 
 router = APIRouter(prefix="/v1", tags=["foreigners"])
 
@@ -235,49 +238,75 @@ async def my_agreement(caller: CurrentCaller) -> AgreementView:
     return AgreementView.model_validate(caller.agreement.model_dump())
 
 
-async def _matching_disclosed(
-    runtime: Runtime, caller: Caller, request: Request, filters: Filters, *, fields: Iterable[str] | None = None
-) -> tuple[list[Any], datetime]:
-    """Every record the filters match, logged as disclosed (``fields``: those the answer shows; all by default)."""
-    _refuse_filters_outside(caller, filters)
-    now = runtime.clock.now()
-    statement = (
-        select(projections.c.foreigner_id, projections.c.record, projections.c.time_zone)
-        .where(*_visible_to(caller), *_conditions(filters, now))
-        .order_by(projections.c.foreigner_id)
-    )
-    async with runtime.sessions() as session:
-        rows = list((await session.execute(statement)).all())
-    await disclose(caller, request, [row.foreigner_id for row in rows], runtime, fields=fields)
-    return rows, now
+async def _disclosed_pages(
+    runtime: Runtime, caller: Caller, request: Request, filters: Filters, now: datetime, *, fields: Iterable[str]
+) -> AsyncGenerator[list[Any], None]:
+    """Every record the filters match, a page at a time, each page in the disclosure log before it is yielded.
+
+    A 100,000-row export by one agency must not hold up another agency's reads, so nothing here is held across
+    pages: each page is read in a short transaction of its own (no snapshot, connection or lock kept while the
+    client reads), by keyset on the opaque id, and its disclosure is one small append to the log, gathered with
+    the concurrent requests' records (one append of every id at once would hold the log's lock, and every
+    other request's record behind it, for as long as writing 100,000 ids takes). The first page is disclosed even
+    if it is empty: an empty answer is an answer, and logged as one."""
+    size = narrow(runtime.settings, SharingSettings).export_page_rows
+    conditions = [*_visible_to(caller), *_conditions(filters, now)]
+    after: UUID | None = None
+    while True:
+        statement = (
+            select(projections.c.foreigner_id, projections.c.record, projections.c.time_zone)
+            .where(*conditions, *([] if after is None else [projections.c.foreigner_id > after]))
+            .order_by(projections.c.foreigner_id)
+            .limit(size)
+        )
+        async with runtime.sessions() as session:
+            rows = list((await session.execute(statement)).all())
+        if rows or after is None:
+            await disclose(caller, request, [row.foreigner_id for row in rows], runtime, fields=fields)
+            yield rows
+        if len(rows) < size:
+            return
+        after = rows[-1].foreigner_id
 
 
 @router.get(
     "/foreigners.csv",
     summary="Everything the filters match, as CSV (your agreement's fields as columns)",
+    description="Streamed in pages; each page is in the disclosure log before it is sent. If the log cannot be "
+    "written the answer is 503 before anything is sent, or, past the first page, the connection is cut before "
+    "the end of the body, so a partial file never looks complete.",
     response_class=StreamingResponse,
 )
 async def export_csv(
     runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
 ) -> StreamingResponse:
-    rows, now = await _matching_disclosed(runtime, caller, request, filters)
+    _refuse_filters_outside(caller, filters)
+    now = runtime.clock.now()
     columns = ["foreigner_id", "version", *(name for name in FIELD_NAMES if name in caller.agreement.allowed)]
     columns += status_columns(caller.agreement)
+    pages = _disclosed_pages(runtime, caller, request, filters, now, fields=caller.agreement.allowed)
+    # The first page is read and disclosed before the answer begins: a log that cannot be written is a 503.
+    first = await anext(pages)
 
-    def lines() -> Iterator[str]:
+    def text(rows: list[Any], *, header: bool = False) -> str:
         buffer = io.StringIO()
         writer = DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(_served(caller, row, now, runtime))
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-        yield buffer.getvalue()
+        if header:
+            writer.writeheader()
+        writer.writerows(_served(caller, row, now, runtime) for row in rows)
+        return buffer.getvalue()
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            yield text(first, header=True)
+            async for page in pages:
+                yield text(page)
+        finally:
+            await pages.aclose()
 
     filename = f"timpora-{caller.agency_id}-{caller.agreement.local_date(now).isoformat()}.csv"
     return StreamingResponse(
-        lines(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        body(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
 
 
@@ -302,16 +331,17 @@ class Statistics(BaseModel):
 async def statistics(
     runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
 ) -> Statistics:
-    counted = [field for field in DIMENSIONS.values() if field in caller.agreement.allowed]
-    rows, _ = await _matching_disclosed(runtime, caller, request, filters, fields=counted)
-    by: dict[str, dict[str, int]] = {}
-    for dimension, field in DIMENSIONS.items():
-        if field not in caller.agreement.allowed:
-            continue
-        counts: dict[str, int] = {}
-        for row in rows:
-            value = row.record.get(field)
-            key = "unknown" if value is None else (value[:8] if dimension == "district" else str(value))
-            counts[key] = counts.get(key, 0) + 1
-        by[dimension] = dict(sorted(counts.items()))
-    return Statistics(total=len(rows), by=by)
+    _refuse_filters_outside(caller, filters)
+    counted = {dimension: field for dimension, field in DIMENSIONS.items() if field in caller.agreement.allowed}
+    # Counted a page at a time, as the export reads: bounded memory, each page disclosed, nothing held between.
+    total, counts = 0, {dimension: Counter[str]() for dimension in counted}
+    pages = _disclosed_pages(runtime, caller, request, filters, runtime.clock.now(), fields=counted.values())
+    async for rows in pages:
+        total += len(rows)
+        for dimension, field in counted.items():
+            for row in rows:
+                value = row.record.get(field)
+                counts[dimension][
+                    "unknown" if value is None else value[:8] if dimension == "district" else str(value)
+                ] += 1
+    return Statistics(total=total, by={dimension: dict(sorted(tally.items())) for dimension, tally in counts.items()})
