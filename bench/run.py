@@ -3,6 +3,7 @@
     make bench                                   (starts the local stack if needed; the sizes the issues ask for)
     .venv/bin/python -m bench.run --records 100000 --only registry   (with the stack up)
     .venv/bin/python -m bench.run --only sharing-list --list-foreigners 100000
+    .venv/bin/python -m bench.run --only sharing-export --export-rows 100000 --export-rounds 1
     .venv/bin/python -m bench.run --only alerts --alert-events 10000 --alert-seconds 30
 
 Results are printed and written to bench/results/latest.json; bench/README.md keeps the latest.
@@ -14,14 +15,18 @@ import argparse
 import asyncio
 import os
 
-from bench import alerts, publish, registry, sharing, sharing_list
+from bench import alerts, publish, registry, sharing, sharing_export, sharing_list
 from bench.common import Result, report
 from timpora.common.settings import OperatorKafkaSettings
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["publish", "registry", "sharing", "sharing-list", "alerts"], action="append")
+    parser.add_argument(
+        "--only",
+        choices=["publish", "registry", "sharing", "sharing-list", "sharing-export", "alerts"],
+        action="append",
+    )
     parser.add_argument("--events", type=int, default=20_000, help="events for the publish benchmark")
     parser.add_argument("--records", type=int, default=1_000_000, help="records to import, then relay")
     parser.add_argument("--rate", type=int, default=200, help="events a second for the latency benchmark")
@@ -29,11 +34,15 @@ async def main() -> None:
     parser.add_argument("--sharing-events", type=int, default=1_000_000, help="events replayed by the rebuild")
     parser.add_argument("--list-foreigners", type=int, default=100_000, help="foreigners behind the list endpoint")
     parser.add_argument("--list-requests", type=int, default=3_000, help="pages requested of each list endpoint")
+    parser.add_argument(
+        "--export-rows", type=int, default=100_000, help="rows of the export another agency reads beside"
+    )
+    parser.add_argument("--export-rounds", type=int, default=3, help="rounds of reads alone, then under the export")
     parser.add_argument("--alert-events", type=int, default=10_000, help="events routed and delivered by webhook")
     parser.add_argument("--alert-rate", type=int, default=200, help="events a second for the alerts latency benchmark")
     parser.add_argument("--alert-seconds", type=float, default=30.0, help="how long the alerts latency benchmark runs")
     args = parser.parse_args()
-    chosen = set(args.only or ["publish", "registry", "sharing", "sharing-list", "alerts"])
+    chosen = set(args.only or ["publish", "registry", "sharing", "sharing-list", "sharing-export", "alerts"])
     # Its own namespace: a running system on the same broker never sees the benchmarks' events.
     kafka = OperatorKafkaSettings().admin(namespace="bench")
     results: list[Result] = []
@@ -51,6 +60,12 @@ async def main() -> None:
         results.extend(
             await sharing_list.run_all(
                 os.environ["TIMPORA_PG_ADMIN_URL"], kafka, foreigners=args.list_foreigners, requests=args.list_requests
+            )
+        )
+    if "sharing-export" in chosen:
+        results.extend(
+            await sharing_export.run_all(
+                os.environ["TIMPORA_PG_ADMIN_URL"], kafka, exported=args.export_rows, rounds=args.export_rounds
             )
         )
     if "alerts" in chosen:

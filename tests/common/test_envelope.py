@@ -137,3 +137,19 @@ def test_the_catalog_names_every_event_type_the_registry_emits() -> None:
         "permit.exit-permit-issued",
         "sharing.record",
     }
+
+
+@given(
+    events(),
+    st.sampled_from(["ce_type", "ce_specversion", "content-type", "ce_dataschema"]),
+    st.text(min_size=1, max_size=40).filter(lambda text: text.strip() != ""),
+)
+def test_a_dead_letter_reason_never_quotes_a_header_that_could_hold_personal_data(
+    event: CloudEvent[Contract], header: str, value: str
+) -> None:
+    # A person's name where the type or the schema should be: the reason names the header, never the value.
+    given = f"Siti Aminah {value}"
+    with pytest.raises(EventDecodeError) as raised:
+        decode(_with(encode(event), header, given.encode()))
+
+    assert "Siti Aminah" not in raised.value.reason

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import uuid
 from typing import Any
 
@@ -86,8 +89,34 @@ async def test_keyset_pages_cover_every_match_once_in_name_order(
         cursor = body["next_cursor"]
         if cursor is None:
             break
+        assert not _names_in(cursor, [tag, *names])
 
     assert len(seen) == len(names)
     assert len({f["foreigner_id"] for f in seen}) == len(names)
     keys = [(f["full_name"].lower(), f["foreigner_id"]) for f in seen]
     assert keys == sorted(keys)
+
+
+def _names_in(cursor: str, names: list[str]) -> list[str]:
+    """The names ``cursor`` carries, as it is or decoded the ways a curious reader would try."""
+    readings = [cursor.casefold()]
+    with contextlib.suppress(ValueError, binascii.Error):
+        readings.append(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8", "replace").casefold()
+        )
+    return [name for name in names if any(name.casefold() in reading for reading in readings)]
+
+
+async def test_a_page_cursor_is_opaque_and_holds_no_name(registry: Registry) -> None:
+    tag = uuid.uuid4().hex[:8]
+    first = await registry.new_foreigner(full_name=f"Zhang Wei {tag}")
+    await registry.new_foreigner(full_name=f"Zhang Wei {tag} Junior")
+
+    body = (await registry.client.get("/v1/foreigners", params={"name": tag, "limit": 1})).json()
+
+    assert [item["foreigner_id"] for item in body["items"]] == [first["foreigner_id"]]
+    assert _names_in(body["next_cursor"], ["Zhang Wei", tag]) == []
+    following = (
+        await registry.client.get("/v1/foreigners", params={"name": tag, "limit": 1, "cursor": body["next_cursor"]})
+    ).json()
+    assert [item["full_name"] for item in following["items"]] == [f"Zhang Wei {tag} Junior"]

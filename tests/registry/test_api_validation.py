@@ -221,3 +221,51 @@ async def test_village_codes_pass_exactly_when_the_official_list_has_them(regist
         json={"address": "Jl. Contoh", "village_code": village, "since": "2026-11-03"},
     )
     assert (response.status_code == 200) is (regions.lookup(village) is not None), response.text
+
+
+#: Where a refused value may sit in an arrival, and what a value there looks like.
+_ARRIVAL_FIELDS = (
+    ("nationality",),
+    ("sex",),
+    ("full_name",),
+    ("occupation",),
+    ("arrived_on",),
+    ("date_of_birth",),
+    ("passport", "number"),
+    ("passport", "issuing_country"),
+    ("passport", "expires_on"),
+    ("sponsor", "kind"),
+    ("visa", "index"),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(_ARRIVAL_FIELDS),
+    value=st.one_of(
+        st.from_regex(r"[A-Z]{3}", fullmatch=True),
+        st.from_regex(r"[A-Za-z0-9]{3,12}", fullmatch=True),
+        st.text(min_size=3, max_size=300),
+        st.integers(-(10**6), 10**6).map(lambda n: f"{n:+d}"),
+    ),
+)
+async def test_a_refusal_never_quotes_the_value_refused(registry: Registry, path: tuple[str, ...], value: str) -> None:
+    body = arrival()
+    body["visa"] = {"index": "C1", "number": "V1"}
+    target = body
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+
+    response = await registry.client.post("/v1/arrivals", json=body)
+
+    if response.status_code != 422:
+        return
+    for problem in response.json()["detail"]:
+        assert set(problem) == {"loc", "msg", "type"}  # no "input", no "ctx"
+        if problem["msg"] == f"invalid value ({problem['type']})":
+            continue  # the message that replaces one that quoted the value
+        # Not the value, nor its trimmed or upper-cased form (what a validator may quote after normalising it).
+        for form in {value, value.strip(), value.strip().upper()}:
+            if len(form) >= 3:
+                assert form.casefold() not in problem["msg"].casefold(), problem

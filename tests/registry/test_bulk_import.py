@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -21,6 +23,7 @@ from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.registry.bulk.generator import generate, write
 from timpora.registry.bulk.importer import Importer, Summary
 from timpora.registry.bulk.records import COLUMNS, read
+from timpora.registry.bulk.rejects import rejects_file
 from timpora.registry.models import foreigners, history, movements, outbox, permits, residences
 
 TODAY = date(2026, 11, 29)
@@ -151,7 +154,44 @@ async def test_a_permit_number_already_in_the_registry_rejects_the_row(registry:
     summary, rejected = await _import(registry, _csv([second]))
 
     assert summary.rejected == 1
-    assert rejected == {2: f"permit number {first['permit_number']} is already registered"}
+    assert rejected == {2: "permit_number: already registered"}  # the field, never the number itself
+
+
+async def test_a_row_with_more_cells_than_the_header_is_one_bad_row_and_the_import_goes_on(
+    registry: Registry,
+) -> None:
+    before, extra, after = _rows(3)
+    lines = _csv([before, extra, after]).splitlines()
+    lines[2] += ",Jl. Rahasia 7,A9999999"  # two cells more than the header, on the file's line 3
+
+    summary, rejected = await _import(registry, "\r\n".join(lines) + "\r\n")
+
+    assert (summary.imported, summary.rejected) == (2, 1)
+    assert rejected == {3: f"{len(COLUMNS) + 2} cells where the header has {len(COLUMNS)}"}
+
+
+async def test_a_file_without_its_header_row_has_no_value_quoted_in_its_reasons(registry: Registry) -> None:
+    headless = "\r\n".join(_csv(_rows(2)).splitlines()[1:]) + "\r\n"
+
+    _, rejected = await _import(registry, headless)
+
+    assert rejected == {2: "no header: none of the first line's cells names a column of the format"}
+
+
+def test_the_rejects_file_is_created_for_its_owner_only_and_quotes_no_value(tmp_path: Path) -> None:
+    path = tmp_path / "records.csv.rejects.csv"
+    path.write_text("an older report, readable by all\n")
+    path.chmod(0o644)
+    previous = os.umask(0)  # the mode is the file's own, not left to the umask
+    try:
+        with rejects_file(path) as rejects:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            rejects(7, "-arrival.full_name: an odd reason")
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert list(csv.reader(path.open())) == [["line", "reason"], ["7", "'-arrival.full_name: an odd reason"]]
 
 
 def test_the_command_imports_a_generated_file_and_writes_the_rejects_report(
@@ -174,6 +214,7 @@ def test_the_command_imports_a_generated_file_and_writes_the_rejects_report(
 
     assert result.returncode == 0, result.stderr
     assert "11 imported, 0 already in the registry, 1 rejected" in result.stderr
+    assert stat.S_IMODE((tmp_path / "records.csv.rejects.csv").stat().st_mode) == 0o600
     report = list(csv.reader((tmp_path / "records.csv.rejects.csv").open()))
     assert report[0] == ["line", "reason"]
     assert report[1][0] == "6"

@@ -3,8 +3,11 @@ in the disclosure log before it is answered, and a read that cannot be logged is
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -91,8 +94,10 @@ def _person(
     return new_event(data, source="/timpora/registry", subject=base.subject)
 
 
-async def _started(kafka: KafkaSettings, database: DatabaseSettings, register_file: Path) -> AsyncIterator[Sharing]:
-    settings = SharingSettings(kafka=kafka, database=database, register_file=register_file)
+async def _started(
+    kafka: KafkaSettings, database: DatabaseSettings, register_file: Path, **overrides: Any
+) -> AsyncIterator[Sharing]:
+    settings = SharingSettings(kafka=kafka, database=database, register_file=register_file, **overrides)
     clock = ManualClock(datetime(2026, 11, 29, 5, 0, tzinfo=UTC))
     app = SERVICE.create_app(settings, clock=clock)
     runtime: ServiceRuntime = app.state.runtime
@@ -446,8 +451,6 @@ async def test_a_stored_record_is_served_only_through_the_agreement_in_force(sha
 
 
 async def test_the_csv_export_has_exactly_the_agreements_columns_and_is_logged(sharing: Sharing) -> None:
-    import csv  # noqa: PLC0415
-    import io  # noqa: PLC0415
 
     response = await sharing.get("desa-lajing", "/v1/foreigners.csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -461,6 +464,111 @@ async def test_the_csv_export_has_exactly_the_agreements_columns_and_is_logged(s
     assert logged.reference == "GET /v1/foreigners.csv"
     assert {str(record) for record in logged.record_ids} == {row["foreigner_id"] for row in rows}
     assert logged.fields == sorted(VILLAGE.allowed)
+
+
+@pytest.fixture
+async def one_row_pages(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> AsyncIterator[Sharing]:
+    async for started in _started(
+        kafka_settings, database_settings["sharing"], register.DEFAULT_REGISTER, export_page_rows=1
+    ):
+        yield started
+
+
+class _PausedExport:
+    """An export driven through the ASGI interface by a client that stops reading after the first page: the
+    export is then in progress, its next page waiting on the client, for as long as the test wants."""
+
+    def __init__(self, sharing: Sharing, agency: str) -> None:
+        self.first_page_sent = asyncio.Event()
+        self.resume = asyncio.Event()
+        self.status: int | None = None
+        self.body = b""
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/v1/foreigners.csv",
+            "raw_path": b"/v1/foreigners.csv",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"sharing"), (b"authorization", f"Bearer {sharing.keys[agency]}".encode())],
+            "client": ("127.0.0.1", 40000),
+            "server": ("sharing", 80),
+            "state": {},
+        }
+        self.task = asyncio.create_task(sharing.app(scope, self._receive, self._send))
+        self._requested = False
+
+    async def _receive(self) -> dict[str, Any]:
+        if not self._requested:
+            self._requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client never goes away; cancelled when the answer ends
+        raise AssertionError("unreachable")
+
+    async def _send(self, message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+            if message.get("more_body") and not self.first_page_sent.is_set():
+                self.first_page_sent.set()
+                await self.resume.wait()  # a slow client: the export waits here, mid-stream
+
+
+async def test_an_export_is_disclosed_page_by_page_and_another_agency_reads_while_it_is_in_progress(
+    one_row_pages: Sharing,
+) -> None:
+    sharing = one_row_pages
+    before = len(await _logged(sharing, "pemkab-bangkalan"))
+    export = _PausedExport(sharing, "pemkab-bangkalan")
+    await asyncio.wait_for(export.first_page_sent.wait(), timeout=60)
+
+    # Mid-export: the page sent is in the log, committed before it was sent; the page not sent yet is not.
+    (first,) = (await _logged(sharing, "pemkab-bangkalan"))[before:]
+    assert first.reference == "GET /v1/foreigners.csv"
+    assert [str(record) for record in first.record_ids] == [
+        row["foreigner_id"] for row in csv.DictReader(io.StringIO(export.body.decode()))
+    ]
+    # Another agency reads meanwhile, and is answered: the export holds nothing its read waits on. (The bound is
+    # a guard against a hang, not a timing: the benchmark measures the slowdown.)
+    village = await asyncio.wait_for(sharing.get("desa-lajing", "/v1/foreigners"), timeout=60)
+    statistics = await asyncio.wait_for(sharing.get("desa-lajing", "/v1/statistics"), timeout=60)
+    assert village.status_code == 200
+    assert statistics.status_code == 200
+    assert not export.task.done()
+
+    export.resume.set()
+    await asyncio.wait_for(export.task, timeout=60)
+    rows = list(csv.DictReader(io.StringIO(export.body.decode())))
+    pages = (await _logged(sharing, "pemkab-bangkalan"))[before:]
+    assert export.status == 200
+    assert {row["foreigner_id"] for row in rows} == {sharing.people["lajing"], sharing.people["arosbaya"]}
+    # One disclosure per page of one row, together exactly the rows sent.
+    assert [len(page.record_ids) for page in pages] == [1, 1]
+    assert sorted(str(record) for page in pages for record in page.record_ids) == sorted(
+        row["foreigner_id"] for row in rows
+    )
+
+
+async def test_statistics_are_counted_and_disclosed_page_by_page(one_row_pages: Sharing) -> None:
+    sharing = one_row_pages
+    before = len(await _logged(sharing, "pemkab-bangkalan"))
+
+    counted = (await sharing.get("pemkab-bangkalan", "/v1/statistics")).json()
+
+    pages = (await _logged(sharing, "pemkab-bangkalan"))[before:]
+    assert counted["total"] == 2  # Lajing and Arosbaya
+    assert counted["by"]["district"] == {"35.26.05": 2}
+    assert [len(page.record_ids) for page in pages] == [1, 1]
+    assert {str(record) for page in pages for record in page.record_ids} == {
+        sharing.people["lajing"],
+        sharing.people["arosbaya"],
+    }
 
 
 async def test_statistics_count_only_dimensions_the_agreement_includes(narrow_village: Sharing) -> None:

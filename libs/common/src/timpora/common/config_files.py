@@ -29,7 +29,7 @@ def load_model(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(document)
     except ValidationError as error:
-        raise ConfigFileError(f"{path}: {describe_validation_error(error, limit=20)}") from None
+        raise ConfigFileError(f"{path}: {describe_validation_error(error, limit=20, quoting=True)}") from None
 
 
 def modified_ns(path: Path) -> int:

@@ -50,7 +50,7 @@ def require(code: str) -> str:
     """The normalised code; raises :class:`UnknownNationalityError` when it names no nationality."""
     normalised = normalize(code)
     if name_of(normalised) is None:
-        raise UnknownNationalityError(f"'{code}' is not an ISO 3166-1 alpha-3 nationality code (e.g. CHN, AUS, DEU)")
+        raise UnknownNationalityError("not an ISO 3166-1 alpha-3 nationality code (e.g. CHN, AUS, DEU)")
     return normalised
 
 

@@ -30,6 +30,7 @@ from timpora.common.clock import Clock, SystemClock
 from timpora.common.config_files import ConfigFileError
 from timpora.common.db.engine import make_engine, make_session_factory, ping
 from timpora.common.db.migrations import upgrade
+from timpora.common.events.envelope import validation_problems
 from timpora.common.http.health import ReadinessCheck, health_router
 from timpora.common.kafka.acls import service_topics
 from timpora.common.kafka.admin import ensure_topics
@@ -259,10 +260,7 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
     """FastAPI's 422, field by field, without echoing the values sent: they may be a secret or a passport number."""
     if not isinstance(error, RequestValidationError):
         raise error
-    detail = [
-        {"loc": list(problem["loc"]), "msg": problem["msg"], "type": problem["type"]} for problem in error.errors()
-    ]
-    return JSONResponse({"detail": detail}, status_code=422)
+    return JSONResponse({"detail": validation_problems(error.errors())}, status_code=422)
 
 
 def _no_routers(_: ServiceRuntime) -> Sequence[APIRouter]:

@@ -4,7 +4,6 @@ bulk import, synthetic data, the demo's lifecycle stories and a scheduler pass."
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from timpora.common.settings import ServiceSettings, narrow
 from timpora.registry.bulk.generator import generate, write
 from timpora.registry.bulk.importer import ImportBatchError, Importer, Summary
 from timpora.registry.bulk.records import read
+from timpora.registry.bulk.rejects import rejects_file
 from timpora.registry.bulk.stories import DEMO_SEED, play
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.expiry import ExpiryScheduler
@@ -154,10 +154,8 @@ async def import_file(settings: ServiceSettings, argv: list[str]) -> int:
         batch_size=args.batch_size,
     )
     try:
-        with args.file.open(encoding="utf-8", newline="") as source, rejects_path.open("w", newline="") as out:
-            rejected = csv.writer(out)
-            rejected.writerow(["line", "reason"])
-            summary = await importer.run(read(args.file, source), lambda n, r: rejected.writerow([n, r]), _Progress())
+        with args.file.open(encoding="utf-8", newline="") as source, rejects_file(rejects_path) as rejected:
+            summary = await importer.run(read(args.file, source), rejected, _Progress())
     except ImportBatchError as error:
         sys.stderr.write(f"\nimport stopped: {error}\n")
         return 1

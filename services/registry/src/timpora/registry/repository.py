@@ -337,10 +337,14 @@ async def search(
     presence: str | None,
     expiring_within_days: int | None,
     now: datetime,
-    after: tuple[str, UUID] | None,
+    after: UUID | None,
     limit: int,
 ) -> list[ForeignerSnapshot]:
-    """Foreigners matching every filter given, ordered by name then id, ``limit`` after the ``after`` key."""
+    """Foreigners matching every filter given, ordered by name then id, ``limit`` after the person ``after``.
+
+    The page's cursor is that person's id alone (no name in a URL); the name it continues after is read here, as
+    the person is named now. Someone renamed between two pages (a returning arrival under a corrected name) moves
+    in the order, and a page may then repeat or skip a name near theirs: the price of keeping names out of URLs."""
     conditions = []
     if name:
         conditions.append(func.lower(foreigners.c.full_name).contains(name.casefold(), autoescape=True))
@@ -374,7 +378,9 @@ async def search(
         )
     sort_key = func.lower(foreigners.c.full_name)
     if after is not None:
-        conditions.append(or_(sort_key > after[0], and_(sort_key == after[0], foreigners.c.id > after[1])))
+        previous = foreigners.alias("previous")
+        name_after = select(func.lower(previous.c.full_name)).where(previous.c.id == after).scalar_subquery()
+        conditions.append(or_(sort_key > name_after, and_(sort_key == name_after, foreigners.c.id > after)))
     statement = _snapshot_query.where(*conditions).order_by(sort_key, foreigners.c.id).limit(limit)
     return [snapshot_from_row(row) for row in (await session.execute(statement)).all()]
 

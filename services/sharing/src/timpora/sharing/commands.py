@@ -4,13 +4,12 @@ reports an operator hands to an agency (the monthly recap, the foreigners in an 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from datetime import datetime
 from typing import get_args
 from uuid import UUID
 
-from timpora.common import audit, disclosures, regions, register
+from timpora.common import audit, disclosures, regions, register, spreadsheets
 from timpora.common.access import key_command
 from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
@@ -76,7 +75,7 @@ async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
     finally:
         await engine.dispose()
     if args.action != "verify":
-        writer = csv.DictWriter(sys.stdout, fieldnames=disclosures.EXPORT_COLUMNS)
+        writer = spreadsheets.DictWriter(sys.stdout, fieldnames=disclosures.EXPORT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
         sys.stderr.write(f"{len(rows)} disclosures\n")

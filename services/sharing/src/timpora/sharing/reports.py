@@ -16,7 +16,6 @@ at that moment.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections import Counter
@@ -35,7 +34,8 @@ from timpora.common import regions
 from timpora.common.register.agreements import Agreement
 from timpora.common.register.fields import FIELD_NAMES
 from timpora.common.settings import OverstaySettings
-from timpora.sharing.domain.derived import ANY_PRESENCE, spreadsheet_safe, status_columns, with_status
+from timpora.common.spreadsheets import DictWriter
+from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
 from timpora.sharing.models import projection_history
 
 #: A month as the reports take it: ``2026-11``.
@@ -451,7 +451,7 @@ def area_columns(agreement: Agreement) -> list[str]:
 
 def as_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer = DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(spreadsheet_safe(row) for row in rows)
+    writer.writerows(rows)
     return buffer.getvalue()

@@ -28,6 +28,8 @@ class SharingSettings(ServiceSettings):
     relay: RelaySettings = RelaySettings()
     #: Requests per API key per minute, per instance; beyond it, 429 with Retry-After.
     rate_limit_per_minute: int = Field(default=120, gt=0)
+    #: Rows a CSV export or the statistics read, disclose and send at a time (see api/routes/foreigners.py).
+    export_page_rows: int = Field(default=1000, ge=1, le=10_000)
 
     @property
     def consumer_group(self) -> str:

@@ -7,9 +7,11 @@ Decoding never trusts its input: every way a record can be wrong is reported as 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import uuid4
 
 from pydantic import ValidationError
@@ -120,15 +122,15 @@ def decode(record: KafkaRecord) -> CloudEvent[Contract]:
     attributes = _attributes(record)
     spec = spec_for_ce_type(attributes["ce_type"])
     if spec is None:
-        raise EventDecodeError(f"unknown event type '{attributes['ce_type']}'")
+        raise EventDecodeError(f"unknown event type {_quoted(attributes['ce_type'], _EVENT_TYPE)}")
     if attributes["ce_specversion"] != SPECVERSION:
-        raise EventDecodeError(f"unsupported CloudEvents specversion '{attributes['ce_specversion']}'")
+        raise EventDecodeError(f"unsupported CloudEvents specversion {_quoted(attributes['ce_specversion'], _VERSION)}")
     # An empty content-type is how some producers (FastStream for raw bytes) say "none given".
     content_type = attributes.get(CONTENT_TYPE_HEADER) or CONTENT_TYPE
     if content_type.split(";")[0].strip() != CONTENT_TYPE:
-        raise EventDecodeError(f"unsupported content-type '{content_type}'")
+        raise EventDecodeError(f"unsupported content-type {_quoted(content_type, _MEDIA_TYPE)}")
     if "ce_dataschema" in attributes and attributes["ce_dataschema"] != spec.dataschema:
-        raise EventDecodeError(f"dataschema '{attributes['ce_dataschema']}' does not match type '{spec.ce_type}'")
+        raise EventDecodeError(f"dataschema does not match type '{spec.ce_type}'")
     data = _data(record.value, spec)
     return CloudEvent(
         id=attributes["ce_id"],
@@ -139,6 +141,17 @@ def decode(record: KafkaRecord) -> CloudEvent[Contract]:
         dataschema=spec.dataschema,
         data=data,
     )
+
+
+# A dead-letter reason quotes a header only when it has the shape of what belongs there: a reason travels in
+# headers and logs, and a header may hold anything a producer put in it.
+_EVENT_TYPE = re.compile(r"[a-z0-9]+(\.[a-z0-9-]+){1,8}")
+_VERSION = re.compile(r"\d{1,3}(\.\d{1,3}){0,2}")
+_MEDIA_TYPE = re.compile(r"[a-z]{1,20}/[a-z0-9.+-]{1,60}(; ?[a-z-]{1,20}=[a-z0-9-]{1,20})?", re.IGNORECASE)
+
+
+def _quoted(value: str, shape: re.Pattern[str]) -> str:
+    return f"'{value}'" if shape.fullmatch(value) else "(not shown: not the shape of one)"
 
 
 def _attributes(record: KafkaRecord) -> dict[str, str]:
@@ -166,11 +179,50 @@ def _data(value: bytes, spec: EventSpec) -> Contract:
         raise EventDecodeError(f"invalid '{spec.name}' data: {describe_validation_error(error)}") from None
 
 
-def describe_validation_error(error: ValidationError, *, limit: int = 5) -> str:
-    """``loc: message`` for each problem, without the offending input values."""
+#: Input shorter than this is not looked for in a message: "M" or "12" would match words, not echoes.
+_ECHO_MIN_LENGTH = 3
+
+
+def _leaves(value: object) -> Iterator[str]:
+    """The text of every scalar in ``value`` (a field's input, or a whole object's for a rule across fields)."""
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _leaves(item)
+    elif isinstance(value, str | int | float) and not isinstance(value, bool):
+        yield str(value)
+
+
+def _echoes(message: str, given: object) -> bool:
+    folded = message.casefold()
+    return any(len(leaf) >= _ECHO_MIN_LENGTH and leaf.casefold() in folded for leaf in _leaves(given))
+
+
+def validation_problems(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each problem as ``{"loc", "msg", "type"}``, never with the value given: not as ``input``, and not inside the
+        message either (a validator's message may quote what it refused; such a message is replaced by one that says
+        what is wrong without it). ``errors``: pydantic's (``ValidationError.errors()``, FastAPI's
+    ``RequestValidationError.errors()``). Every answer and reason built from a validation error goes through here."""
+    problems = []
+    for problem in errors:
+        message = str(problem["msg"])
+        if _echoes(message, problem.get("input")):
+            message = f"invalid value ({problem['type']})"
+        problems.append({"loc": list(problem["loc"]), "msg": message, "type": problem["type"]})
+    return problems
+
+
+def describe_validation_error(error: ValidationError, *, limit: int = 5, quoting: bool = False) -> str:
+    """``loc: message`` for each problem, without the offending input values (see :func:`validation_problems`).
+
+    ``quoting``: the messages as the validators wrote them, values and all; only for an operator's own
+    configuration file (the register, the rules), which holds no personal data and whose author needs the value."""
+    errors = error.errors(include_input=quoting, include_url=False)
     problems = [
         f"{'.'.join(str(part) for part in problem['loc']) or '(root)'}: {problem['msg']}"
-        for problem in error.errors(include_input=False, include_url=False)
+        for problem in (errors if quoting else validation_problems(errors))
     ]
     more = len(problems) - limit
     return "; ".join(problems[:limit]) + (f"; and {more} more" if more > 0 else "")

@@ -75,7 +75,8 @@ class Agreement(BaseModel):
     def served(self, record: dict[str, Any]) -> dict[str, Any]:
         """A stored record filtered again through this agreement as it is served (defence in depth: a record
         stored under other terms never shows a field these do not include)."""
-        return {name: value for name, value in record.items() if name in self.allowed or name in RECORD_IDS}
+        shown = self.allowed | RECORD_IDS  # once: ``allowed`` builds a set each time (an export serves 100,000 rows)
+        return {name: value for name, value in record.items() if name in shown}
 
     def is_valid_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)

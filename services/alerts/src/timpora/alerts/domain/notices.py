@@ -5,7 +5,6 @@ notice again through the agreement in force when it is sent."""
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from timpora.common import regions
+from timpora.common import regions, spreadsheets
 from timpora.common.events.payloads import ForeignerEvent, PermitExpired, PermitExpiring, PermitOverstayExceeded
 from timpora.common.register.agreements import EVENT_NAMES, RECORD_IDS, Agreement, permit_scope
 from timpora.common.register.members import Agency
@@ -628,7 +627,7 @@ def _resolution(resolution: str | None) -> str:
 def _notice_list(sent: Mapping[str, Any]) -> str:
     """Every notice of a group by id, type and severity, and whether the message shows it: no personal data."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = spreadsheets.writer(out, lineterminator="\r\n")
     writer.writerow(["message_id", "message", "alert_id", "event_type", "severity", "shown"])
     for notice in sent["alerts"]:
         writer.writerow(

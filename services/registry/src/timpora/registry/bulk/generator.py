@@ -537,6 +537,8 @@ def write(path: Path, rows: Iterator[dict[str, str]], handle: IO[str]) -> int:
             handle.write(json.dumps({key: value for key, value in row.items() if value}) + "\n")
             written += 1
         return written
+    # The one CSV written with the plain csv module: an import file, read back by the importer, not a report for a
+    # spreadsheet. A leading apostrophe would become part of the imported name (timpora.common.spreadsheets).
     writer = csv.DictWriter(handle, fieldnames=COLUMNS)
     writer.writeheader()
     for row in rows:

@@ -140,7 +140,8 @@ class Importer:
             writable = []
             for pending in fresh:
                 if pending.record.permit is not None and pending.record.permit.number in taken:
-                    rejects(pending.line, f"permit number {pending.record.permit.number} is already registered")
+                    # Which number is the file's to say, not the report's: it names the field only.
+                    rejects(pending.line, "permit_number: already registered")
                     summary.rejected += 1
                 else:
                     writable.append(pending)

@@ -65,7 +65,7 @@ def _nested(row: dict[str, Any]) -> dict[str, Any]:
     value = {key: (None if cell in ("", None) else cell) for key, cell in row.items()}
     unknown = set(value) - set(COLUMNS)
     if unknown:
-        raise ValueError(f"unknown column(s): {', '.join(sorted(unknown))}")
+        raise ValueError(_unknown_columns(set(value), unknown))
     nested: dict[str, Any] = {
         "arrival": {
             "full_name": value.get("full_name"),
@@ -104,6 +104,14 @@ def _nested(row: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
+def _unknown_columns(names: set[str], unknown: set[str]) -> str:
+    """The reason for columns not in the format. They are named only when some of the names are the format's: a
+    file without a header row has its first person's values read as the names, and those are not quoted."""
+    if unknown == names:
+        return "no header: none of the first line's cells names a column of the format"
+    return f"unknown column(s): {', '.join(sorted(unknown))}"
+
+
 def _reason(error: ValidationError) -> str:
     # Field names as the file has them (arrival.passport.number -> passport_number would be nicer, but the
     # nested path is exact and maps one to one onto the columns).
@@ -120,8 +128,15 @@ def parse(number: int, row: dict[str, Any]) -> Line:
 
 
 def read_csv(handle: IO[str]) -> Iterator[Line]:
+    # Cells beyond the header's go under the key None (DictReader's restkey): such a row is one bad row, reported by
+    # its line and the count, and the import goes on. Its cells are not quoted: they are someone's data.
     reader = csv.DictReader(handle)
     for row in reader:
+        extra = row.pop(None, None)
+        if extra is not None:
+            header = len(reader.fieldnames or ())
+            yield Line(reader.line_num, None, f"{header + len(extra)} cells where the header has {header}")
+            continue
         yield parse(reader.line_num, row)
 
 

@@ -142,7 +142,7 @@ class PermitIn(Command):
         if kind is PermitType.ITAS and value is None:
             raise ValueError("an ITAS is given for a purpose (work, investment, family, study, retirement, other)")
         if value is not None and kind is not None and kind not in WITH_PURPOSE:
-            raise ValueError(f"a {kind} permit has no purpose; only an ITAS or ITAP has one")
+            raise ValueError("only an ITAS or ITAP permit has a purpose")
         return value
 
     @model_validator(mode="after")

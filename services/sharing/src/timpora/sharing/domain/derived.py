@@ -48,16 +48,3 @@ def with_status(record: dict[str, Any], time_zone: str, now: datetime, rule: Ove
         **fee,
         "deportation_due": owed.deportation_due if owed else False,
     }
-
-
-#: What a spreadsheet takes for the start of a formula (CSV injection): such a cell is quoted as text.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` for a CSV an officer opens in a spreadsheet: text that would run as a formula (a sponsor named
-    ``=HYPERLINK(...)``) is prefixed with an apostrophe, so it shows as typed and runs nothing."""
-    return {
-        name: f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
-        for name, value in row.items()
-    }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Annotated
 from uuid import UUID
 
@@ -93,14 +92,14 @@ def _standing(snapshot: ForeignerSnapshot, runtime: Runtime) -> Standing:
 
 
 def _encode_cursor(snapshot: ForeignerSnapshot) -> str:
-    raw = json.dumps([snapshot.full_name.lower(), str(snapshot.foreigner_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    # The last row's id only: a cursor travels in URLs, proxy logs and browser history, and must not carry a name.
+    # The name it continues after is read from the database (repo.search).
+    return base64.urlsafe_b64encode(snapshot.foreigner_id.bytes).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[str, UUID]:
+def _decode_cursor(cursor: str) -> UUID:
     try:
-        name, foreigner_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return str(name), UUID(foreigner_id)
+        return UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, TypeError, binascii.Error):
         raise InvalidChangeError("cursor is not one this API returned", field=("query", "cursor")) from None
 
