@@ -126,3 +126,17 @@ def test_provisioning_refuses_a_placeholder_operator_password_without_showing_it
     assert done.returncode != 0
     assert "the password is a placeholder" in done.stderr
     assert PLACEHOLDER not in done.stdout + done.stderr
+
+
+def test_the_database_bootstrap_refuses_a_placeholder_password_without_showing_it() -> None:
+    done = _run_module(
+        "timpora.common.db.bootstrap",
+        environment={
+            "TIMPORA_PG_ADMIN_URL": f"postgresql://postgres:{PLACEHOLDER}@127.0.0.1:1/timpora",
+            "TIMPORA_REGISTRY_DATABASE__URL": "postgresql+asyncpg://timpora_registry:9f2c4e1a7b@127.0.0.1:1/timpora",
+        },
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert "TIMPORA_PG_ADMIN_URL refused: the password is a placeholder" in done.stderr
+    assert PLACEHOLDER not in done.stdout + done.stderr
