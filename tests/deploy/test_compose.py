@@ -137,6 +137,8 @@ def test_no_secret_is_written_into_the_file() -> None:
 # Kafka locked down as the local stack's (deploy/local/stack)
 
 COMPOSE_DIR = REPO / "deploy" / "compose"
+#: What OperatorKafkaSettings reads (TIMPORA_KAFKA_BOOTSTRAP_SERVERS, ...).
+_OPERATOR_VARIABLES = {f"TIMPORA_KAFKA_{field.upper()}" for field in OperatorKafkaSettings.model_fields}
 
 
 def _properties(path: Path) -> dict[str, str]:
@@ -198,6 +200,15 @@ def test_the_broker_is_healthy_only_when_the_operator_can_log_in(compose: dict[s
     assert test[test.index("--bootstrap-server") + 1] == "localhost:9092"
 
 
+@pytest.mark.parametrize(("service", "script"), [("kafka", "kafka-start"), ("kafka-certs", "kafka-certs")])
+def test_the_broker_containers_variables_are_the_ones_their_scripts_read(
+    compose: dict[str, Any], service: str, script: str
+) -> None:
+    reads = set(re.findall(r"\$\{(TIMPORA_[A-Z_]+):\?", _script_lines(script)))
+
+    assert set(compose["services"][service]["environment"]) == reads
+
+
 def test_the_certificates_are_made_once_into_the_volume_the_broker_reads(compose: dict[str, Any]) -> None:
     certs, kafka = compose["services"]["kafka-certs"], compose["services"]["kafka"]
 
@@ -223,6 +234,9 @@ def test_each_service_logs_in_as_its_own_principal_which_kafka_setup_provisions(
 
     principals = principals_from(environment)
     operator = OperatorKafkaSettings()
+
+    logins = {f"TIMPORA_{s.upper()}_KAFKA__SASL_{part}" for s in SETTINGS for part in ("USERNAME", "PASSWORD")}
+    assert set(environment) <= _OPERATOR_VARIABLES | logins
 
     assert setup["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert (operator.bootstrap_servers, operator.sasl_mechanism, operator.username) == (
@@ -251,6 +265,7 @@ def test_kafka_access_keeps_agencies_access_as_the_operator_and_names_the_ca_it_
 
     operator = OperatorKafkaSettings()
 
+    assert set(access["environment"]) <= _OPERATOR_VARIABLES | {"TIMPORA_REGISTER_FILE"}
     assert access["command"] == ["timpora-agencies", "kafka", "watch"]
     assert access["command"][0] in _console_scripts()
     assert (operator.bootstrap_servers, operator.username) == ("kafka:9092", "admin")
