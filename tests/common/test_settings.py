@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from timpora.alerts.main import SERVICE as ALERTS
 from timpora.alerts.settings import AlertsSettings
+from timpora.common.settings import OperatorKafkaSettings, refuse_placeholder, settings_refused
 from timpora.registry.settings import RegistrySettings
 from timpora.sharing.main import SERVICE as SHARING
 from timpora.sharing.settings import SharingSettings
@@ -58,3 +60,77 @@ def test_a_retired_setting_still_set_stops_the_service_naming_what_replaced_it(
     assert service.main(["migrate"]) == 2
 
     assert f"{retired} is no longer read; use TIMPORA_REGISTER_FILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "password", ["change-me", "change-me-too", "Change-Me-Three", "changeme", "password", "secret", " SECRET ", ""]
+)
+def test_a_placeholder_or_empty_password_is_refused(password: str) -> None:
+    with pytest.raises(ValueError, match=r"the password is (a placeholder|empty)"):
+        refuse_placeholder(password)
+
+
+@pytest.mark.parametrize("password", ["1f0c9d2b7a6e", "correct horse battery staple", "secrets-manager-issued-Xk2"])
+def test_a_real_password_passes(password: str) -> None:
+    refuse_placeholder(password)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "setting"),
+    [
+        (
+            "TIMPORA_REGISTRY_DATABASE__URL",
+            "postgresql+asyncpg://timpora_registry:change-me@db/timpora",
+            "database.url",
+        ),
+        ("TIMPORA_REGISTRY_DATABASE__URL", "postgresql+asyncpg://timpora_registry:@db/timpora", "database.url"),
+        ("TIMPORA_REGISTRY_KAFKA__SASL_PASSWORD", "change-me-3", "kafka.sasl_password"),
+    ],
+)
+def test_a_service_refuses_a_placeholder_password_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, setting: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValidationError) as refused:
+        RegistrySettings()
+
+    [line] = settings_refused(refused.value)
+    assert line.startswith(f"setting {setting} refused: the password is ")
+    assert "change-me-3" not in str(refused.value)
+
+
+def test_a_url_without_a_password_is_not_a_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Peer or trust authentication: nothing to check.
+    monkeypatch.setenv("TIMPORA_REGISTRY_DATABASE__URL", "postgresql+asyncpg://timpora_registry@db/timpora")
+
+    assert RegistrySettings().database.url.get_secret_value().endswith("@db/timpora")
+
+
+def test_the_operators_kafka_password_is_refused_when_a_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIMPORA_KAFKA_PASSWORD", "change-me-3")
+
+    with pytest.raises(ValidationError) as refused:
+        OperatorKafkaSettings()
+
+    [line] = settings_refused(refused.value)
+    assert line.startswith("setting password refused: the password is a placeholder")
+    # Its text reaches a terminal when a caller does not catch it (python -m timpora.common.kafka.provision).
+    assert "change-me-3" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("retired", "instead"),
+    [
+        ("TIMPORA_ALERTS_SMTP__STARTTLS", "TIMPORA_ALERTS_SMTP__TLS=starttls"),
+        ("TIMPORA_ALERTS_SMTP__USE_TLS", "TIMPORA_ALERTS_SMTP__TLS=implicit"),
+    ],
+)
+def test_the_old_smtp_tls_switches_stop_the_alerts_service_naming_the_new_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], retired: str, instead: str
+) -> None:
+    monkeypatch.setenv(retired, "true")
+
+    assert ALERTS.main(["migrate"]) == 2
+
+    assert f"{retired} is no longer read; use {instead}" in capsys.readouterr().err

@@ -5,6 +5,7 @@ the services read."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 import yaml
 
 from timpora.alerts.settings import AlertsSettings
-from timpora.common.settings import ServiceSettings
+from timpora.common.kafka.provision import principals_from
+from timpora.common.settings import OperatorKafkaSettings, ServiceSettings
 from timpora.registry.settings import RegistrySettings
 from timpora.sharing.settings import SharingSettings
 
@@ -40,7 +42,10 @@ def _console_scripts() -> dict[str, str]:
 
 
 def test_it_runs_kafka_postgres_the_bootstrap_and_the_three_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"kafka", "postgres", "db-bootstrap", "mail", *SETTINGS}
+    assert set(compose["services"]) == {
+        *("kafka", "kafka-certs", "kafka-setup", "kafka-access", "postgres", "db-bootstrap", "mail"),
+        *SETTINGS,
+    }
     assert compose["services"]["kafka"]["image"].startswith("apache/kafka:4.")
 
 
@@ -56,6 +61,7 @@ def test_each_service_runs_its_own_console_script_after_its_dependencies_are_hea
     assert (REPO / "deploy" / definition["build"]["context"]).resolve() == REPO
     assert (REPO / definition["build"]["dockerfile"]).is_file()
     assert definition["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert definition["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully"
     assert definition["depends_on"]["db-bootstrap"]["condition"] == "service_completed_successfully"
     assert "/healthz" in " ".join(definition["healthcheck"]["test"])
 
@@ -71,10 +77,14 @@ def test_docker_waits_for_a_service_to_stop_longer_than_its_stop_may_take(
     assert float(grace.removesuffix("s")) > limits.drain_s + limits.timeout_s
 
 
-def test_the_bootstrap_runs_a_module_that_exists(compose: dict[str, Any]) -> None:
-    command = compose["services"]["db-bootstrap"]["command"]
+@pytest.mark.parametrize(
+    ("one_shot", "module"),
+    [("db-bootstrap", "timpora.common.db.bootstrap"), ("kafka-setup", "timpora.common.kafka.provision")],
+)
+def test_the_one_shot_setups_run_modules_that_exist(compose: dict[str, Any], one_shot: str, module: str) -> None:
+    command = compose["services"][one_shot]["command"]
 
-    assert command[:2] == ["python", "-m"]
+    assert command == ["python", "-m", module]
     assert importlib.util.find_spec(command[2]) is not None
 
 
@@ -97,22 +107,24 @@ def test_the_variables_it_sets_are_ones_the_service_reads(
     settings = SETTINGS[service]()
 
     assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert (settings.kafka.sasl_mechanism, settings.kafka.sasl_username) == ("SCRAM-SHA-512", f"timpora-{service}")
+    assert settings.kafka.sasl_password is not None
     assert settings.http.host == "0.0.0.0"  # noqa: S104 - inside the container, on purpose
     assert settings.database.url.get_secret_value().endswith("@postgres:5432/timpora")
     if isinstance(settings, AlertsSettings):
-        assert (settings.smtp.host, settings.smtp.port) == ("mail", 1025)
+        assert (settings.smtp.host, settings.smtp.port, settings.smtp.tls) == ("mail", 1025, "when-offered")
 
 
-@pytest.mark.parametrize("service", ["alerts", "sharing"])
+@pytest.mark.parametrize("service", ["alerts", "sharing", "kafka-access"])
 def test_both_services_read_the_same_register_from_a_mounted_directory(compose: dict[str, Any], service: str) -> None:
     definition = compose["services"][service]
     in_container = Path(_substitute(definition["environment"]["TIMPORA_REGISTER_FILE"]))
-    (mount,) = definition["volumes"]
+    mount = definition["volumes"][0]
     source, target, mode = _substitute(mount).split(":")
     # A directory, read-only: a file replaced on the host (as editors do) is the one the container sees.
     assert (Path(target), mode) == (in_container.parent, "ro")
     assert (REPO / "deploy" / source / in_container.name).is_file()
-    assert compose["services"]["alerts"]["volumes"] == compose["services"]["sharing"]["volumes"]
+    assert mount == compose["services"]["alerts"]["volumes"][0] == compose["services"]["sharing"]["volumes"][0]
 
 
 def test_no_secret_is_written_into_the_file() -> None:
@@ -120,3 +132,197 @@ def test_no_secret_is_written_into_the_file() -> None:
     for password in re.findall(r"://[^:/\s]+:(\$\{[^}]*\}|[^@\s]+)@", text):
         assert password.startswith("${"), f"a literal password in docker-compose.yml: {password[:3]}..."
     assert len(re.findall(r"://[^:/\s]+:(\$\{[^}]*\}|[^@\s]+)@", text)) == 7
+
+
+# Kafka locked down as the local stack's (deploy/local/stack)
+
+COMPOSE_DIR = REPO / "deploy" / "compose"
+#: What OperatorKafkaSettings reads (TIMPORA_KAFKA_BOOTSTRAP_SERVERS, ...).
+_OPERATOR_VARIABLES = {f"TIMPORA_KAFKA_{field.upper()}" for field in OperatorKafkaSettings.model_fields}
+
+
+def _properties(path: Path) -> dict[str, str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def _script_lines(name: str) -> str:
+    """What the script writes and runs, without its comments."""
+    lines = (COMPOSE_DIR / name).read_text(encoding="utf-8").splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+
+
+def test_the_broker_authenticates_every_client_and_denies_what_no_acl_allows() -> None:
+    broker = _properties(COMPOSE_DIR / "kafka.properties")
+
+    assert broker["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,SERVICES:SASL_PLAINTEXT,AGENCIES:SASL_SSL"
+    assert broker["listeners"] == "SERVICES://:9092,AGENCIES://:9094,CONTROLLER://127.0.0.1:9093"
+    assert broker["controller.listener.names"] == "CONTROLLER"
+    assert broker["inter.broker.listener.name"] == "SERVICES"
+    assert broker["sasl.enabled.mechanisms"] == broker["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert broker["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert broker["allow.everyone.if.no.acl.found"] == "false"
+    # ANONYMOUS is the broker itself on the controller listener, which is on the container's loopback only.
+    assert broker["super.users"] == "User:admin;User:ANONYMOUS"
+    assert broker["auto.create.topics.enable"] == "false"
+    assert broker["listener.name.agencies.ssl.keystore.type"] == "PKCS12"
+    assert broker["listener.name.agencies.ssl.keystore.location"] == "/etc/kafka/secrets/broker.p12"
+
+
+def test_the_broker_starts_with_that_configuration_and_a_storage_holding_the_operators_credential(
+    compose: dict[str, Any],
+) -> None:
+    kafka = compose["services"]["kafka"]
+    start = _script_lines("kafka-start")
+
+    assert kafka["entrypoint"] == ["bash", "/opt/timpora/kafka-start"]
+    assert "./compose:/opt/timpora:ro" in kafka["volumes"]
+    assert 'cat "$HERE/kafka.properties"' in start
+    assert re.search(
+        r'format --standalone .*\n.*--add-scram "SCRAM-SHA-512=\[name=admin,password=\$\{admin_password\}\]"', start
+    )
+    assert 'if [[ -s "$DATA_DIR/meta.properties" ]]' in start
+    assert start.rstrip().endswith('exec "$KAFKA_HOME/bin/kafka-server-start.sh" "$RUN_DIR/server.properties"')
+    assert "advertised.listeners=SERVICES://kafka:9092,AGENCIES://${agency_host}:${agency_port}" in start
+
+
+def test_the_broker_is_healthy_only_when_the_operator_can_log_in(compose: dict[str, Any]) -> None:
+    test = compose["services"]["kafka"]["healthcheck"]["test"]
+    start = _script_lines("kafka-start")
+    run_dir = re.search(r"^RUN_DIR=(\S+)$", start, re.MULTILINE)
+
+    assert run_dir is not None
+    config = test[test.index("--command-config") + 1]
+    assert config == f"{run_dir.group(1)}/admin.properties"
+    assert 'cat >"$RUN_DIR/admin.properties"' in start
+    assert "sasl.mechanism=SCRAM-SHA-512" in start
+    assert test[test.index("--bootstrap-server") + 1] == "localhost:9092"
+
+
+@pytest.mark.parametrize(("service", "script"), [("kafka", "kafka-start"), ("kafka-certs", "kafka-certs")])
+def test_the_broker_containers_variables_are_the_ones_their_scripts_read(
+    compose: dict[str, Any], service: str, script: str
+) -> None:
+    reads = set(re.findall(r"\$\{(TIMPORA_[A-Z_]+):\?", _script_lines(script)))
+
+    assert set(compose["services"][service]["environment"]) == reads
+
+
+def test_the_certificates_are_made_once_into_the_volume_the_broker_reads(compose: dict[str, Any]) -> None:
+    certs, kafka = compose["services"]["kafka-certs"], compose["services"]["kafka"]
+
+    assert certs["image"] == kafka["image"]  # the broker's own user owns what it writes
+    assert certs["entrypoint"] == ["bash", "/opt/timpora/kafka-certs"]
+    assert "kafka-tls:/etc/kafka/secrets" in certs["volumes"]
+    assert "kafka-tls:/etc/kafka/secrets:ro" in kafka["volumes"]
+    assert kafka["depends_on"]["kafka-certs"]["condition"] == "service_completed_successfully"
+    script = _script_lines("kafka-certs")
+    assert 'mv -f "$work/ca.p12" "$work/broker.p12" "$work/ca.crt" "$TLS_DIR/"' in script
+    assert "TLS_DIR=/etc/kafka/secrets" in script
+
+
+def test_each_service_logs_in_as_its_own_principal_which_kafka_setup_provisions(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = compose["services"]["kafka-setup"]
+    environment = {name: _substitute(str(value)) for name, value in setup["environment"].items()}
+    for name in [name for name in os.environ if name.startswith("TIMPORA_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    principals = principals_from(environment)
+    operator = OperatorKafkaSettings()
+
+    logins = {f"TIMPORA_{s.upper()}_KAFKA__SASL_{part}" for s in SETTINGS for part in ("USERNAME", "PASSWORD")}
+    assert set(environment) <= _OPERATOR_VARIABLES | logins
+
+    assert setup["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert (operator.bootstrap_servers, operator.sasl_mechanism, operator.username) == (
+        "kafka:9092",
+        "SCRAM-SHA-512",
+        "admin",
+    )
+    assert set(principals) == set(SETTINGS)
+    for service, principal in principals.items():
+        own = compose["services"][service]["environment"]
+        prefix = f"TIMPORA_{service.upper()}_KAFKA__SASL_"
+        assert principal.username == own[f"{prefix}USERNAME"] == f"timpora-{service}"
+        # The same variable of the env file: the password kafka-setup sets is the one the service logs in with.
+        assert _variable(setup["environment"][f"{prefix}PASSWORD"]) == _variable(own[f"{prefix}PASSWORD"])
+    assert len({_variable(setup["environment"][f"TIMPORA_{s.upper()}_KAFKA__SASL_PASSWORD"]) for s in SETTINGS}) == 3
+
+
+def test_kafka_access_keeps_agencies_access_as_the_operator_and_names_the_ca_it_mounts(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    access = compose["services"]["kafka-access"]
+    for name in [name for name in os.environ if name.startswith("TIMPORA_")]:
+        monkeypatch.delenv(name)
+    for name, value in access["environment"].items():
+        monkeypatch.setenv(name, _substitute(str(value)))
+
+    operator = OperatorKafkaSettings()
+
+    assert set(access["environment"]) <= _OPERATOR_VARIABLES | {"TIMPORA_REGISTER_FILE"}
+    assert access["command"] == ["timpora-agencies", "kafka", "watch"]
+    assert access["command"][0] in _console_scripts()
+    assert (operator.bootstrap_servers, operator.username) == ("kafka:9092", "admin")
+    assert operator.agency_bootstrap_servers == "localhost:9094"
+    assert operator.ca_file is not None
+    tls_mount = next(volume for volume in access["volumes"] if volume.startswith("kafka-tls:"))
+    assert Path(operator.ca_file).parent == Path(tls_mount.split(":")[1])
+    assert tls_mount.endswith(":ro")
+
+
+def _host_bind(port: str) -> str:
+    """The host address of a ``[host:]published:container`` port, with compose's defaults filled in."""
+    parts = _substitute(port).split(":")
+    assert len(parts) == 3, f"a port published on every address: {port}"
+    return parts[0]
+
+
+def test_every_port_is_published_on_loopback_or_the_agencies_deliberate_address(compose: dict[str, Any]) -> None:
+    published = {
+        name: definition.get("ports", []) for name, definition in compose["services"].items() if definition.get("ports")
+    }
+
+    assert set(published) == {"kafka", "mail", *SETTINGS}
+    for name, ports in published.items():
+        for port in ports:
+            assert _host_bind(port) == "127.0.0.1", (name, port)
+    # The one an operator opens on purpose, by a variable whose default is loopback.
+    assert published["kafka"] == ["${TIMPORA_KAFKA_AGENCY_BIND:-127.0.0.1}:${TIMPORA_KAFKA_AGENCY_PORT:-9094}:9094"]
+    # Neither the services' listener nor the controller's.
+    assert all(not port.endswith((":9092", ":9093")) for port in published["kafka"])
+
+
+def _variable(value: str) -> str:
+    match = re.fullmatch(r"\$\{([A-Z_]+)(:\?[^}]*)?\}", value)
+    assert match is not None, f"not a single variable: {value}"
+    return match.group(1)
+
+
+def test_every_secret_comes_from_the_env_file_and_compose_refuses_to_start_without_it(compose: dict[str, Any]) -> None:
+    text = (REPO / "deploy" / "docker-compose.yml").read_text(encoding="utf-8")
+    environments = [definition.get("environment", {}) for definition in compose["services"].values()]
+    passwords = [
+        str(value) for environment in environments for name, value in environment.items() if "PASSWORD" in name
+    ]
+    in_urls = re.findall(r"://[^:/\s]+:(\$\{[^}]*\})@", text)
+
+    # Postgres's, the broker's two, kafka-setup's four, kafka-access's one, kafka-certs' one, the services' three.
+    assert len(passwords) == 12
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
+    for value in passwords + in_urls:
+        assert _variable(value) in required, f"${{{_variable(value)}}} is never required with :?"
+    example = _properties(REPO / "deploy" / ".env.example")
+    assert required <= set(example), required - set(example)
+
+
+def test_no_secret_is_written_into_the_scripts() -> None:
+    for name in ("kafka-start", "kafka-certs", "kafka.properties"):
+        text = (COMPOSE_DIR / name).read_text(encoding="utf-8")
+        # Every password=… takes a variable (or is the "…" of a message).
+        assert not re.findall(r'password=(?!\\?"?\$\{|…)', text, re.IGNORECASE), name

@@ -1,8 +1,10 @@
 """The services as `make run` starts them: real processes (`timpora-<service> serve`, uvicorn),
-answering /healthz and /readyz on the real stack, and stopping cleanly on SIGTERM."""
+answering /healthz and /readyz on the real stack, and stopping cleanly on SIGTERM; and refusing to start
+with a placeholder password (no stack needed: they stop before connecting)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from tests.support.processes import ServiceProcess, start_service
 from timpora.common.settings import DatabaseSettings, KafkaSettings
@@ -46,6 +49,97 @@ async def test_each_service_process_serves_health_and_readiness_and_stops_on_sig
         assert "service started" in messages
         assert "service stopped" in messages, f"{service} did not shut down cleanly"
         assert all(line["service"] == service for line in lines)
+
+
+#: A placeholder as deploy/.env.example ships them, distinctive enough to find if it were echoed.
+PLACEHOLDER = "change-me-too"
+
+
+@pytest.mark.parametrize(
+    ("service", "setting", "variable", "value"),
+    [
+        (
+            service,
+            "database.url",
+            f"TIMPORA_{service.upper()}_DATABASE__URL",
+            f"postgresql+asyncpg://u:{PLACEHOLDER}@db/t",
+        )
+        for service in SERVICES
+    ]
+    + [
+        ("registry", "kafka.sasl_password", "TIMPORA_REGISTRY_KAFKA__SASL_PASSWORD", PLACEHOLDER),
+        ("sharing", "kafka.sasl_password", "TIMPORA_SHARING_KAFKA__SASL_PASSWORD", ""),
+        ("alerts", "smtp.password", "TIMPORA_ALERTS_SMTP__PASSWORD", PLACEHOLDER),
+    ],
+)
+async def test_a_service_with_a_placeholder_password_refuses_to_start_without_showing_it(
+    tmp_path: Path, service: str, setting: str, variable: str, value: str
+) -> None:
+    # Nothing is reached: the settings are refused before any connection is tried.
+    process = start_service(
+        service,
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+        database=DatabaseSettings(url=SecretStr("postgresql+asyncpg://u@127.0.0.1:1/t")),
+        log=tmp_path / f"{service}.log",
+        extra={variable: value},
+    )
+
+    code = await asyncio.to_thread(process.process.wait, 60)
+
+    output = process.log.read_text(encoding="utf-8")
+    assert code == 2, output
+    assert f"timpora-{service}: setting {setting} refused: the password is " in output
+    assert PLACEHOLDER not in output
+
+
+def _run_module(module: str, *arguments: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our module
+        [sys.executable, "-m", module, *arguments],
+        env={name: value for name, value in os.environ.items() if not name.startswith("TIMPORA_")} | environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_agencies_tool_refuses_a_placeholder_operator_password_without_showing_it() -> None:
+    done = _run_module(
+        "timpora.common.register.kafka_access",
+        "kafka",
+        "sync",
+        environment={"TIMPORA_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "TIMPORA_KAFKA_PASSWORD": PLACEHOLDER},
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert "timpora-agencies: setting password refused: the password is a placeholder" in done.stderr
+    assert PLACEHOLDER not in done.stdout + done.stderr
+
+
+def test_provisioning_refuses_a_placeholder_operator_password_without_showing_it() -> None:
+    done = _run_module(
+        "timpora.common.kafka.provision",
+        environment={"TIMPORA_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "TIMPORA_KAFKA_PASSWORD": PLACEHOLDER},
+    )
+
+    # Refused before it connects (an unreachable broker would fail it later, and differently).
+    assert done.returncode != 0
+    assert "the password is a placeholder" in done.stderr
+    assert PLACEHOLDER not in done.stdout + done.stderr
+
+
+def test_the_database_bootstrap_refuses_a_placeholder_password_without_showing_it() -> None:
+    done = _run_module(
+        "timpora.common.db.bootstrap",
+        environment={
+            "TIMPORA_PG_ADMIN_URL": f"postgresql://postgres:{PLACEHOLDER}@127.0.0.1:1/timpora",
+            "TIMPORA_REGISTRY_DATABASE__URL": "postgresql+asyncpg://timpora_registry:9f2c4e1a7b@127.0.0.1:1/timpora",
+        },
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert "TIMPORA_PG_ADMIN_URL refused: the password is a placeholder" in done.stderr
+    assert PLACEHOLDER not in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import contextlib
 import email
 import email.policy
 import socket
+import ssl
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -170,6 +171,8 @@ class ReceivedMail:
     rcpt_tos: tuple[str, ...]
     message: EmailMessage
     received_at: datetime
+    #: Whether it came over TLS (upgraded with STARTTLS, or from the first byte).
+    tls: bool = False
 
     @property
     def text(self) -> str:
@@ -209,16 +212,17 @@ class _RecordingHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, _session: Session, envelope: Envelope) -> str:  # noqa: N802
+        tls = server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
         with self.lock:
             if self.data_refusals:
                 return self.data_refusals.popleft()
-            self.messages.append(_received(envelope))
+            self.messages.append(_received(envelope, tls=tls))
         self.on_message()
         return "250 Message accepted for delivery"
 
 
-def _received(envelope: Envelope) -> ReceivedMail:
+def _received(envelope: Envelope, *, tls: bool) -> ReceivedMail:
     if not isinstance(envelope.content, bytes) or envelope.mail_from is None:
         raise TypeError("aiosmtpd handed over an envelope without sender or raw content")
     return ReceivedMail(
@@ -226,18 +230,27 @@ def _received(envelope: Envelope) -> ReceivedMail:
         rcpt_tos=tuple(envelope.rcpt_tos),
         message=email.message_from_bytes(envelope.content, policy=email.policy.default),
         received_at=datetime.now(UTC),
+        tls=tls,
     )
 
 
 class SmtpReceiver:
-    """An aiosmtpd server in its own thread that accepts every message until told to refuse."""
+    """An aiosmtpd server in its own thread that accepts every message until told to refuse. With
+    ``tls_context`` it offers STARTTLS (and accepts mail without it too, as most relays do), or, ``implicit``,
+    speaks TLS from the first byte (SMTPS)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls_context: ssl.SSLContext | None = None, implicit: bool = False) -> None:
         self.host = LOCALHOST
         # The controller checks it is up by connecting to its port, so it needs the number before binding.
         self.port = free_port()
         self._handler = _RecordingHandler(self._message_arrived)
-        self._controller = Controller(self._handler, hostname=self.host, port=self.port)
+        self._controller = Controller(
+            self._handler,
+            hostname=self.host,
+            port=self.port,
+            ssl_context=tls_context if implicit else None,
+            tls_context=None if implicit else tls_context,
+        )
         self._arrived = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -278,8 +291,10 @@ class SmtpReceiver:
 
 
 @contextlib.asynccontextmanager
-async def smtp_receiver() -> AsyncIterator[SmtpReceiver]:
-    receiver = SmtpReceiver()
+async def smtp_receiver(
+    *, tls_context: ssl.SSLContext | None = None, implicit: bool = False
+) -> AsyncIterator[SmtpReceiver]:
+    receiver = SmtpReceiver(tls_context=tls_context, implicit=implicit)
     await receiver.start()
     try:
         yield receiver

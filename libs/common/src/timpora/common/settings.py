@@ -7,9 +7,10 @@ A service reads, for example, ``TIMPORA_REGISTRY_KAFKA__BOOTSTRAP_SERVERS`` and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from timpora.common.topics import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, TopicCatalog
@@ -17,13 +18,40 @@ from timpora.common.topics import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, TopicCat
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
+#: Passwords that examples, guides and default installs ship with: one left in place is known to anyone who
+#: read them. Compared in lower case; anything starting with one of ``_PLACEHOLDER_STARTS`` counts too.
+_PLACEHOLDERS = frozenset({"changeme", "change_me", "password", "secret"})
+_PLACEHOLDER_STARTS = ("change-me", "changeme")
+
+
+def refuse_placeholder(password: str) -> None:
+    """Raises ``ValueError`` when ``password`` is empty or a known placeholder (``change-me``, ``password``, ...),
+    so that a deployment started from an example file stops at once instead of running with a guessable
+    password. The message never contains the password."""
+    word = password.strip().lower()
+    if not word:
+        raise ValueError("the password is empty: set one of your own")
+    if word in _PLACEHOLDERS or word.startswith(_PLACEHOLDER_STARTS):
+        raise ValueError(
+            "the password is a placeholder from an example, known to anyone who read it: set one of your own"
+        )
+
+
+def _real_password(value: SecretStr) -> SecretStr:
+    refuse_placeholder(value.get_secret_value())
+    return value
+
+
+#: A password setting: never shown (``SecretStr``), and refused when empty or a placeholder.
+Password = Annotated[SecretStr, AfterValidator(_real_password)]
+
 
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:19092"
     client_id: str | None = None
     sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    sasl_password: Password | None = None
     use_tls: bool = False
     #: The CA that signed the broker's certificate, for TLS to a broker with a private CA (the local stack's).
     ca_file: str | None = None
@@ -78,12 +106,13 @@ class OperatorKafkaSettings(BaseSettings):
     ``env`` prints, the agencies tool (``timpora-agencies kafka``) and the tests use. The services never do:
     each has its own principal (``TIMPORA_<SERVICE>_KAFKA__SASL_USERNAME``)."""
 
-    model_config = SettingsConfigDict(env_prefix="TIMPORA_KAFKA_", extra="ignore")
+    # Its callers may let a ValidationError's text reach a terminal: it must not carry the password.
+    model_config = SettingsConfigDict(env_prefix="TIMPORA_KAFKA_", extra="ignore", hide_input_in_errors=True)
 
     bootstrap_servers: str = "127.0.0.1:19092"
     sasl_mechanism: SaslMechanism | None = None
     username: str | None = None
-    password: SecretStr | None = None
+    password: Password | None = None
     namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=NAMESPACE_PATTERN)
     #: Where agencies connect (the TLS listener), as they must write it, e.g. ``kafka.imigrasi.example:9094``.
     agency_bootstrap_servers: str | None = None
@@ -107,6 +136,15 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(default=10, gt=0)
     max_overflow: int = Field(default=5, ge=0)
     statement_timeout_ms: int = Field(default=30_000, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _real_url_password(cls, value: SecretStr) -> SecretStr:
+        # A URL without a password (peer or trust authentication) has nothing to check.
+        password = urlsplit(value.get_secret_value()).password
+        if password is not None:
+            refuse_placeholder(unquote(password))
+        return value
 
 
 class HttpSettings(BaseModel):
@@ -151,7 +189,8 @@ class OverstaySettings(BaseModel):
 class ServiceSettings(BaseSettings):
     """Base of every service's settings; subclasses set ``env_prefix`` and their own defaults."""
 
-    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+    # A ValidationError's text must not carry a password, wherever it ends up.
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True)
 
     service_name: str = "timpora"
     kafka: KafkaSettings = KafkaSettings()
@@ -174,6 +213,8 @@ RETIRED = {
     # Never read: one register for every service, so two services cannot read two registers.
     "TIMPORA_ALERTS_REGISTER_FILE": "TIMPORA_REGISTER_FILE (one register for every service)",
     "TIMPORA_SHARING_REGISTER_FILE": "TIMPORA_REGISTER_FILE (one register for every service)",
+    "TIMPORA_ALERTS_SMTP__STARTTLS": "TIMPORA_ALERTS_SMTP__TLS=starttls (STARTTLS is used when offered by default)",
+    "TIMPORA_ALERTS_SMTP__USE_TLS": "TIMPORA_ALERTS_SMTP__TLS=implicit",
 }
 
 

@@ -21,6 +21,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from timpora.common import audit, disclosures
+from timpora.common.settings import refuse_placeholder
 
 SERVICES = ("registry", "alerts", "sharing")
 #: The services that disclose personal data to agencies, and append to the disclosure log.
@@ -153,6 +154,18 @@ def main() -> int:
     if not services:
         print("no TIMPORA_<SERVICE>_DATABASE__URL is set; nothing to create", file=sys.stderr)
         return 2
+    # It sets the services' passwords: one that is a placeholder would be in force until someone noticed.
+    passwords = {"TIMPORA_PG_ADMIN_URL": make_url(admin_url).password} | {
+        f"TIMPORA_{service.schema.upper()}_DATABASE__URL": service.password for service in services
+    }
+    for variable, password in passwords.items():
+        if password is None:
+            continue  # the administrator by peer or trust authentication
+        try:
+            refuse_placeholder(password)
+        except ValueError as error:
+            print(f"{variable} refused: {error}", file=sys.stderr)
+            return 2
     asyncio.run(bootstrap(admin_url, services))
     print("databases ready: " + ", ".join(f"{s.database}.{s.schema} (role {s.role})" for s in services))
     return 0

@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
-from typing import Self
+from typing import Literal
 
 import aiosmtplib
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field
 
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
+from timpora.common.settings import Password
 
 _SMTP_ACCEPTED = 250
 _PERMANENT_CODES = range(500, 600)
+
+
+#: How the connection to the relay is encrypted:
+#: ``when-offered`` upgrades with STARTTLS whenever the relay offers it, and sends in clear only to a relay that
+#: does not (a local catcher, an old internal relay) — never a password, though: with one STARTTLS is
+#: required; ``starttls`` requires the upgrade and sends nothing to a relay that does not offer it (what a
+#: relay across a network should get: a man in the middle can hide the offer); ``implicit`` is TLS from the
+#: first byte (SMTPS, port 465).
+SmtpTls = Literal["when-offered", "starttls", "implicit"]
 
 
 class SmtpSettings(BaseModel):
@@ -26,17 +37,17 @@ class SmtpSettings(BaseModel):
     port: int = Field(default=25, gt=0, lt=65536)
     sender: str = "timpora-alerts@localhost"
     username: str | None = None
-    password: SecretStr | None = None
-    #: Upgrade the connection with STARTTLS (required when true); ``use_tls`` is TLS from the first byte.
-    starttls: bool = False
-    use_tls: bool = False
+    password: Password | None = None
+    tls: SmtpTls = "when-offered"
+    #: The CA that signed the relay's certificate, when it is not one the system trusts (a private CA's). A
+    #: certificate that does not verify stops the sending: it never falls back to clear text.
+    ca_file: str | None = None
     timeout_s: float = Field(default=10.0, gt=0)
 
-    @model_validator(mode="after")
-    def _one_kind_of_tls(self) -> Self:
-        if self.starttls and self.use_tls:
-            raise ValueError("starttls and use_tls exclude each other: use_tls is TLS from the start")
-        return self
+    @property
+    def requires_starttls(self) -> bool:
+        """STARTTLS must succeed before anything is sent: asked for, or a password would otherwise cross in clear."""
+        return self.tls == "starttls" or (self.tls == "when-offered" and self.password is not None)
 
 
 class EmailSender:
@@ -77,7 +88,9 @@ class EmailSender:
         return AttemptResult(AttemptOutcome.DELIVERED, _SMTP_ACCEPTED, f"SMTP {_SMTP_ACCEPTED}")
 
     def _failure(self, exc: Exception) -> AttemptResult:
-        if isinstance(exc, ValueError):
+        # A certificate that does not verify is a ValueError too, but the relay's TLS is at fault, not the message:
+        # it is retried (below), as is a relay that does not offer STARTTLS where it is required.
+        if isinstance(exc, ValueError) and not isinstance(exc, ssl.SSLError):
             return AttemptResult(AttemptOutcome.REJECTED, None, "invalid address or header")
         if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
             return _all_refused(exc)
@@ -105,18 +118,33 @@ class EmailSender:
         self, message: EmailMessage, recipients: Sequence[str]
     ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
         settings = self._settings
-        return await aiosmtplib.send(
-            message,
-            sender=settings.sender,
-            recipients=list(recipients),
+        client = aiosmtplib.SMTP(
             hostname=settings.host,
             port=settings.port,
-            username=settings.username,
-            password=settings.password.get_secret_value() if settings.password else None,
-            use_tls=settings.use_tls,
-            start_tls=settings.starttls,
+            use_tls=settings.tls == "implicit",
+            # The upgrade is decided below, where the policy is ours to read, not on connect.
+            start_tls=False,
+            cert_bundle=settings.ca_file,
             timeout=settings.timeout_s,
         )
+        async with client:
+            if settings.tls != "implicit":
+                await client.ehlo()
+                if client.supports_extension("starttls"):
+                    # A certificate that does not verify raises here: no falling back to clear text.
+                    await client.starttls()
+                elif settings.requires_starttls:
+                    raise StartTlsNotOfferedError
+            if settings.username is not None and settings.password is not None:
+                await client.login(settings.username, settings.password.get_secret_value())
+            return await client.send_message(message, sender=settings.sender, recipients=list(recipients))
+
+
+class StartTlsNotOfferedError(aiosmtplib.SMTPException):
+    """The relay did not offer STARTTLS where it is required: nothing was sent."""
+
+    def __init__(self) -> None:
+        super().__init__("STARTTLS not offered by the relay")
 
 
 def _answered(code: int) -> AttemptResult:
