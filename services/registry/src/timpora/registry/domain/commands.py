@@ -34,7 +34,11 @@ PassportNumber = Annotated[
 
 
 def later_than(field: str, earlier: str, *, or_same: bool = False) -> Any:  # noqa: ANN401 - pydantic's decorator
-    """A validator of ``field`` against the ``earlier`` field declared before it, reported at ``field`` itself."""
+    """A validator of ``field`` against the ``earlier`` field declared before it, reported at ``field`` itself.
+
+    Every rule across fields is a field validator on the later field, never a model validator: a model validator's
+    error has no field (``loc`` ``["body"]``), and a client, or a form, must be told which field to correct.
+    """
 
     def check(value: date | None, info: ValidationInfo) -> date | None:
         other = info.data.get(earlier)
@@ -79,36 +83,47 @@ class ArrivalIn(Command):
     occupation: Annotated[Text, StringConstraints(max_length=200)] | None = None
     sponsor: SponsorIn | None = None
     port: Annotated[Text, StringConstraints(max_length=100)] = Field(examples=["Juanda International Airport"])
-    arrived_on: date
+    arrived_on: date = Field(description="After date_of_birth, and on or before passport.expires_on")
     visa: VisaIn | None = Field(default=None, description="The visa (or exemption, A1) the person entered on")
     previous_passport_number: PassportNumber | None = Field(
         default=None,
         description="The passport this one renewed, when the registry may not know the new one yet: the arrival "
-        "is matched to its holder and records the renewal, instead of creating a second person",
+        "is matched to its holder and records the renewal, instead of creating a second person (not the "
+        "passport's own number)",
     )
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> ArrivalIn:
-        if self.date_of_birth >= self.arrived_on:
-            raise ValueError("date_of_birth must be before arrived_on")
-        if self.passport.expires_on < self.arrived_on:
+    @field_validator("arrived_on")
+    @classmethod
+    def _arrived_after_birth_on_a_valid_passport(cls, value: date, info: ValidationInfo) -> date:
+        born, passport = info.data.get("date_of_birth"), info.data.get("passport")
+        if born is not None and born >= value:
+            raise ValueError("arrived_on must be after date_of_birth")
+        if isinstance(passport, PassportIn) and passport.expires_on < value:
             raise ValueError("passport.expires_on is before arrived_on: the passport had expired on arrival")
-        if self.previous_passport_number == self.passport.number:
+        return value
+
+    @field_validator("previous_passport_number")
+    @classmethod
+    def _another_passport(cls, value: str | None, info: ValidationInfo) -> str | None:
+        passport = info.data.get("passport")
+        if value is not None and isinstance(passport, PassportIn) and value == passport.number:
             raise ValueError("previous_passport_number is the passport itself; leave it out")
-        return self
+        return value
 
 
 class PassportRenewalIn(Command):
     """A new passport for the same person: the old one stays on record and findable."""
 
     passport: PassportIn
-    renewed_on: date = Field(description="When the new passport was issued")
+    renewed_on: date = Field(description="When the new passport was issued: before passport.expires_on")
 
-    @model_validator(mode="after")
-    def _valid_after_renewal(self) -> PassportRenewalIn:
-        if self.passport.expires_on <= self.renewed_on:
+    @field_validator("renewed_on")
+    @classmethod
+    def _before_the_new_passport_expires(cls, value: date, info: ValidationInfo) -> date:
+        passport = info.data.get("passport")
+        if isinstance(passport, PassportIn) and passport.expires_on <= value:
             raise ValueError("passport.expires_on must be after renewed_on")
-        return self
+        return value
 
 
 #: Stay permits given for a purpose (UU 6/2011 art. 52 and 54).
@@ -122,7 +137,7 @@ class PermitIn(Command):
         default=None, validate_default=True, description="Required for an ITAS; an ITAP may have one"
     )
     issued_on: date
-    expires_on: date
+    expires_on: date = Field(description="After issued_on")
     sponsor: SponsorIn | None = None
 
     @field_validator("type")
@@ -145,11 +160,7 @@ class PermitIn(Command):
             raise ValueError(f"a {kind} permit has no purpose; only an ITAS or ITAP has one")
         return value
 
-    @model_validator(mode="after")
-    def _expiry_after_issue(self) -> PermitIn:
-        if self.expires_on <= self.issued_on:
-            raise ValueError("expires_on must be after issued_on")
-        return self
+    _expires = later_than("expires_on", "issued_on")
 
 
 class ExtensionIn(Command):
@@ -170,20 +181,29 @@ class StayIn(Command):
     """An accommodation provider's report of a foreign guest (check-in, and check-out when known): a provider
     from the register (``accommodation_id``), or one not registered yet by its name and village."""
 
-    accommodation_id: UUID | None = None
-    provider: Annotated[Text, StringConstraints(max_length=200)] | None = None
-    village_code: VillageCode | None = None
+    accommodation_id: UUID | None = Field(default=None, description="Or provider and village_code, not both")
+    provider: Annotated[Text, StringConstraints(max_length=200)] | None = Field(
+        default=None, validate_default=True, description="Without accommodation_id only (and then required)"
+    )
+    village_code: VillageCode | None = Field(
+        default=None, validate_default=True, description="Without accommodation_id only (and then required)"
+    )
     check_in: date
-    check_out: date | None = None
-    planned_check_out: date | None = Field(default=None, description="When the guest means to leave")
+    check_out: date | None = Field(default=None, description="On or after check_in")
+    planned_check_out: date | None = Field(
+        default=None, description="When the guest means to leave: on or after check_in"
+    )
 
-    @model_validator(mode="after")
-    def _where_and_when(self) -> StayIn:
-        if self.accommodation_id is not None and (self.provider is not None or self.village_code is not None):
+    @field_validator("provider", "village_code")
+    @classmethod
+    def _a_registered_accommodation_or_its_place(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "accommodation_id" not in info.data:
+            return value  # the id itself was refused: that is the error to correct first
+        if info.data["accommodation_id"] is not None and value is not None:
             raise ValueError("give accommodation_id, or provider and village_code, not both")
-        if self.accommodation_id is None and (self.provider is None or self.village_code is None):
-            raise ValueError("give accommodation_id, or provider and village_code")
-        return self
+        if info.data["accommodation_id"] is None and value is None:
+            raise ValueError(f"{info.field_name} is required without accommodation_id")
+        return value
 
     _check_out = later_than("check_out", "check_in", or_same=True)
     _planned = later_than("planned_check_out", "check_in", or_same=True)
@@ -209,8 +229,8 @@ class StayReportIn(Command):
     accommodation_id: UUID
     guest: GuestIn
     check_in: date
-    check_out: date | None = None
-    planned_check_out: date | None = None
+    check_out: date | None = Field(default=None, description="On or after check_in")
+    planned_check_out: date | None = Field(default=None, description="On or after check_in")
 
     _check_out = later_than("check_out", "check_in", or_same=True)
     _planned = later_than("planned_check_out", "check_in", or_same=True)
@@ -271,7 +291,7 @@ class BanIn(Command):
     """A re-entry ban (penangkalan, UU 6/2011 art. 102)."""
 
     since: date
-    until: date
+    until: date = Field(description="After since")
     reference: Reference
 
     _until = later_than("until", "since")
@@ -291,7 +311,7 @@ class ConversionIn(PermitIn):
 class ReEntryPermitIn(Command):
     number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
     issued_on: date
-    expires_on: date
+    expires_on: date = Field(description="After issued_on")
 
     _expires = later_than("expires_on", "issued_on")
 
@@ -299,6 +319,6 @@ class ReEntryPermitIn(Command):
 class ExitPermitIn(Command):
     number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
     issued_on: date
-    leave_by: date = Field(description="The holder must have left by this day")
+    leave_by: date = Field(description="The holder must have left by this day: on or after issued_on")
 
     _leave_by = later_than("leave_by", "issued_on", or_same=True)
