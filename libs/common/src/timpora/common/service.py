@@ -20,16 +20,21 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException
 
 from timpora.common.clock import Clock, SystemClock
 from timpora.common.config_files import ConfigFileError
 from timpora.common.db.engine import make_engine, make_session_factory, ping
 from timpora.common.db.migrations import upgrade
+from timpora.common.http.auth import authentication_refusal
 from timpora.common.http.health import ReadinessCheck, health_router
+from timpora.common.http.limits import BodyLimit
+from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.broker import make_broker
 from timpora.common.kafka.producer import EventProducer
@@ -246,21 +251,38 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.unauthenticated_limiter = RateLimiter[str](per_minute=runtime.settings.http.unauthenticated_per_minute)
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.http.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _refused)
     app.include_router(health_router(runtime.name, runtime.readiness_checks()))
     for router in routers:
         app.include_router(router)
     return app
 
 
-async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422, field by field, without echoing the values sent: they may be a secret or a passport number."""
+async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, field by field, without echoing the values sent: they may be a secret or a passport number.
+    A body that does not parse is refused before the operation's dependencies run: an operation that needs a key
+    answers a request without one 401 all the same."""
     if not isinstance(error, RequestValidationError):
         raise error
+    if (refusal := await authentication_refusal(request)) is not None:
+        return refusal
     detail = [
         {"loc": list(problem["loc"]), "msg": problem["msg"], "type": problem["type"]} for problem in error.errors()
     ]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _refused(request: Request, error: Exception) -> Response:
+    """FastAPI's own answer to an HTTP error, but a body it could not read (its 400) is first an unauthenticated
+    request's 401 (see :func:`_invalid_request`)."""
+    if not isinstance(error, HTTPException):
+        raise error
+    if error.status_code == 400 and (refusal := await authentication_refusal(request)) is not None:  # noqa: PLR2004
+        return refusal
+    return await http_exception_handler(request, error)
 
 
 def _no_routers(_: ServiceRuntime) -> Sequence[APIRouter]:

@@ -1,13 +1,13 @@
-"""Dependencies every service's routes share."""
+"""Dependencies every service's routes share: the runtime, and the holder of an API key."""
 
-# No ``from __future__ import annotations``: FastAPI must see the closure's ``Depends(bearer)`` itself.
+# No ``from __future__ import annotations``: FastAPI must see the annotations itself.
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 
 from timpora.common.access import ApiKey, KeyStore
+from timpora.common.http.auth import BearerGate
 from timpora.common.service import ServiceRuntime
 
 
@@ -21,22 +21,6 @@ Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
 def key_holder(store: KeyStore, *, description: str) -> Callable[..., Awaitable[ApiKey]]:
-    """A dependency that yields the holder of the bearer key from ``store``, or answers 401."""
-    bearer = HTTPBearer(auto_error=False, description=description)
-
-    async def authenticated(
-        runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-    ) -> ApiKey:
-        key = None
-        if credentials is not None:
-            async with runtime.sessions() as session:
-                key = await store.authenticate(session, credentials.credentials)
-        if key is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                f"a valid key is required: {description}",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return key
-
-    return authenticated
+    """A dependency that yields the holder of the bearer key from ``store``, or answers 401 (429)."""
+    gate = BearerGate(store.authenticate, description=description, refusal=f"a valid key is required: {description}")
+    return gate.dependency()

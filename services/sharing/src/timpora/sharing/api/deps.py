@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request, status
 
 from timpora.common import register
 from timpora.common.access import ApiKey
 from timpora.common.http.deps import Runtime, key_holder
+from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.register.agreements import Agreement
 from timpora.common.settings import narrow
 from timpora.sharing.access import KEYS
-from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
 AgencyKey = Annotated[
@@ -33,7 +34,7 @@ class Caller:
 
 async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Caller:
     settings = narrow(runtime.settings, SharingSettings)
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter: RateLimiter[UUID] = request.app.state.rate_limiter
     wait = limiter.check(key.key_id)
     if wait is not None:
         raise HTTPException(
