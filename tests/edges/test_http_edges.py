@@ -159,7 +159,8 @@ async def small_pool_registry(
 
 async def _admin(stack: Stack) -> asyncpg.Connection:
     url = make_url(stack.pg_admin_url).set(drivername="postgresql", database=TEST_DATABASE)
-    return await asyncpg.connect(url.render_as_string(hide_password=False))
+    connection: asyncpg.Connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    return connection
 
 
 async def test_an_address_over_its_limit_is_refused_without_a_key_lookup(
