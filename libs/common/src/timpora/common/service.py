@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -32,6 +32,7 @@ from timpora.common.config_files import ConfigFileError
 from timpora.common.db.engine import make_engine, make_session_factory, ping
 from timpora.common.db.migrations import upgrade
 from timpora.common.http.auth import authentication_refusal
+from timpora.common.http.errors import allowed_methods, document_edges
 from timpora.common.http.health import ReadinessCheck, health_router
 from timpora.common.http.limits import BodyLimit
 from timpora.common.http.ratelimit import RateLimiter
@@ -258,6 +259,7 @@ def create_service_app(
     app.include_router(health_router(runtime.name, runtime.readiness_checks()))
     for router in routers:
         app.include_router(router)
+    document_edges(app)
     return app
 
 
@@ -276,12 +278,20 @@ async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _refused(request: Request, error: Exception) -> Response:
-    """FastAPI's own answer to an HTTP error, but a body it could not read (its 400) is first an unauthenticated
-    request's 401 (see :func:`_invalid_request`)."""
+    """FastAPI's own answer to an HTTP error, but for the one 400 it gives, a body it could not read (not UTF-8,
+    say): that is an unauthenticated request's 401 (see :func:`_invalid_request`), and otherwise a 422 at the
+    body, as a body that is not JSON is: one answer, documented, for a body that cannot be read."""
     if not isinstance(error, HTTPException):
         raise error
-    if error.status_code == 400 and (refusal := await authentication_refusal(request)) is not None:  # noqa: PLR2004
-        return refusal
+    if error.status_code == status.HTTP_400_BAD_REQUEST:
+        if (refusal := await authentication_refusal(request)) is not None:
+            return refusal
+        unreadable = {"loc": ["body"], "msg": "the body is not JSON in UTF-8", "type": "json_invalid"}
+        return JSONResponse({"detail": [unreadable]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED and isinstance(request.app, FastAPI):
+        methods = allowed_methods(request.app, request.url.path)
+        if methods is not None:
+            error = HTTPException(error.status_code, error.detail, headers={"Allow": ", ".join(methods)})
     return await http_exception_handler(request, error)
 
 

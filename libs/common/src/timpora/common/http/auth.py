@@ -39,12 +39,18 @@ class BearerGate(Generic[PrincipalT]):
     """
 
     def __init__(
-        self, lookup: Callable[[AsyncSession, str], Awaitable[PrincipalT | None]], *, description: str, refusal: str
+        self,
+        lookup: Callable[[AsyncSession, str], Awaitable[PrincipalT | None]],
+        *,
+        scheme: str,
+        description: str,
+        refusal: str,
     ) -> None:
         self.lookup = lookup
         self.description = description
         self.refusal = refusal
-        self.bearer = HTTPBearer(auto_error=False, description=description)
+        # ``scheme`` names the kind of key in the OpenAPI document (a service with two kinds shows both).
+        self.bearer = HTTPBearer(auto_error=False, scheme_name=scheme, description=description)
 
     async def authenticate(self, request: Request) -> PrincipalT:
         known: dict[int, Any] = request.scope.setdefault(_AUTHENTICATED, {})

@@ -20,7 +20,9 @@ async def get_runtime(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
-def key_holder(store: KeyStore, *, description: str) -> Callable[..., Awaitable[ApiKey]]:
+def key_holder(store: KeyStore, *, scheme: str, description: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency that yields the holder of the bearer key from ``store``, or answers 401 (429)."""
-    gate = BearerGate(store.authenticate, description=description, refusal=f"a valid key is required: {description}")
+    gate = BearerGate(
+        store.authenticate, scheme=scheme, description=description, refusal=f"a valid key is required: {description}"
+    )
     return gate.dependency()

@@ -12,10 +12,18 @@ from timpora.common.access import ApiKey
 from timpora.common.http.deps import Runtime, key_holder
 
 AgencyKey = Annotated[
-    ApiKey, Depends(key_holder(AGENCY_KEYS, description="an agency key (timpora-alerts keys issue AGENCY)"))
+    ApiKey,
+    Depends(
+        key_holder(AGENCY_KEYS, scheme="AgencyKey", description="an agency key (timpora-alerts keys issue AGENCY)")
+    ),
 ]
 OperatorKey = Annotated[
-    ApiKey, Depends(key_holder(OPERATOR_KEYS, description="an operator key (timpora-alerts operators issue NAME)"))
+    ApiKey,
+    Depends(
+        key_holder(
+            OPERATOR_KEYS, scheme="OperatorKey", description="an operator key (timpora-alerts operators issue NAME)"
+        )
+    ),
 ]
 
 

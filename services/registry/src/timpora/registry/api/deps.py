@@ -32,10 +32,13 @@ from timpora.registry.settings import RegistrySettings
 UNIQUE_VIOLATION = "23505"
 RETRYABLE = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+#: What If-Match may hold, in the OpenAPI document as in the check: a version's ETag, or ``*``.
+IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]+"?)$'
 
 
 _operators = BearerGate(
     authenticate,
+    scheme="OperatorToken",
     description="An operator token (timpora-registry operators add NAME)",
     refusal="a valid operator token is required",
 )
@@ -48,12 +51,17 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
-        description="Send the same key when retrying: the change is made once and the first answer replayed.",
+        description="Send the same key when retrying: the change is made once and the first answer replayed. "
+        "A key once used for another request is refused (422).",
     ),
 ]
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", description='The foreigner\'s version as its ETag ("3"): refused with 412 if stale.'),
+    Header(
+        alias="If-Match",
+        pattern=IF_MATCH_PATTERN,
+        description='The foreigner\'s version as its ETag ("3"), or *: refused with 412 if stale.',
+    ),
 ]
 
 

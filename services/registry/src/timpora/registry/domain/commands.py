@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -27,9 +28,13 @@ def _upper(value: object) -> object:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-# Upper-cased before the pattern is checked: "x1234567" is the same passport as "X1234567".
+# Upper-cased before the pattern is checked: "x1234567" is the same passport as "X1234567". Pydantic leaves a
+# pattern checked after a before-validator out of the JSON Schema: the schema is given it (either case) by hand.
 PassportNumber = Annotated[
-    str, BeforeValidator(_upper), StringConstraints(min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$")
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$"),
+    Field(json_schema_extra={"pattern": "^[A-Za-z0-9]{5,20}$"}),
 ]
 
 
@@ -47,6 +52,22 @@ def later_than(field: str, earlier: str, *, or_same: bool = False) -> Any:  # no
         return value
 
     return field_validator(field)(check)
+
+
+#: A permit's, visa's or decision's number, upper-cased; something besides spaces (the schema says so by hand, as
+#: for the passport number).
+DocumentNumber = Annotated[
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(min_length=1, max_length=40),
+    Field(json_schema_extra={"pattern": r"\S"}),
+]
+#: The permit types a permit may be issued as (a visa on arrival is a visa), and those a conversion gives: in the
+#: schema as enums, and refused with a reason by the validators below.
+ISSUABLE = WithJsonSchema(
+    {"type": "string", "enum": [kind.value for kind in PermitType if kind.value != "visa-on-arrival"]}
+)
+CONVERTIBLE_INTO = WithJsonSchema({"type": "string", "enum": ["itas", "itap"]})
 
 
 class Command(BaseModel):
@@ -69,7 +90,7 @@ class VisaIn(Command):
         description="A1 visa-exempt, B1 visa on arrival, C/D visit visas, E limited-stay visas (E23 work, ...)",
         examples=["B1"],
     )
-    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)] | None = None
+    number: DocumentNumber | None = None
 
 
 class ArrivalIn(Command):
@@ -131,10 +152,12 @@ WITH_PURPOSE = frozenset({PermitType.ITAS, PermitType.ITAP})
 
 
 class PermitIn(Command):
-    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
-    type: PermitType
+    number: DocumentNumber
+    type: Annotated[PermitType, ISSUABLE]
     purpose: StayPurpose | None = Field(
-        default=None, validate_default=True, description="Required for an ITAS; an ITAP may have one"
+        default=None,
+        validate_default=True,
+        description="Required for an ITAS; an ITAP may have one; no other type has one",
     )
     issued_on: date
     expires_on: date = Field(description="After issued_on")
@@ -252,6 +275,9 @@ class DepartureIn(Command):
 class ForeignerPatch(Command):
     """Occupation and sponsor; a field left out stays as it is, ``null`` clears it."""
 
+    # The one rule across the whole body (at least one field) has no field to name: the schema says it instead.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
+
     occupation: Annotated[Text, StringConstraints(max_length=200)] | None = None
     sponsor: SponsorIn | None = None
 
@@ -300,6 +326,8 @@ class BanIn(Command):
 class ConversionIn(PermitIn):
     """The permit a conversion gives (ITK to ITAS, ITAS to ITAP); the old one ends on ``issued_on``."""
 
+    type: Annotated[PermitType, CONVERTIBLE_INTO]
+
     @field_validator("type")
     @classmethod
     def _a_longer_stay(cls, value: PermitType) -> PermitType:
@@ -309,7 +337,7 @@ class ConversionIn(PermitIn):
 
 
 class ReEntryPermitIn(Command):
-    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
+    number: DocumentNumber
     issued_on: date
     expires_on: date = Field(description="After issued_on")
 
@@ -317,7 +345,7 @@ class ReEntryPermitIn(Command):
 
 
 class ExitPermitIn(Command):
-    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
+    number: DocumentNumber
     issued_on: date
     leave_by: date = Field(description="The holder must have left by this day: on or after issued_on")
 

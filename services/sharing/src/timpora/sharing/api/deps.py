@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request, status
@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 from timpora.common import register
 from timpora.common.access import ApiKey
 from timpora.common.http.deps import Runtime, key_holder
+from timpora.common.http.errors import described
 from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.register.agreements import Agreement
 from timpora.common.settings import narrow
@@ -18,7 +19,10 @@ from timpora.sharing.access import KEYS
 from timpora.sharing.settings import SharingSettings
 
 AgencyKey = Annotated[
-    ApiKey, Depends(key_holder(KEYS, description="the agency's API key (timpora-sharing keys issue AGENCY)"))
+    ApiKey,
+    Depends(
+        key_holder(KEYS, scheme="AgencyKey", description="the agency's API key (timpora-sharing keys issue AGENCY)")
+    ),
 ]
 
 
@@ -49,3 +53,8 @@ async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Call
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
+#: What every agency operation may answer beside 401, 413 and 429 (timpora.common.http.errors).
+AGENCY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: described("The agency has no data-sharing agreement in force"),
+    503: described("The disclosure log cannot be written, so nothing is disclosed"),
+}
