@@ -68,6 +68,4 @@ VisaIndex = Annotated[
     str,
     BeforeValidator(_upper_stripped),
     StringConstraints(pattern=r"^[A-E][0-9]{1,2}[A-Z]?$"),
-    # Pydantic leaves a pattern checked after a before-validator out of the JSON Schema: given here (either case).
-    Field(json_schema_extra={"pattern": "^[A-Ea-e][0-9]{1,2}[A-Za-z]?$"}),
 ]

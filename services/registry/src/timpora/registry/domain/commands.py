@@ -89,6 +89,8 @@ class VisaIn(Command):
     index: VisaIndex = Field(
         description="A1 visa-exempt, B1 visa on arrival, C/D visit visas, E limited-stay visas (E23 work, ...)",
         examples=["B1"],
+        # Pydantic leaves a pattern checked after a before-validator (upper-casing) out of the schema.
+        json_schema_extra={"pattern": "^[A-Ea-e][0-9]{1,2}[A-Za-z]?$"},
     )
     number: DocumentNumber | None = None
 
