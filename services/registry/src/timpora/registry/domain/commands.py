@@ -21,7 +21,17 @@ from pydantic import (
 from timpora.common.events.payloads import EnforcementAction, PermitType, Sex, StayPurpose
 from timpora.common.types import Nationality, VillageCode, VisaIndex
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# What is left once the value is stripped must not be empty; the schemas say so with a pattern naming the characters
+# each strip removes (not \s, whose meaning differs between regex dialects): pydantic strips Unicode White_Space,
+# Python's str.strip U+001C..U+001F as well.
+_WHITE_SPACE = r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_KEPT_BY_PYDANTIC_STRIP = f"[^{_WHITE_SPACE}]"
+_KEPT_BY_PYTHON_STRIP = f"[^{_WHITE_SPACE}\\u001c-\\u001f]"
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1),
+    Field(json_schema_extra={"pattern": _KEPT_BY_PYDANTIC_STRIP}),
+]
 
 
 def _upper(value: object) -> object:
@@ -60,7 +70,7 @@ DocumentNumber = Annotated[
     str,
     BeforeValidator(_upper),
     StringConstraints(min_length=1, max_length=40),
-    Field(json_schema_extra={"pattern": r"\S"}),
+    Field(json_schema_extra={"pattern": _KEPT_BY_PYTHON_STRIP}),
 ]
 #: The permit types a permit may be issued as (a visa on arrival is a visa), and those a conversion gives: in the
 #: schema as enums, and refused with a reason by the validators below.
