@@ -32,10 +32,10 @@ def unauthenticated_limiter(request: Request) -> RateLimiter[str]:
 class BearerGate(Generic[PrincipalT]):
     """One kind of bearer key (an agency's, an operator's): who holds the key a request presents, or a refusal.
 
-    A request without a valid key counts against its client address (``HttpSettings.unauthenticated_per_minute``)
-    before its key is looked up, and is given back once the key turns out valid: an address that keeps sending
-    bad keys is answered 429 without touching the database, whatever key it sends next, until its minute is over.
-    The lookup holds a database connection only while it runs.
+    A request without a valid key counts against its client address (``HttpSettings.unauthenticated_per_minute``);
+    one with a valid key never does, however many arrive at once. An address that has used up its minute is
+    answered 429 before its key is looked up, whatever key it sends, until the minute is over: a key guesser
+    neither learns more nor keeps the database busy. The lookup holds a database connection only while it runs.
     """
 
     def __init__(
@@ -59,7 +59,7 @@ class BearerGate(Generic[PrincipalT]):
             return principal
         limiter = unauthenticated_limiter(request)
         address = request.client.host if request.client else ""
-        if (wait := limiter.check(address)) is not None:
+        if (wait := limiter.waiting(address)) is not None:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 "too many requests without a valid key from this address",
@@ -72,8 +72,8 @@ class BearerGate(Generic[PrincipalT]):
             async with sessions() as session:
                 found = await self.lookup(session, credentials.credentials)
         if found is None:
+            limiter.check(address)  # counted; this answer is 401 whatever the count
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, self.refusal, headers={"WWW-Authenticate": "Bearer"})
-        limiter.refund(address)
         known[id(self)] = found
         return found
 

@@ -39,10 +39,13 @@ class RateLimiter(Generic[KeyT]):
         self._windows[key] = (started, used + 1)
         return None
 
-    def refund(self, key: KeyT) -> None:
-        """Gives back the request ``check`` last counted for ``key`` (it turned out not to be one that counts)."""
-        if (window := self._windows.get(key)) is not None and window[1] > 0:
-            self._windows[key] = (window[0], window[1] - 1)
+    def waiting(self, key: KeyT, now: float | None = None) -> float | None:
+        """Whether ``key`` has used up its window, without counting a request: None, or the seconds to wait."""
+        now = time.monotonic() if now is None else now
+        started, used = self._windows.get(key, (now, 0))
+        if now - started >= WINDOW_S or used < self.per_minute:
+            return None
+        return max(1.0, math.ceil(started + WINDOW_S - now))
 
     def _prune(self, now: float) -> bool:
         ended = [key for key, (started, _) in self._windows.items() if now - started >= WINDOW_S]
