@@ -49,8 +49,11 @@ async def _refused(
             {"passport": {"number": "E1234567", "issuing_country": "XYZ", "expires_on": "2031-01-01"}},
             ["body", "passport"],
         ),
-        ({"passport": {"number": "E1234567", "issuing_country": "CHN", "expires_on": "2026-10-31"}}, ["body"]),
-        ({"date_of_birth": "2026-11-02"}, ["body"]),
+        (
+            {"passport": {"number": "E1234567", "issuing_country": "CHN", "expires_on": "2026-10-31"}},
+            ["body", "arrived_on"],
+        ),
+        ({"date_of_birth": "2026-11-02"}, ["body", "arrived_on"]),
         ({"arrived_on": "not a date"}, ["body", "arrived_on"]),
         ({"favourite_colour": "red"}, ["body", "favourite_colour"]),
     ],
@@ -67,7 +70,7 @@ async def test_a_passport_expired_on_arrival_is_named(registry: Registry) -> Non
         None,
         lambda: registry.arrive(passport={"number": "E7654321", "issuing_country": "CHN", "expires_on": "2026-10-01"}),
         422,
-        ["body"],
+        ["body", "arrived_on"],
     )
     assert "passport.expires_on is before arrived_on" in body["detail"][0]["msg"]
 
@@ -103,10 +106,10 @@ async def test_a_passport_expired_on_arrival_is_named(registry: Registry) -> Non
             "stays",
             {"provider": "Hotel", "village_code": "35.26.01.1001", "check_in": "2026-11-05", "check_out": "2026-11-04"},
             422,
-            ["body"],
+            ["body", "check_out"],
         ),
         ("departure", {"port": "Juanda", "departed_on": "2026-10-30"}, 422, ["body", "departed_on"]),
-        ("permits", permit(issued_on="2026-11-01", expires_on="2026-11-01"), 422, ["body"]),
+        ("permits", permit(issued_on="2026-11-01", expires_on="2026-11-01"), 422, ["body", "expires_on"]),
         ("permits", permit(type="golden-visa"), 422, ["body", "type"]),
     ],
 )

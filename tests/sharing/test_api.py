@@ -583,9 +583,9 @@ async def test_statistics_count_only_dimensions_the_agreement_includes(narrow_vi
 
 
 async def test_an_agency_over_its_rate_limit_gets_429_with_retry_after(sharing: Sharing) -> None:
-    from timpora.sharing.ratelimit import RateLimiter  # noqa: PLC0415
+    from timpora.common.http.ratelimit import RateLimiter  # noqa: PLC0415
 
-    limiter = RateLimiter(per_minute=3)
+    limiter = RateLimiter[uuid.UUID](per_minute=3)
     sharing.app.state.rate_limiter = limiter
 
     statuses = [(await sharing.get("desa-lajing", "/v1/agreement")).status_code for _ in range(4)]
@@ -598,9 +598,9 @@ async def test_an_agency_over_its_rate_limit_gets_429_with_retry_after(sharing: 
 
 
 def test_the_rate_window_starts_again_after_a_minute() -> None:
-    from timpora.sharing.ratelimit import RateLimiter  # noqa: PLC0415
+    from timpora.common.http.ratelimit import RateLimiter  # noqa: PLC0415
 
-    limiter, key = RateLimiter(per_minute=2), uuid.uuid4()
+    limiter, key = RateLimiter[uuid.UUID](per_minute=2), uuid.uuid4()
 
     assert [limiter.check(key, now=t) for t in (0.0, 1.0)] == [None, None]
     assert limiter.check(key, now=2.0) == 58

@@ -19,19 +19,25 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException
 
 from timpora.common.clock import Clock, SystemClock
 from timpora.common.config_files import ConfigFileError
 from timpora.common.db.engine import make_engine, make_session_factory, ping
 from timpora.common.db.migrations import upgrade
 from timpora.common.events.envelope import validation_problems
+from timpora.common.http.auth import authentication_refusal
+from timpora.common.http.errors import allowed_methods, document_edges
 from timpora.common.http.health import ReadinessCheck, health_router
+from timpora.common.http.limits import BodyLimit
+from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.kafka.acls import service_topics
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.kafka.broker import make_broker
@@ -249,18 +255,44 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.unauthenticated_limiter = RateLimiter[str](per_minute=runtime.settings.http.unauthenticated_per_minute)
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.http.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _refused)
     app.include_router(health_router(runtime.name, runtime.readiness_checks()))
     for router in routers:
         app.include_router(router)
+    document_edges(app)
     return app
 
 
-async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422, field by field, without echoing the values sent: they may be a secret or a passport number."""
+async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, field by field, without echoing the values sent: they may be a secret or a passport number.
+    A body that does not parse is refused before the operation's dependencies run: an operation that needs a key
+    answers a request without one 401 all the same."""
     if not isinstance(error, RequestValidationError):
         raise error
+    if (refusal := await authentication_refusal(request)) is not None:
+        return refusal
     return JSONResponse({"detail": validation_problems(error.errors())}, status_code=422)
+
+
+async def _refused(request: Request, error: Exception) -> Response:
+    """FastAPI's own answer to an HTTP error, but for the one 400 it gives, a body it could not read (not UTF-8,
+    say): that is an unauthenticated request's 401 (see :func:`_invalid_request`), and otherwise a 422 at the
+    body, as a body that is not JSON is: one answer, documented, for a body that cannot be read."""
+    if not isinstance(error, HTTPException):
+        raise error
+    if error.status_code == status.HTTP_400_BAD_REQUEST:
+        if (refusal := await authentication_refusal(request)) is not None:
+            return refusal
+        unreadable = {"loc": ["body"], "msg": "the body is not JSON in UTF-8", "type": "json_invalid"}
+        return JSONResponse({"detail": [unreadable]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED and isinstance(request.app, FastAPI):
+        methods = allowed_methods(request.app, request.url.path)
+        if methods is not None:
+            error = HTTPException(error.status_code, error.detail, headers={"Allow": ", ".join(methods)})
+    return await http_exception_handler(request, error)
 
 
 def _no_routers(_: ServiceRuntime) -> Sequence[APIRouter]:

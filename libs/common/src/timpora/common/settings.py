@@ -150,6 +150,11 @@ class DatabaseSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
+    #: The largest request body accepted, authenticated or not; a larger one is refused (413) before it is read.
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    #: Requests to an operation that needs a key and come without a valid one, per client address per minute;
+    #: beyond it, 429 with Retry-After, before any key is looked up (a key guesser cannot keep the database busy).
+    unauthenticated_per_minute: int = Field(default=60, gt=0)
 
 
 class RelaySettings(BaseModel):

@@ -4,11 +4,13 @@
 import functools
 import sys
 from collections.abc import Sequence
+from uuid import UUID
 
 from fastapi import APIRouter, FastAPI
 
 from timpora.common import audit, disclosures, register
 from timpora.common.disclosures import DisclosureLog
+from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
@@ -16,7 +18,6 @@ from timpora.sharing import commands, consumers
 from timpora.sharing.api.routes import contract, foreigners, reports
 from timpora.sharing.changes import RegisterWatcher
 from timpora.sharing.outgoing import TopicGate
-from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
 
@@ -63,7 +64,7 @@ def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
 
 def _app_setup(app: FastAPI) -> None:
     settings = app.state.runtime.settings
-    app.state.rate_limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
+    app.state.rate_limiter = RateLimiter[UUID](per_minute=settings.rate_limit_per_minute)
 
 
 SERVICE = ServiceDefinition(

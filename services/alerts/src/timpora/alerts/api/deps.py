@@ -18,13 +18,19 @@ AgencyKey = Annotated[
     Depends(
         member_key_holder(
             AGENCY_KEYS,
+            scheme="AgencyKey",
             description="an agency key (timpora-alerts keys issue AGENCY)",
             register_file=lambda settings: narrow(settings, AlertsSettings).register_file,
         )
     ),
 ]
 OperatorKey = Annotated[
-    ApiKey, Depends(key_holder(OPERATOR_KEYS, description="an operator key (timpora-alerts operators issue NAME)"))
+    ApiKey,
+    Depends(
+        key_holder(
+            OPERATOR_KEYS, scheme="OperatorKey", description="an operator key (timpora-alerts operators issue NAME)"
+        )
+    ),
 ]
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class AlertView(BaseModel):
@@ -64,11 +64,21 @@ class AgencyView(BaseModel):
     webhook_failing_since: datetime | None
 
 
+def _written_out(value: object) -> object:
+    if not isinstance(value, str | datetime):
+        raise ValueError("a time is written out, RFC 3339 with its offset (2026-12-05T08:00:00+07:00)")  # noqa: TRY004
+    return value
+
+
+#: An RFC 3339 time with its offset, as the schema says: never a number of seconds, never a local time.
+Instant = Annotated[AwareDatetime, BeforeValidator(_written_out)]
+
+
 class Replay(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime
-    until: datetime
+    since: Instant
+    until: Instant
     channel: str | None = Field(default=None, pattern="^(webhook|email|kafka)$")
 
 

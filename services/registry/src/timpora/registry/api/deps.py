@@ -9,9 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, Header, Request, status
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -19,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.events.payloads import ForeignerSnapshot
+from timpora.common.http.auth import BearerGate
 from timpora.common.http.deps import Runtime
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import narrow
@@ -31,23 +31,18 @@ from timpora.registry.settings import RegistrySettings
 
 UNIQUE_VIOLATION = "23505"
 RETRYABLE = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
-_bearer = HTTPBearer(auto_error=False, description="An operator token (timpora-registry operators add NAME)")
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+#: What If-Match may hold, in the OpenAPI document as in the check: a version's ETag, or ``*``.
+IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]+"?)$'
 
 
-async def get_operator(
-    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Operator:
-    if credentials is not None:
-        async with runtime.sessions() as session:
-            operator = await authenticate(session, credentials.credentials)
-        if operator is not None:
-            return operator
-    raise HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail="a valid operator token is required",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+_operators = BearerGate(
+    authenticate,
+    scheme="OperatorToken",
+    description="An operator token (timpora-registry operators add NAME)",
+    refusal="a valid operator token is required",
+)
+get_operator = _operators.dependency()
 
 
 CurrentOperator = Annotated[Operator, Depends(get_operator)]
@@ -56,12 +51,17 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
-        description="Send the same key when retrying: the change is made once and the first answer replayed.",
+        description="Send the same key when retrying: the change is made once and the first answer replayed. "
+        "A key once used for another request is refused (422).",
     ),
 ]
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", description='The foreigner\'s version as its ETag ("3"): refused with 412 if stale.'),
+    Header(
+        alias="If-Match",
+        pattern=IF_MATCH_PATTERN,
+        description='The foreigner\'s version as its ETag ("3"), or *: refused with 412 if stale.',
+    ),
 ]
 
 

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -20,21 +21,39 @@ from pydantic import (
 from timpora.common.events.payloads import EnforcementAction, PermitType, Sex, StayPurpose
 from timpora.common.types import Nationality, VillageCode, VisaIndex
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# What is left once the value is stripped must not be empty; the schemas say so with a pattern naming the characters
+# each strip removes (not \s, whose meaning differs between regex dialects): pydantic strips Unicode White_Space,
+# Python's str.strip U+001C..U+001F as well.
+_WHITE_SPACE = r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_KEPT_BY_PYDANTIC_STRIP = f"[^{_WHITE_SPACE}]"
+_KEPT_BY_PYTHON_STRIP = f"[^{_WHITE_SPACE}\\u001c-\\u001f]"
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1),
+    Field(json_schema_extra={"pattern": _KEPT_BY_PYDANTIC_STRIP}),
+]
 
 
 def _upper(value: object) -> object:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-# Upper-cased before the pattern is checked: "x1234567" is the same passport as "X1234567".
+# Upper-cased before the pattern is checked: "x1234567" is the same passport as "X1234567". Pydantic leaves a
+# pattern checked after a before-validator out of the JSON Schema: the schema is given it (either case) by hand.
 PassportNumber = Annotated[
-    str, BeforeValidator(_upper), StringConstraints(min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$")
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$"),
+    Field(json_schema_extra={"pattern": "^[A-Za-z0-9]{5,20}$"}),
 ]
 
 
 def later_than(field: str, earlier: str, *, or_same: bool = False) -> Any:  # noqa: ANN401 - pydantic's decorator
-    """A validator of ``field`` against the ``earlier`` field declared before it, reported at ``field`` itself."""
+    """A validator of ``field`` against the ``earlier`` field declared before it, reported at ``field`` itself.
+
+    Every rule across fields is a field validator on the later field, never a model validator: a model validator's
+    error has no field (``loc`` ``["body"]``), and a client, or a form, must be told which field to correct.
+    """
 
     def check(value: date | None, info: ValidationInfo) -> date | None:
         other = info.data.get(earlier)
@@ -43,6 +62,22 @@ def later_than(field: str, earlier: str, *, or_same: bool = False) -> Any:  # no
         return value
 
     return field_validator(field)(check)
+
+
+#: A permit's, visa's or decision's number, upper-cased; something besides spaces (the schema says so by hand, as
+#: for the passport number).
+DocumentNumber = Annotated[
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(min_length=1, max_length=40),
+    Field(json_schema_extra={"pattern": _KEPT_BY_PYTHON_STRIP}),
+]
+#: The permit types a permit may be issued as (a visa on arrival is a visa), and those a conversion gives: in the
+#: schema as enums, and refused with a reason by the validators below.
+ISSUABLE = WithJsonSchema(
+    {"type": "string", "enum": [kind.value for kind in PermitType if kind.value != "visa-on-arrival"]}
+)
+CONVERTIBLE_INTO = WithJsonSchema({"type": "string", "enum": ["itas", "itap"]})
 
 
 class Command(BaseModel):
@@ -64,8 +99,10 @@ class VisaIn(Command):
     index: VisaIndex = Field(
         description="A1 visa-exempt, B1 visa on arrival, C/D visit visas, E limited-stay visas (E23 work, ...)",
         examples=["B1"],
+        # Pydantic leaves a pattern checked after a before-validator (upper-casing) out of the schema.
+        json_schema_extra={"pattern": "^[A-Ea-e][0-9]{1,2}[A-Za-z]?$"},
     )
-    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)] | None = None
+    number: DocumentNumber | None = None
 
 
 class ArrivalIn(Command):
@@ -79,36 +116,47 @@ class ArrivalIn(Command):
     occupation: Annotated[Text, StringConstraints(max_length=200)] | None = None
     sponsor: SponsorIn | None = None
     port: Annotated[Text, StringConstraints(max_length=100)] = Field(examples=["Juanda International Airport"])
-    arrived_on: date
+    arrived_on: date = Field(description="After date_of_birth, and on or before passport.expires_on")
     visa: VisaIn | None = Field(default=None, description="The visa (or exemption, A1) the person entered on")
     previous_passport_number: PassportNumber | None = Field(
         default=None,
         description="The passport this one renewed, when the registry may not know the new one yet: the arrival "
-        "is matched to its holder and records the renewal, instead of creating a second person",
+        "is matched to its holder and records the renewal, instead of creating a second person (not the "
+        "passport's own number)",
     )
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> ArrivalIn:
-        if self.date_of_birth >= self.arrived_on:
-            raise ValueError("date_of_birth must be before arrived_on")
-        if self.passport.expires_on < self.arrived_on:
+    @field_validator("arrived_on")
+    @classmethod
+    def _arrived_after_birth_on_a_valid_passport(cls, value: date, info: ValidationInfo) -> date:
+        born, passport = info.data.get("date_of_birth"), info.data.get("passport")
+        if born is not None and born >= value:
+            raise ValueError("arrived_on must be after date_of_birth")
+        if isinstance(passport, PassportIn) and passport.expires_on < value:
             raise ValueError("passport.expires_on is before arrived_on: the passport had expired on arrival")
-        if self.previous_passport_number == self.passport.number:
+        return value
+
+    @field_validator("previous_passport_number")
+    @classmethod
+    def _another_passport(cls, value: str | None, info: ValidationInfo) -> str | None:
+        passport = info.data.get("passport")
+        if value is not None and isinstance(passport, PassportIn) and value == passport.number:
             raise ValueError("previous_passport_number is the passport itself; leave it out")
-        return self
+        return value
 
 
 class PassportRenewalIn(Command):
     """A new passport for the same person: the old one stays on record and findable."""
 
     passport: PassportIn
-    renewed_on: date = Field(description="When the new passport was issued")
+    renewed_on: date = Field(description="When the new passport was issued: before passport.expires_on")
 
-    @model_validator(mode="after")
-    def _valid_after_renewal(self) -> PassportRenewalIn:
-        if self.passport.expires_on <= self.renewed_on:
+    @field_validator("renewed_on")
+    @classmethod
+    def _before_the_new_passport_expires(cls, value: date, info: ValidationInfo) -> date:
+        passport = info.data.get("passport")
+        if isinstance(passport, PassportIn) and passport.expires_on <= value:
             raise ValueError("passport.expires_on must be after renewed_on")
-        return self
+        return value
 
 
 #: Stay permits given for a purpose (UU 6/2011 art. 52 and 54).
@@ -116,13 +164,15 @@ WITH_PURPOSE = frozenset({PermitType.ITAS, PermitType.ITAP})
 
 
 class PermitIn(Command):
-    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
-    type: PermitType
+    number: DocumentNumber
+    type: Annotated[PermitType, ISSUABLE]
     purpose: StayPurpose | None = Field(
-        default=None, validate_default=True, description="Required for an ITAS; an ITAP may have one"
+        default=None,
+        validate_default=True,
+        description="Required for an ITAS; an ITAP may have one; no other type has one",
     )
     issued_on: date
-    expires_on: date
+    expires_on: date = Field(description="After issued_on")
     sponsor: SponsorIn | None = None
 
     @field_validator("type")
@@ -145,11 +195,7 @@ class PermitIn(Command):
             raise ValueError("only an ITAS or ITAP permit has a purpose")
         return value
 
-    @model_validator(mode="after")
-    def _expiry_after_issue(self) -> PermitIn:
-        if self.expires_on <= self.issued_on:
-            raise ValueError("expires_on must be after issued_on")
-        return self
+    _expires = later_than("expires_on", "issued_on")
 
 
 class ExtensionIn(Command):
@@ -170,20 +216,29 @@ class StayIn(Command):
     """An accommodation provider's report of a foreign guest (check-in, and check-out when known): a provider
     from the register (``accommodation_id``), or one not registered yet by its name and village."""
 
-    accommodation_id: UUID | None = None
-    provider: Annotated[Text, StringConstraints(max_length=200)] | None = None
-    village_code: VillageCode | None = None
+    accommodation_id: UUID | None = Field(default=None, description="Or provider and village_code, not both")
+    provider: Annotated[Text, StringConstraints(max_length=200)] | None = Field(
+        default=None, validate_default=True, description="Without accommodation_id only (and then required)"
+    )
+    village_code: VillageCode | None = Field(
+        default=None, validate_default=True, description="Without accommodation_id only (and then required)"
+    )
     check_in: date
-    check_out: date | None = None
-    planned_check_out: date | None = Field(default=None, description="When the guest means to leave")
+    check_out: date | None = Field(default=None, description="On or after check_in")
+    planned_check_out: date | None = Field(
+        default=None, description="When the guest means to leave: on or after check_in"
+    )
 
-    @model_validator(mode="after")
-    def _where_and_when(self) -> StayIn:
-        if self.accommodation_id is not None and (self.provider is not None or self.village_code is not None):
+    @field_validator("provider", "village_code")
+    @classmethod
+    def _a_registered_accommodation_or_its_place(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "accommodation_id" not in info.data:
+            return value  # the id itself was refused: that is the error to correct first
+        if info.data["accommodation_id"] is not None and value is not None:
             raise ValueError("give accommodation_id, or provider and village_code, not both")
-        if self.accommodation_id is None and (self.provider is None or self.village_code is None):
-            raise ValueError("give accommodation_id, or provider and village_code")
-        return self
+        if info.data["accommodation_id"] is None and value is None:
+            raise ValueError(f"{info.field_name} is required without accommodation_id")
+        return value
 
     _check_out = later_than("check_out", "check_in", or_same=True)
     _planned = later_than("planned_check_out", "check_in", or_same=True)
@@ -209,8 +264,8 @@ class StayReportIn(Command):
     accommodation_id: UUID
     guest: GuestIn
     check_in: date
-    check_out: date | None = None
-    planned_check_out: date | None = None
+    check_out: date | None = Field(default=None, description="On or after check_in")
+    planned_check_out: date | None = Field(default=None, description="On or after check_in")
 
     _check_out = later_than("check_out", "check_in", or_same=True)
     _planned = later_than("planned_check_out", "check_in", or_same=True)
@@ -231,6 +286,9 @@ class DepartureIn(Command):
 
 class ForeignerPatch(Command):
     """Occupation and sponsor; a field left out stays as it is, ``null`` clears it."""
+
+    # The one rule across the whole body (at least one field) has no field to name: the schema says it instead.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
 
     occupation: Annotated[Text, StringConstraints(max_length=200)] | None = None
     sponsor: SponsorIn | None = None
@@ -271,7 +329,7 @@ class BanIn(Command):
     """A re-entry ban (penangkalan, UU 6/2011 art. 102)."""
 
     since: date
-    until: date
+    until: date = Field(description="After since")
     reference: Reference
 
     _until = later_than("until", "since")
@@ -279,6 +337,8 @@ class BanIn(Command):
 
 class ConversionIn(PermitIn):
     """The permit a conversion gives (ITK to ITAS, ITAS to ITAP); the old one ends on ``issued_on``."""
+
+    type: Annotated[PermitType, CONVERTIBLE_INTO]
 
     @field_validator("type")
     @classmethod
@@ -289,16 +349,16 @@ class ConversionIn(PermitIn):
 
 
 class ReEntryPermitIn(Command):
-    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
+    number: DocumentNumber
     issued_on: date
-    expires_on: date
+    expires_on: date = Field(description="After issued_on")
 
     _expires = later_than("expires_on", "issued_on")
 
 
 class ExitPermitIn(Command):
-    number: Annotated[str, BeforeValidator(_upper), StringConstraints(min_length=1, max_length=40)]
+    number: DocumentNumber
     issued_on: date
-    leave_by: date = Field(description="The holder must have left by this day")
+    leave_by: date = Field(description="The holder must have left by this day: on or after issued_on")
 
     _leave_by = later_than("leave_by", "issued_on", or_same=True)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request, status
 
 from timpora.common import register
 from timpora.common.access import ApiKey
 from timpora.common.http.deps import Runtime, member_key_holder
+from timpora.common.http.errors import described
+from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.register.agreements import Agreement
 from timpora.common.settings import narrow
 from timpora.sharing.access import KEYS
-from timpora.sharing.ratelimit import RateLimiter
 from timpora.sharing.settings import SharingSettings
 
 AgencyKey = Annotated[
@@ -21,6 +23,7 @@ AgencyKey = Annotated[
     Depends(
         member_key_holder(
             KEYS,
+            scheme="AgencyKey",
             description="the agency's API key (timpora-sharing keys issue AGENCY)",
             register_file=lambda settings: narrow(settings, SharingSettings).register_file,
         )
@@ -40,7 +43,7 @@ class Caller:
 
 async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Caller:
     settings = narrow(runtime.settings, SharingSettings)
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter: RateLimiter[UUID] = request.app.state.rate_limiter
     wait = limiter.check(key.key_id)
     if wait is not None:
         raise HTTPException(
@@ -55,3 +58,8 @@ async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Call
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
+#: What every agency operation may answer beside 401, 413 and 429 (timpora.common.http.errors).
+AGENCY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: described("The agency has no data-sharing agreement in force"),
+    503: described("The disclosure log cannot be written, so nothing is disclosed"),
+}

@@ -26,6 +26,7 @@ from timpora.common import audit, register
 from timpora.common.access import ApiKey
 from timpora.common.config_files import ConfigFileError
 from timpora.common.http.deps import Runtime
+from timpora.common.http.errors import described
 from timpora.common.kafka.admin import latest_records
 from timpora.common.register import destinations
 from timpora.common.settings import narrow
@@ -60,7 +61,11 @@ async def list_agencies(runtime: Runtime, _: OperatorKey) -> list[AgencyView]:
 _WEBHOOK_STATE = ("webhook_disabled_at", "webhook_disabled_reason", "webhook_failing_since")
 
 
-@router.post("/agencies/{agency_id}/webhook/enable", summary="Re-enable a disabled webhook; held notices resume")
+@router.post(
+    "/agencies/{agency_id}/webhook/enable",
+    summary="Re-enable a disabled webhook; held notices resume",
+    responses={404: described("No such agency")},
+)
 async def enable_webhook(runtime: Runtime, key: OperatorKey, alerting: AlertingDep, agency_id: str) -> AgencyView:
     await _reachable(runtime, agency_id)
     async with runtime.sessions() as session, session.begin():
@@ -156,7 +161,11 @@ async def rules(_: OperatorKey, alerting: AlertingDep) -> dict[str, Any]:
     }
 
 
-@router.post("/rules/reload", summary="Read the rule file now; a broken file is refused, the rules in force kept")
+@router.post(
+    "/rules/reload",
+    summary="Read the rule file now; a broken file is refused, the rules in force kept",
+    responses={422: described("The rule file is broken: where and why; the rules in force stay")},
+)
 async def reload_rules(runtime: Runtime, key: OperatorKey, alerting: AlertingDep) -> dict[str, Any]:
     async with runtime.sessions() as session:
         directory = await alerting.directory(session)
@@ -183,7 +192,11 @@ async def reload_rules(runtime: Runtime, key: OperatorKey, alerting: AlertingDep
     return {"loaded": len(alerting.rules.rules)}
 
 
-@router.get("/events/{event_id}", summary="Which agencies an event went to, and why")
+@router.get(
+    "/events/{event_id}",
+    summary="Which agencies an event went to, and why",
+    responses={404: described("No such event routed")},
+)
 async def routing(runtime: Runtime, _: OperatorKey, event_id: UUID) -> RoutingView:
     async with runtime.sessions() as session:
         row = (await session.execute(select(routed_events).where(routed_events.c.event_id == event_id))).first()

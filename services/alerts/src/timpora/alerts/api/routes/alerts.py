@@ -27,9 +27,23 @@ from timpora.alerts.settings import AlertsSettings
 from timpora.common import register
 from timpora.common.disclosures import Channel, DisclosureLog
 from timpora.common.http.deps import Runtime
+from timpora.common.http.errors import described
 from timpora.common.settings import narrow
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts (agencies)"])
+router = APIRouter(
+    prefix="/v1/alerts",
+    tags=["alerts (agencies)"],
+    responses={
+        403: described("The agency has no data-sharing agreement in force"),
+        503: described("The disclosure log cannot be written, so nothing is disclosed"),
+    },
+)
+_NO_SUCH_ALERT: dict[int | str, dict[str, Any]] = {
+    404: described("No such alert for your agency (another agency's is not told apart)")
+}
+_STATE: dict[int | str, dict[str, Any]] = {
+    409: described("The alert's state does not allow it (already resolved, ...)")
+}
 _NOT_FOUND = "no such alert for your agency"
 
 
@@ -125,7 +139,7 @@ async def list_alerts(
     return AlertPage(alerts=page, next=_cursor(found[query.limit - 1]) if len(found) > query.limit else None)
 
 
-@router.get("/{alert_id}", summary="One of your agency's alerts")
+@router.get("/{alert_id}", summary="One of your agency's alerts", responses=_NO_SUCH_ALERT)
 async def get_alert(
     runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, alert_id: UUID
 ) -> AlertView:
@@ -142,7 +156,11 @@ async def get_alert(
     return shown
 
 
-@router.post("/{alert_id}/acknowledge", summary="Say your agency has the alert in hand (stops its escalation)")
+@router.post(
+    "/{alert_id}/acknowledge",
+    summary="Say your agency has the alert in hand (stops its escalation)",
+    responses=_NO_SUCH_ALERT | _STATE,
+)
 async def acknowledge(
     *, runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, alert_id: UUID, body: Acknowledgement
 ) -> AlertView:
@@ -152,7 +170,7 @@ async def acknowledge(
     return shown
 
 
-@router.post("/{alert_id}/resolve", summary="Close the alert, saying what was done")
+@router.post("/{alert_id}/resolve", summary="Close the alert, saying what was done", responses=_NO_SUCH_ALERT | _STATE)
 async def resolve(
     *, runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, alert_id: UUID, body: Resolution
 ) -> AlertView:

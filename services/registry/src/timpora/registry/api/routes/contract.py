@@ -12,6 +12,7 @@ from faststream.specification import AsyncAPI, get_asyncapi_html
 from timpora.common.events import EVENT_SPECS
 from timpora.common.events.schemas import json_schema
 from timpora.common.http.deps import Runtime
+from timpora.common.http.errors import described
 
 router = APIRouter(prefix="/v1", tags=["event contract"])
 _SCHEMAS = {spec.schema_file: spec for spec in EVENT_SPECS}
@@ -38,7 +39,11 @@ async def asyncapi_page(runtime: Runtime) -> HTMLResponse:
     return HTMLResponse(get_asyncapi_html(_asyncapi(runtime).to_specification()))
 
 
-@router.get("/schemas/{name}", summary="JSON Schema of one event type, e.g. permit.expired.v1.json")
+@router.get(
+    "/schemas/{name}",
+    summary="JSON Schema of one event type, e.g. permit.expired.v1.json",
+    responses={404: described("No event type of that name (the known ones are listed)")},
+)
 async def event_schema(name: str) -> dict[str, Any]:
     spec = _SCHEMAS.get(name)
     if spec is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.events.payloads import ForeignerSnapshot, PermitStatus, PresenceStatus
 from timpora.common.http.deps import Runtime
+from timpora.common.http.errors import FieldErrors, described
 from timpora.common.standing import local_today, overstay, standing
 from timpora.common.types import Nationality, RegionCode
 from timpora.registry import repository as repo
@@ -33,12 +34,16 @@ from timpora.registry.domain.errors import InvalidChangeError
 
 router = APIRouter(prefix="/v1", tags=["foreigners"])
 
-WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid operator token"},
-    404: {"description": "No such foreigner (or permit, or stay)"},
-    409: {"description": "The change collides with the record as it is"},
-    412: {"description": "If-Match named an old version"},
-    422: {"description": "A field breaks a rule; `detail` names it"},
+# 401, 413 and 429 are every authenticated write's, added to the document for all (timpora.common.http.errors).
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: described("No such foreigner (or permit, or stay)", FieldErrors),
+    409: described("The change collides with the record as it is", FieldErrors),
+    412: described("If-Match named an old version", FieldErrors),
+    422: described(
+        "A field breaks a rule — of its own, across fields (described at the field), or about the record as it "
+        "stands (a departure before the arrival, a permit for someone who left); `detail` names the field",
+        FieldErrors,
+    ),
 }
 
 
@@ -57,7 +62,11 @@ async def record_arrival(command: ArrivalIn, write: Writer) -> Response:
     return await write(change)
 
 
-@router.get("/foreigners/{foreigner_id}", summary="One foreigner, with the history of every change")
+@router.get(
+    "/foreigners/{foreigner_id}",
+    summary="One foreigner, with the history of every change",
+    responses={404: described("No such foreigner", FieldErrors)},
+)
 async def get_foreigner(
     foreigner_id: UUID, runtime: Runtime, _: CurrentOperator, response: Response
 ) -> ForeignerRecord:

@@ -13,9 +13,9 @@ from timpora.common.http.deps import Runtime
 from timpora.common.register.agreements import Agreement
 from timpora.common.register.fields import FIELD_NAMES
 from timpora.common.topics import TopicCatalog
-from timpora.sharing.api.deps import CurrentCaller
+from timpora.sharing.api.deps import AGENCY_RESPONSES, CurrentCaller
 
-router = APIRouter(prefix="/v1", tags=["event contract"])
+router = APIRouter(prefix="/v1", tags=["event contract"], responses=AGENCY_RESPONSES)
 
 SHARED_RECORD = spec_for_ce_type("id.timpora.sharing.record.v1")
 _INTEGER_FIELDS = frozenset({"version", "birth_year"})

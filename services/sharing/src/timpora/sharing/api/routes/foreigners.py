@@ -27,17 +27,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
+from timpora.common.http.errors import described
 from timpora.common.register.fields import FIELD_NAMES
 from timpora.common.settings import narrow
 from timpora.common.spreadsheets import DictWriter
 from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql
 from timpora.common.types import Nationality, RegionCode
-from timpora.sharing.api.deps import Caller, CurrentCaller
+from timpora.sharing.api.deps import AGENCY_RESPONSES, Caller, CurrentCaller
 from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
 from timpora.sharing.models import projections
 from timpora.sharing.settings import SharingSettings
 
-router = APIRouter(prefix="/v1", tags=["foreigners"])
+router = APIRouter(prefix="/v1", tags=["foreigners"], responses=AGENCY_RESPONSES)
 
 # Which agreement field each filter reads: a filter is only offered on what the agency may see.
 FILTER_FIELDS = {
@@ -202,7 +203,7 @@ async def list_foreigners(
 @router.get(
     "/foreigners/{foreigner_id}",
     summary="One foreigner in your jurisdiction",
-    responses={404: {"description": "Not in your view (or not at all: the two are not told apart)"}},
+    responses={404: described("Not in your view (or not at all: the two are not told apart)")},
 )
 async def get_foreigner(
     runtime: Runtime, caller: CurrentCaller, request: Request, foreigner_id: UUID

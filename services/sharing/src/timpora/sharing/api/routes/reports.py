@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from timpora.common import regions
 from timpora.common.http.deps import Runtime
 from timpora.sharing import reports
-from timpora.sharing.api.deps import Caller, CurrentCaller
+from timpora.sharing.api.deps import AGENCY_RESPONSES, Caller, CurrentCaller
 from timpora.sharing.api.routes.foreigners import disclose
 from timpora.sharing.reports import AreaList, MonthlyRecap, Presence
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=AGENCY_RESPONSES)
 
 
 class RecapQuery(BaseModel):

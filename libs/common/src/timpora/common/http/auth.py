@@ -1,0 +1,117 @@
+"""Authentication by bearer key, checked before anything else about a request.
+
+An operation that needs a key says so with a gate's dependency (``BearerGate.dependency``); FastAPI resolves it
+before it validates any other parameter, and :func:`authentication_refusal` covers the one check FastAPI makes
+before its dependencies (parsing the body): an unauthenticated caller is told 401 (or 429), never 400 or 422.
+"""
+
+# No ``from __future__ import annotations``: FastAPI must see the closure's ``Depends(self.bearer)`` itself.
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from timpora.common.http.ratelimit import RateLimiter
+
+PrincipalT = TypeVar("PrincipalT")
+#: Where a request keeps who it was authenticated as (per gate): a second look does not query again.
+_AUTHENTICATED = "timpora.authenticated"
+#: The attribute naming a dependency's gate, so that a route's gate can be found from its dependencies.
+_GATE = "__timpora_gate__"
+
+
+def unauthenticated_limiter(request: Request) -> RateLimiter[str]:
+    limiter: RateLimiter[str] = request.app.state.unauthenticated_limiter
+    return limiter
+
+
+class BearerGate(Generic[PrincipalT]):
+    """One kind of bearer key (an agency's, an operator's): who holds the key a request presents, or a refusal.
+
+    A request without a valid key counts against its client address (``HttpSettings.unauthenticated_per_minute``);
+    one with a valid key never does, however many arrive at once. An address that has used up its minute is
+    answered 429 before its key is looked up, whatever key it sends, until the minute is over: a key guesser
+    neither learns more nor keeps the database busy. The lookup holds a database connection only while it runs.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[AsyncSession, str], Awaitable[PrincipalT | None]],
+        *,
+        scheme: str,
+        description: str,
+        refusal: str,
+    ) -> None:
+        self.lookup = lookup
+        self.description = description
+        self.refusal = refusal
+        # ``scheme`` names the kind of key in the OpenAPI document (a service with two kinds shows both).
+        self.bearer = HTTPBearer(auto_error=False, scheme_name=scheme, description=description)
+
+    async def authenticate(self, request: Request) -> PrincipalT:
+        known: dict[int, Any] = request.scope.setdefault(_AUTHENTICATED, {})
+        if id(self) in known:
+            principal: PrincipalT = known[id(self)]
+            return principal
+        limiter = unauthenticated_limiter(request)
+        address = request.client.host if request.client else ""
+        if (wait := limiter.waiting(address)) is not None:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "too many requests without a valid key from this address",
+                headers={"Retry-After": f"{wait:.0f}"},
+            )
+        credentials = await self.bearer(request)
+        found = None
+        if credentials is not None:
+            sessions: async_sessionmaker[AsyncSession] = request.app.state.runtime.sessions
+            async with sessions() as session:
+                found = await self.lookup(session, credentials.credentials)
+        if found is None:
+            limiter.check(address)  # counted; this answer is 401 whatever the count
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, self.refusal, headers={"WWW-Authenticate": "Bearer"})
+        known[id(self)] = found
+        return found
+
+    def dependency(self) -> Callable[..., Awaitable[PrincipalT]]:
+        """The gate as a FastAPI dependency (its bearer scheme shows in the OpenAPI document)."""
+
+        async def authenticated(
+            request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(self.bearer)]
+        ) -> PrincipalT:
+            return await self.authenticate(request)
+
+        setattr(authenticated, _GATE, self)
+        return authenticated
+
+
+def gate_of(route: object) -> BearerGate[Any] | None:
+    """The authentication an operation needs (None for a public one)."""
+    if not isinstance(route, APIRoute):
+        return None
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop(0)
+        gate = getattr(dependant.call, _GATE, None)
+        if isinstance(gate, BearerGate):
+            return gate
+        pending.extend(dependant.dependencies)
+    return None
+
+
+async def authentication_refusal(request: Request) -> JSONResponse | None:
+    """The answer to a request refused before its dependencies ran (a body that does not parse) if the operation
+    needs a key the request lacks: an unauthenticated caller learns nothing else about its request (401 or 429,
+    never 400 or 422). None if the operation is public or the caller authenticated."""
+    gate = gate_of(request.scope.get("route"))
+    if gate is None:
+        return None
+    try:
+        await gate.authenticate(request)
+    except HTTPException as refusal:
+        return JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code, headers=refusal.headers)
+    return None

@@ -1,0 +1,345 @@
+"""The services' HTTP edges against the real processes (issue 11): a request body is limited before it is read,
+requests without a valid key are limited per client address and never keep a database connection, and an
+unauthenticated request learns nothing but that it is unauthenticated."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import TEST_DATABASE
+from tests.edges.conftest import SERVICES, Running, from_address, start
+from tests.registry.conftest import arrival, permit
+from tests.support.kafka import delete_namespace, new_namespace
+from tests.support.stack import Stack
+from timpora.common.settings import DatabaseSettings
+
+LIMIT = 1_048_576  # the default http.max_body_bytes
+UNAUTHENTICATED_PER_MINUTE = 60  # the default http.unauthenticated_per_minute
+#: A body-taking operation of each service (the sharing service takes none: a body sent to a read is limited too).
+WRITES = {
+    "registry": ("POST", "/v1/arrivals"),
+    "alerts": ("POST", f"/v1/alerts/{uuid.uuid4()}/acknowledge"),
+    "sharing": ("GET", "/v1/foreigners"),
+}
+
+
+def padded(document: dict[str, Any], size: int) -> bytes:
+    """``document`` as JSON, padded with whitespace to exactly ``size`` bytes (still the same document)."""
+    raw = json.dumps(document).encode()
+    return raw + b" " * (size - len(raw))
+
+
+async def chunks(body: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    """The body sent chunked (no Content-Length): the only way to know its size is to read it."""
+    for start_at in range(0, len(body), size):
+        yield body[start_at : start_at + size]
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "with-key"])
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_body_over_the_limit_is_refused_413_in_every_service(
+    services: dict[str, Running], service: str, *, authenticated: bool, chunked: bool
+) -> None:
+    running = services[service]
+    method, path = WRITES[service]
+    body = padded({"any": "thing"}, LIMIT + 1)
+    headers = {"Content-Type": "application/json", **from_address()}
+    if authenticated:
+        headers |= auth(running.key)
+    async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+        answer = await client.request(method, path, content=chunks(body) if chunked else body, headers=headers)
+        # The connection stays usable: the rest of the body was discarded, not left in the way of the next request.
+        after = await client.get("/healthz")
+
+    assert answer.status_code == 413, answer.text
+    assert answer.json() == {"detail": f"the request body is larger than the {LIMIT} bytes allowed"}
+    assert after.status_code == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_body_at_the_limit_is_taken_whole_and_one_over_it_writes_nothing(
+    services: dict[str, Running], *, chunked: bool
+) -> None:
+    registry = services["registry"]
+    at_limit = arrival()
+    over = arrival()
+    async with httpx.AsyncClient(base_url=registry.url, headers=auth(registry.key), timeout=30) as client:
+        headers = {"Content-Type": "application/json"}
+        body = padded(at_limit, LIMIT)
+        taken = await client.post("/v1/arrivals", content=chunks(body) if chunked else body, headers=headers)
+        body = padded(over, LIMIT + 1)
+        refused = await client.post("/v1/arrivals", content=chunks(body) if chunked else body, headers=headers)
+        found = await client.get("/v1/foreigners", params={"passport_number": over["passport"]["number"]})
+
+    assert taken.status_code == 201, taken.text
+    assert refused.status_code == 413
+    assert found.json()["items"] == []
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_requests_without_a_valid_key_are_limited_per_client_address(
+    services: dict[str, Running], service: str
+) -> None:
+    running = services[service]
+    _, path = _a_read(service)
+    guesser, neighbour = from_address(), from_address()
+    async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+        refused = [
+            (await client.get(path, headers=guesser | auth(f"guess-{n}"))).status_code
+            for n in range(UNAUTHENTICATED_PER_MINUTE)
+        ]
+        limited = await client.get(path, headers=guesser | auth("one-more-guess"))
+        # Once over, the address is refused whatever key it sends: a guesser learns nothing more this minute.
+        with_a_key = await client.get(path, headers=guesser | auth(running.key))
+        elsewhere = await client.get(path, headers=neighbour)
+
+    assert set(refused) == {401}
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.json() == {"detail": "too many requests without a valid key from this address"}
+    assert with_a_key.status_code == 429
+    assert elsewhere.status_code == 401
+
+
+async def test_requests_with_a_valid_key_do_not_count_against_their_address(services: dict[str, Running]) -> None:
+    registry = services["registry"]
+    address = from_address()
+    async with httpx.AsyncClient(base_url=registry.url, timeout=60) as client:
+        # All at once, more than the limit: none of them may be refused while the others' keys are looked up.
+        answers = await asyncio.gather(
+            *(
+                client.get("/v1/accommodations", headers=address | auth(registry.key))
+                for _ in range(UNAUTHENTICATED_PER_MINUTE + 30)
+            )
+        )
+        wrong = await client.get("/v1/accommodations", headers=address | auth("not-a-key"))
+
+    assert {answer.status_code for answer in answers} == {200}
+    assert wrong.status_code == 401
+
+
+def _a_read(service: str) -> tuple[str, str]:
+    return {
+        "registry": ("GET", "/v1/accommodations"),
+        "alerts": ("GET", "/v1/alerts"),
+        "sharing": ("GET", "/v1/agreement"),
+    }[service]
+
+
+@pytest.fixture
+async def small_pool_registry(
+    stack: Stack, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+) -> AsyncIterator[Running]:
+    """The registry with one database connection and no overflow, and nothing else of its own using it."""
+    kafka = stack.kafka.model_copy(update={"namespace": new_namespace()})
+    prefix = "TIMPORA_REGISTRY_"
+    settings = {"DATABASE__POOL_SIZE": "1", "DATABASE__MAX_OVERFLOW": "0", "RELAY__ENABLED": "false"}
+    started = await start(
+        "registry", kafka, database_settings, tmp_path / "registry.log", {prefix + k: v for k, v in settings.items()}
+    )
+    try:
+        yield started
+    finally:
+        await started.process.stop()
+        await delete_namespace(kafka)
+
+
+async def _admin(stack: Stack) -> asyncpg.Connection:
+    url = make_url(stack.pg_admin_url).set(drivername="postgresql", database=TEST_DATABASE)
+    connection: asyncpg.Connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    return connection
+
+
+async def test_an_address_over_its_limit_is_refused_without_a_key_lookup(
+    small_pool_registry: Running, stack: Stack
+) -> None:
+    registry = small_pool_registry
+    guesser = from_address()
+    admin = await _admin(stack)
+    async with httpx.AsyncClient(base_url=registry.url, timeout=10) as client:
+        for n in range(UNAUTHENTICATED_PER_MINUTE):
+            assert (await client.get("/v1/accommodations", headers=guesser | auth(f"guess-{n}"))).status_code == 401
+        try:
+            # Every key lookup now waits for the lock: an answer at all means no lookup was made.
+            async with admin.transaction():
+                await admin.execute("LOCK TABLE registry.operators IN ACCESS EXCLUSIVE MODE")
+                answers = await asyncio.gather(
+                    *(client.get("/v1/accommodations", headers=guesser | auth(f"more-{n}")) for n in range(20))
+                )
+        finally:
+            await admin.close()
+
+    assert {answer.status_code for answer in answers} == {429}
+
+
+async def test_a_flood_of_bad_keys_does_not_starve_authenticated_requests(
+    small_pool_registry: Running, stack: Stack
+) -> None:
+    registry = small_pool_registry
+    async with httpx.AsyncClient(base_url=registry.url, timeout=60) as client:
+
+        async def bad(n: int) -> int:
+            # Each from an address of its own, so that every one of them is looked up.
+            return (await client.get("/v1/accommodations", headers=from_address() | auth(f"bad-{n}"))).status_code
+
+        async def good() -> int:
+            return (await client.get("/v1/accommodations", headers=from_address() | auth(registry.key))).status_code
+
+        outcomes = await asyncio.gather(*(bad(n) for n in range(200)), *(good() for _ in range(20)))
+
+    admin = await _admin(stack)
+    try:
+        holding = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'timpora-registry' "
+            "AND state = 'idle in transaction'"
+        )
+    finally:
+        await admin.close()
+    assert outcomes[:200] == [401] * 200
+    assert outcomes[200:] == [200] * 20
+    assert holding == 0  # no connection kept past its lookup
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if operation.get("security")
+    ]
+
+
+def _broken_path(path: str) -> str:
+    """Every path parameter given a value no schema accepts."""
+    return re.sub(r"\{[^}]+\}", "not-a-valid-value", path)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_an_unauthenticated_request_is_told_401_before_anything_else(
+    services: dict[str, Running], service: str
+) -> None:
+    running = services[service]
+    async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+        document = (await client.get("/openapi.json")).json()
+        operations = _operations(document)
+        answers: dict[str, int] = {}
+        for method, path, operation in operations:
+            broken = {
+                "If-Match": "not an etag",
+                "Idempotency-Key": "k" * 500,
+                "Content-Type": "application/json",
+            }
+            bodies: list[bytes | None] = [None]
+            if "requestBody" in operation:
+                bodies = [b'{"unfinished": ', b"\xff\xfe not utf-8", b"[]"]
+            for body in bodies:
+                for credentials in ({}, auth("not-a-key")):
+                    answer = await client.request(
+                        method,
+                        _broken_path(path),
+                        params={"limit": "-1", "cursor": "???", "after": "???", "status": "nonsense"},
+                        content=body,
+                        headers=broken | credentials | from_address(),
+                    )
+                    answers[f"{method} {path} {body!r} {bool(credentials)}"] = answer.status_code
+
+    assert operations, "the document names no authenticated operation"
+    assert {key: code for key, code in answers.items() if code != 401} == {}
+
+
+async def test_an_authenticated_request_with_a_body_that_does_not_parse_is_told_so(
+    services: dict[str, Running],
+) -> None:
+    registry = services["registry"]
+    async with httpx.AsyncClient(base_url=registry.url, headers=auth(registry.key), timeout=30) as client:
+        answer = await client.post(
+            "/v1/arrivals", content=b'{"unfinished": ', headers={"Content-Type": "application/json"}
+        )
+
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["type"] == "json_invalid"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("permits", permit(issued_on="2026-11-01", expires_on="2026-10-01"), ["body", "expires_on"]),
+        ("permits", permit(issued_on="2026-11-01", expires_on="2026-11-01"), ["body", "expires_on"]),
+        (
+            "permits/00000000-0000-0000-0000-000000000001/conversion",
+            permit(issued_on="2026-11-01", expires_on="2026-10-01"),
+            ["body", "expires_on"],
+        ),
+        (
+            "passport",
+            {
+                "passport": {"number": "E7654321", "issuing_country": "CHN", "expires_on": "2026-01-01"},
+                "renewed_on": "2026-11-01",
+            },
+            ["body", "renewed_on"],
+        ),
+        (
+            "stays",
+            {"accommodation_id": str(uuid.uuid4()), "provider": "Hotel", "check_in": "2026-11-05"},
+            ["body", "provider"],
+        ),
+        ("stays", {"provider": "Hotel", "check_in": "2026-11-05"}, ["body", "village_code"]),
+        (
+            "stays",
+            {"provider": "Hotel", "village_code": "35.26.01.1001", "check_in": "2026-11-05", "check_out": "2026-11-04"},
+            ["body", "check_out"],
+        ),
+        ("ban", {"since": "2026-11-05", "until": "2026-11-05", "reference": "B-1"}, ["body", "until"]),
+    ],
+)
+async def test_a_cross_field_rule_names_its_field(
+    services: dict[str, Running], path: str, body: dict[str, Any], loc: list[str]
+) -> None:
+    registry = services["registry"]
+    async with httpx.AsyncClient(base_url=registry.url, headers=auth(registry.key), timeout=30) as client:
+        answer = await client.post(f"/v1/foreigners/{uuid.uuid4()}/{path}", json=body)
+
+    assert answer.status_code == 422, answer.text
+    assert [problem["loc"] for problem in answer.json()["detail"]] == [loc]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "loc"),
+    [
+        ({"date_of_birth": "2026-11-01"}, ["body", "arrived_on"]),
+        (
+            {"passport": {"number": "E7654321", "issuing_country": "CHN", "expires_on": "2026-10-01"}},
+            ["body", "arrived_on"],
+        ),
+        ({"previous_passport_number": "SAME1234"}, ["body", "previous_passport_number"]),
+    ],
+)
+async def test_an_arrivals_cross_field_rules_name_their_fields(
+    services: dict[str, Running], overrides: dict[str, Any], loc: list[str]
+) -> None:
+    registry = services["registry"]
+    body = arrival(**overrides)
+    if "previous_passport_number" in overrides:
+        body["passport"]["number"] = overrides["previous_passport_number"]
+    async with httpx.AsyncClient(base_url=registry.url, headers=auth(registry.key), timeout=30) as client:
+        answer = await client.post("/v1/arrivals", json=body)
+
+    assert answer.status_code == 422, answer.text
+    assert [problem["loc"] for problem in answer.json()["detail"]] == [loc]
+    assert all(str(value) not in answer.text for value in ("2026-10-01", "SAME1234"))
