@@ -33,6 +33,11 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+def is_agency_id(value: str) -> bool:
+    """Whether ``value`` has the shape of an agency id (what a topic, a group or a principal may be named after)."""
+    return _AGENCY_ID.fullmatch(value) is not None
+
+
 def _require_agency_id(agency_id: str) -> str:
     if not _AGENCY_ID.fullmatch(agency_id):
         raise ValueError(f"agency id '{agency_id}' must be 2-63 characters of a-z, 0-9 and '-'")

@@ -70,7 +70,8 @@ def _setup(runtime: ServiceRuntime) -> None:
         batch_size=settings.consumer_batch_size,
     )
     runtime.startup.append(functools.partial(_load_directory, runtime, alerting))
-    client = httpx.AsyncClient(follow_redirects=False)
+    # trust_env=False: no proxy, .netrc or certificate bundle from the environment carries personal data elsewhere.
+    client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
     runtime.shutdown.append(client.aclose)
     worker = DeliveryWorker(
         engine=runtime.engine,

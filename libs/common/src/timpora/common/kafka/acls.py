@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Literal
 
 from timpora.common.kafka.security import AclBinding, Operation, PatternType, ResourceType, user
-from timpora.common.topics import TopicCatalog, TopicSpec
+from timpora.common.topics import TopicCatalog, TopicSpec, is_agency_id
 
 ServiceName = Literal["registry", "alerts", "sharing"]
 SERVICES: tuple[ServiceName, ...] = ("registry", "alerts", "sharing")
@@ -99,4 +99,6 @@ def agency_of(catalog: TopicCatalog, principal: str) -> str | None:
     if not principal.startswith(head):
         return None
     agency_id = principal.removeprefix(head)
-    return agency_id if "." not in agency_id else None
+    # Anything else under the prefix (planted by hand, say) is no agency of the register's: not ours to manage,
+    # and never a name to derive topics from.
+    return agency_id if is_agency_id(agency_id) else None
