@@ -52,7 +52,9 @@ def _described(problem: dict[str, Any]) -> bool:
     where, field = loc[0], loc[-1]
     if (where, field) in OPAQUE:
         return True
-    if (where == "body" and kind == RECORD_RULE) or (where == "query" and kind in AGREEMENT_RULES):
+    # A rule about the record as it stands names the field it is about, in the body or the path (an action for a
+    # person who has left is refused at the person's id): which records exist is no schema's to say.
+    if (where in {"body", "path"} and kind == RECORD_RULE) or (where == "query" and kind in AGREEMENT_RULES):
         return True
     if kind != "value_error":
         return False  # a pydantic check of the field's own: the schema states those, so it must have passed
