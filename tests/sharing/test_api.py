@@ -44,6 +44,7 @@ from timpora.common.kafka.producer import EventProducer
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings, narrow
 from timpora.sharing import access, projection
+from timpora.sharing.api.routes.foreigners import ExportCutShortError
 from timpora.sharing.main import SERVICE
 from timpora.sharing.models import projection_history, projections
 from timpora.sharing.settings import SharingSettings
@@ -553,6 +554,25 @@ async def test_an_export_is_disclosed_page_by_page_and_another_agency_reads_whil
     assert sorted(str(record) for page in pages for record in page.record_ids) == sorted(
         row["foreigner_id"] for row in rows
     )
+
+
+async def test_an_export_whose_key_is_revoked_mid_stream_stops_before_the_next_page(one_row_pages: Sharing) -> None:
+    sharing = one_row_pages
+    before = len(await _logged(sharing, "pemkab-bangkalan"))
+    export = _PausedExport(sharing, "pemkab-bangkalan")
+    await asyncio.wait_for(export.first_page_sent.wait(), timeout=60)
+    async with sharing.runtime.sessions() as session, session.begin():
+        key = await access.KEYS.authenticate(session, sharing.keys["pemkab-bangkalan"])
+        assert key is not None
+        assert await access.KEYS.revoke(session, key.key_id)
+
+    export.resume.set()
+    # The stream is cut (an answer that ends early must not look whole), after the one page sent in force.
+    with pytest.raises(ExportCutShortError):
+        await asyncio.wait_for(export.task, timeout=60)
+    pages = (await _logged(sharing, "pemkab-bangkalan"))[before:]
+    assert [len(page.record_ids) for page in pages] == [1]
+    assert len(list(csv.DictReader(io.StringIO(export.body.decode())))) == 1
 
 
 async def test_statistics_are_counted_and_disclosed_page_by_page(one_row_pages: Sharing) -> None:

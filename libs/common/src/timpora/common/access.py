@@ -63,6 +63,12 @@ class KeyStore:
         )
         return holder
 
+    async def active(self, session: AsyncSession, key_id: uuid.UUID) -> bool:
+        """Whether the key is still in force (not revoked since it was presented)."""
+        columns = self.table.c
+        found = await session.scalar(select(columns.id).where(columns.id == key_id, columns.revoked_at.is_(None)))
+        return found is not None
+
     async def authenticate(self, session: AsyncSession, key: str) -> ApiKey | None:
         columns = self.table.c
         statement = select(columns.id, columns[self.holder]).where(

@@ -23,7 +23,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Date, Text, and_, cast, false, func, not_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common import register
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
@@ -33,6 +35,7 @@ from timpora.common.settings import narrow
 from timpora.common.spreadsheets import DictWriter
 from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql
 from timpora.common.types import Nationality, RegionCode
+from timpora.sharing.access import KEYS
 from timpora.sharing.api.deps import AGENCY_RESPONSES, Caller, CurrentCaller
 from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
 from timpora.sharing.models import projections
@@ -271,6 +274,10 @@ async def _disclosed_pages(
             .limit(size)
         )
         async with runtime.sessions() as session:
+            if after is not None and not await _still_entitled(runtime, session, caller):
+                # The agreement ended, changed or the member left, or the key was revoked, while the client was
+                # still reading: what was already sent was disclosed in force; nothing more is.
+                raise ExportCutShortError
             rows = list((await session.execute(statement)).all())
         if rows or after is None:
             await disclose(caller, request, [row.foreigner_id for row in rows], runtime, fields=fields)
@@ -278,6 +285,22 @@ async def _disclosed_pages(
         if len(rows) < size:
             return
         after = rows[-1].foreigner_id
+
+
+class ExportCutShortError(Exception):
+    """An export's caller is no longer entitled to the next page: the stream ends there (the connection is cut, so
+    the client sees an incomplete answer, not a short one that looks whole)."""
+
+
+async def _still_entitled(runtime: Runtime, session: AsyncSession, caller: Caller) -> bool:
+    """The caller as :func:`get_caller` would see it now: its key in force, its member in the register, the same
+    agreement version in force today. A long export is re-checked before each page."""
+    settings = narrow(runtime.settings, SharingSettings)
+    member = register.current(settings.register_file).members.get(caller.agency_id)
+    agreement = None if member is None else member.agreement_at(runtime.clock.now())
+    if agreement is None or agreement.version != caller.agreement.version:
+        return False
+    return await KEYS.active(session, caller.key.key_id)
 
 
 #: Rows formatted between two turns of the event loop. Formatting is CPU work in the one event loop that serves
@@ -381,12 +404,18 @@ async def statistics(
     # Only the counted fields, as text: no record is decoded, and a page is counted in a millisecond or two.
     columns = [_field(field).label(dimension) for dimension, field in counted.items()]
     now = runtime.clock.now()
-    async for rows in _disclosed_pages(
-        runtime, caller, request, filters, now, fields=counted.values(), columns=columns
-    ):
-        total += len(rows)
-        for dimension in counted:
-            for row in rows:
-                value = getattr(row, dimension)
-                counts[dimension]["unknown" if value is None else value[:8] if dimension == "district" else value] += 1
+    try:
+        async for rows in _disclosed_pages(
+            runtime, caller, request, filters, now, fields=counted.values(), columns=columns
+        ):
+            total += len(rows)
+            for dimension in counted:
+                for row in rows:
+                    value = getattr(row, dimension)
+                    tally = "unknown" if value is None else value[:8] if dimension == "district" else value
+                    counts[dimension][tally] += 1
+    except ExportCutShortError:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "no data-sharing agreement or key in force for this agency any more"
+        ) from None
     return Statistics(total=total, by={dimension: dict(sorted(tally.items())) for dimension, tally in counts.items()})
