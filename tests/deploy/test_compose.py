@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from timpora.alerts.channels.email import SmtpSettings
 from timpora.alerts.settings import AlertsSettings
 from timpora.common.kafka.provision import principals_from
 from timpora.common.settings import OperatorKafkaSettings, ServiceSettings
@@ -43,7 +44,7 @@ def _console_scripts() -> dict[str, str]:
 
 def test_it_runs_kafka_postgres_the_bootstrap_and_the_three_services(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == {
-        *("kafka", "kafka-certs", "kafka-setup", "kafka-access", "postgres", "db-bootstrap", "mail"),
+        *("preflight", "kafka", "kafka-certs", "kafka-setup", "kafka-access", "postgres", "db-bootstrap", "mail"),
         *SETTINGS,
     }
     assert compose["services"]["kafka"]["image"].startswith("apache/kafka:4.")
@@ -79,7 +80,11 @@ def test_docker_waits_for_a_service_to_stop_longer_than_its_stop_may_take(
 
 @pytest.mark.parametrize(
     ("one_shot", "module"),
-    [("db-bootstrap", "timpora.common.db.bootstrap"), ("kafka-setup", "timpora.common.kafka.provision")],
+    [
+        ("preflight", "timpora.common.preflight"),
+        ("db-bootstrap", "timpora.common.db.bootstrap"),
+        ("kafka-setup", "timpora.common.kafka.provision"),
+    ],
 )
 def test_the_one_shot_setups_run_modules_that_exist(compose: dict[str, Any], one_shot: str, module: str) -> None:
     command = compose["services"][one_shot]["command"]
@@ -88,11 +93,12 @@ def test_the_one_shot_setups_run_modules_that_exist(compose: dict[str, Any], one
     assert importlib.util.find_spec(command[2]) is not None
 
 
-def _substitute(value: str) -> str:
+def _substitute(value: str, given: dict[str, str] | None = None) -> str:
     """Compose's ${VAR:-default} with its default, ${VAR} and ${VAR:?message} with a placeholder, as an
-    operator's .env would fill them."""
-    value = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
-    return re.sub(r"\$\{([A-Z_]+)(:\?[^}]*)?\}", "placeholder", value)
+    operator's .env would fill them; a variable in ``given`` with its value there."""
+    given = given or {}
+    value = re.sub(r"\$\{([A-Z_]+):-([^}]*)\}", lambda match: given.get(match[1], match[2]), value)
+    return re.sub(r"\$\{([A-Z_]+)(:\?[^}]*)?\}", lambda match: given.get(match[1], "placeholder"), value)
 
 
 @pytest.mark.parametrize("service", list(SETTINGS))
@@ -101,7 +107,7 @@ def test_the_variables_it_sets_are_ones_the_service_reads(
 ) -> None:
     environment: dict[str, str] = compose["services"][service]["environment"]
     for name, value in environment.items():
-        assert name.startswith(f"TIMPORA_{service.upper()}_") or name == "TIMPORA_REGISTER_FILE"
+        assert name.startswith(f"TIMPORA_{service.upper()}_") or name in SHARED_VARIABLES
         monkeypatch.setenv(name, _substitute(str(value)))
 
     settings = SETTINGS[service]()
@@ -113,6 +119,66 @@ def test_the_variables_it_sets_are_ones_the_service_reads(
     assert settings.database.url.get_secret_value().endswith("@postgres:5432/timpora")
     if isinstance(settings, AlertsSettings):
         assert (settings.smtp.host, settings.smtp.port, settings.smtp.tls) == ("mail", 1025, "when-offered")
+        # The relay's settings an operator did not set arrive empty: the settings' own defaults, no login.
+        assert settings.smtp == SmtpSettings(host="mail", port=1025)
+        assert settings.webhook_allowed_networks == ()
+
+
+#: Variables of no one service: the register every reader of it shares, and the networks its webhooks may reach.
+SHARED_VARIABLES = {"TIMPORA_REGISTER_FILE", "TIMPORA_WEBHOOK_ALLOWED_NETWORKS"}
+
+
+@pytest.mark.parametrize("service", ["alerts", "sharing", "kafka-access"])
+def test_every_reader_of_the_register_gets_the_networks_its_webhooks_may_reach(
+    compose: dict[str, Any], service: str
+) -> None:
+    # Each validates the register's webhooks with them: without them a webhook one allows, another refuses.
+    assert compose["services"][service]["environment"]["TIMPORA_WEBHOOK_ALLOWED_NETWORKS"] == (
+        "${TIMPORA_WEBHOOK_ALLOWED_NETWORKS:-}"
+    )
+    example = (REPO / "deploy" / ".env.example").read_text(encoding="utf-8")
+    assert re.search(r"^# TIMPORA_WEBHOOK_ALLOWED_NETWORKS=", example, re.MULTILINE)
+
+
+def test_alerts_can_be_pointed_at_a_real_relay_with_a_login_and_a_ca_of_its_own(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alerts = compose["services"]["alerts"]
+    relay = {
+        "TIMPORA_ALERTS_SMTP_HOST": "smtp.imigrasi.example",
+        "TIMPORA_ALERTS_SMTP_PORT": "587",
+        "TIMPORA_ALERTS_SMTP_TLS": "starttls",
+        "TIMPORA_ALERTS_SMTP_SENDER": "timpora@imigrasi.example",
+        "TIMPORA_ALERTS_SMTP_USERNAME": "timpora",
+        "TIMPORA_ALERTS_SMTP_PASSWORD": "4e9b1c7a2f",
+        "TIMPORA_ALERTS_SMTP_CA_FILE": "/etc/timpora/smtp-ca/relay-ca.crt",
+        "TIMPORA_ALERTS_SMTP_CA_DIR": "/srv/timpora/smtp-ca",
+    }
+    for name, value in alerts["environment"].items():
+        monkeypatch.setenv(name, _substitute(str(value), relay))
+
+    smtp = AlertsSettings().smtp
+
+    assert smtp.model_dump(exclude={"password", "timeout_s"}) == {
+        "host": "smtp.imigrasi.example",
+        "port": 587,
+        "tls": "starttls",
+        "sender": "timpora@imigrasi.example",
+        "username": "timpora",
+        "ca_file": "/etc/timpora/smtp-ca/relay-ca.crt",
+    }
+    assert smtp.password is not None
+    assert smtp.password.get_secret_value() == "4e9b1c7a2f"
+    # The CA file is in the directory mounted from the operator's, read-only; without one, an empty directory.
+    [mount] = [volume for volume in alerts["volumes"] if "smtp-ca" in volume]
+    source, target, mode = _substitute(mount, relay).split(":")
+    assert (source, mode) == ("/srv/timpora/smtp-ca", "ro")
+    assert Path(smtp.ca_file or "").parent == Path(target)
+    default_source = _substitute(mount).split(":")[0]
+    assert (REPO / "deploy" / default_source).is_dir()
+    example = (REPO / "deploy" / ".env.example").read_text(encoding="utf-8")
+    for variable in relay:
+        assert re.search(rf"^# {variable}=", example, re.MULTILINE), variable
 
 
 @pytest.mark.parametrize("service", ["alerts", "sharing", "kafka-access"])
@@ -218,8 +284,10 @@ def test_the_certificates_are_made_once_into_the_volume_the_broker_reads(compose
     assert "kafka-tls:/etc/kafka/secrets:ro" in kafka["volumes"]
     assert kafka["depends_on"]["kafka-certs"]["condition"] == "service_completed_successfully"
     script = _script_lines("kafka-certs")
-    assert 'mv -f "$work/ca.p12" "$work/broker.p12" "$work/ca.crt" "$TLS_DIR/"' in script
-    assert "TLS_DIR=/etc/kafka/secrets" in script
+    assert 'mv -f "$work/broker.p12" "$TLS_DIR/broker.p12"' in script
+    assert 'TLS_DIR="${TIMPORA_KAFKA_TLS_DIR:-/etc/kafka/secrets}"' in script
+    # Never set in the container: the volume's mount point it is (tests/deploy/test_kafka_certs.py runs it elsewhere).
+    assert "TIMPORA_KAFKA_TLS_DIR" not in certs["environment"]
 
 
 def test_each_service_logs_in_as_its_own_principal_which_kafka_setup_provisions(
@@ -265,7 +333,7 @@ def test_kafka_access_keeps_agencies_access_as_the_operator_and_names_the_ca_it_
 
     operator = OperatorKafkaSettings()
 
-    assert set(access["environment"]) <= _OPERATOR_VARIABLES | {"TIMPORA_REGISTER_FILE"}
+    assert set(access["environment"]) <= _OPERATOR_VARIABLES | SHARED_VARIABLES
     assert access["command"] == ["timpora-agencies", "kafka", "watch"]
     assert access["command"][0] in _console_scripts()
     assert (operator.bootstrap_servers, operator.username) == ("kafka:9092", "admin")
@@ -299,7 +367,7 @@ def test_every_port_is_published_on_loopback_or_the_agencies_deliberate_address(
 
 
 def _variable(value: str) -> str:
-    match = re.fullmatch(r"\$\{([A-Z_]+)(:\?[^}]*)?\}", value)
+    match = re.fullmatch(r"\$\{([A-Z_]+)(:\?[^}]*|:-)?\}", value)
     assert match is not None, f"not a single variable: {value}"
     return match.group(1)
 
@@ -312,10 +380,14 @@ def test_every_secret_comes_from_the_env_file_and_compose_refuses_to_start_witho
     ]
     in_urls = re.findall(r"://[^:/\s]+:(\$\{[^}]*\})@", text)
 
-    # Postgres's, the broker's two, kafka-setup's four, kafka-access's one, kafka-certs' one, the services' three.
-    assert len(passwords) == 12
+    # Preflight's ten, Postgres's, the broker's two, kafka-setup's four, kafka-access's one, kafka-certs' one, the
+    # services' three, the mail relay's.
+    assert len(passwords) == 23
     required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
     for value in passwords + in_urls:
+        if _variable(value) in OPTIONAL_PASSWORDS:
+            assert value == f"${{{_variable(value)}:-}}"
+            continue
         assert _variable(value) in required, f"${{{_variable(value)}}} is never required with :?"
     example = _properties(REPO / "deploy" / ".env.example")
     assert required <= set(example), required - set(example)
@@ -324,5 +396,40 @@ def test_every_secret_comes_from_the_env_file_and_compose_refuses_to_start_witho
 def test_no_secret_is_written_into_the_scripts() -> None:
     for name in ("kafka-start", "kafka-certs", "kafka.properties"):
         text = (COMPOSE_DIR / name).read_text(encoding="utf-8")
-        # Every password=… takes a variable (or is the "…" of a message).
-        assert not re.findall(r'password=(?!\\?"?\$\{|…)', text, re.IGNORECASE), name
+        # Every password=… takes a variable or a command's output (the CA's own, made at random), or is the "…" of
+        # a message.
+        assert not re.findall(r'password=(?!\\?"?\$[{(]|…)', text, re.IGNORECASE), name
+
+
+# Placeholders refused before anything keeps them
+
+#: A password that may be left unset: the mail relay's, with no username either (no login).
+OPTIONAL_PASSWORDS = {"TIMPORA_ALERTS_SMTP_PASSWORD"}
+#: What keeps a password once started with it: PostgreSQL's volume, the keystore, the broker's storage, and the
+#: roles db-bootstrap creates.
+KEEPERS = ("postgres", "kafka-certs", "kafka", "db-bootstrap")
+
+
+def test_preflight_checks_every_password_compose_passes_before_anything_keeps_one(compose: dict[str, Any]) -> None:
+    preflight = compose["services"]["preflight"]
+    text = (REPO / "deploy" / "docker-compose.yml").read_text(encoding="utf-8")
+    passed = {name for name in re.findall(r"\$\{([A-Z_]+)", text) if name.endswith("PASSWORD")}
+    example = (REPO / "deploy" / ".env.example").read_text(encoding="utf-8")
+    in_example = set(re.findall(r"^(?:# )?(TIMPORA_[A-Z_]*PASSWORD)=", example, re.MULTILINE))
+
+    # Under their own names, as the env file has them: preflight names the variable an operator must change.
+    checked = {name for name, value in preflight["environment"].items() if name.endswith("PASSWORD")}
+    assert checked == passed == in_example
+    for name in checked:
+        assert _variable(str(preflight["environment"][name])) == name
+    assert len(checked) == 10
+    # The relay's username beside its password: both empty is no login.
+    assert preflight["environment"]["TIMPORA_ALERTS_SMTP_USERNAME"] == "${TIMPORA_ALERTS_SMTP_USERNAME:-}"
+    # It comes first and keeps nothing itself.
+    assert "depends_on" not in preflight
+    assert "volumes" not in preflight
+    assert "restart" not in preflight
+    for keeper in KEEPERS:
+        assert compose["services"][keeper]["depends_on"]["preflight"] == {
+            "condition": "service_completed_successfully"
+        }, keeper

@@ -116,16 +116,54 @@ def test_the_agencies_tool_refuses_a_placeholder_operator_password_without_showi
     assert PLACEHOLDER not in done.stdout + done.stderr
 
 
-def test_provisioning_refuses_a_placeholder_operator_password_without_showing_it() -> None:
+#: What refuse_placeholder says of one.
+WHY_REFUSED = "the password is a placeholder from an example, known to anyone who read it: set one of your own"
+
+
+def test_provisioning_refuses_a_placeholder_operator_password_in_one_line_without_showing_it() -> None:
     done = _run_module(
         "timpora.common.kafka.provision",
         environment={"TIMPORA_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "TIMPORA_KAFKA_PASSWORD": PLACEHOLDER},
     )
 
-    # Refused before it connects (an unreachable broker would fail it later, and differently).
-    assert done.returncode != 0
-    assert "the password is a placeholder" in done.stderr
+    # Refused before it connects (an unreachable broker would fail it later, and differently): a line, no traceback.
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"provision: setting password refused: {WHY_REFUSED}"]
     assert PLACEHOLDER not in done.stdout + done.stderr
+
+
+def test_provisioning_refuses_a_placeholder_service_password_naming_the_variable_not_the_value() -> None:
+    done = _run_module(
+        "timpora.common.kafka.provision",
+        environment={
+            "TIMPORA_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+            "TIMPORA_ALERTS_KAFKA__SASL_USERNAME": "timpora-alerts",
+            "TIMPORA_ALERTS_KAFKA__SASL_PASSWORD": PLACEHOLDER,
+        },
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"provision: TIMPORA_ALERTS_KAFKA__SASL_PASSWORD refused: {WHY_REFUSED}"]
+    assert PLACEHOLDER not in done.stdout + done.stderr
+
+
+def test_provisioning_says_in_one_line_that_kafka_cannot_be_reached() -> None:
+    done = _run_module(
+        "timpora.common.kafka.provision",
+        environment={
+            # A closed port: nothing listens on 1.
+            "TIMPORA_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+            "TIMPORA_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "TIMPORA_KAFKA_USERNAME": "admin",
+            "TIMPORA_KAFKA_PASSWORD": "9f2c4e1a7b3d",
+        },
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        "provision: cannot reach Kafka at 127.0.0.1:1 as admin (KafkaConnectionError); is the stack up?"
+    ]
+    assert "9f2c4e1a7b3d" not in done.stdout + done.stderr
 
 
 def test_the_database_bootstrap_refuses_a_placeholder_password_without_showing_it() -> None:

@@ -11,15 +11,19 @@ reads the operator's connection from ``TIMPORA_KAFKA_*`` and each service's prin
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aiokafka.errors import AuthenticationFailedError, KafkaError, SaslAuthenticationFailed
+from pydantic import ValidationError
+
 from timpora.common.kafka.acls import SERVICES, ServiceName, service_bindings
 from timpora.common.kafka.admin import admin_session, ensure_topics
-from timpora.common.kafka.security import create_acls, set_scram_password
-from timpora.common.settings import KafkaSettings, OperatorKafkaSettings
+from timpora.common.kafka.security import KafkaSecurityError, create_acls, set_scram_password
+from timpora.common.settings import KafkaSettings, OperatorKafkaSettings, refuse_placeholder, settings_refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +53,50 @@ def principals_from(environ: Mapping[str, str]) -> dict[ServiceName, Principal]:
     return found
 
 
+def placeholders_in(environ: Mapping[str, str]) -> list[str]:
+    """One line per service password in ``environ`` that is a placeholder: the variable and why, never the value.
+    The service would refuse it at start anyway; the broker should not be given it either."""
+    refused: list[str] = []
+    for service in SERVICES:
+        variable = f"TIMPORA_{service.upper()}_KAFKA__SASL_PASSWORD"
+        if environ.get(f"TIMPORA_{service.upper()}_KAFKA__SASL_USERNAME") and variable in environ:
+            try:
+                refuse_placeholder(environ[variable])
+            except ValueError as error:
+                refused.append(f"{variable} refused: {error}")
+    return refused
+
+
+def _unreachable(operator: OperatorKafkaSettings, error: Exception) -> str:
+    """One line for a broker that could not be reached, or would not let the operator in."""
+    who = f"at {operator.bootstrap_servers} as {operator.username or 'nobody (no SASL)'}"
+    kind = type(error).__name__
+    if isinstance(error, SaslAuthenticationFailed | AuthenticationFailedError):
+        return f"Kafka {who} refused the login ({kind}); is TIMPORA_KAFKA_PASSWORD the one the broker has?"
+    return f"cannot reach Kafka {who} ({kind}); is the stack up?"
+
+
 def main() -> int:
-    operator = OperatorKafkaSettings()
+    try:
+        operator = OperatorKafkaSettings()
+    except ValidationError as error:
+        sys.stderr.write("".join(f"provision: {line}\n" for line in settings_refused(error)))
+        return 2
+    refused = placeholders_in(os.environ)
+    if refused:
+        sys.stderr.write("".join(f"provision: {line}\n" for line in refused))
+        return 2
     services = principals_from(os.environ)
-    asyncio.run(provision(operator.admin(), services))
+    # aiokafka logs each failed connection as well as raising: the exception, said below in one line, is enough.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        asyncio.run(provision(operator.admin(), services))
+    except (KafkaError, OSError) as error:  # TimeoutError is an OSError
+        sys.stderr.write(f"provision: {_unreachable(operator, error)}\n")
+        return 1
+    except KafkaSecurityError as error:
+        sys.stderr.write(f"provision: {error}\n")
+        return 1
     names = ", ".join(f"{service} as {principal.username}" for service, principal in services.items()) or "none"
     sys.stderr.write(f"kafka: namespace {operator.namespace} provisioned; service principals: {names}\n")
     return 0
