@@ -127,6 +127,7 @@ class TestThroughTheQueue:
 
         assert response.status_code == 422, response.text
         assert "resolves to a loopback address" in response.json()["detail"]
+        assert response.json()["detail"].endswith("; to allow it, add its network to TIMPORA_WEBHOOK_ALLOWED_NETWORKS")
         (police,) = [item for item in listed.json() if item["agency"]["id"] == "polres-bangkalan"]
         assert police["webhook_disabled_at"] is not None  # still disabled
 

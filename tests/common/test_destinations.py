@@ -4,6 +4,7 @@ written, unless an operator allows its network; the register refuses such a webh
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 
 import pytest
@@ -209,8 +210,25 @@ def test_the_register_refuses_a_webhook_into_a_network_nobody_allowed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
     monkeypatch.delenv(ALLOWED_NETWORKS_VARIABLE, raising=False)
-    with pytest.raises(ConfigFileError, match=r"members\.polres-bangkalan\.channels\.webhook\.url"):
+    with pytest.raises(ConfigFileError, match=r"members\.polres-bangkalan\.channels\.webhook\.url") as refused:
         register.load(_register_with_webhook(tmp_path, url))
+    # The operator learns which setting lifts the refusal.
+    assert f"; to allow it, add its network to {ALLOWED_NETWORKS_VARIABLE}" in str(refused.value)
+
+
+async def test_a_name_resolving_to_a_refused_address_is_refused_at_send_time_naming_the_setting() -> None:
+    name = socket.gethostname()
+    resolved = {str(info[4][0]) for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
+    if not all(category(ipaddress.ip_address(address.split("%", 1)[0])) for address in resolved):
+        pytest.skip(f"this test needs the machine's host name to resolve to non-public addresses, not {resolved}")
+
+    with pytest.raises(RefusedDestinationError) as refused:
+        await destinations.resolve(f"http://{name}:8080/hook", ())
+
+    message = str(refused.value)
+    assert message.endswith(f"; to allow it, add its network to {ALLOWED_NETWORKS_VARIABLE}")
+    assert name.lower().rstrip(".") in message  # what the operator wrote, and nothing it resolved to
+    assert not any(address in message for address in resolved)
 
 
 def test_the_register_takes_a_webhook_into_a_network_the_operator_allows(

@@ -7,10 +7,14 @@ namespace, with logins made for the test (``timpora-agencies kafka grant``'s cod
 from __future__ import annotations
 
 import asyncio
+import getpass
+import json
 import os
 import re
+import shlex
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -32,11 +36,13 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support import register as registers
 from tests.support.kafka import service_principals
 from tests.support.stack import REPO, Stack
-from timpora.common.kafka.acls import ServiceName
+from timpora.common import audit
+from timpora.common.kafka.acls import ServiceName, agency_username
 from timpora.common.kafka.admin import admin_session, ensure_topics
 from timpora.common.kafka.broker import client_options
 from timpora.common.kafka.security import (
@@ -49,7 +55,13 @@ from timpora.common.kafka.security import (
     set_scram_password,
 )
 from timpora.common.register import Register, load
-from timpora.common.register.kafka_access import AccessRefusedError, AgencyAccess, Credentials
+from timpora.common.register.kafka_access import (
+    AccessRefusedError,
+    AgencyAccess,
+    AuditTrail,
+    Credentials,
+    main,
+)
 from timpora.common.settings import KafkaSettings, OperatorKafkaSettings
 
 pytestmark = pytest.mark.timeout(180)
@@ -348,10 +360,12 @@ async def test_an_agency_not_in_the_register_or_without_an_agreement_in_force_is
 
 
 async def test_sync_takes_access_from_a_member_removed_or_whose_agreement_ended_and_narrows_a_changed_one(
-    granted: Granted, tmp_path: Path
+    granted: Granted, tmp_path: Path, audit_url: str
 ) -> None:
     catalog = granted.kafka.catalog
     await granted.grant("desa-lajing")
+    trail = AuditTrail(SecretStr(audit_url), "the test's database")
+    keeper = AgencyAccess(granted.kafka, trail)
 
     def change(document: dict[str, Any]) -> dict[str, Any]:
         document["members"] = [entry for entry in document["members"] if entry["id"] != "desa-lajing"]
@@ -359,13 +373,31 @@ async def test_sync_takes_access_from_a_member_removed_or_whose_agreement_ended_
         registers.member(document, POLICE)["channels"]["kafka"] = False
         return document
 
-    changes = await granted.access.sync(_register(tmp_path, change), NOW)
+    try:
+        changes = await keeper.sync(_register(tmp_path, change), NOW)
+    finally:
+        await trail.close()
 
     assert changes == [
         "desa-lajing: access revoked (not in the register)",
         f"{REGENCY}: access revoked (no agreement in force)",
         f"{POLICE}: access now reads its events topic",
     ]
+    # Each change is the access keeper's, in the admin audit log.
+    recorded = {
+        entry.target: entry
+        for agency in ("desa-lajing", REGENCY, POLICE)
+        for entry in await _audit(audit_url, granted.kafka, agency)
+    }
+    assert {agency: (e.action, e.actor_kind, e.actor) for agency, e in recorded.items()} == {
+        "desa-lajing": ("kafka.revoke", "system", "the access keeper"),
+        REGENCY: ("kafka.revoke", "system", "the access keeper"),
+        POLICE: ("kafka.change", "system", "the access keeper"),
+    }
+    assert recorded[POLICE].old_value["topics"] == sorted(
+        [catalog.agency_events(POLICE).name, catalog.agency_alerts(POLICE).name]
+    )
+    assert recorded[POLICE].new_value["topics"] == [catalog.agency_events(POLICE).name]
     for agency in ("desa-lajing", REGENCY):
         login = granted.logins[agency]
         await _refused(
@@ -386,26 +418,41 @@ async def test_sync_takes_access_from_a_member_removed_or_whose_agreement_ended_
 
 
 async def test_the_keeper_beside_the_services_takes_access_from_a_member_as_it_leaves_the_register(
-    granted: Granted, tmp_path: Path
+    granted: Granted, tmp_path: Path, tool_environment: dict[str, str], audit_url: str
 ) -> None:
     live = tmp_path / "live-register.yaml"
     live.write_text(yaml.safe_dump(registers.shipped()), encoding="utf-8")
-    environment = os.environ | {"TIMPORA_KAFKA_NAMESPACE": granted.kafka.namespace, "TIMPORA_REGISTER_FILE": str(live)}
+    environment = tool_environment | {"TIMPORA_REGISTER_FILE": str(live)}
     keeper = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "timpora.common.register.kafka_access", "kafka", "watch",
         env=environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
+        assert keeper.stdout is not None
+        assert keeper.stderr is not None
+        started = await asyncio.wait_for(keeper.stderr.readline(), timeout=60)
         document = registers.shipped()
         document["members"] = [entry for entry in document["members"] if entry["id"] != POLICE]
         live.write_text(yaml.safe_dump(document), encoding="utf-8")
-        assert keeper.stdout is not None
         said = await asyncio.wait_for(keeper.stdout.readline(), timeout=60)
     finally:
         keeper.terminate()
         await keeper.wait()
 
+    assert started.decode().strip() == f"watching {live}; agencies' access follows it every 2 s"
     assert said.decode().strip() == f"{POLICE}: access revoked (not in the register)"
+    (entry,) = await _audit(audit_url, granted.kafka, POLICE)
+    assert (entry.action, entry.actor_kind, entry.actor, entry.os_user) == (
+        "kafka.revoke",
+        "system",
+        "the access keeper",
+        getpass.getuser(),
+    )
+    assert entry.new_value == {
+        "principal": agency_username(granted.kafka.catalog, POLICE),
+        "topics": [],
+        "reason": "not in the register",
+    }
     police = granted.logins[POLICE]
     await _refused(
         _consume(as_agency(police), granted.kafka.catalog.agency_events(POLICE).name, f"{police.group_prefix}m"),
@@ -424,6 +471,242 @@ def _register(tmp_path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]
     path = tmp_path / f"register-{len(list(tmp_path.glob('register-*')))}.yaml"
     path.write_text(yaml.safe_dump(change(registers.shipped())), encoding="utf-8")
     return load(path)
+
+
+# --- the tool, as operators run it: the admin audit log, and what it says when it cannot work ----------------
+
+
+@pytest.fixture
+def audit_url(database_urls: dict[str, str]) -> str:
+    """The test database, as the alerts role reaches it: that role may append to the admin audit log."""
+    return database_urls["alerts"]
+
+
+@pytest.fixture
+def tool_environment(granted: Granted, audit_url: str, tmp_path: Path) -> dict[str, str]:
+    """``timpora-agencies``'s environment: the operator's connection in the test's namespace, its register, the
+    test database's audit log."""
+    return os.environ | {
+        "TIMPORA_KAFKA_NAMESPACE": granted.kafka.namespace,
+        "TIMPORA_REGISTER_FILE": str(tmp_path / "register.yaml"),
+        "TIMPORA_AUDIT_DATABASE_URL": audit_url,
+    }
+
+
+async def _tool(environment: dict[str, str], *args: str) -> Ran:
+    """``timpora-agencies ARGS``, a real process."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "timpora.common.register.kafka_access", *args,
+        env=environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    return Ran(process.returncode or 0, out.decode(), err.decode())
+
+
+async def _audit(url: str, kafka: KafkaSettings, agency_id: str) -> list[audit.AuditEntry]:
+    """The tool's entries about ``agency_id``'s principal in this test's namespace, oldest first."""
+    principal = agency_username(kafka.catalog, agency_id)
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            entries = await audit.read(connection, service="agencies", target=agency_id, limit=1000)
+    finally:
+        await engine.dispose()
+    return sorted(
+        (
+            entry
+            for entry in entries
+            if principal in {(entry.old_value or {}).get("principal"), (entry.new_value or {}).get("principal")}
+        ),
+        key=lambda entry: entry.id,
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_grant_and_a_revocation_by_the_tool_are_in_the_audit_log_with_the_operator_never_the_password(
+    granted: Granted, tool_environment: dict[str, str], audit_url: str
+) -> None:
+    catalog = granted.kafka.catalog
+    given = await _tool(tool_environment, "kafka", "grant", POLICE, "--operator", "Ana Operator")
+    taken = await _tool(tool_environment, "kafka", "revoke", POLICE, "--operator", "Budi Operator")
+
+    assert given.returncode == 0, given.stderr
+    assert taken.returncode == 0, taken.stderr
+    (password,) = [line.split("=", 1)[1] for line in given.stdout.splitlines() if line.startswith("KAFKA_PASSWORD=")]
+    grant, revoke = await _audit(audit_url, granted.kafka, POLICE)
+    principal = agency_username(catalog, POLICE)
+    police_topics = [catalog.agency_events(POLICE).name, catalog.agency_alerts(POLICE).name]
+    assert (grant.action, grant.actor_kind, grant.actor, grant.os_user) == (
+        "kafka.grant",
+        "command",
+        "Ana Operator",
+        getpass.getuser(),
+    )
+    # The fixture granted it before: this grant is a rotation.
+    assert grant.old_value == {"principal": principal, "topics": sorted(police_topics)}
+    assert grant.new_value == {
+        "principal": principal,
+        "topics": police_topics,
+        "group_prefix": f"{principal}.",
+        "rotation": True,
+    }
+    assert (revoke.action, revoke.actor_kind, revoke.actor, revoke.os_user) == (
+        "kafka.revoke",
+        "command",
+        "Budi Operator",
+        getpass.getuser(),
+    )
+    assert revoke.new_value == {"principal": principal, "topics": []}
+    assert password not in json.dumps([grant.model_dump(mode="json"), revoke.model_dump(mode="json")])
+
+
+async def test_a_grant_without_an_operator_is_refused(
+    granted: Granted, tool_environment: dict[str, str], audit_url: str
+) -> None:
+    refused = await _tool(tool_environment, "kafka", "grant", POLICE)
+
+    assert refused.returncode == 2
+    assert "the following arguments are required: --operator" in refused.stderr
+    assert refused.stdout == ""
+    assert await _audit(audit_url, granted.kafka, POLICE) == []
+
+
+async def test_a_grant_that_cannot_be_recorded_is_refused_before_anything_changes(
+    granted: Granted, tool_environment: dict[str, str], audit_url: str
+) -> None:
+    unreachable = f"postgresql+asyncpg://timpora_alerts:not-a-real-one-7@127.0.0.1:{_closed_port()}/timpora"
+
+    refused = await _tool(tool_environment | {"TIMPORA_AUDIT_DATABASE_URL": unreachable}, "kafka", "grant", POLICE,
+                          "--operator", "Ana Operator")  # fmt: skip
+
+    assert refused.returncode == 1
+    assert refused.stdout == ""  # no password
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith("timpora-agencies: cannot write the admin audit log (")
+    assert line.endswith("check TIMPORA_AUDIT_DATABASE_URL: nothing was granted")
+    assert await _audit(audit_url, granted.kafka, POLICE) == []
+    # The login the agency had still works: its password was not rotated, its rules not touched.
+    police, topic = granted.logins[POLICE], granted.kafka.catalog.agency_events(POLICE).name
+    await _publish(granted.kafka, topic, b"unchanged")
+    assert [r.value for r in await _read(as_agency(police), [topic], f"{police.group_prefix}m", 1)] == [b"unchanged"]
+
+
+_UNREACHABLE = [
+    pytest.param(lambda _env: {"TIMPORA_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{_closed_port()}"}, id="a closed port"),
+    pytest.param(lambda env: {"TIMPORA_KAFKA_PASSWORD": env["TIMPORA_KAFKA_PASSWORD"] + "x"}, id="a wrong password"),
+]
+
+
+@pytest.mark.parametrize("unreachable", _UNREACHABLE)
+@pytest.mark.parametrize(
+    "action", [["grant", POLICE, "--operator", "Ana"], ["revoke", POLICE, "--operator", "Ana"], ["sync"]], ids=str
+)
+async def test_without_kafka_every_action_says_in_one_line_where_it_tried_and_what_to_do(
+    granted: Granted,
+    tool_environment: dict[str, str],
+    unreachable: Callable[[dict[str, str]], dict[str, str]],
+    action: list[str],
+) -> None:
+    environment = tool_environment | unreachable(tool_environment)
+
+    ran = await _tool(environment, "kafka", *action)
+
+    assert ran.returncode == 1
+    assert ran.stdout == ""
+    (line,) = ran.stderr.splitlines()
+    address = environment["TIMPORA_KAFKA_BOOTSTRAP_SERVERS"]
+    assert re.fullmatch(
+        rf"timpora-agencies: cannot reach Kafka at {re.escape(address)} as admin \(\w+\): "
+        r'run eval "\$\(deploy/local/stack env\)" first, or check TIMPORA_KAFKA_\*',
+        line,
+    ), line
+    assert granted.logins[POLICE]  # the fixture's grants stand
+
+
+async def test_the_keeper_says_once_that_kafka_does_not_answer_naming_where(
+    granted: Granted, tool_environment: dict[str, str]
+) -> None:
+    address = f"127.0.0.1:{_closed_port()}"
+    keeper = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "timpora.common.register.kafka_access", "kafka", "watch",
+        env=tool_environment | {"TIMPORA_KAFKA_BOOTSTRAP_SERVERS": address},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await asyncio.sleep(7)  # three rounds and more
+    keeper.terminate()
+    _out, err = await keeper.communicate()
+
+    lines = err.decode().splitlines()
+    assert lines[0] == f"watching {tool_environment['TIMPORA_REGISTER_FILE']}; agencies' access follows it every 2 s"
+    assert len(lines) == 2, lines  # the trouble once, not every round
+    assert lines[1].startswith(f"agency access not synced: cannot reach Kafka at {address} as admin (")
+    assert "Traceback" not in err.decode()
+
+
+async def test_the_keeper_stops_at_once_on_a_register_it_cannot_load(
+    granted: Granted, tool_environment: dict[str, str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken-register.yaml"
+    broken.write_text("members: [\n", encoding="utf-8")
+
+    ran = await _tool(tool_environment | {"TIMPORA_REGISTER_FILE": str(broken)}, "kafka", "watch")
+
+    assert ran.returncode == 1
+    (line,) = ran.stderr.splitlines()
+    assert line.startswith(f"timpora-agencies: {broken}")
+
+
+async def test_the_tool_says_what_is_missing_and_which_register_it_read(
+    granted: Granted, tool_environment: dict[str, str]
+) -> None:
+    stranger = await _tool(tool_environment, "kafka", "grant", "polres-madiun", "--operator", "Ana")
+    unlisted = await _tool(
+        tool_environment | {"TIMPORA_KAFKA_AGENCY_BOOTSTRAP_SERVERS": ""}, "kafka", "grant", POLICE, "--operator", "Ana"
+    )
+
+    register_file = tool_environment["TIMPORA_REGISTER_FILE"]
+    assert (stranger.returncode, stranger.stderr.splitlines()) == (
+        1,
+        [f"timpora-agencies: polres-madiun is not a member in the register {register_file}"],
+    )
+    assert unlisted.returncode == 1
+    (line,) = unlisted.stderr.splitlines()
+    assert "set TIMPORA_KAFKA_AGENCY_BOOTSTRAP_SERVERS" in line
+    assert "TIMPORA_KAFKA_CA_FILE" in line
+
+
+@pytest.mark.parametrize(
+    ("action", "says", "reads"),
+    [
+        ("grant", "Creates or rotates", ["TIMPORA_KAFKA_AGENCY_BOOTSTRAP_SERVERS", "TIMPORA_KAFKA_CA_FILE"]),
+        ("revoke", "Removes the agency's ACLs", []),
+        ("sync", "One round of what watch does", ["TIMPORA_REGISTER_FILE"]),
+        ("watch", "Runs beside the services", ["TIMPORA_REGISTER_FILE"]),
+    ],
+)
+def test_each_action_says_what_it_does_and_the_variables_it_reads(
+    action: str, says: str, reads: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["kafka", action, "--help"])
+
+    assert stopped.value.code == 0
+    usage_and_description, _, options_and_epilog = " ".join(capsys.readouterr().out.split()).partition("options:")
+    assert says in usage_and_description
+    for variable in [
+        "TIMPORA_KAFKA_BOOTSTRAP_SERVERS",
+        "TIMPORA_KAFKA_USERNAME",
+        "TIMPORA_KAFKA_PASSWORD",
+        "TIMPORA_AUDIT_DATABASE_URL",
+        "TIMPORA_ALERTS_DATABASE__URL",
+        *reads,
+    ]:
+        assert variable in options_and_epilog, variable
 
 
 # --- the services ---------------------------------------------------------------------------------------------
@@ -513,20 +796,89 @@ def _readme_block(language: str, containing: str) -> str:
     return block
 
 
+@dataclass(frozen=True)
+class GrantLine:
+    """The README's grant command: what it runs, the file it writes, and whether it makes it private (umask)."""
+
+    argv: list[str]
+    target: str
+    private: bool
+
+
+def grant_line(block: str) -> GrantLine:
+    """The block's last command line (``… kafka grant AGENCY … > FILE``, a comment after it, perhaps wrapped in
+    ``(umask 077; …)``), split as the shell would split it."""
+    lines = [line for line in block.strip().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    lexer = shlex.shlex(lines[-1], posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    tokens = list(lexer)
+    private = len(tokens) > 4 and tokens[:2] == ["(", "umask"] and tokens[2].lstrip("0") == "77" and tokens[3] == ";"
+    if private and tokens[-1] == ")":
+        tokens = tokens[4:-1]
+    if any(token in {"(", ")", ";", "&&", "|"} for token in tokens) or tokens.count(">") != 1:
+        raise AssertionError(f"a grant line this test does not understand: {lines[-1]}")
+    at = tokens.index(">")
+    if at + 2 != len(tokens):
+        raise AssertionError(f"the README's grant line writes no one file: {lines[-1]}")
+    return GrantLine(tokens[:at], tokens[at + 1], private)
+
+
+@pytest.mark.parametrize(
+    ("line", "parsed"),
+    [
+        (
+            ".venv/bin/timpora-agencies kafka grant polres-bangkalan > polres.env # hand this file to the agency, once",
+            GrantLine(
+                [".venv/bin/timpora-agencies", "kafka", "grant", "polres-bangkalan"], "polres.env", private=False
+            ),
+        ),
+        (
+            (
+                '(umask 077; .venv/bin/timpora-agencies kafka grant polres-bangkalan --operator "Ana Operator" '
+                "> .stack/polres.env)   # hand this file to the agency, once"
+            ),
+            GrantLine(
+                [".venv/bin/timpora-agencies", "kafka", "grant", "polres-bangkalan", "--operator", "Ana Operator"],
+                ".stack/polres.env",
+                private=True,
+            ),
+        ),
+    ],
+    ids=["plain", "in a umask 077 subshell"],
+)
+def test_the_readmes_grant_line_is_read_in_either_form(line: str, parsed: GrantLine) -> None:
+    block = 'eval "$(deploy/local/stack env)"   # the connection of the operator\n' + line + "\n"
+    assert grant_line(block) == parsed
+
+
 @pytest.fixture
-def agency_environment(granted: Granted, tmp_path: Path) -> dict[str, str]:
-    """The environment the README's agency works in: its ``polres.env`` from ``timpora-agencies kafka grant``
-    run as the README says, in the test's namespace; and ``kcat`` able to log in to Kafka 4 (deploy/local/kcat)."""
+def readme_grant() -> GrantLine:
+    # The local stack's block (the Docker section's runs it in its container).
+    return grant_line(_readme_block("sh", "bin/timpora-agencies kafka grant"))
+
+
+@pytest.fixture
+def agency_environment(granted: Granted, tmp_path: Path, audit_url: str, readme_grant: GrantLine) -> dict[str, str]:
+    """The environment the README's agency works in: its env file from ``timpora-agencies kafka grant`` run as
+    the README says, in the test's namespace, written where the README writes it (relative to the agency's
+    directory, the test's own); and ``kcat`` able to log in to Kafka 4 (deploy/local/kcat)."""
     if shutil.which("kcat") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("kcat is not installed: deploy/local/stack up installs it (apt-get install kcat)")
         pytest.skip("kcat is not installed")
-    grant = _readme_block("sh", "kafka grant").strip().splitlines()[-1].split("#")[0].split(">")[0].split()
-    environment = os.environ | {"TIMPORA_KAFKA_NAMESPACE": granted.kafka.namespace}
+    grant = readme_grant.argv
+    environment = os.environ | {
+        "TIMPORA_KAFKA_NAMESPACE": granted.kafka.namespace,
+        "TIMPORA_AUDIT_DATABASE_URL": audit_url,
+    }
     printed = subprocess.run(  # noqa: S603 - the README's own command
         [str(REPO / grant[0]), *grant[1:]], capture_output=True, text=True, check=True, env=environment, cwd=REPO
     ).stdout
-    (tmp_path / "polres.env").write_text(printed, encoding="utf-8")
+    env_file = tmp_path / readme_grant.target
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text(printed, encoding="utf-8")
+    if readme_grant.private:
+        env_file.chmod(0o600)
     assert [line.split("=", 1)[0] for line in printed.splitlines()] == [
         "KAFKA_BOOTSTRAP_SERVERS",
         "KAFKA_SECURITY_PROTOCOL",
@@ -589,7 +941,7 @@ async def test_the_readmes_kcat_example_reads_the_agencys_topic_and_is_refused_t
 
 
 async def test_the_readmes_aiokafka_example_reads_the_agencys_topic(
-    granted: Granted, agency_environment: dict[str, str], tmp_path: Path
+    granted: Granted, agency_environment: dict[str, str], tmp_path: Path, readme_grant: GrantLine
 ) -> None:
     topic = granted.kafka.catalog.agency_events(POLICE).name
     await _publish(granted.kafka, topic, b'{"shared": true}')
@@ -598,7 +950,7 @@ async def test_the_readmes_aiokafka_example_reads_the_agencys_topic(
         agency_environment
         | {
             line.split("=", 1)[0]: line.split("=", 1)[1]
-            for line in (tmp_path / "polres.env").read_text(encoding="utf-8").splitlines()
+            for line in (tmp_path / readme_grant.target).read_text(encoding="utf-8").splitlines()
         }
         | {"PYTHONUNBUFFERED": "1"}
     )

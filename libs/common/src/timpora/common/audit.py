@@ -8,7 +8,8 @@ masked). Append-only, enforced by PostgreSQL, in the same way as the disclosure 
 
 Who acted: for an admin API call, the holder of the operator key (and the key's id); for a command, the name given
 with its required ``--operator NAME`` and the OS user who ran it; for a change of the register, the file (who
-edited it is in its version control).
+edited it is in its version control); for what a keeper does on its own as the register changes (the agencies'
+Kafka access keeper revoking or narrowing an agency's rules), the keeper, by name, and the OS user it runs as.
 
 Values are masked before they are written (:func:`mask`): webhook secrets, keys, tokens and passwords, and the
 userinfo and query of URLs, never reach the log. Every service in a database writes to that database's log, with
@@ -76,6 +77,7 @@ class ActorKind(StrEnum):
     OPERATOR_KEY = "operator-key"  # an admin API call, by the holder of an operator key
     COMMAND = "command"  # a command, by the operator it names and the OS user who ran it
     REGISTER = "register"  # a change of the register file, as a service took it
+    SYSTEM = "system"  # a change a keeper makes on its own, following the register (no operator ran it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,11 @@ class Actor:
     @classmethod
     def register(cls, path: object) -> Actor:
         return cls(ActorKind.REGISTER, f"register file {path}")
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        """A process acting on its own (``the access keeper``), with the OS user it runs as."""
+        return cls(ActorKind.SYSTEM, name, os_user=_os_user())
 
 
 def _os_user() -> str | None:

@@ -27,8 +27,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOWED_NETWORKS_VARIABLE = "TIMPORA_WEBHOOK_ALLOWED_NETWORKS"
+#: What every refusal ends with: the one setting that lifts it.
+TO_ALLOW = f"to allow it, add its network to {ALLOWED_NETWORKS_VARIABLE}"
 #: What a refused call records: the same words whatever the address was, so the queue tells nothing about it.
-REFUSED = "destination refused: not a public address"
+REFUSED = f"destination refused: not a public address; {TO_ALLOW}"
 
 #: Cloud instance metadata services (AWS, GCP, Azure, Oracle: 169.254.169.254; AWS IPv6; ECS task metadata;
 #: Alibaba Cloud). Refused even inside an allowed network, unless that network is the one address.
@@ -51,8 +53,9 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class RefusedDestinationError(ValueError):
-    """A destination outside what webhooks may reach. Its message says why; it is for the operator who wrote the
-    URL, never stored with an attempt (:data:`REFUSED` is)."""
+    """A destination outside what webhooks may reach. Its message says why (the kind of address, never an address
+    a name resolved to) and which setting would allow it; it is for the operator who wrote the URL, never stored
+    with an attempt (:data:`REFUSED` is)."""
 
 
 def parse_networks(value: str | Iterable[str | IPNetwork]) -> tuple[IPNetwork, ...]:
@@ -164,7 +167,7 @@ def check_url(url: str, allowed: Sequence[IPNetwork]) -> None:
     for candidate in addresses:
         reason = refusal(candidate, allowed)
         if reason is not None:
-            raise RefusedDestinationError(f"the webhook points at {reason}; allow its network explicitly, if meant")
+            raise RefusedDestinationError(f"the webhook points at {reason}; {TO_ALLOW}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,5 +198,6 @@ async def resolve(url: str, allowed: Sequence[IPNetwork]) -> Destination:
     for address in found:
         reason = refusal(address, allowed)
         if reason is not None:
-            raise RefusedDestinationError(f"the webhook's host resolves to {reason}")
+            # The kind of address only: which address a name resolves to is not the operator's to learn here.
+            raise RefusedDestinationError(f"the webhook's host {host} resolves to {reason}; {TO_ALLOW}")
     return Destination(host=host, port=port, addresses=tuple(found))
