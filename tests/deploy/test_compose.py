@@ -197,7 +197,7 @@ def test_no_secret_is_written_into_the_file() -> None:
     text = (REPO / "deploy" / "docker-compose.yml").read_text(encoding="utf-8")
     for password in re.findall(r"://[^:/\s]+:(\$\{[^}]*\}|[^@\s]+)@", text):
         assert password.startswith("${"), f"a literal password in docker-compose.yml: {password[:3]}..."
-    assert len(re.findall(r"://[^:/\s]+:(\$\{[^}]*\}|[^@\s]+)@", text)) == 7
+    assert len(re.findall(r"://[^:/\s]+:(\$\{[^}]*\}|[^@\s]+)@", text)) == 8
 
 
 # Kafka locked down as the local stack's (deploy/local/stack)
@@ -222,15 +222,21 @@ def _script_lines(name: str) -> str:
 def test_the_broker_authenticates_every_client_and_denies_what_no_acl_allows() -> None:
     broker = _properties(COMPOSE_DIR / "kafka.properties")
 
-    assert broker["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,SERVICES:SASL_PLAINTEXT,AGENCIES:SASL_SSL"
+    assert broker["listener.security.protocol.map"] == (
+        "CONTROLLER:SASL_PLAINTEXT,SERVICES:SASL_PLAINTEXT,AGENCIES:SASL_SSL"
+    )
     assert broker["listeners"] == "SERVICES://:9092,AGENCIES://:9094,CONTROLLER://127.0.0.1:9093"
     assert broker["controller.listener.names"] == "CONTROLLER"
     assert broker["inter.broker.listener.name"] == "SERVICES"
     assert broker["sasl.enabled.mechanisms"] == broker["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
     assert broker["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     assert broker["allow.everyone.if.no.acl.found"] == "false"
-    # ANONYMOUS is the broker itself on the controller listener, which is on the container's loopback only.
-    assert broker["super.users"] == "User:admin;User:ANONYMOUS"
+    # The controller's listener takes admin requests too: only the broker's own PLAIN login (no anonymous super user).
+    assert broker["sasl.mechanism.controller.protocol"] == broker["listener.name.controller.sasl.enabled.mechanisms"]
+    assert broker["sasl.mechanism.controller.protocol"] == "PLAIN"
+    assert broker["super.users"] == "User:admin;User:controller"
+    assert "ANONYMOUS" not in (COMPOSE_DIR / "kafka.properties").read_text(encoding="utf-8")
+    assert "listener.name.controller.plain.sasl.jaas.config" in _script_lines("kafka-start")
     assert broker["auto.create.topics.enable"] == "false"
     assert broker["listener.name.agencies.ssl.keystore.type"] == "PKCS12"
     assert broker["listener.name.agencies.ssl.keystore.location"] == "/etc/kafka/secrets/broker.p12"
@@ -333,7 +339,7 @@ def test_kafka_access_keeps_agencies_access_as_the_operator_and_names_the_ca_it_
 
     operator = OperatorKafkaSettings()
 
-    assert set(access["environment"]) <= _OPERATOR_VARIABLES | SHARED_VARIABLES
+    assert set(access["environment"]) <= _OPERATOR_VARIABLES | SHARED_VARIABLES | {"TIMPORA_AUDIT_DATABASE_URL"}
     assert access["command"] == ["timpora-agencies", "kafka", "watch"]
     assert access["command"][0] in _console_scripts()
     assert (operator.bootstrap_servers, operator.username) == ("kafka:9092", "admin")
@@ -380,9 +386,9 @@ def test_every_secret_comes_from_the_env_file_and_compose_refuses_to_start_witho
     ]
     in_urls = re.findall(r"://[^:/\s]+:(\$\{[^}]*\})@", text)
 
-    # Preflight's ten, Postgres's, the broker's two, kafka-setup's four, kafka-access's one, kafka-certs' one, the
-    # services' three, the mail relay's.
-    assert len(passwords) == 23
+    # Preflight's eleven, Postgres's, the broker's three, kafka-setup's four, kafka-access's one, kafka-certs' one,
+    # the services' three, the mail relay's.
+    assert len(passwords) == 25
     required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
     for value in passwords + in_urls:
         if _variable(value) in OPTIONAL_PASSWORDS:
@@ -422,7 +428,7 @@ def test_preflight_checks_every_password_compose_passes_before_anything_keeps_on
     assert checked == passed == in_example
     for name in checked:
         assert _variable(str(preflight["environment"][name])) == name
-    assert len(checked) == 10
+    assert len(checked) == 11
     # The relay's username beside its password: both empty is no login.
     assert preflight["environment"]["TIMPORA_ALERTS_SMTP_USERNAME"] == "${TIMPORA_ALERTS_SMTP_USERNAME:-}"
     # It comes first and keeps nothing itself.
