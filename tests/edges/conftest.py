@@ -32,6 +32,8 @@ class Running:
     process: ServiceProcess
     #: A key for the operations of the service's main users (immigration staff, agencies).
     key: str
+    #: A second key of the same kind, valid but never presented before a test presents it.
+    unused_key: str = ""
     #: The operators' key where the service has a second kind (the alerts' admin API).
     operator_key: str | None = None
 
@@ -81,15 +83,17 @@ async def start(
         await process.ready()
         database = databases[service]
         if service == "registry":
-            return Running(service, process, await operator_token(database))
+            return Running(service, process, await operator_token(database), await operator_token(database))
         if service == "alerts":
             return Running(
                 service,
                 process,
                 await issue(database, service, AGENCY_KEYS, AGENCY),
+                await issue(database, service, AGENCY_KEYS, AGENCY),
                 await issue(database, service, OPERATOR_KEYS, "edge-tests"),
             )
-        return Running(service, process, await issue(database, service, SHARING_KEYS, AGENCY))
+        keys = [await issue(database, service, SHARING_KEYS, AGENCY) for _ in range(2)]
+        return Running(service, process, *keys)
     except BaseException:
         await process.stop()
         raise

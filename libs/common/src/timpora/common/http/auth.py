@@ -6,6 +6,9 @@ before its dependencies (parsing the body): an unauthenticated caller is told 40
 """
 
 # No ``from __future__ import annotations``: FastAPI must see the closure's ``Depends(self.bearer)`` itself.
+import hashlib
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -18,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from timpora.common.http.ratelimit import RateLimiter
 
 PrincipalT = TypeVar("PrincipalT")
+#: How long a key that authenticated counts as known, and how many such keys a gate remembers.
+_RECENT_S = 600.0
+_RECENT_KEYS = 10_000
 #: Where a request keeps who it was authenticated as (per gate): a second look does not query again.
 _AUTHENTICATED = "timpora.authenticated"
 #: The attribute naming a dependency's gate, so that a route's gate can be found from its dependencies.
@@ -49,6 +55,10 @@ class BearerGate(Generic[PrincipalT]):
         self.lookup = lookup
         self.description = description
         self.refusal = refusal
+        # The keys (their hashes) that authenticated lately, and when. An address over its limit still has these
+        # looked up: a flood of bad keys from an address agencies share (an office's NAT, a proxy) must not lock
+        # out the agencies behind it. An unknown key from that address is refused unseen, as before.
+        self._recent: OrderedDict[bytes, float] = OrderedDict()
         # ``scheme`` names the kind of key in the OpenAPI document (a service with two kinds shows both).
         self.bearer = HTTPBearer(auto_error=False, scheme_name=scheme, description=description)
 
@@ -59,23 +69,38 @@ class BearerGate(Generic[PrincipalT]):
             return principal
         limiter = unauthenticated_limiter(request)
         address = request.client.host if request.client else ""
-        if (wait := limiter.waiting(address)) is not None:
+        credentials = await self.bearer(request)
+        token = None if credentials is None else hashlib.sha256(credentials.credentials.encode()).digest()
+        if (wait := limiter.waiting(address)) is not None and not self._recently_valid(token):
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 "too many requests without a valid key from this address",
                 headers={"Retry-After": f"{wait:.0f}"},
             )
-        credentials = await self.bearer(request)
         found = None
         if credentials is not None:
             sessions: async_sessionmaker[AsyncSession] = request.app.state.runtime.sessions
             async with sessions() as session:
                 found = await self.lookup(session, credentials.credentials)
         if found is None:
+            if token is not None:
+                self._recent.pop(token, None)  # revoked since: it is looked up no more past the limit
             limiter.check(address)  # counted; this answer is 401 whatever the count
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, self.refusal, headers={"WWW-Authenticate": "Bearer"})
+        if token is not None:
+            self._remember(token)
         known[id(self)] = found
         return found
+
+    def _recently_valid(self, token: bytes | None) -> bool:
+        seen = None if token is None else self._recent.get(token)
+        return seen is not None and time.monotonic() - seen < _RECENT_S
+
+    def _remember(self, token: bytes) -> None:
+        self._recent[token] = time.monotonic()
+        self._recent.move_to_end(token)
+        while len(self._recent) > _RECENT_KEYS:
+            self._recent.popitem(last=False)
 
     def dependency(self) -> Callable[..., Awaitable[PrincipalT]]:
         """The gate as a FastAPI dependency (its bearer scheme shows in the OpenAPI document)."""
