@@ -56,6 +56,49 @@ async def test_a_service_appends_and_reads_but_cannot_change_or_remove(
         await engine.dispose()
 
 
+@pytest.mark.parametrize(
+    "forged",
+    [
+        pytest.param(
+            "INSERT INTO audit.log (id, service, actor_kind, actor, action, target) OVERRIDING SYSTEM VALUE "
+            "VALUES (5, 'alerts', 'operator-key', 'alice', 'test', 'forged')",
+            id="another entry's number",
+        ),
+        pytest.param(
+            "INSERT INTO audit.log (recorded_at, service, actor_kind, actor, action, target) "
+            "VALUES ('2025-01-01', 'alerts', 'operator-key', 'alice', 'test', 'forged')",
+            id="a date in the past",
+        ),
+        pytest.param(
+            "INSERT INTO audit.log (db_role, service, actor_kind, actor, action, target) "
+            "VALUES ('timpora_alerts', 'alerts', 'operator-key', 'alice', 'test', 'forged')",
+            id="another role",
+        ),
+    ],
+)
+async def test_a_service_cannot_backdate_renumber_or_disguise_an_entry_and_the_database_names_its_role(
+    database_urls: dict[str, str], forged: str
+) -> None:
+    engine = create_async_engine(
+        database_urls["registry"], connect_args={"server_settings": {"search_path": "registry"}}
+    )
+    target = f"role-{uuid.uuid4()}"
+    try:
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with engine.begin() as connection:
+                await connection.execute(text(forged))
+        async with engine.begin() as connection:
+            await audit.record(connection, service="alerts", actor=Actor.command("x"), action="test", target=target)
+            role = await connection.scalar(text("SELECT db_role FROM audit.log WHERE target = :t"), {"t": target})
+            writer = await connection.scalar(text("SELECT session_user"))
+    finally:
+        await engine.dispose()
+    # Whatever service an entry claims, the role that wrote it is on it, as the database saw it.
+    assert role == writer
+    assert writer is not None
+    assert writer.endswith("registry")
+
+
 async def test_even_the_owner_cannot_update_delete_or_truncate_by_mistake(
     database_admin: asyncpg.Connection,
 ) -> None:

@@ -19,8 +19,9 @@ its name; an entry is written in the transaction of the change it records, so ne
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
+import os
+import pwd
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -107,9 +108,11 @@ class Actor:
 
 
 def _os_user() -> str | None:
+    # The account the process runs as, from the system's user database: not $USER or $LOGNAME, which whoever
+    # runs the command can set to any name.
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container's uid without a passwd entry
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a container's uid without a passwd entry
         return None
 
 
@@ -290,6 +293,8 @@ def ddl(owner: str, writers: Sequence[str]) -> list[str]:
             old_value jsonb,
             new_value jsonb
         )""",
+        # Which database role wrote the entry: the database's to say, never the writer's (no grant on the column).
+        f"ALTER TABLE {schema}.log ADD COLUMN IF NOT EXISTS db_role text NOT NULL DEFAULT session_user",
         f"CREATE INDEX IF NOT EXISTS log_by_target ON {schema}.log (target, id)",
         f"""CREATE OR REPLACE FUNCTION {schema}.append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -307,9 +312,17 @@ def ddl(owner: str, writers: Sequence[str]) -> list[str]:
         role = _quote(writer)
         statements += [
             f"GRANT USAGE ON SCHEMA {schema} TO {role}",
-            f"GRANT SELECT, INSERT ON {schema}.log TO {role}",
+            f"GRANT SELECT ON {schema}.log TO {role}",
+            # Only what an entry says, column by column: its number, its time and the role that wrote it are the
+            # database's (a writer cannot backdate an entry, take another's number or claim another role).
+            f"REVOKE INSERT ON {schema}.log FROM {role}",
+            f"GRANT INSERT ({', '.join(_WRITTEN)}) ON {schema}.log TO {role}",
         ]
     return statements
+
+
+#: The columns a service writes; ``id``, ``recorded_at`` and ``db_role`` the database fills in.
+_WRITTEN = ("service", "actor_kind", "actor", "os_user", "key_id", "action", "target", "old_value", "new_value")
 
 
 def _quote(identifier: str) -> str:
