@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import LAJING, Person
@@ -25,6 +25,7 @@ from tests.support.receivers import RECEIVERS_NETWORK, webhook_receiver
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
 from timpora.alerts.channels.webhook import WebhookSender, new_secret
 from timpora.alerts.models import agencies
+from timpora.common.disclosures import log_table
 from timpora.common.register.destinations import REFUSED, category, parse_networks
 
 
@@ -112,6 +113,11 @@ class TestThroughTheQueue:
             for attempt in webhook["history"]
         ] == [("refused", None, REFUSED, 0)]
         assert service.webhook.requests == []  # nothing was contacted
+        # Nothing left, so nothing is on the disclosure record as sent by webhook (the e-mail went, and is).
+        async with service.runtime.engine.connect() as connection:
+            statement = select(log_table.c.channel).where(log_table.c.record_ids.contains([person.foreigner_id]))
+            channels = set((await connection.execute(statement)).scalars())
+        assert "webhook" not in channels
 
     async def test_enabling_a_webhook_that_resolves_to_a_refused_address_is_refused(
         self, service: AlertsUnderTest

@@ -47,6 +47,7 @@ from timpora.common.disclosures import Channel as DisclosureChannel
 from timpora.common.disclosures import Disclosure, DisclosureLog
 from timpora.common.events import KafkaRecord
 from timpora.common.kafka.producer import EventProducer
+from timpora.common.register import destinations
 from timpora.common.register.members import Agency, Channel
 from timpora.common.topics import TopicCatalog
 
@@ -80,6 +81,8 @@ class Prepared:
     delivery: queue.Claimed
     refused: str | None = None
     disclosures: list[Disclosure] = field(default_factory=list)
+    #: Its webhook's address is one webhooks may not reach: nothing will leave, so nothing is disclosed.
+    destination_refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,7 @@ class DeliveryWorker:
         if not claimed or directory is None:
             return 0
         prepared = [self._prepare(delivery, directory, now) for delivery in claimed]
+        prepared = list(await asyncio.gather(*(self._screened(item, directory) for item in prepared)))
         # On the record before anything leaves; if the record cannot be written nothing is sent, and the lease
         # brings the deliveries back.
         await self._disclosures.record([record for item in prepared for record in item.disclosures])
@@ -171,6 +175,18 @@ class DeliveryWorker:
             await queue.record_attempts(session, settled)
             await self._track_endpoints(session, directory, settled)
         return len(claimed)
+
+    async def _screened(self, item: Prepared, directory: Directory) -> Prepared:
+        """The delivery as it may go, its webhook's destination checked first: a call to an address webhooks may
+        not reach would be refused when sent (the sender checks again, on the address it dials), and must not be
+        on the disclosure record as if something had left."""
+        agency = directory.agencies.get(item.delivery.agency_id)
+        webhook = None if agency is None else agency.channels.webhook
+        if item.refused is not None or item.delivery.channel is not Channel.WEBHOOK or webhook is None:
+            return item
+        if await self._webhook.refuses(str(webhook.url)):
+            return Prepared(item.delivery, destination_refused=True)
+        return item
 
     async def measure(self) -> None:
         self._measured_at = time.monotonic()
@@ -230,6 +246,9 @@ class DeliveryWorker:
         attempted_at = self._clock.now()
         started = time.perf_counter()
         agency = directory.agencies.get(delivery.agency_id)
+        if prepared.destination_refused:
+            # Dead with the fixed reason, no code, no time: the queue does not tell how the network answered.
+            return Attempt(AttemptResult(AttemptOutcome.REFUSED, None, destinations.REFUSED), attempted_at, 0)
         if agency is None or prepared.refused is not None:
             result = AttemptResult(AttemptOutcome.REJECTED, None, prepared.refused or "agency not in the register")
         else:

@@ -71,6 +71,18 @@ class WebhookSender:
         #: Networks the operator allows webhooks into besides the public internet (none by default).
         self._allowed = tuple(allowed)
 
+    async def refuses(self, url: str) -> bool:
+        """Whether ``url`` resolves only to addresses webhooks may not reach (a name that does not resolve now is
+        not refused here: its send is retried as any unreachable receiver's)."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await destinations.resolve(url, self._allowed)
+        except destinations.RefusedDestinationError:
+            return True
+        except (TimeoutError, OSError, ValueError):
+            return False
+        return False
+
     async def send(self, url: str, secret: str, *, message_id: str, timestamp: datetime, body: bytes) -> AttemptResult:
         """POSTs ``body`` (UTF-8 JSON) once, signed with ``secret``.
 
