@@ -15,7 +15,10 @@ import pytest
 from tests.support import register as register_variants
 from tests.support.processes import ServiceProcess, service_environment, start_service
 from tests.support.waiting import until
+from timpora.alerts.access import AGENCY_KEYS as ALERTS_KEYS
+from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.sharing.access import KEYS as SHARING_KEYS
 
 #: What each service's agencies read with their key.
 READ = {"alerts": "/v1/alerts", "sharing": "/v1/agreement"}
@@ -39,8 +42,18 @@ def _keys(
     )
 
 
+async def _in_force(service: str, database: DatabaseSettings, key: str) -> bool:
+    store = ALERTS_KEYS if service == "alerts" else SHARING_KEYS
+    engine = make_engine(database, application_name="timpora-tests", schema=service)
+    try:
+        async with make_session_factory(engine)() as session:
+            return await store.authenticate(session, key) is not None
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.timeout(300)
-async def test_keys_are_issued_only_to_members_and_stop_working_when_the_member_leaves(
+async def test_keys_are_issued_only_to_members_and_stop_working_when_the_member_leaves(  # noqa: C901 - one story
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], tmp_path: Path
 ) -> None:
     register_file = register_variants.write(tmp_path / "register.yaml", register_variants.shipped())
@@ -88,6 +101,34 @@ async def test_keys_are_issued_only_to_members_and_stop_working_when_the_member_
             await until(refused_by_both, what="the removed member's keys refused by both services", timeout_s=30)
             for service in READ:
                 assert await status(service, STAYING) == 200, service  # everyone else's keys still work
+
+            async def revoked_in_both() -> bool:
+                return [
+                    await _in_force(service, database_settings[service], keys[service, LEAVING]) for service in READ
+                ] == [
+                    False,
+                    False,
+                ]
+
+            # Not only refused while the member is away: revoked, by each service as it takes the change.
+            await until(revoked_in_both, what="the removed member's keys revoked by both services", timeout_s=30)
+
+            # The member comes back (a renewed agreement, or its id reused): its old keys stay dead, a new one works.
+            register_variants.write(register_file, register_variants.shipped())
+            old = {service: keys[service, LEAVING] for service in READ}
+            for service in READ:
+                database = database_settings[service]
+                issued = _keys(service, kafka_settings, database, register_file, "issue", LEAVING, "--operator", "t")
+                assert issued.returncode == 0, (service, issued.stderr)
+                keys[service, LEAVING] = issued.stdout.strip()
+
+            async def new_keys_work() -> bool:
+                return [await status(service, LEAVING) for service in READ] == [200, 200]
+
+            await until(new_keys_work, what="the returning member's new keys taken by both services", timeout_s=30)
+            for service in READ:
+                keys[service, LEAVING] = old[service]
+                assert await status(service, LEAVING) == 401, service
     finally:
         for process in processes.values():
             await process.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select, update
@@ -62,6 +62,20 @@ class KeyStore:
             .returning(columns[self.holder])
         )
         return holder
+
+    async def revoke_all_but(self, session: AsyncSession, holders: Iterable[str]) -> list[tuple[uuid.UUID, str]]:
+        """Revokes every key in force whose holder is not in ``holders``; returns (key id, holder) of each.
+
+        A member removed from the register loses its keys for good: were it added again (a renewed agreement, an
+        id reused by another body), keys issued before, perhaps leaked since, must not come back to life."""
+        columns = self.table.c
+        revoked = await session.execute(
+            update(self.table)
+            .where(columns[self.holder].not_in(list(holders)), columns.revoked_at.is_(None))
+            .values(revoked_at=func.now())
+            .returning(columns.id, columns[self.holder])
+        )
+        return [(row[0], row[1]) for row in revoked]
 
     async def active(self, session: AsyncSession, key_id: uuid.UUID) -> bool:
         """Whether the key is still in force (not revoked since it was presented)."""

@@ -21,6 +21,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from timpora.alerts.access import AGENCY_KEYS
 from timpora.alerts.domain.routing import Directory
 from timpora.alerts.models import agencies
 from timpora.common import audit, register
@@ -82,6 +83,9 @@ async def sync_file(session: AsyncSession, declared: Sequence[Agency], *, now: d
         .returning(agencies.c.id, agencies.c.definition)
     )
     changes += [("register.member.remove", row.id, row.definition, None) for row in removed]
+    # A member gone from the register takes its keys with it (AGENCY_KEYS.revoke_all_but says why).
+    for key_id, holder in await AGENCY_KEYS.revoke_all_but(session, [agency.id for agency in declared]):
+        changes.append((f"{AGENCY_KEYS.table.name}.revoke", holder, {"key_id": str(key_id)}, None))
     actor = audit.Actor.register(source)
     for action, agency_id, old, new in changes:
         await audit.record(session, service="alerts", actor=actor, action=action, target=agency_id, old=old, new=new)

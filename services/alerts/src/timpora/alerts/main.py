@@ -1,8 +1,10 @@
 """The alerts service process: ``timpora-alerts serve`` (HTTP API, Kafka consumer, delivery, escalation)
 or ``timpora-alerts migrate``, ``keys``, ``operators``, ``check``."""
 
+import asyncio
 import contextlib
 import functools
+import logging
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -70,6 +72,7 @@ def _setup(runtime: ServiceRuntime) -> None:
         batch_size=settings.consumer_batch_size,
     )
     runtime.startup.append(functools.partial(_load_directory, runtime, alerting))
+    runtime.workers.append(functools.partial(_follow_the_register, alerting))
     # trust_env=False: no proxy, .netrc or certificate bundle from the environment carries personal data elsewhere.
     client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
     runtime.shutdown.append(client.aclose)
@@ -100,6 +103,20 @@ def _setup(runtime: ServiceRuntime) -> None:
             topic=catalog.registry_events.name,
         )
     )
+
+
+log = logging.getLogger(__name__)
+
+
+async def _follow_the_register(alerting: Alerting, every_s: float = 1.0) -> None:
+    """Takes a register change within a second even while no event or delivery asks for the directory: a member
+    removed loses its keys at once (and for good), not at the next event."""
+    while True:
+        try:
+            await alerting.directory_cache.sync()
+        except Exception:  # noqa: BLE001 - a bad round is logged by sync and tried again; the worker must live
+            log.warning("register change not taken yet; trying again")
+        await asyncio.sleep(every_s)
 
 
 async def _load_directory(runtime: ServiceRuntime, alerting: Alerting) -> None:

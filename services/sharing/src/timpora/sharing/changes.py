@@ -21,11 +21,12 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from timpora.common import register
+from timpora.common import audit, register
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.register.agreements import Agreement
 from timpora.common.service import ServiceRuntime
 from timpora.sharing import rebuild
+from timpora.sharing.access import KEYS
 from timpora.sharing.domain import registry as agreement_registry
 from timpora.sharing.models import agreements as agreement_rows
 from timpora.sharing.models import projection_history, projections
@@ -49,6 +50,17 @@ class RegisterWatcher:
             await agreement_registry.record(
                 session, list(current.agreements.values()), source=self._settings.register_file
             )
+            # A member gone from the register takes its keys with it (KeyStore.revoke_all_but says why).
+            actor = audit.Actor.register(self._settings.register_file)
+            for key_id, holder in await KEYS.revoke_all_but(session, current.members):
+                await audit.record(
+                    session,
+                    service="sharing",
+                    actor=actor,
+                    action=f"{KEYS.table.name}.revoke",
+                    target=holder,
+                    old={"key_id": str(key_id)},
+                )
         self._topics = set(current.members)
 
     async def run(self) -> None:
@@ -74,6 +86,17 @@ class RegisterWatcher:
             await agreement_registry.record(
                 session, list(current.agreements.values()), source=self._settings.register_file
             )
+            # A member gone from the register takes its keys with it (KeyStore.revoke_all_but says why).
+            actor = audit.Actor.register(self._settings.register_file)
+            for key_id, holder in await KEYS.revoke_all_but(session, current.members):
+                await audit.record(
+                    session,
+                    service="sharing",
+                    actor=actor,
+                    action=f"{KEYS.table.name}.revoke",
+                    target=holder,
+                    old={"key_id": str(key_id)},
+                )
         new_members = set(current.members) - self._topics
         if new_members:
             catalog = self._settings.kafka.catalog
