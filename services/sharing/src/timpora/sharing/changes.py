@@ -20,6 +20,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common import audit, register
 from timpora.common.kafka.admin import ensure_topics
@@ -47,21 +48,23 @@ class RegisterWatcher:
         """At start: keeps every agreement version; a changed agreement that kept its version stops the start."""
         current = register.current(self._settings.register_file)
         async with self._runtime.sessions() as session, session.begin():
-            await agreement_registry.record(
-                session, list(current.agreements.values()), source=self._settings.register_file
-            )
-            # A member gone from the register takes its keys with it (KeyStore.revoke_all_but says why).
-            actor = audit.Actor.register(self._settings.register_file)
-            for key_id, holder in await KEYS.revoke_all_but(session, current.members):
-                await audit.record(
-                    session,
-                    service="sharing",
-                    actor=actor,
-                    action=f"{KEYS.table.name}.revoke",
-                    target=holder,
-                    old={"key_id": str(key_id)},
-                )
+            await self._take(session, current)
         self._topics = set(current.members)
+
+    async def _take(self, session: AsyncSession, current: register.Register) -> None:
+        """Keeps every agreement version, and revokes the keys of members gone from the register."""
+        await agreement_registry.record(session, list(current.agreements.values()), source=self._settings.register_file)
+        # A member gone from the register takes its keys with it (KeyStore.revoke_all_but says why).
+        actor = audit.Actor.register(self._settings.register_file)
+        for key_id, holder in await KEYS.revoke_all_but(session, current.members):
+            await audit.record(
+                session,
+                service="sharing",
+                actor=actor,
+                action=f"{KEYS.table.name}.revoke",
+                target=holder,
+                old={"key_id": str(key_id)},
+            )
 
     async def run(self) -> None:
         while True:
@@ -83,20 +86,7 @@ class RegisterWatcher:
         if state == self._handled:
             return False
         async with self._runtime.sessions() as session, session.begin():
-            await agreement_registry.record(
-                session, list(current.agreements.values()), source=self._settings.register_file
-            )
-            # A member gone from the register takes its keys with it (KeyStore.revoke_all_but says why).
-            actor = audit.Actor.register(self._settings.register_file)
-            for key_id, holder in await KEYS.revoke_all_but(session, current.members):
-                await audit.record(
-                    session,
-                    service="sharing",
-                    actor=actor,
-                    action=f"{KEYS.table.name}.revoke",
-                    target=holder,
-                    old={"key_id": str(key_id)},
-                )
+            await self._take(session, current)
         new_members = set(current.members) - self._topics
         if new_members:
             catalog = self._settings.kafka.catalog

@@ -103,50 +103,6 @@ class KafkaSecurityError(RuntimeError):
 # --- the requests ---------------------------------------------------------------------------------------
 
 
-class _CreateAclsResponseV1(Response):
-    API_KEY = 30
-    API_VERSION = 1
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        ("results", Array(("error_code", Int16), ("error_message", String("utf-8")))),
-    )
-
-
-class _CreateAclsRequestV1(RequestStruct):
-    API_KEY = 30
-    API_VERSION = 1
-    RESPONSE_TYPE = _CreateAclsResponseV1
-    SCHEMA = Schema(
-        (
-            "creations",
-            Array(
-                ("resource_type", Int8),
-                ("resource_name", String("utf-8")),
-                ("resource_pattern_type", Int8),
-                ("principal", String("utf-8")),
-                ("host", String("utf-8")),
-                ("operation", Int8),
-                ("permission_type", Int8),
-            ),
-        )
-    )
-
-
-class _CreateAcls(Request[_CreateAclsRequestV1]):
-    API_KEY = 30
-
-    def __init__(self, bindings: Sequence[AclBinding]) -> None:
-        self._bindings = bindings
-
-    def build(self, request_struct_class: type[_CreateAclsRequestV1]) -> _CreateAclsRequestV1:
-        return request_struct_class(
-            [
-                (b.resource_type, b.resource_name, b.pattern, b.principal, "*", b.operation, Permission.ALLOW)
-                for b in self._bindings
-            ]
-        )
-
-
 _FILTER = (
     ("resource_type", Int8),
     ("resource_name", String("utf-8")),
@@ -165,6 +121,37 @@ _ACL = (
     ("operation", Int8),
     ("permission_type", Int8),
 )
+
+
+class _CreateAclsResponseV1(Response):
+    API_KEY = 30
+    API_VERSION = 1
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        ("results", Array(("error_code", Int16), ("error_message", String("utf-8")))),
+    )
+
+
+class _CreateAclsRequestV1(RequestStruct):
+    API_KEY = 30
+    API_VERSION = 1
+    RESPONSE_TYPE = _CreateAclsResponseV1
+    SCHEMA = Schema(("creations", Array(*_ACL)))
+
+
+class _CreateAcls(Request[_CreateAclsRequestV1]):
+    API_KEY = 30
+
+    def __init__(self, bindings: Sequence[AclBinding]) -> None:
+        self._bindings = bindings
+
+    def build(self, request_struct_class: type[_CreateAclsRequestV1]) -> _CreateAclsRequestV1:
+        return request_struct_class(
+            [
+                (b.resource_type, b.resource_name, b.pattern, b.principal, "*", b.operation, Permission.ALLOW)
+                for b in self._bindings
+            ]
+        )
 
 
 class _DescribeAclsResponseV1(Response):
