@@ -41,16 +41,21 @@ class Caller:
         return self.key.holder
 
 
-async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Caller:
+def agreement_in_force(runtime: Runtime, agency_id: str) -> Agreement | None:
+    """The agency's agreement in force now, as the register on disk says; None without one (or not a member)."""
     settings = narrow(runtime.settings, SharingSettings)
+    member = register.current(settings.register_file).members.get(agency_id)
+    return None if member is None else member.agreement_at(runtime.clock.now())
+
+
+async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Caller:
     limiter: RateLimiter[UUID] = request.app.state.rate_limiter
     wait = limiter.check(key.key_id)
     if wait is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, "too many requests for this key", headers={"Retry-After": f"{wait:.0f}"}
         )
-    member = register.current(settings.register_file).members.get(key.holder)
-    agreement = None if member is None else member.agreement_at(runtime.clock.now())
+    agreement = agreement_in_force(runtime, key.holder)
     if agreement is None:
         # No agreement in force, nothing shared: not even whether the agency once had one.
         raise HTTPException(status.HTTP_403_FORBIDDEN, "no data-sharing agreement in force for this agency")

@@ -25,7 +25,6 @@ from sqlalchemy import ColumnElement, Date, Text, and_, cast, false, func, not_,
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timpora.common import register
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
@@ -36,7 +35,7 @@ from timpora.common.spreadsheets import DictWriter
 from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql
 from timpora.common.types import Nationality, RegionCode
 from timpora.sharing.access import KEYS
-from timpora.sharing.api.deps import AGENCY_RESPONSES, Caller, CurrentCaller
+from timpora.sharing.api.deps import AGENCY_RESPONSES, Caller, CurrentCaller, agreement_in_force
 from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
 from timpora.sharing.models import projections
 from timpora.sharing.settings import SharingSettings
@@ -295,9 +294,7 @@ class ExportCutShortError(Exception):
 async def _still_entitled(runtime: Runtime, session: AsyncSession, caller: Caller) -> bool:
     """The caller as :func:`get_caller` would see it now: its key in force, its member in the register, the same
     agreement version in force today. A long export is re-checked before each page."""
-    settings = narrow(runtime.settings, SharingSettings)
-    member = register.current(settings.register_file).members.get(caller.agency_id)
-    agreement = None if member is None else member.agreement_at(runtime.clock.now())
+    agreement = agreement_in_force(runtime, caller.agency_id)
     if agreement is None or agreement.version != caller.agreement.version:
         return False
     return await KEYS.active(session, caller.key.key_id)
