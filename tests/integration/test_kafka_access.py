@@ -47,12 +47,16 @@ from timpora.common.kafka.admin import admin_session, ensure_topics
 from timpora.common.kafka.broker import client_options
 from timpora.common.kafka.security import (
     AclBinding,
+    AclFilter,
     KafkaSecurityError,
     Operation,
     PatternType,
     ResourceType,
     create_acls,
+    delete_acls,
+    scram_users,
     set_scram_password,
+    user,
 )
 from timpora.common.register import Register, load
 from timpora.common.register.kafka_access import (
@@ -415,6 +419,28 @@ async def test_sync_takes_access_from_a_member_removed_or_whose_agreement_ended_
     )
     # A second round finds nothing to change.
     assert await granted.access.sync(_register(tmp_path, change), NOW) == []
+
+
+async def test_sync_finishes_a_revocation_that_left_a_login_without_rules(granted: Granted, tmp_path: Path) -> None:
+    # A revocation that stopped after removing the rules (the broker went away, say) leaves the login behind.
+    police = granted.logins[POLICE]
+    username = agency_username(granted.kafka.catalog, POLICE)
+    async with admin_session(granted.kafka) as client:
+        await delete_acls(client, [AclFilter(principal=user(username))])
+        assert username in await scram_users(client)
+
+    changes = await granted.access.sync(_register(tmp_path, lambda document: document), NOW)
+
+    assert changes == [f"{POLICE}: access revoked (a login left without rules)"]
+    async with admin_session(granted.kafka) as client:
+        assert username not in await scram_users(client)
+    await _refused(
+        _consume(as_agency(police), granted.kafka.catalog.agency_events(POLICE).name, f"{police.group_prefix}m"),
+        KafkaError,
+    )
+    # Granting again works as before, and a second round finds nothing to change.
+    assert (await granted.grant(POLICE)).username == username
+    assert await granted.access.sync(_register(tmp_path, lambda document: document), NOW) == []
 
 
 async def test_the_keeper_beside_the_services_takes_access_from_a_member_as_it_leaves_the_register(

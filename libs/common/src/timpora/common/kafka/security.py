@@ -317,6 +317,46 @@ class _AlterScram(Request[_AlterScramRequestV0]):
         return request_struct_class(list(self._deletions), list(self._upsertions), {})
 
 
+class _DescribeScramResponseV0(Response):
+    API_KEY = 50
+    API_VERSION = 0
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        ("error_code", Int16),
+        ("error_message", CompactString("utf-8")),
+        (
+            "results",
+            CompactArray(
+                ("user", CompactString("utf-8")),
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                ("credential_infos", CompactArray(("mechanism", Int8), ("iterations", Int32), ("tags", TaggedFields))),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class _DescribeScramRequestV0(RequestStruct):
+    FLEXIBLE_VERSION = True
+    API_KEY = 50
+    API_VERSION = 0
+    RESPONSE_TYPE = _DescribeScramResponseV0
+    SCHEMA = Schema(
+        ("users", CompactArray(("name", CompactString("utf-8")), ("tags", TaggedFields))),
+        ("tags", TaggedFields),
+    )
+
+
+class _DescribeScram(Request[_DescribeScramRequestV0]):
+    API_KEY = 50
+
+    def build(self, request_struct_class: type[_DescribeScramRequestV0]) -> _DescribeScramRequestV0:
+        # A null list asks for every user that has a credential.
+        return request_struct_class(None, {})
+
+
 # --- what the platform calls ------------------------------------------------------------------------------
 
 
@@ -394,6 +434,13 @@ async def delete_scram_user(admin: AIOKafkaAdminClient, username: str) -> bool:
             return False
         _raise_for(code, message, f"could not remove the credential of {username}")
     return True
+
+
+async def scram_users(admin: AIOKafkaAdminClient) -> list[str]:
+    """Every user that has a SCRAM credential, by name (never its credential)."""
+    response = await _send(admin, _DescribeScram())
+    _raise_for(response.error_code, response.error_message, "could not list SCRAM users")
+    return sorted(name for name, code, _message, _infos, _tags in response.results if not code)
 
 
 #: ResourceNotFoundException: the user has no such credential.

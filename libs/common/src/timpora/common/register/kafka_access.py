@@ -53,6 +53,7 @@ from timpora.common.kafka.security import (
     delete_acls,
     delete_scram_user,
     describe_acls,
+    scram_users,
     set_scram_password,
     user,
 )
@@ -253,10 +254,14 @@ class AgencyAccess:
         username = agency_username(catalog, agency_id)
         password = secrets.token_urlsafe(32)
         async with admin_session(self._admin) as client:
-            # A new password replaces the old one at once (a rotation); the rules are made exactly the register's.
+            # The rules are made exactly the register's first, then the new password replaces the old one at once
+            # (a rotation). In that order a login never exists without its rules, which is how the keeper knows
+            # a revocation left unfinished (rules gone, login kept) and finishes it.
+            wanted = set(self.wanted(granted))
+            have = set(await describe_acls(client, AclFilter(principal=user(username))))
+            await delete_acls(client, [AclFilter.exactly(rule) for rule in sorted(have - wanted)])
+            await create_acls(client, sorted(wanted - have))
             await set_scram_password(client, username, password)
-            await delete_acls(client, [AclFilter(principal=user(username))])
-            await create_acls(client, self.wanted(granted))
         return Credentials(
             agency_servers,
             username,
@@ -280,10 +285,16 @@ class AgencyAccess:
         return bool(removed) or had_login
 
     async def granted(self) -> dict[str, list[AclBinding]]:
-        """The rules of every agency principal of this namespace, by agency id."""
+        """The rules of every agency principal of this namespace that has rules or a login, by agency id (a login
+        without rules has an empty list)."""
         async with admin_session(self._admin) as client:
             rules = await describe_acls(client, AclFilter())
+            logins = await scram_users(client)
         found: dict[str, list[AclBinding]] = {}
+        for login in logins:
+            agency_id = agency_of(self._catalog, user(login))
+            if agency_id is not None:
+                found[agency_id] = []
         for rule in rules:
             agency_id = agency_of(self._catalog, rule.principal)
             if agency_id is not None:
@@ -301,7 +312,14 @@ class AgencyAccess:
             granted = entitlement(register, agency_id, moment)
             principal = agency_username(self._catalog, agency_id)
             old: Mapping[str, object] = {"principal": principal, "topics": _topics_of(rules)}
-            if not granted.anything:
+            if not rules:
+                # A login without rules: a revocation that stopped between its two steps (grant never leaves
+                # one). It can read nothing, but it is no login anyone should hold: finished here.
+                await self.revoke(agency_id)
+                why = "a login left without rules"
+                new_value = {"principal": principal, "topics": [], "reason": why}
+                change = Change(agency_id, f"{agency_id}: access revoked ({why})", "kafka.revoke", old, new_value)
+            elif not granted.anything:
                 await self.revoke(agency_id)
                 why = "not in the register" if agency_id not in register.members else "no agreement in force"
                 new_value = {"principal": principal, "topics": [], "reason": why}
