@@ -92,6 +92,81 @@ async def test_a_body_at_the_limit_is_taken_whole_and_one_over_it_writes_nothing
     assert found.json()["items"] == []
 
 
+@pytest.fixture
+async def tight_registry(
+    stack: Stack, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+) -> AsyncIterator[Running]:
+    """The registry with a short body timeout and room for four connections at once."""
+    kafka = stack.kafka.model_copy(update={"namespace": new_namespace()})
+    prefix = "TIMPORA_REGISTRY_"
+    settings = {"HTTP__BODY_TIMEOUT_S": "2", "HTTP__MAX_CONNECTIONS": "4", "RELAY__ENABLED": "false"}
+    started = await start(
+        "registry", kafka, database_settings, tmp_path / "registry.log", {prefix + k: v for k, v in settings.items()}
+    )
+    try:
+        yield started
+    finally:
+        await started.process.stop()
+        await delete_namespace(kafka)
+
+
+async def _connect(running: Running) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    url = httpx.URL(running.url)
+    assert url.port is not None
+    return await asyncio.open_connection(url.host, url.port)
+
+
+async def test_a_body_that_trickles_in_is_refused_408_once_its_time_is_up(tight_registry: Running) -> None:
+    registry = tight_registry
+    person = arrival()
+    body = json.dumps(person).encode()
+    reader, writer = await _connect(registry)
+    try:
+        head = (
+            f"POST /v1/arrivals HTTP/1.1\r\nHost: registry\r\nAuthorization: Bearer {registry.key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        # Everything but the last byte, then nothing more: the body never completes.
+        writer.write(head.encode() + body[:-1])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(65536), timeout=60)
+    finally:
+        writer.close()
+
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 408"), answer
+    assert json.loads(rest.partition(b"\r\n\r\n")[2]) == {"detail": "the request body did not arrive within 2 s"}
+    async with httpx.AsyncClient(base_url=registry.url, headers=auth(registry.key), timeout=30) as client:
+        found = await client.get("/v1/foreigners", params={"passport_number": person["passport"]["number"]})
+    assert found.json()["items"] == []
+
+
+async def test_connections_beyond_the_limit_are_answered_503_and_served_again_once_they_close(
+    tight_registry: Running,
+) -> None:
+    registry = tight_registry
+    # Three connections held open, saying nothing: with the fourth, the limit is reached.
+    held = [await _connect(registry) for _ in range(3)]
+    try:
+        async with httpx.AsyncClient(base_url=registry.url, timeout=30) as client:
+            refused = await client.get("/healthz")
+    finally:
+        for _, writer in held:
+            writer.close()
+            await writer.wait_closed()
+    assert refused.status_code == 503
+
+    async with httpx.AsyncClient(base_url=registry.url, timeout=30) as client:
+        # The server notices the closed connections as it reads them: asked again until it has.
+        answer = await client.get("/healthz")
+        for _ in range(100):
+            if answer.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+            answer = await client.get("/healthz")
+    assert answer.status_code == 200
+
+
 @pytest.mark.parametrize("service", SERVICES)
 async def test_requests_without_a_valid_key_are_limited_per_client_address(
     services: dict[str, Running], service: str

@@ -119,9 +119,13 @@ def test_no_url_token_or_password_survives_masking(secret: str, name: str) -> No
         "webhook": {"url": "https://hooks.example/t", "secret": secret, "secret_env": "TIMPORA_WEBHOOK_SECRET_X"},
         "nested": [{"password": secret}, {"api_key": secret}],
         "keys": [f"tak_{secret}", f"tao_{secret}", f"tsk_{secret}", f"tmp_{secret}", f"whsec_{secret}"],
+        "in_path": f"https://hooks.slack.example/services/T0001/B0002/{secret}9Zq8",
+        "headers": {"X-Api-Key": secret, "apiKey": secret, "clientSecret": secret, "Cookie": secret},
+        "passphrase": secret,
     }
     masked = mask(document)
     assert secret not in repr(masked)
     assert masked["webhook"]["secret_env"] == "TIMPORA_WEBHOOK_SECRET_X"  # noqa: S105 - a variable's name, kept
     assert masked["url"].startswith("https://hooks.example/timpora?")  # where it points stays readable
     assert masked["with_userinfo"] == "https://***@hooks.example/timpora"
+    assert masked["in_path"] == "https://hooks.slack.example/services/T0001/B0002/***"

@@ -119,7 +119,11 @@ def _os_user() -> str | None:
 # --- masking -------------------------------------------------------------------------------------------------
 
 #: Keys whose values are secret wherever they appear (``secret_env`` only names a variable, and is kept).
-_SECRET_KEY = re.compile(r"(^|_)(secret|password|passwd|token|api_key|key|credentials?|authorization)$", re.IGNORECASE)
+#: Matched on the key lowercased without ``_`` and ``-``, so ``apiKey``, ``X-Api-Key`` and ``client_secret`` are too.
+_SECRET_KEY = re.compile(r"(secret|password|passwd|passphrase|token|key|credentials?|authorization|bearer|cookie)$")
+#: A URL path segment that looks like a token (Slack's and many webhook receivers' URLs carry one there): long,
+#: of a token's characters, with letters and digits both.
+_PATH_TOKEN = re.compile(r"^(?=[^/]*[0-9])(?=[^/]*[A-Za-z])[A-Za-z0-9_.~=-]{16,}$")
 #: Values that are one of this system's secrets whatever their key: API keys, operator tokens, webhook secrets.
 _SECRET_VALUE = re.compile(r"^(tak_|tao_|tsk_|tmp_|whsec_)\S+$")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
@@ -127,13 +131,13 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 def mask(value: Any) -> Any:  # noqa: ANN401 - any JSON value
     """``value`` with every secret replaced by ``***``: values under secret-sounding keys, this system's keys and
-    tokens, pydantic secrets, and in URLs the userinfo and every query value (tokens ride there)."""
+    tokens, pydantic secrets, and in URLs the userinfo, token-like path segments and every query value (tokens
+    ride there)."""
     if isinstance(value, SecretStr | SecretBytes):
         return MASK
     if isinstance(value, Mapping):
         return {
-            str(key): MASK if _SECRET_KEY.search(str(key)) and item is not None else mask(item)
-            for key, item in value.items()
+            str(key): MASK if _secret_key(str(key)) and item is not None else mask(item) for key, item in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
         return [mask(item) for item in value]
@@ -142,6 +146,10 @@ def mask(value: Any) -> Any:  # noqa: ANN401 - any JSON value
     if isinstance(value, UUID | date | time):
         return str(value) if isinstance(value, UUID) else value.isoformat()
     return value
+
+
+def _secret_key(key: str) -> bool:
+    return _SECRET_KEY.search(key.lower().replace("_", "").replace("-", "")) is not None
 
 
 def _masked_text(text: str) -> str:
@@ -162,7 +170,8 @@ def _masked_url(url: str) -> str:
     query = urlencode([(name, MASK) for name, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
     if parts.query and not query:
         query = MASK  # a query that is not name=value pairs is a token on its own
-    return urlunsplit((parts.scheme, netloc, parts.path, query, MASK if parts.fragment else ""))
+    path = "/".join(MASK if _PATH_TOKEN.match(segment) else segment for segment in parts.path.split("/"))
+    return urlunsplit((parts.scheme, netloc, path, query, MASK if parts.fragment else ""))
 
 
 # --- writing and reading -------------------------------------------------------------------------------------

@@ -256,7 +256,9 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.unauthenticated_limiter = RateLimiter[str](per_minute=runtime.settings.http.unauthenticated_per_minute)
-    app.add_middleware(BodyLimit, max_bytes=runtime.settings.http.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=runtime.settings.http.max_body_bytes, timeout_s=runtime.settings.http.body_timeout_s
+    )
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _refused)
     app.include_router(health_router(runtime.name, runtime.readiness_checks()))
@@ -372,6 +374,7 @@ class ServiceDefinition:
                 port=settings.http.port,
                 log_config=None,
                 access_log=False,
+                limit_concurrency=settings.http.max_connections,
                 # Requests still running after this long are cut short on SIGTERM (see ShutdownSettings).
                 timeout_graceful_shutdown=math.ceil(settings.shutdown.drain_s),
             )

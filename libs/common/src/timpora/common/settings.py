@@ -155,6 +155,12 @@ class HttpSettings(BaseModel):
     #: Requests to an operation that needs a key and come without a valid one, per client address per minute;
     #: beyond it, 429 with Retry-After, before any key is looked up (a key guesser cannot keep the database busy).
     unauthenticated_per_minute: int = Field(default=60, gt=0)
+    #: How long a request's body may take to arrive, from its first byte to its last; a body still arriving
+    #: then is refused (408), so a client trickling its body cannot hold a connection and its buffer for ever.
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    #: Connections open at once; beyond it a request is answered 503 at once (uvicorn's limit_concurrency),
+    #: so a flood of connections costs a refusal each, not the service's memory.
+    max_connections: int = Field(default=1000, gt=1)
 
 
 class RelaySettings(BaseModel):

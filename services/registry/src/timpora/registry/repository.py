@@ -52,7 +52,7 @@ async def lock_foreigner(session: AsyncSession, foreigner_id: UUID) -> Row[Any]:
     which also makes their outbox ids follow their commit order."""
     row = (await session.execute(select(foreigners).where(foreigners.c.id == foreigner_id).with_for_update())).first()
     if row is None:
-        raise NotFoundError(f"no foreigner {foreigner_id}", field=("path", "foreigner_id"))
+        raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
     return row
 
 
@@ -123,7 +123,7 @@ async def lock_permit(session: AsyncSession, foreigner_id: UUID, permit_id: UUID
     )
     row = (await session.execute(statement)).first()
     if row is None:
-        raise NotFoundError(f"foreigner {foreigner_id} has no permit {permit_id}", field=("path", "permit_id"))
+        raise NotFoundError("the foreigner has no such permit", field=("path", "permit_id"))
     return row
 
 
@@ -149,7 +149,7 @@ async def lock_stay(session: AsyncSession, foreigner_id: UUID, stay_id: UUID) ->
     statement = select(stays).where(stays.c.id == stay_id, stays.c.foreigner_id == foreigner_id).with_for_update()
     row = (await session.execute(statement)).first()
     if row is None:
-        raise NotFoundError(f"foreigner {foreigner_id} has no stay {stay_id}", field=("path", "stay_id"))
+        raise NotFoundError("the foreigner has no such stay", field=("path", "stay_id"))
     return row
 
 
@@ -285,7 +285,7 @@ def snapshot_from_row(row: Row[Any]) -> ForeignerSnapshot:
 async def load_snapshot(session: AsyncSession, foreigner_id: UUID) -> ForeignerSnapshot:
     row = (await session.execute(_snapshot_query.where(foreigners.c.id == foreigner_id))).first()
     if row is None:
-        raise NotFoundError(f"no foreigner {foreigner_id}", field=("path", "foreigner_id"))
+        raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
     return snapshot_from_row(row)
 
 

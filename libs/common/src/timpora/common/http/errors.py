@@ -3,8 +3,9 @@ operations: a service answers exactly these shapes, and its document says which 
 
 Every operation that needs a key may answer 401 (no valid key) and 429 (too many requests: without a valid key
 from one address, or with one key, see ``HttpSettings`` and the sharing service's limit); every operation that
-takes a body may answer 413 (``HttpSettings.max_body_bytes``). They are added to each operation's document here,
-in one place, from what the operation is (``security``, ``requestBody``), so that no route can forget them.
+takes a body may answer 413 (``HttpSettings.max_body_bytes``) and 408 (``HttpSettings.body_timeout_s``). They are
+added to each operation's document here, in one place, from what the operation is (``security``,
+``requestBody``), so that no route can forget them.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ AUTHENTICATED: Mapping[str, tuple[str, Mapping[str, Any]]] = {
 }
 WITH_BODY: Mapping[str, tuple[str, Mapping[str, Any]]] = {
     "413": ("The request body is larger than the service accepts (1 MiB unless configured otherwise)", {}),
+    "408": ("The request body did not arrive in time (30 s unless configured otherwise)", {}),
 }
 
 

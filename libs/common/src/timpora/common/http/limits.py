@@ -1,21 +1,26 @@
 """The request body limit: every service refuses a body larger than ``HttpSettings.max_body_bytes`` (413)
 before its application reads it, authenticated or not, whether the client declared its length or sent it in
-chunks. A pure ASGI middleware, so that nothing of the service (authentication, validation, a route's own
-``request.body()``) ever holds more than the limit of one request in memory."""
+chunks, and one that takes longer than ``HttpSettings.body_timeout_s`` to arrive (408). A pure ASGI middleware,
+so that nothing of the service (authentication, validation, a route's own ``request.body()``) ever holds more
+than the limit of one request in memory, or holds it for longer than the timeout."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOO_LARGE = 413
+TOO_SLOW = 408
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self._too_large = f"the request body is larger than the {max_bytes} bytes allowed"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -24,37 +29,47 @@ class BodyLimit:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             # Refused on the header alone: nothing of the body is read (and no 100 Continue invites it).
-            await self._refuse(send)
+            await _refuse(send, TOO_LARGE, self._too_large)
             return
         # Read here, up to the limit, and handed on whole: a chunked body has no length to check beforehand.
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away before it had sent its request
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client went away before it had sent its request
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        await _refuse(
+                            send, TOO_LARGE, f"the request body is larger than the {self.max_bytes} bytes allowed"
+                        )
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            # What arrived is dropped; the server closes the connection once this answer is sent (its body was
+            # never read to the end, so the connection cannot carry another request).
+            await _refuse(send, TOO_SLOW, f"the request body did not arrive within {self.timeout_s:g} s")
+            return
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
-    async def _refuse(self, send: Send) -> None:
-        # The rest of the body, if the client goes on sending it, is discarded by the server: a keep-alive
-        # connection stays usable, and the client reads this answer instead of a reset.
-        body = json.dumps({"detail": f"the request body is larger than the {self.max_bytes} bytes allowed"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": TOO_LARGE,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    # The rest of the body, if the client goes on sending it, is discarded by the server: a keep-alive
+    # connection stays usable, and the client reads this answer instead of a reset.
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:
