@@ -32,6 +32,9 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=200, help="events a second for the latency benchmark")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the latency benchmark runs")
     parser.add_argument("--sharing-events", type=int, default=1_000_000, help="events replayed by the rebuild")
+    parser.add_argument(
+        "--live-events", type=int, default=100_000, help="events the live projection catches up on (a bulk import)"
+    )
     parser.add_argument("--list-foreigners", type=int, default=100_000, help="foreigners behind the list endpoint")
     parser.add_argument("--list-requests", type=int, default=3_000, help="pages requested of each list endpoint")
     parser.add_argument(
@@ -55,7 +58,11 @@ async def main() -> None:
             await registry.run_all(admin_url, kafka, records=args.records, rate=args.rate, seconds=args.seconds)
         )
     if "sharing" in chosen:
-        results.extend(await sharing.run_all(os.environ["TIMPORA_PG_ADMIN_URL"], kafka, events=args.sharing_events))
+        results.extend(
+            await sharing.run_all(
+                os.environ["TIMPORA_PG_ADMIN_URL"], kafka, events=args.sharing_events, live_events=args.live_events
+            )
+        )
     if "sharing-list" in chosen:
         results.extend(
             await sharing_list.run_all(

@@ -15,6 +15,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,6 +28,7 @@ from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.disclosures import DisclosureLog, log_table
 from timpora.common.events import CloudEvent, KafkaRecord, decode, new_event
+from timpora.common.events.envelope import attribute_headers
 from timpora.common.events.payloads import (
     AccommodationStay,
     Contract,
@@ -39,6 +41,7 @@ from timpora.common.events.payloads import (
     PermitType,
     PresenceStatus,
     Residence,
+    SharedRecord,
     StayPurpose,
     StayReported,
 )
@@ -177,6 +180,128 @@ async def test_any_delivery_order_with_duplicates_ends_as_the_newest_event_says(
         await session.execute(delete(projections).where(projections.c.foreigner_id == uuid.UUID(subject)))
 
 
+async def _state_of(sessions: Any, people: list[uuid.UUID]) -> dict[str, list[tuple[Any, ...]]]:
+    """Everything the projection wrote about ``people``: rows, history and the agencies' outbox, in order."""
+    from timpora.sharing.models import outbox, projection_history  # noqa: PLC0415
+
+    subjects = [str(person) for person in people]
+    async with sessions() as session:
+        rows = await session.execute(
+            select(projections)
+            .where(projections.c.foreigner_id.in_(people))
+            .order_by(projections.c.agency_id, projections.c.foreigner_id)
+        )
+        history = await session.execute(
+            select(projection_history)
+            .where(projection_history.c.foreigner_id.in_(people))
+            .order_by(projection_history.c.agency_id, projection_history.c.foreigner_id, projection_history.c.version)
+        )
+        sent = await session.execute(
+            select(outbox.c.topic, outbox.c.event_id, outbox.c.headers, outbox.c.payload)
+            .where(outbox.c.partition_key.in_(subjects))
+            .order_by(outbox.c.id)
+        )
+        return {
+            "rows": [tuple(row)[:-1] for row in rows],  # without updated_at
+            "history": [tuple(row)[:-1] for row in history],  # without recorded_at
+            "outbox": [tuple(row) for row in sent],
+        }
+
+
+async def _forget(sessions: Any, people: list[uuid.UUID]) -> None:
+    from timpora.sharing.models import outbox, projection_history  # noqa: PLC0415
+
+    async with sessions() as session, session.begin():
+        await session.execute(delete(projections).where(projections.c.foreigner_id.in_(people)))
+        await session.execute(delete(projection_history).where(projection_history.c.foreigner_id.in_(people)))
+        await session.execute(delete(outbox).where(outbox.c.partition_key.in_([str(p) for p in people])))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    people=st.lists(
+        st.tuples(
+            snapshots(),
+            st.lists(st.sampled_from([LAJING, OTHER_AROSBAYA, SAMPANG, KAMAL, None]), min_size=1, max_size=5),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    seed=st.integers(0, 1000),
+)
+async def test_events_applied_in_batches_end_exactly_as_applied_one_by_one(
+    sessions: Any, people: list[tuple[ForeignerSnapshot, list[str | None]]], seed: int
+) -> None:
+    rng = random.Random(seed)
+    events: list[CloudEvent[Contract]] = []
+    ids = []
+    for snapshot, villages in people:
+        base = new_event(
+            ForeignerUpdated(
+                foreigner=snapshot.model_copy(update={"foreigner_id": uuid.uuid4(), "version": 1}),
+                jurisdiction=villages[0],
+                changed_fields=["residence"],
+            ),
+            source="/timpora/registry",
+            subject=None,
+        )
+        ids.append(base.data.foreigner.foreigner_id)
+        events += [_moved(base, village, version) for version, village in enumerate(villages, start=1)]
+    # Redeliveries (a same-version event again is a reminder the agency may be told of) and any interleaving.
+    deliveries = events + rng.choices(events, k=len(events) // 2)
+    rng.shuffle(deliveries)
+
+    for event in deliveries:
+        await _apply(sessions, event)
+    one_by_one = await _state_of(sessions, ids)
+    await _forget(sessions, ids)
+    cuts = sorted(rng.sample(range(1, len(deliveries)), k=min(len(deliveries) - 1, rng.randint(0, 3))))
+    for start, end in zip([0, *cuts], [*cuts, len(deliveries)], strict=True):
+        async with sessions() as session, session.begin():
+            await projection.apply_many(session, deliveries[start:end], AGREEMENTS, IN_FORCE, OFFLINE)
+    in_batches = await _state_of(sessions, ids)
+    await _forget(sessions, ids)
+
+    assert one_by_one["rows"], "every person is projected for some agency"
+    assert in_batches == one_by_one
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(snapshot=snapshots())
+async def test_an_agencys_copy_is_exactly_the_shared_record_event_of_the_contract(
+    sessions: Any, snapshot: ForeignerSnapshot
+) -> None:
+    from timpora.sharing.models import outbox  # noqa: PLC0415
+
+    person = snapshot.model_copy(update={"foreigner_id": uuid.uuid4(), "version": 1})
+    event = new_event(
+        ForeignerUpdated(foreigner=person, jurisdiction=LAJING, changed_fields=["residence"]),
+        source="/timpora/registry",
+        subject=str(person.foreigner_id),
+    )
+    await _apply(sessions, event)
+    async with sessions() as session:
+        rows = list(await session.execute(select(outbox).where(outbox.c.partition_key == event.subject)))
+    await _forget(sessions, [person.foreigner_id])
+
+    assert rows or not any(a.shows(event.data) for a in AGREEMENTS)
+    for row in rows:
+        agreement = next(a for a in AGREEMENTS if row.topic == OFFLINE.agency_events(a.agency_id).name)
+        # What new_event would make of it: the relay publishes these headers and these bytes as they are.
+        expected = new_event(
+            SharedRecord(event="foreigner.updated", in_view=True, record=agreement.record_of(event.data)),
+            source=projection.SOURCE,
+            subject=event.subject,
+            event_id=str(uuid.uuid5(uuid.UUID(event.id), agreement.agency_id)),
+            time=event.time,
+        )
+        assert (row.event_id, row.event_type) == (uuid.UUID(expected.id), expected.type)
+        assert row.headers == attribute_headers(expected) | {
+            projection.AGREEMENT_VERSION_HEADER: str(agreement.version)
+        }
+        assert row.payload == expected.data.model_dump_json()
+
+
 async def test_the_service_projects_events_it_consumes_from_kafka(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], sessions: Any
 ) -> None:
@@ -201,8 +326,17 @@ async def test_the_service_projects_events_it_consumes_from_kafka(
                     break
                 await asyncio.sleep(0.1)
             received = await village_topic.collect(lambda _: village_topic.with_key(str(event.subject)) != [])
+            # How far the projections are behind the registry is measured, as for the alerts service.
+            labels = {"service": "sharing", "group": settings_.consumer_group, "topic": topic}
+            for _ in range(300):
+                lag = REGISTRY.get_sample_value("timpora_consumer_lag_records", labels)
+                if lag is not None:
+                    break
+                await asyncio.sleep(0.1)
     finally:
         await producer.stop()
+
+    assert lag is not None
 
     assert set(rows) == {agreement.agency_id for agreement in AGREEMENTS}
     assert rows["desa-lajing"].record["full_name"] == "Li Wei"

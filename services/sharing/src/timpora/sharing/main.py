@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from timpora.common import audit, disclosures, register
 from timpora.common.disclosures import DisclosureLog
 from timpora.common.http.ratelimit import RateLimiter
+from timpora.common.kafka import lag
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
@@ -27,7 +28,21 @@ def _setup(runtime: ServiceRuntime) -> None:
     members = register.current(settings.register_file).members
     catalog = settings.kafka.catalog
     runtime.topics = [*runtime.topics, *(catalog.agency_events(agency_id) for agency_id in members)]
-    consumers.wire(runtime, topic=catalog.registry_events.name, group_id=settings.consumer_group)
+    consumers.wire(
+        runtime,
+        topic=catalog.registry_events.name,
+        group_id=settings.consumer_group,
+        batch_size=settings.consumer_batch_size,
+    )
+    runtime.workers.append(
+        functools.partial(
+            lag.monitor,
+            settings.kafka,
+            service=runtime.name,
+            group_id=settings.consumer_group,
+            topic=catalog.registry_events.name,
+        )
+    )
     disclosure_log = DisclosureLog(runtime.engine)
     runtime.state["disclosure_log"] = disclosure_log
     runtime.shutdown.append(disclosure_log.close)

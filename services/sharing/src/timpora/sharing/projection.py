@@ -12,23 +12,23 @@ reports as of a past moment.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common.db.engine import driver_connection
 from timpora.common.events import CloudEvent, new_event
-from timpora.common.events.envelope import attribute_headers
+from timpora.common.events.envelope import CONTENT_TYPE_HEADER, attribute_headers
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
 from timpora.common.register.agreements import Agreement
 from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
-from timpora.sharing.models import outbox, projection_history, projections
 
 SOURCE = "/timpora/sharing"
 #: The Kafka header naming the agreement version a record was written under.
@@ -42,59 +42,157 @@ async def apply(
     now: datetime,
     catalog: TopicCatalog,
 ) -> None:
-    data = event.data
-    if not isinstance(data, ForeignerEvent):
-        raise PermanentEventError(f"{event.type} carries no foreigner snapshot")
-    for agreement in agreements:
-        if agreement.in_force_at(now):
-            await _apply_one(session, event, data, agreement, catalog)
+    """Applies one event (see :func:`apply_many`)."""
+    await apply_many(session, [event], agreements, now, catalog)
 
 
-async def _apply_one(
+async def apply_many(
     session: AsyncSession,
-    event: CloudEvent[Contract],
-    data: ForeignerEvent,
-    agreement: Agreement,
+    events: Sequence[CloudEvent[Contract]],
+    agreements: Sequence[Agreement],
+    now: datetime,
     catalog: TopicCatalog,
 ) -> None:
-    snapshot = data.foreigner
-    held = (
-        await session.execute(
-            select(projections.c.version, projections.c.visible)
-            .where(projections.c.agency_id == agreement.agency_id, projections.c.foreigner_id == snapshot.foreigner_id)
-            .with_for_update()
-        )
-    ).first()
-    newer = held is None or held.version < snapshot.version
-    was_visible = held is not None and bool(held.visible)
-    if newer:
-        visible = agreement.shows(data)
-        record = agreement.record_of(data) if visible else None
-        await _upsert(
-            session,
-            agreement,
-            snapshot.foreigner_id,
-            snapshot.version,
-            visible=visible,
-            record=record,
-            time_zone=zone_of(data.jurisdiction).key,
-        )
-        # Someone never in the agency's view leaves no trace in its history, as in its topic.
-        if visible or was_visible:
-            await session.execute(
-                pg_insert(projection_history)
-                .values(history_row(agreement, event.spec.name, event.time, data, visible=visible, record=record))
-                .on_conflict_do_nothing()
+    """Applies ``events``, in their order, to every agreement in force at ``now``: exactly as one after another,
+    in three statements whatever their number (a batch of the live consumer, or one event)."""
+    applied: list[tuple[CloudEvent[Contract], ForeignerEvent]] = []
+    for event in events:
+        data = event.data
+        if not isinstance(data, ForeignerEvent):
+            raise PermanentEventError(f"{event.type} carries no foreigner snapshot")
+        applied.append((event, data))
+    in_force = [agreement for agreement in agreements if agreement.in_force_at(now)]
+    if not applied or not in_force:
+        return
+    connection = await driver_connection(await session.connection())
+    people = sorted({data.foreigner.foreigner_id for _, data in applied})
+    # Every row the batch may change, locked in one order (agency, person) so that two writers never wait on
+    # each other in a cycle; a row that does not exist yet is the person's first event for that agency.
+    held: dict[tuple[str, UUID], _Held] = {
+        (row["agency_id"], row["foreigner_id"]): _Held(row["version"], row["visible"])
+        for row in await connection.fetch(_LOCK, people, [agreement.agency_id for agreement in in_force])
+    }
+    batch = _Batch(held)
+    topics = {agreement.agency_id: catalog.agency_events(agreement.agency_id).name for agreement in in_force}
+    # Event by event, each agency's state is the one the events before it in the batch left: the batch ends as
+    # the same events applied one transaction each would.
+    for event, data in applied:
+        seen = _Seen(event, data)
+        for agreement in in_force:
+            batch.take(seen, agreement, topics[agreement.agency_id])
+    if batch.rows:
+        await connection.execute(_UPSERT, *_columns(list(batch.rows.values()), 7))
+    if batch.history:
+        await connection.execute(_HISTORY, *_columns(batch.history, 9))
+    if batch.outbox:
+        await connection.execute(_OUTBOX, *_columns(batch.outbox, 6))
+
+
+@dataclass(slots=True)
+class _Held:
+    version: int
+    visible: bool
+
+
+class _Batch:
+    """What a batch writes, worked out event by event from the rows it locked."""
+
+    def __init__(self, held: dict[tuple[str, UUID], _Held]) -> None:
+        self.held = held
+        #: The projection row each (agency, person) ends with: one write per row, however many events changed it.
+        self.rows: dict[tuple[str, UUID], tuple[object, ...]] = {}
+        self.history: list[tuple[object, ...]] = []
+        #: In the events' order: the relay publishes in the outbox's order.
+        self.outbox: list[tuple[object, ...]] = []
+
+    def take(self, seen: _Seen, agreement: Agreement, topic: str) -> None:
+        data = seen.data
+        snapshot = data.foreigner
+        key = (agreement.agency_id, snapshot.foreigner_id)
+        state = self.held.get(key)
+        newer = state is None or state.version < snapshot.version
+        was_visible = state is not None and state.visible
+        if newer:
+            visible = agreement.shows(data)
+            record = agreement.record_of(data, seen.document) if visible else None
+            as_json = None if record is None else json.dumps(record)
+            self.rows[key] = (
+                agreement.agency_id,
+                snapshot.foreigner_id,
+                snapshot.version,
+                agreement.version,
+                visible,
+                as_json,
+                seen.zone,
             )
-    elif held is not None and held.version == snapshot.version:
-        # Same version, nothing changed (an expiry reminder): the agency may still be told.
-        visible = bool(held.visible)
-        record = agreement.record_of(data) if visible else None
-    else:
-        return  # an older event overtaken by a newer one
-    if event.spec.name in agreement.event_types and (visible or (newer and was_visible)):
-        topic = catalog.agency_events(agreement.agency_id).name
-        await _publish(session, event, agreement, topic, in_view=visible, record=record)
+            self.held[key] = _Held(snapshot.version, visible)
+            # Someone never in the agency's view leaves no trace in its history, as in its topic.
+            if visible or was_visible:
+                self.history.append(
+                    (
+                        agreement.agency_id,
+                        snapshot.foreigner_id,
+                        snapshot.version,
+                        agreement.version,
+                        seen.name,
+                        seen.event.time,
+                        visible,
+                        as_json,
+                        seen.zone,
+                    )
+                )
+        elif state is not None and state.version == snapshot.version:
+            # Same version, nothing changed (an expiry reminder): the agency may still be told.
+            visible = state.visible
+            record = agreement.record_of(data, seen.document) if visible else None
+        else:
+            return  # an older event overtaken by a newer one
+        if seen.name in agreement.event_types and (visible or (newer and was_visible)):
+            self.outbox.append(seen.shared(agreement, topic, in_view=visible, record=record))
+
+
+def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    """Rows as columns: one array parameter per column, for ``unnest``."""
+    return [[row[index] for row in rows] for index in range(width)] if rows else [[] for _ in range(width)]
+
+
+#: The statements, one each per batch. ``unnest`` takes one array per column: a batch of any size is one round
+#: trip and one plan, where a statement per row cost a round trip and SQLAlchemy's compilation per agency per event.
+_LOCK = """
+    SELECT agency_id, foreigner_id, version, visible FROM projections
+    WHERE foreigner_id = ANY($1::uuid[]) AND agency_id = ANY($2::text[])
+    ORDER BY agency_id, foreigner_id
+    FOR UPDATE
+"""
+_UPSERT = """
+    INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
+    SELECT agency_id, foreigner_id, version, agreement_version, visible, record::jsonb, time_zone
+    FROM unnest($1::text[], $2::uuid[], $3::int[], $4::int[], $5::bool[], $6::text[], $7::text[])
+        AS t(agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
+    ON CONFLICT (agency_id, foreigner_id) DO UPDATE SET
+        version = excluded.version, agreement_version = excluded.agreement_version, visible = excluded.visible,
+        record = excluded.record, time_zone = excluded.time_zone, updated_at = now()
+    WHERE projections.version < excluded.version
+"""
+_HISTORY = """
+    INSERT INTO projection_history (agency_id, foreigner_id, version, agreement_version, event_type, occurred_at,
+        visible, record, time_zone)
+    SELECT agency_id, foreigner_id, version, agreement_version, event_type, occurred_at, visible, record::jsonb,
+        time_zone
+    FROM unnest($1::text[], $2::uuid[], $3::int[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[],
+        $8::text[], $9::text[])
+        AS t(agency_id, foreigner_id, version, agreement_version, event_type, occurred_at, visible, record, time_zone)
+    ON CONFLICT DO NOTHING
+"""
+_OUTBOX = """
+    INSERT INTO outbox (event_id, event_type, topic, partition_key, headers, payload)
+    SELECT event_id, event_type, topic, partition_key, headers::jsonb, payload
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+        AS t(event_id, event_type, topic, partition_key, headers, payload, position)
+    -- The outbox's ids, and so the order its relay publishes in, follow the events' order.
+    ORDER BY position
+    ON CONFLICT (event_id) DO NOTHING
+"""
 
 
 def history_row(
@@ -120,70 +218,51 @@ def history_row(
     }
 
 
-async def _upsert(
-    session: AsyncSession,
-    agreement: Agreement,
-    foreigner_id: UUID,
-    version: int,
-    *,
-    visible: bool,
-    record: dict[str, Any] | None,
-    time_zone: str,
-) -> None:
-    statement = pg_insert(projections).values(
-        agency_id=agreement.agency_id,
-        foreigner_id=foreigner_id,
-        version=version,
-        agreement_version=agreement.version,
-        visible=visible,
-        record=record,
-        time_zone=time_zone,
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[projections.c.agency_id, projections.c.foreigner_id],
-            set_={
-                "version": statement.excluded.version,
-                "agreement_version": statement.excluded.agreement_version,
-                "visible": statement.excluded.visible,
-                "record": statement.excluded.record,
-                "time_zone": statement.excluded.time_zone,
-                "updated_at": func.now(),
-            },
-            where=projections.c.version < statement.excluded.version,
-        )
-    )
+#: What every shared record's envelope says the same: its type, schema, spec version and content type.
+_SHARED = new_event(SharedRecord(event="foreigner.arrived", in_view=False, record=None), source=SOURCE, subject=None)
 
 
-async def _publish(
-    session: AsyncSession,
-    event: CloudEvent[Contract],
-    agreement: Agreement,
-    topic: str,
-    *,
-    in_view: bool,
-    record: dict[str, Any] | None,
-) -> None:
-    shared: CloudEvent[Contract] = new_event(
-        SharedRecord(event=event.spec.name, in_view=in_view, record=record),
-        source=SOURCE,
-        subject=event.subject,
-        # Derived from the registry event's id and the agency: the same on every redelivery, so the
-        # agency can deduplicate, and distinct across agencies, as the outbox requires.
-        event_id=str(uuid5(UUID(event.id), agreement.agency_id)),
-        time=event.time,
-    )
-    await session.execute(
-        pg_insert(outbox)
-        .values(
-            event_id=UUID(shared.id),
-            event_type=shared.type,
-            topic=topic,
-            partition_key=shared.subject or "",
-            # Which terms it was written under: the relay's gate drops it if other terms are in force by the time
-            # it leaves (who is in view may have changed, and the record cannot tell).
-            headers={**attribute_headers(shared), AGREEMENT_VERSION_HEADER: str(agreement.version)},
-            payload=shared.data.model_dump_json(),
+class _Seen:
+    """One registry event as every agreement reads it: what they share is worked out once, not per agency."""
+
+    def __init__(self, event: CloudEvent[Contract], data: ForeignerEvent) -> None:
+        self.event = event
+        self.data = data
+        self.name = event.spec.name
+        self.zone = zone_of(data.jurisdiction).key
+        self._document: dict[str, Any] | None = None
+        self.source_id = UUID(event.id)
+        self.headers = {
+            "ce_specversion": _SHARED.specversion,
+            "ce_source": SOURCE,
+            "ce_type": _SHARED.type,
+            # The registry event's time, as the shared event's (``new_event(time=event.time)``).
+            "ce_time": attribute_headers(event)["ce_time"],
+            "ce_dataschema": _SHARED.dataschema,
+            CONTENT_TYPE_HEADER: _SHARED.datacontenttype,
+        }
+        if event.subject is not None:
+            self.headers["ce_subject"] = event.subject
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The person's snapshot as JSON, made at most once for all the agreements (redacting reads it)."""
+        if self._document is None:
+            self._document = self.data.foreigner.model_dump(mode="json")
+        return self._document
+
+    def shared(
+        self, agreement: Agreement, topic: str, *, in_view: bool, record: dict[str, Any] | None
+    ) -> tuple[object, ...]:
+        """The outbox row of the agency's copy: what ``new_event(SharedRecord(...))`` would be, written directly
+        (a pydantic event per agency per event was most of a batch's time)."""
+        # Derived from the registry event's id and the agency: the same on every redelivery, so the agency can
+        # deduplicate, and distinct across agencies, as the outbox requires.
+        event_id = uuid5(self.source_id, agreement.agency_id)
+        # Which terms it was written under: the relay's gate drops it if other terms are in force by the time it
+        # leaves (who is in view may have changed, and the record cannot tell).
+        headers = self.headers | {"ce_id": str(event_id), AGREEMENT_VERSION_HEADER: str(agreement.version)}
+        payload = json.dumps(
+            {"event": self.name, "in_view": in_view, "record": record}, separators=(",", ":"), ensure_ascii=False
         )
-        .on_conflict_do_nothing(index_elements=[outbox.c.event_id])
-    )
+        return (event_id, _SHARED.type, topic, self.event.subject or "", json.dumps(headers), payload)

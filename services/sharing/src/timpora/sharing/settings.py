@@ -24,6 +24,9 @@ class SharingSettings(ServiceSettings):
     register_check_s: float = Field(default=1.0, gt=0)
     #: How often the head of the disclosure log is anchored (see timpora.common.disclosures).
     disclosure_checkpoint_s: float = Field(default=60.0, gt=0)
+    #: Registry events the projection consumer applies in one transaction (three statements, however many
+    #: agencies): after a bulk import every agency's view catches up in seconds, not a quarter of an hour.
+    consumer_batch_size: int = Field(default=500, ge=1, le=5000)
     #: The relay that publishes each agency's topic from the outbox.
     relay: RelaySettings = RelaySettings()
     #: Requests per API key per minute, per instance; beyond it, 429 with Retry-After.

@@ -65,12 +65,13 @@ class Agreement(BaseModel):
     def allowed(self) -> frozenset[str]:
         return frozenset(self.fields)
 
-    def record_of(self, data: ForeignerEvent) -> dict[str, Any]:
+    def record_of(self, data: ForeignerEvent, document: dict[str, Any] | None = None) -> dict[str, Any]:
         """The person as this agency may see them: its agreement's fields, but not the home address of someone
-        in its view only as a guest of an accommodation in its area (their residence is another area's)."""
+        in its view only as a guest of an accommodation in its area (their residence is another area's).
+        ``document``: the person's snapshot as JSON, where the caller made it once for many agreements."""
         if self.covers(_home(data)):
-            return redact(data.foreigner, self.allowed)
-        return redact(data.foreigner, self.allowed - RESIDENCE_FIELDS)
+            return redact(data.foreigner, self.allowed, document)
+        return redact(data.foreigner, self.allowed - RESIDENCE_FIELDS, document)
 
     def served(self, record: dict[str, Any]) -> dict[str, Any]:
         """A stored record filtered again through this agreement as it is served (defence in depth: a record
@@ -138,5 +139,7 @@ def _home(data: ForeignerEvent) -> str | None:
     person = data.foreigner
     if person.residence is not None:
         return person.residence.village_code
-    stay = getattr(data, "stay", None) or person.stay
+    # Only a stay report carries a stay of its own (looked up on the class: on a pydantic model a missing
+    # attribute is a slow path, and this runs for every agreement of every event).
+    stay = (getattr(data, "stay", None) if "stay" in type(data).model_fields else None) or person.stay
     return None if stay is not None and stay.village_code == data.jurisdiction else data.jurisdiction

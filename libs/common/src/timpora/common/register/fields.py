@@ -96,9 +96,13 @@ def _at(document: dict[str, Any], path: tuple[str, ...]) -> Any:  # noqa: ANN401
     return value
 
 
-def redact(snapshot: ForeignerSnapshot, allowed: frozenset[str]) -> dict[str, Any]:
-    """Only the allowed fields of ``snapshot``, plus the registry's id and version of the record."""
-    document = snapshot.model_dump(mode="json")
+def redact(
+    snapshot: ForeignerSnapshot, allowed: frozenset[str], document: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Only the allowed fields of ``snapshot``, plus the registry's id and version of the record. ``document``
+    is ``snapshot.model_dump(mode="json")`` where the caller has it already (once for every agency)."""
+    if document is None:
+        document = snapshot.model_dump(mode="json")
     record: dict[str, Any] = {"foreigner_id": document["foreigner_id"], "version": document["version"]}
     for name in FIELD_NAMES:
         if name in allowed:
