@@ -79,7 +79,18 @@ def is_within(code: str, jurisdiction: str) -> bool:
 
 
 def is_within_any(code: str, jurisdictions: frozenset[str] | set[str] | list[str] | tuple[str, ...]) -> bool:
+    if isinstance(jurisdictions, frozenset | set):
+        # A set is looked up once per level of the code, however many jurisdictions it holds.
+        return not jurisdictions.isdisjoint(lineage(code))
     return any(is_within(code, prefix) for prefix in jurisdictions)
+
+
+@lru_cache(maxsize=200_000)
+def lineage(code: str) -> frozenset[str]:
+    """``code`` and every code above it: ``code`` is within a jurisdiction exactly when the jurisdiction is one
+    of these (35.26.05.2003 → {35.26.05.2003, 35.26.05, 35.26, 35}). Cached: there are about 90,000 codes."""
+    parts = code.split(".")
+    return frozenset(".".join(parts[:n]) for n in range(1, len(parts) + 1))
 
 
 def ancestors(code: str) -> list[str]:

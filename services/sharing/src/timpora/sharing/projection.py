@@ -27,6 +27,7 @@ from timpora.common.events.envelope import CONTENT_TYPE_HEADER, attribute_header
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
 from timpora.common.register.agreements import Agreement
+from timpora.common.register.fields import redact
 from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
 
@@ -80,12 +81,18 @@ async def apply_many(
         seen = _Seen(event, data)
         for agreement in in_force:
             batch.take(seen, agreement, topics[agreement.agency_id])
+    await connection.execute(_STAGING)
     if batch.rows:
-        await connection.execute(_UPSERT, *_columns(list(batch.rows.values()), 7))
+        await connection.copy_records_to_table(
+            "staged_projections", records=list(batch.rows.values()), columns=_ROW_COLUMNS
+        )
+        await connection.execute(_UPSERT_STAGED)
     if batch.history:
-        await connection.execute(_HISTORY, *_columns(batch.history, 9))
+        await connection.copy_records_to_table("staged_history", records=batch.history, columns=_HISTORY_COLUMNS)
+        await connection.execute(_HISTORY_STAGED)
     if batch.outbox:
-        await connection.execute(_OUTBOX, *_columns(batch.outbox, 6))
+        await connection.copy_records_to_table("staged_outbox", records=batch.outbox, columns=_OUTBOX_COLUMNS)
+        await connection.execute(_OUTBOX_STAGED)
 
 
 @dataclass(slots=True)
@@ -114,8 +121,7 @@ class _Batch:
         was_visible = state is not None and state.visible
         if newer:
             visible = agreement.shows(data)
-            record = agreement.record_of(data, seen.document) if visible else None
-            as_json = None if record is None else json.dumps(record)
+            as_json = seen.record(agreement) if visible else None
             self.rows[key] = (
                 agreement.agency_id,
                 snapshot.foreigner_id,
@@ -144,52 +150,56 @@ class _Batch:
         elif state is not None and state.version == snapshot.version:
             # Same version, nothing changed (an expiry reminder): the agency may still be told.
             visible = state.visible
-            record = agreement.record_of(data, seen.document) if visible else None
+            as_json = seen.record(agreement) if visible else None
         else:
             return  # an older event overtaken by a newer one
         if seen.name in agreement.event_types and (visible or (newer and was_visible)):
-            self.outbox.append(seen.shared(agreement, topic, in_view=visible, record=record))
+            self.outbox.append((*seen.shared(agreement, topic, record=as_json), len(self.outbox)))
 
 
-def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
-    """Rows as columns: one array parameter per column, for ``unnest``."""
-    return [[row[index] for row in rows] for index in range(width)] if rows else [[] for _ in range(width)]
-
-
-#: The statements, one each per batch. ``unnest`` takes one array per column: a batch of any size is one round
-#: trip and one plan, where a statement per row cost a round trip and SQLAlchemy's compilation per agency per event.
+#: The statements, the same for every batch. Each batch's rows go to scratch tables of the connection's own with
+#: COPY (one round trip, no statement per row), and from there into the tables in one statement each: a statement
+#: per row cost a round trip and SQLAlchemy's compilation per agency per event. The scratch tables live as long as
+#: the connection and are emptied at every commit.
 _LOCK = """
     SELECT agency_id, foreigner_id, version, visible FROM projections
     WHERE foreigner_id = ANY($1::uuid[]) AND agency_id = ANY($2::text[])
     ORDER BY agency_id, foreigner_id
     FOR UPDATE
 """
-_UPSERT = """
+_ROW_COLUMNS = ["agency_id", "foreigner_id", "version", "agreement_version", "visible", "record", "time_zone"]
+_HISTORY_COLUMNS = [*_ROW_COLUMNS[:4], "event_type", "occurred_at", "visible", "record", "time_zone"]
+#: ``position``: the outbox's ids, and so the order its relay publishes in, follow the events' order.
+_OUTBOX_COLUMNS = ["event_id", "event_type", "topic", "partition_key", "headers", "payload", "position"]
+_STAGING = """
+    CREATE TEMP TABLE IF NOT EXISTS staged_projections (agency_id text, foreigner_id uuid, version int,
+        agreement_version int, visible bool, record text, time_zone text) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS staged_history (agency_id text, foreigner_id uuid, version int,
+        agreement_version int, event_type text, occurred_at timestamptz, visible bool, record text, time_zone text)
+        ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS staged_outbox (event_id uuid, event_type text, topic text, partition_key text,
+        headers text, payload text, position int) ON COMMIT DELETE ROWS;
+"""
+_UPSERT_STAGED = """
     INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
     SELECT agency_id, foreigner_id, version, agreement_version, visible, record::jsonb, time_zone
-    FROM unnest($1::text[], $2::uuid[], $3::int[], $4::int[], $5::bool[], $6::text[], $7::text[])
-        AS t(agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
+    FROM staged_projections
     ON CONFLICT (agency_id, foreigner_id) DO UPDATE SET
         version = excluded.version, agreement_version = excluded.agreement_version, visible = excluded.visible,
         record = excluded.record, time_zone = excluded.time_zone, updated_at = now()
     WHERE projections.version < excluded.version
 """
-_HISTORY = """
+_HISTORY_STAGED = """
     INSERT INTO projection_history (agency_id, foreigner_id, version, agreement_version, event_type, occurred_at,
         visible, record, time_zone)
     SELECT agency_id, foreigner_id, version, agreement_version, event_type, occurred_at, visible, record::jsonb,
         time_zone
-    FROM unnest($1::text[], $2::uuid[], $3::int[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[],
-        $8::text[], $9::text[])
-        AS t(agency_id, foreigner_id, version, agreement_version, event_type, occurred_at, visible, record, time_zone)
+    FROM staged_history
     ON CONFLICT DO NOTHING
 """
-_OUTBOX = """
+_OUTBOX_STAGED = """
     INSERT INTO outbox (event_id, event_type, topic, partition_key, headers, payload)
-    SELECT event_id, event_type, topic, partition_key, headers::jsonb, payload
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
-        AS t(event_id, event_type, topic, partition_key, headers, payload, position)
-    -- The outbox's ids, and so the order its relay publishes in, follow the events' order.
+    SELECT event_id, event_type, topic, partition_key, headers::jsonb, payload FROM staged_outbox
     ORDER BY position
     ON CONFLICT (event_id) DO NOTHING
 """
@@ -223,7 +233,8 @@ _SHARED = new_event(SharedRecord(event="foreigner.arrived", in_view=False, recor
 
 
 class _Seen:
-    """One registry event as every agreement reads it: what they share is worked out once, not per agency."""
+    """One registry event as every agreement reads it: what they share is worked out once, not per agency
+    (this runs for every agreement of every event: it is most of a batch's time)."""
 
     def __init__(self, event: CloudEvent[Contract], data: ForeignerEvent) -> None:
         self.event = event
@@ -231,8 +242,10 @@ class _Seen:
         self.name = event.spec.name
         self.zone = zone_of(data.jurisdiction).key
         self._document: dict[str, Any] | None = None
-        self.source_id = UUID(event.id)
-        self.headers = {
+        #: Each distinct record, as compact JSON, by the fields it has (agreements often share their fields).
+        self._records: dict[frozenset[str], str] = {}
+        self._source_id = UUID(event.id)
+        headers = {
             "ce_specversion": _SHARED.specversion,
             "ce_source": SOURCE,
             "ce_type": _SHARED.type,
@@ -242,27 +255,31 @@ class _Seen:
             CONTENT_TYPE_HEADER: _SHARED.datacontenttype,
         }
         if event.subject is not None:
-            self.headers["ce_subject"] = event.subject
+            headers["ce_subject"] = event.subject
+        # The headers every copy shares, as JSON without its closing brace: each copy adds its id and terms.
+        self._headers = json.dumps(headers)[:-1]
+        self._payload = '{"event":' + json.dumps(self.name) + ',"in_view":'
 
-    @property
-    def document(self) -> dict[str, Any]:
-        """The person's snapshot as JSON, made at most once for all the agreements (redacting reads it)."""
-        if self._document is None:
-            self._document = self.data.foreigner.model_dump(mode="json")
-        return self._document
+    def record(self, agreement: Agreement) -> str:
+        """The person as ``agreement`` may see them (``Agreement.record_of``), as compact JSON."""
+        fields = agreement.record_fields(self.data)
+        found = self._records.get(fields)
+        if found is None:
+            if self._document is None:
+                self._document = self.data.foreigner.model_dump(mode="json")
+            record = redact(self.data.foreigner, fields, self._document)
+            found = self._records[fields] = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        return found
 
-    def shared(
-        self, agreement: Agreement, topic: str, *, in_view: bool, record: dict[str, Any] | None
-    ) -> tuple[object, ...]:
-        """The outbox row of the agency's copy: what ``new_event(SharedRecord(...))`` would be, written directly
-        (a pydantic event per agency per event was most of a batch's time)."""
+    def shared(self, agreement: Agreement, topic: str, *, record: str | None) -> tuple[object, ...]:
+        """The outbox row of the agency's copy (``record`` None: the person left its view): exactly what
+        ``new_event(SharedRecord(...))`` would be, its payload byte for byte, written without a model."""
         # Derived from the registry event's id and the agency: the same on every redelivery, so the agency can
         # deduplicate, and distinct across agencies, as the outbox requires.
-        event_id = uuid5(self.source_id, agreement.agency_id)
+        event_id = uuid5(self._source_id, agreement.agency_id)
         # Which terms it was written under: the relay's gate drops it if other terms are in force by the time it
         # leaves (who is in view may have changed, and the record cannot tell).
-        headers = self.headers | {"ce_id": str(event_id), AGREEMENT_VERSION_HEADER: str(agreement.version)}
-        payload = json.dumps(
-            {"event": self.name, "in_view": in_view, "record": record}, separators=(",", ":"), ensure_ascii=False
-        )
-        return (event_id, _SHARED.type, topic, self.event.subject or "", json.dumps(headers), payload)
+        headers = f'{self._headers}, "ce_id": "{event_id}", "{AGREEMENT_VERSION_HEADER}": "{agreement.version}"}}'
+        shown = 'false,"record":null}' if record is None else 'true,"record":' + record + "}"
+        payload = self._payload + shown
+        return (event_id, _SHARED.type, topic, self.event.subject or "", headers, payload)

@@ -8,6 +8,7 @@ who approved it. Outside its validity window an agreement shares nothing, on any
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -65,13 +66,26 @@ class Agreement(BaseModel):
     def allowed(self) -> frozenset[str]:
         return frozenset(self.fields)
 
+    @cached_property
+    def _jurisdictions(self) -> frozenset[str]:
+        # Made once: every agreement is asked about every event (see regions.is_within_any).
+        return frozenset(self.jurisdiction)
+
+    @cached_property
+    def _record_fields(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The fields of a record of someone living in the jurisdiction, and of a guest only staying in it."""
+        return self.allowed, self.allowed - RESIDENCE_FIELDS
+
     def record_of(self, data: ForeignerEvent, document: dict[str, Any] | None = None) -> dict[str, Any]:
         """The person as this agency may see them: its agreement's fields, but not the home address of someone
         in its view only as a guest of an accommodation in its area (their residence is another area's).
         ``document``: the person's snapshot as JSON, where the caller made it once for many agreements."""
-        if self.covers(_home(data)):
-            return redact(data.foreigner, self.allowed, document)
-        return redact(data.foreigner, self.allowed - RESIDENCE_FIELDS, document)
+        return redact(data.foreigner, self.record_fields(data), document)
+
+    def record_fields(self, data: ForeignerEvent) -> frozenset[str]:
+        """The fields :meth:`record_of` gives of the person: all the agreement's, or a guest's (no home address)."""
+        resident, guest = self._record_fields
+        return resident if self.covers(_home(data)) else guest
 
     def served(self, record: dict[str, Any]) -> dict[str, Any]:
         """A stored record filtered again through this agreement as it is served (defence in depth: a record
@@ -90,7 +104,7 @@ class Agreement(BaseModel):
         return self.is_valid_on(self.local_date(moment))
 
     def covers(self, village_code: str | None) -> bool:
-        return village_code is not None and regions.is_within_any(village_code, self.jurisdiction)
+        return village_code is not None and regions.is_within_any(village_code, self._jurisdictions)
 
     def shows(self, data: ForeignerEvent) -> bool:
         """Whether the person an event is about is in the agency's view: living in its jurisdiction (or, for an
