@@ -8,7 +8,7 @@ who approved it. Outside its validity window an agreement shares nothing, on any
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import cached_property
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -66,16 +66,6 @@ class Agreement(BaseModel):
     def allowed(self) -> frozenset[str]:
         return frozenset(self.fields)
 
-    @cached_property
-    def _jurisdictions(self) -> frozenset[str]:
-        # Made once: every agreement is asked about every event (see regions.is_within_any).
-        return frozenset(self.jurisdiction)
-
-    @cached_property
-    def _record_fields(self) -> tuple[frozenset[str], frozenset[str]]:
-        """The fields of a record of someone living in the jurisdiction, and of a guest only staying in it."""
-        return self.allowed, self.allowed - RESIDENCE_FIELDS
-
     def record_of(self, data: ForeignerEvent, document: dict[str, Any] | None = None) -> dict[str, Any]:
         """The person as this agency may see them: its agreement's fields, but not the home address of someone
         in its view only as a guest of an accommodation in its area (their residence is another area's).
@@ -84,7 +74,7 @@ class Agreement(BaseModel):
 
     def record_fields(self, data: ForeignerEvent) -> frozenset[str]:
         """The fields :meth:`record_of` gives of the person: all the agreement's, or a guest's (no home address)."""
-        resident, guest = self._record_fields
+        resident, guest = _record_fields(tuple(self.fields))
         return resident if self.covers(_home(data)) else guest
 
     def served(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +94,7 @@ class Agreement(BaseModel):
         return self.is_valid_on(self.local_date(moment))
 
     def covers(self, village_code: str | None) -> bool:
-        return village_code is not None and regions.is_within_any(village_code, self._jurisdictions)
+        return village_code is not None and regions.is_within_any(village_code, _as_set(tuple(self.jurisdiction)))
 
     def shows(self, data: ForeignerEvent) -> bool:
         """Whether the person an event is about is in the agency's view: living in its jurisdiction (or, for an
@@ -138,6 +128,20 @@ class Agreement(BaseModel):
             and (self.guests or not guest)
             and self.takes(permit_type, permit_purpose)
         )
+
+
+# Worked out once per distinct list, not per call: every agreement is asked about every event. Keyed by the
+# values, not cached on the agreement: a copy with other values (``model_copy(update=...)``) must not inherit them.
+@lru_cache(maxsize=4096)
+def _as_set(jurisdiction: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(jurisdiction)
+
+
+@lru_cache(maxsize=4096)
+def _record_fields(fields: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """The fields of a record of someone living in the jurisdiction, and of a guest only staying in it."""
+    allowed = frozenset(fields)
+    return allowed, allowed - RESIDENCE_FIELDS
 
 
 def permit_scope(permit: Permit | None) -> tuple[str | None, str | None]:
