@@ -17,7 +17,7 @@ from aiokafka.structs import TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.common import Result, timed
+from bench.common import Result, maintain, timed
 from tests.support.factories import sample_event
 from timpora.common.clock import SystemClock
 from timpora.common.db.bootstrap import fresh_database
@@ -156,11 +156,9 @@ async def bench_relay(engine: AsyncEngine, kafka: KafkaSettings, count: int) -> 
     await ensure_topics(
         kafka, [TopicSpec(ours_topic, "foreigner id", 6, "bench"), TopicSpec(raw_topic, "foreigner id", 6, "bench")]
     )
-    async with engine.begin() as connection:
-        await connection.execute(text("UPDATE outbox SET topic = :topic, published_at = NULL"), {"topic": ours_topic})
+    await maintain(engine, "UPDATE outbox SET topic = $1, published_at = NULL", ours_topic)
     # The update left a dead copy of every row behind; production rows are written once.
-    async with engine.connect() as connection:
-        await (await driver_connection(connection)).execute("VACUUM (ANALYZE) outbox")
+    await maintain(engine, "VACUUM (ANALYZE) outbox")
     gc.collect()
     gc.freeze()  # what the benchmark itself holds is not the relay's garbage to scan
     producer = EventProducer(kafka, client_id="bench-relay")

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from pathlib import Path
 
 from bench import alerts, publish, registry, sharing, sharing_export, sharing_list
-from bench.common import Result, report
+from bench.common import RESULTS, Result, report
 from timpora.common.settings import OperatorKafkaSettings
 
 
@@ -44,6 +45,9 @@ async def main() -> None:
     parser.add_argument("--alert-events", type=int, default=10_000, help="events routed and delivered by webhook")
     parser.add_argument("--alert-rate", type=int, default=200, help="events a second for the alerts latency benchmark")
     parser.add_argument("--alert-seconds", type=float, default=30.0, help="how long the alerts latency benchmark runs")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS / "latest.json", help="where the results are written as JSON"
+    )
     args = parser.parse_args()
     chosen = set(args.only or ["publish", "registry", "sharing", "sharing-list", "sharing-export", "alerts"])
     # Its own namespace: a running system on the same broker never sees the benchmarks' events.
@@ -85,7 +89,7 @@ async def main() -> None:
                 seconds=args.alert_seconds,
             )
         )
-    report(results)
+    report(results, args.results)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bench.common import Result
+from bench.common import Result, maintain
 from bench.sharing_list import (
     AGENCY,
     PAGE,
@@ -72,8 +72,7 @@ async def _seed(admin_url: str, exported: int) -> tuple[Seeded, str, list[uuid.U
                     "projections", records=rows, columns=columns
                 )
             ids[agency] = sorted(row[1] for row in rows)
-        async with engine.connect() as connection:
-            await (await driver_connection(connection)).execute("ANALYZE projections")
+        await maintain(engine, "ANALYZE projections")
         async with make_session_factory(engine)() as session, session.begin():
             _, exporter_key = await access.KEYS.issue(session, AGENCY)
             _, reader_key = await access.KEYS.issue(session, READER)

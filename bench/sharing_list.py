@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bench.common import Result
+from bench.common import Result, maintain
 from timpora.common import nationalities, regions, register
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
@@ -161,8 +161,7 @@ async def seed(admin_url: str, count: int) -> Seeded:
             driver = await driver_connection(connection)
             columns = ["agency_id", "foreigner_id", "version", "agreement_version", "visible", "record"]
             await driver.copy_records_to_table("projections", records=rows, columns=columns)
-        async with engine.connect() as connection:
-            await (await driver_connection(connection)).execute("ANALYZE projections")
+        await maintain(engine, "ANALYZE projections")
         async with make_session_factory(engine)() as session, session.begin():
             _, key = await access.KEYS.issue(session, AGENCY)
     finally:
