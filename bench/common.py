@@ -8,6 +8,7 @@ import platform
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,10 +26,25 @@ class Result:
     raw: float
     baseline: str
     note: str = ""
+    #: The ratio the issues ask for (ours ÷ raw at least this, or at most it where lower is better); None: none.
+    target: float | None = None
+    lower_is_better: bool = False
 
     @property
     def ratio(self) -> float:
         return self.ours / self.raw
+
+    @property
+    def met(self) -> bool | None:
+        if self.target is None:
+            return None
+        return self.ratio <= self.target if self.lower_is_better else self.ratio >= self.target
+
+    @property
+    def target_text(self) -> str:
+        if self.target is None:
+            return "—"
+        return f"{'≤' if self.lower_is_better else '≥'} {self.target:g}"
 
 
 async def timed(count: int, body: Callable[[], Awaitable[None]]) -> float:
@@ -64,3 +80,44 @@ def report(results: list[Result], written_to: Path = RESULTS / "latest.json") ->
         "results": [asdict(result) | {"ratio": result.ratio} for result in results],
     }
     written_to.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+#: Where ``make bench`` writes its table in bench/README.md, between these two lines.
+TABLE_START = "<!-- make bench: the latest run's table, rewritten by every full run -->"
+TABLE_END = "<!-- end of the table -->"
+
+
+def table(results: list[Result], command: str, when: datetime) -> str:
+    """The results as a Markdown table, with when, where and how they were measured."""
+    load = os.getloadavg()[0]
+    machine = f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    lines = [
+        TABLE_START,
+        "",
+        f"{when:%Y-%m-%d %H:%M} UTC, {machine}, load average {load:.1f} at the end; `{command}`",
+        "",
+        "| benchmark | ours | raw | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        met = {None: "—", True: "yes", False: "**no**"}[result.met]
+        lines.append(
+            f"| {result.name} | {result.ours:,.1f} {result.unit} | {result.raw:,.1f} {result.unit}: {result.baseline} "
+            f"| {result.ratio:.2f} | {result.target_text} | {met} |"
+        )
+    lines += ["", TABLE_END]
+    return "\n".join(lines)
+
+
+def rewrite_table(readme: Path, results: list[Result], command: str, when: datetime) -> None:
+    """Puts the table in ``readme`` in place of the previous run's (after the title, the first time)."""
+    text = readme.read_text(encoding="utf-8")
+    new = table(results, command, when)
+    if TABLE_START in text and TABLE_END in text:
+        before, _, rest = text.partition(TABLE_START)
+        _, _, after = rest.partition(TABLE_END)
+        text = before + new + after
+    else:
+        title, _, rest = text.partition("\n")
+        text = f"{title}\n\n{new}\n{rest}"
+    readme.write_text(text, encoding="utf-8")

@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import alerts, publish, registry, sharing, sharing_export, sharing_list
-from bench.common import RESULTS, Result, report
+from bench.common import RESULTS, Result, report, rewrite_table
 from timpora.common.settings import OperatorKafkaSettings
 
 
@@ -47,6 +49,12 @@ async def main() -> None:
     parser.add_argument("--alert-seconds", type=float, default=30.0, help="how long the alerts latency benchmark runs")
     parser.add_argument(
         "--results", type=Path, default=RESULTS / "latest.json", help="where the results are written as JSON"
+    )
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        default=Path(__file__).parent / "README.md",
+        help="whose results table a full run (no --only) rewrites",
     )
     args = parser.parse_args()
     chosen = set(args.only or ["publish", "registry", "sharing", "sharing-list", "sharing-export", "alerts"])
@@ -90,6 +98,9 @@ async def main() -> None:
             )
         )
     report(results, args.results)
+    if not args.only:
+        command = " ".join(["python -m bench.run", *sys.argv[1:]]).replace(f" --readme {args.readme}", "")
+        rewrite_table(args.readme, results, command, datetime.now(UTC))
 
 
 if __name__ == "__main__":

@@ -183,6 +183,7 @@ async def bench_export(admin_url: str, kafka: KafkaSettings, *, exported: int, r
             f"max {_max_ms(during):.0f} vs {_max_ms(alone):.0f} ms; "
             f"the export ran at {export_rate:,.0f} rows/s; target: slowed at most 2x (ratio >= 0.5)"
         ),
+        target=0.5,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from bench.common import TABLE_END, TABLE_START
 from tests.support.stack import REPO, Stack
 
 pytestmark = pytest.mark.timeout(900)
@@ -59,16 +61,18 @@ def _environment(stack: Stack) -> dict[str, str]:
     return environment
 
 
-def _kept() -> bytes | None:
+def _kept() -> tuple[bytes | None, bytes]:
     measured = REPO / "bench" / "results" / "latest.json"
-    return measured.read_bytes() if measured.is_file() else None
+    return measured.read_bytes() if measured.is_file() else None, (REPO / "bench" / "README.md").read_bytes()
 
 
 def test_every_benchmark_runs_to_its_end_and_reports_both_sides(stack: Stack, tmp_path: Path) -> None:
     results = tmp_path / "latest.json"
+    readme = tmp_path / "README.md"
+    shutil.copy(REPO / "bench" / "README.md", readme)
     kept = _kept()
     ran = subprocess.run(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "bench.run", *TINY, "--results", str(results)],
+        [sys.executable, "-m", "bench.run", *TINY, "--results", str(results), "--readme", str(readme)],
         cwd=REPO,
         env=_environment(stack),
         capture_output=True,
@@ -90,5 +94,12 @@ def test_every_benchmark_runs_to_its_end_and_reports_both_sides(stack: Stack, tm
     # Each result is printed for the person running it, one line each.
     for name in names:
         assert name in ran.stdout
-    # The measured results are left alone: a smoke run writes only where it was told.
+    # The table is rewritten in the README it was given, one row a result; the measured results and the real
+    # README are left alone: a smoke run writes only where it was told.
+    written = readme.read_text(encoding="utf-8")
+    table = written[written.index(TABLE_START) : written.index(TABLE_END)]
+    assert [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:] == [
+        line for line in table.splitlines() if any(line.startswith(f"| {name} |") for name in names)
+    ]
+    assert "python -m bench.run --events 300" in table
     assert _kept() == kept
