@@ -5,6 +5,7 @@ unauthenticated request learns nothing but that it is unauthenticated."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
@@ -129,16 +130,50 @@ async def test_a_body_that_trickles_in_is_refused_408_once_its_time_is_up(tight_
         # Everything but the last byte, then nothing more: the body never completes.
         writer.write(head.encode() + body[:-1])
         await writer.drain()
-        answer = await asyncio.wait_for(reader.read(65536), timeout=60)
+        # To the end: the server closes the connection after this answer.
+        answer = await asyncio.wait_for(reader.read(), timeout=60)
     finally:
         writer.close()
 
     status, _, rest = answer.partition(b"\r\n")
     assert status.startswith(b"HTTP/1.1 408"), answer
+    assert b"connection: close" in rest.lower()
     assert json.loads(rest.partition(b"\r\n\r\n")[2]) == {"detail": "the request body did not arrive within 2 s"}
     async with httpx.AsyncClient(base_url=registry.url, headers=auth(registry.key), timeout=30) as client:
         found = await client.get("/v1/foreigners", params={"passport_number": person["passport"]["number"]})
     assert found.json()["items"] == []
+
+
+async def test_a_client_refused_408_cannot_keep_its_connection_by_trickling(tight_registry: Running) -> None:
+    registry = tight_registry
+    reader, writer = await _connect(registry)
+    head = (
+        f"POST /v1/arrivals HTTP/1.1\r\nHost: registry\r\nAuthorization: Bearer {registry.key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n"
+    )
+    writer.write(head.encode() + b"{")
+    await writer.drain()
+    refused = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=60)
+    assert refused.startswith(b"HTTP/1.1 408"), refused
+
+    async def trickle() -> None:
+        # The rest of the body, then the start of a request whose header never ends, a byte a second: each
+        # byte would put off the server's keep-alive timeout, for ever.
+        with contextlib.suppress(OSError):
+            writer.write(b"x" * 9 + b"GET /healthz HTTP/1.1\r\nHost: registry\r\nX-Slow: ")
+            while True:
+                await writer.drain()
+                await asyncio.sleep(1)
+                writer.write(b"a")
+
+    trickling = asyncio.create_task(trickle())
+    try:
+        # The server ends the connection after its answer: reading reaches the end well before the timeout.
+        rest = await asyncio.wait_for(reader.read(), timeout=30)
+    finally:
+        trickling.cancel()
+        writer.close()
+    assert b"HTTP/1.1" not in rest  # nothing more was answered on it
 
 
 async def test_connections_beyond_the_limit_are_answered_503_and_served_again_once_they_close(

@@ -122,6 +122,9 @@ def test_no_url_token_or_password_survives_masking(secret: str, name: str) -> No
         "in_path": f"https://hooks.slack.example/services/T0001/B0002/{secret}9Zq8",
         "headers": {"X-Api-Key": secret, "apiKey": secret, "clientSecret": secret, "Cookie": secret},
         "passphrase": secret,
+        "plural": {"secrets": [secret], "tokens": [secret], "passwords": [secret], "apiKeys": [secret]},
+        "private_key_pem": secret,
+        "telegram": f"https://api.telegram.example/bot123456:{secret}Zq8/sendMessage",
     }
     masked = mask(document)
     assert secret not in repr(masked)

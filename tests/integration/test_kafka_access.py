@@ -54,6 +54,7 @@ from timpora.common.kafka.security import (
     ResourceType,
     create_acls,
     delete_acls,
+    describe_acls,
     scram_users,
     set_scram_password,
     user,
@@ -441,6 +442,42 @@ async def test_sync_finishes_a_revocation_that_left_a_login_without_rules(grante
     # Granting again works as before, and a second round finds nothing to change.
     assert (await granted.grant(POLICE)).username == username
     assert await granted.access.sync(_register(tmp_path, lambda document: document), NOW) == []
+
+
+async def test_a_grant_made_while_the_keeper_looks_is_not_taken_for_an_unfinished_revocation(
+    granted: Granted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    newcomer = "desa-lajing"
+    injected = False
+
+    async def grant_once() -> None:
+        # The operator grants the newcomer between the keeper's two looks (logins, rules), whichever comes first.
+        nonlocal injected
+        if not injected:
+            injected = True
+            await granted.grant(newcomer)
+
+    async def users(client: Any) -> list[str]:
+        found = await scram_users(client)
+        await grant_once()
+        return found
+
+    async def rules(client: Any, acl_filter: AclFilter) -> list[AclBinding]:
+        found = await describe_acls(client, acl_filter)
+        if acl_filter == AclFilter():  # the keeper's look at every rule, not the grant's own
+            await grant_once()
+        return found
+
+    monkeypatch.setattr("timpora.common.register.kafka_access.scram_users", users)
+    monkeypatch.setattr("timpora.common.register.kafka_access.describe_acls", rules)
+    changes = await granted.access.sync(_register(tmp_path, lambda document: document), NOW)
+
+    assert injected
+    assert changes == []
+    login = granted.logins[newcomer]
+    topic = granted.kafka.catalog.agency_events(newcomer).name
+    await _publish(granted.kafka, topic, b"welcome")
+    assert [r.value for r in await _read(as_agency(login), [topic], f"{login.group_prefix}m", 1)] == [b"welcome"]
 
 
 async def test_the_keeper_beside_the_services_takes_access_from_a_member_as_it_leaves_the_register(

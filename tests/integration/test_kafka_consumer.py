@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+import asyncpg.exceptions
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import TopicPartition
@@ -42,6 +43,8 @@ class Recorder:
 
     seen: list[CloudEvent[Contract]] = field(default_factory=list)
     transient_failures: dict[str, int] = field(default_factory=dict)
+    #: Failures as asyncpg raises them when its connection goes (work done on asyncpg directly: COPY, batches).
+    lost_connections: dict[str, int] = field(default_factory=dict)
     buggy_subjects: set[str] = field(default_factory=set)
     poison_subjects: set[str] = field(default_factory=set)
     gate: asyncio.Event | None = None
@@ -60,6 +63,9 @@ class Recorder:
         if self.transient_failures.get(subject, 0) > 0:
             self.transient_failures[subject] -= 1
             raise ConnectionResetError
+        if self.lost_connections.get(subject, 0) > 0:
+            self.lost_connections[subject] -= 1
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
         self.seen.append(event)
 
 
@@ -285,6 +291,17 @@ async def test_a_database_outage_longer_than_the_retries_redelivers_instead_of_d
     await harness.publish(event)
 
     await _wait_for(lambda: _saw(harness, event), "the event after the outage")
+    assert await _inbox_rows(harness) == 1
+    assert await _records_in(harness.kafka, harness.dead_letter_topic) == 0
+
+
+async def test_a_connection_lost_under_asyncpg_is_an_outage_not_the_events_fault(harness: Harness) -> None:
+    event = sample_event()
+    harness.recorder.lost_connections[str(event.subject)] = 5
+
+    await harness.publish(event)
+
+    await _wait_for(lambda: _saw(harness, event), "the event after the lost connections")
     assert await _inbox_rows(harness) == 1
     assert await _records_in(harness.kafka, harness.dead_letter_topic) == 0
 

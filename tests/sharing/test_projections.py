@@ -4,6 +4,7 @@ each agreement allows, only inside its jurisdiction, idempotent and order-safe."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import uuid
@@ -46,6 +47,7 @@ from timpora.common.events.payloads import (
     StayReported,
 )
 from timpora.common.kafka.admin import ensure_topics
+from timpora.common.kafka.consumer import PermanentEventError
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.outbox.relay import OutboxRow
 from timpora.common.settings import DatabaseSettings, KafkaSettings
@@ -264,6 +266,36 @@ async def test_events_applied_in_batches_end_exactly_as_applied_one_by_one(
 
     assert one_by_one["rows"], "every person is projected for some agency"
     assert in_batches == one_by_one
+
+
+async def test_a_second_batch_in_one_transaction_does_not_bring_back_the_first(sessions: Any) -> None:
+    from timpora.sharing.models import outbox  # noqa: PLC0415
+
+    first, second = sample_event(jurisdiction=LAJING), sample_event(jurisdiction=LAJING)
+    people = [first.data.foreigner.foreigner_id, second.data.foreigner.foreigner_id]  # type: ignore[attr-defined]
+    async with sessions() as session, session.begin():
+        await projection.apply(session, first, AGREEMENTS, IN_FORCE, OFFLINE)
+        await session.execute(delete(projections).where(projections.c.foreigner_id == people[0]))
+        await session.execute(delete(outbox).where(outbox.c.partition_key == str(people[0])))
+        await projection.apply(session, second, AGREEMENTS, IN_FORCE, OFFLINE)
+    state = await _state_of(sessions, people)
+    await _forget(sessions, people)
+
+    assert {row[1] for row in state["rows"]} == {people[1]}
+    assert {json.loads(row[3])["record"]["foreigner_id"] for row in state["outbox"]} == {str(people[1])}
+
+
+async def test_an_event_whose_id_is_no_uuid_still_updates_the_views_it_shares_nothing_with(sessions: Any) -> None:
+    # Nobody is told of a person living outside every jurisdiction, so no copy's id needs deriving from it.
+    event = dataclasses.replace(sample_event(jurisdiction=SURABAYA), id="not-a-uuid")
+    await _apply(sessions, event)
+    rows = await _rows(sessions, str(event.subject))
+    assert rows == {} or not any(row.visible for row in rows.values())
+
+    # Someone an agency is told of: the event is refused as the event's own fault, with a reason.
+    told = dataclasses.replace(sample_event(jurisdiction=LAJING), id="not-a-uuid")
+    with pytest.raises(PermanentEventError, match="ce_id is not a UUID"):
+        await _apply(sessions, told)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -120,10 +120,12 @@ def _os_user() -> str | None:
 
 #: Keys whose values are secret wherever they appear (``secret_env`` only names a variable, and is kept).
 #: Matched on the key lowercased without ``_`` and ``-``, so ``apiKey``, ``X-Api-Key`` and ``client_secret`` are too.
-_SECRET_KEY = re.compile(r"(secret|password|passwd|passphrase|token|key|credentials?|authorization|bearer|cookie)$")
+_SECRET_KEY = re.compile(
+    r"(secret|password|passwd|passphrase|token|key(pem|der)?|credential|authorization|bearer|cookie)s?$"
+)
 #: A URL path segment that looks like a token (Slack's and many webhook receivers' URLs carry one there): long,
 #: of a token's characters, with letters and digits both.
-_PATH_TOKEN = re.compile(r"^(?=[^/]*[0-9])(?=[^/]*[A-Za-z])[A-Za-z0-9_.~=-]{16,}$")
+_PATH_TOKEN = re.compile(r"^(?=[^/]*[0-9])(?=[^/]*[A-Za-z])[^/?#]{16,}$")
 #: Values that are one of this system's secrets whatever their key: API keys, operator tokens, webhook secrets.
 _SECRET_VALUE = re.compile(r"^(tak_|tao_|tsk_|tmp_|whsec_)\S+$")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)

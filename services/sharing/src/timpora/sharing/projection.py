@@ -82,6 +82,9 @@ async def apply_many(
         for agreement in in_force:
             batch.take(seen, agreement, topics[agreement.agency_id])
     await connection.execute(_STAGING)
+    # Emptied at every commit, and here too: a second batch in the same transaction must not merge the first's
+    # rows again (whatever happened to them in between).
+    await connection.execute(_UNSTAGE)
     if batch.rows:
         await connection.copy_records_to_table(
             "staged_projections", records=list(batch.rows.values()), columns=_ROW_COLUMNS
@@ -180,6 +183,7 @@ _STAGING = """
     CREATE TEMP TABLE IF NOT EXISTS staged_outbox (event_id uuid, event_type text, topic text, partition_key text,
         headers text, payload text, position int) ON COMMIT DELETE ROWS;
 """
+_UNSTAGE = "DELETE FROM staged_projections; DELETE FROM staged_history; DELETE FROM staged_outbox"
 _UPSERT_STAGED = """
     INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
     SELECT agency_id, foreigner_id, version, agreement_version, visible, record::jsonb, time_zone
@@ -244,7 +248,7 @@ class _Seen:
         self._document: dict[str, Any] | None = None
         #: Each distinct record, as compact JSON, by the fields it has (agreements often share their fields).
         self._records: dict[frozenset[str], str] = {}
-        self._source_id = UUID(event.id)
+        self._source_id: UUID | None = None
         headers = {
             "ce_specversion": _SHARED.specversion,
             "ce_source": SOURCE,
@@ -276,6 +280,11 @@ class _Seen:
         ``new_event(SharedRecord(...))`` would be, its payload byte for byte, written without a model."""
         # Derived from the registry event's id and the agency: the same on every redelivery, so the agency can
         # deduplicate, and distinct across agencies, as the outbox requires.
+        if self._source_id is None:
+            try:
+                self._source_id = UUID(self.event.id)
+            except ValueError:
+                raise PermanentEventError("ce_id is not a UUID: no agency's copy can be derived from it") from None
         event_id = uuid5(self._source_id, agreement.agency_id)
         # Which terms it was written under: the relay's gate drops it if other terms are in force by the time it
         # leaves (who is in view may have changed, and the record cannot tell).

@@ -51,24 +51,22 @@ class BodyLimit:
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            # What arrived is dropped; the server closes the connection once this answer is sent (its body was
-            # never read to the end, so the connection cannot carry another request).
-            await _refuse(send, TOO_SLOW, f"the request body did not arrive within {self.timeout_s:g} s")
+            # What arrived is dropped, and the connection is closed once this answer is sent: a client this slow
+            # could otherwise keep it open for ever by sending a byte now and then (each one puts off the server's
+            # keep-alive timeout), and with enough such connections every request would be refused 503.
+            await _refuse(send, TOO_SLOW, f"the request body did not arrive within {self.timeout_s:g} s", close=True)
             return
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
-    # The rest of the body, if the client goes on sending it, is discarded by the server: a keep-alive
-    # connection stays usable, and the client reads this answer instead of a reset.
+async def _refuse(send: Send, status: int, detail: str, *, close: bool = False) -> None:
+    # Unless ``close``, the rest of the body, if the client goes on sending it, is discarded by the server: a
+    # keep-alive connection stays usable, and the client reads this answer instead of a reset.
     body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

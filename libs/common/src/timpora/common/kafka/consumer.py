@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
+import asyncpg.exceptions
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -46,6 +47,9 @@ EventHandler = Callable[[CloudEvent[Contract], AsyncSession], Awaitable[None]]
 def is_infrastructure_failure(error: BaseException) -> bool:
     """Whether ``error`` says the database or the network is unavailable, rather than this event being bad."""
     if isinstance(error, OSError | TimeoutError | ConnectionError):
+        return True
+    # Straight on asyncpg (COPY, batches), a lost connection is asyncpg's own error, not SQLAlchemy's.
+    if isinstance(error, asyncpg.exceptions.PostgresConnectionError | asyncpg.exceptions.InterfaceError):
         return True
     if isinstance(error, DBAPIError) and (error.connection_invalidated or isinstance(error, OperationalError)):
         return True

@@ -259,8 +259,9 @@ class AgencyAccess:
             # a revocation left unfinished (rules gone, login kept) and finishes it.
             wanted = set(self.wanted(granted))
             have = set(await describe_acls(client, AclFilter(principal=user(username))))
-            await delete_acls(client, [AclFilter.exactly(rule) for rule in sorted(have - wanted)])
+            # New rules before the old go: a rotation never leaves the login without any.
             await create_acls(client, sorted(wanted - have))
+            await delete_acls(client, [AclFilter.exactly(rule) for rule in sorted(have - wanted)])
             await set_scram_password(client, username, password)
         return Credentials(
             agency_servers,
@@ -288,8 +289,11 @@ class AgencyAccess:
         """The rules of every agency principal of this namespace that has rules or a login, by agency id (a login
         without rules has an empty list)."""
         async with admin_session(self._admin) as client:
-            rules = await describe_acls(client, AclFilter())
+            # Logins first, then rules: ``grant`` makes the rules before the login, so a login seen here had its
+            # rules when they are listed next (the other order could catch a grant between its two steps and
+            # take it for an unfinished revocation).
             logins = await scram_users(client)
+            rules = await describe_acls(client, AclFilter())
         found: dict[str, list[AclBinding]] = {}
         for login in logins:
             agency_id = agency_of(self._catalog, user(login))
