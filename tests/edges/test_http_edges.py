@@ -93,22 +93,29 @@ async def test_a_body_at_the_limit_is_taken_whole_and_one_over_it_writes_nothing
     assert found.json()["items"] == []
 
 
-@pytest.fixture
-async def tight_registry(
-    stack: Stack, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+@contextlib.asynccontextmanager
+async def registry_with(
+    settings: dict[str, str], stack: Stack, database_settings: dict[str, DatabaseSettings], log: Path
 ) -> AsyncIterator[Running]:
-    """The registry with a short body timeout and room for four connections at once."""
+    """The registry alone, in a namespace of its own, with ``TIMPORA_REGISTRY_<name>`` settings, no relay."""
     kafka = stack.kafka.model_copy(update={"namespace": new_namespace()})
-    prefix = "TIMPORA_REGISTRY_"
-    settings = {"HTTP__BODY_TIMEOUT_S": "2", "HTTP__MAX_CONNECTIONS": "4", "RELAY__ENABLED": "false"}
-    started = await start(
-        "registry", kafka, database_settings, tmp_path / "registry.log", {prefix + k: v for k, v in settings.items()}
-    )
+    extra = {f"TIMPORA_REGISTRY_{name}": value for name, value in (settings | {"RELAY__ENABLED": "false"}).items()}
+    started = await start("registry", kafka, database_settings, log, extra)
     try:
         yield started
     finally:
         await started.process.stop()
         await delete_namespace(kafka)
+
+
+@pytest.fixture
+async def tight_registry(
+    stack: Stack, database_settings: dict[str, DatabaseSettings], tmp_path: Path
+) -> AsyncIterator[Running]:
+    """The registry with a short body timeout and room for four connections at once."""
+    settings = {"HTTP__BODY_TIMEOUT_S": "2", "HTTP__MAX_CONNECTIONS": "4"}
+    async with registry_with(settings, stack, database_settings, tmp_path / "registry.log") as started:
+        yield started
 
 
 async def _connect(running: Running) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -263,17 +270,9 @@ async def small_pool_registry(
     stack: Stack, database_settings: dict[str, DatabaseSettings], tmp_path: Path
 ) -> AsyncIterator[Running]:
     """The registry with one database connection and no overflow, and nothing else of its own using it."""
-    kafka = stack.kafka.model_copy(update={"namespace": new_namespace()})
-    prefix = "TIMPORA_REGISTRY_"
-    settings = {"DATABASE__POOL_SIZE": "1", "DATABASE__MAX_OVERFLOW": "0", "RELAY__ENABLED": "false"}
-    started = await start(
-        "registry", kafka, database_settings, tmp_path / "registry.log", {prefix + k: v for k, v in settings.items()}
-    )
-    try:
+    settings = {"DATABASE__POOL_SIZE": "1", "DATABASE__MAX_OVERFLOW": "0"}
+    async with registry_with(settings, stack, database_settings, tmp_path / "registry.log") as started:
         yield started
-    finally:
-        await started.process.stop()
-        await delete_namespace(kafka)
 
 
 async def _admin(stack: Stack) -> asyncpg.Connection:

@@ -68,9 +68,26 @@ OFFLINE = TopicCatalog("test-offline")
 
 def _moved(event: CloudEvent[Contract], village: str | None, version: int) -> CloudEvent[Contract]:
     snapshot: ForeignerSnapshot = event.data.foreigner  # type: ignore[attr-defined]
-    moved = snapshot.model_copy(update={"version": version})
+    # As the registry keeps them: the residence is where the event places the person (none without a village).
+    residence = snapshot.residence
+    if residence is not None:
+        residence = None if village is None else residence.model_copy(update={"village_code": village})
+    moved = snapshot.model_copy(update={"version": version, "residence": residence})
     data = ForeignerUpdated(foreigner=moved, jurisdiction=village, changed_fields=["residence"])
     return new_event(data, source="/timpora/registry", subject=event.subject)
+
+
+def _someone(snapshot: ForeignerSnapshot, village: str | None) -> CloudEvent[ForeignerUpdated]:
+    """A new person (a fresh id) at version 1, living in ``village``."""
+    return new_event(
+        ForeignerUpdated(
+            foreigner=snapshot.model_copy(update={"foreigner_id": uuid.uuid4(), "version": 1}),
+            jurisdiction=village,
+            changed_fields=["residence"],
+        ),
+        source="/timpora/registry",
+        subject=None,
+    )
 
 
 async def _rows(sessions: Any, foreigner_id: str) -> dict[str, Any]:
@@ -150,15 +167,7 @@ async def test_an_agreement_outside_its_validity_window_shares_nothing(sessions:
 async def test_any_delivery_order_with_duplicates_ends_as_the_newest_event_says(
     sessions: Any, snapshot: ForeignerSnapshot, villages: list[str | None], seed: int
 ) -> None:
-    base = new_event(
-        ForeignerUpdated(
-            foreigner=snapshot.model_copy(update={"foreigner_id": uuid.uuid4(), "version": 1}),
-            jurisdiction=villages[0],
-            changed_fields=["residence"],
-        ),
-        source="/timpora/registry",
-        subject=None,
-    )
+    base = _someone(snapshot, villages[0])
     subject = str(base.data.foreigner.foreigner_id)
     history = [_moved(base, village, version) for version, village in enumerate(villages, start=1)]
     deliveries = history + random.Random(seed).choices(history, k=len(history))
@@ -238,15 +247,7 @@ async def test_events_applied_in_batches_end_exactly_as_applied_one_by_one(
     events: list[CloudEvent[Contract]] = []
     ids = []
     for snapshot, villages in people:
-        base = new_event(
-            ForeignerUpdated(
-                foreigner=snapshot.model_copy(update={"foreigner_id": uuid.uuid4(), "version": 1}),
-                jurisdiction=villages[0],
-                changed_fields=["residence"],
-            ),
-            source="/timpora/registry",
-            subject=None,
-        )
+        base = _someone(snapshot, villages[0])
         ids.append(base.data.foreigner.foreigner_id)
         events += [_moved(base, village, version) for version, village in enumerate(villages, start=1)]
     # Redeliveries (a same-version event again is a reminder the agency may be told of) and any interleaving.

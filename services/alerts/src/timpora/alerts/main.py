@@ -95,12 +95,8 @@ def _setup(runtime: ServiceRuntime) -> None:
         runtime.workers.append(worker.run)
     runtime.workers.append(functools.partial(lifecycle.run, runtime.sessions, alerting, settings.lifecycle))
     runtime.workers.append(
-        functools.partial(
-            lag.monitor,
-            settings.kafka,
-            service=runtime.name,
-            group_id=settings.consumer_group,
-            topic=catalog.registry_events.name,
+        lag.monitor_worker(
+            settings.kafka, service=runtime.name, group_id=settings.consumer_group, topic=catalog.registry_events.name
         )
     )
 

@@ -35,12 +35,8 @@ def _setup(runtime: ServiceRuntime) -> None:
         batch_size=settings.consumer_batch_size,
     )
     runtime.workers.append(
-        functools.partial(
-            lag.monitor,
-            settings.kafka,
-            service=runtime.name,
-            group_id=settings.consumer_group,
-            topic=catalog.registry_events.name,
+        lag.monitor_worker(
+            settings.kafka, service=runtime.name, group_id=settings.consumer_group, topic=catalog.registry_events.name
         )
     )
     disclosure_log = DisclosureLog(runtime.engine)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from timpora.common.kafka.admin import consumer_lag
 from timpora.common.metrics import CONSUMER_LAG
@@ -21,3 +23,10 @@ async def monitor(settings: KafkaSettings, *, service: str, group_id: str, topic
         except Exception as error:  # noqa: BLE001 - a missed reading must not stop the readings
             log.warning("consumer lag not measured", extra={"reason": type(error).__name__})
         await asyncio.sleep(every_s)
+
+
+def monitor_worker(
+    settings: KafkaSettings, *, service: str, group_id: str, topic: str
+) -> Callable[[], Awaitable[None]]:
+    """:func:`monitor` as a service's worker (``runtime.workers``): one way for every consumer group."""
+    return functools.partial(monitor, settings, service=service, group_id=group_id, topic=topic)
