@@ -24,8 +24,9 @@ from tests.sharing.shipped import AGREEMENTS, COVERING_LAJING, NARROWED, SHIPPED
 from tests.support.clock import ManualClock
 from tests.support.factories import sample_event, snapshots
 from tests.support.kafka import tail
+from tests.support.waiting import until
 from timpora.common import register
-from timpora.common.db.engine import make_engine, make_session_factory
+from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.disclosures import DisclosureLog, log_table
 from timpora.common.events import CloudEvent, KafkaRecord, decode, new_event
@@ -284,6 +285,36 @@ async def test_a_second_batch_in_one_transaction_does_not_bring_back_the_first(s
 
     assert {row[1] for row in state["rows"]} == {people[1]}
     assert {json.loads(row[3])["record"]["foreigner_id"] for row in state["outbox"]} == {str(people[1])}
+
+
+async def test_a_rebuild_merges_only_while_no_batch_is_being_applied(sessions: Any, engine: AsyncEngine) -> None:
+    event = sample_event(jurisdiction=LAJING)
+    try_alone = "SELECT pg_try_advisory_xact_lock(hashtext($1))"
+    async with engine.connect() as watcher:
+        watching = await driver_connection(watcher)
+        # A batch in progress keeps a rebuild's merge out until its transaction ends...
+        async with sessions() as session, session.begin():
+            await projection.apply(session, event, AGREEMENTS, IN_FORCE, OFFLINE)
+            assert await watching.fetchval(try_alone, projection.REBUILD_LOCK) is False
+        assert await watching.fetchval(try_alone, projection.REBUILD_LOCK) is True
+
+        # ... and a merge in progress keeps the next batch waiting until it ends.
+        async with engine.begin() as rebuilding:
+            await projection.merging_alone(await driver_connection(rebuilding))
+            applying = asyncio.create_task(_apply(sessions, _moved(event, OTHER_AROSBAYA, 2)))
+
+            async def batch_waits() -> bool:
+                waiting: int = await watching.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                )
+                return waiting > 0
+
+            await until(batch_waits, what="the batch waiting for the merge")
+            assert not applying.done()
+        await asyncio.wait_for(applying, timeout=60)
+    rows = await _rows(sessions, str(event.subject))
+    await _forget(sessions, [event.data.foreigner.foreigner_id])  # type: ignore[attr-defined]
+    assert {row.version for row in rows.values()} == {2}
 
 
 async def test_an_event_whose_id_is_no_uuid_still_updates_the_views_it_shares_nothing_with(sessions: Any) -> None:

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.db.engine import driver_connection
@@ -66,6 +67,10 @@ async def apply_many(
     if not applied or not in_force:
         return
     connection = await driver_connection(await session.connection())
+    # Batches run side by side (they never share a person); a rebuild's merge runs alone (``merging_alone``): a row
+    # it inserts between this batch's lock and its write would be taken for the person's first, and the agency
+    # never told that they left its view.
+    await connection.execute(_BATCHES, REBUILD_LOCK)
     people = sorted({data.foreigner.foreigner_id for _, data in applied})
     # Every row the batch may change, locked in one order (agency, person) so that two writers never wait on
     # each other in a cycle; a row that does not exist yet is the person's first event for that agency.
@@ -183,6 +188,10 @@ _STAGING = """
     CREATE TEMP TABLE IF NOT EXISTS staged_outbox (event_id uuid, event_type text, topic text, partition_key text,
         headers text, payload text, position int) ON COMMIT DELETE ROWS;
 """
+#: The advisory lock batches share and a rebuild's merge takes alone.
+REBUILD_LOCK = "timpora.sharing.projection"
+_BATCHES = "SELECT pg_advisory_xact_lock_shared(hashtext($1))"
+_ALONE = "SELECT pg_advisory_xact_lock(hashtext($1))"
 _UNSTAGE = "DELETE FROM staged_projections; DELETE FROM staged_history; DELETE FROM staged_outbox"
 _UPSERT_STAGED = """
     INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
@@ -292,3 +301,8 @@ class _Seen:
         shown = 'false,"record":null}' if record is None else 'true,"record":' + record + "}"
         payload = self._payload + shown
         return (event_id, _SHARED.type, topic, self.event.subject or "", headers, payload)
+
+
+async def merging_alone(connection: asyncpg.Connection) -> None:
+    """Waits until no batch is being applied, and keeps new ones waiting until the caller's transaction ends."""
+    await connection.execute(_ALONE, REBUILD_LOCK)

@@ -33,7 +33,7 @@ from timpora.common.register.agreements import Agreement
 from timpora.common.settings import KafkaSettings
 from timpora.common.standing import zone_of
 from timpora.sharing.models import projection_history, projections
-from timpora.sharing.projection import history_row
+from timpora.sharing.projection import history_row, merging_alone
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ async def rebuild(
     history = _history_rows(agreement, histories.values())
     async with sessions() as session, session.begin():
         connection = await driver_connection(await session.connection())
+        await merging_alone(connection)
         # One COPY into a scratch table and one merge, instead of a statement per person.
         await connection.execute("CREATE TEMP TABLE rebuilt (LIKE projections INCLUDING DEFAULTS) ON COMMIT DROP")
         await connection.copy_records_to_table(
