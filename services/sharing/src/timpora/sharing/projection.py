@@ -92,11 +92,11 @@ async def apply_many(
     await connection.execute(_UNSTAGE)
     if batch.rows:
         await connection.copy_records_to_table(
-            "staged_projections", records=list(batch.rows.values()), columns=_ROW_COLUMNS
+            "staged_projections", records=list(batch.rows.values()), columns=ROW_COLUMNS
         )
         await connection.execute(_UPSERT_STAGED)
     if batch.history:
-        await connection.copy_records_to_table("staged_history", records=batch.history, columns=_HISTORY_COLUMNS)
+        await connection.copy_records_to_table("staged_history", records=batch.history, columns=HISTORY_COLUMNS)
         await connection.execute(_HISTORY_STAGED)
     if batch.outbox:
         await connection.copy_records_to_table("staged_outbox", records=batch.outbox, columns=_OUTBOX_COLUMNS)
@@ -175,8 +175,9 @@ _LOCK = """
     ORDER BY agency_id, foreigner_id
     FOR UPDATE
 """
-_ROW_COLUMNS = ["agency_id", "foreigner_id", "version", "agreement_version", "visible", "record", "time_zone"]
-_HISTORY_COLUMNS = [*_ROW_COLUMNS[:4], "event_type", "occurred_at", "visible", "record", "time_zone"]
+#: The columns the live batches and a rebuild copy, in the order of their rows.
+ROW_COLUMNS = ["agency_id", "foreigner_id", "version", "agreement_version", "visible", "record", "time_zone"]
+HISTORY_COLUMNS = [*ROW_COLUMNS[:4], "event_type", "occurred_at", "visible", "record", "time_zone"]
 #: ``position``: the outbox's ids, and so the order its relay publishes in, follow the events' order.
 _OUTBOX_COLUMNS = ["event_id", "event_type", "topic", "partition_key", "headers", "payload", "position"]
 _STAGING = """

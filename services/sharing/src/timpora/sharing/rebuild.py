@@ -33,7 +33,7 @@ from timpora.common.register.agreements import Agreement
 from timpora.common.settings import KafkaSettings
 from timpora.common.standing import zone_of
 from timpora.sharing.models import projection_history, projections
-from timpora.sharing.projection import history_row, merging_alone
+from timpora.sharing.projection import HISTORY_COLUMNS, ROW_COLUMNS, history_row, merging_alone
 
 log = logging.getLogger(__name__)
 
@@ -92,20 +92,6 @@ def _keep_newer(
         held.append(Recorded(event.spec.name, event.time, data))
 
 
-#: The history columns a rebuild copies, in the order of its rows.
-HISTORY_COLUMNS = (
-    "agency_id",
-    "foreigner_id",
-    "version",
-    "agreement_version",
-    "event_type",
-    "occurred_at",
-    "visible",
-    "record",
-    "time_zone",
-)
-
-
 async def rebuild(
     sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings, topic: str, agreement: Agreement, now: datetime
 ) -> int:
@@ -136,7 +122,7 @@ async def rebuild(
         await connection.copy_records_to_table(
             "rebuilt",
             records=rows,
-            columns=["agency_id", "foreigner_id", "version", "agreement_version", "visible", "record", "time_zone"],
+            columns=ROW_COLUMNS,
         )
         await connection.execute(
             """
@@ -160,7 +146,7 @@ async def rebuild(
         await connection.execute(
             "CREATE TEMP TABLE rebuilt_history (LIKE projection_history INCLUDING DEFAULTS) ON COMMIT DROP"
         )
-        await connection.copy_records_to_table("rebuilt_history", records=history, columns=list(HISTORY_COLUMNS))
+        await connection.copy_records_to_table("rebuilt_history", records=history, columns=HISTORY_COLUMNS)
         await connection.execute(
             """
             INSERT INTO projection_history (agency_id, foreigner_id, version, agreement_version, event_type,
