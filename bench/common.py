@@ -29,6 +29,8 @@ class Result:
     #: The ratio the issues ask for (ours ÷ raw at least this, or at most it where lower is better); None: none.
     target: float | None = None
     lower_is_better: bool = False
+    #: The most ``ours`` may be, in its own unit (resident memory: 250 MB), whatever the ratio; None: no ceiling.
+    ceiling: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -36,15 +38,21 @@ class Result:
 
     @property
     def met(self) -> bool | None:
-        if self.target is None:
-            return None
-        return self.ratio <= self.target if self.lower_is_better else self.ratio >= self.target
+        checks: list[bool] = []
+        if self.target is not None:
+            checks.append(self.ratio <= self.target if self.lower_is_better else self.ratio >= self.target)
+        if self.ceiling is not None:
+            checks.append(self.ours <= self.ceiling)
+        return all(checks) if checks else None
 
     @property
     def target_text(self) -> str:
-        if self.target is None:
-            return "—"
-        return f"{'≤' if self.lower_is_better else '≥'} {self.target:g}"
+        parts: list[str] = []
+        if self.target is not None:
+            parts.append(f"ratio {'≤' if self.lower_is_better else '≥'} {self.target:g}")
+        if self.ceiling is not None:
+            parts.append(f"ours ≤ {self.ceiling:g} {self.unit}")
+        return ", ".join(parts) or "—"
 
 
 async def timed(count: int, body: Callable[[], Awaitable[None]]) -> float:

@@ -18,7 +18,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alerts, publish, registry, sharing, sharing_export, sharing_list
+from bench import alerts, publish, registry, registry_api, sharing, sharing_export, sharing_list
 from bench.common import RESULTS, Result, report, rewrite_table
 from timpora.common.settings import OperatorKafkaSettings
 
@@ -27,13 +27,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--only",
-        choices=["publish", "registry", "sharing", "sharing-list", "sharing-export", "alerts"],
+        choices=["publish", "registry", "registry-api", "sharing", "sharing-list", "sharing-export", "alerts"],
         action="append",
     )
     parser.add_argument("--events", type=int, default=20_000, help="events for the publish benchmark")
     parser.add_argument("--records", type=int, default=1_000_000, help="records to import, then relay")
     parser.add_argument("--rate", type=int, default=200, help="events a second for the latency benchmark")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the latency benchmark runs")
+    parser.add_argument(
+        "--api-requests", type=int, default=10_000, help="arrivals posted to each side of the registry API benchmark"
+    )
     parser.add_argument("--sharing-events", type=int, default=1_000_000, help="events replayed by the rebuild")
     parser.add_argument(
         "--live-events", type=int, default=100_000, help="events the live projection catches up on (a bulk import)"
@@ -57,7 +60,8 @@ async def main() -> None:
         help="whose results table a full run (no --only) rewrites",
     )
     args = parser.parse_args()
-    chosen = set(args.only or ["publish", "registry", "sharing", "sharing-list", "sharing-export", "alerts"])
+    everything = ["publish", "registry", "registry-api", "sharing", "sharing-list", "sharing-export", "alerts"]
+    chosen = set(args.only or everything)
     # Its own namespace: a running system on the same broker never sees the benchmarks' events.
     kafka = OperatorKafkaSettings().admin(namespace="bench")
     results: list[Result] = []
@@ -68,6 +72,10 @@ async def main() -> None:
         admin_url = os.environ["TIMPORA_PG_ADMIN_URL"]
         results.extend(
             await registry.run_all(admin_url, kafka, records=args.records, rate=args.rate, seconds=args.seconds)
+        )
+    if "registry-api" in chosen:
+        results.extend(
+            await registry_api.bench_writes(os.environ["TIMPORA_PG_ADMIN_URL"], kafka, requests=args.api_requests)
         )
     if "sharing" in chosen:
         results.extend(

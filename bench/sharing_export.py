@@ -24,14 +24,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bench.common import Result, maintain
+from bench.http import HttpConnection, Measured, Tally, Target
 from bench.sharing_list import (
     AGENCY,
     PAGE,
-    HttpConnection,
-    Measured,
     Seeded,
-    Tally,
-    Target,
     _path,
     _snapshot,
     server,

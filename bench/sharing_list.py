@@ -25,15 +25,13 @@ import json
 import logging
 import os
 import random
-import re
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -48,6 +46,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bench.common import Result, maintain
+from bench.http import HttpConnection, Measured, Served, Tally, Target, cpu_seconds, describe, resident_mb, side_by_side
+from tests.support.processes import free_port
 from timpora.common import nationalities, regions, register
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
@@ -91,7 +91,6 @@ RAW_SQL = (
 )
 NAMES = ("Li Wei", "Nguyen Van An", "Maria Santos", "John Smith", "Ahmed Hassan", "Kim Min-jun", "Aiko Tanaka")
 OCCUPATIONS = (None, "teacher", "engineer", "fisherman", "missionary", "chef", "student")
-CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -239,93 +238,10 @@ def serve(kind: str, port: int) -> None:
 # --- driving them ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Measured:
-    rate: float
-    p50_ms: float
-    p99_ms: float
-    cpu_ms: float  # the server process's CPU time per request
-    client_cpu_ms: float  # this process's (the load generator's)
-
-
-@dataclass
-class Tally:
-    """What one side's timed requests add up to, over the blocks it was driven."""
-
-    latencies: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    client_cpu_seconds: float = 0.0
-
-    def measured(self) -> Measured:
-        latencies = sorted(self.latencies)
-        return Measured(
-            rate=len(latencies) / self.seconds,
-            p50_ms=latencies[len(latencies) // 2] * 1000,
-            p99_ms=latencies[int(len(latencies) * 0.99)] * 1000,
-            cpu_ms=self.cpu_seconds / len(latencies) * 1000,
-            client_cpu_ms=self.client_cpu_seconds / len(latencies) * 1000,
-        )
-
-
-@dataclass(frozen=True)
-class Target:
-    port: int
-    pid: int
-    key: str
-
-
-class HttpConnection:
-    """One keep-alive HTTP/1.1 connection that sends GETs. httpx took about 1 ms of CPU a request, more
-    than the raw server itself, and capped the raw baseline on these shared cores; this takes a tenth."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: Target) -> None:
-        self.reader, self.writer = reader, writer
-        self.headers = f"Host: 127.0.0.1:{target.port}\r\nAuthorization: Bearer {target.key}\r\n\r\n".encode()
-
-    @classmethod
-    async def open(cls, target: Target) -> HttpConnection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
-        return cls(reader, writer, target)
-
-    async def get(self, path: str) -> tuple[int, bytes]:
-        """The status and body of ``GET path``."""
-        self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.headers)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        length = CONTENT_LENGTH.search(head)
-        if length is None:
-            raise RuntimeError(f"an answer without Content-Length: {head!r}")
-        return int(head[9:12]), await self.reader.readexactly(int(length[1]))
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(OSError):
-            await self.writer.wait_closed()
-
-
-def _describe(measured: Measured) -> str:
-    return (
-        f"{measured.rate:,.0f} requests/s, p50 {measured.p50_ms:.1f} ms, p99 {measured.p99_ms:.1f} ms, "
-        f"CPU a request: server {measured.cpu_ms:.2f} ms, client {measured.client_cpu_ms:.2f} ms"
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @asynccontextmanager
 async def server(kind: str, seeded: Seeded, kafka: KafkaSettings) -> AsyncIterator[Target]:
     """Starts the ``kind`` server process and waits until it answers."""
-    target = Target(port=_free_port(), pid=0, key=seeded.key)
+    target = Target(port=free_port(), pid=0, key=seeded.key)
     # The whole connection, password included, to the child only (its environment, never its arguments).
     plain = kafka.model_dump(mode="json") | {
         "namespace": NAMESPACE,
@@ -382,10 +298,10 @@ async def drive(target: Target, pages: list[str], tally: Tally) -> None:
             if status != 200:  # the body was compared once, before the timing
                 raise RuntimeError(f"unexpected answer {status}: {body[:200]!r}")
 
-    cpu, client_cpu, started = _cpu_seconds(target.pid), time.process_time(), time.perf_counter()
+    cpu, client_cpu, started = cpu_seconds(target.pid), time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker(connection) for connection in connections))
     tally.seconds += time.perf_counter() - started
-    tally.cpu_seconds += _cpu_seconds(target.pid) - cpu
+    tally.cpu_seconds += cpu_seconds(target.pid) - cpu
     tally.client_cpu_seconds += time.process_time() - client_cpu
     for connection in connections:
         await connection.close()
@@ -416,33 +332,28 @@ async def compare(ours: Target, raw: Target, pages: list[str]) -> tuple[Measured
     return tallies[0].measured(), tallies[1].measured()
 
 
-async def bench_list(admin_url: str, kafka: KafkaSettings, *, foreigners: int, requests: int) -> Result:
+async def bench_list(admin_url: str, kafka: KafkaSettings, *, foreigners: int, requests: int) -> list[Result]:
     seeded = await seed(admin_url, foreigners)
     await ensure_topics(kafka, [kafka.model_copy(update={"namespace": NAMESPACE}).catalog.registry_events])
     pages = cursors(seeded.ids, requests, seed=99)
     async with server("ours", seeded, kafka) as ours_server, server("raw", seeded, kafka) as raw_server:
         ours, raw = await compare(ours_server, raw_server, pages)
-    print(f"  sharing list, ours: {_describe(ours)}\n  sharing list, raw:  {_describe(raw)}")
-    return Result(
-        name=f"list endpoint over {foreigners:,} foreigners ({requests:,} pages of {PAGE} at random keyset "
+        ours_mb, raw_mb = resident_mb(ours_server.pid, peak=True), resident_mb(raw_server.pid, peak=True)
+    print(f"  sharing list, ours: {describe(ours)}\n  sharing list, raw:  {describe(raw)}")
+    return side_by_side(
+        f"list endpoint over {foreigners:,} foreigners ({requests:,} pages of {PAGE} at random keyset "
         f"cursors, {CONCURRENCY} concurrent, one uvicorn worker each)",
-        unit="requests/s",
-        ours=ours.rate,
-        raw=raw.rate,
+        Served(ours, ours_mb),
+        Served(raw, raw_mb),
+        service="sharing",
         baseline="raw Starlette + asyncpg endpoint: the same SELECT, the same derived fields and JSON body",
-        note=(
-            f"p99 {ours.p99_ms:.1f} ms (p50 {ours.p50_ms:.1f}) vs raw p99 {raw.p99_ms:.1f} ms "
-            f"(p50 {raw.p50_ms:.1f}); server CPU {ours.cpu_ms:.2f} vs {raw.cpu_ms:.2f} ms a request; "
-            "ours also authenticates the key, filters each record through the agreement and writes the "
-            "disclosure log (group commit) before it answers; "
-            "target >= 0.5, p99 <= 3x raw's"
-        ),
-        target=0.5,
+        note="ours also authenticates the key, filters each record through the agreement and writes the "
+        "disclosure log (group commit) before it answers",
     )
 
 
 async def run_all(admin_url: str, kafka: KafkaSettings, *, foreigners: int, requests: int) -> list[Result]:
-    return [await bench_list(admin_url, kafka, foreigners=foreigners, requests=requests)]
+    return await bench_list(admin_url, kafka, foreigners=foreigners, requests=requests)
 
 
 if __name__ == "__main__":

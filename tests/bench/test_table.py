@@ -28,7 +28,7 @@ def test_a_run_replaces_the_previous_table_and_keeps_the_rest(tmp_path: Path) ->
     text = readme.read_text(encoding="utf-8")
     assert text.count(TABLE_START) == text.count(TABLE_END) == 1
     assert "| first |" not in text
-    assert "| second | 1.0 events/s | 4.0 events/s: raw | 0.25 | ≥ 0.5 | **no** |" in text
+    assert "| second | 1.0 events/s | 4.0 events/s: raw | 0.25 | ratio ≥ 0.5 | **no** |" in text
     assert "| third | 3.0 events/s | 2.0 events/s: raw | 1.50 | — | — |" in text
     assert text.startswith("# Benchmarks\n")
     assert text.endswith("How to run them.\n\n## Analysis\n\nWhy.\n")
@@ -46,3 +46,18 @@ def test_a_target_is_met_exactly_when_the_ratio_is_on_its_side(
 ) -> None:
     result = _result("x", ours, raw, target, lower=lower)
     assert result.met is ((ours / raw <= target) if lower else (ours / raw >= target))
+
+
+@given(
+    ours=st.floats(0.001, 1e6),
+    raw=st.floats(0.001, 1e6),
+    target=st.none() | st.floats(0.01, 10),
+    ceiling=st.floats(0.001, 1e6),
+)
+def test_a_ceiling_is_met_only_with_ours_under_it_and_the_ratio_on_its_side(
+    ours: float, raw: float, target: float | None, ceiling: float
+) -> None:
+    result = Result("memory", "MB", ours, raw, "raw", target=target, lower_is_better=True, ceiling=ceiling)
+    ratio_met = target is None or ours / raw <= target
+    assert result.met is (ours <= ceiling and ratio_met)
+    assert f"ours ≤ {ceiling:g} MB" in result.target_text
