@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import String, insert, literal, select, text
@@ -15,10 +16,11 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.clock import ManualClock
+from tests.support.waiting import until
 from timpora.alerts import models as alerts_models
 from timpora.common import regions
 from timpora.common.db.bootstrap import SERVICES
-from timpora.common.db.engine import make_engine
+from timpora.common.db.engine import driver_connection, make_engine
 from timpora.common.db.migrations import alembic_config, upgrade
 from timpora.common.settings import DatabaseSettings
 from timpora.common.standing import local_today, local_today_sql, zone_name_sql, zone_of
@@ -166,3 +168,23 @@ async def test_postgresql_counts_a_persons_days_in_the_same_zone_as_python(engin
 
             assert zone == zone_of(village).key, village
             assert today == local_today(ManualClock(now), village), village
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout_not_failed(
+    engines: dict[str, AsyncEngine], database_admin: asyncpg.Connection
+) -> None:
+    # A PostgreSQL restart or an administrator's pg_terminate_backend closes every idle pooled connection; the next
+    # request must get a working one, not an error (the engine checks at checkout, without a pre-ping's round trips).
+    engine = engines["registry"]
+    async with engine.connect() as connection:
+        first = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        pooled = await driver_connection(connection)  # back in the pool after this block, idle
+    assert await database_admin.fetchval("SELECT pg_terminate_backend($1)", first)
+
+    async def seen_closed() -> bool:
+        return bool(pooled.is_closed())
+
+    await until(seen_closed, what="the pooled connection seen closed by the server")
+    async with engine.connect() as connection:
+        second = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    assert second != first

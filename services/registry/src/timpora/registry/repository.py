@@ -106,7 +106,7 @@ async def upsert_sponsor(session: AsyncSession, sponsor: SponsorIn) -> UUID:
 
 
 async def insert_foreigner(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(insert(foreigners).values(**values))
+    await insert_row(session, foreigners, values)
 
 
 async def update_foreigner(session: AsyncSession, foreigner_id: UUID, values: dict[str, Any]) -> None:
@@ -114,7 +114,9 @@ async def update_foreigner(session: AsyncSession, foreigner_id: UUID, values: di
 
 
 async def insert_row(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
-    await session.execute(insert(table).values(**values))
+    # The values as parameters of the table's plain INSERT, not baked into the statement (``.values()``): the
+    # statement is then the same each time, compiled once and cached, instead of coerced and keyed anew per row.
+    await session.execute(insert(table), values)
 
 
 async def lock_permit(session: AsyncSession, foreigner_id: UUID, permit_id: UUID) -> Row[Any]:
@@ -294,26 +296,30 @@ async def append_event(
 ) -> None:
     """The event's history row and outbox row (to be published on ``topic``), in the caller's transaction."""
     foreigner_id = UUID(event.subject) if event.subject else None
-    await session.execute(
-        insert(outbox).values(
-            event_id=UUID(event.id),
-            event_type=event.type,
-            topic=topic,
-            partition_key=event.subject or "",
-            headers=attribute_headers(event),
-            payload=event.data.model_dump_json(),
-        )
+    await insert_row(
+        session,
+        outbox,
+        {
+            "event_id": UUID(event.id),
+            "event_type": event.type,
+            "topic": topic,
+            "partition_key": event.subject or "",
+            "headers": attribute_headers(event),
+            "payload": event.data.model_dump_json(),
+        },
     )
-    await session.execute(
-        insert(history).values(
-            foreigner_id=foreigner_id,
-            version=version,
-            event_id=UUID(event.id),
-            event_type=event.spec.name,
-            actor=actor,
-            occurred_at=event.time,
-            data=event.data.model_dump(mode="json"),
-        )
+    await insert_row(
+        session,
+        history,
+        {
+            "foreigner_id": foreigner_id,
+            "version": version,
+            "event_id": UUID(event.id),
+            "event_type": event.spec.name,
+            "actor": actor,
+            "occurred_at": event.time,
+            "data": event.data.model_dump(mode="json"),
+        },
     )
 
 
