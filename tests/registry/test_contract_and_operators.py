@@ -8,8 +8,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.registry.conftest import Registry
+from tests.support.clock import ManualSeconds
 from timpora.common.events import REGISTRY_EVENT_SPECS
+from timpora.common.http.auth import KEY_TRUST_S, BearerGate
 from timpora.common.settings import DatabaseSettings
 
 
@@ -78,17 +82,23 @@ def test_operators_are_added_with_a_token_shown_once_and_can_be_disabled(
     assert token not in read.stdout
 
 
-async def test_a_disabled_operator_is_refused(
-    registry: Registry, database_settings: dict[str, DatabaseSettings]
+async def test_a_disabled_operator_is_refused_once_the_trust_window_is_over(
+    registry: Registry, database_settings: dict[str, DatabaseSettings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from timpora.registry.operators import add_operator, disable_operator  # noqa: PLC0415
 
+    clock = ManualSeconds()
+    monkeypatch.setattr(BearerGate, "clock", clock)
     async with registry.sessions() as session, session.begin():
         token = await add_operator(session, "temporary-officer-" + registry.token[-6:])
     allowed = await registry.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {token}"})
     async with registry.sessions() as session, session.begin():
         await disable_operator(session, "temporary-officer-" + registry.token[-6:])
+    clock.advance(KEY_TRUST_S - 0.01)
+    trusted = await registry.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {token}"})
+    clock.advance(0.01)
     refused = await registry.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {token}"})
 
     assert allowed.status_code == 200
+    assert trusted.status_code == 200  # looked up less than KEY_TRUST_S ago: no query a request
     assert refused.status_code == 401

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from tests.sharing.shipped import STANDING, VILLAGE, VILLAGE_RECORD, variant
-from tests.support.clock import ManualClock
+from tests.support.clock import ManualClock, ManualSeconds
 from tests.support.factories import sample_event
 from tests.support.stack import Stack
 from tests.support.waiting import until
@@ -40,6 +40,7 @@ from timpora.common.events.payloads import (
     PresenceStatus,
     Residence,
 )
+from timpora.common.http.auth import KEY_TRUST_S, BearerGate
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings, narrow
@@ -190,18 +191,27 @@ async def test_filters_work_and_a_filter_on_a_field_outside_the_agreement_is_ref
     assert refused.json()["detail"][0]["loc"] == ["query", "region"]
 
 
-async def test_agencies_must_authenticate_and_revoked_keys_stop_working(sharing: Sharing) -> None:
+async def test_agencies_must_authenticate_and_revoked_keys_stop_working_within_the_trust_window(
+    sharing: Sharing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = ManualSeconds()
+    monkeypatch.setattr(BearerGate, "clock", clock)
     anonymous = await sharing.client.get("/v1/foreigners")
     async with sharing.runtime.sessions() as session, session.begin():
         key_id, key = await access.KEYS.issue(session, "desa-lajing")
     before = await sharing.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {key}"})
     async with sharing.runtime.sessions() as session, session.begin():
         assert await access.KEYS.revoke(session, key_id)
+    # Trusted as looked up a moment ago (no lookup a request), but never for as long as KEY_TRUST_S (half a second).
+    trusted = await sharing.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {key}"})
+    clock.advance(KEY_TRUST_S)
     after = await sharing.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {key}"})
 
     assert anonymous.status_code == 401
     assert before.status_code == 200
+    assert trusted.status_code == 200
     assert after.status_code == 401
+    assert KEY_TRUST_S <= 1.0  # the issue's bound: a revoked key stops working within a second
 
 
 async def _logged(sharing: Sharing, agency: str) -> list[Any]:

@@ -24,6 +24,9 @@ PrincipalT = TypeVar("PrincipalT")
 #: How long a key that authenticated counts as known, and how many such keys a gate remembers.
 _RECENT_S = 600.0
 _RECENT_KEYS = 10_000
+#: How long a key that authenticated is trusted before it is looked up again. A revoked key (or a disabled operator's
+#: token) stops working within this; meanwhile a busy client's requests cost no database lookup each.
+KEY_TRUST_S = 0.5
 #: Where a request keeps who it was authenticated as (per gate): a second look does not query again.
 _AUTHENTICATED = "timpora.authenticated"
 #: The attribute naming a dependency's gate, so that a route's gate can be found from its dependencies.
@@ -42,7 +45,11 @@ class BearerGate(Generic[PrincipalT]):
     one with a valid key never does, however many arrive at once. An address that has used up its minute is
     answered 429 before its key is looked up, whatever key it sends, until the minute is over: a key guesser
     neither learns more nor keeps the database busy. The lookup holds a database connection only while it runs.
+    A key that authenticated is trusted for ``KEY_TRUST_S`` before it is looked up again.
     """
+
+    #: The gate's time, in seconds (monotonic); tests move it by hand.
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(
         self,
@@ -59,6 +66,8 @@ class BearerGate(Generic[PrincipalT]):
         # looked up: a flood of bad keys from an address agencies share (an office's NAT, a proxy) must not lock
         # out the agencies behind it. An unknown key from that address is refused unseen, as before.
         self._recent: OrderedDict[bytes, float] = OrderedDict()
+        # Who each key (its hash) authenticated as, and when, per database (the sessions it was looked up in).
+        self._trusted: OrderedDict[tuple[int, bytes], tuple[float, PrincipalT]] = OrderedDict()
         # ``scheme`` names the kind of key in the OpenAPI document (a service with two kinds shows both).
         self.bearer = HTTPBearer(auto_error=False, scheme_name=scheme, description=description)
 
@@ -78,10 +87,9 @@ class BearerGate(Generic[PrincipalT]):
                 headers={"Retry-After": f"{wait:.0f}"},
             )
         found = None
-        if credentials is not None:
+        if credentials is not None and token is not None:
             sessions: async_sessionmaker[AsyncSession] = request.app.state.runtime.sessions
-            async with sessions() as session:
-                found = await self.lookup(session, credentials.credentials)
+            found = await self._principal(sessions, token, credentials.credentials)
         if found is None:
             if token is not None:
                 self._recent.pop(token, None)  # revoked since: it is looked up no more past the limit
@@ -92,12 +100,31 @@ class BearerGate(Generic[PrincipalT]):
         known[id(self)] = found
         return found
 
+    async def _principal(
+        self, sessions: async_sessionmaker[AsyncSession], token: bytes, key: str
+    ) -> PrincipalT | None:
+        """Who ``key`` belongs to: as looked up less than ``KEY_TRUST_S`` ago, else looked up now."""
+        now, entry = self.clock(), (id(sessions), token)
+        trusted = self._trusted.get(entry)
+        if trusted is not None and now - trusted[0] < KEY_TRUST_S:
+            return trusted[1]
+        async with sessions() as session:
+            found = await self.lookup(session, key)
+        if found is None:
+            self._trusted.pop(entry, None)
+            return None
+        self._trusted[entry] = (now, found)
+        self._trusted.move_to_end(entry)
+        while len(self._trusted) > _RECENT_KEYS:
+            self._trusted.popitem(last=False)
+        return found
+
     def _recently_valid(self, token: bytes | None) -> bool:
         seen = None if token is None else self._recent.get(token)
-        return seen is not None and time.monotonic() - seen < _RECENT_S
+        return seen is not None and self.clock() - seen < _RECENT_S
 
     def _remember(self, token: bytes) -> None:
-        self._recent[token] = time.monotonic()
+        self._recent[token] = self.clock()
         self._recent.move_to_end(token)
         while len(self._recent) > _RECENT_KEYS:
             self._recent.popitem(last=False)
