@@ -69,9 +69,9 @@ def receiver() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def _files(directory: Path, hook_url: str) -> tuple[Path, Path]:
-    """One member reached by webhook only, one call per notice, under an agreement covering arrivals, and one rule
-    sending it each."""
+def files(directory: Path, hook_url: str, event_types: tuple[str, ...] = ("foreigner.arrived",)) -> tuple[Path, Path]:
+    """One member reached by webhook only, one call per notice, under an agreement covering ``event_types`` (arrivals),
+    and one rule sending it each."""
     agencies = directory / "register.yaml"
     agencies.write_text(
         yaml.safe_dump(
@@ -90,7 +90,7 @@ def _files(directory: Path, hook_url: str) -> tuple[Path, Path]:
                             "version": 1,
                             "purpose": "Knowing who arrives in the village (benchmark)",
                             "fields": ["full_name", "nationality", "presence", "residence_village_code"],
-                            "event_types": ["foreigner.arrived"],
+                            "event_types": list(event_types),
                             "valid_from": "2025-01-01",
                             "approved_by": "the benchmark",
                         },
@@ -107,7 +107,7 @@ def _files(directory: Path, hook_url: str) -> tuple[Path, Path]:
                 "rules": [
                     {
                         "id": "arrivals",
-                        "event_types": ["foreigner.arrived"],
+                        "event_types": list(event_types),
                         "to": [{"agency": "bench-village"}],
                         "channels": ["webhook"],
                     }
@@ -148,7 +148,7 @@ async def alerts_service(database: DatabaseSettings, kafka: KafkaSettings, base:
         import tempfile  # noqa: PLC0415
 
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        agencies, rules = _files(directory, f"{base}/hook")
+        agencies, rules = files(directory, f"{base}/hook")
         settings = AlertsSettings(
             kafka=kafka,
             database=database,

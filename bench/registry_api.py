@@ -186,14 +186,18 @@ class Seeded:
 async def seed(admin_url: str) -> Seeded:
     """A fresh, migrated registry database and an operator's token."""
     urls = await fresh_database(admin_url, DATABASE, role_prefix="timpora_bench_api")
-    engine = make_engine(DatabaseSettings(url=urls["registry"]), application_name="bench", schema="registry")
+    return Seeded(url=urls["registry"], token=await operator_token(urls["registry"]))
+
+
+async def operator_token(url: str) -> str:
+    """The registry database at ``url`` migrated, and the token of a new operator of it."""
+    engine = make_engine(DatabaseSettings(url=url), application_name="bench", schema="registry")
     try:
         await upgrade(engine, "timpora.registry", schema="registry")
         async with make_session_factory(engine)() as session, session.begin():
-            token = await add_operator(session, OPERATOR)
+            return await add_operator(session, OPERATOR)
     finally:
         await engine.dispose()
-    return Seeded(url=urls["registry"], token=token)
 
 
 @asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.registry.conftest import Registry
 from tests.support.clock import ManualSeconds
@@ -102,3 +104,32 @@ async def test_a_disabled_operator_is_refused_once_the_trust_window_is_over(
     assert allowed.status_code == 200
     assert trusted.status_code == 200  # looked up less than KEY_TRUST_S ago: no query a request
     assert refused.status_code == 401
+
+
+async def test_concurrent_requests_with_one_token_share_one_lookup(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from timpora.registry.api import deps  # noqa: PLC0415
+    from timpora.registry.operators import Operator, add_operator  # noqa: PLC0415
+
+    clock = ManualSeconds()
+    monkeypatch.setattr(BearerGate, "clock", clock)
+    lookups: list[str] = []
+    gate = deps._operators
+    authenticate = gate.lookup
+
+    async def counted(session: AsyncSession, token: str) -> Operator | None:
+        lookups.append(token)
+        return await authenticate(session, token)
+
+    monkeypatch.setattr(gate, "lookup", counted)
+    async with registry.sessions() as session, session.begin():
+        token = await add_operator(session, "busy-officer-" + registry.token[-6:])
+    headers = {"Authorization": f"Bearer {token}"}
+
+    first = await asyncio.gather(*(registry.client.get("/v1/foreigners", headers=headers) for _ in range(16)))
+    clock.advance(KEY_TRUST_S)  # trust over: looked up again, once for all sixteen
+    second = await asyncio.gather(*(registry.client.get("/v1/foreigners", headers=headers) for _ in range(16)))
+
+    assert [answer.status_code for answer in first + second] == [200] * 32
+    assert lookups == [token, token]

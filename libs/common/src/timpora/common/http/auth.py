@@ -6,6 +6,7 @@ before its dependencies (parsing the body): an unauthenticated caller is told 40
 """
 
 # No ``from __future__ import annotations``: FastAPI must see the closure's ``Depends(self.bearer)`` itself.
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -68,6 +69,9 @@ class BearerGate(Generic[PrincipalT]):
         self._recent: OrderedDict[bytes, float] = OrderedDict()
         # Who each key (its hash) authenticated as, and when, per database (the sessions it was looked up in).
         self._trusted: OrderedDict[tuple[int, bytes], tuple[float, PrincipalT]] = OrderedDict()
+        # The lookups under way: a key's concurrent requests share one (sixteen at once would otherwise each look it
+        # up when its trust runs out).
+        self._lookups: dict[tuple[int, bytes], asyncio.Future[tuple[float, PrincipalT | None]]] = {}
         # ``scheme`` names the kind of key in the OpenAPI document (a service with two kinds shows both).
         self.bearer = HTTPBearer(auto_error=False, scheme_name=scheme, description=description)
 
@@ -100,24 +104,39 @@ class BearerGate(Generic[PrincipalT]):
         known[id(self)] = found
         return found
 
-    async def _principal(
-        self, sessions: async_sessionmaker[AsyncSession], token: bytes, key: str
-    ) -> PrincipalT | None:
+    async def _principal(self, sessions: async_sessionmaker[AsyncSession], token: bytes, key: str) -> PrincipalT | None:
         """Who ``key`` belongs to: as looked up less than ``KEY_TRUST_S`` ago, else looked up now."""
         now, entry = self.clock(), (id(sessions), token)
         trusted = self._trusted.get(entry)
         if trusted is not None and now - trusted[0] < KEY_TRUST_S:
             return trusted[1]
-        async with sessions() as session:
-            found = await self.lookup(session, key)
+        lookup = self._lookups.get(entry)
+        if lookup is None or lookup.get_loop() is not asyncio.get_running_loop():
+            lookup = self._lookups[entry] = asyncio.ensure_future(self._look_up(sessions, key, now))
+            lookup.add_done_callback(lambda done: self._looked_up(entry, done))
+        # Shielded: a request that goes away (its client disconnected) does not cancel the others' lookup.
+        started, found = await asyncio.shield(lookup)
         if found is None:
             self._trusted.pop(entry, None)
             return None
-        self._trusted[entry] = (now, found)
+        # Trusted from when the lookup began, not from when this request joined it.
+        self._trusted[entry] = (started, found)
         self._trusted.move_to_end(entry)
         while len(self._trusted) > _RECENT_KEYS:
             self._trusted.popitem(last=False)
         return found
+
+    async def _look_up(
+        self, sessions: async_sessionmaker[AsyncSession], key: str, started: float
+    ) -> tuple[float, PrincipalT | None]:
+        async with sessions() as session:
+            return started, await self.lookup(session, key)
+
+    def _looked_up(self, entry: tuple[int, bytes], done: asyncio.Future[tuple[float, PrincipalT | None]]) -> None:
+        if self._lookups.get(entry) is done:
+            del self._lookups[entry]
+        if not done.cancelled():
+            done.exception()  # retrieved: a failure every waiter gave up on is not logged as never retrieved
 
     def _recently_valid(self, token: bytes | None) -> bool:
         seen = None if token is None else self._recent.get(token)

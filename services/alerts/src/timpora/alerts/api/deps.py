@@ -34,7 +34,8 @@ OperatorKey = Annotated[
 ]
 
 
-def get_alerting(runtime: Runtime) -> Alerting:
+# async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
+async def get_alerting(runtime: Runtime) -> Alerting:
     alerting = runtime.state["alerting"]
     if not isinstance(alerting, Alerting):
         raise TypeError("the alerts runtime was not set up")

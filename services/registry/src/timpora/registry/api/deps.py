@@ -191,7 +191,8 @@ class WriteExecutor:
         )
 
 
-def get_writer(
+# async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
+async def get_writer(
     runtime: Runtime,
     operator: CurrentOperator,
     request: Request,
