@@ -18,7 +18,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alerts, publish, registry, registry_api, sharing, sharing_export, sharing_list
+from bench import alerts, publish, registry, registry_api, sharing, sharing_export, sharing_list, steady
 from bench.common import RESULTS, Result, report, rewrite_table
 from timpora.common.settings import OperatorKafkaSettings
 
@@ -27,7 +27,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--only",
-        choices=["publish", "registry", "registry-api", "sharing", "sharing-list", "sharing-export", "alerts"],
+        choices=[
+            "publish",
+            "registry",
+            "registry-api",
+            "sharing",
+            "sharing-list",
+            "sharing-export",
+            "alerts",
+            "steady",
+        ],
         action="append",
     )
     parser.add_argument("--events", type=int, default=20_000, help="events for the publish benchmark")
@@ -50,6 +59,8 @@ async def main() -> None:
     parser.add_argument("--alert-events", type=int, default=10_000, help="events routed and delivered by webhook")
     parser.add_argument("--alert-rate", type=int, default=200, help="events a second for the alerts latency benchmark")
     parser.add_argument("--alert-seconds", type=float, default=30.0, help="how long the alerts latency benchmark runs")
+    parser.add_argument("--steady-rate", type=int, default=200, help="events a second of the steady load (memory)")
+    parser.add_argument("--steady-seconds", type=float, default=600.0, help="how long the steady load runs")
     parser.add_argument(
         "--results", type=Path, default=RESULTS / "latest.json", help="where the results are written as JSON"
     )
@@ -60,7 +71,16 @@ async def main() -> None:
         help="whose results table a full run (no --only) rewrites",
     )
     args = parser.parse_args()
-    everything = ["publish", "registry", "registry-api", "sharing", "sharing-list", "sharing-export", "alerts"]
+    everything = [
+        "publish",
+        "registry",
+        "registry-api",
+        "sharing",
+        "sharing-list",
+        "sharing-export",
+        "alerts",
+        "steady",
+    ]
     chosen = set(args.only or everything)
     # Its own namespace: a running system on the same broker never sees the benchmarks' events.
     kafka = OperatorKafkaSettings().admin(namespace="bench")
@@ -103,6 +123,12 @@ async def main() -> None:
                 events=args.alert_events,
                 rate=args.alert_rate,
                 seconds=args.alert_seconds,
+            )
+        )
+    if "steady" in chosen:
+        results.extend(
+            await steady.bench_steady(
+                os.environ["TIMPORA_PG_ADMIN_URL"], kafka, rate=args.steady_rate, seconds=args.steady_seconds
             )
         )
     report(results, args.results)

@@ -27,6 +27,7 @@ TINY = [
     "--list-foreigners", "300", "--list-requests", "60",
     "--export-rows", "500", "--export-rounds", "1",
     "--alert-events", "100", "--alert-rate", "50", "--alert-seconds", "3",
+    "--api-requests", "100", "--steady-rate", "40", "--steady-seconds", "5",
 ]  # fmt: skip
 #: What ``make bench`` reports, by the start of each result's name.
 EXPECTED = [
@@ -35,12 +36,20 @@ EXPECTED = [
     "bulk import of ",
     "outbox relay draining ",
     "commit-to-consumer p99 latency ",
+    "registry API writes: ",
+    "registry API writes: ",
+    "registry API writes: ",
     "projection rebuild of ",
     "live projection catching up on ",
+    "list endpoint over ",
+    "list endpoint over ",
     "list endpoint over ",
     "another agency's list reads while one agency exports ",
     "arrivals consumed, routed and delivered by webhook",
     "event-to-webhook latency ",
+    "resident memory of the registry service ",
+    "resident memory of the alerts service ",
+    "resident memory of the sharing service ",
 ]
 
 
