@@ -27,7 +27,7 @@ from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.envelope import CONTENT_TYPE_HEADER, attribute_headers
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
-from timpora.common.register.agreements import Agreement
+from timpora.common.register.agreements import Agreement, Whereabouts
 from timpora.common.register.fields import redact
 from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
@@ -128,7 +128,7 @@ class _Batch:
         newer = state is None or state.version < snapshot.version
         was_visible = state is not None and state.visible
         if newer:
-            visible = agreement.shows(data)
+            visible = agreement.shows(data, seen.where)
             as_json = seen.record(agreement) if visible else None
             self.rows[key] = (
                 agreement.agency_id,
@@ -255,6 +255,7 @@ class _Seen:
         self.data = data
         self.name = event.spec.name
         self.zone = zone_of(data.jurisdiction).key
+        self.where = Whereabouts.of(data)
         self._document: dict[str, Any] | None = None
         #: Each distinct record, as compact JSON, by the fields it has (agreements often share their fields).
         self._records: dict[frozenset[str], str] = {}
@@ -276,7 +277,7 @@ class _Seen:
 
     def record(self, agreement: Agreement) -> str:
         """The person as ``agreement`` may see them (``Agreement.record_of``), as compact JSON."""
-        fields = agreement.record_fields(self.data)
+        fields = agreement.record_fields(self.data, self.where)
         found = self._records.get(fields)
         if found is None:
             if self._document is None:

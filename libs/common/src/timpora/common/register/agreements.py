@@ -7,6 +7,7 @@ who approved it. Outside its validity window an agreement shares nothing, on any
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -72,10 +73,11 @@ class Agreement(BaseModel):
         ``document``: the person's snapshot as JSON, where the caller made it once for many agreements."""
         return redact(data.foreigner, self.record_fields(data), document)
 
-    def record_fields(self, data: ForeignerEvent) -> frozenset[str]:
-        """The fields :meth:`record_of` gives of the person: all the agreement's, or a guest's (no home address)."""
+    def record_fields(self, data: ForeignerEvent, where: Whereabouts | None = None) -> frozenset[str]:
+        """The fields :meth:`record_of` gives of the person: all the agreement's, or a guest's (no home address).
+        ``where``: the event's :class:`Whereabouts`, where the caller worked them out once for many agreements."""
         resident, guest = _record_fields(tuple(self.fields))
-        return resident if self.covers(_home(data)) else guest
+        return resident if self.covers((where or Whereabouts.of(data)).home) else guest
 
     def served(self, record: dict[str, Any]) -> dict[str, Any]:
         """A stored record filtered again through this agreement as it is served (defence in depth: a record
@@ -96,12 +98,13 @@ class Agreement(BaseModel):
     def covers(self, village_code: str | None) -> bool:
         return village_code is not None and regions.is_within_any(village_code, _as_set(tuple(self.jurisdiction)))
 
-    def shows(self, data: ForeignerEvent) -> bool:
+    def shows(self, data: ForeignerEvent, where: Whereabouts | None = None) -> bool:
         """Whether the person an event is about is in the agency's view: living in its jurisdiction (or, for an
         agreement that takes guests, staying at an accommodation there), holding a permit of its kinds and
-        purposes where the agreement names some."""
-        places = data.places if self.guests else (_home(data),)
-        return any(self.covers(place) for place in places) and self.takes_permit(data.foreigner.permit)
+        purposes where the agreement names some. ``where``: as for :meth:`record_fields`."""
+        where = where or Whereabouts.of(data)
+        places = where.places if self.guests else (where.home,)
+        return any(self.covers(place) for place in places) and self.takes(where.permit_type, where.permit_purpose)
 
     def takes_permit(self, permit: Permit | None) -> bool:
         """Whether a holder of ``permit`` (None: no permit) is of the kinds and purposes the agreement names."""
@@ -128,6 +131,21 @@ class Agreement(BaseModel):
             and (self.guests or not guest)
             and self.takes(permit_type, permit_purpose)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Whereabouts:
+    """Where an event places its person, and on what permit: what every agreement asks of an event, worked out once
+    for all of them (the live projection asks every agreement about every event)."""
+
+    home: str | None
+    places: tuple[str, ...]
+    permit_type: str | None
+    permit_purpose: str | None
+
+    @classmethod
+    def of(cls, data: ForeignerEvent) -> Whereabouts:
+        return cls(_home(data), data.places, *permit_scope(data.foreigner.permit))
 
 
 # Worked out once per distinct list, not per call: every agreement is asked about every event. Keyed by the
