@@ -183,10 +183,16 @@ async def bench_throughput(database: DatabaseSettings, kafka: KafkaSettings, bas
         async with alerts_service(database, kafka, base):
             await _until_received(client, base, count)
             ours = count / (time.perf_counter() - started)
-
+        # Counted once the side is done (the service stopped, every raw POST answered), so a delivery made twice
+        # shows. Only the count: the receiver keeps no event ids, and the bodies differ by design (ours sends an
+        # alert's notice, the raw loop the event's data as it came).
+        delivered = {"ours": (await _count(client, base))[0]}
         await client.post(f"{base}/reset")
         raw = await _raw_consume_and_post(kafka, topic, f"{base}/hook", count)
         await _until_received(client, base, count)
+        delivered["raw"] = (await _count(client, base))[0]
+    if delivered != {"ours": count, "raw": count}:
+        raise AssertionError(f"alerts: the receiver got {delivered} deliveries, {count:,} each expected")
     return Result(
         name=f"{count:,} arrivals consumed, routed and delivered by webhook (one agency, one delivery each)",
         unit="events/s",

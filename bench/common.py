@@ -6,14 +6,18 @@ import json
 import os
 import platform
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timpora.common.db.engine import driver_connection
+from timpora.common.kafka.admin import topic_partitions
+from timpora.common.kafka.broker import client_options
+from timpora.common.settings import KafkaSettings
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -74,6 +78,68 @@ async def maintain(engine: AsyncEngine, statement: str, *arguments: object) -> N
         finally:
             # Back to the connection's own limit before the pool hands it to what is measured.
             await driver.execute("RESET statement_timeout")
+
+
+#: A Kafka record as both sides of a benchmark write it: key, value, headers.
+Record = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """How many records, and the sum of their hashes mod 2**64: the same for the same records as a multiset, in
+    whatever order and partitions they were written (a lost, doubled or altered record changes it), without
+    keeping a million of them to compare. Python salts its hashes per process: compare digests of one run only."""
+
+    count: int
+    total: int
+
+    @classmethod
+    def of(cls, records: Iterable[Record]) -> Digest:
+        count = total = 0
+        for key, value, headers in records:
+            count += 1
+            total += hash((key, value, tuple(headers)))
+        return cls(count, total % 2**64)
+
+    def __add__(self, other: Digest) -> Digest:
+        return Digest(self.count + other.count, (self.total + other.total) % 2**64)
+
+    def __mul__(self, times: int) -> Digest:
+        return Digest(self.count * times, self.total * times % 2**64)
+
+
+async def topic_digest(kafka: KafkaSettings, topic: str) -> Digest:
+    """The digest of every record ``topic`` holds, read once from its start to its end as of now."""
+    # No group: a fresh assignment starts at the earliest record, and no offsets are left behind.
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", **client_options(kafka)
+    )
+    await consumer.start()
+    held = Digest(0, 0)
+    try:
+        partitions = await topic_partitions(kafka, topic)
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {partition for partition in partitions if ends[partition] > 0}
+        while remaining:
+            for partition, records in (await consumer.getmany(*remaining, timeout_ms=500)).items():
+                end = ends[partition]
+                held += Digest.of(
+                    (record.key, record.value, record.headers) for record in records if record.offset < end
+                )
+                if await consumer.position(partition) >= end:
+                    remaining.discard(partition)
+    finally:
+        await consumer.stop()
+    return held
+
+
+def same_records(what: str, expected: Digest, **sides: Digest) -> None:
+    """Raises AssertionError unless each side holds the ``expected`` records, as a multiset."""
+    for side, held in sides.items():
+        if held != expected:
+            other = ", not the same ones" if held.count == expected.count else ""
+            raise AssertionError(f"{what}: {side} holds {held.count:,} records, {expected.count:,} expected{other}")
 
 
 def report(results: list[Result], written_to: Path = RESULTS / "latest.json") -> None:

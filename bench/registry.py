@@ -17,7 +17,7 @@ from aiokafka.structs import TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.common import Result, maintain, timed
+from bench.common import Digest, Result, maintain, same_records, timed, topic_digest
 from tests.support.factories import sample_event
 from timpora.common.clock import SystemClock
 from timpora.common.db.bootstrap import fresh_database
@@ -51,9 +51,12 @@ async def registry_engine(admin_url: str) -> AsyncEngine:
 
 
 def _raw_foreigner_rows(count: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The people ours imports (the same file, seed 7) as rows of ``registry.foreigners``: only the passport number
+    is the baseline's own ("R…": the registry holds one person a passport), and the sponsor and permit, rows of
+    tables it does not write, are left out."""
     now = datetime.now(UTC)
     batch: list[tuple[Any, ...]] = []
-    for index, row in enumerate(generate(count, seed=99, today=TODAY)):
+    for index, row in enumerate(generate(count, seed=7, today=TODAY)):
         batch.append(
             (
                 uuid.uuid4(), 1, row["full_name"], row["sex"], date.fromisoformat(row["date_of_birth"]),
@@ -72,6 +75,47 @@ def _raw_foreigner_rows(count: int) -> Iterator[list[tuple[Any, ...]]]:
         yield batch
 
 
+#: How many people each side of the one-table baseline holds, and a digest of what both store of a person alike:
+#: every column the raw COPY writes but the id, the passport number (the baseline's own), the sponsor and current
+#: permit (ids of rows only ours writes) and who wrote the row when. Ours' passport numbers begin with the
+#: nationality's first letter, and no nationality's is R; the six-table COPY adds its people only afterwards.
+_PEOPLE = """
+    SELECT count(*) FILTER (WHERE NOT raw) AS ours, count(*) FILTER (WHERE raw) AS raw,
+        sum(digest) FILTER (WHERE NOT raw) AS ours_digest, sum(digest) FILTER (WHERE raw) AS raw_digest
+    FROM (
+        SELECT passport_number LIKE 'R%' AS raw, hashtextextended(ROW(
+            version, full_name, sex, date_of_birth, nationality, passport_country, passport_expires_on, occupation,
+            presence, arrival_port, arrival_on, visa_index, visa_number, residence_address, residence_village_code,
+            residence_since, jurisdiction
+        )::text, 0)::numeric AS digest
+        FROM foreigners
+    ) AS people
+"""
+#: The rows of each table the import writes.
+_ROWS = """
+    SELECT (SELECT count(*) FROM foreigners) AS foreigners, (SELECT count(*) FROM permits) AS permits,
+        (SELECT count(*) FROM residences) AS residences, (SELECT count(*) FROM movements) AS movements,
+        (SELECT count(*) FROM history) AS history, (SELECT count(*) FROM outbox) AS outbox
+"""
+
+
+async def _rows(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as connection:
+        return dict(await (await driver_connection(connection)).fetchrow(_ROWS))
+
+
+async def _same_people(engine: AsyncEngine, count: int) -> None:
+    """Both sides of the one-table baseline hold ``count`` people, the same ones but for their passport numbers."""
+    async with engine.connect() as connection:
+        found = await (await driver_connection(connection)).fetchrow(_PEOPLE)
+    if (found["ours"], found["raw"]) != (count, count):
+        raise AssertionError(
+            f"bulk import: ours holds {found['ours']:,} people, raw {found['raw']:,}, {count:,} expected"
+        )
+    if found["ours_digest"] != found["raw_digest"]:
+        raise AssertionError("bulk import: the raw COPY holds other people than ours")
+
+
 async def bench_import(engine: AsyncEngine, count: int, six_table_count: int) -> list[Result]:
     importer = Importer(engine, SystemClock(), import_id="bench", topic=TOPIC, batch_size=BATCH)
     lines = (parse(index, row) for index, row in enumerate(generate(count, seed=7, today=TODAY), start=2))
@@ -82,6 +126,7 @@ async def bench_import(engine: AsyncEngine, count: int, six_table_count: int) ->
             raise RuntimeError(f"imported {summary.imported} of {count}")
 
     ours_rate = await timed(count, ours)
+    ours_rows = await _rows(engine)  # before the baselines write theirs
     gc.collect()
     batches = list(_raw_foreigner_rows(count))  # built before the clock starts: the baseline only copies
     gc.freeze()
@@ -98,7 +143,16 @@ async def bench_import(engine: AsyncEngine, count: int, six_table_count: int) ->
     raw_rate = await timed(count, raw)
     batches.clear()
     gc.unfreeze()
-    six_rate = await _raw_six_tables(engine, six_table_count)
+    await _same_people(engine, count)
+    six_rate, six_rows = await _raw_six_tables(engine, six_table_count)
+    # The six-table COPY writes other people (a file of its own, their rows built by the importer), so what compares
+    # is the rows a person has in each table.
+    for table, rows in six_rows.items():
+        if rows * count != ours_rows[table] * six_table_count:
+            raise AssertionError(
+                f"bulk import: {table} holds {ours_rows[table]:,} rows for ours' {count:,} people, "
+                f"{rows:,} for the six-table COPY's {six_table_count:,}"
+            )
     name = f"bulk import of {count:,} synthetic records (parse, validate, 6 tables + an event each, {BATCH} a batch)"
     return [
         Result(
@@ -121,8 +175,9 @@ async def bench_import(engine: AsyncEngine, count: int, six_table_count: int) ->
     ]
 
 
-async def _raw_six_tables(engine: AsyncEngine, count: int) -> float:
-    """COPY alone of the rows the importer would write, for people it has not seen: rows built untimed."""
+async def _raw_six_tables(engine: AsyncEngine, count: int) -> tuple[float, dict[str, int]]:
+    """COPY alone of the rows the importer would write, for people it has not seen: rows built untimed. Returns the
+    rate and the rows it wrote in each table; its outbox rows are then removed, for the relay drains the import's."""
     builder = Importer(engine, SystemClock(), import_id="bench-raw", topic=TOPIC, batch_size=BATCH)
     prepared = []
     rows = generate(count, seed=8, today=TODAY)
@@ -136,6 +191,9 @@ async def _raw_six_tables(engine: AsyncEngine, count: int) -> float:
             batch = []
     if batch:
         prepared.append(await builder._prepare(batch, Summary(), lambda _line, _reason: None))  # noqa: SLF001
+    before = await _rows(engine)
+    async with engine.connect() as connection:
+        last_event = await (await driver_connection(connection)).fetchval("SELECT coalesce(max(id), 0) FROM outbox")
     gc.collect()
     gc.freeze()
 
@@ -145,9 +203,13 @@ async def _raw_six_tables(engine: AsyncEngine, count: int) -> float:
                 await rows_of_batch.copy(await driver_connection(connection))
 
     try:
-        return await timed(count, copy_all)
+        rate = await timed(count, copy_all)
     finally:
         gc.unfreeze()
+    after = await _rows(engine)
+    # Left in the outbox, these events would be drained by the relay's benchmark beside the import's ``count``.
+    await maintain(engine, "DELETE FROM outbox WHERE id > $1", last_event)
+    return rate, {table: after[table] - before[table] for table in after}
 
 
 async def bench_relay(engine: AsyncEngine, kafka: KafkaSettings, count: int) -> Result:
@@ -166,8 +228,11 @@ async def bench_relay(engine: AsyncEngine, kafka: KafkaSettings, count: int) -> 
     await producer.start()
     relay = OutboxRelay(engine, producer, RelaySettings(batch_size=2000), SystemClock(), catalog=kafka.catalog)
 
+    published = 0
+
     async def ours() -> None:
-        await relay.drain()
+        nonlocal published
+        published = await relay.drain()
 
     ours_rate = await timed(count, ours)
     await producer.stop()
@@ -180,6 +245,9 @@ async def bench_relay(engine: AsyncEngine, kafka: KafkaSettings, count: int) -> 
         for key, headers, payload in rows
     ]
     del rows
+    if published != count or len(records) != count:
+        raise AssertionError(f"outbox relay: published {published:,} of {len(records):,} rows, {count:,} expected")
+    expected = Digest.of(records)
     gc.collect()
     gc.freeze()
     raw_producer = AIOKafkaProducer(**client_options(kafka), acks="all", enable_idempotence=True)
@@ -195,6 +263,13 @@ async def bench_relay(engine: AsyncEngine, kafka: KafkaSettings, count: int) -> 
 
     raw_rate = await timed(len(records), raw)
     await raw_producer.stop()
+    records.clear()  # not needed any more: the two topics are read back one record at a time
+    same_records(
+        "outbox relay",
+        expected,
+        ours=await topic_digest(kafka, ours_topic),
+        raw=await topic_digest(kafka, raw_topic),
+    )
     return Result(
         name=f"outbox relay draining {count:,} rows to acknowledged Kafka writes (2,000 a batch)",
         unit="events/s",
