@@ -75,6 +75,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "alembic_version",
             "inbox",
             "projections",
+            "projected_people",
             "projection_history",
             "api_keys",
             "outbox",

@@ -23,9 +23,9 @@ inbox = inbox_table(metadata)
 # Events for the agencies' own topics, written with the projection they come from.
 outbox = outbox_table(metadata)
 
-# One row per agency and foreigner: the record redacted to the agency's agreement, or a tombstone
-# (``visible`` false, no record) once the person left the agency's jurisdiction. The tombstone keeps
-# the version, so an old event redelivered later cannot bring the person back.
+# One row per agency and foreigner who is or was in its view: the record redacted to the agency's agreement, or a
+# tombstone (``visible`` false, no record) once the person left the agency's view. Someone never in its view has no
+# row (see ``projected_people``).
 projections = Table(
     "projections",
     metadata,
@@ -39,6 +39,15 @@ projections = Table(
     # their local date. Internal, never disclosed.
     Column("time_zone", String(40), nullable=False, server_default="Asia/Jakarta"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The latest registry version the projection applied of each person, once for every agency: an old event
+# redelivered later changes nothing, in no agency's view, whether or not the agency holds a row of them.
+projected_people = Table(
+    "projected_people",
+    metadata,
+    Column("foreigner_id", UUID(as_uuid=True), primary_key=True),
+    Column("version", Integer, nullable=False),
 )
 
 # Every state of every agency's projection, append-only: one row per agency, person and registry version

@@ -1,9 +1,9 @@
 """Applying one registry event to every agency's projection and topic, inside the consumer's transaction.
 
 For each agreement in force: a person in the agency's jurisdiction gets their record redacted to
-the agreement's fields; a person outside it (moved away, or no village yet) becomes a tombstone.
-Only an event newer than what the projection holds changes it, so redelivered and reordered events
-change nothing. If the agreement lists the event's type, the agency's topic gets the event as the
+the agreement's fields; a person who leaves it (moved away) becomes a tombstone; a person never in it leaves
+no row. Only an event newer than what the projection holds of the person changes it, so redelivered and
+reordered events change nothing. If the agreement lists the event's type, the agency's topic gets the event as the
 agency may see it — also once when the person leaves its view (``in_view`` false, no record) — by
 way of the sharing service's outbox, in this same transaction. Each change of a person in the agency's
 view (or leaving it) is also appended to the agency's projection history, in this same transaction, for
@@ -74,22 +74,30 @@ async def apply_many(
     people = sorted({data.foreigner.foreigner_id for _, data in applied})
     # Every row the batch may change, locked in one order (agency, person) so that two writers never wait on
     # each other in a cycle; a row that does not exist yet is the person's first event for that agency.
+    versions = {row["foreigner_id"]: row["version"] for row in await connection.fetch(_LOCK_PEOPLE, people)}
     held: dict[tuple[str, UUID], _Held] = {
         (row["agency_id"], row["foreigner_id"]): _Held(row["version"], row["visible"])
         for row in await connection.fetch(_LOCK, people, [agreement.agency_id for agreement in in_force])
     }
-    batch = _Batch(held)
+    batch = _Batch(held, versions)
     topics = {agreement.agency_id: catalog.agency_events(agreement.agency_id).name for agreement in in_force}
     # Event by event, each agency's state is the one the events before it in the batch left: the batch ends as
     # the same events applied one transaction each would.
     for event, data in applied:
         seen = _Seen(event, data)
+        applied_before = batch.versions.get(data.foreigner.foreigner_id)
         for agreement in in_force:
-            batch.take(seen, agreement, topics[agreement.agency_id])
+            batch.take(seen, agreement, topics[agreement.agency_id], applied_before)
+        batch.applied(data.foreigner.foreigner_id, data.foreigner.version)
     await connection.execute(_STAGING)
     # Emptied at every commit, and here too: a second batch in the same transaction must not merge the first's
     # rows again (whatever happened to them in between).
     await connection.execute(_UNSTAGE)
+    if batch.people:
+        await connection.copy_records_to_table(
+            "staged_people", records=list(batch.people.items()), columns=["foreigner_id", "version"]
+        )
+        await connection.execute(_PEOPLE_STAGED)
     if batch.rows:
         await connection.copy_records_to_table(
             "staged_projections", records=list(batch.rows.values()), columns=ROW_COLUMNS
@@ -112,23 +120,37 @@ class _Held:
 class _Batch:
     """What a batch writes, worked out event by event from the rows it locked."""
 
-    def __init__(self, held: dict[tuple[str, UUID], _Held]) -> None:
+    def __init__(self, held: dict[tuple[str, UUID], _Held], versions: dict[UUID, int]) -> None:
         self.held = held
+        #: The latest version applied of each person, as the events so far leave it.
+        self.versions = versions
+        #: What the batch changes of those (one write per person).
+        self.people: dict[UUID, int] = {}
         #: The projection row each (agency, person) ends with: one write per row, however many events changed it.
         self.rows: dict[tuple[str, UUID], tuple[object, ...]] = {}
         self.history: list[tuple[object, ...]] = []
         #: In the events' order: the relay publishes in the outbox's order.
         self.outbox: list[tuple[object, ...]] = []
 
-    def take(self, seen: _Seen, agreement: Agreement, topic: str) -> None:
+    def applied(self, person: UUID, version: int) -> None:
+        if self.versions.get(person, 0) < version:
+            self.versions[person] = self.people[person] = version
+
+    def take(self, seen: _Seen, agreement: Agreement, topic: str, applied_before: int | None) -> None:
+        """The event for one agency. ``applied_before``: the person's latest version applied before this event."""
         data = seen.data
         snapshot = data.foreigner
         key = (agreement.agency_id, snapshot.foreigner_id)
         state = self.held.get(key)
-        newer = state is None or state.version < snapshot.version
+        # How far the projection got with the person: the version applied for every agency, or the agency's own
+        # row where that is further (a rebuild may have taken one agency past the events applied so far).
+        known = applied_before if state is None else max(state.version, applied_before or 0)
+        newer = known is None or known < snapshot.version
         was_visible = state is not None and state.visible
         if newer:
             visible = agreement.shows(data, seen.where)
+            if not visible and not was_visible:
+                return  # never in the agency's view: no row, no history, no copy
             as_json = seen.record(agreement) if visible else None
             self.rows[key] = (
                 agreement.agency_id,
@@ -155,9 +177,9 @@ class _Batch:
                         seen.zone,
                     )
                 )
-        elif state is not None and state.version == snapshot.version:
+        elif known == snapshot.version:
             # Same version, nothing changed (an expiry reminder): the agency may still be told.
-            visible = state.visible
+            visible = was_visible
             as_json = seen.record(agreement) if visible else None
         else:
             return  # an older event overtaken by a newer one
@@ -169,6 +191,11 @@ class _Batch:
 #: COPY (one round trip, no statement per row), and from there into the tables in one statement each: a statement
 #: per row cost a round trip and SQLAlchemy's compilation per agency per event. The scratch tables live as long as
 #: the connection and are emptied at every commit.
+_LOCK_PEOPLE = """
+    SELECT foreigner_id, version FROM projected_people WHERE foreigner_id = ANY($1::uuid[])
+    ORDER BY foreigner_id
+    FOR UPDATE
+"""
 _LOCK = """
     SELECT agency_id, foreigner_id, version, visible FROM projections
     WHERE foreigner_id = ANY($1::uuid[]) AND agency_id = ANY($2::text[])
@@ -181,6 +208,7 @@ HISTORY_COLUMNS = [*ROW_COLUMNS[:4], "event_type", "occurred_at", "visible", "re
 #: ``position``: the outbox's ids, and so the order its relay publishes in, follow the events' order.
 _OUTBOX_COLUMNS = ["event_id", "event_type", "topic", "partition_key", "headers", "payload", "position"]
 _STAGING = """
+    CREATE TEMP TABLE IF NOT EXISTS staged_people (foreigner_id uuid, version int) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS staged_projections (agency_id text, foreigner_id uuid, version int,
         agreement_version int, visible bool, record text, time_zone text) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS staged_history (agency_id text, foreigner_id uuid, version int,
@@ -193,7 +221,14 @@ _STAGING = """
 REBUILD_LOCK = "timpora.sharing.projection"
 _BATCHES = "SELECT pg_advisory_xact_lock_shared(hashtext($1))"
 _ALONE = "SELECT pg_advisory_xact_lock(hashtext($1))"
-_UNSTAGE = "DELETE FROM staged_projections; DELETE FROM staged_history; DELETE FROM staged_outbox"
+_UNSTAGE = (
+    "DELETE FROM staged_people; DELETE FROM staged_projections; DELETE FROM staged_history; DELETE FROM staged_outbox"
+)
+_PEOPLE_STAGED = """
+    INSERT INTO projected_people (foreigner_id, version) SELECT foreigner_id, version FROM staged_people
+    ON CONFLICT (foreigner_id) DO UPDATE SET version = excluded.version
+    WHERE projected_people.version < excluded.version
+"""
 _UPSERT_STAGED = """
     INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
     SELECT agency_id, foreigner_id, version, agreement_version, visible, record::jsonb, time_zone

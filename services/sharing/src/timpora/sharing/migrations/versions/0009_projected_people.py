@@ -1,0 +1,39 @@
+"""The latest registry version the projection applied of each person, kept once per person.
+
+Until now every agency held a row for every person, a tombstone (``visible`` false) for each one outside its
+view, so that an old event redelivered later could not bring the person back: every event wrote a row for every
+agency in the register. The version is now kept once per person (``projected_people``), and an agency holds a row
+only for someone who is, or was, in its view. Filled from the projections as they are; the tombstones already
+written stay (they are what they were, and change nothing).
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-05
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import UUID
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "projected_people",
+        sa.Column("foreigner_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    op.execute(
+        "INSERT INTO projected_people (foreigner_id, version) "
+        "SELECT foreigner_id, max(version) FROM projections GROUP BY foreigner_id"
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("projected_people")
