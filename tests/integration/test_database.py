@@ -76,6 +76,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "inbox",
             "projections",
             "projected_people",
+            "projection_builds",
             "projection_history",
             "api_keys",
             "outbox",

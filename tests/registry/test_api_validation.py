@@ -279,3 +279,17 @@ async def test_a_refusal_never_quotes_the_value_refused(registry: Registry, path
         for form in {value, value.strip(), value.strip().upper()}:
             if len(form) >= 3:
                 assert form.casefold() not in problem["msg"].casefold(), problem
+
+
+async def test_a_value_for_no_column_is_refused_not_dropped(registry: Registry) -> None:
+    # A field added to a command (and so accepted by the API) but not to its table must fail loudly: a plain INSERT
+    # given it as a parameter would leave it out without a word, and the registry would lose what staff sent.
+    from uuid import uuid4  # noqa: PLC0415
+
+    from timpora.registry import repository  # noqa: PLC0415
+    from timpora.registry.models import movements  # noqa: PLC0415
+
+    row = {"id": uuid4(), "foreigner_id": uuid4(), "kind": "arrival", "port": "Juanda", "recorded_by": "x"}
+    async with registry.sessions() as session, session.begin():
+        with pytest.raises(ValueError, match=r"not columns of movements: \['arrived_by_boat'\]"):
+            await repository.insert_row(session, movements, row | {"arrived_by_boat": True})

@@ -10,6 +10,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +55,7 @@ from timpora.common.outbox.relay import OutboxRow
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.common.topics import TopicCatalog
 from timpora.sharing import projection
+from timpora.sharing.domain import registry as agreement_registry
 from timpora.sharing.main import SERVICE
 from timpora.sharing.models import projected_people, projections
 from timpora.sharing.outgoing import TopicGate
@@ -63,6 +65,8 @@ from timpora.sharing.settings import SharingSettings
 IN_FORCE = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
 SURABAYA, KAMAL = "35.78.01.1001", "35.26.01.1001"
 LAJING, OTHER_AROSBAYA, SAMPANG = "35.26.05.2003", "35.26.05.2004", "35.27.01.2001"
+#: The migration that keeps the version applied once per person.
+MIGRATION_0009 = Path(projection.__file__).parent / "migrations" / "versions" / "0009_projected_people.py"
 #: Where projections applied straight to the database (no Kafka in these tests) address their agency records.
 OFFLINE = TopicCatalog("test-offline")
 
@@ -759,3 +763,117 @@ async def test_a_tourist_known_only_by_their_hotel_is_seen_by_those_who_supervis
     assert seen == {"pemkab-bangkalan", "polres-bangkalan"}
     assert after["polres-bangkalan"].visible
     assert after["polres-bangkalan"].record["presence"] == "departed"
+
+
+async def test_a_rebuild_racing_a_live_event_does_not_bring_back_someone_who_left(
+    sessions: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The village head's agreement is widened to the whole district (v2). The rebuild reads the topic while
+    the live consumer, already under v2, applies the person's move out of the district: the rebuild's merge must not
+    put the person back in view, and a redelivery of the move must send the village head nothing."""
+    from timpora.sharing import rebuild  # noqa: PLC0415
+
+    village_v1 = SHIPPED["desa-lajing"]
+    path = variant(
+        tmp_path,
+        "desa-lajing",
+        member={"jurisdiction": ["35.26.05"]},
+        version=village_v1.version + 1,
+        jurisdiction=["35.26.05"],
+        event_types=[*village_v1.event_types, "foreigner.updated"],
+    )
+    village_v2 = register.load(path).agreements["desa-lajing"]
+    widened = [village_v2 if agreement.agency_id == "desa-lajing" else agreement for agreement in AGREEMENTS]
+    first = sample_event(jurisdiction=OTHER_AROSBAYA)  # outside the village's v1 view, inside v2's
+    await _apply(sessions, first)
+    # The rebuild under v2 has read the topic up to its end: ``first``. Meanwhile the live consumer, under v2 already,
+    # applies the person's move to Sampang (out of view under v2 too).
+    moved = _moved(first, SAMPANG, 2)
+    async with sessions() as session, session.begin():
+        await projection.apply(session, moved, widened, IN_FORCE, OFFLINE)
+    data = first.data
+    read = {data.foreigner.foreigner_id: [rebuild.Recorded(first.spec.name, first.time, data)]}  # type: ignore[attr-defined, arg-type]
+
+    async def histories(_kafka: Any, _topic: str) -> Any:
+        return read
+
+    monkeypatch.setattr(rebuild, "person_histories", histories)
+    await rebuild.rebuild(sessions, None, "unused", village_v2, IN_FORCE)  # type: ignore[arg-type]
+
+    row = (await _rows(sessions, str(first.subject))).get("desa-lajing")
+    shown = None if row is None else (row.visible, row.version, row.record)
+    # A redelivery of the move (or a reminder at its version) reaches the village head's topic only if in view.
+    async with sessions() as session, session.begin():
+        await projection.apply(session, moved, widened, IN_FORCE, OFFLINE)
+    sent = (await _agency_events(sessions, str(first.subject))).get("desa-lajing", [])
+    await _forget(sessions, [data.foreigner.foreigner_id])  # type: ignore[attr-defined]
+    assert (row is None or not row.visible, sent) == (True, []), f"in view after the rebuild: {shown}; sent: {sent}"
+
+
+async def test_the_migration_seeds_the_version_the_live_consumer_applied_not_a_rebuilds(sessions: Any) -> None:
+    """Before 0009 every agency held a row of every person; a rebuild run while the live consumer lagged left
+    one agency's row ahead of the rest. 0009 seeds projected_people from the lowest version (with the highest, the live
+    consumer catching up would skip the events in between for every other agency)."""
+    from sqlalchemy import text, update  # noqa: PLC0415
+
+    event = sample_event(jurisdiction=LAJING)
+    person = event.data.foreigner.foreigner_id  # type: ignore[attr-defined]
+    await _apply(sessions, event)  # every agency that sees the person holds version 1
+    # The village head's projection was rebuilt from the topic while the live consumer lagged: it is at version 3.
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(projections)
+            .where(projections.c.foreigner_id == person, projections.c.agency_id == "desa-lajing")
+            .values(version=3, visible=False, record=None)
+        )
+        await session.execute(delete(projected_people).where(projected_people.c.foreigner_id == person))
+        # What 0009 runs on an existing database (for this one person).
+        seeding = MIGRATION_0009.read_text(encoding="utf-8")
+        assert "SELECT foreigner_id, min(version) FROM projections GROUP BY foreigner_id" in seeding
+        await session.execute(
+            text(
+                "INSERT INTO projected_people (foreigner_id, version) "
+                "SELECT foreigner_id, min(version) FROM projections WHERE foreigner_id = :p GROUP BY foreigner_id"
+            ),
+            {"p": person},
+        )
+    await _apply(sessions, _moved(event, SAMPANG, 2))
+    await _apply(sessions, _moved(event, OTHER_AROSBAYA, 3))
+
+    rows = await _rows(sessions, str(event.subject))
+    await _forget(sessions, [person])
+    polres = rows["polres-bangkalan"]
+    assert polres.version == 3, f"the police still hold version {polres.version}: {polres.record}"
+
+
+async def test_a_widened_agreement_of_an_agency_that_sees_nobody_yet_is_rebuilt(sessions: Any, tmp_path: Any) -> None:
+    """An agency that sees nobody holds no row any more; widened under a new version, it must still be found
+    stale (rebuilt), or the people already in its new view stay out of it until their next event."""
+    from tests.sharing.shipped import own_member, terms  # noqa: PLC0415
+    from timpora.sharing import rebuild  # noqa: PLC0415
+
+    agency = f"desa-{uuid.uuid4().hex[:6]}"
+    fields = ["full_name", "nationality", "presence"]
+    first = register.load(
+        variant(tmp_path, added=[own_member(agency, [LAJING], terms(fields, version=1))], name="v1.yaml")
+    ).agreements[agency]
+    person = sample_event(jurisdiction=OTHER_AROSBAYA)  # outside the agency's village
+    async with sessions() as session, session.begin():
+        # As the service keeps every agreement version it loads (``agreements``), then applies events under it.
+        await agreement_registry.record(session, [first], source=tmp_path / "v1.yaml")
+        await projection.apply(session, person, [*AGREEMENTS, first], IN_FORCE, OFFLINE)
+    widened = register.load(
+        variant(
+            tmp_path,
+            added=[own_member(agency, ["35.26.05"], terms(fields, version=2, jurisdiction=["35.26.05"]))],
+            name="v2.yaml",
+        )
+    ).agreements[agency]
+
+    stale = await rebuild.stale_agencies(sessions, [widened])
+    # Rebuilt (here at a moment the agreement is not in force: nothing to read, the build recorded all the same).
+    await rebuild.rebuild(sessions, None, "unused", widened, datetime(2028, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    rebuilt = await rebuild.stale_agencies(sessions, [widened])
+    await _forget(sessions, [person.data.foreigner.foreigner_id])  # type: ignore[attr-defined]
+    assert stale == [widened], "the widened agreement is never rebuilt: the person in Arosbaya stays out of view"
+    assert rebuilt == [], "rebuilt under the version in force: not stale any more"

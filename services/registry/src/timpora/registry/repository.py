@@ -58,7 +58,7 @@ _BY_PASSPORT = (
 _PREVIOUS_PASSPORT = select(previous_passports).where(
     previous_passports.c.nationality == bindparam("nationality"), previous_passports.c.number == bindparam("number")
 )
-_INSERTS: dict[str, Insert] = {}
+_INSERTS: dict[Table, Insert] = {}
 
 
 async def lock_foreigner(session: AsyncSession, foreigner_id: UUID) -> Row[Any]:
@@ -123,9 +123,13 @@ async def update_foreigner(session: AsyncSession, foreigner_id: UUID, values: di
 async def insert_row(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
     # The values as parameters of the table's plain INSERT, not baked into the statement (``.values()``): the
     # statement is then the same each time, compiled once and cached, instead of coerced and keyed anew per row.
-    statement = _INSERTS.get(table.name)
+    # ``.values()`` refused a name that is no column; parameters of a plain INSERT would be dropped without a word
+    # (a field added to a command, accepted by the API and never stored).
+    if unknown := values.keys() - table.c.keys():
+        raise ValueError(f"not columns of {table.name}: {sorted(unknown)}")
+    statement = _INSERTS.get(table)
     if statement is None:
-        statement = _INSERTS[table.name] = insert(table)
+        statement = _INSERTS[table] = insert(table)
     await session.execute(statement, values)
 
 

@@ -30,7 +30,7 @@ from timpora.sharing import rebuild
 from timpora.sharing.access import KEYS
 from timpora.sharing.domain import registry as agreement_registry
 from timpora.sharing.models import agreements as agreement_rows
-from timpora.sharing.models import projection_history, projections
+from timpora.sharing.models import projection_builds, projection_history, projections
 from timpora.sharing.settings import SharingSettings
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ class RegisterWatcher:
             for agency in sorted(known - in_force):
                 gone = await session.execute(delete(projections).where(projections.c.agency_id == agency))
                 await session.execute(delete(projection_history).where(projection_history.c.agency_id == agency))
+                # Nothing built any more: back in force under a later version, it is rebuilt.
+                await session.execute(delete(projection_builds).where(projection_builds.c.agency_id == agency))
                 if gone.rowcount:  # type: ignore[attr-defined]
                     log.info("no agreement in force: projection deleted", extra={"agency_id": agency})
 

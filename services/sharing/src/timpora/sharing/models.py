@@ -50,6 +50,16 @@ projected_people = Table(
     Column("version", Integer, nullable=False),
 )
 
+# The agreement version each agency's projection was last built under (by a rebuild): an agency whose agreement in
+# force is another, after an earlier one, is rebuilt, even when it holds no row at all (it sees nobody yet).
+projection_builds = Table(
+    "projection_builds",
+    metadata,
+    Column("agency_id", String(63), primary_key=True),
+    Column("agreement_version", Integer, nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 # Every state of every agency's projection, append-only: one row per agency, person and registry version
 # that was in the agency's view or just left it (``visible`` false, no record), redacted like the projection
 # and written in its transaction. ``occurred_at`` is the registry event's time, so a report "as of" a moment

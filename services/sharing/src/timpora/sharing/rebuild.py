@@ -21,7 +21,8 @@ from datetime import datetime
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from timpora.common.db.engine import driver_connection
@@ -32,7 +33,8 @@ from timpora.common.kafka.broker import client_options
 from timpora.common.register.agreements import Agreement
 from timpora.common.settings import KafkaSettings
 from timpora.common.standing import zone_of
-from timpora.sharing.models import projection_history, projections
+from timpora.sharing.models import agreements as agreement_rows
+from timpora.sharing.models import projection_builds, projection_history, projections
 from timpora.sharing.projection import HISTORY_COLUMNS, ROW_COLUMNS, history_row, merging_alone
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,12 @@ async def rebuild(
             """
             INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
             SELECT agency_id, foreigner_id, version, agreement_version, visible, record, time_zone FROM rebuilt
+            -- The live consumer applied a newer event of the person since the topic was read: what it wrote for the
+            -- agency under these terms stands, and so does what it did not write (someone out of view has no row).
+            WHERE NOT EXISTS (
+                SELECT FROM projected_people AS applied
+                WHERE applied.foreigner_id = rebuilt.foreigner_id AND applied.version > rebuilt.version
+            )
             ON CONFLICT (agency_id, foreigner_id) DO UPDATE SET
                 version = excluded.version, agreement_version = excluded.agreement_version,
                 visible = excluded.visible, record = excluded.record, time_zone = excluded.time_zone,
@@ -168,6 +176,13 @@ async def rebuild(
                 projection_history.c.agreement_version != agreement.version,
             )
         )
+        built = insert(projection_builds).values(agency_id=agreement.agency_id, agreement_version=agreement.version)
+        await session.execute(
+            built.on_conflict_do_update(
+                index_elements=[projection_builds.c.agency_id],
+                set_={"agreement_version": agreement.version, "built_at": func.now()},
+            )
+        )
     log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(histories)})
     return len(histories)
 
@@ -197,6 +212,20 @@ async def stale_agencies(sessions: async_sessionmaker[AsyncSession], agreements:
     stale = []
     async with sessions() as session:
         for agreement in agreements:
+            built = await session.scalar(
+                select(projection_builds.c.agreement_version).where(
+                    projection_builds.c.agency_id == agreement.agency_id
+                )
+            )
+            # The agreement changed (an earlier version was in force here) and no rebuild followed: an agency that
+            # sees nobody yet holds no row to tell, and the people its new terms show would wait for their next event.
+            changed = built != agreement.version and await session.scalar(
+                select(
+                    exists().where(
+                        agreement_rows.c.agency_id == agreement.agency_id, agreement_rows.c.version < agreement.version
+                    )
+                )
+            )
             mine = projections.c.agency_id == agreement.agency_id
             other = await session.scalar(
                 select(projections.c.agency_id)
@@ -209,7 +238,7 @@ async def stale_agencies(sessions: async_sessionmaker[AsyncSession], agreements:
                     & ~exists().where(projection_history.c.agency_id == agreement.agency_id)
                 )
             )
-            if other is not None or unrecorded:
+            if other is not None or unrecorded or changed:
                 stale.append(agreement)
     return stale
 

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
@@ -67,11 +68,14 @@ class BearerGate(Generic[PrincipalT]):
         # looked up: a flood of bad keys from an address agencies share (an office's NAT, a proxy) must not lock
         # out the agencies behind it. An unknown key from that address is refused unseen, as before.
         self._recent: OrderedDict[bytes, float] = OrderedDict()
-        # Who each key (its hash) authenticated as, and when, per database (the sessions it was looked up in).
-        self._trusted: OrderedDict[tuple[int, bytes], tuple[float, PrincipalT]] = OrderedDict()
-        # The lookups under way: a key's concurrent requests share one (sixteen at once would otherwise each look it
-        # up when its trust runs out).
-        self._lookups: dict[tuple[int, bytes], asyncio.Future[tuple[float, PrincipalT | None]]] = {}
+        # Who each key (its hash) authenticated as, and since when, per database: keyed by its session factory itself
+        # (weakly), never by its id(), which a later factory may be given once this one is gone.
+        self._trusted: WeakKeyDictionary[object, OrderedDict[bytes, tuple[float, PrincipalT]]] = WeakKeyDictionary()
+        # The lookups under way, with when each began: a key's concurrent requests share one (sixteen at once would
+        # otherwise each look it up when its trust runs out).
+        self._lookups: WeakKeyDictionary[object, dict[bytes, tuple[float, asyncio.Future[PrincipalT | None]]]] = (
+            WeakKeyDictionary()
+        )
         # ``scheme`` names the kind of key in the OpenAPI document (a service with two kinds shows both).
         self.bearer = HTTPBearer(auto_error=False, scheme_name=scheme, description=description)
 
@@ -106,37 +110,40 @@ class BearerGate(Generic[PrincipalT]):
 
     async def _principal(self, sessions: async_sessionmaker[AsyncSession], token: bytes, key: str) -> PrincipalT | None:
         """Who ``key`` belongs to: as looked up less than ``KEY_TRUST_S`` ago, else looked up now."""
-        now, entry = self.clock(), (id(sessions), token)
-        trusted = self._trusted.get(entry)
-        if trusted is not None and now - trusted[0] < KEY_TRUST_S:
-            return trusted[1]
-        lookup = self._lookups.get(entry)
-        if lookup is None or lookup.get_loop() is not asyncio.get_running_loop():
-            lookup = self._lookups[entry] = asyncio.ensure_future(self._look_up(sessions, key, now))
-            lookup.add_done_callback(lambda done: self._looked_up(entry, done))
+        now = self.clock()
+        trusted = self._trusted.setdefault(sessions, OrderedDict())
+        known = trusted.get(token)
+        if known is not None and now - known[0] < KEY_TRUST_S:
+            return known[1]
+        lookups = self._lookups.setdefault(sessions, {})
+        under_way = lookups.get(token)
+        # Joined only while young: a lookup begun KEY_TRUST_S ago may have read the key before it was revoked.
+        if (
+            under_way is None
+            or now - under_way[0] >= KEY_TRUST_S
+            or under_way[1].get_loop() is not asyncio.get_running_loop()
+        ):
+            lookup = asyncio.ensure_future(self._look_up(sessions, key))
+            under_way = lookups[token] = (now, lookup)
+            lookup.add_done_callback(lambda done: _looked_up(lookups, token, done))
+        started, joined = under_way
         # Shielded: a request that goes away (its client disconnected) does not cancel the others' lookup.
-        started, found = await asyncio.shield(lookup)
+        found = await asyncio.shield(joined)
         if found is None:
-            self._trusted.pop(entry, None)
+            trusted.pop(token, None)
             return None
-        # Trusted from when the lookup began, not from when this request joined it.
-        self._trusted[entry] = (started, found)
-        self._trusted.move_to_end(entry)
-        while len(self._trusted) > _RECENT_KEYS:
-            self._trusted.popitem(last=False)
+        # Trusted from when the lookup began, not from when this request joined it (nor replacing a later one's).
+        latest = trusted.get(token)
+        if latest is None or latest[0] < started:
+            trusted[token] = (started, found)
+            trusted.move_to_end(token)
+            while len(trusted) > _RECENT_KEYS:
+                trusted.popitem(last=False)
         return found
 
-    async def _look_up(
-        self, sessions: async_sessionmaker[AsyncSession], key: str, started: float
-    ) -> tuple[float, PrincipalT | None]:
+    async def _look_up(self, sessions: async_sessionmaker[AsyncSession], key: str) -> PrincipalT | None:
         async with sessions() as session:
-            return started, await self.lookup(session, key)
-
-    def _looked_up(self, entry: tuple[int, bytes], done: asyncio.Future[tuple[float, PrincipalT | None]]) -> None:
-        if self._lookups.get(entry) is done:
-            del self._lookups[entry]
-        if not done.cancelled():
-            done.exception()  # retrieved: a failure every waiter gave up on is not logged as never retrieved
+            return await self.lookup(session, key)
 
     def _recently_valid(self, token: bytes | None) -> bool:
         seen = None if token is None else self._recent.get(token)
@@ -158,6 +165,16 @@ class BearerGate(Generic[PrincipalT]):
 
         setattr(authenticated, _GATE, self)
         return authenticated
+
+
+def _looked_up(
+    lookups: dict[bytes, tuple[float, asyncio.Future[Any]]], token: bytes, done: asyncio.Future[Any]
+) -> None:
+    under_way = lookups.get(token)
+    if under_way is not None and under_way[1] is done:
+        del lookups[token]
+    if not done.cancelled():
+        done.exception()  # retrieved: a failure every waiter gave up on is not logged as never retrieved
 
 
 def gate_of(route: object) -> BearerGate[Any] | None:
