@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import os
 import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +90,34 @@ class HttpConnection:
         self.writer.close()
         with contextlib.suppress(OSError):
             await self.writer.wait_closed()
+
+
+#: One request on a connection: its status and body.
+Call = Callable[[HttpConnection], Awaitable[tuple[int, bytes]]]
+
+
+async def drive(target: Target, calls: Iterable[Call], tally: Tally, *, concurrency: int, expected: int) -> None:
+    """Makes each call, ``concurrency`` at a time on keep-alive connections of their own, and adds what they took to
+    ``tally``: each one's latency, and the server's and this process's CPU time. Any other status than ``expected``
+    stops it (what the answers hold is compared once, before the timing)."""
+    queue = iter(calls)
+    connections = [await HttpConnection.open(target) for _ in range(concurrency)]
+
+    async def worker(connection: HttpConnection) -> None:
+        for call in queue:
+            started = time.perf_counter()
+            status, body = await call(connection)
+            tally.latencies.append(time.perf_counter() - started)
+            if status != expected:
+                raise RuntimeError(f"unexpected answer {status}: {body[:300]!r}")
+
+    cpu, client_cpu, started = cpu_seconds(target.pid), time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(connection) for connection in connections))
+    tally.seconds += time.perf_counter() - started
+    tally.cpu_seconds += cpu_seconds(target.pid) - cpu
+    tally.client_cpu_seconds += time.process_time() - client_cpu
+    for connection in connections:
+        await connection.close()
 
 
 def describe(measured: Measured) -> str:

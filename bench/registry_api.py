@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -43,7 +44,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.common import Result
-from bench.http import HttpConnection, Served, Tally, Target, cpu_seconds, describe, resident_mb, side_by_side
+from bench.http import Call, HttpConnection, Served, Tally, Target, describe, drive, resident_mb, side_by_side
 from tests.support.processes import free_port, start_service
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import make_engine, make_session_factory
@@ -244,26 +245,8 @@ async def raw_server(seeded: Seeded, topic: str) -> AsyncIterator[Target]:
         await process.wait()
 
 
-async def drive(target: Target, bodies: list[bytes], tally: Tally) -> None:
-    """Posts each body, ``CONCURRENCY`` at a time, and adds what it took to ``tally``."""
-    queue = iter(bodies)
-    connections = [await HttpConnection.open(target) for _ in range(CONCURRENCY)]
-
-    async def worker(connection: HttpConnection) -> None:
-        for body in queue:
-            started = time.perf_counter()
-            status, answer = await connection.post("/v1/arrivals", body)
-            tally.latencies.append(time.perf_counter() - started)
-            if status != 201:
-                raise RuntimeError(f"unexpected answer {status}: {answer[:300]!r}")
-
-    cpu, client_cpu, started = cpu_seconds(target.pid), time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker(connection) for connection in connections))
-    tally.seconds += time.perf_counter() - started
-    tally.cpu_seconds += cpu_seconds(target.pid) - cpu
-    tally.client_cpu_seconds += time.process_time() - client_cpu
-    for connection in connections:
-        await connection.close()
+def _arrivals(bodies: list[bytes]) -> list[Call]:
+    return [functools.partial(HttpConnection.post, path="/v1/arrivals", body=body) for body in bodies]
 
 
 def _bodies(side: str, start: int, count: int) -> list[bytes]:
@@ -347,12 +330,16 @@ async def bench_writes(admin_url: str, kafka: KafkaSettings, *, requests: int) -
             await same_results(ours, raw, seeded.url)
             # Warm-up, then alternating blocks of new people, so that whatever else the machine does weighs on both.
             for target, side in ((ours, "O"), (raw, "R")):
-                await drive(target, _bodies(side, 1, WARM_UP), Tally())
+                await drive(
+                    target, _arrivals(_bodies(side, 1, WARM_UP)), Tally(), concurrency=CONCURRENCY, expected=201
+                )
             tallies = Tally(), Tally()
             for start in range(WARM_UP + 1, WARM_UP + 1 + requests, BLOCK):
                 count = min(BLOCK, WARM_UP + 1 + requests - start)
                 for target, side, tally in zip((ours, raw), "OR", tallies, strict=True):
-                    await drive(target, _bodies(side, start, count), tally)
+                    await drive(
+                        target, _arrivals(_bodies(side, start, count)), tally, concurrency=CONCURRENCY, expected=201
+                    )
             peaks = resident_mb(ours.pid, peak=True), resident_mb(raw.pid, peak=True)
     mine, theirs = tallies[0].measured(), tallies[1].measured()
     print(f"  registry writes, ours: {describe(mine)}\n  registry writes, raw:  {describe(theirs)}")

@@ -5,6 +5,8 @@
     .venv/bin/python -m bench.run --only sharing-list --list-foreigners 100000
     .venv/bin/python -m bench.run --only sharing-export --export-rows 100000 --export-rounds 1
     .venv/bin/python -m bench.run --only alerts --alert-events 10000 --alert-seconds 30
+    .venv/bin/python -m bench.run --only registry-api --api-requests 10000
+    .venv/bin/python -m bench.run --only steady --steady-seconds 600     (memory under a steady load, 10 minutes)
 
 Results are printed and written to bench/results/latest.json; bench/README.md keeps the latest.
 """
@@ -22,21 +24,15 @@ from bench import alerts, publish, registry, registry_api, sharing, sharing_expo
 from bench.common import RESULTS, Result, report, rewrite_table
 from timpora.common.settings import OperatorKafkaSettings
 
+#: Every benchmark, in the order a full run takes them.
+BENCHMARKS = ["publish", "registry", "registry-api", "sharing", "sharing-list", "sharing-export", "alerts", "steady"]
+
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--only",
-        choices=[
-            "publish",
-            "registry",
-            "registry-api",
-            "sharing",
-            "sharing-list",
-            "sharing-export",
-            "alerts",
-            "steady",
-        ],
+        choices=BENCHMARKS,
         action="append",
     )
     parser.add_argument("--events", type=int, default=20_000, help="events for the publish benchmark")
@@ -71,17 +67,7 @@ async def main() -> None:
         help="whose results table a full run (no --only) rewrites",
     )
     args = parser.parse_args()
-    everything = [
-        "publish",
-        "registry",
-        "registry-api",
-        "sharing",
-        "sharing-list",
-        "sharing-export",
-        "alerts",
-        "steady",
-    ]
-    chosen = set(args.only or everything)
+    chosen = set(args.only or BENCHMARKS)
     # Its own namespace: a running system on the same broker never sees the benchmarks' events.
     kafka = OperatorKafkaSettings().admin(namespace="bench")
     results: list[Result] = []

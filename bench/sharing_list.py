@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -45,8 +46,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bench import http
 from bench.common import Result, maintain
-from bench.http import HttpConnection, Measured, Served, Tally, Target, cpu_seconds, describe, resident_mb, side_by_side
+from bench.http import HttpConnection, Measured, Served, Tally, Target, describe, resident_mb, side_by_side
 from tests.support.processes import free_port
 from timpora.common import nationalities, regions, register
 from timpora.common.db.bootstrap import fresh_database
@@ -287,24 +289,8 @@ def cursors(ids: list[uuid.UUID], count: int, *, seed: int) -> list[str]:
 
 async def drive(target: Target, pages: list[str], tally: Tally) -> None:
     """Requests one page per cursor, ``CONCURRENCY`` at a time, and adds what it took to ``tally``."""
-    queue = iter(pages)
-    connections = [await HttpConnection.open(target) for _ in range(CONCURRENCY)]
-
-    async def worker(connection: HttpConnection) -> None:
-        for cursor in queue:
-            started = time.perf_counter()
-            status, body = await connection.get(_path(cursor))
-            tally.latencies.append(time.perf_counter() - started)
-            if status != 200:  # the body was compared once, before the timing
-                raise RuntimeError(f"unexpected answer {status}: {body[:200]!r}")
-
-    cpu, client_cpu, started = cpu_seconds(target.pid), time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker(connection) for connection in connections))
-    tally.seconds += time.perf_counter() - started
-    tally.cpu_seconds += cpu_seconds(target.pid) - cpu
-    tally.client_cpu_seconds += time.process_time() - client_cpu
-    for connection in connections:
-        await connection.close()
+    calls = [functools.partial(HttpConnection.get, path=_path(cursor)) for cursor in pages]
+    await http.drive(target, calls, tally, concurrency=CONCURRENCY, expected=200)
 
 
 async def _page(target: Target, cursor: str) -> Any:  # noqa: ANN401 - JSON
