@@ -11,12 +11,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timpora.common.db.engine import driver_connection
-from timpora.common.kafka.admin import topic_partitions
-from timpora.common.kafka.broker import client_options
+from timpora.common.kafka.admin import records_to_end
 from timpora.common.settings import KafkaSettings
 
 RESULTS = Path(__file__).parent / "results"
@@ -96,10 +94,15 @@ class Digest:
     @classmethod
     def of(cls, records: Iterable[Record]) -> Digest:
         count = total = 0
-        for key, value, headers in records:
+        for record in records:
             count += 1
-            total += hash((key, value, tuple(headers)))
+            total += cls.hash(record)
         return cls(count, total % 2**64)
+
+    @staticmethod
+    def hash(record: Record) -> int:
+        key, value, headers = record
+        return hash((key, value, tuple(headers)))
 
     def __add__(self, other: Digest) -> Digest:
         return Digest(self.count + other.count, (self.total + other.total) % 2**64)
@@ -110,28 +113,11 @@ class Digest:
 
 async def topic_digest(kafka: KafkaSettings, topic: str) -> Digest:
     """The digest of every record ``topic`` holds, read once from its start to its end as of now."""
-    # No group: a fresh assignment starts at the earliest record, and no offsets are left behind.
-    consumer = AIOKafkaConsumer(
-        enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", **client_options(kafka)
-    )
-    await consumer.start()
-    held = Digest(0, 0)
-    try:
-        partitions = await topic_partitions(kafka, topic)
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {partition for partition in partitions if ends[partition] > 0}
-        while remaining:
-            for partition, records in (await consumer.getmany(*remaining, timeout_ms=500)).items():
-                end = ends[partition]
-                held += Digest.of(
-                    (record.key, record.value, record.headers) for record in records if record.offset < end
-                )
-                if await consumer.position(partition) >= end:
-                    remaining.discard(partition)
-    finally:
-        await consumer.stop()
-    return held
+    count = total = 0
+    async for record in records_to_end(kafka, topic):
+        count += 1
+        total += Digest.hash((record.key, record.value, record.headers))
+    return Digest(count, total % 2**64)
 
 
 def same_records(what: str, expected: Digest, **sides: Digest) -> None:

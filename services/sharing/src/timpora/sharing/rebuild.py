@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,8 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from timpora.common.db.engine import driver_connection
 from timpora.common.events import EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import ForeignerEvent
-from timpora.common.kafka.admin import topic_partitions
-from timpora.common.kafka.broker import client_options
+from timpora.common.kafka.admin import records_to_end
 from timpora.common.register.agreements import Agreement
 from timpora.common.settings import KafkaSettings
 from timpora.common.standing import zone_of
@@ -53,26 +51,9 @@ async def person_histories(kafka: KafkaSettings, topic: str) -> dict[UUID, list[
     """Per foreigner on ``topic``, from its beginning to its end as of now, the events that changed their
     record, oldest first: each version once (a reminder repeating a version changes nothing), and an older
     version after a newer one dropped, exactly as the live consumer applies them."""
-    # No group and no committed offsets: a fresh assignment starts at the earliest record.
-    consumer = AIOKafkaConsumer(
-        enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", **client_options(kafka)
-    )
-    await consumer.start()
     histories: dict[UUID, list[Recorded]] = {}
-    try:
-        partitions = await topic_partitions(kafka, topic)
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {partition for partition in partitions if ends[partition] > 0}
-        while remaining:
-            for partition, records in (await consumer.getmany(*remaining, timeout_ms=500)).items():
-                for record in records:
-                    if record.offset < ends[partition]:
-                        _keep_newer(histories, record.key, record.value, record.headers)
-                if await consumer.position(partition) >= ends[partition]:
-                    remaining.discard(partition)
-    finally:
-        await consumer.stop()
+    async for record in records_to_end(kafka, topic):
+        _keep_newer(histories, record.key, record.value, record.headers)
     return histories
 
 

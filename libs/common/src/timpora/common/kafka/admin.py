@@ -119,6 +119,30 @@ async def consumer_lag(settings: KafkaSettings, group_id: str, topic: str) -> in
     return sum(max(0, end - max(committed.get(partition, 0), 0)) for partition, end in ends.items())
 
 
+async def records_to_end(settings: KafkaSettings, topic: str) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from its beginning to its end as of the call, each partition's in order (a replay:
+    a rebuild, a benchmark's check). No consumer group: a fresh assignment starts at the earliest record, and no
+    offsets are left behind."""
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", **client_options(settings)
+    )
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(settings, topic)
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {partition for partition in partitions if ends[partition] > 0}
+        while remaining:
+            for partition, records in (await consumer.getmany(*remaining, timeout_ms=500)).items():
+                for record in records:
+                    if record.offset < ends[partition]:
+                        yield record
+                if await consumer.position(partition) >= ends[partition]:
+                    remaining.discard(partition)
+    finally:
+        await consumer.stop()
+
+
 async def latest_records(
     settings: KafkaSettings, topic: str, *, limit: int, timeout_s: float = 5.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
