@@ -204,7 +204,7 @@ async def operator_token(url: str) -> str:
 @asynccontextmanager
 async def ours_server(seeded: Seeded, kafka: KafkaSettings, logs: Path) -> AsyncIterator[Target]:
     """The registry service as ``make run`` starts it, with 16 database connections and no relay."""
-    database = DatabaseSettings(url=seeded.url, pool_size=POOL, max_overflow=0)
+    database = DatabaseSettings(url=seeded.url)  # its URL; the pool is set in the process's environment below
     extra = {
         "TIMPORA_REGISTRY_RELAY__ENABLED": "false",
         "TIMPORA_REGISTRY_DATABASE__POOL_SIZE": str(POOL),
@@ -245,12 +245,10 @@ async def raw_server(seeded: Seeded, topic: str) -> AsyncIterator[Target]:
         await process.wait()
 
 
-def _arrivals(bodies: list[bytes]) -> list[Call]:
+def _arrivals(side: str, start: int, count: int) -> list[Call]:
+    """Posting ``count`` new people to ``side``, numbered from ``start``."""
+    bodies = (json.dumps(arrival(index, side)).encode() for index in range(start, start + count))
     return [functools.partial(HttpConnection.post, path="/v1/arrivals", body=body) for body in bodies]
-
-
-def _bodies(side: str, start: int, count: int) -> list[bytes]:
-    return [json.dumps(arrival(index, side)).encode() for index in range(start, start + count)]
 
 
 def _neutral(value: Any, person: str, passport: str) -> Any:  # noqa: ANN401 - JSON
@@ -330,16 +328,12 @@ async def bench_writes(admin_url: str, kafka: KafkaSettings, *, requests: int) -
             await same_results(ours, raw, seeded.url)
             # Warm-up, then alternating blocks of new people, so that whatever else the machine does weighs on both.
             for target, side in ((ours, "O"), (raw, "R")):
-                await drive(
-                    target, _arrivals(_bodies(side, 1, WARM_UP)), Tally(), concurrency=CONCURRENCY, expected=201
-                )
+                await drive(target, _arrivals(side, 1, WARM_UP), Tally(), concurrency=CONCURRENCY, expected=201)
             tallies = Tally(), Tally()
             for start in range(WARM_UP + 1, WARM_UP + 1 + requests, BLOCK):
                 count = min(BLOCK, WARM_UP + 1 + requests - start)
                 for target, side, tally in zip((ours, raw), "OR", tallies, strict=True):
-                    await drive(
-                        target, _arrivals(_bodies(side, start, count)), tally, concurrency=CONCURRENCY, expected=201
-                    )
+                    await drive(target, _arrivals(side, start, count), tally, concurrency=CONCURRENCY, expected=201)
             peaks = resident_mb(ours.pid, peak=True), resident_mb(raw.pid, peak=True)
     mine, theirs = tallies[0].measured(), tallies[1].measured()
     print(f"  registry writes, ours: {describe(mine)}\n  registry writes, raw:  {describe(theirs)}")

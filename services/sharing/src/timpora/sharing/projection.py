@@ -72,8 +72,8 @@ async def apply_many(
     # never told that they left its view.
     await connection.execute(_BATCHES, REBUILD_LOCK)
     people = sorted({data.foreigner.foreigner_id for _, data in applied})
-    # Every row the batch may change, locked in one order (agency, person) so that two writers never wait on
-    # each other in a cycle; a row that does not exist yet is the person's first event for that agency.
+    # Every row the batch may change, the people's then the agencies', each locked in one order so that two writers
+    # never wait on each other in a cycle. An agency without a row of the person is judged by the person's version.
     versions = {row["foreigner_id"]: row["version"] for row in await connection.fetch(_LOCK_PEOPLE, people)}
     held: dict[tuple[str, UUID], _Held] = {
         (row["agency_id"], row["foreigner_id"]): _Held(row["version"], row["visible"])

@@ -135,10 +135,7 @@ class BearerGate(Generic[PrincipalT]):
         # Trusted from when the lookup began, not from when this request joined it (nor replacing a later one's).
         latest = trusted.get(token)
         if latest is None or latest[0] < started:
-            trusted[token] = (started, found)
-            trusted.move_to_end(token)
-            while len(trusted) > _RECENT_KEYS:
-                trusted.popitem(last=False)
+            _keep(trusted, token, (started, found))
         return found
 
     async def _look_up(self, sessions: async_sessionmaker[AsyncSession], key: str) -> PrincipalT | None:
@@ -150,10 +147,7 @@ class BearerGate(Generic[PrincipalT]):
         return seen is not None and self.clock() - seen < _RECENT_S
 
     def _remember(self, token: bytes) -> None:
-        self._recent[token] = self.clock()
-        self._recent.move_to_end(token)
-        while len(self._recent) > _RECENT_KEYS:
-            self._recent.popitem(last=False)
+        _keep(self._recent, token, self.clock())
 
     def dependency(self) -> Callable[..., Awaitable[PrincipalT]]:
         """The gate as a FastAPI dependency (its bearer scheme shows in the OpenAPI document)."""
@@ -165,6 +159,14 @@ class BearerGate(Generic[PrincipalT]):
 
         setattr(authenticated, _GATE, self)
         return authenticated
+
+
+def _keep(kept: OrderedDict[bytes, Any], token: bytes, value: object) -> None:
+    """Keeps ``value`` for ``token`` as the latest, forgetting the oldest past ``_RECENT_KEYS`` tokens."""
+    kept[token] = value
+    kept.move_to_end(token)
+    while len(kept) > _RECENT_KEYS:
+        kept.popitem(last=False)
 
 
 def _looked_up(
