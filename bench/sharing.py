@@ -54,9 +54,8 @@ async def _publish(kafka: KafkaSettings, topic: str, count: int) -> None:
 
 #: Ours (the agency's projection) against the raw loop's rows, person by person: the same people at the same
 #: versions and, where ours shows the person, the same values of the fields the raw loop picks by hand, wherever ours
-#: keeps them too (a guest's record has no home address). No more: the raw loop applies none of the agreement's terms
-#: (it keeps everyone, visible, with the agreement's other fields empty), where ours hides who is out of the agency's
-#: view, without a record.
+#: keeps them too (a guest's record has no home address). No more: the raw loop applies only the jurisdiction of the
+#: agreement's terms (it keeps everyone living there, with the agreement's other fields empty).
 _SAME_ROWS = """
     SELECT count(*) FILTER (WHERE raw.foreigner_id IS NULL) AS only_ours,
         count(*) FILTER (WHERE ours.foreigner_id IS NULL) AS only_raw,
@@ -96,18 +95,27 @@ async def bench_rebuild(engine: AsyncEngine, kafka: KafkaSettings, count: int) -
 
     ours_rate = await timed(count, ours)
     allowed = list(agreement.fields)
+    within = tuple(f"{code}." for code in agreement.jurisdiction)
 
     async def raw() -> None:
         consumer = AIOKafkaConsumer(topic, **client_options(kafka), group_id=None, auto_offset_reset="earliest")
         await consumer.start()
         rows: dict[str, tuple[object, ...]] = {}
+        taken = 0
         try:
-            while len(rows) < count:
+            while taken < count:
                 for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                    taken += len(records)
                     for record in records:
                         data = json.loads(record.value or b"{}")
                         person = data["foreigner"]
                         residence = person.get("residence") or {}
+                        # Only the people living in the jurisdiction have a row, as in ours (no residence
+                        # reported: where the event places them).
+                        home = residence.get("village_code") or data.get("jurisdiction")
+                        if not f"{home}.".startswith(within):
+                            rows.pop(person["foreigner_id"], None)
+                            continue
                         flat = {"full_name": person["full_name"], "nationality": person["nationality"]}
                         flat |= {"residence_village_code": residence.get("village_code")}
                         kept = {name: flat.get(name) for name in allowed}

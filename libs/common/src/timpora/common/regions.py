@@ -8,9 +8,11 @@ sees ``35.26`` and everything under ``35.26.``, a village head only their villag
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from lokal import wilayah
@@ -18,6 +20,7 @@ from lokal import wilayah
 CODE_PATTERN = r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"
 VILLAGE_CODE_PATTERN = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
 _CODE = re.compile(CODE_PATTERN)
+T = TypeVar("T")
 
 
 class RegionLevel(IntEnum):
@@ -89,8 +92,38 @@ def is_within_any(code: str, jurisdictions: frozenset[str] | set[str] | list[str
 def lineage(code: str) -> frozenset[str]:
     """``code`` and every code above it: ``code`` is within a jurisdiction exactly when the jurisdiction is one
     of these (35.26.05.2003 → {35.26.05.2003, 35.26.05, 35.26, 35}). Cached: there are about 90,000 codes."""
+    return frozenset(levels(code))
+
+
+@lru_cache(maxsize=200_000)
+def levels(code: str) -> tuple[str, ...]:
+    """:func:`lineage` in order, widest first: 35.26.05.2003 → (35, 35.26, 35.26.05, 35.26.05.2003)."""
     parts = code.split(".")
-    return frozenset(".".join(parts[:n]) for n in range(1, len(parts) + 1))
+    return tuple(".".join(parts[:n]) for n in range(1, len(parts) + 1))
+
+
+class Coverage(Generic[T]):
+    """Things with a jurisdiction (agreements, agencies), found by a place: one dictionary look-up per level of the
+    place's code (a village's has four), however many things there are. What an event costs then follows the
+    agencies that cover its person, not the number of agencies in the country."""
+
+    __slots__ = ("_at",)
+
+    def __init__(self, items: Iterable[tuple[Iterable[str], T]]) -> None:
+        at: dict[str, list[T]] = {}
+        for jurisdiction, item in items:
+            codes = set(jurisdiction)
+            # Only the widest of nested codes (35 and 35.26: 35): a place within both finds the thing once.
+            for code in sorted(codes):
+                if not any(wider in codes for wider in levels(code)[:-1]):
+                    at.setdefault(code, []).append(item)
+        self._at = {code: tuple(found) for code, found in at.items()}
+
+    def covering(self, place: str | None) -> list[T]:
+        """Everything whose jurisdiction holds ``place``, the widest jurisdictions first, each once."""
+        if place is None:
+            return []
+        return [item for level in levels(place) for item in self._at.get(level, ())]
 
 
 def ancestors(code: str) -> list[str]:

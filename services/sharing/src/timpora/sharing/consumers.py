@@ -31,9 +31,9 @@ def projection_consumer(runtime: ServiceRuntime) -> InboxConsumer:
     async def apply(session: AsyncSession) -> None:
         taken: list[CloudEvent[Contract]] = session.info.pop(_TAKEN, [])
         # The register in force now, once per batch: a changed agreement applies from the next batch on. Each
-        # agreement is in force by its own region's calendar.
-        agreements = list(register.current(settings.register_file).agreements.values())
-        await projection.apply_many(session, taken, agreements, runtime.clock.now(), catalog)
+        # agreement is in force by its own region's calendar. Indexed by jurisdiction once per register.
+        indexed = register.current(settings.register_file).indexed
+        await projection.apply_many(session, taken, indexed, runtime.clock.now(), catalog)
 
     return InboxConsumer(
         name="projections",

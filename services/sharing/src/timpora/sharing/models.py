@@ -23,9 +23,9 @@ inbox = inbox_table(metadata)
 # Events for the agencies' own topics, written with the projection they come from.
 outbox = outbox_table(metadata)
 
-# One row per agency and foreigner who is or was in its view: the record redacted to the agency's agreement, or a
-# tombstone (``visible`` false, no record) once the person left the agency's view. Someone never in its view has no
-# row (see ``projected_people``).
+# One row per agency and foreigner in its view: the record redacted to the agency's agreement. Someone who left its
+# view loses the row (its history keeps that they left), and someone never in it has none (see ``projected_people``);
+# ``visible`` is true on every row written since migration 0010.
 projections = Table(
     "projections",
     metadata,
@@ -39,6 +39,8 @@ projections = Table(
     # their local date. Internal, never disclosed.
     Column("time_zone", String(40), nullable=False, server_default="Asia/Jakarta"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # An event locks and reads the rows of its person, whichever agencies hold them.
+    Index("projections_by_person", "foreigner_id"),
 )
 
 # The latest registry version the projection applied of each person, once for every agency: an old event

@@ -1,7 +1,7 @@
 """Applying one registry event to every agency's projection and topic, inside the consumer's transaction.
 
 For each agreement in force: a person in the agency's jurisdiction gets their record redacted to
-the agreement's fields; a person who leaves it (moved away) becomes a tombstone; a person never in it leaves
+the agreement's fields; a person who leaves it (moved away) loses their row; a person never in it leaves
 no row. Only an event newer than what the projection holds of the person changes it, so redelivered and
 reordered events change nothing. If the agreement lists the event's type, the agency's topic gets the event as the
 agency may see it — also once when the person leaves its view (``in_view`` false, no record) — by
@@ -13,7 +13,7 @@ reports as of a past moment.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,7 @@ from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.envelope import CONTENT_TYPE_HEADER, attribute_headers
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
-from timpora.common.register.agreements import Agreement, Whereabouts
+from timpora.common.register.agreements import Agreement, Agreements, Whereabouts
 from timpora.common.register.fields import redact
 from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
@@ -40,7 +40,7 @@ AGREEMENT_VERSION_HEADER = "timpora_agreement_version"
 async def apply(
     session: AsyncSession,
     event: CloudEvent[Contract],
-    agreements: Sequence[Agreement],
+    agreements: Agreements | Sequence[Agreement],
     now: datetime,
     catalog: TopicCatalog,
 ) -> None:
@@ -51,21 +51,23 @@ async def apply(
 async def apply_many(
     session: AsyncSession,
     events: Sequence[CloudEvent[Contract]],
-    agreements: Sequence[Agreement],
+    agreements: Agreements | Sequence[Agreement],
     now: datetime,
     catalog: TopicCatalog,
 ) -> None:
     """Applies ``events``, in their order, to every agreement in force at ``now``: exactly as one after another,
-    in three statements whatever their number (a batch of the live consumer, or one event)."""
+    in three statements whatever their number (a batch of the live consumer, or one event). Each event is put
+    before the agreements that may show its person and those whose agency sees them now, no others: the rest
+    could only leave them out of a view they are not in."""
     applied: list[tuple[CloudEvent[Contract], ForeignerEvent]] = []
     for event in events:
         data = event.data
         if not isinstance(data, ForeignerEvent):
             raise PermanentEventError(f"{event.type} carries no foreigner snapshot")
         applied.append((event, data))
-    in_force = [agreement for agreement in agreements if agreement.in_force_at(now)]
-    if not applied or not in_force:
+    if not applied:
         return
+    index = agreements if isinstance(agreements, Agreements) else Agreements(agreements)
     connection = await driver_connection(await session.connection())
     # Batches run side by side (they never share a person); a rebuild's merge runs alone (``merging_alone``): a row
     # it inserts between this batch's lock and its write would be taken for the person's first, and the agency
@@ -77,18 +79,24 @@ async def apply_many(
     versions = {row["foreigner_id"]: row["version"] for row in await connection.fetch(_LOCK_PEOPLE, people)}
     held: dict[tuple[str, UUID], _Held] = {
         (row["agency_id"], row["foreigner_id"]): _Held(row["version"], row["visible"])
-        for row in await connection.fetch(_LOCK, people, [agreement.agency_id for agreement in in_force])
+        for row in await connection.fetch(_LOCK, people)
     }
     batch = _Batch(held, versions)
-    topics = {agreement.agency_id: catalog.agency_events(agreement.agency_id).name for agreement in in_force}
+    terms = _Terms(index, now, catalog)
     # Event by event, each agency's state is the one the events before it in the batch left: the batch ends as
     # the same events applied one transaction each would.
     for event, data in applied:
         seen = _Seen(event, data)
-        applied_before = batch.versions.get(data.foreigner.foreigner_id)
-        for agreement in in_force:
-            batch.take(seen, agreement, topics[agreement.agency_id], applied_before)
-        batch.applied(data.foreigner.foreigner_id, data.foreigner.version)
+        person = data.foreigner.foreigner_id
+        applied_before = batch.versions.get(person)
+        for agreement in terms.concerned(index.may_show(seen.where), batch.seeing.get(person, ())):
+            batch.take(seen, agreement, terms.topic(agreement), applied_before)
+        batch.applied(person, data.foreigner.version)
+    await _write(connection, batch)
+
+
+async def _write(connection: asyncpg.Connection, batch: _Batch) -> None:
+    """What the batch worked out, into the tables: a COPY and a statement for each."""
     await connection.execute(_STAGING)
     # Emptied at every commit, and here too: a second batch in the same transaction must not merge the first's
     # rows again (whatever happened to them in between).
@@ -99,16 +107,51 @@ async def apply_many(
         )
         await connection.execute(_PEOPLE_STAGED)
     if batch.rows:
-        await connection.copy_records_to_table(
-            "staged_projections", records=list(batch.rows.values()), columns=ROW_COLUMNS
-        )
+        rows = list(batch.rows.values())
+        await connection.copy_records_to_table("staged_projections", records=rows, columns=ROW_COLUMNS)
         await connection.execute(_UPSERT_STAGED)
+        if any(not row[_VISIBLE] for row in rows):
+            await connection.execute(_REMOVE_STAGED)
     if batch.history:
         await connection.copy_records_to_table("staged_history", records=batch.history, columns=HISTORY_COLUMNS)
         await connection.execute(_HISTORY_STAGED)
     if batch.outbox:
         await connection.copy_records_to_table("staged_outbox", records=batch.outbox, columns=_OUTBOX_COLUMNS)
         await connection.execute(_OUTBOX_STAGED)
+
+
+class _Terms:
+    """The agreements in force at the batch's moment and their agencies' topics, each worked out once a batch."""
+
+    def __init__(self, index: Agreements, now: datetime, catalog: TopicCatalog) -> None:
+        self._index = index
+        self._now = now
+        self._catalog = catalog
+        self._in_force: dict[str, bool] = {}
+        self._topics: dict[str, str] = {}
+
+    def concerned(self, may_show: list[Agreement], seeing: Iterable[str]) -> list[Agreement]:
+        """Of the agreements that may show the person and those of the agencies that see them now (who must be
+        told if they leave), the ones in force, each once, in a stable order."""
+        chosen = [agreement for agreement in may_show if self._force(agreement)]
+        named = {agreement.agency_id for agreement in may_show}
+        for agency_id in sorted(set(seeing) - named):
+            agreement = self._index.by_agency.get(agency_id)
+            if agreement is not None and self._force(agreement):
+                chosen.append(agreement)
+        return chosen
+
+    def topic(self, agreement: Agreement) -> str:
+        found = self._topics.get(agreement.agency_id)
+        if found is None:
+            found = self._topics[agreement.agency_id] = self._catalog.agency_events(agreement.agency_id).name
+        return found
+
+    def _force(self, agreement: Agreement) -> bool:
+        found = self._in_force.get(agreement.agency_id)
+        if found is None:
+            found = self._in_force[agreement.agency_id] = agreement.in_force_at(self._now)
+        return found
 
 
 @dataclass(slots=True)
@@ -122,6 +165,11 @@ class _Batch:
 
     def __init__(self, held: dict[tuple[str, UUID], _Held], versions: dict[UUID, int]) -> None:
         self.held = held
+        #: The agencies each person is in the view of, as the events so far leave it.
+        self.seeing: dict[UUID, set[str]] = {}
+        for (agency_id, person), state in held.items():
+            if state.visible:
+                self.seeing.setdefault(person, set()).add(agency_id)
         #: The latest version applied of each person, as the events so far leave it.
         self.versions = versions
         #: What the batch changes of those (one write per person).
@@ -162,6 +210,11 @@ class _Batch:
                 seen.zone,
             )
             self.held[key] = _Held(snapshot.version, visible)
+            seeing = self.seeing.setdefault(snapshot.foreigner_id, set())
+            if visible:
+                seeing.add(agreement.agency_id)
+            else:
+                seeing.discard(agreement.agency_id)
             # Someone never in the agency's view leaves no trace in its history, as in its topic.
             if visible or was_visible:
                 self.history.append(
@@ -196,9 +249,10 @@ _LOCK_PEOPLE = """
     ORDER BY foreigner_id
     FOR UPDATE
 """
+#: Every agency's row of the people: those of agreements no longer in force are locked but left as they are.
 _LOCK = """
     SELECT agency_id, foreigner_id, version, visible FROM projections
-    WHERE foreigner_id = ANY($1::uuid[]) AND agency_id = ANY($2::text[])
+    WHERE foreigner_id = ANY($1::uuid[])
     ORDER BY agency_id, foreigner_id
     FOR UPDATE
 """
@@ -229,14 +283,23 @@ _PEOPLE_STAGED = """
     ON CONFLICT (foreigner_id) DO UPDATE SET version = excluded.version
     WHERE projected_people.version < excluded.version
 """
+_VISIBLE = ROW_COLUMNS.index("visible")
+#: Who is in view, with their record.
 _UPSERT_STAGED = """
     INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
     SELECT agency_id, foreigner_id, version, agreement_version, visible, record::jsonb, time_zone
-    FROM staged_projections
+    FROM staged_projections WHERE visible
     ON CONFLICT (agency_id, foreigner_id) DO UPDATE SET
         version = excluded.version, agreement_version = excluded.agreement_version, visible = excluded.visible,
         record = excluded.record, time_zone = excluded.time_zone, updated_at = now()
     WHERE projections.version < excluded.version
+"""
+#: Who left the view: no row (the agency is told once, and its history keeps that they left). The person's version
+#: in ``projected_people``, written in this same transaction, keeps an older event from bringing them back.
+_REMOVE_STAGED = """
+    DELETE FROM projections USING staged_projections AS staged
+    WHERE NOT staged.visible AND projections.agency_id = staged.agency_id
+        AND projections.foreigner_id = staged.foreigner_id AND projections.version < staged.version
 """
 _HISTORY_STAGED = """
     INSERT INTO projection_history (agency_id, foreigner_id, version, agreement_version, event_type, occurred_at,

@@ -7,7 +7,8 @@ that changed their record (every newer version once, in order, as the live consu
 and writes each person's newest record under the agreement now in force — and the agency's projection
 history, every one of those events as the live consumer would have appended it under that agreement.
 It runs beside the live consumer: a row the live consumer already wrote under the new agreement with a
-newer event is left alone, and rows still under an older agreement afterwards are removed.
+newer event is left alone, and rows still under an older agreement afterwards are removed, as are the rows of
+people the new terms leave out of view (only people in view have a row).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ async def rebuild(
             SELECT agency_id, foreigner_id, version, agreement_version, visible, record, time_zone FROM rebuilt
             -- The live consumer applied a newer event of the person since the topic was read: what it wrote for the
             -- agency under these terms stands, and so does what it did not write (someone out of view has no row).
-            WHERE NOT EXISTS (
+            WHERE rebuilt.visible AND NOT EXISTS (
                 SELECT FROM projected_people AS applied
                 WHERE applied.foreigner_id = rebuilt.foreigner_id AND applied.version > rebuilt.version
             )
@@ -123,6 +124,18 @@ async def rebuild(
                 updated_at = now()
             -- The live consumer may already hold a newer event under the new agreement.
             WHERE projections.agreement_version <> excluded.agreement_version OR projections.version < excluded.version
+            """
+        )
+        # Whoever the new terms leave out of view loses their row, unless the live consumer has moved on since.
+        await connection.execute(
+            """
+            DELETE FROM projections USING rebuilt
+            WHERE NOT rebuilt.visible AND projections.agency_id = rebuilt.agency_id
+                AND projections.foreigner_id = rebuilt.foreigner_id
+                AND NOT EXISTS (
+                    SELECT FROM projected_people AS applied
+                    WHERE applied.foreigner_id = rebuilt.foreigner_id AND applied.version > rebuilt.version
+                )
             """
         )
         await session.execute(
@@ -225,7 +238,8 @@ async def stale_agencies(sessions: async_sessionmaker[AsyncSession], agreements:
 
 
 async def fingerprint(sessions: async_sessionmaker[AsyncSession], agency_id: str) -> str:
-    """A hash of the agency's projection (who is visible, with what), to compare two builds."""
+    """A hash of the agency's projection (who is visible, with what), to compare two builds (a row an older build
+    left out of view, from before migration 0010, is no one in view)."""
     digest = hashlib.sha256()
     async with sessions() as session:
         rows = await session.execute(
@@ -236,7 +250,7 @@ async def fingerprint(sessions: async_sessionmaker[AsyncSession], agency_id: str
                 projections.c.record,
                 projections.c.time_zone,
             )
-            .where(projections.c.agency_id == agency_id)
+            .where(projections.c.agency_id == agency_id, projections.c.visible.is_(True))
             .order_by(projections.c.foreigner_id)
         )
         for foreigner_id, version, visible, record, time_zone in rows:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from timpora.common.config_files import ConfigFileError, load_model, refuse_repeats
 from timpora.common.register import destinations
-from timpora.common.register.agreements import Agreement
+from timpora.common.register.agreements import Agreement, Agreements
 from timpora.common.register.members import Agency, AgencyKind
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,11 @@ class Register:
 
     members: Mapping[str, Agency]
     digest: str = ""
+    #: The agreements found by where a person is: built once per register, asked about every event.
+    indexed: Agreements = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "indexed", Agreements(self.agreements.values()))
 
     @property
     def agreements(self) -> dict[str, Agreement]:

@@ -7,6 +7,7 @@ who approved it. Outside its validity window an agreement shares nothing, on any
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -146,6 +147,30 @@ class Whereabouts:
     @classmethod
     def of(cls, data: ForeignerEvent) -> Whereabouts:
         return cls(_home(data), data.places, *permit_scope(data.foreigner.permit))
+
+
+class Agreements:
+    """A register's agreements, found by where a person is: the agreements that may show someone are only those
+    covering where they live and, taking guests, where they stay (what :meth:`Agreement.shows` asks), each found
+    by a look-up per level of the place's code. An event then costs as many agreements as cover its person, not
+    as many as there are (about 10,000 in the country)."""
+
+    def __init__(self, agreements: Iterable[Agreement]) -> None:
+        self.all = tuple(agreements)
+        self.by_agency = {agreement.agency_id: agreement for agreement in self.all}
+        self._homes = regions.Coverage((agreement.jurisdiction, agreement) for agreement in self.all)
+        guests = (agreement for agreement in self.all if agreement.guests)
+        self._stays = regions.Coverage((agreement.jurisdiction, agreement) for agreement in guests)
+
+    def may_show(self, where: Whereabouts) -> list[Agreement]:
+        """Every agreement that may show a person so placed (in force or not; :meth:`Agreement.shows` decides), in
+        a stable order. No other agreement can: its jurisdiction holds neither their home nor, taking guests,
+        where they are."""
+        found = {agreement.agency_id: agreement for agreement in self._homes.covering(where.home)}
+        for place in where.places:
+            for agreement in self._stays.covering(place):
+                found.setdefault(agreement.agency_id, agreement)
+        return list(found.values())
 
 
 # Worked out once per distinct list, not per call: every agreement is asked about every event. Keyed by the
