@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from timpora.alerts.domain.rules import Rule, Severity, Target
+from timpora.common import regions
 from timpora.common.events.payloads import (
     ForeignerEvent,
     Permit,
@@ -29,6 +30,13 @@ class Directory:
 
     agencies: Mapping[str, Agency]
     disabled_webhooks: frozenset[str] = frozenset()
+    #: The agencies found by place: routing looks at those covering an event's places, never at every agency in
+    #: the country (about 10,000), so an event costs as many agencies as cover its person.
+    coverage: regions.Coverage[Agency] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        coverage = regions.Coverage((agency.jurisdiction, agency) for agency in self.agencies.values())
+        object.__setattr__(self, "coverage", coverage)
 
     def reachable(self, agency: Agency, wanted: Iterable[Channel]) -> frozenset[Channel]:
         """The channels that reach the agency now: a disabled webhook does not."""
@@ -198,7 +206,7 @@ def _resolve(
     kinds = set(target.nearest or ())
     candidates = [
         agency
-        for agency in directory.agencies.values()
+        for agency in directory.coverage.covering(place)
         if (not kinds or agency.kind in kinds) and admitted(agency) and directory.reachable(agency, rule.channels)
     ]
     if not candidates:
@@ -222,7 +230,7 @@ def agency_for_level_above(
     guest = place in subject.guest_places and place not in subject.places
     wider = [
         other
-        for other in directory.agencies.values()
+        for other in directory.coverage.covering(place)
         if other.id != agency.id
         and 0 < other.depth_for(place) < depth
         and directory.reachable(other, Channel)
