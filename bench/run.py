@@ -7,6 +7,7 @@
     .venv/bin/python -m bench.run --only alerts --alert-events 10000 --alert-seconds 30
     .venv/bin/python -m bench.run --only registry-api --api-requests 10000
     .venv/bin/python -m bench.run --only steady --steady-seconds 600     (memory under a steady load, 10 minutes)
+    .venv/bin/python -m bench.run --only scale --scale-people 100000 --scale-sizes 10,1000,10000   (all of Indonesia)
 
 Results are printed and written to bench/results/latest.json; bench/README.md keeps the latest.
 """
@@ -20,12 +21,22 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alerts, publish, registry, registry_api, sharing, sharing_export, sharing_list, steady
+from bench import alerts, publish, registry, registry_api, scale, sharing, sharing_export, sharing_list, steady
 from bench.common import RESULTS, Result, report, rewrite_table
 from timpora.common.settings import OperatorKafkaSettings
 
 #: Every benchmark, in the order a full run takes them.
-BENCHMARKS = ["publish", "registry", "registry-api", "sharing", "sharing-list", "sharing-export", "alerts", "steady"]
+BENCHMARKS = [
+    "publish",
+    "registry",
+    "registry-api",
+    "sharing",
+    "sharing-list",
+    "sharing-export",
+    "alerts",
+    "steady",
+    "scale",
+]
 
 
 async def main() -> None:
@@ -58,6 +69,15 @@ async def main() -> None:
     parser.add_argument("--steady-rate", type=int, default=200, help="events a second of the steady load (memory)")
     parser.add_argument("--steady-seconds", type=float, default=600.0, help="how long the steady load runs")
     parser.add_argument(
+        "--scale-people", type=int, default=1_000_000, help="people (one arrival each) of the national scale benchmark"
+    )
+    parser.add_argument(
+        "--scale-sizes",
+        type=lambda text: [int(size) for size in text.split(",")],
+        default=[10, 1_000, 10_000],
+        help="register sizes of the scale benchmark, the first its baseline (comma-separated)",
+    )
+    parser.add_argument(
         "--results", type=Path, default=RESULTS / "latest.json", help="where the results are written as JSON"
     )
     parser.add_argument(
@@ -67,7 +87,14 @@ async def main() -> None:
         help="whose results table a full run (no --only) rewrites",
     )
     args = parser.parse_args()
-    chosen = set(args.only or BENCHMARKS)
+    results = await _measure(args, set(args.only or BENCHMARKS))
+    report(results, args.results)
+    if not args.only:
+        command = " ".join(["python -m bench.run", *sys.argv[1:]]).replace(f" --readme {args.readme}", "")
+        rewrite_table(args.readme, results, command, datetime.now(UTC))
+
+
+async def _measure(args: argparse.Namespace, chosen: set[str]) -> list[Result]:
     # Its own namespace: a running system on the same broker never sees the benchmarks' events.
     kafka = OperatorKafkaSettings().admin(namespace="bench")
     results: list[Result] = []
@@ -117,10 +144,13 @@ async def main() -> None:
                 os.environ["TIMPORA_PG_ADMIN_URL"], kafka, rate=args.steady_rate, seconds=args.steady_seconds
             )
         )
-    report(results, args.results)
-    if not args.only:
-        command = " ".join(["python -m bench.run", *sys.argv[1:]]).replace(f" --readme {args.readme}", "")
-        rewrite_table(args.readme, results, command, datetime.now(UTC))
+    if "scale" in chosen:
+        results.extend(
+            await scale.run_all(
+                os.environ["TIMPORA_PG_ADMIN_URL"], kafka.catalog, people=args.scale_people, sizes=args.scale_sizes
+            )
+        )
+    return results
 
 
 if __name__ == "__main__":

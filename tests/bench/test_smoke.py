@@ -28,6 +28,7 @@ TINY = [
     "--export-rows", "500", "--export-rounds", "1",
     "--alert-events", "100", "--alert-rate", "50", "--alert-seconds", "3",
     "--api-requests", "100", "--steady-rate", "40", "--steady-seconds", "5",
+    "--scale-people", "600", "--scale-sizes", "10,100,1000",
 ]  # fmt: skip
 #: What ``make bench`` reports, by the start of each result's name.
 EXPECTED = [
@@ -50,6 +51,11 @@ EXPECTED = [
     "resident memory of the registry service ",
     "resident memory of the alerts service ",
     "resident memory of the sharing service ",
+    "live projection, register of 100 agencies ",
+    "alerts routing, register of 100 agencies ",
+    "live projection, register of 1,000 agencies ",
+    "alerts routing, register of 1,000 agencies ",
+    "projection rows, register of 1,000 agencies ",
 ]
 
 

@@ -31,6 +31,23 @@ def test_what_covers_a_place_is_what_holds_it_each_once(held: list[list[str]], p
     assert coverage.covering(None) == []
 
 
+@given(st.lists(jurisdictions, max_size=30), places)
+def test_nearest_first_gives_each_thing_once_at_the_nearest_level_holding_the_place(
+    held: list[list[str]], place: str
+) -> None:
+    coverage = regions.Coverage((jurisdiction, index) for index, jurisdiction in enumerate(held))
+    given_at = {index: depth for depth, here in coverage.nearest_first(place) for index in here}
+    depths = [depth for depth, _ in coverage.nearest_first(place)]
+    assert depths == sorted(depths, reverse=True)
+    assert sum(len(here) for _, here in coverage.nearest_first(place)) == len(given_at)
+    expected = {
+        index: regions.depth_within(place, frozenset(jurisdiction))
+        for index, jurisdiction in enumerate(held)
+        if regions.is_within_any(place, jurisdiction)
+    }
+    assert given_at == expected
+
+
 def _agreement(number: int, jurisdiction: list[str], *, guests: bool) -> Agreement:
     return Agreement(
         agency_id=f"agency-{number}",

@@ -904,3 +904,58 @@ async def test_a_widened_agreement_of_an_agency_that_sees_nobody_yet_is_rebuilt(
     await _forget(sessions, [person.data.foreigner.foreigner_id])  # type: ignore[attr-defined]
     assert stale == [widened], "the widened agreement is never rebuilt: the person in Arosbaya stays out of view"
     assert rebuilt == [], "rebuilt under the version in force: not stale any more"
+
+
+async def test_a_countrys_agencies_each_hold_exactly_the_people_of_their_jurisdiction(sessions: Any) -> None:
+    """A small national register (national members, every province's and regency's government, districts, village
+    heads): each agency holds a row of exactly the people living in its jurisdiction and nothing of anyone else;
+    someone who moves to another province leaves the old agencies' projections (each told once) for the new ones'."""
+    from tests.support import national  # noqa: PLC0415
+    from timpora.common import regions  # noqa: PLC0415
+    from timpora.common.register.agreements import Agreements  # noqa: PLC0415
+
+    villages = national.home_villages(150, seed=7)
+    members = national.register(800, villages)
+    index = Agreements(member.agreement for member in members if member.agreement is not None)
+    arrived = list(national.arrivals(villages, seed=7))
+    people = {uuid.UUID(str(event.subject)): village for event, village in zip(arrived, villages, strict=True)}
+
+    def covering(where: dict[uuid.UUID, str]) -> set[tuple[str, uuid.UUID]]:
+        return {
+            (member.id, person)
+            for person, village in where.items()
+            for member in members
+            if regions.is_within_any(village, member.jurisdiction)
+        }
+
+    async def held() -> set[tuple[str, uuid.UUID]]:
+        async with sessions() as session:
+            found = await session.execute(
+                select(projections.c.agency_id, projections.c.foreigner_id).where(
+                    projections.c.foreigner_id.in_(list(people))
+                )
+            )
+            return {(agency, person) for agency, person in found}
+
+    async with sessions() as session, session.begin():
+        await projection.apply_many(session, arrived, index, IN_FORCE, OFFLINE)
+    first = await held()
+    # Twenty people move to a village of another province.
+    moves = {}
+    for event, village in zip(arrived[:20], villages[:20], strict=True):
+        elsewhere = next(other for other in villages if other[:2] != village[:2])
+        moves[uuid.UUID(str(event.subject))] = (village, elsewhere, _moved(event, elsewhere, 2))
+    async with sessions() as session, session.begin():
+        await projection.apply_many(session, [move for _, _, move in moves.values()], index, IN_FORCE, OFFLINE)
+    moved = {**people, **{person: elsewhere for person, (_, elsewhere, _) in moves.items()}}
+    second = await held()
+    told = {person: await _agency_events(sessions, str(person)) for person in moves}
+    await _forget(sessions, list(people))
+
+    assert first == covering(people)
+    assert second == covering(moved)
+    for person, (village, elsewhere, _) in moves.items():
+        left = {member.id for member in members if member.covers(village) and not member.covers(elsewhere)}
+        for agency in left:
+            gone = [copy for copy in told[person][agency] if not copy["in_view"]]
+            assert len(gone) == 1, (agency, told[person][agency])

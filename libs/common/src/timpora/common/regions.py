@@ -8,7 +8,7 @@ sees ``35.26`` and everything under ``35.26.``, a village head only their villag
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
@@ -88,6 +88,23 @@ def is_within_any(code: str, jurisdictions: frozenset[str] | set[str] | list[str
     return any(is_within(code, prefix) for prefix in jurisdictions)
 
 
+@lru_cache(maxsize=16_384)
+def as_set(codes: tuple[str, ...]) -> frozenset[str]:
+    """``codes`` as a set, worked out once per distinct list (a jurisdiction, an agreement's fields): members and
+    agreements are asked about every event. Keyed by the values, never cached on a model: a copy with other values
+    (``model_copy(update=...)``) must not inherit them."""
+    return frozenset(codes)
+
+
+def depth_within(code: str, jurisdiction: frozenset[str]) -> int:
+    """How deep the nearest level of ``jurisdiction`` holding ``code`` is: 4 = the village itself, 1 = its province,
+    0 = not held."""
+    for level in reversed(levels(code)):
+        if level in jurisdiction:
+            return level.count(".") + 1
+    return 0
+
+
 @lru_cache(maxsize=200_000)
 def lineage(code: str) -> frozenset[str]:
     """``code`` and every code above it: ``code`` is within a jurisdiction exactly when the jurisdiction is one
@@ -107,23 +124,39 @@ class Coverage(Generic[T]):
     place's code (a village's has four), however many things there are. What an event costs then follows the
     agencies that cover its person, not the number of agencies in the country."""
 
-    __slots__ = ("_at",)
+    __slots__ = ("_at", "_widest")
 
     def __init__(self, items: Iterable[tuple[Iterable[str], T]]) -> None:
         at: dict[str, list[T]] = {}
+        widest: dict[str, list[T]] = {}
         for jurisdiction, item in items:
             codes = set(jurisdiction)
-            # Only the widest of nested codes (35 and 35.26: 35): a place within both finds the thing once.
             for code in sorted(codes):
+                at.setdefault(code, []).append(item)
+                # Of nested codes (35 and 35.26) only the widest: a place within both finds the thing once.
                 if not any(wider in codes for wider in levels(code)[:-1]):
-                    at.setdefault(code, []).append(item)
+                    widest.setdefault(code, []).append(item)
         self._at = {code: tuple(found) for code, found in at.items()}
+        self._widest = {code: tuple(found) for code, found in widest.items()}
 
     def covering(self, place: str | None) -> list[T]:
         """Everything whose jurisdiction holds ``place``, the widest jurisdictions first, each once."""
         if place is None:
             return []
-        return [item for level in levels(place) for item in self._at.get(level, ())]
+        return [item for level in levels(place) for item in self._widest.get(level, ())]
+
+    def nearest_first(self, place: str) -> Iterator[tuple[int, tuple[T, ...]]]:
+        """What holds ``place`` level by level, the nearest first (4: the village itself, 1: its province), each
+        thing at the nearest level its jurisdiction holds the place at (:func:`depth_within`), and only there."""
+        found = levels(place)
+        for depth in range(len(found), 0, -1):
+            here = self._at.get(found[depth - 1], ())
+            # A thing also held at a nearer level was given there already.
+            nearer = found[depth:]
+            yield depth, tuple(item for item in here if not self._held_at_any(item, nearer))
+
+    def _held_at_any(self, item: T, codes: Sequence[str]) -> bool:
+        return any(item is other for code in codes for other in self._at.get(code, ()))
 
 
 def ancestors(code: str) -> list[str]:

@@ -66,7 +66,7 @@ class Agreement(BaseModel):
 
     @property
     def allowed(self) -> frozenset[str]:
-        return _as_set(tuple(self.fields))
+        return regions.as_set(tuple(self.fields))
 
     def record_of(self, data: ForeignerEvent, document: dict[str, Any] | None = None) -> dict[str, Any]:
         """The person as this agency may see them: its agreement's fields, but not the home address of someone
@@ -97,7 +97,8 @@ class Agreement(BaseModel):
         return self.is_valid_on(self.local_date(moment))
 
     def covers(self, village_code: str | None) -> bool:
-        return village_code is not None and regions.is_within_any(village_code, _as_set(tuple(self.jurisdiction)))
+        held = regions.as_set(tuple(self.jurisdiction))
+        return village_code is not None and regions.is_within_any(village_code, held)
 
     def shows(self, data: ForeignerEvent, where: Whereabouts | None = None) -> bool:
         """Whether the person an event is about is in the agency's view: living in its jurisdiction (or, for an
@@ -173,13 +174,8 @@ class Agreements:
         return list(found.values())
 
 
-# Worked out once per distinct list, not per call: every agreement is asked about every event. Keyed by the
-# values, not cached on the agreement: a copy with other values (``model_copy(update=...)``) must not inherit them.
-@lru_cache(maxsize=4096)
-def _as_set(values: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(values)
-
-
+# Worked out once per distinct list, not per call: agreements are asked about every event. Keyed by the values, not
+# cached on the agreement: a copy with other values (``model_copy(update=...)``) must not inherit them.
 @lru_cache(maxsize=4096)
 def _shown(fields: tuple[str, ...]) -> frozenset[str]:
     """What a stored record may show as it is served: the agreement's fields and the record's ids."""

@@ -252,14 +252,11 @@ class Agency(BaseModel):
         return frozenset(channel for channel in Channel if self.grouping.on(channel).grouped)
 
     def covers(self, village_code: str) -> bool:
-        return regions.is_within_any(village_code, self.jurisdiction)
+        return regions.is_within_any(village_code, regions.as_set(tuple(self.jurisdiction)))
 
     def depth_for(self, village_code: str) -> int:
         """How local the agency is for ``village_code``: 4 = the village itself, 1 = its province, 0 = not covered."""
-        return max(
-            (prefix.count(".") + 1 for prefix in self.jurisdiction if regions.is_within(village_code, prefix)),
-            default=0,
-        )
+        return regions.depth_within(village_code, regions.as_set(tuple(self.jurisdiction)))
 
     def agreement_at(self, moment: datetime) -> Agreement | None:
         """Its agreement if in force at ``moment`` (by its region's calendar), else None."""

@@ -204,20 +204,24 @@ def _resolve(
             return []
         return [(agency, f"{agency.id} covers {_covering_prefix(agency, place)}")]
     kinds = set(target.nearest or ())
-    candidates = [
-        agency
-        for agency in directory.coverage.covering(place)
-        if (not kinds or agency.kind in kinds) and admitted(agency) and directory.reachable(agency, rule.channels)
-    ]
-    if not candidates:
-        return []
-    depth = max(agency.depth_for(place) for agency in candidates)
-    nearest = sorted(
-        (agency for agency in candidates if agency.depth_for(place) == depth), key=lambda agency: agency.id
-    )
     kinds_text = "/".join(sorted(kinds)) or "any"
-    fallback = "" if depth == _VILLAGE_DEPTH else f", no {kinds_text} agency with a channel nearer"
-    return [(agency, f"nearest {kinds_text} agency at {_LEVELS[depth]} level{fallback}") for agency in nearest]
+    # Level by level from the village up: the first level with an agency of those kinds that admits the news and
+    # can be reached is the nearest (the levels above are never looked at).
+    for depth, here in directory.coverage.nearest_first(place):
+        nearest = sorted(
+            (
+                agency
+                for agency in here
+                if (not kinds or agency.kind in kinds)
+                and admitted(agency)
+                and directory.reachable(agency, rule.channels)
+            ),
+            key=lambda agency: agency.id,
+        )
+        if nearest:
+            fallback = "" if depth == _VILLAGE_DEPTH else f", no {kinds_text} agency with a channel nearer"
+            return [(agency, f"nearest {kinds_text} agency at {_LEVELS[depth]} level{fallback}") for agency in nearest]
+    return []
 
 
 def agency_for_level_above(

@@ -1,0 +1,218 @@
+"""All of Indonesia (issue 15): what an event costs the live projection and the alerts' routing with a register of
+10, 1,000 and 10,000 agencies shaped like the country's (``tests.support.national``: national members, every
+province's, regency's and district's government, village heads where people live), over the same people.
+
+The projection side applies one arrival per person in batches of 500, one transaction each, as the live consumer
+does (``projection.apply_many``; Kafka's fetch is left out: it does not grow with the register). The routing side
+runs the alerts' ``route`` (a pure function) over the same events with rules that pick the nearest village, local
+government and police. Each figure is a ratio to the same measure with the 10-agency register, in the same run:
+what grows with the register, not with the agencies covering a person, shows as a ratio below 1. The rows check
+counts every (agency, person) row against the agencies whose jurisdiction holds each person, and a sample of
+people is checked against every member of the register, one by one.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+
+from bench.common import Result
+from tests.support import national
+from timpora.alerts.domain.routing import Directory, Subject, route
+from timpora.alerts.domain.rules import Rule, Target
+from timpora.common import regions
+from timpora.common.db.bootstrap import fresh_database
+from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
+from timpora.common.db.migrations import upgrade
+from timpora.common.events import CloudEvent
+from timpora.common.events.payloads import Contract, ForeignerEvent
+from timpora.common.register.agreements import Agreements, Whereabouts
+from timpora.common.register.members import Agency, AgencyKind, Channel
+from timpora.common.settings import DatabaseSettings
+from timpora.common.topics import TopicCatalog
+from timpora.sharing import projection
+
+BATCH = 500
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+#: People whose rows are checked against every member of the register.
+SAMPLE = 200
+#: Events routed at each size (routing is in memory: a sample of the people is enough for its rate).
+ROUTED = 100_000
+RULES = (
+    Rule(
+        id="arrivals",
+        event_types=["foreigner.arrived"],
+        to=[
+            Target(nearest=[AgencyKind.VILLAGE]),
+            Target(nearest=[AgencyKind.LOCAL_GOVERNMENT]),
+            Target(nearest=[AgencyKind.POLICE]),
+        ],
+        channels=[Channel.KAFKA],
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    agencies: int
+    projected: float
+    routed: float
+    covering: float
+    decisions: float
+    rows: int
+    expected_rows: int
+    megabytes: dict[str, float]
+
+
+def _data(event: CloudEvent[Contract]) -> ForeignerEvent:
+    data = event.data
+    if not isinstance(data, ForeignerEvent):  # pragma: no cover - the generator makes arrivals only
+        raise TypeError(event.type)
+    return data
+
+
+async def _project(
+    admin_url: str, members: Sequence[Agency], villages: list[str], seed: int, catalog: TopicCatalog
+) -> tuple[float, float, int, int, dict[str, float]]:
+    """Applies every person's arrival; returns events a second, agencies covering a person on average, the rows
+    written, the rows expected and the tables' sizes on disk."""
+    urls = await fresh_database(admin_url, "timpora_bench_scale", role_prefix="timpora_bench_scale")
+    engine = make_engine(DatabaseSettings(url=urls["sharing"], pool_size=2), application_name="bench", schema="sharing")
+    try:
+        await upgrade(engine, "timpora.sharing", schema="sharing")
+        sessions = make_session_factory(engine)
+        index = Agreements(member.agreement for member in members if member.agreement is not None)
+        spent = 0.0
+        covering = 0
+        batch: list[CloudEvent[Contract]] = []
+
+        async def flush() -> float:
+            started = time.perf_counter()
+            async with sessions() as session, session.begin():
+                await projection.apply_many(session, batch, index, NOW, catalog)
+            return time.perf_counter() - started
+
+        sample = set(random.Random(seed).sample(range(len(villages)), min(SAMPLE, len(villages))))
+        people: dict[UUID, str] = {}
+        for number, event in enumerate(national.arrivals(villages, seed)):
+            if number in sample:
+                people[UUID(event.subject or "")] = villages[number]
+            batch.append(event)
+            # Counted by the index, outside the timing; the sample below checks the index against every member.
+            covering += len(index.may_show(Whereabouts.of(_data(event))))
+            if len(batch) == BATCH:
+                spent += await flush()
+                batch = []
+        if batch:
+            spent += await flush()
+        async with engine.connect() as connection:
+            driver = await driver_connection(connection)
+            rows = await driver.fetchval("SELECT count(*) FROM projections")
+            sizes = {
+                table: await driver.fetchval("SELECT pg_total_relation_size($1::regclass)", table) / 1e6
+                for table in ("projections", "projection_history", "outbox")
+            }
+            await _same_people(driver, members, people)
+    finally:
+        await engine.dispose()
+    return len(villages) / spent, covering / len(villages), rows, covering, sizes
+
+
+async def _same_people(driver: asyncpg.Connection, members: Sequence[Agency], people: dict[UUID, str]) -> None:
+    """A sample of people: the agencies holding their rows are exactly the members whose jurisdiction holds where
+    they live, found by going through every member (not the index)."""
+    held: dict[UUID, set[str]] = {}
+    for row in await driver.fetch(
+        "SELECT agency_id, foreigner_id FROM projections WHERE foreigner_id = ANY($1::uuid[])", list(people)
+    ):
+        held.setdefault(row["foreigner_id"], set()).add(row["agency_id"])
+    for person, village in people.items():
+        expected = {member.id for member in members if regions.is_within_any(village, member.jurisdiction)}
+        found = held.get(person, set())
+        if found != expected:
+            raise AssertionError(f"scale: the person in {village} is held by {sorted(found)}, not {sorted(expected)}")
+
+
+def _route(members: Sequence[Agency], events: Iterable[CloudEvent[Contract]]) -> tuple[float, float]:
+    """Routes ``events``; returns events a second and agencies chosen per event. Checked: the local government
+    chosen is the nearest one of every member (found by going through them all)."""
+    directory = Directory({member.id: member for member in members})
+    subjects = [Subject.of("foreigner.arrived", _data(event)) for event in events]
+    started = time.perf_counter()
+    decided = [route(subject, RULES, directory, NOW) for subject in subjects]
+    seconds = time.perf_counter() - started
+    governments = [member for member in members if member.kind is AgencyKind.LOCAL_GOVERNMENT]
+    for subject, decisions in zip(subjects[:SAMPLE], decided[:SAMPLE], strict=True):
+        place = subject.places[0]
+        deepest = max((member.depth_for(place) for member in governments), default=0)
+        nearest = {member.id for member in governments if deepest and member.depth_for(place) == deepest}
+        chosen = {decision.agency_id for decision in decisions}
+        if not nearest <= chosen:
+            raise AssertionError(
+                f"scale: routing for {place} chose {sorted(chosen)}, the nearest are {sorted(nearest)}"
+            )
+    return len(subjects) / seconds, statistics.mean(len(decisions) for decisions in decided)
+
+
+async def run_all(admin_url: str, catalog: TopicCatalog, *, people: int, sizes: Sequence[int]) -> list[Result]:
+    seed = 15
+    villages = national.home_villages(people, seed)
+    routed = list(national.arrivals(villages[:ROUTED], seed))
+    measured: list[Size] = []
+    for agencies in sizes:
+        members = national.register(agencies, villages)
+        projected, covering, rows, expected, megabytes = await _project(admin_url, members, villages, seed, catalog)
+        rate, decisions = _route(members, routed)
+        measured.append(Size(agencies, projected, rate, covering, decisions, rows, expected, megabytes))
+    return _results(measured, people)
+
+
+def _results(measured: list[Size], people: int) -> list[Result]:
+    base, largest = measured[0], measured[-1]
+    results: list[Result] = []
+    for size in measured[1:]:
+        results.append(
+            Result(
+                name=f"live projection, register of {size.agencies:,} agencies shaped like Indonesia ({people:,} "
+                f"people; {size.covering:.1f} agencies cover each)",
+                unit="events/s",
+                ours=size.projected,
+                raw=base.projected,
+                baseline=f"the same events with {base.agencies:,} national agencies ({base.covering:.1f} cover each)",
+                note="batches of 500 in one transaction each (projection.apply_many), rows, history and agency-topic "
+                "outbox written; target: within 80 % of the small register's rate",
+                target=0.8,
+            )
+        )
+        results.append(
+            Result(
+                name=f"alerts routing, register of {size.agencies:,} agencies ({size.decisions:.1f} chosen per event)",
+                unit="events/s",
+                ours=size.routed,
+                raw=base.routed,
+                baseline=f"the same events routed with {base.agencies:,} national agencies",
+                note="routing.route over the nearest village, local government and police; target: within 80 %",
+                target=0.8,
+            )
+        )
+    sizes = ", ".join(f"{table} {megabytes:,.0f} MB" for table, megabytes in largest.megabytes.items())
+    results.append(
+        Result(
+            name=f"projection rows, register of {largest.agencies:,} agencies ({people:,} people)",
+            unit="rows",
+            ours=largest.rows,
+            raw=largest.expected_rows,
+            baseline="the sum over people of the agencies whose jurisdiction holds them",
+            note=f"on disk: {sizes}",
+            target=1.2,
+            lower_is_better=True,
+        )
+    )
+    return results
