@@ -91,7 +91,7 @@ async def bench_rebuild(engine: AsyncEngine, kafka: KafkaSettings, count: int) -
     sessions = make_session_factory(engine)
 
     async def ours() -> None:
-        await rebuild.rebuild(sessions, kafka, topic, agreement, datetime(2026, 11, 29, 5, 0, tzinfo=UTC))
+        await rebuild.rebuild(sessions, kafka, topic, [agreement], datetime(2026, 11, 29, 5, 0, tzinfo=UTC))
 
     ours_rate = await timed(count, ours)
     allowed = list(agreement.fields)

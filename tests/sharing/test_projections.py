@@ -589,11 +589,11 @@ async def test_a_changed_agreement_rebuilds_the_projection_like_a_fresh_replay(
     assert village_v2.version == village_v1.version + 1
     assert await rebuild.stale_agencies(sessions, [village_v2]) == [village_v2]
 
-    await rebuild.rebuild(sessions, kafka_settings, topic, village_v2, IN_FORCE)
+    await rebuild.rebuild(sessions, kafka_settings, topic, [village_v2], IN_FORCE)
     rebuilt = await rebuild.fingerprint(sessions, "desa-lajing")
     async with sessions() as session, session.begin():
         await session.execute(delete(projections).where(projections.c.agency_id == "desa-lajing"))
-    await rebuild.rebuild(sessions, kafka_settings, topic, village_v2, IN_FORCE)
+    await rebuild.rebuild(sessions, kafka_settings, topic, [village_v2], IN_FORCE)
 
     assert await rebuild.fingerprint(sessions, "desa-lajing") == rebuilt
     assert await rebuild.stale_agencies(sessions, [village_v2]) == []
@@ -793,7 +793,7 @@ async def test_a_rebuild_racing_a_live_event_does_not_bring_back_someone_who_lef
         return read
 
     monkeypatch.setattr(rebuild, "person_histories", histories)
-    await rebuild.rebuild(sessions, None, "unused", village_v2, IN_FORCE)  # type: ignore[arg-type]
+    await rebuild.rebuild(sessions, None, "unused", [village_v2], IN_FORCE)  # type: ignore[arg-type]
 
     row = (await _rows(sessions, str(first.subject))).get("desa-lajing")
     shown = None if row is None else (row.visible, row.version, row.record)
@@ -899,7 +899,7 @@ async def test_a_widened_agreement_of_an_agency_that_sees_nobody_yet_is_rebuilt(
 
     stale = await rebuild.stale_agencies(sessions, [widened])
     # Rebuilt (here at a moment the agreement is not in force: nothing to read, the build recorded all the same).
-    await rebuild.rebuild(sessions, None, "unused", widened, datetime(2028, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    await rebuild.rebuild(sessions, None, "unused", [widened], datetime(2028, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
     rebuilt = await rebuild.stale_agencies(sessions, [widened])
     await _forget(sessions, [person.data.foreigner.foreigner_id])  # type: ignore[attr-defined]
     assert stale == [widened], "the widened agreement is never rebuilt: the person in Arosbaya stays out of view"
@@ -959,3 +959,55 @@ async def test_a_countrys_agencies_each_hold_exactly_the_people_of_their_jurisdi
         for agency in left:
             gone = [copy for copy in told[person][agency] if not copy["in_view"]]
             assert len(gone) == 1, (agency, told[person][agency])
+
+
+async def test_agencies_rebuilt_together_read_the_topic_once_and_each_ends_under_its_new_terms(
+    sessions: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A register change narrows the village head's agreement to another village and adds a member for Sampang:
+    both are rebuilt from one reading of the topic; the person who lives in Lajing leaves the village head's
+    projection (no row left), the person in Arosbaya enters it, and the new member holds exactly the person in
+    Sampang."""
+    from tests.sharing.shipped import own_member, terms  # noqa: PLC0415
+    from timpora.sharing import rebuild  # noqa: PLC0415
+
+    lajing, arosbaya, sampang = (sample_event(jurisdiction=v) for v in (LAJING, OTHER_AROSBAYA, SAMPANG))
+    for event in (lajing, arosbaya, sampang):
+        await _apply(sessions, event)
+    village_v1 = SHIPPED["desa-lajing"]
+    path = variant(
+        tmp_path,
+        "desa-lajing",
+        member={"jurisdiction": ["35.26.05"]},
+        version=village_v1.version + 1,
+        jurisdiction=[OTHER_AROSBAYA],
+        added=[own_member("kab-sampang-test", ["35.27"], terms(["full_name", "presence"]))],
+    )
+    changed = register.load(path).agreements
+    read = {
+        event.data.foreigner.foreigner_id: [rebuild.Recorded(event.spec.name, event.time, event.data)]  # type: ignore[attr-defined, arg-type]
+        for event in (lajing, arosbaya, sampang)
+    }
+    reads = []
+
+    async def histories(_kafka: Any, topic: str) -> Any:
+        reads.append(topic)
+        return read
+
+    monkeypatch.setattr(rebuild, "person_histories", histories)
+    together = [changed["desa-lajing"], changed["kab-sampang-test"]]
+    counts = await rebuild.rebuild(sessions, None, "unused", together, IN_FORCE)  # type: ignore[arg-type]
+    held = {
+        name: set(await _rows(sessions, str(event.subject)))
+        for name, event in (("lajing", lajing), ("arosbaya", arosbaya), ("sampang", sampang))
+    }
+    await _forget(sessions, [event.data.foreigner.foreigner_id for event in (lajing, arosbaya, sampang)])  # type: ignore[attr-defined]
+    async with sessions() as session, session.begin():
+        await session.execute(delete(projections).where(projections.c.agency_id == "kab-sampang-test"))
+
+    assert reads == ["unused"]
+    assert counts == {"desa-lajing": 1, "kab-sampang-test": 1}
+    assert "desa-lajing" not in held["lajing"]
+    assert "desa-lajing" in held["arosbaya"]
+    assert "kab-sampang-test" in held["sampang"]
+    assert "kab-sampang-test" not in held["lajing"] | held["arosbaya"]

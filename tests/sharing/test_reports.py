@@ -643,7 +643,7 @@ async def test_a_rebuild_rebuilds_the_history_too(kafka_settings: KafkaSettings,
     async with sessions() as session, session.begin():
         await session.execute(delete(projection_history).where(projection_history.c.agency_id == agencies.regency))
     assert await rebuild.stale_agencies(sessions, [regency_v1]) == [regency_v1]
-    await rebuild.rebuild(sessions, kafka_settings, topic, regency_v1, DECEMBER_2)
+    await rebuild.rebuild(sessions, kafka_settings, topic, [regency_v1], DECEMBER_2)
     assert await _history(sessions, agencies.regency) == live
     assert await rebuild.stale_agencies(sessions, [regency_v1]) == []
     assert {row[0] for row in live} == {
@@ -658,7 +658,7 @@ async def test_a_rebuild_rebuilds_the_history_too(kafka_settings: KafkaSettings,
     # A changed agreement without the sponsor: every state rewritten under it, the sponsor gone from all of them.
     agencies.rewrite(regency_fields=[name for name in REGENCY_FIELDS if name != "sponsor_name"], version=2)
     regency_v2 = agencies.load()[agencies.regency]
-    await rebuild.rebuild(sessions, kafka_settings, topic, regency_v2, DECEMBER_2)
+    await rebuild.rebuild(sessions, kafka_settings, topic, [regency_v2], DECEMBER_2)
     rewritten = await _history(sessions, agencies.regency)
     async with sessions() as session, session.begin():
         recap_v2, _ = await reports.monthly_recap(

@@ -109,5 +109,7 @@ class RegisterWatcher:
 
     async def _rebuild_stale(self, in_force: list[Agreement], now: datetime) -> None:
         topic = self._settings.kafka.catalog.registry_events.name
-        for agreement in await rebuild.stale_agencies(self._runtime.sessions, in_force):
-            await rebuild.rebuild(self._runtime.sessions, self._settings.kafka, topic, agreement, now)
+        stale = await rebuild.stale_agencies(self._runtime.sessions, in_force)
+        if stale:
+            # The topic read once for every stale agency (a register change may touch thousands).
+            await rebuild.rebuild(self._runtime.sessions, self._settings.kafka, topic, stale, now)

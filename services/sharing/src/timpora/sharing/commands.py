@@ -111,13 +111,14 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
         return 1
     engine = await migrated_engine(settings, purpose="cli")
     try:
-        count = await rebuild.rebuild(
+        counts = await rebuild.rebuild(
             make_session_factory(engine),
             settings.kafka,
             settings.kafka.catalog.registry_events.name,
-            agreement,
+            [agreement],
             SystemClock().now(),
         )
+        count = counts[args.agency]
         async with engine.begin() as connection:
             await audit.record(
                 connection,
@@ -129,7 +130,7 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
             )
     finally:
         await engine.dispose()
-    sys.stderr.write(f"{args.agency}: {count} people rebuilt under agreement version {agreement.version}\n")
+    sys.stderr.write(f"{args.agency}: rebuilt under agreement version {agreement.version}, {count} people in view\n")
     return 0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -29,7 +29,7 @@ from timpora.common.db.engine import driver_connection
 from timpora.common.events import EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import ForeignerEvent
 from timpora.common.kafka.admin import records_to_end
-from timpora.common.register.agreements import Agreement
+from timpora.common.register.agreements import Agreement, Agreements, Whereabouts
 from timpora.common.settings import KafkaSettings
 from timpora.common.standing import zone_of
 from timpora.sharing.models import agreements as agreement_rows
@@ -77,37 +77,88 @@ def _keep_newer(
 
 
 async def rebuild(
-    sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings, topic: str, agreement: Agreement, now: datetime
-) -> int:
-    """Rebuilds ``agreement``'s agency and its history from ``topic``; returns how many people it wrote."""
-    histories = await person_histories(kafka, topic) if agreement.in_force_at(now) else {}
-    rows = []
+    sessions: async_sessionmaker[AsyncSession],
+    kafka: KafkaSettings,
+    topic: str,
+    agreements: Sequence[Agreement],
+    now: datetime,
+) -> dict[str, int]:
+    """Rebuilds the projection and history of each of ``agreements``' agencies from ``topic``, read once for all of
+    them; returns how many people each has in view. Each agency is merged in a transaction of its own."""
+    in_force = [agreement for agreement in agreements if agreement.in_force_at(now)]
+    histories = await person_histories(kafka, topic) if in_force else {}
+    built = _built(Agreements(in_force), histories)
+    counts = {}
+    for agreement in agreements:
+        rows, history = built.get(agreement.agency_id, ([], []))
+        await _merge(sessions, agreement, rows, history, histories)
+        counts[agreement.agency_id] = len(rows)
+        log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(rows)})
+    return counts
+
+
+_Rows = list[tuple[object, ...]]
+
+
+def _built(index: Agreements, histories: dict[UUID, list[Recorded]]) -> dict[str, tuple[_Rows, _Rows]]:
+    """Per agency, the rows of the people in its view at the end, and its history as the live consumer appends it:
+    each person's events while in view, and the one that took them out of it. A person is put only before the
+    agreements whose jurisdiction held them at some step (found through the index, not every agreement)."""
+    built: dict[str, tuple[_Rows, _Rows]] = {agreement.agency_id: ([], []) for agreement in index.all}
     for recorded in histories.values():
-        data = recorded[-1].data
-        visible = agreement.shows(data)
-        record = json.dumps(agreement.record_of(data)) if visible else None
-        rows.append(
-            (
-                agreement.agency_id,
-                data.foreigner.foreigner_id,
-                data.foreigner.version,
-                agreement.version,
-                visible,
-                record,
-                zone_of(data.jurisdiction).key,
-            )
-        )
-    history = _history_rows(agreement, histories.values())
+        wheres = [Whereabouts.of(step.data) for step in recorded]
+        concerned = {agreement.agency_id: agreement for where in wheres for agreement in index.may_show(where)}
+        for agreement in concerned.values():
+            rows, history = built[agreement.agency_id]
+            visible = False
+            for step, where in zip(recorded, wheres, strict=True):
+                was_visible, visible = visible, agreement.shows(step.data, where)
+                if visible or was_visible:
+                    record = agreement.record_of(step.data) if visible else None
+                    row = history_row(
+                        agreement, step.event_type, step.occurred_at, step.data, visible=visible, record=record
+                    )
+                    row["record"] = None if record is None else json.dumps(record)
+                    history.append(tuple(row[column] for column in HISTORY_COLUMNS))
+            if visible:
+                data = recorded[-1].data
+                rows.append(
+                    (
+                        agreement.agency_id,
+                        data.foreigner.foreigner_id,
+                        data.foreigner.version,
+                        agreement.version,
+                        True,
+                        json.dumps(agreement.record_of(data)),
+                        zone_of(data.jurisdiction).key,
+                    )
+                )
+    return built
+
+
+async def _merge(
+    sessions: async_sessionmaker[AsyncSession],
+    agreement: Agreement,
+    rows: _Rows,
+    history: _Rows,
+    histories: dict[UUID, list[Recorded]],
+) -> None:
     async with sessions() as session, session.begin():
         connection = await driver_connection(await session.connection())
         await merging_alone(connection)
+        # Whom the agency holds now but the new terms leave out of view: their rows go (unless the live consumer
+        # has moved on since the topic was read), at the version the rebuild read of them.
+        shown = {row[1] for row in rows}
+        held = await connection.fetch("SELECT foreigner_id FROM projections WHERE agency_id = $1", agreement.agency_id)
+        leaving = []
+        for (person,) in held:
+            if person not in shown and person in histories:
+                data = histories[person][-1].data
+                version, zone = data.foreigner.version, zone_of(data.jurisdiction).key
+                leaving.append((agreement.agency_id, person, version, agreement.version, False, None, zone))
         # One COPY into a scratch table and one merge, instead of a statement per person.
         await connection.execute("CREATE TEMP TABLE rebuilt (LIKE projections INCLUDING DEFAULTS) ON COMMIT DROP")
-        await connection.copy_records_to_table(
-            "rebuilt",
-            records=rows,
-            columns=ROW_COLUMNS,
-        )
+        await connection.copy_records_to_table("rebuilt", records=[*rows, *leaving], columns=ROW_COLUMNS)
         await connection.execute(
             """
             INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
@@ -177,27 +228,6 @@ async def rebuild(
                 set_={"agreement_version": agreement.version, "built_at": func.now()},
             )
         )
-    log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(histories)})
-    return len(histories)
-
-
-def _history_rows(agreement: Agreement, histories: Iterable[list[Recorded]]) -> list[tuple[object, ...]]:
-    """The agency's history as the live consumer appends it: each person's events while in view, and the one
-    that took them out of it."""
-    rows = []
-    for recorded in histories:
-        was_visible = False
-        for step in recorded:
-            visible = agreement.shows(step.data)
-            if visible or was_visible:
-                record = agreement.record_of(step.data) if visible else None
-                row = history_row(
-                    agreement, step.event_type, step.occurred_at, step.data, visible=visible, record=record
-                )
-                row["record"] = None if record is None else json.dumps(record)
-                rows.append(tuple(row[column] for column in HISTORY_COLUMNS))
-            was_visible = visible
-    return rows
 
 
 async def stale_agencies(sessions: async_sessionmaker[AsyncSession], agreements: list[Agreement]) -> list[Agreement]:
