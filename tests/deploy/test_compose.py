@@ -18,6 +18,7 @@ from timpora.alerts.channels.email import SmtpSettings
 from timpora.alerts.settings import AlertsSettings
 from timpora.common.kafka.provision import principals_from
 from timpora.common.settings import OperatorKafkaSettings, ServiceSettings
+from timpora.common.topics import BROKER_SETTINGS
 from timpora.registry.settings import RegistrySettings
 from timpora.sharing.settings import SharingSettings
 
@@ -240,6 +241,18 @@ def test_the_broker_authenticates_every_client_and_denies_what_no_acl_allows() -
     assert broker["auto.create.topics.enable"] == "false"
     assert broker["listener.name.agencies.ssl.keystore.type"] == "PKCS12"
     assert broker["listener.name.agencies.ssl.keystore.location"] == "/etc/kafka/secrets/broker.p12"
+
+
+def test_both_brokers_are_set_up_for_a_countrys_topics(compose: dict[str, Any]) -> None:
+    """The catalog's broker settings (a topic or two for each of about 10,000 agencies) are in the compose broker's
+    properties and in the local stack's, and the compose broker may hold as many files open as they need."""
+    stack = (REPO / "deploy" / "local" / "stack").read_text(encoding="utf-8").splitlines()
+    local = dict(line.split("=", 1) for line in stack if "=" in line and line.split("=", 1)[0] in BROKER_SETTINGS)
+    broker = _properties(COMPOSE_DIR / "kafka.properties")
+
+    assert {key: broker.get(key) for key in BROKER_SETTINGS} == BROKER_SETTINGS
+    assert local == BROKER_SETTINGS
+    assert compose["services"]["kafka"]["ulimits"]["nofile"] == {"soft": 262144, "hard": 262144}
 
 
 def test_the_broker_starts_with_that_configuration_and_a_storage_holding_the_operators_credential(

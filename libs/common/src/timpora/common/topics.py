@@ -24,6 +24,19 @@ DEFAULT_NAMESPACE = "timpora"
 ConsumerGroupName = Literal["alerts-routing", "sharing-projections"]
 
 
+#: What a broker needs for a country's topics (about 10,000 agencies with a topic or two each, one partition by
+#: default): deploy/local/stack's and deploy/compose's broker properties both hold these (tests/deploy checks).
+BROKER_SETTINGS = {
+    # A topic created without a count gets one partition, as agency topics do (auto-creation is off anyway).
+    "num.partitions": "1",
+    # Each partition's active segment preallocates its offset and time indexes at this size, memory-mapped: 1 MiB
+    # each instead of 10 MiB, for some 20,000 partitions.
+    "log.index.size.max.bytes": "1048576",
+    # The logs of that many partitions are opened and checked at start, by this many threads per data directory.
+    "num.recovery.threads.per.data.dir": "4",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
     name: str
@@ -102,22 +115,24 @@ class TopicCatalog:
         """The topics that exist whatever agencies there are."""
         return (self.registry_events, self.alerts_dead_letters, self.sharing_dead_letters, self.disclosure_anchors)
 
-    def agency_alerts(self, agency_id: str) -> TopicSpec:
-        """The topic an agency reads its alerts from."""
+    def agency_alerts(self, agency_id: str, partitions: int = 1) -> TopicSpec:
+        """The topic an agency reads its alerts from (``partitions``: the register's for the member, when the topic
+        is created; one by default: a country has about 10,000 agencies, each topic costs the brokers files)."""
         return TopicSpec(
             name=f"{self.namespace}.alerts.agency.{_require_agency_id(agency_id)}.v1",
             key="alert id",
-            partitions=1,
+            partitions=partitions,
             description=f"Alerts for agency {agency_id}.",
             config={"retention.ms": str(30 * _DAY_MS)},
         )
 
-    def agency_events(self, agency_id: str) -> TopicSpec:
-        """The topic an agency reads its redacted registry events from."""
+    def agency_events(self, agency_id: str, partitions: int = 1) -> TopicSpec:
+        """The topic an agency reads its redacted registry events from (``partitions``: as for
+        :meth:`agency_alerts`)."""
         return TopicSpec(
             name=f"{self.namespace}.sharing.agency.{_require_agency_id(agency_id)}.v1",
             key="foreigner id (UUID)",
-            partitions=3,
+            partitions=partitions,
             description=f"Registry events redacted to agency {agency_id}'s data-sharing agreement.",
             config={"retention.ms": str(30 * _DAY_MS)},
         )

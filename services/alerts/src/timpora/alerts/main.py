@@ -38,13 +38,14 @@ def _setup(runtime: ServiceRuntime) -> None:
     catalog = settings.kafka.catalog
     runtime.topics = [
         *runtime.topics,
-        *(catalog.agency_alerts(agency.id) for agency in declared if agency.channels.kafka),
+        *(catalog.agency_alerts(agency.id, agency.topic_partitions) for agency in declared if agency.channels.kafka),
     ]
 
     async def alert_topics(members: Sequence[Agency]) -> None:
         # A member added to the register while the service runs gets its alert topic before its first alert.
         await ensure_topics(
-            settings.kafka, [catalog.agency_alerts(agency.id) for agency in members if agency.channels.kafka]
+            settings.kafka,
+            [catalog.agency_alerts(agency.id, agency.topic_partitions) for agency in members if agency.channels.kafka],
         )
 
     rule_book = RuleBook(settings.rules_file)

@@ -90,7 +90,13 @@ class RegisterWatcher:
         new_members = set(current.members) - self._topics
         if new_members:
             catalog = self._settings.kafka.catalog
-            await ensure_topics(self._settings.kafka, [catalog.agency_events(agency) for agency in sorted(new_members)])
+            await ensure_topics(
+                self._settings.kafka,
+                [
+                    catalog.agency_events(agency, current.members[agency].topic_partitions)
+                    for agency in sorted(new_members)
+                ],
+            )
             self._topics |= new_members
         await self._rebuild_stale(list(in_force.values()), now)
         self._handled = state

@@ -27,7 +27,10 @@ def _setup(runtime: ServiceRuntime) -> None:
     # A broken register stops the start with the file's path and the field at fault.
     members = register.current(settings.register_file).members
     catalog = settings.kafka.catalog
-    runtime.topics = [*runtime.topics, *(catalog.agency_events(agency_id) for agency_id in members)]
+    runtime.topics = [
+        *runtime.topics,
+        *(catalog.agency_events(agency_id, member.topic_partitions) for agency_id, member in members.items()),
+    ]
     consumers.wire(
         runtime,
         topic=catalog.registry_events.name,

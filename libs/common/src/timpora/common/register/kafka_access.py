@@ -170,6 +170,8 @@ class Entitlement:
     agency_id: str
     events: bool
     alerts: bool
+    #: The partitions of its topics, as the register sizes them.
+    partitions: int = 1
 
     @property
     def anything(self) -> bool:
@@ -182,7 +184,9 @@ def entitlement(register: Register, agency_id: str, moment: datetime) -> Entitle
         return Entitlement(agency_id, events=False, alerts=False)
     # Personal data leaves only under an agreement in force (the controller's own data is processing).
     in_force = member.controller or member.agreement_at(moment) is not None
-    return Entitlement(agency_id, events=in_force, alerts=in_force and member.channels.kafka)
+    return Entitlement(
+        agency_id, events=in_force, alerts=in_force and member.channels.kafka, partitions=member.topic_partitions
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +220,8 @@ class AgencyAccess:
     def topics(self, granted: Entitlement) -> list[TopicSpec]:
         catalog, agency_id = self._catalog, granted.agency_id
         return [
-            *([catalog.agency_events(agency_id)] if granted.events else []),
-            *([catalog.agency_alerts(agency_id)] if granted.alerts else []),
+            *([catalog.agency_events(agency_id, granted.partitions)] if granted.events else []),
+            *([catalog.agency_alerts(agency_id, granted.partitions)] if granted.alerts else []),
         ]
 
     def __init__(self, admin: KafkaSettings, trail: AuditTrail | None = None) -> None:

@@ -195,6 +195,9 @@ class Agency(BaseModel):
     controller: bool = False
     #: Its data-sharing agreement (none: it receives nothing about any person, on any channel).
     agreement: Agreement | None = None
+    #: Partitions of its own topics (events, alerts) when they are created: one, unless its volume needs more (a
+    #: national member reading the whole country's events). Kafka only adds partitions later, by an operator.
+    topic_partitions: int = Field(default=1, ge=1, le=48)
 
     @model_validator(mode="before")
     @classmethod
