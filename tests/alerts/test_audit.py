@@ -155,3 +155,42 @@ async def test_the_log_is_read_page_by_page_by_operators_only(service: AlertsUnd
     ]
     assert (await service.client.get("/v1/admin/audit")).status_code == 401
     assert (await service.as_agency(POLICE, "GET", "/v1/admin/audit")).status_code == 401
+
+
+async def test_the_directory_is_read_whole_again_only_when_an_agencys_row_changed(
+    service: AlertsUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A country's directory holds some 10,000 members: read and parsed every second it would take a core. It is
+    read again only when a row it is made of changed (here: a webhook disabled), and then at the next look."""
+    from timpora.alerts import agencies as directory_module  # noqa: PLC0415
+
+    cache = service.runtime.state["alerting"].directory_cache  # type: ignore[attr-defined]
+    reads = []
+    load = directory_module.load
+
+    async def counted(session: Any) -> Any:
+        reads.append(1)
+        return await load(session)
+
+    monkeypatch.setattr(directory_module, "load", counted)
+
+    async def look() -> Any:
+        cache.loaded_at = 0.0  # as if a second had passed
+        async with service.runtime.sessions() as session:
+            return await cache.get(session)
+
+    first = await look()
+    unchanged = [await look() for _ in range(3)]
+    async with service.runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(agencies)
+            .where(agencies.c.id == POLICE)
+            .values(webhook_disabled_at=service.clock.now(), webhook_disabled_reason="HTTP 410")
+        )
+    changed = await look()
+
+    assert all(directory is first for directory in unchanged)
+    assert POLICE not in first.disabled_webhooks
+    assert POLICE in changed.disabled_webhooks
+    assert len(reads) <= 2  # the first look (unless already loaded), and the one after the change
+    assert reads

@@ -146,6 +146,17 @@ async def _same_terms_under_the_same_version(session: AsyncSession, members: Seq
             )
 
 
+#: What changes whenever a row ``load`` reads changes: a member saved (from the register: its definition and secret,
+#: ``updated_at`` set), removed (``updated_at`` too) or added, and which webhooks are disabled.
+_STAMP = text(
+    """
+    SELECT count(*), max(updated_at),
+        string_agg(id, ',' ORDER BY id) FILTER (WHERE webhook_disabled_at IS NOT NULL)
+    FROM agencies WHERE removed_at IS NULL
+    """
+)
+
+
 @dataclass
 class DirectoryCache:
     """The directory, read again at most once a second (every event is routed against it), and written again from
@@ -164,6 +175,8 @@ class DirectoryCache:
     on_taken: Callable[[Mapping[str, Agency]], None] | None = None
     loaded: Directory | None = None
     loaded_at: float = 0.0
+    #: What the agencies' rows looked like when ``loaded`` was read (see ``_STAMP``).
+    stamp: tuple[object, ...] | None = None
     synced: str | None = field(default=None)
     #: Why the register on disk is not in force here, if it is not.
     refused: str | None = None
@@ -172,7 +185,12 @@ class DirectoryCache:
     async def get(self, session: AsyncSession) -> Directory:
         await self.sync()
         if self.loaded is None or time.monotonic() - self.loaded_at > _CACHE_SECONDS:
-            self.loaded = await load(session)
+            # Read whole only when a row changed: a country's 10,000 members parsed every second would take a core.
+            # The stamp is read before the rows, so a change in between is read again at the next look.
+            stamp = tuple((await session.execute(_STAMP)).one())
+            if self.loaded is None or stamp != self.stamp:
+                self.loaded = await load(session)
+                self.stamp = stamp
             self.loaded_at = time.monotonic()
         return self.loaded
 
