@@ -246,8 +246,10 @@ def test_the_broker_authenticates_every_client_and_denies_what_no_acl_allows() -
 def test_both_brokers_are_set_up_for_a_countrys_topics(compose: dict[str, Any]) -> None:
     """The catalog's broker settings (a topic or two for each of about 10,000 agencies) are in the compose broker's
     properties and in the local stack's, and the compose broker may hold as many files open as they need."""
-    stack = (REPO / "deploy" / "local" / "stack").read_text(encoding="utf-8").splitlines()
-    local = dict(line.split("=", 1) for line in stack if "=" in line and line.split("=", 1)[0] in BROKER_SETTINGS)
+    script = (REPO / "deploy" / "local" / "stack").read_text(encoding="utf-8")
+    # The properties the stack writes for its broker: the here-document of write_kafka_config.
+    written = script.split("write_kafka_config() {", 1)[1].split("\nEOF\n", 1)[0].splitlines()
+    local = dict(line.split("=", 1) for line in written if "=" in line and line.split("=", 1)[0] in BROKER_SETTINGS)
     broker = _properties(COMPOSE_DIR / "kafka.properties")
 
     assert {key: broker.get(key) for key in BROKER_SETTINGS} == BROKER_SETTINGS

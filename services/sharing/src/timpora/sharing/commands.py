@@ -126,7 +126,7 @@ async def rebuild_projection(settings: ServiceSettings, argv: list[str]) -> int:
                 actor=audit.Actor.command(args.operator),
                 action="projection.rebuild",
                 target=args.agency,
-                new={"agreement_version": agreement.version, "people": count},
+                new={"agreement_version": agreement.version, "in_view": count},
             )
     finally:
         await engine.dispose()

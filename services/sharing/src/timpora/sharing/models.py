@@ -24,8 +24,9 @@ inbox = inbox_table(metadata)
 outbox = outbox_table(metadata)
 
 # One row per agency and foreigner in its view: the record redacted to the agency's agreement. Someone who left its
-# view loses the row (its history keeps that they left), and someone never in it has none (see ``projected_people``);
-# ``visible`` is true on every row written since migration 0010.
+# view loses the row (its history keeps that they left), and someone never in it has none (see ``projected_people``).
+# The one row out of view (``visible`` false, no record) is a guard a rebuild leaves while it is ahead of the live
+# consumer, which removes it when it gets there (rebuild._merge says why).
 projections = Table(
     "projections",
     metadata,

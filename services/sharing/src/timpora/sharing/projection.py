@@ -89,7 +89,7 @@ async def apply_many(
         seen = _Seen(event, data)
         person = data.foreigner.foreigner_id
         applied_before = batch.versions.get(person)
-        for agreement in terms.concerned(index.may_show(seen.where), batch.seeing.get(person, ())):
+        for agreement in terms.concerned(index.may_show(seen.where), batch.holding.get(person, ())):
             batch.take(seen, agreement, terms.topic(agreement), applied_before)
         batch.applied(person, data.foreigner.version)
     await _write(connection, batch)
@@ -130,12 +130,13 @@ class _Terms:
         self._in_force: dict[str, bool] = {}
         self._topics: dict[str, str] = {}
 
-    def concerned(self, may_show: list[Agreement], seeing: Iterable[str]) -> list[Agreement]:
-        """Of the agreements that may show the person and those of the agencies that see them now (who must be
-        told if they leave), the ones in force, each once, in a stable order."""
+    def concerned(self, may_show: list[Agreement], holding: Iterable[str]) -> list[Agreement]:
+        """Of the agreements that may show the person and those of the agencies holding a row of them (who see
+        them, and must be told if they leave; or hold a rebuild's guard), the ones in force, each once, in a stable
+        order."""
         chosen = [agreement for agreement in may_show if self._force(agreement)]
         named = {agreement.agency_id for agreement in may_show}
-        for agency_id in sorted(set(seeing) - named):
+        for agency_id in sorted(set(holding) - named):
             agreement = self._index.by_agency.get(agency_id)
             if agreement is not None and self._force(agreement):
                 chosen.append(agreement)
@@ -165,11 +166,11 @@ class _Batch:
 
     def __init__(self, held: dict[tuple[str, UUID], _Held], versions: dict[UUID, int]) -> None:
         self.held = held
-        #: The agencies each person is in the view of, as the events so far leave it.
-        self.seeing: dict[UUID, set[str]] = {}
-        for (agency_id, person), state in held.items():
-            if state.visible:
-                self.seeing.setdefault(person, set()).add(agency_id)
+        #: The agencies holding a row of each person, as the events so far leave it: those that see them, and those
+        #: holding a guard (out of view, no record) a rebuild left ahead of the events applied so far.
+        self.holding: dict[UUID, set[str]] = {}
+        for agency_id, person in held:
+            self.holding.setdefault(person, set()).add(agency_id)
         #: The latest version applied of each person, as the events so far leave it.
         self.versions = versions
         #: What the batch changes of those (one write per person).
@@ -183,6 +184,22 @@ class _Batch:
     def applied(self, person: UUID, version: int) -> None:
         if self.versions.get(person, 0) < version:
             self.versions[person] = self.people[person] = version
+
+    def _passed(self, key: tuple[str, UUID], seen: _Seen, agreement: Agreement) -> None:
+        """The agency holds no row of the person from this event on: whatever it held up to the event's version,
+        visible or a guard, goes."""
+        snapshot = seen.data.foreigner
+        self.rows[key] = (
+            agreement.agency_id,
+            snapshot.foreigner_id,
+            snapshot.version,
+            agreement.version,
+            False,
+            None,
+            seen.zone,
+        )
+        self.held.pop(key, None)
+        self.holding.get(snapshot.foreigner_id, set()).discard(agreement.agency_id)
 
     def take(self, seen: _Seen, agreement: Agreement, topic: str, applied_before: int | None) -> None:
         """The event for one agency. ``applied_before``: the person's latest version applied before this event."""
@@ -198,23 +215,24 @@ class _Batch:
         if newer:
             visible = agreement.shows(data, seen.where)
             if not visible and not was_visible:
+                if state is not None:
+                    self._passed(key, seen, agreement)  # a rebuild's guard, now passed by the events applied
                 return  # never in the agency's view: no row, no history, no copy
             as_json = seen.record(agreement) if visible else None
-            self.rows[key] = (
-                agreement.agency_id,
-                snapshot.foreigner_id,
-                snapshot.version,
-                agreement.version,
-                visible,
-                as_json,
-                seen.zone,
-            )
-            self.held[key] = _Held(snapshot.version, visible)
-            seeing = self.seeing.setdefault(snapshot.foreigner_id, set())
             if visible:
-                seeing.add(agreement.agency_id)
+                self.rows[key] = (
+                    agreement.agency_id,
+                    snapshot.foreigner_id,
+                    snapshot.version,
+                    agreement.version,
+                    True,
+                    as_json,
+                    seen.zone,
+                )
+                self.held[key] = _Held(snapshot.version, visible=True)
+                self.holding.setdefault(snapshot.foreigner_id, set()).add(agreement.agency_id)
             else:
-                seeing.discard(agreement.agency_id)
+                self._passed(key, seen, agreement)  # left the view: no row (the person's version guards it now)
             # Someone never in the agency's view leaves no trace in its history, as in its topic.
             if visible or was_visible:
                 self.history.append(
@@ -233,6 +251,8 @@ class _Batch:
         elif known == snapshot.version:
             # Same version, nothing changed (an expiry reminder): the agency may still be told.
             visible = was_visible
+            if state is not None and not visible:
+                self._passed(key, seen, agreement)  # the events applied reached a rebuild's guard: it goes
             as_json = seen.record(agreement) if visible else None
         else:
             return  # an older event overtaken by a newer one
@@ -295,11 +315,13 @@ _UPSERT_STAGED = """
     WHERE projections.version < excluded.version
 """
 #: Who left the view: no row (the agency is told once, and its history keeps that they left). The person's version
-#: in ``projected_people``, written in this same transaction, keeps an older event from bringing them back.
+#: in ``projected_people``, written in this same transaction, keeps an older event from bringing them back. And a
+#: rebuild's guard the events applied have reached (its version, out of view): that version guards it now.
 _REMOVE_STAGED = """
     DELETE FROM projections USING staged_projections AS staged
     WHERE NOT staged.visible AND projections.agency_id = staged.agency_id
-        AND projections.foreigner_id = staged.foreigner_id AND projections.version < staged.version
+        AND projections.foreigner_id = staged.foreigner_id
+        AND (projections.version < staged.version OR (projections.version = staged.version AND NOT projections.visible))
 """
 _HISTORY_STAGED = """
     INSERT INTO projection_history (agency_id, foreigner_id, version, agreement_version, event_type, occurred_at,

@@ -90,8 +90,8 @@ async def rebuild(
     built = _built(Agreements(in_force), histories)
     counts = {}
     for agreement in agreements:
-        rows, history = built.get(agreement.agency_id, ([], []))
-        await _merge(sessions, agreement, rows, history, histories)
+        rows, history, out = built.get(agreement.agency_id, ([], [], []))
+        await _merge(sessions, agreement, (rows, [*out], history), histories)
         counts[agreement.agency_id] = len(rows)
         log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(rows)})
     return counts
@@ -100,16 +100,19 @@ async def rebuild(
 _Rows = list[tuple[object, ...]]
 
 
-def _built(index: Agreements, histories: dict[UUID, list[Recorded]]) -> dict[str, tuple[_Rows, _Rows]]:
-    """Per agency, the rows of the people in its view at the end, and its history as the live consumer appends it:
-    each person's events while in view, and the one that took them out of it. A person is put only before the
-    agreements whose jurisdiction held them at some step (found through the index, not every agreement)."""
-    built: dict[str, tuple[_Rows, _Rows]] = {agreement.agency_id: ([], []) for agreement in index.all}
+def _built(index: Agreements, histories: dict[UUID, list[Recorded]]) -> dict[str, tuple[_Rows, _Rows, _Rows]]:
+    """Per agency, the rows of the people in its view at the end; its history as the live consumer appends it (each
+    person's events while in view, and the one that took them out of it); and the people its jurisdiction held at
+    some step but not at the end (out of view, at the version read: see ``_merge``). A person is put only before
+    the agreements whose jurisdiction held them at some step (found through the index, not every agreement)."""
+    built: dict[str, tuple[_Rows, _Rows, _Rows]] = {agreement.agency_id: ([], [], []) for agreement in index.all}
     for recorded in histories.values():
         wheres = [Whereabouts.of(step.data) for step in recorded]
         concerned = {agreement.agency_id: agreement for where in wheres for agreement in index.may_show(where)}
+        last = recorded[-1].data
+        zone = zone_of(last.jurisdiction).key
         for agreement in concerned.values():
-            rows, history = built[agreement.agency_id]
+            rows, history, out = built[agreement.agency_id]
             visible = False
             for step, where in zip(recorded, wheres, strict=True):
                 was_visible, visible = visible, agreement.shows(step.data, where)
@@ -120,45 +123,39 @@ def _built(index: Agreements, histories: dict[UUID, list[Recorded]]) -> dict[str
                     )
                     row["record"] = None if record is None else json.dumps(record)
                     history.append(tuple(row[column] for column in HISTORY_COLUMNS))
+            person, version = last.foreigner.foreigner_id, last.foreigner.version
             if visible:
-                data = recorded[-1].data
-                rows.append(
-                    (
-                        agreement.agency_id,
-                        data.foreigner.foreigner_id,
-                        data.foreigner.version,
-                        agreement.version,
-                        True,
-                        json.dumps(agreement.record_of(data)),
-                        zone_of(data.jurisdiction).key,
-                    )
-                )
+                shown = json.dumps(agreement.record_of(last))
+                rows.append((agreement.agency_id, person, version, agreement.version, True, shown, zone))
+            else:
+                out.append((agreement.agency_id, person, version, agreement.version, False, None, zone))
     return built
 
 
 async def _merge(
     sessions: async_sessionmaker[AsyncSession],
     agreement: Agreement,
-    rows: _Rows,
-    history: _Rows,
+    rebuilt: tuple[_Rows, _Rows, _Rows],
     histories: dict[UUID, list[Recorded]],
 ) -> None:
+    """Merges one agency's ``rebuilt`` rows, people out of view and history (see ``_built``) into its projection
+    and history, in a transaction of its own, while no live batch is being applied."""
+    rows, out, history = rebuilt
     async with sessions() as session, session.begin():
         connection = await driver_connection(await session.connection())
         await merging_alone(connection)
-        # Whom the agency holds now but the new terms leave out of view: their rows go (unless the live consumer
-        # has moved on since the topic was read), at the version the rebuild read of them.
-        shown = {row[1] for row in rows}
+        # Out of view at the version read: the people the new terms held at some step but not at the end, and anyone
+        # else the agency holds a row of now (the terms narrowed around them).
+        named = {row[1] for row in rows} | {row[1] for row in out}
         held = await connection.fetch("SELECT foreigner_id FROM projections WHERE agency_id = $1", agreement.agency_id)
-        leaving = []
         for (person,) in held:
-            if person not in shown and person in histories:
+            if person not in named and person in histories:
                 data = histories[person][-1].data
                 version, zone = data.foreigner.version, zone_of(data.jurisdiction).key
-                leaving.append((agreement.agency_id, person, version, agreement.version, False, None, zone))
+                out.append((agreement.agency_id, person, version, agreement.version, False, None, zone))
         # One COPY into a scratch table and one merge, instead of a statement per person.
         await connection.execute("CREATE TEMP TABLE rebuilt (LIKE projections INCLUDING DEFAULTS) ON COMMIT DROP")
-        await connection.copy_records_to_table("rebuilt", records=[*rows, *leaving], columns=ROW_COLUMNS)
+        await connection.copy_records_to_table("rebuilt", records=[*rows, *out], columns=ROW_COLUMNS)
         await connection.execute(
             """
             INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
@@ -177,16 +174,34 @@ async def _merge(
             WHERE projections.agreement_version <> excluded.agreement_version OR projections.version < excluded.version
             """
         )
-        # Whoever the new terms leave out of view loses their row, unless the live consumer has moved on since.
+        # Out of view, and the live consumer has applied the person this far: no row (the person's version guards
+        # it). A row written since, at a newer version, stands.
         await connection.execute(
             """
             DELETE FROM projections USING rebuilt
             WHERE NOT rebuilt.visible AND projections.agency_id = rebuilt.agency_id
-                AND projections.foreigner_id = rebuilt.foreigner_id
-                AND NOT EXISTS (
+                AND projections.foreigner_id = rebuilt.foreigner_id AND projections.version <= rebuilt.version
+                AND EXISTS (
                     SELECT FROM projected_people AS applied
-                    WHERE applied.foreigner_id = rebuilt.foreigner_id AND applied.version > rebuilt.version
+                    WHERE applied.foreigner_id = rebuilt.foreigner_id AND applied.version >= rebuilt.version
                 )
+            """
+        )
+        # Out of view, and the live consumer has not got this far: a guard at the version read, out of view with no
+        # record, so that the events it has yet to apply (the person in view on the way, under these terms) are
+        # taken for older and change nothing here. The live consumer removes it once it reaches that version.
+        await connection.execute(
+            """
+            INSERT INTO projections (agency_id, foreigner_id, version, agreement_version, visible, record, time_zone)
+            SELECT agency_id, foreigner_id, version, agreement_version, false, NULL, time_zone FROM rebuilt
+            WHERE NOT rebuilt.visible AND NOT EXISTS (
+                SELECT FROM projected_people AS applied
+                WHERE applied.foreigner_id = rebuilt.foreigner_id AND applied.version >= rebuilt.version
+            )
+            ON CONFLICT (agency_id, foreigner_id) DO UPDATE SET
+                version = excluded.version, agreement_version = excluded.agreement_version, visible = false,
+                record = NULL, time_zone = excluded.time_zone, updated_at = now()
+            WHERE projections.version <= excluded.version
             """
         )
         await session.execute(
