@@ -185,21 +185,31 @@ class _Batch:
         if self.versions.get(person, 0) < version:
             self.versions[person] = self.people[person] = version
 
-    def _passed(self, key: tuple[str, UUID], seen: _Seen, agreement: Agreement) -> None:
-        """The agency holds no row of the person from this event on: whatever it held up to the event's version,
-        visible or a guard, goes."""
+    def _stage(self, key: tuple[str, UUID], seen: _Seen, agreement: Agreement, record: str | None) -> None:
+        """The row the agency ends with at the event's version: in view with ``record``, or (None) none at all."""
         snapshot = seen.data.foreigner
+        visible = record is not None
         self.rows[key] = (
             agreement.agency_id,
             snapshot.foreigner_id,
             snapshot.version,
             agreement.version,
-            False,
-            None,
+            visible,
+            record,
             seen.zone,
         )
-        self.held.pop(key, None)
-        self.holding.get(snapshot.foreigner_id, set()).discard(agreement.agency_id)
+        holding = self.holding.setdefault(snapshot.foreigner_id, set())
+        if visible:
+            self.held[key] = _Held(snapshot.version, visible=True)
+            holding.add(agreement.agency_id)
+        else:
+            self.held.pop(key, None)
+            holding.discard(agreement.agency_id)
+
+    def _passed(self, key: tuple[str, UUID], seen: _Seen, agreement: Agreement) -> None:
+        """The agency holds no row of the person from this event on: whatever it held up to the event's version,
+        visible or a guard, goes."""
+        self._stage(key, seen, agreement, None)
 
     def take(self, seen: _Seen, agreement: Agreement, topic: str, applied_before: int | None) -> None:
         """The event for one agency. ``applied_before``: the person's latest version applied before this event."""
@@ -219,20 +229,8 @@ class _Batch:
                     self._passed(key, seen, agreement)  # a rebuild's guard, now passed by the events applied
                 return  # never in the agency's view: no row, no history, no copy
             as_json = seen.record(agreement) if visible else None
-            if visible:
-                self.rows[key] = (
-                    agreement.agency_id,
-                    snapshot.foreigner_id,
-                    snapshot.version,
-                    agreement.version,
-                    True,
-                    as_json,
-                    seen.zone,
-                )
-                self.held[key] = _Held(snapshot.version, visible=True)
-                self.holding.setdefault(snapshot.foreigner_id, set()).add(agreement.agency_id)
-            else:
-                self._passed(key, seen, agreement)  # left the view: no row (the person's version guards it now)
+            # Left the view (no record): no row, the person's version guards it now.
+            self._stage(key, seen, agreement, as_json)
             # Someone never in the agency's view leaves no trace in its history, as in its topic.
             if visible or was_visible:
                 self.history.append(

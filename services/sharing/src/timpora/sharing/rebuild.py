@@ -91,13 +91,29 @@ async def rebuild(
     counts = {}
     for agreement in agreements:
         rows, history, out = built.get(agreement.agency_id, ([], [], []))
-        await _merge(sessions, agreement, (rows, [*out], history), histories)
+        await _merge(sessions, agreement, (rows, out, history), histories)
         counts[agreement.agency_id] = len(rows)
         log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(rows)})
     return counts
 
 
 _Rows = list[tuple[object, ...]]
+
+
+def _row(agreement: Agreement, data: ForeignerEvent, record: str | None) -> tuple[object, ...]:
+    """The agency's projection row of the person as ``data`` leaves them: in view with ``record``, or (None) out of
+    view at that version (see ``_merge``)."""
+    person = data.foreigner
+    zone = zone_of(data.jurisdiction).key
+    return (
+        agreement.agency_id,
+        person.foreigner_id,
+        person.version,
+        agreement.version,
+        record is not None,
+        record,
+        zone,
+    )
 
 
 def _built(index: Agreements, histories: dict[UUID, list[Recorded]]) -> dict[str, tuple[_Rows, _Rows, _Rows]]:
@@ -110,7 +126,6 @@ def _built(index: Agreements, histories: dict[UUID, list[Recorded]]) -> dict[str
         wheres = [Whereabouts.of(step.data) for step in recorded]
         concerned = {agreement.agency_id: agreement for where in wheres for agreement in index.may_show(where)}
         last = recorded[-1].data
-        zone = zone_of(last.jurisdiction).key
         for agreement in concerned.values():
             rows, history, out = built[agreement.agency_id]
             visible = False
@@ -123,12 +138,10 @@ def _built(index: Agreements, histories: dict[UUID, list[Recorded]]) -> dict[str
                     )
                     row["record"] = None if record is None else json.dumps(record)
                     history.append(tuple(row[column] for column in HISTORY_COLUMNS))
-            person, version = last.foreigner.foreigner_id, last.foreigner.version
             if visible:
-                shown = json.dumps(agreement.record_of(last))
-                rows.append((agreement.agency_id, person, version, agreement.version, True, shown, zone))
+                rows.append(_row(agreement, last, json.dumps(agreement.record_of(last))))
             else:
-                out.append((agreement.agency_id, person, version, agreement.version, False, None, zone))
+                out.append(_row(agreement, last, None))
     return built
 
 
@@ -148,11 +161,8 @@ async def _merge(
         # else the agency holds a row of now (the terms narrowed around them).
         named = {row[1] for row in rows} | {row[1] for row in out}
         held = await connection.fetch("SELECT foreigner_id FROM projections WHERE agency_id = $1", agreement.agency_id)
-        for (person,) in held:
-            if person not in named and person in histories:
-                data = histories[person][-1].data
-                version, zone = data.foreigner.version, zone_of(data.jurisdiction).key
-                out.append((agreement.agency_id, person, version, agreement.version, False, None, zone))
+        narrowed = [person for (person,) in held if person not in named and person in histories]
+        out = [*out, *(_row(agreement, histories[person][-1].data, None) for person in narrowed)]
         # One COPY into a scratch table and one merge, instead of a statement per person.
         await connection.execute("CREATE TEMP TABLE rebuilt (LIKE projections INCLUDING DEFAULTS) ON COMMIT DROP")
         await connection.copy_records_to_table("rebuilt", records=[*rows, *out], columns=ROW_COLUMNS)
