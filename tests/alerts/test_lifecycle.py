@@ -486,3 +486,32 @@ async def test_a_reminder_sent_in_a_digest_and_reopened_after_a_return_is_in_the
     assert village.status == "open"
     assert village.digested_at is not None
     assert village.digested_at == service.clock.now()
+
+
+async def test_with_a_second_office_an_overstay_after_a_move_into_its_area_is_that_offices_alone(
+    service: AlertsUnderTest,
+) -> None:
+    # Surabaya is now a second immigration office's area: the person moved there is its own, and Pamekasan's
+    # office, which held the reminders, is not told of them as processing (it is not their controller any more).
+    await service.change_register(
+        lambda document: document["members"].append(
+            {
+                "id": "kanim-surabaya",
+                "name": "Kantor Imigrasi Surabaya",
+                "kind": "immigration",
+                "controller": True,
+                "jurisdiction": ["35.78"],
+                "channels": {"emails": ["inteldakim@kanim-surabaya.timpora.example"]},
+            }
+        )
+    )
+    person = Person(village=LAJING)
+    await service.send(person.expiring(7))
+    assert "kanim-pamekasan" in {row.agency_id for row in await service.alerts_about(person.foreigner_id)}
+    await service.send(person.moved_to(SURABAYA))
+
+    await service.send(person.expired(1))
+
+    rows = await service.alerts_about(person.foreigner_id)
+    overstays = {row.agency_id for row in rows if row.event_type == "permit.expired"}
+    assert overstays == {"kanim-surabaya"}

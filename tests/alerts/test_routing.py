@@ -20,7 +20,7 @@ from timpora.common import register
 from timpora.common.config_files import ConfigFileError
 from timpora.common.events.payloads import ForeignerEvent, PermitType
 from timpora.common.register.agreements import RECORD_IDS
-from timpora.common.register.members import Agency, Channel, Channels, Webhook
+from timpora.common.register.members import Agency, AgencyKind, Channel, Channels, Webhook
 
 AGENCIES = dict(register.load(register.DEFAULT_REGISTER).members)
 DEFAULT_RULES = rules.load(rules.DEFAULT_RULES, AGENCIES)
@@ -598,3 +598,35 @@ def test_a_guests_overstay_escalates_only_to_an_agency_whose_agreement_takes_gue
     assert as_resident is not None
     assert as_resident.id == "polda-jatim"
     assert as_guest is None or as_guest.id != "polda-jatim"
+
+
+def test_with_several_immigration_offices_each_hears_only_of_its_own_area() -> None:
+    surabaya = Agency(
+        id="kanim-surabaya",
+        name="Kantor Imigrasi Surabaya",
+        kind=AgencyKind.IMMIGRATION,
+        jurisdiction=["35.78"],
+        controller=True,
+        channels=Channels(emails=["inteldakim@kanim-surabaya.example"]),
+    )
+    # A rule naming Pamekasan's office (as the shipped overstay rule does) still never tells it of Surabaya's people,
+    # and "the nearest immigration office" is the one whose area it is.
+    book = (
+        *DEFAULT_RULES,
+        Rule.model_validate(
+            {
+                "id": "nearest-office",
+                "event_types": ["permit.expired"],
+                "to": [{"nearest": ["immigration"]}],
+                "severity": "critical",
+            }
+        ),
+    )
+    directory = Directory({**AGENCIES, surabaya.id: surabaya})
+
+    def offices(village: str) -> set[str]:
+        decisions = route(_subject(Person(village=village).expired().data, "permit.expired"), book, directory, NOW)
+        return {decision.agency_id for decision in decisions if decision.agency_id.startswith("kanim-")}
+
+    assert offices(LAJING) == {"kanim-pamekasan"}
+    assert offices(SURABAYA) == {"kanim-surabaya"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ def _village(document: dict[str, Any]) -> dict[str, Any]:
     return register_variants.member(document, "desa-lajing")
 
 
+def _office(agency_id: str, area: list[str]) -> dict[str, Any]:
+    return {"id": agency_id, "name": agency_id, "kind": "immigration", "controller": True, "jurisdiction": area}
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -41,8 +46,14 @@ def _village(document: dict[str, Any]) -> dict[str, Any]:
         (lambda d: _village(d)["agreement"].update(agency_id="polres-bangkalan"), "agreement.agency_id must be"),
         (lambda d: _village(d)["agreement"]["fields"].remove("presence"), "fields must include presence"),
         (lambda d: d["members"].append(_village(d)), "more than one member with id desa-lajing"),
-        # A member made the controller would receive everything, unrecorded as a disclosure.
-        (lambda d: _village(d).pop("agreement") and _village(d).update(controller=True), "only one member"),
+        # A member made a controller would receive everything of its area, unrecorded as a disclosure.
+        (lambda d: _village(d).pop("agreement") and _village(d).update(controller=True), "only an immigration office"),
+        # Two offices controlling one place: whose staff change a person there would be ambiguous.
+        (
+            lambda d: d["members"].append(_office("kanim-surabaya", ["35.26.05", "35.78"])),
+            "kanim-pamekasan and kanim-surabaya both control 35.26.05:",
+        ),
+        (lambda d: d["members"].append(_office("kanim-jatim", ["35"])), "both control 35.26, 35.27, 35.28, 35.29:"),
         (
             lambda d: _village(d)["channels"].update(webhook={"url": "https://x.example/h", "secret": _SECRET}),
             "a secret is never written in the register",
@@ -154,3 +165,21 @@ def test_a_service_started_on_a_broken_register_says_where_in_one_line(
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"timpora-sharing: {broken}: ")
     assert "members.10.jurisdiction.0" in line
+
+
+def test_several_immigration_offices_each_control_their_own_area(tmp_path: Path) -> None:
+    loaded = register.load(
+        _variant(tmp_path, lambda d: d["members"].append(_office("kanim-surabaya", ["35.78", "35.15"])))
+    )
+    assert [office.id for office in loaded.offices] == ["kanim-pamekasan", "kanim-surabaya"]
+    assert loaded.office("kanim-surabaya") is not None
+    assert loaded.office("pemkab-bangkalan") is None  # a member, not a controller
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
+    surabaya, pamekasan = loaded.members["kanim-surabaya"], loaded.members["kanim-pamekasan"]
+    # Each receives, as processing, only what is about its own area: never the other office's people.
+    for office, ours, theirs in (
+        (surabaya, "35.78.01.1001", "35.26.05.2003"),
+        (pamekasan, "35.26.05.2003", "35.78.01.1001"),
+    ):
+        assert office.receives("foreigner.arrived", None, ours, guest=False, moment=moment)
+        assert not office.receives("foreigner.arrived", None, theirs, guest=False, moment=moment)

@@ -304,7 +304,10 @@ class Alerting:
         for holder in holders:
             agency = directory.agencies.get(holder.agency_id)
             # Only an agency that may hear of the person where they are now: the controller, or one whose agreement
-            # admits that place (the others no longer have the person in their view).
+            # admits that place (the others no longer have the person in their view). An immigration office that
+            # held the reminders hears even when the place is outside its area: this path is taken only when no
+            # member can be told where the person is now (an office there would have been routed to as nearest),
+            # and an overstay, a legal deadline, is never told to nobody.
             if agency is None or not (
                 agency.controller
                 or (

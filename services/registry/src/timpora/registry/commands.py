@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from timpora.common import audit
+from timpora.common import audit, register
 from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
@@ -21,33 +21,58 @@ from timpora.registry.bulk.importer import ImportBatchError, Importer, Summary
 from timpora.registry.bulk.records import read
 from timpora.registry.bulk.rejects import rejects_file
 from timpora.registry.bulk.stories import DEMO_SEED, play
+from timpora.registry.domain.areas import Area
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.expiry import ExpiryScheduler
 from timpora.registry.operators import add_operator, disable_operator
 from timpora.registry.settings import RegistrySettings
 
 
+def _office_refusal(settings: RegistrySettings, office: str | None) -> str | None:
+    """Why an operator of ``office`` may not be added (None: they may)."""
+    offices = register.current(settings.register_file).offices
+    if office is None:
+        if len(offices) > 1:
+            names = ", ".join(sorted(member.id for member in offices))
+            return f"the register has several immigration offices ({names}): say whose staff this is with --office"
+        return None
+    if office not in {member.id for member in offices}:
+        return f"{office} is not an immigration office (a controller) in the register {settings.register_file}"
+    return None
+
+
+def _area(settings: RegistrySettings, office: str | None) -> Area | None:
+    member = None if office is None else register.current(settings.register_file).office(office)
+    return None if member is None else Area.of(member)
+
+
 async def operators(settings: ServiceSettings, argv: list[str]) -> int:
-    """``operators add NAME --operator YOU`` prints the new operator's token once; ``operators disable NAME
-    --operator YOU``. Both are in the admin audit log, with who ran them (never the token)."""
+    """``operators add NAME [--office ID] --operator YOU`` prints the new operator's token once; ``operators disable
+    NAME --operator YOU``. Both are in the admin audit log, with who ran them (never the token). ``--office`` is the
+    immigration office (a controller in the register) whose area they act in; it is required when the register
+    has more than one office."""
     parser = argparse.ArgumentParser(prog="timpora-registry operators")
     parser.add_argument("action", choices=["add", "disable"])
     parser.add_argument("name")
+    parser.add_argument("--office", help="the immigration office (its id in the register) whose area they act in")
     audit.operator_argument(parser)
     args = parser.parse_args(argv)
     actor = audit.Actor.command(args.operator)
+    if args.action == "add" and (refusal := _office_refusal(narrow(settings, RegistrySettings), args.office)):
+        sys.stderr.write(f"{refusal}\n")
+        return 2
     engine = await migrated_engine(settings, purpose="cli")
     try:
         async with make_session_factory(engine)() as session, session.begin():
             if args.action == "add":
-                token = await add_operator(session, args.name)
+                token = await add_operator(session, args.name, args.office)
                 await audit.record(
                     session,
                     service=settings.service_name,
                     actor=actor,
                     action="operators.add",
                     target=args.name,
-                    new={"name": args.name, "active": True},
+                    new={"name": args.name, "active": True, "office": args.office},
                 )
                 sys.stdout.write(f"{token}\n")
                 sys.stderr.write(f"operator {args.name} added; the token above is shown only this once\n")
@@ -140,8 +165,12 @@ async def import_file(settings: ServiceSettings, argv: list[str]) -> int:
     parser.add_argument("--rejects", type=Path, help="where to write rejected rows (default: FILE.rejects.csv)")
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--actor", default="bulk-import", help="recorded as who made the change")
+    parser.add_argument("--office", help="the immigration office importing: records of other areas are rejected")
     args = parser.parse_args(argv)
     registry = narrow(settings, RegistrySettings)
+    if refusal := _office_refusal(registry, args.office):
+        sys.stderr.write(f"{refusal}\n")
+        return 2
     rejects_path: Path = args.rejects or args.file.with_name(args.file.name + ".rejects.csv")
     engine = await migrated_engine(settings, purpose="import")
     importer = Importer(
@@ -152,6 +181,7 @@ async def import_file(settings: ServiceSettings, argv: list[str]) -> int:
         actor=args.actor,
         source=registry.event_source,
         batch_size=args.batch_size,
+        area=_area(registry, args.office),
     )
     try:
         with args.file.open(encoding="utf-8", newline="") as source, rejects_file(rejects_path) as rejected:

@@ -34,6 +34,8 @@ operators = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The immigration office (its register id) whose area the operator acts in; NULL: every office's.
+    Column("office", String(100)),
 )
 
 sponsors = Table(

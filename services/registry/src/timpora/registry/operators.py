@@ -18,21 +18,26 @@ TOKEN_PREFIX = "tmp_"  # noqa: S105 - a recognisable prefix, not a secret
 class Operator:
     id: UUID
     name: str
+    #: The immigration office whose area they act in (a controller in the register); None: every office's.
+    office: str | None = None
 
 
-async def add_operator(session: AsyncSession, name: str) -> str:
-    """Registers ``name`` and returns their token; it is not stored and cannot be shown again."""
+async def add_operator(session: AsyncSession, name: str, office: str | None = None) -> str:
+    """Registers ``name``, of ``office`` (None: every office's), and returns their token; it is not stored and
+    cannot be shown again."""
     token = new_token(TOKEN_PREFIX)
-    await session.execute(insert(operators).values(id=uuid4(), name=name, token_sha256=token_hash(token)))
+    await session.execute(
+        insert(operators).values(id=uuid4(), name=name, token_sha256=token_hash(token), office=office)
+    )
     return token
 
 
 async def authenticate(session: AsyncSession, token: str) -> Operator | None:
-    statement = select(operators.c.id, operators.c.name).where(
+    statement = select(operators.c.id, operators.c.name, operators.c.office).where(
         operators.c.token_sha256 == token_hash(token), operators.c.active.is_(True)
     )
     row = (await session.execute(statement)).first()
-    return None if row is None else Operator(id=row.id, name=row.name)
+    return None if row is None else Operator(id=row.id, name=row.name, office=row.office)
 
 
 async def disable_operator(session: AsyncSession, name: str) -> bool:

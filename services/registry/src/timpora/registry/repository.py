@@ -3,12 +3,26 @@ owns the transaction, so a change, its history row and its outbox row always com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Insert, Row, RowMapping, Table, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Row,
+    RowMapping,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +47,7 @@ from timpora.common.events.payloads import (
     Visa,
 )
 from timpora.common.standing import OPEN, local_today_sql, zone_name_sql
+from timpora.registry.domain.areas import Area
 from timpora.registry.domain.commands import SponsorIn
 from timpora.registry.domain.errors import NotFoundError
 from timpora.registry.models import (
@@ -362,6 +377,7 @@ async def search(
     now: datetime,
     after: UUID | None,
     limit: int,
+    area: Area | None = None,
 ) -> list[ForeignerSnapshot]:
     """Foreigners matching every filter given, ordered by name then id, ``limit`` after the person ``after``.
 
@@ -379,11 +395,9 @@ async def search(
         )
         conditions.append(or_(foreigners.c.passport_number == passport_number, replaced.exists()))
     if region:
-        conditions.append(
-            or_(
-                foreigners.c.jurisdiction == region, foreigners.c.jurisdiction.startswith(region + ".", autoescape=True)
-            )
-        )
+        conditions.append(within(foreigners.c.jurisdiction, (region,)))
+    if area is not None:  # the operator's office's people, and those with no place yet (every office's)
+        conditions.append(or_(foreigners.c.jurisdiction.is_(None), within(foreigners.c.jurisdiction, area.codes)))
     if permit_status:
         conditions.append(permits.c.status == permit_status)
     if presence:
@@ -406,6 +420,11 @@ async def search(
         conditions.append(or_(sort_key > name_after, and_(sort_key == name_after, foreigners.c.id > after)))
     statement = _snapshot_query.where(*conditions).order_by(sort_key, foreigners.c.id).limit(limit)
     return [snapshot_from_row(row) for row in (await session.execute(statement)).all()]
+
+
+def within(column: ColumnElement[str], codes: Iterable[str]) -> ColumnElement[bool]:
+    """``column``'s region code is one of ``codes`` or within one of them (an index on it serves each)."""
+    return or_(*(or_(column == code, column.startswith(code + ".", autoescape=True)) for code in sorted(codes)))
 
 
 def now_column_values(actor: str, moment: datetime) -> dict[str, Any]:

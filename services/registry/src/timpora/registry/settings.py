@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from timpora.common.register import register_file_setting
 from timpora.common.settings import HttpSettings, RelaySettings, ServiceSettings
 
 
@@ -26,11 +29,15 @@ class ExpirySettings(BaseModel):
 
 
 class RegistrySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="TIMPORA_REGISTRY_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TIMPORA_REGISTRY_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "registry"
     http: HttpSettings = HttpSettings(port=8001)
     relay: RelaySettings = RelaySettings()
+    #: The register (``TIMPORA_REGISTER_FILE``): which immigration office controls which area, for its staff.
+    register_file: Path = register_file_setting()
     expiry: ExpirySettings = ExpirySettings()
     #: Source attribute of every event the registry publishes.
     event_source: str = "/timpora/registry"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from timpora.common import regions
 from timpora.common.config_files import ConfigFileError, load_model, refuse_repeats
 from timpora.common.register import destinations
 from timpora.common.register.agreements import Agreement, Agreements
@@ -52,10 +53,7 @@ class RegisterFile(BaseModel):
     @model_validator(mode="after")
     def _unique(self) -> RegisterFile:
         refuse_repeats((member.id for member in self.members), "more than one member with id")
-        controllers = [member for member in self.members if member.controller]
-        # Being the controller means receiving everything, unrecorded as a disclosure: only the immigration office.
-        if len(controllers) > 1 or any(member.kind is not AgencyKind.IMMIGRATION for member in controllers):
-            raise ValueError("only one member, the immigration office (kind immigration), is the controller")
+        _offices_apart([member for member in self.members if member.controller])
         for member in self.members:
             webhook = member.channels.webhook
             if webhook is not None and webhook.secret is not None:
@@ -74,6 +72,31 @@ class RegisterFile(BaseModel):
         return self
 
 
+def _offices_apart(controllers: list[Agency]) -> None:
+    """Being a controller means receiving what it holds, unrecorded as a disclosure: only immigration offices are,
+    each of its own area, and no place is two offices' (which one's staff may change a person there would be
+    ambiguous, and one office would process another's data)."""
+    for member in controllers:
+        if member.kind is not AgencyKind.IMMIGRATION:
+            raise ValueError(f"members.{member.id}: only an immigration office (kind immigration) is a controller")
+    for index, member in enumerate(controllers):
+        for other in controllers[index + 1 :]:
+            # Where two areas overlap, the narrower code of each overlapping pair is the place both would control.
+            shared = sorted(
+                {
+                    mine if regions.is_within(mine, theirs) else theirs
+                    for mine in member.jurisdiction
+                    for theirs in other.jurisdiction
+                    if regions.is_within(mine, theirs) or regions.is_within(theirs, mine)
+                }
+            )
+            if shared:
+                raise ValueError(
+                    f"members {member.id} and {other.id} both control {', '.join(shared)}: each place has one "
+                    "controlling immigration office"
+                )
+
+
 @dataclass(frozen=True, slots=True)
 class Register:
     """The members as one file declared them, and a digest of that file (which register is in force)."""
@@ -90,6 +113,16 @@ class Register:
     def agreements(self) -> dict[str, Agreement]:
         """Every member's agreement, in force or not, by agency id."""
         return {member.id: member.agreement for member in self.members.values() if member.agreement is not None}
+
+    def office(self, agency_id: str) -> Agency | None:
+        """The immigration office (a controller) of that id, if the register has it."""
+        member = self.members.get(agency_id)
+        return member if member is not None and member.controller else None
+
+    @property
+    def offices(self) -> list[Agency]:
+        """The immigration offices, each the controller of its own area."""
+        return [member for member in self.members.values() if member.controller]
 
     def in_force(self, moment: datetime) -> dict[str, Agreement]:
         """The agreements in force at ``moment`` (each by its own region's calendar), by agency id."""

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         agreement = member.agreement
         terms: str
         if member.controller:
-            terms = "the controller: receives everything, as processing"
+            terms = "the controller of its area: receives what it holds there, as processing"
         elif agreement is None:
             terms = "no agreement: receives nothing"
         else:

@@ -191,7 +191,8 @@ class Agency(BaseModel):
     digest_at: time | None = None
     #: False: this agency takes every alert at once, even those its rules would gather into a digest.
     digests: bool = True
-    #: The immigration office, the data's controller: it receives everything it holds, as processing.
+    #: An immigration office, the data's controller for its jurisdiction (its area): it receives what it holds
+    #: about the people there, as processing. A register may have several, of areas apart.
     controller: bool = False
     #: Its data-sharing agreement (none: it receives nothing about any person, on any channel).
     agreement: Agreement | None = None
@@ -268,9 +269,9 @@ class Agency(BaseModel):
 
     def receives(self, event_type: str, permit: Permit | None, place: str, *, guest: bool, moment: datetime) -> bool:
         """Whether news of ``event_type`` about a person at ``place`` may reach it at ``moment``: always for the
-        controller, else only as its agreement in force admits."""
+        controller of that place, else only as its agreement in force admits."""
         if self.controller:
-            return True
+            return self.covers(place)
         agreement = self.agreement_at(moment)
         return agreement is not None and agreement.admits(event_type, permit, place, guest=guest)
 

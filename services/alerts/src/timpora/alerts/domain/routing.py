@@ -157,9 +157,10 @@ def route(subject: Subject, rules: Sequence[Rule], directory: Directory, moment:
             guest = index >= len(subject.places)
             where = place if index == 0 else f"{place} ({'where they are staying' if guest else subject.also})"
             for target in rule.to:
-                # A guest's news goes only to agencies a rule names (immigration, the police, the regency), not to
-                # the nearest village or district head of the hotel.
-                if guest and target.agency is None:
+                # A guest's news goes only to agencies a rule names (the police, the regency) and to the immigration
+                # office of the hotel's area (immigration supervises every foreigner where they are), not to the
+                # nearest village or district head of the hotel.
+                if guest and target.agency is None and set(target.nearest or ()) != {AgencyKind.IMMIGRATION}:
                     continue
                 for agency, reason in _resolve(
                     target=target,

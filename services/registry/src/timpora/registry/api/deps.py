@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, select, update
@@ -17,12 +17,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common import register
 from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.common.http.auth import BearerGate
 from timpora.common.http.deps import Runtime
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import narrow
 from timpora.registry.api.errors import error_response
+from timpora.registry.domain.areas import Area
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.domain.errors import ConflictError, InvalidChangeError, RegistryError
 from timpora.registry.models import idempotency_keys
@@ -46,6 +48,25 @@ get_operator = _operators.dependency()
 
 
 CurrentOperator = Annotated[Operator, Depends(get_operator)]
+
+
+# async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
+async def get_area(runtime: Runtime, operator: CurrentOperator) -> Area | None:
+    """The area the operator acts in: their office's, as the register in force says (None: every office's).
+    An office the register no longer has as a controller gives its staff nothing at all."""
+    if operator.office is None:
+        return None
+    settings = narrow(runtime.settings, RegistrySettings)
+    office = register.current(settings.register_file).office(operator.office)
+    if office is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "your immigration office is not a controller in the register in force"
+        )
+    return Area.of(office)
+
+
+#: The area of the operator making the request (authenticated first).
+OperatorArea = Annotated[Area | None, Depends(get_area)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -95,6 +116,7 @@ SnapshotChange = Callable[[AsyncSession, ChangeContext], Awaitable[ForeignerSnap
 class WriteExecutor:
     runtime: ServiceRuntime
     operator: Operator
+    area: Area | None
     request: Request
     idempotency_key: str | None
     if_match: str | None
@@ -109,6 +131,7 @@ class WriteExecutor:
                 topic=settings.kafka.catalog.registry_events.name,
                 expected_version=parse_if_match(self.if_match),
                 overstay=settings.overstay,
+                area=self.area,
             )
             fingerprint = await self._fingerprint()
             return await self._run(change, context, fingerprint)
@@ -192,14 +215,15 @@ class WriteExecutor:
 
 
 # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
-async def get_writer(
+async def get_writer(  # noqa: PLR0917 - FastAPI fills each by its own dependency
     runtime: Runtime,
     operator: CurrentOperator,
+    area: OperatorArea,
     request: Request,
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> WriteExecutor:
-    return WriteExecutor(runtime, operator, request, idempotency_key, if_match)
+    return WriteExecutor(runtime, operator, area, request, idempotency_key, if_match)
 
 
 Writer = Annotated[WriteExecutor, Depends(get_writer)]

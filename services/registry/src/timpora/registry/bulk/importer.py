@@ -39,6 +39,7 @@ from timpora.common.events.payloads import (
     Visa,
 )
 from timpora.registry.bulk.records import ImportRecord, Line
+from timpora.registry.domain.areas import Area
 
 SCHEMA = "registry"
 
@@ -71,6 +72,8 @@ class Importer:
     actor: str = "bulk-import"
     source: str = "/timpora/registry"
     batch_size: int = 5000
+    #: The area of the office importing (None: every office's): a record of someone living elsewhere is refused.
+    area: Area | None = None
     _sponsors: dict[tuple[str, str], UUID] = field(default_factory=dict)
     _passports_in_file: dict[tuple[str, str], int] = field(default_factory=dict)
     _permits_in_file: dict[str, int] = field(default_factory=dict)
@@ -82,7 +85,11 @@ class Importer:
             async with _Writer(self.engine, summary) as writer:
                 for line in lines:
                     summary.lines += 1
-                    reason = line.reason if line.record is None else self._duplicate_in_file(line.number, line.record)
+                    reason = (
+                        line.reason
+                        if line.record is None
+                        else self._elsewhere(line.record) or self._duplicate_in_file(line.number, line.record)
+                    )
                     if reason is not None:
                         rejects(line.number, reason)
                         summary.rejected += 1
@@ -98,6 +105,11 @@ class Importer:
         if progress:
             progress(summary)
         return summary
+
+    def _elsewhere(self, record: ImportRecord) -> str | None:
+        if self.area is None or record.residence is None or self.area.holds(record.residence.village_code):
+            return None
+        return "residence_village_code is in another immigration office's area: that office imports it"
 
     def _duplicate_in_file(self, number: int, record: ImportRecord) -> str | None:
         passport = (record.arrival.nationality, record.arrival.passport.number)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timpora.common.events.payloads import ForeignerSnapshot, PresenceStatus
 from timpora.registry import repository as repo
 from timpora.registry.domain import changes
+from timpora.registry.domain.areas import Area
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.domain.commands import AccommodationIn, LinkIn, StayIn, StayReportIn
 from timpora.registry.domain.errors import ConflictError, InvalidChangeError, NotFoundError
@@ -35,8 +36,14 @@ class GuestReported:
     report_id: UUID | None
 
 
+#: An accommodation of another immigration office's area: that office registers it and takes its reports.
+_ELSEWHERE = "the accommodation is in another immigration office's area: that office takes it"
+
+
 async def register(session: AsyncSession, context: ChangeContext, command: AccommodationIn) -> Row[Any]:
     """A new provider; the same name in the same village is the same provider (409)."""
+    if not context.holds(command.village_code):
+        raise InvalidChangeError(_ELSEWHERE, field=("body", "village_code"))
     statement = (
         pg_insert(accommodations)
         .values(
@@ -60,16 +67,16 @@ async def register(session: AsyncSession, context: ChangeContext, command: Accom
 async def listed(session: AsyncSession, region: str | None) -> list[Row[Any]]:
     statement = select(accommodations).order_by(accommodations.c.village_code, accommodations.c.name_key)
     if region is not None:
-        statement = statement.where(
-            (accommodations.c.village_code == region)
-            | accommodations.c.village_code.startswith(region + ".", autoescape=True)
-        )
+        statement = statement.where(repo.within(accommodations.c.village_code, (region,)))
     return list((await session.execute(statement)).all())
 
 
 async def report_guest(session: AsyncSession, context: ChangeContext, command: StayReportIn) -> GuestReported:
-    if await repo.get_accommodation(session, command.accommodation_id) is None:
+    place = await repo.get_accommodation(session, command.accommodation_id)
+    if place is None:
         raise InvalidChangeError("no accommodation with this id is registered", field=("body", "accommodation_id"))
+    if not context.holds(place.village_code):  # its guests are reported to the office of its area
+        raise InvalidChangeError(_ELSEWHERE, field=("body", "accommodation_id"))
     guest = command.guest
     holder = await repo.find_by_passport(session, guest.nationality, guest.passport_number)
     if holder is None and (old := await repo.find_previous_passport(session, guest.nationality, guest.passport_number)):
@@ -108,13 +115,16 @@ def _stay(command: StayReportIn) -> StayIn:
     )
 
 
-async def unmatched(session: AsyncSession) -> list[Row[Any]]:
+async def unmatched(session: AsyncSession, area: Area | None) -> list[Row[Any]]:
+    """The reports not linked yet, of accommodations in ``area`` (None: every office's)."""
     statement = (
         select(unmatched_stays, accommodations.c.name.label("accommodation_name"), accommodations.c.village_code)
         .join(accommodations, accommodations.c.id == unmatched_stays.c.accommodation_id)
         .where(unmatched_stays.c.foreigner_id.is_(None))
         .order_by(unmatched_stays.c.reported_at, unmatched_stays.c.id)
     )
+    if area is not None:
+        statement = statement.where(repo.within(accommodations.c.village_code, area.codes))
     return list((await session.execute(statement)).all())
 
 
@@ -123,9 +133,14 @@ async def link(
 ) -> tuple[ForeignerSnapshot, UUID]:
     """Immigration's decision that an unmatched report was about this person: it becomes their stay."""
     report = (
-        await session.execute(select(unmatched_stays).where(unmatched_stays.c.id == report_id).with_for_update())
+        await session.execute(
+            select(unmatched_stays, accommodations.c.village_code)
+            .join(accommodations, accommodations.c.id == unmatched_stays.c.accommodation_id)
+            .where(unmatched_stays.c.id == report_id)
+            .with_for_update(of=unmatched_stays)
+        )
     ).first()
-    if report is None:
+    if report is None or not context.holds(report.village_code):  # another office's report: as if missing
         raise NotFoundError("no such stay report", field=("path", "report_id"))
     if report.foreigner_id is not None:
         raise ConflictError("the report is linked already", field=("path", "report_id"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from sqlalchemy import Row
@@ -51,6 +51,7 @@ from timpora.common.events.payloads import (
 from timpora.common.settings import OverstaySettings
 from timpora.common.standing import ENDS_ON_EXIT, OPEN, OVERSTAYABLE, local_today, overstay
 from timpora.registry import repository as repo
+from timpora.registry.domain.areas import Area
 from timpora.registry.domain.commands import (
     ArrivalIn,
     BanIn,
@@ -71,7 +72,7 @@ from timpora.registry.domain.commands import (
     RevocationIn,
     StayIn,
 )
-from timpora.registry.domain.errors import ConflictError, InvalidChangeError, StaleVersionError
+from timpora.registry.domain.errors import ConflictError, InvalidChangeError, NotFoundError, StaleVersionError
 from timpora.registry.models import enforcement_actions, movements, permits, previous_passports, residences, stays
 
 #: A permit a change can still act on (extend, revoke, settle): open, or overstayed by someone present.
@@ -90,6 +91,12 @@ class ChangeContext:
     expected_version: int | None = None
     #: How overstays are counted and settled (the fee, its limit and legal basis).
     overstay: OverstaySettings = field(default_factory=OverstaySettings)
+    #: The area of the operator's immigration office (None: every office's); see :mod:`.areas`.
+    area: Area | None = None
+
+    def holds(self, place: str | None) -> bool:
+        """Whether a person at ``place`` is within the operator's area."""
+        return self.area is None or self.area.holds(place)
 
 
 def jurisdiction_of(residence_village: str | None, stay_village: str | None, *, stay_open: bool) -> str | None:
@@ -133,11 +140,19 @@ async def _record(
 
 
 async def _locked(
-    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, *, unless_gone: str | None = None
+    session: AsyncSession,
+    context: ChangeContext,
+    foreigner_id: UUID,
+    *,
+    unless_gone: str | None = None,
+    moving_to: Callable[[Row[Any]], str | None] | None = None,
 ) -> Row[Any]:
     """The person's row, locked, at the version the caller saw; with ``unless_gone``, refused (saying so) for
-    someone who has left."""
+    someone who has left. Someone outside the operator's area is not found, exactly as if missing — unless the
+    change brings them into it (``moving_to``: where it puts them) — before anything else about them is said."""
     row = await repo.lock_foreigner(session, foreigner_id)
+    if not (context.holds(row.jurisdiction) or (moving_to is not None and context.holds(moving_to(row)))):
+        raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
     _check_version(row, context)
     if unless_gone is not None:
         _require_present(row, unless_gone)
@@ -165,7 +180,20 @@ def _not_before_arrival(row: Row[Any], day: date, field: tuple[str, ...]) -> Non
         raise InvalidChangeError(f"{field[-1]} is before the arrival on {row.arrival_on}", field=field)
 
 
-async def _bump(session: AsyncSession, row: Row[Any], context: ChangeContext, **values: object) -> int:
+async def _bump(
+    session: AsyncSession, row: Row[Any], context: ChangeContext, staying_at: str | None = None, /, **values: object
+) -> int:
+    # Every change of a person passes here: the last word on the operator's area, whatever checked it before. The
+    # person's place before the change or after it must be in the area (moving in, or away, is the office's), or
+    # the stay it records (a hotel in the area reports its guest, wherever they live). Someone left with no place
+    # (None) by a change does not make it the office's.
+    after = cast("str | None", values.get("jurisdiction", row.jurisdiction))
+    if not (
+        context.holds(row.jurisdiction)
+        or (after is not None and context.holds(after))
+        or (staying_at is not None and context.holds(staying_at))
+    ):
+        raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
     version = int(row.version) + 1
     await repo.update_foreigner(
         session, row.id, {"version": version, **repo.now_column_values(context.actor, context.clock.now()), **values}
@@ -215,6 +243,13 @@ async def record_arrival(
             },
         )
     else:
+        if not context.holds(existing.jurisdiction):
+            # Another office's person (matched by passport): that office records their return. Said plainly to
+            # immigration staff, so that no second record of the same person is made.
+            raise ConflictError(
+                "this passport is a person's of another immigration office's area: that office records the arrival",
+                field=("body", "passport", "number"),
+            )
         _check_version(existing, context)
         _check_return(existing, command)
         foreigner_id = existing.id
@@ -857,7 +892,13 @@ async def revoke_permit(
 async def report_residence(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: ResidenceIn
 ) -> ForeignerSnapshot:
-    row = await _locked(session, context, foreigner_id, unless_gone="no residence report for a person who has left")
+    row = await _locked(
+        session,
+        context,
+        foreigner_id,
+        unless_gone="no residence report for a person who has left",
+        moving_to=lambda _: command.village_code,
+    )
     _not_before_arrival(row, command.since, ("body", "since"))
     await repo.insert_row(
         session,
@@ -889,9 +930,16 @@ async def report_residence(
 async def report_stay(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: StayIn
 ) -> tuple[ForeignerSnapshot, UUID]:
-    row = await _locked(session, context, foreigner_id, unless_gone="no stay report for a person who has left")
-    _not_before_arrival(row, command.check_in, ("body", "check_in"))
     stay = await _stay_of(session, command)
+    # A stay in the area is the office's to record (a hotel there reports its guest), wherever they live.
+    row = await _locked(
+        session,
+        context,
+        foreigner_id,
+        unless_gone="no stay report for a person who has left",
+        moving_to=lambda _: stay.village_code,
+    )
+    _not_before_arrival(row, command.check_in, ("body", "check_in"))
     stay_id = uuid4()
     await repo.insert_row(
         session,
@@ -902,9 +950,9 @@ async def report_stay(
         # An open stay is where the person is now; a report of a past stay only becomes the current
         # stay when there is no other, so it cannot move someone out of the hotel they are in.
         jurisdiction = jurisdiction_of(row.residence_village_code, stay.village_code, stay_open=stay.open)
-        version = await _bump(session, row, context, stay_id=stay_id, jurisdiction=jurisdiction)
+        version = await _bump(session, row, context, stay.village_code, stay_id=stay_id, jurisdiction=jurisdiction)
     else:
-        version = await _bump(session, row, context)
+        version = await _bump(session, row, context, stay.village_code)
     snapshot = await _record(
         session, context, foreigner_id, version, lambda s, j: StayReported(foreigner=s, jurisdiction=j, stay=stay)
     )

@@ -15,7 +15,7 @@ from timpora.common import regions
 from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.common.http.deps import Runtime
 from timpora.common.types import RegionCode
-from timpora.registry.api.deps import CurrentOperator, Outcome, Writer
+from timpora.registry.api.deps import CurrentOperator, OperatorArea, Outcome, Writer
 from timpora.registry.api.routes.foreigners import WRITE_RESPONSES
 from timpora.registry.domain import accommodations
 from timpora.registry.domain.changes import ChangeContext
@@ -115,9 +115,9 @@ async def report_guest(command: StayReportIn, write: Writer) -> Response:
 
 
 @router.get("/stay-reports", summary="Stay reports of guests not yet linked to a person, oldest first")
-async def unmatched(runtime: Runtime, _: CurrentOperator) -> list[UnmatchedReport]:
+async def unmatched(runtime: Runtime, area: OperatorArea) -> list[UnmatchedReport]:
     async with runtime.sessions() as session:
-        rows = await accommodations.unmatched(session)
+        rows = await accommodations.unmatched(session, area)
     return [
         UnmatchedReport(
             report_id=row.id, **{k: v for k, v in row._mapping.items() if k in UnmatchedReport.model_fields}

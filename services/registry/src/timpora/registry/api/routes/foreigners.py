@@ -17,7 +17,7 @@ from timpora.common.http.errors import FieldErrors, described
 from timpora.common.standing import local_today, overstay, standing
 from timpora.common.types import Nationality, RegionCode
 from timpora.registry import repository as repo
-from timpora.registry.api.deps import CurrentOperator, Outcome, Writer, etag
+from timpora.registry.api.deps import OperatorArea, Outcome, Writer, etag
 from timpora.registry.api.models import ForeignerPage, ForeignerRecord, HistoryEntry, Standing, StayRecorded
 from timpora.registry.domain import changes
 from timpora.registry.domain.changes import ChangeContext
@@ -30,7 +30,7 @@ from timpora.registry.domain.commands import (
     ResidenceIn,
     StayIn,
 )
-from timpora.registry.domain.errors import InvalidChangeError
+from timpora.registry.domain.errors import InvalidChangeError, NotFoundError
 
 router = APIRouter(prefix="/v1", tags=["foreigners"])
 
@@ -68,10 +68,13 @@ async def record_arrival(command: ArrivalIn, write: Writer) -> Response:
     responses={404: described("No such foreigner", FieldErrors)},
 )
 async def get_foreigner(
-    foreigner_id: UUID, runtime: Runtime, _: CurrentOperator, response: Response
+    foreigner_id: UUID, runtime: Runtime, area: OperatorArea, response: Response
 ) -> ForeignerRecord:
     async with runtime.sessions() as session:
         snapshot = await repo.load_snapshot(session, foreigner_id)
+        if area is not None and not area.holds(changes.jurisdiction_of_snapshot(snapshot)):
+            # Another office's person: not found, exactly as a missing one.
+            raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
         entries = await repo.load_history(session, foreigner_id)
     response.headers["ETag"] = etag(snapshot.version)
     return ForeignerRecord(
@@ -131,7 +134,7 @@ class ForeignerFilters(BaseModel):
 
 @router.get("/foreigners", summary="Search foreigners (keyset pagination by name)")
 async def search_foreigners(
-    runtime: Runtime, _: CurrentOperator, filters: Annotated[ForeignerFilters, Query()]
+    runtime: Runtime, area: OperatorArea, filters: Annotated[ForeignerFilters, Query()]
 ) -> ForeignerPage:
     async with runtime.sessions() as session:
         items = await repo.search(
@@ -146,6 +149,7 @@ async def search_foreigners(
             now=runtime.clock.now(),
             after=_decode_cursor(filters.cursor) if filters.cursor else None,
             limit=filters.limit,
+            area=area,
         )
     next_cursor = _encode_cursor(items[-1]) if len(items) == filters.limit else None
     return ForeignerPage(items=items, next_cursor=next_cursor)

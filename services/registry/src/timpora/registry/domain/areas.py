@@ -1,0 +1,32 @@
+"""Where an operator may act: the area of their immigration office, as the register says.
+
+Several immigration offices share one deployment, each the controller of its own regencies. Staff of an office
+change and read only the people of its area: a change is made only if the person's place before it or after it is
+in the area (a person moving in from another office's area is recorded by the office they move to; one moving away
+by the office they leave). Someone with no place yet (arrived, no residence or stay reported) is every office's: the
+office that records where they live takes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from timpora.common import regions
+from timpora.common.register.members import Agency
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """An immigration office's area: the region codes it controls."""
+
+    office: str
+    codes: frozenset[str]
+
+    def holds(self, place: str | None) -> bool:
+        """Whether a person at ``place`` (None: no place yet) is the office's."""
+        return place is None or regions.is_within_any(place, self.codes)
+
+    @classmethod
+    def of(cls, office: Agency) -> Area:
+        """The area the register gives an immigration office: its jurisdiction."""
+        return cls(office.id, regions.as_set(tuple(office.jurisdiction)))
