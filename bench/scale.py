@@ -15,18 +15,24 @@ from __future__ import annotations
 
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
+import yaml
 
 from bench.common import Result
 from tests.support import national
+from tests.support.clock import ManualClock
+from timpora.alerts.agencies import DirectoryCache
+from timpora.alerts.alerting import Alerting
 from timpora.alerts.domain.routing import Directory, Subject, route
-from timpora.alerts.domain.rules import Rule, Target
+from timpora.alerts.domain.rules import Rule, RuleBook, Target
 from timpora.common import regions
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
@@ -57,6 +63,13 @@ RULES = (
         channels=[Channel.KAFKA],
     ),
 )
+
+
+#: Arrivals whose alerts are written, at the largest register, to measure the alert tables (each event goes through
+#: the alerts service's own write path; its rate is the alerts benchmark's business, not this one's).
+ALERTED = 20_000
+#: The alert service's tables an event writes to, measured on disk.
+ALERT_TABLES = ("routed_events", "alerts", "deliveries")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +174,45 @@ def _route(members: Sequence[Agency], events: Iterable[CloudEvent[Contract]]) ->
     return len(subjects) / seconds, statistics.mean(len(decisions) for decisions in decided)
 
 
+async def _alert(
+    admin_url: str, members: Sequence[Agency], events: Sequence[CloudEvent[Contract]], directory: Path
+) -> tuple[int, dict[str, float]]:
+    """Writes the alerts of ``events`` as the alerts service does (its directory synced from a register file of
+    ``members``, the same rules as routing, 500 events a transaction); returns the alerts opened and the alert
+    tables' sizes on disk."""
+    urls = await fresh_database(admin_url, "timpora_bench_scale_alerts", role_prefix="timpora_bench_scale_alerts")
+    engine = make_engine(DatabaseSettings(url=urls["alerts"], pool_size=2), application_name="bench", schema="alerts")
+    register_file, rules_file = directory / "register.yaml", directory / "rules.yaml"
+    register_file.write_text(
+        yaml.safe_dump({"members": [member.model_dump(mode="json", exclude_defaults=True) for member in members]}),
+        encoding="utf-8",
+    )
+    rules_file.write_text(
+        yaml.safe_dump({"rules": [rule.model_dump(mode="json", exclude_defaults=True) for rule in RULES]}),
+        encoding="utf-8",
+    )
+    try:
+        await upgrade(engine, "timpora.alerts", schema="alerts")
+        sessions = make_session_factory(engine)
+        clock = ManualClock(NOW)
+        alerting = Alerting(RuleBook(rules_file), clock, DirectoryCache(register_file, sessions, clock))
+        for start in range(0, len(events), BATCH):
+            async with sessions() as session, session.begin():
+                for event in events[start : start + BATCH]:
+                    await alerting.handle(event, session)
+                await alerting.flush(session)
+        async with engine.connect() as connection:
+            driver = await driver_connection(connection)
+            opened = await driver.fetchval("SELECT count(*) FROM alerts")
+            sizes = {
+                table: await driver.fetchval("SELECT pg_total_relation_size($1::regclass)", table) / 1e6
+                for table in ALERT_TABLES
+            }
+    finally:
+        await engine.dispose()
+    return opened, sizes
+
+
 async def run_all(admin_url: str, catalog: TopicCatalog, *, people: int, sizes: Sequence[int]) -> list[Result]:
     seed = 15
     villages = national.home_villages(people, seed)
@@ -171,7 +223,41 @@ async def run_all(admin_url: str, catalog: TopicCatalog, *, people: int, sizes: 
         projected, covering, rows, expected, megabytes = await _project(admin_url, members, villages, seed, catalog)
         rate, decisions = _route(members, routed)
         measured.append(Size(agencies, projected, rate, covering, decisions, rows, expected, megabytes))
-    return _results(measured, people)
+    alerted = routed[: min(ALERTED, len(routed))]
+    written = []
+    for agencies in (sizes[0], sizes[-1]):
+        with tempfile.TemporaryDirectory() as directory:
+            members = national.register(agencies, villages)
+            written.append(await _alert(admin_url, members, alerted, Path(directory)))
+    return [*_results(measured, people), _alert_result(len(alerted), written[0], written[-1], people, sizes)]
+
+
+def _alert_result(
+    events: int,
+    base: tuple[int, dict[str, float]],
+    largest: tuple[int, dict[str, float]],
+    people: int,
+    sizes: Sequence[int],
+) -> Result:
+    def per_alert(written: tuple[int, dict[str, float]]) -> float:
+        return sum(written[1].values()) * 1e6 / written[0]
+
+    opened, tables = largest
+    total = sum(tables.values())
+    listed = ", ".join(f"{table} {megabytes:,.1f} MB" for table, megabytes in tables.items())
+    return Result(
+        name=f"alert tables on disk per alert, register of {sizes[-1]:,} agencies ({events:,} arrivals routed and "
+        f"written, {opened / events:.1f} alerts each)",
+        unit="bytes/alert",
+        ours=per_alert(largest),
+        raw=per_alert(base),
+        baseline=f"the same arrivals' alerts with {sizes[0]:,} national agencies ({base[0] / events:.1f} each)",
+        note=f"{listed} ({total:,.1f} MB; {total / events * people:,.0f} MB at this rate for {people:,} "
+        "arrivals); written by the alerts service's own path (Alerting.handle, the directory synced from the "
+        "register); target: an alert costs what it costs whatever the register's size (ratio <= 1.2)",
+        target=1.2,
+        lower_is_better=True,
+    )
 
 
 def _results(measured: list[Size], people: int) -> list[Result]:

@@ -56,6 +56,7 @@ EXPECTED = [
     "live projection, register of 1,000 agencies ",
     "alerts routing, register of 1,000 agencies ",
     "projection rows, register of 1,000 agencies ",
+    "alert tables on disk per alert, register of 1,000 agencies ",
 ]
 
 
