@@ -600,33 +600,52 @@ def test_a_guests_overstay_escalates_only_to_an_agency_whose_agreement_takes_gue
     assert as_guest is None or as_guest.id != "polda-jatim"
 
 
-def test_with_several_immigration_offices_each_hears_only_of_its_own_area() -> None:
-    surabaya = Agency(
+def _surabaya_office(**channels: object) -> Agency:
+    return Agency(
         id="kanim-surabaya",
         name="Kantor Imigrasi Surabaya",
         kind=AgencyKind.IMMIGRATION,
         jurisdiction=["35.78"],
         controller=True,
-        channels=Channels(emails=["inteldakim@kanim-surabaya.example"]),
+        channels=Channels.model_validate(channels or {"emails": ["inteldakim@kanim-surabaya.example"]}),
     )
-    # A rule naming Pamekasan's office (as the shipped overstay rule does) still never tells it of Surabaya's people,
-    # and "the nearest immigration office" is the one whose area it is.
-    book = (
-        *DEFAULT_RULES,
-        Rule.model_validate(
-            {
-                "id": "nearest-office",
-                "event_types": ["permit.expired"],
-                "to": [{"nearest": ["immigration"]}],
-                "severity": "critical",
-            }
-        ),
-    )
+
+
+def test_with_several_immigration_offices_each_hears_only_of_its_own_area() -> None:
+    surabaya = _surabaya_office()
     directory = Directory({**AGENCIES, surabaya.id: surabaya})
 
-    def offices(village: str) -> set[str]:
-        decisions = route(_subject(Person(village=village).expired().data, "permit.expired"), book, directory, NOW)
+    def offices(person: Person, name: str = "permit.expired") -> set[str]:
+        event = person.expired().data if name == "permit.expired" else person.arrived().data
+        decisions = route(_subject(event, name), DEFAULT_RULES, directory, NOW)
         return {decision.agency_id for decision in decisions if decision.agency_id.startswith("kanim-")}
 
-    assert offices(LAJING) == {"kanim-pamekasan"}
-    assert offices(SURABAYA) == {"kanim-surabaya"}
+    assert offices(Person(village=LAJING)) == {"kanim-pamekasan"}
+    assert offices(Person(village=SURABAYA)) == {"kanim-surabaya"}
+    # A move between two offices' areas reaches both (in their digest): the office left hears that its person
+    # is another's from then on.
+    person = Person(village=LAJING)
+    person.arrived()
+    moved = route(
+        _subject(person.moved_to(SURABAYA).data, "foreigner.residence-reported"), DEFAULT_RULES, directory, NOW
+    )
+    told = {decision.agency_id: decision for decision in moved if decision.agency_id.startswith("kanim-")}
+    assert set(told) == {"kanim-pamekasan", "kanim-surabaya"}
+    assert all(decision.digest for decision in told.values())
+
+
+def test_the_office_of_the_area_is_told_with_its_webhook_down_and_an_immigration_member_nearer() -> None:
+    office = AGENCIES["kanim-pamekasan"].model_copy(
+        update={"channels": Channels(webhook=Webhook(url="http://x/h", secret_env="HOOK"))}  # noqa: S106
+    )
+    # An immigration-kind member that is not the controller (a checkpoint's post, say) sits nearer, at the district.
+    post = AGENCIES["kecamatan-arosbaya"].model_copy(update={"id": "tpi-arosbaya", "kind": AgencyKind.IMMIGRATION})
+    directory = Directory({**AGENCIES, office.id: office, post.id: post}, frozenset({office.id}))
+
+    decisions = route(_subject(Person(village=LAJING).expired().data, "permit.expired"), DEFAULT_RULES, directory, NOW)
+
+    chosen = {decision.agency_id: decision for decision in decisions}
+    assert "kanim-pamekasan" in chosen
+    assert "tpi-arosbaya" not in chosen
+    # Held on its disabled webhook until it is enabled again, not dropped.
+    assert chosen["kanim-pamekasan"].channels == {Channel.WEBHOOK}

@@ -184,6 +184,17 @@ async def lock_stay(session: AsyncSession, foreigner_id: UUID, stay_id: UUID) ->
     return row
 
 
+async def stay_village(session: AsyncSession, stay_id: UUID) -> str | None:
+    village: str | None = await session.scalar(select(stays.c.village_code).where(stays.c.id == stay_id))
+    return village
+
+
+def known_place_sql() -> ColumnElement[str]:
+    """The person's place for an office's area, in the snapshot query (see ``areas``): where they belong, else
+    where they lived, else the village of their last stay."""
+    return func.coalesce(foreigners.c.jurisdiction, foreigners.c.residence_village_code, stays.c.village_code)
+
+
 async def get_accommodation(session: AsyncSession, accommodation_id: UUID) -> Row[Any] | None:
     return (await session.execute(select(accommodations).where(accommodations.c.id == accommodation_id))).first()
 
@@ -396,8 +407,9 @@ async def search(
         conditions.append(or_(foreigners.c.passport_number == passport_number, replaced.exists()))
     if region:
         conditions.append(within(foreigners.c.jurisdiction, (region,)))
-    if area is not None:  # the operator's office's people, and those with no place yet (every office's)
-        conditions.append(or_(foreigners.c.jurisdiction.is_(None), within(foreigners.c.jurisdiction, area.codes)))
+    if area is not None:  # the operator's office's people, and those who never had a place (every office's)
+        place = known_place_sql()
+        conditions.append(or_(place.is_(None), within(place, area.codes)))
     if permit_status:
         conditions.append(permits.c.status == permit_status)
     if presence:

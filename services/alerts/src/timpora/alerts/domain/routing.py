@@ -205,6 +205,15 @@ def _resolve(
             return []
         return [(agency, f"{agency.id} covers {_covering_prefix(agency, place)}")]
     kinds = set(target.nearest or ())
+    if kinds == {AgencyKind.IMMIGRATION}:
+        # Immigration is the office controlling the place's area: there is one (areas never overlap), and it is told
+        # as a named member is — never passed over for a member of that kind nearer, nor skipped while its channel
+        # is down (its notice is held until the channel is back).
+        offices = sorted(
+            (agency for agency in directory.coverage.covering(place) if agency.controller and admitted(agency)),
+            key=lambda agency: agency.id,
+        )
+        return [(office, f"the immigration office of {_covering_prefix(office, place)}") for office in offices]
     kinds_text = "/".join(sorted(kinds)) or "any"
     # Level by level from the village up: the first level with an agency of those kinds that admits the news and
     # can be reached is the nearest (the levels above are never looked at).

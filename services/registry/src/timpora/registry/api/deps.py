@@ -50,14 +50,24 @@ get_operator = _operators.dependency()
 CurrentOperator = Annotated[Operator, Depends(get_operator)]
 
 
+NO_OFFICE = (
+    "the register has several immigration offices and you belong to none: an operator adds you again with "
+    "--office (timpora-registry operators add NAME --office ID)"
+)
+
+
 # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
 async def get_area(runtime: Runtime, operator: CurrentOperator) -> Area | None:
     """The area the operator acts in: their office's, as the register in force says (None: every office's).
     An office the register no longer has as a controller gives its staff nothing at all."""
-    if operator.office is None:
-        return None
     settings = narrow(runtime.settings, RegistrySettings)
-    office = register.current(settings.register_file).office(operator.office)
+    book = register.current(settings.register_file)
+    if operator.office is None:
+        # Every office's area is an operator's only where there is one office (or theirs would be everyone's).
+        if len(book.offices) > 1:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, NO_OFFICE)
+        return None
+    office = book.office(operator.office)
     if office is None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "your immigration office is not a controller in the register in force"

@@ -23,7 +23,7 @@ from timpora.registry.domain import changes
 from timpora.registry.domain.areas import Area
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.domain.commands import AccommodationIn, LinkIn, StayIn, StayReportIn
-from timpora.registry.domain.errors import ConflictError, InvalidChangeError, NotFoundError
+from timpora.registry.domain.errors import ConflictError, InvalidChangeError, NotFoundError, RegistryError
 from timpora.registry.models import accommodations, unmatched_stays
 
 
@@ -36,6 +36,11 @@ class GuestReported:
     report_id: UUID | None
 
 
+#: Why a guest report about a person of another office's area is refused: nothing from their record.
+_GUEST_ELSEWHERE = (
+    "the stay does not fit the record of this guest, whom another immigration office's area holds; "
+    "check the dates reported"
+)
 #: An accommodation of another immigration office's area: that office registers it and takes its reports.
 _ELSEWHERE = "the accommodation is in another immigration office's area: that office takes it"
 
@@ -84,7 +89,15 @@ async def report_guest(session: AsyncSession, context: ChangeContext, command: S
     # A guest the registry holds as here is matched; anyone else (unknown, or recorded as gone, which
     # immigration must look into) is kept for immigration to link, not guessed at.
     if holder is not None and holder.presence == PresenceStatus.PRESENT.value:
-        snapshot, stay_id = await changes.report_stay(session, context, holder.id, _stay(command))
+        # A guest of another office's area is the hotel office's to record too (see areas): the answer is ids
+        # only, and a refusal names nothing from the guest's record (their arrival date, their version).
+        elsewhere = not await changes.in_area(session, context, holder)
+        try:
+            snapshot, stay_id = await changes.report_stay(session, context, holder.id, _stay(command), guest=True)
+        except RegistryError as error:
+            if not elsewhere:
+                raise
+            raise type(error)(_GUEST_ELSEWHERE, field=error.field) from None
         return GuestReported(snapshot=snapshot, stay_id=stay_id, report_id=None)
     report_id = uuid4()
     await repo.insert_row(

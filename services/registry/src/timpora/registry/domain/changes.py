@@ -151,12 +151,27 @@ async def _locked(
     someone who has left. Someone outside the operator's area is not found, exactly as if missing — unless the
     change brings them into it (``moving_to``: where it puts them) — before anything else about them is said."""
     row = await repo.lock_foreigner(session, foreigner_id)
-    if not (context.holds(row.jurisdiction) or (moving_to is not None and context.holds(moving_to(row)))):
+    if not (await in_area(session, context, row) or (moving_to is not None and context.holds(moving_to(row)))):
         raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
     _check_version(row, context)
     if unless_gone is not None:
         _require_present(row, unless_gone)
     return row
+
+
+async def in_area(session: AsyncSession, context: ChangeContext, row: Row[Any]) -> bool:
+    """Whether the person of ``row`` is within the operator's area (see :mod:`.areas`): by where they belong, else
+    where they lived, else the village of their last stay; someone who never had a place is every office's."""
+    if context.area is None:
+        return True
+    place = row.jurisdiction or row.residence_village_code
+    if place is None and row.stay_id is not None:
+        place = await repo.stay_village(session, row.stay_id)
+    return context.holds(place)
+
+
+#: What an operator is told of a passport held by a person of another office's area: that much, and no more.
+ANOTHER_AREA = "this passport is a person's of another immigration office's area: that office records the change"
 
 
 def _check_version(row: Row[Any], context: ChangeContext) -> None:
@@ -189,7 +204,7 @@ async def _bump(
     # (None) by a change does not make it the office's.
     after = cast("str | None", values.get("jurisdiction", row.jurisdiction))
     if not (
-        context.holds(row.jurisdiction)
+        await in_area(session, context, row)
         or (after is not None and context.holds(after))
         or (staying_at is not None and context.holds(staying_at))
     ):
@@ -206,7 +221,7 @@ async def record_arrival(
 ) -> tuple[ForeignerSnapshot, bool]:
     """The arrival, and whether it created the foreigner (False: matched by nationality + passport)."""
     sponsor_id = await repo.upsert_sponsor(session, command.sponsor) if command.sponsor else None
-    existing, renewed = await _returning(session, command)
+    existing, renewed = await _returning(session, context, command)
     identity = {
         "full_name": command.full_name,
         "sex": command.sex.value,
@@ -243,13 +258,6 @@ async def record_arrival(
             },
         )
     else:
-        if not context.holds(existing.jurisdiction):
-            # Another office's person (matched by passport): that office records their return. Said plainly to
-            # immigration staff, so that no second record of the same person is made.
-            raise ConflictError(
-                "this passport is a person's of another immigration office's area: that office records the arrival",
-                field=("body", "passport", "number"),
-            )
         _check_version(existing, context)
         _check_return(existing, command)
         foreigner_id = existing.id
@@ -281,10 +289,18 @@ async def record_arrival(
     return snapshot, existing is None
 
 
-async def _returning(session: AsyncSession, command: ArrivalIn) -> tuple[Row[Any] | None, bool]:
-    """The person this arrival is (locked), matched by any of their passports, and whether it renews one."""
+async def _returning(session: AsyncSession, context: ChangeContext, command: ArrivalIn) -> tuple[Row[Any] | None, bool]:
+    """The person this arrival is (locked), matched by any of their passports, and whether it renews one. A
+    person of another office's area is refused as soon as found, before anything about them is compared or said
+    (that office records their return; saying so keeps a second record of the same person from being made)."""
+
+    async def ours(row: Row[Any], field: tuple[str, ...]) -> None:
+        if not await in_area(session, context, row):
+            raise ConflictError(ANOTHER_AREA, field=field)
+
     existing = await repo.find_by_passport(session, command.nationality, command.passport.number)
     if existing is not None:
+        await ours(existing, ("body", "passport", "number"))
         if command.previous_passport_number is not None:
             # Both passports must be this one person's: never attach an arrival to whoever holds the new number.
             earlier = await repo.find_previous_passport(session, command.nationality, command.previous_passport_number)
@@ -296,6 +312,7 @@ async def _returning(session: AsyncSession, command: ArrivalIn) -> tuple[Row[Any
         return existing, False
     replaced = await repo.find_previous_passport(session, command.nationality, command.passport.number)
     if replaced is not None:
+        await ours(await repo.lock_foreigner(session, replaced.foreigner_id), ("body", "passport", "number"))
         # A second person for a passport the registry knows was renewed would split one life in two.
         raise ConflictError(
             f"this passport was replaced by a newer one on {replaced.replaced_on}; "
@@ -309,6 +326,7 @@ async def _returning(session: AsyncSession, command: ArrivalIn) -> tuple[Row[Any
         raise InvalidChangeError(
             "nobody of this nationality holds this passport", field=("body", "previous_passport_number")
         )
+    await ours(existing, ("body", "previous_passport_number"))
     if existing.date_of_birth != command.date_of_birth:
         raise InvalidChangeError(
             "date_of_birth differs from that of the previous passport's holder", field=("body", "date_of_birth")
@@ -928,16 +946,18 @@ async def report_residence(
 
 
 async def report_stay(
-    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: StayIn
+    session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: StayIn, *, guest: bool = False
 ) -> tuple[ForeignerSnapshot, UUID]:
+    """The stay; with ``guest`` (a hotel's report, answered with ids only), one in the operator's area is theirs
+    to record whoever the guest is (see :mod:`.areas`)."""
     stay = await _stay_of(session, command)
-    # A stay in the area is the office's to record (a hotel there reports its guest), wherever they live.
+    here = stay.village_code if guest else None
     row = await _locked(
         session,
         context,
         foreigner_id,
         unless_gone="no stay report for a person who has left",
-        moving_to=lambda _: stay.village_code,
+        moving_to=(lambda _: here) if here is not None else None,
     )
     _not_before_arrival(row, command.check_in, ("body", "check_in"))
     stay_id = uuid4()
@@ -950,9 +970,9 @@ async def report_stay(
         # An open stay is where the person is now; a report of a past stay only becomes the current
         # stay when there is no other, so it cannot move someone out of the hotel they are in.
         jurisdiction = jurisdiction_of(row.residence_village_code, stay.village_code, stay_open=stay.open)
-        version = await _bump(session, row, context, stay.village_code, stay_id=stay_id, jurisdiction=jurisdiction)
+        version = await _bump(session, row, context, here, stay_id=stay_id, jurisdiction=jurisdiction)
     else:
-        version = await _bump(session, row, context, stay.village_code)
+        version = await _bump(session, row, context, here)
     snapshot = await _record(
         session, context, foreigner_id, version, lambda s, j: StayReported(foreigner=s, jurisdiction=j, stay=stay)
     )

@@ -20,6 +20,7 @@ from timpora.registry import repository as repo
 from timpora.registry.api.deps import OperatorArea, Outcome, Writer, etag
 from timpora.registry.api.models import ForeignerPage, ForeignerRecord, HistoryEntry, Standing, StayRecorded
 from timpora.registry.domain import changes
+from timpora.registry.domain.areas import known_place
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.domain.commands import (
     ArrivalIn,
@@ -72,7 +73,7 @@ async def get_foreigner(
 ) -> ForeignerRecord:
     async with runtime.sessions() as session:
         snapshot = await repo.load_snapshot(session, foreigner_id)
-        if area is not None and not area.holds(changes.jurisdiction_of_snapshot(snapshot)):
+        if area is not None and not area.holds(known_place(snapshot)):
             # Another office's person: not found, exactly as a missing one.
             raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
         entries = await repo.load_history(session, foreigner_id)
