@@ -36,7 +36,9 @@ class Wakeup:
         self._event.set()
 
     async def wait(self) -> None:
-        """Returns on the next notification, or after the poll interval."""
-        self._event.clear()
+        """Returns at once if notified since the last wait returned (rows committed while the worker was busy
+        are drained now, not at the next commit or poll), else on the next notification or after the poll
+        interval."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout=self._poll_interval_s)
+        self._event.clear()
