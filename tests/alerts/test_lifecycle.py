@@ -21,7 +21,18 @@ from tests.support import register as register_variants
 from timpora.alerts import lifecycle
 from timpora.alerts.alerting import MOVED_AWAY, alert_id_for
 from timpora.alerts.models import routed_events
-from timpora.common.events.payloads import PresenceStatus
+from timpora.common.events import new_event
+from timpora.common.events.payloads import ForeignerEvent, PresenceStatus
+
+#: A second immigration office, for Kota Surabaya.
+SURABAYA_OFFICE = {
+    "id": "kanim-surabaya",
+    "name": "Kantor Imigrasi Surabaya",
+    "kind": "immigration",
+    "controller": True,
+    "jurisdiction": ["35.78"],
+    "channels": {"emails": ["inteldakim@kanim-surabaya.timpora.example"]},
+}
 
 
 def _retries() -> float:
@@ -493,18 +504,7 @@ async def test_with_a_second_office_an_overstay_after_a_move_into_its_area_is_th
 ) -> None:
     # Surabaya is now a second immigration office's area: the person moved there is its own, and Pamekasan's
     # office, which held the reminders, is not told of them as processing (it is not their controller any more).
-    await service.change_register(
-        lambda document: document["members"].append(
-            {
-                "id": "kanim-surabaya",
-                "name": "Kantor Imigrasi Surabaya",
-                "kind": "immigration",
-                "controller": True,
-                "jurisdiction": ["35.78"],
-                "channels": {"emails": ["inteldakim@kanim-surabaya.timpora.example"]},
-            }
-        )
-    )
+    await service.change_register(lambda document: document["members"].append(dict(SURABAYA_OFFICE)))
     person = Person(village=LAJING)
     await service.send(person.expiring(7))
     assert "kanim-pamekasan" in {row.agency_id for row in await service.alerts_about(person.foreigner_id)}
@@ -515,3 +515,29 @@ async def test_with_a_second_office_an_overstay_after_a_move_into_its_area_is_th
     rows = await service.alerts_about(person.foreigner_id)
     overstays = {row.agency_id for row in rows if row.event_type == "permit.expired"}
     assert overstays == {"kanim-surabaya"}
+
+
+async def test_a_move_does_not_hand_an_alert_again_to_the_office_of_a_hotel_the_person_stayed_at(
+    service: AlertsUnderTest,
+) -> None:
+    await service.change_register(lambda document: document["members"].append(dict(SURABAYA_OFFICE)))
+    person = Person(village=LAJING)
+    stayed = person.stayed(SURABAYA).data
+    expired = person.expired(3).data
+    assert isinstance(stayed, ForeignerEvent)
+    assert isinstance(expired, ForeignerEvent)
+    # The overstay of a Lajing resident found while at a hotel in Surabaya: that hotel's office hears of it too.
+    staying = expired.foreigner.model_copy(update={"stay": stayed.foreigner.stay})
+    guest = new_event(
+        expired.model_copy(update={"foreigner": staying}), source="/timpora/registry", subject=str(person.foreigner_id)
+    )
+    await service.send(guest)
+    assert "kanim-surabaya" in {row.agency_id for row in await service.alerts_about(person.foreigner_id)}
+
+    await service.send(person.moved_to(SAMPANG))
+
+    after = {row.agency_id: row for row in await service.alerts_about(person.foreigner_id)}
+    # The alert follows the person to Sampang, still Pamekasan's; the Surabaya hotel is not where it moves: that
+    # office's alert is closed as moved away, not handed to it again (reopened, re-sent, its escalation restarted).
+    assert after["kanim-pamekasan"].status == "open"
+    assert after["kanim-surabaya"].status == "resolved"

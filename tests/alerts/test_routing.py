@@ -622,16 +622,20 @@ def test_with_several_immigration_offices_each_hears_only_of_its_own_area() -> N
 
     assert offices(Person(village=LAJING)) == {"kanim-pamekasan"}
     assert offices(Person(village=SURABAYA)) == {"kanim-surabaya"}
-    # A move between two offices' areas reaches both (in their digest): the office left hears that its person
-    # is another's from then on.
-    person = Person(village=LAJING)
-    person.arrived()
-    moved = route(
-        _subject(person.moved_to(SURABAYA).data, "foreigner.residence-reported"), DEFAULT_RULES, directory, NOW
+    # Where no office controls the place, the nearest immigration member that admits the news is told.
+    police = AGENCIES["polres-bangkalan"]
+    assert police.agreement is not None
+    post = police.model_copy(
+        update={
+            "id": "tpi-surabaya",
+            "kind": AgencyKind.IMMIGRATION,
+            "jurisdiction": ["35.78"],
+            "agreement": police.agreement.model_copy(update={"agency_id": "tpi-surabaya", "jurisdiction": ["35.78"]}),
+        }
     )
-    told = {decision.agency_id: decision for decision in moved if decision.agency_id.startswith("kanim-")}
-    assert set(told) == {"kanim-pamekasan", "kanim-surabaya"}
-    assert all(decision.digest for decision in told.values())
+    alone = Directory({**AGENCIES, post.id: post})
+    decisions = route(_subject(Person(village=SURABAYA).expired().data, "permit.expired"), DEFAULT_RULES, alone, NOW)
+    assert "tpi-surabaya" in {decision.agency_id for decision in decisions}
 
 
 def test_the_office_of_the_area_is_told_with_its_webhook_down_and_an_immigration_member_nearer() -> None:

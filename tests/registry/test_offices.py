@@ -205,14 +205,13 @@ async def test_a_hotels_office_records_its_guests_from_elsewhere_and_learns_noth
     report = {"accommodation_id": hotel.json()["accommodation_id"], "guest": guest}
 
     recorded = await offices.surabaya.post("/v1/stay-reports", json={**report, "check_in": "2026-11-02"})
-    # A check-in before the guest's arrival is refused without saying when they arrived.
+    # Recorded as reported, not checked against the guest's record: a refusal would tell when they arrived.
     early = await offices.surabaya.post("/v1/stay-reports", json={**report, "check_in": "2026-10-01"})
 
     assert recorded.status_code == 201, recorded.text
     assert set(recorded.json()) <= {"matched", "foreigner_id", "stay_id", "report_id"}  # ids, not the record
-    assert early.status_code == 422
-    assert "2026-11-01" not in early.text
-    assert "another immigration office's area" in early.json()["detail"][0]["msg"]
+    assert recorded.headers["ETag"] == '"1"'  # not the person's version
+    assert early.status_code == 201, early.text
     # The office's own endpoints, which answer with the whole record, are not a way round: the guest lives in
     # Bangkalan, and is Pamekasan's.
     direct = await offices.surabaya.post(
@@ -358,3 +357,49 @@ def test_operators_of_a_register_with_several_offices_are_added_to_one_of_them(
     assert "pemkab-bangkalan is not an immigration office" in unknown.stderr
     assert added.returncode == 0, added.stderr
     assert added.stdout.strip().startswith("tmp_")
+
+
+async def test_a_hotel_stay_elsewhere_does_not_make_a_visitor_another_offices(offices: Offices) -> None:
+    # A visitor with no residence, placed by their stay at a hotel in Bangkalan: Pamekasan's. A hotel in Surabaya
+    # reporting them records the stay, but does not make it where they are (that would hand them to Surabaya).
+    arrived = await offices.pamekasan.post("/v1/arrivals", json=arrival())
+    person = arrived.json()
+    at_home = await offices.pamekasan.post(
+        f"/v1/foreigners/{person['foreigner_id']}/stays",
+        json={"provider": "Hotel Ningrat", "village_code": BANGKALAN, "check_in": "2026-11-01"},
+    )
+    assert at_home.status_code == 201, at_home.text
+    hotel = await offices.surabaya.post(
+        "/v1/accommodations",
+        json={"name": f"Hotel {uuid.uuid4().hex[:6]}", "address": "Jl. Pemuda 3", "village_code": SURABAYA},
+    )
+    guest = {
+        "full_name": person["full_name"],
+        "nationality": person["nationality"],
+        "passport_number": person["passport"]["number"],
+    }
+
+    reported = await offices.surabaya.post(
+        "/v1/stay-reports",
+        json={"accommodation_id": hotel.json()["accommodation_id"], "guest": guest, "check_in": "2026-11-03"},
+    )
+
+    assert reported.status_code == 201, reported.text
+    assert (await offices.surabaya.get(f"/v1/foreigners/{person['foreigner_id']}")).status_code == 404
+    record = await offices.pamekasan.get(f"/v1/foreigners/{person['foreigner_id']}")
+    assert record.json()["foreigner"]["stay"]["village_code"] == BANGKALAN
+
+
+async def test_a_move_in_refused_says_nothing_of_the_other_offices_record(offices: Offices) -> None:
+    ours = await offices.living_in(offices.pamekasan, BANGKALAN)
+    move = {"address": "Jl. Darmo 5", "village_code": SURABAYA}
+    residence = f"/v1/foreigners/{ours['foreigner_id']}/residence"
+
+    early = await offices.surabaya.post(residence, json={**move, "since": "2026-10-01"})
+    stale = await offices.surabaya.post(residence, json={**move, "since": "2026-11-02"}, headers={"If-Match": '"99"'})
+
+    assert (early.status_code, stale.status_code) == (422, 412)
+    for refused in (early, stale):
+        assert "another immigration office's area" in refused.json()["detail"][0]["msg"]
+        assert "2026-11-01" not in refused.text
+        assert str(ours["version"]) not in refused.json()["detail"][0]["msg"]

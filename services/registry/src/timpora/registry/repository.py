@@ -409,7 +409,10 @@ async def search(
         conditions.append(within(foreigners.c.jurisdiction, (region,)))
     if area is not None:  # the operator's office's people, and those who never had a place (every office's)
         place = known_place_sql()
-        conditions.append(or_(place.is_(None), within(place, area.codes)))
+        # Where they belong first: the jurisdiction's index serves it, and it decides for nearly everyone.
+        conditions.append(
+            or_(within(foreigners.c.jurisdiction, area.codes), place.is_(None), within(place, area.codes))
+        )
     if permit_status:
         conditions.append(permits.c.status == permit_status)
     if presence:

@@ -213,7 +213,9 @@ def _resolve(
             (agency for agency in directory.coverage.covering(place) if agency.controller and admitted(agency)),
             key=lambda agency: agency.id,
         )
-        return [(office, f"the immigration office of {_covering_prefix(office, place)}") for office in offices]
+        if offices:
+            return [(office, f"the immigration office of {_covering_prefix(office, place)}") for office in offices]
+        # No office controls the place: the nearest immigration member that admits the news, as for any kind.
     kinds_text = "/".join(sorted(kinds)) or "any"
     # Level by level from the village up: the first level with an agency of those kinds that admits the news and
     # can be reached is the nearest (the levels above are never looked at).

@@ -34,6 +34,8 @@ class GuestReported:
     snapshot: ForeignerSnapshot | None
     stay_id: UUID | None
     report_id: UUID | None
+    #: The version to answer as the ETag: the person's, only to their own office (else the report's, 1).
+    version: int = 1
 
 
 #: Why a guest report about a person of another office's area is refused: nothing from their record.
@@ -98,7 +100,8 @@ async def report_guest(session: AsyncSession, context: ChangeContext, command: S
             if not elsewhere:
                 raise
             raise type(error)(_GUEST_ELSEWHERE, field=error.field) from None
-        return GuestReported(snapshot=snapshot, stay_id=stay_id, report_id=None)
+        version = 1 if elsewhere else snapshot.version
+        return GuestReported(snapshot=snapshot, stay_id=stay_id, report_id=None, version=version)
     report_id = uuid4()
     await repo.insert_row(
         session,

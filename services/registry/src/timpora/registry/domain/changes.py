@@ -151,11 +151,18 @@ async def _locked(
     someone who has left. Someone outside the operator's area is not found, exactly as if missing — unless the
     change brings them into it (``moving_to``: where it puts them) — before anything else about them is said."""
     row = await repo.lock_foreigner(session, foreigner_id)
-    if not (await in_area(session, context, row) or (moving_to is not None and context.holds(moving_to(row)))):
+    if await in_area(session, context, row):
+        _check_version(row, context)
+        if unless_gone is not None:
+            _require_present(row, unless_gone)
+        return row
+    if moving_to is None or not context.holds(moving_to(row)):
         raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
-    _check_version(row, context)
-    if unless_gone is not None:
-        _require_present(row, unless_gone)
+    # Let in only by where the change puts them: refusals say nothing from the record (its version, its dates).
+    if context.expected_version is not None and context.expected_version != row.version:
+        raise StaleVersionError(OUTSIDER_REFUSED, field=("header", "If-Match"))
+    if unless_gone is not None and row.presence != PresenceStatus.PRESENT.value:
+        raise InvalidChangeError(OUTSIDER_REFUSED, field=("path", "foreigner_id"))
     return row
 
 
@@ -170,6 +177,11 @@ async def in_area(session: AsyncSession, context: ChangeContext, row: Row[Any]) 
     return context.holds(place)
 
 
+#: Why a change of another area's person, let in only by where it puts them, is refused: nothing from the record.
+OUTSIDER_REFUSED = (
+    "the change does not fit the record of this person, whom another immigration office's area holds; "
+    "that office can say why"
+)
 #: What an operator is told of a passport held by a person of another office's area: that much, and no more.
 ANOTHER_AREA = "this passport is a person's of another immigration office's area: that office records the change"
 
@@ -188,6 +200,16 @@ def _require_present(row: Row[Any], what: str) -> None:
             f"{what}: the person departed on {row.departure_on}; record an arrival first",
             field=("path", "foreigner_id"),
         )
+
+
+async def _not_before_arrival_quietly(
+    session: AsyncSession, context: ChangeContext, row: Row[Any], day: date, field: tuple[str, ...]
+) -> None:
+    """:func:`_not_before_arrival`, saying the arrival's date only to the office whose person it is."""
+    if await in_area(session, context, row):
+        _not_before_arrival(row, day, field)
+    elif row.arrival_on is not None and day < row.arrival_on:
+        raise InvalidChangeError(OUTSIDER_REFUSED, field=field)
 
 
 def _not_before_arrival(row: Row[Any], day: date, field: tuple[str, ...]) -> None:
@@ -917,7 +939,7 @@ async def report_residence(
         unless_gone="no residence report for a person who has left",
         moving_to=lambda _: command.village_code,
     )
-    _not_before_arrival(row, command.since, ("body", "since"))
+    await _not_before_arrival_quietly(session, context, row, command.since, ("body", "since"))
     await repo.insert_row(
         session,
         residences,
@@ -949,7 +971,9 @@ async def report_stay(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: StayIn, *, guest: bool = False
 ) -> tuple[ForeignerSnapshot, UUID]:
     """The stay; with ``guest`` (a hotel's report, answered with ids only), one in the operator's area is theirs
-    to record whoever the guest is (see :mod:`.areas`)."""
+    to record whoever the guest is (see :mod:`.areas`). A guest of another office's area has the stay recorded as
+    reported — not checked against their record, which would answer questions about it — and never made their
+    current stay: where they belong stays their office's to change."""
     stay = await _stay_of(session, command)
     here = stay.village_code if guest else None
     row = await _locked(
@@ -959,14 +983,16 @@ async def report_stay(
         unless_gone="no stay report for a person who has left",
         moving_to=(lambda _: here) if here is not None else None,
     )
-    _not_before_arrival(row, command.check_in, ("body", "check_in"))
+    ours = await in_area(session, context, row)
+    if ours:
+        _not_before_arrival(row, command.check_in, ("body", "check_in"))
     stay_id = uuid4()
     await repo.insert_row(
         session,
         stays,
         {"id": stay_id, "foreigner_id": foreigner_id, "reported_by": context.actor, **stay.model_dump()},
     )
-    if command.check_out is None or row.stay_id is None:
+    if ours and (command.check_out is None or row.stay_id is None):
         # An open stay is where the person is now; a report of a past stay only becomes the current
         # stay when there is no other, so it cannot move someone out of the hotel they are in.
         jurisdiction = jurisdiction_of(row.residence_village_code, stay.village_code, stay_open=stay.open)

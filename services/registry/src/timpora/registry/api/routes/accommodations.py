@@ -109,7 +109,7 @@ async def report_guest(command: StayReportIn, write: Writer) -> Response:
         if done.snapshot is None:
             return Outcome(status.HTTP_202_ACCEPTED, StayReportOutcome(matched=False, report_id=done.report_id), 1)
         body = StayReportOutcome(matched=True, foreigner_id=done.snapshot.foreigner_id, stay_id=done.stay_id)
-        return Outcome(status.HTTP_201_CREATED, body, done.snapshot.version)
+        return Outcome(status.HTTP_201_CREATED, body, done.version)
 
     return await write(change)
 
