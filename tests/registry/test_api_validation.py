@@ -293,3 +293,16 @@ async def test_a_value_for_no_column_is_refused_not_dropped(registry: Registry) 
     async with registry.sessions() as session, session.begin():
         with pytest.raises(ValueError, match=r"not columns of movements: \['arrived_by_boat'\]"):
             await repository.insert_row(session, movements, row | {"arrived_by_boat": True})
+
+
+async def test_a_nul_character_in_text_is_refused_at_its_field_not_a_server_error(registry: Registry) -> None:
+    # Found by schemathesis: PostgreSQL's text cannot hold U+0000, and it failed as a 500 after validation.
+    person = await registry.new_foreigner()
+    refused = await registry.client.post(
+        f"/v1/foreigners/{person['foreigner_id']}/ban",
+        json={"since": "2026-11-02", "until": "2027-11-02", "reference": "PEN\u0000-1"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "reference"]
+    assert "PEN" not in refused.text  # nothing echoed back
+    assert (await registry.arrive(full_name="Li\u0000Wei")).status_code == 422

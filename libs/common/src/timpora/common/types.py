@@ -69,3 +69,14 @@ VisaIndex = Annotated[
     BeforeValidator(_upper_stripped),
     StringConstraints(pattern=r"^[A-E][0-9]{1,2}[A-Z]?$"),
 ]
+
+
+def _without_nul(value: str) -> str:
+    # PostgreSQL's text cannot hold U+0000: stored, it would fail as a server error instead of the field's message.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+#: Free text as a person types it: any character but NUL, which no database text column takes.
+Typed = Annotated[str, AfterValidator(_without_nul)]

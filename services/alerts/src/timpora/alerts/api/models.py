@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from timpora.common.types import Typed
+
 
 class AlertView(BaseModel):
     """One alert as its agency sees it: the notice it was sent, and where it stands."""
@@ -45,11 +47,11 @@ class Acknowledgement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: The officer who acts on the alert (the key identifies only the agency).
-    by: str = Field(min_length=1, max_length=150)
+    by: Typed = Field(min_length=1, max_length=150)
 
 
 class Resolution(Acknowledgement):
-    resolution: str = Field(min_length=1, max_length=1000, description="What was done, e.g. 'visited; left on 3 Dec'")
+    resolution: Typed = Field(min_length=1, max_length=1000, description="What was done, e.g. 'visited; left on 3 Dec'")
 
 
 class AgencyView(BaseModel):

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from timpora.common.events.payloads import EnforcementAction, PermitType, Sex, StayPurpose
-from timpora.common.types import Nationality, VillageCode, VisaIndex
+from timpora.common.types import Nationality, Typed, VillageCode, VisaIndex
 
 # What is left once the value is stripped must not be empty; the schemas say so with a pattern naming the characters
 # each strip removes (not \s, whose meaning differs between regex dialects): pydantic strips Unicode White_Space,
@@ -28,7 +28,7 @@ _WHITE_SPACE = r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202
 _KEPT_BY_PYDANTIC_STRIP = f"[^{_WHITE_SPACE}]"
 _KEPT_BY_PYTHON_STRIP = f"[^{_WHITE_SPACE}\\u001c-\\u001f]"
 Text = Annotated[
-    str,
+    Typed,
     StringConstraints(strip_whitespace=True, min_length=1),
     Field(json_schema_extra={"pattern": _KEPT_BY_PYDANTIC_STRIP}),
 ]
