@@ -71,12 +71,15 @@ VisaIndex = Annotated[
 ]
 
 
-def _without_nul(value: str) -> str:
-    # PostgreSQL's text cannot hold U+0000: stored, it would fail as a server error instead of the field's message.
+def without_nul(value: str) -> str:
+    """``value``, refused if it holds U+0000: PostgreSQL's text cannot, and storing it would fail as a server
+    error instead of the field's message."""
     if "\x00" in value:
         raise ValueError("must not contain the NUL character (U+0000)")
     return value
 
 
+#: What the schema says of it (a refusal the schema does not describe would surprise a client).
+NO_NUL_PATTERN = r"^[^\u0000]*$"
 #: Free text as a person types it: any character but NUL, which no database text column takes.
-Typed = Annotated[str, AfterValidator(_without_nul)]
+Typed = Annotated[str, AfterValidator(without_nul), Field(json_schema_extra={"pattern": NO_NUL_PATTERN})]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -19,18 +20,20 @@ from pydantic import (
 )
 
 from timpora.common.events.payloads import EnforcementAction, PermitType, Sex, StayPurpose
-from timpora.common.types import Nationality, Typed, VillageCode, VisaIndex
+from timpora.common.types import Nationality, VillageCode, VisaIndex, without_nul
 
 # What is left once the value is stripped must not be empty; the schemas say so with a pattern naming the characters
 # each strip removes (not \s, whose meaning differs between regex dialects): pydantic strips Unicode White_Space,
 # Python's str.strip U+001C..U+001F as well.
 _WHITE_SPACE = r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_KEPT_BY_PYDANTIC_STRIP = f"[^{_WHITE_SPACE}]"
+
 _KEPT_BY_PYTHON_STRIP = f"[^{_WHITE_SPACE}\\u001c-\\u001f]"
 Text = Annotated[
-    Typed,
+    str,
     StringConstraints(strip_whitespace=True, min_length=1),
-    Field(json_schema_extra={"pattern": _KEPT_BY_PYDANTIC_STRIP}),
+    AfterValidator(without_nul),
+    # Something left once stripped, and no NUL anywhere (see without_nul).
+    Field(json_schema_extra={"pattern": f"^[^\\u0000]*[^{_WHITE_SPACE}\\u0000][^\\u0000]*$"}),
 ]
 
 
