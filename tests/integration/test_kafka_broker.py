@@ -70,8 +70,13 @@ def test_the_brokers_config_data_and_keys_are_its_owners_only(stack_dir: Path) -
     for path, mode in private.items():
         assert stat.S_IMODE(path.stat().st_mode) == mode, path
     # Nothing under Kafka's folder (its records, its log of formatting) is readable by others.
-    leaks = [
-        p for p in (stack_dir / "kafka").rglob("*") if stat.S_IMODE(p.stat().st_mode) & 0o077 and not p.is_symlink()
-    ]
-    assert leaks == []
+    assert [p for p in (stack_dir / "kafka").rglob("*") if _readable_by_others(p)] == []
     assert stat.S_IMODE((stack_dir / "logs").stat().st_mode) & 0o066 == 0
+
+
+def _readable_by_others(path: Path) -> bool:
+    # The broker deletes other tests' topic folders while this walks them: one gone meanwhile leaks nothing.
+    try:
+        return bool(stat.S_IMODE(path.lstat().st_mode) & 0o077) and not path.is_symlink()
+    except FileNotFoundError:
+        return False
