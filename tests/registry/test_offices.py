@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.registry.conftest import START, arrival, permit, registry_settings
@@ -24,14 +26,16 @@ from tests.registry.test_bulk_import import _csv, _rows
 from tests.support import register as register_variants
 from tests.support.clock import ManualClock
 from tests.support.waiting import until
+from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.registry.bulk.importer import Importer
 from timpora.registry.bulk.records import read
-from timpora.registry.domain.areas import Area
+from timpora.registry.domain.areas import Area, known_place
 from timpora.registry.main import SERVICE
-from timpora.registry.models import foreigners, outbox
+from timpora.registry.models import foreigners, outbox, stays
 from timpora.registry.operators import add_operator
+from timpora.registry.repository import known_place_sql
 
 #: Kanim Pamekasan's area (the shipped register): Bangkalan, Sampang, Pamekasan, Sumenep.
 BANGKALAN = "35.26.05.2003"
@@ -403,3 +407,86 @@ async def test_a_move_in_refused_says_nothing_of_the_other_offices_record(office
         assert "another immigration office's area" in refused.json()["detail"][0]["msg"]
         assert "2026-11-01" not in refused.text
         assert str(ours["version"]) not in refused.json()["detail"][0]["msg"]
+
+
+#: A step of a person's life across the two offices' areas: a residence reported, a hotel stay begun, the stay ended.
+_STEP = st.one_of(
+    st.tuples(st.just("residence"), st.sampled_from([BANGKALAN, SURABAYA])),
+    st.tuples(st.just("stay"), st.sampled_from([BANGKALAN, SURABAYA])),
+    st.tuples(st.just("check-out"), st.none()),
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(_STEP, max_size=5), departs=st.booleans())
+async def test_an_offices_reads_search_changes_and_sql_agree_on_whose_person_it_is(
+    offices: Offices, steps: list[tuple[str, str | None]], *, departs: bool
+) -> None:
+    # One rule, written four times: the snapshot's place (``known_place``, for a read), the row's (``in_area``, for
+    # a change), the search's (``known_place_sql``) and this test's own reading of the rule — where they live, else
+    # the village of their last stay, else nowhere (every office's). Each step is made by the office the rule gives.
+    clients = {"kanim-pamekasan": offices.pamekasan, "kanim-surabaya": offices.surabaya}
+    areas = {
+        "kanim-pamekasan": Area("kanim-pamekasan", frozenset({"35.26"})),
+        "kanim-surabaya": Area("x", frozenset({"35.78"})),
+    }
+    office_of = {BANGKALAN: "kanim-pamekasan", SURABAYA: "kanim-surabaya"}
+    arrived = await offices.pamekasan.post("/v1/arrivals", json=arrival())
+    assert arrived.status_code == 201, arrived.text
+    who, passport = arrived.json()["foreigner_id"], arrived.json()["passport"]["number"]
+    residence: str | None = None
+    stay: tuple[str, str] | None = None  # the last stay: its id and village
+    open_stay = False
+    day = 2
+
+    for kind, village in [*steps, *([("departure", None)] if departs else [])]:
+        place = residence or (stay[1] if stay else None)
+        on = f"2026-11-{day:02d}"
+        day += 1
+        if kind == "residence":
+            assert village is not None
+            by = office_of[village] if place is None or office_of[village] != office_of[place] else office_of[place]
+            done = await clients[by].post(
+                f"/v1/foreigners/{who}/residence", json={"address": "Jl. Raya 1", "village_code": village, "since": on}
+            )
+            residence = village
+        elif kind == "stay":
+            assert village is not None
+            by = office_of[place or village]
+            done = await clients[by].post(
+                f"/v1/foreigners/{who}/stays",
+                json={"provider": "Hotel Ningrat", "village_code": village, "check_in": on},
+            )
+            if done.status_code == 201:
+                stay, open_stay = (done.json()["stay_id"], village), True
+        elif kind == "check-out":
+            if not open_stay or stay is None or place is None:
+                continue
+            done = await clients[office_of[place]].post(
+                f"/v1/foreigners/{who}/stays/{stay[0]}/check-out", json={"check_out": on}
+            )
+            open_stay = False
+        else:
+            by = office_of[place] if place is not None else "kanim-pamekasan"
+            done = await clients[by].post(f"/v1/foreigners/{who}/departure", json={"port": "Juanda", "departed_on": on})
+        assert done.status_code in {200, 201}, (kind, done.text)
+
+        place = residence or (stay[1] if stay else None)
+        async with offices.runtime.sessions() as session:
+            in_sql = await session.scalar(
+                select(known_place_sql())
+                .select_from(foreigners.outerjoin(stays, stays.c.id == foreigners.c.stay_id))
+                .where(foreigners.c.id == uuid.UUID(who))
+            )
+        assert in_sql == place
+        for office, client in clients.items():
+            theirs = areas[office].holds(place)
+            read = await client.get(f"/v1/foreigners/{who}")
+            assert read.status_code == (200 if theirs else 404), (office, place)
+            if theirs:
+                assert known_place(ForeignerSnapshot.model_validate(read.json()["foreigner"])) == place
+            listed = await client.get("/v1/foreigners", params={"passport_number": passport})
+            assert (who in {item["foreigner_id"] for item in listed.json()["items"]}) == theirs, (office, place)
+            # A change (here, of occupation) by the office whose person it is, and by it alone.
+            changed = await client.patch(f"/v1/foreigners/{who}", json={"occupation": f"trader {office}"})
+            assert changed.status_code == (200 if theirs else 404), (office, place, changed.text)

@@ -145,25 +145,39 @@ async def _locked(
     foreigner_id: UUID,
     *,
     unless_gone: str | None = None,
-    moving_to: Callable[[Row[Any]], str | None] | None = None,
 ) -> Row[Any]:
     """The person's row, locked, at the version the caller saw; with ``unless_gone``, refused (saying so) for
-    someone who has left. Someone outside the operator's area is not found, exactly as if missing — unless the
-    change brings them into it (``moving_to``: where it puts them) — before anything else about them is said."""
+    someone who has left. Someone outside the operator's area is not found, exactly as if missing, before
+    anything else about them is said."""
+    row, _ = await _locked_moving(session, context, foreigner_id, unless_gone=unless_gone, moving_to=None)
+    return row
+
+
+async def _locked_moving(
+    session: AsyncSession,
+    context: ChangeContext,
+    foreigner_id: UUID,
+    *,
+    unless_gone: str | None,
+    moving_to: str | None,
+) -> tuple[Row[Any], bool]:
+    """:func:`_locked` for a change that may bring a person of another area into the operator's (``moving_to``:
+    where it puts them), and whether the person is already in the area — worked out once here, as it may take
+    a query, and passed on to the checks that say more to the office whose person it is."""
     row = await repo.lock_foreigner(session, foreigner_id)
     if await in_area(session, context, row):
         _check_version(row, context)
         if unless_gone is not None:
             _require_present(row, unless_gone)
-        return row
-    if moving_to is None or not context.holds(moving_to(row)):
+        return row, True
+    if moving_to is None or not context.holds(moving_to):
         raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
     # Let in only by where the change puts them: refusals say nothing from the record (its version, its dates).
     if context.expected_version is not None and context.expected_version != row.version:
         raise StaleVersionError(OUTSIDER_REFUSED, field=("header", "If-Match"))
     if unless_gone is not None and row.presence != PresenceStatus.PRESENT.value:
         raise InvalidChangeError(OUTSIDER_REFUSED, field=("path", "foreigner_id"))
-    return row
+    return row, False
 
 
 async def in_area(session: AsyncSession, context: ChangeContext, row: Row[Any]) -> bool:
@@ -202,11 +216,9 @@ def _require_present(row: Row[Any], what: str) -> None:
         )
 
 
-async def _not_before_arrival_quietly(
-    session: AsyncSession, context: ChangeContext, row: Row[Any], day: date, field: tuple[str, ...]
-) -> None:
-    """:func:`_not_before_arrival`, saying the arrival's date only to the office whose person it is."""
-    if await in_area(session, context, row):
+def _not_before_arrival_quietly(row: Row[Any], day: date, field: tuple[str, ...], *, ours: bool) -> None:
+    """:func:`_not_before_arrival`, saying the arrival's date only to the office whose person it is (``ours``)."""
+    if ours:
         _not_before_arrival(row, day, field)
     elif row.arrival_on is not None and day < row.arrival_on:
         raise InvalidChangeError(OUTSIDER_REFUSED, field=field)
@@ -225,10 +237,11 @@ async def _bump(
     # the stay it records (a hotel in the area reports its guest, wherever they live). Someone left with no place
     # (None) by a change does not make it the office's.
     after = cast("str | None", values.get("jurisdiction", row.jurisdiction))
+    # The cheap tests first: where the person was may take a query (the village of their last stay).
     if not (
-        await in_area(session, context, row)
-        or (after is not None and context.holds(after))
+        (after is not None and context.holds(after))
         or (staying_at is not None and context.holds(staying_at))
+        or await in_area(session, context, row)
     ):
         raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
     version = int(row.version) + 1
@@ -932,14 +945,14 @@ async def revoke_permit(
 async def report_residence(
     session: AsyncSession, context: ChangeContext, foreigner_id: UUID, command: ResidenceIn
 ) -> ForeignerSnapshot:
-    row = await _locked(
+    row, ours = await _locked_moving(
         session,
         context,
         foreigner_id,
         unless_gone="no residence report for a person who has left",
-        moving_to=lambda _: command.village_code,
+        moving_to=command.village_code,
     )
-    await _not_before_arrival_quietly(session, context, row, command.since, ("body", "since"))
+    _not_before_arrival_quietly(row, command.since, ("body", "since"), ours=ours)
     await repo.insert_row(
         session,
         residences,
@@ -976,14 +989,9 @@ async def report_stay(
     current stay: where they belong stays their office's to change."""
     stay = await _stay_of(session, command)
     here = stay.village_code if guest else None
-    row = await _locked(
-        session,
-        context,
-        foreigner_id,
-        unless_gone="no stay report for a person who has left",
-        moving_to=(lambda _: here) if here is not None else None,
+    row, ours = await _locked_moving(
+        session, context, foreigner_id, unless_gone="no stay report for a person who has left", moving_to=here
     )
-    ours = await in_area(session, context, row)
     if ours:
         _not_before_arrival(row, command.check_in, ("body", "check_in"))
     stay_id = uuid4()
