@@ -541,3 +541,27 @@ async def test_a_move_does_not_hand_an_alert_again_to_the_office_of_a_hotel_the_
     # office's alert is closed as moved away, not handed to it again (reopened, re-sent, its escalation restarted).
     assert after["kanim-pamekasan"].status == "open"
     assert after["kanim-surabaya"].status == "resolved"
+
+
+async def test_a_checked_out_visitors_overstay_opens_an_alert_for_the_office_of_their_last_stay(
+    service: AlertsUnderTest,
+) -> None:
+    # A visitor with no residence whose hotel stay in Kamal has ended: the overstay found afterwards has no place,
+    # and must still open an alert — for the office whose visitor they remain, and for nobody else.
+    person = Person(village=KAMAL)
+    stayed = person.stayed(KAMAL).data
+    expired = person.expired(5).data
+    assert isinstance(stayed, ForeignerEvent)
+    assert isinstance(expired, ForeignerEvent)
+    assert stayed.foreigner.stay is not None
+    ended = stayed.foreigner.stay.model_copy(update={"check_out": stayed.foreigner.stay.check_in + timedelta(days=3)})
+    nowhere = expired.foreigner.model_copy(update={"residence": None, "stay": ended})
+    overstay = new_event(
+        expired.model_copy(update={"foreigner": nowhere, "jurisdiction": None}),
+        source="/timpora/registry",
+        subject=str(person.foreigner_id),
+    )
+    await service.send(overstay)
+
+    rows = await service.alerts_about(person.foreigner_id)
+    assert {(row.agency_id, row.event_type) for row in rows} == {("kanim-pamekasan", "permit.expired")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from timpora.alerts.domain.routing import Decision, Directory, Subject, agency_f
 from timpora.alerts.domain.rules import Rule, RuleBook, Severity
 from timpora.common import register
 from timpora.common.config_files import ConfigFileError
-from timpora.common.events.payloads import ForeignerEvent, PermitType
+from timpora.common.events.payloads import AccommodationStay, ForeignerEvent, PermitType
 from timpora.common.register.agreements import RECORD_IDS
 from timpora.common.register.members import Agency, AgencyKind, Channel, Channels, Webhook
 
@@ -653,3 +653,47 @@ def test_the_office_of_the_area_is_told_with_its_webhook_down_and_an_immigration
     assert "tpi-arosbaya" not in chosen
     # Held on its disabled webhook until it is enabled again, not dropped.
     assert chosen["kanim-pamekasan"].channels == {Channel.WEBHOOK}
+
+
+def _checked_out_visitor(event: ForeignerEvent, village: str) -> ForeignerEvent:
+    """``event`` about a visitor with no residence, whose one stay (at ``village``) has ended: no place at all."""
+    stay = AccommodationStay(
+        provider="Hotel Ningrat", village_code=village, check_in=date(2026, 10, 1), check_out=date(2026, 10, 20)
+    )
+    person = event.foreigner.model_copy(update={"residence": None, "stay": stay})
+    return event.model_copy(update={"foreigner": person, "jurisdiction": None})
+
+
+@pytest.mark.parametrize("name", ["permit.expired", "permit.overstay-exceeded"])
+def test_a_checked_out_visitors_overstay_reaches_the_office_of_their_last_stay_and_nobody_else(name: str) -> None:
+    # No residence, no open stay: the overstay has no place. It must still reach immigration — the office of the
+    # hotel where they last stayed, which keeps such a visitor (its own data) — and nobody else (no agreement
+    # with the police or the regency covers a person who is not there).
+    person = Person(village=KAMAL)
+    event = person.expired(12) if name == "permit.expired" else person.overstay_exceeded()
+    assert isinstance(event.data, ForeignerEvent)
+    routed = _routed(_checked_out_visitor(event.data, KAMAL), name)
+    assert set(routed) == {"kanim-pamekasan"}
+    assert any("where they last stayed" in reason for reason in routed["kanim-pamekasan"])
+    # Outside every office's area (Surabaya, in the shipped register): nobody, as for any place.
+    assert _routed(_checked_out_visitor(event.data, SURABAYA), name) == {}
+
+
+def test_a_checked_out_visitors_overstay_reaches_the_office_of_that_area_among_several() -> None:
+    directory = Directory({**AGENCIES, "kanim-surabaya": _surabaya_office()})
+    expired = Person(village=KAMAL).expired(12).data
+    assert isinstance(expired, ForeignerEvent)
+    assert set(_routed(_checked_out_visitor(expired, SURABAYA), "permit.expired", directory)) == {"kanim-surabaya"}
+    assert set(_routed(_checked_out_visitor(expired, KAMAL), "permit.expired", directory)) == {"kanim-pamekasan"}
+
+
+def test_a_person_with_a_place_is_not_routed_by_their_last_stay_as_well() -> None:
+    # Someone living in Surabaya who stayed in Kamal once: their news is Surabaya's, not the hotel's office's.
+    expired = Person(village=SURABAYA).expired(12).data
+    assert isinstance(expired, ForeignerEvent)
+    stay = AccommodationStay(
+        provider="Hotel Ningrat", village_code=KAMAL, check_in=date(2026, 10, 1), check_out=date(2026, 10, 20)
+    )
+    lived = expired.model_copy(update={"foreigner": expired.foreigner.model_copy(update={"stay": stay})})
+    assert _subject(lived, "permit.expired").last_seen is None
+    assert "kanim-pamekasan" not in _routed(lived, "permit.expired")

@@ -571,7 +571,9 @@ class Alerting:
             return None
         # Where they live now only: the hotels of the original event are not where the alert moves (their
         # agencies had it, or not, for the stay; a move does not hand it to them again).
-        moved = dataclasses.replace(Subject.of(original.event_type, original.data), places=(place,), guest_places=())
+        moved = dataclasses.replace(
+            Subject.of(original.event_type, original.data), places=(place,), guest_places=(), last_seen=None
+        )
         decisions = route(moved, self.rules.rules, directory, self.clock.now())
         if not decisions:
             return None

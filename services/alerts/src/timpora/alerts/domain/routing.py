@@ -67,6 +67,10 @@ class Subject:
     also: str = "the residence they left"
     #: The permit the event is about (agreements may take holders of some kinds and purposes only).
     permit: Permit | None = None
+    #: Where a person with no place at all (no residence, no open stay) was last: the village of their last stay.
+    #: Only the immigration office controlling it hears of them there — its own data, processing, not a disclosure
+    #: (the registry keeps such a visitor with that office too): an overstay must reach someone.
+    last_seen: str | None = None
 
     @classmethod
     def of(cls, event_name: str, data: ForeignerEvent) -> Subject:
@@ -98,9 +102,11 @@ class Subject:
             if isinstance(data, PermitExpiring)
             else frozenset()
         )
+        places = [place for place in places if place]
+        last_seen = person.stay.village_code if not places and not guests and person.stay is not None else None
         return cls(
             event_name=event_name,
-            places=tuple(place for place in places if place),
+            places=tuple(places),
             nationality=person.nationality,
             permit_type=permit.type.value if permit else None,
             thresholds=thresholds,
@@ -108,6 +114,7 @@ class Subject:
             guest_places=guests,
             also="the residence they left" if isinstance(data, ResidenceReported) else "where they stayed",
             permit=permit,
+            last_seen=last_seen,
         )
 
 
@@ -181,7 +188,39 @@ def route(subject: Subject, rules: Sequence[Rule], directory: Directory, moment:
                     )
                     previous = chosen.get(agency.id)
                     chosen[agency.id] = decision if previous is None else previous.merged(decision)
+        if subject.last_seen is not None and any(
+            set(target.nearest or ()) == {AgencyKind.IMMIGRATION} for target in rule.to
+        ):
+            for office in _controllers_of(subject.last_seen, directory, subject, moment):
+                decision = Decision(
+                    agency_id=office.id,
+                    severity=rule.severity,
+                    channels=directory.configured(office, rule.channels),
+                    digest=rule.digest and office.digests,
+                    reasons=(f"rule {rule.id}: {_last_seen_reason(office, subject.last_seen)}",),
+                    rule_ids=(rule.id,),
+                )
+                previous = chosen.get(office.id)
+                chosen[office.id] = decision if previous is None else previous.merged(decision)
     return [chosen[agency_id] for agency_id in sorted(chosen)]
+
+
+def _last_seen_reason(office: Agency, place: str) -> str:
+    prefix = _covering_prefix(office, place)
+    return f"the immigration office of {prefix} for {place} (where they last stayed; no residence or stay now)"
+
+
+def _controllers_of(place: str, directory: Directory, subject: Subject, moment: datetime) -> list[Agency]:
+    """The immigration office(s) controlling ``place``'s area that take the news there, and no other agency."""
+    return sorted(
+        (
+            agency
+            for agency in directory.coverage.covering(place)
+            if agency.controller
+            and agency.receives(subject.event_name, subject.permit, place, guest=True, moment=moment)
+        ),
+        key=lambda agency: agency.id,
+    )
 
 
 def _resolve(
