@@ -769,3 +769,73 @@ async def test_days_are_counted_on_each_persons_local_date(sharing_beyond_java: 
     assert (jayapura["days_to_expiry"], jayapura["overstaying"], jayapura["days_overstayed"]) == (-1, True, 1)
     assert str(in_jayapura.subject) in _ids(overstaying)
     assert str(in_bangkalan.subject) not in _ids(overstaying)
+
+
+async def _portal_key(sharing: Sharing) -> tuple[uuid.UUID, str]:
+    async with sharing.runtime.sessions() as session, session.begin():
+        return await access.PORTAL_KEYS.issue(session, "portal")
+
+
+async def test_the_portal_reads_for_the_agency_and_officer_it_names_and_each_read_is_theirs_in_the_log(
+    sharing: Sharing,
+) -> None:
+    key_id, key = await _portal_key(sharing)
+
+    async def read(path: str, **headers: str) -> Any:
+        return await sharing.client.get(
+            path, params={"limit": 500}, headers={"Authorization": f"Bearer {key}", **headers}
+        )
+
+    as_village = await read(
+        "/v1/foreigners", **{"X-Timpora-Agency": "desa-lajing", "X-Timpora-Officer": "kades.lajing"}
+    )
+    as_village_key = await sharing.get("desa-lajing", "/v1/foreigners", limit=500)
+    # Exactly what the agency's own key is shown: its jurisdiction, its agreement's fields.
+    assert as_village.json()["items"] == as_village_key.json()["items"]
+    as_regency = await read("/v1/foreigners", **{"X-Timpora-Agency": "pemkab-bangkalan", "X-Timpora-Officer": "rina"})
+    assert _ids(as_regency) & set(sharing.people.values()) == {sharing.people["lajing"], sharing.people["arosbaya"]}
+
+    portal_reads = [entry for entry in await _logged(sharing, "desa-lajing") if entry.key_id == key_id]
+    assert [(entry.officer, entry.agency_id) for entry in portal_reads] == [("kades.lajing", "desa-lajing")]
+    assert {str(record) for record in portal_reads[0].record_ids} == _ids(as_village)
+    # An agency's own key reads under no officer's name.
+    assert {entry.officer for entry in await _logged(sharing, "desa-lajing") if entry.key_id != key_id} == {None}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Timpora-Agency": "desa-lajing"},
+        {"X-Timpora-Officer": "kades.lajing"},
+        {"X-Timpora-Agency": "desa-lajing", "X-Timpora-Officer": "X"},
+        {"X-Timpora-Agency": "../pemkab", "X-Timpora-Officer": "kades.lajing"},
+    ],
+)
+async def test_the_portal_reads_nothing_without_naming_a_proper_agency_and_officer(
+    sharing: Sharing, headers: dict[str, str]
+) -> None:
+    _, key = await _portal_key(sharing)
+    before = len(await _logged(sharing, "desa-lajing"))
+    refused = await sharing.client.get("/v1/foreigners", headers={"Authorization": f"Bearer {key}", **headers})
+    assert refused.status_code == 403
+    assert len(await _logged(sharing, "desa-lajing")) == before
+
+
+async def test_the_portal_acting_for_an_agency_without_an_agreement_gets_nothing(sharing: Sharing) -> None:
+    _, key = await _portal_key(sharing)
+    headers = {"Authorization": f"Bearer {key}", "X-Timpora-Agency": "pemkab-nowhere", "X-Timpora-Officer": "rina"}
+    assert (await sharing.client.get("/v1/foreigners", headers=headers)).status_code == 403
+
+
+async def test_an_agencys_key_cannot_act_for_another_agency_by_naming_it(sharing: Sharing) -> None:
+    headers = {
+        "Authorization": f"Bearer {sharing.keys['desa-lajing']}",
+        "X-Timpora-Agency": "polres-bangkalan",
+        "X-Timpora-Officer": "someone",
+    }
+    before = len(await _logged(sharing, "polres-bangkalan"))
+    listed = await sharing.client.get("/v1/foreigners", params={"limit": 500}, headers=headers)
+    # The headers count for the portal's key alone: the village's key still reads the village's view.
+    assert _ids(listed) & set(sharing.people.values()) == {sharing.people["lajing"]}
+    assert len(await _logged(sharing, "polres-bangkalan")) == before

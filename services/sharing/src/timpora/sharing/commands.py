@@ -36,6 +36,14 @@ async def keys(settings: ServiceSettings, argv: list[str]) -> int:
     )
 
 
+async def portal_keys(settings: ServiceSettings, argv: list[str]) -> int:
+    """``portal-keys issue NAME`` prints a key for the officers' portal once (it reads each agency's view for the
+    officer logged in, each read recorded under the officer's name); ``portal-keys revoke KEY_ID``."""
+    return await key_command(
+        settings, argv, access.PORTAL_KEYS, prog="timpora-sharing portal-keys", holder="the portal's name (portal)"
+    )
+
+
 async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
     """``disclosures verify`` checks the hash chain against its checkpoints (exit 1 says where it breaks);
     ``disclosures checkpoint`` anchors the head now; ``disclosures person FOREIGNER_ID`` and

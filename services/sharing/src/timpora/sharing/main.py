@@ -90,6 +90,7 @@ SERVICE = ServiceDefinition(
     setup=_setup,
     commands={
         "keys": commands.keys,
+        "portal-keys": commands.portal_keys,
         "disclosures": commands.disclosure_log,
         "rebuild": commands.rebuild_projection,
         "recap": commands.recap,

@@ -87,6 +87,8 @@ projection_history = Table(
 
 # API keys of agencies: only a hash is kept; rotation is issuing a new key and revoking the old one.
 api_keys = api_keys_table(metadata)
+# The portal's keys: it reads for the agency and officer each request names (timpora.common.http.deps.acting_for).
+portal_keys = api_keys_table(metadata, name="portal_keys", holder="portal")
 
 # Every version of every agreement that was ever in force here, as loaded: what an agency was allowed
 # to see, and when that started, stays answerable after the file has moved on.

@@ -116,3 +116,17 @@ def redact(
 def _in_order(allowed: frozenset[str]) -> tuple[str, ...]:
     """The allowed fields in the order records list them (agreements are few: each set is worked out once)."""
     return tuple(name for name in FIELD_NAMES if name in allowed)
+
+
+#: The filters of an agency's list of foreigners (the sharing API's, the portal's), each with the field it reads: an
+#: agreement that does not include the field cannot filter on it (a filter would tell what it may not see).
+FILTER_FIELDS: dict[str, FieldName] = {
+    "name": "full_name",
+    "nationality": "nationality",
+    "occupation": "occupation",
+    "region": "residence_village_code",
+    "permit_type": "permit_type",
+    "expiring_within_days": "permit_expires_on",
+    "overstaying": "permit_expires_on",
+    "presence": "presence",
+}

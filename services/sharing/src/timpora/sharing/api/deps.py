@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from fastapi import Depends, HTTPException, Request, status
 
 from timpora.common import register
 from timpora.common.access import ApiKey
-from timpora.common.http.deps import Runtime, member_key_holder
+from timpora.common.http.deps import Runtime, acting_for, member_key_holder
 from timpora.common.http.errors import described
 from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.register.agreements import Agreement
 from timpora.common.settings import narrow
-from timpora.sharing.access import KEYS
+from timpora.sharing.access import KEYS, PORTAL_KEYS
 from timpora.sharing.settings import SharingSettings
 
 AgencyKey = Annotated[
@@ -26,6 +26,7 @@ AgencyKey = Annotated[
             scheme="AgencyKey",
             description="the agency's API key (timpora-sharing keys issue AGENCY)",
             register_file=lambda settings: narrow(settings, SharingSettings).register_file,
+            portal=PORTAL_KEYS,
         )
     ),
 ]
@@ -35,10 +36,10 @@ AgencyKey = Annotated[
 class Caller:
     key: ApiKey
     agreement: Agreement
-
-    @property
-    def agency_id(self) -> str:
-        return self.key.holder
+    #: The agency read for: the key's, or the one the portal names.
+    agency_id: str
+    #: The officer the portal reads for (recorded with each disclosure); None for an agency's own key.
+    officer: str | None = None
 
 
 def agreement_in_force(runtime: Runtime, agency_id: str) -> Agreement | None:
@@ -49,17 +50,19 @@ def agreement_in_force(runtime: Runtime, agency_id: str) -> Agreement | None:
 
 
 async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Caller:
+    agency_id, officer = acting_for(request, key)
     limiter: RateLimiter[UUID] = request.app.state.rate_limiter
-    wait = limiter.check(key.key_id)
+    # The portal's one key serves every officer: each of them has the minute an agency's key has.
+    wait = limiter.check(key.key_id if officer is None else uuid5(key.key_id, f"{agency_id}/{officer}"))
     if wait is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, "too many requests for this key", headers={"Retry-After": f"{wait:.0f}"}
         )
-    agreement = agreement_in_force(runtime, key.holder)
+    agreement = agreement_in_force(runtime, agency_id)
     if agreement is None:
         # No agreement in force, nothing shared: not even whether the agency once had one.
         raise HTTPException(status.HTTP_403_FORBIDDEN, "no data-sharing agreement in force for this agency")
-    return Caller(key=key, agreement=agreement)
+    return Caller(key=key, agreement=agreement, agency_id=agency_id, officer=officer)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]

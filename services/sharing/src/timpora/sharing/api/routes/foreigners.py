@@ -29,12 +29,12 @@ from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
 from timpora.common.http.errors import described
-from timpora.common.register.fields import FIELD_NAMES
+from timpora.common.register.fields import FIELD_NAMES, FILTER_FIELDS
 from timpora.common.settings import narrow
 from timpora.common.spreadsheets import DictWriter
 from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql
 from timpora.common.types import Nationality, RegionCode
-from timpora.sharing.access import KEYS
+from timpora.sharing.access import KEYS, PORTAL_KEYS
 from timpora.sharing.api.deps import AGENCY_RESPONSES, Caller, CurrentCaller, agreement_in_force
 from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
 from timpora.sharing.models import projections
@@ -43,16 +43,6 @@ from timpora.sharing.settings import SharingSettings
 router = APIRouter(prefix="/v1", tags=["foreigners"], responses=AGENCY_RESPONSES)
 
 # Which agreement field each filter reads: a filter is only offered on what the agency may see.
-FILTER_FIELDS = {
-    "name": "full_name",
-    "nationality": "nationality",
-    "occupation": "occupation",
-    "region": "residence_village_code",
-    "permit_type": "permit_type",
-    "expiring_within_days": "permit_expires_on",
-    "overstaying": "permit_expires_on",
-    "presence": "presence",
-}
 
 
 class Filters(BaseModel):
@@ -151,6 +141,7 @@ async def disclose(
                     channel=Channel.API,
                     reference=f"{request.method} {request.url.path}",
                     key_id=caller.key.key_id,
+                    officer=caller.officer,
                     query=dict(request.query_params),
                     record_ids=record_ids,
                     fields=sorted(caller.agreement.allowed if fields is None else fields),
@@ -297,7 +288,7 @@ async def _still_entitled(runtime: Runtime, session: AsyncSession, caller: Calle
     agreement = agreement_in_force(runtime, caller.agency_id)
     if agreement is None or agreement.version != caller.agreement.version:
         return False
-    return await KEYS.active(session, caller.key.key_id)
+    return await (KEYS if caller.officer is None else PORTAL_KEYS).active(session, caller.key.key_id)
 
 
 #: Rows formatted between two turns of the event loop. Formatting is CPU work in the one event loop that serves
