@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run up down status demo test check lint typecheck pytest stack-up stack-down schemas lock clean bench
+.PHONY: install browser run up down status demo test check lint typecheck pytest stack-up stack-down schemas lock clean bench
 
 install: $(STAMP)
 
@@ -19,6 +19,20 @@ $(STAMP): requirements/dev.txt requirements/constraints.txt libs/common/pyprojec
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	PIP_CONSTRAINT=requirements/constraints.txt $(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	@touch $(STAMP)
+
+## The browser the portal's tests drive: Debian's Chromium at /usr/bin/chromium, through Playwright (never
+## `playwright install`). Installed from Debian's package when missing: as root, or with sudo.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "make browser: $(CHROMIUM) not found, and installing it needs root: apt-get install chromium" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null || { echo "make browser: $(CHROMIUM) not found: install Debian's chromium package" >&2; exit 1; }; \
+	  echo "make browser: $(CHROMIUM) not found: installing Debian's chromium package ($${sudo:+sudo }apt-get install chromium) for the portal's browser tests" >&2; \
+	  $$sudo apt-get update -qq >&2 && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2 \
+	    && test -x $(CHROMIUM); \
+	}
 
 ## Run the system in the foreground (Ctrl-C stops it all). `make run DEMO=1` also loads demo data.
 run: install
@@ -37,7 +51,7 @@ demo: install
 	deploy/local/demo
 
 ## Every check: lint, format, types, then all tests against the real Kafka and PostgreSQL.
-test: install
+test: install browser
 	deploy/local/stack with -- $(MAKE) --no-print-directory check
 
 check: lint typecheck pytest
@@ -49,7 +63,7 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-pytest:
+pytest: browser
 	$(BIN)/python -m pytest
 
 stack-up: install

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from timpora.alerts.main import SERVICE as ALERTS
 from timpora.alerts.settings import AlertsSettings
 from timpora.common.settings import OperatorKafkaSettings, refuse_placeholder, settings_refused
+from timpora.portal.settings import PortalSettings
 from timpora.registry.settings import RegistrySettings
 from timpora.sharing.main import SERVICE as SHARING
 from timpora.sharing.settings import SharingSettings
@@ -31,10 +32,23 @@ def test_a_service_reads_its_prefixed_nested_variables(monkeypatch: pytest.Monke
 
 
 def test_services_have_distinct_default_ports_and_schemas() -> None:
-    all_settings = [RegistrySettings(), AlertsSettings(), SharingSettings()]
+    all_settings = [RegistrySettings(), AlertsSettings(), SharingSettings(), PortalSettings()]
 
-    assert len({s.http.port for s in all_settings}) == 3
-    assert [s.service_name for s in all_settings] == ["registry", "alerts", "sharing"]
+    assert len({s.http.port for s in all_settings}) == 4
+    assert [s.http.port for s in all_settings] == [8001, 8002, 8003, 8004]
+    assert [s.service_name for s in all_settings] == ["registry", "alerts", "sharing", "portal"]
+
+
+def test_the_portal_reads_its_own_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIMPORA_PORTAL_DATABASE__URL", "postgresql+asyncpg://timpora_portal:hunter2@db/timpora")
+    monkeypatch.setenv("TIMPORA_PORTAL_HTTP__PORT", "9104")
+    monkeypatch.setenv("TIMPORA_SHARING_HTTP__PORT", "9103")
+
+    portal = PortalSettings()
+
+    assert portal.http.port == 9104
+    assert portal.database.url.get_secret_value().endswith("@db/timpora")
+    assert "hunter2" not in repr(portal)
 
 
 def test_an_invalid_value_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,6 +62,7 @@ def test_both_services_read_one_register_from_one_variable(monkeypatch: pytest.M
     register = tmp_path / "register.yaml"
     monkeypatch.setenv("TIMPORA_REGISTER_FILE", str(register))
     assert AlertsSettings().register_file == SharingSettings().register_file == register
+    assert PortalSettings().register_file == register
 
 
 @pytest.mark.parametrize("retired", ["TIMPORA_ALERTS_AGENCIES_FILE", "TIMPORA_SHARING_AGREEMENTS_FILE"])

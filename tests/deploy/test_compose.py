@@ -16,9 +16,11 @@ import yaml
 
 from timpora.alerts.channels.email import SmtpSettings
 from timpora.alerts.settings import AlertsSettings
+from timpora.common.db import bootstrap
 from timpora.common.kafka.provision import principals_from
 from timpora.common.settings import OperatorKafkaSettings, ServiceSettings
 from timpora.common.topics import BROKER_SETTINGS
+from timpora.portal.settings import PortalSettings
 from timpora.registry.settings import RegistrySettings
 from timpora.sharing.settings import SharingSettings
 
@@ -27,7 +29,10 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "registry": RegistrySettings,
     "alerts": AlertsSettings,
     "sharing": SharingSettings,
+    "portal": PortalSettings,
 }
+#: The services that talk through Kafka, each as a principal of its own. The portal does not use Kafka at all.
+KAFKA_SERVICES = ("registry", "alerts", "sharing")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +48,7 @@ def _console_scripts() -> dict[str, str]:
     return scripts
 
 
-def test_it_runs_kafka_postgres_the_bootstrap_and_the_three_services(compose: dict[str, Any]) -> None:
+def test_it_runs_kafka_postgres_the_bootstrap_and_every_service(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == {
         *("preflight", "kafka", "kafka-certs", "kafka-setup", "kafka-access", "postgres", "db-bootstrap", "mail"),
         *SETTINGS,
@@ -62,8 +67,12 @@ def test_each_service_runs_its_own_console_script_after_its_dependencies_are_hea
     assert command[0] in _console_scripts()
     assert (REPO / "deploy" / definition["build"]["context"]).resolve() == REPO
     assert (REPO / definition["build"]["dockerfile"]).is_file()
-    assert definition["depends_on"]["kafka"]["condition"] == "service_healthy"
-    assert definition["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully"
+    if service in KAFKA_SERVICES:
+        assert definition["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert definition["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully"
+    else:
+        # Without Kafka, it waits for its database's role and schema alone.
+        assert set(definition["depends_on"]) == {"db-bootstrap"}
     assert definition["depends_on"]["db-bootstrap"]["condition"] == "service_completed_successfully"
     assert "/healthz" in " ".join(definition["healthcheck"]["test"])
 
@@ -113,9 +122,16 @@ def test_the_variables_it_sets_are_ones_the_service_reads(
 
     settings = SETTINGS[service]()
 
-    assert settings.kafka.bootstrap_servers == "kafka:9092"
-    assert (settings.kafka.sasl_mechanism, settings.kafka.sasl_username) == ("SCRAM-SHA-512", f"timpora-{service}")
-    assert settings.kafka.sasl_password is not None
+    if service in KAFKA_SERVICES:
+        assert settings.kafka.bootstrap_servers == "kafka:9092"
+        assert (settings.kafka.sasl_mechanism, settings.kafka.sasl_username) == (
+            "SCRAM-SHA-512",
+            f"timpora-{service}",
+        )
+        assert settings.kafka.sasl_password is not None
+    else:
+        # The portal has no Kafka login: nothing about Kafka is passed to it.
+        assert not [name for name in environment if "KAFKA" in name]
     assert settings.http.host == "0.0.0.0"  # noqa: S104 - inside the container, on purpose
     assert settings.database.url.get_secret_value().endswith("@postgres:5432/timpora")
     if isinstance(settings, AlertsSettings):
@@ -129,7 +145,7 @@ def test_the_variables_it_sets_are_ones_the_service_reads(
 SHARED_VARIABLES = {"TIMPORA_REGISTER_FILE", "TIMPORA_WEBHOOK_ALLOWED_NETWORKS"}
 
 
-@pytest.mark.parametrize("service", ["alerts", "sharing", "kafka-access"])
+@pytest.mark.parametrize("service", ["alerts", "sharing", "portal", "kafka-access"])
 def test_every_reader_of_the_register_gets_the_networks_its_webhooks_may_reach(
     compose: dict[str, Any], service: str
 ) -> None:
@@ -182,7 +198,7 @@ def test_alerts_can_be_pointed_at_a_real_relay_with_a_login_and_a_ca_of_its_own(
         assert re.search(rf"^# {variable}=", example, re.MULTILINE), variable
 
 
-@pytest.mark.parametrize("service", ["alerts", "sharing", "kafka-access"])
+@pytest.mark.parametrize("service", ["alerts", "sharing", "portal", "kafka-access"])
 def test_both_services_read_the_same_register_from_a_mounted_directory(compose: dict[str, Any], service: str) -> None:
     definition = compose["services"][service]
     in_container = Path(_substitute(definition["environment"]["TIMPORA_REGISTER_FILE"]))
@@ -198,7 +214,29 @@ def test_no_secret_is_written_into_the_file() -> None:
     text = (REPO / "deploy" / "docker-compose.yml").read_text(encoding="utf-8")
     for password in re.findall(r"://[^:/\s]+:(\$\{[^}]*\}|[^@\s]+)@", text):
         assert password.startswith("${"), f"a literal password in docker-compose.yml: {password[:3]}..."
-    assert len(re.findall(r"://[^:/\s]+:(\$\{[^}]*\}|[^@\s]+)@", text)) == 8
+    assert len(re.findall(r"://[^:/\s]+:(\$\{[^}]*\}|[^@\s]+)@", text)) == 10
+
+
+def _database_login(url: str) -> tuple[str, str]:
+    """The role and the env file's password variable of a database URL in the compose file."""
+    match = re.fullmatch(r"postgresql\+asyncpg://([a-z_]+):\$\{([A-Z_]+)(?::\?[^}]*)?\}@postgres:5432/timpora", url)
+    assert match is not None, url
+    return match[1], match[2]
+
+
+def test_db_bootstrap_makes_the_role_each_service_logs_in_as(compose: dict[str, Any]) -> None:
+    made = compose["services"]["db-bootstrap"]["environment"]
+
+    # Every service the bootstrap knows, the portal too (it has a database though no Kafka login).
+    assert set(SETTINGS) == set(bootstrap.SERVICES)
+    assert {name for name in made if name.endswith("_DATABASE__URL")} == {
+        f"TIMPORA_{service.upper()}_DATABASE__URL" for service in SETTINGS
+    }
+    for service in SETTINGS:
+        variable = f"TIMPORA_{service.upper()}_DATABASE__URL"
+        own = compose["services"][service]["environment"][variable]
+        expected = (f"timpora_{service}", f"TIMPORA_{service.upper()}_DB_PASSWORD")
+        assert _database_login(made[variable]) == _database_login(own) == expected
 
 
 # Kafka locked down as the local stack's (deploy/local/stack)
@@ -324,7 +362,7 @@ def test_each_service_logs_in_as_its_own_principal_which_kafka_setup_provisions(
     principals = principals_from(environment)
     operator = OperatorKafkaSettings()
 
-    logins = {f"TIMPORA_{s.upper()}_KAFKA__SASL_{part}" for s in SETTINGS for part in ("USERNAME", "PASSWORD")}
+    logins = {f"TIMPORA_{s.upper()}_KAFKA__SASL_{part}" for s in KAFKA_SERVICES for part in ("USERNAME", "PASSWORD")}
     assert set(environment) <= _OPERATOR_VARIABLES | logins
 
     assert setup["depends_on"]["kafka"]["condition"] == "service_healthy"
@@ -333,14 +371,17 @@ def test_each_service_logs_in_as_its_own_principal_which_kafka_setup_provisions(
         "SCRAM-SHA-512",
         "admin",
     )
-    assert set(principals) == set(SETTINGS)
+    # The three that talk through Kafka; the portal has no principal.
+    assert set(principals) == set(KAFKA_SERVICES)
     for service, principal in principals.items():
         own = compose["services"][service]["environment"]
         prefix = f"TIMPORA_{service.upper()}_KAFKA__SASL_"
         assert principal.username == own[f"{prefix}USERNAME"] == f"timpora-{service}"
         # The same variable of the env file: the password kafka-setup sets is the one the service logs in with.
         assert _variable(setup["environment"][f"{prefix}PASSWORD"]) == _variable(own[f"{prefix}PASSWORD"])
-    assert len({_variable(setup["environment"][f"TIMPORA_{s.upper()}_KAFKA__SASL_PASSWORD"]) for s in SETTINGS}) == 3
+    assert (
+        len({_variable(setup["environment"][f"TIMPORA_{s.upper()}_KAFKA__SASL_PASSWORD"]) for s in KAFKA_SERVICES}) == 3
+    )
 
 
 def test_kafka_access_keeps_agencies_access_as_the_operator_and_names_the_ca_it_mounts(
@@ -401,9 +442,9 @@ def test_every_secret_comes_from_the_env_file_and_compose_refuses_to_start_witho
     ]
     in_urls = re.findall(r"://[^:/\s]+:(\$\{[^}]*\})@", text)
 
-    # Preflight's eleven, Postgres's, the broker's three, kafka-setup's four, kafka-access's one, kafka-certs' one,
-    # the services' three, the mail relay's.
-    assert len(passwords) == 25
+    # Preflight's twelve, Postgres's, the broker's three, kafka-setup's four, kafka-access's one, kafka-certs' one,
+    # the Kafka services' three, the mail relay's (the portal's is in its database URL only).
+    assert len(passwords) == 26
     required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
     for value in passwords + in_urls:
         if _variable(value) in OPTIONAL_PASSWORDS:
@@ -443,7 +484,7 @@ def test_preflight_checks_every_password_compose_passes_before_anything_keeps_on
     assert checked == passed == in_example
     for name in checked:
         assert _variable(str(preflight["environment"][name])) == name
-    assert len(checked) == 11
+    assert len(checked) == 12
     # The relay's username beside its password: both empty is no login.
     assert preflight["environment"]["TIMPORA_ALERTS_SMTP_USERNAME"] == "${TIMPORA_ALERTS_SMTP_USERNAME:-}"
     # It comes first and keeps nothing itself.

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.support.stack import REPO, Stack
 
@@ -72,5 +73,13 @@ def test_env_prints_what_the_services_and_tests_read(tmp_path: Path) -> None:
         passwords.add(values[f"TIMPORA_{service}_KAFKA__SASL_PASSWORD"])
     assert len(passwords) == 4
     assert all(len(password) >= 32 for password in passwords)
+    # The portal has a database role of its own (with a password of its own) and nothing of Kafka's.
+    database_passwords = {
+        make_url(values[f"TIMPORA_{service}_DATABASE__URL"]).password
+        for service in ("REGISTRY", "ALERTS", "SHARING", "PORTAL")
+    }
+    assert make_url(values["TIMPORA_PORTAL_DATABASE__URL"]).username == "timpora_portal"
+    assert len(database_passwords) == 4
+    assert not [name for name in names if name.startswith("TIMPORA_PORTAL_KAFKA")]
     secrets = (tmp_path / "secrets.env").stat()
     assert stat.S_IMODE(secrets.st_mode) == 0o600

@@ -18,7 +18,8 @@ from pydantic import SecretStr
 from tests.support.processes import ServiceProcess, start_service
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
-SERVICES = ("registry", "alerts", "sharing")
+#: Every service `make run` starts; the portal among them, though it does not use Kafka (its readiness is PostgreSQL's).
+SERVICES = ("registry", "alerts", "sharing", "portal")
 
 
 @pytest.mark.timeout(180)

@@ -21,6 +21,10 @@ from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.registry.operators import add_operator
 from timpora.sharing.access import KEYS as SHARING_KEYS
 
+#: The services with a key-authenticated JSON API, whose edges these tests are about (401 before anything else,
+#: per-address limits on requests without a valid key, schemathesis over the OpenAPI document). The portal is not
+#: one: its officers log in through its pages, with no API key; its login throttling and sessions are tested in
+#: tests/portal, and the one edge it shares with these, the body limit, in test_http_edges.py.
 SERVICES = ("registry", "alerts", "sharing")
 #: A member with an agreement covering what the tests read (the shipped register's police).
 AGENCY = "polres-bangkalan"

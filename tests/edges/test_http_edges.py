@@ -22,6 +22,7 @@ from tests.conftest import TEST_DATABASE
 from tests.edges.conftest import SERVICES, Running, from_address, start
 from tests.registry.conftest import arrival, permit
 from tests.support.kafka import delete_namespace, new_namespace
+from tests.support.processes import ServiceProcess, start_service
 from tests.support.stack import Stack
 from tests.support.waiting import until
 from timpora.common.settings import DatabaseSettings
@@ -71,6 +72,37 @@ async def test_a_body_over_the_limit_is_refused_413_in_every_service(
 
     assert answer.status_code == 413, answer.text
     assert answer.json() == {"detail": f"the request body is larger than the {LIMIT} bytes allowed"}
+    assert after.status_code == 200
+
+
+@pytest.fixture(scope="module")
+async def portal(
+    stack: Stack, database_settings: dict[str, DatabaseSettings], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ServiceProcess]:
+    """The portal as `make run` starts it (it does not use Kafka: it is not in SERVICES, which have API keys)."""
+    process = start_service(
+        "portal",
+        kafka=stack.kafka,
+        database=database_settings["portal"],
+        log=tmp_path_factory.mktemp("edges-portal") / "portal.log",
+    )
+    try:
+        await process.ready()
+        yield process
+    finally:
+        await process.stop()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_body_over_the_limit_is_refused_413_by_the_portal_too(portal: ServiceProcess, *, chunked: bool) -> None:
+    # Its login form stands for its writes: the limit holds before anything reads the body, login or not.
+    body = b"username=" + b"a" * LIMIT
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **from_address()}
+    async with httpx.AsyncClient(base_url=portal.url, timeout=30) as client:
+        answer = await client.post("/login", content=chunks(body) if chunked else body, headers=headers)
+        after = await client.get("/healthz")
+
+    assert answer.status_code == 413, answer.text
     assert after.status_code == 200
 
 

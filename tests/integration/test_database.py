@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import String, insert, literal, select, text
+from sqlalchemy import MetaData, String, insert, literal, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +24,7 @@ from timpora.common.db.engine import driver_connection, make_engine
 from timpora.common.db.migrations import alembic_config, upgrade
 from timpora.common.settings import DatabaseSettings
 from timpora.common.standing import local_today, local_today_sql, zone_name_sql, zone_of
+from timpora.portal import models as portal_models
 from timpora.registry.models import outbox
 from timpora.sharing.models import inbox
 
@@ -79,9 +80,11 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "projection_builds",
             "projection_history",
             "api_keys",
+            "portal_keys",
             "outbox",
             "agreements",
         },
+        "portal": {"alembic_version", "officers", "sessions", "login_failures"},
     }
     for name, engine in engines.items():
         async with engine.connect() as connection:
@@ -91,15 +94,19 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             assert {row[0] for row in rows} == expected[name]
 
 
-async def test_the_alerts_migrations_make_the_columns_its_models_use(engines: dict[str, AsyncEngine]) -> None:
-    async with engines["alerts"].connect() as connection:
+@pytest.mark.parametrize(
+    ("service", "metadata"), [("alerts", alerts_models.metadata), ("portal", portal_models.metadata)]
+)
+async def test_the_migrations_make_the_columns_the_models_use(
+    engines: dict[str, AsyncEngine], service: str, metadata: MetaData
+) -> None:
+    async with engines[service].connect() as connection:
         rows = await connection.execute(
-            text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'alerts'")
+            text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema"),
+            {"schema": service},
         )
         migrated = {(row[0], row[1]) for row in rows}
-    modelled = {
-        (table.name, column.name) for table in alerts_models.metadata.tables.values() for column in table.columns
-    }
+    modelled = {(table.name, column.name) for table in metadata.tables.values() for column in table.columns}
     assert migrated - {(table, column) for table, column in migrated if table == "alembic_version"} == modelled
 
 

@@ -86,10 +86,19 @@ class ServiceRuntime:
     _abandoned: set[asyncio.Task[Any]] = field(default_factory=set)
     #: Set by :meth:`request_stop` (SIGTERM): a start still waiting on a peer gives up.
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Whether the service talks to Kafka at all (the portal does not: it reads through the others' APIs). One that
+    #: does not never connects, creates no topic and is ready without it.
+    uses_kafka: bool = True
 
     @classmethod
     def create(
-        cls, settings: ServiceSettings, *, package: str, description: str, clock: Clock | None = None
+        cls,
+        settings: ServiceSettings,
+        *,
+        package: str,
+        description: str,
+        clock: Clock | None = None,
+        uses_kafka: bool = True,
     ) -> ServiceRuntime:
         client_id = f"timpora-{settings.service_name}"
         engine = make_engine(settings.database, application_name=client_id, schema=settings.service_name)
@@ -106,7 +115,8 @@ class ServiceRuntime:
             ),
             producer=EventProducer(settings.kafka, client_id=client_id),
             clock=clock or SystemClock(),
-            topics=service_topics(settings.kafka.catalog, settings.service_name),
+            topics=service_topics(settings.kafka.catalog, settings.service_name) if uses_kafka else (),
+            uses_kafka=uses_kafka,
         )
 
     @property
@@ -145,9 +155,10 @@ class ServiceRuntime:
         await self.migrate()
         for step in self.startup:
             await step()
-        await ensure_topics(self.settings.kafka, self.topics)
-        await self.producer.start()
-        await self.broker.start()
+        if self.uses_kafka:
+            await ensure_topics(self.settings.kafka, self.topics)
+            await self.producer.start()
+            await self.broker.start()
         self._tasks = [asyncio.create_task(self._supervise(worker)) for worker in self.workers]
         log.info("service started", extra={"service": self.name})
 
@@ -170,13 +181,15 @@ class ServiceRuntime:
         log.info("service stopping", extra={"service": self.name})
         # FastStream waits ``graceful_timeout`` (= drain_s) for the handler in flight, then cancels it
         # and closes the consumer, which leaves the group: the step allows for both.
-        await self._bounded("consumer", self.broker.stop(), limits.drain_s + limits.step_s, deadline)
+        if self.uses_kafka:
+            await self._bounded("consumer", self.broker.stop(), limits.drain_s + limits.step_s, deadline)
         for task in self._tasks:
             task.cancel()
         await self._bounded("workers", self._cancelled_workers(), limits.step_s, deadline)
         for step in self.shutdown:
             await self._bounded(getattr(step, "__qualname__", "shutdown hook"), step(), limits.step_s, deadline)
-        await self._bounded("producer", self.producer.stop(), limits.step_s, deadline)
+        if self.uses_kafka:
+            await self._bounded("producer", self.producer.stop(), limits.step_s, deadline)
         await self._bounded("database", self.engine.dispose(), limits.step_s, deadline)
         log.info(
             "service stopped",
@@ -235,7 +248,7 @@ class ServiceRuntime:
         async def postgres() -> None:
             await ping(self.engine)
 
-        return {"postgres": postgres, "kafka": kafka}
+        return {"postgres": postgres, "kafka": kafka} if self.uses_kafka else {"postgres": postgres}
 
 
 def create_service_app(
@@ -326,6 +339,8 @@ class ServiceDefinition:
     commands: Mapping[str, Command] = field(default_factory=dict)
     #: Adds what the routers alone cannot: exception handlers, middleware.
     app_setup: Callable[[FastAPI], None] = _no_app_setup
+    #: Whether the service talks to Kafka (see ``ServiceRuntime.uses_kafka``).
+    uses_kafka: bool = True
 
     @property
     def package(self) -> str:
@@ -333,7 +348,11 @@ class ServiceDefinition:
 
     def create_runtime(self, settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> ServiceRuntime:
         runtime = ServiceRuntime.create(
-            settings or self.settings_class(), package=self.package, description=self.description, clock=clock
+            settings or self.settings_class(),
+            package=self.package,
+            description=self.description,
+            clock=clock,
+            uses_kafka=self.uses_kafka,
         )
         self.setup(runtime)
         return runtime
@@ -386,7 +405,9 @@ class ServiceDefinition:
         return asyncio.run(self.commands[args.command](settings, list(args.arguments)))
 
     async def _migrate(self, settings: ServiceSettings) -> None:
-        runtime = ServiceRuntime.create(settings, package=self.package, description=self.description)
+        runtime = ServiceRuntime.create(
+            settings, package=self.package, description=self.description, uses_kafka=self.uses_kafka
+        )
         try:
             await runtime.migrate()
         finally:

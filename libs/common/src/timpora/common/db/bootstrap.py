@@ -23,7 +23,9 @@ from sqlalchemy.engine import make_url
 from timpora.common import audit, disclosures
 from timpora.common.settings import refuse_placeholder
 
-SERVICES = ("registry", "alerts", "sharing")
+#: Every service with a database role and schema of its own. The portal is one (it keeps its officers, their
+#: sessions and its audit entries) though it has no Kafka principal: timpora.common.kafka.acls lists those.
+SERVICES = ("registry", "alerts", "sharing", "portal")
 #: The services that disclose personal data to agencies, and append to the disclosure log.
 DISCLOSING = ("alerts", "sharing")
 #: Owns the disclosure log and the admin audit log; nobody logs in as it (see timpora.common.disclosures and

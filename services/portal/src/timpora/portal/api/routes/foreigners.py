@@ -1,0 +1,124 @@
+"""An agency's foreigners, read from the sharing service for the officer logged in: only what the agency's
+agreement shows, each read recorded there under the officer's name. A person outside the agency's view is the same
+"not found" page as a person who does not exist."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+
+from timpora.common.http.deps import Runtime
+from timpora.common.register.fields import FIELD_NAMES, FILTER_FIELDS
+from timpora.portal.api.deps import ReadyOfficer
+from timpora.portal.upstream import SharingApi
+from timpora.portal.web import render
+
+router = APIRouter(include_in_schema=False)
+#: The columns of the list, in order, where the agreement shows them (every field is on the person's page). The first
+#: shown links to the person's page.
+LIST_COLUMNS = (
+    "full_name",
+    "passport_number",
+    "nationality",
+    "residence_village_code",
+    "stay_village_code",
+    "permit_type",
+    "permit_expires_on",
+    "days_to_expiry",
+    "overstaying",
+)
+#: The filters the list offers, where the agreement includes the field each reads.
+LIST_FILTERS = ("name", "region", "nationality", "presence")
+PAGE_SIZE = 50
+
+
+def get_sharing(runtime: Runtime) -> SharingApi:
+    sharing = runtime.state["sharing"]
+    if not isinstance(sharing, SharingApi):
+        raise TypeError("the portal runtime was not set up")
+    return sharing
+
+
+Sharing = Annotated[SharingApi, Depends(get_sharing)]
+
+
+async def _agreement(sharing: SharingApi, officer: ReadyOfficer, request: Request) -> dict[str, Any] | Response:
+    answer = await sharing.get("/v1/agreement", officer)
+    if answer.status_code == status.HTTP_403_FORBIDDEN:
+        return render(request, "message.html", status_code=403, title="foreigners.title", message="error.no_agreement")
+    if answer.status_code != status.HTTP_200_OK:
+        return render(request, "message.html", status_code=503, title="foreigners.title", message="error.unavailable")
+    agreement: dict[str, Any] = answer.json()
+    return agreement
+
+
+@router.get("/foreigners")
+async def foreigners(request: Request, officer: ReadyOfficer, sharing: Sharing) -> Response:
+    agreement = await _agreement(sharing, officer, request)
+    if isinstance(agreement, Response):
+        return agreement
+    allowed = set(agreement["fields"])
+    offered = [name for name in LIST_FILTERS if FILTER_FIELDS[name] in allowed]
+    query = request.query_params
+    # Only the filters offered, as typed (the sharing service validates them and says what is wrong with each).
+    filters = {name: query[name].strip() for name in offered if query.get(name, "").strip()}
+    params: dict[str, Any] = {**filters, "limit": PAGE_SIZE}
+    if query.get("cursor"):
+        params["cursor"] = query["cursor"]
+    answer = await sharing.get("/v1/foreigners", officer, params)
+    problems: dict[str, str] = {}
+    items: list[dict[str, Any]] = []
+    next_cursor = None
+    if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+        for detail in answer.json().get("detail", []):
+            location = detail.get("loc", [])
+            problems[str(location[-1]) if location else "cursor"] = str(detail.get("msg", ""))
+    elif answer.status_code == status.HTTP_200_OK:
+        page = answer.json()
+        items, next_cursor = page["items"], page["next_cursor"]
+    else:
+        return render(request, "message.html", status_code=503, title="foreigners.title", message="error.unavailable")
+    columns = [column for column in LIST_COLUMNS if any(column in item for item in items) or column in allowed]
+    return render(
+        request,
+        "foreigners.html",
+        status_code=422 if problems else 200,
+        title="foreigners.title",
+        officer=officer,
+        csrf=officer.csrf_token,
+        offered=offered,
+        filters=filters,
+        problems=problems,
+        items=items,
+        columns=columns,
+        next_query={**filters, "cursor": next_cursor} if next_cursor else None,
+        paged=bool(query.get("cursor")),
+    )
+
+
+@router.get("/foreigners/{foreigner_id}")
+async def foreigner(request: Request, officer: ReadyOfficer, sharing: Sharing, foreigner_id: str) -> Response:
+    try:
+        person_id = UUID(foreigner_id)
+    except ValueError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
+    answer = await sharing.get(f"/v1/foreigners/{person_id}", officer)
+    if answer.status_code in {status.HTTP_404_NOT_FOUND, status.HTTP_403_FORBIDDEN}:
+        # Outside the agency's view, or no agreement: the page of a person who does not exist.
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    if answer.status_code != status.HTTP_200_OK:
+        return render(request, "message.html", status_code=503, title="foreigners.title", message="error.unavailable")
+    record: dict[str, Any] = answer.json()
+    order = [*FIELD_NAMES, "days_to_expiry", "overstaying", "days_overstayed", "deportation_due"]
+    fields = [(name, record[name]) for name in order if name in record]
+    return render(
+        request,
+        "foreigner.html",
+        title="foreigners.title",
+        officer=officer,
+        csrf=officer.csrf_token,
+        name=record.get("full_name") or str(person_id),
+        fields=fields,
+    )

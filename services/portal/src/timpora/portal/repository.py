@@ -1,0 +1,96 @@
+"""The portal's reads and writes of its own tables; nothing here decides anything."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.portal.models import login_failures, officers, sessions
+
+#: How long failed logins are kept (the throttle looks at the last minute; an operator may look at the day).
+FAILURES_KEPT = timedelta(days=1)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def add_officer(
+    session: AsyncSession, *, agency_id: str, username: str, role: str, password_hash: str
+) -> uuid.UUID:
+    officer_id = uuid.uuid4()
+    await session.execute(
+        insert(officers).values(
+            id=officer_id,
+            username=username,
+            agency_id=agency_id,
+            role=role,
+            password_hash=password_hash,
+            must_change_password=True,
+        )
+    )
+    return officer_id
+
+
+async def officer_named(session: AsyncSession, username: str) -> Row[Any] | None:
+    return (await session.execute(select(officers).where(officers.c.username == username))).first()
+
+
+async def officer(session: AsyncSession, officer_id: uuid.UUID) -> Row[Any] | None:
+    return (await session.execute(select(officers).where(officers.c.id == officer_id))).first()
+
+
+async def update_officer(session: AsyncSession, officer_id: uuid.UUID, **values: object) -> None:
+    await session.execute(update(officers).where(officers.c.id == officer_id).values(**values))
+
+
+async def recent_failures(session: AsyncSession, *, username: str, address: str, since: datetime) -> tuple[int, int]:
+    """Failed logins since ``since``: for the account, and from the address."""
+    by_account = select(func.count()).where(login_failures.c.username == username, login_failures.c.at >= since)
+    by_address = select(func.count()).where(login_failures.c.address == address, login_failures.c.at >= since)
+    return int(await session.scalar(by_account) or 0), int(await session.scalar(by_address) or 0)
+
+
+async def record_failure(session: AsyncSession, *, username: str, address: str, at: datetime) -> None:
+    await session.execute(insert(login_failures).values(username=username, address=address, at=at))
+    await session.execute(delete(login_failures).where(login_failures.c.at < at - FAILURES_KEPT))
+
+
+async def open_session(session: AsyncSession, officer_id: uuid.UUID, *, stage: str, now: datetime) -> str:
+    """A new session; returns the cookie's value (kept only as its hash)."""
+    token = secrets.token_urlsafe(32)
+    await session.execute(
+        insert(sessions).values(
+            token_sha256=_digest(token),
+            officer_id=officer_id,
+            stage=stage,
+            csrf_token=secrets.token_urlsafe(32),
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    return token
+
+
+async def session_of(session: AsyncSession, token: str) -> Row[Any] | None:
+    return (await session.execute(select(sessions).where(sessions.c.token_sha256 == _digest(token)))).first()
+
+
+async def update_session(session: AsyncSession, token: str, **values: object) -> None:
+    await session.execute(update(sessions).where(sessions.c.token_sha256 == _digest(token)).values(**values))
+
+
+async def close_session(session: AsyncSession, token: str) -> None:
+    await session.execute(delete(sessions).where(sessions.c.token_sha256 == _digest(token)))
+
+
+async def close_sessions_of(session: AsyncSession, officer_id: uuid.UUID) -> int:
+    """Ends every session of the officer (a password changed, an account disabled or reset)."""
+    result = await session.execute(delete(sessions).where(sessions.c.officer_id == officer_id))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,220 @@
+"""Every text the pages show, in Bahasa Indonesia (the default) and English: one key, two languages."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Language = Literal["id", "en"]
+LANGUAGES: tuple[Language, ...] = ("id", "en")
+
+TEXTS: dict[str, dict[Language, str]] = {
+    "app.name": {"id": "Portal TIMPORA", "en": "TIMPORA portal"},
+    "app.tagline": {
+        "id": "Tim Pengawasan Orang Asing",
+        "en": "Foreigner Supervision Team",
+    },
+    "lang.switch": {"id": "English", "en": "Bahasa Indonesia"},
+    "login.title": {"id": "Masuk", "en": "Log in"},
+    "login.username": {"id": "Nama pengguna", "en": "Username"},
+    "login.password": {"id": "Kata sandi", "en": "Password"},
+    "login.submit": {"id": "Masuk", "en": "Log in"},
+    "login.failed": {
+        "id": "Nama pengguna atau kata sandi salah.",
+        "en": "Wrong username or password.",
+    },
+    "login.throttled": {
+        "id": "Terlalu banyak percobaan masuk yang gagal. Tunggu satu menit, lalu coba lagi.",
+        "en": "Too many failed logins. Wait a minute, then try again.",
+    },
+    "login.expired": {
+        "id": "Sesi Anda telah berakhir. Silakan masuk lagi.",
+        "en": "Your session has ended. Please log in again.",
+    },
+    "password.title": {"id": "Ganti kata sandi", "en": "Change your password"},
+    "password.first": {
+        "id": "Ini login pertama Anda: ganti kata sandi sekali pakai dengan kata sandi Anda sendiri.",
+        "en": "This is your first login: replace the one-time password with your own.",
+    },
+    "password.current": {"id": "Kata sandi saat ini", "en": "Current password"},
+    "password.new": {"id": "Kata sandi baru", "en": "New password"},
+    "password.repeat": {"id": "Ulangi kata sandi baru", "en": "New password again"},
+    "password.submit": {"id": "Simpan kata sandi", "en": "Save the password"},
+    "password.hint": {
+        "id": "Paling sedikit 12 karakter. Setelah diganti, semua sesi lain akan keluar.",
+        "en": "At least 12 characters. Once changed, every other session is logged out.",
+    },
+    "password.too_short": {
+        "id": "Kata sandi terlalu pendek: paling sedikit 12 karakter.",
+        "en": "The password is too short: at least 12 characters.",
+    },
+    "password.has_username": {
+        "id": "Kata sandi tidak boleh memuat nama pengguna.",
+        "en": "The password must not contain the username.",
+    },
+    "password.same": {
+        "id": "Kata sandi baru harus berbeda dari yang sekarang.",
+        "en": "The new password must differ from the current one.",
+    },
+    "password.mismatch": {
+        "id": "Kedua kata sandi baru tidak sama.",
+        "en": "The two new passwords differ.",
+    },
+    "password.wrong": {"id": "Kata sandi saat ini salah.", "en": "The current password is wrong."},
+    "password.changed": {
+        "id": "Kata sandi telah diganti. Sesi lain telah keluar.",
+        "en": "The password was changed. Every other session was logged out.",
+    },
+    "totp.title": {"id": "Verifikasi dua langkah", "en": "Two-step verification"},
+    "totp.enrol": {
+        "id": "Peran Anda wajib memakai kode dari aplikasi autentikator (misalnya Google Authenticator). "
+        "Tambahkan kunci di bawah ini ke aplikasi, lalu masukkan kode 6 angka yang ditampilkannya.",
+        "en": "Your role must use a code from an authenticator app (Google Authenticator, for example). "
+        "Add the key below to the app, then enter the 6-digit code it shows.",
+    },
+    "totp.enrol_optional": {
+        "id": "Lindungi akun Anda dengan kode dari aplikasi autentikator: tambahkan kunci di bawah ini ke "
+        "aplikasi, lalu masukkan kode 6 angka yang ditampilkannya.",
+        "en": "Protect your account with a code from an authenticator app: add the key below to the app, then "
+        "enter the 6-digit code it shows.",
+    },
+    "totp.key": {"id": "Kunci", "en": "Key"},
+    "totp.code": {"id": "Kode 6 angka", "en": "6-digit code"},
+    "totp.submit": {"id": "Verifikasi", "en": "Verify"},
+    "totp.ask": {
+        "id": "Masukkan kode 6 angka dari aplikasi autentikator Anda.",
+        "en": "Enter the 6-digit code from your authenticator app.",
+    },
+    "totp.wrong": {
+        "id": "Kode salah atau sudah dipakai. Tunggu kode berikutnya.",
+        "en": "The code is wrong or was already used. Wait for the next one.",
+    },
+    "totp.enabled": {
+        "id": "Verifikasi dua langkah aktif.",
+        "en": "Two-step verification is on.",
+    },
+    "home.title": {"id": "Beranda", "en": "Home"},
+    "home.welcome": {"id": "Selamat datang", "en": "Welcome"},
+    "home.agency": {"id": "Instansi", "en": "Agency"},
+    "home.role": {"id": "Peran", "en": "Role"},
+    "home.coming": {
+        "id": "Daftar orang asing, rekap bulanan, peringatan dan formulir akan tersedia di halaman ini.",
+        "en": "The list of foreigners, the monthly recap, alerts and forms will be on this page.",
+    },
+    "nav.password": {"id": "Ganti kata sandi", "en": "Change password"},
+    "nav.totp": {"id": "Verifikasi dua langkah", "en": "Two-step verification"},
+    "nav.logout": {"id": "Keluar", "en": "Log out"},
+    "logout.done": {"id": "Anda telah keluar.", "en": "You have logged out."},
+    "role.officer": {"id": "Petugas instansi", "en": "Agency officer"},
+    "role.village": {"id": "Kepala desa", "en": "Village head"},
+    "role.immigration": {"id": "Petugas imigrasi", "en": "Immigration officer"},
+    "role.operator": {"id": "Operator", "en": "Operator"},
+    "error.not_found": {"id": "Halaman tidak ditemukan", "en": "Page not found"},
+    "error.not_found_text": {
+        "id": "Halaman yang Anda cari tidak ada, atau bukan untuk instansi Anda.",
+        "en": "The page you asked for does not exist, or is not your agency's.",
+    },
+    "error.forbidden": {
+        "id": "Formulir ini kedaluwarsa atau tidak sah. Muat ulang halaman dan coba lagi.",
+        "en": "This form has expired or is not valid. Reload the page and try again.",
+    },
+    "error.back": {"id": "Kembali ke beranda", "en": "Back to the home page"},
+}
+
+
+def text(key: str, language: Language) -> str:
+    """The text of ``key`` in ``language``; a missing key is a bug the tests catch (every key used is listed)."""
+    return TEXTS[key][language]
+
+
+#: What each field of a record is called on the pages (the agreement says which of them an agency sees).
+FIELD_LABELS: dict[str, dict[Language, str]] = {
+    "full_name": {"id": "Nama lengkap", "en": "Full name"},
+    "sex": {"id": "Jenis kelamin", "en": "Sex"},
+    "date_of_birth": {"id": "Tanggal lahir", "en": "Date of birth"},
+    "birth_year": {"id": "Tahun lahir", "en": "Year of birth"},
+    "nationality": {"id": "Kewarganegaraan", "en": "Nationality"},
+    "passport_number": {"id": "Nomor paspor", "en": "Passport number"},
+    "passport_country": {"id": "Negara penerbit paspor", "en": "Passport issued by"},
+    "passport_expires_on": {"id": "Paspor berlaku sampai", "en": "Passport valid until"},
+    "occupation": {"id": "Pekerjaan", "en": "Occupation"},
+    "sponsor_name": {"id": "Penjamin", "en": "Sponsor"},
+    "sponsor_kind": {"id": "Jenis penjamin", "en": "Kind of sponsor"},
+    "residence_address": {"id": "Alamat tinggal", "en": "Address"},
+    "residence_village_code": {"id": "Desa/kelurahan tempat tinggal", "en": "Village of residence"},
+    "residence_since": {"id": "Tinggal sejak", "en": "Living there since"},
+    "stay_provider": {"id": "Tempat menginap", "en": "Accommodation"},
+    "stay_village_code": {"id": "Desa/kelurahan tempat menginap", "en": "Village of the accommodation"},
+    "stay_check_in": {"id": "Tanggal masuk penginapan", "en": "Checked in"},
+    "stay_check_out": {"id": "Tanggal keluar penginapan", "en": "Checked out"},
+    "permit_number": {"id": "Nomor izin tinggal", "en": "Stay permit number"},
+    "permit_type": {"id": "Jenis izin tinggal", "en": "Stay permit type"},
+    "permit_purpose": {"id": "Tujuan izin tinggal", "en": "Purpose of the permit"},
+    "permit_issued_on": {"id": "Izin diterbitkan", "en": "Permit issued"},
+    "permit_expires_on": {"id": "Izin berlaku sampai", "en": "Permit valid until"},
+    "permit_status": {"id": "Status izin", "en": "Permit status"},
+    "permit_fee_paid_days": {"id": "Hari overstay yang dibayar", "en": "Overstay days paid"},
+    "visa_index": {"id": "Indeks visa", "en": "Visa index"},
+    "presence": {"id": "Keberadaan", "en": "Presence"},
+    "arrival_port": {"id": "Tempat pemeriksaan kedatangan", "en": "Port of arrival"},
+    "arrived_on": {"id": "Tanggal kedatangan", "en": "Arrived on"},
+    "departure_port": {"id": "Tempat pemeriksaan keberangkatan", "en": "Port of departure"},
+    "departed_on": {"id": "Tanggal keberangkatan", "en": "Departed on"},
+    "days_to_expiry": {"id": "Sisa hari izin", "en": "Days left on the permit"},
+    "overstaying": {"id": "Melebihi izin tinggal (overstay)", "en": "Overstaying"},
+    "days_overstayed": {"id": "Hari overstay", "en": "Days overstayed"},
+    "deportation_due": {"id": "Wajib dideportasi", "en": "Deportation due"},
+}
+
+TEXTS.update(
+    {
+        "nav.foreigners": {"id": "Daftar orang asing", "en": "Foreigners"},
+        "foreigners.title": {"id": "Daftar orang asing", "en": "Foreigners"},
+        "foreigners.filter": {"id": "Saring", "en": "Filter"},
+        "foreigners.name": {"id": "Nama", "en": "Name"},
+        "foreigners.region": {"id": "Kode wilayah", "en": "Region code"},
+        "foreigners.nationality": {"id": "Kewarganegaraan (kode 3 huruf)", "en": "Nationality (3-letter code)"},
+        "foreigners.presence": {"id": "Keberadaan", "en": "Presence"},
+        "foreigners.passport": {"id": "Nomor paspor", "en": "Passport number"},
+        "foreigners.none": {"id": "Tidak ada orang asing yang cocok.", "en": "No foreigner matches."},
+        "foreigners.next": {"id": "Halaman berikutnya", "en": "Next page"},
+        "foreigners.first": {"id": "Halaman pertama", "en": "First page"},
+        "foreigners.open": {"id": "Lihat", "en": "Open"},
+        "foreigners.back": {"id": "Kembali ke daftar", "en": "Back to the list"},
+        "foreigners.recorded": {
+            "id": "Setiap tampilan data ini dicatat atas nama Anda.",
+            "en": "Every view of this data is recorded under your name.",
+        },
+        "presence.present": {"id": "Berada di Indonesia", "en": "In Indonesia"},
+        "presence.departed": {"id": "Sudah keluar", "en": "Departed"},
+        "presence.deported": {"id": "Dideportasi", "en": "Deported"},
+        "presence.deceased": {"id": "Meninggal dunia", "en": "Deceased"},
+        "presence.any": {"id": "Semua", "en": "Everyone"},
+        "yes": {"id": "Ya", "en": "Yes"},
+        "no": {"id": "Tidak", "en": "No"},
+        "error.unavailable": {
+            "id": "Data sedang tidak dapat diambil. Coba lagi sebentar lagi; bila berlanjut, hubungi operator.",
+            "en": "The data cannot be fetched right now. Try again shortly; if it goes on, tell the operator.",
+        },
+        "error.no_agreement": {
+            "id": "Instansi Anda tidak memiliki perjanjian berbagi data yang berlaku, jadi tidak ada data yang "
+            "dapat ditampilkan.",
+            "en": "Your agency has no data-sharing agreement in force, so there is no data to show.",
+        },
+    }
+)
+
+MONTHS: dict[Language, tuple[str, ...]] = {
+    "id": (
+        "Januari", "Februari", "Maret", "April", "Mei", "Juni",
+        "Juli", "Agustus", "September", "Oktober", "November", "Desember",
+    ),
+    "en": (
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ),
+}  # fmt: skip
+
+
+def label(field: str, language: Language) -> str:
+    known = FIELD_LABELS.get(field)
+    return field if known is None else known[language]

@@ -1,0 +1,98 @@
+"""An agency's foreigners in the portal, read from the real sharing service over HTTP for the officer logged in:
+only the agency's view and its agreement's fields, each read recorded under the officer's name; another agency's
+person is the same "not found" page as nobody."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from tests.portal.conftest import Portal, WithData, started_portal
+from tests.support.processes import free_port
+from timpora.common import register
+from timpora.common.disclosures import log_table
+from timpora.common.settings import DatabaseSettings
+from timpora.portal.settings import PortalSettings
+
+
+async def test_the_regency_lists_its_people_with_region_names_and_opens_one(with_data: WithData) -> None:
+    portal = with_data.portal
+    async with portal.browser() as browser:
+        await portal.ready(browser, "pemkab-bangkalan")
+        listed = await browser.get("/foreigners", params={"name": with_data.tag})
+        assert listed.status_code == 200, listed.text
+        assert with_data.lajing[0] in listed.text
+        assert with_data.arosbaya[0] in listed.text
+        assert "Lajing (35.26.05.2003)" in listed.text
+        person = await browser.get(f"/foreigners/{with_data.lajing[1]}")
+        assert person.status_code == 200
+        assert with_data.lajing[0] in person.text
+        shows_address = (
+            "residence_address" in register.current(register.DEFAULT_REGISTER).agreements["pemkab-bangkalan"].allowed
+        )
+        assert ("Jl. Raya Lajing 1" in person.text) == shows_address
+
+
+async def test_a_village_head_sees_the_village_only_and_nothing_outside_the_agreement(with_data: WithData) -> None:
+    portal = with_data.portal
+    async with portal.browser() as browser:
+        username = await portal.ready(browser, "desa-lajing", "village")
+        listed = await browser.get("/foreigners", params={"name": with_data.tag})
+        assert with_data.lajing[0] in listed.text
+        assert with_data.arosbaya[0] not in listed.text
+        mine = await browser.get(f"/foreigners/{with_data.lajing[1]}")
+        # The village's agreement has no passport number: it is on no page the village head sees.
+        assert "E12345678" not in listed.text + mine.text
+        outside = await browser.get(f"/foreigners/{with_data.arosbaya[1]}")
+        nobody = await browser.get(f"/foreigners/{uuid.uuid4()}")
+        assert outside.status_code == nobody.status_code == 404
+        assert outside.text == nobody.text
+        assert with_data.arosbaya[0] not in outside.text
+
+    # Each read is in the sharing service's disclosure log under the village head's own name.
+    async with with_data.sharing.engine.connect() as connection:
+        reads = (await connection.execute(select(log_table).where(log_table.c.officer == username))).all()
+    assert {row.agency_id for row in reads} == {"desa-lajing"}
+    assert {row.reference for row in reads} >= {"GET /v1/foreigners", f"GET /v1/foreigners/{with_data.lajing[1]}"}
+
+
+async def test_the_police_see_the_passport_number_their_agreement_includes(with_data: WithData) -> None:
+    portal = with_data.portal
+    async with portal.browser() as browser:
+        await portal.ready(browser, "polres-bangkalan")
+        person = await browser.get(f"/foreigners/{with_data.lajing[1]}")
+        assert "E12345678" in person.text
+
+
+async def test_a_bad_filter_is_refused_beside_its_field(with_data: WithData) -> None:
+    portal = with_data.portal
+    async with portal.browser() as browser:
+        await portal.ready(browser, "pemkab-bangkalan")
+        refused = await browser.get("/foreigners", params={"region": "not-a-code"})
+        assert refused.status_code == 422
+        assert 'id="p-region"' in refused.text
+        assert 'aria-invalid="true"' in refused.text
+
+
+async def test_without_a_key_to_the_sharing_service_the_page_says_so(portal: Portal) -> None:
+    assert portal.settings.sharing_key is None
+    async with portal.browser() as browser:
+        await portal.ready(browser)
+        page = await browser.get("/foreigners")
+        assert page.status_code == 503
+        assert "tidak dapat diambil" in page.text
+
+
+async def test_a_sharing_service_that_does_not_answer_is_a_page_not_an_error(
+    database_settings: dict[str, DatabaseSettings],
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = PortalSettings(database=database_settings["portal"], sharing_url=nowhere, sharing_key=SecretStr("tsp_x"))
+    async for portal in started_portal(settings):
+        async with portal.browser() as browser:
+            await portal.ready(browser)
+            page = await browser.get("/foreigners")
+            assert page.status_code == 503
+            assert "tidak dapat diambil" in page.text
