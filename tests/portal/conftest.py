@@ -159,7 +159,8 @@ def resident(village: str, *, name: str, expires_in_days: int) -> CloudEvent[Con
         jurisdiction=village,
         changed_fields=["residence", "permit"],
     )
-    return new_event(data, source="/timpora/registry", subject=base.subject)
+    # Recorded the day before the portal's and the sharing service's clock (START): in every count as of START.
+    return new_event(data, source="/timpora/registry", subject=base.subject, time=START - timedelta(days=1))
 
 
 @dataclass
@@ -168,6 +169,7 @@ class WithData:
 
     portal: Portal
     sharing: ServiceRuntime
+    sharing_url: str
     #: This test's people: their names (unique to the test) and ids.
     lajing: tuple[str, str]
     arosbaya: tuple[str, str]
@@ -201,6 +203,7 @@ async def with_data(
             yield WithData(
                 portal=started,
                 sharing=runtime,
+                sharing_url=sharing_url,
                 lajing=(f"Li Wei {tag}", str(people["lajing"].subject)),
                 arosbaya=(f"Anna Schmidt {tag}", str(people["arosbaya"].subject)),
                 tag=tag,

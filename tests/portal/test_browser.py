@@ -5,11 +5,14 @@ where the role needs it), on an office PC's screen and on a village head's 360 p
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pyotp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
@@ -21,6 +24,7 @@ from timpora.common import register
 from timpora.common.settings import DatabaseSettings
 from timpora.portal.main import SERVICE
 from timpora.portal.settings import PortalSettings
+from timpora.sharing import access
 
 pytestmark = pytest.mark.timeout(180)
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -180,3 +184,32 @@ async def test_a_village_head_sees_the_villages_foreigners_on_a_phone(with_data:
         assert with_data.arosbaya[0] not in text
         assert await page.evaluate("document.documentElement.scrollWidth") <= 360
         await page.screenshot(path=SCREENSHOTS / "portal-foreigners-phone.png", full_page=True)
+
+
+async def test_the_regency_downloads_the_monthly_recap_for_the_regents_meeting(
+    with_data: WithData, browser: Browser
+) -> None:
+    portal = with_data.portal
+    async with serving(portal.app) as url:  # type: ignore[arg-type]
+        username, one_time = await portal.officer("pemkab-bangkalan", name="sekda.bangkalan")
+        page = await browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        await _logged_in(page, url, username, one_time)
+        await page.get_by_role("link", name="Rekap bulanan").first.click()
+        await page.wait_for_url(f"{url}/recap")
+        await page.get_by_label("Bulan", exact=True).fill("2026-11")
+        await page.get_by_role("button", name="Tampilkan").click()
+        await page.wait_for_url(f"{url}/recap?month=2026-11")
+        assert "November 2026" in await page.locator("h1").inner_text()
+        async with page.expect_download() as download_info:
+            await page.get_by_role("link", name="Unduh CSV").click()
+        download = await download_info.value
+        assert download.suggested_filename == "timpora-recap-pemkab-bangkalan-2026-11.csv"
+        downloaded = await asyncio.to_thread(Path(await download.path()).read_bytes)
+        await page.screenshot(path=SCREENSHOTS / "portal-recap-desktop.png", full_page=True)
+
+    # The same numbers as the sharing API gives the regency's own key for that month.
+    async with with_data.sharing.sessions() as session, session.begin():
+        _, key = await access.KEYS.issue(session, "pemkab-bangkalan")
+    async with httpx.AsyncClient(base_url=with_data.sharing_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        direct = await api.get("/v1/reports/monthly-recap.csv", params={"month": "2026-11"})
+    assert downloaded == direct.content

@@ -4,8 +4,10 @@ person is the same "not found" page as nobody."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
+from httpx import AsyncClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -15,6 +17,7 @@ from timpora.common import register
 from timpora.common.disclosures import log_table
 from timpora.common.settings import DatabaseSettings
 from timpora.portal.settings import PortalSettings
+from timpora.sharing import access
 
 
 async def test_the_regency_lists_its_people_with_region_names_and_opens_one(with_data: WithData) -> None:
@@ -96,3 +99,49 @@ async def test_a_sharing_service_that_does_not_answer_is_a_page_not_an_error(
             page = await browser.get("/foreigners")
             assert page.status_code == 503
             assert "tidak dapat diambil" in page.text
+
+
+async def test_the_recap_on_screen_and_as_csv_is_the_sharing_services_and_is_disclosed(with_data: WithData) -> None:
+    portal = with_data.portal
+    async with portal.browser() as browser:
+        username = await portal.ready(browser, "pemkab-bangkalan")
+        page = await browser.get("/recap", params={"month": "2026-11"})
+        assert page.status_code == 200, page.text
+        csv = await browser.get("/recap.csv", params={"month": "2026-11"})
+    assert csv.status_code == 200
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert 'filename="timpora-recap-pemkab-bangkalan-2026-11.csv"' in csv.headers["content-disposition"]
+
+    # What the regency's own key is told, for the same month: the page shows its totals, the download is its CSV.
+    async with with_data.sharing.sessions() as session, session.begin():
+        _, key = await access.KEYS.issue(session, "pemkab-bangkalan")
+    async with AsyncClient(base_url=with_data.sharing_url, headers={"Authorization": f"Bearer {key}"}) as agency:
+        recap = (await agency.get("/v1/reports/monthly-recap", params={"month": "2026-11"})).json()
+        direct_csv = (await agency.get("/v1/reports/monthly-recap.csv", params={"month": "2026-11"})).content
+    assert csv.content == direct_csv
+    assert f'data-total="people">{recap["people"]["total"]}<' in page.text
+    assert "November 2026" in page.text
+    async with with_data.sharing.engine.connect() as connection:
+        reads = (await connection.execute(select(log_table.c.reference).where(log_table.c.officer == username))).all()
+    assert {row.reference for row in reads} == {"GET /v1/reports/monthly-recap", "GET /v1/reports/monthly-recap.csv"}
+
+
+async def test_a_month_to_come_is_refused_beside_the_month_field(with_data: WithData) -> None:
+    portal = with_data.portal
+    async with portal.browser() as browser:
+        await portal.ready(browser, "pemkab-bangkalan")
+        refused = await browser.get("/recap", params={"month": "2031-01"})
+        assert refused.status_code == 422
+        assert 'id="p-month"' in refused.text
+
+
+async def test_the_home_page_shows_the_months_figures_as_the_recap_counts_them(with_data: WithData) -> None:
+    portal = with_data.portal
+    async with portal.browser() as browser:
+        await portal.ready(browser, "pemkab-bangkalan")
+        home = await browser.get("/")
+        recap = await browser.get("/recap")
+    people = re.search(r'data-total="people">(\d+)<', recap.text)
+    assert people is not None
+    assert f'data-figure="people">{people.group(1)}<' in home.text
+    assert 'data-figure="overstay-fee"' in home.text

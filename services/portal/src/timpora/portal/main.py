@@ -9,7 +9,7 @@ from timpora.common import audit
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
 from timpora.portal import commands, web
-from timpora.portal.api.routes import foreigners, home, login
+from timpora.portal.api.routes import foreigners, home, login, recap
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import SharingApi
 
@@ -21,7 +21,7 @@ def _setup(runtime: ServiceRuntime) -> None:
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (login.router, home.router, foreigners.router)
+    return (login.router, home.router, foreigners.router, recap.router)
 
 
 def _app_setup(app: FastAPI) -> None:

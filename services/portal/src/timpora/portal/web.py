@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request, Response, status
 from fastapi.exception_handlers import http_exception_handler
@@ -78,6 +79,26 @@ def shown(field: str, value: object, lang: Language) -> str:
     return value
 
 
+#: What Indonesians call each of their time zones.
+ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
+
+
+def month_name(month: str, lang: Language) -> str:
+    """``2026-11`` as ``November 2026``."""
+    year, _, number = month.partition("-")
+    return f"{MONTHS[lang][int(number) - 1]} {year}" if number.isdigit() and 1 <= int(number) <= 12 else month  # noqa: PLR2004
+
+
+def when(moment: str, zone: str, lang: Language) -> str:
+    """An instant as a clock there shows it: ``30 November 2026 23.59 WIB``."""
+    try:
+        local = datetime.fromisoformat(moment).astimezone(ZoneInfo(zone))
+    except (ValueError, KeyError):
+        return moment
+    clock = f"{local.hour:02d}.{local.minute:02d}" if lang == "id" else f"{local.hour:02d}:{local.minute:02d}"
+    return f"{local.day} {MONTHS[lang][local.month - 1]} {local.year} {clock} {ZONE_NAMES.get(zone, zone)}"
+
+
 def _in_words(value: str, lang: Language) -> str:
     try:
         day = date.fromisoformat(value)
@@ -100,6 +121,8 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
         t=lambda key: text(key, lang),
         label=lambda field: label(field, lang),
         shown=lambda field, value: shown(field, value, lang),
+        month_name=lambda month: month_name(month, lang),
+        when=lambda moment, zone: when(moment, zone, lang),
         csrf_field=CSRF_FIELD,
         **context,
     )
