@@ -839,3 +839,14 @@ async def test_an_agencys_key_cannot_act_for_another_agency_by_naming_it(sharing
     # The headers count for the portal's key alone: the village's key still reads the village's view.
     assert _ids(listed) & set(sharing.people.values()) == {sharing.people["lajing"]}
     assert len(await _logged(sharing, "polres-bangkalan")) == before
+
+
+async def test_the_police_find_a_person_by_passport_number_and_the_regency_may_not_ask(sharing: Sharing) -> None:
+    found = await sharing.get("polres-bangkalan", "/v1/foreigners", passport="e12345678", limit=500)
+    assert _ids(found) >= {sharing.people["lajing"]}
+    assert all(item["passport_number"] == "E12345678" for item in found.json()["items"])
+    assert _ids(await sharing.get("polres-bangkalan", "/v1/foreigners", passport="X0000000")) == set()
+    # An agreement without passport numbers cannot find anyone by one (the answer would say whose it is).
+    refused = await sharing.get("pemkab-bangkalan", "/v1/foreigners", passport="E12345678")
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["query", "passport"]

@@ -123,6 +123,7 @@ def _in_order(allowed: frozenset[str]) -> tuple[str, ...]:
 FILTER_FIELDS: dict[str, FieldName] = {
     "name": "full_name",
     "nationality": "nationality",
+    "passport": "passport_number",
     "occupation": "occupation",
     "region": "residence_village_code",
     "permit_type": "permit_type",

@@ -30,7 +30,7 @@ LIST_COLUMNS = (
     "overstaying",
 )
 #: The filters the list offers, where the agreement includes the field each reads.
-LIST_FILTERS = ("name", "region", "nationality", "presence")
+LIST_FILTERS = ("name", "passport", "region", "nationality", "presence")
 PAGE_SIZE = 50
 
 

@@ -50,6 +50,9 @@ class Filters(BaseModel):
 
     name: str | None = Field(default=None, min_length=2, max_length=100, description="Part of the name")
     nationality: Nationality | None = None
+    passport: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9]{5,20}$", description="A passport number, exactly (either case)"
+    )
     occupation: str | None = Field(default=None, max_length=200)
     region: RegionCode | None = Field(default=None, description="Kemendagri code: it and everything under it")
     permit_type: str | None = Field(default=None, max_length=20)
@@ -94,6 +97,8 @@ def _conditions(filters: Filters, now: datetime) -> list[ColumnElement[bool]]:
         conditions.append(_field("full_name").icontains(filters.name, autoescape=True))
     if filters.nationality:
         conditions.append(_field("nationality") == filters.nationality)
+    if filters.passport:
+        conditions.append(func.upper(_field("passport_number")) == filters.passport.upper())
     if filters.occupation:
         conditions.append(_field("occupation") == filters.occupation)
     if filters.region:
