@@ -850,3 +850,10 @@ async def test_the_police_find_a_person_by_passport_number_and_the_regency_may_n
     refused = await sharing.get("pemkab-bangkalan", "/v1/foreigners", passport="E12345678")
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["query", "passport"]
+
+
+@pytest.mark.parametrize("name", ["name", "occupation", "permit_type"])
+async def test_a_filter_with_a_nul_character_is_refused_at_its_field(sharing: Sharing, name: str) -> None:
+    refused = await sharing.get("polres-bangkalan", "/v1/foreigners", **{name: "it\x00s"})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["query", name]

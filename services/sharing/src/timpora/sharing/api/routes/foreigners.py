@@ -33,7 +33,7 @@ from timpora.common.register.fields import FIELD_NAMES, FILTER_FIELDS
 from timpora.common.settings import narrow
 from timpora.common.spreadsheets import DictWriter
 from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql
-from timpora.common.types import Nationality, RegionCode
+from timpora.common.types import Nationality, RegionCode, Typed
 from timpora.sharing.access import KEYS, PORTAL_KEYS
 from timpora.sharing.api.deps import AGENCY_RESPONSES, Caller, CurrentCaller, agreement_in_force
 from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
@@ -48,14 +48,15 @@ router = APIRouter(prefix="/v1", tags=["foreigners"], responses=AGENCY_RESPONSES
 class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=2, max_length=100, description="Part of the name")
+    # Free text is any character but NUL (PostgreSQL's text cannot hold it: a query with one would fail, not refuse).
+    name: Typed | None = Field(default=None, min_length=2, max_length=100, description="Part of the name")
     nationality: Nationality | None = None
     passport: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9]{5,20}$", description="A passport number, exactly (either case)"
     )
-    occupation: str | None = Field(default=None, max_length=200)
+    occupation: Typed | None = Field(default=None, max_length=200)
     region: RegionCode | None = Field(default=None, description="Kemendagri code: it and everything under it")
-    permit_type: str | None = Field(default=None, max_length=20)
+    permit_type: Typed | None = Field(default=None, max_length=20)
     expiring_within_days: int | None = Field(default=None, ge=0, le=3650)
     overstaying: bool | None = None
     presence: Literal["present", "departed", "deported", "deceased", "any"] = Field(
