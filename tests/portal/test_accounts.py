@@ -4,14 +4,18 @@ one-time password, the forced change, the throttle, CSRF, cookies, timeouts, log
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from datetime import timedelta
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.portal.conftest import GOOD_PASSWORD, Portal, csrf_of
 from timpora.common import audit
 from timpora.portal.domain.accounts import MIN_PASSWORD_LENGTH
+from timpora.portal.models import login_failures, sessions
 from timpora.portal.repository import officer_named
 from timpora.portal.settings import PortalSettings
 
@@ -293,3 +297,122 @@ def test_an_empty_sharing_key_setting_is_no_key(monkeypatch: pytest.MonkeyPatch)
     key = PortalSettings().sharing_key
     assert key is not None
     assert key.get_secret_value() == "tsp_x"
+
+
+async def test_an_immigration_office_has_no_officer_or_village_accounts(portal: Portal) -> None:
+    # Immigration's staff hold the registry's own data: every account of theirs must use a second factor.
+    for role in ("officer", "village"):
+        assert (await portal.command("add", "kanim-pamekasan", f"imm-{role}-1", "--role", role, "--operator", "t"))[
+            0
+        ] == 1
+
+
+async def test_the_current_password_is_guessed_no_faster_than_at_the_login(portal: Portal) -> None:
+    async with portal.browser() as browser:
+        username = await portal.ready(browser)
+        form = await browser.get("/password")
+        token = csrf_of(form)
+        for _ in range(portal.settings.failures_per_account):
+            wrong = await browser.post(
+                "/password",
+                data={
+                    "password": "guess-guess-guess",
+                    "new_password": "x" * 20,
+                    "new_password_again": "x" * 20,
+                    "csrf_token": token,
+                },
+            )
+            assert wrong.status_code == 422
+        throttled = await browser.post(
+            "/password",
+            data={
+                "password": GOOD_PASSWORD,
+                "new_password": "y" * 20,
+                "new_password_again": "y" * 20,
+                "csrf_token": token,
+            },
+        )
+        assert throttled.status_code == 429
+        # The session that guessed is over, and the password is unchanged.
+        assert (await browser.get("/")).headers["location"].startswith("/login")
+    portal.clock.advance(seconds=61)
+    async with portal.browser() as other:
+        assert (await portal.log_in(other, username, GOOD_PASSWORD)).headers["location"] == "/"
+
+
+async def test_an_officers_own_password_change_and_enrolment_are_in_the_audit_log_without_secrets(
+    portal: Portal,
+) -> None:
+    async with portal.browser() as browser:
+        username = await portal.ready(browser, "kanim-pamekasan", "immigration")
+        enrol = await browser.get("/totp")
+        secret = re.search(r'name="secret" value="([A-Z2-7]+)"', enrol.text)
+        assert secret is not None
+        code = pyotp.TOTP(secret.group(1)).at(portal.clock.now())
+        await browser.post("/totp", data={"secret": secret.group(1), "code": code, "csrf_token": csrf_of(enrol)})
+    async with portal.runtime.sessions() as session:
+        entries = (
+            await session.execute(
+                select(audit.audit_log).where(audit.audit_log.c.target == username).order_by(audit.audit_log.c.id)
+            )
+        ).all()
+    assert [(entry.action, entry.actor_kind) for entry in entries] == [
+        ("officers.add", "command"),
+        ("officers.password_changed", "officer"),
+        ("officers.totp_enrolled", "officer"),
+    ]
+    assert GOOD_PASSWORD not in str([entry._mapping for entry in entries])
+    assert secret.group(1) not in str([entry._mapping for entry in entries])
+
+
+async def test_a_tampered_enrolment_secret_is_a_wrong_code_not_an_error(portal: Portal) -> None:
+    async with portal.browser() as browser:
+        await portal.ready(browser, "kanim-pamekasan", "operator")
+        enrol = await browser.get("/totp")
+        for secret in ("short", "A" * 31 + "1", "<script>" * 4):
+            tampered = await browser.post(
+                "/totp", data={"secret": secret, "code": "123456", "csrf_token": csrf_of(enrol)}
+            )
+            assert tampered.status_code == 401
+
+
+async def test_pages_answer_odd_query_strings_with_pages(portal: Portal) -> None:
+    async with portal.browser() as browser:
+        await portal.ready(browser)
+        for path in ("/?changed=abc", "/login?ended=x"):
+            page = await browser.get(path)
+            assert page.status_code == 200
+            assert page.headers["content-type"].startswith("text/html")
+        unknown = await browser.get("/bahasa/fr")
+        assert unknown.status_code == 303
+        assert "timpora_lang" not in unknown.headers.get("set-cookie", "")
+
+
+async def test_failed_logins_and_ended_sessions_are_not_kept_past_their_use(portal: Portal) -> None:
+    async with portal.browser() as browser:
+        assert (await portal.log_in(browser, "nobody-here", "password123456")).status_code == 401
+        username = await portal.ready(browser)
+    portal.clock.advance(days=2)
+    async with portal.browser() as later:
+        await portal.log_in(later, username, GOOD_PASSWORD)
+    async with portal.runtime.sessions() as session:
+        failures = await session.scalar(
+            select(func.count()).select_from(login_failures).where(login_failures.c.username == "nobody-here")
+        )
+        old = await session.scalar(
+            select(func.count())
+            .select_from(sessions)
+            .where(sessions.c.created_at < portal.clock.now() - timedelta(days=1))
+        )
+    assert (failures, old) == (0, 0)
+
+
+def test_no_request_url_reaches_the_logs() -> None:
+    # The portal's searches are query strings (a name, a passport number): httpx must not log its requests' URLs.
+    # In a process of its own: the logging of the test run itself stays as it is.
+    check = (
+        "import logging; from timpora.common.logging import configure_logging; "
+        "configure_logging('portal', level='INFO'); "
+        "assert not any(logging.getLogger(name).isEnabledFor(logging.INFO) for name in ('httpx', 'httpcore'))"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)  # noqa: S603 - our own fixed code

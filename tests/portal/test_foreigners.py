@@ -77,6 +77,9 @@ async def test_a_bad_filter_is_refused_beside_its_field(with_data: WithData) -> 
         assert refused.status_code == 422
         assert 'id="p-region"' in refused.text
         assert 'aria-invalid="true"' in refused.text
+        # In the officer's language, with an example: not the API's English about a regular expression.
+        assert "Kode wilayah Kemendagri, misalnya 35.26" in refused.text
+        assert "pattern" not in refused.text
 
 
 async def test_without_a_key_to_the_sharing_service_the_page_says_so(portal: Portal) -> None:

@@ -79,6 +79,7 @@ class ActorKind(StrEnum):
     COMMAND = "command"  # a command, by the operator it names and the OS user who ran it
     REGISTER = "register"  # a change of the register file, as a service took it
     SYSTEM = "system"  # a change a keeper makes on its own, following the register (no operator ran it)
+    OFFICER = "officer"  # an officer changing their own portal account (a password, a second factor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,11 @@ class Actor:
     @classmethod
     def register(cls, path: object) -> Actor:
         return cls(ActorKind.REGISTER, f"register file {path}")
+
+    @classmethod
+    def officer(cls, username: str) -> Actor:
+        """An officer of the portal, acting on their own account from a logged-in session."""
+        return cls(ActorKind.OFFICER, username)
 
     @classmethod
     def system(cls, name: str) -> Actor:

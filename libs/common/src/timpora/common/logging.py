@@ -140,3 +140,7 @@ def configure_logging(
     # their warnings, drop the chatter.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request's URL at INFO, its query string included: a search for a person by name or passport
+    # number (the portal's, reading the sharing service) must not end up in a log file.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("httpcore").setLevel(max(logging.WARNING, root.level))

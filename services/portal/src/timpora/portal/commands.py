@@ -43,6 +43,9 @@ def _refusal(settings: PortalSettings, agency_id: str, role: Role) -> str | None
     kind = _ROLE_KINDS[role]
     if kind is not None and member.kind != kind:
         return f"a {role.value} account belongs to a member of kind {kind.value}; {agency_id} is {member.kind.value}"
+    if kind is None and member.kind == AgencyKind.IMMIGRATION:
+        # Immigration's staff hold the registry's data itself: theirs are the roles that must use a second factor.
+        return f"{agency_id} is an immigration office: its staff are --role immigration or --role operator"
     return None
 
 

@@ -59,7 +59,27 @@ async def recent_failures(session: AsyncSession, *, username: str, address: str,
 
 async def record_failure(session: AsyncSession, *, username: str, address: str, at: datetime) -> None:
     await session.execute(insert(login_failures).values(username=username, address=address, at=at))
-    await session.execute(delete(login_failures).where(login_failures.c.at < at - FAILURES_KEPT))
+
+
+async def forget_old(session: AsyncSession, *, now: datetime, session_limit: timedelta) -> None:
+    """Failed logins past a day and sessions past their absolute limit go, at every login: what the throttle and
+    the logins no longer need is not kept (a username typed wrong may be a password typed in the wrong field)."""
+    await session.execute(delete(login_failures).where(login_failures.c.at < now - FAILURES_KEPT))
+    await session.execute(delete(sessions).where(sessions.c.created_at < now - session_limit))
+
+
+async def use_totp_step(session: AsyncSession, officer_id: uuid.UUID, secret: str, step: int) -> bool:
+    """Records ``step`` as the officer's last code, if it is later than the last: False if another request used
+    it (or a later one) first — two requests with one code cannot both pass."""
+    result = await session.execute(
+        update(officers)
+        .where(
+            officers.c.id == officer_id,
+            (officers.c.totp_last_step.is_(None)) | (officers.c.totp_last_step < step),
+        )
+        .values(totp_secret=secret, totp_last_step=step)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def open_session(session: AsyncSession, officer_id: uuid.UUID, *, stage: str, now: datetime) -> str:

@@ -227,6 +227,43 @@ TEXTS.update(
             "id": "Bagian yang tidak termasuk perjanjian instansi Anda:",
             "en": "Sections your agency's agreement does not include:",
         },
+        "problem.name": {"id": "Ketik paling sedikit 2 huruf dari nama.", "en": "Type at least 2 letters of the name."},
+        "problem.passport": {
+            "id": "Nomor paspor: 5 sampai 20 huruf atau angka, tanpa spasi.",
+            "en": "A passport number: 5 to 20 letters or digits, no spaces.",
+        },
+        "problem.region": {
+            "id": "Kode wilayah Kemendagri, misalnya 35.26 (kabupaten), 35.26.05 (kecamatan) "
+            "atau 35.26.05.2003 (desa).",
+            "en": "A Kemendagri region code, e.g. 35.26 (regency), 35.26.05 (district) or 35.26.05.2003 (village).",
+        },
+        "problem.nationality": {
+            "id": "Kode negara 3 huruf, misalnya CHN, AUS atau MYS.",
+            "en": "A 3-letter country code, e.g. CHN, AUS or MYS.",
+        },
+        "problem.presence": {"id": "Pilih salah satu dari daftar.", "en": "Choose one of the list."},
+        "problem.month": {
+            "id": "Pilih bulan yang sudah lewat atau bulan ini.",
+            "en": "Choose a past month or the month under way.",
+        },
+        "problem.cursor": {
+            "id": "Halaman ini tidak ada lagi; mulai dari halaman pertama.",
+            "en": "This page is gone; start again from the first page.",
+        },
+        "problem.other": {"id": "Isian ini tidak dapat dipakai.", "en": "This value cannot be used."},
+        "error.too_many": {
+            "id": "Terlalu banyak permintaan dalam satu menit. Tunggu sebentar, lalu muat ulang halaman.",
+            "en": "Too many requests within a minute. Wait a moment, then reload the page.",
+        },
+        "sex.M": {"id": "Laki-laki", "en": "Male"},
+        "sex.F": {"id": "Perempuan", "en": "Female"},
+        "permit_status.active": {"id": "Berlaku", "en": "In force"},
+        "permit_status.expired": {"id": "Kedaluwarsa", "en": "Expired"},
+        "permit_status.revoked": {"id": "Dicabut", "en": "Revoked"},
+        "permit_status.ended": {"id": "Berakhir", "en": "Ended"},
+        "permit_status.extended": {"id": "Diperpanjang", "en": "Extended"},
+        "sex.X": {"id": "Tidak disebutkan", "en": "Not stated"},
+        "totp.open_app": {"id": "Buka di aplikasi autentikator", "en": "Open in the authenticator app"},
         "presence.present": {"id": "Berada di Indonesia", "en": "In Indonesia"},
         "presence.departed": {"id": "Sudah keluar", "en": "Departed"},
         "presence.deported": {"id": "Dideportasi", "en": "Deported"},

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from timpora.common import regions
-from timpora.portal.texts import LANGUAGES, MONTHS, Language, label, text
+from timpora.portal.texts import LANGUAGES, MONTHS, TEXTS, Language, label, text
 from timpora.portal.upstream import UpstreamUnavailableError
 
 HERE = Path(__file__).parent
@@ -67,8 +67,8 @@ def shown(field: str, value: object, lang: Language) -> str:
         return text("yes" if value else "no", lang)
     if not isinstance(value, str):
         return str(value)
-    if field == "presence" and f"presence.{value}" in _PRESENCE_KEYS:
-        value = text(f"presence.{value}", lang)
+    if field in {"presence", "sex", "permit_status"} and f"{field}.{value}" in TEXTS:
+        value = text(f"{field}.{value}", lang)
     elif field == "permit_type":
         value = value.upper()
     elif field.endswith("_village_code"):
@@ -105,9 +105,6 @@ def _in_words(value: str, lang: Language) -> str:
     except ValueError:
         return value
     return f"{day.day} {MONTHS[lang][day.month - 1]} {day.year}"
-
-
-_PRESENCE_KEYS = frozenset(f"presence.{name}" for name in ("present", "departed", "deported", "deceased", "any"))
 
 
 def _is_date_field(field: str) -> bool:

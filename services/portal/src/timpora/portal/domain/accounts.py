@@ -70,6 +70,12 @@ def new_totp_secret() -> str:
     return pyotp.random_base32()
 
 
+def is_totp_secret(secret: str) -> bool:
+    """Whether ``secret`` is one :func:`new_totp_secret` makes (32 base32 characters): a form's hidden field is
+    the browser's to change."""
+    return len(secret) == 32 and all(character in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for character in secret)  # noqa: PLR2004
+
+
 def totp_uri(secret: str, *, username: str) -> str:
     """What an authenticator app takes (typed in, or from a QR code): ``otpauth://totp/TIMPORA:user?...``."""
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="TIMPORA")
@@ -79,7 +85,7 @@ def totp_step(secret: str, code: str, moment: datetime, *, after: int | None) ->
     """The time step ``code`` is good for at ``moment`` (the step before and after count too: a phone's clock may
     be a little off), if that step is later than ``after`` (a code is good once); else None."""
     code = code.strip().replace(" ", "")
-    if not (len(code) == _CODE_DIGITS and code.isdigit()):
+    if not (len(code) == _CODE_DIGITS and code.isdigit()) or not is_totp_secret(secret):
         return None
     totp = pyotp.TOTP(secret)
     now_step = int(moment.timestamp()) // totp.interval

@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
 from timpora.common.http.deps import Runtime
 from timpora.common.register.fields import FIELD_NAMES, FILTER_FIELDS
 from timpora.portal.api.deps import ReadyOfficer
+from timpora.portal.texts import TEXTS
 from timpora.portal.upstream import SharingApi
 from timpora.portal.web import render
 
@@ -44,12 +46,30 @@ def get_sharing(runtime: Runtime) -> SharingApi:
 Sharing = Annotated[SharingApi, Depends(get_sharing)]
 
 
+def refusal(request: Request, answer: httpx.Response, title: str) -> Response:
+    """The page for an answer of the sharing service that is not the data: no agreement, too many reads, away."""
+    if answer.status_code == status.HTTP_403_FORBIDDEN:
+        return render(request, "message.html", status_code=403, title=title, message="error.no_agreement")
+    if answer.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+        return render(request, "message.html", status_code=429, title=title, message="error.too_many")
+    return render(request, "message.html", status_code=503, title=title, message="error.unavailable")
+
+
+def problems_of(answer: httpx.Response) -> dict[str, str]:
+    """The sharing service's refusal, field by field, as the message key the page shows beside each field (its own
+    words are English and technical: a pattern, a type)."""
+    problems: dict[str, str] = {}
+    for detail in answer.json().get("detail", []):
+        location = detail.get("loc", [])
+        field = str(location[-1]) if location else "cursor"
+        problems[field] = f"problem.{field}" if f"problem.{field}" in TEXTS else "problem.other"
+    return problems
+
+
 async def _agreement(sharing: SharingApi, officer: ReadyOfficer, request: Request) -> dict[str, Any] | Response:
     answer = await sharing.get("/v1/agreement", officer)
-    if answer.status_code == status.HTTP_403_FORBIDDEN:
-        return render(request, "message.html", status_code=403, title="foreigners.title", message="error.no_agreement")
     if answer.status_code != status.HTTP_200_OK:
-        return render(request, "message.html", status_code=503, title="foreigners.title", message="error.unavailable")
+        return refusal(request, answer, "foreigners.title")
     agreement: dict[str, Any] = answer.json()
     return agreement
 
@@ -72,14 +92,12 @@ async def foreigners(request: Request, officer: ReadyOfficer, sharing: Sharing) 
     items: list[dict[str, Any]] = []
     next_cursor = None
     if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-        for detail in answer.json().get("detail", []):
-            location = detail.get("loc", [])
-            problems[str(location[-1]) if location else "cursor"] = str(detail.get("msg", ""))
+        problems = problems_of(answer)
     elif answer.status_code == status.HTTP_200_OK:
         page = answer.json()
         items, next_cursor = page["items"], page["next_cursor"]
     else:
-        return render(request, "message.html", status_code=503, title="foreigners.title", message="error.unavailable")
+        return refusal(request, answer, "foreigners.title")
     columns = [column for column in LIST_COLUMNS if any(column in item for item in items) or column in allowed]
     return render(
         request,
@@ -109,7 +127,7 @@ async def foreigner(request: Request, officer: ReadyOfficer, sharing: Sharing, f
         # Outside the agency's view, or no agreement: the page of a person who does not exist.
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     if answer.status_code != status.HTTP_200_OK:
-        return render(request, "message.html", status_code=503, title="foreigners.title", message="error.unavailable")
+        return refusal(request, answer, "foreigners.title")
     record: dict[str, Any] = answer.json()
     order = [*FIELD_NAMES, "days_to_expiry", "overstaying", "days_overstayed", "deportation_due"]
     fields = [(name, record[name]) for name in order if name in record]

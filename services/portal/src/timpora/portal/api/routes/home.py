@@ -19,12 +19,11 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def home(
-    request: Request, runtime: Runtime, officer: ReadyOfficer, sharing: Sharing, *, changed: int = 0, totp: int = 0
-) -> Response:
+async def home(request: Request, runtime: Runtime, officer: ReadyOfficer, sharing: Sharing) -> Response:
     settings = narrow(runtime.settings, PortalSettings)
     member = register.current(settings.register_file).members.get(officer.agency_id)
-    notice = "password.changed" if changed else "totp.enabled" if totp else None
+    shown = request.query_params
+    notice = "password.changed" if "changed" in shown else "totp.enabled" if "totp" in shown else None
     figures: dict[str, Any] | None = None
     try:
         answer = await sharing.get("/v1/reports/monthly-recap", officer)

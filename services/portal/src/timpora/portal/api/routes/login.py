@@ -9,18 +9,20 @@ right password, so guessing is as slow as the throttle.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Literal
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common import audit
 from timpora.common.http.deps import Runtime
 from timpora.common.settings import narrow
 from timpora.portal import repository as repo
 from timpora.portal.api.deps import SESSION_COOKIE, STAGE_PAGES, AnySession, Officer, Stage, checked_form
 from timpora.portal.domain import accounts
 from timpora.portal.settings import PortalSettings
+from timpora.portal.texts import LANGUAGES
 from timpora.portal.web import (
     ANONYMOUS_CSRF_COOKIE,
     CSRF_FIELD,
@@ -45,6 +47,16 @@ def _with_session(request: Request, response: Response, token: str) -> Response:
     return response
 
 
+async def _throttled(
+    session: AsyncSession, settings: PortalSettings, *, username: str, address: str, now: datetime
+) -> bool:
+    """Whether the account, or the address, has used up its minute of wrong passwords and codes."""
+    by_account, by_address = await repo.recent_failures(
+        session, username=username, address=address, since=now - timedelta(minutes=1)
+    )
+    return by_account >= settings.failures_per_account or by_address >= settings.failures_per_address
+
+
 def _login_page(request: Request, *, message: str | None = None, status_code: int = 200) -> Response:
     token = anonymous_csrf(request)
     response = render(request, "login.html", status_code=status_code, title="login.title", message=message, csrf=token)
@@ -53,8 +65,8 @@ def _login_page(request: Request, *, message: str | None = None, status_code: in
 
 
 @router.get("/login")
-async def login_page(request: Request, ended: int = 0) -> Response:
-    return _login_page(request, message="login.expired" if ended else None)
+async def login_page(request: Request) -> Response:
+    return _login_page(request, message="login.expired" if request.query_params.get("ended") else None)
 
 
 @router.post("/login")
@@ -68,10 +80,8 @@ async def login(request: Request, runtime: Runtime) -> Response:
     password = str(form.get("password") or "")
     address, now = _address(request), runtime.clock.now()
     async with runtime.sessions() as session, session.begin():
-        by_account, by_address = await repo.recent_failures(
-            session, username=username, address=address, since=now - timedelta(minutes=1)
-        )
-        if by_account >= settings.failures_per_account or by_address >= settings.failures_per_address:
+        await repo.forget_old(session, now=now, session_limit=timedelta(seconds=settings.session_absolute_s))
+        if await _throttled(session, settings, username=username, address=address, now=now):
             return _login_page(request, message="login.throttled", status_code=status.HTTP_429_TOO_MANY_REQUESTS)
         officer = await repo.officer_named(session, username) if len(password) <= _LONGEST else None
         good = accounts.password_matches(officer.password_hash if officer else None, password[:_LONGEST])
@@ -117,10 +127,22 @@ async def change_password(request: Request, runtime: Runtime, current: AnySessio
     if current.stage in {Stage.TOTP, Stage.TOTP_ENROL}:
         return RedirectResponse("/totp", status_code=status.HTTP_303_SEE_OTHER)
     form = await checked_form(request, current)
+    settings = narrow(runtime.settings, PortalSettings)
     first = current.stage == Stage.PASSWORD
     new, again = form.get("new_password", ""), form.get("new_password_again", "")
-    if not first and not accounts.password_matches(current.officer.password_hash, form.get("password", "")[:_LONGEST]):
-        return _password_form(request, current, problem="password.wrong")
+    now, address = runtime.clock.now(), _address(request)
+    if not first:
+        # The current password is guessed no faster from a session left open than at the login: the same
+        # throttle, and past it the session ends.
+        async with runtime.sessions() as session, session.begin():
+            if await _throttled(session, settings, username=current.username, address=address, now=now):
+                await repo.close_session(session, current.token)
+                return _login_page(request, message="login.throttled", status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+            good = accounts.password_matches(current.officer.password_hash, form.get("password", "")[:_LONGEST])
+            if not good:
+                await repo.record_failure(session, username=current.username, address=address, at=now)
+        if not good:
+            return _password_form(request, current, problem="password.wrong")
     problem = accounts.password_problem(new[:_LONGEST], username=current.username) if len(new) <= _LONGEST else None
     if problem is None and new == again and accounts.password_matches(current.officer.password_hash, new):
         problem = "password.same"
@@ -132,7 +154,6 @@ async def change_password(request: Request, runtime: Runtime, current: AnySessio
         return _password_form(request, current, problem=problem)
     role = accounts.Role(current.officer.role)
     stage = Stage.TOTP_ENROL if role.needs_second_factor and current.officer.totp_secret is None else Stage.READY
-    now = runtime.clock.now()
     async with runtime.sessions() as session, session.begin():
         await repo.update_officer(
             session,
@@ -142,8 +163,16 @@ async def change_password(request: Request, runtime: Runtime, current: AnySessio
             password_changed_at=now,
         )
         # Logged out everywhere: whoever else had a session (a stolen cookie, a forgotten PC) has it no more.
-        await repo.close_sessions_of(session, current.officer.id)
+        ended = await repo.close_sessions_of(session, current.officer.id)
         token = await repo.open_session(session, current.officer.id, stage=stage, now=now)
+        await audit.record(
+            session,
+            service=settings.service_name,
+            actor=audit.Actor.officer(current.username),
+            action="officers.password_changed",
+            target=current.username,
+            new={"first_login": first, "sessions_ended": ended},
+        )
     target = STAGE_PAGES[stage] + ("" if stage != Stage.READY else "?changed=1")
     return _with_session(request, RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER), token)
 
@@ -190,19 +219,28 @@ async def give_totp(request: Request, runtime: Runtime, current: AnySession) -> 
     secret = form.get("secret", "")[:64] if enrolling else str(current.officer.totp_secret)
     now, address = runtime.clock.now(), _address(request)
     async with runtime.sessions() as session, session.begin():
-        by_account, by_address = await repo.recent_failures(
-            session, username=current.username, address=address, since=now - timedelta(minutes=1)
-        )
-        throttled = by_account >= settings.failures_per_account or by_address >= settings.failures_per_address
+        throttled = await _throttled(session, settings, username=current.username, address=address, now=now)
         after = None if enrolling else current.officer.totp_last_step
         step = None if throttled or not secret else accounts.totp_step(secret, form.get("code", ""), now, after=after)
+        if step is not None and not await repo.use_totp_step(session, current.officer.id, secret, step):
+            step = None  # the same code, used by another request a moment before
         if step is None:
             await repo.record_failure(session, username=current.username, address=address, at=now)
         else:
-            await repo.update_officer(session, current.officer.id, totp_secret=secret, totp_last_step=step)
             await repo.update_session(session, current.token, stage=Stage.READY)
+            if enrolling:
+                await audit.record(
+                    session,
+                    service=settings.service_name,
+                    actor=audit.Actor.officer(current.username),
+                    action="officers.totp_enrolled",
+                    target=current.username,
+                    new={"second_factor": "totp"},
+                )
     if step is None:
-        return _totp_form(request, current, secret=secret if enrolling else None, wrong=True)
+        # Enrolling, the same key again (the officer may have mistyped the code), unless the form's was not one.
+        again = (secret if accounts.is_totp_secret(secret) else accounts.new_totp_secret()) if enrolling else None
+        return _totp_form(request, current, secret=again, wrong=True)
     return RedirectResponse("/?totp=1" if enrolling else "/", status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -217,14 +255,15 @@ async def logout(request: Request, runtime: Runtime, current: AnySession) -> Res
 
 
 @router.get("/bahasa/{lang}")
-async def choose_language(request: Request, lang: Literal["id", "en"]) -> Response:
+async def choose_language(request: Request, lang: str) -> Response:
     # Back to the page the officer was on (this site's only), else home.
     back = request.headers.get("referer", "")
     base = str(request.base_url)
     # A path of this site only: never "//elsewhere" (a browser reads that as another site).
     target = "/" + back.removeprefix(base).lstrip("/\\") if back.startswith(base) else "/"
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
-    response.set_cookie(
-        "timpora_lang", lang, httponly=True, samesite="strict", secure=secure(request), max_age=365 * 86400
-    )
+    if lang in LANGUAGES:  # another is no language of the portal's: the page stays as it was
+        response.set_cookie(
+            "timpora_lang", lang, httponly=True, samesite="strict", secure=secure(request), max_age=365 * 86400
+        )
     return response

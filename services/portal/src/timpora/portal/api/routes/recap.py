@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from timpora.portal.api.deps import ReadyOfficer
-from timpora.portal.api.routes.foreigners import Sharing
+from timpora.portal.api.routes.foreigners import Sharing, problems_of, refusal
 from timpora.portal.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -30,13 +30,9 @@ async def recap(request: Request, officer: ReadyOfficer, sharing: Sharing) -> Re
     if answer.status_code == status.HTTP_200_OK:
         found = answer.json()
     elif answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-        for detail in answer.json().get("detail", []):
-            location = detail.get("loc", [])
-            problems[str(location[-1]) if location else "month"] = str(detail.get("msg", ""))
-    elif answer.status_code == status.HTTP_403_FORBIDDEN:
-        return render(request, "message.html", status_code=403, title="recap.title", message="error.no_agreement")
+        problems = problems_of(answer)
     else:
-        return render(request, "message.html", status_code=503, title="recap.title", message="error.unavailable")
+        return refusal(request, answer, "recap.title")
     return render(
         request,
         "recap.html",
