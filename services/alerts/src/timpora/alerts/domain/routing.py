@@ -178,31 +178,27 @@ def route(subject: Subject, rules: Sequence[Rule], directory: Directory, moment:
                     moment=moment,
                     guest=guest,
                 ):
-                    decision = Decision(
-                        agency_id=agency.id,
-                        severity=rule.severity,
-                        channels=directory.configured(agency, rule.channels),
-                        digest=rule.digest and agency.digests,
-                        reasons=(f"rule {rule.id}: {reason} for {where}",),
-                        rule_ids=(rule.id,),
-                    )
-                    previous = chosen.get(agency.id)
-                    chosen[agency.id] = decision if previous is None else previous.merged(decision)
+                    _choose(chosen, agency, rule, directory, f"{reason} for {where}")
         if subject.last_seen is not None and any(
             set(target.nearest or ()) == {AgencyKind.IMMIGRATION} for target in rule.to
         ):
             for office in _controllers_of(subject.last_seen, directory, subject, moment):
-                decision = Decision(
-                    agency_id=office.id,
-                    severity=rule.severity,
-                    channels=directory.configured(office, rule.channels),
-                    digest=rule.digest and office.digests,
-                    reasons=(f"rule {rule.id}: {_last_seen_reason(office, subject.last_seen)}",),
-                    rule_ids=(rule.id,),
-                )
-                previous = chosen.get(office.id)
-                chosen[office.id] = decision if previous is None else previous.merged(decision)
+                _choose(chosen, office, rule, directory, _last_seen_reason(office, subject.last_seen))
     return [chosen[agency_id] for agency_id in sorted(chosen)]
+
+
+def _choose(chosen: dict[str, Decision], agency: Agency, rule: Rule, directory: Directory, reason: str) -> None:
+    """Adds ``agency``, chosen by ``rule`` for ``reason``, to ``chosen``: merged with what other rules chose."""
+    decision = Decision(
+        agency_id=agency.id,
+        severity=rule.severity,
+        channels=directory.configured(agency, rule.channels),
+        digest=rule.digest and agency.digests,
+        reasons=(f"rule {rule.id}: {reason}",),
+        rule_ids=(rule.id,),
+    )
+    previous = chosen.get(agency.id)
+    chosen[agency.id] = decision if previous is None else previous.merged(decision)
 
 
 def _last_seen_reason(office: Agency, place: str) -> str:
