@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser run up down status demo test check lint typecheck pytest stack-up stack-down schemas lock clean bench
+.PHONY: install browser axe run up down status demo test check lint typecheck pytest stack-up stack-down schemas lock clean bench
 
 install: $(STAMP)
 
@@ -34,6 +34,14 @@ browser:
 	    && test -x $(CHROMIUM); \
 	}
 
+## axe-core, the accessibility engine the portal's browser tests run in each page (tools/axe, pinned by its lock).
+AXE := tools/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): tools/axe/package.json tools/axe/package-lock.json
+	@command -v npm >/dev/null || { echo "make axe: npm not found: install Debian's npm package (apt-get install npm)" >&2; exit 1; }
+	npm ci --prefix tools/axe --no-audit --no-fund --silent
+	@touch $(AXE)
+
 ## Run the system in the foreground (Ctrl-C stops it all). `make run DEMO=1` also loads demo data.
 run: install
 	TIMPORA_DEMO=$(DEMO) deploy/local/run
@@ -51,7 +59,7 @@ demo: install
 	deploy/local/demo
 
 ## Every check: lint, format, types, then all tests against the real Kafka and PostgreSQL.
-test: install browser
+test: install browser axe
 	deploy/local/stack with -- $(MAKE) --no-print-directory check
 
 check: lint typecheck pytest
@@ -63,7 +71,7 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-pytest: browser
+pytest: browser axe
 	$(BIN)/python -m pytest
 
 stack-up: install

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import os
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
+from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
 
 from tests.support.clock import ManualClock
@@ -208,3 +211,42 @@ async def with_data(
                 arosbaya=(f"Anna Schmidt {tag}", str(people["arosbaya"].subject)),
                 tag=tag,
             )
+
+
+#: Debian's Chromium (``make test`` installs it when missing); Playwright's own browser download cannot work here.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: As the machine's closed network needs: no background connections, no first-run or update checks.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium is not installed at {CHROMIUM}: make test installs it (make browser)")
+        pytest.skip("Chromium is not installed (make browser installs it)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def first_login(page: Page, url: str, username: str, one_time: str) -> None:
+    await page.goto(f"{url}/login")
+    await page.get_by_label("Nama pengguna").fill(username)
+    await page.get_by_label("Kata sandi").fill(one_time)
+    await page.get_by_role("button", name="Masuk").click()
+    await page.wait_for_url(f"{url}/password")
+    await page.get_by_label("Kata sandi baru", exact=True).fill(GOOD_PASSWORD)
+    await page.get_by_label("Ulangi kata sandi baru").fill(GOOD_PASSWORD)
+    await page.get_by_role("button", name="Simpan kata sandi").click()

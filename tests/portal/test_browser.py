@@ -6,8 +6,6 @@ where the role needs it), on an office PC's screen and on a village head's 360 p
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +13,9 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
-from tests.portal.conftest import GOOD_PASSWORD, WithData, officers_command
+from tests.portal.conftest import GOOD_PASSWORD, WithData, first_login, officers_command
 from tests.portal.conftest import served as serving
 from tests.support.stack import REPO
 from timpora.common import register
@@ -28,18 +26,6 @@ from timpora.sharing import access
 
 pytestmark = pytest.mark.timeout(180)
 SCREENSHOTS = REPO / "docs" / "screenshots"
-#: Debian's Chromium (``make test`` installs it when missing); Playwright's own browser download cannot work here.
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-#: As the machine's closed network needs: no background connections, no first-run or update checks.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -63,31 +49,6 @@ async def served(database_settings: dict[str, DatabaseSettings]) -> AsyncIterato
         yield Served(url=url, settings=settings)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Chromium is not installed at {CHROMIUM}: make test installs it (make browser)")
-        pytest.skip("Chromium is not installed (make browser installs it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def _first_login(page: Page, url: str, username: str, one_time: str) -> None:
-    await page.goto(f"{url}/login")
-    await page.get_by_label("Nama pengguna").fill(username)
-    await page.get_by_label("Kata sandi").fill(one_time)
-    await page.get_by_role("button", name="Masuk").click()
-    await page.wait_for_url(f"{url}/password")
-    await page.get_by_label("Kata sandi baru", exact=True).fill(GOOD_PASSWORD)
-    await page.get_by_label("Ulangi kata sandi baru").fill(GOOD_PASSWORD)
-    await page.get_by_role("button", name="Simpan kata sandi").click()
-
-
 async def test_immigration_logs_in_changes_the_password_and_enrols_the_second_factor(
     served: Served, browser: Browser
 ) -> None:
@@ -98,7 +59,7 @@ async def test_immigration_logs_in_changes_the_password_and_enrols_the_second_fa
     await page.goto(f"{served.url}/login")
     await page.screenshot(path=SCREENSHOTS / "portal-login-desktop.png")
 
-    await _first_login(page, served.url, username, one_time)
+    await first_login(page, served.url, username, one_time)
     await page.wait_for_url(f"{served.url}/totp")
     secret = (await page.locator("#totp-secret").inner_text()).strip()
     await page.get_by_label("Kode 6 angka").fill(pyotp.TOTP(secret).now())
@@ -147,7 +108,7 @@ async def test_a_village_head_on_a_phone_sees_each_message_beside_its_field(serv
 
 
 async def _logged_in(page: Page, url: str, username: str, one_time: str) -> None:
-    await _first_login(page, url, username, one_time)
+    await first_login(page, url, username, one_time)
     await page.wait_for_url(f"{url}/?changed=1")
 
 
