@@ -19,8 +19,10 @@ from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import AROSBAYA_OTHER, KAMAL, LAJING, SAMPANG, SURABAYA, Person
 from tests.support import register as register_variants
 from timpora.alerts import lifecycle
+from timpora.alerts.access import PORTAL_KEYS
 from timpora.alerts.alerting import MOVED_AWAY, alert_id_for
 from timpora.alerts.models import routed_events
+from timpora.common.disclosures import log_table
 from timpora.common.events import new_event
 from timpora.common.events.payloads import ForeignerEvent, PresenceStatus
 
@@ -565,3 +567,40 @@ async def test_a_checked_out_visitors_overstay_opens_an_alert_for_the_office_of_
 
     rows = await service.alerts_about(person.foreigner_id)
     assert {(row.agency_id, row.event_type) for row in rows} == {("kanim-pamekasan", "permit.expired")}
+
+
+async def test_the_portal_reads_and_acts_for_an_officer_of_the_agency_it_names_and_the_log_says_who(
+    service: AlertsUnderTest,
+) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.expired(1))
+    police = _of(await service.alerts_about(person.foreigner_id), "polres-bangkalan", "permit.expired")
+    async with service.runtime.sessions() as session, session.begin():
+        key_id, key = await PORTAL_KEYS.issue(session, "portal")
+
+    def as_officer(agency: str, officer: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}", "X-Timpora-Agency": agency, "X-Timpora-Officer": officer}
+
+    listed = await service.client.get("/v1/alerts", headers=as_officer("polres-bangkalan", "iptu.sari"))
+    assert str(police.id) in {alert["id"] for alert in listed.json()["alerts"]}
+    # Another agency's officer, through the same portal, finds nothing of the police's.
+    other = await service.client.get(f"/v1/alerts/{police.id}", headers=as_officer("desa-lajing", "kades.lajing"))
+    assert other.status_code == 404
+    # Acting through the portal, the officer logged in is who acted, whatever the body says.
+    acknowledged = await service.client.post(
+        f"/v1/alerts/{police.id}/acknowledge",
+        json={"by": "someone else"},
+        headers=as_officer("polres-bangkalan", "iptu.sari"),
+    )
+    assert acknowledged.status_code == 200, acknowledged.text
+    assert acknowledged.json()["acknowledged_by"].startswith("iptu.sari (portal")
+    without_names = await service.client.get("/v1/alerts", headers={"Authorization": f"Bearer {key}"})
+    assert without_names.status_code == 403
+    async with service.runtime.engine.connect() as connection:
+        logged = (
+            await connection.execute(select(log_table).where(log_table.c.key_id == key_id).order_by(log_table.c.id))
+        ).all()
+    assert [(row.agency_id, row.officer) for row in logged] == [
+        ("polres-bangkalan", "iptu.sari"),
+        ("polres-bangkalan", "iptu.sari"),
+    ]

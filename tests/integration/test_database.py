@@ -71,6 +71,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "delivery_attempts",
             "gatherings",
             "digests",
+            "portal_keys",
         },
         "sharing": {
             "alembic_version",

@@ -125,10 +125,14 @@ async def started_portal(settings: PortalSettings) -> AsyncIterator[Portal]:
 
 
 @contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """``app`` served by uvicorn on a free port of loopback, its start and stop included: its base URL."""
+async def served(app: FastAPI, *, started: bool = False) -> AsyncIterator[str]:
+    """``app`` served by uvicorn on a free port of loopback, its start and stop included (unless ``started``: a test
+    started it already): its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off" if started else "auto"
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

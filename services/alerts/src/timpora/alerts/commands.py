@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS
+from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS, PORTAL_KEYS
 from timpora.alerts.domain import rules
 from timpora.alerts.settings import AlertsSettings
 from timpora.common import register
@@ -34,6 +34,14 @@ async def operator_keys(settings: ServiceSettings, argv: list[str]) -> int:
     """``operators issue NAME --operator NAME`` prints a new operator key once; ``operators revoke KEY_ID
     --operator NAME``."""
     return await key_command(settings, argv, OPERATOR_KEYS, prog="timpora-alerts operators", holder="the operator")
+
+
+async def portal_keys(settings: ServiceSettings, argv: list[str]) -> int:
+    """``portal-keys issue NAME --operator NAME`` prints a key for the officers' portal once (it reads and acts on
+    an agency's alerts for the officer logged in, each under the officer's name); ``portal-keys revoke KEY_ID``."""
+    return await key_command(
+        settings, argv, PORTAL_KEYS, prog="timpora-alerts portal-keys", holder="the portal's name (portal)"
+    )
 
 
 async def check(settings: ServiceSettings, argv: list[str]) -> int:

@@ -146,6 +146,7 @@ SERVICE = ServiceDefinition(
     setup=_setup,
     commands={
         "keys": commands.agency_keys,
+        "portal-keys": commands.portal_keys,
         "operators": commands.operator_keys,
         "check": commands.check,
         "audit": audit.read_command,

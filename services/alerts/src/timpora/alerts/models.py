@@ -30,6 +30,8 @@ metadata = MetaData()
 inbox = inbox_table(metadata)
 agency_keys = api_keys_table(metadata, name="agency_keys", holder="agency_id")
 operator_keys = api_keys_table(metadata, name="operator_keys", holder="operator")
+# The officers' portal: it acts for the agency and officer each request names (timpora.common.http.deps.acting_for).
+portal_keys = api_keys_table(metadata, name="portal_keys", holder="portal")
 
 #: Open alerts are the ones still waiting for someone: superseding, resolving and escalating look at these.
 OPEN = ("open", "acknowledged")

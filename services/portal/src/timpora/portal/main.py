@@ -9,19 +9,20 @@ from timpora.common import audit
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
 from timpora.portal import commands, web
-from timpora.portal.api.routes import foreigners, home, login, recap
+from timpora.portal.api.routes import alerts, foreigners, home, login, recap
 from timpora.portal.settings import PortalSettings
-from timpora.portal.upstream import SharingApi
+from timpora.portal.upstream import alerts_api, sharing_api
 
 
 def _setup(runtime: ServiceRuntime) -> None:
-    sharing = SharingApi(narrow(runtime.settings, PortalSettings))
-    runtime.state["sharing"] = sharing
-    runtime.shutdown.append(sharing.close)
+    settings = narrow(runtime.settings, PortalSettings)
+    for name, api in (("sharing", sharing_api(settings)), ("alerts", alerts_api(settings))):
+        runtime.state[name] = api
+        runtime.shutdown.append(api.close)
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (login.router, home.router, foreigners.router, recap.router)
+    return (login.router, home.router, foreigners.router, recap.router, alerts.router)
 
 
 def _app_setup(app: FastAPI) -> None:

@@ -37,10 +37,14 @@ class PortalSettings(ServiceSettings):
     #: The portal's key to it (``timpora-sharing portal-keys issue portal --operator YOU`` prints it). Without it the
     #: agencies' pages say the portal is not connected.
     sharing_key: SecretStr | None = None
+    #: The alerts service: an agency's alerts, read and acted on for the officer logged in.
+    alerts_url: str = "http://127.0.0.1:8002"
+    #: The portal's key to it (``timpora-alerts portal-keys issue portal --operator YOU``).
+    alerts_key: SecretStr | None = None
     #: How long a page waits for the sharing service before saying it is unavailable.
     upstream_timeout_s: float = Field(default=10.0, gt=0)
 
-    @field_validator("sharing_key", mode="before")
+    @field_validator("sharing_key", "alerts_key", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         # docker-compose passes an unset key as an empty variable: that is no key, not a key "".

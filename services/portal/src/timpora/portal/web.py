@@ -120,6 +120,8 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
         shown=lambda field, value: shown(field, value, lang),
         month_name=lambda month: month_name(month, lang),
         when=lambda moment, zone: when(moment, zone, lang),
+        #: Alerts are dated in the officer's own zone; the portal's offices are WIB unless told (Madura is).
+        zone="Asia/Jakarta",
         csrf_field=CSRF_FIELD,
         **context,
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS
+from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS, PORTAL_KEYS
 from timpora.alerts.alerting import Alerting
 from timpora.alerts.settings import AlertsSettings
 from timpora.common.access import ApiKey
-from timpora.common.http.deps import Runtime, key_holder, member_key_holder
+from timpora.common.http.deps import Runtime, acting_for, key_holder, member_key_holder
 from timpora.common.settings import narrow
 
 AgencyKey = Annotated[
@@ -21,9 +22,28 @@ AgencyKey = Annotated[
             scheme="AgencyKey",
             description="an agency key (timpora-alerts keys issue AGENCY)",
             register_file=lambda settings: narrow(settings, AlertsSettings).register_file,
+            portal=PORTAL_KEYS,
         )
     ),
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyCaller:
+    """Who asks: an agency with its own key, or the portal for one of the agency's officers."""
+
+    key: ApiKey
+    agency_id: str
+    #: The portal's officer (each read and each action is theirs); None for an agency's own key.
+    officer: str | None
+
+
+async def get_agency_caller(request: Request, key: AgencyKey) -> AgencyCaller:
+    agency_id, officer = acting_for(request, key)
+    return AgencyCaller(key=key, agency_id=agency_id, officer=officer)
+
+
+CurrentAgency = Annotated[AgencyCaller, Depends(get_agency_caller)]
 OperatorKey = Annotated[
     ApiKey,
     Depends(

@@ -18,7 +18,7 @@ from sqlalchemy import Row, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
 from timpora.alerts import lifecycle
-from timpora.alerts.api.deps import AgencyKey
+from timpora.alerts.api.deps import AgencyCaller, CurrentAgency
 from timpora.alerts.api.models import Acknowledgement, AlertPage, AlertQuery, AlertView, Resolution
 from timpora.alerts.disclosing import Terms, terms_for
 from timpora.alerts.domain import notices
@@ -72,9 +72,9 @@ def _after(cursor: str) -> tuple[datetime, UUID]:
         ) from None
 
 
-async def caller_terms(runtime: Runtime, key: AgencyKey) -> Terms:
+async def caller_terms(runtime: Runtime, caller: CurrentAgency) -> Terms:
     settings = narrow(runtime.settings, AlertsSettings)
-    member = register.current(settings.register_file).members.get(key.holder)
+    member = register.current(settings.register_file).members.get(caller.agency_id)
     terms = None if member is None else terms_for(member, runtime.clock.now())
     if terms is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "no data-sharing agreement in force for this agency")
@@ -87,7 +87,7 @@ CallerTerms = Annotated[Terms, Depends(caller_terms)]
 async def _disclosed(
     runtime: Runtime,
     request: Request,
-    key: AgencyKey,
+    caller: AgencyCaller,
     terms: Terms,
     shown: list[AlertView],
     *,
@@ -106,7 +106,9 @@ async def _disclosed(
     if not isinstance(disclosure_log, DisclosureLog):
         raise TypeError("the alerts runtime was not set up")
     try:
-        await disclosure_log.record([replace(record, key_id=key.key_id, officer=officer) for record in records])
+        # The portal's officer is who read; an agency's key names its officer only when it acts (``by``).
+        who = caller.officer or officer
+        await disclosure_log.record([replace(record, key_id=caller.key.key_id, officer=who) for record in records])
     except (SQLAlchemyError, OSError, RuntimeError):  # the database, the pool, the network, a closed log
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
@@ -121,9 +123,9 @@ def _admitted(terms: Terms) -> list[Any]:
 
 @router.get("", summary="Your agency's alerts, newest first")
 async def list_alerts(
-    runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, query: Annotated[AlertQuery, Query()]
+    runtime: Runtime, request: Request, caller: CurrentAgency, terms: CallerTerms, query: Annotated[AlertQuery, Query()]
 ) -> AlertPage:
-    statement = select(alerts).where(alerts.c.agency_id == key.holder, *_admitted(terms))
+    statement = select(alerts).where(alerts.c.agency_id == caller.agency_id, *_admitted(terms))
     if query.status is not None:
         statement = statement.where(alerts.c.status == query.status)
     if query.event_type is not None:
@@ -135,24 +137,24 @@ async def list_alerts(
         found = (await session.execute(statement)).all()
     # Paged by what was read, not by what is shown: an alert the agreement no longer admits ends no page early.
     page = [shown for row in found[: query.limit] if (shown := view(row, terms)) is not None]
-    await _disclosed(runtime, request, key, terms, page)
+    await _disclosed(runtime, request, caller, terms, page)
     return AlertPage(alerts=page, next=_cursor(found[query.limit - 1]) if len(found) > query.limit else None)
 
 
 @router.get("/{alert_id}", summary="One of your agency's alerts", responses=_NO_SUCH_ALERT)
 async def get_alert(
-    runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, alert_id: UUID
+    runtime: Runtime, request: Request, caller: CurrentAgency, terms: CallerTerms, alert_id: UUID
 ) -> AlertView:
     async with runtime.sessions() as session:
         row = (
             await session.execute(
-                select(alerts).where(alerts.c.id == alert_id, alerts.c.agency_id == key.holder, *_admitted(terms))
+                select(alerts).where(alerts.c.id == alert_id, alerts.c.agency_id == caller.agency_id, *_admitted(terms))
             )
         ).first()
     shown = None if row is None else view(row, terms)
     if shown is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
-    await _disclosed(runtime, request, key, terms, [shown])
+    await _disclosed(runtime, request, caller, terms, [shown])
     return shown
 
 
@@ -162,22 +164,36 @@ async def get_alert(
     responses=_NO_SUCH_ALERT | _STATE,
 )
 async def acknowledge(
-    *, runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, alert_id: UUID, body: Acknowledgement
+    *,
+    runtime: Runtime,
+    request: Request,
+    caller: CurrentAgency,
+    terms: CallerTerms,
+    alert_id: UUID,
+    body: Acknowledgement,
 ) -> AlertView:
-    change = lifecycle.Change(alert_id, key.holder, f"{body.by} (key {key.key_id})", runtime.clock.now())
+    change = lifecycle.Change(alert_id, caller.agency_id, _acting(caller, body), runtime.clock.now())
     shown = await _apply(runtime, change, terms, lambda session: lifecycle.acknowledge(session, change))
-    await _disclosed(runtime, request, key, terms, [shown], officer=body.by)
+    await _disclosed(runtime, request, caller, terms, [shown], officer=body.by)
     return shown
 
 
 @router.post("/{alert_id}/resolve", summary="Close the alert, saying what was done", responses=_NO_SUCH_ALERT | _STATE)
 async def resolve(
-    *, runtime: Runtime, request: Request, key: AgencyKey, terms: CallerTerms, alert_id: UUID, body: Resolution
+    *, runtime: Runtime, request: Request, caller: CurrentAgency, terms: CallerTerms, alert_id: UUID, body: Resolution
 ) -> AlertView:
-    change = lifecycle.Change(alert_id, key.holder, f"{body.by} (key {key.key_id})", runtime.clock.now())
+    change = lifecycle.Change(alert_id, caller.agency_id, _acting(caller, body), runtime.clock.now())
     shown = await _apply(runtime, change, terms, lambda session: lifecycle.resolve(session, change, body.resolution))
-    await _disclosed(runtime, request, key, terms, [shown], officer=body.by)
+    await _disclosed(runtime, request, caller, terms, [shown], officer=body.by)
     return shown
+
+
+def _acting(caller: AgencyCaller, body: Acknowledgement) -> str:
+    """Who acted, as the alert records it: the portal's officer is the one logged in (whatever ``by`` says),
+    named as such; an agency's key names the officer its ``by`` gives."""
+    if caller.officer is not None:
+        return f"{caller.officer} (portal, key {caller.key.key_id})"
+    return f"{body.by} (key {caller.key.key_id})"
 
 
 async def _apply(runtime: Runtime, change: lifecycle.Change, terms: Terms, action: lifecycle.Action) -> AlertView:

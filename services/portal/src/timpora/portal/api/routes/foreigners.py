@@ -14,7 +14,7 @@ from timpora.common.http.deps import Runtime
 from timpora.common.register.fields import FIELD_NAMES, FILTER_FIELDS
 from timpora.portal.api.deps import ReadyOfficer
 from timpora.portal.texts import TEXTS
-from timpora.portal.upstream import SharingApi
+from timpora.portal.upstream import ServiceApi
 from timpora.portal.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -36,14 +36,23 @@ LIST_FILTERS = ("name", "passport", "region", "nationality", "presence")
 PAGE_SIZE = 50
 
 
-def get_sharing(runtime: Runtime) -> SharingApi:
-    sharing = runtime.state["sharing"]
-    if not isinstance(sharing, SharingApi):
+def get_sharing(runtime: Runtime) -> ServiceApi:
+    return _api(runtime, "sharing")
+
+
+def get_alerts(runtime: Runtime) -> ServiceApi:
+    return _api(runtime, "alerts")
+
+
+def _api(runtime: Runtime, name: str) -> ServiceApi:
+    api = runtime.state[name]
+    if not isinstance(api, ServiceApi):
         raise TypeError("the portal runtime was not set up")
-    return sharing
+    return api
 
 
-Sharing = Annotated[SharingApi, Depends(get_sharing)]
+Sharing = Annotated[ServiceApi, Depends(get_sharing)]
+AlertsService = Annotated[ServiceApi, Depends(get_alerts)]
 
 
 def refusal(request: Request, answer: httpx.Response, title: str) -> Response:
@@ -66,7 +75,7 @@ def problems_of(answer: httpx.Response) -> dict[str, str]:
     return problems
 
 
-async def _agreement(sharing: SharingApi, officer: ReadyOfficer, request: Request) -> dict[str, Any] | Response:
+async def _agreement(sharing: ServiceApi, officer: ReadyOfficer, request: Request) -> dict[str, Any] | Response:
     answer = await sharing.get("/v1/agreement", officer)
     if answer.status_code != status.HTTP_200_OK:
         return refusal(request, answer, "foreigners.title")
