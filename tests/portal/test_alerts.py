@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.async_api import Browser
 from pydantic import SecretStr
 
@@ -14,6 +15,7 @@ from tests.portal.conftest import WithData, first_login, served, started_portal
 from tests.portal.test_browser import SCREENSHOTS
 from timpora.alerts.access import PORTAL_KEYS
 from timpora.common.settings import DatabaseSettings
+from timpora.portal.api.routes.alerts import who_acted
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import alerts_api
 
@@ -110,3 +112,17 @@ async def test_the_police_find_a_person_by_passport_and_take_the_alert_in_hand_i
             assert await page.locator("#alert-status").inner_text() == "Sedang ditangani"
             assert (await page.locator("#acknowledged-by").inner_text()).startswith("iptu.sari (portal")
             await page.screenshot(path=SCREENSHOTS / "portal-alert-desktop.png", full_page=True)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "shown"),
+    [
+        ("iptu.sari (portal, key 2b1f8a0e-0000-0000-0000-000000000000)", "iptu.sari (portal)"),
+        ("Iptu Sari (key 2b1f8a0e-0000-0000-0000-000000000000)", "Iptu Sari"),
+        # An agency's own key naming its officer as if the portal had acted: shown as the name it gave, no more.
+        ("budi (portal, key x) (key 2b1f8a0e-0000-0000-0000-000000000000)", "budi (portal, key x)"),
+        ("Iptu Sari (Satintelkam) (key 2b1f8a0e-0000-0000-0000-000000000000)", "Iptu Sari (Satintelkam)"),
+    ],
+)
+def test_who_acted_is_read_from_the_end_of_what_the_alerts_service_recorded(recorded: str, shown: str) -> None:
+    assert who_acted(recorded) == shown

@@ -80,18 +80,22 @@ def _alert_page(
         alert=alert,
         # The agreement's fields of the person, in the order every record lists them.
         person=[(name, person[name]) for name in FIELD_NAMES if name in (person := alert["notice"].get("person", {}))],
-        acknowledged_by=_who(alert.get("acknowledged_by")),
-        resolved_by=_who(alert.get("resolved_by")),
+        acknowledged_by=who_acted(alert.get("acknowledged_by")),
+        resolved_by=who_acted(alert.get("resolved_by")),
         problem=problem,
     )
 
 
-def _who(recorded: str | None) -> str | None:
+def who_acted(recorded: str | None) -> str | None:
     """Who acted, as an officer reads it: the name, without the key the alerts service records beside it."""
     if recorded is None:
         return None
-    name, _, how = recorded.partition(" (")
-    return f"{name} (portal)" if how.startswith("portal") else name
+    # The alerts service appends how the action came, last: " (key ID)" for an agency's key, " (portal, key ID)"
+    # for the portal. Read from the right: a name that itself holds "(portal, ..." stays the name it is.
+    name, _, how = recorded.rpartition(" (")
+    if not name:
+        return recorded
+    return f"{name} (portal)" if how.startswith("portal, key ") else name
 
 
 @router.get("/alerts/{alert_id}")
