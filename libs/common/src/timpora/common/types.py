@@ -60,7 +60,10 @@ RegionCode = Annotated[
 ]
 
 #: An agency's id in agreements, the alert directory and topic names, e.g. ``polres-bangkalan``.
-AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+AGENCY_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+AgencyId = Annotated[str, StringConstraints(pattern=AGENCY_ID_PATTERN)]
+#: An officer's username in the portal, as the services that record their reads and actions take it.
+OFFICER_USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 
 # A visa's index (Kepmen Imipas M.IP-08.GR.01.01/2025): a letter for the family (A visa-exempt entry, B visa
 # on arrival, C and D visit visas, E limited-stay visas) and a number, sometimes a letter (E28A).

@@ -20,6 +20,7 @@ from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
 from timpora.common.register.members import AgencyKind
 from timpora.common.settings import ServiceSettings, narrow
+from timpora.common.types import OFFICER_USERNAME_PATTERN
 from timpora.portal import repository as repo
 from timpora.portal.domain import accounts
 from timpora.portal.domain.accounts import Role
@@ -33,7 +34,6 @@ _ROLE_KINDS: dict[Role, AgencyKind | None] = {
     Role.IMMIGRATION: AgencyKind.IMMIGRATION,
     Role.OPERATOR: AgencyKind.IMMIGRATION,
 }
-USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 
 
 def _refusal(settings: PortalSettings, agency_id: str, role: Role) -> str | None:
@@ -72,7 +72,7 @@ async def officers(settings: ServiceSettings, argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     username = str(getattr(args, "username", "")).casefold()
     if args.action == "add":
-        if not re.fullmatch(USERNAME_PATTERN, username):
+        if not re.fullmatch(OFFICER_USERNAME_PATTERN, username):
             sys.stderr.write("username: 3 to 64 characters, lower-case letters, digits, '.', '_' or '-'\n")
             return 2
         if reason := _refusal(narrow(settings, PortalSettings), args.agency, Role(args.role)):

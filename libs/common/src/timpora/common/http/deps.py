@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: FastAPI must see the annotations itself.
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from timpora.common.access import ApiKey, KeyStore
 from timpora.common.http.auth import BearerGate
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import ServiceSettings
+from timpora.common.types import AGENCY_ID_PATTERN, OFFICER_USERNAME_PATTERN
 
 
 # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
@@ -30,9 +32,8 @@ Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 PORTAL_HOLDER = "portal:"
 AGENCY_HEADER = "X-Timpora-Agency"
 OFFICER_HEADER = "X-Timpora-Officer"
-_AGENCY = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-#: An officer's username as the portal keeps it.
-_OFFICER = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+_AGENCY = re.compile(AGENCY_ID_PATTERN)
+_OFFICER = re.compile(OFFICER_USERNAME_PATTERN)
 
 
 def _lookup(store: KeyStore, portal: KeyStore | None) -> Callable[[AsyncSession, str], Awaitable[ApiKey | None]]:
@@ -91,12 +92,23 @@ def is_portal(key: ApiKey) -> bool:
     return key.holder.startswith(PORTAL_HOLDER)
 
 
-def acting_for(request: Request, key: ApiKey) -> tuple[str, str | None]:
-    """The agency a request acts for, and the officer: an agency's key acts for its agency (no officer named); the
-    portal's key for the agency and the officer its request names (``X-Timpora-Agency``, ``X-Timpora-Officer``),
-    each read recorded under that officer's name. A portal request that does not name both is refused (403)."""
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """Who a request is from: an agency with its own key, or the portal for one of an agency's officers."""
+
+    key: ApiKey
+    #: The agency acted for: the key's own, or the one the portal names.
+    agency_id: str
+    #: The portal's officer (each read and each action is theirs); None for an agency's own key.
+    officer: str | None
+
+
+def acting_for(request: Request, key: ApiKey) -> Acting:
+    """Who ``request`` acts for: an agency's key acts for its agency (no officer named); the portal's key for the
+    agency and the officer its request names (``X-Timpora-Agency``, ``X-Timpora-Officer``), each read recorded under
+    that officer's name. A portal request that does not name both is refused (403)."""
     if not is_portal(key):
-        return key.holder, None
+        return Acting(key, key.holder, None)
     agency = request.headers.get(AGENCY_HEADER, "")
     officer = request.headers.get(OFFICER_HEADER, "")
     if not (_AGENCY.fullmatch(agency) and _OFFICER.fullmatch(officer)):
@@ -104,4 +116,4 @@ def acting_for(request: Request, key: ApiKey) -> tuple[str, str | None]:
             status.HTTP_403_FORBIDDEN,
             f"the portal acts only for the agency and the officer it names ({AGENCY_HEADER}, {OFFICER_HEADER})",
         )
-    return agency, officer
+    return Acting(key, agency, officer)

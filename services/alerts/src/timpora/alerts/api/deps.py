@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,7 +10,7 @@ from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS, PORTAL_KEYS
 from timpora.alerts.alerting import Alerting
 from timpora.alerts.settings import AlertsSettings
 from timpora.common.access import ApiKey
-from timpora.common.http.deps import Runtime, acting_for, key_holder, member_key_holder
+from timpora.common.http.deps import Acting, Runtime, acting_for, key_holder, member_key_holder
 from timpora.common.settings import narrow
 
 AgencyKey = Annotated[
@@ -28,22 +27,12 @@ AgencyKey = Annotated[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class AgencyCaller:
-    """Who asks: an agency with its own key, or the portal for one of the agency's officers."""
-
-    key: ApiKey
-    agency_id: str
-    #: The portal's officer (each read and each action is theirs); None for an agency's own key.
-    officer: str | None
+async def get_acting(request: Request, key: AgencyKey) -> Acting:
+    return acting_for(request, key)
 
 
-async def get_agency_caller(request: Request, key: AgencyKey) -> AgencyCaller:
-    agency_id, officer = acting_for(request, key)
-    return AgencyCaller(key=key, agency_id=agency_id, officer=officer)
-
-
-CurrentAgency = Annotated[AgencyCaller, Depends(get_agency_caller)]
+#: Who an agency route acts for: the key's agency, or the agency and officer the portal names.
+CurrentAgency = Annotated[Acting, Depends(get_acting)]
 OperatorKey = Annotated[
     ApiKey,
     Depends(

@@ -50,7 +50,8 @@ def agreement_in_force(runtime: Runtime, agency_id: str) -> Agreement | None:
 
 
 async def get_caller(runtime: Runtime, request: Request, key: AgencyKey) -> Caller:
-    agency_id, officer = acting_for(request, key)
+    acting = acting_for(request, key)
+    agency_id, officer = acting.agency_id, acting.officer
     limiter: RateLimiter[UUID] = request.app.state.rate_limiter
     # The portal's one key serves every officer: each of them has the minute an agency's key has.
     wait = limiter.check(key.key_id if officer is None else uuid5(key.key_id, f"{agency_id}/{officer}"))

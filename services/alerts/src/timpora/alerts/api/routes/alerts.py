@@ -18,7 +18,7 @@ from sqlalchemy import Row, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
 from timpora.alerts import lifecycle
-from timpora.alerts.api.deps import AgencyCaller, CurrentAgency
+from timpora.alerts.api.deps import CurrentAgency
 from timpora.alerts.api.models import Acknowledgement, AlertPage, AlertQuery, AlertView, Resolution
 from timpora.alerts.disclosing import Terms, terms_for
 from timpora.alerts.domain import notices
@@ -26,7 +26,7 @@ from timpora.alerts.models import alerts
 from timpora.alerts.settings import AlertsSettings
 from timpora.common import register
 from timpora.common.disclosures import Channel, DisclosureLog
-from timpora.common.http.deps import Runtime
+from timpora.common.http.deps import Acting, Runtime
 from timpora.common.http.errors import described
 from timpora.common.settings import narrow
 
@@ -87,7 +87,7 @@ CallerTerms = Annotated[Terms, Depends(caller_terms)]
 async def _disclosed(
     runtime: Runtime,
     request: Request,
-    caller: AgencyCaller,
+    caller: Acting,
     terms: Terms,
     shown: list[AlertView],
     *,
@@ -188,7 +188,7 @@ async def resolve(
     return shown
 
 
-def _acting(caller: AgencyCaller, body: Acknowledgement) -> str:
+def _acting(caller: Acting, body: Acknowledgement) -> str:
     """Who acted, as the alert records it: the portal's officer is the one logged in (whatever ``by`` says),
     named as such; an agency's key names the officer its ``by`` gives."""
     if caller.officer is not None:
