@@ -36,11 +36,10 @@ class ServiceApi:
         url: str,
         key: SecretStr | None,
         timeout_s: float,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._name = name
         self._key = key
-        self._client = httpx.AsyncClient(base_url=url, timeout=timeout_s, transport=transport)
+        self._client = httpx.AsyncClient(base_url=url, timeout=timeout_s)
 
     async def request(
         self,

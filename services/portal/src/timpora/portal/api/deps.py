@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import Depends, HTTPException, Request, status
+import httpx
+from fastapi import Depends, HTTPException, Request, Response, status
 from sqlalchemy import Row
 
 from timpora.common.http.deps import Runtime
@@ -14,7 +16,9 @@ from timpora.common.settings import narrow
 from timpora.portal import repository as repo
 from timpora.portal.domain.accounts import Role
 from timpora.portal.settings import PortalSettings
-from timpora.portal.web import CSRF_FIELD, same_token
+from timpora.portal.texts import TEXTS
+from timpora.portal.upstream import ServiceApi
+from timpora.portal.web import CSRF_FIELD, render, same_token
 
 SESSION_COOKIE = "timpora_session"
 
@@ -97,3 +101,51 @@ async def checked_form(request: Request, current: Officer) -> dict[str, str]:
     if not same_token(current.csrf_token, form.get(CSRF_FIELD)):
         raise HTTPException(status.HTTP_403_FORBIDDEN)
     return form
+
+
+def found_id(text: str) -> UUID:
+    """The id a page's path names; one that is no id is a page not found, as an id of nothing is."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
+
+
+# The services the pages read (and, for alerts, act through), and what a page shows when one does not give the data.
+def get_sharing(runtime: Runtime) -> ServiceApi:
+    return _api(runtime, "sharing")
+
+
+def get_alerts(runtime: Runtime) -> ServiceApi:
+    return _api(runtime, "alerts")
+
+
+def _api(runtime: Runtime, name: str) -> ServiceApi:
+    api = runtime.state[name]
+    if not isinstance(api, ServiceApi):
+        raise TypeError("the portal runtime was not set up")
+    return api
+
+
+Sharing = Annotated[ServiceApi, Depends(get_sharing)]
+AlertsService = Annotated[ServiceApi, Depends(get_alerts)]
+
+
+def refusal(request: Request, answer: httpx.Response, title: str) -> Response:
+    """The page for an answer of a service that is not the data: no agreement, too many requests, away."""
+    if answer.status_code == status.HTTP_403_FORBIDDEN:
+        return render(request, "message.html", status_code=403, title=title, message="error.no_agreement")
+    if answer.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+        return render(request, "message.html", status_code=429, title=title, message="error.too_many")
+    return render(request, "message.html", status_code=503, title=title, message="error.unavailable")
+
+
+def problems_of(answer: httpx.Response) -> dict[str, str]:
+    """A service's refusal (422), field by field, as the message key the page shows beside each field (its own
+    words are English and technical: a pattern, a type)."""
+    problems: dict[str, str] = {}
+    for detail in answer.json().get("detail", []):
+        location = detail.get("loc", [])
+        field = str(location[-1]) if location else "cursor"
+        problems[field] = f"problem.{field}" if f"problem.{field}" in TEXTS else "problem.other"
+    return problems

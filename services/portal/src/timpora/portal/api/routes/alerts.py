@@ -11,20 +11,12 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from timpora.common.register.fields import FIELD_NAMES
-from timpora.portal.api.deps import ReadyOfficer, checked_form
-from timpora.portal.api.routes.foreigners import AlertsService, refusal
+from timpora.portal.api.deps import AlertsService, ReadyOfficer, checked_form, found_id, refusal
 from timpora.portal.web import render
 
 router = APIRouter(include_in_schema=False)
 #: Longest resolution the alerts service takes (its ``Resolution.resolution``).
 RESOLUTION_LIMIT = 1000
-
-
-def _alert_id(alert_id: str) -> UUID:
-    try:
-        return UUID(alert_id)
-    except ValueError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
 
 
 @router.get("/alerts")
@@ -101,7 +93,7 @@ def who_acted(recorded: str | None) -> str | None:
 @router.get("/alerts/{alert_id}")
 async def alert(request: Request, officer: ReadyOfficer, service: AlertsService, alert_id: str) -> Response:
     try:
-        found = await _one(request, officer, service, _alert_id(alert_id))
+        found = await _one(request, officer, service, found_id(alert_id))
     except _Refused as refused:
         return refused.page
     return _alert_page(request, officer, found)
@@ -129,7 +121,7 @@ async def act(request: Request, officer: ReadyOfficer, service: AlertsService, a
     if action not in {"acknowledge", "resolve"}:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     form = await checked_form(request, officer)
-    target = _alert_id(alert_id)
+    target = found_id(alert_id)
     body: dict[str, Any] = {"by": officer.username}
     if action == "resolve":
         resolution = form.get("resolution", "").strip()

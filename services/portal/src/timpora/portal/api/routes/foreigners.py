@@ -4,16 +4,12 @@ agreement shows, each read recorded there under the officer's name. A person out
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from uuid import UUID
+from typing import Any
 
-import httpx
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from timpora.common.http.deps import Runtime
 from timpora.common.register.fields import FIELD_NAMES, FILTER_FIELDS
-from timpora.portal.api.deps import ReadyOfficer
-from timpora.portal.texts import TEXTS
+from timpora.portal.api.deps import ReadyOfficer, Sharing, found_id, problems_of, refusal
 from timpora.portal.upstream import ServiceApi
 from timpora.portal.web import render
 
@@ -34,45 +30,6 @@ LIST_COLUMNS = (
 #: The filters the list offers, where the agreement includes the field each reads.
 LIST_FILTERS = ("name", "passport", "region", "nationality", "presence")
 PAGE_SIZE = 50
-
-
-def get_sharing(runtime: Runtime) -> ServiceApi:
-    return _api(runtime, "sharing")
-
-
-def get_alerts(runtime: Runtime) -> ServiceApi:
-    return _api(runtime, "alerts")
-
-
-def _api(runtime: Runtime, name: str) -> ServiceApi:
-    api = runtime.state[name]
-    if not isinstance(api, ServiceApi):
-        raise TypeError("the portal runtime was not set up")
-    return api
-
-
-Sharing = Annotated[ServiceApi, Depends(get_sharing)]
-AlertsService = Annotated[ServiceApi, Depends(get_alerts)]
-
-
-def refusal(request: Request, answer: httpx.Response, title: str) -> Response:
-    """The page for an answer of the sharing service that is not the data: no agreement, too many reads, away."""
-    if answer.status_code == status.HTTP_403_FORBIDDEN:
-        return render(request, "message.html", status_code=403, title=title, message="error.no_agreement")
-    if answer.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
-        return render(request, "message.html", status_code=429, title=title, message="error.too_many")
-    return render(request, "message.html", status_code=503, title=title, message="error.unavailable")
-
-
-def problems_of(answer: httpx.Response) -> dict[str, str]:
-    """The sharing service's refusal, field by field, as the message key the page shows beside each field (its own
-    words are English and technical: a pattern, a type)."""
-    problems: dict[str, str] = {}
-    for detail in answer.json().get("detail", []):
-        location = detail.get("loc", [])
-        field = str(location[-1]) if location else "cursor"
-        problems[field] = f"problem.{field}" if f"problem.{field}" in TEXTS else "problem.other"
-    return problems
 
 
 async def _agreement(sharing: ServiceApi, officer: ReadyOfficer, request: Request) -> dict[str, Any] | Response:
@@ -127,10 +84,7 @@ async def foreigners(request: Request, officer: ReadyOfficer, sharing: Sharing) 
 
 @router.get("/foreigners/{foreigner_id}")
 async def foreigner(request: Request, officer: ReadyOfficer, sharing: Sharing, foreigner_id: str) -> Response:
-    try:
-        person_id = UUID(foreigner_id)
-    except ValueError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
+    person_id = found_id(foreigner_id)
     answer = await sharing.get(f"/v1/foreigners/{person_id}", officer)
     if answer.status_code in {status.HTTP_404_NOT_FOUND, status.HTTP_403_FORBIDDEN}:
         # Outside the agency's view, or no agreement: the page of a person who does not exist.

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 from timpora.common import register
 from timpora.common.http.deps import Runtime
 from timpora.common.settings import narrow
-from timpora.portal.api.deps import ReadyOfficer
-from timpora.portal.api.routes.foreigners import Sharing
+from timpora.portal.api.deps import ReadyOfficer, Sharing
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import UpstreamUnavailableError
 from timpora.portal.web import render

@@ -26,6 +26,7 @@ from timpora.portal.texts import LANGUAGES
 from timpora.portal.web import (
     ANONYMOUS_CSRF_COOKIE,
     CSRF_FIELD,
+    LANGUAGE_COOKIE,
     anonymous_csrf,
     keep_anonymous_csrf,
     render,
@@ -264,6 +265,6 @@ async def choose_language(request: Request, lang: str) -> Response:
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     if lang in LANGUAGES:  # another is no language of the portal's: the page stays as it was
         response.set_cookie(
-            "timpora_lang", lang, httponly=True, samesite="strict", secure=secure(request), max_age=365 * 86400
+            LANGUAGE_COOKIE, lang, httponly=True, samesite="strict", secure=secure(request), max_age=365 * 86400
         )
     return response

@@ -8,8 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
-from timpora.portal.api.deps import ReadyOfficer
-from timpora.portal.api.routes.foreigners import Sharing, problems_of, refusal
+from timpora.portal.api.deps import ReadyOfficer, Sharing, problems_of, refusal
 from timpora.portal.web import render
 
 router = APIRouter(include_in_schema=False)
