@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from alembic import op
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,16 +21,26 @@ from timpora.common.settings import ServiceSettings
 from timpora.common.tokens import new_token, token_hash
 
 
-def api_keys_table(metadata: MetaData, *, name: str = "api_keys", holder: str = "agency_id") -> Table:
-    return Table(
-        name,
-        metadata,
+def _api_keys_columns(holder: str) -> list[Column[object]]:
+    return [
         Column("id", UUID(as_uuid=True), primary_key=True),
         Column(holder, String(63), nullable=False, index=True),
         Column("key_sha256", String(64), nullable=False, unique=True),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("revoked_at", DateTime(timezone=True)),
-    )
+    ]
+
+
+def api_keys_table(metadata: MetaData, *, name: str = "api_keys", holder: str = "agency_id") -> Table:
+    return Table(name, metadata, *_api_keys_columns(holder))
+
+
+def create_api_keys_v1(name: str, *, holder: str) -> None:
+    """The migration step that creates version 1 of a table of keys (as :func:`api_keys_table` describes it).
+
+    A later change to such tables gets a ``*_v2`` step of its own; this one stays as it is.
+    """
+    op.create_table(name, *_api_keys_columns(holder))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ Create Date: 2026-12-06
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import UUID
+
+from timpora.common.access import create_api_keys_v1
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -18,14 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "portal_keys",
-        sa.Column("id", UUID(as_uuid=True), primary_key=True),
-        sa.Column("portal", sa.String(63), nullable=False, index=True),
-        sa.Column("key_sha256", sa.String(64), nullable=False, unique=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
-        sa.Column("revoked_at", sa.DateTime(timezone=True)),
-    )
+    create_api_keys_v1("portal_keys", holder="portal")
 
 
 def downgrade() -> None:
