@@ -140,6 +140,22 @@ async def test_reading_alerts_through_the_api_is_filtered_and_recorded(service: 
     assert page["alerts"] == []
 
 
+async def test_an_alert_the_agreement_no_longer_admits_cannot_be_acted_on_and_stays_as_it_was(
+    service: AlertsUnderTest,
+) -> None:
+    person = Person(village=LAJING)
+    await service.send(person.expired(3))
+    [alert] = [row for row in await service.alerts_about(person.foreigner_id) if row.agency_id == "pemkab-bangkalan"]
+    await service.change_register(_narrow("pemkab-bangkalan", event_types=["foreigner.arrived"]))
+
+    for action, body in (("acknowledge", {"by": "Pak Budi"}), ("resolve", {"by": "Pak Budi", "resolution": "done"})):
+        refused = await service.as_agency("pemkab-bangkalan", "POST", f"/v1/alerts/{alert.id}/{action}", json=body)
+        assert refused.status_code == 404, refused.text
+
+    [after] = [row for row in await service.alerts_about(person.foreigner_id) if row.id == alert.id]
+    assert (after.status, after.acknowledged_by, after.resolved_by) == ("open", None, None)
+
+
 async def test_a_digest_drops_what_the_agreement_no_longer_covers(service: AlertsUnderTest) -> None:
     person = Person(village=LAJING)
     await service.send(person.expiring(30))  # the regency hears of it in its 08:00 digest

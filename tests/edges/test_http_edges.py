@@ -25,7 +25,9 @@ from tests.support.kafka import delete_namespace, new_namespace
 from tests.support.processes import ServiceProcess, start_service
 from tests.support.stack import Stack
 from tests.support.waiting import until
+from timpora.alerts.settings import AlertsSettings
 from timpora.common.settings import DatabaseSettings
+from timpora.portal.settings import PortalSettings
 
 LIMIT = 1_048_576  # the default http.max_body_bytes
 UNAUTHENTICATED_PER_MINUTE = 60  # the default http.unauthenticated_per_minute
@@ -104,6 +106,29 @@ async def test_a_body_over_the_limit_is_refused_413_by_the_portal_too(portal: Se
 
     assert answer.status_code == 413, answer.text
     assert after.status_code == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_villages_report_has_a_larger_limit_of_its_own_and_nothing_else_does(
+    services: dict[str, Running], portal: ServiceProcess, *, chunked: bool
+) -> None:
+    # A phone's photo is over the 1 MiB every other path takes; the reports' own limits still hold.
+    alerts_limit = AlertsSettings().report_photo_max_bytes * 4 // 3 + 64 * 1024
+    portal_limit = PortalSettings().report_upload_max_bytes
+    cases = [
+        (services["alerts"].url, "/v1/reports", LIMIT + 1, 401),  # over the common limit: read, then unauthenticated
+        (services["alerts"].url, "/v1/reports", alerts_limit + 1, 413),
+        (services["alerts"].url, "/v1/alerts/00000000-0000-0000-0000-000000000000/acknowledge", LIMIT + 1, 413),
+        (portal.url, "/reports", LIMIT + 1, 303),  # read, then sent to the login
+        (portal.url, "/reports", portal_limit + 1, 413),
+        (portal.url, "/login", LIMIT + 1, 413),
+    ]
+    for url, path, size, expected in cases:
+        body = padded({"any": "thing"}, size)
+        headers = {"Content-Type": "application/json", **from_address()}
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            answer = await client.post(path, content=chunks(body) if chunked else body, headers=headers)
+        assert (path, size, answer.status_code) == (path, size, expected), answer.text
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])

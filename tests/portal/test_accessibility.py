@@ -19,7 +19,7 @@ AXE = REPO / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = {"serious", "critical"}
 
 
-async def _violations(page: Page) -> list[dict[str, Any]]:
+async def violations(page: Page) -> list[dict[str, Any]]:
     # The page's own Content-Security-Policy allows no injected script: the context was opened with it bypassed.
     await page.add_script_tag(path=str(AXE))
     result: dict[str, Any] = await page.evaluate("async () => await axe.run(document)")
@@ -52,10 +52,10 @@ async def test_the_main_pages_have_no_serious_accessibility_violation(
         page = await context.new_page()
         found: dict[str, list[dict[str, Any]]] = {}
         await page.goto(f"{url}/login")
-        found["login"] = await _violations(page)
+        found["login"] = await violations(page)
         await first_login(page, url, username, one_time)
         await page.wait_for_url(f"{url}/?changed=1")
-        found["home"] = await _violations(page)
+        found["home"] = await violations(page)
         for path in (
             "/password",
             "/totp",
@@ -65,6 +65,6 @@ async def test_the_main_pages_have_no_serious_accessibility_violation(
             "/no-such-page",
         ):
             await page.goto(f"{url}{path}")
-            found[path] = await _violations(page)
+            found[path] = await violations(page)
         await context.close()
     assert {path: problems for path, problems in found.items() if problems} == {}

@@ -257,6 +257,7 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter] = (),
+    larger_bodies: Mapping[str, int] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -270,7 +271,10 @@ def create_service_app(
     app.state.runtime = runtime
     app.state.unauthenticated_limiter = RateLimiter[str](per_minute=runtime.settings.http.unauthenticated_per_minute)
     app.add_middleware(
-        BodyLimit, max_bytes=runtime.settings.http.max_body_bytes, timeout_s=runtime.settings.http.body_timeout_s
+        BodyLimit,
+        max_bytes=runtime.settings.http.max_body_bytes,
+        timeout_s=runtime.settings.http.body_timeout_s,
+        larger=larger_bodies,
     )
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _refused)
@@ -322,6 +326,10 @@ def _no_app_setup(_: FastAPI) -> None:
     return None
 
 
+def _no_larger_bodies(_: ServiceSettings) -> Mapping[str, int]:
+    return {}
+
+
 @dataclass(frozen=True)
 class ServiceDefinition:
     """What makes one service: its name, texts, settings, HTTP routes, workers and commands.
@@ -341,6 +349,8 @@ class ServiceDefinition:
     app_setup: Callable[[FastAPI], None] = _no_app_setup
     #: Whether the service talks to Kafka (see ``ServiceRuntime.uses_kafka``).
     uses_kafka: bool = True
+    #: The paths whose request bodies may be larger than ``HttpSettings.max_body_bytes`` (a photo), and how large.
+    larger_bodies: Callable[[ServiceSettings], Mapping[str, int]] = _no_larger_bodies
 
     @property
     def package(self) -> str:
@@ -359,7 +369,13 @@ class ServiceDefinition:
 
     def create_app(self, settings: ServiceSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
         runtime = self.create_runtime(settings, clock=clock)
-        app = create_service_app(runtime, title=self.title, description=self.description, routers=self.routers(runtime))
+        app = create_service_app(
+            runtime,
+            title=self.title,
+            description=self.description,
+            routers=self.routers(runtime),
+            larger_bodies=self.larger_bodies(runtime.settings),
+        )
         self.app_setup(app)
         return app
 

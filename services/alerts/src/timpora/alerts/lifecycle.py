@@ -24,7 +24,16 @@ from timpora.alerts.alerting import Alerting, alert_id_for, later_notice, origin
 from timpora.alerts.domain import notices
 from timpora.alerts.domain.routing import Decision, Directory, Subject, agency_for_level_above
 from timpora.alerts.domain.rules import Severity
-from timpora.alerts.models import OPEN, alerts, deliveries, delivery_attempts, digests, gatherings, routed_events
+from timpora.alerts.models import (
+    OPEN,
+    alerts,
+    deliveries,
+    delivery_attempts,
+    digests,
+    gatherings,
+    routed_events,
+    village_reports,
+)
 from timpora.alerts.settings import LifecycleSettings
 from timpora.common.register.members import Agency, Channel
 
@@ -313,6 +322,9 @@ async def purge(session: AsyncSession, *, now: datetime, retention: timedelta) -
     removed = await session.execute(delete(alerts).where(alerts.c.id.in_(closed)))
     still_needed = select(alerts.c.event_id).where(alerts.c.event_id == routed_events.c.event_id).exists()
     await session.execute(delete(routed_events).where(routed_events.c.routed_at < before, ~still_needed))
+    # A village's report (its words, its photo) goes with the last of its alerts.
+    report_needed = select(alerts.c.id).where(alerts.c.report_id == village_reports.c.id).exists()
+    await session.execute(delete(village_reports).where(village_reports.c.created_at < before, ~report_needed))
     return int(removed.rowcount)  # type: ignore[attr-defined]
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from timpora.alerts import agencies, commands, consumers, lifecycle
 from timpora.alerts.agencies import DirectoryCache
 from timpora.alerts.alerting import Alerting
-from timpora.alerts.api.routes import admin, alerts
+from timpora.alerts.api.routes import admin, alerts, reports
 from timpora.alerts.api.routes import audit as audit_routes
 from timpora.alerts.channels.email import EmailSender
 from timpora.alerts.channels.webhook import WebhookSender
@@ -28,7 +28,7 @@ from timpora.common.kafka import lag
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.register.members import Agency
 from timpora.common.service import ServiceDefinition, ServiceRuntime
-from timpora.common.settings import narrow
+from timpora.common.settings import ServiceSettings, narrow
 
 
 def _setup(runtime: ServiceRuntime) -> None:
@@ -134,7 +134,11 @@ async def _load_directory(runtime: ServiceRuntime, alerting: Alerting) -> None:
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (alerts.router, admin.router, audit_routes.router)
+    return (alerts.router, reports.router, admin.router, audit_routes.router)
+
+
+def _larger_bodies(settings: ServiceSettings) -> Mapping[str, int]:
+    return {reports.PATH: reports.body_limit(narrow(settings, AlertsSettings))}
 
 
 SERVICE = ServiceDefinition(
@@ -143,6 +147,7 @@ SERVICE = ServiceDefinition(
     description="Routes registry events to the agencies that must act and tracks each alert until someone acts.",
     settings_class=AlertsSettings,
     routers=_routers,
+    larger_bodies=_larger_bodies,
     setup=_setup,
     commands={
         "keys": commands.agency_keys,

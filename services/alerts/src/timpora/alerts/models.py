@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -67,15 +69,36 @@ routed_events = Table(
     Column("decisions", JSONB, nullable=False),
 )
 
+# What a village (Desa Binaan) reported to immigration: a foreigner or a suspicious situation, in its officer's
+# words, with an optional photo (its metadata stripped: see timpora.alerts.domain.photos). Each immigration office
+# controlling the village gets it as an alert (alerts.report_id); kept as long as one of those alerts is.
+village_reports = Table(
+    "village_reports",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("agency_id", String(63), nullable=False),
+    Column("officer", String(200), nullable=False),
+    Column("village_code", String(13), nullable=False),
+    Column("about", Text),
+    Column("place", Text, nullable=False),
+    Column("what", Text, nullable=False),
+    Column("photo", LargeBinary),
+    Column("photo_type", String(20)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("village_reports_by_agency", "agency_id", "created_at"),
+)
+
 alerts = Table(
     "alerts",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("event_id", UUID(as_uuid=True), ForeignKey("routed_events.event_id"), nullable=False),
+    # An alert is opened by a registry event (about a person) or by a village's report (about what it saw).
+    Column("event_id", UUID(as_uuid=True), ForeignKey("routed_events.event_id")),
+    Column("report_id", UUID(as_uuid=True), ForeignKey("village_reports.id")),
     Column("agency_id", String(63), nullable=False),
     Column("event_type", String(100), nullable=False),
     Column("severity", String(10), nullable=False),
-    Column("foreigner_id", UUID(as_uuid=True), nullable=False),
+    Column("foreigner_id", UUID(as_uuid=True)),
     Column("permit_id", UUID(as_uuid=True)),
     #: The village the alert is about (for a move: the one routing matched).
     Column("place", String(13)),
@@ -102,6 +125,12 @@ alerts = Table(
     Index("alerts_open_by_person", "foreigner_id", postgresql_where=text("status IN ('open', 'acknowledged')")),
     Index("alerts_awaiting_digest", "agency_id", postgresql_where=text("digest AND digested_at IS NULL")),
     Index("alerts_unacknowledged", "created_at", postgresql_where=text("status = 'open'")),
+    Index("alerts_by_report", "report_id", postgresql_where=text("report_id IS NOT NULL")),
+    CheckConstraint(
+        "(event_id IS NOT NULL AND foreigner_id IS NOT NULL AND report_id IS NULL)"
+        " OR (report_id IS NOT NULL AND event_id IS NULL AND foreigner_id IS NULL)",
+        name="alerts_of_an_event_or_a_report",
+    ),
 )
 
 # The delivery queue. Handlers only insert here; workers claim due rows with FOR UPDATE SKIP LOCKED.

@@ -74,6 +74,8 @@ class AlertsSettings(ServiceSettings):
     smtp: SmtpSettings = SmtpSettings()
     delivery: DeliverySettings = DeliverySettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    #: The largest photo a village's report may carry (a phone's photo is 2 to 5 MB; 6 MB by default).
+    report_photo_max_bytes: int = Field(default=6 * 1024 * 1024, ge=64 * 1024, le=20 * 1024 * 1024)
     #: Networks webhooks may reach besides the public internet (``TIMPORA_WEBHOOK_ALLOWED_NETWORKS``, CIDRs,
     #: comma-separated; none by default): loopback, private, link-local and metadata addresses are refused.
     #: One variable for every service that reads the register, which refuses such a webhook too.

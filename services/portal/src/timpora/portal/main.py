@@ -1,15 +1,15 @@
 """The portal process: ``timpora-portal serve`` (the web pages), ``migrate``, or ``officers``."""
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
 
 from timpora.common import audit
 from timpora.common.service import ServiceDefinition, ServiceRuntime
-from timpora.common.settings import narrow
+from timpora.common.settings import ServiceSettings, narrow
 from timpora.portal import commands, web
-from timpora.portal.api.routes import alerts, foreigners, home, login, recap
+from timpora.portal.api.routes import alerts, foreigners, home, login, recap, reports
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import alerts_api, sharing_api
 
@@ -22,7 +22,12 @@ def _setup(runtime: ServiceRuntime) -> None:
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (login.router, home.router, foreigners.router, recap.router, alerts.router)
+    return (login.router, home.router, foreigners.router, recap.router, alerts.router, reports.router)
+
+
+def _larger_bodies(settings: ServiceSettings) -> Mapping[str, int]:
+    # A village's report carries a photo; every other form is small.
+    return {"/reports": narrow(settings, PortalSettings).report_upload_max_bytes}
 
 
 def _app_setup(app: FastAPI) -> None:
@@ -36,6 +41,7 @@ SERVICE = ServiceDefinition(
     settings_class=PortalSettings,
     routers=_routers,
     setup=_setup,
+    larger_bodies=_larger_bodies,
     commands={"officers": commands.officers, "audit": audit.read_command},
     app_setup=_app_setup,
     uses_kafka=False,

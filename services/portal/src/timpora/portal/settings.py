@@ -41,6 +41,9 @@ class PortalSettings(ServiceSettings):
     alerts_url: str = "http://127.0.0.1:8002"
     #: The portal's key to it (``timpora-alerts portal-keys issue portal --operator YOU``).
     alerts_key: SecretStr | None = None
+    #: The largest village report the portal takes (its photo and words); the alerts service then checks the photo
+    #: against its own limit (``TIMPORA_ALERTS_REPORT_PHOTO_MAX_BYTES``, 6 MB by default).
+    report_upload_max_bytes: int = Field(default=7 * 1024 * 1024, ge=64 * 1024, le=21 * 1024 * 1024)
     #: How long a page waits for the sharing service before saying it is unavailable.
     upstream_timeout_s: float = Field(default=10.0, gt=0)
 

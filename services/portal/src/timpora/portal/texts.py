@@ -314,6 +314,69 @@ TEXTS.update(
     }
 )
 
+TEXTS.update(
+    {
+        "nav.report": {"id": "Lapor ke imigrasi", "en": "Report to immigration"},
+        "report.title": {"id": "Laporan ke kantor imigrasi", "en": "A report to the immigration office"},
+        "report.intro": {
+            "id": "Laporkan orang asing atau keadaan yang mencurigakan di desa Anda. Kantor imigrasi langsung "
+            "menerimanya sebagai peringatan.",
+            "en": "Report a foreigner or a suspicious situation in your village. The immigration office receives it "
+            "at once, as an alert.",
+        },
+        "report.about": {"id": "Siapa (nama atau ciri-ciri, bila diketahui)", "en": "Who (name or looks, if known)"},
+        "report.where": {"id": "Di mana", "en": "Where"},
+        "report.what": {"id": "Apa yang terjadi", "en": "What happened"},
+        "report.photo": {"id": "Foto (JPEG atau PNG, boleh kosong)", "en": "Photo (JPEG or PNG, optional)"},
+        "report.photo_hint": {
+            "id": "Lokasi GPS dan data ponsel dihapus dari foto sebelum disimpan.",
+            "en": "The GPS location and the phone's details are removed from the photo before it is kept.",
+        },
+        "report.photo_again": {
+            "id": "Pilih fotonya lagi sebelum mengirim ulang.",
+            "en": "Choose the photo again before sending once more.",
+        },
+        "report.submit": {"id": "Kirim laporan", "en": "Send the report"},
+        "report.sent": {"id": "Laporan terkirim", "en": "Report sent"},
+        "report.sent_detail": {
+            "id": "Terima kasih. Laporan Anda sudah diterima kantor imigrasi dan disimpan.",
+            "en": "Thank you. The immigration office has your report, and it is kept.",
+        },
+        "report.number": {"id": "Nomor laporan", "en": "Report number"},
+        "report.sent_to": {"id": "Diterima oleh", "en": "Received by"},
+        "report.another": {"id": "Buat laporan lain", "en": "Make another report"},
+        "report.no_office": {
+            "id": "Belum ada kantor imigrasi yang membawahi desa Anda dalam daftar anggota, jadi laporan tidak "
+            "disimpan. Hubungi kantor imigrasi langsung, dan beri tahu operator.",
+            "en": "No immigration office controls your village in the register, so the report was not kept. Call "
+            "the immigration office directly, and tell the operator.",
+        },
+        "report.problem.about": {
+            "id": "Paling banyak 300 karakter.",
+            "en": "At most 300 characters.",
+        },
+        "report.problem.where": {
+            "id": "Tuliskan di mana (paling banyak 300 karakter).",
+            "en": "Say where (at most 300 characters).",
+        },
+        "report.problem.what": {
+            "id": "Tuliskan apa yang terjadi (paling banyak 2000 karakter).",
+            "en": "Say what happened (at most 2,000 characters).",
+        },
+        "report.problem.photo_base64": {
+            "id": "Foto tidak dapat dipakai: harus JPEG atau PNG yang utuh, paling besar 6 MB.",
+            "en": "The photo cannot be used: it must be a whole JPEG or PNG, at most 6 MB.",
+        },
+        "alerts.report": {"id": "Laporan desa", "en": "The village's report"},
+        "alerts.report_by": {"id": "Pelapor", "en": "Reported by"},
+        "alerts.report_about": {"id": "Siapa", "en": "Who"},
+        "alerts.report_where": {"id": "Di mana", "en": "Where"},
+        "alerts.report_what": {"id": "Apa yang terjadi", "en": "What happened"},
+        "alerts.report_village": {"id": "Desa", "en": "Village"},
+        "alerts.report_photo": {"id": "Foto dari pelapor", "en": "The reporter's photo"},
+    }
+)
+
 MONTHS: dict[Language, tuple[str, ...]] = {
     "id": (
         "Januari", "Februari", "Maret", "April", "Mei", "Juni",

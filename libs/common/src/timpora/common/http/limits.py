@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,20 +17,25 @@ TOO_SLOW = 408
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, timeout_s: float = 30.0, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
-        self._too_large = f"the request body is larger than the {max_bytes} bytes allowed"
+        #: The few paths that take more (a photo): their own limit, by exact path.
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.larger.get(scope["path"], self.max_bytes)
+        too_large = f"the request body is larger than the {max_bytes} bytes allowed"
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > max_bytes:
             # Refused on the header alone: nothing of the body is read (and no 100 Continue invites it).
-            await _refuse(send, TOO_LARGE, self._too_large)
+            await _refuse(send, TOO_LARGE, too_large)
             return
         # Read here, up to the limit, and handed on whole: a chunked body has no length to check beforehand.
         chunks: list[bytes] = []
@@ -42,10 +48,8 @@ class BodyLimit:
                         return  # the client went away before it had sent its request
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > self.max_bytes:
-                        await _refuse(
-                            send, TOO_LARGE, f"the request body is larger than the {self.max_bytes} bytes allowed"
-                        )
+                    if size > max_bytes:
+                        await _refuse(send, TOO_LARGE, too_large)
                         return
                     chunks.append(chunk)
                     if not message.get("more_body", False):

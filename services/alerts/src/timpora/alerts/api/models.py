@@ -141,3 +141,28 @@ class DeadLetter(BaseModel):
     source_offset: str
     failed_at: str
     event_type: str | None
+
+
+class ReportIn(BaseModel):
+    """What a village's officer reports to immigration: a foreigner, or a situation that looks wrong."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Who it is about, as far as the village knows (a name, a description); may be unknown.
+    about: Typed | None = Field(default=None, max_length=300)
+    where: Typed = Field(min_length=1, max_length=300, description="Where in the village: a house, a street, a boat")
+    what: Typed = Field(min_length=1, max_length=2000, description="What was seen, when, by whom")
+    #: Which of the agency's villages; needed only when its jurisdiction holds more than one.
+    village_code: str | None = Field(default=None, pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
+    #: The officer reporting (an agency key names them here; the portal's officer is the one logged in).
+    by: Typed | None = Field(default=None, min_length=1, max_length=150)
+    #: A JPEG or PNG photo, base64; its metadata (the phone's GPS, its serial number) is dropped before it is kept.
+    photo_base64: str | None = Field(default=None, max_length=28_000_000)
+
+
+class ReportReceipt(BaseModel):
+    id: UUID
+    received_at: datetime
+    village_code: str
+    #: The immigration offices the report reached, each as an alert.
+    offices: list[str]

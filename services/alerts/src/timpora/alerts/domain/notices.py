@@ -96,6 +96,9 @@ GROUP = "group"
 _MANY = frozenset({"digest", GROUP})
 #: The resolution an agency is told when what closed its alert is news its agreement does not cover.
 CLOSED = "closed"
+#: The event type of an alert a village's report opens (not a registry event: no agreement lists it, so only the
+#: immigration offices, the data's controller, are ever told of one).
+VILLAGE_REPORT = "village.report"
 
 # Titles per event type, Indonesian first: {days} is filled from the event.
 _TITLES: Mapping[str, tuple[str, str]] = {
@@ -248,6 +251,33 @@ def alert_notice(
     return {**(within(notice, agency.allowed, None) or {}), SCOPE: notice[SCOPE]}
 
 
+def report_notice(
+    *, alert_id: UUID, agency_id: str, report: Mapping[str, Any], reported_at: datetime
+) -> dict[str, Any]:
+    """The notice of a village's report to one immigration office: what the village's officer wrote, where, and
+    whether a photo came with it (the photo itself is fetched from the alerts API, never sent)."""
+    village = str(report["village_code"])
+    region = regions.lookup(village)
+    name = region.name if region is not None else village
+    return {
+        "alert_id": str(alert_id),
+        "agency_id": agency_id,
+        "event": {"id": str(report["id"]), "type": VILLAGE_REPORT, "time": reported_at.isoformat()},
+        "severity": "warning",
+        "place": village,
+        "title": {"id": f"Laporan dari Desa {name}", "en": f"A report from the village of {name}"},
+        "report": {
+            "id": str(report["id"]),
+            "from_agency": report["agency_id"],
+            "by": report["officer"],
+            "about": report["about"],
+            "where": report["place"],
+            "what": report["what"],
+            "photo": report["photo"],
+        },
+    }
+
+
 def within(notice: Mapping[str, Any], allowed: frozenset[str], agreement: Agreement | None) -> dict[str, Any] | None:
     """``notice`` as an agency may be given it: None if ``agreement`` (None: the controller) does not admit it (its
     event, where, as a guest or not, which permit); else only what ``allowed`` covers — the person's fields, the
@@ -368,6 +398,7 @@ def _digest_title(day: str, count: int) -> dict[str, str]:
 
 _SHORT: Mapping[str, tuple[str, str]] = {
     "foreigner.arrived": ("kedatangan", "arrival"),
+    VILLAGE_REPORT: ("laporan desa", "village report"),
     "foreigner.imported": ("data dimasukkan", "record imported"),
     "foreigner.updated": ("perubahan data", "details changed"),
     "foreigner.residence-reported": ("laporan tempat tinggal", "residence reported"),
@@ -564,6 +595,15 @@ def email(sent: Mapping[str, Any], zone: ZoneInfo) -> Email:
 
 def _notice_lines(notice: Mapping[str, Any], zone: ZoneInfo, *, indent: str) -> list[str]:
     lines = _person_lines(notice, zone, indent=indent)
+    report = notice.get("report")
+    if report is not None:
+        lines += [
+            f"{indent}Pelapor / Reported by: {report['by']} ({report['from_agency']})",
+            *([f"{indent}Tentang / About: {report['about']}"] if report.get("about") else []),
+            f"{indent}Tempat / Where: {report['where']}",
+            f"{indent}Laporan / Report: {report['what']}",
+            *([f"{indent}Foto / Photo: lihat portal / see the portal"] if report.get("photo") else []),
+        ]
     lines.extend(
         f"{indent}{_DETAIL_LABELS.get(name, (name, name))[0]} / {_DETAIL_LABELS.get(name, (name, name))[1]}: {value}"
         for name, value in sorted(notice.get("details", {}).items())

@@ -198,6 +198,17 @@ def _acting(caller: Acting, body: Acknowledgement) -> str:
 
 async def _apply(runtime: Runtime, change: lifecycle.Change, terms: Terms, action: lifecycle.Action) -> AlertView:
     async with runtime.sessions() as session, session.begin():
+        # What the agreement no longer admits is not the agency's to act on: looked at (and locked) before the action,
+        # in its transaction, so a refusal changes nothing.
+        before = (
+            await session.execute(
+                select(alerts)
+                .where(alerts.c.id == change.alert_id, alerts.c.agency_id == change.agency_id, *_admitted(terms))
+                .with_for_update()
+            )
+        ).first()
+        if before is None or view(before, terms) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
         try:
             found = await action(session)
         except lifecycle.AlertStateError as error:

@@ -1,0 +1,84 @@
+"""What is kept of a village's photo: a JPEG or PNG, without the phone's metadata, the picture itself untouched."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.support import images
+from timpora.alerts.domain import photos
+
+LIMIT = 1024 * 1024
+
+
+def test_a_jpegs_exif_xmp_iptc_and_comment_go_and_its_picture_stays_byte_for_byte() -> None:
+    kept = photos.checked(images.jpeg(), max_bytes=LIMIT)
+
+    assert kept.content_type == photos.JPEG
+    assert images.GPS not in kept.content
+    assert images.SERIAL not in kept.content
+    assert kept.content == images.jpeg(metadata=False)
+
+
+def test_a_pngs_text_exif_and_time_chunks_go_and_its_picture_stays() -> None:
+    kept = photos.checked(images.png(), max_bytes=LIMIT)
+
+    assert kept.content_type == photos.PNG
+    assert images.GPS not in kept.content
+    assert images.SERIAL not in kept.content
+    assert b"tIME" not in kept.content
+    assert kept.content == images.png(metadata=False)
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"GIF89a" + bytes(20), "not a JPEG or PNG"),
+        (b"<svg onload=alert(1)>", "not a JPEG or PNG"),
+        (b"", "not a JPEG or PNG"),
+        (images.jpeg()[:40], "damaged"),
+        (images.jpeg()[:-2], "damaged"),  # the scan never ends
+        (images.png()[:-12], "damaged"),  # no IEND
+        (b"\x89PNG\r\n\x1a\n" + images.png()[8 + 25 :], "damaged"),  # IHDR missing
+    ],
+)
+def test_what_is_not_a_whole_jpeg_or_png_is_refused_with_a_reason(content: bytes, why: str) -> None:
+    with pytest.raises(photos.PhotoError, match=why):
+        photos.checked(content, max_bytes=LIMIT)
+
+
+def test_a_photo_over_the_limit_is_refused_before_it_is_read() -> None:
+    with pytest.raises(photos.PhotoError, match="larger than 1 MB"):
+        photos.checked(images.png() + bytes(LIMIT), max_bytes=LIMIT)
+
+
+_METADATA = st.sampled_from([0xE1, 0xE3, 0xE9, 0xED, 0xEF, 0xFE])
+
+
+@given(
+    dropped=st.lists(st.tuples(_METADATA, st.binary(max_size=300)), max_size=6),
+    kept_first=st.booleans(),
+    scan=st.binary(max_size=200),
+)
+def test_whatever_metadata_segments_a_jpeg_carries_none_is_kept_and_the_rest_is(
+    *, dropped: list[tuple[int, bytes]], kept_first: bool, scan: bytes
+) -> None:
+    metadata = b"".join(images.segment(marker, b"\xaa" + data) for marker, data in dropped)
+    head = images.JFIF + images.ICC if kept_first else b""
+    tail = images.SCAN[:-2] + scan + b"\xff\xd9"
+    content = b"\xff\xd8" + head + metadata + images.TABLES + tail
+
+    kept = photos.checked(content, max_bytes=LIMIT)
+
+    assert kept.content == b"\xff\xd8" + head + images.TABLES + tail
+
+
+@given(st.binary(max_size=400), st.sampled_from([b"\xff\xd8", b"\x89PNG\r\n\x1a\n"]))
+def test_any_bytes_are_kept_cleaned_or_refused_never_anything_else(content: bytes, start: bytes) -> None:
+    try:
+        kept = photos.checked(start + content, max_bytes=LIMIT)
+    except photos.PhotoError:
+        return
+    assert kept.content.startswith(start)
+    assert len(kept.content) <= len(start + content)

@@ -1,0 +1,185 @@
+"""A village head's report to immigration, end to end: typed on a 360 px phone in a real browser, with a photo; kept
+by the real alerts service (served over HTTP) and read by an immigration officer as an alert, photo included, in
+another browser. A report that cannot be taken shows its message beside the field and keeps what was typed; nobody
+but a village sees the form, and nobody but the office it reached (and the village) sees the photo."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pyotp
+import pytest
+from playwright.async_api import Browser, Page
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from tests.alerts.conftest import AlertsUnderTest, service, webhook_host, webhook_networks
+from tests.portal.conftest import GOOD_PASSWORD, Portal, csrf_of, first_login, served, started_portal
+from tests.portal.test_accessibility import axe_installed, violations
+from tests.portal.test_browser import SCREENSHOTS
+from tests.support import images
+from timpora.alerts.access import PORTAL_KEYS
+from timpora.alerts.models import village_reports
+from timpora.common import register
+from timpora.common.settings import DatabaseSettings
+from timpora.portal.settings import PortalSettings
+
+__all__ = ["axe_installed", "service", "webhook_host", "webhook_networks"]  # fixtures of other modules, used here
+
+pytestmark = pytest.mark.timeout(180)
+WHERE = "Rumah kosong dekat dermaga Lajing"
+WHAT = "Dua orang asing menginap sejak Senin tanpa lapor RT."
+
+
+@pytest.fixture
+async def portal(service: AlertsUnderTest, database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[Portal]:
+    """The portal reading and writing through the real alerts service, served over HTTP, with its portal key."""
+    async with service.runtime.sessions() as session, session.begin():
+        _, key = await PORTAL_KEYS.issue(session, "portal")
+    async with served(service.app, started=True) as alerts_url:
+        settings = PortalSettings(
+            database=database_settings["portal"], alerts_url=alerts_url, alerts_key=SecretStr(key)
+        )
+        async for started in started_portal(settings):
+            yield started
+
+
+async def _kept(service: AlertsUnderTest) -> int:
+    async with service.runtime.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(village_reports))).scalar_one())
+
+
+async def _second_factor(page: Page, url: str, portal: Portal) -> None:
+    await page.wait_for_url(f"{url}/totp")
+    secret = (await page.locator("#totp-secret").inner_text()).strip()
+    await page.get_by_label("Kode 6 angka").fill(pyotp.TOTP(secret).at(portal.clock.now()))
+    await page.get_by_role("button", name="Verifikasi").click()
+    await page.wait_for_url(f"{url}/?totp=1")
+
+
+@pytest.mark.usefixtures("axe_installed")
+async def test_a_village_head_reports_from_a_phone_with_a_photo_and_immigration_reads_it(
+    portal: Portal, browser: Browser
+) -> None:
+    async with served(portal.app, started=True) as url:  # type: ignore[arg-type]
+        # The pages' CSP bypassed only so that axe-core can be put into them (see test_accessibility).
+        phone_context = await browser.new_context(
+            viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True, bypass_csp=True
+        )
+        phone = await phone_context.new_page()
+        code, one_time = await portal.command(
+            "add", "desa-lajing", "kades.lajing", "--role", "village", "--operator", "t"
+        )
+        assert code == 0
+        await first_login(phone, url, "kades.lajing", one_time.strip())
+        await phone.wait_for_url(f"{url}/?changed=1")
+        await phone.get_by_role("link", name="Lapor ke imigrasi").click()
+        await phone.get_by_label("Siapa (nama atau ciri-ciri, bila diketahui)").fill("Dua laki-laki asing")
+        await phone.get_by_label("Di mana").fill(WHERE)
+        await phone.get_by_label("Apa yang terjadi").fill(WHAT)
+        await phone.get_by_label("Foto (JPEG atau PNG, boleh kosong)").set_input_files(
+            {"name": "foto.png", "mimeType": "image/png", "buffer": images.png(240, 160)}
+        )
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
+        await phone.screenshot(path=SCREENSHOTS / "portal-report-phone.png", full_page=True)
+        assert await violations(phone) == []
+        await phone.get_by_role("button", name="Kirim laporan").click()
+        await phone.get_by_role("heading", name="Laporan terkirim").wait_for()
+        office = register.current(portal.settings.register_file).members["kanim-pamekasan"]
+        assert await phone.locator("#report-offices").inner_text() == office.name
+        number = await phone.locator("#report-number").inner_text()
+
+        desk = await (await browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)).new_page()
+        code, one_time = await portal.command(
+            "add", "kanim-pamekasan", "imigrasi.inteldakim", "--role", "immigration", "--operator", "t"
+        )
+        await first_login(desk, url, "imigrasi.inteldakim", one_time.strip())
+        await _second_factor(desk, url, portal)
+        await desk.goto(f"{url}/alerts")
+        await desk.get_by_role("link", name="Laporan dari Desa Lajing").first.click()
+        assert await desk.locator('[data-report="where"]').inner_text() == WHERE
+        assert await desk.locator('[data-report="what"]').inner_text() == WHAT
+        assert "kades.lajing (portal)" in await desk.locator('[data-report="by"]').inner_text()
+        photo = desk.get_by_role("img", name="Foto dari pelapor")
+        await photo.wait_for()
+        # The photo came through the portal from the alerts service, and the browser could show it.
+        assert await photo.evaluate("image => image.complete && image.naturalWidth") == 240
+        await desk.screenshot(path=SCREENSHOTS / "portal-report-alert-desktop.png", full_page=True)
+        assert await violations(desk) == []
+        assert number  # the village head was given the report's number to quote
+
+
+async def test_a_report_with_a_problem_shows_it_beside_the_field_and_keeps_what_was_typed(
+    portal: Portal, service: AlertsUnderTest
+) -> None:
+    async with portal.browser() as village:
+        await portal.ready(village, "desa-lajing", "village")
+        form = await village.get("/reports/new")
+        assert form.status_code == 200
+        before = await _kept(service)
+
+        empty = await village.post("/reports", data={"csrf_token": csrf_of(form), "where": WHERE, "what": "  "})
+        assert empty.status_code == 422
+        assert 'id="p-what"' in empty.text
+        assert "Tuliskan apa yang terjadi" in empty.text
+        assert f'value="{WHERE}"' in empty.text
+
+        not_a_photo = await village.post(
+            "/reports",
+            data={"csrf_token": csrf_of(form), "where": WHERE, "what": WHAT},
+            files={"photo": ("foto.jpg", b"GIF89a" + bytes(64), "image/jpeg")},
+        )
+        assert not_a_photo.status_code == 422
+        assert 'id="p-photo"' in not_a_photo.text
+        assert "Pilih fotonya lagi" in not_a_photo.text
+        assert WHAT in not_a_photo.text
+
+        forged = await village.post("/reports", data={"csrf_token": "forged", "where": WHERE, "what": WHAT})
+        assert forged.status_code == 403
+        assert await _kept(service) == before
+
+        sent = await village.post("/reports", data={"csrf_token": csrf_of(form), "where": WHERE, "what": WHAT})
+        assert sent.status_code == 201, sent.text
+        assert await _kept(service) == before + 1
+
+
+async def test_only_a_village_sees_the_form_and_only_the_office_reached_sees_the_photo(
+    portal: Portal, service: AlertsUnderTest
+) -> None:
+    async with portal.browser() as village, portal.browser() as regency, portal.browser() as office:
+        await portal.ready(village, "desa-lajing", "village")
+        form = await village.get("/reports/new")
+        sent = await village.post(
+            "/reports",
+            data={"csrf_token": csrf_of(form), "where": WHERE, "what": WHAT},
+            files={"photo": ("foto.png", images.png(), "image/png")},
+        )
+        assert sent.status_code == 201
+
+        await portal.ready(regency, "pemkab-bangkalan")
+        assert (await regency.get("/reports/new")).status_code == 404
+        assert "Lapor ke imigrasi" not in (await regency.get("/")).text
+
+        await portal.ready(office, "kanim-pamekasan", "immigration")
+        enrol = await office.get("/totp")
+        secret = re.search(r'name="secret" value="([A-Z2-7]+)"', enrol.text)
+        assert secret is not None
+        code = pyotp.TOTP(secret.group(1)).at(portal.clock.now())
+        await office.post("/totp", data={"secret": secret.group(1), "code": code, "csrf_token": csrf_of(enrol)})
+        listed = await office.get("/alerts")
+        alert_ids = re.findall(r'href="/alerts/([0-9a-f-]{36})"', listed.text)
+        pages = [await office.get(f"/alerts/{alert_id}") for alert_id in alert_ids]
+        photo_paths = {
+            path for page in pages for path in re.findall(r'src="(/reports/[0-9a-f-]{36}/photo)"', page.text)
+        }
+        assert photo_paths
+        path = min(photo_paths)
+
+        shown = await office.get(path)
+        assert shown.status_code == 200
+        assert shown.headers["content-type"] == "image/png"
+        assert images.GPS not in shown.content
+        assert (await regency.get(path)).status_code == 404
+        assert (await regency.get("/reports/not-an-id/photo")).status_code == 404
+    assert GOOD_PASSWORD  # the officers above changed their one-time passwords to it (Portal.ready)
