@@ -124,9 +124,20 @@ async def test_the_recap_on_screen_and_as_csv_is_the_sharing_services_and_is_dis
     assert csv.content == direct_csv
     assert f'data-total="people">{recap["people"]["total"]}<' in page.text
     assert "November 2026" in page.text
+    # The chart draws the recap's own counts: a bar per kecamatan, a part of it per nationality.
+    assert 'aria-labelledby="chart-people-title chart-people-desc"' in page.text
+    for district in recap["people"]["by_district"]:
+        for nationality, count in district["by_nationality"].items():
+            assert f"<title>{district['name']} · {nationality}: {count}</title>" in page.text
+    assert 'aria-labelledby="chart-flows-title chart-flows-desc"' in page.text
     async with with_data.sharing.engine.connect() as connection:
         reads = (await connection.execute(select(log_table.c.reference).where(log_table.c.officer == username))).all()
-    assert {row.reference for row in reads} == {"GET /v1/reports/monthly-recap", "GET /v1/reports/monthly-recap.csv"}
+    # The months' arrivals and departures for the chart are a read of their own, under the officer's name too.
+    assert {row.reference for row in reads} == {
+        "GET /v1/reports/monthly-recap",
+        "GET /v1/reports/monthly-recap.csv",
+        "GET /v1/reports/monthly-flows",
+    }
 
 
 async def test_a_month_to_come_is_refused_beside_the_month_field(with_data: WithData) -> None:

@@ -69,10 +69,10 @@ async def test_a_village_head_reports_from_a_phone_with_a_photo_and_immigration_
         )
         phone = await phone_context.new_page()
         code, one_time = await portal.command(
-            "add", "desa-lajing", "kades.lajing", "--role", "village", "--operator", "t"
+            "add", "desa-lajing", "kepala.desa.lajing", "--role", "village", "--operator", "t"
         )
         assert code == 0
-        await first_login(phone, url, "kades.lajing", one_time.strip())
+        await first_login(phone, url, "kepala.desa.lajing", one_time.strip())
         await phone.wait_for_url(f"{url}/?changed=1")
         await phone.get_by_role("link", name="Lapor ke imigrasi").click()
         await phone.get_by_label("Siapa (nama atau ciri-ciri, bila diketahui)").fill("Dua laki-laki asing")
@@ -100,7 +100,7 @@ async def test_a_village_head_reports_from_a_phone_with_a_photo_and_immigration_
         await desk.get_by_role("link", name="Laporan dari Desa Lajing").first.click()
         assert await desk.locator('[data-report="where"]').inner_text() == WHERE
         assert await desk.locator('[data-report="what"]').inner_text() == WHAT
-        assert "kades.lajing (portal)" in await desk.locator('[data-report="by"]').inner_text()
+        assert "kepala.desa.lajing (portal)" in await desk.locator('[data-report="by"]').inner_text()
         photo = desk.get_by_role("img", name="Foto dari pelapor")
         await photo.wait_for()
         # The photo came through the portal from the alerts service, and the browser could show it.

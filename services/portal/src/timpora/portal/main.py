@@ -9,20 +9,21 @@ from timpora.common import audit
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import ServiceSettings, narrow
 from timpora.portal import commands, web
-from timpora.portal.api.routes import alerts, foreigners, home, login, recap, reports
+from timpora.portal.api.routes import alerts, desk, foreigners, home, login, recap, reports
 from timpora.portal.settings import PortalSettings
-from timpora.portal.upstream import alerts_api, sharing_api
+from timpora.portal.upstream import alerts_api, registry_api, sharing_api
 
 
 def _setup(runtime: ServiceRuntime) -> None:
     settings = narrow(runtime.settings, PortalSettings)
-    for name, api in (("sharing", sharing_api(settings)), ("alerts", alerts_api(settings))):
+    apis = (("sharing", sharing_api(settings)), ("alerts", alerts_api(settings)), ("registry", registry_api(settings)))
+    for name, api in apis:
         runtime.state[name] = api
         runtime.shutdown.append(api.close)
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (login.router, home.router, foreigners.router, recap.router, alerts.router, reports.router)
+    return (login.router, home.router, foreigners.router, recap.router, alerts.router, reports.router, desk.router)
 
 
 def _larger_bodies(settings: ServiceSettings) -> Mapping[str, int]:

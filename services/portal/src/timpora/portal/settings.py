@@ -41,13 +41,17 @@ class PortalSettings(ServiceSettings):
     alerts_url: str = "http://127.0.0.1:8002"
     #: The portal's key to it (``timpora-alerts portal-keys issue portal --operator YOU``).
     alerts_key: SecretStr | None = None
+    #: The registry: immigration staff record the office's work through it (arrivals and residences so far).
+    registry_url: str = "http://127.0.0.1:8001"
+    #: The portal's key to it (``timpora-registry portal-keys issue portal --operator YOU``).
+    registry_key: SecretStr | None = None
     #: The largest village report the portal takes (its photo and words); the alerts service then checks the photo
     #: against its own limit (``TIMPORA_ALERTS_REPORT_PHOTO_MAX_BYTES``, 6 MB by default).
     report_upload_max_bytes: int = Field(default=7 * 1024 * 1024, ge=64 * 1024, le=21 * 1024 * 1024)
     #: How long a page waits for the sharing service before saying it is unavailable.
     upstream_timeout_s: float = Field(default=10.0, gt=0)
 
-    @field_validator("sharing_key", "alerts_key", mode="before")
+    @field_validator("sharing_key", "alerts_key", "registry_key", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         # docker-compose passes an unset key as an empty variable: that is no key, not a key "".

@@ -316,6 +316,89 @@ TEXTS.update(
 
 TEXTS.update(
     {
+        "nav.arrival": {"id": "Catat kedatangan", "en": "Record an arrival"},
+        "desk.arrival": {"id": "Catat kedatangan orang asing", "en": "Record a foreigner's arrival"},
+        "desk.person": {"id": "Identitas", "en": "The person"},
+        "desk.passport": {"id": "Paspor", "en": "Passport"},
+        "desk.entry": {"id": "Kedatangan", "en": "The entry"},
+        "desk.residence": {"id": "Tempat tinggal", "en": "Residence"},
+        "desk.residence_hint": {
+            "id": "Isi bila orang asing sudah melaporkan tempat tinggalnya: sejak itu ia tampil di daftar instansi "
+            "yang membawahi desanya.",
+            "en": "Fill in if the foreigner has reported where they live: from then on they are on the lists of the "
+            "agencies over that village.",
+        },
+        "desk.f.full_name": {"id": "Nama lengkap", "en": "Full name"},
+        "desk.f.sex": {"id": "Jenis kelamin", "en": "Sex"},
+        "desk.f.date_of_birth": {"id": "Tanggal lahir", "en": "Date of birth"},
+        "desk.f.nationality": {
+            "id": "Kewarganegaraan (kode 3 huruf, mis. CHN)",
+            "en": "Nationality (3 letters, e.g. CHN)",
+        },
+        "desk.f.occupation": {"id": "Pekerjaan", "en": "Occupation"},
+        "desk.f.passport_number": {"id": "Nomor paspor", "en": "Passport number"},
+        "desk.f.passport_country": {"id": "Negara penerbit paspor (3 huruf)", "en": "Issuing country (3 letters)"},
+        "desk.f.passport_expires_on": {"id": "Paspor berlaku sampai", "en": "Passport valid until"},
+        "desk.f.sponsor_name": {"id": "Penjamin", "en": "Sponsor"},
+        "desk.f.sponsor_kind": {
+            "id": "Jenis penjamin (perusahaan, keluarga, lembaga)",
+            "en": "Kind of sponsor (employer, family, institution)",
+        },
+        "desk.f.port": {"id": "Tempat pemeriksaan imigrasi", "en": "Immigration checkpoint"},
+        "desk.f.arrived_on": {"id": "Tanggal kedatangan", "en": "Arrived on"},
+        "desk.f.visa_index": {"id": "Indeks visa (mis. B1, C312)", "en": "Visa index (e.g. B1, C312)"},
+        "desk.f.residence_address": {"id": "Alamat", "en": "Address"},
+        "desk.f.residence_village_code": {
+            "id": "Kode desa Kemendagri (mis. 35.26.05.2003)",
+            "en": "Kemendagri village code (e.g. 35.26.05.2003)",
+        },
+        "desk.f.residence_since": {
+            "id": "Tinggal di sana sejak (kosong: sejak kedatangan)",
+            "en": "Living there since (empty: since the arrival)",
+        },
+        "desk.needed": {"id": "wajib", "en": "required"},
+        "desk.required": {"id": "Wajib diisi.", "en": "Required."},
+        "desk.outside_area": {
+            "id": "Desa ini di luar wilayah kerja kantor Anda.",
+            "en": "This village is outside your office's area.",
+        },
+        "desk.registry_says": {"id": "Ditolak registri:", "en": "The registry refused it:"},
+        "desk.arrival_kept": {
+            "id": "Kedatangan sudah tercatat, tetapi tempat tinggalnya ditolak: perbaiki lalu kirim lagi.",
+            "en": "The arrival is recorded, but the residence was refused: correct it and send again.",
+        },
+        "desk.record": {"id": "Catat kedatangan", "en": "Record the arrival"},
+        "desk.arrival_done": {"id": "Kedatangan tercatat", "en": "Arrival recorded"},
+        "desk.created": {
+            "id": "Orang asing ini baru tercatat di registri, atas nama Anda.",
+            "en": "The foreigner is now in the registry, recorded under your name.",
+        },
+        "desk.matched": {
+            "id": "Orang asing ini sudah ada di registri (kewarganegaraan dan paspor yang sama): kedatangannya "
+            "dicatat pada data yang ada.",
+            "en": "The foreigner was already in the registry (same nationality and passport): the arrival is on "
+            "their record.",
+        },
+        "desk.another": {"id": "Catat kedatangan lain", "en": "Record another arrival"},
+        "chart.people": {
+            "id": "Orang asing per kecamatan dan kewarganegaraan",
+            "en": "Foreigners by district and nationality",
+        },
+        "chart.people_desc": {
+            "id": "Satu batang per kecamatan, dibagi per kewarganegaraan; angkanya juga ada di tabel di bawah.",
+            "en": "One bar per district, split by nationality; the numbers are also in the tables below.",
+        },
+        "chart.others": {"id": "lainnya", "en": "others"},
+        "chart.flows": {
+            "id": "Kedatangan dan keberangkatan per bulan",
+            "en": "Arrivals and departures per month",
+        },
+        "chart.flows_desc": {
+            "id": "Enam bulan sampai bulan rekap ini: kedatangan dan keberangkatan yang tercatat per bulan.",
+            "en": "The six months up to this recap's: the arrivals and departures recorded in each.",
+        },
+        "chart.arrivals": {"id": "Kedatangan", "en": "Arrivals"},
+        "chart.departures": {"id": "Keberangkatan", "en": "Departures"},
         "nav.report": {"id": "Lapor ke imigrasi", "en": "Report to immigration"},
         "report.title": {"id": "Laporan ke kantor imigrasi", "en": "A report to the immigration office"},
         "report.intro": {

@@ -49,16 +49,18 @@ class ServiceApi:
         *,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         if self._key is None:
             raise UpstreamUnavailableError(f"no key to the {self._name} service")
-        headers = {
+        sent = {
             "Authorization": f"Bearer {self._key.get_secret_value()}",
             AGENCY_HEADER: reader.agency_id,
             OFFICER_HEADER: reader.username,
+            **(headers or {}),
         }
         try:
-            return await self._client.request(method, path, params=params, json=json, headers=headers)
+            return await self._client.request(method, path, params=params, json=json, headers=sent)
         except httpx.HTTPError as error:
             raise UpstreamUnavailableError(type(error).__name__) from None
 
@@ -78,4 +80,10 @@ def sharing_api(settings: PortalSettings) -> ServiceApi:
 def alerts_api(settings: PortalSettings) -> ServiceApi:
     return ServiceApi(
         name="alerts", url=settings.alerts_url, key=settings.alerts_key, timeout_s=settings.upstream_timeout_s
+    )
+
+
+def registry_api(settings: PortalSettings) -> ServiceApi:
+    return ServiceApi(
+        name="registry", url=settings.registry_url, key=settings.registry_key, timeout_s=settings.upstream_timeout_s
     )

@@ -120,6 +120,10 @@ def get_alerts(runtime: Runtime) -> ServiceApi:
     return _api(runtime, "alerts")
 
 
+def get_registry(runtime: Runtime) -> ServiceApi:
+    return _api(runtime, "registry")
+
+
 def _api(runtime: Runtime, name: str) -> ServiceApi:
     api = runtime.state[name]
     if not isinstance(api, ServiceApi):
@@ -129,6 +133,7 @@ def _api(runtime: Runtime, name: str) -> ServiceApi:
 
 Sharing = Annotated[ServiceApi, Depends(get_sharing)]
 AlertsService = Annotated[ServiceApi, Depends(get_alerts)]
+Registry = Annotated[ServiceApi, Depends(get_registry)]
 
 
 def refusal(request: Request, answer: httpx.Response, title: str) -> Response:

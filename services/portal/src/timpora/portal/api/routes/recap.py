@@ -8,11 +8,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
+from timpora.portal import charts
 from timpora.portal.api.deps import ReadyOfficer, Sharing, problems_of, refusal
-from timpora.portal.web import render
+from timpora.portal.texts import MONTHS, Language, text
+from timpora.portal.web import language, month_name, render
 
 router = APIRouter(include_in_schema=False)
 _RECAP = "/v1/reports/monthly-recap"
+_FLOWS = "/v1/reports/monthly-flows"
+#: The months the arrivals and departures chart shows, ending with the recap's.
+FLOW_MONTHS = 6
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -26,8 +31,10 @@ async def recap(request: Request, officer: ReadyOfficer, sharing: Sharing) -> Re
     answer = await sharing.get(_RECAP, officer, query)
     problems: dict[str, str] = {}
     found: dict[str, Any] | None = None
+    shown_charts: list[charts.Chart] = []
     if answer.status_code == status.HTTP_200_OK:
         found = answer.json()
+        shown_charts = await _charts(officer, sharing, found, language(request))
     elif answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
         problems = problems_of(answer)
     else:
@@ -42,7 +49,48 @@ async def recap(request: Request, officer: ReadyOfficer, sharing: Sharing) -> Re
         recap=found,
         month=query.get("month", found["month"] if found else ""),
         problems=problems,
+        charts=shown_charts,
     )
+
+
+async def _charts(officer: ReadyOfficer, sharing: Sharing, recap: dict[str, Any], lang: Language) -> list[charts.Chart]:
+    """The recap's people by kecamatan and nationality, and the arrivals and departures of the months up to it: as
+    far as the agreement gives them (a chart of what it does not is not drawn)."""
+    drawn: list[charts.Chart] = []
+    month = month_name(recap["month"], lang)
+    districts = recap["people"].get("by_district") or []
+    if districts and all(district.get("by_nationality") is not None for district in districts):
+        drawn.append(
+            charts.stacked_bars(
+                [
+                    (district["name"] or text("recap.no_district", lang), district["by_nationality"])
+                    for district in districts
+                ],
+                title=f"{text('chart.people', lang)} · {month}",
+                description=text("chart.people_desc", lang),
+                others=text("chart.others", lang),
+                chart_id="chart-people",
+            )
+        )
+    answer = await sharing.get(_FLOWS, officer, {"until": recap["month"], "months": FLOW_MONTHS})
+    if answer.status_code == status.HTTP_200_OK:
+        months = answer.json()["months"]
+        if any(entry["arrivals"] is not None or entry["departures"] is not None for entry in months):
+            drawn.append(
+                charts.grouped_columns(
+                    [(_short(entry["month"], lang), [entry["arrivals"], entry["departures"]]) for entry in months],
+                    series=[text("chart.arrivals", lang), text("chart.departures", lang)],
+                    title=text("chart.flows", lang),
+                    description=text("chart.flows_desc", lang),
+                    chart_id="chart-flows",
+                )
+            )
+    return drawn
+
+
+def _short(month: str, lang: Language) -> str:
+    """``2026-11`` as ``Nov 26``."""
+    return f"{MONTHS[lang][int(month[5:]) - 1][:3]} {month[2:4]}"
 
 
 @router.get("/recap.csv")

@@ -1,0 +1,219 @@
+"""Immigration's desk: the office's daily work in the registry, through its API, under the officer's own name (the
+registry records "officer (portal)" as who changed what, in the office's area alone). So far: recording an arrival,
+with the residence the person reports, so that they are on the agencies' lists within seconds.
+
+What the registry refuses comes back beside the field it names, in its own words, with everything typed kept. A
+residence that cannot be right (not a village of the official list, or outside the office's area) is refused here
+before anything is sent, by the same check the registry makes: an arrival is never recorded without the residence
+that was typed with it. A form sent twice (a double click, a reload) records the arrival once (Idempotency-Key)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from pydantic import TypeAdapter, ValidationError
+
+from timpora.common import regions, register
+from timpora.common.http.deps import Runtime
+from timpora.common.settings import narrow
+from timpora.common.types import VillageCode
+from timpora.portal.api.deps import ReadyOfficer, Registry, checked_form, refusal
+from timpora.portal.domain.accounts import Role
+from timpora.portal.settings import PortalSettings
+from timpora.portal.web import render
+
+router = APIRouter(include_in_schema=False)
+
+#: The form's fields, in the order shown, each with where the registry's answer names it (``ArrivalIn``,
+#: ``ResidenceIn``): a refusal of ``passport.number`` is shown beside ``passport_number``.
+ARRIVAL_FIELDS: dict[str, str] = {
+    "full_name": "full_name",
+    "sex": "sex",
+    "date_of_birth": "date_of_birth",
+    "nationality": "nationality",
+    "passport_number": "passport.number",
+    "passport_country": "passport.issuing_country",
+    "passport_expires_on": "passport.expires_on",
+    "occupation": "occupation",
+    "sponsor_name": "sponsor.name",
+    "sponsor_kind": "sponsor.kind",
+    "port": "port",
+    "arrived_on": "arrived_on",
+    "visa_index": "visa.index",
+}
+RESIDENCE_FIELDS: dict[str, str] = {
+    "residence_address": "address",
+    "residence_village_code": "village_code",
+    "residence_since": "since",
+}
+REQUIRED = (
+    "full_name",
+    "sex",
+    "date_of_birth",
+    "nationality",
+    "passport_number",
+    "passport_country",
+    "passport_expires_on",
+    "port",
+    "arrived_on",
+)
+DATES = frozenset({"date_of_birth", "passport_expires_on", "arrived_on", "residence_since"})
+_VILLAGE = TypeAdapter(VillageCode)
+#: The registry's refusals that name a field: invalid (422), or in conflict with the record (409: already present).
+_REFUSED_BY_FIELD = frozenset({status.HTTP_422_UNPROCESSABLE_CONTENT, status.HTTP_409_CONFLICT})
+
+
+def _immigration_only(officer: ReadyOfficer) -> None:
+    if officer.role is not Role.IMMIGRATION:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+
+
+def _page(
+    request: Request,
+    officer: ReadyOfficer,
+    *,
+    values: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None,
+    message: str | None = None,
+    code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "arrival.html",
+        status_code=code,
+        title="desk.arrival",
+        officer=officer,
+        csrf=officer.csrf_token,
+        values=values or {"attempt": uuid.uuid4().hex},
+        problems=problems or {},
+        message=message,
+        fields=[*ARRIVAL_FIELDS, *RESIDENCE_FIELDS],
+        dates=DATES,
+        required=REQUIRED,
+    )
+
+
+@router.get("/desk/arrivals/new")
+async def new_arrival(request: Request, officer: ReadyOfficer) -> Response:
+    _immigration_only(officer)
+    return _page(request, officer)
+
+
+def _arrival(values: dict[str, str]) -> dict[str, Any]:
+    """The registry's ``ArrivalIn`` from the form: what was left empty is left out (the registry names what it
+    needs)."""
+    body: dict[str, Any] = {
+        name: values[name]
+        for name in ("full_name", "sex", "date_of_birth", "nationality", "occupation", "port", "arrived_on")
+        if values[name]
+    }
+    body["passport"] = {
+        key: values[f"passport_{name}"]
+        for key, name in (("number", "number"), ("issuing_country", "country"), ("expires_on", "expires_on"))
+        if values[f"passport_{name}"]
+    }
+    if values["sponsor_name"] or values["sponsor_kind"]:
+        body["sponsor"] = {"name": values["sponsor_name"], "kind": values["sponsor_kind"]}
+    if values["visa_index"]:
+        body["visa"] = {"index": values["visa_index"]}
+    return body
+
+
+def _residence(values: dict[str, str]) -> dict[str, Any] | None:
+    if not any(values[name] for name in RESIDENCE_FIELDS):
+        return None
+    return {
+        "address": values["residence_address"],
+        "village_code": values["residence_village_code"],
+        # Since the arrival, unless another day is given.
+        "since": values["residence_since"] or values["arrived_on"],
+    }
+
+
+def _local_problems(values: dict[str, str], office_area: list[str]) -> dict[str, str]:
+    problems = {name: "desk.required" for name in REQUIRED if not values[name]}
+    residence = _residence(values)
+    if residence is None:
+        return problems
+    if not residence["address"]:
+        problems["residence_address"] = "desk.required"
+    try:
+        _VILLAGE.validate_python(residence["village_code"])
+    except ValidationError as error:
+        problems["residence_village_code"] = _said(error.errors()[0]["msg"])
+    else:
+        if not regions.is_within_any(residence["village_code"], office_area):
+            problems["residence_village_code"] = "desk.outside_area"
+    return problems
+
+
+def _said(message: str) -> str:
+    """The registry's (pydantic's) words, without the prefix that says which kind of check made them."""
+    return "said:" + message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _registry_problems(answer_json: dict[str, Any], fields: dict[str, str]) -> dict[str, str]:
+    """The registry's 422, field by field: each message beside the form field it names (the first field of the form
+    when it names none the form has)."""
+    by_path = {path: name for name, path in fields.items()}
+    problems: dict[str, str] = {}
+    for detail in answer_json.get("detail", []):
+        location = [str(part) for part in detail.get("loc", [])[1:]]  # after "body"
+        path = ".".join(location)
+        name = by_path.get(path) or by_path.get(location[0] if location else "") or next(iter(fields))
+        problems.setdefault(name, _said(str(detail.get("msg", ""))))
+    return problems
+
+
+@router.post("/desk/arrivals")
+async def record_arrival(runtime: Runtime, request: Request, officer: ReadyOfficer, registry: Registry) -> Response:
+    _immigration_only(officer)
+    form = await checked_form(request, officer)
+    values = {name: form.get(name, "").strip() for name in (*ARRIVAL_FIELDS, *RESIDENCE_FIELDS)}
+    values["nationality"] = values["nationality"].upper()
+    values["passport_country"] = values["passport_country"].upper()
+    values["attempt"] = form.get("attempt", "") or uuid.uuid4().hex
+    office = register.current(narrow(runtime.settings, PortalSettings).register_file).members.get(officer.agency_id)
+    area = list(office.jurisdiction) if office is not None else []
+    if problems := _local_problems(values, area):
+        return _page(request, officer, values=values, problems=problems, code=422)
+    arrival = _arrival(values)
+    # One key per form and content: the same form sent again replays the registry's first answer; a corrected one
+    # is a new request (which the registry matches to the same person by nationality and passport).
+    digest = hashlib.sha256(json.dumps(arrival, sort_keys=True).encode()).hexdigest()[:16]
+    headers = {"Idempotency-Key": f"portal-{values['attempt'][:32]}-{digest}"}
+    answer = await registry.request("POST", "/v1/arrivals", officer, json=arrival, headers=headers)
+    if answer.status_code in _REFUSED_BY_FIELD:
+        problems = _registry_problems(answer.json(), ARRIVAL_FIELDS)
+        return _page(request, officer, values=values, problems=problems, code=answer.status_code)
+    if answer.status_code not in {status.HTTP_200_OK, status.HTTP_201_CREATED}:
+        return refusal(request, answer, "desk.arrival")
+    person = answer.json()
+    residence = _residence(values)
+    if residence is not None:
+        lived = await registry.request(
+            "POST", f"/v1/foreigners/{person['foreigner_id']}/residence", officer, json=residence
+        )
+        if lived.status_code in _REFUSED_BY_FIELD:
+            # The arrival stands (sending the form again finds the same person); the residence is what to correct.
+            problems = _registry_problems(lived.json(), RESIDENCE_FIELDS)
+            return _page(
+                request, officer, values=values, problems=problems, message="desk.arrival_kept", code=lived.status_code
+            )
+        if lived.status_code != status.HTTP_200_OK:
+            return refusal(request, lived, "desk.arrival")
+        person = lived.json()
+    return render(
+        request,
+        "arrival_done.html",
+        status_code=201 if answer.status_code == status.HTTP_201_CREATED else 200,
+        title="desk.arrival_done",
+        officer=officer,
+        csrf=officer.csrf_token,
+        person=person,
+        matched=answer.status_code == status.HTTP_200_OK,
+    )
