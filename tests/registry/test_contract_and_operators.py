@@ -110,7 +110,7 @@ async def test_concurrent_requests_with_one_token_share_one_lookup(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from timpora.registry.api import deps  # noqa: PLC0415
-    from timpora.registry.operators import Operator, add_operator  # noqa: PLC0415
+    from timpora.registry.operators import add_operator  # noqa: PLC0415
 
     clock = ManualSeconds()
     monkeypatch.setattr(BearerGate, "clock", clock)
@@ -118,7 +118,7 @@ async def test_concurrent_requests_with_one_token_share_one_lookup(
     gate = deps._operators
     authenticate = gate.lookup
 
-    async def counted(session: AsyncSession, token: str) -> Operator | None:
+    async def counted(session: AsyncSession, token: str) -> object:
         lookups.append(token)
         return await authenticate(session, token)
 

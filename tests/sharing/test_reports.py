@@ -1045,3 +1045,37 @@ async def test_the_demo_recap_run_as_a_command_matches_a_count_from_the_registry
     assert {sponsor["sponsor_name"]: sponsor["people"] for sponsor in recap["sponsors"]} == dict(
         Counter(record.sponsor for record in here)
     )
+
+
+async def test_the_monthly_flows_are_each_months_recap_counts_and_follow_the_agreement(sharing: Sharing) -> None:
+    regency = sharing.agencies.regency
+    flows = _json(await sharing.get(regency, "/v1/reports/monthly-flows", until="2026-12", months=3))
+
+    assert [month["month"] for month in flows["months"]] == ["2026-10", "2026-11", "2026-12"]
+    assert [month["complete"] for month in flows["months"]] == [True, True, False]
+    for month in flows["months"]:
+        recap = _json(await sharing.get(regency, "/v1/reports/monthly-recap", month=month["month"]))
+        assert (month["arrivals"], month["departures"]) == (
+            recap["arrivals"]["total"],
+            recap["departures"]["total"],
+        ), month["month"]
+    assert flows["months"][1]["arrivals"] == 2  # a on 5 Nov, h on 30 Nov
+    # The default: the six months up to the month under way.
+    assert [month["month"] for month in _json(await sharing.get(regency, "/v1/reports/monthly-flows"))["months"]] == [
+        "2026-07",
+        "2026-08",
+        "2026-09",
+        "2026-10",
+        "2026-11",
+        "2026-12",
+    ]
+
+    village = _json(await sharing.get(sharing.agencies.village, "/v1/reports/monthly-flows", months=2))
+    assert [(month["arrivals"], month["departures"]) for month in village["months"]] == [(None, None), (None, None)]
+    assert set(village["omitted"]) == {"arrivals", "departures"}
+
+    future = await sharing.get(regency, "/v1/reports/monthly-flows", until="2027-01")
+    assert future.status_code == 422
+    assert [problem["loc"] for problem in future.json()["detail"]] == [["query", "until"]]
+    too_many = await sharing.get(regency, "/v1/reports/monthly-flows", months=25)
+    assert too_many.status_code == 422

@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from timpora.common import audit, register
+from timpora.common.access import key_command
 from timpora.common.clock import SystemClock
 from timpora.common.db.engine import make_session_factory
 from timpora.common.db.migrations import migrated_engine
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.settings import ServiceSettings, narrow
+from timpora.registry.access import PORTAL_KEYS
 from timpora.registry.bulk.generator import generate, write
 from timpora.registry.bulk.importer import ImportBatchError, Importer, Summary
 from timpora.registry.bulk.records import read
@@ -92,6 +94,15 @@ async def operators(settings: ServiceSettings, argv: list[str]) -> int:
             return 0
     finally:
         await engine.dispose()
+
+
+async def portal_keys(settings: ServiceSettings, argv: list[str]) -> int:
+    """``portal-keys issue NAME --operator NAME`` prints a key for the officers' portal once (immigration staff record
+    arrivals and the rest through it, each change under the officer's own name, in the office's area alone);
+    ``portal-keys revoke KEY_ID --operator NAME``."""
+    return await key_command(
+        settings, argv, PORTAL_KEYS, prog="timpora-registry portal-keys", holder="the portal's name (portal)"
+    )
 
 
 async def outbox(settings: ServiceSettings, argv: list[str]) -> int:

@@ -63,6 +63,7 @@ SERVICE = ServiceDefinition(
     setup=_setup,
     commands={
         "operators": commands.operators,
+        "portal-keys": commands.portal_keys,
         "outbox": commands.outbox,
         "relay": commands.relay,
         "import": commands.import_file,

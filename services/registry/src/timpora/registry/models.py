@@ -20,9 +20,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from timpora.common.access import api_keys_table
 from timpora.common.outbox.table import outbox_table
 
 metadata = MetaData()
+# The officers' portal: immigration staff record the office's work through it, each change under their own name
+# (timpora.registry.api.deps.get_operator).
+portal_keys = api_keys_table(metadata, name="portal_keys", holder="portal")
 
 
 operators = Table(

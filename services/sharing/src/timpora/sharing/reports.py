@@ -231,6 +231,65 @@ class MonthlyRecap(BaseModel):
     omitted: dict[str, str] = Field(description="What your agreement does not allow, and the field it would need")
 
 
+class MonthFlow(BaseModel):
+    month: str = Field(description="YYYY-MM, by your time zone")
+    complete: bool = Field(description="False for the month under way")
+    arrivals: int | None = Field(default=None, description="Arrivals dated in the month; null: not in your agreement")
+    departures: int | None = Field(default=None, description="Departures dated in the month; null: as arrivals")
+
+
+class MonthlyFlows(BaseModel):
+    """Arrivals and departures per month, oldest first: the chart of the months before a regent's meeting."""
+
+    agency_id: str
+    agreement_version: int
+    time_zone: str
+    months: list[MonthFlow]
+    omitted: dict[str, str] = Field(description="What your agreement does not allow, and the field it would need")
+
+
+def _previous_month(month: date) -> date:
+    return (month - timedelta(days=1)).replace(day=1)
+
+
+async def monthly_flows(
+    session: AsyncSession, agreement: Agreement, until: Period, months: int, now: datetime
+) -> tuple[MonthlyFlows, list[UUID]]:
+    """Arrivals and departures of the ``months`` months ending with ``until``'s, each counted as its own recap
+    counts it; and the ids of everyone counted (for the disclosure log)."""
+    sections = _Sections(agreement)
+    wanted = [
+        field
+        for section, field in (("arrivals", "arrived_on"), ("departures", "departed_on"))
+        if sections.allows(section, field)
+    ]
+    first = until.month
+    for _ in range(months - 1):
+        first = _previous_month(first)
+    counted: set[UUID] = set()
+    flows: list[MonthFlow] = []
+    month = first
+    while month <= until.month:
+        each = period(agreement, month, now)
+        counts: dict[str, int] = {}
+        for field in wanted:
+            moved = await movements(session, agreement, each, field)
+            counted.update(seen.foreigner_id for seen in moved)
+            counts["arrivals" if field == "arrived_on" else "departures"] = len(moved)
+        flows.append(MonthFlow(month=each.label, complete=each.complete, **counts))
+        month = _next_month(month)
+    return (
+        MonthlyFlows(
+            agency_id=agreement.agency_id,
+            agreement_version=agreement.version,
+            time_zone=regions.time_zone(agreement.jurisdiction[0]).key,
+            months=flows,
+            omitted=sections.omitted,
+        ),
+        sorted(counted),
+    )
+
+
 class AreaList(BaseModel):
     agency_id: str
     agreement_version: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -18,11 +19,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common import register
+from timpora.common.access import ApiKey
 from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.common.http.auth import BearerGate
-from timpora.common.http.deps import Runtime
+from timpora.common.http.deps import PORTAL_HOLDER, Runtime, acting_for
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import narrow
+from timpora.registry.access import PORTAL_KEYS
 from timpora.registry.api.errors import error_response
 from timpora.registry.domain.areas import Area
 from timpora.registry.domain.changes import ChangeContext
@@ -38,13 +41,33 @@ _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]+"?)$'
 
 
+async def _staff_or_portal(session: AsyncSession, token: str) -> Operator | ApiKey | None:
+    if token.startswith(PORTAL_KEYS.prefix):
+        found = await PORTAL_KEYS.authenticate(session, token)
+        return None if found is None else ApiKey(key_id=found.key_id, holder=PORTAL_HOLDER + found.holder)
+    return await authenticate(session, token)
+
+
 _operators = BearerGate(
-    authenticate,
+    _staff_or_portal,
     scheme="OperatorToken",
-    description="An operator token (timpora-registry operators add NAME)",
+    description="An operator token (timpora-registry operators add NAME), or the portal's key",
     refusal="a valid operator token is required",
 )
-get_operator = _operators.dependency()
+_authenticated = _operators.dependency()
+
+
+async def get_operator(request: Request, principal: Annotated[Operator | ApiKey, Depends(_authenticated)]) -> Operator:
+    """Who makes the change: the operator of the token; or, through the portal, the officer and the office its
+    request names — always one office (the portal never acts for every office's area), which get_area then checks
+    is a controller in the register in force."""
+    if isinstance(principal, Operator):
+        return principal
+    acting = acting_for(request, principal)
+    # The portal's officers are its own accounts, not registry operators: each gets an id of its own under the key
+    # (their Idempotency-Keys are theirs alone), the same on every request.
+    officer_id = uuid.uuid5(principal.key_id, f"{acting.agency_id}/{acting.officer}")
+    return Operator(id=officer_id, name=f"{acting.officer} (portal)", office=acting.agency_id)
 
 
 CurrentOperator = Annotated[Operator, Depends(get_operator)]

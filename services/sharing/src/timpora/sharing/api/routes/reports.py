@@ -48,17 +48,28 @@ class AreaQuery(RecapQuery):
     )
 
 
+class FlowsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    until: str | None = Field(
+        default=None,
+        pattern=reports.MONTH_PATTERN,
+        description="YYYY-MM: the last month shown (the month under way by default)",
+    )
+    months: int = Field(default=6, ge=1, le=24, description="How many months, ending with ``until``")
+
+
 def _refuse(field: str, message: str, kind: str) -> NoReturn:
     raise HTTPException(
         status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["query", field], "msg": message, "type": kind}]
     )
 
 
-def _period(caller: Caller, month: str | None, now: datetime) -> reports.Period:
+def _period(caller: Caller, month: str | None, now: datetime, field: str = "month") -> reports.Period:
     try:
         return reports.period(caller.agreement, None if month is None else reports.parse_month(month), now)
     except reports.FutureMonthError as error:
-        _refuse("month", str(error), "future_month")
+        _refuse(field, str(error), "future_month")
 
 
 async def _recap(runtime: Runtime, caller: Caller, request: Request, query: RecapQuery) -> MonthlyRecap:
@@ -112,6 +123,18 @@ async def monthly_recap_csv(
     recap = await _recap(runtime, caller, request, query)
     text = reports.as_csv(reports.RECAP_COLUMNS, reports.recap_rows(recap))
     return _csv(text, f"timpora-recap-{caller.agency_id}-{recap.month}.csv")
+
+
+@router.get("/monthly-flows", summary="Arrivals and departures per month, for the months before a meeting")
+async def monthly_flows(
+    runtime: Runtime, caller: CurrentCaller, request: Request, query: Annotated[FlowsQuery, Query()]
+) -> reports.MonthlyFlows:
+    now = runtime.clock.now()
+    until = _period(caller, query.until, now, field="until")
+    async with runtime.sessions() as session:
+        flows, counted = await reports.monthly_flows(session, caller.agreement, until, query.months, now)
+    await disclose(caller, request, counted, runtime)
+    return flows
 
 
 @router.get("/area", summary="The foreigners in your area (or a region of it), with region names")

@@ -1,0 +1,82 @@
+"""Immigration staff working through the portal: the portal's key acts as the officer and the office each request
+names, and the registry records that officer as who made the change. A request that names no officer, or an agency
+that is no immigration office, is refused."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from tests.registry.conftest import Registry, arrival
+from timpora.registry.access import PORTAL_KEYS
+from timpora.registry.models import foreigners
+
+LAJING = "35.26.05.2003"
+
+
+async def _portal_key(registry: Registry) -> str:
+    async with registry.sessions() as session, session.begin():
+        _, key = await PORTAL_KEYS.issue(session, "portal")
+    return key
+
+
+def _as(key: str, officer: str = "imigrasi.sari", agency: str = "kanim-pamekasan") -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "X-Timpora-Agency": agency, "X-Timpora-Officer": officer}
+
+
+async def test_an_arrival_through_the_portal_is_recorded_as_its_officers_in_the_offices_area(
+    registry: Registry,
+) -> None:
+    key = await _portal_key(registry)
+
+    made = await registry.client.post("/v1/arrivals", json=arrival(), headers=_as(key))
+    assert made.status_code == 201, made.text
+    person = made.json()["foreigner_id"]
+    lived = await registry.client.post(
+        f"/v1/foreigners/{person}/residence",
+        json={"address": "Jl. Raya Lajing 1", "village_code": LAJING, "since": "2026-11-01"},
+        headers=_as(key),
+    )
+    assert lived.status_code == 200, lived.text
+
+    record = (await registry.client.get(f"/v1/foreigners/{person}", headers=_as(key))).json()
+    assert [entry["actor"] for entry in record["history"]] == ["imigrasi.sari (portal)"] * 2
+
+
+async def test_the_portal_acts_only_for_a_named_officer_of_an_immigration_office(registry: Registry) -> None:
+    key = await _portal_key(registry)
+    async with registry.sessions() as session:
+        before = await session.scalar(select(func.count()).select_from(foreigners))
+
+    regency = await registry.client.post("/v1/arrivals", json=arrival(), headers=_as(key, agency="pemkab-bangkalan"))
+    nobody = await registry.client.post(
+        "/v1/arrivals",
+        json=arrival(),
+        headers={"Authorization": f"Bearer {key}", "X-Timpora-Agency": "kanim-pamekasan"},
+    )
+    forged = await registry.client.post("/v1/arrivals", json=arrival(), headers=_as("trp_" + "x" * 43))
+
+    assert regency.status_code == 403, regency.text
+    assert nobody.status_code == 403, nobody.text
+    assert forged.status_code == 401
+    async with registry.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(foreigners)) == before
+
+
+async def test_each_portal_officers_idempotency_keys_are_their_own(registry: Registry) -> None:
+    key = await _portal_key(registry)
+    body = arrival()
+    first = await registry.client.post(
+        "/v1/arrivals", json=body, headers={**_as(key, "imigrasi.sari"), "Idempotency-Key": "same-key"}
+    )
+    again = await registry.client.post(
+        "/v1/arrivals", json=body, headers={**_as(key, "imigrasi.sari"), "Idempotency-Key": "same-key"}
+    )
+    other = await registry.client.post(
+        "/v1/arrivals", json=body, headers={**_as(key, "imigrasi.budi"), "Idempotency-Key": "same-key"}
+    )
+
+    assert (first.status_code, again.status_code) == (201, 201)  # the replay of the first answer
+    assert again.json() == first.json()
+    # Not the first officer's stored answer: the registry ran it, and found the person already present.
+    assert other.status_code == 409, other.text
+    assert "already recorded as present" in other.text
