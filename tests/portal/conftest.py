@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pyotp
 import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
@@ -254,3 +255,26 @@ async def first_login(page: Page, url: str, username: str, one_time: str) -> Non
     await page.get_by_label("Kata sandi baru", exact=True).fill(GOOD_PASSWORD)
     await page.get_by_label("Ulangi kata sandi baru").fill(GOOD_PASSWORD)
     await page.get_by_role("button", name="Simpan kata sandi").click()
+
+
+async def second_factor(page: Page, url: str, clock: ManualClock) -> None:
+    """Enrols the TOTP second factor an immigration officer (or operator) must have, as the page shows its key."""
+    await page.wait_for_url(f"{url}/totp")
+    secret = (await page.locator("#totp-secret").inner_text()).strip()
+    await page.get_by_label("Kode 6 angka").fill(pyotp.TOTP(secret).at(clock.now()))
+    await page.get_by_role("button", name="Verifikasi").click()
+    await page.wait_for_url(f"{url}/?totp=1")
+
+
+async def enrolled(
+    portal: Portal, browser: AsyncClient, agency: str = "kanim-pamekasan", role: str = "immigration"
+) -> str:
+    """An officer who must use a second factor, logged in on ``browser`` with it enrolled; their username."""
+    username = await portal.ready(browser, agency, role)
+    enrol = await browser.get("/totp")
+    secret = re.search(r'name="secret" value="([A-Z2-7]+)"', enrol.text)
+    assert secret is not None
+    code = pyotp.TOTP(secret.group(1)).at(portal.clock.now())
+    done = await browser.post("/totp", data={"secret": secret.group(1), "code": code, "csrf_token": csrf_of(enrol)})
+    assert done.status_code == 303, done.text
+    return username

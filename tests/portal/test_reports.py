@@ -8,14 +8,22 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
-import pyotp
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from tests.alerts.conftest import AlertsUnderTest, service, webhook_host, webhook_networks
-from tests.portal.conftest import GOOD_PASSWORD, Portal, csrf_of, first_login, served, started_portal
+from tests.portal.conftest import (
+    GOOD_PASSWORD,
+    Portal,
+    csrf_of,
+    enrolled,
+    first_login,
+    second_factor,
+    served,
+    started_portal,
+)
 from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
 from tests.support import images
@@ -48,14 +56,6 @@ async def portal(service: AlertsUnderTest, database_settings: dict[str, Database
 async def _kept(service: AlertsUnderTest) -> int:
     async with service.runtime.sessions() as session:
         return int((await session.execute(select(func.count()).select_from(village_reports))).scalar_one())
-
-
-async def _second_factor(page: Page, url: str, portal: Portal) -> None:
-    await page.wait_for_url(f"{url}/totp")
-    secret = (await page.locator("#totp-secret").inner_text()).strip()
-    await page.get_by_label("Kode 6 angka").fill(pyotp.TOTP(secret).at(portal.clock.now()))
-    await page.get_by_role("button", name="Verifikasi").click()
-    await page.wait_for_url(f"{url}/?totp=1")
 
 
 @pytest.mark.usefixtures("axe_installed")
@@ -95,7 +95,7 @@ async def test_a_village_head_reports_from_a_phone_with_a_photo_and_immigration_
             "add", "kanim-pamekasan", "imigrasi.inteldakim", "--role", "immigration", "--operator", "t"
         )
         await first_login(desk, url, "imigrasi.inteldakim", one_time.strip())
-        await _second_factor(desk, url, portal)
+        await second_factor(desk, url, portal.clock)
         await desk.goto(f"{url}/alerts")
         await desk.get_by_role("link", name="Laporan dari Desa Lajing").first.click()
         assert await desk.locator('[data-report="where"]').inner_text() == WHERE
@@ -161,12 +161,7 @@ async def test_only_a_village_sees_the_form_and_only_the_office_reached_sees_the
         assert (await regency.get("/reports/new")).status_code == 404
         assert "Lapor ke imigrasi" not in (await regency.get("/")).text
 
-        await portal.ready(office, "kanim-pamekasan", "immigration")
-        enrol = await office.get("/totp")
-        secret = re.search(r'name="secret" value="([A-Z2-7]+)"', enrol.text)
-        assert secret is not None
-        code = pyotp.TOTP(secret.group(1)).at(portal.clock.now())
-        await office.post("/totp", data={"secret": secret.group(1), "code": code, "csrf_token": csrf_of(enrol)})
+        await enrolled(portal, office)
         listed = await office.get("/alerts")
         alert_ids = re.findall(r'href="/alerts/([0-9a-f-]{36})"', listed.text)
         pages = [await office.get(f"/alerts/{alert_id}") for alert_id in alert_ids]

@@ -346,7 +346,7 @@ TEXTS.update(
         },
         "desk.f.port": {"id": "Tempat pemeriksaan imigrasi", "en": "Immigration checkpoint"},
         "desk.f.arrived_on": {"id": "Tanggal kedatangan", "en": "Arrived on"},
-        "desk.f.visa_index": {"id": "Indeks visa (mis. B1, C312)", "en": "Visa index (e.g. B1, C312)"},
+        "desk.f.visa_index": {"id": "Indeks visa (mis. B1, C3, E23)", "en": "Visa index (e.g. B1, C3, E23)"},
         "desk.f.residence_address": {"id": "Alamat", "en": "Address"},
         "desk.f.residence_village_code": {
             "id": "Kode desa Kemendagri (mis. 35.26.05.2003)",
@@ -358,6 +358,10 @@ TEXTS.update(
         },
         "desk.needed": {"id": "wajib", "en": "required"},
         "desk.required": {"id": "Wajib diisi.", "en": "Required."},
+        "desk.unknown_village": {
+            "id": "Bukan kode desa dalam daftar resmi Kemendagri (bentuknya 35.26.05.2003).",
+            "en": "Not a village code of the official Kemendagri list (it looks like 35.26.05.2003).",
+        },
         "desk.outside_area": {
             "id": "Desa ini di luar wilayah kerja kantor Anda.",
             "en": "This village is outside your office's area.",

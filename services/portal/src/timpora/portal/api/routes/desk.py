@@ -143,8 +143,8 @@ def _local_problems(values: dict[str, str], office_area: list[str]) -> dict[str,
         problems["residence_address"] = "desk.required"
     try:
         _VILLAGE.validate_python(residence["village_code"])
-    except ValidationError as error:
-        problems["residence_village_code"] = _said(error.errors()[0]["msg"])
+    except ValidationError:
+        problems["residence_village_code"] = "desk.unknown_village"
     else:
         if not regions.is_within_any(residence["village_code"], office_area):
             problems["residence_village_code"] = "desk.outside_area"

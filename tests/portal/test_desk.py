@@ -1,0 +1,196 @@
+"""Immigration's desk, end to end on the real pipeline: the portal records an arrival through the registry (served
+over HTTP), the registry's relay publishes it to Kafka, the sharing service projects it, and the regency's officer
+sees the person on the portal's list within seconds. A wrong village code is shown beside its field with everything
+typed kept, and nothing reaches the registry until it is right; the registry's own refusals are shown beside the
+field they name; the same form sent twice records one arrival; only immigration has the desk."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from tests.portal.conftest import START, Portal, csrf_of, enrolled, first_login, second_factor, served, started_portal
+from tests.portal.test_accessibility import axe_installed, violations
+from tests.portal.test_browser import SCREENSHOTS
+from tests.registry.conftest import registry_settings
+from tests.support.clock import ManualClock
+from tests.support.waiting import until
+from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.portal.settings import PortalSettings
+from timpora.registry import access as registry_access
+from timpora.registry.main import SERVICE as REGISTRY
+from timpora.registry.models import foreigners
+from timpora.sharing import access as sharing_access
+from timpora.sharing.main import SERVICE as SHARING
+from timpora.sharing.settings import SharingSettings
+
+pytestmark = pytest.mark.timeout(240)
+LAJING = "35.26.05.2003"
+NOT_A_VILLAGE = "35.26.05.2999"
+
+
+@dataclass
+class Desk:
+    portal: Portal
+    registry: Any  # the registry's runtime
+
+    async def people(self) -> int:
+        async with self.registry.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(foreigners)) or 0)
+
+
+@pytest.fixture
+async def desk(kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[Desk]:
+    """Registry (its relay running), sharing (its projection consuming) and the portal, on the test's clocks."""
+    registry_app = REGISTRY.create_app(
+        registry_settings(kafka_settings, database_settings["registry"], relay=True), clock=ManualClock(START)
+    )
+    sharing_app = SHARING.create_app(
+        SharingSettings(kafka=kafka_settings, database=database_settings["sharing"]), clock=ManualClock(START)
+    )
+    async with served(registry_app) as registry_url, served(sharing_app) as sharing_url:
+        async with registry_app.state.runtime.sessions() as session, session.begin():
+            _, registry_key = await registry_access.PORTAL_KEYS.issue(session, "portal")
+        async with sharing_app.state.runtime.sessions() as session, session.begin():
+            _, sharing_key = await sharing_access.PORTAL_KEYS.issue(session, "portal")
+        settings = PortalSettings(
+            database=database_settings["portal"],
+            registry_url=registry_url,
+            registry_key=SecretStr(registry_key),
+            sharing_url=sharing_url,
+            sharing_key=SecretStr(sharing_key),
+        )
+        async for portal in started_portal(settings):
+            yield Desk(portal=portal, registry=registry_app.state.runtime)
+
+
+def _form(name: str, **changes: str) -> dict[str, str]:
+    return {
+        "full_name": name,
+        "sex": "M",
+        "date_of_birth": "1988-03-14",
+        "nationality": "chn",
+        "passport_number": "E" + uuid.uuid4().hex[:8].upper(),
+        "passport_country": "CHN",
+        "passport_expires_on": "2032-01-31",
+        "occupation": "Insinyur tambak garam",
+        "sponsor_name": "PT Garam Madura",
+        "sponsor_kind": "employer",
+        "port": "Bandara Juanda",
+        "arrived_on": "2026-11-28",
+        "visa_index": "B1",
+        "residence_address": "Jl. Raya Lajing 7",
+        "residence_village_code": LAJING,
+        "residence_since": "",
+    } | changes
+
+
+@pytest.mark.usefixtures("axe_installed")
+async def test_immigration_records_an_arrival_and_the_regency_sees_the_person_within_seconds(
+    desk: Desk, browser: Browser
+) -> None:
+    portal = desk.portal
+    name = f"Zhang Wei {uuid.uuid4().hex[:4]}"
+    async with served(portal.app, started=True) as url:  # type: ignore[arg-type]
+        # The CSP bypassed only so that axe-core can be put into the page (see test_accessibility).
+        page = await (await browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)).new_page()
+        _, one_time = await portal.officer("kanim-pamekasan", "immigration", name="imigrasi.loket")
+        await first_login(page, url, "imigrasi.loket", one_time)
+        await second_factor(page, url, portal.clock)
+        await page.get_by_role("link", name="Catat kedatangan").click()
+        form = _form(name, residence_village_code=NOT_A_VILLAGE)
+        for field, value in form.items():
+            if field == "sex":
+                await page.locator("#a-sex").select_option(value)
+            else:
+                await page.locator(f"#a-{field}").fill(value)
+        before = await desk.people()
+        await page.get_by_role("button", name="Catat kedatangan").click()
+
+        # The wrong code, beside its field; everything typed is still there; nothing reached the registry.
+        problem = page.locator("#p-residence_village_code")
+        await problem.wait_for()
+        assert await page.locator("#a-residence_village_code").get_attribute("aria-invalid") == "true"
+        assert await page.locator("#a-full_name").input_value() == name
+        assert await desk.people() == before
+        assert "daftar resmi Kemendagri" in await problem.inner_text()
+        await page.screenshot(path=SCREENSHOTS / "portal-arrival-desktop.png", full_page=True)
+        assert await violations(page) == []
+
+        await page.locator("#a-residence_village_code").fill(LAJING)
+        await page.get_by_role("button", name="Catat kedatangan").click()
+        await page.get_by_role("heading", name="Kedatangan tercatat").wait_for()
+        assert await page.locator("#done-name").inner_text() == name
+        assert LAJING in await page.locator("#done-village").inner_text()
+
+    # The regency's officer: the person is on their list as soon as the sharing service has it.
+    async with portal.browser() as regency:
+        await portal.ready(regency, "pemkab-bangkalan")
+
+        async def listed() -> bool:
+            page = await regency.get("/foreigners", params={"name": name})
+            return name in page.text
+
+        await until(listed, what="the new arrival on the regency's list", timeout_s=60)
+
+
+async def test_the_registrys_refusal_is_shown_beside_its_field_and_a_form_sent_twice_records_once(desk: Desk) -> None:
+    portal = desk.portal
+    async with portal.browser() as office:
+        await enrolled(portal, office)
+        page = await office.get("/desk/arrivals/new")
+        assert page.status_code == 200
+        token, attempt = csrf_of(page), _attempt(page.text)
+        before = await desk.people()
+
+        # Arrived before being born: the registry says so, beside the date of arrival.
+        born_later = await office.post(
+            "/desk/arrivals",
+            data={**_form("Lee Min", arrived_on="1980-01-01"), "csrf_token": token, "attempt": attempt},
+        )
+        assert born_later.status_code == 422
+        assert 'id="p-arrived_on"' in born_later.text
+        assert "arrived_on must be after date_of_birth" in born_later.text
+        missing = await office.post("/desk/arrivals", data={**_form("", port=""), "csrf_token": token})
+        assert missing.status_code == 422
+        assert 'id="p-full_name"' in missing.text
+        assert 'id="p-port"' in missing.text
+        assert await desk.people() == before
+
+        form = {**_form("Lee Min"), "csrf_token": token, "attempt": attempt}
+        first = await office.post("/desk/arrivals", data=form)
+        again = await office.post("/desk/arrivals", data=form)
+        assert (first.status_code, again.status_code) == (201, 201), again.text
+        assert await desk.people() == before + 1
+
+        forged = await office.post("/desk/arrivals", data={**_form("Park Ji"), "csrf_token": "forged"})
+        assert forged.status_code == 403
+        assert await desk.people() == before + 1
+
+
+async def test_only_immigration_has_the_desk(desk: Desk) -> None:
+    portal = desk.portal
+    for agency, role in (("pemkab-bangkalan", "officer"), ("desa-lajing", "village")):
+        async with portal.browser() as browser:
+            await portal.ready(browser, agency, role)
+            assert (await browser.get("/desk/arrivals/new")).status_code == 404
+            home = await browser.get("/")
+            assert "Catat kedatangan" not in home.text
+            refused = await browser.post("/desk/arrivals", data={**_form("X"), "csrf_token": csrf_of(home)})
+            assert refused.status_code == 404
+
+
+def _attempt(page: str) -> str:
+    marker = 'name="attempt" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
+__all__ = ["axe_installed"]  # axe_installed: a fixture of test_accessibility, used here
