@@ -6,12 +6,15 @@ field they name; the same form sent twice records one arrival; only immigration 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from httpx import AsyncClient
 from playwright.async_api import Browser
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -19,7 +22,7 @@ from sqlalchemy import func, select
 from tests.portal.conftest import START, Portal, csrf_of, enrolled, first_login, second_factor, served, started_portal
 from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
-from tests.registry.conftest import registry_settings
+from tests.registry.conftest import arrival, permit, registry_settings
 from tests.support.clock import ManualClock
 from tests.support.waiting import until
 from timpora.common.settings import DatabaseSettings, KafkaSettings
@@ -27,6 +30,7 @@ from timpora.portal.settings import PortalSettings
 from timpora.registry import access as registry_access
 from timpora.registry.main import SERVICE as REGISTRY
 from timpora.registry.models import foreigners
+from timpora.registry.operators import add_operator
 from timpora.sharing import access as sharing_access
 from timpora.sharing.main import SERVICE as SHARING
 from timpora.sharing.settings import SharingSettings
@@ -40,6 +44,7 @@ NOT_A_VILLAGE = "35.26.05.2999"
 class Desk:
     portal: Portal
     registry: Any  # the registry's runtime
+    registry_url: str
 
     async def people(self) -> int:
         async with self.registry.sessions() as session:
@@ -68,7 +73,7 @@ async def desk(kafka_settings: KafkaSettings, database_settings: dict[str, Datab
             sharing_key=SecretStr(sharing_key),
         )
         async for portal in started_portal(settings):
-            yield Desk(portal=portal, registry=registry_app.state.runtime)
+            yield Desk(portal=portal, registry=registry_app.state.runtime, registry_url=registry_url)
 
 
 def _form(name: str, **changes: str) -> dict[str, str]:
@@ -129,6 +134,9 @@ async def test_immigration_records_an_arrival_and_the_regency_sees_the_person_wi
         await page.get_by_role("heading", name="Kedatangan tercatat").wait_for()
         assert await page.locator("#done-name").inner_text() == name
         assert LAJING in await page.locator("#done-village").inner_text()
+        await page.goto(f"{url}/desk/worklist")
+        await page.get_by_role("heading", name="Overstay (terlama lebih dulu)").wait_for()
+        assert await violations(page) == []
 
     # The regency's officer: the person is on their list as soon as the sharing service has it.
     async with portal.browser() as regency:
@@ -194,3 +202,46 @@ def _attempt(page: str) -> str:
 
 
 __all__ = ["axe_installed"]  # axe_installed: a fixture of test_accessibility, used here
+
+
+async def test_the_worklist_shows_the_offices_overstays_longest_first_and_what_each_is_due(desk: Desk) -> None:
+    # Konang: a kecamatan no other test lives in (the registry's worklist holds every test's people).
+    portal = desk.portal
+    async with desk.registry.sessions() as session, session.begin():
+        token = await add_operator(session, f"loket-{uuid.uuid4().hex[:6]}")
+    today = START.date()
+    people: dict[str, str] = {}
+    async with AsyncClient(base_url=desk.registry_url, headers={"Authorization": f"Bearer {token}"}) as registry:
+        for name, village, expires in (
+            ("over-75", "35.26.17.2001", today - timedelta(days=75)),
+            ("over-3", "35.26.17.2002", today - timedelta(days=3)),
+            ("soon-4", "35.26.17.2003", today + timedelta(days=4)),
+        ):
+            person = (await registry.post("/v1/arrivals", json=arrival(full_name=f"Konang {name}"))).json()
+            people[name] = person["foreigner_id"]
+            await registry.post(
+                f"/v1/foreigners/{person['foreigner_id']}/residence",
+                json={"address": "Desa Konang", "village_code": village, "since": "2026-11-01"},
+            )
+            issued = await registry.post(
+                f"/v1/foreigners/{person['foreigner_id']}/permits",
+                json=permit(issued_on="2026-01-05", expires_on=str(expires)),
+            )
+            assert issued.status_code == 201, issued.text
+
+    async with portal.browser() as office:
+        await enrolled(portal, office)
+        page = await office.get("/desk/worklist", params={"region": "35.26.17"})
+        assert page.status_code == 200, page.text
+        rows = re.findall(r'data-foreigner="([0-9a-f-]{36})"', page.text)
+        assert rows == [people["over-75"], people["over-3"], people["soon-4"]]
+        deport = page.text.index(people["over-75"])
+        assert "Deportasi dan penangkalan" in page.text[deport : page.text.index(people["over-3"])]
+        assert "Denda Rp3.000.000" in page.text  # 3 days at Rp1,000,000 (PP 28/2019)
+        refused = await office.get("/desk/worklist", params={"region": "35.99"})
+        assert refused.status_code == 422
+        assert 'id="p-region"' in refused.text
+
+    async with portal.browser() as regency:
+        await portal.ready(regency, "pemkab-bangkalan")
+        assert (await regency.get("/desk/worklist")).status_code == 404

@@ -383,6 +383,22 @@ TEXTS.update(
             "en": "The foreigner was already in the registry (same nationality and passport): the arrival is on "
             "their record.",
         },
+        "nav.worklist": {"id": "Daftar kerja", "en": "Worklist"},
+        "desk.worklist": {
+            "id": "Daftar kerja kantor: overstay dan izin yang segera berakhir",
+            "en": "The office's worklist: overstays and permits ending soon",
+        },
+        "desk.overstaying": {"id": "Overstay (terlama lebih dulu)", "en": "Overstaying (longest first)"},
+        "desk.expiring": {"id": "Izin berakhir dalam 30 hari", "en": "Permits ending within 30 days"},
+        "desk.place": {"id": "Desa", "en": "Village"},
+        "desk.due": {"id": "Tindakan", "en": "Due"},
+        "desk.deport": {"id": "Deportasi dan penangkalan", "en": "Deportation and a re-entry ban"},
+        "desk.fee": {"id": "Denda", "en": "Fee"},
+        "desk.none": {"id": "Tidak ada.", "en": "None."},
+        "desk.truncated": {
+            "id": "Daftar terlalu panjang dan dipotong: cari per nama atau wilayah.",
+            "en": "The list is too long and was cut short: search by name or region.",
+        },
         "desk.another": {"id": "Catat kedatangan lain", "en": "Record another arrival"},
         "chart.people": {
             "id": "Orang asing per kecamatan dan kewarganegaraan",

@@ -38,6 +38,7 @@ from timpora.common.events.payloads import (
     OverstayFeePayment,
     Passport,
     Permit,
+    PermitStatus,
     PresenceStatus,
     ReEntryBan,
     ReEntryPermit,
@@ -389,6 +390,7 @@ async def search(
     after: UUID | None,
     limit: int,
     area: Area | None = None,
+    overstaying: bool = False,
 ) -> list[ForeignerSnapshot]:
     """Foreigners matching every filter given, ordered by name then id, ``limit`` after the person ``after``.
 
@@ -417,17 +419,7 @@ async def search(
         conditions.append(permits.c.status == permit_status)
     if presence:
         conditions.append(foreigners.c.presence == presence)
-    if expiring_within_days is not None:
-        # Counted on each person's local date, as the expiry scheduler counts it.
-        today = local_today_sql(now, zone_name_sql(foreigners.c.jurisdiction))
-        conditions.append(
-            and_(
-                foreigners.c.presence == PresenceStatus.PRESENT.value,
-                permits.c.status.in_(sorted(OPEN)),
-                permits.c.expires_on >= today,  # past it, the permit is overstayed, not expiring
-                permits.c.expires_on <= today + expiring_within_days,
-            )
-        )
+    conditions += _standing_conditions(now, expiring_within_days=expiring_within_days, overstaying=overstaying)
     sort_key = func.lower(foreigners.c.full_name)
     if after is not None:
         previous = foreigners.alias("previous")
@@ -435,6 +427,37 @@ async def search(
         conditions.append(or_(sort_key > name_after, and_(sort_key == name_after, foreigners.c.id > after)))
     statement = _snapshot_query.where(*conditions).order_by(sort_key, foreigners.c.id).limit(limit)
     return [snapshot_from_row(row) for row in (await session.execute(statement)).all()]
+
+
+def _standing_conditions(
+    now: datetime, *, expiring_within_days: int | None, overstaying: bool
+) -> list[ColumnElement[bool]]:
+    """Present people whose open permit ends within the days given, or who are past its last day: each counted on
+    the person's local date, as the expiry scheduler counts it."""
+    today = local_today_sql(now, zone_name_sql(foreigners.c.jurisdiction))
+    present = foreigners.c.presence == PresenceStatus.PRESENT.value
+    conditions: list[ColumnElement[bool]] = []
+    if expiring_within_days is not None:
+        conditions.append(
+            and_(
+                present,
+                permits.c.status.in_(sorted(OPEN)),
+                permits.c.expires_on >= today,  # past it, the permit is overstayed, not expiring
+                permits.c.expires_on <= today + expiring_within_days,
+            )
+        )
+    if overstaying:
+        # Marked expired by the scheduler, or past the last day and not marked yet.
+        conditions.append(
+            and_(
+                present,
+                or_(
+                    permits.c.status == PermitStatus.EXPIRED.value,
+                    and_(permits.c.status.in_(sorted(OPEN)), permits.c.expires_on < today),
+                ),
+            )
+        )
+    return conditions
 
 
 def within(column: ColumnElement[str], codes: Iterable[str]) -> ColumnElement[bool]:

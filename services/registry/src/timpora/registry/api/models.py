@@ -39,3 +39,18 @@ class ForeignerPage(BaseModel):
 class StayRecorded(BaseModel):
     foreigner: ForeignerSnapshot
     stay_id: UUID
+
+
+class WorkItem(BaseModel):
+    foreigner: ForeignerSnapshot
+    standing: Standing
+
+
+class Worklist(BaseModel):
+    """What the office must act on: who overstays (longest first: past 60 days deportation is due) and whose permit
+    ends soonest."""
+
+    overstaying: list[WorkItem]
+    expiring: list[WorkItem]
+    #: More than ``limit`` in a list: the rest are not shown (search them by name or region).
+    truncated: bool

@@ -217,3 +217,34 @@ async def record_arrival(runtime: Runtime, request: Request, officer: ReadyOffic
         person=person,
         matched=answer.status_code == status.HTTP_200_OK,
     )
+
+
+@router.get("/desk/worklist")
+async def worklist(request: Request, officer: ReadyOfficer, registry: Registry) -> Response:
+    """The office's overstays, longest first (the band says whether the fee settles it or deportation is due), and
+    the permits ending within 30 days, soonest first."""
+    _immigration_only(officer)
+    region = request.query_params.get("region", "").strip()
+    params: dict[str, Any] = {"expiring_within_days": 30} | ({"region": region} if region else {})
+    answer = await registry.get("/v1/worklist", officer, params)
+    problems: dict[str, str] = {}
+    found: dict[str, Any] = {"overstaying": [], "expiring": [], "truncated": False}
+    if answer.status_code == status.HTTP_200_OK:
+        found = answer.json()
+    elif answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+        problems = {"region": "problem.region"}
+    else:
+        return refusal(request, answer, "desk.worklist")
+    return render(
+        request,
+        "worklist.html",
+        status_code=422 if problems else 200,
+        title="desk.worklist",
+        officer=officer,
+        csrf=officer.csrf_token,
+        region=region,
+        problems=problems,
+        overstaying=found["overstaying"],
+        expiring=found["expiring"],
+        truncated=found["truncated"],
+    )

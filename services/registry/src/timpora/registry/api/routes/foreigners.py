@@ -18,7 +18,15 @@ from timpora.common.standing import local_today, overstay, standing
 from timpora.common.types import Nationality, RegionCode
 from timpora.registry import repository as repo
 from timpora.registry.api.deps import OperatorArea, Outcome, Writer, etag
-from timpora.registry.api.models import ForeignerPage, ForeignerRecord, HistoryEntry, Standing, StayRecorded
+from timpora.registry.api.models import (
+    ForeignerPage,
+    ForeignerRecord,
+    HistoryEntry,
+    Standing,
+    StayRecorded,
+    WorkItem,
+    Worklist,
+)
 from timpora.registry.domain import changes
 from timpora.registry.domain.areas import known_place
 from timpora.registry.domain.changes import ChangeContext
@@ -154,6 +162,48 @@ async def search_foreigners(
         )
     next_cursor = _encode_cursor(items[-1]) if len(items) == filters.limit else None
     return ForeignerPage(items=items, next_cursor=next_cursor)
+
+
+class WorklistQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expiring_within_days: int = Field(default=30, ge=0, le=365, description="Permits ending within this many days")
+    region: RegionCode | None = Field(default=None, description="Only this Kemendagri region (a kecamatan, a village)")
+    limit: int = Field(default=200, ge=1, le=500, description="The most shown in each list")
+
+
+@router.get("/worklist", summary="Your office's overstays (longest first) and the permits ending soonest")
+async def worklist(runtime: Runtime, area: OperatorArea, query: Annotated[WorklistQuery, Query()]) -> Worklist:
+    now = runtime.clock.now()
+    found: dict[bool, list[ForeignerSnapshot]] = {}
+    async with runtime.sessions() as session:
+        for overstaying in (True, False):
+            found[overstaying] = await repo.search(
+                session,
+                name=None,
+                nationality=None,
+                passport_number=None,
+                region=query.region,
+                permit_status=None,
+                presence=None,
+                expiring_within_days=None if overstaying else query.expiring_within_days,
+                overstaying=overstaying,
+                now=now,
+                after=None,
+                limit=query.limit + 1,
+                area=area,
+            )
+    over = [WorkItem(foreigner=person, standing=_standing(person, runtime)) for person in found[True][: query.limit]]
+    soon = [WorkItem(foreigner=person, standing=_standing(person, runtime)) for person in found[False][: query.limit]]
+    return Worklist(
+        overstaying=sorted(
+            over, key=lambda item: -(item.standing.overstay.days_overstayed if item.standing.overstay else 0)
+        ),
+        expiring=sorted(
+            soon, key=lambda item: item.standing.days_to_expiry if item.standing.days_to_expiry is not None else 0
+        ),
+        truncated=any(len(people) > query.limit for people in found.values()),
+    )
 
 
 @router.patch(

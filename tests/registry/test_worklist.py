@@ -1,0 +1,71 @@
+"""The office's worklist: who overstays, longest first (past 60 days deportation is due), and whose permit ends
+soonest — each with the standing the person's own record gives, counted on their local date."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tests.registry.conftest import Registry, permit
+
+#: A kecamatan of Bangkalan no other test lives in: the worklist of the whole registry holds every test's people.
+GALIS = "35.26.18"
+
+
+async def _living_in_galis(registry: Registry, village: str, expires_on: str | None) -> str:
+    person = await registry.new_foreigner()
+    foreigner_id = person["foreigner_id"]
+    lived = await registry.client.post(
+        f"/v1/foreigners/{foreigner_id}/residence",
+        json={"address": "Desa Galis", "village_code": village, "since": "2026-11-01"},
+    )
+    assert lived.status_code == 200, lived.text
+    if expires_on is not None:
+        issued = await registry.client.post(
+            f"/v1/foreigners/{foreigner_id}/permits", json=permit(issued_on="2026-01-05", expires_on=expires_on)
+        )
+        assert issued.status_code == 201, issued.text
+    return str(foreigner_id)
+
+
+async def _worklist(registry: Registry, **params: Any) -> dict[str, Any]:
+    answer = await registry.client.get("/v1/worklist", params={"region": GALIS, **params})
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+async def test_the_worklist_lists_overstays_longest_first_and_permits_ending_soonest(registry: Registry) -> None:
+    today = registry.clock.now().date()  # noon in Bangkalan: the same date there
+    long_over = await _living_in_galis(registry, "35.26.18.2001", str(today - timedelta(days=75)))
+    short_over = await _living_in_galis(registry, "35.26.18.2002", str(today - timedelta(days=3)))
+    soon = await _living_in_galis(registry, "35.26.18.2003", str(today + timedelta(days=4)))
+    later = await _living_in_galis(registry, "35.26.18.2001", str(today + timedelta(days=20)))
+    far = await _living_in_galis(registry, "35.26.18.2002", str(today + timedelta(days=200)))
+    without = await _living_in_galis(registry, "35.26.18.2003", None)
+    left = await _living_in_galis(registry, "35.26.18.2001", str(today - timedelta(days=10)))
+    departed = await registry.client.post(
+        f"/v1/foreigners/{left}/departure", json={"port": "Bandara Juanda", "departed_on": str(today)}
+    )
+    assert departed.status_code == 200, departed.text
+
+    listed = await _worklist(registry)
+
+    assert [item["foreigner"]["foreigner_id"] for item in listed["overstaying"]] == [long_over, short_over]
+    assert [item["foreigner"]["foreigner_id"] for item in listed["expiring"]] == [soon, later]
+    assert listed["truncated"] is False
+    # Each as the person's own record stands.
+    for item in [*listed["overstaying"], *listed["expiring"]]:
+        record = (await registry.client.get(f"/v1/foreigners/{item['foreigner']['foreigner_id']}")).json()
+        assert item["standing"] == record["standing"]
+    assert listed["overstaying"][0]["standing"]["overstay"]["deportation_due"] is True
+    assert listed["overstaying"][1]["standing"]["overstay"]["deportation_due"] is False
+    assert {far, without, left}.isdisjoint(
+        item["foreigner"]["foreigner_id"] for item in [*listed["overstaying"], *listed["expiring"]]
+    )
+    # A shorter horizon, and a list cut short says so.
+    assert [
+        item["foreigner"]["foreigner_id"] for item in (await _worklist(registry, expiring_within_days=7))["expiring"]
+    ] == [soon]
+    cut = await _worklist(registry, limit=1)
+    assert (len(cut["overstaying"]), cut["truncated"]) == (1, True)
