@@ -53,13 +53,14 @@ def test_a_photo_over_the_limit_is_refused_before_it_is_read() -> None:
         photos.checked(images.png() + bytes(LIMIT), max_bytes=LIMIT)
 
 
-_METADATA = st.sampled_from([0xE1, 0xE3, 0xE9, 0xED, 0xEF, 0xFE])
+_METADATA = st.sampled_from([0xE1, 0xE2, 0xE3, 0xE9, 0xED, 0xEE, 0xEF, 0xFE])
 
 
 @given(
     dropped=st.lists(st.tuples(_METADATA, st.binary(max_size=300)), max_size=6),
     kept_first=st.booleans(),
-    scan=st.binary(max_size=200),
+    # Coded data as a camera writes it: an FF in it is stuffed (FF 00).
+    scan=st.binary(max_size=200).map(lambda data: data.replace(b"\xff", b"\xff\x00")),
 )
 def test_whatever_metadata_segments_a_jpeg_carries_none_is_kept_and_the_rest_is(
     *, dropped: list[tuple[int, bytes]], kept_first: bool, scan: bytes
@@ -82,3 +83,45 @@ def test_any_bytes_are_kept_cleaned_or_refused_never_anything_else(content: byte
         return
     assert kept.content.startswith(start)
     assert len(kept.content) <= len(start + content)
+
+
+def test_whatever_follows_a_jpegs_end_goes_a_trailer_a_second_picture_or_a_video() -> None:
+    # A maker's trailer, a multi-picture JPEG's second image with its own Exif, a motion photo's video.
+    second = b"\xff\xd8" + images.segment(0xE1, b"Exif\x00\x00" + images.GPS) + images.TABLES + images.SCAN
+    video = b"\x00\x00\x00\x18ftypmp42" + images.GPS
+    multi = images.segment(0xE2, b"MPF\x00" + images.SERIAL)  # the multi-picture index: APP2, but not a profile
+
+    for after in (b"SEFH" + images.SERIAL, second, video):
+        content = images.jpeg()[:-2] + multi + images.jpeg()[-2:] + after
+        kept = photos.checked(content, max_bytes=LIMIT)
+        assert kept.content == images.jpeg(metadata=False)
+        assert images.GPS not in kept.content
+        assert images.SERIAL not in kept.content
+
+
+def test_metadata_between_a_progressive_jpegs_scans_goes_and_every_scan_stays() -> None:
+    scan_two = images.segment(0xDA, b"\x01\x01\x00\x01\x3f\x00") + b"\x77\xff\xd0\x88"  # with a restart marker
+    content = images.jpeg()[:-2] + images.segment(0xE1, b"Exif\x00\x00" + images.GPS) + scan_two + b"\xff\xd9"
+
+    kept = photos.checked(content, max_bytes=LIMIT)
+
+    assert kept.content == images.jpeg(metadata=False)[:-2] + scan_two + b"\xff\xd9"
+
+
+def test_only_the_chunks_that_make_a_png_picture_are_kept() -> None:
+    picture = images.png(metadata=False)
+    iend = picture.rindex(b"IEND") - 4
+    extra = b"".join(images.png_chunk(kind, images.GPS) for kind in (b"caBX", b"exIf", b"prVt", b"zTXt", b"iTXt"))
+    content = picture[:iend] + extra + picture[iend:] + images.png_chunk(b"tEXt", images.SERIAL)
+
+    kept = photos.checked(content, max_bytes=LIMIT)
+
+    assert kept.content == picture
+
+
+def test_a_picture_too_large_for_a_browser_to_show_is_refused() -> None:
+    with pytest.raises(photos.PhotoError, match="pixels on a side"):
+        photos.checked(images.png(width=100_000, height=1, metadata=False, rows=False), max_bytes=LIMIT)
+    frame = images.segment(0xC0, b"\x08\x00\x10\x4e\x20\x01\x01\x11\x00")  # 16 x 20,000
+    with pytest.raises(photos.PhotoError, match="pixels on a side"):
+        photos.checked(b"\xff\xd8" + images.JFIF + frame + images.SCAN, max_bytes=LIMIT)

@@ -5,6 +5,7 @@ of it or may fetch its photo; a report that cannot be taken is refused field by 
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -168,3 +169,18 @@ async def test_a_report_goes_with_the_last_of_its_alerts_when_their_time_is_over
     assert await left() == (1, 1)
     await purged(retention + timedelta(days=1))
     assert await left() == (0, 0)
+
+
+async def test_a_report_sent_twice_with_its_ref_is_kept_once(service: AlertsUnderTest) -> None:
+    before = await _kept(service)
+    body = _report(client_ref=str(uuid.uuid4()))
+
+    first = await service.as_agency(VILLAGE, "POST", "/v1/reports", json=body)
+    again = await service.as_agency(VILLAGE, "POST", "/v1/reports", json=body)
+    other = await service.as_agency(VILLAGE, "POST", "/v1/reports", json=_report(client_ref=str(uuid.uuid4())))
+
+    assert (first.status_code, again.status_code, other.status_code) == (201, 201, 201)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["offices"] == first.json()["offices"] == [OFFICE]
+    assert other.json()["id"] != first.json()["id"]
+    assert await _kept(service) == before + 2

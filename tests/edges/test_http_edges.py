@@ -112,23 +112,29 @@ async def test_a_body_over_the_limit_is_refused_413_by_the_portal_too(portal: Se
 async def test_a_villages_report_has_a_larger_limit_of_its_own_and_nothing_else_does(
     services: dict[str, Running], portal: ServiceProcess, *, chunked: bool
 ) -> None:
-    # A phone's photo is over the 1 MiB every other path takes; the reports' own limits still hold.
+    # A phone's photo is over the 1 MiB every other path takes; the reports' own limits still hold, and only for a
+    # request with credentials (a key, a session): an anonymous one cannot make a service hold megabytes.
     alerts_limit = AlertsSettings().report_photo_max_bytes * 4 // 3 + 64 * 1024
     portal_limit = PortalSettings().report_upload_max_bytes
-    cases = [
-        (services["alerts"].url, "/v1/reports", LIMIT + 1, 401),  # over the common limit: read, then unauthenticated
-        (services["alerts"].url, "/v1/reports", alerts_limit + 1, 413),
-        (services["alerts"].url, "/v1/alerts/00000000-0000-0000-0000-000000000000/acknowledge", LIMIT + 1, 413),
-        (portal.url, "/reports", LIMIT + 1, 303),  # read, then sent to the login
-        (portal.url, "/reports", portal_limit + 1, 413),
-        (portal.url, "/login", LIMIT + 1, 413),
+    key = {"Authorization": "Bearer tak_not-a-key"}
+    session = {"Cookie": "timpora_session=not-a-session"}
+    alerts, pages = services["alerts"].url, portal.url
+    cases: list[tuple[str, str, dict[str, str], int, int]] = [
+        (alerts, "/v1/reports", key, LIMIT + 1, 401),  # read whole, then refused for its key
+        (alerts, "/v1/reports", {}, LIMIT + 1, 413),  # anonymous: the common limit
+        (alerts, "/v1/reports", key, alerts_limit + 1, 413),
+        (alerts, "/v1/alerts/00000000-0000-0000-0000-000000000000/acknowledge", key, LIMIT + 1, 413),
+        (pages, "/reports", session, LIMIT + 1, 303),  # read whole, then sent to the login
+        (pages, "/reports", {}, LIMIT + 1, 413),
+        (pages, "/reports", session, portal_limit + 1, 413),
+        (pages, "/login", session, LIMIT + 1, 413),
     ]
-    for url, path, size, expected in cases:
+    for url, path, credentials, size, expected in cases:
         body = padded({"any": "thing"}, size)
-        headers = {"Content-Type": "application/json", **from_address()}
+        headers = {"Content-Type": "application/json", **from_address(), **credentials}
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             answer = await client.post(path, content=chunks(body) if chunked else body, headers=headers)
-        assert (path, size, answer.status_code) == (path, size, expected), answer.text
+        assert (path, credentials, size, answer.status_code) == (path, credentials, size, expected), answer.text
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])

@@ -24,6 +24,7 @@ from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
 from tests.registry.conftest import arrival, permit, registry_settings
 from tests.support.clock import ManualClock
+from tests.support.processes import free_port
 from tests.support.waiting import until
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.portal.settings import PortalSettings
@@ -245,3 +246,57 @@ async def test_the_worklist_shows_the_offices_overstays_longest_first_and_what_e
     async with portal.browser() as regency:
         await portal.ready(regency, "pemkab-bangkalan")
         assert (await regency.get("/desk/worklist")).status_code == 404
+
+
+async def test_a_refused_residence_keeps_the_arrival_and_only_the_residence_is_sent_again(desk: Desk) -> None:
+    portal = desk.portal
+    async with portal.browser() as office:
+        await enrolled(portal, office)
+        page = await office.get("/desk/arrivals/new")
+        token, attempt = csrf_of(page), _attempt(page.text)
+        before = await desk.people()
+        form = {**_form("Nguyen Van An", residence_address="x" * 501), "csrf_token": token, "attempt": "not hex!"}
+
+        kept = await office.post("/desk/arrivals", data=form)
+        assert kept.status_code == 422, kept.text
+        assert 'id="p-residence_address"' in kept.text
+        assert "Kedatangan sudah tercatat" in kept.text
+        recorded = re.search(r'name="foreigner_id" value="([0-9a-f-]{36})"', kept.text)
+        assert recorded is not None
+        assert 'id="a-full_name" name="full_name" type="text" value="Nguyen Van An"' in kept.text
+        assert "readonly" in kept.text
+        assert await desk.people() == before + 1
+
+        # Sent again with the address corrected: the residence alone, the same person; a second time, nothing more.
+        fixed = {
+            **form,
+            "residence_address": "Jl. Raya Lajing 9",
+            "foreigner_id": recorded.group(1),
+            "attempt": attempt,
+        }
+        done = await office.post("/desk/arrivals", data=fixed)
+        again = await office.post("/desk/arrivals", data=fixed)
+        assert (done.status_code, again.status_code) == (200, 200), again.text
+        assert "Lajing" in done.text
+        assert await desk.people() == before + 1
+    async with desk.registry.sessions() as session:
+        versions = await session.scalar(select(foreigners.c.version).where(foreigners.c.id == recorded.group(1)))
+    assert versions == 2  # the arrival, then one residence, however often the form was sent
+
+
+async def test_a_registry_that_does_not_answer_loses_nothing_typed(
+    database_settings: dict[str, DatabaseSettings],
+) -> None:
+    settings = PortalSettings(
+        database=database_settings["portal"],
+        registry_url=f"http://127.0.0.1:{free_port()}",
+        registry_key=SecretStr("trp_x"),
+    )
+    async for portal in started_portal(settings):
+        async with portal.browser() as office:
+            await enrolled(portal, office)
+            page = await office.get("/desk/arrivals/new")
+            answer = await office.post("/desk/arrivals", data={**_form("Tanaka Ken"), "csrf_token": csrf_of(page)})
+            assert answer.status_code == 503
+            assert "tidak ada yang dicatat" in answer.text
+            assert 'value="Tanaka Ken"' in answer.text

@@ -16,6 +16,7 @@ from tests.support.processes import free_port
 from timpora.common import register
 from timpora.common.disclosures import log_table
 from timpora.common.settings import DatabaseSettings
+from timpora.portal.api.routes.foreigners import LIST_COLUMNS
 from timpora.portal.settings import PortalSettings
 from timpora.sharing import access
 
@@ -59,6 +60,16 @@ async def test_a_village_head_sees_the_village_only_and_nothing_outside_the_agre
         reads = (await connection.execute(select(log_table).where(log_table.c.officer == username))).all()
     assert {row.agency_id for row in reads} == {"desa-lajing"}
     assert {row.reference for row in reads} >= {"GET /v1/foreigners", f"GET /v1/foreigners/{with_data.lajing[1]}"}
+    # The list discloses only what its columns show (and what the days left are derived from); the person's page, the
+    # whole agreement.
+    allowed = register.current(register.DEFAULT_REGISTER).agreements["desa-lajing"].allowed
+    columns = {column for column in LIST_COLUMNS if column in allowed}
+    derived_from = {"presence", "permit_status"} & allowed if "permit_expires_on" in columns else set()
+    [listing] = [row for row in reads if row.reference == "GET /v1/foreigners"]
+    assert set(listing.fields) == columns | derived_from
+    assert set(listing.fields) < allowed
+    [page] = [row for row in reads if row.reference == f"GET /v1/foreigners/{with_data.lajing[1]}"]
+    assert set(page.fields) == allowed
 
 
 async def test_the_police_see_the_passport_number_their_agreement_includes(with_data: WithData) -> None:

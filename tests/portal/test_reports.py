@@ -139,8 +139,19 @@ async def test_a_report_with_a_problem_shows_it_beside_the_field_and_keeps_what_
         assert forged.status_code == 403
         assert await _kept(service) == before
 
-        sent = await village.post("/reports", data={"csrf_token": csrf_of(form), "where": WHERE, "what": WHAT})
+        ref = re.search(r'name="ref" value="([0-9a-f-]{36})"', form.text)
+        assert ref is not None
+        sent = await village.post(
+            "/reports", data={"csrf_token": csrf_of(form), "where": WHERE, "what": WHAT, "ref": ref.group(1)}
+        )
         assert sent.status_code == 201, sent.text
+        # Sent again (a double tap, a retry after a slow answer): the same report, not a second one.
+        again = await village.post(
+            "/reports", data={"csrf_token": csrf_of(form), "where": WHERE, "what": WHAT, "ref": ref.group(1)}
+        )
+        assert again.status_code == 201
+        numbers = [re.findall(r'id="report-number">(\w+)<', page.text) for page in (sent, again)]
+        assert numbers[0] == numbers[1] != []
         assert await _kept(service) == before + 1
 
 

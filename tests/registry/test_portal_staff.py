@@ -38,7 +38,7 @@ async def test_an_arrival_through_the_portal_is_recorded_as_its_officers_in_the_
     )
     assert lived.status_code == 200, lived.text
 
-    record = (await registry.client.get(f"/v1/foreigners/{person}", headers=_as(key))).json()
+    record = (await registry.client.get(f"/v1/foreigners/{person}")).json()  # read by the test's operator
     assert [entry["actor"] for entry in record["history"]] == ["imigrasi.sari (portal)"] * 2
 
 
@@ -80,3 +80,18 @@ async def test_each_portal_officers_idempotency_keys_are_their_own(registry: Reg
     # Not the first officer's stored answer: the registry ran it, and found the person already present.
     assert other.status_code == 409, other.text
     assert "already recorded as present" in other.text
+
+
+async def test_the_portals_key_reaches_what_the_desk_does_and_nothing_else(registry: Registry) -> None:
+    key = await _portal_key(registry)
+    person = await registry.new_foreigner()
+    elsewhere = [
+        ("GET", "/v1/foreigners", None),
+        ("GET", f"/v1/foreigners/{person['foreigner_id']}", None),
+        ("POST", f"/v1/foreigners/{person['foreigner_id']}/departure", {"port": "Juanda", "departed_on": "2026-11-03"}),
+        ("PATCH", f"/v1/foreigners/{person['foreigner_id']}", {"occupation": "nelayan"}),
+    ]
+    for method, path, body in elsewhere:
+        answer = await registry.client.request(method, path, json=body, headers=_as(key))
+        assert answer.status_code == 403, (method, path, answer.text)
+    assert (await registry.client.get("/v1/worklist", headers=_as(key))).status_code == 200

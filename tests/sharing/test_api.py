@@ -859,3 +859,27 @@ async def test_a_filter_with_a_nul_character_is_refused_at_its_field(sharing: Sh
     refused = await sharing.get("polres-bangkalan", "/v1/foreigners", **{name: "it\x00s"})
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["query", name]
+
+
+async def test_a_list_of_a_few_columns_gives_and_records_only_those_fields(sharing: Sharing) -> None:
+    shown = await sharing.get("desa-lajing", "/v1/foreigners", limit=500, fields="full_name,nationality")
+    dated = await sharing.get("desa-lajing", "/v1/foreigners", limit=500, fields="full_name,permit_expires_on")
+    outside = await sharing.get("desa-lajing", "/v1/foreigners", fields="full_name,passport_number")
+    malformed = await sharing.get("desa-lajing", "/v1/foreigners", fields="full_name;drop")
+
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["items"]
+    assert all(set(item) == {"full_name", "nationality", "foreigner_id", "version"} for item in shown.json()["items"])
+    *_, first, second = await _logged(sharing, "desa-lajing")
+    assert first.fields == ["full_name", "nationality"]
+    # With the expiry come the days left and the overstay, and what they are derived from, on the record too.
+    derived_from = sorted({"full_name", "permit_expires_on", "presence", "permit_status"} & VILLAGE.allowed)
+    assert second.fields == derived_from
+    assert all("days_to_expiry" in item for item in dated.json()["items"])
+    assert all(
+        set(item) - STANDING - {"foreigner_id", "version"} == set(derived_from) for item in dated.json()["items"]
+    )
+    assert outside.status_code == 422
+    assert [problem["loc"] for problem in outside.json()["detail"]] == [["query", "fields"]]
+    assert "passport" not in outside.text.replace("query", "")  # the field asked for is not repeated
+    assert malformed.status_code == 422

@@ -12,24 +12,25 @@ GPS = b"GPSLatitude -7.0123 GPSLongitude 112.7456"
 SERIAL = b"BodySerialNumber R58M12ABCDE"
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
+def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def png(width: int = 24, height: int = 16, *, metadata: bool = True) -> bytes:
-    """A real PNG (a browser shows it): a blue and orange block, with text and Exif chunks a phone would write."""
-    rows = b"".join(
+def png(width: int = 24, height: int = 16, *, metadata: bool = True, rows: bool = True) -> bytes:
+    """A real PNG (a browser shows it): a blue and orange block, with text and Exif chunks a phone would write.
+    Without ``rows``, the picture's data is left empty (a header that claims a size is all some tests need)."""
+    pixels = b"".join(
         b"\x00" + b"".join(b"\x1f\x4e\x9a" if x < width // 2 else b"\xf0\xb4\x00" for x in range(width))
-        for _ in range(height)
+        for _ in range(height if rows else 0)
     )
-    chunks = [_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
+    chunks = [png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
     if metadata:
         chunks += [
-            _chunk(b"tEXt", b"Location\x00" + GPS),
-            _chunk(b"eXIf", b"MM\x00*" + SERIAL),
-            _chunk(b"tIME", struct.pack(">HBBBBB", 2026, 12, 6, 9, 30, 0)),
+            png_chunk(b"tEXt", b"Location\x00" + GPS),
+            png_chunk(b"eXIf", b"MM\x00*" + SERIAL),
+            png_chunk(b"tIME", struct.pack(">HBBBBB", 2026, 12, 6, 9, 30, 0)),
         ]
-    chunks += [_chunk(b"IDAT", zlib.compress(rows)), _chunk(b"IEND", b"")]
+    chunks += [png_chunk(b"IDAT", zlib.compress(pixels)), png_chunk(b"IEND", b"")]
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
 

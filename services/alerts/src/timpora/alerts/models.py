@@ -85,7 +85,13 @@ village_reports = Table(
     Column("photo", LargeBinary),
     Column("photo_type", String(20)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    #: The sender's own id for the report (the portal's form's): sent twice (a double tap, a retry after a timeout),
+    #: it is one report.
+    Column("client_ref", UUID(as_uuid=True)),
     Index("village_reports_by_agency", "agency_id", "created_at"),
+    Index(
+        "village_reports_once", "agency_id", "client_ref", unique=True, postgresql_where=text("client_ref IS NOT NULL")
+    ),
 )
 
 alerts = Table(

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.alerts import queue
@@ -34,6 +35,8 @@ class Report:
     where: str
     what: str
     photo: Photo | None
+    #: The sender's own id for it: the same report sent again is the one kept (see :func:`submit`).
+    client_ref: UUID | None = None
 
 
 class NoOfficeError(LookupError):
@@ -51,7 +54,12 @@ def offices_for(village_code: str, directory: Directory) -> list[Agency]:
 async def submit(
     session: AsyncSession, directory: Directory, report: Report, *, now: datetime
 ) -> tuple[UUID, list[str]]:
-    """Keeps ``report`` and opens its alerts: its id and the offices it reached (raises :class:`NoOfficeError`)."""
+    """Keeps ``report`` and opens its alerts: its id and the offices it reached (raises :class:`NoOfficeError`). A
+    report its sender already sent (the same ``client_ref``) is not kept again: the first one's id and offices."""
+    if report.client_ref is not None:
+        sent = await _sent_before(session, report)
+        if sent is not None:
+            return sent
     offices = offices_for(report.village_code, directory)
     if not offices:
         raise NoOfficeError(report.village_code)
@@ -67,8 +75,17 @@ async def submit(
         "photo": report.photo.content if report.photo else None,
         "photo_type": report.photo.content_type if report.photo else None,
         "created_at": now,
+        "client_ref": report.client_ref,
     }
-    await session.execute(insert(village_reports).values(row))
+    kept = await session.execute(
+        pg_insert(village_reports).values(row).on_conflict_do_nothing().returning(village_reports.c.id)
+    )
+    if kept.first() is None:
+        # The same report, sent at the same moment from another tab or a retry: the one that got in first counts.
+        sent = await _sent_before(session, report)
+        if sent is None:
+            raise RuntimeError("a report conflicted with one that is not there")
+        return sent
     for office in offices:
         alert_id = alert_id_for(report_id, office.id)
         notice = notices.report_notice(
@@ -105,6 +122,22 @@ async def submit(
             ),
         )
     return report_id, [office.id for office in offices]
+
+
+async def _sent_before(session: AsyncSession, report: Report) -> tuple[UUID, list[str]] | None:
+    found = (
+        await session.execute(
+            select(village_reports.c.id).where(
+                village_reports.c.agency_id == report.agency_id, village_reports.c.client_ref == report.client_ref
+            )
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        return None
+    offices = await session.execute(
+        select(alerts.c.agency_id).where(alerts.c.report_id == found).order_by(alerts.c.agency_id)
+    )
+    return found, list(offices.scalars())
 
 
 async def photo_for(session: AsyncSession, report_id: UUID, agency_id: str) -> Photo | None:

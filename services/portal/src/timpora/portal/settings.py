@@ -45,9 +45,10 @@ class PortalSettings(ServiceSettings):
     registry_url: str = "http://127.0.0.1:8001"
     #: The portal's key to it (``timpora-registry portal-keys issue portal --operator YOU``).
     registry_key: SecretStr | None = None
-    #: The largest village report the portal takes (its photo and words); the alerts service then checks the photo
-    #: against its own limit (``TIMPORA_ALERTS_REPORT_PHOTO_MAX_BYTES``, 6 MB by default).
-    report_upload_max_bytes: int = Field(default=7 * 1024 * 1024, ge=64 * 1024, le=21 * 1024 * 1024)
+    #: The largest village report the portal takes (its photo and words). Larger than the alerts service's limit on
+    #: the photo (``TIMPORA_ALERTS_REPORT_PHOTO_MAX_BYTES``, 6 MB by default) on purpose: a photo over that reaches
+    #: the form, which says so beside the photo with the words kept, instead of a bare refusal.
+    report_upload_max_bytes: int = Field(default=9 * 1024 * 1024, ge=64 * 1024, le=30 * 1024 * 1024)
     #: How long a page waits for the sharing service before saying it is unavailable.
     upstream_timeout_s: float = Field(default=10.0, gt=0)
 

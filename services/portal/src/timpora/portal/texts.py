@@ -368,8 +368,20 @@ TEXTS.update(
         },
         "desk.registry_says": {"id": "Ditolak registri:", "en": "The registry refused it:"},
         "desk.arrival_kept": {
-            "id": "Kedatangan sudah tercatat, tetapi tempat tinggalnya ditolak: perbaiki lalu kirim lagi.",
-            "en": "The arrival is recorded, but the residence was refused: correct it and send again.",
+            "id": "Kedatangan sudah tercatat, tetapi tempat tinggalnya ditolak: perbaiki tempat tinggal lalu kirim "
+            "lagi (data kedatangan tidak dapat diubah di sini).",
+            "en": "The arrival is recorded, but the residence was refused: correct the residence and send again (the "
+            "arrival cannot be changed here).",
+        },
+        "desk.unavailable": {
+            "id": "Registri sedang tidak menjawab; tidak ada yang dicatat. Kirim lagi sebentar lagi: isian Anda tetap.",
+            "en": "The registry is not answering; nothing was recorded. Send again shortly: what you typed is kept.",
+        },
+        "desk.residence_unavailable": {
+            "id": "Kedatangan sudah tercatat, tetapi registri tidak menjawab untuk tempat tinggalnya. Kirim lagi "
+            "sebentar lagi: hanya tempat tinggal yang akan dicatat.",
+            "en": "The arrival is recorded, but the registry did not answer for the residence. Send again shortly: "
+            "only the residence will be recorded.",
         },
         "desk.record": {"id": "Catat kedatangan", "en": "Record the arrival"},
         "desk.arrival_done": {"id": "Kedatangan tercatat", "en": "Arrival recorded"},

@@ -54,10 +54,11 @@ class ServiceApi:
         if self._key is None:
             raise UpstreamUnavailableError(f"no key to the {self._name} service")
         sent = {
+            **(headers or {}),
+            # Last: no header a page adds can stand in for the key, the agency or the officer.
             "Authorization": f"Bearer {self._key.get_secret_value()}",
             AGENCY_HEADER: reader.agency_id,
             OFFICER_HEADER: reader.username,
-            **(headers or {}),
         }
         try:
             return await self._client.request(method, path, params=params, json=json, headers=sent)

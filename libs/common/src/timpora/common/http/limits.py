@@ -18,19 +18,35 @@ TOO_SLOW = 408
 
 class BodyLimit:
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, timeout_s: float = 30.0, larger: Mapping[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        timeout_s: float = 30.0,
+        larger: Mapping[str, int] | None = None,
+        larger_timeout_s: float = 120.0,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
-        #: The few paths that take more (a photo): their own limit, by exact path.
+        #: The few paths that take more (a photo from a village's phone): their own limit, by exact path, and the
+        #: longer time a slow mobile link needs to send it.
         self.larger = dict(larger or {})
+        self.larger_timeout_s = max(larger_timeout_s, timeout_s)
+
+    def _allowance(self, scope: Scope) -> tuple[int, float]:
+        larger = self.larger.get(scope["path"])
+        # Only for a request that carries credentials (a key, a session cookie): an anonymous client is held to the
+        # common limit, so that it cannot make the service hold several megabytes per connection for minutes.
+        if larger is None or not any(name in {b"authorization", b"cookie"} for name, _ in scope["headers"]):
+            return self.max_bytes, self.timeout_s
+        return larger, self.larger_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_bytes = self.larger.get(scope["path"], self.max_bytes)
+        max_bytes, timeout_s = self._allowance(scope)
         too_large = f"the request body is larger than the {max_bytes} bytes allowed"
         declared = _content_length(scope)
         if declared is not None and declared > max_bytes:
@@ -41,7 +57,7 @@ class BodyLimit:
         chunks: list[bytes] = []
         size = 0
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 while True:
                     message = await receive()
                     if message["type"] != "http.request":
@@ -58,7 +74,7 @@ class BodyLimit:
             # What arrived is dropped, and the connection is closed once this answer is sent: a client this slow
             # could otherwise keep it open for ever by sending a byte now and then (each one puts off the server's
             # keep-alive timeout), and with enough such connections every request would be refused 503.
-            await _refuse(send, TOO_SLOW, f"the request body did not arrive within {self.timeout_s:g} s", close=True)
+            await _refuse(send, TOO_SLOW, f"the request body did not arrive within {timeout_s:g} s", close=True)
             return
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 

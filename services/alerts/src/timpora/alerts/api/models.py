@@ -158,6 +158,8 @@ class ReportIn(BaseModel):
     by: Typed | None = Field(default=None, min_length=1, max_length=150)
     #: A JPEG or PNG photo, base64; its metadata (the phone's GPS, its serial number) is dropped before it is kept.
     photo_base64: str | None = Field(default=None, max_length=28_000_000)
+    #: Your own id for the report: sent again with the same id (a retry after a timeout), it is the same report.
+    client_ref: UUID | None = None
 
 
 class ReportReceipt(BaseModel):

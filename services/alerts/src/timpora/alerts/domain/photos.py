@@ -1,9 +1,18 @@
-"""A village's photo as it is kept: a JPEG or PNG image, nothing else, without the metadata a phone writes into it.
+"""A village's photo as it is kept: one JPEG or PNG image, nothing else, without the metadata a phone writes into it.
 
 A phone's photo carries where it was taken (GPS), when, and the phone's make and serial number: the village head's
-data, not the report's. Both formats keep such metadata in segments (JPEG) or chunks (PNG) that are not needed to
-show the picture, so those are dropped and the image data is kept byte for byte; no image library is needed, and
-nothing is decoded. What is not a well-formed JPEG or PNG is refused.
+data, not the report's. It can carry more than the picture, too: a second picture with its own Exif (multi-picture
+JPEG), a maker's trailer or a whole video after the image's end (motion photos). So what is kept is built up from
+what is allowed, never by taking out what is known to be bad:
+
+- JPEG: the segments before and between the scans except application segments and comments (APP0/JFIF, the ICC
+  colour profile in APP2 and Adobe's APP14 stay, since they change how the picture looks), each scan's coded data,
+  and the first end-of-image marker: anything after it goes.
+- PNG: only the chunks that make the picture (an allowlist), up to IEND: text, Exif, provenance and private chunks go.
+
+The picture's own bytes are kept as they are; nothing is decoded and no image library is needed. A picture that
+says it is larger than :data:`MAX_SIDE` pixels on a side is refused: it could exhaust the memory of the officer's
+browser that shows it. What is not a well-formed JPEG or PNG is refused.
 """
 
 from __future__ import annotations
@@ -12,22 +21,27 @@ from dataclasses import dataclass
 
 JPEG = "image/jpeg"
 PNG = "image/png"
+#: The longest side a photo may have, in pixels (a phone's is 4,000 to 8,000).
+MAX_SIDE = 12_000
 
-_JPEG_START = b"\xff\xd8"
-_JPEG_END = b"\xff\xd9"
 _MARK = 0xFF
+_JPEG_START = b"\xff\xd8"
+_END_OF_IMAGE = 0xD9
 _START_OF_SCAN = 0xDA
-_FIRST_APPLICATION, _LAST_APPLICATION = 0xE0, 0xEF
-#: Kept: APP0 (JFIF), APP2 (the ICC colour profile) and APP14 (Adobe: how some JPEGs' colours decode). Every other
-#: application segment (APP1: Exif with GPS and XMP; APP13: IPTC; the makers' own) and comments (COM) go.
-_KEPT_APPLICATION = frozenset({0xE0, 0xE2, 0xEE})
-_COMMENT = 0xFE
-#: Markers that stand alone, without a length.
+#: Markers that stand alone, without a length: TEM and the restart markers.
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+_FIRST_APPLICATION, _LAST_APPLICATION = 0xE0, 0xEF
+_COMMENT = 0xFE
+#: The application segments kept, by marker and how their data begins.
+_KEPT_APPLICATION = ((0xE0, b"JFIF\x00"), (0xE2, b"ICC_PROFILE\x00"), (0xEE, b"Adobe"))
+#: Start-of-frame markers (they give the picture's size): C0-CF but DHT (C4), JPG (C8) and DAC (CC).
+_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: Text (often the software, the author, a location), Exif and the time it was made.
-_PNG_DROPPED = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"})
+#: The chunks that make a PNG's picture (critical ones, transparency, colour and pixel size), and nothing else.
+_PNG_KEPT = frozenset(
+    {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT", b"sRGB", b"bKGD", b"pHYs"}
+)
 
 
 class PhotoError(ValueError):
@@ -45,9 +59,9 @@ def checked(content: bytes, *, max_bytes: int) -> Photo:
     if len(content) > max_bytes:
         raise PhotoError(f"the photo is larger than {max_bytes // (1024 * 1024)} MB; send a smaller one")
     if content.startswith(_JPEG_START):
-        return Photo(_jpeg_without_metadata(content), JPEG)
+        return Photo(_jpeg_picture(content), JPEG)
     if content.startswith(_PNG_SIGNATURE):
-        return Photo(_png_without_metadata(content), PNG)
+        return Photo(_png_picture(content), PNG)
     raise PhotoError("the photo is not a JPEG or PNG image")
 
 
@@ -55,24 +69,45 @@ def _damaged() -> PhotoError:
     return PhotoError("the photo is damaged (not a whole JPEG or PNG image)")
 
 
-def _jpeg_without_metadata(content: bytes) -> bytes:
+def _too_large() -> PhotoError:
+    return PhotoError(f"the photo is more than {MAX_SIDE} pixels on a side; send a smaller one")
+
+
+def _jpeg_picture(content: bytes) -> bytes:
     kept = [_JPEG_START]
     at = len(_JPEG_START)
+    framed = False
     while True:
         marker, at = _next_marker(content, at)
+        if marker == _END_OF_IMAGE:
+            if not framed:
+                raise _damaged()
+            kept.append(bytes((_MARK, marker)))
+            return b"".join(kept)  # whatever follows the picture's end (a trailer, a second picture, a video) goes
         if marker in _STANDALONE:
             kept.append(bytes((_MARK, marker)))
             continue
         end = _segment_end(content, at)
+        segment = content[at - 2 : end]
+        if marker in _FRAMES:
+            _check_size(content, at)
+            framed = True
         if marker == _START_OF_SCAN:
-            # From here on it is the image itself (and whatever follows it), kept as it is; it must end.
-            if _JPEG_END not in content[end:]:
-                raise _damaged()
-            kept.append(content[at - 2 :])
-            return b"".join(kept)
-        if not (_FIRST_APPLICATION <= marker <= _LAST_APPLICATION or marker == _COMMENT) or marker in _KEPT_APPLICATION:
-            kept.append(content[at - 2 : end])
+            scan_end = _scan_end(content, end)
+            kept.append(segment + content[end:scan_end])
+            at = scan_end
+            continue
+        if _kept_segment(marker, content[at + 2 : end]):
+            kept.append(segment)
         at = end
+
+
+def _kept_segment(marker: int, data: bytes) -> bool:
+    if marker == _COMMENT:
+        return False
+    if _FIRST_APPLICATION <= marker <= _LAST_APPLICATION:
+        return any(marker == kept and data.startswith(start) for kept, start in _KEPT_APPLICATION)
+    return True
 
 
 def _next_marker(content: bytes, at: int) -> tuple[int, int]:
@@ -96,7 +131,30 @@ def _segment_end(content: bytes, at: int) -> int:
     return at + length
 
 
-def _png_without_metadata(content: bytes) -> bytes:
+def _scan_end(content: bytes, at: int) -> int:
+    """Where a scan's coded data, starting at ``at``, ends: at the first marker that is neither a stuffed FF (FF 00)
+    nor a restart marker (FF D0-D7), which belong to the data."""
+    while True:
+        found = content.find(b"\xff", at)
+        if found < 0 or found + 1 >= len(content):
+            raise _damaged()
+        following = content[found + 1]
+        if following == 0 or 0xD0 <= following <= 0xD7 or following == _MARK:  # noqa: PLR2004 - RST0-RST7
+            at = found + 1 if following == _MARK else found + 2
+            continue
+        return found
+
+
+def _check_size(content: bytes, at: int) -> None:
+    # A frame: length (2), precision (1), height (2), width (2).
+    if at + 7 > len(content):
+        raise _damaged()
+    height, width = int.from_bytes(content[at + 3 : at + 5], "big"), int.from_bytes(content[at + 5 : at + 7], "big")
+    if max(height, width) > MAX_SIDE:
+        raise _too_large()
+
+
+def _png_picture(content: bytes) -> bytes:
     kept = [_PNG_SIGNATURE]
     at = len(_PNG_SIGNATURE)
     first = True
@@ -107,9 +165,16 @@ def _png_without_metadata(content: bytes) -> bytes:
         end = at + 12 + length  # length, type, data, CRC
         if end > len(content) or (first and kind != b"IHDR"):
             raise _damaged()
+        if first:
+            width, height = (
+                int.from_bytes(content[at + 8 : at + 12], "big"),
+                int.from_bytes(content[at + 12 : at + 16], "big"),
+            )
+            if max(width, height) > MAX_SIDE:
+                raise _too_large()
         first = False
-        if kind not in _PNG_DROPPED:
+        if kind in _PNG_KEPT:
             kept.append(content[at:end])
         at = end
         if kind == b"IEND":
-            return b"".join(kept)
+            return b"".join(kept)  # anything after the picture's end goes

@@ -41,6 +41,16 @@ _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]+"?)$'
 
 
+#: What the portal's pages do in the registry (immigration's desk), the only operations its key reaches.
+PORTAL_OPERATIONS = frozenset(
+    {
+        ("POST", "/v1/arrivals"),
+        ("POST", "/v1/foreigners/{foreigner_id}/residence"),
+        ("GET", "/v1/worklist"),
+    }
+)
+
+
 async def _staff_or_portal(session: AsyncSession, token: str) -> Operator | ApiKey | None:
     if token.startswith(PORTAL_KEYS.prefix):
         found = await PORTAL_KEYS.authenticate(session, token)
@@ -63,6 +73,10 @@ async def get_operator(request: Request, principal: Annotated[Operator | ApiKey,
     is a controller in the register in force."""
     if isinstance(principal, Operator):
         return principal
+    route = request.scope.get("route")
+    if (request.method, getattr(route, "path", None)) not in PORTAL_OPERATIONS:
+        # The portal's key reaches what its pages do, and nothing else: a portal broken into is not the registry.
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the portal's key does not reach this operation")
     acting = acting_for(request, principal)
     # The portal's officers are its own accounts, not registry operators: each gets an id of its own under the key
     # (their Idempotency-Keys are theirs alone), the same on every request.

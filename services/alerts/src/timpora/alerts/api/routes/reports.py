@@ -91,6 +91,7 @@ async def report(runtime: Runtime, caller: CurrentAgency, alerting: AlertingDep,
         where=body.where,
         what=body.what,
         photo=photo,
+        client_ref=body.client_ref,
     )
     async with runtime.sessions() as session, session.begin():
         try:

@@ -28,9 +28,11 @@ _STATEMENTS = (
         photo BYTEA,
         photo_type VARCHAR(20),
         created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+        client_ref UUID,
         PRIMARY KEY (id)
 )""",
     "CREATE INDEX village_reports_by_agency ON village_reports (agency_id, created_at)",
+    "CREATE UNIQUE INDEX village_reports_once ON village_reports (agency_id, client_ref) WHERE client_ref IS NOT NULL",
     "ALTER TABLE alerts ALTER COLUMN event_id DROP NOT NULL",
     "ALTER TABLE alerts ALTER COLUMN foreigner_id DROP NOT NULL",
     "ALTER TABLE alerts ADD COLUMN report_id UUID REFERENCES village_reports (id)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
@@ -24,6 +25,7 @@ from timpora.common.types import VillageCode
 from timpora.portal.api.deps import ReadyOfficer, Registry, checked_form, refusal
 from timpora.portal.domain.accounts import Role
 from timpora.portal.settings import PortalSettings
+from timpora.portal.upstream import UpstreamUnavailableError
 from timpora.portal.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -63,6 +65,9 @@ REQUIRED = (
 )
 DATES = frozenset({"date_of_birth", "passport_expires_on", "arrived_on", "residence_since"})
 _VILLAGE = TypeAdapter(VillageCode)
+#: A form's attempt (hex, as the page made it) and a recorded person's id, as the form may send them back.
+_ATTEMPT = re.compile(r"[0-9a-f]{32}")
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: The registry's refusals that name a field: invalid (422), or in conflict with the record (409: already present).
 _REFUSED_BY_FIELD = frozenset({status.HTTP_422_UNPROCESSABLE_CONTENT, status.HTTP_409_CONFLICT})
 
@@ -169,6 +174,13 @@ def _registry_problems(answer_json: dict[str, Any], fields: dict[str, str]) -> d
     return problems
 
 
+def _key(attempt: str, what: str, body: dict[str, Any]) -> dict[str, str]:
+    """One Idempotency-Key per form and content: the same form sent again replays the registry's first answer; a
+    corrected one is a new request (which the registry matches to the same person by nationality and passport)."""
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return {"Idempotency-Key": f"portal-{attempt}-{what}-{digest}"}
+
+
 @router.post("/desk/arrivals")
 async def record_arrival(runtime: Runtime, request: Request, officer: ReadyOfficer, registry: Registry) -> Response:
     _immigration_only(officer)
@@ -176,46 +188,72 @@ async def record_arrival(runtime: Runtime, request: Request, officer: ReadyOffic
     values = {name: form.get(name, "").strip() for name in (*ARRIVAL_FIELDS, *RESIDENCE_FIELDS)}
     values["nationality"] = values["nationality"].upper()
     values["passport_country"] = values["passport_country"].upper()
-    values["attempt"] = form.get("attempt", "") or uuid.uuid4().hex
+    attempt = form.get("attempt", "")
+    values["attempt"] = attempt if _ATTEMPT.fullmatch(attempt) else uuid.uuid4().hex
+    # Set once the arrival is recorded and only its residence is left to correct (the arrival is then read-only).
+    recorded = form.get("foreigner_id", "")
+    values["foreigner_id"] = recorded if _ID.fullmatch(recorded) else ""
     office = register.current(narrow(runtime.settings, PortalSettings).register_file).members.get(officer.agency_id)
     area = list(office.jurisdiction) if office is not None else []
     if problems := _local_problems(values, area):
         return _page(request, officer, values=values, problems=problems, code=422)
-    arrival = _arrival(values)
-    # One key per form and content: the same form sent again replays the registry's first answer; a corrected one
-    # is a new request (which the registry matches to the same person by nationality and passport).
-    digest = hashlib.sha256(json.dumps(arrival, sort_keys=True).encode()).hexdigest()[:16]
-    headers = {"Idempotency-Key": f"portal-{values['attempt'][:32]}-{digest}"}
-    answer = await registry.request("POST", "/v1/arrivals", officer, json=arrival, headers=headers)
-    if answer.status_code in _REFUSED_BY_FIELD:
-        problems = _registry_problems(answer.json(), ARRIVAL_FIELDS)
-        return _page(request, officer, values=values, problems=problems, code=answer.status_code)
-    if answer.status_code not in {status.HTTP_200_OK, status.HTTP_201_CREATED}:
-        return refusal(request, answer, "desk.arrival")
-    person = answer.json()
+    try:
+        return await _record(request, officer, registry, values)
+    except UpstreamUnavailableError:
+        # Nothing typed is lost: the form comes back as it was, to send again once the registry answers.
+        return _page(request, officer, values=values, message="desk.unavailable", code=503)
+
+
+async def _record(request: Request, officer: ReadyOfficer, registry: Registry, values: dict[str, str]) -> Response:
+    matched = False
+    if values["foreigner_id"]:
+        person: dict[str, Any] = {"foreigner_id": values["foreigner_id"]}
+    else:
+        arrival = _arrival(values)
+        answer = await registry.request(
+            "POST", "/v1/arrivals", officer, json=arrival, headers=_key(values["attempt"], "arrival", arrival)
+        )
+        if answer.status_code in _REFUSED_BY_FIELD:
+            problems = _registry_problems(answer.json(), ARRIVAL_FIELDS)
+            return _page(request, officer, values=values, problems=problems, code=answer.status_code)
+        if answer.status_code not in {status.HTTP_200_OK, status.HTTP_201_CREATED}:
+            return _page(request, officer, values=values, message="desk.unavailable", code=503)
+        person, matched = answer.json(), answer.status_code == status.HTTP_200_OK
     residence = _residence(values)
     if residence is not None:
         lived = await registry.request(
-            "POST", f"/v1/foreigners/{person['foreigner_id']}/residence", officer, json=residence
+            "POST",
+            f"/v1/foreigners/{person['foreigner_id']}/residence",
+            officer,
+            json=residence,
+            headers=_key(values["attempt"], "residence", residence),
         )
-        if lived.status_code in _REFUSED_BY_FIELD:
-            # The arrival stands (sending the form again finds the same person); the residence is what to correct.
-            problems = _registry_problems(lived.json(), RESIDENCE_FIELDS)
-            return _page(
-                request, officer, values=values, problems=problems, message="desk.arrival_kept", code=lived.status_code
-            )
         if lived.status_code != status.HTTP_200_OK:
-            return refusal(request, lived, "desk.arrival")
+            # The arrival stands; the residence is what is left, the arrival shown read-only above it.
+            kept = values | {"foreigner_id": str(person["foreigner_id"])}
+            if lived.status_code in _REFUSED_BY_FIELD:
+                problems = _registry_problems(lived.json(), RESIDENCE_FIELDS)
+                return _page(
+                    request,
+                    officer,
+                    values=kept,
+                    problems=problems,
+                    message="desk.arrival_kept",
+                    code=lived.status_code,
+                )
+            return _page(request, officer, values=kept, message="desk.residence_unavailable", code=503)
         person = lived.json()
+    elif values["foreigner_id"]:
+        return _page(request, officer, values=values, problems={"residence_village_code": "desk.required"}, code=422)
     return render(
         request,
         "arrival_done.html",
-        status_code=201 if answer.status_code == status.HTTP_201_CREATED else 200,
+        status_code=status.HTTP_200_OK if matched or values["foreigner_id"] else status.HTTP_201_CREATED,
         title="desk.arrival_done",
         officer=officer,
         csrf=officer.csrf_token,
         person=person,
-        matched=answer.status_code == status.HTTP_200_OK,
+        matched=matched,
     )
 
 

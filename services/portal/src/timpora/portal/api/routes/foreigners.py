@@ -50,7 +50,9 @@ async def foreigners(request: Request, officer: ReadyOfficer, sharing: Sharing) 
     query = request.query_params
     # Only the filters offered, as typed (the sharing service validates them and says what is wrong with each).
     filters = {name: query[name].strip() for name in offered if query.get(name, "").strip()}
-    params: dict[str, Any] = {**filters, "limit": PAGE_SIZE}
+    # Only the fields the list shows are asked for (and so recorded as disclosed): the rest are on a person's page.
+    shown = [column for column in LIST_COLUMNS if column in allowed] or sorted(allowed)[:1]
+    params: dict[str, Any] = {**filters, "limit": PAGE_SIZE, "fields": ",".join(shown)}
     if query.get("cursor"):
         params["cursor"] = query["cursor"]
     answer = await sharing.get("/v1/foreigners", officer, params)

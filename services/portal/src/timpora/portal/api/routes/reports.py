@@ -8,6 +8,7 @@ their own); a photo cannot be put back into a file field, so the page asks for i
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -51,7 +52,8 @@ def _form_page(
         title="report.title",
         officer=officer,
         csrf=officer.csrf_token,
-        values=values or {},
+        # The form's own id for its report: sent twice (a double tap, a retry), it is one report.
+        values={"ref": str(uuid.uuid4())} | (values or {}),
         problems=problems or {},
         message=message,
         limits=LIMITS,
@@ -84,6 +86,7 @@ async def send_report(runtime: Runtime, request: Request, officer: ReadyOfficer,
     _village_only(officer)
     form = await checked_form(request, officer)
     values = {name: form.get(name, "").strip() for name in LIMITS}
+    values["ref"] = _ref(form.get("ref", ""))
     photo = await _photo(request)
     if problems := _problems(values):
         return _form_page(request, officer, values=values, problems=problems, message=_again(photo), code=422)
@@ -92,6 +95,7 @@ async def send_report(runtime: Runtime, request: Request, officer: ReadyOfficer,
         "where": values["where"],
         "what": values["what"],
         "photo_base64": base64.b64encode(photo).decode() if photo else None,
+        "client_ref": values["ref"],
     }
     answer = await service.request("POST", "/v1/reports", officer, json=body)
     if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
@@ -99,6 +103,16 @@ async def send_report(runtime: Runtime, request: Request, officer: ReadyOfficer,
             field: f"report.problem.{field}" for field in problems_of(answer) if field in {*LIMITS, "photo_base64"}
         } or {"what": "problem.other"}
         return _form_page(request, officer, values=values, problems=problems, message=_again(photo), code=422)
+    if answer.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
+        # Over what the alerts service takes: the photo is too large (the words are small).
+        return _form_page(
+            request,
+            officer,
+            values=values,
+            problems={"photo_base64": "report.problem.photo_base64"},
+            message=_again(photo),
+            code=422,
+        )
     if answer.status_code == status.HTTP_409_CONFLICT:
         return _form_page(request, officer, values=values, message="report.no_office", code=409)
     if answer.status_code != status.HTTP_201_CREATED:
@@ -115,6 +129,13 @@ async def send_report(runtime: Runtime, request: Request, officer: ReadyOfficer,
         number=str(receipt["id"])[:8].upper(),
         offices=[member.name if (member := members.get(office)) else office for office in receipt["offices"]],
     )
+
+
+def _ref(sent: str) -> str:
+    try:
+        return str(uuid.UUID(sent))
+    except ValueError:
+        return str(uuid.uuid4())
 
 
 def _again(photo: bytes | None) -> str | None:

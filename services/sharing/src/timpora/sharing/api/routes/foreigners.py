@@ -29,6 +29,7 @@ from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
 from timpora.common.http.errors import described
+from timpora.common.register.agreements import RECORD_IDS
 from timpora.common.register.fields import FIELD_NAMES, FILTER_FIELDS
 from timpora.common.settings import narrow
 from timpora.common.spreadsheets import DictWriter
@@ -64,6 +65,45 @@ class Filters(BaseModel):
     )
     limit: int = Field(default=50, ge=1, le=500)
     cursor: UUID | None = Field(default=None, description="next_cursor of the previous page")
+
+
+class ListFilters(Filters):
+    fields: str | None = Field(
+        default=None,
+        max_length=1000,
+        pattern=r"^[a-z_]+(,[a-z_]+)*$",
+        description="Only these of your agreement's fields, comma-separated: the others are neither given nor "
+        "recorded as disclosed (a list shows a few columns; the person's page shows the rest). With "
+        "permit_expires_on, what the days to expiry and the overstay are derived from comes too",
+    )
+
+
+#: What the days to expiry and the overstay are derived from (timpora.sharing.domain.derived), beside the expiry.
+_DERIVED_FROM = ("presence", "permit_status", "permit_fee_paid_days")
+_DERIVED = frozenset({"days_to_expiry", "overstaying", "days_overstayed", "overstay_fee_due_idr", "deportation_due"})
+
+
+def _wanted(caller: Caller, fields: str | None) -> frozenset[str] | None:
+    """The fields a list asks for (None: all the agreement's), refused (422) if one is not the agreement's."""
+    if fields is None:
+        return None
+    wanted = set(fields.split(","))
+    outside = wanted - caller.agreement.allowed
+    if outside:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"loc": ["query", "fields"], "msg": "not a field of your agreement", "type": "forbidden_field"}],
+        )
+    if "permit_expires_on" in wanted:
+        wanted |= {name for name in _DERIVED_FROM if name in caller.agreement.allowed}
+    return frozenset(wanted)
+
+
+def _narrowed(item: dict[str, Any], wanted: frozenset[str] | None) -> dict[str, Any]:
+    if wanted is None:
+        return item
+    derived = _DERIVED if "permit_expires_on" in wanted else frozenset()
+    return {name: value for name, value in item.items() if name in wanted or name in RECORD_IDS or name in derived}
 
 
 class Page(BaseModel):
@@ -175,9 +215,10 @@ def _visible_to(caller: Caller) -> list[ColumnElement[bool]]:
 
 @router.get("/foreigners", summary="The foreigners in your jurisdiction, with your agreement's fields")
 async def list_foreigners(
-    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
+    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[ListFilters, Query()]
 ) -> Page:
     _refuse_filters_outside(caller, filters)
+    wanted = _wanted(caller, filters.fields)
     now = runtime.clock.now()
     conditions = [*_visible_to(caller), *_conditions(filters, now)]
     if filters.cursor is not None:
@@ -190,11 +231,11 @@ async def list_foreigners(
     )
     async with runtime.sessions() as session:
         rows = (await session.execute(statement)).all()
-    await disclose(caller, request, [row.foreigner_id for row in rows], runtime)
+    await disclose(caller, request, [row.foreigner_id for row in rows], runtime, fields=wanted)
     next_cursor = rows[-1].foreigner_id if len(rows) == filters.limit else None
     # Built from rows the service wrote itself; FastAPI still serialises it through the response model.
     return Page.model_construct(
-        items=[_served(caller, row, now, runtime) for row in rows],
+        items=[_narrowed(_served(caller, row, now, runtime), wanted) for row in rows],
         next_cursor=next_cursor,
     )
 
