@@ -37,7 +37,9 @@ async def test_each_service_process_serves_health_and_readiness_and_stops_on_sig
                 ready = await process.ready()
                 assert ready.status_code == 200, (service, ready.text)
                 assert (await client.get(f"{process.url}/healthz")).json() == {"status": "ok", "service": service}
-                assert (await client.get(f"{process.url}/docs")).status_code == 200
+                # The APIs document themselves; the portal is pages, with no API to document.
+                docs = await client.get(f"{process.url}/docs")
+                assert docs.status_code == (404 if service == "portal" else 200), service
     finally:
         for process in processes.values():
             await process.stop()

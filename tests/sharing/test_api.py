@@ -27,6 +27,7 @@ from tests.support.factories import sample_event
 from tests.support.stack import Stack
 from tests.support.waiting import until
 from timpora.common import disclosures, register
+from timpora.common.audit import audit_log
 from timpora.common.disclosures import log_table
 from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.payloads import (
@@ -883,3 +884,49 @@ async def test_a_list_of_a_few_columns_gives_and_records_only_those_fields(shari
     assert [problem["loc"] for problem in outside.json()["detail"]] == [["query", "fields"]]
     assert "passport" not in outside.text.replace("query", "")  # the field asked for is not repeated
     assert malformed.status_code == 422
+
+
+async def test_the_controller_reads_who_received_a_persons_data_through_the_portal_and_nobody_else_does(
+    sharing: Sharing,
+) -> None:
+    person = sharing.people["lajing"]
+    await sharing.get("desa-lajing", f"/v1/foreigners/{person}")
+    await sharing.get("pemkab-bangkalan", "/v1/foreigners", limit=500)
+    async with sharing.runtime.sessions() as session, session.begin():
+        _, portal = await access.PORTAL_KEYS.issue(session, "portal")
+
+    def as_portal(agency: str, officer: str = "dpo.pamekasan") -> dict[str, str]:
+        return {"Authorization": f"Bearer {portal}", "X-Timpora-Agency": agency, "X-Timpora-Officer": officer}
+
+    found = await sharing.client.get(
+        "/v1/disclosures", params={"foreigner_id": person}, headers=as_portal("kanim-pamekasan")
+    )
+    assert found.status_code == 200, found.text
+    record = found.json()
+    assert record["verified"]["broken"] is None
+    assert record["verified"]["checked"] >= 2
+    entries = record["entries"]
+    assert {entry["agency_id"] for entry in entries} >= {"desa-lajing", "pemkab-bangkalan"}
+    # Only this person is named in each entry, not who else was in the same answer.
+    assert all(entry["record_ids"] == [person] for entry in entries)
+    by_officer = await sharing.client.get(
+        "/v1/disclosures", params={"officer": "nobody.here"}, headers=as_portal("kanim-pamekasan")
+    )
+    assert by_officer.json()["entries"] == []
+
+    # No agency but the controller reads it: not with its own key, nor through the portal.
+    for refused in (
+        await sharing.get("pemkab-bangkalan", "/v1/disclosures", foreigner_id=person),
+        await sharing.client.get(
+            "/v1/disclosures", params={"foreigner_id": person}, headers=as_portal("polres-bangkalan")
+        ),
+    ):
+        assert refused.status_code == 403, refused.text
+    # The controller's look at it is itself on record, under the officer's name.
+    async with sharing.runtime.engine.connect() as connection:
+        looked = (
+            await connection.execute(
+                select(audit_log.c.actor, audit_log.c.target).where(audit_log.c.action == "disclosures.read")
+            )
+        ).all()
+    assert ("dpo.pamekasan (portal, kanim-pamekasan)", f"foreigner_id={person}") in [tuple(row) for row in looked]

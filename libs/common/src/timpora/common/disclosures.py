@@ -416,18 +416,29 @@ async def export(
     agency_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    officer: str | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Disclosures of one person (any agency, any channel) or to one agency, optionally within [since, until)."""
+    """Disclosures of one person (any agency, any channel), to one agency, or read by one of its officers, optionally
+    within [since, until): oldest first, or the newest ``limit`` (still oldest first) when limited."""
     conditions = []
     if foreigner_id is not None:
         conditions.append(log_table.c.record_ids.contains([foreigner_id]))
     if agency_id is not None:
         conditions.append(log_table.c.agency_id == agency_id)
+    if officer is not None:
+        conditions.append(log_table.c.officer == officer)
     if since is not None:
         conditions.append(log_table.c.disclosed_at >= since)
     if until is not None:
         conditions.append(log_table.c.disclosed_at < until)
-    rows = await connection.execute(select(log_table).where(*conditions).order_by(log_table.c.id))
+    statement = select(log_table).where(*conditions)
+    if limit is not None:
+        newest = statement.order_by(log_table.c.id.desc()).limit(limit).subquery()
+        statement = select(newest).order_by(newest.c.id)
+    else:
+        statement = statement.order_by(log_table.c.id)
+    rows = await connection.execute(statement)
     exported = []
     for row in rows:
         entry = {column: getattr(row, column) for column in EXPORT_COLUMNS}

@@ -258,6 +258,7 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter] = (),
     larger_bodies: Mapping[str, int] | None = None,
+    api_docs: bool = True,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -267,7 +268,16 @@ def create_service_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    # An API's documentation pages are its own; a service of web pages (the portal) has none: Swagger UI's script
+    # comes from a CDN its Content-Security-Policy forbids, and its pages are not an API.
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+    )
     app.state.runtime = runtime
     app.state.unauthenticated_limiter = RateLimiter[str](per_minute=runtime.settings.http.unauthenticated_per_minute)
     app.add_middleware(
@@ -349,6 +359,8 @@ class ServiceDefinition:
     app_setup: Callable[[FastAPI], None] = _no_app_setup
     #: Whether the service talks to Kafka (see ``ServiceRuntime.uses_kafka``).
     uses_kafka: bool = True
+    #: Whether the service serves its API's documentation pages (/docs, /redoc).
+    api_docs: bool = True
     #: The paths whose request bodies may be larger than ``HttpSettings.max_body_bytes`` (a photo), and how large.
     larger_bodies: Callable[[ServiceSettings], Mapping[str, int]] = _no_larger_bodies
 
@@ -375,6 +387,7 @@ class ServiceDefinition:
             description=self.description,
             routers=self.routers(runtime),
             larger_bodies=self.larger_bodies(runtime.settings),
+            api_docs=self.api_docs,
         )
         self.app_setup(app)
         return app

@@ -9,7 +9,7 @@ from timpora.common import audit
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import ServiceSettings, narrow
 from timpora.portal import commands, web
-from timpora.portal.api.routes import alerts, desk, foreigners, home, login, recap, reports
+from timpora.portal.api.routes import alerts, desk, foreigners, home, login, privacy, recap, reports
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import alerts_api, registry_api, sharing_api
 
@@ -23,7 +23,16 @@ def _setup(runtime: ServiceRuntime) -> None:
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (login.router, home.router, foreigners.router, recap.router, alerts.router, reports.router, desk.router)
+    return (
+        login.router,
+        home.router,
+        foreigners.router,
+        recap.router,
+        alerts.router,
+        reports.router,
+        desk.router,
+        privacy.router,
+    )
 
 
 def _larger_bodies(settings: ServiceSettings) -> Mapping[str, int]:
@@ -46,6 +55,7 @@ SERVICE = ServiceDefinition(
     commands={"officers": commands.officers, "audit": audit.read_command},
     app_setup=_app_setup,
     uses_kafka=False,
+    api_docs=False,
 )
 create_app = SERVICE.create_app
 main = SERVICE.main

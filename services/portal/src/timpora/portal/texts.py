@@ -306,6 +306,10 @@ TEXTS.update(
             "id": "Data sedang tidak dapat diambil. Coba lagi sebentar lagi; bila berlanjut, hubungi operator.",
             "en": "The data cannot be fetched right now. Try again shortly; if it goes on, tell the operator.",
         },
+        "error.method": {
+            "id": "Halaman ini tidak dapat dibuka dengan cara itu. Kembali ke beranda dan gunakan menu.",
+            "en": "This page cannot be opened that way. Go back to the home page and use the menu.",
+        },
         "error.no_agreement": {
             "id": "Instansi Anda tidak memiliki perjanjian berbagi data yang berlaku, jadi tidak ada data yang "
             "dapat ditampilkan.",
@@ -394,6 +398,56 @@ TEXTS.update(
             "dicatat pada data yang ada.",
             "en": "The foreigner was already in the registry (same nationality and passport): the arrival is on "
             "their record.",
+        },
+        "nav.privacy": {"id": "Catatan pengungkapan", "en": "Disclosure record"},
+        "privacy.title": {"id": "Catatan pengungkapan data pribadi", "en": "The disclosure record"},
+        "privacy.intro": {
+            "id": "Siapa menerima data siapa, kapan, lewat saluran apa, dan atas dasar apa. Untuk menjawab permintaan "
+            "orang asing tentang siapa yang menerima datanya (UU 27/2022 pasal 32, dalam 3x24 jam): isi ID orang "
+            "asingnya. Setiap pencarian di sini dicatat atas nama Anda.",
+            "en": "Who received whose data, when, on which channel and on what basis. To answer a person's request to "
+            "know who received their data (UU 27/2022 art. 32, within 3x24 hours): give their foreigner id. Every "
+            "search here is recorded under your name.",
+        },
+        "privacy.foreigner_id": {"id": "ID orang asing", "en": "Foreigner id"},
+        "privacy.agency_id": {
+            "id": "Instansi penerima (mis. polres-bangkalan)",
+            "en": "Receiving agency (e.g. polres-bangkalan)",
+        },
+        "privacy.officer": {"id": "Petugas", "en": "Officer"},
+        "privacy.show": {"id": "Tampilkan", "en": "Show"},
+        "privacy.agency": {"id": "Instansi", "en": "Agency"},
+        "privacy.channel": {"id": "Saluran", "en": "Channel"},
+        "privacy.fields": {"id": "Data yang diungkapkan", "en": "Fields disclosed"},
+        "privacy.basis": {"id": "Dasar", "en": "Basis"},
+        "privacy.basis.agreement": {"id": "Perjanjian", "en": "Agreement"},
+        "privacy.basis.controller": {"id": "Pengendali (pemrosesan sendiri)", "en": "Controller (its own processing)"},
+        "privacy.kinds": {"id": "jenis data", "en": "fields"},
+        "privacy.people": {"id": "Jumlah orang", "en": "People"},
+        "privacy.intact": {
+            "id": "Catatan utuh: rantai hash tidak terputus. Entri diperiksa:",
+            "en": "The record is intact: its hash chain holds. Entries checked:",
+        },
+        "privacy.broken": {
+            "id": "PERHATIAN: catatan tidak dapat dipercaya. Hubungi operator segera.",
+            "en": "WARNING: the record cannot be trusted. Tell the operator at once.",
+        },
+        "privacy.truncated": {
+            "id": "Hanya 500 entri terbaru yang ditampilkan; persempit pencarian.",
+            "en": "Only the newest 500 entries are shown; narrow the search.",
+        },
+        "privacy.none": {"id": "Tidak ada pengungkapan yang cocok.", "en": "No disclosure matches."},
+        "privacy.problem.foreigner_id": {
+            "id": "ID orang asing berbentuk 8-4-4-4-12 huruf/angka heksadesimal.",
+            "en": "A foreigner id looks like 8-4-4-4-12 hexadecimal digits.",
+        },
+        "privacy.problem.agency_id": {
+            "id": "ID instansi seperti dalam daftar anggota, mis. polres-bangkalan.",
+            "en": "An agency id as the register gives it, e.g. polres-bangkalan.",
+        },
+        "privacy.problem.officer": {
+            "id": "Nama pengguna petugas, huruf kecil, mis. kades.lajing.",
+            "en": "An officer's username, lower case, e.g. kades.lajing.",
         },
         "nav.worklist": {"id": "Daftar kerja", "en": "Worklist"},
         "desk.worklist": {

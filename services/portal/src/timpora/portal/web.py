@@ -159,6 +159,10 @@ async def _html_refusal(request: Request, error: Exception) -> Response:
         return render(request, "not_found.html", status_code=error.status_code, title="error.not_found")
     if error.status_code == status.HTTP_403_FORBIDDEN:
         return render(request, "forbidden.html", status_code=error.status_code, title="app.name")
+    if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        page = render(request, "message.html", status_code=error.status_code, title="app.name", message="error.method")
+        page.headers.update(error.headers or {})  # Allow: what the page does take
+        return page
     return await http_exception_handler(request, error)
 
 

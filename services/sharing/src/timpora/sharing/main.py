@@ -17,6 +17,7 @@ from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
 from timpora.sharing import commands, consumers
 from timpora.sharing.api.routes import contract, foreigners, reports
+from timpora.sharing.api.routes import disclosures as disclosure_record
 from timpora.sharing.changes import RegisterWatcher
 from timpora.sharing.outgoing import TopicGate
 from timpora.sharing.settings import SharingSettings
@@ -73,7 +74,7 @@ def _setup(runtime: ServiceRuntime) -> None:
 
 
 def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
-    return (foreigners.router, reports.router, contract.router)
+    return (foreigners.router, reports.router, disclosure_record.router, contract.router)
 
 
 def _app_setup(app: FastAPI) -> None:
