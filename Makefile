@@ -1,5 +1,5 @@
 # The two commands that matter:  `make run`  runs the system,  `make test`  runs every check.
-# Both install what is missing first. See README.md.
+# Both install what is missing first. See README.md and docs/operators.md.
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser axe run up down status demo test check lint typecheck pytest stack-up stack-down schemas lock clean bench
+.PHONY: install browser axe run up down status demo test check lint typecheck pytest stack-up stack-down schemas docs lock clean bench
 
 install: $(STAMP)
 
@@ -82,6 +82,11 @@ stack-down:
 ## Regenerate the JSON Schemas agencies validate against (a test fails when they are stale).
 schemas: install
 	$(BIN)/timpora-schemas export
+
+## Regenerate the reference in docs/reference/ from the code: each service's OpenAPI document, and the event contract
+## with its JSON Schemas (tools/reference.py; a test fails when it is stale).
+docs: schemas
+	$(BIN)/python -m tools.reference
 
 ## Re-pin every third-party version from the current environment.
 lock:

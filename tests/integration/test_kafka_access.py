@@ -849,11 +849,11 @@ async def test_no_service_can_change_rules_or_logins(granted: Granted, service: 
             await set_scram_password(client, granted.logins[POLICE].username, "a-password-of-its-choosing")
 
 
-# --- the README's example, as written -------------------------------------------------------------------------
+# --- the README's example, as written (it moved to the agencies' page, docs/agencies.md) --------------------------
 
 
 def _readme_block(language: str, containing: str) -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "agencies.md").read_text(encoding="utf-8")
     blocks: list[str] = re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
     (block,) = [block for block in blocks if containing in block]
     return block

@@ -45,7 +45,7 @@ def health_router(service: str, checks: Mapping[str, ReadinessCheck]) -> APIRout
 
     @router.get(
         "/readyz",
-        summary="Readiness: PostgreSQL and Kafka answer",
+        summary="Readiness: what the service depends on answers (PostgreSQL; Kafka where it uses it)",
         responses={503: {"model": Readiness, "description": "A dependency is not answering"}},
     )
     async def readyz(response: Response) -> Readiness:

@@ -200,7 +200,7 @@ class Credentials:
     group_prefix: str = ""
 
     def lines(self) -> list[str]:
-        """The client environment, exactly as the README and the agencies use it."""
+        """The client environment, exactly as docs/agencies.md and the agencies use it."""
         return [
             f"KAFKA_BOOTSTRAP_SERVERS={self.bootstrap_servers}",
             "KAFKA_SECURITY_PROTOCOL=SASL_SSL",
