@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,9 +121,26 @@ def test_only_the_chunks_that_make_a_png_picture_are_kept() -> None:
     assert kept.content == picture
 
 
-def test_a_picture_too_large_for_a_browser_to_show_is_refused() -> None:
-    with pytest.raises(photos.PhotoError, match="pixels on a side"):
-        photos.checked(images.png(width=100_000, height=1, metadata=False, rows=False), max_bytes=LIMIT)
-    frame = images.segment(0xC0, b"\x08\x00\x10\x4e\x20\x01\x01\x11\x00")  # 16 x 20,000
-    with pytest.raises(photos.PhotoError, match="pixels on a side"):
+@pytest.mark.parametrize(
+    ("width", "height", "depth"),
+    [(100_000, 1, 8), (12_000, 12_000, 8), (4_000, 3_000, 16)],
+    ids=["a side too long", "too many pixels", "16-bit channels"],
+)
+def test_a_png_too_large_for_a_browser_to_show_is_refused(width: int, height: int, depth: int) -> None:
+    # A small file can say it is a huge picture: a browser would have to hold it all, decoded.
+    header = images.png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 6, 0, 0, 0))
+    content = b"\x89PNG\r\n\x1a\n" + header + images.png_chunk(b"IDAT", b"") + images.png_chunk(b"IEND", b"")
+    with pytest.raises(photos.PhotoError, match="too many pixels"):
+        photos.checked(content, max_bytes=LIMIT)
+
+
+@pytest.mark.parametrize(("height", "width"), [(16, 20_000), (8_000, 8_000)])
+def test_a_jpeg_too_large_for_a_browser_to_show_is_refused(height: int, width: int) -> None:
+    frame = images.segment(0xC0, b"\x08" + struct.pack(">HH", height, width) + b"\x01\x01\x11\x00")
+    with pytest.raises(photos.PhotoError, match="too many pixels"):
         photos.checked(b"\xff\xd8" + images.JFIF + frame + images.SCAN, max_bytes=LIMIT)
+
+
+def test_a_phones_usual_photo_is_not_too_large() -> None:
+    frame = images.segment(0xC0, b"\x08" + struct.pack(">HH", 6_000, 8_000) + b"\x01\x01\x11\x00")  # 48 MP
+    assert photos.checked(b"\xff\xd8" + images.JFIF + frame + images.SCAN, max_bytes=LIMIT).content_type == photos.JPEG

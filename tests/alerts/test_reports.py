@@ -184,3 +184,8 @@ async def test_a_report_sent_twice_with_its_ref_is_kept_once(service: AlertsUnde
     assert again.json()["offices"] == first.json()["offices"] == [OFFICE]
     assert other.json()["id"] != first.json()["id"]
     assert await _kept(service) == before + 2
+    # The same ref with other words (edited after a timeout) is neither the first report nor a new one.
+    edited = await service.as_agency(VILLAGE, "POST", "/v1/reports", json=body | {"what": "Sudah pergi tadi pagi."})
+    assert edited.status_code == 422, edited.text
+    assert [problem["loc"] for problem in edited.json()["detail"]] == [["body", "client_ref"]]
+    assert await _kept(service) == before + 2

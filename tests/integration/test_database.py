@@ -58,6 +58,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "enforcement_actions",
             "accommodations",
             "unmatched_stays",
+            "portal_keys",
         },
         "alerts": {
             "alembic_version",
@@ -72,6 +73,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "gatherings",
             "digests",
             "portal_keys",
+            "village_reports",
         },
         "sharing": {
             "alembic_version",

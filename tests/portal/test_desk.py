@@ -267,17 +267,25 @@ async def test_a_refused_residence_keeps_the_arrival_and_only_the_residence_is_s
         assert "readonly" in kept.text
         assert await desk.people() == before + 1
 
+        signature = re.search(r'name="foreigner_sig" value="([0-9a-f]{64})"', kept.text)
+        assert signature is not None
+        # The person's id is signed for this session: a form edited to name someone else is refused.
+        forged = {**form, "foreigner_id": str(uuid.uuid4()), "foreigner_sig": signature.group(1)}
+        assert (await office.post("/desk/arrivals", data=forged)).status_code == 403
+
         # Sent again with the address corrected: the residence alone, the same person; a second time, nothing more.
         fixed = {
             **form,
             "residence_address": "Jl. Raya Lajing 9",
             "foreigner_id": recorded.group(1),
+            "foreigner_sig": signature.group(1),
             "attempt": attempt,
         }
         done = await office.post("/desk/arrivals", data=fixed)
         again = await office.post("/desk/arrivals", data=fixed)
         assert (done.status_code, again.status_code) == (200, 200), again.text
         assert "Lajing" in done.text
+        assert "Tempat tinggalnya kini tercatat" in done.text
         assert await desk.people() == before + 1
     async with desk.registry.sessions() as session:
         versions = await session.scalar(select(foreigners.c.version).where(foreigners.c.id == recorded.group(1)))

@@ -12,8 +12,8 @@ from tests.registry.conftest import Registry, permit
 GALIS = "35.26.18"
 
 
-async def _living_in_galis(registry: Registry, village: str, expires_on: str | None) -> str:
-    person = await registry.new_foreigner()
+async def _living_in_galis(registry: Registry, village: str, expires_on: str | None, name: str = "Li Wei") -> str:
+    person = await registry.new_foreigner(full_name=name)
     foreigner_id = person["foreigner_id"]
     lived = await registry.client.post(
         f"/v1/foreigners/{foreigner_id}/residence",
@@ -37,10 +37,11 @@ async def _worklist(registry: Registry, **params: Any) -> dict[str, Any]:
 
 async def test_the_worklist_lists_overstays_longest_first_and_permits_ending_soonest(registry: Registry) -> None:
     today = registry.clock.now().date()  # noon in Bangkalan: the same date there
-    long_over = await _living_in_galis(registry, "35.26.18.2001", str(today - timedelta(days=75)))
-    short_over = await _living_in_galis(registry, "35.26.18.2002", str(today - timedelta(days=3)))
-    soon = await _living_in_galis(registry, "35.26.18.2003", str(today + timedelta(days=4)))
-    later = await _living_in_galis(registry, "35.26.18.2001", str(today + timedelta(days=20)))
+    # Named so that by name the least urgent would come first.
+    long_over = await _living_in_galis(registry, "35.26.18.2001", str(today - timedelta(days=75)), "Zhou Yu")
+    short_over = await _living_in_galis(registry, "35.26.18.2002", str(today - timedelta(days=3)), "Ahmad Ali")
+    soon = await _living_in_galis(registry, "35.26.18.2003", str(today + timedelta(days=4)), "Zhou Yu")
+    later = await _living_in_galis(registry, "35.26.18.2001", str(today + timedelta(days=20)), "Ahmad Ali")
     far = await _living_in_galis(registry, "35.26.18.2002", str(today + timedelta(days=200)))
     without = await _living_in_galis(registry, "35.26.18.2003", None)
     left = await _living_in_galis(registry, "35.26.18.2001", str(today - timedelta(days=10)))
@@ -67,5 +68,8 @@ async def test_the_worklist_lists_overstays_longest_first_and_permits_ending_soo
     assert [
         item["foreigner"]["foreigner_id"] for item in (await _worklist(registry, expiring_within_days=7))["expiring"]
     ] == [soon]
+    # Cut short, a list keeps the most urgent: the longest overstay, the soonest expiry (whatever their names).
     cut = await _worklist(registry, limit=1)
-    assert (len(cut["overstaying"]), cut["truncated"]) == (1, True)
+    assert cut["truncated"] is True
+    assert [item["foreigner"]["foreigner_id"] for item in cut["overstaying"]] == [long_over]
+    assert [item["foreigner"]["foreigner_id"] for item in cut["expiring"]] == [soon]

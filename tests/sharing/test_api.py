@@ -870,9 +870,13 @@ async def test_a_list_of_a_few_columns_gives_and_records_only_those_fields(shari
 
     assert shown.status_code == 200, shown.text
     assert shown.json()["items"]
-    assert all(set(item) == {"full_name", "nationality", "foreigner_id", "version"} for item in shown.json()["items"])
+    # Every list filters on presence (present people by default): that much it tells, and records.
+    assert all(
+        set(item) == {"full_name", "nationality", "presence", "foreigner_id", "version"}
+        for item in shown.json()["items"]
+    )
     *_, first, second = await _logged(sharing, "desa-lajing")
-    assert first.fields == ["full_name", "nationality"]
+    assert first.fields == ["full_name", "nationality", "presence"]
     # With the expiry come the days left and the overstay, and what they are derived from, on the record too.
     derived_from = sorted({"full_name", "permit_expires_on", "presence", "permit_status"} & VILLAGE.allowed)
     assert second.fields == derived_from
@@ -880,6 +884,13 @@ async def test_a_list_of_a_few_columns_gives_and_records_only_those_fields(shari
     assert all(
         set(item) - STANDING - {"foreigner_id", "version"} == set(derived_from) for item in dated.json()["items"]
     )
+    # What a filter reveals is recorded too: a list of overstayers says of each that they overstay.
+    overstayers = await sharing.get("pemkab-bangkalan", "/v1/foreigners", fields="full_name", overstaying="true")
+    assert [item["foreigner_id"] for item in overstayers.json()["items"]] == [sharing.people["arosbaya"]]
+    *_, filtered = await _logged(sharing, "pemkab-bangkalan")
+    regency = register.load(register.DEFAULT_REGISTER).agreements["pemkab-bangkalan"].allowed
+    sources = {"presence", "permit_status", "permit_fee_paid_days"} & regency
+    assert set(filtered.fields) == {"full_name", "permit_expires_on", "presence"} | sources
     assert outside.status_code == 422
     assert [problem["loc"] for problem in outside.json()["detail"]] == [["query", "fields"]]
     assert "passport" not in outside.text.replace("query", "")  # the field asked for is not repeated
@@ -913,6 +924,17 @@ async def test_the_controller_reads_who_received_a_persons_data_through_the_port
         "/v1/disclosures", params={"officer": "nobody.here"}, headers=as_portal("kanim-pamekasan")
     )
     assert by_officer.json()["entries"] == []
+    # An agency's disclosures are counted, not listed person by person (the DPO asks about a person for that).
+    by_agency = await sharing.client.get(
+        "/v1/disclosures", params={"agency_id": "pemkab-bangkalan"}, headers=as_portal("kanim-pamekasan")
+    )
+    assert by_agency.status_code == 200, by_agency.text
+    assert all("record_ids" not in entry and entry["record_count"] >= 1 for entry in by_agency.json()["entries"])
+    # Whose it is must be said; an agency beyond the office's area is not the office's to look at.
+    for params, field in (({}, "foreigner_id"), ({"agency_id": "bnn-pusat"}, "agency_id")):
+        refused = await sharing.client.get("/v1/disclosures", params=params, headers=as_portal("kanim-pamekasan"))
+        assert refused.status_code == 422, refused.text
+        assert [problem["loc"] for problem in refused.json()["detail"]] == [["query", field]]
 
     # No agency but the controller reads it: not with its own key, nor through the portal.
     for refused in (

@@ -40,8 +40,8 @@ OPAQUE = frozenset({("query", "cursor"), ("query", "after"), ("header", "Idempot
 #: The registry's rules about the records as they stand, which its 422 describes.
 RECORD_RULE = "value_error.registry"
 #: The sharing service's rules about the caller's agreement and calendar: a filter or region outside it, a month
-#: not begun (README, "Sharing"); each names its parameter.
-AGREEMENT_RULES = frozenset({"forbidden_filter", "forbidden_region", "future_month"})
+#: not begun, a field the agreement does not give (docs/agencies.md, "The sharing API"); each names its parameter.
+AGREEMENT_RULES = frozenset({"forbidden_filter", "forbidden_field", "forbidden_region", "future_month"})
 
 
 def _described(problem: dict[str, Any]) -> bool:

@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -418,9 +418,11 @@ async def export(
     until: datetime | None = None,
     officer: str | None = None,
     limit: int | None = None,
+    agency_ids: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Disclosures of one person (any agency, any channel), to one agency, or read by one of its officers, optionally
-    within [since, until): oldest first, or the newest ``limit`` (still oldest first) when limited."""
+    within [since, until), to the ``agency_ids`` given if any: oldest first, or the newest ``limit`` (still oldest
+    first) when limited."""
     conditions = []
     if foreigner_id is not None:
         conditions.append(log_table.c.record_ids.contains([foreigner_id]))
@@ -428,6 +430,8 @@ async def export(
         conditions.append(log_table.c.agency_id == agency_id)
     if officer is not None:
         conditions.append(log_table.c.officer == officer)
+    if agency_ids is not None:  # only what these agencies received (an office's area)
+        conditions.append(log_table.c.agency_id.in_(sorted(agency_ids)))
     if since is not None:
         conditions.append(log_table.c.disclosed_at >= since)
     if until is not None:

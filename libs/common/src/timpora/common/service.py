@@ -277,6 +277,7 @@ def create_service_app(
         lifespan=lifespan,
         docs_url="/docs" if api_docs else None,
         redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
     )
     app.state.runtime = runtime
     app.state.unauthenticated_limiter = RateLimiter[str](per_minute=runtime.settings.http.unauthenticated_per_minute)

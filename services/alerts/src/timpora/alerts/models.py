@@ -88,6 +88,9 @@ village_reports = Table(
     #: The sender's own id for the report (the portal's form's): sent twice (a double tap, a retry after a timeout),
     #: it is one report.
     Column("client_ref", UUID(as_uuid=True)),
+    #: What was sent under ``client_ref`` (a SHA-256 of its words and photo): the same ref with other content is
+    #: refused, never taken for the first report.
+    Column("client_digest", String(64)),
     Index("village_reports_by_agency", "agency_id", "created_at"),
     Index(
         "village_reports_once", "agency_id", "client_ref", unique=True, postgresql_where=text("client_ref IS NOT NULL")

@@ -7,6 +7,7 @@ agreement lists a report, so no other agency sees one on any channel."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,18 @@ class Report:
     photo: Photo | None
     #: The sender's own id for it: the same report sent again is the one kept (see :func:`submit`).
     client_ref: UUID | None = None
+
+    def digest(self) -> str:
+        """What the report says and shows, as one hash: the same ref must come with the same report."""
+        content = hashlib.sha256()
+        for part in (self.village_code, self.about or "", self.where, self.what):
+            content.update(part.encode() + b"\x00")
+        content.update(self.photo.content if self.photo else b"")
+        return content.hexdigest()
+
+
+class ReusedRefError(ValueError):
+    """A ``client_ref`` already used for a report with other content: neither is taken for the other."""
 
 
 class NoOfficeError(LookupError):
@@ -76,6 +89,7 @@ async def submit(
         "photo_type": report.photo.content_type if report.photo else None,
         "created_at": now,
         "client_ref": report.client_ref,
+        "client_digest": report.digest() if report.client_ref else None,
     }
     kept = await session.execute(
         pg_insert(village_reports).values(row).on_conflict_do_nothing().returning(village_reports.c.id)
@@ -125,15 +139,18 @@ async def submit(
 
 
 async def _sent_before(session: AsyncSession, report: Report) -> tuple[UUID, list[str]] | None:
-    found = (
+    row = (
         await session.execute(
-            select(village_reports.c.id).where(
+            select(village_reports.c.id, village_reports.c.client_digest).where(
                 village_reports.c.agency_id == report.agency_id, village_reports.c.client_ref == report.client_ref
             )
         )
-    ).scalar_one_or_none()
-    if found is None:
+    ).first()
+    if row is None:
         return None
+    if row.client_digest != report.digest():
+        raise ReusedRefError(str(report.client_ref))
+    found = row.id
     offices = await session.execute(
         select(alerts.c.agency_id).where(alerts.c.report_id == found).order_by(alerts.c.agency_id)
     )

@@ -422,6 +422,18 @@ TEXTS.update(
         "privacy.basis": {"id": "Dasar", "en": "Basis"},
         "privacy.basis.agreement": {"id": "Perjanjian", "en": "Agreement"},
         "privacy.basis.controller": {"id": "Pengendali (pemrosesan sendiri)", "en": "Controller (its own processing)"},
+        "privacy.refused.agency_id": {
+            "id": "Instansi ini tidak berada di wilayah kantor Anda.",
+            "en": "This agency is not in your office's area.",
+        },
+        "privacy.refused.foreigner_id": {
+            "id": "Isi salah satu: ID orang asing, instansi, atau petugas.",
+            "en": "Give one of: a foreigner id, an agency or an officer.",
+        },
+        "privacy.refused.officer": {
+            "id": "Nama pengguna petugas tidak dapat dipakai.",
+            "en": "That officer's username cannot be used.",
+        },
         "privacy.kinds": {"id": "jenis data", "en": "fields"},
         "privacy.people": {"id": "Jumlah orang", "en": "People"},
         "privacy.intact": {
@@ -462,8 +474,14 @@ TEXTS.update(
         "desk.fee": {"id": "Denda", "en": "Fee"},
         "desk.none": {"id": "Tidak ada.", "en": "None."},
         "desk.truncated": {
-            "id": "Daftar terlalu panjang dan dipotong: cari per nama atau wilayah.",
-            "en": "The list is too long and was cut short: search by name or region.",
+            "id": "Daftar terlalu panjang dan dipotong (yang paling mendesak tetap tampil): persempit per kecamatan "
+            "atau desa.",
+            "en": "The list is too long and was cut short (the most urgent are shown): narrow it to a district or "
+            "village.",
+        },
+        "desk.residence_recorded": {
+            "id": "Tempat tinggalnya kini tercatat pada kedatangan yang sudah dicatat tadi, atas nama Anda.",
+            "en": "The residence is now recorded on the arrival recorded before, under your name.",
         },
         "desk.another": {"id": "Catat kedatangan lain", "en": "Record another arrival"},
         "chart.people": {
@@ -514,6 +532,12 @@ TEXTS.update(
         "report.number": {"id": "Nomor laporan", "en": "Report number"},
         "report.sent_to": {"id": "Diterima oleh", "en": "Received by"},
         "report.another": {"id": "Buat laporan lain", "en": "Make another report"},
+        "report.ref_used": {
+            "id": "Formulir ini sudah mengirim laporan lain sebelumnya. Periksa isiannya, lalu kirim lagi: laporan "
+            "ini akan dikirim sebagai laporan baru.",
+            "en": "This form already sent another report. Check what it says, then send again: this one goes as a new "
+            "report.",
+        },
         "report.no_office": {
             "id": "Belum ada kantor imigrasi yang membawahi desa Anda dalam daftar anggota, jadi laporan tidak "
             "disimpan. Hubungi kantor imigrasi langsung, dan beri tahu operator.",

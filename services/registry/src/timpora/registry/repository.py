@@ -391,6 +391,7 @@ async def search(
     limit: int,
     area: Area | None = None,
     overstaying: bool = False,
+    by_expiry: bool = False,
 ) -> list[ForeignerSnapshot]:
     """Foreigners matching every filter given, ordered by name then id, ``limit`` after the person ``after``.
 
@@ -425,7 +426,10 @@ async def search(
         previous = foreigners.alias("previous")
         name_after = select(func.lower(previous.c.full_name)).where(previous.c.id == after).scalar_subquery()
         conditions.append(or_(sort_key > name_after, and_(sort_key == name_after, foreigners.c.id > after)))
-    statement = _snapshot_query.where(*conditions).order_by(sort_key, foreigners.c.id).limit(limit)
+    # By the permit's last day (a worklist: the longest overstay, the soonest expiry first), so that a list cut at
+    # ``limit`` keeps the most urgent; by name otherwise (the pages of a search).
+    order = (permits.c.expires_on, foreigners.c.id) if by_expiry else (sort_key, foreigners.c.id)
+    statement = _snapshot_query.where(*conditions).order_by(*order).limit(limit)
     return [snapshot_from_row(row) for row in (await session.execute(statement)).all()]
 
 

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOO_LARGE = 413
 TOO_SLOW = 408
+BUSY = 503
 
 
 class BodyLimit:
@@ -25,6 +26,7 @@ class BodyLimit:
         timeout_s: float = 30.0,
         larger: Mapping[str, int] | None = None,
         larger_timeout_s: float = 120.0,
+        larger_at_once: int = 4,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -33,6 +35,9 @@ class BodyLimit:
         #: longer time a slow mobile link needs to send it.
         self.larger = dict(larger or {})
         self.larger_timeout_s = max(larger_timeout_s, timeout_s)
+        # How many such bodies are read at once: whatever headers a client sends (a cookie is easy to make up), the
+        # service never holds more than this many large bodies, for this long, in memory.
+        self._larger_reads = asyncio.Semaphore(larger_at_once)
 
     def _allowance(self, scope: Scope) -> tuple[int, float]:
         larger = self.larger.get(scope["path"])
@@ -47,6 +52,16 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         max_bytes, timeout_s = self._allowance(scope)
+        if max_bytes == self.max_bytes:
+            await self._read(scope, receive, send, max_bytes, timeout_s)
+            return
+        if self._larger_reads.locked():
+            await _refuse(send, BUSY, "too many large uploads at once: send it again in a moment", retry_after=5)
+            return
+        async with self._larger_reads:
+            await self._read(scope, receive, send, max_bytes, timeout_s)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send, max_bytes: int, timeout_s: float) -> None:
         too_large = f"the request body is larger than the {max_bytes} bytes allowed"
         declared = _content_length(scope)
         if declared is not None and declared > max_bytes:
@@ -79,13 +94,15 @@ class BodyLimit:
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
 
-async def _refuse(send: Send, status: int, detail: str, *, close: bool = False) -> None:
+async def _refuse(send: Send, status: int, detail: str, *, close: bool = False, retry_after: int | None = None) -> None:
     # Unless ``close``, the rest of the body, if the client goes on sending it, is discarded by the server: a
     # keep-alive connection stays usable, and the client reads this answer instead of a reset.
     body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if close:
         headers.append((b"connection", b"close"))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

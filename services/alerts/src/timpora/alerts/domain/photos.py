@@ -21,8 +21,12 @@ from dataclasses import dataclass
 
 JPEG = "image/jpeg"
 PNG = "image/png"
-#: The longest side a photo may have, in pixels (a phone's is 4,000 to 8,000).
-MAX_SIDE = 12_000
+#: The longest side a photo may have, in pixels (a phone's is 4,000 to 8,000), and the most pixels in all (a 200 MP
+#: phone camera's is 16,320 x 12,240; its usual photo 50 MP at most): what the officer's browser must hold decoded.
+MAX_SIDE = 16_384
+MAX_PIXELS = 50_000_000
+#: The deepest PNG channel kept: 16-bit channels double what a browser must hold, and no phone writes them.
+MAX_PNG_BITS = 8
 
 _MARK = 0xFF
 _JPEG_START = b"\xff\xd8"
@@ -70,7 +74,12 @@ def _damaged() -> PhotoError:
 
 
 def _too_large() -> PhotoError:
-    return PhotoError(f"the photo is more than {MAX_SIDE} pixels on a side; send a smaller one")
+    return PhotoError("the photo has too many pixels to be shown safely; send a smaller one")
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+        raise _too_large()
 
 
 def _jpeg_picture(content: bytes) -> bytes:
@@ -150,8 +159,7 @@ def _check_size(content: bytes, at: int) -> None:
     if at + 7 > len(content):
         raise _damaged()
     height, width = int.from_bytes(content[at + 3 : at + 5], "big"), int.from_bytes(content[at + 5 : at + 7], "big")
-    if max(height, width) > MAX_SIDE:
-        raise _too_large()
+    _check_pixels(width, height)
 
 
 def _png_picture(content: bytes) -> bytes:
@@ -166,11 +174,14 @@ def _png_picture(content: bytes) -> bytes:
         if end > len(content) or (first and kind != b"IHDR"):
             raise _damaged()
         if first:
+            if length < 13:  # noqa: PLR2004 - IHDR: width, height, depth, colour, compression, filter, interlace
+                raise _damaged()
             width, height = (
                 int.from_bytes(content[at + 8 : at + 12], "big"),
                 int.from_bytes(content[at + 12 : at + 16], "big"),
             )
-            if max(width, height) > MAX_SIDE:
+            _check_pixels(width, height)
+            if content[at + 16] > MAX_PNG_BITS:
                 raise _too_large()
         first = False
         if kind in _PNG_KEPT:

@@ -4,6 +4,7 @@ alerts, with the photo from here. Nobody else is told of a report, or may fetch 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from typing import Any
@@ -81,7 +82,8 @@ async def report(runtime: Runtime, caller: CurrentAgency, alerting: AlertingDep,
     if officer is None:
         raise _invalid("by", "name the officer who reports")
     village = _village_of(member, body.village_code)
-    photo = _photo(body.photo_base64, settings.report_photo_max_bytes)
+    # Off the event loop: decoding and walking a few megabytes must not hold up every other request.
+    photo = await asyncio.to_thread(_photo, body.photo_base64, settings.report_photo_max_bytes)
     now = runtime.clock.now()
     kept = reporting.Report(
         agency_id=member.id,
@@ -96,6 +98,8 @@ async def report(runtime: Runtime, caller: CurrentAgency, alerting: AlertingDep,
     async with runtime.sessions() as session, session.begin():
         try:
             report_id, offices = await reporting.submit(session, await alerting.directory(session), kept, now=now)
+        except reporting.ReusedRefError:
+            raise _invalid("client_ref", "already used for another report: send this one with a new ref") from None
         except reporting.NoOfficeError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,

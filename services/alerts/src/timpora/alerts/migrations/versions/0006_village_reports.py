@@ -29,6 +29,7 @@ _STATEMENTS = (
         photo_type VARCHAR(20),
         created_at TIMESTAMP WITH TIME ZONE NOT NULL,
         client_ref UUID,
+        client_digest VARCHAR(64),
         PRIMARY KEY (id)
 )""",
     "CREATE INDEX village_reports_by_agency ON village_reports (agency_id, created_at)",

@@ -10,6 +10,7 @@ that was typed with it. A form sent twice (a double click, a reload) records the
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import uuid
@@ -26,7 +27,7 @@ from timpora.portal.api.deps import ReadyOfficer, Registry, checked_form, refusa
 from timpora.portal.domain.accounts import Role
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import UpstreamUnavailableError
-from timpora.portal.web import render
+from timpora.portal.web import render, same_token
 
 router = APIRouter(include_in_schema=False)
 
@@ -93,13 +94,18 @@ def _page(
         title="desk.arrival",
         officer=officer,
         csrf=officer.csrf_token,
-        values=values or {"attempt": uuid.uuid4().hex},
+        values=_with_signature(officer, values or {"attempt": uuid.uuid4().hex}),
         problems=problems or {},
         message=message,
         fields=[*ARRIVAL_FIELDS, *RESIDENCE_FIELDS],
         dates=DATES,
         required=REQUIRED,
     )
+
+
+def _with_signature(officer: ReadyOfficer, values: dict[str, str]) -> dict[str, str]:
+    recorded = values.get("foreigner_id")
+    return values | {"foreigner_sig": _signed(officer, recorded)} if recorded else values
 
 
 @router.get("/desk/arrivals/new")
@@ -174,6 +180,11 @@ def _registry_problems(answer_json: dict[str, Any], fields: dict[str, str]) -> d
     return problems
 
 
+def _signed(officer: ReadyOfficer, foreigner_id: str) -> str:
+    """``foreigner_id`` signed with the session's own secret (its CSRF token, never sent anywhere but its forms)."""
+    return hmac.new(officer.csrf_token.encode(), foreigner_id.encode(), hashlib.sha256).hexdigest()
+
+
 def _key(attempt: str, what: str, body: dict[str, Any]) -> dict[str, str]:
     """One Idempotency-Key per form and content: the same form sent again replays the registry's first answer; a
     corrected one is a new request (which the registry matches to the same person by nationality and passport)."""
@@ -190,9 +201,12 @@ async def record_arrival(runtime: Runtime, request: Request, officer: ReadyOffic
     values["passport_country"] = values["passport_country"].upper()
     attempt = form.get("attempt", "")
     values["attempt"] = attempt if _ATTEMPT.fullmatch(attempt) else uuid.uuid4().hex
-    # Set once the arrival is recorded and only its residence is left to correct (the arrival is then read-only).
+    # Set once the arrival is recorded and only its residence is left to correct (the arrival is then read-only);
+    # signed for this session, so that a form cannot be edited to send a residence for someone else.
     recorded = form.get("foreigner_id", "")
-    values["foreigner_id"] = recorded if _ID.fullmatch(recorded) else ""
+    if recorded and not (_ID.fullmatch(recorded) and same_token(_signed(officer, recorded), form.get("foreigner_sig"))):
+        raise HTTPException(status.HTTP_403_FORBIDDEN)
+    values["foreigner_id"] = recorded
     office = register.current(narrow(runtime.settings, PortalSettings).register_file).members.get(officer.agency_id)
     area = list(office.jurisdiction) if office is not None else []
     if problems := _local_problems(values, area):
@@ -209,40 +223,18 @@ async def _record(request: Request, officer: ReadyOfficer, registry: Registry, v
     if values["foreigner_id"]:
         person: dict[str, Any] = {"foreigner_id": values["foreigner_id"]}
     else:
-        arrival = _arrival(values)
-        answer = await registry.request(
-            "POST", "/v1/arrivals", officer, json=arrival, headers=_key(values["attempt"], "arrival", arrival)
-        )
-        if answer.status_code in _REFUSED_BY_FIELD:
-            problems = _registry_problems(answer.json(), ARRIVAL_FIELDS)
-            return _page(request, officer, values=values, problems=problems, code=answer.status_code)
-        if answer.status_code not in {status.HTTP_200_OK, status.HTTP_201_CREATED}:
-            return _page(request, officer, values=values, message="desk.unavailable", code=503)
-        person, matched = answer.json(), answer.status_code == status.HTTP_200_OK
+        arrived = await _arrive(request, officer, registry, values)
+        if isinstance(arrived, Response):
+            return arrived
+        person, matched = arrived
     residence = _residence(values)
     if residence is not None:
-        lived = await registry.request(
-            "POST",
-            f"/v1/foreigners/{person['foreigner_id']}/residence",
-            officer,
-            json=residence,
-            headers=_key(values["attempt"], "residence", residence),
+        lived = await _live(
+            request, officer, registry, values | {"foreigner_id": str(person["foreigner_id"])}, residence
         )
-        if lived.status_code != status.HTTP_200_OK:
-            # The arrival stands; the residence is what is left, the arrival shown read-only above it.
-            kept = values | {"foreigner_id": str(person["foreigner_id"])}
-            if lived.status_code in _REFUSED_BY_FIELD:
-                problems = _registry_problems(lived.json(), RESIDENCE_FIELDS)
-                return _page(
-                    request,
-                    officer,
-                    values=kept,
-                    problems=problems,
-                    message="desk.arrival_kept",
-                    code=lived.status_code,
-                )
-            return _page(request, officer, values=kept, message="desk.residence_unavailable", code=503)
-        person = lived.json()
+        if isinstance(lived, Response):
+            return lived
+        person = lived
     elif values["foreigner_id"]:
         return _page(request, officer, values=values, problems={"residence_village_code": "desk.required"}, code=422)
     return render(
@@ -254,7 +246,54 @@ async def _record(request: Request, officer: ReadyOfficer, registry: Registry, v
         csrf=officer.csrf_token,
         person=person,
         matched=matched,
+        residence_only=bool(values["foreigner_id"]),
     )
+
+
+async def _arrive(
+    request: Request, officer: ReadyOfficer, registry: Registry, values: dict[str, str]
+) -> tuple[dict[str, Any], bool] | Response:
+    """The arrival recorded (the person, and whether they were matched to a record), or the page that says why not."""
+    arrival = _arrival(values)
+    answer = await registry.request(
+        "POST", "/v1/arrivals", officer, json=arrival, headers=_key(values["attempt"], "arrival", arrival)
+    )
+    if answer.status_code in _REFUSED_BY_FIELD:
+        problems = _registry_problems(answer.json(), ARRIVAL_FIELDS)
+        return _page(request, officer, values=values, problems=problems, code=answer.status_code)
+    if answer.status_code >= status.HTTP_500_INTERNAL_SERVER_ERROR:
+        return _page(request, officer, values=values, message="desk.unavailable", code=503)
+    if answer.status_code not in {status.HTTP_200_OK, status.HTTP_201_CREATED}:
+        return refusal(request, answer, "desk.arrival")
+    person: dict[str, Any] = answer.json()
+    return person, answer.status_code == status.HTTP_200_OK
+
+
+async def _live(
+    request: Request, officer: ReadyOfficer, registry: Registry, kept: dict[str, str], residence: dict[str, Any]
+) -> dict[str, Any] | Response:
+    """The residence recorded (the person as they now are), or the page that says why not. The arrival stands by now:
+    whatever becomes of the residence, the form keeps the person's id (signed), the arrival read-only above it, and
+    sends the residence alone next time."""
+    try:
+        lived = await registry.request(
+            "POST",
+            f"/v1/foreigners/{kept['foreigner_id']}/residence",
+            officer,
+            json=residence,
+            headers=_key(kept["attempt"], "residence", residence),
+        )
+    except UpstreamUnavailableError:
+        return _page(request, officer, values=kept, message="desk.residence_unavailable", code=503)
+    if lived.status_code in _REFUSED_BY_FIELD:
+        problems = _registry_problems(lived.json(), RESIDENCE_FIELDS)
+        return _page(
+            request, officer, values=kept, problems=problems, message="desk.arrival_kept", code=lived.status_code
+        )
+    if lived.status_code != status.HTTP_200_OK:
+        return _page(request, officer, values=kept, message="desk.residence_unavailable", code=503)
+    person: dict[str, Any] = lived.json()
+    return person
 
 
 @router.get("/desk/worklist")

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from timpora.common.types import AGENCY_ID_PATTERN, OFFICER_USERNAME_PATTERN
-from timpora.portal.api.deps import ReadyOfficer, Sharing, refusal
+from timpora.portal.api.deps import ReadyOfficer, Sharing, problems_of, refusal
 from timpora.portal.domain.accounts import Role
 from timpora.portal.web import render
 
@@ -36,9 +36,14 @@ async def privacy(request: Request, officer: ReadyOfficer, sharing: Sharing) -> 
     record: dict[str, Any] | None = None
     if params and not problems:
         answer = await sharing.get("/v1/disclosures", officer, params | {"limit": 500})
-        if answer.status_code != status.HTTP_200_OK:
+        if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+            # An agency beyond the office's area: its disclosures are not this office's data's.
+            problems = {field: f"privacy.refused.{field}" for field in problems_of(answer) if field in FILTERS}
+            problems = problems or {"foreigner_id": "privacy.refused.foreigner_id"}
+        elif answer.status_code != status.HTTP_200_OK:
             return refusal(request, answer, "privacy.title")
-        record = answer.json()
+        else:
+            record = answer.json()
     return render(
         request,
         "privacy.html",

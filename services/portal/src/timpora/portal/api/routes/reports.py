@@ -11,6 +11,7 @@ import base64
 import uuid
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from starlette.datastructures import UploadFile
 
@@ -98,25 +99,8 @@ async def send_report(runtime: Runtime, request: Request, officer: ReadyOfficer,
         "client_ref": values["ref"],
     }
     answer = await service.request("POST", "/v1/reports", officer, json=body)
-    if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-        problems = {
-            field: f"report.problem.{field}" for field in problems_of(answer) if field in {*LIMITS, "photo_base64"}
-        } or {"what": "problem.other"}
-        return _form_page(request, officer, values=values, problems=problems, message=_again(photo), code=422)
-    if answer.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
-        # Over what the alerts service takes: the photo is too large (the words are small).
-        return _form_page(
-            request,
-            officer,
-            values=values,
-            problems={"photo_base64": "report.problem.photo_base64"},
-            message=_again(photo),
-            code=422,
-        )
-    if answer.status_code == status.HTTP_409_CONFLICT:
-        return _form_page(request, officer, values=values, message="report.no_office", code=409)
     if answer.status_code != status.HTTP_201_CREATED:
-        return refusal(request, answer, "report.title")
+        return _not_taken(request, officer, answer, values, photo)
     receipt = answer.json()
     members = register.current(narrow(runtime.settings, PortalSettings).register_file).members
     return render(
@@ -129,6 +113,35 @@ async def send_report(runtime: Runtime, request: Request, officer: ReadyOfficer,
         number=str(receipt["id"])[:8].upper(),
         offices=[member.name if (member := members.get(office)) else office for office in receipt["offices"]],
     )
+
+
+def _not_taken(
+    request: Request, officer: ReadyOfficer, answer: httpx.Response, values: dict[str, str], photo: bytes | None
+) -> Response:
+    """The form again, saying why the alerts service did not take the report, with what was typed; or, for an
+    answer that is no fault of the form's, the page that says what is wrong."""
+    refused = problems_of(answer) if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT else {}
+    if "client_ref" in refused:
+        # This form already sent another report (a retry after its words were edited): this one goes as a new one.
+        renewed = values | {"ref": str(uuid.uuid4())}
+        return _form_page(request, officer, values=renewed, message="report.ref_used", code=409)
+    if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+        problems = {field: f"report.problem.{field}" for field in refused if field in {*LIMITS, "photo_base64"}}
+        return _form_page(
+            request,
+            officer,
+            values=values,
+            problems=problems or {"what": "problem.other"},
+            message=_again(photo),
+            code=422,
+        )
+    if answer.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
+        # Over what the alerts service takes: the photo is too large (the words are small).
+        problems = {"photo_base64": "report.problem.photo_base64"}
+        return _form_page(request, officer, values=values, problems=problems, message=_again(photo), code=422)
+    if answer.status_code == status.HTTP_409_CONFLICT:
+        return _form_page(request, officer, values=values, message="report.no_office", code=409)
+    return refusal(request, answer, "report.title")
 
 
 def _ref(sent: str) -> str:

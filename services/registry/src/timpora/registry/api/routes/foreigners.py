@@ -188,6 +188,7 @@ async def worklist(runtime: Runtime, area: OperatorArea, query: Annotated[Workli
                 presence=None,
                 expiring_within_days=None if overstaying else query.expiring_within_days,
                 overstaying=overstaying,
+                by_expiry=True,
                 now=now,
                 after=None,
                 limit=query.limit + 1,

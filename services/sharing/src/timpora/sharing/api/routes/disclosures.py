@@ -9,16 +9,18 @@ agency's key does. Each read is in the admin audit log under the officer's name:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from timpora.common import audit, disclosures, register
+from timpora.common import audit, disclosures, regions, register
 from timpora.common.http.deps import Acting, Runtime, acting_for
 from timpora.common.http.errors import described
+from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.settings import narrow
 from timpora.common.types import AGENCY_ID_PATTERN, OFFICER_USERNAME_PATTERN
 from timpora.sharing.api.deps import AgencyKey
@@ -31,17 +33,40 @@ router = APIRouter(
 )
 
 
-async def get_controller(runtime: Runtime, request: Request, key: AgencyKey) -> Acting:
+@dataclass(frozen=True, slots=True)
+class Office:
+    acting: Acting
+    #: The members whose whole jurisdiction lies in the office's area, the office among them: what they received is
+    #: the office's data's; what a member beyond it (a national agency, another office's) received is not this
+    #: office's to read here.
+    recipients: frozenset[str]
+
+
+async def get_office(runtime: Runtime, request: Request, key: AgencyKey) -> Office:
     acting = acting_for(request, key)
-    member = register.current(narrow(runtime.settings, SharingSettings).register_file).members.get(acting.agency_id)
-    if member is None or not member.controller:
+    book = register.current(narrow(runtime.settings, SharingSettings).register_file)
+    office = book.members.get(acting.agency_id)
+    if office is None or not office.controller:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "only an immigration office (the controller) reads the disclosure record"
         )
-    return acting
+    limiter: RateLimiter[UUID] = request.app.state.rate_limiter
+    # Each look verifies the whole chain: an officer has the minute an agency's key has, as for every read.
+    wait = limiter.check(uuid5(key.key_id, f"{acting.agency_id}/{acting.officer}"))
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, "too many requests for this key", headers={"Retry-After": f"{wait:.0f}"}
+        )
+    area = regions.as_set(tuple(office.jurisdiction))
+    recipients = frozenset(
+        member.id
+        for member in book.members.values()
+        if all(regions.is_within_any(code, area) for code in member.jurisdiction)
+    )
+    return Office(acting, recipients | {office.id})
 
 
-Controller = Annotated[Acting, Depends(get_controller)]
+CurrentOffice = Annotated[Office, Depends(get_office)]
 
 
 class DisclosureQuery(BaseModel):
@@ -70,8 +95,25 @@ class DisclosureRecord(BaseModel):
 
 @router.get("", summary="Disclosures of a person, to an agency, or read by an officer, with the record's verification")
 async def disclosure_record(
-    runtime: Runtime, controller: Controller, query: Annotated[DisclosureQuery, Query()]
+    runtime: Runtime, office: CurrentOffice, query: Annotated[DisclosureQuery, Query()]
 ) -> DisclosureRecord:
+    controller = office.acting
+    if query.foreigner_id is None and query.agency_id is None and query.officer is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [
+                {
+                    "loc": ["query", "foreigner_id"],
+                    "msg": "say whose: a foreigner, an agency or an officer",
+                    "type": "missing",
+                }
+            ],
+        )
+    if query.agency_id is not None and query.agency_id not in office.recipients:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"loc": ["query", "agency_id"], "msg": "not an agency of your office's area", "type": "forbidden_filter"}],
+        )
     async with runtime.engine.connect() as connection:
         found = await disclosures.export(
             connection,
@@ -81,6 +123,7 @@ async def disclosure_record(
             since=query.since,
             until=query.until,
             limit=query.limit + 1,
+            agency_ids=office.recipients,
         )
         verified = await disclosures.verify(connection)
     async with runtime.engine.begin() as connection:
@@ -92,7 +135,7 @@ async def disclosure_record(
             target=_asked(query),
         )
     return DisclosureRecord(
-        entries=[_plain(entry) for entry in found[-query.limit :]],
+        entries=[_plain(entry, named=query.foreigner_id is not None) for entry in found[-query.limit :]],
         truncated=len(found) > query.limit,
         verified=Verification(checked=verified.checked, broken=verified.broken),
     )
@@ -107,5 +150,9 @@ def _asked(query: DisclosureQuery) -> str:
     return " ".join(f"{name}={value}" for name, value in asked.items()) or "everything"
 
 
-def _plain(entry: dict[str, Any]) -> dict[str, Any]:
-    return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in entry.items()}
+def _plain(entry: dict[str, Any], *, named: bool) -> dict[str, Any]:
+    """The entry as JSON: how many people it disclosed, and (for a person's request) that person's id alone — not
+    the ids of everyone else an agency received in the same answer."""
+    shown = {name: value.isoformat() if isinstance(value, datetime) else value for name, value in entry.items()}
+    ids = shown.pop("record_ids")
+    return shown | {"record_count": len(ids)} | ({"record_ids": ids} if named else {})

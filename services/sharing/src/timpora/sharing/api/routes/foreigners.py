@@ -83,17 +83,21 @@ _DERIVED_FROM = ("presence", "permit_status", "permit_fee_paid_days")
 _DERIVED = frozenset({"days_to_expiry", "overstaying", "days_overstayed", "overstay_fee_due_idr", "deportation_due"})
 
 
-def _wanted(caller: Caller, fields: str | None) -> frozenset[str] | None:
-    """The fields a list asks for (None: all the agreement's), refused (422) if one is not the agreement's."""
-    if fields is None:
+def _wanted(caller: Caller, filters: ListFilters) -> frozenset[str] | None:
+    """The fields a list discloses (None: all the agreement's): those it asks for, refused (422) if one is not the
+    agreement's, and those its filters reveal (a list of overstayers tells of each that they overstay; every list
+    tells whether people are present, which it filters on by default)."""
+    if filters.fields is None:
         return None
-    wanted = set(fields.split(","))
+    wanted = set(filters.fields.split(","))
     outside = wanted - caller.agreement.allowed
     if outside:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             [{"loc": ["query", "fields"], "msg": "not a field of your agreement", "type": "forbidden_field"}],
         )
+    filtered = {FILTER_FIELDS[name] for name in filters.model_fields_set & set(FILTER_FIELDS)} | {"presence"}
+    wanted |= filtered & caller.agreement.allowed
     if "permit_expires_on" in wanted:
         wanted |= {name for name in _DERIVED_FROM if name in caller.agreement.allowed}
     return frozenset(wanted)
@@ -218,7 +222,7 @@ async def list_foreigners(
     runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[ListFilters, Query()]
 ) -> Page:
     _refuse_filters_outside(caller, filters)
-    wanted = _wanted(caller, filters.fields)
+    wanted = _wanted(caller, filters)
     now = runtime.clock.now()
     conditions = [*_visible_to(caller), *_conditions(filters, now)]
     if filters.cursor is not None:
