@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -93,6 +94,49 @@ async def ready_officer(current: Annotated[Officer, Depends(current_session)]) -
 
 AnySession = Annotated[Officer, Depends(current_session)]
 ReadyOfficer = Annotated[Officer, Depends(ready_officer)]
+
+
+def _of_role(role: Role) -> Callable[[Officer], Awaitable[Officer]]:
+    async def officer(current: ReadyOfficer) -> Officer:
+        # A page of another role's is, to this officer, a page that does not exist.
+        if current.role is not role:
+            raise HTTPException(status.HTTP_404_NOT_FOUND)
+        return current
+
+    return officer
+
+
+#: The officer of a page that is one role's: a village's report form, immigration's desk, the DPO's record.
+VillageOfficer = Annotated[Officer, Depends(_of_role(Role.VILLAGE))]
+ImmigrationOfficer = Annotated[Officer, Depends(_of_role(Role.IMMIGRATION))]
+OperatorOfficer = Annotated[Officer, Depends(_of_role(Role.OPERATOR))]
+
+
+def form_page(
+    request: Request,
+    officer: Officer,
+    template: str,
+    *,
+    title: str,
+    values: dict[str, str],
+    problems: dict[str, str] | None = None,
+    message: str | None = None,
+    code: int = 200,
+    **context: Any,  # noqa: ANN401 - what the template shows besides
+) -> Response:
+    """A form page: what was typed (``values``), each problem beside its field, a message above the form."""
+    return render(
+        request,
+        template,
+        status_code=code,
+        title=title,
+        officer=officer,
+        csrf=officer.csrf_token,
+        values=values,
+        problems=problems or {},
+        message=message,
+        **context,
+    )
 
 
 async def checked_form(request: Request, current: Officer) -> dict[str, str]:

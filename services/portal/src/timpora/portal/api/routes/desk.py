@@ -23,8 +23,7 @@ from timpora.common import regions, register
 from timpora.common.http.deps import Runtime
 from timpora.common.settings import narrow
 from timpora.common.types import VillageCode
-from timpora.portal.api.deps import ReadyOfficer, Registry, checked_form, refusal
-from timpora.portal.domain.accounts import Role
+from timpora.portal.api.deps import ImmigrationOfficer, ReadyOfficer, Registry, checked_form, form_page, refusal
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import UpstreamUnavailableError
 from timpora.portal.web import render, same_token
@@ -73,11 +72,6 @@ _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _REFUSED_BY_FIELD = frozenset({status.HTTP_422_UNPROCESSABLE_CONTENT, status.HTTP_409_CONFLICT})
 
 
-def _immigration_only(officer: ReadyOfficer) -> None:
-    if officer.role is not Role.IMMIGRATION:
-        raise HTTPException(status.HTTP_404_NOT_FOUND)
-
-
 def _page(
     request: Request,
     officer: ReadyOfficer,
@@ -87,16 +81,15 @@ def _page(
     message: str | None = None,
     code: int = 200,
 ) -> Response:
-    return render(
+    return form_page(
         request,
+        officer,
         "arrival.html",
-        status_code=code,
         title="desk.arrival",
-        officer=officer,
-        csrf=officer.csrf_token,
         values=_with_signature(officer, values or {"attempt": uuid.uuid4().hex}),
-        problems=problems or {},
+        problems=problems,
         message=message,
+        code=code,
         fields=[*ARRIVAL_FIELDS, *RESIDENCE_FIELDS],
         dates=DATES,
         required=REQUIRED,
@@ -109,8 +102,7 @@ def _with_signature(officer: ReadyOfficer, values: dict[str, str]) -> dict[str, 
 
 
 @router.get("/desk/arrivals/new")
-async def new_arrival(request: Request, officer: ReadyOfficer) -> Response:
-    _immigration_only(officer)
+async def new_arrival(request: Request, officer: ImmigrationOfficer) -> Response:
     return _page(request, officer)
 
 
@@ -193,8 +185,9 @@ def _key(attempt: str, what: str, body: dict[str, Any]) -> dict[str, str]:
 
 
 @router.post("/desk/arrivals")
-async def record_arrival(runtime: Runtime, request: Request, officer: ReadyOfficer, registry: Registry) -> Response:
-    _immigration_only(officer)
+async def record_arrival(
+    runtime: Runtime, request: Request, officer: ImmigrationOfficer, registry: Registry
+) -> Response:
     form = await checked_form(request, officer)
     values = {name: form.get(name, "").strip() for name in (*ARRIVAL_FIELDS, *RESIDENCE_FIELDS)}
     values["nationality"] = values["nationality"].upper()
@@ -297,10 +290,9 @@ async def _live(
 
 
 @router.get("/desk/worklist")
-async def worklist(request: Request, officer: ReadyOfficer, registry: Registry) -> Response:
+async def worklist(request: Request, officer: ImmigrationOfficer, registry: Registry) -> Response:
     """The office's overstays, longest first (the band says whether the fee settles it or deportation is due), and
     the permits ending within 30 days, soonest first."""
-    _immigration_only(officer)
     region = request.query_params.get("region", "").strip()
     params: dict[str, Any] = {"expiring_within_days": 30} | ({"region": region} if region else {})
     answer = await registry.get("/v1/worklist", officer, params)

@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from timpora.common.types import AGENCY_ID_PATTERN, OFFICER_USERNAME_PATTERN
-from timpora.portal.api.deps import ReadyOfficer, Sharing, problems_of, refusal
-from timpora.portal.domain.accounts import Role
+from timpora.portal.api.deps import OperatorOfficer, Sharing, problems_of, refusal
 from timpora.portal.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -25,9 +24,7 @@ FILTERS = {
 
 
 @router.get("/privacy")
-async def privacy(request: Request, officer: ReadyOfficer, sharing: Sharing) -> Response:
-    if officer.role is not Role.OPERATOR:
-        raise HTTPException(status.HTTP_404_NOT_FOUND)
+async def privacy(request: Request, officer: OperatorOfficer, sharing: Sharing) -> Response:
     asked = {name: request.query_params.get(name, "").strip() for name in FILTERS}
     problems = {
         name: f"privacy.problem.{name}" for name, value in asked.items() if value and not FILTERS[name].fullmatch(value)

@@ -18,8 +18,16 @@ from starlette.datastructures import UploadFile
 from timpora.common import register
 from timpora.common.http.deps import Runtime
 from timpora.common.settings import narrow
-from timpora.portal.api.deps import AlertsService, ReadyOfficer, checked_form, found_id, problems_of, refusal
-from timpora.portal.domain.accounts import Role
+from timpora.portal.api.deps import (
+    AlertsService,
+    ReadyOfficer,
+    VillageOfficer,
+    checked_form,
+    form_page,
+    found_id,
+    problems_of,
+    refusal,
+)
 from timpora.portal.settings import PortalSettings
 from timpora.portal.web import render
 
@@ -31,12 +39,6 @@ _REQUIRED = ("where", "what")
 _IMAGES = frozenset({"image/jpeg", "image/png"})
 
 
-def _village_only(officer: ReadyOfficer) -> None:
-    # The form is a village's: to anyone else it is a page that does not exist.
-    if officer.role is not Role.VILLAGE:
-        raise HTTPException(status.HTTP_404_NOT_FOUND)
-
-
 def _form_page(
     request: Request,
     officer: ReadyOfficer,
@@ -46,24 +48,22 @@ def _form_page(
     message: str | None = None,
     code: int = 200,
 ) -> Response:
-    return render(
+    return form_page(
         request,
+        officer,
         "report.html",
-        status_code=code,
         title="report.title",
-        officer=officer,
-        csrf=officer.csrf_token,
         # The form's own id for its report: sent twice (a double tap, a retry), it is one report.
         values={"ref": str(uuid.uuid4())} | (values or {}),
-        problems=problems or {},
+        problems=problems,
         message=message,
+        code=code,
         limits=LIMITS,
     )
 
 
 @router.get("/reports/new")
-async def new_report(request: Request, officer: ReadyOfficer) -> Response:
-    _village_only(officer)
+async def new_report(request: Request, officer: VillageOfficer) -> Response:
     return _form_page(request, officer)
 
 
@@ -83,8 +83,7 @@ async def _photo(request: Request) -> bytes | None:
 
 
 @router.post("/reports")
-async def send_report(runtime: Runtime, request: Request, officer: ReadyOfficer, service: AlertsService) -> Response:
-    _village_only(officer)
+async def send_report(runtime: Runtime, request: Request, officer: VillageOfficer, service: AlertsService) -> Response:
     form = await checked_form(request, officer)
     values = {name: form.get(name, "").strip() for name in LIMITS}
     values["ref"] = _ref(form.get("ref", ""))
