@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import update
+
 from tests.registry.conftest import Registry, permit
+from timpora.registry.models import permits
 
 #: A kecamatan of Bangkalan the other tests rarely use (their generated people may live anywhere): the worklist of the
 #: whole registry holds every test's people, so each check here is about this test's own, or holds for everyone.
@@ -82,3 +85,18 @@ async def test_the_worklist_lists_overstays_longest_first_and_permits_ending_soo
     assert cut["truncated"] is True
     assert cut["overstaying"] == listed["overstaying"][:1]
     assert cut["expiring"] == listed["expiring"][:1]
+
+
+async def test_a_permit_marked_expired_is_no_overstay_on_a_day_before_its_last(registry: Registry) -> None:
+    # The scheduler marked it expired on a later day (a clock that has since gone back, another office's day): the
+    # worklist counts from the permit's last day and the person's date, as their record does, not from the mark.
+    today = registry.clock.now().date()
+    marked = await _living_in_galis(registry, "35.26.18.2002", str(today + timedelta(days=5)), "Marked Early")
+    async with registry.sessions() as session, session.begin():
+        await session.execute(update(permits).where(permits.c.foreigner_id == marked).values(status="expired"))
+
+    listed = await _worklist(registry)
+    record = (await registry.client.get(f"/v1/foreigners/{marked}")).json()
+
+    assert record["standing"]["overstay"] is None
+    assert marked not in [item["foreigner"]["foreigner_id"] for item in listed["overstaying"]]

@@ -38,7 +38,6 @@ from timpora.common.events.payloads import (
     OverstayFeePayment,
     Passport,
     Permit,
-    PermitStatus,
     PresenceStatus,
     ReEntryBan,
     ReEntryPermit,
@@ -47,7 +46,7 @@ from timpora.common.events.payloads import (
     Sponsor,
     Visa,
 )
-from timpora.common.standing import OPEN, local_today_sql, zone_name_sql
+from timpora.common.standing import OPEN, OVERSTAYABLE, local_today_sql, zone_name_sql
 from timpora.registry.domain.areas import Area
 from timpora.registry.domain.commands import SponsorIn
 from timpora.registry.domain.errors import NotFoundError
@@ -451,16 +450,10 @@ def _standing_conditions(
             )
         )
     if overstaying:
-        # Marked expired by the scheduler, or past the last day and not marked yet.
-        conditions.append(
-            and_(
-                present,
-                or_(
-                    permits.c.status == PermitStatus.EXPIRED.value,
-                    and_(permits.c.status.in_(sorted(OPEN)), permits.c.expires_on < today),
-                ),
-            )
-        )
+        # Past the permit's last day on their local date, whether the scheduler has marked it expired yet or not: the
+        # same rule as timpora.common.standing.standing, which the worklist shows beside each (the status alone is
+        # not the rule: a permit marked expired is no overstay on a day before its last).
+        conditions.append(and_(present, permits.c.status.in_(sorted(OVERSTAYABLE)), permits.c.expires_on < today))
     return conditions
 
 
