@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -23,7 +24,9 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
+from sqlalchemy import func, select
 
+from tests.registry.conftest import registry_settings
 from tests.support.clock import ManualClock
 from tests.support.factories import sample_event
 from tests.support.processes import free_port
@@ -43,6 +46,10 @@ from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.portal.commands import officers
 from timpora.portal.main import SERVICE
 from timpora.portal.settings import PortalSettings
+from timpora.registry import access as registry_access
+from timpora.registry.main import SERVICE as REGISTRY
+from timpora.registry.models import foreigners
+from timpora.registry.operators import add_operator
 from timpora.sharing import access, projection
 from timpora.sharing.main import SERVICE as SHARING
 from timpora.sharing.settings import SharingSettings
@@ -278,3 +285,51 @@ async def enrolled(
     done = await browser.post("/totp", data={"secret": secret.group(1), "code": code, "csrf_token": csrf_of(enrol)})
     assert done.status_code == 303, done.text
     return username
+
+
+@dataclass
+class Desk:
+    portal: Portal
+    registry: Any  # the registry's runtime
+    registry_url: str
+
+    async def people(self) -> int:
+        async with self.registry.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(foreigners)) or 0)
+
+    async def version(self, foreigner_id: str) -> int:
+        async with self.registry.sessions() as session:
+            return int(await session.scalar(select(foreigners.c.version).where(foreigners.c.id == foreigner_id)) or 0)
+
+    @contextlib.asynccontextmanager
+    async def staff(self) -> AsyncIterator[AsyncClient]:
+        """The registry's API as one of its own operators (every office's area: the register has one office)."""
+        async with self.registry.sessions() as session, session.begin():
+            token = await add_operator(session, f"loket-{uuid.uuid4().hex[:6]}")
+        async with AsyncClient(base_url=self.registry_url, headers={"Authorization": f"Bearer {token}"}) as client:
+            yield client
+
+
+@pytest.fixture
+async def desk(kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[Desk]:
+    """Registry (its relay running), sharing (its projection consuming) and the portal, on the test's clocks."""
+    registry_app = REGISTRY.create_app(
+        registry_settings(kafka_settings, database_settings["registry"], relay=True), clock=ManualClock(START)
+    )
+    sharing_app = SHARING.create_app(
+        SharingSettings(kafka=kafka_settings, database=database_settings["sharing"]), clock=ManualClock(START)
+    )
+    async with served(registry_app) as registry_url, served(sharing_app) as sharing_url:
+        async with registry_app.state.runtime.sessions() as session, session.begin():
+            _, registry_key = await registry_access.PORTAL_KEYS.issue(session, "portal")
+        async with sharing_app.state.runtime.sessions() as session, session.begin():
+            _, sharing_key = await access.PORTAL_KEYS.issue(session, "portal")
+        settings = PortalSettings(
+            database=database_settings["portal"],
+            registry_url=registry_url,
+            registry_key=SecretStr(registry_key),
+            sharing_url=sharing_url,
+            sharing_key=SecretStr(sharing_key),
+        )
+        async for portal in started_portal(settings):
+            yield Desk(portal=portal, registry=registry_app.state.runtime, registry_url=registry_url)

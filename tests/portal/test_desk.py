@@ -8,73 +8,28 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from httpx import AsyncClient
 from playwright.async_api import Browser
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.portal.conftest import START, Portal, csrf_of, enrolled, first_login, second_factor, served, started_portal
+from tests.portal.conftest import START, Desk, csrf_of, enrolled, first_login, second_factor, served, started_portal
 from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
-from tests.registry.conftest import arrival, permit, registry_settings
-from tests.support.clock import ManualClock
+from tests.registry.conftest import arrival, permit
 from tests.support.processes import free_port
 from tests.support.waiting import until
-from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.settings import DatabaseSettings
 from timpora.portal.settings import PortalSettings
-from timpora.registry import access as registry_access
-from timpora.registry.main import SERVICE as REGISTRY
 from timpora.registry.models import foreigners
 from timpora.registry.operators import add_operator
-from timpora.sharing import access as sharing_access
-from timpora.sharing.main import SERVICE as SHARING
-from timpora.sharing.settings import SharingSettings
 
 pytestmark = pytest.mark.timeout(240)
 LAJING = "35.26.05.2003"
 NOT_A_VILLAGE = "35.26.05.2999"
-
-
-@dataclass
-class Desk:
-    portal: Portal
-    registry: Any  # the registry's runtime
-    registry_url: str
-
-    async def people(self) -> int:
-        async with self.registry.sessions() as session:
-            return int(await session.scalar(select(func.count()).select_from(foreigners)) or 0)
-
-
-@pytest.fixture
-async def desk(kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[Desk]:
-    """Registry (its relay running), sharing (its projection consuming) and the portal, on the test's clocks."""
-    registry_app = REGISTRY.create_app(
-        registry_settings(kafka_settings, database_settings["registry"], relay=True), clock=ManualClock(START)
-    )
-    sharing_app = SHARING.create_app(
-        SharingSettings(kafka=kafka_settings, database=database_settings["sharing"]), clock=ManualClock(START)
-    )
-    async with served(registry_app) as registry_url, served(sharing_app) as sharing_url:
-        async with registry_app.state.runtime.sessions() as session, session.begin():
-            _, registry_key = await registry_access.PORTAL_KEYS.issue(session, "portal")
-        async with sharing_app.state.runtime.sessions() as session, session.begin():
-            _, sharing_key = await sharing_access.PORTAL_KEYS.issue(session, "portal")
-        settings = PortalSettings(
-            database=database_settings["portal"],
-            registry_url=registry_url,
-            registry_key=SecretStr(registry_key),
-            sharing_url=sharing_url,
-            sharing_key=SecretStr(sharing_key),
-        )
-        async for portal in started_portal(settings):
-            yield Desk(portal=portal, registry=registry_app.state.runtime, registry_url=registry_url)
 
 
 def _form(name: str, **changes: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from tests.registry.conftest import Registry, arrival
+from tests.registry.conftest import Registry, arrival, permit
 from timpora.registry.access import PORTAL_KEYS
 from timpora.registry.models import foreigners
 
@@ -85,13 +85,53 @@ async def test_each_portal_officers_idempotency_keys_are_their_own(registry: Reg
 async def test_the_portals_key_reaches_what_the_desk_does_and_nothing_else(registry: Registry) -> None:
     key = await _portal_key(registry)
     person = await registry.new_foreigner()
+    path = f"/v1/foreigners/{person['foreigner_id']}"
     elsewhere = [
-        ("GET", "/v1/foreigners", None),
-        ("GET", f"/v1/foreigners/{person['foreigner_id']}", None),
-        ("POST", f"/v1/foreigners/{person['foreigner_id']}/departure", {"port": "Juanda", "departed_on": "2026-11-03"}),
-        ("PATCH", f"/v1/foreigners/{person['foreigner_id']}", {"occupation": "nelayan"}),
+        ("PATCH", path, {"occupation": "nelayan"}),
+        ("POST", f"{path}/passport", {"number": "X1234567", "issuing_country": "CHN", "expires_on": "2033-01-01"}),
+        ("POST", f"{path}/stays", {"provider": "Hotel Lajing", "village_code": LAJING, "check_in": "2026-11-02"}),
+        ("GET", "/v1/stay-reports", None),
+        ("GET", "/v1/accommodations", None),
     ]
-    for method, path, body in elsewhere:
-        answer = await registry.client.request(method, path, json=body, headers=_as(key))
-        assert answer.status_code == 403, (method, path, answer.text)
-    assert (await registry.client.get("/v1/worklist", headers=_as(key))).status_code == 200
+    for method, target, body in elsewhere:
+        answer = await registry.client.request(method, target, json=body, headers=_as(key))
+        assert answer.status_code == 403, (method, target, answer.text)
+    for target in ("/v1/worklist", "/v1/foreigners", path):
+        assert (await registry.client.get(target, headers=_as(key))).status_code == 200, target
+
+
+async def test_the_desks_daily_changes_through_the_portal_are_its_officers(registry: Registry) -> None:
+    """A permit issued, extended and revoked, a new one converted, a departure: each through the portal's key,
+    each recorded in the person's history under the officer's name."""
+    key = await _portal_key(registry)
+    person = (await registry.client.post("/v1/arrivals", json=arrival(), headers=_as(key))).json()
+    path = f"/v1/foreigners/{person['foreigner_id']}"
+    lived = await registry.client.post(
+        f"{path}/residence",
+        json={"address": "Jl. Raya Lajing 1", "village_code": LAJING, "since": "2026-11-01"},
+        headers=_as(key),
+    )
+    assert lived.status_code == 200, lived.text
+    issued = await registry.client.post(f"{path}/permits", json=permit(type="visit"), headers=_as(key))
+    assert issued.status_code == 201, issued.text
+    first = issued.json()["permit"]["permit_id"]
+    steps = [
+        (f"{path}/permits/{first}/extension", {"expires_on": "2028-01-01"}),
+        (f"{path}/permits/{first}/conversion", permit()),
+    ]
+    for target, body in steps:
+        answer = await registry.client.post(target, json=body, headers=_as(key))
+        assert answer.status_code in {200, 201}, (target, answer.text)
+    second = answer.json()["permit"]["permit_id"]
+    for target, body in (
+        (f"{path}/permits/{second}/revocation", {"reason": "Bekerja di luar izinnya"}),
+        (f"{path}/departure", {"port": "Bandara Juanda", "departed_on": "2026-11-20"}),
+    ):
+        answer = await registry.client.post(target, json=body, headers=_as(key))
+        assert answer.status_code == 200, (target, answer.text)
+
+    record = await registry.client.get(path, headers=_as(key, officer="imigrasi.budi"))
+    assert record.status_code == 200, record.text
+    assert record.json()["foreigner"]["presence"] == "departed"
+    actors = {entry["actor"] for entry in record.json()["history"]}
+    assert actors == {"imigrasi.sari (portal)"}

@@ -9,7 +9,7 @@ from timpora.common import audit
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import ServiceSettings, narrow
 from timpora.portal import commands, web
-from timpora.portal.api.routes import alerts, desk, foreigners, home, login, privacy, recap, reports
+from timpora.portal.api.routes import alerts, casework, desk, foreigners, home, login, privacy, recap, reports
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import alerts_api, registry_api, sharing_api
 
@@ -31,6 +31,7 @@ def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
         alerts.router,
         reports.router,
         desk.router,
+        casework.router,
         privacy.router,
     )
 

@@ -166,7 +166,15 @@ FIELD_LABELS: dict[str, dict[Language, str]] = {
     "deportation_due": {"id": "Wajib dideportasi", "en": "Deportation due"},
 }
 
-TEXTS.update(
+
+def _more(texts: dict[str, dict[Language, str]]) -> None:
+    """Adds a page's texts: a key already taken is a mistake (one page's words would silently replace another's)."""
+    if taken := sorted(texts.keys() & TEXTS.keys()):
+        raise AssertionError(f"text keys defined twice: {taken}")
+    TEXTS.update(texts)
+
+
+_more(
     {
         "nav.foreigners": {"id": "Daftar orang asing", "en": "Foreigners"},
         "foreigners.title": {"id": "Daftar orang asing", "en": "Foreigners"},
@@ -318,7 +326,7 @@ TEXTS.update(
     }
 )
 
-TEXTS.update(
+_more(
     {
         "nav.arrival": {"id": "Catat kedatangan", "en": "Record an arrival"},
         "desk.arrival": {"id": "Catat kedatangan orang asing", "en": "Record a foreigner's arrival"},
@@ -567,6 +575,88 @@ TEXTS.update(
         "alerts.report_what": {"id": "Apa yang terjadi", "en": "What happened"},
         "alerts.report_village": {"id": "Desa", "en": "Village"},
         "alerts.report_photo": {"id": "Foto dari pelapor", "en": "The reporter's photo"},
+    }
+)
+
+# Immigration's casework: a person's record, and the changes the desk makes to it.
+_more(
+    {
+        "nav.search": {"id": "Cari orang asing", "en": "Find a foreigner"},
+        "desk.search": {"id": "Cari orang asing di wilayah kantor", "en": "Find a foreigner of the office's area"},
+        "desk.find": {"id": "Cari", "en": "Find"},
+        "desk.person_record": {"id": "Catatan orang asing", "en": "A foreigner's record"},
+        "desk.open_record": {"id": "Buka catatannya", "en": "Open the record"},
+        "desk.changes": {"id": "Catat perubahan", "en": "Record a change"},
+        "desk.the_record": {"id": "Data yang tercatat", "en": "What is recorded"},
+        "desk.history": {"id": "Riwayat perubahan", "en": "History of changes"},
+        "desk.version": {"id": "Versi", "en": "Version"},
+        "desk.event": {"id": "Perubahan", "en": "Change"},
+        "desk.by": {"id": "Oleh", "en": "By"},
+        "desk.when": {"id": "Waktu", "en": "When"},
+        "desk.ban": {"id": "Penangkalan", "en": "Re-entry ban"},
+        "desk.overstayed_days": {"id": "Overstay {days} hari.", "en": "Overstayed by {days} days."},
+        "desk.days_left": {"id": "Izin tinggal berakhir dalam {days} hari.", "en": "The permit ends in {days} days."},
+        "desk.on_permit": {"id": "Izin yang berlaku:", "en": "The current permit:"},
+        "desk.save": {"id": "Simpan", "en": "Save"},
+        "desk.changed": {
+            "id": "Catatan orang ini diubah orang lain sejak formulir dibuka: tidak ada yang dicatat. Periksa datanya "
+            "di bawah, lalu kirim lagi.",
+            "en": "Someone else changed this person's record since the form was opened: nothing was recorded. Check "
+            "the record below, then send again.",
+        },
+        "desk.not_recorded": {
+            "id": "Registri tidak menjawab: tidak ada yang dicatat. Isian Anda tetap di sini; kirim lagi nanti.",
+            "en": "The registry did not answer: nothing was recorded. What you typed is kept here; send it again "
+            "later.",
+        },
+        "desk.action.permit": {"id": "Terbitkan izin tinggal", "en": "Issue a stay permit"},
+        "desk.action.extension": {"id": "Perpanjang izin tinggal", "en": "Extend the stay permit"},
+        "desk.action.conversion": {"id": "Alih status izin tinggal", "en": "Convert the stay permit"},
+        "desk.action.revocation": {"id": "Cabut izin tinggal", "en": "Revoke the stay permit"},
+        "desk.action.overstay-fee": {"id": "Catat pembayaran denda overstay", "en": "Record the overstay fee paid"},
+        "desk.action.departure": {"id": "Catat keberangkatan", "en": "Record a departure"},
+        "desk.action.enforcement": {"id": "Catat tindakan administratif", "en": "Record an administrative action"},
+        "desk.action.deportation": {"id": "Catat deportasi", "en": "Record a deportation"},
+        "desk.action.ban": {"id": "Catat penangkalan", "en": "Record a re-entry ban"},
+        "desk.done.permit": {"id": "Izin tinggal diterbitkan.", "en": "The stay permit is issued."},
+        "desk.done.extension": {"id": "Izin tinggal diperpanjang.", "en": "The stay permit is extended."},
+        "desk.done.conversion": {"id": "Alih status tercatat.", "en": "The conversion is recorded."},
+        "desk.done.revocation": {"id": "Izin tinggal dicabut.", "en": "The stay permit is revoked."},
+        "desk.done.overstay-fee": {"id": "Pembayaran denda tercatat.", "en": "The fee paid is recorded."},
+        "desk.done.departure": {"id": "Keberangkatan tercatat.", "en": "The departure is recorded."},
+        "desk.done.enforcement": {"id": "Tindakan administratif tercatat.", "en": "The action is recorded."},
+        "desk.done.deportation": {"id": "Deportasi tercatat.", "en": "The deportation is recorded."},
+        "desk.done.ban": {"id": "Penangkalan tercatat.", "en": "The re-entry ban is recorded."},
+        "desk.f.number": {"id": "Nomor izin", "en": "Permit number"},
+        "desk.f.type": {"id": "Jenis izin", "en": "Permit type"},
+        "desk.f.purpose": {"id": "Tujuan (untuk ITAS/ITAP)", "en": "Purpose (for an ITAS or ITAP)"},
+        "desk.f.issued_on": {"id": "Tanggal terbit", "en": "Issued on"},
+        "desk.f.expires_on": {"id": "Berlaku sampai", "en": "Valid until"},
+        "desk.f.reason": {"id": "Alasan", "en": "Reason"},
+        "desk.f.amount_idr": {"id": "Jumlah dibayar (rupiah)", "en": "Amount paid (rupiah)"},
+        "desk.f.receipt_number": {"id": "Nomor bukti bayar (PNBP)", "en": "Receipt number (PNBP)"},
+        "desk.f.paid_on": {"id": "Tanggal bayar", "en": "Paid on"},
+        "desk.f.departed_on": {"id": "Tanggal keberangkatan", "en": "Departed on"},
+        "desk.f.action": {"id": "Tindakan", "en": "Action"},
+        "desk.f.on": {"id": "Tanggal", "en": "On"},
+        "desk.f.reference": {"id": "Nomor keputusan", "en": "Decision number"},
+        "desk.f.deported_on": {"id": "Tanggal deportasi", "en": "Deported on"},
+        "desk.f.since": {"id": "Berlaku sejak", "en": "From"},
+        "desk.f.until": {"id": "Berlaku sampai", "en": "Until"},
+        "choice.visit": {"id": "ITK (izin tinggal kunjungan)", "en": "ITK (visit stay permit)"},
+        "choice.itas": {"id": "ITAS (izin tinggal terbatas)", "en": "ITAS (limited stay permit)"},
+        "choice.itap": {"id": "ITAP (izin tinggal tetap)", "en": "ITAP (permanent stay permit)"},
+        "choice.diplomatic": {"id": "Izin tinggal diplomatik", "en": "Diplomatic stay permit"},
+        "choice.service": {"id": "Izin tinggal dinas", "en": "Service stay permit"},
+        "choice.work": {"id": "Bekerja", "en": "Work"},
+        "choice.investment": {"id": "Investasi", "en": "Investment"},
+        "choice.family": {"id": "Keluarga", "en": "Family"},
+        "choice.study": {"id": "Belajar", "en": "Study"},
+        "choice.retirement": {"id": "Lanjut usia (pensiun)", "en": "Retirement"},
+        "choice.other": {"id": "Lainnya", "en": "Other"},
+        "choice.deportation-order": {"id": "Keputusan pendeportasian", "en": "Deportation order"},
+        "choice.detention": {"id": "Pendetensian", "en": "Detention"},
+        "choice.detention-ended": {"id": "Akhir pendetensian", "en": "End of detention"},
     }
 )
 

@@ -71,6 +71,8 @@ def shown(field: str, value: object, lang: Language) -> str:
         value = text(f"{field}.{value}", lang)
     elif field == "permit_type":
         value = value.upper()
+    elif field == "permit_purpose" and f"choice.{value}" in TEXTS:
+        value = text(f"choice.{value}", lang)
     elif field.endswith("_village_code"):
         region = regions.lookup(value)
         value = value if region is None else f"{region.name} ({value})"

@@ -41,12 +41,26 @@ _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]+"?)$'
 
 
-#: What the portal's pages do in the registry (immigration's desk), the only operations its key reaches.
+#: What the portal's pages do in the registry (immigration's desk), the only operations its key reaches: finding a
+#: person, reading their record, and the daily changes of the office (arrival, residence, permits, departure, the
+#: overstay's fee, deportation and ban). Correcting a record (PATCH, passports), hotels' reports and the exit and
+#: re-entry permits stay with the registry's own operators.
 PORTAL_OPERATIONS = frozenset(
     {
         ("POST", "/v1/arrivals"),
         ("POST", "/v1/foreigners/{foreigner_id}/residence"),
         ("GET", "/v1/worklist"),
+        ("GET", "/v1/foreigners"),
+        ("GET", "/v1/foreigners/{foreigner_id}"),
+        ("POST", "/v1/foreigners/{foreigner_id}/permits"),
+        ("POST", "/v1/foreigners/{foreigner_id}/permits/{permit_id}/extension"),
+        ("POST", "/v1/foreigners/{foreigner_id}/permits/{permit_id}/conversion"),
+        ("POST", "/v1/foreigners/{foreigner_id}/permits/{permit_id}/revocation"),
+        ("POST", "/v1/foreigners/{foreigner_id}/permits/{permit_id}/overstay-fee"),
+        ("POST", "/v1/foreigners/{foreigner_id}/departure"),
+        ("POST", "/v1/foreigners/{foreigner_id}/enforcement"),
+        ("POST", "/v1/foreigners/{foreigner_id}/deportation"),
+        ("POST", "/v1/foreigners/{foreigner_id}/ban"),
     }
 )
 

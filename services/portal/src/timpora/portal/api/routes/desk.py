@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import uuid
 from typing import Any
@@ -24,6 +23,7 @@ from timpora.common.http.deps import Runtime
 from timpora.common.settings import narrow
 from timpora.common.types import VillageCode
 from timpora.portal.api.deps import ImmigrationOfficer, ReadyOfficer, Registry, checked_form, form_page, refusal
+from timpora.portal.domain.desk import idempotency_key, registry_problems
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import UpstreamUnavailableError
 from timpora.portal.web import render, same_token
@@ -154,34 +154,9 @@ def _local_problems(values: dict[str, str], office_area: list[str]) -> dict[str,
     return problems
 
 
-def _said(message: str) -> str:
-    """The registry's (pydantic's) words, without the prefix that says which kind of check made them."""
-    return "said:" + message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-
-
-def _registry_problems(answer_json: dict[str, Any], fields: dict[str, str]) -> dict[str, str]:
-    """The registry's 422, field by field: each message beside the form field it names (the first field of the form
-    when it names none the form has)."""
-    by_path = {path: name for name, path in fields.items()}
-    problems: dict[str, str] = {}
-    for detail in answer_json.get("detail", []):
-        location = [str(part) for part in detail.get("loc", [])[1:]]  # after "body"
-        path = ".".join(location)
-        name = by_path.get(path) or by_path.get(location[0] if location else "") or next(iter(fields))
-        problems.setdefault(name, _said(str(detail.get("msg", ""))))
-    return problems
-
-
 def _signed(officer: ReadyOfficer, foreigner_id: str) -> str:
     """``foreigner_id`` signed with the session's own secret (its CSRF token, never sent anywhere but its forms)."""
     return hmac.new(officer.csrf_token.encode(), foreigner_id.encode(), hashlib.sha256).hexdigest()
-
-
-def _key(attempt: str, what: str, body: dict[str, Any]) -> dict[str, str]:
-    """One Idempotency-Key per form and content: the same form sent again replays the registry's first answer; a
-    corrected one is a new request (which the registry matches to the same person by nationality and passport)."""
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-    return {"Idempotency-Key": f"portal-{attempt}-{what}-{digest}"}
 
 
 @router.post("/desk/arrivals")
@@ -249,11 +224,11 @@ async def _arrive(
     """The arrival recorded (the person, and whether they were matched to a record), or the page that says why not."""
     arrival = _arrival(values)
     answer = await registry.request(
-        "POST", "/v1/arrivals", officer, json=arrival, headers=_key(values["attempt"], "arrival", arrival)
+        "POST", "/v1/arrivals", officer, json=arrival, headers=idempotency_key(values["attempt"], "arrival", arrival)
     )
     if answer.status_code in _REFUSED_BY_FIELD:
-        problems = _registry_problems(answer.json(), ARRIVAL_FIELDS)
-        return _page(request, officer, values=values, problems=problems, code=answer.status_code)
+        problems, general = registry_problems(answer.json(), ARRIVAL_FIELDS)
+        return _page(request, officer, values=values, problems=problems, message=general, code=answer.status_code)
     if answer.status_code >= status.HTTP_500_INTERNAL_SERVER_ERROR:
         return _page(request, officer, values=values, message="desk.unavailable", code=503)
     if answer.status_code not in {status.HTTP_200_OK, status.HTTP_201_CREATED}:
@@ -274,14 +249,19 @@ async def _live(
             f"/v1/foreigners/{kept['foreigner_id']}/residence",
             officer,
             json=residence,
-            headers=_key(kept["attempt"], "residence", residence),
+            headers=idempotency_key(kept["attempt"], "residence", residence),
         )
     except UpstreamUnavailableError:
         return _page(request, officer, values=kept, message="desk.residence_unavailable", code=503)
     if lived.status_code in _REFUSED_BY_FIELD:
-        problems = _registry_problems(lived.json(), RESIDENCE_FIELDS)
+        problems, general = registry_problems(lived.json(), RESIDENCE_FIELDS)
         return _page(
-            request, officer, values=kept, problems=problems, message="desk.arrival_kept", code=lived.status_code
+            request,
+            officer,
+            values=kept,
+            problems=problems,
+            message=general if general and not problems else "desk.arrival_kept",
+            code=lived.status_code,
         )
     if lived.status_code != status.HTTP_200_OK:
         return _page(request, officer, values=kept, message="desk.residence_unavailable", code=503)

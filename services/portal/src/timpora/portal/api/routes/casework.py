@@ -1,0 +1,242 @@
+"""Immigration's casework: finding a person of the office's area (by passport number or name), their whole record
+as the registry holds it (the office is its controller: nothing is withheld, and reading it is processing, not a
+disclosure), and the changes the desk makes to it, each a form (timpora.portal.domain.desk).
+
+Every change is sent with the record's version the officer saw (If-Match): if someone changed the person in the
+meantime, nothing is recorded and the form comes back, everything typed kept, with the record as it now is. A form
+sent twice records once (Idempotency-Key); what the registry refuses is shown beside the field it names. A person of
+another office's area is "not found", as a person who does not exist."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.responses import RedirectResponse
+
+from timpora.common.events.payloads import ForeignerSnapshot
+from timpora.common.register.fields import FIELD_NAMES, redact
+from timpora.portal.api.deps import ImmigrationOfficer, ReadyOfficer, Registry, checked_form, found_id, refusal
+from timpora.portal.domain.desk import ACTIONS, Action, idempotency_key, registry_problems
+from timpora.portal.upstream import UpstreamUnavailableError
+from timpora.portal.web import render
+
+router = APIRouter(include_in_schema=False)
+
+_ATTEMPT = re.compile(r"[0-9a-f]{32}")
+_VERSION = re.compile(r"[0-9]{1,9}")
+#: Everything the registry holds, in the order the agencies' records list it (the birth year is the date's).
+_ALL_FIELDS = frozenset(FIELD_NAMES) - {"birth_year"}
+#: The registry's refusals that are about what was typed: invalid (422), or in conflict with the record (409).
+_REFUSED = frozenset({status.HTTP_422_UNPROCESSABLE_CONTENT, status.HTTP_409_CONFLICT})
+#: A search by name needs this much of it (the registry's own minimum).
+_NAME_AT_LEAST = 2
+
+
+@router.get("/desk/foreigners")
+async def search(request: Request, officer: ImmigrationOfficer, registry: Registry) -> Response:
+    """The office's people whose passport number is, or whose name contains, what was typed (the departed too:
+    immigration keeps them all)."""
+    passport = request.query_params.get("passport", "").strip()
+    name = request.query_params.get("name", "").strip()
+    problems: dict[str, str] = {}
+    items: list[dict[str, Any]] = []
+    if name and len(name) < _NAME_AT_LEAST:
+        problems["name"] = "problem.name"
+    elif passport or name:
+        params = {"limit": 50} | ({"passport_number": passport} if passport else {}) | ({"name": name} if name else {})
+        answer = await registry.get("/v1/foreigners", officer, params)
+        if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+            problems = {"passport" if passport else "name": "problem.passport" if passport else "problem.name"}
+        elif answer.status_code == status.HTTP_200_OK:
+            items = answer.json()["items"]
+        else:
+            return refusal(request, answer, "desk.search")
+    return render(
+        request,
+        "casework_search.html",
+        status_code=422 if problems else 200,
+        title="desk.search",
+        officer=officer,
+        csrf=officer.csrf_token,
+        passport=passport,
+        name_typed=name,
+        searched=bool(passport or name) and not problems,
+        problems=problems,
+        items=items,
+    )
+
+
+async def _record(request: Request, officer: ReadyOfficer, registry: Registry, foreigner_id: str) -> dict[str, Any]:
+    """The person's record (with its standing and history) as the registry holds it; "not found" for a person who is
+    not the office's, or is no one."""
+    person_id = found_id(foreigner_id)
+    answer = await registry.get(f"/v1/foreigners/{person_id}", officer)
+    if answer.status_code in {status.HTTP_404_NOT_FOUND, status.HTTP_422_UNPROCESSABLE_CONTENT}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    if answer.status_code != status.HTTP_200_OK:
+        raise _Refused(refusal(request, answer, "desk.person_record"))
+    record: dict[str, Any] = answer.json()
+    return record
+
+
+class _Refused(Exception):  # noqa: N818 - carries the page, as Redirect does
+    """The registry gave no record (no key, away, too many requests): this page instead."""
+
+    def __init__(self, page: Response) -> None:
+        super().__init__("refused")
+        self.page = page
+
+
+def _offered(record: dict[str, Any]) -> list[Action]:
+    """The changes that can be made to the record as it is: those on a permit only while there is one."""
+    has_permit = record["foreigner"].get("permit") is not None
+    return [action for action in ACTIONS.values() if has_permit or not action.on_permit]
+
+
+@router.get("/desk/foreigners/{foreigner_id}")
+async def person(request: Request, officer: ImmigrationOfficer, registry: Registry, foreigner_id: str) -> Response:
+    try:
+        record = await _record(request, officer, registry, foreigner_id)
+    except _Refused as refused:
+        return refused.page
+    snapshot = record["foreigner"]
+    fields = redact(ForeignerSnapshot.model_validate(snapshot), _ALL_FIELDS, document=snapshot)
+    done = request.query_params.get("done", "")
+    return render(
+        request,
+        "casework_person.html",
+        title="desk.person_record",
+        officer=officer,
+        csrf=officer.csrf_token,
+        person=snapshot,
+        fields=[(name, value) for name, value in fields.items() if name not in {"foreigner_id", "version"}],
+        standing=record["standing"],
+        history=list(reversed(record["history"])),
+        actions=_offered(record),
+        done=done if done in ACTIONS else None,
+    )
+
+
+def _form(
+    request: Request,
+    officer: ReadyOfficer,
+    action: Action,
+    record: dict[str, Any],
+    *,
+    values: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None,
+    message: str | None = None,
+    code: int = 200,
+) -> Response:
+    snapshot = record["foreigner"]
+    # The version the form is about: the record as the page shows it (sent back as If-Match).
+    kept = (values or {"attempt": uuid.uuid4().hex}) | {"version": str(snapshot["version"])}
+    return render(
+        request,
+        "casework_action.html",
+        status_code=code,
+        title=f"desk.action.{action.name}",
+        officer=officer,
+        csrf=officer.csrf_token,
+        action=action,
+        person=snapshot,
+        values=kept,
+        problems=problems or {},
+        message=message,
+    )
+
+
+def _action(name: str, record: dict[str, Any]) -> Action:
+    action = ACTIONS.get(name)
+    if action is None or action not in _offered(record):
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    return action
+
+
+@router.get("/desk/foreigners/{foreigner_id}/{action_name}")
+async def action_form(
+    request: Request, officer: ImmigrationOfficer, registry: Registry, foreigner_id: str, action_name: str
+) -> Response:
+    if action_name not in ACTIONS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    try:
+        record = await _record(request, officer, registry, foreigner_id)
+    except _Refused as refused:
+        return refused.page
+    return _form(request, officer, _action(action_name, record), record)
+
+
+@router.post("/desk/foreigners/{foreigner_id}/{action_name}")
+async def act(
+    request: Request, officer: ImmigrationOfficer, registry: Registry, foreigner_id: str, action_name: str
+) -> Response:
+    form = await checked_form(request, officer)
+    if action_name not in ACTIONS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    action = ACTIONS[action_name]
+    values = {field.name: form.get(field.name, "").strip() for field in action.fields}
+    attempt = form.get("attempt", "")
+    values["attempt"] = attempt if _ATTEMPT.fullmatch(attempt) else uuid.uuid4().hex
+    version = form.get("version", "")
+    try:
+        record = await _record(request, officer, registry, foreigner_id)
+    except _Refused as refused:
+        return refused.page
+    except UpstreamUnavailableError:
+        # The form as it was, to send again once the registry answers.
+        unknown = {"foreigner": {"foreigner_id": str(found_id(foreigner_id)), "version": version}}
+        return _form(request, officer, action, unknown, values=values, message="desk.not_recorded", code=503)
+    action = _action(action_name, record)
+    if problems := action.missing(values):
+        return _form(request, officer, action, record, values=values, problems=problems, code=422)
+    if not _VERSION.fullmatch(version):
+        # Not a form of ours: which record it was filled in against is unknown, so nothing is sent.
+        return _form(request, officer, action, record, values=values, message="desk.changed", code=409)
+    return await _send(request, officer, registry, action, record, values | {"version": version})
+
+
+async def _send(  # noqa: PLR0917 - one request's parts, each already checked
+    request: Request,
+    officer: ReadyOfficer,
+    registry: Registry,
+    action: Action,
+    record: dict[str, Any],
+    values: dict[str, str],
+) -> Response:
+    current = record["foreigner"]
+    permit = current.get("permit")
+    body = action.body(values)
+    try:
+        answer = await registry.request(
+            "POST",
+            action.target(current["foreigner_id"], permit["permit_id"] if permit else None),
+            officer,
+            json=body,
+            # The version the officer saw: if anyone changed the person since, the registry records nothing (412).
+            headers={"If-Match": f'"{values["version"]}"'} | idempotency_key(values["attempt"], action.name, body),
+        )
+    except UpstreamUnavailableError:
+        return _form(request, officer, action, record, values=values, message="desk.not_recorded", code=503)
+    if answer.status_code in _REFUSED:
+        problems, general = registry_problems(answer.json(), action.paths())
+        return _form(
+            request, officer, action, record, values=values, problems=problems, message=general, code=answer.status_code
+        )
+    if answer.status_code == status.HTTP_412_PRECONDITION_FAILED:
+        # Changed since the officer opened the form: nothing was recorded. They see the record as it now is, with
+        # what they typed, and decide again. (A form sent twice is not this: the registry replays the first answer
+        # of an Idempotency-Key before it compares versions.)
+        try:
+            fresh = await _record(request, officer, registry, current["foreigner_id"])
+        except _Refused as refused:
+            return refused.page
+        return _form(request, officer, action, fresh, values=values, message="desk.changed", code=409)
+    if answer.status_code not in {status.HTTP_200_OK, status.HTTP_201_CREATED}:
+        return _form(request, officer, action, record, values=values, message="desk.not_recorded", code=503)
+    # Recorded: the person's page, which a reload does not send again.
+    return RedirectResponse(
+        f"/desk/foreigners/{current['foreigner_id']}?done={action.name}", status_code=status.HTTP_303_SEE_OTHER
+    )
