@@ -14,6 +14,7 @@ from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import LAJING, Person
 from tests.support.kafka import tail
 from timpora.alerts import queue
+from timpora.alerts.access import PORTAL_KEYS
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
 from timpora.alerts.models import routed_events
 from timpora.common.events import KafkaRecord
@@ -287,3 +288,49 @@ async def test_an_attempt_in_flight_when_its_notice_is_cancelled_leaves_it_cance
         assert delivery.alert_id is not None
         statuses = {row.status for row in await service.deliveries_of(delivery.alert_id)}
         assert statuses == {"cancelled"}
+
+
+async def test_an_immigration_offices_operator_sees_channel_health_and_replays_through_the_portal_and_nothing_more(
+    service: AlertsUnderTest,
+) -> None:
+    service.webhook.respond_with(200)
+    person = Person(village=LAJING)
+    await service.send(person.arrived())
+    await service.deliver()
+    async with service.runtime.sessions() as session, session.begin():
+        _, key = await PORTAL_KEYS.issue(session, "portal")
+
+    def as_officer(agency: str = "kanim-pamekasan", officer: str = "ops.rina") -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}", "X-Timpora-Agency": agency, "X-Timpora-Officer": officer}
+
+    listed = await service.client.get("/v1/admin/agencies", headers=as_officer())
+    assert listed.status_code == 200, listed.text
+    health = {item["agency"]["id"]: item["health"] for item in listed.json()}
+    assert health["polres-bangkalan"]["last_delivered_at"] is not None
+    assert health["polres-bangkalan"]["dead"] == 0
+    for path in ("/v1/admin/deliveries", "/v1/admin/dead-letters", "/v1/admin/audit"):
+        assert (await service.client.get(path, headers=as_officer())).status_code == 200, path
+    replayed = await service.client.post(
+        "/v1/admin/agencies/polres-bangkalan/replay",
+        json={
+            "since": (service.clock.now() - timedelta(minutes=1)).isoformat(),
+            "until": (service.clock.now() + timedelta(minutes=1)).isoformat(),
+            "channel": "webhook",
+        },
+        headers=as_officer(),
+    )
+    assert replayed.json() == {"requeued": 1}
+    audit = (await service.as_operator("GET", "/v1/admin/audit", params={"action": "agency.replay"})).json()
+    assert audit["entries"][0]["actor"] == "ops.rina (portal, kanim-pamekasan)"
+
+    # Not an office's officer, no officer named, or an operation the portal's pages do not make: refused.
+    refused = [
+        ("GET", "/v1/admin/agencies", as_officer(agency="polres-bangkalan")),
+        ("GET", "/v1/admin/agencies", {"Authorization": f"Bearer {key}", "X-Timpora-Agency": "kanim-pamekasan"}),
+        ("POST", "/v1/admin/agencies/polres-bangkalan/webhook/enable", as_officer()),
+        ("POST", "/v1/admin/rules/reload", as_officer()),
+        ("GET", "/v1/admin/register", as_officer()),
+    ]
+    for method, path, headers in refused:
+        answer = await service.client.request(method, path, headers=headers)
+        assert answer.status_code == 403, (method, path, answer.text)

@@ -9,7 +9,18 @@ from timpora.common import audit
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import ServiceSettings, narrow
 from timpora.portal import commands, web
-from timpora.portal.api.routes import alerts, casework, desk, foreigners, home, login, privacy, recap, reports
+from timpora.portal.api.routes import (
+    alerts,
+    casework,
+    desk,
+    foreigners,
+    home,
+    login,
+    operations,
+    privacy,
+    recap,
+    reports,
+)
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import alerts_api, registry_api, sharing_api
 
@@ -33,6 +44,7 @@ def _routers(_: ServiceRuntime) -> Sequence[APIRouter]:
         desk.router,
         casework.router,
         privacy.router,
+        operations.router,
     )
 
 

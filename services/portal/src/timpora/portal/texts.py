@@ -660,6 +660,76 @@ _more(
     }
 )
 
+# The operator's pages: the agencies' channels, deliveries, dead letters, the audit log, replays.
+_more(
+    {
+        "nav.operations": {"id": "Saluran instansi", "en": "Agencies' channels"},
+        "ops.title": {"id": "Saluran pemberitahuan instansi", "en": "The agencies' notice channels"},
+        "ops.channels": {"id": "Kesehatan saluran per instansi", "en": "Each agency's channel health"},
+        "ops.agency": {"id": "Instansi", "en": "Agency"},
+        "ops.channel_list": {"id": "Saluran", "en": "Channels"},
+        "ops.webhook": {"id": "Webhook", "en": "Webhook"},
+        "ops.ok": {"id": "Baik", "en": "Working"},
+        "ops.disabled": {"id": "Dimatikan", "en": "Disabled"},
+        "ops.failing": {"id": "Gagal sejak", "en": "Failing since"},
+        "ops.last_delivered": {"id": "Terakhir terkirim", "en": "Last delivered"},
+        "ops.waiting": {"id": "Menunggu", "en": "Waiting"},
+        "ops.dead": {"id": "Gagal total", "en": "Given up"},
+        "ops.deliveries": {"id": "Pengiriman dan percobaannya", "en": "Deliveries and their attempts"},
+        "ops.dead_deliveries": {"id": "Pengiriman yang gagal total", "en": "Deliveries given up on"},
+        "ops.audit": {"id": "Log audit admin", "en": "Admin audit log"},
+        "ops.audit_hint": {
+            "id": "Setiap tindakan operator: siapa, kapan, apa yang diubah (rahasia disamarkan). Tidak dapat diubah.",
+            "en": "Every operator action: who, when, what it changed (secrets masked). It cannot be changed.",
+        },
+        "ops.older": {"id": "Lebih lama", "en": "Older"},
+        "ops.show": {"id": "Lihat", "en": "Show"},
+        "ops.action": {"id": "Tindakan", "en": "Action"},
+        "ops.target": {"id": "Sasaran", "en": "Target"},
+        "ops.change": {"id": "Sebelum → sesudah", "en": "Before → after"},
+        "ops.status": {"id": "Status", "en": "Status"},
+        "ops.status.gathering": {"id": "Dikumpulkan", "en": "Gathering"},
+        "ops.status.grouped": {"id": "Digabung", "en": "Grouped"},
+        "ops.status.pending": {"id": "Menunggu", "en": "Pending"},
+        "ops.status.delivered": {"id": "Terkirim", "en": "Delivered"},
+        "ops.status.dead": {"id": "Gagal total", "en": "Given up"},
+        "ops.status.held": {"id": "Ditahan (webhook dimatikan)", "en": "Held (webhook disabled)"},
+        "ops.status.cancelled": {"id": "Dibatalkan", "en": "Cancelled"},
+        "ops.latest": {"id": "{count} pengiriman terbaru.", "en": "The latest {count} deliveries."},
+        "ops.created": {"id": "Dibuat", "en": "Created"},
+        "ops.channel": {"id": "Saluran", "en": "Channel"},
+        "ops.attempts": {"id": "Percobaan", "en": "Attempts"},
+        "ops.last": {"id": "Hasil terakhir", "en": "Last outcome"},
+        "ops.dead_letters": {
+            "id": "Rekaman yang tidak dapat diproses (terbaru)",
+            "en": "Records that could not be processed (latest)",
+        },
+        "ops.failed_at": {"id": "Waktu", "en": "When"},
+        "ops.consumer": {"id": "Bagian", "en": "Consumer"},
+        "ops.event_type": {"id": "Jenis peristiwa", "en": "Event type"},
+        "ops.reason": {"id": "Sebab", "en": "Reason"},
+        "ops.replay": {"id": "Kirim ulang pemberitahuan", "en": "Send notices again"},
+        "ops.replay_hint": {
+            "id": "Pemberitahuan satu instansi dalam rentang waktu (WIB, paling lama 31 hari) dikirim lagi dengan ID "
+            "yang sama: penerimanya membuang yang sudah ia punya. Dicatat atas nama Anda.",
+            "en": "One agency's notices of a time range (WIB, at most 31 days) are sent again with the same ids: its "
+            "receiver drops what it already has. Recorded under your name.",
+        },
+        "ops.since": {"id": "Sejak", "en": "From"},
+        "ops.until": {"id": "Sampai", "en": "Until"},
+        "ops.replay_send": {"id": "Kirim ulang", "en": "Send again"},
+        "ops.replayed": {
+            "id": "{count} pemberitahuan dijadwalkan untuk dikirim ulang.",
+            "en": "{count} notices are queued to be sent again.",
+        },
+        "ops.problem.agency": {"id": "Pilih instansi dari daftar.", "en": "Choose an agency of the list."},
+        "ops.problem.moment": {"id": "Isi tanggal dan jam.", "en": "Give a date and time."},
+        "ops.problem.until": {"id": "Harus sesudah waktu mulai.", "en": "Must be after the start."},
+        "ops.problem.range": {"id": "Paling lama 31 hari.", "en": "At most 31 days."},
+        "ops.problem.channel": {"id": "Pilih saluran dari daftar.", "en": "Choose a channel of the list."},
+    }
+)
+
 MONTHS: dict[Language, tuple[str, ...]] = {
     "id": (
         "Januari", "Februari", "Maret", "April", "Mei", "Juni",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 
 from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS, PORTAL_KEYS
 from timpora.alerts.alerting import Alerting
 from timpora.alerts.settings import AlertsSettings
+from timpora.common import register
 from timpora.common.access import ApiKey
-from timpora.common.http.deps import Acting, Runtime, acting_for, key_holder, member_key_holder
+from timpora.common.http.deps import Acting, Runtime, acting_for, is_portal, key_holder, member_key_holder
 from timpora.common.settings import narrow
 
 AgencyKey = Annotated[
@@ -33,14 +34,47 @@ async def get_acting(request: Request, key: AgencyKey) -> Acting:
 
 #: Who an agency route acts for: the key's agency, or the agency and officer the portal names.
 CurrentAgency = Annotated[Acting, Depends(get_acting)]
-OperatorKey = Annotated[
-    ApiKey,
-    Depends(
-        key_holder(
-            OPERATOR_KEYS, scheme="OperatorKey", description="an operator key (timpora-alerts operators issue NAME)"
-        )
-    ),
-]
+#: What an immigration office's operator does here through the portal's pages: the directory with each channel's
+#: health, the deliveries with their attempts, the dead letters, the audit log, and replays. The rest of the operators'
+#: API (webhooks re-enabled, rules reloaded, an event's routing, the register in force) stays with operator keys.
+PORTAL_OPERATIONS = frozenset(
+    {
+        ("GET", "/v1/admin/agencies"),
+        ("GET", "/v1/admin/deliveries"),
+        ("GET", "/v1/admin/dead-letters"),
+        ("GET", "/v1/admin/audit"),
+        ("POST", "/v1/admin/agencies/{agency_id}/replay"),
+    }
+)
+_operator_or_portal = key_holder(
+    OPERATOR_KEYS,
+    scheme="OperatorKey",
+    description="an operator key (timpora-alerts operators issue NAME), or the portal's key",
+    portal=PORTAL_KEYS,
+)
+
+
+async def get_operator(
+    runtime: Runtime, request: Request, key: Annotated[ApiKey, Depends(_operator_or_portal)]
+) -> ApiKey:
+    """The operator: an operator key's holder; or, through the portal, the officer its request names, of the
+    immigration office it names (a controller in the register in force) — what they do is audited under their name,
+    with the portal's key id."""
+    if not is_portal(key):
+        return key
+    route = request.scope.get("route")
+    if (request.method, getattr(route, "path", None)) not in PORTAL_OPERATIONS:
+        # The portal's key reaches what its pages do, and nothing else: a portal broken into is not an operator.
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the portal's key does not reach this operation")
+    acting = acting_for(request, key)
+    book = register.current(narrow(runtime.settings, AlertsSettings).register_file)
+    if book.office(acting.agency_id) is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an immigration office's operator may act here")
+    return ApiKey(key_id=key.key_id, holder=f"{acting.officer} (portal, {acting.agency_id})")
+
+
+#: Who an operator route acts for (see :func:`get_operator`).
+OperatorKey = Annotated[ApiKey, Depends(get_operator)]
 
 
 # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.

@@ -54,6 +54,14 @@ class Resolution(Acknowledgement):
     resolution: Typed = Field(min_length=1, max_length=1000, description="What was done, e.g. 'visited; left on 3 Dec'")
 
 
+class ChannelHealth(BaseModel):
+    """How an agency's notices are getting through, on every channel."""
+
+    last_delivered_at: datetime | None = Field(description="When a notice last reached it")
+    waiting: int = Field(description="Notices still to be sent, or held while its webhook is disabled")
+    dead: int = Field(description="Notices given up on after every retry")
+
+
 class AgencyView(BaseModel):
     """An agency in the directory; its webhook secret is never shown."""
 
@@ -64,6 +72,7 @@ class AgencyView(BaseModel):
     webhook_disabled_at: datetime | None
     webhook_disabled_reason: str | None
     webhook_failing_since: datetime | None
+    health: ChannelHealth | None = Field(default=None, description="Its deliveries (the list only)")
 
 
 def _written_out(value: object) -> object:

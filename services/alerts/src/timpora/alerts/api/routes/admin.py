@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Row, func, or_, select, update
 
 from timpora.alerts import queue
 from timpora.alerts.api.deps import AlertingDep, OperatorKey
 from timpora.alerts.api.models import (
     AgencyView,
     AttemptView,
+    ChannelHealth,
     DeadLetter,
     DeliveryView,
     Replay,
@@ -53,9 +54,28 @@ _AGENCY_STATE = (
     summary="The register's members as the service has them, and the state of each (webhook secrets never shown)",
 )
 async def list_agencies(runtime: Runtime, _: OperatorKey) -> list[AgencyView]:
+    waiting = deliveries.c.status.in_(("gathering", "grouped", "pending", "held"))
+    # One pass over the deliveries for every agency's health: the operator's first look at 2 a.m.
+    health = select(
+        deliveries.c.agency_id,
+        func.max(deliveries.c.delivered_at).label("last_delivered_at"),
+        func.count().filter(waiting).label("waiting"),
+        func.count().filter(deliveries.c.status == "dead").label("dead"),
+    ).group_by(deliveries.c.agency_id)
     async with runtime.sessions() as session:
         rows = (await session.execute(select(agencies).order_by(agencies.c.id))).all()
-    return [_agency_view(row) for row in rows]
+        found = {row.agency_id: row for row in (await session.execute(health)).all()}
+    empty = ChannelHealth(last_delivered_at=None, waiting=0, dead=0)
+    return [
+        _agency_view(row).model_copy(
+            update={
+                "health": ChannelHealth.model_validate(found[row.id], from_attributes=True)
+                if row.id in found
+                else empty
+            }
+        )
+        for row in rows
+    ]
 
 
 _WEBHOOK_STATE = ("webhook_disabled_at", "webhook_disabled_reason", "webhook_failing_since")
