@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 from httpx import AsyncClient, Response
 from playwright.async_api import Browser
+from pydantic import SecretStr
 
-from tests.portal.conftest import START, Desk, csrf_of, enrolled, first_login, second_factor, served
+from tests.portal.conftest import START, Desk, csrf_of, enrolled, first_login, second_factor, served, started_portal
 from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
 from tests.registry.conftest import arrival, permit
+from tests.support.processes import free_port
+from timpora.common.settings import DatabaseSettings
+from timpora.portal.settings import PortalSettings
 
 pytestmark = pytest.mark.timeout(240)
 LAJING = "35.26.05.2003"
@@ -55,17 +59,22 @@ def _hidden(page: str, name: str) -> str:
     return found.group(1)
 
 
-async def _send(office: AsyncClient, foreigner_id: str, action: str, fields: dict[str, str]) -> Response:
-    """The form of ``action`` opened, filled with ``fields`` and sent, as a browser would."""
+async def _send(
+    office: AsyncClient, foreigner_id: str, action: str, fields: dict[str, str], *, twice: bool = False
+) -> Response:
+    """The form of ``action`` opened, filled with ``fields`` and sent (``twice``: a double click), as a browser
+    would; the last answer."""
     form = await office.get(f"/desk/foreigners/{foreigner_id}/{action}")
     assert form.status_code == 200, form.text
-    data = {
-        "csrf_token": csrf_of(form),
-        "attempt": _hidden(form.text, "attempt"),
-        "version": _hidden(form.text, "version"),
-        **fields,
-    }
-    return await office.post(f"/desk/foreigners/{foreigner_id}/{action}", data=data)
+    hidden = {name: _hidden(form.text, name) for name in ("csrf_token", "attempt", "version", "permit_id")}
+    answer = await office.post(f"/desk/foreigners/{foreigner_id}/{action}", data=hidden | fields)
+    if twice:
+        again = await office.post(f"/desk/foreigners/{foreigner_id}/{action}", data=hidden | fields)
+        assert (answer.status_code, answer.headers.get("location")) == (
+            again.status_code,
+            again.headers.get("location"),
+        )
+    return answer
 
 
 async def _history(staff: AsyncClient, foreigner_id: str) -> list[dict[str, Any]]:
@@ -156,9 +165,17 @@ async def test_each_change_of_the_desk_is_recorded_under_the_officers_name(desk:
     async with portal.browser() as office:
         username = await enrolled(portal, office)
         for person, action, fields in steps:
-            done = await _send(office, person["foreigner_id"], action, fields)
+            done = await _send(office, person["foreigner_id"], action, fields, twice=action == "conversion")
             assert done.status_code == 303, (action, done.text)
             assert done.headers["location"] == f"/desk/foreigners/{person['foreigner_id']}?done={action}"
+        # Someone no longer here can be banned, nothing else; a revoked permit is no longer extended.
+        for person, action, offered in (
+            (plain, "departure", 404),
+            (plain, "extension", 404),
+            (long_over, "ban", 200),
+            (long_over, "permit", 404),
+        ):
+            assert (await office.get(f"/desk/foreigners/{person['foreigner_id']}/{action}")).status_code == offered
         shown = await office.get(f"/desk/foreigners/{long_over['foreigner_id']}")
         assert "Penangkalan tercatat" not in shown.text  # no ?done: no message
         assert 'data-field="ban"' in shown.text
@@ -166,7 +183,10 @@ async def test_each_change_of_the_desk_is_recorded_under_the_officers_name(desk:
     async with desk.staff() as staff:
         for person, count in ((plain, 5), (three_over, 2), (long_over, 3)):
             history = await _history(staff, person["foreigner_id"])
-            assert [entry["actor"] for entry in history[-count:]] == [f"{username} (portal)"] * count
+            # Each change once (the conversion sent twice is one), the officer's.
+            actors = [entry["actor"] for entry in history]
+            assert actors.count(f"{username} (portal)") == count
+            assert actors[-count:] == [f"{username} (portal)"] * count
         record = (await staff.get(f"/v1/foreigners/{plain['foreigner_id']}")).json()["foreigner"]
         assert record["presence"] == "departed"
         assert (await staff.get(f"/v1/foreigners/{long_over['foreigner_id']}")).json()["foreigner"]["reentry_ban"][
@@ -188,6 +208,7 @@ async def test_a_record_changed_since_the_form_was_opened_records_nothing_and_a_
             "csrf_token": csrf_of(form),
             "attempt": _hidden(form.text, "attempt"),
             "version": _hidden(form.text, "version"),
+            "permit_id": _hidden(form.text, "permit_id"),
             "expires_on": "2027-06-01",
         }
         async with desk.staff() as staff:  # meanwhile, another officer moves the person
@@ -198,15 +219,21 @@ async def test_a_record_changed_since_the_form_was_opened_records_nothing_and_a_
             assert moved.status_code == 200, moved.text
         version = await desk.version(foreigner_id)
 
+        # Sent without its date first: refused here, and the form that comes back is still the one opened before the
+        # change (its version), so that the change is caught when it is sent complete.
+        incomplete = await office.post(f"/desk/foreigners/{foreigner_id}/extension", data=opened | {"expires_on": ""})
+        assert incomplete.status_code == 422
+        assert _hidden(incomplete.text, "version") == opened["version"]
         stale = await office.post(f"/desk/foreigners/{foreigner_id}/extension", data=opened)
         assert stale.status_code == 409, stale.text
+        assert "residence-reported" in stale.text  # the change that came between, shown
         assert "diubah orang lain" in stale.text
         assert 'value="2027-06-01"' in stale.text  # what was typed, kept
         assert await desk.version(foreigner_id) == version  # nothing recorded
 
         # Sent again from the page that came back (it carries the record's version now): recorded, once, however
         # often it is sent.
-        again = opened | {"version": _hidden(stale.text, "version"), "attempt": _hidden(stale.text, "attempt")}
+        again = opened | {name: _hidden(stale.text, name) for name in ("version", "attempt", "permit_id")}
         first = await office.post(f"/desk/foreigners/{foreigner_id}/extension", data=again)
         second = await office.post(f"/desk/foreigners/{foreigner_id}/extension", data=again)
         assert (first.status_code, second.status_code) == (303, 303), second.text
@@ -261,3 +288,31 @@ async def test_another_offices_person_no_one_and_another_role_are_not_found(desk
             await portal.ready(other, agency, role)
             assert (await other.get(f"/desk/foreigners/{without_permit['foreigner_id']}")).status_code == 404
             assert (await other.get("/desk/foreigners")).status_code == 404
+
+
+async def test_a_registry_that_does_not_answer_loses_nothing_typed(
+    database_settings: dict[str, DatabaseSettings],
+) -> None:
+    settings = PortalSettings(
+        database=database_settings["portal"],
+        registry_url=f"http://127.0.0.1:{free_port()}",
+        registry_key=SecretStr("trp_x"),
+    )
+    async for portal in started_portal(settings):
+        async with portal.browser() as office:
+            await enrolled(portal, office)
+            person = str(uuid.uuid4())
+            assert (await office.get(f"/desk/foreigners/{person}")).status_code == 503
+            answer = await office.post(
+                f"/desk/foreigners/{person}/revocation",
+                data={
+                    "csrf_token": csrf_of(await office.get("/")),
+                    "version": "4",
+                    "reason": "Bekerja tanpa izin",
+                    "permit_id": str(uuid.uuid4()),
+                },
+            )
+            assert answer.status_code == 503
+            assert "Registri tidak menjawab" in answer.text
+            assert 'value="Bekerja tanpa izin"' in answer.text
+            assert _hidden(answer.text, "version") == "4"

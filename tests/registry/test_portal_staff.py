@@ -96,8 +96,28 @@ async def test_the_portals_key_reaches_what_the_desk_does_and_nothing_else(regis
     for method, target, body in elsewhere:
         answer = await registry.client.request(method, target, json=body, headers=_as(key))
         assert answer.status_code == 403, (method, target, answer.text)
-    for target in ("/v1/worklist", "/v1/foreigners", path):
+    for target in ("/v1/worklist", f"/v1/foreigners?passport_number={person['passport']['number']}", path):
         assert (await registry.client.get(target, headers=_as(key))).status_code == 200, target
+
+
+async def test_through_the_portal_a_person_is_looked_up_the_register_is_not_paged_through(registry: Registry) -> None:
+    key = await _portal_key(registry)
+    person = await registry.new_foreigner()
+    found = await registry.client.get(
+        "/v1/foreigners", params={"passport_number": person["passport"]["number"]}, headers=_as(key)
+    )
+    assert [item["foreigner_id"] for item in found.json()["items"]] == [person["foreigner_id"]]
+    attempts: list[dict[str, str]] = [
+        {},
+        {"region": "35.26"},
+        {"name": "Li", "limit": "51"},
+        {"name": "Li", "cursor": "AA"},
+    ]
+    for params in attempts:
+        refused = await registry.client.get("/v1/foreigners", params=params, headers=_as(key))
+        assert refused.status_code == 422, (params, refused.text)
+    # The registry's own operators still page through their office's register.
+    assert (await registry.client.get("/v1/foreigners", params={"region": "35.26", "limit": 500})).status_code == 200
 
 
 async def test_the_desks_daily_changes_through_the_portal_are_its_officers(registry: Registry) -> None:

@@ -118,6 +118,7 @@ class Channel(StrEnum):
     EMAIL = "email"  # ... by e-mail
     KAFKA = "kafka"  # ... on the agency's alert topic
     ALERTS_API = "alerts-api"  # the agency reading its alerts through the alerts API
+    REGISTRY = "registry"  # the controller's own staff reading its records in the registry (processing)
 
 
 class Basis(StrEnum):

@@ -604,11 +604,13 @@ _more(
             "en": "Someone else changed this person's record since the form was opened: nothing was recorded. Check "
             "the record below, then send again.",
         },
-        "desk.not_recorded": {
-            "id": "Registri tidak menjawab: tidak ada yang dicatat. Isian Anda tetap di sini; kirim lagi nanti.",
-            "en": "The registry did not answer: nothing was recorded. What you typed is kept here; send it again "
-            "later.",
+        "desk.not_answered": {
+            "id": "Registri tidak menjawab. Isian Anda tetap di sini: kirim lagi. Bila ternyata sudah tercatat, "
+            "formulir yang sama tidak tercatat dua kali.",
+            "en": "The registry did not answer. What you typed is kept here: send it again. If it was recorded after "
+            "all, the same form is not recorded twice.",
         },
+        "desk.last_change": {"id": "Perubahan terakhir:", "en": "Last change:"},
         "desk.action.permit": {"id": "Terbitkan izin tinggal", "en": "Issue a stay permit"},
         "desk.action.extension": {"id": "Perpanjang izin tinggal", "en": "Extend the stay permit"},
         "desk.action.conversion": {"id": "Alih status izin tinggal", "en": "Convert the stay permit"},

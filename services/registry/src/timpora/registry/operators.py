@@ -20,6 +20,17 @@ class Operator:
     name: str
     #: The immigration office whose area they act in (a controller in the register); None: every office's.
     office: str | None = None
+    #: The portal's officer (their username) acting through its key; None for the registry's own operators.
+    portal_officer: str | None = None
+
+    @property
+    def via_portal(self) -> bool:
+        return self.portal_officer is not None
+
+    @property
+    def officer(self) -> str:
+        """Who reads, as the disclosure log names them: the portal's officer by username, an operator by name."""
+        return self.portal_officer or self.name
 
 
 async def add_operator(session: AsyncSession, name: str, office: str | None = None) -> str:

@@ -26,8 +26,9 @@ from timpora.common.settings import refuse_placeholder
 #: Every service with a database role and schema of its own. The portal is one (it keeps its officers, their
 #: sessions and its audit entries) though it has no Kafka principal: timpora.common.kafka.acls lists those.
 SERVICES = ("registry", "alerts", "sharing", "portal")
-#: The services that disclose personal data to agencies, and append to the disclosure log.
-DISCLOSING = ("alerts", "sharing")
+#: The services that append to the disclosure log: alerts and sharing disclose personal data to agencies; the
+#: registry records its own staff's reads (the controller's processing, recorded all the same).
+DISCLOSING = ("registry", "alerts", "sharing")
 #: Owns the disclosure log and the admin audit log; nobody logs in as it (see timpora.common.disclosures and
 #: timpora.common.audit).
 DISCLOSURE_OWNER = "timpora_disclosure_owner"
@@ -61,7 +62,7 @@ async def bootstrap(admin_url: str, services: list[ServiceDatabase], *, owner: s
     disclosing = {service.database for service in services if service.schema in DISCLOSING}
     if len(disclosing) > 1:
         # Two logs would answer a data subject's request by halves.
-        raise ValueError("alerts and sharing must share one database: the disclosure log is one, in it")
+        raise ValueError("registry, alerts and sharing must share one database: the disclosure log is one, in it")
     admin = make_url(_plain_url(admin_url))
     server = await asyncpg.connect(admin.set(database="postgres").render_as_string(hide_password=False))
     try:

@@ -6,23 +6,26 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common import register
 from timpora.common.access import ApiKey
+from timpora.common.disclosures import CONTROLLER_PURPOSE, Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.common.http.auth import BearerGate
 from timpora.common.http.deps import PORTAL_HOLDER, Runtime, acting_for
+from timpora.common.register.fields import FIELD_NAMES
 from timpora.common.service import ServiceRuntime
 from timpora.common.settings import narrow
 from timpora.registry.access import PORTAL_KEYS
@@ -95,7 +98,9 @@ async def get_operator(request: Request, principal: Annotated[Operator | ApiKey,
     # The portal's officers are its own accounts, not registry operators: each gets an id of its own under the key
     # (their Idempotency-Keys are theirs alone), the same on every request.
     officer_id = uuid.uuid5(principal.key_id, f"{acting.agency_id}/{acting.officer}")
-    return Operator(id=officer_id, name=f"{acting.officer} (portal)", office=acting.agency_id)
+    return Operator(
+        id=officer_id, name=f"{acting.officer} (portal)", office=acting.agency_id, portal_officer=acting.officer
+    )
 
 
 CurrentOperator = Annotated[Operator, Depends(get_operator)]
@@ -128,6 +133,60 @@ async def get_area(runtime: Runtime, operator: CurrentOperator) -> Area | None:
 
 #: The area of the operator making the request (authenticated first).
 OperatorArea = Annotated[Area | None, Depends(get_area)]
+
+
+#: What a read of the registry discloses: everything it holds about the person (the controller's own data).
+READ_FIELDS = tuple(name for name in FIELD_NAMES if name != "birth_year")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLog:
+    """Records a read of people's records in the disclosure log, before it is answered: the registry's staff and the
+    portal's immigration officers reading their office's own data (processing by the controller, not a disclosure
+    to another agency, recorded all the same, so that a person's request to know who saw their data is answered
+    whole). If the log cannot be written, nothing is answered (503)."""
+
+    runtime: ServiceRuntime
+    operator: Operator
+    request: Request
+
+    async def record(self, record_ids: Sequence[UUID]) -> None:
+        disclosure_log = self.runtime.state["disclosure_log"]
+        if not isinstance(disclosure_log, DisclosureLog):
+            raise TypeError("the registry runtime was not set up")
+        book = register.current(narrow(self.runtime.settings, RegistrySettings).register_file)
+        # An operator of every office's area acts where the register has one office: that office is the controller.
+        office = self.operator.office or next((office.id for office in book.offices), "registry")
+        try:
+            await disclosure_log.record(
+                [
+                    Disclosure(
+                        agency_id=office,
+                        channel=Channel.REGISTRY,
+                        reference=f"{self.request.method} {self.request.url.path}",
+                        officer=self.operator.officer,
+                        query=dict(self.request.query_params),
+                        record_ids=list(record_ids),
+                        fields=READ_FIELDS,
+                        basis=Basis.CONTROLLER,
+                        purpose=CONTROLLER_PURPOSE,
+                        agreement_version=0,
+                        disclosed_at=self.runtime.clock.now(),
+                    )
+                ]
+            )
+        except (SQLAlchemyError, OSError, RuntimeError):  # the database, the pool, the network, a closed log
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "the read cannot be recorded, so nothing is shown"
+            ) from None
+
+
+# async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.
+async def get_read_log(runtime: Runtime, operator: CurrentOperator, request: Request) -> ReadLog:
+    return ReadLog(runtime, operator, request)
+
+
+Reads = Annotated[ReadLog, Depends(get_read_log)]
 IdempotencyKey = Annotated[
     str | None,
     Header(

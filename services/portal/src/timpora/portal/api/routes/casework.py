@@ -13,6 +13,7 @@ import re
 import uuid
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
 
@@ -27,6 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 _ATTEMPT = re.compile(r"[0-9a-f]{32}")
 _VERSION = re.compile(r"[0-9]{1,9}")
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: Everything the registry holds, in the order the agencies' records list it (the birth year is the date's).
 _ALL_FIELDS = frozenset(FIELD_NAMES) - {"birth_year"}
 #: The registry's refusals that are about what was typed: invalid (422), or in conflict with the record (409).
@@ -90,10 +92,19 @@ class _Refused(Exception):  # noqa: N818 - carries the page, as Redirect does
         self.page = page
 
 
+#: A permit's states in which it can still be extended, converted, revoked or have its overstay's fee paid.
+_OPEN_PERMIT = frozenset({"active", "extended", "expired"})
+
+
 def _offered(record: dict[str, Any]) -> list[Action]:
-    """The changes that can be made to the record as it is: those on a permit only while there is one."""
-    has_permit = record["foreigner"].get("permit") is not None
-    return [action for action in ACTIONS.values() if has_permit or not action.on_permit]
+    """The changes that can be made to the record as it is: for someone no longer here, a re-entry ban alone; a
+    permit's changes only while its permit is still open (not revoked, not ended)."""
+    snapshot = record["foreigner"]
+    if snapshot.get("presence") != "present":
+        return [ACTIONS["ban"]]
+    permit = snapshot.get("permit")
+    open_permit = permit is not None and permit.get("status") in _OPEN_PERMIT
+    return [action for action in ACTIONS.values() if open_permit or not action.on_permit]
 
 
 @router.get("/desk/foreigners/{foreigner_id}")
@@ -131,9 +142,14 @@ def _form(
     message: str | None = None,
     code: int = 200,
 ) -> Response:
+    """The form of ``action`` on ``record``. A new form is about the record as the page shows it (its version and
+    permit); a form sent back keeps the version and permit it was filled in against, so that a record changed since
+    is still caught (If-Match) when it is sent again."""
     snapshot = record["foreigner"]
-    # The version the form is about: the record as the page shows it (sent back as If-Match).
-    kept = (values or {"attempt": uuid.uuid4().hex}) | {"version": str(snapshot["version"])}
+    permit = snapshot.get("permit") or {}
+    seen = {"version": str(snapshot.get("version", "")), "permit_id": str(permit.get("permit_id", ""))}
+    kept = seen | (values or {"attempt": uuid.uuid4().hex})
+    history = record.get("history") or []
     return render(
         request,
         "casework_action.html",
@@ -142,7 +158,8 @@ def _form(
         officer=officer,
         csrf=officer.csrf_token,
         action=action,
-        person=snapshot,
+        person={"full_name": None, "permit": None} | snapshot,
+        last_change=history[-1] if history else None,
         values=kept,
         problems=problems or {},
         message=message,
@@ -178,24 +195,31 @@ async def act(
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     action = ACTIONS[action_name]
     values = {field.name: form.get(field.name, "").strip() for field in action.fields}
-    attempt = form.get("attempt", "")
+    attempt, version, permit_id = form.get("attempt", ""), form.get("version", ""), form.get("permit_id", "")
     values["attempt"] = attempt if _ATTEMPT.fullmatch(attempt) else uuid.uuid4().hex
-    version = form.get("version", "")
+    # What the form was filled in against; a form that is not one of ours says nothing (and is refused below).
+    values["version"] = version if _VERSION.fullmatch(version) else ""
+    values["permit_id"] = permit_id if _ID.fullmatch(permit_id) else ""
     try:
         record = await _record(request, officer, registry, foreigner_id)
     except _Refused as refused:
         return refused.page
     except UpstreamUnavailableError:
-        # The form as it was, to send again once the registry answers.
-        unknown = {"foreigner": {"foreigner_id": str(found_id(foreigner_id)), "version": version}}
-        return _form(request, officer, action, unknown, values=values, message="desk.not_recorded", code=503)
+        unknown = {"foreigner": {"foreigner_id": str(found_id(foreigner_id))}}
+        return _form(request, officer, action, unknown, values=values, message="desk.not_answered", code=503)
     action = _action(action_name, record)
     if problems := action.missing(values):
         return _form(request, officer, action, record, values=values, problems=problems, code=422)
-    if not _VERSION.fullmatch(version):
-        # Not a form of ours: which record it was filled in against is unknown, so nothing is sent.
-        return _form(request, officer, action, record, values=values, message="desk.changed", code=409)
-    return await _send(request, officer, registry, action, record, values | {"version": version})
+    if not values["version"] or (action.on_permit and not values["permit_id"]):
+        return _form(request, officer, action, record, values=values | _seen(record), message="desk.changed", code=409)
+    return await _send(request, officer, registry, action, record, values)
+
+
+def _seen(record: dict[str, Any]) -> dict[str, str]:
+    """The record's version and permit, as a form just opened on it has them."""
+    snapshot = record["foreigner"]
+    permit = snapshot.get("permit") or {}
+    return {"version": str(snapshot["version"]), "permit_id": str(permit.get("permit_id", ""))}
 
 
 async def _send(  # noqa: PLR0917 - one request's parts, each already checked
@@ -206,37 +230,61 @@ async def _send(  # noqa: PLR0917 - one request's parts, each already checked
     record: dict[str, Any],
     values: dict[str, str],
 ) -> Response:
-    current = record["foreigner"]
-    permit = current.get("permit")
+    foreigner_id = record["foreigner"]["foreigner_id"]
     body = action.body(values)
     try:
         answer = await registry.request(
             "POST",
-            action.target(current["foreigner_id"], permit["permit_id"] if permit else None),
+            # The permit the officer saw (a conversion sent twice names the first permit both times, and is replayed).
+            action.target(foreigner_id, values["permit_id"] or None),
             officer,
             json=body,
             # The version the officer saw: if anyone changed the person since, the registry records nothing (412).
             headers={"If-Match": f'"{values["version"]}"'} | idempotency_key(values["attempt"], action.name, body),
         )
     except UpstreamUnavailableError:
-        return _form(request, officer, action, record, values=values, message="desk.not_recorded", code=503)
+        # Perhaps recorded, perhaps not: sent again, the same form is recorded once either way (Idempotency-Key).
+        return _form(request, officer, action, record, values=values, message="desk.not_answered", code=503)
     if answer.status_code in _REFUSED:
-        problems, general = registry_problems(answer.json(), action.paths())
+        problems, general = registry_problems(_json(answer), action.paths())
+        if not (problems or general):  # not the registry's own answer (a proxy's page)
+            return _form(request, officer, action, record, values=values, message="desk.not_answered", code=503)
         return _form(
             request, officer, action, record, values=values, problems=problems, message=general, code=answer.status_code
         )
     if answer.status_code == status.HTTP_412_PRECONDITION_FAILED:
-        # Changed since the officer opened the form: nothing was recorded. They see the record as it now is, with
-        # what they typed, and decide again. (A form sent twice is not this: the registry replays the first answer
-        # of an Idempotency-Key before it compares versions.)
-        try:
-            fresh = await _record(request, officer, registry, current["foreigner_id"])
-        except _Refused as refused:
-            return refused.page
-        return _form(request, officer, action, fresh, values=values, message="desk.changed", code=409)
+        return await _changed(request, officer, registry, action, foreigner_id, values)
+    if answer.status_code == status.HTTP_404_NOT_FOUND:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)  # no longer the office's (moved away), or no such permit
     if answer.status_code not in {status.HTTP_200_OK, status.HTTP_201_CREATED}:
-        return _form(request, officer, action, record, values=values, message="desk.not_recorded", code=503)
+        return refusal(request, answer, f"desk.action.{action.name}")
     # Recorded: the person's page, which a reload does not send again.
     return RedirectResponse(
-        f"/desk/foreigners/{current['foreigner_id']}?done={action.name}", status_code=status.HTTP_303_SEE_OTHER
+        f"/desk/foreigners/{foreigner_id}?done={action.name}", status_code=status.HTTP_303_SEE_OTHER
     )
+
+
+async def _changed(  # noqa: PLR0917 - the refused request's parts
+    request: Request,
+    officer: ReadyOfficer,
+    registry: Registry,
+    action: Action,
+    foreigner_id: str,
+    values: dict[str, str],
+) -> Response:
+    """Changed since the officer opened the form (412): nothing was recorded. They see the record as it now is, with
+    what they typed, and decide again. (A form sent twice is not this: the registry replays the first answer of an
+    Idempotency-Key before it compares versions.)"""
+    try:
+        fresh = await _record(request, officer, registry, foreigner_id)
+    except _Refused as refused:
+        return refused.page
+    return _form(request, officer, action, fresh, values=values | _seen(fresh), message="desk.changed", code=409)
+
+
+def _json(answer: httpx.Response) -> dict[str, Any]:
+    try:
+        found = answer.json()
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -17,7 +17,7 @@ from timpora.common.http.errors import FieldErrors, described
 from timpora.common.standing import local_today, overstay, standing
 from timpora.common.types import Nationality, RegionCode
 from timpora.registry import repository as repo
-from timpora.registry.api.deps import OperatorArea, Outcome, Writer, etag
+from timpora.registry.api.deps import CurrentOperator, OperatorArea, Outcome, Reads, Writer, etag
 from timpora.registry.api.models import (
     ForeignerPage,
     ForeignerRecord,
@@ -77,7 +77,7 @@ async def record_arrival(command: ArrivalIn, write: Writer) -> Response:
     responses={404: described("No such foreigner", FieldErrors)},
 )
 async def get_foreigner(
-    foreigner_id: UUID, runtime: Runtime, area: OperatorArea, response: Response
+    foreigner_id: UUID, runtime: Runtime, area: OperatorArea, reads: Reads, response: Response
 ) -> ForeignerRecord:
     async with runtime.sessions() as session:
         snapshot = await repo.load_snapshot(session, foreigner_id)
@@ -85,6 +85,7 @@ async def get_foreigner(
             # Another office's person: not found, exactly as a missing one.
             raise NotFoundError("no such foreigner", field=("path", "foreigner_id"))
         entries = await repo.load_history(session, foreigner_id)
+    await reads.record([foreigner_id])
     response.headers["ETag"] = etag(snapshot.version)
     return ForeignerRecord(
         foreigner=snapshot,
@@ -143,8 +144,14 @@ class ForeignerFilters(BaseModel):
 
 @router.get("/foreigners", summary="Search foreigners (keyset pagination by name)")
 async def search_foreigners(
-    runtime: Runtime, area: OperatorArea, filters: Annotated[ForeignerFilters, Query()]
+    runtime: Runtime,
+    operator: CurrentOperator,
+    area: OperatorArea,
+    reads: Reads,
+    filters: Annotated[ForeignerFilters, Query()],
 ) -> ForeignerPage:
+    if operator.via_portal:
+        _one_person_at_a_time(filters)
     async with runtime.sessions() as session:
         items = await repo.search(
             session,
@@ -161,7 +168,23 @@ async def search_foreigners(
             area=area,
         )
     next_cursor = _encode_cursor(items[-1]) if len(items) == filters.limit else None
+    await reads.record([item.foreigner_id for item in items])
     return ForeignerPage(items=items, next_cursor=next_cursor)
+
+
+#: The most a search through the portal's key returns: a page of people found by passport or name, not the register.
+PORTAL_SEARCH_LIMIT = 50
+
+
+def _one_person_at_a_time(filters: ForeignerFilters) -> None:
+    """The portal's officers look a person up by passport number or name; they do not page through the office's
+    register (a portal key stolen would otherwise read every office's people, every field, page by page)."""
+    if not (filters.passport_number or filters.name):
+        raise InvalidChangeError("give a passport number or a name", field=("query", "passport_number"))
+    if filters.limit > PORTAL_SEARCH_LIMIT:
+        raise InvalidChangeError(f"at most {PORTAL_SEARCH_LIMIT} through the portal", field=("query", "limit"))
+    if filters.cursor is not None:
+        raise InvalidChangeError("the portal's search is not paged: give more of the name", field=("query", "cursor"))
 
 
 class WorklistQuery(BaseModel):
@@ -173,7 +196,9 @@ class WorklistQuery(BaseModel):
 
 
 @router.get("/worklist", summary="Your office's overstays (longest first) and the permits ending soonest")
-async def worklist(runtime: Runtime, area: OperatorArea, query: Annotated[WorklistQuery, Query()]) -> Worklist:
+async def worklist(
+    runtime: Runtime, area: OperatorArea, reads: Reads, query: Annotated[WorklistQuery, Query()]
+) -> Worklist:
     now = runtime.clock.now()
     found: dict[bool, list[ForeignerSnapshot]] = {}
     async with runtime.sessions() as session:
@@ -196,6 +221,7 @@ async def worklist(runtime: Runtime, area: OperatorArea, query: Annotated[Workli
             )
     over = [WorkItem(foreigner=person, standing=_standing(person, runtime)) for person in found[True][: query.limit]]
     soon = [WorkItem(foreigner=person, standing=_standing(person, runtime)) for person in found[False][: query.limit]]
+    await reads.record([item.foreigner.foreigner_id for item in (*over, *soon)])
     return Worklist(
         overstaying=sorted(
             over, key=lambda item: -(item.standing.overstay.days_overstayed if item.standing.overstay else 0)
