@@ -3,12 +3,18 @@ record, with whether the record holds; for an immigration office's operator alon
 
 from __future__ import annotations
 
+import re
+import uuid
+
 import pytest
+from httpx import AsyncClient
 from playwright.async_api import Browser
 
-from tests.portal.conftest import WithData, enrolled, first_login, second_factor, served
+from tests.portal.conftest import Desk, WithData, enrolled, first_login, second_factor, served
 from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
+from tests.registry.conftest import arrival
+from timpora.portal.api.routes import privacy
 
 __all__ = ["axe_installed"]  # a fixture of test_accessibility, used here
 pytestmark = pytest.mark.timeout(180)
@@ -55,3 +61,86 @@ async def test_the_disclosure_record_page_in_a_browser(with_data: WithData, brow
         assert "Catatan utuh" in await page.locator("#verified").inner_text()
         await page.screenshot(path=SCREENSHOTS / "portal-privacy-desktop.png", full_page=True)
         assert await violations(page) == []
+
+
+async def test_the_dpo_finds_a_person_by_passport_sees_immigrations_own_reads_and_downloads_them(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry's reads (immigration's own processing) are on the record beside the agencies' disclosures: the
+    DPO finds the person by passport number (several people with that number are offered to choose from), narrows to
+    days, pages back, and downloads the CSV."""
+    portal = desk.portal
+    number = "P" + uuid.uuid4().hex[:8].upper()
+    async with desk.staff() as staff:
+        people = []
+        for nationality in ("CHN", "MYS"):
+            made = await staff.post(
+                "/v1/arrivals",
+                json=arrival(
+                    nationality=nationality,
+                    passport={"number": number, "issuing_country": nationality, "expires_on": "2031-01-01"},
+                ),
+            )
+            assert made.status_code == 201, made.text
+            people.append(made.json()["foreigner_id"])
+            lived = await staff.post(
+                f"/v1/foreigners/{people[-1]}/residence",
+                json={"address": "Jl. Raya Lajing 5", "village_code": "35.26.05.2003", "since": "2026-11-01"},
+            )
+            assert lived.status_code == 200, lived.text
+    first = people[0]
+    async with portal.browser() as office, portal.browser() as dpo:
+        reader = await enrolled(portal, office)
+        for _ in range(3):
+            assert (await office.get(f"/desk/foreigners/{first}")).status_code == 200
+        await enrolled(portal, dpo, "kanim-pamekasan", "operator")
+
+        both = await dpo.get("/privacy", params={"passport_number": number.lower()})
+        assert both.status_code == 200, both.text
+        assert set(re.findall(r'data-foreigner="([0-9a-f-]{36})"', both.text)) == set(people)
+
+        page = await dpo.get("/privacy", params={"foreigner_id": first})
+        assert page.status_code == 200, page.text
+        rows = re.findall(r'<tr data-disclosure="(\d+)">(.*?)</tr>', page.text, re.DOTALL)
+        reads = [row for row in rows if f"GET /v1/foreigners/{first}" in row[1]]
+        assert len(reads) == 3
+        assert all(reader in row[1] and "registry" in row[1] for row in reads)
+        assert "Pengendali (pemrosesan sendiri)" in page.text
+
+        csv = await dpo.get(
+            "/privacy.csv", params={"foreigner_id": first, "since": "2026-12-01", "until": "2026-12-01"}
+        )
+        assert csv.status_code == 200
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert "attachment" in csv.headers["content-disposition"]
+        lines = csv.text.splitlines()
+        assert lines[0].startswith("disclosed_at,agency_id,officer,channel,reference")
+        assert sum(f"{reader},registry,GET /v1/foreigners/{first}" in line for line in lines) == 3
+
+        later = await dpo.get("/privacy", params={"foreigner_id": first, "since": "2026-12-02"})
+        assert "Tidak ada pengungkapan yang cocok." in later.text
+        backwards = await dpo.get(
+            "/privacy", params={"foreigner_id": first, "since": "2026-12-02", "until": "2026-12-01"}
+        )
+        assert backwards.status_code == 422
+        assert 'id="p-until"' in backwards.text
+        nobody = await dpo.get("/privacy", params={"passport_number": "ZZ0000000"})
+        assert nobody.status_code == 422
+        assert 'id="p-passport_number"' in nobody.text
+
+        await _pages_back(dpo, first, monkeypatch)
+
+
+async def _pages_back(dpo: AsyncClient, foreigner_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page at a time: the newest first, then the older ones by the link under the table, none twice (by the log's
+    own order: the reads share one moment on the test's clock)."""
+    monkeypatch.setattr(privacy, "PAGE", 2)
+    newest = await dpo.get("/privacy", params={"foreigner_id": foreigner_id})
+    older_query = re.search(r'href="/privacy\?([^"]+)" rel="next"', newest.text)
+    assert older_query is not None
+    older = await dpo.get("/privacy?" + older_query.group(1).replace("&amp;", "&"))
+    seen_first = set(re.findall(r'data-disclosure="(\d+)"', newest.text))
+    seen_next = set(re.findall(r'data-disclosure="(\d+)"', older.text))
+    assert len(seen_first) == 2
+    assert seen_next
+    assert max(map(int, seen_next)) < min(map(int, seen_first))

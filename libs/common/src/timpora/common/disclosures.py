@@ -45,6 +45,7 @@ from uuid import UUID
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Identity,
@@ -410,7 +411,7 @@ EXPORT_COLUMNS = (
 )
 
 
-async def export(
+async def export(  # noqa: C901 - one condition per filter, each as plain as the next
     connection: AsyncConnection,
     *,
     foreigner_id: UUID | None = None,
@@ -420,11 +421,13 @@ async def export(
     officer: str | None = None,
     limit: int | None = None,
     agency_ids: Collection[str] | None = None,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
     """Disclosures of one person (any agency, any channel), to one agency, or read by one of its officers, optionally
-    within [since, until), to the ``agency_ids`` given if any: oldest first, or the newest ``limit`` (still oldest
-    first) when limited."""
-    conditions = []
+    within [since, until), to the ``agency_ids`` given if any, older than the entry ``before`` if given (the next
+    page back, by the log's own order: many entries share a moment): oldest first, or the newest ``limit`` (still
+    oldest first) when limited."""
+    conditions: list[ColumnElement[bool]] = []
     if foreigner_id is not None:
         conditions.append(log_table.c.record_ids.contains([foreigner_id]))
     if agency_id is not None:
@@ -437,6 +440,8 @@ async def export(
         conditions.append(log_table.c.disclosed_at >= since)
     if until is not None:
         conditions.append(log_table.c.disclosed_at < until)
+    if before is not None:
+        conditions.append(log_table.c.id < before)
     statement = select(log_table).where(*conditions)
     if limit is not None:
         newest = statement.order_by(log_table.c.id.desc()).limit(limit).subquery()

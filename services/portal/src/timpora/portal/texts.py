@@ -732,6 +732,34 @@ _more(
     }
 )
 
+# The disclosure record page: finding a person by passport, days, the CSV, older pages.
+_more(
+    {
+        "privacy.passport_number": {"id": "Nomor paspor", "en": "Passport number"},
+        "privacy.since": {"id": "Sejak tanggal", "en": "From"},
+        "privacy.until": {"id": "Sampai tanggal", "en": "Until"},
+        "privacy.problem.passport_number": {
+            "id": "Nomor paspor terdiri dari huruf dan angka saja (paling banyak 20).",
+            "en": "A passport number is letters and digits only (at most 20).",
+        },
+        "privacy.problem.no_passport": {
+            "id": "Tidak ada orang asing di wilayah kantor Anda dengan nomor paspor ini.",
+            "en": "No foreigner of your office's area has this passport number.",
+        },
+        "privacy.problem.since": {"id": "Isi tanggal yang benar.", "en": "Give a real date."},
+        "privacy.problem.until": {
+            "id": "Tanggal akhir tidak boleh sebelum tanggal awal.",
+            "en": "The last day cannot be before the first.",
+        },
+        "privacy.choose": {
+            "id": "Beberapa orang memakai nomor paspor ini: pilih satu.",
+            "en": "Several people have this passport number: choose one.",
+        },
+        "privacy.download": {"id": "Unduh sebagai CSV", "en": "Download as CSV"},
+        "privacy.older": {"id": "Entri yang lebih lama", "en": "Older entries"},
+    }
+)
+
 MONTHS: dict[Language, tuple[str, ...]] = {
     "id": (
         "Januari", "Februari", "Maret", "April", "Mei", "Juni",

@@ -189,6 +189,22 @@ def refusal(request: Request, answer: httpx.Response, title: str) -> Response:
     return render(request, "message.html", status_code=503, title=title, message="error.unavailable")
 
 
+def answered(
+    request: Request,
+    answer: httpx.Response,
+    title: str,
+    invalid: Callable[[httpx.Response], dict[str, str]] | None = None,
+) -> tuple[Any, dict[str, str]] | Response:
+    """A service's answer to what a page asked: its data and no problems (200); no data and the problems of what was
+    asked, field by field (422: ``invalid``'s, by default :func:`problems_of`); or, for any other answer, the page
+    that says why nothing is shown (:func:`refusal`)."""
+    if answer.status_code == status.HTTP_200_OK:
+        return answer.json(), {}
+    if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+        return None, (invalid or problems_of)(answer)
+    return refusal(request, answer, title)
+
+
 def problems_of(answer: httpx.Response) -> dict[str, str]:
     """A service's refusal (422), field by field, as the message key the page shows beside each field (its own
     words are English and technical: a pattern, a type)."""

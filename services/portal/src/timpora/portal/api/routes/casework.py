@@ -19,7 +19,15 @@ from fastapi.responses import RedirectResponse
 
 from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.common.register.fields import FIELD_NAMES, redact
-from timpora.portal.api.deps import ImmigrationOfficer, ReadyOfficer, Registry, checked_form, found_id, refusal
+from timpora.portal.api.deps import (
+    ImmigrationOfficer,
+    ReadyOfficer,
+    Registry,
+    answered,
+    checked_form,
+    found_id,
+    refusal,
+)
 from timpora.portal.domain.desk import ACTIONS, Action, idempotency_key, registry_problems
 from timpora.portal.upstream import UpstreamUnavailableError
 from timpora.portal.web import render
@@ -49,13 +57,17 @@ async def search(request: Request, officer: ImmigrationOfficer, registry: Regist
         problems["name"] = "problem.name"
     elif passport or name:
         params = {"limit": 50} | ({"passport_number": passport} if passport else {}) | ({"name": name} if name else {})
-        answer = await registry.get("/v1/foreigners", officer, params)
-        if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-            problems = {"passport" if passport else "name": "problem.passport" if passport else "problem.name"}
-        elif answer.status_code == status.HTTP_200_OK:
-            items = answer.json()["items"]
-        else:
-            return refusal(request, answer, "desk.search")
+        field = "passport" if passport else "name"
+        read = answered(
+            request,
+            await registry.get("/v1/foreigners", officer, params),
+            "desk.search",
+            invalid=lambda _: {field: f"problem.{field}"},
+        )
+        if isinstance(read, Response):
+            return read
+        page, problems = read
+        items = page["items"] if page else []
     return render(
         request,
         "casework_search.html",

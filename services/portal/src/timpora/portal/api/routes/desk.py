@@ -22,7 +22,15 @@ from timpora.common import regions, register
 from timpora.common.http.deps import Runtime
 from timpora.common.settings import narrow
 from timpora.common.types import VillageCode
-from timpora.portal.api.deps import ImmigrationOfficer, ReadyOfficer, Registry, checked_form, form_page, refusal
+from timpora.portal.api.deps import (
+    ImmigrationOfficer,
+    ReadyOfficer,
+    Registry,
+    answered,
+    checked_form,
+    form_page,
+    refusal,
+)
 from timpora.portal.domain.desk import idempotency_key, registry_problems
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import UpstreamUnavailableError
@@ -275,15 +283,16 @@ async def worklist(request: Request, officer: ImmigrationOfficer, registry: Regi
     the permits ending within 30 days, soonest first."""
     region = request.query_params.get("region", "").strip()
     params: dict[str, Any] = {"expiring_within_days": 30} | ({"region": region} if region else {})
-    answer = await registry.get("/v1/worklist", officer, params)
-    problems: dict[str, str] = {}
-    found: dict[str, Any] = {"overstaying": [], "expiring": [], "truncated": False}
-    if answer.status_code == status.HTTP_200_OK:
-        found = answer.json()
-    elif answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-        problems = {"region": "problem.region"}
-    else:
-        return refusal(request, answer, "desk.worklist")
+    read = answered(
+        request,
+        await registry.get("/v1/worklist", officer, params),
+        "desk.worklist",
+        invalid=lambda _: {"region": "problem.region"},
+    )
+    if isinstance(read, Response):
+        return read
+    found, problems = read
+    found = found or {"overstaying": [], "expiring": [], "truncated": False}
     return render(
         request,
         "worklist.html",

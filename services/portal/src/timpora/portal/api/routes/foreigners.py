@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from timpora.common.register.fields import FIELD_NAMES, FILTER_FIELDS
-from timpora.portal.api.deps import ReadyOfficer, Sharing, found_id, problems_of, refusal
+from timpora.portal.api.deps import ReadyOfficer, Sharing, answered, found_id, refusal
 from timpora.portal.upstream import ServiceApi
 from timpora.portal.web import render
 
@@ -55,17 +55,12 @@ async def foreigners(request: Request, officer: ReadyOfficer, sharing: Sharing) 
     params: dict[str, Any] = {**filters, "limit": PAGE_SIZE, "fields": ",".join(shown)}
     if query.get("cursor"):
         params["cursor"] = query["cursor"]
-    answer = await sharing.get("/v1/foreigners", officer, params)
-    problems: dict[str, str] = {}
-    items: list[dict[str, Any]] = []
-    next_cursor = None
-    if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-        problems = problems_of(answer)
-    elif answer.status_code == status.HTTP_200_OK:
-        page = answer.json()
-        items, next_cursor = page["items"], page["next_cursor"]
-    else:
-        return refusal(request, answer, "foreigners.title")
+    read = answered(request, await sharing.get("/v1/foreigners", officer, params), "foreigners.title")
+    if isinstance(read, Response):
+        return read
+    page, problems = read
+    items: list[dict[str, Any]] = page["items"] if page else []
+    next_cursor = page["next_cursor"] if page else None
     columns = [column for column in LIST_COLUMNS if any(column in item for item in items) or column in allowed]
     return render(
         request,

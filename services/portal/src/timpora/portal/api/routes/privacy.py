@@ -1,46 +1,164 @@
 """The data-protection officer's page: the disclosure record of the immigration office's data — what was disclosed
 about a person (to answer their request to know who received it: UU 27/2022 art. 32, within 3x24 hours), to an
-agency, or read by an officer — with whether the record's hash chain holds. Read from the sharing service, which
-keeps the officer's every look at it in the admin audit log. For the operator role of an immigration office only."""
+agency, or read by an officer — with whether the record's hash chain holds, on screen or as a CSV to hand over. Read
+from the sharing service, which keeps the officer's every look at it in the admin audit log. For the operator role of
+an immigration office only.
+
+A person is found by their id, or by their passport number (looked up in the registry, a read of the DPO's own that
+the registry records too; several people with that number are offered to choose from). Days are the office's (WIB);
+more than a page's worth is read a page at a time, older ones by the link under the table."""
 
 from __future__ import annotations
 
+import io
 import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request, Response, status
+import httpx
+from fastapi import APIRouter, Request, Response
 
+from timpora.common import spreadsheets
 from timpora.common.types import AGENCY_ID_PATTERN, OFFICER_USERNAME_PATTERN
-from timpora.portal.api.deps import OperatorOfficer, Sharing, problems_of, refusal
+from timpora.portal.api.deps import OperatorOfficer, Registry, Sharing, answered, problems_of
 from timpora.portal.web import render
 
 router = APIRouter(include_in_schema=False)
-#: What the page can ask, each checked as the sharing service will check it (so the message is beside the field).
+#: What the page can ask, each checked as the services will check it (so the message is beside the field).
 FILTERS = {
     "foreigner_id": re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+    "passport_number": re.compile(r"[A-Za-z0-9]{1,20}"),
     "agency_id": re.compile(AGENCY_ID_PATTERN),
     "officer": re.compile(OFFICER_USERNAME_PATTERN),
+    "since": re.compile(r"\d{4}-\d{2}-\d{2}"),
+    "until": re.compile(r"\d{4}-\d{2}-\d{2}"),
 }
+#: Whose disclosures: at least one of these.
+WHOSE = ("foreigner_id", "passport_number", "agency_id", "officer")
+PAGE = 500
+_ZONE = ZoneInfo("Asia/Jakarta")
+CSV_COLUMNS = (
+    "disclosed_at",
+    "agency_id",
+    "officer",
+    "channel",
+    "reference",
+    "basis",
+    "purpose",
+    "agreement_version",
+    "fields",
+    "record_count",
+)
+
+
+def _refused(answer: httpx.Response) -> dict[str, str]:
+    """An agency beyond the office's area: its disclosures are not this office's data's."""
+    problems = {field: f"privacy.refused.{field}" for field in problems_of(answer) if field in FILTERS}
+    return problems or {"foreigner_id": "privacy.refused.foreigner_id"}
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Asked:
+    """What the page was asked, checked; what the sharing service is to be asked; and what is wrong with it."""
+
+    values: dict[str, str]
+    problems: dict[str, str]
+    params: dict[str, str]
+    #: The people a passport number names, when it names more than one (the officer chooses).
+    candidates: list[dict[str, Any]]
+
+
+async def _asked(request: Request, officer: OperatorOfficer, registry: Registry) -> _Asked | Response:
+    values = {name: request.query_params.get(name, "").strip() for name in FILTERS}
+    problems = _problems(values)
+    since, until = _day(values["since"]), _day(values["until"])
+    asked = _Asked(values, problems, {}, [])
+    if problems or not any(values[name] for name in WHOSE):
+        return asked
+    if values["passport_number"] and not values["foreigner_id"]:
+        found = await _by_passport(request, officer, registry, values["passport_number"])
+        if isinstance(found, Response):
+            return found
+        if len(found) != 1:
+            asked.problems = {} if found else {"passport_number": "privacy.problem.no_passport"}
+            asked.candidates = found
+            return asked
+        values["foreigner_id"] = str(found[0]["foreigner_id"])
+    asked.params = {name: values[name] for name in ("foreigner_id", "agency_id", "officer") if values[name]}
+    # Whole days of the office's clock: from the first's midnight to the midnight after the last.
+    if since:
+        asked.params["since"] = datetime.combine(since, time(), _ZONE).isoformat()
+    if until:
+        asked.params["until"] = datetime.combine(until + timedelta(days=1), time(), _ZONE).isoformat()
+    before = request.query_params.get("before", "")
+    if before.isdigit():
+        # An older page: before the oldest entry shown on the one before it (the newest page comes first).
+        asked.params["before"] = before
+    return asked
+
+
+def _problems(values: dict[str, str]) -> dict[str, str]:
+    """Each field that cannot be what it says, with why, beside it."""
+    problems = {
+        name: f"privacy.problem.{name}"
+        for name, value in values.items()
+        if value and not FILTERS[name].fullmatch(value)
+    }
+    problems |= {
+        name: "privacy.problem.since" for name in ("since", "until") if values[name] and _day(values[name]) is None
+    }
+    since, until = _day(values["since"]), _day(values["until"])
+    if since and until and until < since:
+        problems["until"] = "privacy.problem.until"
+    return problems
+
+
+async def _by_passport(
+    request: Request, officer: OperatorOfficer, registry: Registry, number: str
+) -> list[dict[str, Any]] | Response:
+    """The office's people holding (or having held) that passport number, from the registry."""
+    read = answered(
+        request,
+        await registry.get("/v1/foreigners", officer, {"passport_number": number, "limit": 50}),
+        "privacy.title",
+        invalid=lambda _: {"passport_number": "privacy.problem.passport_number"},
+    )
+    if isinstance(read, Response):
+        return read
+    page, _ = read
+    return list(page["items"]) if page else []
 
 
 @router.get("/privacy")
-async def privacy(request: Request, officer: OperatorOfficer, sharing: Sharing) -> Response:
-    asked = {name: request.query_params.get(name, "").strip() for name in FILTERS}
-    problems = {
-        name: f"privacy.problem.{name}" for name, value in asked.items() if value and not FILTERS[name].fullmatch(value)
-    }
-    params = {name: value for name, value in asked.items() if value}
+async def privacy(request: Request, officer: OperatorOfficer, sharing: Sharing, registry: Registry) -> Response:
+    asked = await _asked(request, officer, registry)
+    if isinstance(asked, Response):
+        return asked
     record: dict[str, Any] | None = None
-    if params and not problems:
-        answer = await sharing.get("/v1/disclosures", officer, params | {"limit": 500})
-        if answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-            # An agency beyond the office's area: its disclosures are not this office's data's.
-            problems = {field: f"privacy.refused.{field}" for field in problems_of(answer) if field in FILTERS}
-            problems = problems or {"foreigner_id": "privacy.refused.foreigner_id"}
-        elif answer.status_code != status.HTTP_200_OK:
-            return refusal(request, answer, "privacy.title")
-        else:
-            record = answer.json()
+    problems = asked.problems
+    if asked.params and not problems:
+        read = answered(
+            request,
+            await sharing.get("/v1/disclosures", officer, asked.params | {"limit": PAGE}),
+            "privacy.title",
+            invalid=_refused,
+        )
+        if isinstance(read, Response):
+            return read
+        record, problems = read
+    entries = record["entries"] if record else []
+    older = None
+    if record and record["truncated"] and entries:
+        older = {name: value for name, value in asked.values.items() if value} | {"before": str(entries[0]["id"])}
     return render(
         request,
         "privacy.html",
@@ -48,7 +166,44 @@ async def privacy(request: Request, officer: OperatorOfficer, sharing: Sharing) 
         title="privacy.title",
         officer=officer,
         csrf=officer.csrf_token,
-        asked=asked,
+        asked=asked.values,
         problems=problems,
         record=record,
+        candidates=asked.candidates,
+        older=older,
+        download={name: value for name, value in asked.values.items() if value} if record else None,
+    )
+
+
+@router.get("/privacy.csv")
+async def privacy_csv(request: Request, officer: OperatorOfficer, sharing: Sharing, registry: Registry) -> Response:
+    """The same record as a CSV to hand over (the person's request answered in writing), the newest page of it."""
+    asked = await _asked(request, officer, registry)
+    if isinstance(asked, Response):
+        return asked
+    if not asked.params or asked.problems:
+        return await privacy(request, officer, sharing, registry)
+    read = answered(
+        request,
+        await sharing.get("/v1/disclosures", officer, asked.params | {"limit": PAGE}),
+        "privacy.title",
+        invalid=_refused,
+    )
+    if isinstance(read, Response):
+        return read
+    record, problems = read
+    if problems or record is None:
+        return await privacy(request, officer, sharing, registry)
+    out = io.StringIO()
+    writer = spreadsheets.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for entry in record["entries"]:
+        writer.writerow(entry | {"fields": " ".join(entry["fields"])})
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="disclosures.csv"',
+            "Cache-Control": "no-store",
+        },
     )

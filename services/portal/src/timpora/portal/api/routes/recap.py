@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from timpora.portal import charts
-from timpora.portal.api.deps import ReadyOfficer, Sharing, problems_of, refusal
+from timpora.portal.api.deps import ReadyOfficer, Sharing, answered
 from timpora.portal.texts import MONTHS, Language, text
 from timpora.portal.web import language, month_name, render
 
@@ -28,17 +28,11 @@ def _query(request: Request) -> dict[str, str]:
 @router.get("/recap")
 async def recap(request: Request, officer: ReadyOfficer, sharing: Sharing) -> Response:
     query = _query(request)
-    answer = await sharing.get(_RECAP, officer, query)
-    problems: dict[str, str] = {}
-    found: dict[str, Any] | None = None
-    shown_charts: list[charts.Chart] = []
-    if answer.status_code == status.HTTP_200_OK:
-        found = answer.json()
-        shown_charts = await _charts(officer, sharing, found, language(request))
-    elif answer.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-        problems = problems_of(answer)
-    else:
-        return refusal(request, answer, "recap.title")
+    read = answered(request, await sharing.get(_RECAP, officer, query), "recap.title")
+    if isinstance(read, Response):
+        return read
+    found, problems = read
+    shown_charts = await _charts(officer, sharing, found, language(request)) if found else []
     return render(
         request,
         "recap.html",

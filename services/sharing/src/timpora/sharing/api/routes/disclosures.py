@@ -78,6 +78,7 @@ class DisclosureQuery(BaseModel):
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     limit: int = Field(default=200, ge=1, le=1000, description="The newest this many")
+    before: int | None = Field(default=None, ge=1, description="Older than this entry (the next page back)")
 
 
 class Verification(BaseModel):
@@ -124,6 +125,7 @@ async def disclosure_record(
             until=query.until,
             limit=query.limit + 1,
             agency_ids=office.recipients,
+            before=query.before,
         )
         verified = await disclosures.verify(connection)
     async with runtime.engine.begin() as connection:
