@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser axe run up down status demo test check lint typecheck pytest stack-up stack-down schemas docs screenshots lock clean bench
+.PHONY: install browser axe run up down status demo test check lint typecheck pytest stack-up stack-down schemas docs lock clean bench
 
 install: $(STAMP)
 
@@ -73,10 +73,6 @@ typecheck:
 
 pytest: browser axe
 	$(BIN)/python -m pytest
-
-## Redo the screenshots the guides show (docs/screenshots), from the portal's browser tests on the real stack.
-screenshots: install browser axe
-	deploy/local/stack with -- env TIMPORA_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/portal -q
 
 stack-up: install
 	deploy/local/stack up

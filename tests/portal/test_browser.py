@@ -27,9 +27,9 @@ from timpora.portal.settings import PortalSettings
 from timpora.sharing import access
 
 pytestmark = pytest.mark.timeout(180)
-#: Where the browser tests put what they saw: build/screenshots (ignored by git) on a test run, docs/screenshots for
-#: ``make screenshots`` (the ones the guides show). A test run leaves the tree as it found it.
-SCREENSHOTS = Path(os.environ.get("TIMPORA_SCREENSHOTS") or REPO / "build" / "screenshots")
+#: Where the browser tests put the screenshots of the main pages, which the README and the guides show
+#: (``TIMPORA_SCREENSHOTS`` puts them elsewhere, e.g. for a run that is to leave the tree as it was).
+SCREENSHOTS = Path(os.environ.get("TIMPORA_SCREENSHOTS") or REPO / "docs" / "screenshots")
 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 
