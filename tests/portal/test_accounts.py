@@ -3,6 +3,7 @@ one-time password, the forced change, the throttle, CSRF, cookies, timeouts, log
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -98,6 +99,23 @@ async def test_the_sixth_wrong_password_in_a_minute_is_throttled_even_when_right
         assert "Tunggu satu menit" in throttled.text
         portal.clock.advance(seconds=61)
         assert (await portal.log_in(browser, username, GOOD_PASSWORD)).headers["location"] == "/"
+
+
+async def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(portal: Portal) -> None:
+    """Twenty wrong passwords sent at once: only the account's minute of them is tried, the rest are throttled (each
+    attempt is counted before the next is decided, however many arrive together)."""
+    username = await portal.ready(portal.browser())
+    async with portal.browser() as browser:
+        token = csrf_of(await browser.get("/login"))
+        answers = await asyncio.gather(
+            *(
+                browser.post("/login", data={"username": username, "password": f"guess-{n}", "csrf_token": token})
+                for n in range(20)
+            )
+        )
+    codes = sorted(answer.status_code for answer in answers)
+    limit = portal.settings.failures_per_account
+    assert codes == [401] * limit + [429] * (20 - limit)
 
 
 async def test_an_address_guessing_many_accounts_is_throttled(portal: Portal) -> None:

@@ -424,6 +424,8 @@ class ServiceDefinition:
                 log_config=None,
                 access_log=False,
                 limit_concurrency=settings.http.max_connections,
+                proxy_headers=True,
+                forwarded_allow_ips=settings.http.forwarded_allow_ips,
                 # Requests still running after this long are cut short on SIGTERM (see ShutdownSettings).
                 timeout_graceful_shutdown=math.ceil(settings.shutdown.drain_s),
             )

@@ -161,6 +161,9 @@ class HttpSettings(BaseModel):
     #: Connections open at once; beyond it a request is answered 503 at once (uvicorn's limit_concurrency),
     #: so a flood of connections costs a refusal each, not the service's memory.
     max_connections: int = Field(default=1000, gt=1)
+    #: The reverse proxies (addresses, comma-separated, or ``*``) whose X-Forwarded-For names the client: what the
+    #: per-address limits count by. Behind a proxy not listed, every client is the proxy's address.
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class RelaySettings(BaseModel):

@@ -50,6 +50,15 @@ async def update_officer(session: AsyncSession, officer_id: uuid.UUID, **values:
     await session.execute(update(officers).where(officers.c.id == officer_id).values(**values))
 
 
+async def hold_attempts(session: AsyncSession, *, username: str, address: str) -> None:
+    """Takes, until the transaction ends, the account's and the address's turn: attempts on one account, or from one
+    address, are counted and decided one after the other, each seeing the failures the one before it recorded (a
+    burst of concurrent guesses cannot all be counted under the limit). Always the account first, then the address:
+    two attempts never wait for each other the other way round."""
+    for key in (f"portal-login-account:{username}", f"portal-login-address:{address}"):
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+
+
 async def recent_failures(session: AsyncSession, *, username: str, address: str, since: datetime) -> tuple[int, int]:
     """Failed logins since ``since``: for the account, and from the address."""
     by_account = select(func.count()).where(login_failures.c.username == username, login_failures.c.at >= since)

@@ -51,7 +51,9 @@ def _with_session(request: Request, response: Response, token: str) -> Response:
 async def _throttled(
     session: AsyncSession, settings: PortalSettings, *, username: str, address: str, now: datetime
 ) -> bool:
-    """Whether the account, or the address, has used up its minute of wrong passwords and codes."""
+    """Whether the account, or the address, has used up its minute of wrong passwords and codes (this attempt holds
+    their turn until its transaction ends, so it is counted before the next is decided)."""
+    await repo.hold_attempts(session, username=username, address=address)
     by_account, by_address = await repo.recent_failures(
         session, username=username, address=address, since=now - timedelta(minutes=1)
     )
