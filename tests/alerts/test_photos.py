@@ -144,3 +144,36 @@ def test_a_jpeg_too_large_for_a_browser_to_show_is_refused(height: int, width: i
 def test_a_phones_usual_photo_is_not_too_large() -> None:
     frame = images.segment(0xC0, b"\x08" + struct.pack(">HH", 6_000, 8_000) + b"\x01\x01\x11\x00")  # 48 MP
     assert photos.checked(b"\xff\xd8" + images.JFIF + frame + images.SCAN, max_bytes=LIMIT).content_type == photos.JPEG
+
+
+def _orientation_kept(content: bytes) -> int | None:
+    """The orientation of the one Exif segment left, if any (and that nothing else is in it)."""
+    at = content.find(b"\xff\xe1")
+    if at < 0:
+        return None
+    assert content.count(b"Exif\x00\x00") == 1
+    length = int.from_bytes(content[at + 2 : at + 4], "big")
+    assert length == 2 + 6 + 8 + 2 + 12 + 4  # the header, one directory of one entry, no next directory
+    tiff = content[at + 10 : at + 2 + length]
+    tag, kind, count, value = struct.unpack(">HHIH", tiff[10:20])
+    assert (tag, kind, count) == (0x0112, 3, 1)
+    return int(value)
+
+
+@given(orientation=st.integers(min_value=0, max_value=12), order=st.sampled_from(["II", "MM"]))
+def test_a_phones_orientation_is_carried_over_and_nothing_else_of_its_exif(orientation: int, order: str) -> None:
+    kept = photos.checked(images.with_exif(images.jpeg(metadata=False), orientation, order=order), max_bytes=LIMIT)
+
+    assert images.GPS not in kept.content
+    assert images.SERIAL not in kept.content
+    # Turned or mirrored (2-8): said again, alone; upright (1) or nonsense: no Exif at all, the picture as it was.
+    assert _orientation_kept(kept.content) == (orientation if 2 <= orientation <= 8 else None)
+    if _orientation_kept(kept.content) is None:
+        assert kept.content == images.jpeg(metadata=False)
+
+
+def test_only_the_first_exif_before_the_picture_gives_the_orientation() -> None:
+    picture = images.jpeg(metadata=False)
+    # A second Exif (another picture's, or one slipped in later) says nothing of this picture's orientation.
+    twice = picture[:2] + images.exif(6) + images.exif(3) + picture[2:]
+    assert _orientation_kept(photos.checked(twice, max_bytes=LIMIT).content) == 6

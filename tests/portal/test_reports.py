@@ -5,6 +5,7 @@ but a village sees the form, and nobody but the office it reached (and the villa
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator
 
@@ -28,6 +29,7 @@ from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
 from tests.support import images
 from timpora.alerts.access import PORTAL_KEYS
+from timpora.alerts.domain import photos
 from timpora.alerts.models import village_reports
 from timpora.common import register
 from timpora.common.settings import DatabaseSettings
@@ -189,3 +191,31 @@ async def test_only_a_village_sees_the_form_and_only_the_office_reached_sees_the
         assert (await regency.get(path)).status_code == 404
         assert (await regency.get("/reports/not-an-id/photo")).status_code == 404
     assert GOOD_PASSWORD  # the officers above changed their one-time passwords to it (Portal.ready)
+
+
+async def test_a_photo_taken_upright_on_a_phone_is_shown_upright_without_its_metadata(browser: Browser) -> None:
+    """A real JPEG (Chromium's own, from a canvas 40 x 20) with a phone's Exif saying "turn it a quarter": what is
+    kept of it is shown 20 x 40 by the browser, as the village head took it; the phone's GPS and serial are gone."""
+    page = await browser.new_page()
+    url = await page.evaluate(
+        """() => { const c = document.createElement('canvas'); c.width = 40; c.height = 20;
+                   const g = c.getContext('2d'); g.fillStyle = '#0072b2'; g.fillRect(0, 0, 40, 20);
+                   return c.toDataURL('image/jpeg', 0.9); }"""
+    )
+    taken = images.with_exif(base64.b64decode(url.split(",", 1)[1]), 6)  # 6: turn clockwise a quarter
+    kept = photos.checked(taken, max_bytes=1024 * 1024)
+    assert images.GPS not in kept.content
+    assert images.SERIAL not in kept.content
+
+    async def shown(content: bytes) -> list[int]:
+        source = "data:image/jpeg;base64," + base64.b64encode(content).decode()
+        size: list[int] = await page.evaluate(
+            """(src) => new Promise((done, failed) => { const i = new Image();
+                 i.onload = () => done([i.naturalWidth, i.naturalHeight]); i.onerror = failed; i.src = src; })""",
+            source,
+        )
+        return size
+
+    assert await shown(taken) == [20, 40]  # as the phone meant it
+    assert await shown(kept.content) == [20, 40]  # and still, once its metadata is gone
+    await page.close()

@@ -56,3 +56,21 @@ def jpeg(*, metadata: bool = True) -> bytes:
         else b""
     )
     return b"\xff\xd8" + JFIF + extra + ICC + TABLES + SCAN
+
+
+def exif(orientation: int, *, order: str = "MM") -> bytes:
+    """An Exif segment as a phone writes it, in either byte order: a first directory naming the phone (its serial
+    number, as the camera's make) and the orientation (tag 0x0112, a SHORT), with GPS data after it."""
+    endian = ">" if order == "MM" else "<"
+    entries = [(0x010F, 2, len(SERIAL), 38), (0x0112, 3, 1, orientation)]
+    tiff = order.encode() + struct.pack(f"{endian}HI", 42, 8) + struct.pack(f"{endian}H", len(entries))
+    for tag, kind, count, value in entries:
+        packed = struct.pack(f"{endian}HH", value, 0) if kind == 3 else struct.pack(f"{endian}I", value)
+        tiff += struct.pack(f"{endian}HHI", tag, kind, count) + packed
+    tiff += bytes(4) + SERIAL + GPS
+    return segment(0xE1, b"Exif\x00\x00" + tiff)
+
+
+def with_exif(picture: bytes, orientation: int, *, order: str = "MM") -> bytes:
+    """A JPEG (``picture``) with a phone's Exif inserted right after its start."""
+    return picture[:2] + exif(orientation, order=order) + picture[2:]

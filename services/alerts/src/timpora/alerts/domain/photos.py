@@ -7,7 +7,8 @@ what is allowed, never by taking out what is known to be bad:
 
 - JPEG: the segments before and between the scans except application segments and comments (APP0/JFIF, the ICC
   colour profile in APP2 and Adobe's APP14 stay, since they change how the picture looks), each scan's coded data,
-  and the first end-of-image marker: anything after it goes.
+  and the first end-of-image marker: anything after it goes. Of the Exif, one value is carried over, into an Exif
+  segment of our own that holds nothing else: the orientation, without which a photo taken upright shows on its side.
 - PNG: only the chunks that make the picture (an allowlist), up to IEND: text, Exif, provenance and private chunks go.
 
 The picture's own bytes are kept as they are; nothing is decoded and no image library is needed. A picture that
@@ -17,7 +18,9 @@ browser that shows it. What is not a well-formed JPEG or PNG is refused.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from typing import Literal
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -36,6 +39,14 @@ _START_OF_SCAN = 0xDA
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 _FIRST_APPLICATION, _LAST_APPLICATION = 0xE0, 0xEF
 _COMMENT = 0xFE
+_EXIF_MARKER = 0xE1
+_EXIF = b"Exif\x00\x00"
+_ORIENTATION_TAG = 0x0112
+_SHORT = 3
+#: The orientations that turn or mirror the picture (1 is upright as stored: nothing to carry over).
+_TURNED = range(2, 9)
+#: The most IFD0 entries read looking for the orientation (a camera writes a dozen or two).
+_MAX_ENTRIES = 512
 #: The application segments kept, by marker and how their data begins.
 _KEPT_APPLICATION = ((0xE0, b"JFIF\x00"), (0xE2, b"ICC_PROFILE\x00"), (0xEE, b"Adobe"))
 #: Start-of-frame markers (they give the picture's size): C0-CF but DHT (C4), JPG (C8) and DAC (CC).
@@ -85,7 +96,7 @@ def _check_pixels(width: int, height: int) -> None:
 def _jpeg_picture(content: bytes) -> bytes:
     kept = [_JPEG_START]
     at = len(_JPEG_START)
-    framed = False
+    framed = oriented = False
     while True:
         marker, at = _next_marker(content, at)
         if marker == _END_OF_IMAGE:
@@ -106,9 +117,48 @@ def _jpeg_picture(content: bytes) -> bytes:
             kept.append(segment + content[end:scan_end])
             at = scan_end
             continue
-        if _kept_segment(marker, content[at + 2 : end]):
+        data = content[at + 2 : end]
+        if marker == _EXIF_MARKER and data.startswith(_EXIF) and not (framed or oriented):
+            # The first Exif, before the picture: its orientation alone, in a segment of our own.
+            oriented = True
+            if (orientation := _orientation(data[len(_EXIF) :])) is not None:
+                kept.append(_orientation_segment(orientation))
+        elif _kept_segment(marker, data):
             kept.append(segment)
         at = end
+
+
+def _orientation(tiff: bytes) -> int | None:
+    """The orientation an Exif's TIFF structure gives in its first directory (IFD0), if it turns or mirrors the
+    picture; None for anything else (no such entry, another type, a value out of range, a damaged structure)."""
+    order: Literal["little", "big"] | None = {b"II": "little", b"MM": "big"}.get(tiff[:2])  # type: ignore[assignment]
+    if order is None or len(tiff) < 8 or int.from_bytes(tiff[2:4], order) != 42:  # noqa: PLR2004 - TIFF's header
+        return None
+    directory = int.from_bytes(tiff[4:8], order)
+    if directory + 2 > len(tiff):
+        return None
+    for number in range(min(int.from_bytes(tiff[directory : directory + 2], order), _MAX_ENTRIES)):
+        entry = directory + 2 + 12 * number  # tag (2), type (2), count (4), value (4)
+        if entry + 12 > len(tiff):
+            return None
+        if int.from_bytes(tiff[entry : entry + 2], order) != _ORIENTATION_TAG:
+            continue
+        kind, count = (
+            int.from_bytes(tiff[entry + 2 : entry + 4], order),
+            int.from_bytes(tiff[entry + 4 : entry + 8], order),
+        )
+        value = int.from_bytes(tiff[entry + 8 : entry + 10], order)
+        return value if kind == _SHORT and count == 1 and value in _TURNED else None
+    return None
+
+
+def _orientation_segment(orientation: int) -> bytes:
+    """An Exif segment that says the orientation and nothing else: a big-endian TIFF header, one directory of one
+    entry (orientation, a SHORT), no next directory."""
+    tiff = b"MM\x00\x2a" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big")
+    tiff += struct.pack(">HHIHH", _ORIENTATION_TAG, _SHORT, 1, orientation, 0) + bytes(4)
+    data = _EXIF + tiff
+    return bytes((_MARK, _EXIF_MARKER)) + (len(data) + 2).to_bytes(2, "big") + data
 
 
 def _kept_segment(marker: int, data: bytes) -> bool:
