@@ -604,3 +604,29 @@ async def test_the_portal_reads_and_acts_for_an_officer_of_the_agency_it_names_a
         ("polres-bangkalan", "iptu.sari"),
         ("polres-bangkalan", "iptu.sari"),
     ]
+
+
+async def test_an_agency_counts_its_open_and_acknowledged_alerts_and_nobody_elses(service: AlertsUnderTest) -> None:
+    async def counts(agency: str) -> dict[str, int]:
+        answer = await service.as_agency(agency, "GET", "/v1/alerts/counts")
+        assert answer.status_code == 200, answer.text
+        counted: dict[str, int] = answer.json()
+        return counted
+
+    police_before, village_before = await counts("polres-bangkalan"), await counts("desa-lajing")
+    person = Person(village=LAJING)
+    await service.send(person.expired(3))
+    police = _of(await service.alerts_about(person.foreigner_id), "polres-bangkalan", "permit.expired")
+    opened = await counts("polres-bangkalan")
+    assert opened["open"] == police_before["open"] + 1
+    taken = await service.as_agency(
+        "polres-bangkalan", "POST", f"/v1/alerts/{police.id}/acknowledge", json={"by": "iptu.sari"}
+    )
+    assert taken.status_code == 200, taken.text
+    assert await counts("polres-bangkalan") == {
+        "open": police_before["open"],
+        "acknowledged": police_before["acknowledged"] + 1,
+    }
+    # The village's own alert about the person is the village's; the police's acting is not counted there.
+    village = await counts("desa-lajing")
+    assert village["acknowledged"] == village_before["acknowledged"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from httpx import AsyncClient
 from playwright.async_api import Browser
 from pydantic import SecretStr
 
@@ -45,8 +46,14 @@ async def test_the_police_acknowledge_and_resolve_their_alert_in_their_own_name(
                 page = await police.get(f"/alerts/{alert_id}")
                 token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
                 assert token is not None
+                open_before = await _open_on_home(police)
+                assert (
+                    open_before
+                    == (await service.as_agency("polres-bangkalan", "GET", "/v1/alerts/counts")).json()["open"]
+                )
                 done = await police.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": token.group(1)})
                 assert done.headers["location"] == f"/alerts/{alert_id}?done=acknowledge"
+                assert await _open_on_home(police) == open_before - 1
                 acknowledged = await police.get(f"/alerts/{alert_id}")
                 assert "Sedang ditangani" in acknowledged.text
                 assert f"{officer} (portal" in acknowledged.text
@@ -126,3 +133,10 @@ async def test_the_police_find_a_person_by_passport_and_take_the_alert_in_hand_i
 )
 def test_who_acted_is_read_from_the_end_of_what_the_alerts_service_recorded(recorded: str, shown: str) -> None:
     assert who_acted(recorded) == shown
+
+
+async def _open_on_home(browser: AsyncClient) -> int:
+    """The home page's count of the agency's alerts nobody has taken in hand."""
+    shown = re.search(r'data-figure="alerts-open">(\d+)<', (await browser.get("/")).text)
+    assert shown is not None
+    return int(shown.group(1))

@@ -96,10 +96,8 @@ TEXTS: dict[str, dict[Language, str]] = {
     "home.welcome": {"id": "Selamat datang", "en": "Welcome"},
     "home.agency": {"id": "Instansi", "en": "Agency"},
     "home.role": {"id": "Peran", "en": "Role"},
-    "home.coming": {
-        "id": "Peringatan, laporan desa dan formulir imigrasi akan segera tersedia di portal ini.",
-        "en": "Alerts, village reports and immigration's forms are coming to this portal.",
-    },
+    "home.alerts_open": {"id": "peringatan belum ditangani", "en": "alerts nobody has taken in hand"},
+    "home.alerts_acknowledged": {"id": "peringatan sedang ditangani", "en": "alerts in hand, not yet resolved"},
     "home.figures": {"id": "Sekilas", "en": "At a glance"},
     "nav.password": {"id": "Ganti kata sandi", "en": "Change password"},
     "nav.totp": {"id": "Verifikasi dua langkah", "en": "Two-step verification"},

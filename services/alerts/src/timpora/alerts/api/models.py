@@ -37,6 +37,11 @@ class AlertQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=500)
 
 
+class AlertCounts(BaseModel):
+    open: int = Field(description="Alerts nobody has taken in hand yet")
+    acknowledged: int = Field(description="Alerts taken in hand, not yet resolved")
+
+
 class AlertPage(BaseModel):
     alerts: list[AlertView]
     #: Pass as ``after`` for the next page; absent on the last page.

@@ -14,12 +14,12 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from sqlalchemy import Row, select, tuple_
+from sqlalchemy import Row, func, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
 from timpora.alerts import lifecycle
 from timpora.alerts.api.deps import CurrentAgency
-from timpora.alerts.api.models import Acknowledgement, AlertPage, AlertQuery, AlertView, Resolution
+from timpora.alerts.api.models import Acknowledgement, AlertCounts, AlertPage, AlertQuery, AlertView, Resolution
 from timpora.alerts.disclosing import Terms, terms_for
 from timpora.alerts.domain import notices
 from timpora.alerts.models import alerts
@@ -139,6 +139,19 @@ async def list_alerts(
     page = [shown for row in found[: query.limit] if (shown := view(row, terms)) is not None]
     await _disclosed(runtime, request, caller, terms, page)
     return AlertPage(alerts=page, next=_cursor(found[query.limit - 1]) if len(found) > query.limit else None)
+
+
+@router.get("/counts", summary="How many of your agency's alerts are open, and taken in hand (counts only)")
+async def count_alerts(runtime: Runtime, caller: CurrentAgency, terms: CallerTerms) -> AlertCounts:
+    """For a dashboard: numbers, nobody's data (so nothing is disclosed, and nothing recorded)."""
+    statement = (
+        select(alerts.c.status, func.count())
+        .where(alerts.c.agency_id == caller.agency_id, alerts.c.status.in_(("open", "acknowledged")), *_admitted(terms))
+        .group_by(alerts.c.status)
+    )
+    async with runtime.sessions() as session:
+        counted = {row[0]: int(row[1]) for row in (await session.execute(statement)).all()}
+    return AlertCounts(open=counted.get("open", 0), acknowledged=counted.get("acknowledged", 0))
 
 
 @router.get("/{alert_id}", summary="One of your agency's alerts", responses=_NO_SUCH_ALERT)
