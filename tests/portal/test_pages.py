@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from tests.portal.conftest import Portal
+from timpora.common.events import REGISTRY_EVENT_SPECS
+from timpora.portal.texts import TEXTS
 
 
 async def test_a_request_a_page_does_not_take_is_answered_with_a_page(portal: Portal) -> None:
@@ -24,3 +26,10 @@ async def test_the_portal_has_no_api_documentation_pages(portal: Portal) -> None
             answer = await browser.get(path)
             assert answer.status_code == 404, path
             assert answer.status_code == 404
+
+
+def test_every_change_the_registry_can_record_has_a_name_in_both_languages() -> None:
+    """A person's history names each change in words: none of the registry's event types is left without them."""
+    for spec in REGISTRY_EVENT_SPECS:
+        name = spec.ce_type.removeprefix("id.timpora.").rsplit(".v", 1)[0]
+        assert set(TEXTS[f"event.{name}"]) == {"id", "en"}, name

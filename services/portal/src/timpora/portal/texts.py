@@ -758,6 +758,32 @@ _more(
     }
 )
 
+# What each change of a person's record is called in its history (every event type of the registry has one).
+_more(
+    {
+        "event.foreigner.arrived": {"id": "Kedatangan", "en": "Arrival"},
+        "event.foreigner.updated": {"id": "Perubahan data", "en": "Details changed"},
+        "event.foreigner.imported": {"id": "Dimuat dari sistem lama", "en": "Imported from an earlier system"},
+        "event.foreigner.residence-reported": {"id": "Lapor tempat tinggal", "en": "Residence reported"},
+        "event.foreigner.stay-reported": {"id": "Lapor penginapan", "en": "Stay reported"},
+        "event.foreigner.stay-overdue": {"id": "Penginapan lewat waktu", "en": "Stay overdue"},
+        "event.foreigner.departed": {"id": "Keberangkatan", "en": "Departure"},
+        "event.permit.issued": {"id": "Izin tinggal diterbitkan", "en": "Stay permit issued"},
+        "event.permit.extended": {"id": "Izin tinggal diperpanjang", "en": "Stay permit extended"},
+        "event.permit.converted": {"id": "Alih status izin tinggal", "en": "Stay permit converted"},
+        "event.permit.reentry-granted": {"id": "Izin masuk kembali (ERP)", "en": "Re-entry permit granted"},
+        "event.permit.exit-permit-issued": {"id": "Izin keluar tidak kembali (EPO)", "en": "Exit permit issued"},
+        "event.permit.revoked": {"id": "Izin tinggal dicabut", "en": "Stay permit revoked"},
+        "event.permit.expiring": {"id": "Izin segera berakhir", "en": "Permit expiring"},
+        "event.permit.expired": {"id": "Izin berakhir (overstay)", "en": "Permit expired (overstay)"},
+        "event.permit.overstay-exceeded": {"id": "Overstay lebih dari 60 hari", "en": "Overstay past 60 days"},
+        "event.permit.overstay-fee-paid": {"id": "Denda overstay dibayar", "en": "Overstay fee paid"},
+        "event.foreigner.enforcement-recorded": {"id": "Tindakan administratif", "en": "Administrative action"},
+        "event.foreigner.deported": {"id": "Deportasi", "en": "Deported"},
+        "event.foreigner.banned": {"id": "Penangkalan", "en": "Re-entry ban"},
+    }
+)
+
 MONTHS: dict[Language, tuple[str, ...]] = {
     "id": (
         "Januari", "Februari", "Maret", "April", "Mei", "Juni",
