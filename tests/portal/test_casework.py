@@ -155,6 +155,8 @@ async def test_each_change_of_the_desk_is_recorded_under_the_officers_name(desk:
                                "issued_on": "2026-12-01", "expires_on": "2027-12-01", "sponsor_name": "Siti Aminah",
                                "sponsor_kind": "family"}),
         (plain, "revocation", {"reason": "Bekerja tanpa izin"}),
+        (plain, "residence", {"residence_address": "Jl. Pesisir 4", "residence_village_code": "35.26.05.2001",
+                              "residence_since": "2026-11-25"}),
         (plain, "departure", {"port": "Bandara Juanda", "departed_on": "2026-12-01"}),
         (three_over, "overstay-fee", {"amount_idr": "3000000", "receipt_number": "PNBP-778", "paid_on": "2026-12-01"}),
         (three_over, "extension", {"expires_on": "2027-03-01"}),
@@ -181,7 +183,7 @@ async def test_each_change_of_the_desk_is_recorded_under_the_officers_name(desk:
         assert 'data-field="ban"' in shown.text
         assert "W15-3" in shown.text
     async with desk.staff() as staff:
-        for person, count in ((plain, 5), (three_over, 2), (long_over, 3)):
+        for person, count in ((plain, 6), (three_over, 2), (long_over, 3)):
             history = await _history(staff, person["foreigner_id"])
             # Each change once (the conversion sent twice is one), the officer's.
             actors = [entry["actor"] for entry in history]

@@ -1,7 +1,7 @@
 """Immigration's desk, as forms: each change of the office's daily work (a permit issued, extended, converted or
-revoked; a departure; the overstay's fee, a deportation order, the deportation, a re-entry ban) is a form whose fields
-map onto the registry's request body, field by field. The registry is the one judge of what is right: the form only
-says what is missing, and shows the registry's own words beside the field they name."""
+revoked; a residence reported; a departure; the overstay's fee, a deportation order, the deportation, a re-entry
+ban) is a form whose fields map onto the registry's request body, field by field. The registry is the one judge of
+what is right: the form only says what is missing, and shows the registry's own words beside the field they name."""
 
 from __future__ import annotations
 
@@ -111,6 +111,15 @@ ACTIONS: dict[str, Action] = {
                 Field("paid_on", "paid_on", Kind.DATE),
             ),
             on_permit=True,
+        ),
+        Action(
+            "residence",
+            "/residence",
+            (
+                Field("residence_address", "address"),
+                Field("residence_village_code", "village_code"),
+                Field("residence_since", "since", Kind.DATE),
+            ),
         ),
         Action("departure", "/departure", (Field("port", "port"), Field("departed_on", "departed_on", Kind.DATE))),
         Action(
