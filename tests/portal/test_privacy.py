@@ -88,6 +88,11 @@ async def test_the_dpo_finds_a_person_by_passport_sees_immigrations_own_reads_an
                 json={"address": "Jl. Raya Lajing 5", "village_code": "35.26.05.2003", "since": "2026-11-01"},
             )
             assert lived.status_code == 200, lived.text
+        alone = (await staff.post("/v1/arrivals", json=arrival(full_name="Sendiri Saja"))).json()
+        await staff.post(
+            f"/v1/foreigners/{alone['foreigner_id']}/residence",
+            json={"address": "Jl. Raya Lajing 6", "village_code": "35.26.05.2003", "since": "2026-11-01"},
+        )
     first = people[0]
     async with portal.browser() as office, portal.browser() as dpo:
         reader = await enrolled(portal, office)
@@ -98,6 +103,14 @@ async def test_the_dpo_finds_a_person_by_passport_sees_immigrations_own_reads_an
         both = await dpo.get("/privacy", params={"passport_number": number.lower()})
         assert both.status_code == 200, both.text
         assert set(re.findall(r'data-foreigner="([0-9a-f-]{36})"', both.text)) == set(people)
+        # A number only one person holds: their record, said whose above it (never an id typed before).
+        one = await dpo.get("/privacy", params={"passport_number": alone["passport"]["number"], "foreigner_id": ""})
+        assert one.status_code == 200, one.text
+        assert re.search(r'id="whose">[^<]*<strong>Sendiri Saja</strong>', one.text)
+        # One person at a time: an id and a passport number together could name two.
+        two = await dpo.get("/privacy", params={"foreigner_id": first, "passport_number": number})
+        assert two.status_code == 422
+        assert 'id="p-passport_number"' in two.text
 
         page = await dpo.get("/privacy", params={"foreigner_id": first})
         assert page.status_code == 200, page.text
@@ -134,7 +147,12 @@ async def test_the_dpo_finds_a_person_by_passport_sees_immigrations_own_reads_an
 async def _pages_back(dpo: AsyncClient, foreigner_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A page at a time: the newest first, then the older ones by the link under the table, none twice (by the log's
     own order: the reads share one moment on the test's clock)."""
+    everything = await dpo.get("/privacy", params={"foreigner_id": foreigner_id})
+    shown = len(re.findall(r'data-disclosure="(\d+)"', everything.text))
     monkeypatch.setattr(privacy, "PAGE", 2)
+    # The CSV holds all of it, page after page, whatever a page holds.
+    csv = await dpo.get("/privacy.csv", params={"foreigner_id": foreigner_id})
+    assert len(csv.text.splitlines()) == 1 + shown
     newest = await dpo.get("/privacy", params={"foreigner_id": foreigner_id})
     older_query = re.search(r'href="/privacy\?([^"]+)" rel="next"', newest.text)
     assert older_query is not None

@@ -760,7 +760,16 @@ _more(
             "id": "Beberapa orang memakai nomor paspor ini: pilih satu.",
             "en": "Several people have this passport number: choose one.",
         },
-        "privacy.download": {"id": "Unduh sebagai CSV", "en": "Download as CSV"},
+        "privacy.download": {"id": "Unduh semuanya sebagai CSV", "en": "Download all of it as CSV"},
+        "privacy.whose": {"id": "Catatan tentang", "en": "The record of"},
+        "privacy.problem.one_person": {
+            "id": "Isi ID orang asing atau nomor paspor, salah satu saja.",
+            "en": "Give the foreigner id or the passport number, not both.",
+        },
+        "privacy.csv_too_many": {
+            "id": "Terlalu banyak entri untuk satu CSV (lebih dari 10.000): persempit dengan tanggal, lalu unduh lagi.",
+            "en": "Too many entries for one CSV (over 10,000): narrow by days, then download again.",
+        },
         "privacy.older": {"id": "Entri yang lebih lama", "en": "Older entries"},
     }
 )

@@ -38,6 +38,9 @@ FILTERS = {
 #: Whose disclosures: at least one of these.
 WHOSE = ("foreigner_id", "passport_number", "agency_id", "officer")
 PAGE = 500
+#: The most entries a CSV holds (a person's whole record, page after page); more is narrowed by days first.
+CSV_MOST = 10_000
+_ENTRY = re.compile(r"[0-9]{1,18}")
 _ZONE = ZoneInfo("Asia/Jakarta")
 CSV_COLUMNS = (
     "disclosed_at",
@@ -75,6 +78,8 @@ class _Asked:
     params: dict[str, str]
     #: The people a passport number names, when it names more than one (the officer chooses).
     candidates: list[dict[str, Any]]
+    #: The one person a passport number named: whose record it is.
+    person: dict[str, Any] | None = None
 
 
 async def _asked(request: Request, officer: OperatorOfficer, registry: Registry) -> _Asked | Response:
@@ -84,7 +89,8 @@ async def _asked(request: Request, officer: OperatorOfficer, registry: Registry)
     asked = _Asked(values, problems, {}, [])
     if problems or not any(values[name] for name in WHOSE):
         return asked
-    if values["passport_number"] and not values["foreigner_id"]:
+    person_id = values["foreigner_id"]
+    if values["passport_number"]:
         found = await _by_passport(request, officer, registry, values["passport_number"])
         if isinstance(found, Response):
             return found
@@ -92,15 +98,19 @@ async def _asked(request: Request, officer: OperatorOfficer, registry: Registry)
             asked.problems = {} if found else {"passport_number": "privacy.problem.no_passport"}
             asked.candidates = found
             return asked
-        values["foreigner_id"] = str(found[0]["foreigner_id"])
-    asked.params = {name: values[name] for name in ("foreigner_id", "agency_id", "officer") if values[name]}
+        # Whose record this is, said above it: the one person holding that number (never an id typed before).
+        asked.person = found[0]
+        person_id = str(found[0]["foreigner_id"])
+    asked.params = {name: values[name] for name in ("agency_id", "officer") if values[name]}
+    if person_id:
+        asked.params["foreigner_id"] = person_id
     # Whole days of the office's clock: from the first's midnight to the midnight after the last.
     if since:
         asked.params["since"] = datetime.combine(since, time(), _ZONE).isoformat()
     if until:
         asked.params["until"] = datetime.combine(until + timedelta(days=1), time(), _ZONE).isoformat()
     before = request.query_params.get("before", "")
-    if before.isdigit():
+    if _ENTRY.fullmatch(before):
         # An older page: before the oldest entry shown on the one before it (the newest page comes first).
         asked.params["before"] = before
     return asked
@@ -119,6 +129,9 @@ def _problems(values: dict[str, str]) -> dict[str, str]:
     since, until = _day(values["since"]), _day(values["until"])
     if since and until and until < since:
         problems["until"] = "privacy.problem.until"
+    if values["foreigner_id"] and values["passport_number"]:
+        # Two ways of naming a person at once could name two people: one of them, please.
+        problems["passport_number"] = "privacy.problem.one_person"
     return problems
 
 
@@ -170,6 +183,7 @@ async def privacy(request: Request, officer: OperatorOfficer, sharing: Sharing, 
         problems=problems,
         record=record,
         candidates=asked.candidates,
+        person=asked.person,
         older=older,
         download={name: value for name, value in asked.values.items() if value} if record else None,
     )
@@ -177,28 +191,42 @@ async def privacy(request: Request, officer: OperatorOfficer, sharing: Sharing, 
 
 @router.get("/privacy.csv")
 async def privacy_csv(request: Request, officer: OperatorOfficer, sharing: Sharing, registry: Registry) -> Response:
-    """The same record as a CSV to hand over (the person's request answered in writing), the newest page of it."""
+    """The whole record asked for as a CSV to hand over (the person's request answered in writing): every entry that
+    matches, newest first, page after page; times in the office's clock. More than :data:`CSV_MOST` is narrowed by
+    days first. Each page read is in the admin audit log, as every look is."""
     asked = await _asked(request, officer, registry)
     if isinstance(asked, Response):
         return asked
     if not asked.params or asked.problems:
         return await privacy(request, officer, sharing, registry)
-    read = answered(
-        request,
-        await sharing.get("/v1/disclosures", officer, asked.params | {"limit": PAGE}),
-        "privacy.title",
-        invalid=_refused,
-    )
-    if isinstance(read, Response):
-        return read
-    record, problems = read
-    if problems or record is None:
-        return await privacy(request, officer, sharing, registry)
+    entries: list[dict[str, Any]] = []
+    params = {name: value for name, value in asked.params.items() if name != "before"}
+    while True:
+        read = answered(
+            request,
+            await sharing.get("/v1/disclosures", officer, params | {"limit": PAGE}),
+            "privacy.title",
+            invalid=_refused,
+        )
+        if isinstance(read, Response):
+            return read
+        record, problems = read
+        if problems or record is None:
+            return await privacy(request, officer, sharing, registry)
+        entries += reversed(record["entries"])
+        if not record["truncated"] or not record["entries"]:
+            break
+        if len(entries) >= CSV_MOST:
+            return render(
+                request, "message.html", status_code=422, title="privacy.title", message="privacy.csv_too_many"
+            )
+        params["before"] = str(record["entries"][0]["id"])
     out = io.StringIO()
     writer = spreadsheets.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    for entry in record["entries"]:
-        writer.writerow(entry | {"fields": " ".join(entry["fields"])})
+    for entry in entries:
+        moment = datetime.fromisoformat(entry["disclosed_at"]).astimezone(_ZONE).isoformat()
+        writer.writerow(entry | {"disclosed_at": moment, "fields": " ".join(entry["fields"])})
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
