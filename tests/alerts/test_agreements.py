@@ -179,9 +179,14 @@ async def test_a_narrowed_jurisdiction_stops_what_is_queued_and_hides_what_is_op
     # The regency's alert about someone in Lajing, queued and open, when its agreement narrows to another district.
     person = Person(village=LAJING)
     await service.send(person.expired(3))
+    counted = await service.as_agency("pemkab-bangkalan", "GET", "/v1/alerts/counts")
+    assert counted.json() == {"open": 1, "acknowledged": 0}
     await service.change_register(_narrow("pemkab-bangkalan", jurisdiction=["35.26.01"]))
 
     await service.deliver()
+    # Nor counted on its dashboard: what the list does not show, the count does not tell of.
+    counted = await service.as_agency("pemkab-bangkalan", "GET", "/v1/alerts/counts")
+    assert counted.json() == {"open": 0, "acknowledged": 0}
 
     assert _mail_to(service, "bakesbangpol@bangkalan.timpora.example") == []
     assert "pemkab-bangkalan" not in {row.agency_id for row in await _disclosures_of(service, person)}

@@ -12,6 +12,7 @@ from standardwebhooks import Webhook
 
 from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import LAJING, Person
+from tests.alerts.test_lifecycle import SURABAYA_OFFICE
 from tests.support.kafka import tail
 from timpora.alerts import queue
 from timpora.alerts.access import PORTAL_KEYS
@@ -307,6 +308,7 @@ async def test_an_immigration_offices_operator_sees_channel_health_and_replays_t
     assert listed.status_code == 200, listed.text
     health = {item["agency"]["id"]: item["health"] for item in listed.json()}
     assert health["polres-bangkalan"]["last_delivered_at"] is not None
+    assert health["polres-bangkalan"]["last_delivered_by_channel"]["webhook"] is not None
     assert health["polres-bangkalan"]["dead"] == 0
     for path in ("/v1/admin/deliveries", "/v1/admin/dead-letters", "/v1/admin/audit"):
         assert (await service.client.get(path, headers=as_officer())).status_code == 200, path
@@ -334,3 +336,43 @@ async def test_an_immigration_offices_operator_sees_channel_health_and_replays_t
     for method, path, headers in refused:
         answer = await service.client.request(method, path, headers=headers)
         assert answer.status_code == 403, (method, path, answer.text)
+
+
+async def test_with_several_offices_an_offices_operator_looks_after_its_own_areas_agencies_alone(
+    service: AlertsUnderTest,
+) -> None:
+    """The police's notices are Pamekasan's office's to watch and replay; Surabaya's operator, through the same portal,
+    neither sees the police nor replays to them, nor reads in the audit log what Pamekasan's officers did."""
+    await service.change_register(lambda document: document["members"].append(dict(SURABAYA_OFFICE)))
+    service.webhook.respond_with(200)
+    await service.send(Person(village=LAJING).arrived())
+    await service.deliver()
+    async with service.runtime.sessions() as session, session.begin():
+        _, key = await PORTAL_KEYS.issue(session, "portal")
+
+    def as_officer(agency: str, officer: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}", "X-Timpora-Agency": agency, "X-Timpora-Officer": officer}
+
+    rina = f"ops.rina{uuid.uuid4().hex[:6]}"
+    pamekasan, surabaya = as_officer("kanim-pamekasan", rina), as_officer("kanim-surabaya", "ops.dewi")
+    window = {
+        "since": (service.clock.now() - timedelta(minutes=1)).isoformat(),
+        "until": (service.clock.now() + timedelta(minutes=1)).isoformat(),
+    }
+    replayed = await service.client.post("/v1/admin/agencies/polres-bangkalan/replay", json=window, headers=pamekasan)
+    assert replayed.status_code == 200, replayed.text
+
+    seen = {item["agency"]["id"] for item in (await service.client.get("/v1/admin/agencies", headers=surabaya)).json()}
+    assert seen == {"kanim-surabaya"}
+    assert "polres-bangkalan" in {
+        item["agency"]["id"] for item in (await service.client.get("/v1/admin/agencies", headers=pamekasan)).json()
+    }
+    delivered = (await service.client.get("/v1/admin/deliveries", headers=surabaya)).json()
+    assert {item["agency_id"] for item in delivered} <= {"kanim-surabaya"}
+    refused = await service.client.post("/v1/admin/agencies/polres-bangkalan/replay", json=window, headers=surabaya)
+    assert refused.status_code == 404
+    theirs = (await service.client.get("/v1/admin/audit", headers=surabaya)).json()["entries"]
+    assert not [entry for entry in theirs if entry["target"] == "polres-bangkalan" or rina in entry["actor"]]
+    ours = (await service.client.get("/v1/admin/audit", headers=pamekasan)).json()["entries"]
+    (replay,) = [entry for entry in ours if entry["action"] == "agency.replay" and rina in entry["actor"]]
+    assert (replay["actor"], replay["actor_kind"]) == (f"{rina} (portal, kanim-pamekasan)", "officer")

@@ -60,6 +60,8 @@ async def test_the_operator_sees_a_disabled_webhook_its_attempts_and_replays_the
                 await police.wait_for()
                 assert await police.locator("td[data-state]").get_attribute("data-state") == "disabled"
                 assert "410" in await police.inner_text()
+                # Its e-mail works; its webhook has delivered nothing: said channel by channel.
+                assert "belum pernah" in await police.locator('[data-channel="webhook"]').inner_text()
                 await page.screenshot(path=SCREENSHOTS / "portal-operations-desktop.png", full_page=True)
                 assert await violations(page) == []
 

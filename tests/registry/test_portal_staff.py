@@ -110,12 +110,17 @@ async def test_through_the_portal_a_person_is_looked_up_the_register_is_not_page
     attempts: list[dict[str, str]] = [
         {},
         {"region": "35.26"},
-        {"name": "Li", "limit": "51"},
-        {"name": "Li", "cursor": "AA"},
+        {"name": "Li"},
+        {"name": "Lim", "limit": "51"},
+        {"name": "Lim", "cursor": "AA"},
+        {"name": "Lim", "region": "35.26"},
+        {"passport_number": person["passport"]["number"], "nationality": "CHN"},
     ]
     for params in attempts:
         refused = await registry.client.get("/v1/foreigners", params=params, headers=_as(key))
         assert refused.status_code == 422, (params, refused.text)
+    too_long = await registry.client.get("/v1/worklist", params={"limit": "201"}, headers=_as(key))
+    assert too_long.status_code == 422
     # The registry's own operators still page through their office's register.
     assert (await registry.client.get("/v1/foreigners", params={"region": "35.26", "limit": 500})).status_code == 200
 

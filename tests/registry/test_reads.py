@@ -36,7 +36,7 @@ async def test_each_read_of_a_persons_record_is_in_the_log_as_the_controllers_pr
     found = await registry.client.get("/v1/foreigners", params={"passport_number": person["passport"]["number"]})
     assert (read.status_code, found.status_code) == (200, 200)
     async with registry.sessions() as session, session.begin():
-        _, key = await PORTAL_KEYS.issue(session, "portal")
+        portal_key_id, key = await PORTAL_KEYS.issue(session, "portal")
     portal = {
         "Authorization": f"Bearer {key}",
         "X-Timpora-Agency": "kanim-pamekasan",
@@ -57,6 +57,10 @@ async def test_each_read_of_a_persons_record_is_in_the_log_as_the_controllers_pr
     assert operator is not None
     assert operator != "imigrasi.sari"
     assert [row.officer for row in rows] == [operator, operator, "imigrasi.sari"]  # the portal's officer, by name
+    # And by the key each read with: the operator's own, the portal's.
+    assert rows[0].key_id == rows[1].key_id
+    assert rows[2].key_id == portal_key_id
+    assert rows[0].key_id != portal_key_id
     assert "passport_number" in rows[0].fields
     assert "full_name" in rows[0].fields
 

@@ -24,7 +24,7 @@ import os
 import pwd
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import StrEnum
@@ -43,6 +43,7 @@ from sqlalchemy import (
     Table,
     func,
     insert,
+    or_,
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -240,14 +241,22 @@ async def read(
     service: str | None = None,
     action: str | None = None,
     target: str | None = None,
+    targets: Collection[str] | None = None,
+    actor_suffix: str | None = None,
 ) -> list[AuditEntry]:
-    """Entries newest first, ``limit`` at a time; the next page is ``before`` the last one's id."""
+    """Entries newest first, ``limit`` at a time; the next page is ``before`` the last one's id. ``targets``: only
+    the entries about one of them, or (``actor_suffix``) made by an actor whose name ends so — an office's operator
+    reads what concerns the agencies of its area, and what its own officers did."""
     statement = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
     if before is not None:
         statement = statement.where(audit_log.c.id < before)
     for column, wanted in (("service", service), ("action", action), ("target", target)):
         if wanted is not None:
             statement = statement.where(audit_log.c[column] == wanted)
+    if targets is not None:
+        about = audit_log.c.target.in_(sorted(targets))
+        by = audit_log.c.actor.endswith(actor_suffix, autoescape=True) if actor_suffix else None
+        statement = statement.where(about if by is None else or_(about, by))
     rows = (await connection.execute(statement)).all()
     return [AuditEntry.model_validate(row) for row in rows]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.portal.models import login_failures, officers, sessions
 
+#: How long an attempt waits for the one before it on the same account or address, and how often it looks.
+ATTEMPT_PATIENCE_S = 2.0
+ATTEMPT_POLL_S = 0.02
 #: How long failed logins are kept (the throttle looks at the last minute; an operator may look at the day).
 FAILURES_KEPT = timedelta(days=1)
 
@@ -50,13 +55,21 @@ async def update_officer(session: AsyncSession, officer_id: uuid.UUID, **values:
     await session.execute(update(officers).where(officers.c.id == officer_id).values(**values))
 
 
-async def hold_attempts(session: AsyncSession, *, username: str, address: str) -> None:
+async def hold_attempts(
+    session: AsyncSession, *, username: str, address: str, patience_s: float = ATTEMPT_PATIENCE_S
+) -> bool:
     """Takes, until the transaction ends, the account's and the address's turn: attempts on one account, or from one
     address, are counted and decided one after the other, each seeing the failures the one before it recorded (a
     burst of concurrent guesses cannot all be counted under the limit). Always the account first, then the address:
-    two attempts never wait for each other the other way round."""
+    two attempts never wait for each other the other way round. False if the turn did not come within
+    ``patience_s``: a burst that long is throttled, and does not hold the database's connections while it waits."""
+    deadline = time.monotonic() + patience_s
     for key in (f"portal-login-account:{username}", f"portal-login-address:{address}"):
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+        while not await session.scalar(select(func.pg_try_advisory_xact_lock(func.hashtext(key)))):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(ATTEMPT_POLL_S)
+    return True
 
 
 async def recent_failures(session: AsyncSession, *, username: str, address: str, since: datetime) -> tuple[int, int]:

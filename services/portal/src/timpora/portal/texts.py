@@ -582,6 +582,10 @@ _more(
         "nav.search": {"id": "Cari orang asing", "en": "Find a foreigner"},
         "desk.search": {"id": "Cari orang asing di wilayah kantor", "en": "Find a foreigner of the office's area"},
         "desk.find": {"id": "Cari", "en": "Find"},
+        "problem.name3": {
+            "id": "Ketik paling sedikit 3 huruf dari nama.",
+            "en": "Type at least 3 letters of the name.",
+        },
         "desk.person_record": {"id": "Catatan orang asing", "en": "A foreigner's record"},
         "desk.open_record": {"id": "Buka catatannya", "en": "Open the record"},
         "desk.changes": {"id": "Catat perubahan", "en": "Record a change"},
@@ -681,6 +685,7 @@ _more(
         "ops.failing": {"id": "Gagal sejak", "en": "Failing since"},
         "ops.last_delivered": {"id": "Terakhir terkirim", "en": "Last delivered"},
         "ops.waiting": {"id": "Menunggu", "en": "Waiting"},
+        "ops.never": {"id": "belum pernah", "en": "never"},
         "ops.dead": {"id": "Gagal total", "en": "Given up"},
         "ops.deliveries": {"id": "Pengiriman dan percobaannya", "en": "Deliveries and their attempts"},
         "ops.dead_deliveries": {"id": "Pengiriman yang gagal total", "en": "Deliveries given up on"},
@@ -712,6 +717,11 @@ _more(
             "en": "Records that could not be processed (latest)",
         },
         "ops.failed_at": {"id": "Waktu", "en": "When"},
+        "ops.letters_unread": {
+            "id": "Rekaman ini tidak dapat dibaca sekarang (Kafka tidak menjawab); bagian lain halaman ini tetap "
+            "berlaku.",
+            "en": "These records cannot be read now (Kafka does not answer); the rest of this page stands.",
+        },
         "ops.consumer": {"id": "Bagian", "en": "Consumer"},
         "ops.event_type": {"id": "Jenis peristiwa", "en": "Event type"},
         "ops.reason": {"id": "Sebab", "en": "Reason"},

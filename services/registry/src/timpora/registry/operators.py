@@ -22,6 +22,8 @@ class Operator:
     office: str | None = None
     #: The portal's officer (their username) acting through its key; None for the registry's own operators.
     portal_officer: str | None = None
+    #: The key they act with: the portal's key's id for its officers; their own id (their token's) for operators.
+    key_id: UUID | None = None
 
     @property
     def via_portal(self) -> bool:

@@ -119,6 +119,18 @@ class Register:
         member = self.members.get(agency_id)
         return member if member is not None and member.controller else None
 
+    def members_of(self, office: Agency) -> frozenset[str]:
+        """The members whose whole jurisdiction lies in ``office``'s area, the office among them: what they received
+        is the office's data's, and they are the office's to look after (what a member beyond the area, a national
+        one or another office's, received or was sent is not)."""
+        area = regions.as_set(tuple(office.jurisdiction))
+        within = (
+            member.id
+            for member in self.members.values()
+            if all(regions.is_within_any(code, area) for code in member.jurisdiction)
+        )
+        return frozenset({*within, office.id})
+
     @property
     def offices(self) -> list[Agency]:
         """The immigration offices, each the controller of its own area."""

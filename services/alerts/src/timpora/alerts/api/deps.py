@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -9,7 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from timpora.alerts.access import AGENCY_KEYS, OPERATOR_KEYS, PORTAL_KEYS
 from timpora.alerts.alerting import Alerting
 from timpora.alerts.settings import AlertsSettings
-from timpora.common import register
+from timpora.common import audit, register
 from timpora.common.access import ApiKey
 from timpora.common.http.deps import Acting, Runtime, acting_for, is_portal, key_holder, member_key_holder
 from timpora.common.settings import narrow
@@ -54,27 +55,54 @@ _operator_or_portal = key_holder(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Operating:
+    """Who an operator route acts for, and what over."""
+
+    key: ApiKey
+    #: The agencies they look after: None for an operator key (every one); through the portal, the office's own and
+    #: those of its area (another office's are not this office's to watch, replay or read about).
+    reach: frozenset[str] | None = None
+    #: The portal's officer, when it is one (audited as an officer, not as a key's holder), and their office.
+    officer: str | None = None
+    office: str | None = None
+
+    @property
+    def actor(self) -> audit.Actor:
+        if self.officer is not None:
+            return audit.Actor(audit.ActorKind.OFFICER, self.key.holder, key_id=self.key.key_id)
+        return audit.Actor.operator_key(self.key.holder, self.key.key_id)
+
+    def reaches(self, agency_id: str) -> bool:
+        return self.reach is None or agency_id in self.reach
+
+
 async def get_operator(
     runtime: Runtime, request: Request, key: Annotated[ApiKey, Depends(_operator_or_portal)]
-) -> ApiKey:
+) -> Operating:
     """The operator: an operator key's holder; or, through the portal, the officer its request names, of the
-    immigration office it names (a controller in the register in force) — what they do is audited under their name,
-    with the portal's key id."""
+    immigration office it names (a controller in the register in force), over the agencies of that office's area —
+    what they do is audited under their name, with the portal's key id."""
     if not is_portal(key):
-        return key
+        return Operating(key)
     route = request.scope.get("route")
     if (request.method, getattr(route, "path", None)) not in PORTAL_OPERATIONS:
         # The portal's key reaches what its pages do, and nothing else: a portal broken into is not an operator.
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the portal's key does not reach this operation")
     acting = acting_for(request, key)
     book = register.current(narrow(runtime.settings, AlertsSettings).register_file)
-    if book.office(acting.agency_id) is None:
+    office = book.office(acting.agency_id)
+    if office is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an immigration office's operator may act here")
-    return ApiKey(key_id=key.key_id, holder=f"{acting.officer} (portal, {acting.agency_id})")
+    holder = f"{acting.officer} (portal, {acting.agency_id})"
+    # Every agency is the one office's where the register has one office (as in the registry); with several, each
+    # office's operator looks after its own area's.
+    reach = None if len(book.offices) == 1 else book.members_of(office)
+    return Operating(ApiKey(key_id=key.key_id, holder=holder), reach, acting.officer, office.id)
 
 
-#: Who an operator route acts for (see :func:`get_operator`).
-OperatorKey = Annotated[ApiKey, Depends(get_operator)]
+#: Who an operator route acts for, and over which agencies (see :func:`get_operator`).
+OperatorKey = Annotated[Operating, Depends(get_operator)]
 
 
 # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.

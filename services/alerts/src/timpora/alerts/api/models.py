@@ -62,7 +62,10 @@ class Resolution(Acknowledgement):
 class ChannelHealth(BaseModel):
     """How an agency's notices are getting through, on every channel."""
 
-    last_delivered_at: datetime | None = Field(description="When a notice last reached it")
+    last_delivered_at: datetime | None = Field(description="When a notice last reached it, on any channel")
+    last_delivered_by_channel: dict[str, datetime | None] = Field(
+        default_factory=dict, description="When a notice last reached it on each channel it was sent on"
+    )
     waiting: int = Field(description="Notices still to be sent, or held while its webhook is disabled")
     dead: int = Field(description="Notices given up on after every retry")
 

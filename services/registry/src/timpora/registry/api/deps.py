@@ -99,7 +99,11 @@ async def get_operator(request: Request, principal: Annotated[Operator | ApiKey,
     # (their Idempotency-Keys are theirs alone), the same on every request.
     officer_id = uuid.uuid5(principal.key_id, f"{acting.agency_id}/{acting.officer}")
     return Operator(
-        id=officer_id, name=f"{acting.officer} (portal)", office=acting.agency_id, portal_officer=acting.officer
+        id=officer_id,
+        name=f"{acting.officer} (portal)",
+        office=acting.agency_id,
+        portal_officer=acting.officer,
+        key_id=principal.key_id,
     )
 
 
@@ -165,6 +169,8 @@ class ReadLog:
                         channel=Channel.REGISTRY,
                         reference=f"{self.request.method} {self.request.url.path}",
                         officer=self.operator.officer,
+                        # Which key read: a registry operator and a portal officer of the same name are told apart.
+                        key_id=self.operator.key_id or self.operator.id,
                         query=dict(self.request.query_params),
                         record_ids=list(record_ids),
                         fields=READ_FIELDS,

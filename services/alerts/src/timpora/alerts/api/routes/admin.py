@@ -24,7 +24,6 @@ from timpora.alerts.api.models import (
 from timpora.alerts.models import agencies, alerts, deliveries, delivery_attempts, routed_events
 from timpora.alerts.settings import AlertsSettings
 from timpora.common import audit, register
-from timpora.common.access import ApiKey
 from timpora.common.config_files import ConfigFileError
 from timpora.common.http.deps import Runtime
 from timpora.common.http.errors import described
@@ -53,29 +52,38 @@ _AGENCY_STATE = (
     "/agencies",
     summary="The register's members as the service has them, and the state of each (webhook secrets never shown)",
 )
-async def list_agencies(runtime: Runtime, _: OperatorKey) -> list[AgencyView]:
+async def list_agencies(runtime: Runtime, operator: OperatorKey) -> list[AgencyView]:
     waiting = deliveries.c.status.in_(("gathering", "grouped", "pending", "held"))
-    # One pass over the deliveries for every agency's health: the operator's first look at 2 a.m.
+    # One pass over the deliveries for every agency's health, channel by channel: the operator's first look at 2 a.m.
+    # (a working e-mail must not hide a webhook that has delivered nothing for a day).
     health = select(
         deliveries.c.agency_id,
+        deliveries.c.channel,
         func.max(deliveries.c.delivered_at).label("last_delivered_at"),
         func.count().filter(waiting).label("waiting"),
         func.count().filter(deliveries.c.status == "dead").label("dead"),
-    ).group_by(deliveries.c.agency_id)
+    ).group_by(deliveries.c.agency_id, deliveries.c.channel)
     async with runtime.sessions() as session:
-        rows = (await session.execute(select(agencies).order_by(agencies.c.id))).all()
-        found = {row.agency_id: row for row in (await session.execute(health)).all()}
-    empty = ChannelHealth(last_delivered_at=None, waiting=0, dead=0)
-    return [
-        _agency_view(row).model_copy(
-            update={
-                "health": ChannelHealth.model_validate(found[row.id], from_attributes=True)
-                if row.id in found
-                else empty
-            }
-        )
-        for row in rows
-    ]
+        rows = [
+            row
+            for row in (await session.execute(select(agencies).order_by(agencies.c.id))).all()
+            if operator.reaches(row.id)
+        ]
+        by_channel: dict[str, list[Row[Any]]] = {}
+        for found in (await session.execute(health)).all():
+            by_channel.setdefault(found.agency_id, []).append(found)
+    return [_agency_view(row).model_copy(update={"health": _health(by_channel.get(row.id, []))}) for row in rows]
+
+
+def _health(channels: list[Row[Any]]) -> ChannelHealth:
+    last = {row.channel: row.last_delivered_at for row in channels}
+    delivered = [moment for moment in last.values() if moment is not None]
+    return ChannelHealth(
+        last_delivered_at=max(delivered) if delivered else None,
+        last_delivered_by_channel=last,
+        waiting=sum(row.waiting for row in channels),
+        dead=sum(row.dead for row in channels),
+    )
 
 
 _WEBHOOK_STATE = ("webhook_disabled_at", "webhook_disabled_reason", "webhook_failing_since")
@@ -110,7 +118,7 @@ async def enable_webhook(runtime: Runtime, key: OperatorKey, alerting: AlertingD
         await audit.record(
             session,
             service=runtime.name,
-            actor=_operator(key),
+            actor=key.actor,
             action="agency.webhook.enable",
             target=agency_id,
             old=dict(before._mapping),
@@ -118,10 +126,6 @@ async def enable_webhook(runtime: Runtime, key: OperatorKey, alerting: AlertingD
         )
     alerting.directory_cache.invalidate()
     return _agency_view(row)
-
-
-def _operator(key: ApiKey) -> audit.Actor:
-    return audit.Actor.operator_key(key.holder, key.key_id)
 
 
 async def _reachable(runtime: Runtime, agency_id: str) -> None:
@@ -144,6 +148,9 @@ async def _reachable(runtime: Runtime, agency_id: str) -> None:
 
 @router.post("/agencies/{agency_id}/replay", summary="Send an agency's notices of a time range again")
 async def replay(runtime: Runtime, key: OperatorKey, agency_id: str, body: Replay) -> dict[str, int]:
+    if not key.reaches(agency_id):
+        # Another office's agency: not this operator's to send anything to (nor to know of).
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such agency")
     async with runtime.sessions() as session, session.begin():
         count = await queue.replay(
             session,
@@ -156,7 +163,7 @@ async def replay(runtime: Runtime, key: OperatorKey, agency_id: str, body: Repla
         await audit.record(
             session,
             service=runtime.name,
-            actor=_operator(key),
+            actor=key.actor,
             action="agency.replay",
             target=agency_id,
             new={**body.model_dump(mode="json"), "requeued": count},
@@ -201,7 +208,7 @@ async def reload_rules(runtime: Runtime, key: OperatorKey, alerting: AlertingDep
         await audit.record(
             session,
             service=runtime.name,
-            actor=_operator(key),
+            actor=key.actor,
             action="rules.reload" if refused is None else "rules.reload.refused",
             target=str(alerting.rules.path),
             old=before,
@@ -236,7 +243,7 @@ async def routing(runtime: Runtime, _: OperatorKey, event_id: UUID) -> RoutingVi
 @router.get("/deliveries", summary="Deliveries, newest first, with every attempt")
 async def list_deliveries(
     runtime: Runtime,
-    _: OperatorKey,
+    operator: OperatorKey,
     *,
     delivery_status: Annotated[
         str | None, Query(alias="status", pattern="^(gathering|grouped|pending|delivered|dead|held|cancelled)$")
@@ -251,6 +258,8 @@ async def list_deliveries(
         statement = statement.where(deliveries.c.status == delivery_status)
     if agency_id is not None:
         statement = statement.where(deliveries.c.agency_id == agency_id)
+    if operator.reach is not None:
+        statement = statement.where(deliveries.c.agency_id.in_(sorted(operator.reach)))
     if alert_id is not None:
         statement = statement.where(deliveries.c.alert_id == alert_id)
     if group_id is not None:

@@ -25,7 +25,7 @@ class AuditPage(BaseModel):
 @router.get("/audit", summary="The admin audit log, newest first: who did what, with old and new values")
 async def read_audit(
     runtime: Runtime,
-    _: OperatorKey,
+    operator: OperatorKey,
     *,
     before: Annotated[int | None, Query(ge=1, description="the `next` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -35,7 +35,16 @@ async def read_audit(
 ) -> AuditPage:
     async with runtime.sessions() as session:
         entries = await audit.read(
-            session, before=before, limit=limit + 1, action=action, target=target, service=service
+            session,
+            before=before,
+            limit=limit + 1,
+            action=action,
+            target=target,
+            service=service,
+            # An office's operator (with several offices): what concerns its area's agencies, and what its own
+            # officers did (their looks at the disclosure record among it), nothing of another office's.
+            targets=operator.reach,
+            actor_suffix=f"(portal, {operator.office})" if operator.office else None,
         )
     more = len(entries) > limit
     entries = entries[:limit]

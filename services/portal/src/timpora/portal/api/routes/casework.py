@@ -41,8 +41,8 @@ _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _ALL_FIELDS = frozenset(FIELD_NAMES) - {"birth_year"}
 #: The registry's refusals that are about what was typed: invalid (422), or in conflict with the record (409).
 _REFUSED = frozenset({status.HTTP_422_UNPROCESSABLE_CONTENT, status.HTTP_409_CONFLICT})
-#: A search by name needs this much of it (the registry's own minimum).
-_NAME_AT_LEAST = 2
+#: A search by name needs this much of it (the registry's own minimum through the portal).
+_NAME_AT_LEAST = 3
 
 
 @router.get("/desk/foreigners")
@@ -54,7 +54,7 @@ async def search(request: Request, officer: ImmigrationOfficer, registry: Regist
     problems: dict[str, str] = {}
     items: list[dict[str, Any]] = []
     if name and len(name) < _NAME_AT_LEAST:
-        problems["name"] = "problem.name"
+        problems["name"] = "problem.name3"
     elif passport or name:
         params = {"limit": 50} | ({"passport_number": passport} if passport else {}) | ({"name": name} if name else {})
         field = "passport" if passport else "name"
@@ -62,7 +62,7 @@ async def search(request: Request, officer: ImmigrationOfficer, registry: Regist
             request,
             await registry.get("/v1/foreigners", officer, params),
             "desk.search",
-            invalid=lambda _: {field: f"problem.{field}"},
+            invalid=lambda _: {field: "problem.name3" if field == "name" else "problem.passport"},
         )
         if isinstance(read, Response):
             return read

@@ -53,7 +53,8 @@ async def _throttled(
 ) -> bool:
     """Whether the account, or the address, has used up its minute of wrong passwords and codes (this attempt holds
     their turn until its transaction ends, so it is counted before the next is decided)."""
-    await repo.hold_attempts(session, username=username, address=address)
+    if not await repo.hold_attempts(session, username=username, address=address):
+        return True  # a burst of attempts on this account or from this address: wait, as when throttled
     by_account, by_address = await repo.recent_failures(
         session, username=username, address=address, since=now - timedelta(minutes=1)
     )

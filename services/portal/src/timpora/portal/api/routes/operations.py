@@ -18,12 +18,14 @@ from fastapi.responses import RedirectResponse
 
 from timpora.common.types import AGENCY_ID_PATTERN
 from timpora.portal.api.deps import AlertsService, OperatorOfficer, checked_form, refusal
+from timpora.portal.upstream import UpstreamUnavailableError
 from timpora.portal.web import render
 
 router = APIRouter(include_in_schema=False)
 
 _AGENCY = re.compile(AGENCY_ID_PATTERN)
-_STATUSES = ("pending", "delivered", "dead", "held", "cancelled")
+_STATUSES = ("gathering", "grouped", "pending", "delivered", "dead", "held", "cancelled")
+_COUNT = re.compile(r"[0-9]{1,9}")
 _CHANNELS = ("webhook", "email", "kafka")
 #: The office's clock: what the operator types and reads is WIB (the portal's offices are; see web.render).
 _ZONE = ZoneInfo("Asia/Jakarta")
@@ -49,13 +51,27 @@ async def operations(request: Request, officer: OperatorOfficer, alerts: AlertsS
     rows = await _rows(alerts, officer)
     if isinstance(rows, httpx.Response):
         return refusal(request, rows, "ops.title")
-    letters = await alerts.get("/v1/admin/dead-letters", officer, {"limit": 20})
-    if letters.status_code != status.HTTP_200_OK:
-        return refusal(request, letters, "ops.title")
     replayed = request.query_params.get("replayed", "")
     return _page(
-        request, officer, rows=rows, letters=letters.json(), replayed=int(replayed) if replayed.isdigit() else None
+        request,
+        officer,
+        rows=rows,
+        letters=await _letters(alerts, officer),
+        replayed=int(replayed) if _COUNT.fullmatch(replayed) else None,
     )
+
+
+async def _letters(alerts: AlertsService, officer: OperatorOfficer) -> list[dict[str, Any]] | None:
+    """The latest dead letters, newest first; None when they cannot be read now (Kafka away, slow): the rest of the
+    page, from the database, is what the operator needs most then."""
+    try:
+        answer = await alerts.get("/v1/admin/dead-letters", officer, {"limit": 20})
+    except UpstreamUnavailableError:
+        return None
+    if answer.status_code != status.HTTP_200_OK:
+        return None
+    letters: list[dict[str, Any]] = answer.json()
+    return sorted(letters, key=lambda letter: str(letter.get("failed_at") or ""), reverse=True)
 
 
 def _page(
@@ -63,7 +79,7 @@ def _page(
     officer: OperatorOfficer,
     *,
     rows: list[dict[str, Any]],
-    letters: list[dict[str, Any]],
+    letters: list[dict[str, Any]] | None,
     replayed: int | None = None,
     values: dict[str, str] | None = None,
     problems: dict[str, str] | None = None,
@@ -112,7 +128,7 @@ async def deliveries(request: Request, officer: OperatorOfficer, alerts: AlertsS
 @router.get("/operations/audit")
 async def audit(request: Request, officer: OperatorOfficer, alerts: AlertsService) -> Response:
     before = request.query_params.get("before", "")
-    params: dict[str, Any] = {"limit": AUDIT_PAGE} | ({"before": before} if before.isdigit() else {})
+    params: dict[str, Any] = {"limit": AUDIT_PAGE} | ({"before": before} if _COUNT.fullmatch(before) else {})
     answer = await alerts.get("/v1/admin/audit", officer, params)
     if answer.status_code != status.HTTP_200_OK:
         return refusal(request, answer, "ops.audit")
@@ -174,7 +190,8 @@ async def replay(request: Request, officer: OperatorOfficer, alerts: AlertsServi
     if values["channel"] and values["channel"] not in _CHANNELS:
         problems["channel"] = "ops.problem.channel"
     if problems or since is None or until is None:
-        return _page(request, officer, rows=rows, letters=[], values=values, problems=problems, code=422)
+        letters = await _letters(alerts, officer)
+        return _page(request, officer, rows=rows, letters=letters, values=values, problems=problems, code=422)
     body = {"since": since.isoformat(), "until": until.isoformat()} | (
         {"channel": values["channel"]} if values["channel"] else {}
     )

@@ -174,6 +174,9 @@ async def search_foreigners(
 
 #: The most a search through the portal's key returns: a page of people found by passport or name, not the register.
 PORTAL_SEARCH_LIMIT = 50
+PORTAL_NAME_AT_LEAST = 3
+#: The most each of the worklist's lists holds through the portal (the office's page shows 200).
+PORTAL_WORKLIST_LIMIT = 200
 
 
 def _one_person_at_a_time(filters: ForeignerFilters) -> None:
@@ -181,6 +184,14 @@ def _one_person_at_a_time(filters: ForeignerFilters) -> None:
     register (a portal key stolen would otherwise read every office's people, every field, page by page)."""
     if not (filters.passport_number or filters.name):
         raise InvalidChangeError("give a passport number or a name", field=("query", "passport_number"))
+    if filters.name is not None and len(filters.name.strip()) < PORTAL_NAME_AT_LEAST:
+        raise InvalidChangeError(
+            f"give at least {PORTAL_NAME_AT_LEAST} letters of the name through the portal", field=("query", "name")
+        )
+    for other in ("nationality", "region", "permit_status", "presence", "expiring_within_days"):
+        # Narrowing by anything but who the person is would make the lookup a listing of the register.
+        if getattr(filters, other) is not None:
+            raise InvalidChangeError("the portal looks a person up by passport or name alone", field=("query", other))
     if filters.limit > PORTAL_SEARCH_LIMIT:
         raise InvalidChangeError(f"at most {PORTAL_SEARCH_LIMIT} through the portal", field=("query", "limit"))
     if filters.cursor is not None:
@@ -197,8 +208,14 @@ class WorklistQuery(BaseModel):
 
 @router.get("/worklist", summary="Your office's overstays (longest first) and the permits ending soonest")
 async def worklist(
-    runtime: Runtime, area: OperatorArea, reads: Reads, query: Annotated[WorklistQuery, Query()]
+    runtime: Runtime,
+    operator: CurrentOperator,
+    area: OperatorArea,
+    reads: Reads,
+    query: Annotated[WorklistQuery, Query()],
 ) -> Worklist:
+    if operator.via_portal and query.limit > PORTAL_WORKLIST_LIMIT:
+        raise InvalidChangeError(f"at most {PORTAL_WORKLIST_LIMIT} through the portal", field=("query", "limit"))
     now = runtime.clock.now()
     found: dict[bool, list[ForeignerSnapshot]] = {}
     async with runtime.sessions() as session:

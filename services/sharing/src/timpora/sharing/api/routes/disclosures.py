@@ -17,7 +17,7 @@ from uuid import UUID, uuid5
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from timpora.common import audit, disclosures, regions, register
+from timpora.common import audit, disclosures, register
 from timpora.common.http.deps import Acting, Runtime, acting_for
 from timpora.common.http.errors import described
 from timpora.common.http.ratelimit import RateLimiter
@@ -57,13 +57,7 @@ async def get_office(runtime: Runtime, request: Request, key: AgencyKey) -> Offi
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, "too many requests for this key", headers={"Retry-After": f"{wait:.0f}"}
         )
-    area = regions.as_set(tuple(office.jurisdiction))
-    recipients = frozenset(
-        member.id
-        for member in book.members.values()
-        if all(regions.is_within_any(code, area) for code in member.jurisdiction)
-    )
-    return Office(acting, recipients | {office.id})
+    return Office(acting, book.members_of(office))
 
 
 CurrentOffice = Annotated[Office, Depends(get_office)]
