@@ -26,10 +26,12 @@ from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from tests.alerts.conftest import AlertsUnderTest
 from tests.registry.conftest import registry_settings
 from tests.support.clock import ManualClock
 from tests.support.factories import sample_event
 from tests.support.processes import free_port
+from timpora.alerts import access as alerts_access
 from timpora.common import register
 from timpora.common.events import CloudEvent, new_event
 from timpora.common.events.payloads import (
@@ -333,3 +335,26 @@ async def desk(kafka_settings: KafkaSettings, database_settings: dict[str, Datab
         )
         async for portal in started_portal(settings):
             yield Desk(portal=portal, registry=registry_app.state.runtime, registry_url=registry_url)
+
+
+async def on_alerts(service: AlertsUnderTest, database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[Portal]:
+    """The portal reading and acting through the real alerts service (served over HTTP), with its own portal key."""
+    async with service.runtime.sessions() as session, session.begin():
+        _, key = await alerts_access.PORTAL_KEYS.issue(session, "portal")
+    async with served(service.app, started=True) as alerts_url:
+        settings = PortalSettings(
+            database=database_settings["portal"], alerts_url=alerts_url, alerts_key=SecretStr(key)
+        )
+        async for started in started_portal(settings):
+            yield started
+
+
+async def registry_away(database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[Portal]:
+    """The portal with a key to a registry that does not answer (nothing listens where it is said to be)."""
+    settings = PortalSettings(
+        database=database_settings["portal"],
+        registry_url=f"http://127.0.0.1:{free_port()}",
+        registry_key=SecretStr("trp_x"),
+    )
+    async for started in started_portal(settings):
+        yield started

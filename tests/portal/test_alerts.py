@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from tests.alerts.conftest import AlertsUnderTest, service, webhook_host, webhook_networks
 from tests.alerts.people import LAJING, Person
-from tests.portal.conftest import WithData, first_login, served, started_portal
+from tests.portal.conftest import WithData, first_login, on_alerts, served, started_portal
 from tests.portal.test_browser import SCREENSHOTS
 from timpora.alerts.access import PORTAL_KEYS
 from timpora.common.settings import DatabaseSettings
@@ -28,53 +28,46 @@ async def test_the_police_acknowledge_and_resolve_their_alert_in_their_own_name(
 ) -> None:
     person = Person(village=LAJING)
     await service.send(person.expired(3))
-    async with service.runtime.sessions() as session, session.begin():
-        _, key = await PORTAL_KEYS.issue(session, "portal")
-    async with served(service.app, started=True) as alerts_url:
-        settings = PortalSettings(
-            database=database_settings["portal"], alerts_url=alerts_url, alerts_key=SecretStr(key)
-        )
-        async for portal in started_portal(settings):
-            async with portal.browser() as police, portal.browser() as village:
-                officer = await portal.ready(police, "polres-bangkalan")
-                listed = await police.get("/alerts", params={"status": "open"})
-                assert listed.status_code == 200, listed.text
-                found = re.findall(r'href="/alerts/([0-9a-f-]{36})"', listed.text)
-                assert found
-                alert_id = found[0]
+    async for portal in on_alerts(service, database_settings):
+        async with portal.browser() as police, portal.browser() as village:
+            officer = await portal.ready(police, "polres-bangkalan")
+            listed = await police.get("/alerts", params={"status": "open"})
+            assert listed.status_code == 200, listed.text
+            found = re.findall(r'href="/alerts/([0-9a-f-]{36})"', listed.text)
+            assert found
+            alert_id = found[0]
 
-                page = await police.get(f"/alerts/{alert_id}")
-                token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-                assert token is not None
-                open_before = await _open_on_home(police)
-                assert (
-                    open_before
-                    == (await service.as_agency("polres-bangkalan", "GET", "/v1/alerts/counts")).json()["open"]
-                )
-                done = await police.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": token.group(1)})
-                assert done.headers["location"] == f"/alerts/{alert_id}?done=acknowledge"
-                assert await _open_on_home(police) == open_before - 1
-                acknowledged = await police.get(f"/alerts/{alert_id}")
-                assert "Sedang ditangani" in acknowledged.text
-                assert f"{officer} (portal" in acknowledged.text
+            page = await police.get(f"/alerts/{alert_id}")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token is not None
+            open_before = await _open_on_home(police)
+            assert (
+                open_before == (await service.as_agency("polres-bangkalan", "GET", "/v1/alerts/counts")).json()["open"]
+            )
+            done = await police.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": token.group(1)})
+            assert done.headers["location"] == f"/alerts/{alert_id}?done=acknowledge"
+            assert await _open_on_home(police) == open_before - 1
+            acknowledged = await police.get(f"/alerts/{alert_id}")
+            assert "Sedang ditangani" in acknowledged.text
+            assert f"{officer} (portal" in acknowledged.text
 
-                empty = await police.post(
-                    f"/alerts/{alert_id}/resolve", data={"csrf_token": token.group(1), "resolution": "  "}
-                )
-                assert empty.status_code == 422
-                assert "Tuliskan tindakan" in empty.text
-                resolved = await police.post(
-                    f"/alerts/{alert_id}/resolve",
-                    data={"csrf_token": token.group(1), "resolution": "Dikunjungi; izin sedang diperpanjang"},
-                )
-                assert resolved.status_code == 303
-                assert "Selesai" in (await police.get(f"/alerts/{alert_id}")).text
+            empty = await police.post(
+                f"/alerts/{alert_id}/resolve", data={"csrf_token": token.group(1), "resolution": "  "}
+            )
+            assert empty.status_code == 422
+            assert "Tuliskan tindakan" in empty.text
+            resolved = await police.post(
+                f"/alerts/{alert_id}/resolve",
+                data={"csrf_token": token.group(1), "resolution": "Dikunjungi; izin sedang diperpanjang"},
+            )
+            assert resolved.status_code == 303
+            assert "Selesai" in (await police.get(f"/alerts/{alert_id}")).text
 
-                # The village head, through the same portal, does not find the police's alert.
-                await portal.ready(village, "desa-lajing", "village")
-                assert (await village.get(f"/alerts/{alert_id}")).status_code == 404
-                forged = await village.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": "forged"})
-                assert forged.status_code == 403
+            # The village head, through the same portal, does not find the police's alert.
+            await portal.ready(village, "desa-lajing", "village")
+            assert (await village.get(f"/alerts/{alert_id}")).status_code == 404
+            forged = await village.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": "forged"})
+            assert forged.status_code == 403
 
 
 async def test_without_a_key_to_the_alerts_service_the_page_says_so(

@@ -15,15 +15,21 @@ from typing import Any
 import pytest
 from httpx import AsyncClient, Response
 from playwright.async_api import Browser
-from pydantic import SecretStr
 
-from tests.portal.conftest import START, Desk, csrf_of, enrolled, first_login, second_factor, served, started_portal
+from tests.portal.conftest import (
+    START,
+    Desk,
+    csrf_of,
+    enrolled,
+    first_login,
+    registry_away,
+    second_factor,
+    served,
+)
 from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
 from tests.registry.conftest import arrival, permit
-from tests.support.processes import free_port
 from timpora.common.settings import DatabaseSettings
-from timpora.portal.settings import PortalSettings
 
 pytestmark = pytest.mark.timeout(240)
 LAJING = "35.26.05.2003"
@@ -295,12 +301,7 @@ async def test_another_offices_person_no_one_and_another_role_are_not_found(desk
 async def test_a_registry_that_does_not_answer_loses_nothing_typed(
     database_settings: dict[str, DatabaseSettings],
 ) -> None:
-    settings = PortalSettings(
-        database=database_settings["portal"],
-        registry_url=f"http://127.0.0.1:{free_port()}",
-        registry_key=SecretStr("trp_x"),
-    )
-    async for portal in started_portal(settings):
+    async for portal in registry_away(database_settings):
         async with portal.browser() as office:
             await enrolled(portal, office)
             person = str(uuid.uuid4())

@@ -13,17 +13,23 @@ from datetime import timedelta
 import pytest
 from httpx import AsyncClient
 from playwright.async_api import Browser
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from tests.portal.conftest import START, Desk, csrf_of, enrolled, first_login, second_factor, served, started_portal
+from tests.portal.conftest import (
+    START,
+    Desk,
+    csrf_of,
+    enrolled,
+    first_login,
+    registry_away,
+    second_factor,
+    served,
+)
 from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
 from tests.registry.conftest import arrival, permit
-from tests.support.processes import free_port
 from tests.support.waiting import until
 from timpora.common.settings import DatabaseSettings
-from timpora.portal.settings import PortalSettings
 from timpora.registry.models import foreigners
 from timpora.registry.operators import add_operator
 
@@ -255,12 +261,7 @@ async def test_a_refused_residence_keeps_the_arrival_and_only_the_residence_is_s
 async def test_a_registry_that_does_not_answer_loses_nothing_typed(
     database_settings: dict[str, DatabaseSettings],
 ) -> None:
-    settings = PortalSettings(
-        database=database_settings["portal"],
-        registry_url=f"http://127.0.0.1:{free_port()}",
-        registry_key=SecretStr("trp_x"),
-    )
-    async for portal in started_portal(settings):
+    async for portal in registry_away(database_settings):
         async with portal.browser() as office:
             await enrolled(portal, office)
             page = await office.get("/desk/arrivals/new")

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from tests.alerts.conftest import AlertsUnderTest, service, webhook_host, webhook_networks
@@ -21,19 +20,17 @@ from tests.portal.conftest import (
     csrf_of,
     enrolled,
     first_login,
+    on_alerts,
     second_factor,
     served,
-    started_portal,
 )
 from tests.portal.test_accessibility import axe_installed, violations
 from tests.portal.test_browser import SCREENSHOTS
 from tests.support import images
-from timpora.alerts.access import PORTAL_KEYS
 from timpora.alerts.domain import photos
 from timpora.alerts.models import village_reports
 from timpora.common import register
 from timpora.common.settings import DatabaseSettings
-from timpora.portal.settings import PortalSettings
 
 __all__ = ["axe_installed", "service", "webhook_host", "webhook_networks"]  # fixtures of other modules, used here
 
@@ -45,14 +42,8 @@ WHAT = "Dua orang asing menginap sejak Senin tanpa lapor RT."
 @pytest.fixture
 async def portal(service: AlertsUnderTest, database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[Portal]:
     """The portal reading and writing through the real alerts service, served over HTTP, with its portal key."""
-    async with service.runtime.sessions() as session, session.begin():
-        _, key = await PORTAL_KEYS.issue(session, "portal")
-    async with served(service.app, started=True) as alerts_url:
-        settings = PortalSettings(
-            database=database_settings["portal"], alerts_url=alerts_url, alerts_key=SecretStr(key)
-        )
-        async for started in started_portal(settings):
-            yield started
+    async for started in on_alerts(service, database_settings):
+        yield started
 
 
 async def _kept(service: AlertsUnderTest) -> int:
