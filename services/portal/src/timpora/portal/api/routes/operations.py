@@ -33,16 +33,17 @@ DELIVERIES_SHOWN = 100
 AUDIT_PAGE = 50
 
 
-def _channels(definition: dict[str, Any]) -> list[str]:
-    """The agency's channels as an operator recognises them: the webhook's host (never its path or secret), the
-    e-mail addresses, the Kafka topic."""
+def _channels(definition: dict[str, Any]) -> list[tuple[str, str]]:
+    """The agency's channels as an operator recognises them, each with the name its deliveries go by: the webhook's
+    host (never its path or secret), the e-mail addresses, the Kafka topic."""
     channels = definition.get("channels") or {}
     shown = []
     if webhook := channels.get("webhook"):
-        shown.append(f"webhook {urlsplit(str(webhook.get('url', ''))).hostname or ''}")
-    shown += [f"e-mail {address}" for address in channels.get("emails") or []]
+        shown.append(("webhook", f"webhook {urlsplit(str(webhook.get('url', ''))).hostname or ''}"))
+    if emails := channels.get("emails"):
+        shown.append(("email", "e-mail " + ", ".join(emails)))
     if channels.get("kafka"):
-        shown.append("kafka")
+        shown.append(("kafka", "Kafka"))
     return shown
 
 
