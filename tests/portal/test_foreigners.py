@@ -39,6 +39,8 @@ async def test_the_regency_lists_its_people_with_region_names_and_opens_one(with
             "residence_address" in register.current(register.DEFAULT_REGISTER).agreements["pemkab-bangkalan"].allowed
         )
         assert ("Jl. Raya Lajing 1" in person.text) == shows_address
+        # The history the agreement allows: the person came into the regency's view (an update it hears of).
+        assert re.search(r'<tr data-version="\d+">\s*<td[^>]*>[^<]*</td>\s*<td[^>]*>Perubahan data</td>', person.text)
 
 
 async def test_a_village_head_sees_the_village_only_and_nothing_outside_the_agreement(with_data: WithData) -> None:
@@ -73,6 +75,9 @@ async def test_a_village_head_sees_the_village_only_and_nothing_outside_the_agre
     assert set(listing.fields) < allowed
     [page] = [row for row in reads if row.reference == f"GET /v1/foreigners/{with_data.lajing[1]}"]
     assert set(page.fields) == allowed
+    # The page's history is a read of its own, of the fields it told, all within the agreement.
+    [history] = [row for row in reads if row.reference == f"GET /v1/foreigners/{with_data.lajing[1]}/history"]
+    assert set(history.fields) <= allowed
 
 
 async def test_the_police_see_the_passport_number_their_agreement_includes(with_data: WithData) -> None:

@@ -36,6 +36,7 @@ from timpora.common.events.payloads import (
     ForeignerUpdated,
     Permit,
     PermitEndReason,
+    PermitExtended,
     PermitStatus,
     PermitType,
     PresenceStatus,
@@ -952,3 +953,58 @@ async def test_the_controller_reads_who_received_a_persons_data_through_the_port
             )
         ).all()
     assert ("dpo.pamekasan (portal, kanim-pamekasan)", f"foreigner_id={person}") in [tuple(row) for row in looked]
+
+
+async def test_a_persons_history_is_the_news_an_agreement_lists_with_its_fields_that_changed(sharing: Sharing) -> None:
+    """The regency hears of an extension and sees the expiry move; the village head's agreement lists neither the
+    update that brought the person into view nor the extension: its history shows what changed in its view (the
+    expiry it counts overstays by) without saying what kind of news it was, and none of the fields it does not see."""
+    first = sharing.events["lajing"]
+    snapshot: ForeignerSnapshot = first.data.foreigner  # type: ignore[attr-defined]
+    assert snapshot.permit is not None
+    later = snapshot.permit.expires_on + timedelta(days=365)
+    extended = PermitExtended(
+        foreigner=snapshot.model_copy(
+            update={"version": 3, "permit": snapshot.permit.model_copy(update={"expires_on": later})}
+        ),
+        jurisdiction=LAJING,
+        permit=snapshot.permit.model_copy(update={"expires_on": later}),
+        previous_expires_on=snapshot.permit.expires_on,
+    )
+    event = new_event(extended, source="/timpora/registry", subject=first.subject)
+    async with sharing.runtime.sessions() as session, session.begin():
+        in_force = list(register.load(register.DEFAULT_REGISTER).agreements.values())
+        await projection.apply(
+            session, event, in_force, datetime(2026, 11, 29, 6, 0, tzinfo=UTC), sharing.runtime.settings.kafka.catalog
+        )
+    person = sharing.people["lajing"]
+
+    regency = await sharing.get("pemkab-bangkalan", f"/v1/foreigners/{person}/history")
+    assert regency.status_code == 200, regency.text
+    entries = regency.json()["entries"]
+    assert [entry["version"] for entry in entries] == [2, 3]
+    assert entries[1]["event_type"] == "permit.extended"
+    assert entries[1]["changed"] == {"permit_expires_on": later.isoformat()}
+    assert "passport_number" not in entries[0]["changed"]  # not the regency's field
+    assert "full_name" in entries[0]["changed"]
+
+    village = (await sharing.get("desa-lajing", f"/v1/foreigners/{person}/history")).json()["entries"]
+    # Neither the update nor the extension is news its agreement lists: what changed in its view, not what news.
+    assert [(entry["version"], entry["event_type"]) for entry in village] == [(2, None), (3, None)]
+    assert village[1]["changed"] == {"permit_expires_on": later.isoformat()}
+    assert "passport_number" not in village[0]["changed"]
+    # Outside the view answers as someone who does not exist; each read is in the log, the fields it told.
+    outside = await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['arosbaya']}/history")
+    assert outside.status_code == 404
+    async with sharing.runtime.engine.connect() as connection:
+        logged = (
+            await connection.execute(
+                select(log_table.c.agency_id, log_table.c.fields).where(
+                    log_table.c.reference == f"GET /v1/foreigners/{person}/history"
+                )
+            )
+        ).all()
+    assert {row.agency_id for row in logged} == {"pemkab-bangkalan", "desa-lajing"}
+    regency_fields = next(row.fields for row in logged if row.agency_id == "pemkab-bangkalan")
+    assert "permit_expires_on" in regency_fields
+    assert "passport_number" not in regency_fields

@@ -591,6 +591,12 @@ _more(
         "desk.changes": {"id": "Catat perubahan", "en": "Record a change"},
         "desk.the_record": {"id": "Data yang tercatat", "en": "What is recorded"},
         "desk.history": {"id": "Riwayat perubahan", "en": "History of changes"},
+        "foreigners.what_changed": {"id": "Yang berubah", "en": "What changed"},
+        "foreigners.changed": {"id": "Data berubah", "en": "Details changed"},
+        "foreigners.history_unread": {
+            "id": "Riwayatnya tidak dapat dibaca sekarang; data di atas tetap berlaku.",
+            "en": "The history cannot be read now; the record above stands.",
+        },
         "desk.version": {"id": "Versi", "en": "Version"},
         "desk.event": {"id": "Perubahan", "en": "Change"},
         "desk.by": {"id": "Oleh", "en": "By"},

@@ -91,6 +91,10 @@ async def foreigner(request: Request, officer: ReadyOfficer, sharing: Sharing, f
     record: dict[str, Any] = answer.json()
     order = [*FIELD_NAMES, "days_to_expiry", "overstaying", "days_overstayed", "deportation_due"]
     fields = [(name, record[name]) for name in order if name in record]
+    # The history the agreement allows, newest first; without it (the service away, too many reads) the record
+    # is still shown, and the page says the history could not be read.
+    told = await sharing.get(f"/v1/foreigners/{person_id}/history", officer)
+    history = list(reversed(told.json()["entries"])) if told.status_code == status.HTTP_200_OK else None
     return render(
         request,
         "foreigner.html",
@@ -99,4 +103,5 @@ async def foreigner(request: Request, officer: ReadyOfficer, sharing: Sharing, f
         csrf=officer.csrf_token,
         name=record.get("full_name") or str(person_id),
         fields=fields,
+        history=history,
     )

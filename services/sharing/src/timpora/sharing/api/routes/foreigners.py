@@ -38,7 +38,7 @@ from timpora.common.types import Nationality, RegionCode, Typed
 from timpora.sharing.access import KEYS, PORTAL_KEYS
 from timpora.sharing.api.deps import AGENCY_RESPONSES, Caller, CurrentCaller, agreement_in_force
 from timpora.sharing.domain.derived import ANY_PRESENCE, status_columns, with_status
-from timpora.sharing.models import projections
+from timpora.sharing.models import projection_history, projections
 from timpora.sharing.settings import SharingSettings
 
 router = APIRouter(prefix="/v1", tags=["foreigners"], responses=AGENCY_RESPONSES)
@@ -261,6 +261,76 @@ async def get_foreigner(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
     await disclose(caller, request, [foreigner_id], runtime)
     return _served(caller, row, runtime.clock.now(), runtime)
+
+
+class HistoryEntry(BaseModel):
+    version: int = Field(description="The registry's version of the person after this change")
+    event_type: str | None = Field(
+        description="The news (e.g. 'permit.extended'); null for news your agreement does not list, that changed "
+        "your fields all the same"
+    )
+    occurred_at: datetime
+    changed: dict[str, Any] = Field(description="Your agreement's fields this change (or the ones before it) set")
+
+
+class History(BaseModel):
+    entries: list[HistoryEntry]
+
+
+@router.get(
+    "/foreigners/{foreigner_id}/history",
+    summary="One foreigner's history in your view: the news your agreement lists, and what each changed",
+    responses={404: described("Not in your view (or not at all: the two are not told apart)")},
+)
+async def get_history(runtime: Runtime, caller: CurrentCaller, request: Request, foreigner_id: UUID) -> History:
+    """What the agency may know of the person's past, and no more: each change while they were in its view under
+    this agreement, with the agreement's fields that changed; what kind of news it was only where the agreement lists
+    that news (its topic's events). Disclosed, and recorded, as a read."""
+    in_view = select(projections.c.foreigner_id).where(*_visible_to(caller), projections.c.foreigner_id == foreigner_id)
+    statement = (
+        select(
+            projection_history.c.version,
+            projection_history.c.event_type,
+            projection_history.c.occurred_at,
+            projection_history.c.record,
+        )
+        .where(
+            projection_history.c.agency_id == caller.agency_id,
+            projection_history.c.foreigner_id == foreigner_id,
+            projection_history.c.agreement_version == caller.agreement.version,
+            projection_history.c.visible.is_(True),
+        )
+        .order_by(projection_history.c.version)
+    )
+    async with runtime.sessions() as session:
+        if (await session.execute(in_view)).first() is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
+        rows = (await session.execute(statement)).all()
+    entries: list[HistoryEntry] = []
+    told: dict[str, Any] = {}
+    for row in rows:
+        record = {
+            name: value for name, value in caller.agreement.served(row.record or {}).items() if name not in RECORD_IDS
+        }
+        listed = row.event_type in caller.agreement.event_types
+        # In the fields' own order (the stored record's is JSONB's); a field first told empty is no change.
+        changed = {name: record[name] for name in FIELD_NAMES if name in record and told.get(name) != record[name]}
+        told = record
+        if not (listed or changed):
+            continue  # news it does not hear of, that changed nothing it sees: nothing to tell
+        entries.append(
+            HistoryEntry(
+                version=row.version,
+                # What kind of news, only where the agreement lists it; otherwise only what changed in its view.
+                event_type=row.event_type if listed else None,
+                occurred_at=row.occurred_at,
+                changed=changed,
+            )
+        )
+    await disclose(
+        caller, request, [foreigner_id], runtime, fields=sorted({name for entry in entries for name in entry.changed})
+    )
+    return History(entries=entries)
 
 
 def _served(caller: Caller, row: Any, now: datetime, runtime: Runtime) -> dict[str, Any]:  # noqa: ANN401 - a row
