@@ -40,7 +40,10 @@ async def test_the_regency_lists_its_people_with_region_names_and_opens_one(with
         )
         assert ("Jl. Raya Lajing 1" in person.text) == shows_address
         # The history the agreement allows: the person came into the regency's view (an update it hears of).
-        assert re.search(r'<tr data-version="\d+">\s*<td[^>]*>[^<]*</td>\s*<td[^>]*>Perubahan data</td>', person.text)
+        assert re.search(
+            r'<tr data-version="\d+">\s*<td[^>]*>[^<]*</td>\s*<td[^>]*>Perubahan data · masuk wilayah Anda</td>',
+            person.text,
+        )
 
 
 async def test_a_village_head_sees_the_village_only_and_nothing_outside_the_agreement(with_data: WithData) -> None:

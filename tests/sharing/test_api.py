@@ -41,6 +41,7 @@ from timpora.common.events.payloads import (
     PermitType,
     PresenceStatus,
     Residence,
+    ResidenceReported,
 )
 from timpora.common.http.auth import KEY_TRUST_S, BearerGate
 from timpora.common.kafka.producer import EventProducer
@@ -988,6 +989,8 @@ async def test_a_persons_history_is_the_news_an_agreement_lists_with_its_fields_
     assert "passport_number" not in entries[0]["changed"]  # not the regency's field
     assert "full_name" in entries[0]["changed"]
 
+    assert entries[0]["entered_view"] is True
+    assert entries[1]["entered_view"] is False
     village = (await sharing.get("desa-lajing", f"/v1/foreigners/{person}/history")).json()["entries"]
     # Neither the update nor the extension is news its agreement lists: what changed in its view, not what news.
     assert [(entry["version"], entry["event_type"]) for entry in village] == [(2, None), (3, None)]
@@ -1008,3 +1011,41 @@ async def test_a_persons_history_is_the_news_an_agreement_lists_with_its_fields_
     regency_fields = next(row.fields for row in logged if row.agency_id == "pemkab-bangkalan")
     assert "permit_expires_on" in regency_fields
     assert "passport_number" not in regency_fields
+
+
+async def test_a_history_tells_nothing_from_before_the_agreement_and_when_the_person_left_the_view(
+    sharing: Sharing,
+) -> None:
+    """A change from before this version of the agreement took effect here is not told (a rebuild writes history
+    from the first event); a person who left the village's view and came back is told as such, and what changed
+    while they were away is not credited to their return."""
+    first = sharing.events["lajing"]
+    snapshot: ForeignerSnapshot = first.data.foreigner  # type: ignore[attr-defined]
+    assert snapshot.residence is not None
+    catalog = sharing.runtime.settings.kafka.catalog
+    in_force = list(register.load(register.DEFAULT_REGISTER).agreements.values())
+    moved = snapshot.residence.model_copy(update={"village_code": SAMPANG, "address": "Jl. Pantai 9"})
+    back = snapshot.residence.model_copy(update={"address": "Jl. Raya Lajing 44"})
+    steps = [
+        (4, moved, SAMPANG, datetime(2019, 1, 1, tzinfo=UTC)),  # long before any agreement was loaded here
+        (5, moved, SAMPANG, datetime.now(UTC)),
+        (6, back, LAJING, datetime.now(UTC)),
+        (7, moved, SAMPANG, datetime.now(UTC)),
+        (8, back, LAJING, datetime.now(UTC)),
+    ]
+    async with sharing.runtime.sessions() as session, session.begin():
+        for version, residence, village, when in steps:
+            data = ResidenceReported(
+                foreigner=snapshot.model_copy(update={"version": version, "residence": residence}),
+                jurisdiction=village,
+                residence=residence,
+            )
+            event = new_event(data, source="/timpora/registry", subject=first.subject, time=when)
+            await projection.apply(session, event, in_force, datetime.now(UTC), catalog)
+    entries = (await sharing.get("desa-lajing", f"/v1/foreigners/{sharing.people['lajing']}/history")).json()
+    told = [(entry["version"], entry["entered_view"], entry["left_view"]) for entry in entries["entries"]]
+    # Version 2 is the arrival into the view; 4 (from 2019, the move away) is not told, nor is 5 (away, no news of
+    # it); 6 is the return, told as such with what the village sees; 7 the leaving again, 8 the second return.
+    assert told == [(2, True, False), (6, True, False), (7, False, True), (8, True, False)]
+    (returned,) = [entry for entry in entries["entries"] if entry["version"] == 6]
+    assert returned["changed"]["residence_village_code"] == LAJING  # told whole again, as on coming into view

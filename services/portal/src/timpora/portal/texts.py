@@ -593,6 +593,8 @@ _more(
         "desk.history": {"id": "Riwayat perubahan", "en": "History of changes"},
         "foreigners.what_changed": {"id": "Yang berubah", "en": "What changed"},
         "foreigners.changed": {"id": "Data berubah", "en": "Details changed"},
+        "foreigners.entered_view": {"id": "masuk wilayah Anda", "en": "came into your area"},
+        "foreigners.left_view": {"id": "keluar dari wilayah Anda", "en": "left your area"},
         "foreigners.history_unread": {
             "id": "Riwayatnya tidak dapat dibaca sekarang; data di atas tetap berlaku.",
             "en": "The history cannot be read now; the record above stands.",

@@ -14,17 +14,18 @@ import io
 import json
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Date, Text, and_, cast, false, func, not_, or_, select
+from sqlalchemy import ColumnElement, Date, Select, Text, and_, cast, false, func, not_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timpora.common import regions
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http.deps import Runtime
@@ -270,67 +271,101 @@ class HistoryEntry(BaseModel):
         "your fields all the same"
     )
     occurred_at: datetime
-    changed: dict[str, Any] = Field(description="Your agreement's fields this change (or the ones before it) set")
+    changed: dict[str, Any] = Field(
+        description="Your agreement's fields this change set (null: no longer given); when the person came into your "
+        "view, all of them"
+    )
+    entered_view: bool = Field(default=False, description="The person came into your view with this change")
+    left_view: bool = Field(default=False, description="The person left your view with this change (no fields)")
 
 
 class History(BaseModel):
     entries: list[HistoryEntry]
+    #: Nothing older is told: the agreement's start (its ``valid_from``, at midnight where the agency is).
+    since: datetime
 
 
 @router.get(
     "/foreigners/{foreigner_id}/history",
-    summary="One foreigner's history in your view: the news your agreement lists, and what each changed",
+    summary="One foreigner's history in your view under your agreement: what changed, and the news it lists",
     responses={404: described("Not in your view (or not at all: the two are not told apart)")},
 )
 async def get_history(runtime: Runtime, caller: CurrentCaller, request: Request, foreigner_id: UUID) -> History:
-    """What the agency may know of the person's past, and no more: each change while they were in its view under
-    this agreement, with the agreement's fields that changed; what kind of news it was only where the agreement lists
-    that news (its topic's events). Disclosed, and recorded, as a read."""
+    """What the agency may know of the person's past under the agreement in force, and no more: each change since
+    the agreement's own start (``valid_from``: a rebuild writes history from the first event, but what happened
+    before the agency had an agreement is not its to read), while the person was in its view, with the agreement's
+    fields that changed; when they came into the view and left it; what kind of news it was only where the agreement
+    lists that news (its topic's events). Disclosed, and recorded, as a read."""
     in_view = select(projections.c.foreigner_id).where(*_visible_to(caller), projections.c.foreigner_id == foreigner_id)
-    statement = (
+    # The agreement's own start, at midnight where the agency is: what happened before it is not the agency's to read.
+    since = datetime.combine(caller.agreement.valid_from, time(), regions.time_zone(caller.agreement.jurisdiction[0]))
+    async with runtime.sessions() as session:
+        if (await session.execute(in_view)).first() is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
+        rows = (await session.execute(_history_of(caller, foreigner_id))).all()
+    entries = _told(caller, rows, since)
+    fields = {name for entry in entries for name in entry.changed}
+    # Coming into the view and leaving it tell where the person is, as presence does.
+    await disclose(
+        caller, request, [foreigner_id], runtime, fields=sorted(fields | ({"presence"} if entries else set()))
+    )
+    return History(entries=entries, since=since)
+
+
+def _history_of(caller: Caller, foreigner_id: UUID) -> Select[Any]:
+    return (
         select(
             projection_history.c.version,
             projection_history.c.event_type,
             projection_history.c.occurred_at,
+            projection_history.c.visible,
             projection_history.c.record,
         )
         .where(
             projection_history.c.agency_id == caller.agency_id,
             projection_history.c.foreigner_id == foreigner_id,
             projection_history.c.agreement_version == caller.agreement.version,
-            projection_history.c.visible.is_(True),
         )
         .order_by(projection_history.c.version)
     )
-    async with runtime.sessions() as session:
-        if (await session.execute(in_view)).first() is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
-        rows = (await session.execute(statement)).all()
+
+
+def _told(caller: Caller, rows: Sequence[Any], since: datetime) -> list[HistoryEntry]:
+    """The entries from ``since`` on. The rows before it are walked, not told: they say where the person stood when
+    the agreement took effect (in the view or not, and what it showed), so that what is told after is what changed
+    from then, never a value from before."""
     entries: list[HistoryEntry] = []
-    told: dict[str, Any] = {}
+    told: dict[str, Any] | None = None  # what the agency knows of the person now; None: not in its view
     for row in rows:
-        record = {
-            name: value for name, value in caller.agreement.served(row.record or {}).items() if name not in RECORD_IDS
-        }
+        if row.occurred_at < since:
+            told = _as_served(caller, row) if row.visible else None
+            continue
         listed = row.event_type in caller.agreement.event_types
-        # In the fields' own order (the stored record's is JSONB's); a field first told empty is no change.
-        changed = {name: record[name] for name in FIELD_NAMES if name in record and told.get(name) != record[name]}
+        kind = row.event_type if listed else None  # what kind of news, only where the agreement lists it
+        if not row.visible:
+            if told is not None:
+                entries.append(HistoryEntry(version=row.version, event_type=kind, occurred_at=row.occurred_at,
+                                            changed={}, left_view=True))  # fmt: skip
+            told = None
+            continue
+        record = _as_served(caller, row)
+        entering, before = told is None, told or {}
+        # In the fields' own order (the stored record's is JSONB's); a field no longer given is told as null, and a
+        # field first told empty is no change.
+        changed = {
+            name: record.get(name)
+            for name in FIELD_NAMES
+            if (name in record or name in before) and before.get(name) != record.get(name)
+        }
         told = record
-        if not (listed or changed):
-            continue  # news it does not hear of, that changed nothing it sees: nothing to tell
-        entries.append(
-            HistoryEntry(
-                version=row.version,
-                # What kind of news, only where the agreement lists it; otherwise only what changed in its view.
-                event_type=row.event_type if listed else None,
-                occurred_at=row.occurred_at,
-                changed=changed,
-            )
-        )
-    await disclose(
-        caller, request, [foreigner_id], runtime, fields=sorted({name for entry in entries for name in entry.changed})
-    )
-    return History(entries=entries)
+        if listed or changed or entering:
+            entries.append(HistoryEntry(version=row.version, event_type=kind, occurred_at=row.occurred_at,
+                                        changed=changed, entered_view=entering))  # fmt: skip
+    return entries
+
+
+def _as_served(caller: Caller, row: Any) -> dict[str, Any]:  # noqa: ANN401 - a row
+    return {name: value for name, value in caller.agreement.served(row.record).items() if name not in RECORD_IDS}
 
 
 def _served(caller: Caller, row: Any, now: datetime, runtime: Runtime) -> dict[str, Any]:  # noqa: ANN401 - a row
