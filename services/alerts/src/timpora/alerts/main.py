@@ -23,7 +23,7 @@ from timpora.alerts.domain.rules import RuleBook
 from timpora.alerts.settings import AlertsSettings
 from timpora.common import audit, register
 from timpora.common.config_files import ConfigFileError
-from timpora.common.disclosures import DisclosureLog
+from timpora.common.http import disclosing
 from timpora.common.kafka import lag
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.register.members import Agency
@@ -61,9 +61,7 @@ def _setup(runtime: ServiceRuntime) -> None:
         settings.register_file, runtime.sessions, runtime.clock, on_change=alert_topics, on_taken=recheck_rules
     )
     alerting = Alerting(rules=rule_book, clock=runtime.clock, directory_cache=directory_cache)
-    disclosure_log = DisclosureLog(runtime.engine)
-    runtime.state["disclosure_log"] = disclosure_log
-    runtime.shutdown.append(disclosure_log.close)
+    disclosure_log = disclosing.install(runtime)
     runtime.state["alerting"] = alerting
     consumers.wire(
         runtime,

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from fastapi import APIRouter
 
 from timpora.common import audit
-from timpora.common.disclosures import DisclosureLog
 from timpora.common.events import REGISTRY_EVENT_SPECS
+from timpora.common.http import disclosing
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
@@ -32,9 +32,7 @@ def _setup(runtime: ServiceRuntime) -> None:
         runtime.broker.publisher(topic, title=spec.ce_type, schema=spec.model, description=spec.description)
     # Every read of a person's record is in the disclosure log before it is answered (basis: the controller's own
     # processing), as the agencies' reads are: a person's request to know who saw their data is answered whole.
-    disclosure_log = DisclosureLog(runtime.engine)
-    runtime.state["disclosure_log"] = disclosure_log
-    runtime.shutdown.append(disclosure_log.close)
+    disclosing.install(runtime)
     if settings.relay.enabled:
         relay = OutboxRelay(
             runtime.engine, runtime.producer, settings.relay, runtime.clock, catalog=settings.kafka.catalog

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, FastAPI
 
 from timpora.common import audit, disclosures, register
-from timpora.common.disclosures import DisclosureLog
+from timpora.common.http import disclosing
 from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.kafka import lag
 from timpora.common.outbox.relay import OutboxRelay
@@ -43,9 +43,7 @@ def _setup(runtime: ServiceRuntime) -> None:
             settings.kafka, service=runtime.name, group_id=settings.consumer_group, topic=catalog.registry_events.name
         )
     )
-    disclosure_log = DisclosureLog(runtime.engine)
-    runtime.state["disclosure_log"] = disclosure_log
-    runtime.shutdown.append(disclosure_log.close)
+    disclosure_log = disclosing.install(runtime)
     watcher = RegisterWatcher(runtime, settings)
     runtime.state["register_watcher"] = watcher
     runtime.startup.append(watcher.record_agreements)

@@ -16,13 +16,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common import register
 from timpora.common.access import ApiKey
-from timpora.common.disclosures import CONTROLLER_PURPOSE, Basis, Channel, Disclosure, DisclosureLog
+from timpora.common.disclosures import CONTROLLER_PURPOSE, Basis, Channel, Disclosure
 from timpora.common.events.payloads import ForeignerSnapshot
+from timpora.common.http import disclosing
 from timpora.common.http.auth import BearerGate
 from timpora.common.http.deps import PORTAL_HOLDER, Runtime, acting_for
 from timpora.common.register.fields import FIELD_NAMES
@@ -155,36 +156,30 @@ class ReadLog:
     request: Request
 
     async def record(self, record_ids: Sequence[UUID]) -> None:
-        disclosure_log = self.runtime.state["disclosure_log"]
-        if not isinstance(disclosure_log, DisclosureLog):
-            raise TypeError("the registry runtime was not set up")
         book = register.current(narrow(self.runtime.settings, RegistrySettings).register_file)
         # An operator of every office's area acts where the register has one office: that office is the controller.
         office = self.operator.office or next((office.id for office in book.offices), "registry")
-        try:
-            await disclosure_log.record(
-                [
-                    Disclosure(
-                        agency_id=office,
-                        channel=Channel.REGISTRY,
-                        reference=f"{self.request.method} {self.request.url.path}",
-                        officer=self.operator.officer,
-                        # Which key read: a registry operator and a portal officer of the same name are told apart.
-                        key_id=self.operator.key_id or self.operator.id,
-                        query=dict(self.request.query_params),
-                        record_ids=list(record_ids),
-                        fields=READ_FIELDS,
-                        basis=Basis.CONTROLLER,
-                        purpose=CONTROLLER_PURPOSE,
-                        agreement_version=0,
-                        disclosed_at=self.runtime.clock.now(),
-                    )
-                ]
-            )
-        except (SQLAlchemyError, OSError, RuntimeError):  # the database, the pool, the network, a closed log
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, "the read cannot be recorded, so nothing is shown"
-            ) from None
+        await disclosing.record(
+            self.runtime,
+            [
+                Disclosure(
+                    agency_id=office,
+                    channel=Channel.REGISTRY,
+                    reference=f"{self.request.method} {self.request.url.path}",
+                    officer=self.operator.officer,
+                    # Which key read: a registry operator and a portal officer of the same name are told apart.
+                    key_id=self.operator.key_id or self.operator.id,
+                    query=dict(self.request.query_params),
+                    record_ids=list(record_ids),
+                    fields=READ_FIELDS,
+                    basis=Basis.CONTROLLER,
+                    purpose=CONTROLLER_PURPOSE,
+                    agreement_version=0,
+                    disclosed_at=self.runtime.clock.now(),
+                )
+            ],
+            refusal="the read cannot be recorded, so nothing is shown",
+        )
 
 
 # async: FastAPI runs a plain ``def`` dependency in a worker thread, on every request.

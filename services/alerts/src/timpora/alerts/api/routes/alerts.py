@@ -15,7 +15,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy import Row, select, tuple_
-from sqlalchemy.exc import SQLAlchemyError
 
 from timpora.alerts import lifecycle
 from timpora.alerts.api.deps import CurrentAgency
@@ -25,7 +24,8 @@ from timpora.alerts.domain import notices
 from timpora.alerts.models import alerts
 from timpora.alerts.settings import AlertsSettings
 from timpora.common import register
-from timpora.common.disclosures import Channel, DisclosureLog
+from timpora.common.disclosures import Channel
+from timpora.common.http import disclosing
 from timpora.common.http.deps import Acting, Runtime
 from timpora.common.http.errors import described
 from timpora.common.settings import narrow
@@ -102,17 +102,9 @@ async def _disclosed(
     )
     if not records:
         return
-    disclosure_log = runtime.state["disclosure_log"]
-    if not isinstance(disclosure_log, DisclosureLog):
-        raise TypeError("the alerts runtime was not set up")
-    try:
-        # The portal's officer is who read; an agency's key names its officer only when it acts (``by``).
-        who = caller.officer or officer
-        await disclosure_log.record([replace(record, key_id=caller.key.key_id, officer=who) for record in records])
-    except (SQLAlchemyError, OSError, RuntimeError):  # the database, the pool, the network, a closed log
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
-        ) from None
+    # The portal's officer is who read; an agency's key names its officer only when it acts (``by``).
+    who = caller.officer or officer
+    await disclosing.record(runtime, [replace(record, key_id=caller.key.key_id, officer=who) for record in records])
 
 
 def _admitted(terms: Terms) -> list[Any]:

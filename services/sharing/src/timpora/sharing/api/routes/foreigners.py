@@ -22,12 +22,12 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Date, Select, Text, and_, cast, false, func, not_, or_, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common import regions
-from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
+from timpora.common.disclosures import Basis, Channel, Disclosure
 from timpora.common.events.payloads import PresenceStatus
+from timpora.common.http import disclosing
 from timpora.common.http.deps import Runtime
 from timpora.common.http.errors import described
 from timpora.common.register.agreements import RECORD_IDS
@@ -181,32 +181,25 @@ async def disclose(
     caller: Caller, request: Request, record_ids: list[UUID], runtime: Runtime, *, fields: Iterable[str] | None = None
 ) -> None:
     """Records the answer about to be given; raises 503 (and nothing is disclosed) if the log cannot be written."""
-    disclosure_log = runtime.state["disclosure_log"]
-    if not isinstance(disclosure_log, DisclosureLog):
-        raise TypeError("the sharing runtime was not set up")
-    try:
-        await disclosure_log.record(
-            [
-                Disclosure(
-                    agency_id=caller.agency_id,
-                    channel=Channel.API,
-                    reference=f"{request.method} {request.url.path}",
-                    key_id=caller.key.key_id,
-                    officer=caller.officer,
-                    query=dict(request.query_params),
-                    record_ids=record_ids,
-                    fields=sorted(caller.agreement.allowed if fields is None else fields),
-                    basis=Basis.AGREEMENT,
-                    purpose=caller.agreement.purpose,
-                    agreement_version=caller.agreement.version,
-                    disclosed_at=runtime.clock.now(),
-                )
-            ]
-        )
-    except (SQLAlchemyError, OSError, RuntimeError):  # the database, the pool, the network, a closed log
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "the disclosure log cannot be written, so nothing is disclosed"
-        ) from None
+    await disclosing.record(
+        runtime,
+        [
+            Disclosure(
+                agency_id=caller.agency_id,
+                channel=Channel.API,
+                reference=f"{request.method} {request.url.path}",
+                key_id=caller.key.key_id,
+                officer=caller.officer,
+                query=dict(request.query_params),
+                record_ids=record_ids,
+                fields=sorted(caller.agreement.allowed if fields is None else fields),
+                basis=Basis.AGREEMENT,
+                purpose=caller.agreement.purpose,
+                agreement_version=caller.agreement.version,
+                disclosed_at=runtime.clock.now(),
+            )
+        ],
+    )
 
 
 def _visible_to(caller: Caller) -> list[ColumnElement[bool]]:
