@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -143,6 +145,17 @@ ACTIONS: dict[str, Action] = {
         ),
     )
 }
+
+
+#: A form's attempt (hex, as the page made it) and a recorded person's or permit's id, as a form may send them back.
+ATTEMPT = re.compile(r"[0-9a-f]{32}")
+RECORD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def attempt_of(form: Mapping[str, str]) -> str:
+    """The form's attempt as the page made it, or a new one for a form that is not one of ours."""
+    attempt = form.get("attempt", "")
+    return attempt if ATTEMPT.fullmatch(attempt) else uuid.uuid4().hex
 
 
 def said(message: str) -> str:

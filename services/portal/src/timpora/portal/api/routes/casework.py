@@ -18,7 +18,9 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from timpora.common.events.payloads import ForeignerSnapshot
+from timpora.common.register.agreements import RECORD_IDS
 from timpora.common.register.fields import FIELD_NAMES, redact
+from timpora.common.standing import OVERSTAYABLE
 from timpora.portal.api.deps import (
     ImmigrationOfficer,
     ReadyOfficer,
@@ -28,15 +30,20 @@ from timpora.portal.api.deps import (
     found_id,
     refusal,
 )
-from timpora.portal.domain.desk import ACTIONS, Action, idempotency_key, registry_problems
+from timpora.portal.domain.desk import (
+    ACTIONS,
+    RECORD_ID,
+    Action,
+    attempt_of,
+    idempotency_key,
+    registry_problems,
+)
 from timpora.portal.upstream import UpstreamUnavailableError
 from timpora.portal.web import render
 
 router = APIRouter(include_in_schema=False)
 
-_ATTEMPT = re.compile(r"[0-9a-f]{32}")
 _VERSION = re.compile(r"[0-9]{1,9}")
-_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: Everything the registry holds, in the order the agencies' records list it (the birth year is the date's).
 _ALL_FIELDS = frozenset(FIELD_NAMES) - {"birth_year"}
 #: The registry's refusals that are about what was typed: invalid (422), or in conflict with the record (409).
@@ -104,8 +111,9 @@ class _Refused(Exception):  # noqa: N818 - carries the page, as Redirect does
         self.page = page
 
 
-#: A permit's states in which it can still be extended, converted, revoked or have its overstay's fee paid.
-_OPEN_PERMIT = frozenset({"active", "extended", "expired"})
+#: A permit's states in which it can still be extended, converted, revoked or have its overstay's fee paid: those its
+#: present holder can overstay.
+_OPEN_PERMIT = frozenset(permit_status.value for permit_status in OVERSTAYABLE)
 
 
 def _offered(record: dict[str, Any]) -> list[Action]:
@@ -135,7 +143,7 @@ async def person(request: Request, officer: ImmigrationOfficer, registry: Regist
         officer=officer,
         csrf=officer.csrf_token,
         person=snapshot,
-        fields=[(name, value) for name, value in fields.items() if name not in {"foreigner_id", "version"}],
+        fields=[(name, value) for name, value in fields.items() if name not in RECORD_IDS],
         standing=record["standing"],
         history=list(reversed(record["history"])),
         actions=_offered(record),
@@ -207,11 +215,11 @@ async def act(
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     action = ACTIONS[action_name]
     values = {field.name: form.get(field.name, "").strip() for field in action.fields}
-    attempt, version, permit_id = form.get("attempt", ""), form.get("version", ""), form.get("permit_id", "")
-    values["attempt"] = attempt if _ATTEMPT.fullmatch(attempt) else uuid.uuid4().hex
+    version, permit_id = form.get("version", ""), form.get("permit_id", "")
+    values["attempt"] = attempt_of(form)
     # What the form was filled in against; a form that is not one of ours says nothing (and is refused below).
     values["version"] = version if _VERSION.fullmatch(version) else ""
-    values["permit_id"] = permit_id if _ID.fullmatch(permit_id) else ""
+    values["permit_id"] = permit_id if RECORD_ID.fullmatch(permit_id) else ""
     try:
         record = await _record(request, officer, registry, foreigner_id)
     except _Refused as refused:

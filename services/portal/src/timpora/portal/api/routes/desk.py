@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import uuid
 from typing import Any
 
@@ -31,7 +30,7 @@ from timpora.portal.api.deps import (
     form_page,
     refusal,
 )
-from timpora.portal.domain.desk import idempotency_key, registry_problems
+from timpora.portal.domain.desk import RECORD_ID, attempt_of, idempotency_key, registry_problems
 from timpora.portal.settings import PortalSettings
 from timpora.portal.upstream import UpstreamUnavailableError
 from timpora.portal.web import render, same_token
@@ -73,9 +72,6 @@ REQUIRED = (
 )
 DATES = frozenset({"date_of_birth", "passport_expires_on", "arrived_on", "residence_since"})
 _VILLAGE = TypeAdapter(VillageCode)
-#: A form's attempt (hex, as the page made it) and a recorded person's id, as the form may send them back.
-_ATTEMPT = re.compile(r"[0-9a-f]{32}")
-_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: The registry's refusals that name a field: invalid (422), or in conflict with the record (409: already present).
 _REFUSED_BY_FIELD = frozenset({status.HTTP_422_UNPROCESSABLE_CONTENT, status.HTTP_409_CONFLICT})
 
@@ -175,12 +171,13 @@ async def record_arrival(
     values = {name: form.get(name, "").strip() for name in (*ARRIVAL_FIELDS, *RESIDENCE_FIELDS)}
     values["nationality"] = values["nationality"].upper()
     values["passport_country"] = values["passport_country"].upper()
-    attempt = form.get("attempt", "")
-    values["attempt"] = attempt if _ATTEMPT.fullmatch(attempt) else uuid.uuid4().hex
+    values["attempt"] = attempt_of(form)
     # Set once the arrival is recorded and only its residence is left to correct (the arrival is then read-only);
     # signed for this session, so that a form cannot be edited to send a residence for someone else.
     recorded = form.get("foreigner_id", "")
-    if recorded and not (_ID.fullmatch(recorded) and same_token(_signed(officer, recorded), form.get("foreigner_sig"))):
+    if recorded and not (
+        RECORD_ID.fullmatch(recorded) and same_token(_signed(officer, recorded), form.get("foreigner_sig"))
+    ):
         raise HTTPException(status.HTTP_403_FORBIDDEN)
     values["foreigner_id"] = recorded
     office = register.current(narrow(runtime.settings, PortalSettings).register_file).members.get(officer.agency_id)

@@ -142,7 +142,7 @@ async def audit(request: Request, officer: OperatorOfficer, alerts: AlertsServic
         csrf=officer.csrf_token,
         entries=page["entries"],
         next=page.get("next"),
-        paged=before.isdigit(),
+        paged=bool(_COUNT.fullmatch(before)),
     )
 
 
