@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from timpora.common.settings import KafkaSettings
-from timpora.common.topics import ConsumerGroupName, TopicCatalog
+from timpora.common.topics import ConsumerGroupName, TopicCatalog, TopicSpec
 
 PRODUCTION = TopicCatalog()
 namespaces = st.from_regex(r"\A[a-z][a-z0-9-]{0,39}\Z")
@@ -66,3 +66,37 @@ def test_a_namespace_that_could_not_prefix_a_topic_is_refused(namespace: str) ->
         TopicCatalog(namespace)
     with pytest.raises(ValidationError, match="namespace"):
         KafkaSettings(namespace=namespace)
+
+
+def _every_topic(catalog: TopicCatalog) -> list[TopicSpec]:
+    return [*catalog.static, catalog.agency_alerts("polres-bangkalan"), catalog.agency_events("desa-lajing")]
+
+
+def test_on_one_broker_every_topic_has_one_copy_and_a_write_needs_it() -> None:
+    for spec in _every_topic(PRODUCTION):
+        assert (spec.name, spec.replication_factor, spec.config["min.insync.replicas"]) == (spec.name, 1, "1")
+
+
+def test_on_three_brokers_every_topic_has_three_copies_and_a_write_needs_two() -> None:
+    """The cluster of three (TIMPORA_STACK_KAFKA_NODES=3, compose's ha profile): one broker lost loses nothing
+    acknowledged (two had it) and stops no writer (two remain)."""
+    catalog = KafkaSettings(replicas=3).catalog
+    for spec in _every_topic(catalog):
+        assert (spec.name, spec.replication_factor, spec.config["min.insync.replicas"]) == (spec.name, 3, "2")
+
+
+@given(replicas=st.integers(min_value=1, max_value=9))
+def test_a_write_is_acknowledged_by_a_majority_and_survives_one_broker_lost(replicas: int) -> None:
+    required = TopicCatalog(replicas=replicas).min_insync_replicas
+    assert 1 <= required <= replicas
+    if replicas >= 3:  # the first size with a majority to spare
+        assert required > replicas / 2  # two acknowledged copies never both lie on the minority side
+        assert replicas - required >= 1  # one broker down, writes go on
+
+
+@pytest.mark.parametrize("replicas", [0, -1])
+def test_a_catalog_without_copies_is_refused(replicas: int) -> None:
+    with pytest.raises(ValueError, match="replicas"):
+        TopicCatalog(replicas=replicas)
+    with pytest.raises(ValidationError):
+        KafkaSettings(replicas=replicas)

@@ -59,6 +59,9 @@ class KafkaSettings(BaseModel):
     #: Prefix of every topic and consumer group (see timpora.common.topics): two systems sharing a broker
     #: (a developer's running stack and the tests) stay apart when their namespaces differ.
     namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=NAMESPACE_PATTERN)
+    #: On how many brokers the topics this service creates keep a copy (TopicCatalog.replicas): 3 on a cluster of
+    #: three, which then acknowledges a write once two have it.
+    replicas: int = Field(default=1, ge=1)
 
     # Durability is not negotiable, and it is explicit: these exist so that someone who sets them weaker (as a
     # tuning guide might advise) is told at start why the service will not run so, instead of losing events.
@@ -98,7 +101,7 @@ class KafkaSettings(BaseModel):
 
     @property
     def catalog(self) -> TopicCatalog:
-        return TopicCatalog(self.namespace)
+        return TopicCatalog(self.namespace, replicas=self.replicas)
 
 
 class OperatorKafkaSettings(BaseSettings):
@@ -114,6 +117,8 @@ class OperatorKafkaSettings(BaseSettings):
     username: str | None = None
     password: Password | None = None
     namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=NAMESPACE_PATTERN)
+    #: As KafkaSettings.replicas: the copies of the topics the operator creates (provisioning, agencies' topics).
+    replicas: int = Field(default=1, ge=1)
     #: Where agencies connect (the TLS listener), as they must write it, e.g. ``kafka.imigrasi.example:9094``.
     agency_bootstrap_servers: str | None = None
     #: The CA file agencies need to trust the broker's TLS certificate.
@@ -127,6 +132,7 @@ class OperatorKafkaSettings(BaseSettings):
             sasl_username=self.username,
             sasl_password=self.password,
             namespace=self.namespace,
+            replicas=self.replicas,
         ).model_copy(update=changes)
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 _FOREVER = "-1"
+#: The fewest copies of which a majority can be lost one at a time and still be a majority.
+_FEWEST_FOR_A_MAJORITY = 3
 _DAY_MS = 24 * 60 * 60 * 1000
 _AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 NAMESPACE_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
@@ -44,6 +46,8 @@ class TopicSpec:
     partitions: int
     description: str
     config: dict[str, str] = field(default_factory=dict)
+    #: Copies of each partition, on as many brokers (the catalog's ``replicas``).
+    replication_factor: int = 1
 
 
 def is_agency_id(value: str) -> bool:
@@ -59,13 +63,35 @@ def _require_agency_id(agency_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TopicCatalog:
-    """The platform's topics and consumer groups under one namespace."""
+    """The platform's topics and consumer groups under one namespace, each topic kept on ``replicas`` brokers."""
 
     namespace: str = DEFAULT_NAMESPACE
+    #: How many brokers hold a copy of every partition: 1 on the single-node local stack, 3 on a cluster of three
+    #: (deploy/local/stack with TIMPORA_STACK_KAFKA_NODES=3, docker-compose's ``ha`` profile).
+    replicas: int = 1
 
     def __post_init__(self) -> None:
         if not re.fullmatch(NAMESPACE_PATTERN, self.namespace):
             raise ValueError(f"namespace '{self.namespace}' must be 1-40 characters of a-z, 0-9 and '-'")
+        if self.replicas < 1:
+            raise ValueError(f"replicas must be at least 1, not {self.replicas}")
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """How many copies a write must reach before it is acknowledged (producers send with acks=all): a majority
+        from three copies on, so that one broker lost or restarted loses no acknowledged event and stops no writer;
+        with one or two copies, one (two of two would stop every write while a broker restarts)."""
+        return self.replicas // 2 + 1 if self.replicas >= _FEWEST_FOR_A_MAJORITY else 1
+
+    def _spec(self, *, name: str, key: str, partitions: int, description: str, config: dict[str, str]) -> TopicSpec:
+        return TopicSpec(
+            name=name,
+            key=key,
+            partitions=partitions,
+            description=description,
+            config={**config, "min.insync.replicas": str(self.min_insync_replicas)},
+            replication_factor=self.replicas,
+        )
 
     @property
     def registry_events(self) -> TopicSpec:
@@ -73,12 +99,12 @@ class TopicCatalog:
         # lands in one partition in the order the registry committed it (a permit extension can never be
         # overtaken by the expiry reminder it cancels). Retention is unlimited: the sharing service rebuilds
         # an agency's projection by replaying this topic from the beginning when an agreement changes.
-        return TopicSpec(
+        return self._spec(
             name=f"{self.namespace}.registry.events.v1",
             key="foreigner id (UUID)",
             partitions=6,
             description="Every change to the registry, as CloudEvents in binary mode.",
-            config={"retention.ms": _FOREVER, "cleanup.policy": "delete", "min.insync.replicas": "1"},
+            config={"retention.ms": _FOREVER, "cleanup.policy": "delete"},
         )
 
     @property
@@ -90,7 +116,7 @@ class TopicCatalog:
         return self._dead_letters("sharing")
 
     def _dead_letters(self, service: str) -> TopicSpec:
-        return TopicSpec(
+        return self._spec(
             name=f"{self.namespace}.{service}.dead-letters.v1",
             key="the original record's key",
             partitions=1,
@@ -102,12 +128,12 @@ class TopicCatalog:
     def disclosure_anchors(self) -> TopicSpec:
         # A copy of every checkpoint of the disclosure log outside the database, where whoever can rewrite the
         # database (its owner, a superuser) cannot rewrite it too: verify compares the log with both.
-        return TopicSpec(
+        return self._spec(
             name=f"{self.namespace}.disclosure.anchors.v1",
             key="the anchored row's id",
             partitions=1,
             description="Checkpoints of the disclosure log: the id and hash of its newest row at a moment.",
-            config={"retention.ms": _FOREVER, "cleanup.policy": "delete", "min.insync.replicas": "1"},
+            config={"retention.ms": _FOREVER, "cleanup.policy": "delete"},
         )
 
     @property
@@ -118,7 +144,7 @@ class TopicCatalog:
     def agency_alerts(self, agency_id: str, partitions: int = 1) -> TopicSpec:
         """The topic an agency reads its alerts from (``partitions``: the register's for the member, when the topic
         is created; one by default: a country has about 10,000 agencies, each topic costs the brokers files)."""
-        return TopicSpec(
+        return self._spec(
             name=f"{self.namespace}.alerts.agency.{_require_agency_id(agency_id)}.v1",
             key="alert id",
             partitions=partitions,
@@ -129,7 +155,7 @@ class TopicCatalog:
     def agency_events(self, agency_id: str, partitions: int = 1) -> TopicSpec:
         """The topic an agency reads its redacted registry events from (``partitions``: as for
         :meth:`agency_alerts`)."""
-        return TopicSpec(
+        return self._spec(
             name=f"{self.namespace}.sharing.agency.{_require_agency_id(agency_id)}.v1",
             key="foreigner id (UUID)",
             partitions=partitions,

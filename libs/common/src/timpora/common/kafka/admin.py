@@ -52,7 +52,6 @@ async def _create(
     admin: AIOKafkaAdminClient,
     settings: KafkaSettings,
     missing: list[TopicSpec],
-    replication_factor: int,
     created: list[str],
 ) -> None:
     """Creates ``missing``, many at a time: a national register's first start creates about 20,000 agency topics,
@@ -62,7 +61,7 @@ async def _create(
             NewTopic(
                 name=spec.name,
                 num_partitions=spec.partitions,
-                replication_factor=replication_factor,
+                replication_factor=spec.replication_factor,
                 topic_configs=dict(spec.config),
             )
             for spec in missing[start : start + _CREATED_AT_ONCE]
@@ -79,10 +78,9 @@ async def _create(
                 raise error(f"could not create topic {name}")
 
 
-async def ensure_topics(
-    settings: KafkaSettings, specs: Iterable[TopicSpec], *, replication_factor: int = 1
-) -> list[str]:
-    """Creates the topics in ``specs`` that do not exist yet; returns the names it created."""
+async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec]) -> list[str]:
+    """Creates the topics in ``specs`` that do not exist yet, each on as many brokers as its spec says; returns the
+    names it created."""
     wanted = {spec.name: spec for spec in specs}
     admin = admin_client(settings)
     await admin.start()
@@ -91,7 +89,7 @@ async def ensure_topics(
         missing = [spec for name, spec in wanted.items() if name not in existing]
         created: list[str] = []
         try:
-            await _create(admin, settings, missing, replication_factor, created)
+            await _create(admin, settings, missing, created)
         finally:
             # Said even when a later request fails: what exists now, whatever stopped the rest.
             if created:
