@@ -4,11 +4,16 @@
 SHELL := /bin/bash
 PYTHON ?= python3.11
 DEMO ?= 0
+## `make run INSTANCES=2`: two instances of every service (the second on ports 8101-8104);
+## `make run KAFKA_NODES=3`: Kafka as a cluster of three nodes (topics kept on three, written to two at least).
+INSTANCES ?= $(or $(TIMPORA_INSTANCES),1)
+KAFKA_NODES ?= $(or $(TIMPORA_STACK_KAFKA_NODES),1)
+SHAPE := TIMPORA_INSTANCES=$(INSTANCES) TIMPORA_STACK_KAFKA_NODES=$(KAFKA_NODES)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser axe run up down status demo test check lint typecheck pytest stack-up stack-down schemas docs lock clean bench
+.PHONY: install browser axe run up down status demo test check lint typecheck pytest stack-up stack-down schemas docs lock clean bench faults
 
 install: $(STAMP)
 
@@ -44,15 +49,15 @@ $(AXE): tools/axe/package.json tools/axe/package-lock.json
 
 ## Run the system in the foreground (Ctrl-C stops it all). `make run DEMO=1` also loads demo data.
 run: install
-	TIMPORA_DEMO=$(DEMO) deploy/local/run
+	TIMPORA_DEMO=$(DEMO) $(SHAPE) deploy/local/run
 
 ## Start in the background / stop / show what runs (for scripts).
 up: install
-	TIMPORA_DEMO=$(DEMO) deploy/local/run --background
+	TIMPORA_DEMO=$(DEMO) $(SHAPE) deploy/local/run --background
 down:
-	deploy/local/run --stop
+	$(SHAPE) deploy/local/run --stop
 status:
-	deploy/local/run --status
+	$(SHAPE) deploy/local/run --status
 
 ## Load the demo set into the running system (the same as DEMO=1 on run/up).
 demo: install
@@ -73,6 +78,11 @@ typecheck:
 
 pytest: browser axe
 	$(BIN)/python -m pytest
+
+## The fault-injection scenarios at full length (tests/faults: two instances of each service, a fault at a random
+## instant under load), their table written to bench/faults.md. `make test` runs them short.
+faults: install
+	deploy/local/stack with -- env TIMPORA_FAULTS=full $(BIN)/python -m pytest tests/faults -q
 
 stack-up: install
 	deploy/local/stack up

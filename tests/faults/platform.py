@@ -1,0 +1,286 @@
+"""The platform as real processes, two instances of each service, under a steady load of registry writes through
+the API, for the fault-injection scenarios; and the checker that proves, from the registry's committed history,
+what reached where.
+
+The registry's ``history`` is the ground truth: every change committed there must be on the registry topic (the
+relays'), and every agency's projection must equal what a fresh rebuild from that topic gives (the sharing
+consumers'), however the processes were killed on the way. Each scenario has a database and a Kafka namespace of
+its own, so the checker compares whole tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from tests.support.kafka import delete_namespace, service_principals
+from tests.support.processes import ServiceProcess, start_service
+from timpora.common.db.bootstrap import fresh_database
+from timpora.common.db.engine import make_engine, make_session_factory
+from timpora.common.events import EventDecodeError, KafkaRecord, decode
+from timpora.common.kafka.admin import records_to_end
+from timpora.common.register import DEFAULT_REGISTER, current
+from timpora.common.register.agreements import Agreements
+from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.registry.models import history
+from timpora.registry.operators import add_operator
+from timpora.sharing.models import projections
+from timpora.sharing.rebuild import _built, person_histories
+
+#: The services a scenario runs, each twice (the portal reads through their APIs and has no background work).
+SERVICES = ("registry", "sharing")
+INSTANCES = 2
+LAJING = "35.26.05.2003"
+FAULTS_DATABASE = "timpora_test_faults"
+
+
+@dataclass
+class Platform:
+    kafka: KafkaSettings
+    databases: dict[str, DatabaseSettings]
+    logs: Path
+    principals: dict[str, KafkaSettings]
+    token: str = ""
+    running: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+
+    def start(self, service: str, instance: int) -> ServiceProcess:
+        process = start_service(
+            service,
+            kafka=self.principals[service],
+            database=self.databases[service],
+            log=self.logs / f"{service}-{instance}.log",
+            # The relay polls often, so that what it missed while a peer held its lock is published soon after.
+            extra={"TIMPORA_REGISTRY_RELAY__POLL_INTERVAL_S": "0.2"} if service == "registry" else None,
+        )
+        self.running.setdefault(service, [None] * INSTANCES)[instance] = process  # type: ignore[list-item]
+        return process
+
+    async def restart(self, service: str, instance: int) -> None:
+        await self.start(service, instance).ready()
+
+    def kill(self, service: str, instance: int) -> None:
+        """SIGKILL, whatever the process is doing: no shutdown code runs."""
+        self.running[service][instance].kill()
+
+    @property
+    def registries(self) -> list[ServiceProcess]:
+        return self.running["registry"]
+
+
+@asynccontextmanager
+async def platform(admin_url: str, operator: KafkaSettings, namespace: str, logs: Path) -> AsyncIterator[Platform]:
+    urls = await fresh_database(admin_url, FAULTS_DATABASE, role_prefix=FAULTS_DATABASE)
+    databases = {name: DatabaseSettings(url=url, pool_size=5) for name, url in urls.items()}
+    kafka = operator.model_copy(update={"namespace": namespace})
+    principals: dict[str, KafkaSettings] = {
+        str(name): settings for name, settings in (await service_principals(kafka)).items()
+    }
+    running = Platform(kafka, databases, logs, principals)
+    try:
+        for instance in range(INSTANCES):
+            for service in SERVICES:
+                running.start(service, instance)
+        for processes in running.running.values():
+            for process in processes:
+                await process.ready()
+        engine = make_engine(databases["registry"], application_name="timpora-faults", schema="registry")
+        try:
+            async with make_session_factory(engine)() as session, session.begin():
+                running.token = await add_operator(session, "faults")
+        finally:
+            await engine.dispose()
+        yield running
+    finally:
+        for processes in running.running.values():
+            for process in processes:
+                await process.stop()
+        await delete_namespace(kafka)
+
+
+@dataclass
+class Load:
+    """People arriving and reporting where they live, through both registries in turn, until stopped. A request
+    that fails (its registry killed under it) is counted and not retried: whether it committed, the registry's
+    history says, and that is what the checker holds everything else to."""
+
+    platform: Platform
+    sent: int = 0
+    failed: int = 0
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        turns = itertools.cycle(range(INSTANCES))
+        async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {self.platform.token}"}) as client:
+            while not self._stop.is_set():
+                registry = self.platform.registries[next(turns)]
+                try:
+                    await self._person(client, registry.url)
+                except (httpx.HTTPError, AssertionError):
+                    self.failed += 1
+                    await asyncio.sleep(0.05)  # that registry is down: the other takes the next turn
+
+    async def _person(self, client: httpx.AsyncClient, url: str) -> None:
+        body = {
+            "full_name": "Li Wei",
+            "sex": "M",
+            "date_of_birth": "1990-05-17",
+            "nationality": "CHN",
+            "passport": {"number": "F" + uuid.uuid4().hex[:10].upper(), "issuing_country": "CHN",
+                         "expires_on": "2031-01-01"},
+            "occupation": "engineer",
+            "sponsor": {"name": "PT Garam Madura", "kind": "employer"},
+            "port": "Juanda International Airport",
+            "arrived_on": "2026-11-01",
+        }  # fmt: skip
+        self.sent += 1
+        answer = await client.post(f"{url}/v1/arrivals", json=body)
+        assert answer.status_code == 201, answer.status_code
+        person = answer.json()["foreigner_id"]
+        self.sent += 1
+        residence = {"address": "Jl. Raya Lajing 1", "village_code": LAJING, "since": "2026-11-02"}
+        answer = await client.post(f"{url}/v1/foreigners/{person}/residence", json=residence)
+        assert answer.status_code in {200, 201}, answer.status_code
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@dataclass
+class Verdict:
+    committed: int
+    on_topic: int
+    lost_on_topic: int
+    duplicated_on_topic: int
+    projection_rows: int
+    projection_lost: int
+    projection_wrong: int
+
+    @property
+    def lost(self) -> int:
+        return self.lost_on_topic + self.projection_lost
+
+    @property
+    def duplicated(self) -> int:
+        return self.projection_wrong
+
+
+async def _committed(platform: Platform) -> set[uuid.UUID]:
+    engine = make_engine(platform.databases["registry"], application_name="timpora-faults", schema="registry")
+    try:
+        async with engine.connect() as connection:
+            return set((await connection.execute(select(history.c.event_id))).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def _on_topic(platform: Platform) -> list[uuid.UUID]:
+    ids = []
+    async for record in records_to_end(platform.kafka, platform.kafka.catalog.registry_events.name):
+        try:
+            event = decode(KafkaRecord(key=record.key, value=record.value or b"", headers=tuple(record.headers)))
+        except EventDecodeError:
+            continue
+        ids.append(uuid.UUID(str(event.id)))
+    return ids
+
+
+def _normal(record: object) -> object:
+    return json.loads(record) if isinstance(record, str) else record
+
+
+async def _projection_gaps(platform: Platform) -> tuple[int, int, int]:
+    """(rows held, rows missing or older than a fresh rebuild's, rows a rebuild would not have): a fresh rebuild
+    from the topic, in memory, by the sharing service's own code, against what the live consumers wrote."""
+    topic = platform.kafka.catalog.registry_events.name
+    histories = await person_histories(platform.kafka, topic)
+    agreements = current(DEFAULT_REGISTER).in_force(datetime.now(UTC))
+    built = _built(Agreements(agreements.values()), histories)
+    expected = {(row[0], row[1]): (row[2], _normal(row[5])) for rows, _, _ in built.values() for row in rows}
+    engine = make_engine(platform.databases["sharing"], application_name="timpora-faults", schema="sharing")
+    try:
+        async with engine.connect() as connection:
+            held = {
+                (row.agency_id, row.foreigner_id): (row.version, _normal(row.record))
+                for row in await connection.execute(
+                    select(projections.c.agency_id, projections.c.foreigner_id, projections.c.version,
+                           projections.c.record).where(projections.c.visible)
+                )
+            }  # fmt: skip
+    finally:
+        await engine.dispose()
+    missing = sum(1 for key, value in expected.items() if held.get(key) != value)
+    extra = sum(1 for key in held if key not in expected)
+    return len(held), missing, extra
+
+
+async def settled(platform: Platform, *, timeout_s: float = 180.0) -> tuple[Verdict, float]:
+    """Waits until everything committed is on the topic and in every projection (or ``timeout_s``); the verdict,
+    and the seconds it took."""
+    started = time.monotonic()
+    while True:
+        committed = await _committed(platform)
+        published = await _on_topic(platform)
+        held, missing, extra = await _projection_gaps(platform)
+        lost = len(committed - set(published))
+        verdict = Verdict(
+            committed=len(committed),
+            on_topic=len(set(published)),
+            lost_on_topic=lost,
+            duplicated_on_topic=len(published) - len(set(published)),
+            projection_rows=held,
+            projection_lost=missing,
+            projection_wrong=extra,
+        )
+        waited = time.monotonic() - started
+        if (lost == 0 and missing == 0 and extra == 0) or waited > timeout_s:
+            return verdict, waited
+        await asyncio.sleep(0.5)
+
+
+def row(scenario: str, load: Load, faults: int, verdict: Verdict, recovered_s: float) -> dict[str, Any]:
+    return {
+        "scenario": scenario,
+        "events": verdict.committed,
+        "requests": load.sent,
+        "failed requests": load.failed,
+        "faults injected": faults,
+        "lost": verdict.lost,
+        "duplicated effects": verdict.duplicated,
+        "republished (deduplicated)": verdict.duplicated_on_topic,
+        "recovered in (s)": round(recovered_s, 1),
+    }
+
+
+def write_table(rows: list[dict[str, Any]], path: Path) -> None:
+    """The scenarios' table as Markdown, with the date and the command that made it."""
+    columns = list(rows[0])
+    lines = [
+        "# Fault injection: what was lost and what was doubled",
+        "",
+        (
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `make faults` (tests/faults; two instances of each "
+            "service as real processes, the local stack's Kafka and PostgreSQL). The checker's ground truth is the "
+            "registry's committed history: *lost* counts committed changes missing from the registry topic or from an "
+            "agency's projection (compared with a fresh rebuild from the topic), *duplicated effects* projection rows "
+            "a rebuild would not have; *republished* counts records the relay sent again after a crash, which every "
+            "consumer drops by event id."
+        ),
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(str(entry[column]) for column in columns) + " |" for entry in rows),
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")

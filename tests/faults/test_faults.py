@@ -1,0 +1,126 @@
+"""Fault injection (issue 14): the platform, two instances of each service as real processes, under a steady load of
+registry writes through the API, with a fault injected at a random instant; then the checker (tests/faults/platform)
+proves from the registry's committed history that nothing was lost and no effect doubled.
+
+`make test` runs each scenario once with a short load; `make faults` runs them longer and writes the table to
+bench/faults.md (TIMPORA_FAULTS=full)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.faults.platform import INSTANCES, Load, Platform, platform, row, settled, write_table
+from tests.support.kafka import new_namespace
+from tests.support.stack import REPO, Stack
+from tests.support.waiting import until
+from timpora.common.db.engine import make_engine, make_session_factory
+from timpora.registry.models import history
+from timpora.sharing.models import projections
+
+pytestmark = [pytest.mark.realstack, pytest.mark.timeout(600)]
+
+FULL = os.environ.get("TIMPORA_FAULTS") == "full"
+#: How long the load runs before and after the fault.
+LOAD_S = 30.0 if FULL else 6.0
+#: Every scenario's row, for bench/faults.md.
+TABLE: list[dict[str, Any]] = []
+
+
+async def _kill_and_restart(service: str) -> Callable[[Platform], Awaitable[int]]:
+    async def inject(running: Platform) -> int:
+        instance = random.randrange(INSTANCES)
+        running.kill(service, instance)
+        await asyncio.sleep(random.uniform(0.5, 2.0))
+        await running.restart(service, instance)
+        return 1
+
+    return inject
+
+
+SCENARIOS = {
+    "kill -9 of a registry instance (API mid-request, relay) and restart": "registry",
+    "kill -9 of a sharing instance (projection consumer) and restart": "sharing",
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+async def test_a_fault_loses_nothing_committed_and_doubles_no_effect(
+    scenario: str, stack: Stack, tmp_path: Path
+) -> None:
+    async with platform(stack.pg_admin_url, stack.kafka, new_namespace(), tmp_path) as running:
+        load = Load(running)
+        writing = asyncio.create_task(load.run())
+        try:
+            await asyncio.sleep(random.uniform(LOAD_S / 3, LOAD_S))
+            faults = await (await _kill_and_restart(SCENARIOS[scenario]))(running)
+            await asyncio.sleep(LOAD_S / 2)
+        finally:
+            load.stop()
+            await writing
+        verdict, recovered = await settled(running)
+    TABLE.append(row(scenario, load, faults, verdict, recovered))
+    assert verdict.committed > 0
+    assert (verdict.lost_on_topic, verdict.projection_lost, verdict.projection_wrong) == (0, 0, 0), verdict
+
+
+async def test_the_checker_sees_a_change_never_published_and_a_projection_row_lost(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The checker itself: a committed change that never reached the topic, and an agency's row that went missing,
+    are each counted as lost, not waited for in silence."""
+    async with platform(stack.pg_admin_url, stack.kafka, new_namespace(), tmp_path) as running:
+        load = Load(running)
+        writing = asyncio.create_task(load.run())
+        await until(lambda: _people(load, 3), what="three people written")
+        load.stop()
+        await writing
+        verdict, _ = await settled(running)
+        assert verdict.lost == 0
+        assert verdict.projection_rows >= 3
+        async with _session(running, "sharing") as session, session.begin():
+            await session.execute(delete(projections).where(projections.c.foreigner_id == select(
+                projections.c.foreigner_id).limit(1).scalar_subquery()))  # fmt: skip
+        async with _session(running, "registry") as session, session.begin():
+            person = (await session.execute(select(history).limit(1))).one()
+            await session.execute(
+                insert(history).values(
+                    foreigner_id=person.foreigner_id, version=person.version + 100, event_id=uuid.uuid4(),
+                    event_type=person.event_type, actor="faults", occurred_at=person.occurred_at, data=person.data,
+                )
+            )  # fmt: skip
+        verdict, _ = await settled(running, timeout_s=2)
+    assert verdict.lost_on_topic == 1
+    assert verdict.projection_lost >= 1
+
+
+async def _people(load: Load, count: int) -> bool:
+    return load.sent - load.failed >= 2 * count
+
+
+@asynccontextmanager
+async def _session(running: Platform, service: str) -> AsyncIterator[AsyncSession]:
+    engine = make_engine(running.databases[service], application_name="timpora-faults", schema=service)
+    try:
+        async with make_session_factory(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _table() -> Iterator[None]:
+    """`make faults` (TIMPORA_FAULTS=full) writes the scenarios' table to bench/faults.md."""
+    yield
+    if FULL and TABLE:
+        write_table(TABLE, REPO / "bench" / "faults.md")
