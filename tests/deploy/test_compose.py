@@ -41,6 +41,12 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
+def default_services(compose: dict[str, Any]) -> dict[str, Any]:
+    """What `docker compose up` runs: every service but those of a profile (the `ha` profile's,
+    tests/deploy/test_compose_ha.py)."""
+    return {name: definition for name, definition in compose["services"].items() if not definition.get("profiles")}
+
+
 def _console_scripts() -> dict[str, str]:
     scripts: dict[str, str] = {}
     for pyproject in [REPO / "libs/common/pyproject.toml", *REPO.glob("services/*/pyproject.toml")]:
@@ -49,7 +55,7 @@ def _console_scripts() -> dict[str, str]:
 
 
 def test_it_runs_kafka_postgres_the_bootstrap_and_every_service(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {
+    assert set(default_services(compose)) == {
         *("preflight", "kafka", "kafka-certs", "kafka-setup", "kafka-access", "postgres", "db-bootstrap", "mail"),
         *SETTINGS,
     }
@@ -107,8 +113,8 @@ def _substitute(value: str, given: dict[str, str] | None = None) -> str:
     """Compose's ${VAR:-default} with its default, ${VAR} and ${VAR:?message} with a placeholder, as an
     operator's .env would fill them; a variable in ``given`` with its value there."""
     given = given or {}
-    value = re.sub(r"\$\{([A-Z_]+):-([^}]*)\}", lambda match: given.get(match[1], match[2]), value)
-    return re.sub(r"\$\{([A-Z_]+)(:\?[^}]*)?\}", lambda match: given.get(match[1], "placeholder"), value)
+    value = re.sub(r"\$\{([A-Z0-9_]+):-([^}]*)\}", lambda match: given.get(match[1], match[2]), value)
+    return re.sub(r"\$\{([A-Z0-9_]+)(:\?[^}]*)?\}", lambda match: given.get(match[1], "placeholder"), value)
 
 
 @pytest.mark.parametrize("service", list(SETTINGS))
@@ -304,34 +310,56 @@ def test_the_broker_starts_with_that_configuration_and_a_storage_holding_the_ope
     assert kafka["entrypoint"] == ["bash", "/opt/timpora/kafka-start"]
     assert "./compose:/opt/timpora:ro" in kafka["volumes"]
     assert 'cat "$HERE/kafka.properties"' in start
+    # A single node is its own quorum (--standalone); a node of the ha profile's cluster is told its voters.
+    assert "quorum=(--standalone)" in start
     assert re.search(
-        r'format --standalone .*\n.*--add-scram "SCRAM-SHA-512=\[name=admin,password=\$\{admin_password\}\]"', start
+        r'format "\$\{quorum\[@\]\}" .*\n.*--add-scram "SCRAM-SHA-512=\[name=admin,password=\$\{admin_password\}\]"',
+        start,
     )
     assert 'if [[ -s "$DATA_DIR/meta.properties" ]]' in start
     assert start.rstrip().endswith('exec "$KAFKA_HOME/bin/kafka-server-start.sh" "$RUN_DIR/server.properties"')
-    assert "advertised.listeners=SERVICES://kafka:9092,AGENCIES://${agency_host}:${agency_port}" in start
+    assert "advertised.listeners=SERVICES://${host}:9092,AGENCIES://${agency_host}:${agency_port}" in start
+    assert re.search(r"^  host=kafka$", start, re.MULTILINE)
 
 
 def test_the_broker_is_healthy_only_when_the_operator_can_log_in(compose: dict[str, Any]) -> None:
     test = compose["services"]["kafka"]["healthcheck"]["test"]
-    start = _script_lines("kafka-start")
-    run_dir = re.search(r"^RUN_DIR=(\S+)$", start, re.MULTILINE)
+    start, healthy = _script_lines("kafka-start"), _script_lines("kafka-healthy")
 
-    assert run_dir is not None
-    config = test[test.index("--command-config") + 1]
-    assert config == f"{run_dir.group(1)}/admin.properties"
+    assert test == ["CMD", "bash", "/opt/timpora/kafka-healthy"]
+    # Where kafka-start writes the operator's client configuration is where the check reads it.
+    run_dir = re.findall(r"^RUN_DIR=(\S+)$", f"{start}\n{healthy}", re.MULTILINE)
+    assert run_dir == ['"${TIMPORA_KAFKA_RUN_DIR:-/tmp/timpora-kafka}"'] * 2
     assert 'cat >"$RUN_DIR/admin.properties"' in start
     assert "sasl.mechanism=SCRAM-SHA-512" in start
-    assert test[test.index("--bootstrap-server") + 1] == "localhost:9092"
+    assert (
+        'check=("$KAFKA_HOME/bin/kafka-broker-api-versions.sh" --bootstrap-server localhost:9092 '
+        '--command-config "$RUN_DIR/admin.properties")'
+    ) in healthy
+    # A single node: that login alone, the tool's own answer.
+    assert 'exec "${check[@]}"' in healthy
+
+
+#: What the broker's scripts read only when run outside the container (tests/deploy/test_kafka_certs.py,
+#: tests/deploy/test_compose_ha.py): the directories they work in, never set by docker-compose.
+OUTSIDE_THE_CONTAINER = {
+    "TIMPORA_KAFKA_HOME",
+    "TIMPORA_KAFKA_DATA_DIR",
+    "TIMPORA_KAFKA_TLS_DIR",
+    "TIMPORA_KAFKA_RUN_DIR",
+}
 
 
 @pytest.mark.parametrize(("service", "script"), [("kafka", "kafka-start"), ("kafka-certs", "kafka-certs")])
 def test_the_broker_containers_variables_are_the_ones_their_scripts_read(
     compose: dict[str, Any], service: str, script: str
 ) -> None:
-    reads = set(re.findall(r"\$\{(TIMPORA_[A-Z_]+):\?", _script_lines(script)))
+    reads = set(re.findall(r"\$\{(TIMPORA_[A-Z_]+):[?-]", _script_lines(script))) - OUTSIDE_THE_CONTAINER
 
     assert set(compose["services"][service]["environment"]) == reads
+    # Those it cannot do without, compose requires too (or gives a default).
+    for required in re.findall(r"\$\{(TIMPORA_[A-Z_]+):\?", _script_lines(script)):
+        assert re.fullmatch(r"\$\{[A-Z_]+:[?-].*\}", compose["services"][service]["environment"][required])
 
 
 def test_the_certificates_are_made_once_into_the_volume_the_broker_reads(compose: dict[str, Any]) -> None:
@@ -414,11 +442,12 @@ def _host_bind(port: str) -> str:
 
 
 def test_every_port_is_published_on_loopback_or_the_agencies_deliberate_address(compose: dict[str, Any]) -> None:
+    # The ha profile's services too: the agencies' listeners of its brokers as the first's, the rest on loopback.
     published = {
         name: definition.get("ports", []) for name, definition in compose["services"].items() if definition.get("ports")
     }
 
-    assert set(published) == {"kafka", "mail", *SETTINGS}
+    assert {name for name in published if name in default_services(compose)} == {"kafka", "mail", *SETTINGS}
     for name, ports in published.items():
         for port in ports:
             assert _host_bind(port) == "127.0.0.1", (name, port)
@@ -441,10 +470,17 @@ def test_every_secret_comes_from_the_env_file_and_compose_refuses_to_start_witho
         str(value) for environment in environments for name, value in environment.items() if "PASSWORD" in name
     ]
     in_urls = re.findall(r"://[^:/\s]+:(\$\{[^}]*\})@", text)
+    by_default = [
+        name
+        for definition in default_services(compose).values()
+        for name in definition.get("environment", {})
+        if "PASSWORD" in name
+    ]
 
     # Preflight's twelve, Postgres's, the broker's three, kafka-setup's four, kafka-access's one, kafka-certs' one,
-    # the Kafka services' three, the mail relay's (the portal's is in its database URL only).
-    assert len(passwords) == 26
+    # the Kafka services' three, the mail relay's (the portal's is in its database URL only); the ha profile's
+    # brokers and second instances have the same as the first's.
+    assert len(by_default) == 26
     required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
     for value in passwords + in_urls:
         if _variable(value) in OPTIONAL_PASSWORDS:
