@@ -3,9 +3,11 @@ the API, for the fault-injection scenarios; and the checker that proves, from th
 what reached where.
 
 The registry's ``history`` is the ground truth: every change committed there must be on the registry topic (the
-relays'), and every agency's projection must equal what a fresh rebuild from that topic gives (the sharing
-consumers'), however the processes were killed on the way. Each scenario has a database and a Kafka namespace of
-its own, so the checker compares whole tables.
+relays'), every agency's projection must equal what a fresh rebuild from that topic gives (the sharing
+consumers'), every event on the topic must have been routed by the alerts service with at most one alert per agency,
+and every notice e-mail the alerts service counts as delivered must have reached the mail server (which counts what
+it saw twice: receivers drop a repeat by its Message-ID) — however the processes were killed on the way. Each
+scenario has a database and a Kafka namespace of its own, so the checker compares whole tables.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import itertools
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.support.kafka import delete_namespace, service_principals
 from tests.support.processes import ServiceProcess, start_service
+from tests.support.receivers import SmtpReceiver, smtp_receiver
+from timpora.alerts.models import alerts, deliveries, routed_events
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.events import EventDecodeError, KafkaRecord, decode
@@ -40,7 +45,7 @@ from timpora.sharing.models import projections
 from timpora.sharing.rebuild import _built, person_histories
 
 #: The services a scenario runs, each twice (the portal reads through their APIs and has no background work).
-SERVICES = ("registry", "sharing")
+SERVICES = ("registry", "alerts", "sharing")
 INSTANCES = 2
 LAJING = "35.26.05.2003"
 FAULTS_DATABASE = "timpora_test_faults"
@@ -52,6 +57,7 @@ class Platform:
     databases: dict[str, DatabaseSettings]
     logs: Path
     principals: dict[str, KafkaSettings]
+    smtp: SmtpReceiver
     token: str = ""
     running: dict[str, list[ServiceProcess]] = field(default_factory=dict)
 
@@ -61,11 +67,24 @@ class Platform:
             kafka=self.principals[service],
             database=self.databases[service],
             log=self.logs / f"{service}-{instance}.log",
-            # The relay polls often, so that what it missed while a peer held its lock is published soon after.
-            extra={"TIMPORA_REGISTRY_RELAY__POLL_INTERVAL_S": "0.2"} if service == "registry" else None,
+            extra=self._settings(service),
         )
         self.running.setdefault(service, [None] * INSTANCES)[instance] = process  # type: ignore[list-item]
         return process
+
+    def _settings(self, service: str) -> dict[str, str]:
+        if service == "registry":
+            # The relay polls often, so that what it missed while a peer held its lock is published soon after.
+            return {"TIMPORA_REGISTRY_RELAY__POLL_INTERVAL_S": "0.2"}
+        if service == "alerts":
+            return {
+                "TIMPORA_ALERTS_SMTP__HOST": self.smtp.host,
+                "TIMPORA_ALERTS_SMTP__PORT": str(self.smtp.port),
+                # A delivery whose worker was killed mid-send is claimed again after this (a minute in production).
+                "TIMPORA_ALERTS_DELIVERY__LEASE_S": "5",
+                "TIMPORA_ALERTS_DELIVERY__POLL_INTERVAL_S": "0.5",
+            }
+        return {}
 
     async def restart(self, service: str, instance: int) -> None:
         await self.start(service, instance).ready()
@@ -87,7 +106,12 @@ async def platform(admin_url: str, operator: KafkaSettings, namespace: str, logs
     principals: dict[str, KafkaSettings] = {
         str(name): settings for name, settings in (await service_principals(kafka)).items()
     }
-    running = Platform(kafka, databases, logs, principals)
+    async with smtp_receiver() as smtp:
+        async for running in _started(Platform(kafka, databases, logs, principals, smtp)):
+            yield running
+
+
+async def _started(running: Platform) -> AsyncIterator[Platform]:
     try:
         for instance in range(INSTANCES):
             for service in SERVICES:
@@ -95,7 +119,7 @@ async def platform(admin_url: str, operator: KafkaSettings, namespace: str, logs
         for processes in running.running.values():
             for process in processes:
                 await process.ready()
-        engine = make_engine(databases["registry"], application_name="timpora-faults", schema="registry")
+        engine = make_engine(running.databases["registry"], application_name="timpora-faults", schema="registry")
         try:
             async with make_session_factory(engine)() as session, session.begin():
                 running.token = await add_operator(session, "faults")
@@ -106,7 +130,7 @@ async def platform(admin_url: str, operator: KafkaSettings, namespace: str, logs
         for processes in running.running.values():
             for process in processes:
                 await process.stop()
-        await delete_namespace(kafka)
+        await delete_namespace(running.kafka)
 
 
 @dataclass
@@ -166,14 +190,28 @@ class Verdict:
     projection_rows: int
     projection_lost: int
     projection_wrong: int
+    #: Events on the topic the alerts service never routed.
+    unrouted: int = 0
+    #: (event, agency) pairs with more than one alert.
+    alerts_doubled: int = 0
+    #: Notices still waiting to be sent (pending), given up (dead), or counted delivered but never received.
+    notices_pending: int = 0
+    notices_lost: int = 0
+    #: Notice e-mails the mail server received more than once (the same Message-ID, to the same recipients).
+    notices_repeated: int = 0
+    alerts: int = 0
 
     @property
     def lost(self) -> int:
-        return self.lost_on_topic + self.projection_lost
+        return self.lost_on_topic + self.projection_lost + self.unrouted + self.notices_lost
 
     @property
     def duplicated(self) -> int:
-        return self.projection_wrong
+        return self.projection_wrong + self.alerts_doubled
+
+    @property
+    def settled(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0 and self.notices_pending == 0
 
 
 async def _committed(platform: Platform) -> set[uuid.UUID]:
@@ -225,26 +263,63 @@ async def _projection_gaps(platform: Platform) -> tuple[int, int, int]:
     return len(held), missing, extra
 
 
+async def _alerts_gaps(platform: Platform, published: set[uuid.UUID]) -> dict[str, int]:
+    engine = make_engine(platform.databases["alerts"], application_name="timpora-faults", schema="alerts")
+    try:
+        async with engine.connect() as connection:
+            routed = set((await connection.execute(select(routed_events.c.event_id))).scalars())
+            pairs = select(alerts.c.event_id, alerts.c.agency_id).where(alerts.c.event_id.is_not(None))
+            doubled = await connection.scalar(
+                select(func.count()).select_from(
+                    pairs.group_by(alerts.c.event_id, alerts.c.agency_id).having(func.count() > 1).subquery()
+                )
+            )
+            count = await connection.scalar(select(func.count()).select_from(alerts))
+            mails = (
+                await connection.execute(
+                    select(deliveries.c.message_id, deliveries.c.status).where(deliveries.c.channel == "email")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    seen = Counter(
+        (str(mail.message["X-Timpora-Message-Id"]), tuple(sorted(mail.rcpt_tos))) for mail in platform.smtp.messages
+    )
+    received = {message_id for message_id, _ in seen}
+    return {
+        "unrouted": len(published - routed),
+        "alerts_doubled": int(doubled or 0),
+        "alerts": int(count or 0),
+        "notices_pending": sum(1 for mail in mails if mail.status == "pending"),
+        "notices_lost": sum(
+            1
+            for mail in mails
+            if mail.status == "dead" or (mail.status == "delivered" and str(mail.message_id) not in received)
+        ),
+        "notices_repeated": sum(times - 1 for times in seen.values()),
+    }
+
+
 async def settled(platform: Platform, *, timeout_s: float = 180.0) -> tuple[Verdict, float]:
-    """Waits until everything committed is on the topic and in every projection (or ``timeout_s``); the verdict,
-    and the seconds it took."""
+    """Waits until everything committed is on the topic, in every projection, routed and its notices sent (or
+    ``timeout_s``); the verdict, and the seconds it took."""
     started = time.monotonic()
     while True:
         committed = await _committed(platform)
         published = await _on_topic(platform)
         held, missing, extra = await _projection_gaps(platform)
-        lost = len(committed - set(published))
         verdict = Verdict(
             committed=len(committed),
             on_topic=len(set(published)),
-            lost_on_topic=lost,
+            lost_on_topic=len(committed - set(published)),
             duplicated_on_topic=len(published) - len(set(published)),
             projection_rows=held,
             projection_lost=missing,
             projection_wrong=extra,
+            **await _alerts_gaps(platform, set(published)),
         )
         waited = time.monotonic() - started
-        if (lost == 0 and missing == 0 and extra == 0) or waited > timeout_s:
+        if verdict.settled or waited > timeout_s:
             return verdict, waited
         await asyncio.sleep(0.5)
 
@@ -258,7 +333,9 @@ def row(scenario: str, load: Load, faults: int, verdict: Verdict, recovered_s: f
         "faults injected": faults,
         "lost": verdict.lost,
         "duplicated effects": verdict.duplicated,
-        "republished (deduplicated)": verdict.duplicated_on_topic,
+        "alerts": verdict.alerts,
+        "republished events (dropped by id)": verdict.duplicated_on_topic,
+        "repeated e-mails (same Message-ID)": verdict.notices_repeated,
         "recovered in (s)": round(recovered_s, 1),
     }
 
