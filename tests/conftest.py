@@ -9,13 +9,19 @@ test's consumer joins a group that another process is a member of.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support import stack as stacks
+from tests.support.cluster import Cluster
+from tests.support.cluster import cluster as start_cluster
+from tests.support.faults import kafka_libs
 from tests.support.kafka import delete_namespace, new_namespace
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.settings import DatabaseSettings, KafkaSettings
@@ -41,6 +47,25 @@ def stack() -> Iterator[stacks.Stack]:
                 pytest.fail(f"real-stack tests never skip in CI: {message}")
             pytest.skip(message)
         yield found
+
+
+@pytest.fixture(scope="session")
+def cluster(stack: stacks.Stack) -> Iterator[Cluster]:
+    """A second stack with Kafka as a cluster of three (tests/support/cluster.py), started once for the run."""
+    if not kafka_libs().is_dir():
+        message = f"the Kafka jars of the local stack are not at {kafka_libs()} ({stack.source} is in use)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI runs on the local stack: {message}")
+        pytest.skip(message)
+    # Under /tmp, which PostgreSQL's own user (when the tests run as root) can pass through; the run's temporary
+    # folder is its owner's alone.
+    directory = Path(tempfile.mkdtemp(prefix="timpora-cluster-"))
+    directory.chmod(0o711)
+    try:
+        with start_cluster(directory / "stack") as started:
+            yield started
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

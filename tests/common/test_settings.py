@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from timpora.alerts.main import SERVICE as ALERTS
 from timpora.alerts.settings import AlertsSettings
-from timpora.common.settings import OperatorKafkaSettings, refuse_placeholder, settings_refused
+from timpora.common.kafka.broker import client_options, make_broker
+from timpora.common.settings import KafkaSettings, OperatorKafkaSettings, refuse_placeholder, settings_refused
 from timpora.portal.settings import PortalSettings
 from timpora.registry.settings import RegistrySettings
 from timpora.sharing.main import SERVICE as SHARING
@@ -149,3 +152,22 @@ def test_the_old_smtp_tls_switches_stop_the_alerts_service_naming_the_new_one(
     assert ALERTS.main(["migrate"]) == 2
 
     assert f"{retired} is no longer read; use {instead}" in capsys.readouterr().err
+
+
+@given(
+    addresses=st.lists(
+        st.tuples(st.from_regex(r"\A[a-z][a-z0-9.-]{0,20}\Z"), st.integers(1, 65535)).map(
+            lambda pair: f"{pair[0]}:{pair[1]}"
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_every_kafka_client_is_given_each_broker_of_a_cluster_apart(addresses: list[str]) -> None:
+    """A cluster's "a:9092, b:9092,c:9092" (the stack's env with three nodes, compose's ha profile) reaches the
+    services' FastStream broker and the plain clients as three addresses: FastStream took the string as one host
+    name, and no service of a cluster could start."""
+    settings = KafkaSettings(bootstrap_servers=", ".join(addresses))
+    assert settings.bootstrap_list == addresses
+    assert make_broker(settings, client_id="test")._connection_kwargs["bootstrap_servers"] == addresses
+    assert client_options(settings)["bootstrap_servers"] == addresses

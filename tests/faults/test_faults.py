@@ -22,8 +22,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.faults.platform import INSTANCES, Load, Platform, platform, row, settled, write_table
-from tests.support.kafka import new_namespace
-from tests.support.stack import REPO, Stack
+from tests.support.cluster import NODES, Cluster
+from tests.support.stack import REPO
 from tests.support.waiting import until
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.registry.models import history
@@ -53,6 +53,28 @@ async def _mail_refused(running: Platform) -> int:
     return refusals
 
 
+async def _broker_killed(running: Platform) -> int:
+    """One Kafka node of three killed with SIGKILL (leaders move to the other two), then started again."""
+    await running.cluster.kill(random.randrange(1, NODES + 1))
+    await asyncio.sleep(random.uniform(0.5, 2.0))
+    await asyncio.to_thread(running.cluster.stack, "up")
+    return 1
+
+
+async def _kafka_down(running: Platform) -> int:
+    """Every Kafka node stopped: nothing can be published or consumed until they are started again."""
+    await asyncio.to_thread(running.cluster.stack, "kafka-down")
+    await asyncio.sleep(random.uniform(1.0, 3.0))
+    await asyncio.to_thread(running.cluster.stack, "up")
+    return NODES
+
+
+async def _postgres_restarted(running: Platform) -> int:
+    """PostgreSQL stopped (fast: every connection cut, transactions in flight rolled back) and started again."""
+    await asyncio.to_thread(running.cluster.stack, "postgres-restart")
+    return 1
+
+
 SCENARIOS: dict[str, Callable[[Platform], Awaitable[int]]] = {
     "kill -9 of a registry instance (API mid-request, relay) and restart": partial(
         _kill_and_restart, service="registry"
@@ -62,14 +84,17 @@ SCENARIOS: dict[str, Callable[[Platform], Awaitable[int]]] = {
     ),
     "kill -9 of a sharing instance (projection consumer) and restart": partial(_kill_and_restart, service="sharing"),
     "the mail server refusing five messages, then taking them": _mail_refused,
+    "kill -9 of one Kafka broker of three, and restart": _broker_killed,
+    "every Kafka broker stopped, then started again": _kafka_down,
+    "PostgreSQL restarted (fast shutdown) mid-stream": _postgres_restarted,
 }
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_a_fault_loses_nothing_committed_and_doubles_no_effect(
-    scenario: str, stack: Stack, tmp_path: Path
+    scenario: str, cluster: Cluster, tmp_path: Path
 ) -> None:
-    async with platform(stack.pg_admin_url, stack.kafka, new_namespace(), tmp_path) as running:
+    async with platform(cluster, tmp_path) as running:
         load = Load(running)
         writing = asyncio.create_task(load.run())
         try:
@@ -86,11 +111,11 @@ async def test_a_fault_loses_nothing_committed_and_doubles_no_effect(
 
 
 async def test_the_checker_sees_a_change_never_published_and_a_projection_row_lost(
-    stack: Stack, tmp_path: Path
+    cluster: Cluster, tmp_path: Path
 ) -> None:
     """The checker itself: a committed change that never reached the topic, and an agency's row that went missing,
     are each counted as lost, not waited for in silence."""
-    async with platform(stack.pg_admin_url, stack.kafka, new_namespace(), tmp_path) as running:
+    async with platform(cluster, tmp_path) as running:
         load = Load(running)
         writing = asyncio.create_task(load.run())
         await until(lambda: _people(load, 3), what="three people written")

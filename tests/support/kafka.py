@@ -85,9 +85,10 @@ def new_namespace() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
-async def delete_namespace(kafka: KafkaSettings) -> list[str]:
+async def delete_namespace(kafka: KafkaSettings, *, logins: bool = True) -> list[str]:
     """Deletes every topic of ``kafka``'s namespace (a test's); Kafka drops their groups' offsets with them. On a
-    locked-down broker the namespace's rules and the logins made for it (services', agencies') go too."""
+    locked-down broker the namespace's rules and (unless ``logins`` is false) the logins made for it (services',
+    agencies') go too."""
     admin = admin_client(kafka)
     await admin.start()
     try:
@@ -95,16 +96,18 @@ async def delete_namespace(kafka: KafkaSettings) -> list[str]:
         if owned:
             await admin.delete_topics(owned)
         if kafka.sasl_mechanism is not None:
-            await _forget_principals(admin, kafka.namespace)
+            await _forget_principals(admin, kafka.namespace, logins=logins)
         return owned
     finally:
         await admin.close()
 
 
-async def _forget_principals(admin: AIOKafkaAdminClient, namespace: str) -> None:
+async def _forget_principals(admin: AIOKafkaAdminClient, namespace: str, *, logins: bool) -> None:
     # Every principal a test makes is named after its namespace: ``<ns>-<service>`` or ``<ns>.agency.<id>``.
     rules = [rule for rule in await describe_acls(admin, AclFilter()) if _of(rule.principal, namespace)]
     await delete_acls(admin, [AclFilter.exactly(rule) for rule in rules])
+    if not logins:
+        return
     for principal in {rule.principal for rule in rules}:
         await delete_scram_user(admin, principal.removeprefix("User:"))
 

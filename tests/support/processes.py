@@ -7,6 +7,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,11 +25,37 @@ _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections (Linux: 32768-60999 unless configured otherwise)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="ascii").split()
+    except (OSError, ValueError):
+        return range(32768, 61000)
+    return range(int(low), int(high) + 1)
+
+
+def listening_ports() -> range:
+    """Where a test's server may listen: outside the ephemeral ports. A port the kernel just gave as free (bind to
+    0) is an ephemeral one, and between the probe and the server's own bind any outgoing connection (a service's to
+    one of three Kafka brokers) may take it: the server then cannot start."""
+    ephemeral = _ephemeral_ports()
+    if 65536 - ephemeral.stop >= 2_000:
+        return range(ephemeral.stop, 65536)
+    return range(10_000, ephemeral.start)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port nothing listens on now, outside the ephemeral ports (see ``listening_ports``)."""
+    ports = listening_ports()
+    for _ in range(500):
+        port = random.choice(ports)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port in {ports}")
 
 
 def die_with_the_tests() -> None:
@@ -54,6 +81,7 @@ def service_environment(
     return environment | {
         f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         f"{prefix}KAFKA__NAMESPACE": kafka.namespace,
+        f"{prefix}KAFKA__REPLICAS": str(kafka.replicas),
         f"{prefix}DATABASE__URL": database.url.get_secret_value(),
         **{name: value for name, value in login.items() if value},
         **(extra or {}),

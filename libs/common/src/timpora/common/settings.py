@@ -103,6 +103,12 @@ class KafkaSettings(BaseModel):
     def catalog(self) -> TopicCatalog:
         return TopicCatalog(self.namespace, replicas=self.replicas)
 
+    @property
+    def bootstrap_list(self) -> list[str]:
+        """``bootstrap_servers`` one address each: FastStream takes a string as one address, so a cluster's
+        "a:9092,b:9092,c:9092" would be one host name that resolves nowhere."""
+        return [address.strip() for address in self.bootstrap_servers.split(",") if address.strip()]
+
 
 class OperatorKafkaSettings(BaseSettings):
     """The operators' connection to Kafka (a super user), read from ``TIMPORA_KAFKA_*``: what the local stack's

@@ -36,6 +36,11 @@ BROKER_SETTINGS = {
     "log.index.size.max.bytes": "1048576",
     # The logs of that many partitions are opened and checked at start, by this many threads per data directory.
     "num.recovery.threads.per.data.dir": "4",
+    # A metadata snapshot ten seconds after the metadata changed, not an hour: a node that starts again replays the
+    # metadata log since its last snapshot, and replaying a login's removal (an agency's access revoked) with the
+    # logins made before it, from the log's start, left Kafka 4.4 without any login, the operator's too (checked:
+    # a node killed within seconds of a revocation never let anyone in again). From a snapshot, it does.
+    "metadata.log.max.snapshot.interval.ms": "10000",
 }
 
 

@@ -41,7 +41,7 @@ def security_for(settings: KafkaSettings) -> BaseSecurity | None:
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
     """Connection options for a plain aiokafka client (admin, producer) matching :func:`make_broker`'s."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
+        "bootstrap_servers": settings.bootstrap_list,
         "request_timeout_ms": settings.request_timeout_ms,
     }
     if settings.use_tls:
@@ -62,7 +62,7 @@ def make_broker(
     settings: KafkaSettings, *, client_id: str, description: str | None = None, graceful_timeout_s: float = 2.0
 ) -> KafkaBroker:
     return KafkaBroker(
-        settings.bootstrap_servers,
+        settings.bootstrap_list,
         # How long stopping waits for a handler in flight before cancelling it (its transaction rolls back
         # and its offset stays uncommitted, so the records come again): see timpora.common.service.
         graceful_timeout=graceful_timeout_s,
