@@ -6,9 +6,11 @@ PYTHON ?= python3.11
 DEMO ?= 0
 ## `make run INSTANCES=2`: two instances of every service (the second on ports 8101-8104);
 ## `make run KAFKA_NODES=3`: Kafka as a cluster of three nodes (topics kept on three, written to two at least).
+## Without KAFKA_NODES the stack keeps the number of nodes its Kafka was made with (deploy/local/stack says how to
+## change it).
 INSTANCES ?= $(or $(TIMPORA_INSTANCES),1)
-KAFKA_NODES ?= $(or $(TIMPORA_STACK_KAFKA_NODES),1)
-SHAPE := TIMPORA_INSTANCES=$(INSTANCES) TIMPORA_STACK_KAFKA_NODES=$(KAFKA_NODES)
+KAFKA_NODES ?= $(TIMPORA_STACK_KAFKA_NODES)
+SHAPE := TIMPORA_INSTANCES=$(INSTANCES) $(if $(KAFKA_NODES),TIMPORA_STACK_KAFKA_NODES=$(KAFKA_NODES))
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -107,7 +107,7 @@ async def test_a_fault_loses_nothing_committed_and_doubles_no_effect(
         verdict, recovered = await settled(running)
     TABLE.append(row(scenario, load, faults, verdict, recovered))
     assert verdict.committed > 0
-    assert (verdict.lost, verdict.duplicated, verdict.notices_pending) == (0, 0, 0), verdict
+    assert (verdict.lost, verdict.duplicated, verdict.notices_pending, verdict.dead_letters) == (0, 0, 0, 0), verdict
 
 
 async def test_the_checker_sees_a_change_never_published_and_a_projection_row_lost(

@@ -5,29 +5,20 @@ mid-stream (kill -9) losing no acknowledged event and writing none twice."""
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from tests.support.cluster import NODES, Cluster
+from tests.support.cluster import NODES, STACK, Cluster
 from tests.support.waiting import until
-from timpora.common.kafka.admin import admin_client, ensure_topics
+from timpora.common.kafka.admin import admin_client, describe_partitions, ensure_topics
 from timpora.common.kafka.broker import client_options, durability
-from timpora.common.settings import KafkaSettings
 
 pytestmark = [pytest.mark.realstack, pytest.mark.timeout(420)]
-
-
-async def _partitions(settings: KafkaSettings, topic: str) -> list[dict[str, object]]:
-    admin = admin_client(settings)
-    await admin.start()
-    try:
-        (description,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return list(description["partitions"])
 
 
 async def test_every_topic_is_kept_on_three_brokers_and_a_write_waits_for_two(cluster: Cluster) -> None:
@@ -37,9 +28,9 @@ async def test_every_topic_is_kept_on_three_brokers_and_a_write_waits_for_two(cl
     spec = settings.catalog.registry_events
     assert await ensure_topics(settings, [spec]) == [spec.name]
 
-    partitions = await _partitions(settings, spec.name)
+    partitions = await describe_partitions(settings, spec.name)
     assert len(partitions) == spec.partitions
-    assert all(sorted(partition["replicas"]) == list(range(1, NODES + 1)) for partition in partitions)  # type: ignore[call-overload]
+    assert all(sorted(partition["replicas"]) == list(range(1, NODES + 1)) for partition in partitions)
     admin = admin_client(settings)
     await admin.start()
     try:
@@ -52,6 +43,13 @@ async def test_every_topic_is_kept_on_three_brokers_and_a_write_waits_for_two(cl
     node_config = (cluster.directory / "kafka" / "node2" / "server.properties").read_text(encoding="utf-8")
     assert "offsets.topic.replication.factor=3" in node_config
     assert "node.id=2" in node_config
+    # The nodes log in to each other's controllers with the broker's own login: over TLS, to the stack's CA.
+    assert "listener.security.protocol.map=CONTROLLER:SASL_SSL," in node_config
+    controller = int(cluster.environment["TIMPORA_STACK_KAFKA_CONTROLLER_PORT"]) + 10
+    context = ssl.create_default_context(cafile=str(cluster.directory / "tls" / "ca.crt"))
+    _, writer = await asyncio.open_connection("127.0.0.1", controller, ssl=context, server_hostname="localhost")
+    writer.close()
+    await writer.wait_closed()
 
 
 async def test_a_broker_killed_mid_stream_loses_no_acknowledged_event_and_writes_none_twice(
@@ -63,7 +61,7 @@ async def test_a_broker_killed_mid_stream_loses_no_acknowledged_event_and_writes
     settings = cluster.operator
     spec = settings.catalog.registry_events
     await ensure_topics(settings, [spec])
-    leaders = {int(partition["leader"]) for partition in await _partitions(settings, spec.name)}  # type: ignore[call-overload]
+    leaders = {int(partition["leader"]) for partition in await describe_partitions(settings, spec.name)}
     victim = min(leaders)
     keys = [uuid.uuid4().hex for _ in range(24)]
     per_key = 150
@@ -111,6 +109,19 @@ async def test_a_broker_killed_mid_stream_loses_no_acknowledged_event_and_writes
     cluster.stack("up")  # starts the killed node again, and only it
 
     async def all_in_sync() -> bool:
-        return all(len(partition["isr"]) == NODES for partition in await _partitions(settings, spec.name))  # type: ignore[arg-type]
+        return all(len(partition["isr"]) == NODES for partition in await describe_partitions(settings, spec.name))
 
     await until(all_in_sync, what=f"node {victim} back in every partition's in-sync replicas", timeout_s=180)
+
+
+def test_a_stack_of_three_is_not_made_a_stack_of_one_by_a_missing_setting(cluster: Cluster) -> None:
+    """`make test` or `make run` without KAFKA_NODES keeps the three nodes; asking for one is refused, not carried
+    out by emptying Kafka, unless the operator says so (TIMPORA_STACK_KAFKA_RESIZE=1)."""
+    unset = {name: value for name, value in cluster.environment.items() if name != "TIMPORA_STACK_KAFKA_NODES"}
+    status = subprocess.run([str(STACK), "status"], env=unset, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    assert status.stdout.count("running") >= NODES, status.stdout  # every node listed, by the size it was made with
+    asked = cluster.environment | {"TIMPORA_STACK_KAFKA_NODES": "1"}
+    refused = subprocess.run([str(STACK), "up"], env=asked, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
+    assert refused.returncode != 0
+    assert "TIMPORA_STACK_KAFKA_RESIZE=1" in refused.stderr
+    assert all(f"kafka node {node}: running" in cluster.stack("status") for node in range(1, NODES + 1))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -110,15 +111,20 @@ async def committed_offsets(settings: KafkaSettings, group_id: str) -> dict[Topi
         await admin.close()
 
 
-async def topic_partitions(settings: KafkaSettings, topic: str) -> list[TopicPartition]:
-    """The partitions of ``topic``, from the cluster (a consumer's own metadata may not list it yet)."""
+async def describe_partitions(settings: KafkaSettings, topic: str) -> list[dict[str, Any]]:
+    """Each partition of ``topic`` as the cluster describes it: ``partition``, ``leader``, ``replicas``, ``isr``."""
     admin = admin_client(settings)
     await admin.start()
     try:
         (description,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    return [TopicPartition(topic, partition["partition"]) for partition in description["partitions"]]
+    return list(description["partitions"])
+
+
+async def topic_partitions(settings: KafkaSettings, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic``, from the cluster (a consumer's own metadata may not list it yet)."""
+    return [TopicPartition(topic, partition["partition"]) for partition in await describe_partitions(settings, topic)]
 
 
 async def end_offsets(settings: KafkaSettings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:

@@ -200,8 +200,9 @@ async def privacy_csv(request: Request, officer: OperatorOfficer, sharing: Shari
     if not asked.params or asked.problems:
         return await privacy(request, officer, sharing, registry)
     entries: list[dict[str, Any]] = []
-    # The download does not show the chain's verification (the page does): no page of it walks the whole record.
-    params = {name: value for name, value in asked.params.items() if name != "before"} | {"verify": "false"}
+    # The record's hash chain is walked once, for the first page: a record that does not hold is not handed over as
+    # if it did (the page says where it breaks); the further pages do not walk it again.
+    params = {name: value for name, value in asked.params.items() if name != "before"}
     while True:
         read = answered(
             request,
@@ -212,8 +213,10 @@ async def privacy_csv(request: Request, officer: OperatorOfficer, sharing: Shari
         if isinstance(read, Response):
             return read
         record, problems = read
-        if problems or record is None:
+        # Refused, or a record whose chain does not hold: the page, which says why, instead of a file.
+        if problems or record is None or (record["verified"] is not None and record["verified"]["broken"]):
             return await privacy(request, officer, sharing, registry)
+        params["verify"] = "false"
         entries += reversed(record["entries"])
         if not record["truncated"] or not record["entries"]:
             break

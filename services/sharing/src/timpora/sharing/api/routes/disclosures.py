@@ -151,7 +151,7 @@ def _who(controller: Acting) -> str:
 
 
 def _asked(query: DisclosureQuery) -> str:
-    asked = query.model_dump(exclude_none=True, exclude={"limit"})
+    asked = query.model_dump(exclude_none=True, exclude={"limit", "verify"})
     return " ".join(f"{name}={value}" for name, value in asked.items()) or "everything"
 
 
