@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from tests.registry.conftest import arrival
 from tests.support.cluster import Cluster
 from tests.support.kafka import delete_namespace, service_principals
 from tests.support.processes import ServiceProcess, start_service
@@ -162,20 +163,8 @@ class Load:
                     await asyncio.sleep(0.05)  # that registry is down: the other takes the next turn
 
     async def _person(self, client: httpx.AsyncClient, url: str) -> None:
-        body = {
-            "full_name": "Li Wei",
-            "sex": "M",
-            "date_of_birth": "1990-05-17",
-            "nationality": "CHN",
-            "passport": {"number": "F" + uuid.uuid4().hex[:10].upper(), "issuing_country": "CHN",
-                         "expires_on": "2031-01-01"},
-            "occupation": "engineer",
-            "sponsor": {"name": "PT Garam Madura", "kind": "employer"},
-            "port": "Juanda International Airport",
-            "arrived_on": "2026-11-01",
-        }  # fmt: skip
         self.sent += 1
-        answer = await client.post(f"{url}/v1/arrivals", json=body)
+        answer = await client.post(f"{url}/v1/arrivals", json=arrival())
         assert answer.status_code == 201, answer.status_code
         person = answer.json()["foreigner_id"]
         self.sent += 1
