@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.registry.conftest import arrival
 from tests.support.cluster import Cluster
@@ -214,13 +215,20 @@ class Verdict:
         return self.lost == 0 and self.duplicated == 0 and self.notices_pending == 0 and self.dead_letters == 0
 
 
-async def _committed(platform: Platform) -> set[uuid.UUID]:
-    engine = make_engine(platform.databases["registry"], application_name="timpora-faults", schema="registry")
+@asynccontextmanager
+async def connected(platform: Platform, service: str) -> AsyncIterator[AsyncConnection]:
+    """A connection to ``service``'s schema of the platform's database, for the checker's reads."""
+    engine = make_engine(platform.databases[service], application_name="timpora-faults", schema=service)
     try:
         async with engine.connect() as connection:
-            return set((await connection.execute(select(history.c.event_id))).scalars())
+            yield connection
     finally:
         await engine.dispose()
+
+
+async def _committed(platform: Platform) -> set[uuid.UUID]:
+    async with connected(platform, "registry") as connection:
+        return set((await connection.execute(select(history.c.event_id))).scalars())
 
 
 async def _on_topic(platform: Platform) -> list[uuid.UUID]:
@@ -246,44 +254,36 @@ async def _projection_gaps(platform: Platform) -> tuple[int, int, int]:
     agreements = current(DEFAULT_REGISTER).in_force(datetime.now(UTC))
     built = _built(Agreements(agreements.values()), histories)
     expected = {(row[0], row[1]): (row[2], _normal(row[5])) for rows, _, _ in built.values() for row in rows}
-    engine = make_engine(platform.databases["sharing"], application_name="timpora-faults", schema="sharing")
-    try:
-        async with engine.connect() as connection:
-            held = {
-                (row.agency_id, row.foreigner_id): (row.version, _normal(row.record))
-                for row in await connection.execute(
-                    select(projections.c.agency_id, projections.c.foreigner_id, projections.c.version,
-                           projections.c.record).where(projections.c.visible)
-                )
-            }  # fmt: skip
-    finally:
-        await engine.dispose()
+    async with connected(platform, "sharing") as connection:
+        held = {
+            (row.agency_id, row.foreigner_id): (row.version, _normal(row.record))
+            for row in await connection.execute(
+                select(projections.c.agency_id, projections.c.foreigner_id, projections.c.version,
+                       projections.c.record).where(projections.c.visible)
+            )
+        }  # fmt: skip
     missing = sum(1 for key, value in expected.items() if held.get(key) != value)
     extra = sum(1 for key in held if key not in expected)
     return len(held), missing, extra
 
 
 async def _alerts_gaps(platform: Platform, published: set[uuid.UUID]) -> dict[str, Any]:
-    engine = make_engine(platform.databases["alerts"], application_name="timpora-faults", schema="alerts")
-    try:
-        async with engine.connect() as connection:
-            routed = set((await connection.execute(select(routed_events.c.event_id))).scalars())
-            pairs = select(alerts.c.event_id, alerts.c.agency_id).where(alerts.c.event_id.is_not(None))
-            doubled = await connection.scalar(
-                select(func.count()).select_from(
-                    pairs.group_by(alerts.c.event_id, alerts.c.agency_id).having(func.count() > 1).subquery()
-                )
+    async with connected(platform, "alerts") as connection:
+        routed = set((await connection.execute(select(routed_events.c.event_id))).scalars())
+        pairs = select(alerts.c.event_id, alerts.c.agency_id).where(alerts.c.event_id.is_not(None))
+        doubled = await connection.scalar(
+            select(func.count()).select_from(
+                pairs.group_by(alerts.c.event_id, alerts.c.agency_id).having(func.count() > 1).subquery()
             )
-            count = await connection.scalar(select(func.count()).select_from(alerts))
-            mails = (
-                await connection.execute(
-                    select(
-                        deliveries.c.message_id, deliveries.c.group_id, deliveries.c.status, deliveries.c.last_detail
-                    ).where(deliveries.c.channel == "email")
-                )
-            ).all()
-    finally:
-        await engine.dispose()
+        )
+        count = await connection.scalar(select(func.count()).select_from(alerts))
+        mails = (
+            await connection.execute(
+                select(
+                    deliveries.c.message_id, deliveries.c.group_id, deliveries.c.status, deliveries.c.last_detail
+                ).where(deliveries.c.channel == "email")
+            )
+        ).all()
     seen = Counter(
         (str(mail.message["X-Timpora-Message-Id"]), tuple(sorted(mail.rcpt_tos))) for mail in platform.smtp.messages
     )
