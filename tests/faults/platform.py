@@ -79,8 +79,14 @@ class Platform:
 
     def _settings(self, service: str) -> dict[str, str]:
         if service == "registry":
-            # The relay polls often, so that what it missed while a peer held its lock is published soon after.
-            return {"TIMPORA_REGISTRY_RELAY__POLL_INTERVAL_S": "0.2"}
+            return {
+                # The relay polls often, so that what it missed while a peer held its lock is published soon after.
+                "TIMPORA_REGISTRY_RELAY__POLL_INTERVAL_S": "0.2",
+                # A send waits 5 s for a leader (30 s in production): with every broker stopped, the relay's batches
+                # time out before the cluster is back in every scenario, not only on a slow machine (where a
+                # clean-clone run found the producer then refusing a partition's every later batch).
+                "TIMPORA_REGISTRY_KAFKA__REQUEST_TIMEOUT_MS": "5000",
+            }
         if service == "alerts":
             return {
                 "TIMPORA_ALERTS_SMTP__HOST": self.smtp.host,

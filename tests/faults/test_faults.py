@@ -64,7 +64,7 @@ async def _broker_killed(running: Platform) -> int:
 async def _kafka_down(running: Platform) -> int:
     """Every Kafka node stopped: nothing can be published or consumed until they are started again."""
     await asyncio.to_thread(running.cluster.stack, "kafka-down")
-    await asyncio.sleep(random.uniform(1.0, 3.0))
+    await asyncio.sleep(random.uniform(3.0, 8.0))  # past the registry's request timeout (platform.py), often
     await asyncio.to_thread(running.cluster.stack, "up")
     return NODES
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.faults import kafka_libs
-from tests.support.processes import listening_ports
+from tests.support.processes import listening_ports, reserve, reserved
 from tests.support.stack import REPO
 from tests.support.waiting import until
 from timpora.common.settings import KafkaSettings, OperatorKafkaSettings
@@ -105,7 +105,9 @@ def _ports() -> dict[str, int]:
     for _ in range(200):
         base = rng.randrange(ports.start, ports.stop - 100, 100)
         wanted = [base + kind + 10 * node for kind in (2, 3, 4) for node in range(NODES)] + [base + 50]
-        if all(_free(port) for port in wanted):
+        if all(_free(port) and not reserved(port) for port in wanted):
+            # Set aside for the whole run: while a node is stopped its ports probe free, and no service may take them.
+            reserve(wanted)
             return {"kafka": base + 2, "controller": base + 3, "tls": base + 4, "pg": base + 50}
     raise AssertionError("no free ports for a cluster of three")
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,17 +45,36 @@ def listening_ports() -> range:
     return range(10_000, ephemeral.start)
 
 
+#: Every port this test run handed out or set aside. A port given to a server that has not bound it yet (a service
+#: takes seconds to start) still probes free, and a second server given it too could not start (a clean-clone run
+#: had two of the fault platform's services drawn the same port): no port is given twice in a run.
+_GIVEN: set[int] = set()
+
+
+def reserve(ports: Iterable[int]) -> None:
+    """Sets ``ports`` aside for the caller (a stack's brokers, which may be stopped and started again on them)."""
+    _GIVEN.update(ports)
+
+
+def reserved(port: int) -> bool:
+    return port in _GIVEN
+
+
 def free_port() -> int:
-    """A port nothing listens on now, outside the ephemeral ports (see ``listening_ports``)."""
+    """A port nothing listens on now, outside the ephemeral ports (see ``listening_ports``), and never given before
+    in this test run."""
     ports = listening_ports()
     for _ in range(500):
         port = random.choice(ports)
+        if port in _GIVEN:
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _GIVEN.add(port)
+        return port
     raise AssertionError(f"no free port in {ports}")
 
 
