@@ -15,42 +15,58 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import random
+import re
+import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.registry.conftest import arrival
+from tests.support import register as register_variants
 from tests.support.cluster import Cluster
+from tests.support.faults import TcpProxy, tcp_proxy
 from tests.support.kafka import delete_namespace, service_principals
-from tests.support.processes import ServiceProcess, start_service
-from tests.support.receivers import SmtpReceiver, smtp_receiver
+from tests.support.processes import ServiceProcess, service_environment, start_service
+from tests.support.receivers import RECEIVERS_NETWORK, SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
+from timpora.alerts.channels.webhook import new_secret
 from timpora.alerts.models import alerts, deliveries, routed_events
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.events import EventDecodeError, KafkaRecord, decode
+from timpora.common.events.payloads import ForeignerEvent
 from timpora.common.kafka.admin import records_to_end
-from timpora.common.register import DEFAULT_REGISTER, current
+from timpora.common.register import current
 from timpora.common.register.agreements import Agreements
+from timpora.common.register.destinations import ALLOWED_NETWORKS_VARIABLE
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.registry.models import history
 from timpora.registry.operators import add_operator
-from timpora.sharing.models import projections
+from timpora.sharing.models import projection_history, projections
 from timpora.sharing.rebuild import _built, person_histories
 
 #: The services a scenario runs, each twice (the portal reads through their APIs and has no background work).
 SERVICES = ("registry", "alerts", "sharing")
 INSTANCES = 2
 LAJING = "35.26.05.2003"
+POLICE = "polres-bangkalan"
+#: People in each file the bulk importer takes during the load, and in each of its transactions.
+IMPORT_SIZE = 200
+IMPORT_BATCH = 50
+WEBHOOK_SECRET_VARIABLE = "TIMPORA_FAULTS_POLRES_WEBHOOK_SECRET"  # noqa: S105 - the name of the variable
 FAULTS_DATABASE = "timpora_test_faults"
 
 
@@ -63,21 +79,36 @@ class Platform:
     logs: Path
     principals: dict[str, KafkaSettings]
     smtp: SmtpReceiver
+    #: The police's webhook (the register's only one): every notice to them goes there too.
+    webhook: WebhookReceiver
+    register_file: Path
+    #: Where the services' connections to PostgreSQL pass, if the scenario disturbs them (the checker's do not).
+    proxy: TcpProxy | None = None
     token: str = ""
+    webhook_secret: str = field(default_factory=new_secret)
     running: dict[str, list[ServiceProcess]] = field(default_factory=dict)
 
     def start(self, service: str, instance: int) -> ServiceProcess:
         process = start_service(
             service,
             kafka=self.principals[service],
-            database=self.databases[service],
+            database=self.reached(service),
             log=self.logs / f"{service}-{instance}.log",
-            extra=self._settings(service),
+            extra=self.settings(service),
         )
         self.running.setdefault(service, [None] * INSTANCES)[instance] = process  # type: ignore[list-item]
         return process
 
-    def _settings(self, service: str) -> dict[str, str]:
+    def settings(self, service: str) -> dict[str, str]:
+        """What the platform sets for ``service`` besides its broker, namespace and database."""
+        return {
+            "TIMPORA_REGISTER_FILE": str(self.register_file),
+            # The test's receivers listen on loopback, which webhooks reach only where an operator allows it.
+            ALLOWED_NETWORKS_VARIABLE: RECEIVERS_NETWORK,
+            **self._own_settings(service),
+        }
+
+    def _own_settings(self, service: str) -> dict[str, str]:
         if service == "registry":
             return {
                 # The relay polls often, so that what it missed while a peer held its lock is published soon after.
@@ -94,6 +125,9 @@ class Platform:
                 # A delivery whose worker was killed mid-send is claimed again after this (a minute in production).
                 "TIMPORA_ALERTS_DELIVERY__LEASE_S": "5",
                 "TIMPORA_ALERTS_DELIVERY__POLL_INTERVAL_S": "0.5",
+                # A hanging receiver is given up on after 2 s (10 s in production), and tried again.
+                "TIMPORA_ALERTS_DELIVERY__WEBHOOK_TIMEOUT_S": "2",
+                WEBHOOK_SECRET_VARIABLE: self.webhook_secret,
             }
         return {}
 
@@ -104,23 +138,63 @@ class Platform:
         """SIGKILL, whatever the process is doing: no shutdown code runs."""
         self.running[service][instance].kill()
 
+    def reached(self, service: str) -> DatabaseSettings:
+        """The database as ``service`` reaches it: through the proxy, if there is one."""
+        direct = self.databases[service]
+        if self.proxy is None:
+            return direct
+        url = make_url(direct.url.get_secret_value()).set(host="127.0.0.1", port=self.proxy.port)
+        return direct.model_copy(update={"url": SecretStr(url.render_as_string(hide_password=False))})
+
     @property
     def registries(self) -> list[ServiceProcess]:
         return self.running["registry"]
 
 
 @asynccontextmanager
-async def platform(cluster: Cluster, logs: Path) -> AsyncIterator[Platform]:
-    """The platform on ``cluster``'s stack, in a fresh database and a Kafka namespace of its own."""
+async def platform(cluster: Cluster, logs: Path, *, proxied: bool = False) -> AsyncIterator[Platform]:
+    """The platform on ``cluster``'s stack, in a fresh database and a Kafka namespace of its own; ``proxied``: the
+    services reach PostgreSQL through a TCP proxy the scenario may slow down, cut or black-hole."""
     urls = await fresh_database(cluster.pg_admin_url, FAULTS_DATABASE, role_prefix=FAULTS_DATABASE)
     databases = {name: DatabaseSettings(url=url, pool_size=5) for name, url in urls.items()}
     kafka = cluster.operator
     principals: dict[str, KafkaSettings] = {
         str(name): settings for name, settings in (await service_principals(kafka)).items()
     }
-    async with smtp_receiver() as smtp:
-        async for running in _started(Platform(cluster, kafka, databases, logs, principals, smtp)):
+    target = make_url(urls["registry"])
+    async with (
+        _allowed_in_this_process(),
+        smtp_receiver() as smtp,
+        webhook_receiver() as webhook,
+        tcp_proxy(target.host or "127.0.0.1", target.port or 5432) if proxied else nullcontext() as proxy,
+    ):
+        register_file = _register(logs / "register.yaml", webhook.url)
+        started = Platform(cluster, kafka, databases, logs, principals, smtp, webhook, register_file, proxy)
+        async for running in _started(started):
             yield running
+
+
+@asynccontextmanager
+async def _allowed_in_this_process() -> AsyncIterator[None]:
+    """The checker reads the register too (its rebuild): the loopback webhook allowed here as in the services."""
+    before = os.environ.get(ALLOWED_NETWORKS_VARIABLE)
+    os.environ[ALLOWED_NETWORKS_VARIABLE] = RECEIVERS_NETWORK
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[ALLOWED_NETWORKS_VARIABLE]
+        else:
+            os.environ[ALLOWED_NETWORKS_VARIABLE] = before
+
+
+def _register(path: Path, webhook_url: str) -> Path:
+    """The shipped register, with the police reached by webhook as well as by e-mail and Kafka; every notice sent
+    on its own as soon as it is due (grouped, most would still be gathering when the checker looks)."""
+    document = register_variants.ungrouped(register_variants.shipped())
+    police = register_variants.member(document, POLICE)
+    police["channels"]["webhook"] = {"url": webhook_url, "secret_env": WEBHOOK_SECRET_VARIABLE}
+    return register_variants.write(path, document)
 
 
 async def _started(running: Platform) -> AsyncIterator[Platform]:
@@ -149,16 +223,23 @@ async def _started(running: Platform) -> AsyncIterator[Platform]:
 
 @dataclass
 class Load:
-    """People arriving and reporting where they live, through both registries in turn, until stopped. A request
-    that fails (its registry killed under it) is counted and not retried: whether it committed, the registry's
+    """People arriving and reporting where they live, through both registries in turn, and files of synthetic
+    people imported by the bulk importer meanwhile, until stopped. A request or an import that fails (its registry
+    killed under it, PostgreSQL restarted) is counted and not retried: whether it committed, the registry's
     history says, and that is what the checker holds everything else to."""
 
     platform: Platform
     sent: int = 0
     failed: int = 0
+    #: People the bulk importer committed, and imports that stopped part-way.
+    imported: int = 0
+    imports_failed: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
+        await asyncio.gather(self._writes(), self._imports())
+
+    async def _writes(self) -> None:
         turns = itertools.cycle(range(INSTANCES))
         async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {self.platform.token}"}) as client:
             while not self._stop.is_set():
@@ -168,6 +249,34 @@ class Load:
                 except (httpx.HTTPError, AssertionError):
                     self.failed += 1
                     await asyncio.sleep(0.05)  # that registry is down: the other takes the next turn
+
+    async def _imports(self) -> None:
+        """`timpora-registry import` of a file of IMPORT_SIZE people at a time, in batches of IMPORT_BATCH (each its
+        own transaction), one file after another with a pause between, until stopped."""
+        environment = service_environment(
+            "registry",
+            kafka=self.platform.principals["registry"],
+            database=self.platform.reached("registry"),
+            extra=self.platform.settings("registry"),
+        )
+        folder = self.platform.logs / f"imports-{uuid.uuid4().hex[:8]}"
+        folder.mkdir()
+        for number in itertools.count():
+            if self._stop.is_set():
+                return
+            # A seed of its own: the generator's passport numbers follow from it, so no file repeats another's people.
+            source = folder / f"{number}.csv"
+            seed = str(random.randrange(10**9))
+            await _registry_command(environment, "generate", "--count", str(IMPORT_SIZE), "--seed", seed, "--out",
+                                    str(source))  # fmt: skip
+            done, output = await _registry_command(
+                environment, "import", str(source), "--batch-size", str(IMPORT_BATCH), check=False
+            )
+            if done:
+                self.imported += int(re.findall(r"^([\d,]+) imported", output, re.MULTILINE)[-1].replace(",", ""))
+            else:
+                self.imports_failed += 1
+            await asyncio.sleep(random.uniform(0.5, 1.5))
 
     async def _person(self, client: httpx.AsyncClient, url: str) -> None:
         self.sent += 1
@@ -183,6 +292,18 @@ class Load:
         self._stop.set()
 
 
+async def _registry_command(environment: dict[str, str], *argv: str, check: bool = True) -> tuple[bool, str]:
+    """``timpora-registry ARGV``: whether it succeeded, and what it wrote to stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "timpora.registry.main", *argv, env=environment,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, errors = await process.communicate()
+    output = errors.decode(errors="replace")
+    assert process.returncode == 0 or not check, output[-2000:]
+    return process.returncode == 0, output
+
+
 @dataclass
 class Verdict:
     committed: int
@@ -196,14 +317,22 @@ class Verdict:
     unrouted: int = 0
     #: (event, agency) pairs with more than one alert.
     alerts_doubled: int = 0
-    #: Notices still waiting to be sent (pending), given up (dead), or counted delivered but never received.
+    #: Notices still waiting to be sent (pending or gathering), given up (dead), or counted delivered but never
+    #: received.
     notices_pending: int = 0
     notices_lost: int = 0
     #: Notice e-mails the mail server received more than once (the same Message-ID, to the same recipients).
     notices_repeated: int = 0
+    #: Webhook messages the police's endpoint took more than once (the same webhook-id; a receiver drops the second).
+    webhooks_repeated: int = 0
+    webhooks_delivered: int = 0
     alerts: int = 0
     #: Records on the alerts' and sharing's dead-letter topics: the scenarios inject no malformed input, so none.
     dead_letters: int = 0
+    #: Events of a person that first reached the registry topic after a newer one of theirs (order went backwards).
+    versions_backwards: int = 0
+    #: The longest a committed change took to reach an agency's projection, once settled.
+    max_lag_s: float = 0.0
     #: What became of the notice e-mails, and why the lost ones were (for the reader of a failure).
     notice_statuses: dict[str, int] = field(default_factory=dict)
     lost_because: list[str] = field(default_factory=list)
@@ -218,7 +347,13 @@ class Verdict:
 
     @property
     def settled(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and self.notices_pending == 0 and self.dead_letters == 0
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and self.notices_pending == 0
+            and self.dead_letters == 0
+            and self.versions_backwards == 0
+        )
 
 
 @asynccontextmanager
@@ -237,15 +372,53 @@ async def _committed(platform: Platform) -> set[uuid.UUID]:
         return set((await connection.execute(select(history.c.event_id))).scalars())
 
 
-async def _on_topic(platform: Platform) -> list[uuid.UUID]:
+async def _on_topic(platform: Platform) -> tuple[list[uuid.UUID], int]:
+    """The registry topic's event ids, and how many events came after a newer one of the same person: a person's
+    records are in one partition, read here in order; an event sent again (a relay's retry) may follow newer ones,
+    but an event's first appearance must come after every earlier version's."""
     ids = []
+    seen: set[uuid.UUID] = set()
+    newest: dict[uuid.UUID, int] = {}
+    backwards = 0
     async for record in records_to_end(platform.kafka, platform.kafka.catalog.registry_events.name):
         try:
             event = decode(KafkaRecord(key=record.key, value=record.value or b"", headers=tuple(record.headers)))
         except EventDecodeError:
             continue
-        ids.append(uuid.UUID(str(event.id)))
-    return ids
+        event_id = uuid.UUID(str(event.id))
+        if event_id not in seen and isinstance(event.data, ForeignerEvent):
+            person, version = event.data.foreigner.foreigner_id, event.data.foreigner.version
+            backwards += version < newest.get(person, 0)
+            newest[person] = max(version, newest.get(person, 0))
+        ids.append(event_id)
+        seen.add(event_id)
+    return ids, backwards
+
+
+async def _max_lag_s(platform: Platform) -> float:
+    """The longest time from a change's commit in the registry to its arrival in an agency's projection (its history
+    row, written in the same transaction as the projection's): the registry's clock and PostgreSQL's, one machine's."""
+    async with connected(platform, "registry") as connection:
+        committed = {
+            (row.foreigner_id, row.version): row.occurred_at
+            for row in await connection.execute(
+                select(history.c.foreigner_id, history.c.version, history.c.occurred_at)
+            )
+        }
+    async with connected(platform, "sharing") as connection:
+        applied = (
+            await connection.execute(
+                select(projection_history.c.foreigner_id, projection_history.c.version,
+                       func.min(projection_history.c.recorded_at).label("recorded_at"))
+                .group_by(projection_history.c.foreigner_id, projection_history.c.version)
+            )
+        ).all()  # fmt: skip
+    lags = [
+        (row.recorded_at - committed[key]).total_seconds()
+        for row in applied
+        if (key := (row.foreigner_id, row.version)) in committed
+    ]
+    return max(lags, default=0.0)
 
 
 def _normal(record: object) -> object:
@@ -257,7 +430,7 @@ async def _projection_gaps(platform: Platform) -> tuple[int, int, int]:
     from the topic, in memory, by the sharing service's own code, against what the live consumers wrote."""
     topic = platform.kafka.catalog.registry_events.name
     histories = await person_histories(platform.kafka, topic)
-    agreements = current(DEFAULT_REGISTER).in_force(datetime.now(UTC))
+    agreements = current(platform.register_file).in_force(datetime.now(UTC))
     built = _built(Agreements(agreements.values()), histories)
     expected = {(row[0], row[1]): (row[2], _normal(row[5])) for rows, _, _ in built.values() for row in rows}
     async with connected(platform, "sharing") as connection:
@@ -283,34 +456,47 @@ async def _alerts_gaps(platform: Platform, published: set[uuid.UUID]) -> dict[st
             )
         )
         count = await connection.scalar(select(func.count()).select_from(alerts))
-        mails = (
+        notices = (
             await connection.execute(
                 select(
-                    deliveries.c.message_id, deliveries.c.group_id, deliveries.c.status, deliveries.c.last_detail
-                ).where(deliveries.c.channel == "email")
+                    deliveries.c.channel, deliveries.c.message_id, deliveries.c.group_id, deliveries.c.status,
+                    deliveries.c.last_detail,
+                )
             )
-        ).all()
-    seen = Counter(
+        ).all()  # fmt: skip
+    mailed = Counter(
         (str(mail.message["X-Timpora-Message-Id"]), tuple(sorted(mail.rcpt_tos))) for mail in platform.smtp.messages
     )
-    received = {message_id for message_id, _ in seen}
+    # A webhook request answered with an error, or after the sender gave up waiting, was not delivered.
+    posted = Counter(
+        request.headers["webhook-id"] for request in platform.webhook.requests if request.status < 300
+    )  # fmt: skip
+    received = {"email": {message_id for message_id, _ in mailed}, "webhook": set(posted)}
     # A notice gathered into a message with others (a burst, grouped as the register says) went out in that
-    # message: it arrived if the message did.
+    # message: it arrived if the message did. (The Kafka channel's copies are not read back here.)
     lost = [
-        mail
-        for mail in mails
-        if mail.status == "dead"
-        or (mail.status == "delivered" and str(mail.group_id or mail.message_id) not in received)
+        notice
+        for notice in notices
+        if notice.status == "dead"
+        or (
+            notice.status == "delivered"
+            and notice.channel in received
+            and str(notice.group_id or notice.message_id) not in received[notice.channel]
+        )
     ]
     return {
         "unrouted": len(published - routed),
         "alerts_doubled": int(doubled or 0),
         "alerts": int(count or 0),
-        "notices_pending": sum(1 for mail in mails if mail.status == "pending"),
+        "notices_pending": sum(1 for notice in notices if notice.status in {"pending", "gathering"}),
         "notices_lost": len(lost),
-        "notice_statuses": dict(Counter(mail.status for mail in mails)),
-        "lost_because": sorted({f"{mail.status}: {mail.last_detail}" for mail in lost})[:5],
-        "notices_repeated": sum(times - 1 for times in seen.values()),
+        "notice_statuses": dict(Counter(f"{notice.channel} {notice.status}" for notice in notices)),
+        "lost_because": sorted({f"{notice.channel} {notice.status}: {notice.last_detail}" for notice in lost})[:5],
+        "notices_repeated": sum(times - 1 for times in mailed.values()),
+        "webhooks_repeated": sum(times - 1 for times in posted.values()),
+        "webhooks_delivered": sum(
+            1 for notice in notices if notice.channel == "webhook" and notice.status == "delivered"
+        ),
     }
 
 
@@ -329,13 +515,14 @@ async def settled(platform: Platform, *, timeout_s: float = 180.0) -> tuple[Verd
     started = time.monotonic()
     while True:
         committed = await _committed(platform)
-        published = await _on_topic(platform)
+        published, backwards = await _on_topic(platform)
         held, missing, extra = await _projection_gaps(platform)
         verdict = Verdict(
             committed=len(committed),
             on_topic=len(set(published)),
             lost_on_topic=len(committed - set(published)),
             duplicated_on_topic=len(published) - len(set(published)),
+            versions_backwards=backwards,
             projection_rows=held,
             projection_lost=missing,
             projection_wrong=extra,
@@ -344,6 +531,7 @@ async def settled(platform: Platform, *, timeout_s: float = 180.0) -> tuple[Verd
         )
         waited = time.monotonic() - started
         if verdict.settled or waited > timeout_s:
+            verdict.max_lag_s = await _max_lag_s(platform)
             return verdict, waited
         await asyncio.sleep(0.5)
 
@@ -354,14 +542,20 @@ def row(scenario: str, load: Load, faults: int, verdict: Verdict, recovered_s: f
         "events": verdict.committed,
         "requests": load.sent,
         "failed requests": load.failed,
+        "imported": load.imported,
+        "imports stopped": load.imports_failed,
         "faults injected": faults,
         "lost": verdict.lost,
         "duplicated effects": verdict.duplicated,
         "alerts": verdict.alerts,
         "dead letters": verdict.dead_letters,
+        "versions backwards": verdict.versions_backwards,
         "republished events (dropped by id)": verdict.duplicated_on_topic,
         "repeated e-mails (same Message-ID)": verdict.notices_repeated,
+        "webhooks delivered": verdict.webhooks_delivered,
+        "repeated webhooks (same webhook-id)": verdict.webhooks_repeated,
         "recovered in (s)": round(recovered_s, 1),
+        "max end-to-end lag (s)": round(verdict.max_lag_s, 1),
     }
 
 
@@ -381,8 +575,10 @@ def write_table(rows: list[dict[str, Any]], path: Path) -> None:
             "rebuild would not have and second alerts for one event and agency; *republished* counts records the "
             "relay sent again after a crash (every consumer drops them by event id), *repeated e-mails* those the "
             "mail server received twice under one Message-ID (an agency's mail client drops the second). No "
-            "scenario injects a malformed event, so *dead letters* must be 0. `make test` runs the same scenarios "
-            "with a short load."
+            "scenario injects a malformed event, so *dead letters* must be 0. *versions backwards* counts events that "
+            "first reached the registry topic after a newer one of the same person. *max end-to-end lag* is the "
+            "longest a committed change took to reach an agency's projection, fault included. `make test` runs the "
+            "same scenarios with a short load."
         ),
         "",
         "| " + " | ".join(columns) + " |",

@@ -142,16 +142,22 @@ def kafka_node(directory: Path, *, start_timeout_s: float = 120.0) -> Iterator[K
 @dataclass
 class TcpProxy:
     """Forwards 127.0.0.1:``port`` to a target. ``black_hole`` freezes it: open connections stop moving
-    bytes and new ones are accepted but never connected through, as with a server that hangs."""
+    bytes and new ones are accepted but never connected through, as with a server that hangs. ``delay_s`` holds
+    every chunk of bytes that long (latency); ``reset`` cuts every open connection, both ways, with a TCP reset."""
 
     target_host: str
     target_port: int
     port: int = 0
+    #: Latency added to every chunk of bytes, each way.
+    delay_s: float = 0.0
     _moving: asyncio.Event = field(default_factory=asyncio.Event)
     #: Connections accepted so far (a service that connects is past the first steps of its start).
     accepted: int = 0
+    #: Connections cut by ``reset`` so far.
+    cut: int = 0
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _open: set[asyncio.StreamWriter] = field(default_factory=set)
 
     def black_hole(self) -> None:
         self._moving.clear()
@@ -159,15 +165,26 @@ class TcpProxy:
     def restore(self) -> None:
         self._moving.set()
 
+    def reset(self) -> None:
+        """Every open connection aborted (RST to both ends), as when a network device between them restarts."""
+        for writer in list(self._open):
+            writer.transport.abort()
+            self.cut += 1
+        self._open.clear()
+
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open.add(writer)
         try:
             while data := await reader.read(65536):
                 await self._moving.wait()
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:
+            self._open.discard(writer)
             writer.close()
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:

@@ -44,6 +44,8 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
     received_at: datetime
+    #: The status it was answered with (after ``delay_s``: a client that gave up before never saw it).
+    status: int = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,17 +134,18 @@ class WebhookReceiver:
         return list(self.requests)
 
     async def _receive(self, request: Request) -> Response:
+        reply = self._reply
         received = ReceivedRequest(
             method=request.method,
             path=request.url.path,
             headers=dict(request.headers),
             body=await request.body(),
             received_at=datetime.now(UTC),
+            status=reply.status,
         )
         async with self._arrived:
             self.requests.append(received)
             self._arrived.notify_all()
-        reply = self._reply
         await asyncio.sleep(reply.delay_s)
         return Response(reply.body, status_code=reply.status, headers=reply.headers)
 
