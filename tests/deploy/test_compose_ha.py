@@ -359,13 +359,24 @@ def test_a_node_of_the_cluster_is_configured_and_formatted_for_the_quorum(
     assert replicas.min_insync_replicas == 2
     # The rest as the single node's: the lock-down is the same.
     single = _properties(COMPOSE_DIR / "kafka.properties")
-    for key in (
-        "authorizer.class.name",
-        "allow.everyone.if.no.acl.found",
-        "super.users",
-        "listener.security.protocol.map",
-    ):
+    for key in ("authorizer.class.name", "allow.everyone.if.no.acl.found", "super.users"):
         assert settings[key] == single[key]
+    # But the controllers: the nodes log in to each other's with the broker's super user login, over TLS, checking
+    # the others' certificate (which names every node: kafka-certs) against the CA; the single node's stays on its
+    # own loopback.
+    assert settings["listener.security.protocol.map"] == (
+        single["listener.security.protocol.map"].replace("CONTROLLER:SASL_PLAINTEXT", "CONTROLLER:SASL_SSL")
+    )
+    assert "CONTROLLER:SASL_SSL" in settings["listener.security.protocol.map"]
+    tls = tmp_path / "tls"
+    assert {key: value for key, value in settings.items() if key.startswith("listener.name.controller.ssl.")} == {
+        "listener.name.controller.ssl.keystore.type": "PKCS12",
+        "listener.name.controller.ssl.keystore.location": f"{tls}/broker.p12",
+        "listener.name.controller.ssl.keystore.password": environment["TIMPORA_KAFKA_TLS_STORE_PASSWORD"],
+        "listener.name.controller.ssl.truststore.type": "PEM",
+        "listener.name.controller.ssl.truststore.location": f"{tls}/ca.crt",
+    }
+    assert "ssl.endpoint.identification.algorithm" not in settings  # Kafka's default: the host name is checked
     formatted = (tmp_path / "node-data" / "format.args").read_text(encoding="utf-8").split()
     assert "--standalone" not in formatted
     assert formatted[formatted.index("-t") + 1] == ha_env["TIMPORA_KAFKA_CLUSTER_ID"]
@@ -421,7 +432,7 @@ def test_a_cluster_misnamed_is_refused_before_anything_is_formatted(
     assert not (tmp_path / "node-data" / "meta.properties").exists()
 
 
-# Healthy once the operator logs in, and in the cluster once every copy has a broker
+# Healthy once the operator logs in, and in the cluster once a write can be acknowledged
 
 _API_VERSIONS = """#!/usr/bin/env bash
 # A stand-in for kafka-broker-api-versions.sh: the brokers of $BROKERS_ANSWERING, one line each as the tool's.
@@ -440,13 +451,17 @@ exit "$TOOL_EXIT"
         # A single node: the tool's own answer (it fails when the operator cannot log in).
         ("1", 1, 0, True),
         ("1", 1, 1, False),
-        # The cluster: that, and a broker for every copy.
-        ("3", 2, 0, False),
+        # The cluster: that, and brokers enough for a write to be acknowledged (two of three): one node down
+        # leaves the others healthy.
+        ("3", 1, 0, False),
+        ("3", 2, 0, True),
         ("3", 3, 0, True),
         ("3", 3, 1, False),
+        ("5", 2, 0, False),
+        ("5", 3, 0, True),
     ],
 )
-def test_a_node_is_healthy_once_as_many_brokers_answer_as_each_topic_has_copies(
+def test_a_node_is_healthy_once_brokers_enough_for_a_write_answer(
     tmp_path: Path,
     replicas: str,
     answering: int,

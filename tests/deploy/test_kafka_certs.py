@@ -185,3 +185,45 @@ def test_when_the_cas_key_is_lost_a_new_ca_is_made_and_the_output_says_so(volume
     assert "give each agency the new ca.crt" in remade.output
     assert (volume / "ca.crt").read_bytes() != ca
     assert "OK" in _verifies(volume, _broker_certificate(volume))
+
+
+def test_the_brokers_certificate_names_every_node_of_the_ha_cluster(volume: Path) -> None:
+    """The ha profile's nodes reach each other's controllers over TLS by their compose names (kafka-start): one
+    certificate serves the single node and the cluster's three."""
+    checked = _verifies(volume, _broker_certificate(volume))
+    assert checked.startswith(f"{volume / 'checked.crt'}: OK")
+    assert all(f"DNS:{node}," in checked or checked.endswith(f"DNS:{node}") for node in ("kafka", "kafka-2", "kafka-3"))
+
+
+def test_a_certificate_without_the_nodes_names_is_issued_again_under_the_same_ca(volume: Path) -> None:
+    """A volume made before the cluster's nodes were named in the certificate (as every one before the ha profile's
+    controllers spoke TLS): the broker's certificate is issued again, the CA kept."""
+    ca = (volume / "ca.crt").read_bytes()
+    ca_password = (volume / "ca.pass").read_text(encoding="utf-8")
+    store = ["-storetype", "PKCS12", "-storepass", PASSWORD]
+    old = volume / "old.p12"
+    for command in (
+        ["-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=localhost",
+         "-keystore", str(old), *store],
+        ["-certreq", "-alias", "broker", "-keystore", str(old), *store, "-file", str(volume / "old.csr")],
+        ["-gencert", "-rfc", "-alias", "ca", "-keystore", str(volume / "ca.p12"), "-storetype", "PKCS12",
+         "-storepass", ca_password, "-infile", str(volume / "old.csr"), "-outfile", str(volume / "old.crt"),
+         "-ext", "san=dns:localhost,ip:127.0.0.1"],
+        ["-importcert", "-noprompt", "-alias", "ca", "-keystore", str(old), *store, "-file", str(volume / "ca.crt")],
+        ["-importcert", "-alias", "broker", "-keystore", str(old), *store, "-file", str(volume / "old.crt")],
+    ):  # fmt: skip
+        subprocess.run(["keytool", *command], capture_output=True, check=True)  # noqa: S603, S607 - fixed arguments
+    old.replace(volume / "broker.p12")
+    for leftover in ("old.csr", "old.crt"):
+        (volume / leftover).unlink()
+    assert "DNS:kafka-2" not in _verifies(volume, _broker_certificate(volume))
+
+    upgraded = _run(volume)
+
+    assert upgraded.returncode == 0, upgraded.output
+    assert "does not name the cluster's nodes" in upgraded.output
+    assert (volume / "ca.crt").read_bytes() == ca
+    checked = _verifies(volume, _broker_certificate(volume))
+    assert checked.startswith(f"{volume / 'checked.crt'}: OK")
+    assert "DNS:kafka-2" in checked
+    assert "DNS:kafka-3" in checked

@@ -61,12 +61,15 @@ async def _mail_refused(running: Platform) -> int:
 async def _webhook_failing(running: Platform) -> int:
     """The police's webhook endpoint answers 503 for a few seconds, then hangs past the sender's timeout for a few
     more, then takes everything again (each failed message is tried again after its backoff)."""
-    running.webhook.respond_with(503)
+    receiver = running.webhook
+    before = len(receiver.requests)
+    receiver.respond_with(503)
     await asyncio.sleep(random.uniform(2.0, 4.0))
-    running.webhook.respond_with(200, delay_s=5.0)  # the sender gives up after 2 s (platform.py)
+    receiver.respond_with(200, delay_s=5.0)  # the sender gives up after 2 s (platform.py)
     await asyncio.sleep(random.uniform(2.0, 4.0))
-    running.webhook.respond_with(200)
-    return 2
+    receiver.respond_with(200)
+    # The attempts that failed: answered with an error, or (still) not answered in time.
+    return sum(1 for request in receiver.requests[before:] if request.status >= 300 or request not in receiver.answered)
 
 
 async def _postgres_connections_disturbed(running: Platform) -> int:
@@ -82,7 +85,7 @@ async def _postgres_connections_disturbed(running: Platform) -> int:
     proxy.black_hole()
     await asyncio.sleep(random.uniform(2.0, 4.0))
     proxy.restore()
-    return 3
+    return proxy.cut  # the connections cut (the latency and the black hole came to every one)
 
 
 async def _broker_killed(running: Platform) -> int:
@@ -142,6 +145,7 @@ async def test_a_fault_loses_nothing_committed_and_doubles_no_effect(
             await writing
         verdict, recovered = await settled(running)
     TABLE.append(row(scenario, load, faults, verdict, recovered))
+    assert faults > 0, "the fault reached nothing"
     assert verdict.committed > 0
     assert verdict.settled, verdict
 

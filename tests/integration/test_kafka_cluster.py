@@ -17,9 +17,10 @@ from aiokafka.errors import KafkaError
 from tests.support.cluster import NODES, STACK, Cluster
 from tests.support.waiting import until
 from timpora.common.events import KafkaRecord
-from timpora.common.kafka.admin import admin_client, describe_partitions, ensure_topics, records_to_end
+from timpora.common.kafka.admin import admin_client, admin_session, describe_partitions, ensure_topics, records_to_end
 from timpora.common.kafka.broker import client_options, durability
 from timpora.common.kafka.producer import EventProducer
+from timpora.common.kafka.provision import TooFewBrokersError, enough_brokers, provision
 from timpora.common.topics import TopicSpec
 
 pytestmark = [pytest.mark.realstack, pytest.mark.timeout(420)]
@@ -168,3 +169,26 @@ def test_a_stack_of_three_is_not_made_a_stack_of_one_by_a_missing_setting(cluste
     assert refused.returncode != 0
     assert "TIMPORA_STACK_KAFKA_RESIZE=1" in refused.stderr
     assert all(f"kafka node {node}: running" in cluster.stack("status") for node in range(1, NODES + 1))
+
+
+async def test_provisioning_waits_for_a_broker_for_every_copy_and_says_so_if_one_never_comes(cluster: Cluster) -> None:
+    """docker-compose calls a node healthy once two of three brokers answer (one down leaves the others healthy),
+    so the first provisioning of a cluster may come before its last node: it waits for one per copy, and names what
+    is missing if it never comes, rather than failing on the first topic."""
+    settings = cluster.operator
+    cluster.stack("kafka-stop", str(NODES))
+    try:
+
+        async def one_fewer() -> bool:
+            async with admin_session(settings) as client:
+                return len((await client.describe_cluster())["brokers"]) == NODES - 1
+
+        await until(one_fewer, what=f"node {NODES} gone from the cluster", timeout_s=60)
+        with pytest.raises(
+            TooFewBrokersError, match=f"{NODES - 1} Kafka broker\\(s\\) run and each topic is to be kept on {NODES}"
+        ):
+            await provision(settings, {}, brokers_wait_s=2)
+        waiting = asyncio.create_task(enough_brokers(settings, timeout_s=180))
+    finally:
+        await asyncio.to_thread(cluster.stack, "up")  # the node back while the provisioning waits
+    assert await waiting == NODES

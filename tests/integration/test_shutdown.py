@@ -27,6 +27,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy.engine import make_url
 
 from tests.alerts.people import Person
@@ -37,10 +38,11 @@ from tests.support.stack import Stack
 from tests.support.waiting import until
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
-from timpora.common.events import encode
-from timpora.common.kafka.admin import ensure_topics
+from timpora.common.events import KafkaRecord, encode
+from timpora.common.kafka.admin import ensure_topics, records_to_end
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings
+from timpora.common.topics import TopicSpec
 from timpora.registry.operators import add_operator
 
 #: What the issue asks: stopped within 10 s of SIGTERM.
@@ -378,3 +380,35 @@ async def test_a_service_stops_in_time_while_starting_against_a_frozen_postgresq
             await _stop_in_time(process)
         finally:
             process.kill()
+
+
+async def test_a_producer_replaced_while_kafka_is_frozen_is_closed_in_time_and_its_waiters_told(
+    private_kafka: KafkaNode,
+) -> None:
+    """A failed send replaces the producer (libs/common kafka/producer.py); the old one is done with before the new
+    one sends anything, so that a batch it still retries cannot land after a newer one. With the broker frozen
+    the old one would retry for ever: it is closed all the same, within the request timeout, and whoever waits on
+    what it held is told it failed rather than left waiting. Once the broker answers, a fresh producer sends."""
+    settings = KafkaSettings(bootstrap_servers=private_kafka.bootstrap_servers, request_timeout_ms=2_000)
+    topic = f"test-replaced-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [TopicSpec(name=topic, key="k", partitions=1, description="test")])
+    producer = EventProducer(settings, client_id="test-replaced")
+    await producer.start()
+    try:
+        await producer.send_record(topic, KafkaRecord(key=b"k", value=b"before", headers=()))
+        async with _frozen(private_kafka):
+            held = await producer.enqueue(topic, [KafkaRecord(key=b"k", value=b"held", headers=())])
+            with pytest.raises(KafkaError):  # no metadata comes for it: the send fails, the producer is replaced
+                await producer.enqueue(f"{topic}-missing", [KafkaRecord(key=b"k", value=b"x", headers=())])
+            async with asyncio.timeout(60):  # not for ever
+                with pytest.raises(KafkaError):  # the old one closed; a new one cannot start while frozen
+                    await producer.enqueue(topic, [KafkaRecord(key=b"k", value=b"refused", headers=())])
+                with pytest.raises(KafkaTimeoutError):
+                    await held
+        await producer.send_record(topic, KafkaRecord(key=b"k", value=b"after", headers=()))
+    finally:
+        await producer.stop()
+    values = [record.value async for record in records_to_end(settings, topic)]
+    assert b"refused" not in values
+    assert values[0] == b"before"
+    assert values[-1] == b"after"

@@ -12,6 +12,8 @@ import base64
 import contextlib
 import os
 import signal
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -168,6 +170,10 @@ class TcpProxy:
     def reset(self) -> None:
         """Every open connection aborted (RST to both ends), as when a network device between them restarts."""
         for writer in list(self._open):
+            connection = writer.get_extra_info("socket")
+            if connection is not None:
+                # Closed with no lingering, the kernel sends a reset rather than an orderly end (FIN).
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
             self.cut += 1
         self._open.clear()

@@ -44,7 +44,7 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
     received_at: datetime
-    #: The status it was answered with (after ``delay_s``: a client that gave up before never saw it).
+    #: The status it is answered with (after the reply's delay: see ``WebhookReceiver.answered``).
     status: int = 200
 
 
@@ -69,6 +69,8 @@ class WebhookReceiver:
     def __init__(self, *, path: str = "/webhook") -> None:
         self.path = path
         self.requests: list[ReceivedRequest] = []
+        #: Those whose reply reached a sender still waiting for it (one that gave up before never saw it).
+        self.answered: list[ReceivedRequest] = []
         self._reply = _Reply(200)
         self._arrived = asyncio.Condition()
         self._port = 0
@@ -147,6 +149,8 @@ class WebhookReceiver:
             self.requests.append(received)
             self._arrived.notify_all()
         await asyncio.sleep(reply.delay_s)
+        if not await request.is_disconnected():
+            self.answered.append(received)
         return Response(reply.body, status_code=reply.status, headers=reply.headers)
 
 

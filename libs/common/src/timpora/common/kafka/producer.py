@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaTimeoutError
 
 from timpora.common.events import CloudEvent, KafkaRecord, encode
 from timpora.common.events.payloads import Contract
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class EventProducer:
-    """One idempotent aiokafka producer, replaced by a fresh one after any send fails (see :meth:`_renew`)."""
+    """One idempotent aiokafka producer, replaced by a fresh one after a send fails (see :meth:`_renew`)."""
 
     def __init__(self, settings: KafkaSettings, *, client_id: str, linger_ms: int = 0) -> None:
         self._options = {
@@ -32,41 +32,50 @@ class EventProducer:
             **client_options(settings),
             **durability(settings),
         }
-        #: How long a replaced producer may take to settle what it still holds before it is closed regardless.
-        self._retire_s = 2 * settings.request_timeout_ms / 1000
+        #: How long a replaced producer may take to deliver what it still holds before the rest is failed.
+        self._close_s = settings.request_timeout_ms / 1000
         self._started: AIOKafkaProducer | None = None
         self._stale = False
         self._starting = asyncio.Lock()
-        self._retiring: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         # Created here, not in __init__: aiokafka binds to the running event loop, and a service
         # builds its runtime before uvicorn starts the loop.
+        self._started = await self._fresh()
+        self._stale = False
+
+    async def _fresh(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(**self._options)
-        await producer.start()
-        self._started, self._stale = producer, False
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()  # its connections and tasks, which a failed start leaves open
+            raise
+        return producer
 
     async def stop(self) -> None:
-        if self._started is not None:
-            await self._started.stop()
-            self._started = None
-        if self._retiring:
-            await asyncio.gather(*self._retiring, return_exceptions=True)
+        async with self._starting:  # not while a renewal is installing a producer
+            if self._started is not None:
+                await self._started.stop()
+                self._started = None
 
     async def _producer(self) -> AIOKafkaProducer:
-        if self._started is None:
-            raise RuntimeError("the producer is not started")
         if self._stale:
             async with self._starting:
-                if self._stale:  # not renewed by a concurrent caller meanwhile
-                    # If Kafka cannot be reached yet this raises, and the caller's send fails as it would
-                    # have; the next one tries again.
-                    old = self._started
-                    await self.start()
-                    self._retire(old)
+                if self._stale and self._started is not None:  # not renewed, nor stopped, meanwhile
+                    # The old one is done with before the new one sends anything: the two never write one
+                    # partition side by side, where a batch the old one still retried could land after a newer
+                    # one of the same person. If Kafka cannot be reached, starting the new one raises, and the
+                    # caller's send fails as it would have; the next one tries again.
+                    await _close_within(self._started, self._close_s)
+                    self._started = await self._fresh()
+                    self._stale = False
+                    log.info("the Kafka producer was replaced by a fresh one")
+        if self._started is None:
+            raise RuntimeError("the producer is not started")
         return self._started
 
-    def _renew(self, failed: AIOKafkaProducer) -> None:
+    def _renew(self, failed: AIOKafkaProducer, error: BaseException, topic: str) -> None:
         """Replaces ``failed`` by a fresh producer at the next send, once.
 
         Why: the idempotent producer numbers each partition's batches, and the broker accepts only the next number.
@@ -74,21 +83,14 @@ class EventProducer:
         for its partition until the request timeout: the whole cluster restarting). Kafka's Java client starts a new
         epoch there; aiokafka does not, so every later batch to that partition is refused as out of order, for the
         producer's lifetime (a clean-clone run of the fault suite lost every event of two partitions so, while the
-        relay sent the others again and again). A new producer has a new producer id, numbered from zero."""
+        relay sent the others again and again). A new producer has a new producer id, numbered from zero; what the
+        old one had sent, the new one may send again, and consumers drop it by event id."""
         if self._started is failed and not self._stale:
             self._stale = True
-            log.warning("a send failed; the Kafka producer is replaced by a fresh one")
-
-    def _retire(self, old: AIOKafkaProducer) -> None:
-        async def retired() -> None:
-            try:
-                await asyncio.wait_for(old.stop(), self._retire_s)
-            except (TimeoutError, KafkaError):
-                log.warning("a replaced Kafka producer did not close in time")
-
-        task = asyncio.create_task(retired())
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+            log.warning(
+                "a send to Kafka failed; the producer will be replaced by a fresh one",
+                extra={"reason": type(error).__name__, "topic": topic},
+            )
 
     async def send_record(self, topic: str, record: KafkaRecord) -> None:
         """Sends one record and waits until every in-sync replica has it."""
@@ -97,8 +99,9 @@ class EventProducer:
     async def send_records(self, topic: str, records: Sequence[KafkaRecord]) -> None:
         """Sends records pipelined, in order per partition, and waits until all are acknowledged.
 
-        If one fails, the exception propagates after the rest settle; with the idempotent producer a
-        retry of the whole batch writes each record at most once more, never out of order.
+        If one fails, the exception propagates after the rest settle, and the producer is replaced before the next
+        send (:meth:`_renew`): a retry of the whole batch may write a record once more (consumers drop it by event
+        id), after whatever the old producer delivered.
         """
         await (await self.enqueue(topic, records))
 
@@ -111,15 +114,15 @@ class EventProducer:
                 await producer.send(topic, record.value, key=record.key, headers=list(record.headers))
                 for record in records
             ]
-        except Exception:
-            self._renew(producer)
+        except Exception as error:
+            self._renew(producer, error, topic)
             raise
 
         async def acknowledged() -> None:
             results = await asyncio.gather(*futures, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
-                    self._renew(producer)
+                    self._renew(producer, result, topic)
                     raise result
 
         # A task, not a bare coroutine: it runs (and its outcome is kept) even if the caller never waits.
@@ -130,3 +133,24 @@ class EventProducer:
 
     async def publish_many(self, topic: str, events: Sequence[CloudEvent[Contract]]) -> None:
         await self.send_records(topic, [encode(event) for event in events])
+
+
+async def _close_within(producer: AIOKafkaProducer, seconds: float) -> None:
+    """Stops ``producer`` once what it holds is delivered, or, after ``seconds``, fails the rest unsent: either way,
+    nothing of it is sent after this returns (short of a request already on the wire)."""
+    try:
+        await asyncio.wait_for(producer.flush(), seconds)
+    except TimeoutError:
+        # Its sender first, so that nothing it holds leaves from now on; then every batch it held fails, so that
+        # whoever waits on one is told (aiokafka fails them itself only when its sender dies of an error, not when it
+        # is stopped: they would be waited on for ever). Private parts of aiokafka 0.14, for want of a public way.
+        accumulator = producer._message_accumulator  # noqa: SLF001
+        await producer._sender.close()  # noqa: SLF001
+        held = [*(batch for queued in accumulator._batches.values() for batch in queued), *accumulator._pending_batches]  # noqa: SLF001
+        accumulator.fail_all(KafkaTimeoutError("the producer was replaced before this was sent"))
+        for batch in held:
+            # Each record's waiter is told through its own future; the batch's own, nobody waits on.
+            for future in (batch.future, batch._drain_waiter):  # noqa: SLF001
+                if future.done() and not future.cancelled():
+                    future.exception()
+    await producer.stop()

@@ -32,10 +32,42 @@ class Principal:
     password: str
 
 
-async def provision(admin: KafkaSettings, services: Mapping[ServiceName, Principal]) -> None:
+#: How long provisioning waits for a broker for every copy of a topic (a cluster's nodes starting one by one).
+BROKERS_WAIT_S = 180.0
+
+
+class TooFewBrokersError(Exception):
+    """Fewer brokers run than each topic is to be kept on, and none came in time."""
+
+
+async def enough_brokers(admin: KafkaSettings, *, timeout_s: float = BROKERS_WAIT_S) -> int:
+    """Waits until as many brokers are in the cluster as each topic keeps copies on (``replicas``); how many are.
+
+    Why: a cluster refuses to create a topic with more copies than it has brokers, and docker-compose calls a node
+    healthy once a majority of them answer (deploy/compose/kafka-healthy), so that one node down leaves the others
+    healthy: the first provisioning of a cluster may come before its last node."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        async with admin_session(admin) as client:
+            brokers = len((await client.describe_cluster())["brokers"])
+        if brokers >= admin.replicas:
+            return brokers
+        if asyncio.get_running_loop().time() > deadline:
+            raise TooFewBrokersError(
+                f"{brokers} Kafka broker(s) run and each topic is to be kept on {admin.replicas} "
+                f"(TIMPORA_KAFKA_REPLICAS): start the missing node(s), then provision again"
+            )
+        await asyncio.sleep(1.0)
+
+
+async def provision(
+    admin: KafkaSettings, services: Mapping[ServiceName, Principal], *, brokers_wait_s: float = BROKERS_WAIT_S
+) -> None:
     """Creates (or re-keys) each service's user, grants its rules in ``admin``'s namespace and creates the
-    fixed topics. A service's password is set again each time, so rotating one is: change it, run this."""
+    fixed topics, once a broker runs for every copy of them. A service's password is set again each time, so
+    rotating one is: change it, run this."""
     catalog = admin.catalog
+    await enough_brokers(admin, timeout_s=brokers_wait_s)
     await ensure_topics(admin, catalog.static)
     async with admin_session(admin) as client:
         for service, principal in services.items():
@@ -94,7 +126,7 @@ def main() -> int:
     except (KafkaError, OSError) as error:  # TimeoutError is an OSError
         sys.stderr.write(f"provision: {_unreachable(operator, error)}\n")
         return 1
-    except KafkaSecurityError as error:
+    except (KafkaSecurityError, TooFewBrokersError) as error:
         sys.stderr.write(f"provision: {error}\n")
         return 1
     names = ", ".join(f"{service} as {principal.username}" for service, principal in services.items()) or "none"
