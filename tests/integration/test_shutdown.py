@@ -40,7 +40,7 @@ from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.events import KafkaRecord, encode
 from timpora.common.kafka.admin import ensure_topics, records_to_end
-from timpora.common.kafka.producer import EventProducer
+from timpora.common.kafka.producer import EventProducer, ProducerReplacedError
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.common.topics import TopicSpec
 from timpora.registry.operators import add_operator
@@ -412,3 +412,31 @@ async def test_a_producer_replaced_while_kafka_is_frozen_is_closed_in_time_and_i
     assert b"refused" not in values
     assert values[0] == b"before"
     assert values[-1] == b"after"
+
+
+async def test_a_caller_with_batches_unacknowledged_sends_nothing_through_a_replaced_producer(
+    private_kafka: KafkaNode,
+) -> None:
+    """The outbox relay keeps batches in flight. Within one idempotent producer a failed batch takes every later
+    one to its partition with it, so order holds; a batch sent through the fresh producer that replaced a failed
+    one could land before an earlier batch sent again. So a caller that names its generation is refused instead."""
+    settings = KafkaSettings(bootstrap_servers=private_kafka.bootstrap_servers, request_timeout_ms=2_000)
+    topic = f"test-generation-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [TopicSpec(name=topic, key="k", partitions=1, description="test")])
+    producer = EventProducer(settings, client_id="test-generation")
+    await producer.start()
+    try:
+        generation = await producer.ready()
+        first = await producer.enqueue(
+            topic, [KafkaRecord(key=b"k", value=b"first", headers=())], generation=generation
+        )
+        with pytest.raises(KafkaError):  # a topic that does not exist: the send fails, the producer is to be replaced
+            await producer.enqueue(f"{topic}-missing", [KafkaRecord(key=b"k", value=b"x", headers=())])
+        with pytest.raises(ProducerReplacedError):
+            await producer.enqueue(topic, [KafkaRecord(key=b"k", value=b"second", headers=())], generation=generation)
+        await first
+        assert await producer.ready() == generation + 1
+        await producer.send_record(topic, KafkaRecord(key=b"k", value=b"third", headers=()))
+    finally:
+        await producer.stop()
+    assert [record.value async for record in records_to_end(settings, topic)] == [b"first", b"third"]

@@ -8,11 +8,12 @@ FastStream still consumes, and documents the topics in AsyncAPI.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaTimeoutError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from timpora.common.events import CloudEvent, KafkaRecord, encode
 from timpora.common.events.payloads import Contract
@@ -20,6 +21,11 @@ from timpora.common.kafka.broker import client_options, durability
 from timpora.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+
+class ProducerReplacedError(KafkaError):
+    """The producer was replaced since the caller's first batch: a batch sent now could overtake one of those that
+    failed (sent again later), and a person's events would leave out of order. The caller starts over."""
 
 
 class EventProducer:
@@ -32,48 +38,80 @@ class EventProducer:
             **client_options(settings),
             **durability(settings),
         }
-        #: How long a replaced producer may take to deliver what it still holds before the rest is failed.
+        #: How long a replaced producer may take to deliver what it still holds before the rest is failed, and
+        #: how long handing records over or starting a producer may take (aiokafka's own waits can be unbounded).
         self._close_s = settings.request_timeout_ms / 1000
         self._started: AIOKafkaProducer | None = None
         self._stale = False
-        self._starting = asyncio.Lock()
+        self._stopping = False
+        #: Which producer this is: one more at each renewal (see :meth:`enqueue`'s ``generation``).
+        self._generation = 0
+        self._renewing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # Created here, not in __init__: aiokafka binds to the running event loop, and a service
         # builds its runtime before uvicorn starts the loop.
         self._started = await self._fresh()
-        self._stale = False
+        self._stale = self._stopping = False
 
     async def _fresh(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(**self._options)
         try:
-            await producer.start()
-        except BaseException:
+            # Bounded: aiokafka asks for a producer id until a broker gives one, however long that takes.
+            async with asyncio.timeout(2 * self._close_s):
+                await producer.start()
+        except BaseException as error:
             await producer.stop()  # its connections and tasks, which a failed start leaves open
+            if isinstance(error, TimeoutError):
+                raise KafkaTimeoutError("no Kafka producer could be started in time") from error
             raise
         return producer
 
     async def stop(self) -> None:
-        async with self._starting:  # not while a renewal is installing a producer
-            if self._started is not None:
-                await self._started.stop()
-                self._started = None
+        self._stopping = True
+        renewing = self._renewing
+        if renewing is not None and not renewing.done():
+            # Not while a renewal is installing a producer: it ends first (its failure is its waiters' to see).
+            await asyncio.wait([renewing])
+        if self._started is not None:
+            await self._started.stop()
+            self._started = None
+
+    @property
+    def generation(self) -> int:
+        """Which producer sends now: one more after each renewal."""
+        return self._generation
+
+    async def ready(self) -> int:
+        """Renews the producer if a send failed, and returns its generation (for :meth:`enqueue`)."""
+        await self._producer()
+        return self._generation
 
     async def _producer(self) -> AIOKafkaProducer:
+        if self._stopping:
+            raise RuntimeError("the producer is stopping")
         if self._stale:
-            async with self._starting:
-                if self._stale and self._started is not None:  # not renewed, nor stopped, meanwhile
-                    # The old one is done with before the new one sends anything: the two never write one
-                    # partition side by side, where a batch the old one still retried could land after a newer
-                    # one of the same person. If Kafka cannot be reached, starting the new one raises, and the
-                    # caller's send fails as it would have; the next one tries again.
-                    await _close_within(self._started, self._close_s)
-                    self._started = await self._fresh()
-                    self._stale = False
-                    log.info("the Kafka producer was replaced by a fresh one")
+            if self._renewing is None or self._renewing.done():
+                self._renewing = asyncio.create_task(self._renewal())
+                self._renewing.add_done_callback(_retrieved)
+            # Shielded: a caller cancelled (its own timeout, a shutdown) does not cut the renewal short half-way,
+            # with the old producer half closed; every caller waiting sees how it ended.
+            await asyncio.shield(self._renewing)
         if self._started is None:
             raise RuntimeError("the producer is not started")
         return self._started
+
+    async def _renewal(self) -> None:
+        # The old one is done with before the new one sends anything: the two never write one partition side by
+        # side, where a batch the old one still retried could land after a newer one of the same person. If Kafka
+        # cannot be reached, starting the new one raises, and the callers' sends fail as they would have; the next
+        # send tries again (the old one, closed already, is closed again at no cost).
+        if self._started is not None:
+            await _close_within(self._started, self._close_s)
+        self._started = await self._fresh()
+        self._generation += 1
+        self._stale = False
+        log.info("the Kafka producer was replaced by a fresh one")
 
     def _renew(self, failed: AIOKafkaProducer, error: BaseException, topic: str) -> None:
         """Replaces ``failed`` by a fresh producer at the next send, once.
@@ -105,15 +143,29 @@ class EventProducer:
         """
         await (await self.enqueue(topic, records))
 
-    async def enqueue(self, topic: str, records: Sequence[KafkaRecord]) -> Awaitable[None]:
+    async def enqueue(
+        self, topic: str, records: Sequence[KafkaRecord], *, generation: int | None = None
+    ) -> Awaitable[None]:
         """Hands records to the producer in order and returns what waits for their acknowledgements,
-        so the caller can prepare more while Kafka works."""
+        so the caller can prepare more while Kafka works.
+
+        ``generation`` (from :meth:`ready`): a caller with batches still unacknowledged (the outbox relay's
+        pipeline) sends nothing through a producer other than theirs. Within one idempotent producer, a batch that
+        fails takes every later one to its partition with it, so order holds; across two it would not: the old
+        one's failed batch, sent again, would land after the new one's later batch. ProducerReplacedError then."""
         producer = await self._producer()
+        if generation is not None and generation != self._generation:
+            raise ProducerReplacedError("the Kafka producer was replaced since this caller's earlier batches")
         try:
-            futures = [
-                await producer.send(topic, record.value, key=record.key, headers=list(record.headers))
-                for record in records
-            ]
+            # Bounded: a send waiting for a topic's metadata on a producer closed meanwhile would wait for ever.
+            async with asyncio.timeout(2 * self._close_s):
+                futures = [
+                    await producer.send(topic, record.value, key=record.key, headers=list(record.headers))
+                    for record in records
+                ]
+        except TimeoutError as error:
+            self._renew(producer, error, topic)
+            raise KafkaTimeoutError("records could not be handed to the Kafka producer in time") from error
         except Exception as error:
             self._renew(producer, error, topic)
             raise
@@ -138,19 +190,26 @@ class EventProducer:
 async def _close_within(producer: AIOKafkaProducer, seconds: float) -> None:
     """Stops ``producer`` once what it holds is delivered, or, after ``seconds``, fails the rest unsent: either way,
     nothing of it is sent after this returns (short of a request already on the wire)."""
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(producer.flush(), seconds)
-    except TimeoutError:
-        # Its sender first, so that nothing it holds leaves from now on; then every batch it held fails, so that
-        # whoever waits on one is told (aiokafka fails them itself only when its sender dies of an error, not when it
-        # is stopped: they would be waited on for ever). Private parts of aiokafka 0.14, for want of a public way.
-        accumulator = producer._message_accumulator  # noqa: SLF001
-        await producer._sender.close()  # noqa: SLF001
-        held = [*(batch for queued in accumulator._batches.values() for batch in queued), *accumulator._pending_batches]  # noqa: SLF001
-        accumulator.fail_all(KafkaTimeoutError("the producer was replaced before this was sent"))
-        for batch in held:
-            # Each record's waiter is told through its own future; the batch's own, nobody waits on.
-            for future in (batch.future, batch._drain_waiter):  # noqa: SLF001
-                if future.done() and not future.cancelled():
-                    future.exception()
-    await producer.stop()
+    # Then, delivered or not: its sender stops, so that nothing it holds leaves from now on (what a caller still
+    # handed it after the flush began included); every batch it still held fails, so that whoever waits on one is
+    # told (aiokafka fails them itself only when its sender dies of an error, not when it is stopped: they would be
+    # waited on for ever), and any record handed to it later is refused. Private parts of aiokafka 0.14, for want
+    # of a public way.
+    accumulator = producer._message_accumulator  # noqa: SLF001
+    await producer._sender.close()  # noqa: SLF001
+    held = [*(batch for queued in accumulator._batches.values() for batch in queued), *accumulator._pending_batches]  # noqa: SLF001
+    accumulator.fail_all(KafkaTimeoutError("the producer was replaced before this was sent"))
+    for batch in held:
+        # Each record's waiter is told through its own future; the batch's own, nobody waits on.
+        for future in (batch.future, batch._drain_waiter):  # noqa: SLF001
+            if future.done() and not future.cancelled():
+                future.exception()
+    await producer.stop()  # its sender is done: this closes its connections without waiting on anything
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """A renewal's failure is its waiters' to see; if none is left, it is not reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()

@@ -174,6 +174,10 @@ class OutboxRelay:
         # the very next read.
         published = 0
         pending: deque[tuple[list[int], asyncio.Future[int]]] = deque()
+        # Every batch of this drain through one producer: if a send fails, the producer is replaced, and a batch
+        # sent through the new one while an earlier one is still unacknowledged could overtake it (EventProducer.
+        # enqueue). The drain then ends; the next one starts again from the first row not marked.
+        generation = await self._producer.ready()
         try:
             while True:
                 # The lock lives with the holder's connection: if that connection is gone, so is the
@@ -188,7 +192,7 @@ class OutboxRelay:
                 # Each batch is marked only after the one before it: if a batch fails, none after it
                 # is marked, and the next drain starts again from the failed one.
                 previous = pending[-1][1] if pending else None
-                marking = asyncio.ensure_future(self._settle(ids, await self._send(sending), previous))
+                marking = asyncio.ensure_future(self._settle(ids, await self._send(sending, generation), previous))
                 pending.append((ids, marking))
                 while pending and (len(pending) >= _PIPELINE_DEPTH or pending[0][1].done()):
                     published += await pending.popleft()[1]
@@ -234,11 +238,13 @@ class OutboxRelay:
         OLDEST_AGE.labels(self._service).set(float(oldest))
         self._lag_measured = time.monotonic()
 
-    async def _send(self, rows: Sequence[OutboxRow]) -> Awaitable[None]:
+    async def _send(self, rows: Sequence[OutboxRow], generation: int) -> Awaitable[None]:
         by_topic: dict[str, list[KafkaRecord]] = {}
         for row in rows:
             by_topic.setdefault(row.topic, []).append(row.record)
-        waits = [await self._producer.enqueue(topic, records) for topic, records in by_topic.items()]
+        waits = [
+            await self._producer.enqueue(topic, records, generation=generation) for topic, records in by_topic.items()
+        ]
 
         async def all_acknowledged() -> None:
             await asyncio.gather(*waits)
