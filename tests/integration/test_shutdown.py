@@ -389,9 +389,7 @@ async def test_a_producer_replaced_while_kafka_is_frozen_is_closed_in_time_and_i
     one sends anything, so that a batch it still retries cannot land after a newer one. With the broker frozen
     the old one would retry for ever: it is closed all the same, within the request timeout, and whoever waits on
     what it held is told it failed rather than left waiting. Once the broker answers, a fresh producer sends."""
-    settings = KafkaSettings(bootstrap_servers=private_kafka.bootstrap_servers, request_timeout_ms=2_000)
-    topic = f"test-replaced-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings, [TopicSpec(name=topic, key="k", partitions=1, description="test")])
+    settings, topic = await _one_partition(private_kafka)
     producer = EventProducer(settings, client_id="test-replaced")
     await producer.start()
     try:
@@ -420,9 +418,7 @@ async def test_a_caller_with_batches_unacknowledged_sends_nothing_through_a_repl
     """The outbox relay keeps batches in flight. Within one idempotent producer a failed batch takes every later
     one to its partition with it, so order holds; a batch sent through the fresh producer that replaced a failed
     one could land before an earlier batch sent again. So a caller that names its generation is refused instead."""
-    settings = KafkaSettings(bootstrap_servers=private_kafka.bootstrap_servers, request_timeout_ms=2_000)
-    topic = f"test-generation-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings, [TopicSpec(name=topic, key="k", partitions=1, description="test")])
+    settings, topic = await _one_partition(private_kafka)
     producer = EventProducer(settings, client_id="test-generation")
     await producer.start()
     try:
@@ -440,3 +436,11 @@ async def test_a_caller_with_batches_unacknowledged_sends_nothing_through_a_repl
     finally:
         await producer.stop()
     assert [record.value async for record in records_to_end(settings, topic)] == [b"first", b"third"]
+
+
+async def _one_partition(broker: KafkaNode) -> tuple[KafkaSettings, str]:
+    """Settings for ``broker`` with a short request timeout, and a topic of one partition of the test's own on it."""
+    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, request_timeout_ms=2_000)
+    topic = f"test-producer-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [TopicSpec(name=topic, key="k", partitions=1, description="test")])
+    return settings, topic
