@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import random
 import re
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -37,24 +37,30 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.registry.conftest import arrival
 from tests.support import register as register_variants
+from tests.support.clock import ManualClock
 from tests.support.cluster import Cluster
-from tests.support.faults import TcpProxy, tcp_proxy
+from tests.support.faults import ShiftedClock, TcpProxy, tcp_proxy
 from tests.support.kafka import delete_namespace, service_principals
 from tests.support.processes import ServiceProcess, die_with_the_tests, service_environment, start_service
 from tests.support.receivers import RECEIVERS_NETWORK, SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
 from timpora.alerts.channels.webhook import new_secret
+from timpora.alerts.lifecycle import ESCALATED
 from timpora.alerts.models import alerts, deliveries, routed_events
+from timpora.alerts.settings import LifecycleSettings
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.events import EventDecodeError, KafkaRecord, decode
-from timpora.common.events.payloads import ForeignerEvent
+from timpora.common.events.payloads import ForeignerEvent, PermitStatus, PresenceStatus
 from timpora.common.kafka.admin import records_to_end
 from timpora.common.register import current
 from timpora.common.register.agreements import Agreements
 from timpora.common.register.destinations import ALLOWED_NETWORKS_VARIABLE
-from timpora.common.settings import DatabaseSettings, KafkaSettings
-from timpora.registry.models import history
+from timpora.common.settings import DatabaseSettings, KafkaSettings, OverstaySettings
+from timpora.common.standing import OPEN, local_today
+from timpora.registry.expiry import EXCEEDED, EXPIRING
+from timpora.registry.models import expiry_notices, foreigners, history, permits
 from timpora.registry.operators import add_operator
+from timpora.registry.settings import ExpirySettings
 from timpora.sharing.models import projection_history, projections
 from timpora.sharing.rebuild import _built, person_histories
 
@@ -84,6 +90,8 @@ class Platform:
     register_file: Path
     #: Where the services' connections to PostgreSQL pass, if the scenario disturbs them (the checker's do not).
     proxy: TcpProxy | None = None
+    #: The services' wall clock, if the scenario moves it (the checker's and PostgreSQL's do not move).
+    clock: ShiftedClock | None = None
     token: str = ""
     webhook_secret: str = field(default_factory=new_secret)
     running: dict[str, list[ServiceProcess]] = field(default_factory=dict)
@@ -105,8 +113,13 @@ class Platform:
             "TIMPORA_REGISTER_FILE": str(self.register_file),
             # The test's receivers listen on loopback, which webhooks reach only where an operator allows it.
             ALLOWED_NETWORKS_VARIABLE: RECEIVERS_NETWORK,
+            **(self.clock.environment() if self.clock is not None else {}),
             **self._own_settings(service),
         }
+
+    def now(self) -> datetime:
+        """The time as the services read it."""
+        return datetime.now(UTC) if self.clock is None else self.clock.now()
 
     def _own_settings(self, service: str) -> dict[str, str]:
         if service == "registry":
@@ -117,6 +130,9 @@ class Platform:
                 # time out before the cluster is back in every scenario, not only on a slow machine (where a
                 # clean-clone run found the producer then refusing a partition's every later batch).
                 "TIMPORA_REGISTRY_KAFKA__REQUEST_TIMEOUT_MS": "5000",
+                # The expiry scheduler looks every second (every ten minutes in production): a reminder or an
+                # overstay the imports (or a jump of the clock) make due is owed within seconds, and checked.
+                "TIMPORA_REGISTRY_EXPIRY__INTERVAL_S": "1",
             }
         if service == "alerts":
             return {
@@ -127,6 +143,8 @@ class Platform:
                 "TIMPORA_ALERTS_DELIVERY__POLL_INTERVAL_S": "0.5",
                 # A hanging receiver is given up on after 2 s (10 s in production), and tried again.
                 "TIMPORA_ALERTS_DELIVERY__WEBHOOK_TIMEOUT_S": "2",
+                # Escalations are looked for every second (every minute in production).
+                "TIMPORA_ALERTS_LIFECYCLE__TICK_S": "1",
                 WEBHOOK_SECRET_VARIABLE: self.webhook_secret,
             }
         return {}
@@ -152,9 +170,15 @@ class Platform:
 
 
 @asynccontextmanager
-async def platform(cluster: Cluster, logs: Path, *, proxied: bool = False) -> AsyncIterator[Platform]:
+async def platform(
+    cluster: Cluster, logs: Path, monkeypatch: pytest.MonkeyPatch, *, proxied: bool = False, clock: bool = False
+) -> AsyncIterator[Platform]:
     """The platform on ``cluster``'s stack, in a fresh database and a Kafka namespace of its own; ``proxied``: the
-    services reach PostgreSQL through a TCP proxy the scenario may slow down, cut or black-hole."""
+    services reach PostgreSQL through a TCP proxy the scenario may slow down, cut or black-hole; ``clock``: the
+    services run on a wall clock the scenario may move (:class:`ShiftedClock`)."""
+    # The checker reads the register too (its rebuild): the receivers' loopback webhook allowed here as in the
+    # services (Platform.settings).
+    monkeypatch.setenv(ALLOWED_NETWORKS_VARIABLE, RECEIVERS_NETWORK)
     urls = await fresh_database(cluster.pg_admin_url, FAULTS_DATABASE, role_prefix=FAULTS_DATABASE)
     databases = {name: DatabaseSettings(url=url, pool_size=5) for name, url in urls.items()}
     kafka = cluster.operator
@@ -163,29 +187,15 @@ async def platform(cluster: Cluster, logs: Path, *, proxied: bool = False) -> As
     }
     target = make_url(urls["registry"])
     async with (
-        _allowed_in_this_process(),
         smtp_receiver() as smtp,
         webhook_receiver() as webhook,
         tcp_proxy(target.host or "127.0.0.1", target.port or 5432) if proxied else nullcontext() as proxy,
     ):
         register_file = _register(logs / "register.yaml", webhook.url)
         started = Platform(cluster, kafka, databases, logs, principals, smtp, webhook, register_file, proxy)
+        started.clock = ShiftedClock(logs / "faketime") if clock else None
         async for running in _started(started):
             yield running
-
-
-@asynccontextmanager
-async def _allowed_in_this_process() -> AsyncIterator[None]:
-    """The checker reads the register too (its rebuild): the loopback webhook allowed here as in the services."""
-    before = os.environ.get(ALLOWED_NETWORKS_VARIABLE)
-    os.environ[ALLOWED_NETWORKS_VARIABLE] = RECEIVERS_NETWORK
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[ALLOWED_NETWORKS_VARIABLE]
-        else:
-            os.environ[ALLOWED_NETWORKS_VARIABLE] = before
 
 
 def _register(path: Path, webhook_url: str) -> Path:
@@ -334,17 +344,33 @@ class Verdict:
     versions_backwards: int = 0
     #: The longest a committed change took to reach an agency's projection, once settled.
     max_lag_s: float = 0.0
+    #: Expiry events sent (reminders, overstays, overstays past the fee's limit; each is recorded once per permit
+    #: version and threshold, a unique key), and those owed as of the services' clock but never sent.
+    expiry_notices: int = 0
+    reminders_owed: int = 0
+    #: Overstay alerts escalated; those left open and unacknowledged past the escalation time without it; and
+    #: alerts escalated more than once (more than one escalation message on a channel).
+    escalated: int = 0
+    escalations_owed: int = 0
+    escalations_doubled: int = 0
     #: What became of the notice e-mails, and why the lost ones were (for the reader of a failure).
     notice_statuses: dict[str, int] = field(default_factory=dict)
     lost_because: list[str] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
-        return self.lost_on_topic + self.projection_lost + self.unrouted + self.notices_lost
+        return (
+            self.lost_on_topic
+            + self.projection_lost
+            + self.unrouted
+            + self.notices_lost
+            + self.reminders_owed
+            + self.escalations_owed
+        )
 
     @property
     def duplicated(self) -> int:
-        return self.projection_wrong + self.alerts_doubled
+        return self.projection_wrong + self.alerts_doubled + self.escalations_doubled
 
     @property
     def settled(self) -> bool:
@@ -399,7 +425,8 @@ async def _on_topic(platform: Platform) -> tuple[list[uuid.UUID], int]:
 async def _max_lag_s(platform: Platform) -> float:
     """The longest time from a change (its event's time, taken as the registry makes it, just before its commit) to
     an agency's projection applying it (its history row's time: the start of the sharing transaction that wrote
-    it and the projection's row), over every agency: the registry's clock and PostgreSQL's, one machine's."""
+    it and the projection's row), over every agency: the registry's clock and PostgreSQL's, one machine's. (A change
+    stamped by a registry whose clock was moved ahead gives a lag below zero, which the longest leaves out.)"""
     async with connected(platform, "registry") as connection:
         committed = {
             (row.foreigner_id, row.version): row.occurred_at
@@ -432,7 +459,7 @@ async def _projection_gaps(platform: Platform) -> tuple[int, int, int]:
     from the topic, in memory, by the sharing service's own code, against what the live consumers wrote."""
     topic = platform.kafka.catalog.registry_events.name
     histories = await person_histories(platform.kafka, topic)
-    agreements = current(platform.register_file).in_force(datetime.now(UTC))
+    agreements = current(platform.register_file).in_force(platform.now())
     built = _built(Agreements(agreements.values()), histories)
     expected = {(row[0], row[1]): (row[2], _normal(row[5])) for rows, _, _ in built.values() for row in rows}
     async with connected(platform, "sharing") as connection:
@@ -446,6 +473,72 @@ async def _projection_gaps(platform: Platform) -> tuple[int, int, int]:
     missing = sum(1 for key, value in expected.items() if held.get(key) != value)
     extra = sum(1 for key in held if key not in expected)
     return len(held), missing, extra
+
+
+async def _expiry_gaps(platform: Platform) -> dict[str, Any]:
+    """The expiry events sent, and those owed but not sent: for every person here on a permit still theirs, the one
+    event their permit's last day makes due today where they are (as the services' clock has it) must have been
+    recorded for the permit's current version, under the registry's default thresholds and fee limit. Worked out
+    here on its own, not by the scheduler's code."""
+    thresholds = ExpirySettings().thresholds_days  # most distant first
+    limit = OverstaySettings().fee_limit_days
+    async with connected(platform, "registry") as connection:
+        held = (
+            await connection.execute(
+                select(foreigners.c.jurisdiction, permits.c.id, permits.c.version, permits.c.status,
+                       permits.c.expires_on)
+                .select_from(foreigners.join(permits, permits.c.id == foreigners.c.current_permit_id))
+                .where(foreigners.c.presence == PresenceStatus.PRESENT.value)
+            )
+        ).all()  # fmt: skip
+        sent = {
+            (row.permit_id, row.permit_version, row.kind, row.threshold_days)
+            for row in await connection.execute(select(expiry_notices))
+        }
+    clock = ManualClock(platform.now())
+    open_statuses = {status.value for status in OPEN}
+    owed = 0
+    for permit in held:
+        left = (permit.expires_on - local_today(clock, permit.jurisdiction)).days
+        if permit.status in open_statuses and left < 0:
+            owed += 1  # past its last day and still open: the overstay was never announced (that marks it expired)
+        elif permit.status in open_statuses and left <= thresholds[0]:
+            nearest = min(threshold for threshold in thresholds if threshold >= left)
+            owed += (permit.id, permit.version, EXPIRING, nearest) not in sent
+        elif permit.status == PermitStatus.EXPIRED.value and left < -limit:
+            owed += (permit.id, permit.version, EXCEEDED, limit) not in sent
+    return {"expiry_notices": len(sent), "reminders_owed": owed}
+
+
+async def _escalation_gaps(connection: AsyncConnection, now: datetime) -> dict[str, int]:
+    """Overstay alerts escalated, those due an escalation (open and unacknowledged past the time, as the services'
+    clock has it) and without one, and those escalated twice."""
+    overstays = select(alerts).where(alerts.c.event_type.in_(ESCALATED)).subquery()
+    escalated = await connection.scalar(
+        select(func.count()).select_from(overstays).where(overstays.c.escalation_level > 0)
+    )
+    owed = await connection.scalar(
+        select(func.count())
+        .select_from(overstays)
+        .where(
+            overstays.c.status == "open",
+            overstays.c.escalation_level == 0,
+            overstays.c.created_at <= now - LifecycleSettings().escalate_after,
+        )
+    )
+    twice = (
+        select(deliveries.c.alert_id)
+        .where(deliveries.c.message == "escalation")
+        .group_by(deliveries.c.alert_id, deliveries.c.agency_id, deliveries.c.channel)
+        .having(func.count(func.distinct(deliveries.c.message_id)) > 1)
+        .subquery()
+    )
+    doubled = await connection.scalar(select(func.count()).select_from(twice))
+    return {
+        "escalated": int(escalated or 0),
+        "escalations_owed": int(owed or 0),
+        "escalations_doubled": int(doubled or 0),
+    }
 
 
 #: What becomes of a notice in the end: sent, sent inside a group message, or called off (its alert closed first).
@@ -471,6 +564,7 @@ async def _alerts_gaps(platform: Platform, published: set[uuid.UUID]) -> dict[st
                 )
             )
         ).all()  # fmt: skip
+        escalations = await _escalation_gaps(connection, platform.now())
     mailed = Counter(
         (str(mail.message["X-Timpora-Message-Id"]), tuple(sorted(mail.rcpt_tos))) for mail in platform.smtp.messages
     )
@@ -504,6 +598,7 @@ async def _alerts_gaps(platform: Platform, published: set[uuid.UUID]) -> dict[st
         "webhooks_delivered": sum(
             1 for notice in notices if notice.channel == "webhook" and notice.status == "delivered"
         ),
+        **escalations,
     }
 
 
@@ -534,6 +629,7 @@ async def settled(platform: Platform, *, timeout_s: float = 180.0) -> tuple[Verd
             projection_lost=missing,
             projection_wrong=extra,
             dead_letters=await _dead_letters(platform),
+            **await _expiry_gaps(platform),
             **await _alerts_gaps(platform, set(published)),
         )
         waited = time.monotonic() - started
@@ -555,6 +651,8 @@ def row(scenario: str, load: Load, faults: int, verdict: Verdict, recovered_s: f
         "lost": verdict.lost,
         "duplicated effects": verdict.duplicated,
         "alerts": verdict.alerts,
+        "expiry events": verdict.expiry_notices,
+        "escalated": verdict.escalated,
         "dead letters": verdict.dead_letters,
         "versions backwards": verdict.versions_backwards,
         "republished events (dropped by id)": verdict.duplicated_on_topic,

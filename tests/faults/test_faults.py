@@ -13,25 +13,28 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.faults.platform import INSTANCES, Load, Platform, platform, row, settled, write_table
+from tests.faults.platform import INSTANCES, Load, Platform, connected, platform, row, settled, write_table
 from tests.support.cluster import NODES, Cluster
 from tests.support.stack import REPO
 from tests.support.waiting import until
+from timpora.alerts.lifecycle import ESCALATED
+from timpora.alerts.models import alerts, deliveries
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.events import KafkaRecord, decode
 from timpora.common.events.payloads import ForeignerEvent
 from timpora.common.kafka.admin import records_to_end
 from timpora.common.kafka.producer import EventProducer
-from timpora.registry.models import history
+from timpora.registry.models import foreigners, history, permits
 from timpora.sharing.models import projections
 
 pytestmark = [pytest.mark.realstack, pytest.mark.timeout(600)]
@@ -110,6 +113,31 @@ async def _postgres_restarted(running: Platform) -> int:
     return 1
 
 
+async def _clock_jumps_a_day(running: Platform) -> int:
+    """Every service's wall clock (as a host's, set right by NTP) jumps a day forward: the reminders whose threshold
+    the day crosses, the permits it takes past their last day, and the escalations of the overstay alerts nobody
+    acknowledged (24 h) all fall due at once. Waits for an overstay alert (the imports bring some) to be open
+    first, so there is one to escalate; what the fault reached is the alerts escalated."""
+    clock = running.clock
+    assert clock is not None
+    await until(partial(_any_overstay_alert, running), what="an overstay alert open before the jump")
+    clock.jump(timedelta(days=1))
+    await until(partial(_any_overstay_alert, running, escalated=True), what="an overstay alert escalated")
+    return await _overstay_alerts(running, escalated=True)
+
+
+async def _any_overstay_alert(running: Platform, *, escalated: bool = False, at_least: int = 1) -> bool:
+    return await _overstay_alerts(running, escalated=escalated) >= at_least
+
+
+async def _overstay_alerts(running: Platform, *, escalated: bool = False) -> int:
+    async with connected(running, "alerts") as connection:
+        query = select(func.count()).select_from(alerts).where(alerts.c.event_type.in_(ESCALATED))
+        if escalated:
+            query = query.where(alerts.c.escalation_level > 0)
+        return int(await connection.scalar(query) or 0)
+
+
 SCENARIOS: dict[str, Callable[[Platform], Awaitable[int]]] = {
     "kill -9 of a registry instance (API mid-request, relay) and restart": partial(
         _kill_and_restart, service="registry"
@@ -124,16 +152,21 @@ SCENARIOS: dict[str, Callable[[Platform], Awaitable[int]]] = {
     "every Kafka broker stopped, then started again": _kafka_down,
     "PostgreSQL restarted (fast shutdown) mid-stream": _postgres_restarted,
     "the services' PostgreSQL connections slowed, cut, then black-holed": _postgres_connections_disturbed,
+    "every service's clock jumping a day forward": _clock_jumps_a_day,
 }
 #: The scenarios whose services reach PostgreSQL through a TCP proxy.
 PROXIED = {"the services' PostgreSQL connections slowed, cut, then black-holed"}
+#: The scenarios whose services run on a clock the scenario moves.
+CLOCKED = {"every service's clock jumping a day forward"}
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_a_fault_loses_nothing_committed_and_doubles_no_effect(
-    scenario: str, cluster: Cluster, tmp_path: Path
+    scenario: str, cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with platform(cluster, tmp_path, proxied=scenario in PROXIED) as running:
+    async with platform(
+        cluster, tmp_path, monkeypatch, proxied=scenario in PROXIED, clock=scenario in CLOCKED
+    ) as running:
         load = Load(running)
         writing = asyncio.create_task(load.run())
         try:
@@ -150,15 +183,17 @@ async def test_a_fault_loses_nothing_committed_and_doubles_no_effect(
     assert verdict.settled, verdict
 
 
-async def test_the_checker_sees_a_change_never_published_and_a_projection_row_lost(
-    cluster: Cluster, tmp_path: Path
+async def test_the_checker_sees_what_was_lost_doubled_or_reordered(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The checker itself: a committed change that never reached the topic, and an agency's row that went missing,
-    are each counted as lost, not waited for in silence."""
-    async with platform(cluster, tmp_path) as running:
+    """The checker itself: a committed change that never reached the topic, an agency's row that went missing, a
+    reminder owed and never sent and an escalation owed and never made are each counted as lost, not waited for in
+    silence; an alert escalated twice is counted as doubled."""
+    async with platform(cluster, tmp_path, monkeypatch) as running:
         load = Load(running)
         writing = asyncio.create_task(load.run())
         await until(lambda: _people(load, 3), what="three people written")
+        await until(partial(_any_overstay_alert, running, at_least=2), what="two overstay alerts (from an import)")
         load.stop()
         await writing
         verdict, _ = await settled(running)
@@ -176,11 +211,49 @@ async def test_the_checker_sees_a_change_never_published_and_a_projection_row_lo
                 )
             )  # fmt: skip
         await _older_event_after_newer(running)
+        await _reminder_and_escalation_missed(running)
         verdict, _ = await settled(running, timeout_s=2)
     assert verdict.lost_on_topic == 1
     assert verdict.projection_lost >= 1
     assert verdict.versions_backwards == 1
+    assert (verdict.reminders_owed, verdict.escalations_owed, verdict.escalations_doubled) == (1, 1, 1)
     assert not verdict.settled
+
+
+async def _reminder_and_escalation_missed(running: Platform) -> None:
+    """With the registries and the alerts services stopped (their schedulers would mend it at once): a present
+    person's permit renewed to end in three days (a new version, owed the 7-day reminder, never sent), an overstay
+    alert opened two days ago and never escalated, and another alert with two escalation messages on one channel."""
+    for service in ("registry", "alerts"):
+        for instance in range(INSTANCES):
+            running.kill(service, instance)
+    async with _session(running, "registry") as session, session.begin():
+        permit = (
+            await session.execute(
+                select(permits.c.id)
+                .select_from(foreigners.join(permits, permits.c.id == foreigners.c.current_permit_id))
+                .where(foreigners.c.presence == "present", permits.c.status.in_(["active", "extended"]))
+                .limit(1)
+            )
+        ).scalar_one()
+        soon = running.now().date() + timedelta(days=3)
+        await session.execute(
+            update(permits).where(permits.c.id == permit).values(expires_on=soon, version=permits.c.version + 1)
+        )
+    async with _session(running, "alerts") as session, session.begin():
+        late, twice = (
+            await session.execute(
+                select(alerts.c.id).where(alerts.c.event_type.in_(ESCALATED), alerts.c.escalation_level == 0).limit(2)
+            )
+        ).scalars()  # the imports' overstays: eight to a file
+        await session.execute(
+            update(alerts).where(alerts.c.id == late).values(created_at=alerts.c.created_at - timedelta(days=2))
+        )
+        notice = (await session.execute(select(deliveries).where(deliveries.c.alert_id == twice).limit(1))).one()
+        for _ in range(2):
+            copy = {**notice._asdict(), "message_id": uuid.uuid4(), "message": "escalation", "status": "cancelled"}
+            del copy["id"]
+            await session.execute(insert(deliveries).values(copy))
 
 
 async def _older_event_after_newer(running: Platform) -> None:

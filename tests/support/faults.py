@@ -1,5 +1,6 @@
 """Peers that stop answering, for tests of what the services do then: a Kafka broker of the test's own
-that can be frozen (SIGSTOP) or killed, and a TCP proxy in front of PostgreSQL that can black-hole.
+that can be frozen (SIGSTOP) or killed, and a TCP proxy in front of PostgreSQL that can black-hole; and a
+wall clock that jumps, for processes started under it.
 
 A frozen peer is the hard case: connections stay open and nothing comes back, so every wait that
 trusts the other side to answer waits for ever. A refused connection fails fast by comparison.
@@ -19,6 +20,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 from tests.support.processes import die_with_the_tests, free_port
@@ -231,3 +234,44 @@ async def tcp_proxy(target_host: str, target_port: int) -> AsyncIterator[TcpProx
         yield proxy
     finally:
         await proxy.close()
+
+
+@dataclass
+class ShiftedClock:
+    """The wall clock of every process started with :meth:`environment`, moved forward by :meth:`jump` while they
+    run, as a host's clock set right by NTP (or a VM resumed) moves under its programs: libfaketime (the PyPI
+    package's bundled build, LD_PRELOAD) reads the offset from ``file``. Only the wall clock moves; the monotonic
+    clock asyncio's timers run on does not, as with a real jump. PostgreSQL's ``now()`` does not move either."""
+
+    file: Path
+    offset: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        self._write()
+
+    def environment(self) -> dict[str, str]:
+        spec = find_spec("libfaketime")
+        assert spec is not None, "libfaketime is not installed (make install)"
+        assert spec.origin is not None
+        library = Path(spec.origin).parent / "vendor" / "libfaketime" / "src" / "libfaketime.so.1"
+        return {
+            "LD_PRELOAD": str(library),
+            "FAKETIME_TIMESTAMP_FILE": str(self.file),
+            # The file is read again at most a second after it changes.
+            "FAKETIME_CACHE_DURATION": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        }
+
+    def jump(self, by: timedelta) -> None:
+        self.offset += by
+        self._write()
+
+    def now(self) -> datetime:
+        """The time the processes under this clock read (within the second libfaketime caches it)."""
+        return datetime.now(UTC) + self.offset
+
+    def _write(self) -> None:
+        # Written whole and renamed: a process never reads half an offset.
+        partial = self.file.with_suffix(".tmp")
+        partial.write_text(f"+{int(self.offset.total_seconds())}\n", encoding="ascii")
+        partial.replace(self.file)

@@ -41,7 +41,16 @@ BROKER_SETTINGS = {
     # logins made before it, from the log's start, left Kafka 4.4 without any login, the operator's too (checked:
     # a node killed within seconds of a revocation never let anyone in again). From a snapshot, it does.
     "metadata.log.max.snapshot.interval.ms": "10000",
+    # A record's timestamp is the broker's, when it appended it (as every topic in the catalog says, APPEND_TIME):
+    # this default holds it for topics created before the catalog said so.
+    "log.message.timestamp.type": "LogAppendTime",
 }
+#: Record timestamps set by the broker, not by the producer's clock. Kafka 4 refuses a record stamped more than an
+#: hour ahead of the broker (``message.timestamp.after.max.ms``) with InvalidTimestampError, every time it is sent:
+#: with the producers' timestamps, a service host whose clock jumped a day forward (checked: tests/faults) could
+#: publish nothing until its clock was set right, its outbox filling meanwhile. The event's own time (its CloudEvent
+#: ``time``) is in every record whatever the broker stamps; retention and lookups by time follow the broker's clock.
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +103,7 @@ class TopicCatalog:
             key=key,
             partitions=partitions,
             description=description,
-            config={**config, "min.insync.replicas": str(self.min_insync_replicas)},
+            config={**config, **APPEND_TIME, "min.insync.replicas": str(self.min_insync_replicas)},
             replication_factor=self.replicas,
         )
 

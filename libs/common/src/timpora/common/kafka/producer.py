@@ -38,9 +38,10 @@ class EventProducer:
             **client_options(settings),
             **durability(settings),
         }
-        #: How long a replaced producer may take to deliver what it still holds before the rest is failed, and
-        #: how long handing records over or starting a producer may take (aiokafka's own waits can be unbounded).
-        self._close_s = settings.request_timeout_ms / 1000
+        #: The bound on aiokafka's waits, which can be unbounded: a replaced producer may take this long to deliver
+        #: what it still holds before the rest is failed; starting a producer or handing it records may take twice
+        #: this (room for a request that timed out and one more).
+        self._bound_s = settings.request_timeout_ms / 1000
         self._started: AIOKafkaProducer | None = None
         self._stale = False
         self._stopping = False
@@ -58,7 +59,7 @@ class EventProducer:
         producer = AIOKafkaProducer(**self._options)
         try:
             # Bounded: aiokafka asks for a producer id until a broker gives one, however long that takes.
-            async with asyncio.timeout(2 * self._close_s):
+            async with asyncio.timeout(2 * self._bound_s):
                 await producer.start()
         except BaseException as error:
             await producer.stop()  # its connections and tasks, which a failed start leaves open
@@ -107,7 +108,7 @@ class EventProducer:
         # cannot be reached, starting the new one raises, and the callers' sends fail as they would have; the next
         # send tries again (the old one, closed already, is closed again at no cost).
         if self._started is not None:
-            await _close_within(self._started, self._close_s)
+            await _close_within(self._started, self._bound_s)
         self._started = await self._fresh()
         self._generation += 1
         self._stale = False
@@ -158,7 +159,7 @@ class EventProducer:
             raise ProducerReplacedError("the Kafka producer was replaced since this caller's earlier batches")
         try:
             # Bounded: a send waiting for a topic's metadata on a producer closed meanwhile would wait for ever.
-            async with asyncio.timeout(2 * self._close_s):
+            async with asyncio.timeout(2 * self._bound_s):
                 futures = [
                     await producer.send(topic, record.value, key=record.key, headers=list(record.headers))
                     for record in records
