@@ -22,11 +22,11 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tests.registry.conftest import arrival
 from tests.support import register as register_variants
 from tests.support.clock import ManualClock
-from tests.support.cluster import Cluster
+from tests.support.cluster import NODES, Cluster
 from tests.support.faults import ShiftedClock, TcpProxy, tcp_proxy
 from tests.support.kafka import delete_namespace, service_principals
 from tests.support.processes import ServiceProcess, die_with_the_tests, service_environment, start_service
@@ -74,6 +74,8 @@ IMPORT_SIZE = 200
 IMPORT_BATCH = 50
 WEBHOOK_SECRET_VARIABLE = "TIMPORA_FAULTS_POLRES_WEBHOOK_SECRET"  # noqa: S105 - the name of the variable
 FAULTS_DATABASE = "timpora_test_faults"
+#: What the services may reach through TCP proxies (see :func:`platform`).
+Proxied = Literal["postgresql", "kafka"]
 
 
 @dataclass
@@ -88,8 +90,10 @@ class Platform:
     #: The police's webhook (the register's only one): every notice to them goes there too.
     webhook: WebhookReceiver
     register_file: Path
-    #: Where the services' connections to PostgreSQL pass, if the scenario disturbs them (the checker's do not).
-    proxy: TcpProxy | None = None
+    #: What the services reach through TCP proxies the scenario may disturb, if anything (the checker does not).
+    proxied: Proxied | None = None
+    #: Those proxies: one in front of PostgreSQL, or one in front of each Kafka broker.
+    proxies: list[TcpProxy] = field(default_factory=list)
     #: The services' wall clock, if the scenario moves it (the checker's and PostgreSQL's do not move).
     clock: ShiftedClock | None = None
     token: str = ""
@@ -159,9 +163,9 @@ class Platform:
     def reached(self, service: str) -> DatabaseSettings:
         """The database as ``service`` reaches it: through the proxy, if there is one."""
         direct = self.databases[service]
-        if self.proxy is None:
+        if self.proxied != "postgresql":
             return direct
-        url = make_url(direct.url.get_secret_value()).set(host="127.0.0.1", port=self.proxy.port)
+        url = make_url(direct.url.get_secret_value()).set(host="127.0.0.1", port=self.proxies[0].port)
         return direct.model_copy(update={"url": SecretStr(url.render_as_string(hide_password=False))})
 
     @property
@@ -171,11 +175,16 @@ class Platform:
 
 @asynccontextmanager
 async def platform(
-    cluster: Cluster, logs: Path, monkeypatch: pytest.MonkeyPatch, *, proxied: bool = False, clock: bool = False
+    cluster: Cluster,
+    logs: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    proxied: Proxied | None = None,
+    clock: bool = False,
 ) -> AsyncIterator[Platform]:
     """The platform on ``cluster``'s stack, in a fresh database and a Kafka namespace of its own; ``proxied``: the
-    services reach PostgreSQL through a TCP proxy the scenario may slow down, cut or black-hole; ``clock``: the
-    services run on a wall clock the scenario may move (:class:`ShiftedClock`)."""
+    services reach PostgreSQL, or every Kafka broker, through TCP proxies the scenario may slow down, cut or
+    black-hole; ``clock``: the services run on a wall clock the scenario may move (:class:`ShiftedClock`)."""
     # The checker reads the register too (its rebuild): the receivers' loopback webhook allowed here as in the
     # services (Platform.settings).
     monkeypatch.setenv(ALLOWED_NETWORKS_VARIABLE, RECEIVERS_NETWORK)
@@ -185,17 +194,31 @@ async def platform(
     principals: dict[str, KafkaSettings] = {
         str(name): settings for name, settings in (await service_principals(kafka)).items()
     }
-    target = make_url(urls["registry"])
-    async with (
-        smtp_receiver() as smtp,
-        webhook_receiver() as webhook,
-        tcp_proxy(target.host or "127.0.0.1", target.port or 5432) if proxied else nullcontext() as proxy,
-    ):
+    async with AsyncExitStack() as contexts:
+        smtp = await contexts.enter_async_context(smtp_receiver())
+        webhook = await contexts.enter_async_context(webhook_receiver())
+        proxies = [await contexts.enter_async_context(proxy) for proxy in _proxies(proxied, cluster, urls)]
+        if proxied == "kafka":
+            # Each broker names its proxy to the clients that come through one (deploy/local/stack's PROXIED).
+            through = ",".join(f"127.0.0.1:{proxy.port}" for proxy in proxies)
+            principals = {name: settings.model_copy(update={"bootstrap_servers": through})
+                          for name, settings in principals.items()}  # fmt: skip
         register_file = _register(logs / "register.yaml", webhook.url)
-        started = Platform(cluster, kafka, databases, logs, principals, smtp, webhook, register_file, proxy)
+        started = Platform(cluster, kafka, databases, logs, principals, smtp, webhook, register_file, proxied, proxies)
         started.clock = ShiftedClock(logs / "faketime") if clock else None
         async for running in _started(started):
             yield running
+
+
+def _proxies(
+    proxied: Proxied | None, cluster: Cluster, urls: dict[str, str]
+) -> list[AbstractAsyncContextManager[TcpProxy]]:
+    if proxied == "postgresql":
+        target = make_url(urls["registry"])
+        return [tcp_proxy(target.host or "127.0.0.1", target.port or 5432)]
+    if proxied == "kafka":
+        return [tcp_proxy("127.0.0.1", *cluster.proxied(node)) for node in range(1, NODES + 1)]
+    return []
 
 
 def _register(path: Path, webhook_url: str) -> Path:

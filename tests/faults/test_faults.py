@@ -23,7 +23,17 @@ from aiokafka import ConsumerRecord
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.faults.platform import INSTANCES, Load, Platform, connected, platform, row, settled, write_table
+from tests.faults.platform import (
+    INSTANCES,
+    Load,
+    Platform,
+    Proxied,
+    connected,
+    platform,
+    row,
+    settled,
+    write_table,
+)
 from tests.support.cluster import NODES, Cluster
 from tests.support.stack import REPO
 from tests.support.waiting import until
@@ -75,20 +85,26 @@ async def _webhook_failing(running: Platform) -> int:
     return sum(1 for request in receiver.requests[before:] if request.status >= 300 or request not in receiver.answered)
 
 
-async def _postgres_connections_disturbed(running: Platform) -> int:
-    """Between the services and PostgreSQL: 200 ms of latency each way for a few seconds, then every connection cut
-    (a reset to both ends), then nothing moving at all for a few seconds (a black hole), then all well again."""
-    proxy = running.proxy
-    assert proxy is not None
-    proxy.delay_s = 0.2
+async def _connections_disturbed(running: Platform) -> int:
+    """Between the services and what they reach through the platform's proxies (PostgreSQL, or every Kafka broker):
+    200 ms of latency each way for a few seconds, then every connection cut (a reset to both ends), then nothing
+    moving at all for a few seconds (a black hole), then all well again."""
+    proxies = running.proxies
+    assert proxies
+    for proxy in proxies:
+        proxy.delay_s = 0.2
     await asyncio.sleep(random.uniform(2.0, 4.0))
-    proxy.delay_s = 0.0
-    proxy.reset()
+    for proxy in proxies:
+        proxy.delay_s = 0.0
+        proxy.reset()
     await asyncio.sleep(random.uniform(0.5, 1.5))
-    proxy.black_hole()
+    for proxy in proxies:
+        proxy.black_hole()
     await asyncio.sleep(random.uniform(2.0, 4.0))
-    proxy.restore()
-    return proxy.cut  # the connections cut (the latency and the black hole came to every one)
+    for proxy in proxies:
+        proxy.restore()
+    # The connections cut (the latency and the black hole came to every one).
+    return sum(proxy.cut for proxy in proxies)
 
 
 async def _broker_killed(running: Platform) -> int:
@@ -151,11 +167,15 @@ SCENARIOS: dict[str, Callable[[Platform], Awaitable[int]]] = {
     "kill -9 of one Kafka broker of three, and restart": _broker_killed,
     "every Kafka broker stopped, then started again": _kafka_down,
     "PostgreSQL restarted (fast shutdown) mid-stream": _postgres_restarted,
-    "the services' PostgreSQL connections slowed, cut, then black-holed": _postgres_connections_disturbed,
+    "the services' PostgreSQL connections slowed, cut, then black-holed": _connections_disturbed,
+    "the services' Kafka connections slowed, cut, then black-holed": _connections_disturbed,
     "every service's clock jumping a day forward": _clock_jumps_a_day,
 }
-#: The scenarios whose services reach PostgreSQL through a TCP proxy.
-PROXIED = {"the services' PostgreSQL connections slowed, cut, then black-holed"}
+#: The scenarios whose services reach PostgreSQL, or Kafka, through TCP proxies.
+PROXIED: dict[str, Proxied] = {
+    "the services' PostgreSQL connections slowed, cut, then black-holed": "postgresql",
+    "the services' Kafka connections slowed, cut, then black-holed": "kafka",
+}
 #: The scenarios whose services run on a clock the scenario moves.
 CLOCKED = {"every service's clock jumping a day forward"}
 
@@ -165,7 +185,7 @@ async def test_a_fault_loses_nothing_committed_and_doubles_no_effect(
     scenario: str, cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with platform(
-        cluster, tmp_path, monkeypatch, proxied=scenario in PROXIED, clock=scenario in CLOCKED
+        cluster, tmp_path, monkeypatch, proxied=PROXIED.get(scenario), clock=scenario in CLOCKED
     ) as running:
         load = Load(running)
         writing = asyncio.create_task(load.run())

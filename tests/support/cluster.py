@@ -65,6 +65,15 @@ class Cluster:
     def pg_admin_url(self) -> str:
         return self.exported()["TIMPORA_PG_ADMIN_URL"]
 
+    def proxied(self, node: int) -> tuple[int, int]:
+        """Node ``node``'s listener for clients that come through a TCP proxy: (the port it opens, the port it names to
+        its clients, where the proxy is to listen). See deploy/local/stack."""
+        step = 10 * (node - 1)
+        return (
+            int(self.environment["TIMPORA_STACK_KAFKA_PROXIED_PORT"]) + step,
+            int(self.environment["TIMPORA_STACK_KAFKA_PROXIED_VIA"]) + step,
+        )
+
     def pid(self, node: int) -> int:
         return int(self.stack("kafka-pid", str(node)))
 
@@ -99,16 +108,18 @@ def _free(port: int) -> bool:
 
 
 def _ports() -> dict[str, int]:
-    """Bases for the services', controllers' and TLS listeners (node N at base + 10*(N-1)) and PostgreSQL's."""
+    """Bases for the services', controllers', TLS and proxied listeners and the proxies in front of those (node N at
+    base + 10*(N-1)), and PostgreSQL's."""
     rng = random.Random()
     ports = listening_ports()  # outside the ephemeral ports, which clients take
     for _ in range(200):
         base = rng.randrange(ports.start, ports.stop - 100, 100)
-        wanted = [base + kind + 10 * node for kind in (2, 3, 4) for node in range(NODES)] + [base + 50]
+        wanted = [base + kind + 10 * node for kind in (2, 3, 4, 5, 6) for node in range(NODES)] + [base + 50]
         if all(_free(port) and not reserved(port) for port in wanted):
             # Set aside for the whole run: while a node is stopped its ports probe free, and no service may take them.
             reserve(wanted)
-            return {"kafka": base + 2, "controller": base + 3, "tls": base + 4, "pg": base + 50}
+            return {"kafka": base + 2, "controller": base + 3, "tls": base + 4, "proxied": base + 5, "via": base + 6,
+                    "pg": base + 50}  # fmt: skip
     raise AssertionError("no free ports for a cluster of three")
 
 
@@ -128,6 +139,8 @@ def cluster(directory: Path) -> Iterator[Cluster]:
         "TIMPORA_STACK_KAFKA_PORT": str(ports["kafka"]),
         "TIMPORA_STACK_KAFKA_CONTROLLER_PORT": str(ports["controller"]),
         "TIMPORA_STACK_KAFKA_TLS_PORT": str(ports["tls"]),
+        "TIMPORA_STACK_KAFKA_PROXIED_PORT": str(ports["proxied"]),
+        "TIMPORA_STACK_KAFKA_PROXIED_VIA": str(ports["via"]),
         "TIMPORA_STACK_PG_PORT": str(ports["pg"]),
     }
     started = Cluster(directory, environment)

@@ -146,9 +146,10 @@ def kafka_node(directory: Path, *, start_timeout_s: float = 120.0) -> Iterator[K
 
 @dataclass
 class TcpProxy:
-    """Forwards 127.0.0.1:``port`` to a target. ``black_hole`` freezes it: open connections stop moving
-    bytes and new ones are accepted but never connected through, as with a server that hangs. ``delay_s`` holds
-    every chunk of bytes that long (latency); ``reset`` cuts every open connection, both ways, with a TCP reset."""
+    """Forwards 127.0.0.1:``port`` (one the system picks, if 0) to a target. ``black_hole`` freezes it: open
+    connections stop moving bytes and new ones are accepted but never connected through, as with a server that
+    hangs. ``delay_s`` holds every chunk of bytes that long (latency); ``reset`` cuts every open connection, both
+    ways, with a TCP reset."""
 
     target_host: str
     target_port: int
@@ -215,7 +216,7 @@ class TcpProxy:
 
     async def start(self) -> None:
         self._moving.set()
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -227,8 +228,9 @@ class TcpProxy:
 
 
 @contextlib.asynccontextmanager
-async def tcp_proxy(target_host: str, target_port: int) -> AsyncIterator[TcpProxy]:
-    proxy = TcpProxy(target_host, target_port)
+async def tcp_proxy(target_host: str, target_port: int, port: int = 0) -> AsyncIterator[TcpProxy]:
+    """A proxy to the target on 127.0.0.1:``port`` (0: one the system picks)."""
+    proxy = TcpProxy(target_host, target_port, port)
     await proxy.start()
     try:
         yield proxy
