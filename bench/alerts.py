@@ -209,9 +209,9 @@ async def _raw_consume_and_post(kafka: KafkaSettings, topic: str, url: str, coun
     consumer = AIOKafkaConsumer(topic, **client_options(kafka), group_id=None, auto_offset_reset="earliest")
     limits = httpx.Limits(max_connections=CONCURRENCY)
     started = time.perf_counter()
-    await consumer.start()
     sent = 0
     try:
+        await consumer.start()
         async with httpx.AsyncClient(limits=limits, timeout=30) as client:
             semaphore = asyncio.Semaphore(CONCURRENCY)
 

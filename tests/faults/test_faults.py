@@ -38,7 +38,7 @@ from tests.support.cluster import NODES, Cluster
 from tests.support.stack import REPO
 from tests.support.waiting import until
 from timpora.alerts.lifecycle import ESCALATED
-from timpora.alerts.models import alerts, deliveries
+from timpora.alerts.models import alerts
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.events import KafkaRecord, decode
 from timpora.common.events.payloads import ForeignerEvent
@@ -136,9 +136,9 @@ async def _clock_jumps_a_day(running: Platform) -> int:
     first, so there is one to escalate; what the fault reached is the alerts escalated."""
     clock = running.clock
     assert clock is not None
-    await until(partial(_any_overstay_alert, running), what="an overstay alert open before the jump")
+    await until(partial(_any_overstay_alert, running), what="an overstay alert open before the jump", every_s=0.5)
     clock.jump(timedelta(days=1))
-    await until(partial(_any_overstay_alert, running, escalated=True), what="an overstay alert escalated")
+    await until(partial(_any_overstay_alert, running, escalated=True), what="an overstay alert escalated", every_s=0.5)
     return await _overstay_alerts(running, escalated=True)
 
 
@@ -213,7 +213,9 @@ async def test_the_checker_sees_what_was_lost_doubled_or_reordered(
         load = Load(running)
         writing = asyncio.create_task(load.run())
         await until(lambda: _people(load, 3), what="three people written")
-        await until(partial(_any_overstay_alert, running, at_least=2), what="two overstay alerts (from an import)")
+        await until(
+            partial(_any_overstay_alert, running, at_least=2), what="two overstay alerts (from an import)", every_s=0.5
+        )
         load.stop()
         await writing
         verdict, _ = await settled(running)
@@ -231,19 +233,22 @@ async def test_the_checker_sees_what_was_lost_doubled_or_reordered(
                 )
             )  # fmt: skip
         await _older_event_after_newer(running)
-        await _reminder_and_escalation_missed(running)
+        planted = await _reminder_and_escalation_missed(running)
         verdict, _ = await settled(running, timeout_s=2)
     assert verdict.lost_on_topic == 1
     assert verdict.projection_lost >= 1
     assert verdict.versions_backwards == 1
-    assert (verdict.reminders_owed, verdict.escalations_owed, verdict.escalations_doubled) == (1, 1, 1)
+    # Others may be owed too: a midnight somewhere (15:00-17:00 UTC) while the registries are stopped makes some due.
+    assert planted in verdict.permits_owed
+    assert (verdict.escalations_owed, verdict.escalations_early) == (1, 1)
     assert not verdict.settled
 
 
-async def _reminder_and_escalation_missed(running: Platform) -> None:
+async def _reminder_and_escalation_missed(running: Platform) -> uuid.UUID:
     """With the registries and the alerts services stopped (their schedulers would mend it at once): a present
     person's permit renewed to end in three days (a new version, owed the 7-day reminder, never sent), an overstay
-    alert opened two days ago and never escalated, and another alert with two escalation messages on one channel."""
+    alert opened two days ago and never escalated, and another escalated a minute after it opened. Returns the
+    permit."""
     for service in ("registry", "alerts"):
         for instance in range(INSTANCES):
             running.kill(service, instance)
@@ -256,12 +261,13 @@ async def _reminder_and_escalation_missed(running: Platform) -> None:
                 .limit(1)
             )
         ).scalar_one()
+        assert isinstance(permit, uuid.UUID)
         soon = running.now().date() + timedelta(days=3)
         await session.execute(
             update(permits).where(permits.c.id == permit).values(expires_on=soon, version=permits.c.version + 1)
         )
     async with _session(running, "alerts") as session, session.begin():
-        late, twice = (
+        late, hasty = (
             await session.execute(
                 select(alerts.c.id).where(alerts.c.event_type.in_(ESCALATED), alerts.c.escalation_level == 0).limit(2)
             )
@@ -269,11 +275,12 @@ async def _reminder_and_escalation_missed(running: Platform) -> None:
         await session.execute(
             update(alerts).where(alerts.c.id == late).values(created_at=alerts.c.created_at - timedelta(days=2))
         )
-        notice = (await session.execute(select(deliveries).where(deliveries.c.alert_id == twice).limit(1))).one()
-        for _ in range(2):
-            copy = {**notice._asdict(), "message_id": uuid.uuid4(), "message": "escalation", "status": "cancelled"}
-            del copy["id"]
-            await session.execute(insert(deliveries).values(copy))
+        await session.execute(
+            update(alerts)
+            .where(alerts.c.id == hasty)
+            .values(escalation_level=1, escalated_at=alerts.c.created_at + timedelta(minutes=1))
+        )
+    return permit
 
 
 async def _older_event_after_newer(running: Platform) -> None:

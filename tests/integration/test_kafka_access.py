@@ -143,9 +143,9 @@ async def _read(kafka: KafkaSettings, topics: list[str], group: str, count: int)
     consumer = AIOKafkaConsumer(
         *topics, **client_options(kafka), group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
     )
-    await consumer.start()
     found: list[ConsumerRecord[bytes, bytes]] = []
     try:
+        await consumer.start()
         deadline = asyncio.get_running_loop().time() + 60
         while len(found) < count and asyncio.get_running_loop().time() < deadline:
             for records in (await consumer.getmany(timeout_ms=500)).values():
@@ -168,8 +168,8 @@ def _consume(kafka: KafkaSettings, topic: str, group: str) -> Callable[[], Await
         consumer = AIOKafkaConsumer(
             topic, **client_options(kafka), group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
         )
-        await consumer.start()
         try:
+            await consumer.start()
             while True:
                 await consumer.getmany(timeout_ms=500)
         finally:
@@ -335,8 +335,8 @@ async def test_granting_again_rotates_the_password_and_revoking_cuts_an_open_con
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         await _publish(granted.kafka, catalog.agency_events(POLICE).name, b"before")
         seen: list[bytes | None] = []
         while not seen:

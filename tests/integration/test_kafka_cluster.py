@@ -89,8 +89,8 @@ async def test_a_broker_killed_mid_stream_loses_no_acknowledged_event_and_writes
 
     seen: dict[str, list[int]] = {key: [] for key in keys}
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = [TopicPartition(spec.name, partition) for partition in range(spec.partitions)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)

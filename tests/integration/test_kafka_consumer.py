@@ -143,8 +143,8 @@ async def _inbox_rows(harness: Harness) -> int:
 
 async def _read_all(kafka: KafkaSettings, topic: str, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
     reader = AIOKafkaConsumer(topic, **client_options(kafka), auto_offset_reset="earliest", group_id=None)
-    await reader.start()
     try:
+        await reader.start()
         records: list[ConsumerRecord[bytes, bytes]] = []
         deadline = asyncio.get_running_loop().time() + WAIT_S
         while len(records) < expected and asyncio.get_running_loop().time() < deadline:
@@ -309,8 +309,8 @@ async def test_a_connection_lost_under_asyncpg_is_an_outage_not_the_events_fault
 
 async def _records_in(kafka: KafkaSettings, topic: str) -> int:
     reader = AIOKafkaConsumer(**client_options(kafka), group_id=None)
-    await reader.start()
     try:
+        await reader.start()
         partition = TopicPartition(topic, 0)
         offsets = await reader.end_offsets([partition])
         return int(offsets[partition])

@@ -47,8 +47,8 @@ class TopicTail:
 @asynccontextmanager
 async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
     consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False, group_id=None)
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = await topic_partitions(kafka, topic)
         if not partitions:
             raise LookupError(f"topic {topic} does not exist")
@@ -64,9 +64,9 @@ async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
 async def everything_on(kafka: KafkaSettings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on ``topic`` from its beginning to its end as of now."""
     consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False, group_id=None)
-    await consumer.start()
     found: list[ConsumerRecord[bytes, bytes]] = []
     try:
+        await consumer.start()
         partitions = await topic_partitions(kafka, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)

@@ -98,7 +98,10 @@ def from_testcontainers() -> Iterator[Stack | None]:
     from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
 
     with (
-        KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka,
+        # Record timestamps are the broker's, as on the local stack (libs/common topics.APPEND_TIME).
+        KafkaContainer("apache/kafka:4.1.1")
+        .with_kraft()
+        .with_env("KAFKA_LOG_MESSAGE_TIMESTAMP_TYPE", "LogAppendTime") as kafka,
         PostgresContainer("postgres:17", driver=None) as postgres,
     ):
         yield Stack(

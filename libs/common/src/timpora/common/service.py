@@ -417,19 +417,7 @@ class ServiceDefinition:
                 # A file the operator keeps (the register, the rules) is wrong: one line saying where and why.
                 sys.stderr.write(f"timpora-{self.name}: {error}\n")
                 return 2
-            config = uvicorn.Config(
-                app,
-                host=settings.http.host,
-                port=settings.http.port,
-                log_config=None,
-                access_log=False,
-                limit_concurrency=settings.http.max_connections,
-                proxy_headers=True,
-                forwarded_allow_ips=settings.http.forwarded_allow_ips,
-                # Requests still running after this long are cut short on SIGTERM (see ShutdownSettings).
-                timeout_graceful_shutdown=math.ceil(settings.shutdown.drain_s),
-            )
-            _Server(config, app.state.runtime).run()
+            _Server(server_config(app, settings), app.state.runtime).run()
             return 0
         if args.command == "migrate":
             asyncio.run(self._migrate(settings))
@@ -444,6 +432,27 @@ class ServiceDefinition:
             await runtime.migrate()
         finally:
             await runtime.engine.dispose()
+
+
+def server_config(app: FastAPI, settings: ServiceSettings) -> uvicorn.Config:
+    """How a service's HTTP server runs."""
+    return uvicorn.Config(
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        log_config=None,
+        access_log=False,
+        limit_concurrency=settings.http.max_connections,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.http.forwarded_allow_ips,
+        # Requests still running after this long are cut short on SIGTERM (see ShutdownSettings).
+        timeout_graceful_shutdown=math.ceil(settings.shutdown.drain_s),
+        # Python's own event loop, not uvloop: writing to a connection the peer has reset raises RuntimeError under
+        # uvloop where asyncio's raises nothing (the reader then fails the request), and aiokafka catches only
+        # connection errors (aio-libs/aiokafka#1038). Checked: a reset of the Kafka connections (tests/faults) left
+        # a sharing consumer's group coordination dead under uvloop, "Kafka error occurred" every 5 s until stopped.
+        loop="asyncio",
+    )
 
 
 class _Server(uvicorn.Server):

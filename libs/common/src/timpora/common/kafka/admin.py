@@ -129,8 +129,8 @@ async def topic_partitions(settings: KafkaSettings, topic: str) -> list[TopicPar
 
 async def end_offsets(settings: KafkaSettings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         return ends
     finally:
@@ -152,8 +152,8 @@ async def records_to_end(settings: KafkaSettings, topic: str) -> AsyncIterator[C
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", **client_options(settings)
     )
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = await topic_partitions(settings, topic)
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
@@ -177,8 +177,8 @@ async def latest_records(
     if not partitions:
         return []  # no such topic (yet): nothing to read
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
