@@ -50,6 +50,7 @@ from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.events.catalog import spec_named
+from timpora.common.service import EVENT_LOOP
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.registry.operators import add_operator
 from timpora.registry.settings import RegistrySettings
@@ -172,7 +173,8 @@ def raw_app() -> Starlette:
 
 def serve_raw(port: int) -> None:
     logging.basicConfig(level=logging.WARNING)
-    uvicorn.run(raw_app(), host="127.0.0.1", port=port, log_config=None, access_log=False)
+    # The services' event loop, as the registry's own server has (timpora.common.service.server_config).
+    uvicorn.run(raw_app(), host="127.0.0.1", port=port, log_config=None, access_log=False, loop=EVENT_LOOP)
 
 
 # --- seeding, starting, driving -------------------------------------------------------------------

@@ -68,6 +68,7 @@ from timpora.common.events.payloads import (
 from timpora.common.kafka.admin import ensure_topics
 from timpora.common.register.agreements import Agreement
 from timpora.common.register.fields import redact
+from timpora.common.service import EVENT_LOOP
 from timpora.common.settings import DatabaseSettings, HttpSettings, KafkaSettings, OverstaySettings, RelaySettings
 from timpora.sharing import access
 from timpora.sharing.main import create_app
@@ -234,7 +235,8 @@ def raw_app() -> Starlette:
 def serve(kind: str, port: int) -> None:
     logging.basicConfig(level=logging.WARNING)
     app = ours_app() if kind == "ours" else raw_app()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    # The services' event loop on both sides (timpora.common.service.server_config).
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, loop=EVENT_LOOP)
 
 
 # --- driving them ---------------------------------------------------------------------------------

@@ -572,7 +572,9 @@ async def _escalation_gaps(connection: AsyncConnection, now: datetime) -> dict[s
         .select_from(overstays)
         .where(
             overstays.c.escalation_level > 0,
-            overstays.c.escalated_at < overstays.c.created_at + overstays.c.escalation_level * after,
+            # In seconds: an interval of hours added to a time in PostgreSQL would count calendar days.
+            func.extract("epoch", overstays.c.escalated_at - overstays.c.created_at)
+            < overstays.c.escalation_level * after.total_seconds(),
         )
     )
     return {

@@ -434,6 +434,10 @@ class ServiceDefinition:
             await runtime.engine.dispose()
 
 
+#: The event loop the services' servers run on (see :func:`server_config`); the benchmarks' raw servers run on it too.
+EVENT_LOOP = "asyncio"
+
+
 def server_config(app: FastAPI, settings: ServiceSettings) -> uvicorn.Config:
     """How a service's HTTP server runs."""
     return uvicorn.Config(
@@ -451,7 +455,7 @@ def server_config(app: FastAPI, settings: ServiceSettings) -> uvicorn.Config:
         # uvloop where asyncio's raises nothing (the reader then fails the request), and aiokafka catches only
         # connection errors (aio-libs/aiokafka#1038). Checked: a reset of the Kafka connections (tests/faults) left
         # a sharing consumer's group coordination dead under uvloop, "Kafka error occurred" every 5 s until stopped.
-        loop="asyncio",
+        loop=EVENT_LOOP,
     )
 
 
