@@ -86,6 +86,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "portal_keys",
             "outbox",
             "agreements",
+            "disclosure_walk",
         },
         "portal": {"alembic_version", "officers", "sessions", "login_failures"},
     }

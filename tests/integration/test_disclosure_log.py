@@ -5,6 +5,7 @@ its own: tampering with the shared test database's log would break every other t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
@@ -13,17 +14,21 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.support import stack as stacks
+from tests.support.clock import ManualClock
 from tests.support.waiting import until
 from timpora.common import disclosures
 from timpora.common.db.bootstrap import ServiceDatabase, bootstrap, fresh_database
 from timpora.common.db.migrations import upgrade
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
+from timpora.sharing import verification
 
 PERSON = uuid.UUID("7d4f3c9e-0c55-4a57-9d0f-3a54b1f7e001")
 START = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -279,7 +284,8 @@ async def test_a_row_with_an_id_of_its_own_choosing_is_refused_and_the_log_goes_
                 {"head": head, "forged": "f" * 64},
             )
     await disclosures.write(scratch.service, [_row(1)])
-    assert (await scratch.verify()) == disclosures.Verified(2)
+    verified = await scratch.verify()
+    assert (verified.checked, verified.broken, verified.last_id) == (2, None, 2)
 
 
 async def test_verify_reports_every_break_not_only_the_first(scratch: Scratch) -> None:
@@ -395,3 +401,119 @@ async def test_alerts_and_sharing_in_two_databases_are_refused(stack: stacks.Sta
     ]
     with pytest.raises(ValueError, match="must share one database"):
         await bootstrap(stack.pg_admin_url, services)
+
+
+# Going on from an earlier walk (a look at the record reads only what was added since the last check).
+
+
+async def _verify_after(scratch: Scratch, after: disclosures.Verified) -> disclosures.Verified:
+    async with scratch.service.connect() as connection:
+        return await disclosures.verify(connection, after=after)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunks=st.lists(st.tuples(st.integers(0, 4), st.booleans()), min_size=1, max_size=5))
+async def test_walks_that_go_on_from_each_other_end_where_a_whole_walk_does(
+    scratch: Scratch, chunks: list[tuple[int, bool]]
+) -> None:
+    walked = await scratch.verify()
+    for rows, anchored in chunks:
+        if rows:
+            await disclosures.write(scratch.service, [_row(index) for index in range(rows)])
+        if anchored:
+            await disclosures.checkpoint(scratch.service)
+        walked = await _verify_after(scratch, walked)
+        assert walked == await scratch.verify()
+        assert walked.broken is None
+
+
+async def test_the_newest_rows_walked_removed_since_are_caught_by_the_next_walk_going_on(scratch: Scratch) -> None:
+    await disclosures.write(scratch.service, [_row(index) for index in range(5)])  # no checkpoint names them
+    walked = await scratch.verify()
+    await scratch.as_owner("DELETE FROM disclosure.log WHERE id >= 4")
+
+    # A whole walk sees three rows that chain perfectly; only the earlier walk knew there were five.
+    assert (await scratch.verify()).broken is None
+    went_on = await _verify_after(scratch, walked)
+    assert went_on.broken == "disclosure 5 was removed or changed after it was verified"
+    # ...and says so first on every later look, rows appended or not.
+    await disclosures.write(scratch.service, [_row(9)])
+    assert (await _verify_after(scratch, went_on)).broken == went_on.broken
+
+
+async def test_rows_walked_and_rechained_since_are_caught_by_the_next_walk_going_on(scratch: Scratch) -> None:
+    await disclosures.write(scratch.service, [_row(index) for index in range(5)])
+    walked = await scratch.verify()
+    await _remove_row_3_and_rechain(scratch)
+
+    assert (await _verify_after(scratch, walked)).broken == "disclosure 5 was removed or changed after it was verified"
+
+
+async def test_a_checkpoint_taken_since_is_compared_with_the_row_walked_before_it_names(scratch: Scratch) -> None:
+    await disclosures.write(scratch.service, [_row(index) for index in range(5)])
+    walked = await scratch.verify()
+    # The owner edits row 5's hash after the walk and before the checkpoint, then puts it back.
+    async with scratch.service.connect() as connection:
+        head = await connection.scalar(select(disclosures.log_table.c.hash).where(disclosures.log_table.c.id == 5))
+    await scratch.as_owner("UPDATE disclosure.log SET hash = repeat('e', 64) WHERE id = 5")
+    await disclosures.checkpoint(scratch.service)
+    await scratch.as_owner(f"UPDATE disclosure.log SET hash = '{head}' WHERE id = 5")  # noqa: S608 - a hash read above
+
+    assert (await _verify_after(scratch, walked)).broken == "disclosure 5 differs from the checkpoint that anchored it"
+
+
+async def _migrated(scratch: Scratch) -> None:
+    await upgrade(scratch.service, "timpora.sharing", schema="sharing")
+
+
+async def test_a_look_at_the_record_goes_on_from_the_last_check_whichever_instance_made_it(scratch: Scratch) -> None:
+    await _migrated(scratch)
+    clock = ManualClock(START)
+    await disclosures.write(scratch.service, [_row(index) for index in range(5)])
+    first = await verification.current(scratch.service, clock)
+    assert (first.verified.checked, first.verified.broken, first.walked_at) == (5, None, START)
+
+    # An entry walked before and edited since is not read again by a look...
+    await scratch.as_owner("UPDATE disclosure.log SET purpose = 'edited' WHERE id = 2")
+    await disclosures.write(scratch.service, [_row(5)])
+    clock.advance(minutes=5)
+    another_instance = create_async_engine(
+        scratch.service.url, connect_args={"server_settings": {"search_path": "sharing"}}
+    )
+    try:
+        looked = await verification.current(another_instance, clock)
+    finally:
+        await another_instance.dispose()
+    assert (looked.verified.checked, looked.verified.broken, looked.walked_at) == (6, None, START)
+
+    # ...the whole walk reads it, and from then on every look says so.
+    clock.advance(hours=1)
+    walked = await verification.walk_whole(scratch.service, clock)
+    assert (walked.verified.broken, walked.walked_at) == ("the chain breaks at disclosure 2", clock.now())
+    await disclosures.write(scratch.service, [_row(6)])
+    after = await verification.current(scratch.service, clock)
+    assert (after.verified.checked, after.verified.broken) == (7, "the chain breaks at disclosure 2")
+
+
+async def test_the_whole_chain_is_walked_again_when_the_last_whole_walk_is_an_interval_old(scratch: Scratch) -> None:
+    await _migrated(scratch)
+    clock = ManualClock(START)
+    await disclosures.write(scratch.service, [_row(index) for index in range(3)])
+    # Every second by the test's clock, which stands still until moved.
+    worker = asyncio.create_task(verification.walk_every(scratch.service, clock, interval_s=1))
+    try:
+        # None was ever made: at once.
+        await until(lambda: _walked_at(scratch, START), what="the first whole walk")
+        await scratch.as_owner("UPDATE disclosure.log SET purpose = 'edited' WHERE id = 2")
+        clock.advance(hours=2)
+        await until(lambda: _walked_at(scratch, START + timedelta(hours=2)), what="the whole walk an interval later")
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    assert (await verification.current(scratch.service, clock)).verified.broken == "the chain breaks at disclosure 2"
+
+
+async def _walked_at(scratch: Scratch, moment: datetime) -> bool:
+    async with scratch.service.connect() as connection:
+        return bool(await connection.scalar(text("SELECT walked_at FROM sharing.disclosure_walk")) == moment)

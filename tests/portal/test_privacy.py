@@ -58,7 +58,9 @@ async def test_the_disclosure_record_page_in_a_browser(with_data: WithData, brow
         await page.get_by_label("ID orang asing").fill(person)
         await page.get_by_role("button", name="Tampilkan").click()
         await page.locator("#verified").wait_for()
-        assert "Catatan utuh" in await page.locator("#verified").inner_text()
+        verified = await page.locator("#verified").inner_text()
+        assert "Catatan utuh" in verified
+        assert "seluruh rantai terakhir diperiksa dari awal: " in verified  # and when, in the office's clock
         await page.screenshot(path=SCREENSHOTS / "portal-privacy-desktop.png", full_page=True)
         assert await violations(page) == []
 

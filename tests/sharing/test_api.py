@@ -918,6 +918,8 @@ async def test_the_controller_reads_who_received_a_persons_data_through_the_port
     record = found.json()
     assert record["verified"]["broken"] is None
     assert record["verified"]["checked"] >= 2
+    # When the whole chain was last walked from its start (the newer entries are checked on each look).
+    assert datetime.fromisoformat(record["verified"]["walked_at"]) <= datetime.now(UTC)
     entries = record["entries"]
     assert {entry["agency_id"] for entry in entries} >= {"desa-lajing", "pemkab-bangkalan"}
     # Only this person is named in each entry, not who else was in the same answer.

@@ -360,38 +360,88 @@ class Verified:
     broken: str | None = None
     #: Every reason found.
     breaks: tuple[str, ...] = ()
+    #: Where the walk ended, for a later one to go on from (:func:`verify`'s ``after``): the newest row read (0 and
+    #: the genesis hash for an empty log) and the newest checkpoint compared.
+    last_id: int = 0
+    last_hash: str = GENESIS
+    last_checkpoint: int = 0
 
 
-async def verify(connection: AsyncConnection, copies: Sequence[Anchor] = ()) -> Verified:
+async def verify(connection: AsyncConnection, copies: Sequence[Anchor] = (), after: Verified | None = None) -> Verified:
     """Walks the whole chain and compares it with every checkpoint, and with ``copies`` of them kept outside the
-    database (a checkpoint rewritten in the database no longer matches its copy). Every break is reported."""
-    anchors: dict[int, str] = {}
-    breaks: list[str] = []
-    for row in await connection.execute(select(checkpoints).order_by(checkpoints.c.id)):
-        anchors[row.last_id] = row.last_hash
-    for copy in copies:
-        held = anchors.setdefault(copy.last_id, copy.last_hash)
-        if held != copy.last_hash:
-            breaks.append(f"checkpoint of disclosure {copy.last_id} differs from its copy outside the database")
-            anchors[copy.last_id] = copy.last_hash  # the copy is the one nobody here could rewrite
-    previous, checked, matched = GENESIS, 0, set()
-    result = await connection.stream(select(log_table).order_by(log_table.c.id))
+    database (a checkpoint rewritten in the database no longer matches its copy). Every break is reported.
+
+    Given ``after``, an earlier walk's result, it goes on from where that one ended: it reads only the rows and
+    checkpoints added since, checks that the newest row walked is still there as it was (the newest rows removed,
+    or the chain recomputed over them, shows there), and compares the checkpoints taken since that name older rows
+    with those rows' hashes. A row walked before and edited since, its successors' links left as they were, is
+    seen only by a whole walk: whoever goes on from an earlier walk walks the whole chain again every so often."""
+    start = after or Verified(0)
+    breaks = list(start.breaks)
+    anchors, last_checkpoint = await _anchors(connection, start, copies, breaks)
+    matched = await _walked_before(connection, start, anchors, breaks)
+    previous, checked, last_id = start.last_hash, start.checked, start.last_id
+    result = await connection.stream(select(log_table).where(log_table.c.id > start.last_id).order_by(log_table.c.id))
     async for row in result:
         if row.previous_hash != previous or row.hash != chain_hash(previous, from_row(row)):
-            breaks.append(f"the chain breaks at disclosure {row.id}")
+            _note(breaks, f"the chain breaks at disclosure {row.id}")
         anchored = anchors.get(row.id)
         if anchored is not None:
             if anchored != row.hash:
-                breaks.append(f"disclosure {row.id} differs from the checkpoint that anchored it")
+                _note(breaks, f"disclosure {row.id} differs from the checkpoint that anchored it")
             matched.add(row.id)
         # On from the row as it is: a second tampering further on is reported too.
-        previous, checked = row.hash, checked + 1
+        previous, checked, last_id = row.hash, checked + 1, row.id
     # A row gone from the middle breaks its successor's link above; the newest rows gone leave no successor,
     # only the anchors that named them.
-    breaks.extend(
-        f"disclosure {missing}, anchored by a checkpoint, is missing" for missing in sorted(set(anchors) - matched)
-    )
-    return Verified(checked, breaks[0] if breaks else None, tuple(breaks))
+    for missing in sorted(set(anchors) - matched):
+        _note(breaks, f"disclosure {missing}, anchored by a checkpoint, is missing")
+    return Verified(checked, breaks[0] if breaks else None, tuple(breaks), last_id, previous, last_checkpoint)
+
+
+async def _anchors(
+    connection: AsyncConnection, start: Verified, copies: Sequence[Anchor], breaks: list[str]
+) -> tuple[dict[int, str], int]:
+    """The checkpoints taken since ``start`` (row id to hash), with ``copies`` of them, and the newest one's id."""
+    anchors: dict[int, str] = {}
+    last_checkpoint = start.last_checkpoint
+    taken = select(checkpoints).where(checkpoints.c.id > start.last_checkpoint).order_by(checkpoints.c.id)
+    for row in await connection.execute(taken):
+        anchors[row.last_id] = row.last_hash
+        last_checkpoint = row.id
+    for copy in copies:
+        held = anchors.setdefault(copy.last_id, copy.last_hash)
+        if held != copy.last_hash:
+            _note(breaks, f"checkpoint of disclosure {copy.last_id} differs from its copy outside the database")
+            anchors[copy.last_id] = copy.last_hash  # the copy is the one nobody here could rewrite
+    return anchors, last_checkpoint
+
+
+async def _walked_before(
+    connection: AsyncConnection, start: Verified, anchors: Mapping[int, str], breaks: list[str]
+) -> set[int]:
+    """Of the rows an earlier walk read (not read again), the newest must be as it was, and those the new
+    ``anchors`` name as they say; returns the anchored ids found."""
+    if not start.last_id:
+        return set()
+    earlier = sorted({start.last_id} | {anchored for anchored in anchors if anchored <= start.last_id})
+    found = await connection.execute(select(log_table.c.id, log_table.c.hash).where(log_table.c.id.in_(earlier)))
+    hashes: dict[int, str] = {row.id: row.hash for row in found}
+    if hashes.get(start.last_id) != start.last_hash:
+        _note(breaks, f"disclosure {start.last_id} was removed or changed after it was verified")
+    matched = set()
+    for anchored in earlier:
+        if anchored in anchors and anchored in hashes:
+            if anchors[anchored] != hashes[anchored]:
+                _note(breaks, f"disclosure {anchored} differs from the checkpoint that anchored it")
+            matched.add(anchored)
+    return matched
+
+
+def _note(breaks: list[str], reason: str) -> None:
+    # A walk that goes on from another keeps its reasons: the same one found again is said once.
+    if reason not in breaks:
+        breaks.append(reason)
 
 
 EXPORT_COLUMNS = (

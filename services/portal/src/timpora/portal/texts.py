@@ -446,6 +446,10 @@ _more(
             "id": "Catatan utuh: rantai hash tidak terputus. Entri diperiksa:",
             "en": "The record is intact: its hash chain holds. Entries checked:",
         },
+        "privacy.walked": {
+            "id": "Entri baru diperiksa setiap kali; seluruh rantai terakhir diperiksa dari awal:",
+            "en": "New entries are checked on each look; the whole chain was last walked from its start:",
+        },
         "privacy.broken": {
             "id": "PERHATIAN: catatan tidak dapat dipercaya. Hubungi operator segera.",
             "en": "WARNING: the record cannot be trusted. Tell the operator at once.",

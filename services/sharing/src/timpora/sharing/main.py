@@ -15,7 +15,7 @@ from timpora.common.kafka import lag
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.service import ServiceDefinition, ServiceRuntime
 from timpora.common.settings import narrow
-from timpora.sharing import commands, consumers
+from timpora.sharing import commands, consumers, verification
 from timpora.sharing.api.routes import contract, foreigners, reports
 from timpora.sharing.api.routes import disclosures as disclosure_record
 from timpora.sharing.changes import RegisterWatcher
@@ -56,6 +56,9 @@ def _setup(runtime: ServiceRuntime) -> None:
 
     runtime.workers.append(
         functools.partial(disclosures.checkpoints_every, runtime.engine, settings.disclosure_checkpoint_s, copy_anchor)
+    )
+    runtime.workers.append(
+        functools.partial(verification.walk_every, runtime.engine, runtime.clock, settings.disclosure_walk_s)
     )
     if settings.relay.enabled:
         gate = TopicGate(settings.register_file, catalog, disclosure_log, runtime.clock)

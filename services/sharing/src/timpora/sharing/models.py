@@ -1,14 +1,19 @@
 """Tables of the sharing service, all in its own ``sharing`` schema."""
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
+    Text,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -99,4 +104,21 @@ agreements = Table(
     Column("version", Integer, primary_key=True),
     Column("document", JSONB, nullable=False),
     Column("first_loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Where the last check of the disclosure log's hash chain ended (timpora.sharing.verification): a look at the
+# disclosure record goes on from there, not from the log's first entry; one row, whichever instance checked.
+disclosure_walk = Table(
+    "disclosure_walk",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("last_checkpoint", BigInteger, nullable=False),
+    Column("checked", BigInteger, nullable=False),
+    Column("breaks", ARRAY(Text), nullable=False),
+    # When the whole chain was last walked from its first entry (the rows walked before are read again then).
+    Column("walked_at", DateTime(timezone=True), nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="disclosure_walk_one_row"),
 )

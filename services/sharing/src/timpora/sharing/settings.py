@@ -24,6 +24,9 @@ class SharingSettings(ServiceSettings):
     register_check_s: float = Field(default=1.0, gt=0)
     #: How often the head of the disclosure log is anchored (see timpora.common.disclosures).
     disclosure_checkpoint_s: float = Field(default=60.0, gt=0)
+    #: How often the disclosure log's whole hash chain is walked again from its first entry, in the background; a
+    #: look at the record checks only what was added since the last check (see timpora.sharing.verification).
+    disclosure_walk_s: float = Field(default=3600.0, gt=0)
     #: Registry events the projection consumer applies in one transaction (three statements, however many
     #: agencies): after a bulk import every agency's view catches up in seconds, not a quarter of an hour.
     consumer_batch_size: int = Field(default=500, ge=1, le=5000)

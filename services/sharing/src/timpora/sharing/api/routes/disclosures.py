@@ -23,6 +23,7 @@ from timpora.common.http.errors import described
 from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.settings import narrow
 from timpora.common.types import AGENCY_ID_PATTERN, OFFICER_USERNAME_PATTERN
+from timpora.sharing import verification
 from timpora.sharing.api.deps import AgencyKey
 from timpora.sharing.settings import SharingSettings
 
@@ -51,7 +52,7 @@ async def get_office(runtime: Runtime, request: Request, key: AgencyKey) -> Offi
             status.HTTP_403_FORBIDDEN, "only an immigration office (the controller) reads the disclosure record"
         )
     limiter: RateLimiter[UUID] = request.app.state.rate_limiter
-    # Each look verifies the whole chain: an officer has the minute an agency's key has, as for every read.
+    # Each look checks the chain: an officer has the minute an agency's key has, as for every read.
     wait = limiter.check(uuid5(key.key_id, f"{acting.agency_id}/{acting.officer}"))
     if wait is not None:
         raise HTTPException(
@@ -76,8 +77,9 @@ class DisclosureQuery(BaseModel):
     verify: bool = Field(
         default=True,
         description=(
-            "Walk the whole record's hash chain and say whether it holds (the page a person reads); false for the "
-            "further pages of one download, which would walk it again for each"
+            "Check the record's hash chain and say whether it holds (the page a person reads): the entries added "
+            "since the last check are walked, and the whole chain every hour in the background; false for the "
+            "further pages of one download"
         ),
     )
 
@@ -86,6 +88,9 @@ class Verification(BaseModel):
     checked: int
     #: Why the record cannot be trusted (its first break); None: its hash chain holds.
     broken: str | None
+    walked_at: datetime = Field(
+        description="When the whole chain was last walked from its first entry (newer entries: on each look)"
+    )
 
 
 class DisclosureRecord(BaseModel):
@@ -129,8 +134,8 @@ async def disclosure_record(
             agency_ids=office.recipients,
             before=query.before,
         )
-        # The walk reads every entry of the record (every disclosure ever made): once per page a person looks at.
-        verified = await disclosures.verify(connection) if query.verify else None
+    # Only what was added since the last check is walked: the whole record is, in the background.
+    verified = await verification.current(runtime.engine, runtime.clock) if query.verify else None
     async with runtime.engine.begin() as connection:
         await audit.record(
             connection,
@@ -142,7 +147,11 @@ async def disclosure_record(
     return DisclosureRecord(
         entries=[_plain(entry, named=query.foreigner_id is not None) for entry in found[-query.limit :]],
         truncated=len(found) > query.limit,
-        verified=None if verified is None else Verification(checked=verified.checked, broken=verified.broken),
+        verified=None
+        if verified is None
+        else Verification(
+            checked=verified.verified.checked, broken=verified.verified.broken, walked_at=verified.walked_at
+        ),
     )
 
 
