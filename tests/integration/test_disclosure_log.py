@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -19,10 +19,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tests.support import stack as stacks
-from tests.support.clock import ManualClock
 from tests.support.waiting import until
 from timpora.common import disclosures
 from timpora.common.db.bootstrap import ServiceDatabase, bootstrap, fresh_database
@@ -462,58 +461,199 @@ async def test_a_checkpoint_taken_since_is_compared_with_the_row_walked_before_i
     assert (await _verify_after(scratch, walked)).broken == "disclosure 5 differs from the checkpoint that anchored it"
 
 
+async def test_a_row_that_no_longer_reads_as_a_disclosure_is_a_break_and_the_walk_goes_on(scratch: Scratch) -> None:
+    await _five_checkpointed(scratch)
+    await scratch.as_owner(
+        "UPDATE disclosure.log SET channel = 'carrier-pigeon' WHERE id = 2",
+        "UPDATE disclosure.log SET purpose = 'edited' WHERE id = 4",
+    )
+
+    assert (await scratch.verify()).breaks == ("the chain breaks at disclosure 2", "the chain breaks at disclosure 4")
+
+
+# The check the disclosure record's page goes on from, kept by the sharing service (timpora.sharing.verification).
+
+HOUR_S = 3600.0
+
+
 async def _migrated(scratch: Scratch) -> None:
     await upgrade(scratch.service, "timpora.sharing", schema="sharing")
 
 
+async def _kept(scratch: Scratch) -> tuple[datetime | None, list[str]]:
+    async with scratch.service.connect() as connection:
+        row = (await connection.execute(text("SELECT walked_at, breaks FROM sharing.disclosure_walk"))).first()
+    return (None, []) if row is None else (row.walked_at, list(row.breaks))
+
+
 async def test_a_look_at_the_record_goes_on_from_the_last_check_whichever_instance_made_it(scratch: Scratch) -> None:
     await _migrated(scratch)
-    clock = ManualClock(START)
     await disclosures.write(scratch.service, [_row(index) for index in range(5)])
-    first = await verification.current(scratch.service, clock)
-    assert (first.verified.checked, first.verified.broken, first.walked_at) == (5, None, START)
+    # Before the first whole walk (the worker makes it at start) a look walks nothing: it would walk every entry.
+    pending = await verification.current(scratch.service, HOUR_S)
+    assert (pending.result.checked, pending.walked_at) == (0, None)
+    first = await verification.walk_whole(scratch.service)
+    assert first is not None
+    assert (first.result.checked, first.result.broken) == (5, None)
 
     # An entry walked before and edited since is not read again by a look...
     await scratch.as_owner("UPDATE disclosure.log SET purpose = 'edited' WHERE id = 2")
     await disclosures.write(scratch.service, [_row(5)])
-    clock.advance(minutes=5)
     another_instance = create_async_engine(
         scratch.service.url, connect_args={"server_settings": {"search_path": "sharing"}}
     )
     try:
-        looked = await verification.current(another_instance, clock)
+        looked = await verification.current(another_instance, HOUR_S)
     finally:
         await another_instance.dispose()
-    assert (looked.verified.checked, looked.verified.broken, looked.walked_at) == (6, None, START)
+    assert (looked.result.checked, looked.result.broken, looked.walked_at, looked.overdue) == (
+        6,
+        None,
+        first.walked_at,
+        False,
+    )
 
     # ...the whole walk reads it, and from then on every look says so.
-    clock.advance(hours=1)
-    walked = await verification.walk_whole(scratch.service, clock)
-    assert (walked.verified.broken, walked.walked_at) == ("the chain breaks at disclosure 2", clock.now())
+    walked = await verification.walk_whole(scratch.service)
+    assert walked is not None
+    assert walked.result.broken == "the chain breaks at disclosure 2"
     await disclosures.write(scratch.service, [_row(6)])
-    after = await verification.current(scratch.service, clock)
-    assert (after.verified.checked, after.verified.broken) == (7, "the chain breaks at disclosure 2")
+    after = await verification.current(scratch.service, HOUR_S)
+    assert (after.result.checked, after.result.broken) == (7, "the chain breaks at disclosure 2")
 
 
-async def test_the_whole_chain_is_walked_again_when_the_last_whole_walk_is_an_interval_old(scratch: Scratch) -> None:
+async def test_a_whole_walk_keeps_what_a_look_found_and_only_a_recheck_starts_afresh(scratch: Scratch) -> None:
     await _migrated(scratch)
-    clock = ManualClock(START)
+    await disclosures.write(scratch.service, [_row(index) for index in range(5)])  # no checkpoint names them
+    await verification.walk_whole(scratch.service)
+    await scratch.as_owner("DELETE FROM disclosure.log WHERE id >= 4")
+    removed = "disclosure 5 was removed or changed after it was verified"
+    assert (await verification.current(scratch.service, HOUR_S)).result.broken == removed
+
+    # A whole walk sees three rows that chain perfectly: what the look found stays found.
+    walked = await verification.walk_whole(scratch.service)
+    assert walked is not None
+    assert walked.result.broken == removed
+    assert (await verification.current(scratch.service, HOUR_S)).result.broken == removed
+
+    afresh = await verification.walk_whole(scratch.service, afresh=True)
+    assert afresh is not None
+    assert (afresh.result.checked, afresh.result.broken) == (3, None)
+
+
+async def test_one_instance_walks_the_whole_chain_at_a_time(scratch: Scratch) -> None:
+    await _migrated(scratch)
+    await disclosures.write(scratch.service, [_row(0)])
+    async with scratch.service.connect() as other, other.begin():
+        # Another instance's walk under way.
+        await other.execute(text("SELECT pg_advisory_xact_lock(hashtext('timpora-disclosure-whole-walk'))"))
+        assert await verification.walk_whole(scratch.service) is None
+        assert await _kept(scratch) == (None, [])
+    assert await verification.walk_whole(scratch.service) is not None
+    # ...and one made a moment ago by another instance is not made again.
+    assert await verification.walk_whole(scratch.service, unless_within_s=HOUR_S) is None
+
+
+async def test_the_whole_chain_is_walked_again_every_interval(scratch: Scratch) -> None:
+    await _migrated(scratch)
     await disclosures.write(scratch.service, [_row(index) for index in range(3)])
-    # Every second by the test's clock, which stands still until moved.
-    worker = asyncio.create_task(verification.walk_every(scratch.service, clock, interval_s=1))
+    worker = asyncio.create_task(verification.walk_every(scratch.service, interval_s=0.2))
     try:
         # None was ever made: at once.
-        await until(lambda: _walked_at(scratch, START), what="the first whole walk")
+        first = await _eventually_kept(scratch, lambda walked_at, _: walked_at is not None)
         await scratch.as_owner("UPDATE disclosure.log SET purpose = 'edited' WHERE id = 2")
-        clock.advance(hours=2)
-        await until(lambda: _walked_at(scratch, START + timedelta(hours=2)), what="the whole walk an interval later")
+        later = await _eventually_kept(scratch, lambda _, breaks: breaks == ["the chain breaks at disclosure 2"])
     finally:
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
-    assert (await verification.current(scratch.service, clock)).verified.broken == "the chain breaks at disclosure 2"
+    assert first is not None
+    assert later is not None
+    assert later > first
 
 
-async def _walked_at(scratch: Scratch, moment: datetime) -> bool:
+async def test_a_last_walk_dated_in_the_future_is_no_reason_not_to_walk_and_the_page_warns(scratch: Scratch) -> None:
+    await _migrated(scratch)
+    await disclosures.write(scratch.service, [_row(index) for index in range(3)])
+    await verification.walk_whole(scratch.service)
+    await scratch.as_owner("UPDATE disclosure.log SET purpose = 'edited' WHERE id = 2")
+    # The service's own role can write the kept check: it tries to put the next whole walk off for a year.
+    async with scratch.service.begin() as connection:
+        await connection.execute(text("UPDATE sharing.disclosure_walk SET walked_at = now() + interval '1 year'"))
+    forged = await verification.current(scratch.service, HOUR_S)
+    assert (forged.result.broken, forged.overdue) == (None, True)
+
+    worker = asyncio.create_task(verification.walk_every(scratch.service, interval_s=HOUR_S))
+    try:
+        await _eventually_kept(scratch, lambda _, breaks: breaks == ["the chain breaks at disclosure 2"])
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    walked = await verification.current(scratch.service, HOUR_S)
+    assert (walked.result.broken, walked.overdue) == ("the chain breaks at disclosure 2", False)
+
+
+async def test_the_first_whole_walk_is_marked_begun_and_overdue_if_it_never_ends(scratch: Scratch) -> None:
+    await _migrated(scratch)
+    await disclosures.write(scratch.service, [_row(0)])
+    async with scratch.service.connect() as other, other.begin():
+        # Another instance's walk under way, as long as this block lasts.
+        await other.execute(text("SELECT pg_advisory_xact_lock(hashtext('timpora-disclosure-whole-walk'))"))
+        worker = asyncio.create_task(verification.walk_every(scratch.service, interval_s=HOUR_S))
+        try:
+            await until(lambda: _pending_marked(scratch), what="the first whole walk marked begun")
+            pending = await verification.current(scratch.service, HOUR_S)
+            assert (pending.walked_at, pending.overdue, pending.result.checked) == (None, False, 0)
+            async with scratch.service.begin() as connection:
+                await connection.execute(text("UPDATE sharing.disclosure_walk SET checked_at = now() - interval '3h'"))
+            assert (await verification.current(scratch.service, HOUR_S)).overdue
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+
+async def _pending_marked(scratch: Scratch) -> bool:
     async with scratch.service.connect() as connection:
-        return bool(await connection.scalar(text("SELECT walked_at FROM sharing.disclosure_walk")) == moment)
+        count = await connection.scalar(text("SELECT count(*) FROM sharing.disclosure_walk WHERE walked_at IS NULL"))
+    return bool(count)
+
+
+async def test_a_recheck_is_recorded_in_the_transaction_that_keeps_it_with_what_it_replaced(scratch: Scratch) -> None:
+    await _migrated(scratch)
+    await disclosures.write(scratch.service, [_row(index) for index in range(5)])
+    await verification.walk_whole(scratch.service)
+    await scratch.as_owner("DELETE FROM disclosure.log WHERE id >= 4")
+    await verification.current(scratch.service, HOUR_S)
+    recorded: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+
+    async def on_kept(connection: AsyncConnection, before: disclosures.Verified, after: disclosures.Verified) -> None:
+        assert connection.in_transaction()
+        recorded.append((before.breaks, after.breaks))
+
+    await verification.walk_whole(scratch.service, afresh=True, on_kept=on_kept)
+
+    assert recorded == [(("disclosure 5 was removed or changed after it was verified",), ())]
+
+
+async def test_a_whole_walk_two_intervals_old_is_overdue(scratch: Scratch) -> None:
+    await _migrated(scratch)
+    await disclosures.write(scratch.service, [_row(0)])
+    await verification.walk_whole(scratch.service)
+    async with scratch.service.begin() as connection:
+        await connection.execute(text("UPDATE sharing.disclosure_walk SET walked_at = now() - interval '3 hours'"))
+
+    assert (await verification.current(scratch.service, HOUR_S)).overdue
+    assert not (await verification.current(scratch.service, 2 * HOUR_S)).overdue
+
+
+async def _eventually_kept(scratch: Scratch, holds: Callable[[datetime | None, list[str]], bool]) -> datetime | None:
+    seen: list[tuple[datetime | None, list[str]]] = []
+
+    async def kept_holds() -> bool:
+        seen.append(await _kept(scratch))
+        return holds(*seen[-1])
+
+    await until(kept_holds, what="the kept check as expected")
+    return seen[-1][0]

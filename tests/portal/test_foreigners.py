@@ -141,7 +141,9 @@ async def test_the_recap_on_screen_and_as_csv_is_the_sharing_services_and_is_dis
         async def read_while_the_month_holds_still() -> bool:
             # The page and what the regency's own key is told, for the same month, read between two direct reads
             # that agree: the sharing service keeps projecting what the other tests publish meanwhile.
-            # Both forms: the page draws the JSON's counts by district and nationality, which the CSV does not hold.
+            # Both forms: the page draws the JSON's totals (the regency's by nationality, each district's), which the
+            # CSV's cells do not hold. A past month: its recap is as of its end, so it holds still once nothing new
+            # of it arrives.
             before = (await agency.get("/v1/reports/monthly-recap", params=month)).json()
             before_csv = (await agency.get("/v1/reports/monthly-recap.csv", params=month)).content
             seen["page"] = await browser.get("/recap", params=month)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from tests.sharing.shipped import STANDING, VILLAGE, VILLAGE_RECORD, variant
 from tests.support.clock import ManualClock, ManualSeconds
+from tests.support.disclosures import whole_walk_made
 from tests.support.factories import sample_event
 from tests.support.stack import Stack
 from tests.support.waiting import until
@@ -670,11 +672,28 @@ def test_the_disclosure_commands_verify_and_export(database_settings: dict[str, 
         return subprocess.run([*command, *arguments], env=environment, capture_output=True, text=True, check=False)  # noqa: S603
 
     verified, exported = run("verify"), run("agency", "desa-lajing")
+    nameless, rechecked = run("recheck"), run("recheck", "--operator", "ops.recheck")
 
     assert verified.returncode == 0, verified.stderr
     assert "chain intact" in verified.stderr
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.splitlines()[0].startswith("id,disclosed_at,agency_id,channel,reference")
+    # Starting the page's check afresh forgets what earlier checks found: only by a named operator, on record.
+    assert nameless.returncode == 2
+    assert "recheck needs --operator NAME" in nameless.stderr
+    assert rechecked.returncode == 0, rechecked.stderr
+    assert "chain intact" in rechecked.stderr
+    audited = subprocess.run(
+        [sys.executable, "-m", "timpora.sharing.main", "audit", "--action", "disclosures.recheck", "--limit", "1"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert audited.returncode == 0, audited.stderr
+    entry = json.loads(audited.stdout)
+    assert (entry["actor"], entry["new_value"]["breaks"]) == ("ops.recheck", [])
+    assert set(entry["old_value"]) == {"checked", "breaks"}  # what the check it replaced had found
 
 
 async def test_each_agency_gets_an_asyncapi_document_with_exactly_its_fields(sharing: Sharing) -> None:
@@ -911,6 +930,7 @@ async def test_the_controller_reads_who_received_a_persons_data_through_the_port
     def as_portal(agency: str, officer: str = "dpo.pamekasan") -> dict[str, str]:
         return {"Authorization": f"Bearer {portal}", "X-Timpora-Agency": agency, "X-Timpora-Officer": officer}
 
+    await whole_walk_made(sharing.runtime.engine)
     found = await sharing.client.get(
         "/v1/disclosures", params={"foreigner_id": person}, headers=as_portal("kanim-pamekasan")
     )
@@ -920,6 +940,7 @@ async def test_the_controller_reads_who_received_a_persons_data_through_the_port
     assert record["verified"]["checked"] >= 2
     # When the whole chain was last walked from its start (the newer entries are checked on each look).
     assert datetime.fromisoformat(record["verified"]["walked_at"]) <= datetime.now(UTC)
+    assert record["verified"]["overdue"] is False
     entries = record["entries"]
     assert {entry["agency_id"] for entry in entries} >= {"desa-lajing", "pemkab-bangkalan"}
     # Only this person is named in each entry, not who else was in the same answer.

@@ -450,6 +450,17 @@ _more(
             "id": "Entri baru diperiksa setiap kali; seluruh rantai terakhir diperiksa dari awal:",
             "en": "New entries are checked on each look; the whole chain was last walked from its start:",
         },
+        "privacy.first_walk": {
+            "id": "Catatan sedang diperiksa dari awal untuk pertama kalinya; hasilnya tampil di sini segera.",
+            "en": "The record is being checked from its start for the first time; the result shows here shortly.",
+        },
+        "privacy.overdue": {
+            "id": (
+                "PERHATIAN: seluruh rantai hash belum diperiksa ulang sesuai jadwal. Hubungi operator. "
+                "Terakhir diperiksa:"
+            ),
+            "en": "WARNING: the whole hash chain was not walked again on schedule. Tell the operator. Last walked:",
+        },
         "privacy.broken": {
             "id": "PERHATIAN: catatan tidak dapat dipercaya. Hubungi operator segera.",
             "en": "WARNING: the record cannot be trusted. Tell the operator at once.",

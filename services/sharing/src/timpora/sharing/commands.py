@@ -4,10 +4,13 @@ reports an operator hands to an agency (the monthly recap, the foreigners in an 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from datetime import datetime
 from typing import get_args
 from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timpora.common import audit, disclosures, regions, register, spreadsheets
 from timpora.common.access import key_command
@@ -19,7 +22,7 @@ from timpora.common.kafka.admin import latest_records
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.register.agreements import Agreement
 from timpora.common.settings import ServiceSettings, narrow
-from timpora.sharing import access, rebuild, reports
+from timpora.sharing import access, rebuild, reports, verification
 from timpora.sharing.settings import SharingSettings
 
 
@@ -45,20 +48,24 @@ async def portal_keys(settings: ServiceSettings, argv: list[str]) -> int:
 
 
 async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
-    """``disclosures verify`` checks the hash chain against its checkpoints (exit 1 says where it breaks);
-    ``disclosures checkpoint`` anchors the head now; ``disclosures person FOREIGNER_ID`` and
+    """``disclosures verify`` checks the hash chain against its checkpoints and their copies outside the database
+    (exit 1 says where it breaks); ``disclosures recheck --operator NAME`` does the same and makes it the check the
+    disclosure record's page goes on from, forgetting what earlier checks found (after an investigation; in the admin
+    audit log); ``disclosures checkpoint`` anchors the head now; ``disclosures person FOREIGNER_ID`` and
     ``disclosures agency AGENCY [--since T] [--until T]`` write those disclosures, every channel, as CSV on
     stdout (for a data subject's request, or an audit)."""
     parser = argparse.ArgumentParser(prog="timpora-sharing disclosures")
-    parser.add_argument("action", choices=["verify", "checkpoint", "person", "agency"])
+    parser.add_argument("action", choices=["verify", "recheck", "checkpoint", "person", "agency"])
     parser.add_argument("subject", nargs="?", help="the foreigner id (person) or the agency id (agency)")
     parser.add_argument("--since", type=datetime.fromisoformat)
     parser.add_argument("--until", type=datetime.fromisoformat)
+    parser.add_argument("--operator", help="recheck: who starts the check afresh (in the admin audit log)")
     args = parser.parse_args(argv)
     if args.action in {"person", "agency"} and not args.subject:
         parser.error(f"{args.action} needs its subject")
+    if args.action == "recheck" and not args.operator:
+        parser.error("recheck needs --operator NAME: who starts the check afresh")
     engine = await migrated_engine(settings, purpose="cli")
-    anchors = settings.kafka.catalog.disclosure_anchors.name
     try:
         if args.action == "checkpoint":
             anchor = await disclosures.checkpoint(engine)
@@ -66,13 +73,10 @@ async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
                 await _copy_anchor(settings, anchor)
             sys.stderr.write("checkpoint taken\n" if anchor else "nothing to anchor: the log is empty\n")
             return 0
-        async with engine.connect() as connection:
-            if args.action == "verify":
-                copies = await latest_records(settings.kafka, anchors, limit=2**62, timeout_s=60)
-                verified = await disclosures.verify(
-                    connection, [disclosures.Anchor.from_json(record.value) for record in copies if record.value]
-                )
-            else:
+        if args.action in {"verify", "recheck"}:
+            verified = await _checked(engine, settings, recheck_by=args.operator if args.action == "recheck" else None)
+        else:
+            async with engine.connect() as connection:
                 rows = await disclosures.export(
                     connection,
                     foreigner_id=UUID(args.subject) if args.action == "person" else None,
@@ -82,7 +86,7 @@ async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
                 )
     finally:
         await engine.dispose()
-    if args.action != "verify":
+    if args.action not in {"verify", "recheck"}:
         writer = spreadsheets.DictWriter(sys.stdout, fieldnames=disclosures.EXPORT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
@@ -94,6 +98,40 @@ async def disclosure_log(settings: ServiceSettings, argv: list[str]) -> int:
         return 1
     sys.stderr.write(f"{verified.checked} disclosures, chain intact and matching every checkpoint\n")
     return 0
+
+
+async def _checked(engine: AsyncEngine, settings: ServiceSettings, *, recheck_by: str | None) -> disclosures.Verified:
+    """The whole chain walked against the checkpoints and their copies on Kafka; kept too, for ``recheck``."""
+    anchors = settings.kafka.catalog.disclosure_anchors.name
+    records = await latest_records(settings.kafka, anchors, limit=2**62, timeout_s=60)
+    copies = [disclosures.Anchor.from_json(record.value) for record in records if record.value]
+    if recheck_by is not None:
+        return await _recheck(engine, settings, copies, recheck_by)
+    async with engine.connect() as connection:
+        return await disclosures.verify(connection, copies)
+
+
+async def _recheck(
+    engine: AsyncEngine, settings: ServiceSettings, copies: list[disclosures.Anchor], operator: str
+) -> disclosures.Verified:
+    """The whole chain walked afresh, kept as the check the record's page goes on from, and in the admin audit log
+    in the same transaction, with what the check it replaces had found."""
+
+    async def on_record(connection: AsyncConnection, before: disclosures.Verified, after: disclosures.Verified) -> None:
+        await audit.record(
+            connection,
+            service=settings.service_name,
+            actor=audit.Actor.command(operator),
+            action="disclosures.recheck",
+            target="disclosure log",
+            old={"checked": before.checked, "breaks": list(before.breaks)},
+            new={"checked": after.checked, "breaks": list(after.breaks)},
+        )
+
+    while (check := await verification.walk_whole(engine, afresh=True, copies=copies, on_kept=on_record)) is None:
+        sys.stderr.write("a sharing instance is walking the chain: waiting for it to finish\n")
+        await asyncio.sleep(5)
+    return check.result
 
 
 async def _copy_anchor(settings: ServiceSettings, anchor: disclosures.Anchor) -> None:

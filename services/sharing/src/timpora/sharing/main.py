@@ -57,9 +57,7 @@ def _setup(runtime: ServiceRuntime) -> None:
     runtime.workers.append(
         functools.partial(disclosures.checkpoints_every, runtime.engine, settings.disclosure_checkpoint_s, copy_anchor)
     )
-    runtime.workers.append(
-        functools.partial(verification.walk_every, runtime.engine, runtime.clock, settings.disclosure_walk_s)
-    )
+    runtime.workers.append(functools.partial(verification.walk_every, runtime.engine, settings.disclosure_walk_s))
     if settings.relay.enabled:
         gate = TopicGate(settings.register_file, catalog, disclosure_log, runtime.clock)
         relay = OutboxRelay(

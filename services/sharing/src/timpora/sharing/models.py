@@ -117,8 +117,9 @@ disclosure_walk = Table(
     Column("last_checkpoint", BigInteger, nullable=False),
     Column("checked", BigInteger, nullable=False),
     Column("breaks", ARRAY(Text), nullable=False),
-    # When the whole chain was last walked from its first entry (the rows walked before are read again then).
-    Column("walked_at", DateTime(timezone=True), nullable=False),
+    # When the whole chain was last walked from its first entry (the rows walked before are read again then); null
+    # while the first whole walk is under way, ``checked_at`` saying since when.
+    Column("walked_at", DateTime(timezone=True)),
     Column("checked_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("id = 1", name="disclosure_walk_one_row"),
 )

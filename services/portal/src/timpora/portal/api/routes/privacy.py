@@ -200,7 +200,7 @@ async def privacy_csv(request: Request, officer: OperatorOfficer, sharing: Shari
     if not asked.params or asked.problems:
         return await privacy(request, officer, sharing, registry)
     entries: list[dict[str, Any]] = []
-    # The record's hash chain is walked once, for the first page: a record that does not hold is not handed over as
+    # The record's hash chain is checked once, for the first page: a record that does not hold is not handed over as
     # if it did (the page says where it breaks); the further pages do not walk it again.
     params = {name: value for name, value in asked.params.items() if name != "before"}
     while True:
@@ -213,8 +213,11 @@ async def privacy_csv(request: Request, officer: OperatorOfficer, sharing: Shari
         if isinstance(read, Response):
             return read
         record, problems = read
-        # Refused, or a record whose chain does not hold: the page, which says why, instead of a file.
-        if problems or record is None or (record["verified"] is not None and record["verified"]["broken"]):
+        # Refused, a record whose chain does not hold, or one not verified yet (its first whole walk under way): the
+        # page, which says why, instead of a file. (Overdue, the page warns, but the newest entries were checked and
+        # a person's request has a legal deadline: the file is given.)
+        verified = record["verified"] if record is not None else None
+        if problems or record is None or (verified is not None and (verified["broken"] or not verified["walked_at"])):
             return await privacy(request, officer, sharing, registry)
         params["verify"] = "false"
         entries += reversed(record["entries"])

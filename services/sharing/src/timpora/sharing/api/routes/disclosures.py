@@ -86,10 +86,17 @@ class DisclosureQuery(BaseModel):
 
 class Verification(BaseModel):
     checked: int
-    #: Why the record cannot be trusted (its first break); None: its hash chain holds.
+    #: Why the record cannot be trusted (its first break); None: its hash chain holds as far as it was checked
+    #: (nowhere yet while ``walked_at`` is null).
     broken: str | None
-    walked_at: datetime = Field(
-        description="When the whole chain was last walked from its first entry (newer entries: on each look)"
+    walked_at: datetime | None = Field(
+        description=(
+            "When the whole chain was last walked from its first entry (newer entries: on each look); null: the "
+            "first whole walk, which the service makes at start, is still to come, and nothing is verified yet"
+        )
+    )
+    overdue: bool = Field(
+        description="The whole walk is overdue (none for two intervals, or one dated in the future): tell the operator"
     )
 
 
@@ -135,7 +142,8 @@ async def disclosure_record(
             before=query.before,
         )
     # Only what was added since the last check is walked: the whole record is, in the background.
-    verified = await verification.current(runtime.engine, runtime.clock) if query.verify else None
+    walk_s = narrow(runtime.settings, SharingSettings).disclosure_walk_s
+    verified = await verification.current(runtime.engine, walk_s) if query.verify else None
     async with runtime.engine.begin() as connection:
         await audit.record(
             connection,
@@ -150,7 +158,10 @@ async def disclosure_record(
         verified=None
         if verified is None
         else Verification(
-            checked=verified.verified.checked, broken=verified.verified.broken, walked_at=verified.walked_at
+            checked=verified.result.checked,
+            broken=verified.result.broken,
+            walked_at=verified.walked_at,
+            overdue=verified.overdue,
         ),
     )
 

@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("last_checkpoint", sa.BigInteger, nullable=False),
         sa.Column("checked", sa.BigInteger, nullable=False),
         sa.Column("breaks", sa.ARRAY(sa.Text), nullable=False),
-        sa.Column("walked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("walked_at", sa.DateTime(timezone=True)),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("id = 1", name="disclosure_walk_one_row"),
     )
