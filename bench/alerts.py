@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import yaml
-from aiokafka import AIOKafkaConsumer
 from asgi_lifespan import LifespanManager
 
 from bench.common import Result
@@ -27,8 +26,7 @@ from timpora.alerts.channels.webhook import new_secret
 from timpora.alerts.main import SERVICE
 from timpora.alerts.settings import AlertsSettings, DeliverySettings
 from timpora.common.db.bootstrap import fresh_database
-from timpora.common.kafka.admin import ensure_topics
-from timpora.common.kafka.broker import client_options
+from timpora.common.kafka.admin import ensure_topics, started_consumer
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.register.destinations import ALLOWED_NETWORKS_VARIABLE
 from timpora.common.settings import DatabaseSettings, KafkaSettings
@@ -206,34 +204,32 @@ async def bench_throughput(database: DatabaseSettings, kafka: KafkaSettings, bas
 
 
 async def _raw_consume_and_post(kafka: KafkaSettings, topic: str, url: str, count: int) -> float:
-    consumer = AIOKafkaConsumer(topic, **client_options(kafka), group_id=None, auto_offset_reset="earliest")
     limits = httpx.Limits(max_connections=CONCURRENCY)
     started = time.perf_counter()
     sent = 0
-    try:
-        await consumer.start()
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            semaphore = asyncio.Semaphore(CONCURRENCY)
+    async with (
+        started_consumer(kafka, topic, group_id=None, auto_offset_reset="earliest") as consumer,
+        httpx.AsyncClient(limits=limits, timeout=30) as client,
+    ):
+        semaphore = asyncio.Semaphore(CONCURRENCY)
 
-            async def post(body: bytes) -> None:
-                try:
-                    response = await client.post(url, content=body, headers={"content-type": "application/json"})
-                    response.raise_for_status()
-                finally:
-                    semaphore.release()
+        async def post(body: bytes) -> None:
+            try:
+                response = await client.post(url, content=body, headers={"content-type": "application/json"})
+                response.raise_for_status()
+            finally:
+                semaphore.release()
 
-            tasks: set[asyncio.Task[None]] = set()
-            while sent < count:
-                for records in (await consumer.getmany(timeout_ms=200, max_records=CONCURRENCY)).values():
-                    for record in records:
-                        await semaphore.acquire()  # at most CONCURRENCY POSTs in flight, like the worker
-                        task = asyncio.create_task(post(record.value or b""))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                        sent += 1
-            await asyncio.gather(*tasks)
-    finally:
-        await consumer.stop()
+        tasks: set[asyncio.Task[None]] = set()
+        while sent < count:
+            for records in (await consumer.getmany(timeout_ms=200, max_records=CONCURRENCY)).values():
+                for record in records:
+                    await semaphore.acquire()  # at most CONCURRENCY POSTs in flight, like the worker
+                    task = asyncio.create_task(post(record.value or b""))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    sent += 1
+        await asyncio.gather(*tasks)
     return count / (time.perf_counter() - started)
 
 

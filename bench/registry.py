@@ -4,6 +4,7 @@ producer, and commit-to-consumer latency at a steady rate."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import statistics
@@ -12,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,7 +25,7 @@ from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import driver_connection, make_engine
 from timpora.common.db.migrations import upgrade
 from timpora.common.events.envelope import attribute_headers
-from timpora.common.kafka.admin import ensure_topics
+from timpora.common.kafka.admin import ensure_topics, started_consumer
 from timpora.common.kafka.broker import client_options
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.outbox.relay import OutboxRelay
@@ -285,36 +286,38 @@ async def _latencies(
     kafka: KafkaSettings, topic: str, send: Callable[[str], Awaitable[None]], rate: int, seconds: float
 ) -> list[float]:
     """Sends ``rate`` events a second for ``seconds`` with ``send(event_id)``; returns each one's delay in ms."""
-    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    partitions = [TopicPartition(topic, p) for p in range(6)]
-    consumer.assign(partitions)
-    await consumer.seek_to_end(*partitions)
-    for partition in partitions:
-        await consumer.position(partition)
-    sent: dict[str, float] = {}
-    received: dict[str, float] = {}
-    loop = asyncio.get_running_loop()
+    async with started_consumer(kafka, group_id=None, enable_auto_commit=False) as consumer:
+        partitions = [TopicPartition(topic, p) for p in range(6)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await consumer.position(partition)
+        sent: dict[str, float] = {}
+        received: dict[str, float] = {}
+        loop = asyncio.get_running_loop()
 
-    async def receive() -> None:
-        while True:
-            for batch in (await consumer.getmany(timeout_ms=100)).values():
-                now = loop.time()
-                for record in batch:
-                    received[dict(record.headers)["ce_id"].decode()] = now
+        async def receive() -> None:
+            while True:
+                for batch in (await consumer.getmany(timeout_ms=100)).values():
+                    now = loop.time()
+                    for record in batch:
+                        received[dict(record.headers)["ce_id"].decode()] = now
 
-    receiver = asyncio.create_task(receive())
-    started = loop.time()
-    for index in range(int(rate * seconds)):
-        await asyncio.sleep(max(0.0, started + index / rate - loop.time()))
-        event_id = str(uuid.uuid4())
-        await send(event_id)
-        sent[event_id] = loop.time()
-    deadline = loop.time() + 30
-    while len(received) < len(sent) and loop.time() < deadline:  # noqa: ASYNC110 - polling a dict another task fills
-        await asyncio.sleep(0.1)
-    receiver.cancel()
-    await consumer.stop()
+        receiver = asyncio.create_task(receive())
+        try:
+            started = loop.time()
+            for index in range(int(rate * seconds)):
+                await asyncio.sleep(max(0.0, started + index / rate - loop.time()))
+                event_id = str(uuid.uuid4())
+                await send(event_id)
+                sent[event_id] = loop.time()
+            deadline = loop.time() + 30
+            while len(received) < len(sent) and loop.time() < deadline:  # noqa: ASYNC110 - a dict another task fills
+                await asyncio.sleep(0.1)
+        finally:
+            receiver.cancel()  # before its consumer stops
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiver
     return [(received[e] - sent[e]) * 1000 for e in sent if e in received]
 
 

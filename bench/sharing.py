@@ -10,7 +10,6 @@ import time
 import uuid
 from datetime import UTC, date, datetime
 
-from aiokafka import AIOKafkaConsumer
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,8 +20,7 @@ from timpora.common import register
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
-from timpora.common.kafka.admin import consumer_lag, ensure_topics
-from timpora.common.kafka.broker import client_options
+from timpora.common.kafka.admin import consumer_lag, ensure_topics, started_consumer
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
 from timpora.common.topics import TopicSpec
@@ -98,11 +96,9 @@ async def bench_rebuild(engine: AsyncEngine, kafka: KafkaSettings, count: int) -
     within = tuple(f"{code}." for code in agreement.jurisdiction)
 
     async def raw() -> None:
-        consumer = AIOKafkaConsumer(topic, **client_options(kafka), group_id=None, auto_offset_reset="earliest")
-        await consumer.start()
         rows: dict[str, tuple[object, ...]] = {}
         taken = 0
-        try:
+        async with started_consumer(kafka, topic, group_id=None, auto_offset_reset="earliest") as consumer:
             while taken < count:
                 for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
                     taken += len(records)
@@ -127,8 +123,6 @@ async def bench_rebuild(engine: AsyncEngine, kafka: KafkaSettings, count: int) -
                             True,
                             json.dumps(kept),
                         )
-        finally:
-            await consumer.stop()
         async with engine.begin() as connection:
             driver = await driver_connection(connection)
             await driver.execute("CREATE TEMP TABLE raw_rows (LIKE projections INCLUDING DEFAULTS) ON COMMIT DROP")

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -209,8 +209,19 @@ async def platform(
             principals = {name: settings.model_copy(update={"bootstrap_servers": through})
                           for name, settings in principals.items()}  # fmt: skip
         register_file = _register(logs / "register.yaml", webhook.url)
-        started = Platform(cluster, kafka, databases, logs, principals, smtp, webhook, register_file, proxied, proxies)
-        started.clock = ShiftedClock(logs / "faketime") if clock else None
+        started = Platform(
+            cluster,
+            kafka,
+            databases,
+            logs,
+            principals,
+            smtp,
+            webhook,
+            register_file,
+            proxied,
+            proxies,
+            clock=ShiftedClock(logs / "faketime") if clock else None,
+        )
         async for running in _started(started):
             yield running
 
@@ -549,15 +560,19 @@ async def _expiry_gaps(platform: Platform) -> dict[str, Any]:
     return {"expiry_notices": len(sent), "permits_owed": owed}
 
 
+def overstay_alerts(*, escalated: bool = False) -> Select[int]:
+    """How many overstay alerts there are (``escalated``: those escalated at least once)."""
+    query = select(func.count()).select_from(alerts).where(alerts.c.event_type.in_(ESCALATED))
+    return query.where(alerts.c.escalation_level > 0) if escalated else query
+
+
 async def _escalation_gaps(connection: AsyncConnection, now: datetime) -> dict[str, int]:
     """Overstay alerts escalated, those due an escalation (open and unacknowledged past the time, as the services'
     clock has it) and without one, and those escalated before their time. (An escalation's notice has an id of the
     alert's, so one sent twice is one row here; the mail server's count of repeats catches it.)"""
     after = LifecycleSettings().escalate_after
     overstays = select(alerts).where(alerts.c.event_type.in_(ESCALATED)).subquery()
-    escalated = await connection.scalar(
-        select(func.count()).select_from(overstays).where(overstays.c.escalation_level > 0)
-    )
+    escalated = await connection.scalar(overstay_alerts(escalated=True))
     owed = await connection.scalar(
         select(func.count())
         .select_from(overstays)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.faults.platform import (
@@ -29,6 +29,7 @@ from tests.faults.platform import (
     Platform,
     Proxied,
     connected,
+    overstay_alerts,
     platform,
     row,
     settled,
@@ -148,10 +149,7 @@ async def _any_overstay_alert(running: Platform, *, escalated: bool = False, at_
 
 async def _overstay_alerts(running: Platform, *, escalated: bool = False) -> int:
     async with connected(running, "alerts") as connection:
-        query = select(func.count()).select_from(alerts).where(alerts.c.event_type.in_(ESCALATED))
-        if escalated:
-            query = query.where(alerts.c.escalation_level > 0)
-        return int(await connection.scalar(query) or 0)
+        return int(await connection.scalar(overstay_alerts(escalated=escalated)) or 0)
 
 
 SCENARIOS: dict[str, Callable[[Platform], Awaitable[int]]] = {

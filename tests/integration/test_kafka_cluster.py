@@ -10,14 +10,21 @@ import subprocess
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from tests.support.cluster import NODES, STACK, Cluster
 from tests.support.waiting import until
 from timpora.common.events import KafkaRecord
-from timpora.common.kafka.admin import admin_client, admin_session, describe_partitions, ensure_topics, records_to_end
+from timpora.common.kafka.admin import (
+    admin_client,
+    admin_session,
+    describe_partitions,
+    ensure_topics,
+    records_to_end,
+    started_consumer,
+)
 from timpora.common.kafka.broker import client_options, durability
 from timpora.common.kafka.producer import EventProducer
 from timpora.common.kafka.provision import TooFewBrokersError, enough_brokers, provision
@@ -88,9 +95,7 @@ async def test_a_broker_killed_mid_stream_loses_no_acknowledged_event_and_writes
     assert acknowledged == per_key * len(keys)
 
     seen: dict[str, list[int]] = {key: [] for key in keys}
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest")
-    try:
-        await consumer.start()
+    async with started_consumer(settings, enable_auto_commit=False, auto_offset_reset="earliest") as consumer:
         partitions = [TopicPartition(spec.name, partition) for partition in range(spec.partitions)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
@@ -105,8 +110,6 @@ async def test_a_broker_killed_mid_stream_loses_no_acknowledged_event_and_writes
                     assert record.key is not None
                     assert record.value is not None
                     seen[record.key.decode()].append(int(record.value))
-    finally:
-        await consumer.stop()
     assert all(numbers == list(range(per_key)) for numbers in seen.values()), {
         key: numbers[:5] for key, numbers in seen.items() if numbers != list(range(per_key))
     }

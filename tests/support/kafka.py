@@ -13,8 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from timpora.common.kafka.acls import SERVICES, ServiceName
-from timpora.common.kafka.admin import admin_client, topic_partitions
-from timpora.common.kafka.broker import client_options
+from timpora.common.kafka.admin import admin_client, started_consumer, topic_partitions
 from timpora.common.kafka.provision import Principal, provision
 from timpora.common.kafka.security import AclFilter, delete_acls, delete_scram_user, describe_acls
 from timpora.common.settings import KafkaSettings
@@ -46,9 +45,7 @@ class TopicTail:
 
 @asynccontextmanager
 async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
-    consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False, group_id=None)
-    try:
-        await consumer.start()
+    async with started_consumer(kafka, enable_auto_commit=False, group_id=None) as consumer:
         partitions = await topic_partitions(kafka, topic)
         if not partitions:
             raise LookupError(f"topic {topic} does not exist")
@@ -57,16 +54,12 @@ async def tail(kafka: KafkaSettings, topic: str) -> AsyncIterator[TopicTail]:
         for partition in partitions:
             await consumer.position(partition)
         yield TopicTail(consumer)
-    finally:
-        await consumer.stop()
 
 
 async def everything_on(kafka: KafkaSettings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on ``topic`` from its beginning to its end as of now."""
-    consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False, group_id=None)
     found: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        await consumer.start()
+    async with started_consumer(kafka, enable_auto_commit=False, group_id=None) as consumer:
         partitions = await topic_partitions(kafka, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -75,8 +68,6 @@ async def everything_on(kafka: KafkaSettings, topic: str) -> list[ConsumerRecord
             while await consumer.position(partition) < ends[partition]:
                 for records in (await consumer.getmany(partition, timeout_ms=500)).values():
                     found.extend(record for record in records if record.offset < ends[partition])
-    finally:
-        await consumer.stop()
     return found
 
 

@@ -122,19 +122,31 @@ async def describe_partitions(settings: KafkaSettings, topic: str) -> list[dict[
     return list(description["partitions"])
 
 
+@asynccontextmanager
+async def started_consumer(
+    settings: KafkaSettings,
+    *topics: str,
+    **options: Any,  # noqa: ANN401 - AIOKafkaConsumer's own options
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer of ``settings``' cluster, started, and stopped however the block ends: also when its start fails
+    half-way (a consumer never stopped leaves its connections and tasks behind)."""
+    consumer = AIOKafkaConsumer(*topics, **client_options(settings), **options)
+    try:
+        await consumer.start()
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
 async def topic_partitions(settings: KafkaSettings, topic: str) -> list[TopicPartition]:
     """The partitions of ``topic``, from the cluster (a consumer's own metadata may not list it yet)."""
     return [TopicPartition(topic, partition["partition"]) for partition in await describe_partitions(settings, topic)]
 
 
 async def end_offsets(settings: KafkaSettings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    try:
-        await consumer.start()
+    async with started_consumer(settings, enable_auto_commit=False) as consumer:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         return ends
-    finally:
-        await consumer.stop()
 
 
 async def consumer_lag(settings: KafkaSettings, group_id: str, topic: str) -> int:
@@ -149,11 +161,9 @@ async def records_to_end(settings: KafkaSettings, topic: str) -> AsyncIterator[C
     """Every record of ``topic`` from its beginning to its end as of the call, each partition's in order (a replay:
     a rebuild, a benchmark's check). No consumer group: a fresh assignment starts at the earliest record, and no
     offsets are left behind."""
-    consumer = AIOKafkaConsumer(
-        enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", **client_options(settings)
-    )
-    try:
-        await consumer.start()
+    async with started_consumer(
+        settings, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+    ) as consumer:
         partitions = await topic_partitions(settings, topic)
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
@@ -165,8 +175,6 @@ async def records_to_end(settings: KafkaSettings, topic: str) -> AsyncIterator[C
                         yield record
                 if await consumer.position(partition) >= ends[partition]:
                     remaining.discard(partition)
-    finally:
-        await consumer.stop()
 
 
 async def latest_records(
@@ -176,9 +184,7 @@ async def latest_records(
     partitions = await topic_partitions(settings, topic)
     if not partitions:
         return []  # no such topic (yet): nothing to read
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    try:
-        await consumer.start()
+    async with started_consumer(settings, enable_auto_commit=False) as consumer:
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
@@ -196,5 +202,3 @@ async def latest_records(
                 if records and records[-1].offset + 1 >= wanted[partition]:
                     del wanted[partition]
         return sorted(found, key=lambda record: (record.timestamp, record.partition, record.offset))
-    finally:
-        await consumer.stop()
