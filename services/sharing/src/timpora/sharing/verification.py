@@ -153,8 +153,9 @@ async def walk_every(engine: AsyncEngine, interval_s: float) -> None:
             async with engine.begin() as connection:
                 walked_at = await _walked_at(connection)
                 now = await _now(connection)
-                # The first walk marked begun: a page that waits for it too long warns (see current).
-                await connection.execute(_PENDING)
+                if walked_at is None:
+                    # The first walk marked begun (once: a row there stays): a page that waits for it too long warns.
+                    await connection.execute(_PENDING)
             if _due(walked_at, now, interval_s):
                 if walked_at is not None and walked_at > now + _SKEW:
                     log.error("the disclosure log's last whole walk is dated in the future: walking it now")
