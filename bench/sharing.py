@@ -6,26 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
 
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import Result, timed
 from tests.support.factories import sample_event
 from tests.support.kafka import delete_namespace
+from tests.support.processes import ServiceProcess, start_service
 from timpora.common import register
 from timpora.common.db.bootstrap import fresh_database
 from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.kafka.admin import consumer_lag, ensure_topics, started_consumer
 from timpora.common.kafka.producer import EventProducer
-from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
+from timpora.common.settings import DatabaseSettings, KafkaSettings
 from timpora.common.topics import TopicSpec
 from timpora.sharing import rebuild
-from timpora.sharing.main import SERVICE
 from timpora.sharing.settings import SharingSettings
 
 TODAY = date(2026, 11, 29)
@@ -150,41 +151,65 @@ async def bench_rebuild(engine: AsyncEngine, kafka: KafkaSettings, count: int) -
     )
 
 
-async def bench_live(urls: dict[str, str], kafka: KafkaSettings, count: int, rebuild_rate: float) -> Result:
-    """The sharing service itself, started on a backlog of ``count`` registry events, until its consumer group
-    has committed them all: every shipped agreement's projection, history and topic outbox written."""
+async def bench_live(
+    admin_url: str, kafka: KafkaSettings, count: int, rebuild_rate: float, *, instances: int = 1
+) -> Result:
+    """The sharing service as ``make run`` starts it (``instances`` processes of it, as ``make run INSTANCES=2``
+    does: the topic's partitions split between them), started on a backlog of ``count`` registry events, until its
+    consumer group has committed them all: every shipped agreement's projection, history and topic outbox written."""
+    urls = await fresh_database(admin_url, f"timpora_bench_live_{instances}", role_prefix="timpora_bench_live")
     kafka = kafka.model_copy(update={"namespace": f"bench-live-{uuid.uuid4().hex[:6]}"})
     topic = kafka.catalog.registry_events.name
     await ensure_topics(kafka, [kafka.catalog.registry_events])
     await _publish(kafka, topic, count)
-    settings = SharingSettings(
-        kafka=kafka,
-        database=DatabaseSettings(url=urls["sharing"], pool_size=4),
-        register_file=register.DEFAULT_REGISTER,
+    group = SharingSettings(kafka=kafka).consumer_group
+    extra = {
+        "TIMPORA_REGISTER_FILE": str(register.DEFAULT_REGISTER),
+        "TIMPORA_SHARING_DATABASE__POOL_SIZE": "4",
         # The projection alone: the relay publishing the agencies' topics is measured by the relay's benchmark.
-        relay=RelaySettings(enabled=False),
-    )
+        "TIMPORA_SHARING_RELAY__ENABLED": "false",
+    }
     agreements = len(register.current(register.DEFAULT_REGISTER).agreements)
+    processes: list[ServiceProcess] = []
     try:
-        started = time.perf_counter()
-        async with LifespanManager(SERVICE.create_app(settings), startup_timeout=60, shutdown_timeout=30):
-            deadline = started + 1800
-            while await consumer_lag(kafka, settings.consumer_group, topic) > 0:
-                if time.perf_counter() > deadline:
-                    raise TimeoutError(f"the projection did not catch up on {count:,} events in 30 minutes")
-                await asyncio.sleep(0.2)
-            seconds = time.perf_counter() - started
+        with tempfile.TemporaryDirectory(prefix="bench-live-") as directory:
+            started = time.perf_counter()
+            try:
+                processes.extend(
+                    start_service(
+                        "sharing",
+                        kafka=kafka,
+                        database=DatabaseSettings(url=urls["sharing"]),
+                        log=Path(directory) / f"sharing-{instance + 1}.log",
+                        extra=extra,
+                    )
+                    for instance in range(instances)
+                )
+                deadline = started + 1800
+                while await consumer_lag(kafka, group, topic) > 0:
+                    for process in processes:
+                        if process.process.poll() is not None:
+                            raise AssertionError(f"a sharing instance exited:\n{process.tail()}")
+                    if time.perf_counter() > deadline:
+                        raise TimeoutError(f"the projection did not catch up on {count:,} events in 30 minutes")
+                    await asyncio.sleep(0.2)
+                seconds = time.perf_counter() - started
+            finally:
+                for process in processes:
+                    await process.stop()
     finally:
         await delete_namespace(kafka)
+    shape = "one instance" if instances == 1 else f"{instances} instances, the topic's partitions split between them"
     return Result(
-        name=f"live projection catching up on {count:,} registry events ({agreements} shipped agreements, "
+        name=f"live projection catching up on {count:,} registry events ({agreements} shipped agreements, {shape}, "
         f"{seconds:.1f} s from the service's start to none left)",
         unit="events/s",
         ours=count / seconds,
         raw=rebuild_rate,
         baseline="the projection rebuild for one agency, measured above in the same run",
-        note="ours: batches of 500 in one transaction each, every agreement's row, history and outbox written,"
-        " offsets committed after; includes the service's start; target >= 0.5 and 100,000 events within 60 s",
+        note="ours: the service as make run starts it, batches of 500 in one transaction each, every agreement's "
+        "row, history and outbox written, offsets committed after; includes the service's start; target >= 0.5 and "
+        "100,000 events within 60 s",
         target=0.5,
     )
 
@@ -195,5 +220,5 @@ async def run_all(admin_url: str, kafka: KafkaSettings, *, events: int, live_eve
         rebuilt = await bench_rebuild(engine, kafka, events)
     finally:
         await engine.dispose()
-    urls = await fresh_database(admin_url, "timpora_bench_sharing", role_prefix="timpora_bench")
-    return [rebuilt, await bench_live(urls, kafka, live_events, rebuilt.ours)]
+    # One instance, then two (``make run INSTANCES=2``): the second core is the next step the figures point to.
+    return [rebuilt, *[await bench_live(admin_url, kafka, live_events, rebuilt.ours, instances=n) for n in (1, 2)]]

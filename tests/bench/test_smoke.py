@@ -42,6 +42,7 @@ EXPECTED = [
     "registry API writes: ",
     "projection rebuild of ",
     "live projection catching up on ",
+    "live projection catching up on ",
     "list endpoint over ",
     "list endpoint over ",
     "list endpoint over ",

@@ -4,6 +4,7 @@ committed only after the database transaction, duplicates made harmless, bad rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import asyncpg.exceptions
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import TopicPartition
+from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +22,7 @@ from timpora.common.db.engine import make_engine, make_session_factory
 from timpora.common.db.migrations import upgrade
 from timpora.common.events import CloudEvent, KafkaRecord, encode
 from timpora.common.events.payloads import Contract
-from timpora.common.kafka.admin import committed_offsets, ensure_topics
+from timpora.common.kafka.admin import committed_offsets, ensure_topics, topic_partitions
 from timpora.common.kafka.broker import client_options, make_broker
 from timpora.common.kafka.consumer import (
     ConsumedRecord,
@@ -80,6 +82,7 @@ class Harness:
     publish: Callable[[CloudEvent[Contract]], Awaitable[None]]
     publish_raw: Callable[[bytes, bytes | None, dict[str, str]], Awaitable[None]]
     sessions: Callable[[], AsyncSession]
+    broker: KafkaBroker
 
 
 async def _wait_for(condition: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -93,6 +96,19 @@ async def _wait_for(condition: Callable[[], Awaitable[bool]], what: str) -> None
 @pytest.fixture(params=[None, 50], ids=["one-by-one", "batches"])
 async def harness(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
+    # Every behaviour holds alike whether records are applied one by one or many to a transaction.
+    async with _running(kafka_settings, database_settings, batch_size=request.param) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    kafka_settings: KafkaSettings,
+    database_settings: dict[str, DatabaseSettings],
+    *,
+    batch_size: int | None,
+    streams: int = 1,
 ) -> AsyncIterator[Harness]:
     run = uuid.uuid4().hex[:8]
     catalog = kafka_settings.catalog
@@ -115,8 +131,7 @@ async def harness(
         retry=RetryPolicy(max_attempts=3, first_delay_s=0.01),
     )
     group_id = catalog.consumer_group("sharing-projections")
-    # Every behaviour holds alike whether records are applied one by one or many to a transaction.
-    subscribe(broker, consumer, topic=topic, group_id=group_id, batch_size=request.param)
+    subscribe(broker, consumer, topic=topic, group_id=group_id, batch_size=batch_size, streams=streams)
     await broker.start()
 
     async def publish(event: CloudEvent[Contract]) -> None:
@@ -126,7 +141,9 @@ async def harness(
         await broker.publish(value, topic, key=key, headers=headers)
 
     try:
-        yield Harness(topic, dead_letters, group_id, recorder, consumer, kafka_settings, publish, publish_raw, sessions)
+        yield Harness(
+            topic, dead_letters, group_id, recorder, consumer, kafka_settings, publish, publish_raw, sessions, broker
+        )
     finally:
         await broker.stop()
         await producer.stop()
@@ -340,3 +357,26 @@ async def test_a_batch_with_a_bad_event_is_redone_one_by_one(harness: Harness) -
     assert await _inbox_rows(harness) == 1
     dead = await _read_all(harness.kafka, harness.dead_letter_topic, 2)
     assert {record.key for record in dead} == {malformed_key, (poison.subject or "").encode()}
+
+
+async def test_two_streams_in_one_process_share_the_partitions_and_apply_every_event_once(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> None:
+    """``streams=2``: two members of the group in one process, each with partitions of its own (one batch is worked
+    out while the other's waits on the database), and together every event applied exactly once."""
+    async with _running(kafka_settings, database_settings, batch_size=50, streams=2) as running:
+        members = running.broker.subscribers
+        assert len(members) == 2
+        every = set(await topic_partitions(running.kafka, running.topic))
+
+        async def split() -> bool:
+            held = [getattr(member, "consumer", None) for member in members]
+            first, second = (set() if consumer is None else consumer.assignment() for consumer in held)
+            return bool(first) and bool(second) and not first & second and first | second == every
+
+        await _wait_for(split, "the topic's partitions split between the two streams")
+        events = [sample_event() for _ in range(60)]
+        for event in events:
+            await running.publish(event)
+        await _wait_for(lambda: _inbox_rows_equal(running, len(events)), "every event applied")
+        assert sorted(seen.id for seen in running.recorder.seen) == sorted(event.id for event in events)

@@ -46,7 +46,7 @@ def projection_consumer(runtime: ServiceRuntime) -> InboxConsumer:
     )
 
 
-def wire(runtime: ServiceRuntime, *, topic: str, group_id: str, batch_size: int) -> InboxConsumer:
+def wire(runtime: ServiceRuntime, *, topic: str, group_id: str, batch_size: int, streams: int = 1) -> InboxConsumer:
     consumer = projection_consumer(runtime)
-    subscribe(runtime.broker, consumer, topic=topic, group_id=group_id, batch_size=batch_size)
+    subscribe(runtime.broker, consumer, topic=topic, group_id=group_id, batch_size=batch_size, streams=streams)
     return consumer

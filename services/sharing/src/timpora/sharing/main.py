@@ -37,6 +37,7 @@ def _setup(runtime: ServiceRuntime) -> None:
         topic=catalog.registry_events.name,
         group_id=settings.consumer_group,
         batch_size=settings.consumer_batch_size,
+        streams=settings.consumer_streams,
     )
     runtime.workers.append(
         lag.monitor_worker(

@@ -30,6 +30,9 @@ class SharingSettings(ServiceSettings):
     #: Registry events the projection consumer applies in one transaction (three statements, however many
     #: agencies): after a bulk import every agency's view catches up in seconds, not a quarter of an hour.
     consumer_batch_size: int = Field(default=500, ge=1, le=5000)
+    #: Members of the projections' consumer group this instance runs, each on partitions of its own (at most the
+    #: registry topic's six): one batch is worked out in Python while another's statements run in PostgreSQL.
+    consumer_streams: int = Field(default=2, ge=1, le=6)
     #: The relay that publishes each agency's topic from the outbox.
     relay: RelaySettings = RelaySettings()
     #: Requests per API key per minute, per instance; beyond it, 429 with Retry-After.

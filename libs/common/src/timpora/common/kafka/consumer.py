@@ -264,10 +264,19 @@ class InboxConsumer:
 
 
 def subscribe(
-    broker: KafkaBroker, consumer: InboxConsumer, *, topic: str, group_id: str, batch_size: int | None = None
+    broker: KafkaBroker,
+    consumer: InboxConsumer,
+    *,
+    topic: str,
+    group_id: str,
+    batch_size: int | None = None,
+    streams: int = 1,
 ) -> None:
     """Registers ``consumer`` on ``topic``: offsets committed only after ``consume`` returns. With
-    ``batch_size``, up to that many records are applied in one transaction (see ``consume_batch``)."""
+    ``batch_size``, up to that many records are applied in one transaction (see ``consume_batch``). With ``streams``
+    above one, as many members of the group in this process, each with partitions of its own: while one waits on
+    the database for its batch, the next batch is worked out on the other's partitions (a record's partition, and so
+    its person's order, still belongs to one member at a time)."""
 
     # No body parameter: FastStream would decode and validate the value itself (and log the input on
     # failure). The record goes to ``consume`` untouched; decoding there dead-letters what is bad.
@@ -278,19 +287,20 @@ def subscribe(
         else:
             await consumer.consume(ConsumedRecord.from_message(raw))
 
-    title = f"{consumer.name}:{topic}"
-    if batch_size:
-        broker.subscriber(
-            topic,
-            batch=True,
-            max_records=batch_size,
-            batch_timeout_ms=100,
-            group_id=group_id,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            title=title,
-        )(handle)
-    else:
-        broker.subscriber(
-            topic, group_id=group_id, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR, title=title
-        )(handle)
+    for stream in range(1, streams + 1):
+        title = f"{consumer.name}:{topic}" if stream == 1 else f"{consumer.name}:{topic}#{stream}"
+        if batch_size:
+            broker.subscriber(
+                topic,
+                batch=True,
+                max_records=batch_size,
+                batch_timeout_ms=100,
+                group_id=group_id,
+                auto_offset_reset="earliest",
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                title=title,
+            )(handle)
+        else:
+            broker.subscriber(
+                topic, group_id=group_id, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR, title=title
+            )(handle)
