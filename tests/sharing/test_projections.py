@@ -393,25 +393,30 @@ async def test_the_service_projects_events_it_consumes_from_kafka(
         ):
             await producer.publish(topic, event)
             await producer.publish(topic, event)  # a duplicate delivery
-            for _ in range(150):
+            rows: dict[str, Any] = {}
+            showing = {agreement.agency_id for agreement in AGREEMENTS if agreement.shows(event.data)}  # type: ignore[arg-type]
+
+            async def projected() -> bool:
+                nonlocal rows
                 rows = await _rows(sessions, str(event.subject))
-                if len(rows) == len(AGREEMENTS):
-                    break
-                await asyncio.sleep(0.1)
+                return set(rows) == showing
+
+            await until(projected, what="the event projected for every agreement")
             received = await village_topic.collect(lambda _: village_topic.with_key(str(event.subject)) != [])
             # How far the projections are behind the registry is measured, as for the alerts service.
             labels = {"service": "sharing", "group": settings_.consumer_group, "topic": topic}
-            for _ in range(300):
-                lag = REGISTRY.get_sample_value("timpora_consumer_lag_records", labels)
-                if lag is not None:
-                    break
-                await asyncio.sleep(0.1)
+
+            async def measured() -> bool:
+                return REGISTRY.get_sample_value("timpora_consumer_lag_records", labels) is not None
+
+            await until(measured, what="the projections' lag measured")
+            lag = REGISTRY.get_sample_value("timpora_consumer_lag_records", labels)
     finally:
         await producer.stop()
 
     assert lag is not None
 
-    assert set(rows) == {agreement.agency_id for agreement in AGREEMENTS if agreement.shows(event.data)}  # type: ignore[arg-type]
+    assert set(rows) == showing
     assert rows["desa-lajing"].record["full_name"] == "Li Wei"
     (shared,) = [record for record in received if record.key == str(event.subject).encode()]
     decoded = decode(KafkaRecord(key=shared.key, value=shared.value or b"", headers=tuple(shared.headers)))

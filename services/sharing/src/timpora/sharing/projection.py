@@ -69,7 +69,10 @@ async def apply_many(
         return
     index = agreements if isinstance(agreements, Agreements) else Agreements(agreements)
     connection = await driver_connection(await session.connection())
-    # Batches run side by side (they never share a person); a rebuild's merge runs alone (``merging_alone``): a row
+    # Batches run side by side: members of the group on partitions of their own, so on people of their own, but for
+    # the moment partitions move between members, when two batches may hold the same events; the consumer's inbox
+    # claim, before this, makes the second wait for the first's commit and skip what it applied. A rebuild's merge
+    # runs alone (``merging_alone``): a row
     # it inserts between this batch's lock and its write would be taken for the person's first, and the agency
     # never told that they left its view.
     await connection.execute(_BATCHES, REBUILD_LOCK)

@@ -49,5 +49,9 @@ async def claim(session: AsyncSession, inbox: Table, consumer: str, entries: lis
     statement = (
         insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"]).returning(inbox.c.event_id)
     )
-    result = await session.execute(statement, [{"consumer": consumer, **entry} for entry in entries])
+    # In the ids' order: two batches holding the same events (a partition moving between members of the group, its
+    # first owner's batch not yet committed) take the inbox's keys in one order, so one waits for the other instead
+    # of the two deadlocking.
+    ordered = sorted(entries, key=lambda entry: str(entry["event_id"]))
+    result = await session.execute(statement, [{"consumer": consumer, **entry} for entry in ordered])
     return set(result.scalars())
