@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 import asyncpg
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.db.engine import driver_connection
@@ -28,7 +29,7 @@ from timpora.common.events.envelope import CONTENT_TYPE_HEADER, attribute_header
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
 from timpora.common.register.agreements import Agreement, Agreements, Whereabouts
-from timpora.common.register.fields import redact
+from timpora.common.register.fields import redact, shareable
 from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
 
@@ -377,7 +378,8 @@ class _Seen:
         self.name = event.spec.name
         self.zone = zone_of(data.jurisdiction).key
         self.where = Whereabouts.of(data)
-        self._document: dict[str, Any] | None = None
+        #: The snapshot's shareable fields (``fields.shareable``), once for every agreement.
+        self._values: dict[str, Any] | None = None
         #: Each distinct record, as compact JSON, by the fields it has (agreements often share their fields).
         self._records: dict[frozenset[str], str] = {}
         self._source_id: UUID | None = None
@@ -401,10 +403,11 @@ class _Seen:
         fields = agreement.record_fields(self.data, self.where)
         found = self._records.get(fields)
         if found is None:
-            if self._document is None:
-                self._document = self.data.foreigner.model_dump(mode="json")
-            record = redact(self.data.foreigner, fields, self._document)
-            found = self._records[fields] = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+            if self._values is None:
+                self._values = shareable(self.data.foreigner.model_dump(mode="json"))
+            record = redact(self.data.foreigner, fields, values=self._values)
+            # Compact, not ASCII-escaped: what ``SharedRecord.model_dump_json`` writes of it (the same serializer).
+            found = self._records[fields] = to_json(record).decode()
         return found
 
     def shared(self, agreement: Agreement, topic: str, *, record: str | None) -> tuple[object, ...]:
