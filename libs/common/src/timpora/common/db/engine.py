@@ -60,12 +60,13 @@ async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
     opened in the database first: SQLAlchemy would otherwise open it only at its own first statement,
     and what is done directly on asyncpg before that would commit on its own, one statement at a time.
     """
-    if connection.in_transaction():
-        await connection.execute(text("SELECT 1"))
     raw = await connection.get_raw_connection()
     driver: asyncpg.Connection | None = raw.driver_connection
     if driver is None:
         raise RuntimeError("the connection has no asyncpg connection under it")
+    # Opened once: a transaction already open in the database (an earlier statement opened it) needs no round trip.
+    if connection.in_transaction() and not driver.is_in_transaction():  # type: ignore[no-untyped-call]
+        await connection.execute(text("SELECT 1"))
     return driver
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from alembic import op
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, func
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from timpora.common.db.engine import driver_connection
 
 
 def _inbox_columns() -> list[Column[object]]:
@@ -44,14 +45,25 @@ async def claim(session: AsyncSession, inbox: Table, consumer: str, entries: lis
     caller applies only these). Each entry holds ``event_id``, ``event_type``, ``topic``, ``partition``, ``offset``."""
     if not entries:
         return set()
-    # One statement with many parameter sets: SQLAlchemy sends it as multi-row VALUES batches, and the
-    # compiled form is cached (a .values([...]) with literal rows would be compiled again every time).
-    statement = (
-        insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"]).returning(inbox.c.event_id)
-    )
     # In the ids' order: two batches holding the same events (a partition moving between members of the group, its
     # first owner's batch not yet committed) take the inbox's keys in one order, so one waits for the other instead
     # of the two deadlocking.
     ordered = sorted(entries, key=lambda entry: str(entry["event_id"]))
-    result = await session.execute(statement, [{"consumer": consumer, **entry} for entry in ordered])
-    return set(result.scalars())
+    connection = await driver_connection(await session.connection())
+    # One statement of the same text whatever the batch's size, prepared once per connection, the rows as arrays:
+    # SQLAlchemy's many-row VALUES was a statement text per batch size, each parsed and planned anew.
+    claimed = await connection.fetch(
+        _CLAIM.format(table=inbox.name),
+        consumer,
+        *([entry[column] for entry in ordered] for column in _CLAIMED),
+    )
+    return {row["event_id"] for row in claimed}
+
+
+_CLAIMED = ("event_id", "event_type", "topic", "partition", "offset")
+_CLAIM = """
+    INSERT INTO {table} (consumer, event_id, event_type, topic, partition, "offset")
+    SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+    ON CONFLICT (consumer, event_id) DO NOTHING
+    RETURNING event_id
+"""
