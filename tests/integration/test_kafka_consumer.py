@@ -240,6 +240,25 @@ async def test_a_malformed_record_is_dead_lettered_with_its_reason_and_later_eve
     await _wait_for(lambda: _inbox_rows_equal(harness, 1), "the good event's transaction committed")
 
 
+async def test_a_record_that_says_it_is_json_and_is_not_is_dead_lettered_and_its_partition_flows_on(
+    harness: Harness,
+) -> None:
+    """FastStream would parse a value whose content-type says JSON itself, before our handler, and fail on it every
+    time it was delivered: the partition stuck behind it for good. The subscriber leaves the value to ``decode``."""
+    good = sample_event()
+    # The same key as the event after it: the same partition, behind it.
+    key = str(good.subject).encode()
+    attributes = {"ce_source": "/x", "ce_specversion": "1.0", "ce_time": "2026-11-29T00:00:00Z"}
+    headers = attributes | {"ce_id": f"bad-json-{uuid.uuid4().hex[:8]}", "ce_type": "id.timpora.permit.issued.v1"}
+    await harness.publish_raw(b"{not json", key, headers | {"content-type": "application/json"})
+    await harness.publish(good)
+
+    await _wait_for(lambda: _saw(harness, good), "the event behind the record that is not JSON")
+    dead = await _read_all(harness.kafka, harness.dead_letter_topic, 1)
+    reasons = {dict(record.headers)["ce_id"].decode(): dict(record.headers)["dlq_reason"].decode() for record in dead}
+    assert reasons[headers["ce_id"]].startswith("value is not JSON")
+
+
 async def test_a_transient_failure_is_retried_then_applied_once(harness: Harness) -> None:
     event = sample_event()
     harness.recorder.transient_failures[str(event.subject)] = 2
