@@ -29,7 +29,7 @@ from timpora.common.events.envelope import CONTENT_TYPE_HEADER, attribute_header
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
 from timpora.common.register.agreements import Agreement, Agreements, Whereabouts
-from timpora.common.register.fields import redact, shareable
+from timpora.common.register.fields import redact
 from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
 
@@ -368,20 +368,39 @@ def history_row(
 _SHARED = new_event(SharedRecord(event="foreigner.arrived", in_view=False, record=None), source=SOURCE, subject=None)
 
 
-class _Seen:
+class Shown:
+    """One snapshot as agreements see it: where it places the person, and each distinct record an agreement may see
+    of them, as compact JSON, worked out once for all of them (the live batch's and a rebuild's most frequent work)."""
+
+    def __init__(self, data: ForeignerEvent) -> None:
+        self.data = data
+        self.where = Whereabouts.of(data)
+        self._document: dict[str, Any] | None = None
+        #: Each distinct record, as compact JSON, by the fields it has (agreements often share their fields).
+        self._records: dict[frozenset[str], str] = {}
+
+    def record(self, agreement: Agreement) -> str:
+        """The person as ``agreement`` may see them (``Agreement.record_of``), as compact JSON."""
+        fields = agreement.record_fields(self.data, self.where)
+        found = self._records.get(fields)
+        if found is None:
+            if self._document is None:
+                self._document = self.data.foreigner.model_dump(mode="json")
+            record = redact(self.data.foreigner, fields, self._document)
+            # Compact, not ASCII-escaped: what ``SharedRecord.model_dump_json`` writes of it (the same serializer).
+            found = self._records[fields] = to_json(record).decode()
+        return found
+
+
+class _Seen(Shown):
     """One registry event as every agreement reads it: what they share is worked out once, not per agency
     (this runs for every agreement of every event: it is most of a batch's time)."""
 
     def __init__(self, event: CloudEvent[Contract], data: ForeignerEvent) -> None:
+        super().__init__(data)
         self.event = event
-        self.data = data
         self.name = event.spec.name
         self.zone = zone_of(data.jurisdiction).key
-        self.where = Whereabouts.of(data)
-        #: The snapshot's shareable fields (``fields.shareable``), once for every agreement.
-        self._values: dict[str, Any] | None = None
-        #: Each distinct record, as compact JSON, by the fields it has (agreements often share their fields).
-        self._records: dict[frozenset[str], str] = {}
         self._source_id: UUID | None = None
         headers = {
             "ce_specversion": _SHARED.specversion,
@@ -397,18 +416,6 @@ class _Seen:
         # The headers every copy shares, as JSON without its closing brace: each copy adds its id and terms.
         self._headers = json.dumps(headers)[:-1]
         self._payload = '{"event":' + json.dumps(self.name) + ',"in_view":'
-
-    def record(self, agreement: Agreement) -> str:
-        """The person as ``agreement`` may see them (``Agreement.record_of``), as compact JSON."""
-        fields = agreement.record_fields(self.data, self.where)
-        found = self._records.get(fields)
-        if found is None:
-            if self._values is None:
-                self._values = shareable(self.data.foreigner.model_dump(mode="json"))
-            record = redact(self.data.foreigner, fields, values=self._values)
-            # Compact, not ASCII-escaped: what ``SharedRecord.model_dump_json`` writes of it (the same serializer).
-            found = self._records[fields] = to_json(record).decode()
-        return found
 
     def shared(self, agreement: Agreement, topic: str, *, record: str | None) -> tuple[object, ...]:
         """The outbox row of the agency's copy (``record`` None: the person left its view): exactly what

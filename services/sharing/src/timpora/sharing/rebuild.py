@@ -29,12 +29,12 @@ from timpora.common.db.engine import driver_connection
 from timpora.common.events import EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import ForeignerEvent
 from timpora.common.kafka.admin import records_to_end
-from timpora.common.register.agreements import Agreement, Agreements, Whereabouts
+from timpora.common.register.agreements import Agreement, Agreements
 from timpora.common.settings import KafkaSettings
 from timpora.common.standing import zone_of
 from timpora.sharing.models import agreements as agreement_rows
 from timpora.sharing.models import projection_builds, projection_history, projections
-from timpora.sharing.projection import HISTORY_COLUMNS, ROW_COLUMNS, history_row, merging_alone
+from timpora.sharing.projection import HISTORY_COLUMNS, ROW_COLUMNS, Shown, history_row, merging_alone
 
 log = logging.getLogger(__name__)
 
@@ -123,25 +123,25 @@ def _built(index: Agreements, histories: dict[UUID, list[Recorded]]) -> dict[str
     the agreements whose jurisdiction held them at some step (found through the index, not every agreement)."""
     built: dict[str, tuple[_Rows, _Rows, _Rows]] = {agreement.agency_id: ([], [], []) for agreement in index.all}
     for recorded in histories.values():
-        wheres = [Whereabouts.of(step.data) for step in recorded]
-        concerned = {agreement.agency_id: agreement for where in wheres for agreement in index.may_show(where)}
-        last = recorded[-1].data
+        # Each step's whereabouts and records worked out once, for every agreement concerned and for its last row.
+        shown = [Shown(step.data) for step in recorded]
+        concerned = {agreement.agency_id: agreement for seen in shown for agreement in index.may_show(seen.where)}
+        last = shown[-1]
         for agreement in concerned.values():
             rows, history, out = built[agreement.agency_id]
             visible = False
-            for step, where in zip(recorded, wheres, strict=True):
-                was_visible, visible = visible, agreement.shows(step.data, where)
+            for step, seen in zip(recorded, shown, strict=True):
+                was_visible, visible = visible, agreement.shows(step.data, seen.where)
                 if visible or was_visible:
-                    record = agreement.record_of(step.data) if visible else None
                     row = history_row(
-                        agreement, step.event_type, step.occurred_at, step.data, visible=visible, record=record
+                        agreement, step.event_type, step.occurred_at, step.data, visible=visible, record=None
                     )
-                    row["record"] = None if record is None else json.dumps(record)
+                    row["record"] = seen.record(agreement) if visible else None
                     history.append(tuple(row[column] for column in HISTORY_COLUMNS))
             if visible:
-                rows.append(_row(agreement, last, json.dumps(agreement.record_of(last))))
+                rows.append(_row(agreement, last.data, last.record(agreement)))
             else:
-                out.append(_row(agreement, last, None))
+                out.append(_row(agreement, last.data, None))
     return built
 
 

@@ -97,32 +97,18 @@ def _at(document: dict[str, Any], path: tuple[str, ...]) -> Any:  # noqa: ANN401
     return value
 
 
-def shareable(document: dict[str, Any]) -> dict[str, Any]:
-    """Every shareable field of a snapshot (``snapshot.model_dump(mode="json")``) by its flat name, with the
-    registry's id and version of the record: what :func:`redact` picks from, worked out once where many agreements
-    redact the same snapshot. Coarsened here: the year of birth only, never the date it comes from."""
-    values: dict[str, Any] = {"foreigner_id": document["foreigner_id"], "version": document["version"]}
-    for name in FIELD_NAMES:
-        value = _at(document, PATHS[name])
-        values[name] = int(value[:4]) if name == "birth_year" and value else value
-    return values
-
-
 def redact(
-    snapshot: ForeignerSnapshot,
-    allowed: frozenset[str],
-    document: dict[str, Any] | None = None,
-    *,
-    values: dict[str, Any] | None = None,
+    snapshot: ForeignerSnapshot, allowed: frozenset[str], document: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Only the allowed fields of ``snapshot``, plus the registry's id and version of the record. ``document``
-    is ``snapshot.model_dump(mode="json")``, or ``values`` its :func:`shareable` fields, where the caller has them
-    already (once for every agency)."""
-    if values is None:
-        values = shareable(snapshot.model_dump(mode="json") if document is None else document)
-    record = {"foreigner_id": values["foreigner_id"], "version": values["version"]}
+    is ``snapshot.model_dump(mode="json")`` where the caller has it already (once for every agency)."""
+    if document is None:
+        document = snapshot.model_dump(mode="json")
+    record: dict[str, Any] = {"foreigner_id": document["foreigner_id"], "version": document["version"]}
     for name in _in_order(allowed):
-        record[name] = values[name]
+        value = _at(document, PATHS[name])
+        # Coarsened: the year only, never the date it comes from.
+        record[name] = int(value[:4]) if name == "birth_year" and value else value
     return record
 
 
