@@ -13,10 +13,12 @@ people the new terms leave out of view (only people in view have a row).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -86,8 +88,9 @@ async def rebuild(
     """Rebuilds the projection and history of each of ``agreements``' agencies from ``topic``, read once for all of
     them; returns how many people each has in view. Each agency is merged in a transaction of its own."""
     in_force = [agreement for agreement in agreements if agreement.in_force_at(now)]
-    histories = await person_histories(kafka, topic) if in_force else {}
-    built = _built(Agreements(in_force), histories)
+    with _collecting_no_cycles():
+        histories = await person_histories(kafka, topic) if in_force else {}
+        built = _built(Agreements(in_force), histories)
     counts = {}
     for agreement in agreements:
         rows, history, out = built.get(agreement.agency_id, ([], [], []))
@@ -95,6 +98,21 @@ async def rebuild(
         counts[agreement.agency_id] = len(rows)
         log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(rows)})
     return counts
+
+
+@contextlib.contextmanager
+def _collecting_no_cycles() -> Iterator[None]:
+    """Python's cycle collector off while the topic is read and the rows built: every event read stays alive until
+    the end, and each of the collector's passes over the oldest objects walked all of them again (half the rebuild's
+    CPU at 20,000 events, more the longer the topic). Nothing built here is a cycle; reference counting still frees
+    what is dropped. Back on afterwards, whatever happened."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _Rows = list[tuple[object, ...]]
