@@ -57,7 +57,7 @@ from timpora.common.topics import TopicCatalog
 from timpora.sharing import projection
 from timpora.sharing.domain import registry as agreement_registry
 from timpora.sharing.main import SERVICE
-from timpora.sharing.models import projected_people, projections
+from timpora.sharing.models import projected_people, projection_builds, projections
 from timpora.sharing.outgoing import TopicGate
 from timpora.sharing.settings import SharingSettings
 
@@ -1021,6 +1021,42 @@ async def test_agencies_rebuilt_together_read_the_topic_once_and_each_ends_under
     assert "desa-lajing" in held["arosbaya"]
     assert "kab-sampang-test" in held["sampang"]
     assert "kab-sampang-test" not in held["lajing"] | held["arosbaya"]
+
+
+async def test_a_rebuild_reads_with_the_cycle_collector_off_and_turns_it_back_on_even_when_the_read_fails(
+    sessions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every event a rebuild reads stays alive to its end, and the collector's passes over them were half its CPU:
+    off while it reads and builds, on again afterwards, whatever happened (the service's other work needs it)."""
+    import gc  # noqa: PLC0415
+
+    from timpora.sharing import rebuild  # noqa: PLC0415
+
+    during: list[bool] = []
+
+    async def histories(_kafka: Any, _topic: str) -> Any:
+        during.append(gc.isenabled())
+        return {}
+
+    async def broken(_kafka: Any, _topic: str) -> Any:
+        during.append(gc.isenabled())
+        raise ConnectionError("the broker went away mid-read")
+
+    # An agency of this test's own: the rebuild of nobody leaves no other test's rows changed.
+    village = SHIPPED["desa-lajing"].model_copy(update={"agency_id": f"gc-test-{uuid.uuid4().hex[:8]}"})
+    assert gc.isenabled()
+    monkeypatch.setattr(rebuild, "person_histories", histories)
+    await rebuild.rebuild(sessions, None, "unused", [village], IN_FORCE)  # type: ignore[arg-type]
+    assert gc.isenabled()
+    monkeypatch.setattr(rebuild, "person_histories", broken)
+    with pytest.raises(ConnectionError):
+        await rebuild.rebuild(sessions, None, "unused", [village], IN_FORCE)  # type: ignore[arg-type]
+    enabled_after = gc.isenabled()
+    async with sessions() as session, session.begin():
+        await session.execute(delete(projection_builds).where(projection_builds.c.agency_id == village.agency_id))
+
+    assert enabled_after
+    assert during == [False, False]
 
 
 async def test_a_rebuild_ahead_of_the_live_consumer_keeps_the_events_on_the_way_from_showing_the_person(
