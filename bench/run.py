@@ -8,6 +8,7 @@
     .venv/bin/python -m bench.run --only registry-api --api-requests 10000
     .venv/bin/python -m bench.run --only steady --steady-seconds 600     (memory under a steady load, 10 minutes)
     .venv/bin/python -m bench.run --only scale --scale-people 100000 --scale-sizes 10,1000,10000   (all of Indonesia)
+    .venv/bin/python -m bench.run --only disclosures --disclosure-entries 100000   (the disclosure record's check)
 
 Results are printed and written to bench/results/latest.json; bench/README.md keeps the latest.
 """
@@ -18,10 +19,22 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alerts, publish, registry, registry_api, scale, sharing, sharing_export, sharing_list, steady
+from bench import (
+    alerts,
+    disclosures,
+    publish,
+    registry,
+    registry_api,
+    scale,
+    sharing,
+    sharing_export,
+    sharing_list,
+    steady,
+)
 from bench.common import RESULTS, Result, report, rewrite_table
 from timpora.common.settings import OperatorKafkaSettings
 
@@ -33,6 +46,7 @@ BENCHMARKS = [
     "sharing",
     "sharing-list",
     "sharing-export",
+    "disclosures",
     "alerts",
     "steady",
     "scale",
@@ -63,6 +77,9 @@ async def main() -> None:
         "--export-rows", type=int, default=100_000, help="rows of the export another agency reads beside"
     )
     parser.add_argument("--export-rounds", type=int, default=3, help="rounds of reads alone, then under the export")
+    parser.add_argument(
+        "--disclosure-entries", type=int, default=100_000, help="entries of the disclosure log whose check is timed"
+    )
     parser.add_argument("--alert-events", type=int, default=10_000, help="events routed and delivered by webhook")
     parser.add_argument("--alert-rate", type=int, default=200, help="events a second for the alerts latency benchmark")
     parser.add_argument("--alert-seconds", type=float, default=30.0, help="how long the alerts latency benchmark runs")
@@ -97,59 +114,37 @@ async def main() -> None:
 async def _measure(args: argparse.Namespace, chosen: set[str]) -> list[Result]:
     # Its own namespace: a running system on the same broker never sees the benchmarks' events.
     kafka = OperatorKafkaSettings().admin(namespace="bench")
-    results: list[Result] = []
-    if "publish" in chosen:
+    admin_url = os.environ["TIMPORA_PG_ADMIN_URL"]
+
+    async def published() -> list[Result]:
         await publish.bench_publish(kafka, 500, 100, 1)  # warm-up: connections, first metadata
-        results.append(await publish.bench_publish(kafka, args.events, 1_000, 5))
-    if "registry" in chosen:
-        admin_url = os.environ["TIMPORA_PG_ADMIN_URL"]
-        results.extend(
-            await registry.run_all(admin_url, kafka, records=args.records, rate=args.rate, seconds=args.seconds)
-        )
-    if "registry-api" in chosen:
-        results.extend(
-            await registry_api.bench_writes(os.environ["TIMPORA_PG_ADMIN_URL"], kafka, requests=args.api_requests)
-        )
-    if "sharing" in chosen:
-        results.extend(
-            await sharing.run_all(
-                os.environ["TIMPORA_PG_ADMIN_URL"], kafka, events=args.sharing_events, live_events=args.live_events
-            )
-        )
-    if "sharing-list" in chosen:
-        results.extend(
-            await sharing_list.run_all(
-                os.environ["TIMPORA_PG_ADMIN_URL"], kafka, foreigners=args.list_foreigners, requests=args.list_requests
-            )
-        )
-    if "sharing-export" in chosen:
-        results.extend(
-            await sharing_export.run_all(
-                os.environ["TIMPORA_PG_ADMIN_URL"], kafka, exported=args.export_rows, rounds=args.export_rounds
-            )
-        )
-    if "alerts" in chosen:
-        results.extend(
-            await alerts.run_all(
-                os.environ["TIMPORA_PG_ADMIN_URL"],
-                kafka,
-                events=args.alert_events,
-                rate=args.alert_rate,
-                seconds=args.alert_seconds,
-            )
-        )
-    if "steady" in chosen:
-        results.extend(
-            await steady.bench_steady(
-                os.environ["TIMPORA_PG_ADMIN_URL"], kafka, rate=args.steady_rate, seconds=args.steady_seconds
-            )
-        )
-    if "scale" in chosen:
-        results.extend(
-            await scale.run_all(
-                os.environ["TIMPORA_PG_ADMIN_URL"], kafka.catalog, people=args.scale_people, sizes=args.scale_sizes
-            )
-        )
+        return [await publish.bench_publish(kafka, args.events, 1_000, 5)]
+
+    # In BENCHMARKS' order, each started only if chosen.
+    runs: dict[str, Callable[[], Awaitable[list[Result]]]] = {
+        "publish": published,
+        "registry": lambda: registry.run_all(
+            admin_url, kafka, records=args.records, rate=args.rate, seconds=args.seconds
+        ),
+        "registry-api": lambda: registry_api.bench_writes(admin_url, kafka, requests=args.api_requests),
+        "sharing": lambda: sharing.run_all(admin_url, kafka, events=args.sharing_events, live_events=args.live_events),
+        "sharing-list": lambda: sharing_list.run_all(
+            admin_url, kafka, foreigners=args.list_foreigners, requests=args.list_requests
+        ),
+        "sharing-export": lambda: sharing_export.run_all(
+            admin_url, kafka, exported=args.export_rows, rounds=args.export_rounds
+        ),
+        "disclosures": lambda: disclosures.bench_verify(admin_url, entries=args.disclosure_entries),
+        "alerts": lambda: alerts.run_all(
+            admin_url, kafka, events=args.alert_events, rate=args.alert_rate, seconds=args.alert_seconds
+        ),
+        "steady": lambda: steady.bench_steady(admin_url, kafka, rate=args.steady_rate, seconds=args.steady_seconds),
+        "scale": lambda: scale.run_all(admin_url, kafka.catalog, people=args.scale_people, sizes=args.scale_sizes),
+    }
+    results: list[Result] = []
+    for name in BENCHMARKS:
+        if name in chosen:
+            results.extend(await runs[name]())
     return results
 
 
