@@ -162,7 +162,8 @@ async def bench_live(
     topic = kafka.catalog.registry_events.name
     await ensure_topics(kafka, [kafka.catalog.registry_events])
     await _publish(kafka, topic, count)
-    group = SharingSettings(kafka=kafka).consumer_group
+    database = DatabaseSettings(url=urls["sharing"])
+    group = SharingSettings(kafka=kafka, database=database).consumer_group
     extra = {
         "TIMPORA_REGISTER_FILE": str(register.DEFAULT_REGISTER),
         "TIMPORA_SHARING_DATABASE__POOL_SIZE": "4",
@@ -179,7 +180,7 @@ async def bench_live(
                     start_service(
                         "sharing",
                         kafka=kafka,
-                        database=DatabaseSettings(url=urls["sharing"]),
+                        database=database,
                         log=Path(directory) / f"sharing-{instance + 1}.log",
                         extra=extra,
                     )
