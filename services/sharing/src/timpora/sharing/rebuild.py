@@ -88,24 +88,26 @@ async def rebuild(
     """Rebuilds the projection and history of each of ``agreements``' agencies from ``topic``, read once for all of
     them; returns how many people each has in view. Each agency is merged in a transaction of its own."""
     in_force = [agreement for agreement in agreements if agreement.in_force_at(now)]
+    counts = {}
     with _collecting_no_cycles():
         histories = await person_histories(kafka, topic) if in_force else {}
         built = _built(Agreements(in_force), histories)
-    counts = {}
-    for agreement in agreements:
-        rows, history, out = built.get(agreement.agency_id, ([], [], []))
-        await _merge(sessions, agreement, (rows, out, history), histories)
-        counts[agreement.agency_id] = len(rows)
-        log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(rows)})
+        for agreement in agreements:
+            rows, history, out = built.get(agreement.agency_id, ([], [], []))
+            await _merge(sessions, agreement, (rows, out, history), histories)
+            counts[agreement.agency_id] = len(rows)
+            log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(rows)})
     return counts
 
 
 @contextlib.contextmanager
 def _collecting_no_cycles() -> Iterator[None]:
-    """Python's cycle collector off while the topic is read and the rows built: every event read stays alive until
-    the end, and each of the collector's passes over the oldest objects walked all of them again (half the rebuild's
-    CPU at 20,000 events, more the longer the topic). Nothing built here is a cycle; reference counting still frees
-    what is dropped. Back on afterwards, whatever happened."""
+    """Python's cycle collector off while a rebuild runs: every event read stays alive until its end, and each of
+    the collector's passes over the oldest objects walked all of them again (half the rebuild's CPU at 20,000
+    events, more the longer the topic). Nothing built here is a cycle; reference counting still frees what is
+    dropped. The process's other work (the API, the live consumer) runs without the collector meanwhile: the few
+    cycles it leaves (a retry's traceback, say) wait until the rebuild ends, seconds to a minute, rarely (a change
+    of the register). Back on afterwards, whatever happened."""
     enabled = gc.isenabled()
     gc.disable()
     try:

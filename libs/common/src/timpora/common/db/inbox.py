@@ -53,7 +53,7 @@ async def claim(session: AsyncSession, inbox: Table, consumer: str, entries: lis
     # One statement of the same text whatever the batch's size, prepared once per connection, the rows as arrays:
     # SQLAlchemy's many-row VALUES was a statement text per batch size, each parsed and planned anew.
     claimed = await connection.fetch(
-        _CLAIM.format(table=inbox.name),
+        _CLAIM.format(table=inbox.fullname),
         consumer,
         *([entry[column] for entry in ordered] for column in _CLAIMED),
     )
