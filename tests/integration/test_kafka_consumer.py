@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import asyncpg.exceptions
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select
@@ -257,6 +257,35 @@ async def test_a_record_that_says_it_is_json_and_is_not_is_dead_lettered_and_its
     dead = await _read_all(harness.kafka, harness.dead_letter_topic, 1)
     reasons = {dict(record.headers)["ce_id"].decode(): dict(record.headers)["dlq_reason"].decode() for record in dead}
     assert reasons[headers["ce_id"]].startswith("value is not JSON")
+
+
+async def test_a_record_with_a_header_that_is_not_text_is_dead_lettered_and_its_partition_flows_on(
+    harness: Harness,
+) -> None:
+    """FastStream reads every header as UTF-8 before our handler: one that is not failed there at every delivery,
+    the partition stuck behind it. The subscriber hands the record on as it came, and ``decode`` dead-letters it."""
+    good = sample_event()
+    bad_id = f"bad-header-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(**client_options(harness.kafka))
+    await producer.start()
+    try:
+        headers = [
+            ("ce_id", bad_id.encode()),
+            ("ce_source", b"/x"),
+            ("ce_specversion", b"1.0"),
+            ("ce_type", b"id.timpora.permit.issued.v1"),
+            ("ce_subject", b"\xff\xfe not text"),
+        ]
+        # The same key as the event after it: the same partition, behind it.
+        await producer.send_and_wait(harness.topic, b"{}", key=str(good.subject).encode(), headers=headers)
+    finally:
+        await producer.stop()
+    await harness.publish(good)
+
+    await _wait_for(lambda: _saw(harness, good), "the event behind the record whose header is not text")
+    dead = await _read_all(harness.kafka, harness.dead_letter_topic, 1)
+    reasons = {dict(record.headers)["ce_id"].decode(): dict(record.headers)["dlq_reason"].decode() for record in dead}
+    assert reasons[bad_id] == "header 'ce_subject' is not UTF-8"
 
 
 async def test_a_transient_failure_is_retried_then_applied_once(harness: Harness) -> None:

@@ -28,6 +28,7 @@ import asyncpg.exceptions
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -290,6 +291,7 @@ def subscribe(
     # The record's value is left alone (``_undecoded``): FastStream would otherwise parse every value whose
     # content-type says JSON before the handler runs, for nothing (``decode`` parses and validates it), and fail on one
     # that is not JSON every time it is delivered, leaving its partition stuck behind it instead of dead-lettering it.
+    # Its headers likewise (``_parsed``).
     for stream in range(1, streams + 1):
         title = f"{consumer.name}:{topic}" if stream == 1 else f"{consumer.name}:{topic}#{stream}"
         if batch_size:
@@ -301,6 +303,7 @@ def subscribe(
                 group_id=group_id,
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
+                parser=_parsed,
                 decoder=_undecoded,
                 title=title,
             )(handle)
@@ -310,6 +313,7 @@ def subscribe(
                 group_id=group_id,
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
+                parser=_parsed,
                 decoder=_undecoded,
                 title=title,
             )(handle)
@@ -318,3 +322,21 @@ def subscribe(
 async def _undecoded(_message: object) -> None:
     """FastStream's decoder for the subscribers of :func:`subscribe`: nothing (see there)."""
     return
+
+
+async def _parsed(
+    raw: ConsumerRecord[bytes, bytes] | tuple[ConsumerRecord[bytes, bytes], ...],
+    original: Callable[[object], Awaitable[StreamMessage[object]]],
+) -> StreamMessage[object]:
+    """FastStream's parser for the subscribers of :func:`subscribe`. FastStream reads every header as UTF-8 text
+    before the handler runs: a record with a header that is not (or one with no value) would fail there at every
+    delivery, its partition stuck behind it. Such a batch is parsed without headers and handed on as it came, for
+    ``decode`` to dead-letter the record with its reason."""
+    try:
+        return await original(raw)
+    except (UnicodeDecodeError, AttributeError):
+        records = raw if isinstance(raw, tuple) else (raw,)
+        headerless = tuple(replace(record, headers=[]) for record in records)
+        message = await original(headerless if isinstance(raw, tuple) else headerless[0])
+        message.raw_message = raw
+        return message
