@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg.exceptions
 from aiokafka import ConsumerRecord
@@ -292,31 +292,18 @@ def subscribe(
     # content-type says JSON before the handler runs, for nothing (``decode`` parses and validates it), and fail on one
     # that is not JSON every time it is delivered, leaving its partition stuck behind it instead of dead-lettering it.
     # Its headers likewise (``_parsed``).
+    batching: dict[str, Any] = {"batch": True, "max_records": batch_size, "batch_timeout_ms": 100} if batch_size else {}
     for stream in range(1, streams + 1):
-        title = f"{consumer.name}:{topic}" if stream == 1 else f"{consumer.name}:{topic}#{stream}"
-        if batch_size:
-            broker.subscriber(
-                topic,
-                batch=True,
-                max_records=batch_size,
-                batch_timeout_ms=100,
-                group_id=group_id,
-                auto_offset_reset="earliest",
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                parser=_parsed,
-                decoder=_undecoded,
-                title=title,
-            )(handle)
-        else:
-            broker.subscriber(
-                topic,
-                group_id=group_id,
-                auto_offset_reset="earliest",
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                parser=_parsed,
-                decoder=_undecoded,
-                title=title,
-            )(handle)
+        broker.subscriber(
+            topic,
+            group_id=group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            parser=_parsed,
+            decoder=_undecoded,
+            title=f"{consumer.name}:{topic}" if stream == 1 else f"{consumer.name}:{topic}#{stream}",
+            **batching,
+        )(handle)
 
 
 async def _undecoded(_message: object) -> None:
