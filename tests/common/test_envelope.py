@@ -51,6 +51,13 @@ def _with(record: KafkaRecord, header: str, value: bytes) -> KafkaRecord:
     return replace(record, headers=(*((k, v) for k, v in record.headers if k != header), (header, value)))
 
 
+@given(events())
+def test_an_empty_subject_is_refused_not_taken_for_no_subject(event: CloudEvent[Contract]) -> None:
+    """A subject header present but empty (how a header with no value arrives) would key every copy by nothing."""
+    with pytest.raises(EventDecodeError, match=re.escape("header 'ce_subject' has no value")):
+        decode(_with(encode(event), "ce_subject", b""))
+
+
 @given(events(), st.sampled_from(["ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time"]))
 def test_a_missing_required_attribute_is_named(event: CloudEvent[Contract], header: str) -> None:
     with pytest.raises(EventDecodeError, match=header):

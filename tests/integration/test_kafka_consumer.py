@@ -259,25 +259,29 @@ async def test_a_record_that_says_it_is_json_and_is_not_is_dead_lettered_and_its
     assert reasons[headers["ce_id"]].startswith("value is not JSON")
 
 
+@pytest.mark.parametrize(
+    ("subject", "reason"),
+    [
+        pytest.param(b"\xff\xfe not text", "header 'ce_subject' is not UTF-8", id="not-utf-8"),
+        pytest.param(None, "header 'ce_subject' has no value", id="no-value"),
+    ],
+)
 async def test_a_record_with_a_header_that_is_not_text_is_dead_lettered_and_its_partition_flows_on(
-    harness: Harness,
+    harness: Harness, subject: bytes | None, reason: str
 ) -> None:
-    """FastStream reads every header as UTF-8 before our handler: one that is not failed there at every delivery,
-    the partition stuck behind it. The subscriber hands the record on as it came, and ``decode`` dead-letters it."""
+    """FastStream reads every header as UTF-8 before our handler: one that is not (or has no value) failed there at
+    every delivery, the partition stuck behind it. The subscriber hands the record on as it came, and ``decode``
+    dead-letters it, where before a header with no value passed as an empty subject."""
     good = sample_event()
     bad_id = f"bad-header-{uuid.uuid4().hex[:8]}"
     producer = AIOKafkaProducer(**client_options(harness.kafka))
     await producer.start()
     try:
-        headers = [
-            ("ce_id", bad_id.encode()),
-            ("ce_source", b"/x"),
-            ("ce_specversion", b"1.0"),
-            ("ce_type", b"id.timpora.permit.issued.v1"),
-            ("ce_subject", b"\xff\xfe not text"),
-        ]
-        # The same key as the event after it: the same partition, behind it.
-        await producer.send_and_wait(harness.topic, b"{}", key=str(good.subject).encode(), headers=headers)
+        # A valid event but for its subject header. The same key as the event after it: the same partition, behind it.
+        valid = encode(sample_event())
+        kept = [(name, value) for name, value in valid.headers if name not in {"ce_id", "ce_subject"}]
+        headers: list[tuple[str, bytes | None]] = [*kept, ("ce_id", bad_id.encode()), ("ce_subject", subject)]
+        await producer.send_and_wait(harness.topic, valid.value, key=str(good.subject).encode(), headers=headers)
     finally:
         await producer.stop()
     await harness.publish(good)
@@ -285,7 +289,33 @@ async def test_a_record_with_a_header_that_is_not_text_is_dead_lettered_and_its_
     await _wait_for(lambda: _saw(harness, good), "the event behind the record whose header is not text")
     dead = await _read_all(harness.kafka, harness.dead_letter_topic, 1)
     reasons = {dict(record.headers)["ce_id"].decode(): dict(record.headers)["dlq_reason"].decode() for record in dead}
-    assert reasons[bad_id] == "header 'ce_subject' is not UTF-8"
+    assert reasons[bad_id] == reason
+    assert not any(seen.id == bad_id for seen in harness.recorder.seen)
+
+
+async def test_a_reply_to_header_is_ignored_and_nothing_is_sent_where_it_points(harness: Harness) -> None:
+    """FastStream answers a record carrying ``reply_to`` by publishing the handler's result to the topic it names,
+    after the transaction: to a topic that does not exist that failed at every delivery (the partition stuck), and to
+    one that does it wrote a record past every gate. The subscribers never reply."""
+    first, second, after = sample_event(), sample_event(), sample_event()
+    nowhere = f"{harness.topic}.no-such-topic"
+    elsewhere = harness.dead_letter_topic
+    before = await _records_in(harness.kafka, elsewhere)
+
+    async def publish(event: CloudEvent[Contract], key: bytes | None, extra: dict[str, str]) -> None:
+        record = encode(event)
+        headers = {name: value.decode() for name, value in record.headers}
+        await harness.publish_raw(record.value, key, headers | extra)
+
+    await publish(first, encode(first).key, {"reply_to": nowhere})
+    await publish(second, encode(second).key, {"reply_to": elsewhere})
+    await publish(after, encode(first).key, {})  # the same key as the first: its partition, behind it
+
+    await _wait_for(lambda: _saw(harness, after), "the event behind the one asking for a reply")
+    await _wait_for(lambda: _inbox_rows_equal(harness, 3), "all three transactions committed")
+    assert await _saw(harness, first)
+    assert await _saw(harness, second)
+    assert await _records_in(harness.kafka, elsewhere) == before
 
 
 async def test_a_transient_failure_is_retried_then_applied_once(harness: Harness) -> None:
@@ -405,6 +435,23 @@ async def test_a_batch_with_a_bad_event_is_redone_one_by_one(harness: Harness) -
     assert await _inbox_rows(harness) == 1
     dead = await _read_all(harness.kafka, harness.dead_letter_topic, 2)
     assert {record.key for record in dead} == {malformed_key, (poison.subject or "").encode()}
+
+
+@pytest.mark.parametrize("streams", [0, -1])
+def test_subscribing_fewer_than_one_stream_is_refused(streams: int) -> None:
+    """Zero members would subscribe nothing at all, and the service would start and never consume."""
+    broker = KafkaBroker("localhost:1")
+    consumer = InboxConsumer(
+        name="nobody",
+        service="test",
+        session_factory=None,  # type: ignore[arg-type]
+        inbox=inbox,
+        handler=Recorder(),
+        dead_letters=None,  # type: ignore[arg-type]
+    )
+    with pytest.raises(ValueError, match="streams must be at least 1"):
+        subscribe(broker, consumer, topic="t", group_id="g", streams=streams)
+    assert not broker.subscribers
 
 
 async def test_two_streams_in_one_process_share_the_partitions_and_apply_every_event_once(

@@ -8,7 +8,7 @@ import dataclasses
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -794,7 +794,7 @@ async def test_a_rebuild_racing_a_live_event_does_not_bring_back_someone_who_lef
     data = first.data
     read = {data.foreigner.foreigner_id: [rebuild.Recorded(first.spec.name, first.time, data)]}  # type: ignore[attr-defined, arg-type]
 
-    async def histories(_kafka: Any, _topic: str) -> Any:
+    async def histories(_kafka: Any, _topic: str, _keep: Any) -> Any:
         return read
 
     monkeypatch.setattr(rebuild, "person_histories", histories)
@@ -1000,7 +1000,7 @@ async def test_agencies_rebuilt_together_read_the_topic_once_and_each_ends_under
     }
     reads = []
 
-    async def histories(_kafka: Any, topic: str) -> Any:
+    async def histories(_kafka: Any, topic: str, _keep: Any) -> Any:
         reads.append(topic)
         return read
 
@@ -1023,40 +1023,47 @@ async def test_agencies_rebuilt_together_read_the_topic_once_and_each_ends_under
     assert "kab-sampang-test" not in held["lajing"] | held["arosbaya"]
 
 
-async def test_a_rebuild_reads_with_the_cycle_collector_off_and_turns_it_back_on_even_when_the_read_fails(
+async def test_a_rebuild_keeps_what_it_read_from_the_collector_and_hands_it_back_even_when_the_read_fails(
     sessions: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every event a rebuild reads stays alive to its end, and the collector's passes over them were half its CPU:
-    off while it reads and builds, on again afterwards, whatever happened (the service's other work needs it)."""
+    what it read is frozen out of the collector's reach, while the collector stays on for the service's other work
+    (a rebuild runs inside the service), and everything is handed back afterwards, whatever happened."""
     import gc  # noqa: PLC0415
 
     from timpora.sharing import rebuild  # noqa: PLC0415
 
-    during: list[bool] = []
+    during: list[tuple[bool, bool]] = []
 
-    async def histories(_kafka: Any, _topic: str) -> Any:
-        during.append(gc.isenabled())
+    def read(keep: Callable[[], None]) -> None:
+        before = gc.get_freeze_count()
+        keep()
+        during.append((gc.isenabled(), gc.get_freeze_count() > before))
+
+    async def histories(_kafka: Any, _topic: str, keep: Callable[[], None]) -> Any:
+        read(keep)
         return {}
 
-    async def broken(_kafka: Any, _topic: str) -> Any:
-        during.append(gc.isenabled())
+    async def broken(_kafka: Any, _topic: str, keep: Callable[[], None]) -> Any:
+        read(keep)
         raise ConnectionError("the broker went away mid-read")
 
     # An agency of this test's own: the rebuild of nobody leaves no other test's rows changed.
     village = SHIPPED["desa-lajing"].model_copy(update={"agency_id": f"gc-test-{uuid.uuid4().hex[:8]}"})
-    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
     monkeypatch.setattr(rebuild, "person_histories", histories)
     await rebuild.rebuild(sessions, None, "unused", [village], IN_FORCE)  # type: ignore[arg-type]
-    assert gc.isenabled()
+    frozen_after = gc.get_freeze_count()
     monkeypatch.setattr(rebuild, "person_histories", broken)
     with pytest.raises(ConnectionError):
         await rebuild.rebuild(sessions, None, "unused", [village], IN_FORCE)  # type: ignore[arg-type]
-    enabled_after = gc.isenabled()
+    frozen_after_failure = gc.get_freeze_count()
     async with sessions() as session, session.begin():
         await session.execute(delete(projection_builds).where(projection_builds.c.agency_id == village.agency_id))
 
-    assert enabled_after
-    assert during == [False, False]
+    assert (frozen_after, frozen_after_failure) == (0, 0)
+    assert gc.isenabled()
+    assert during == [(True, True), (True, True)]
 
 
 async def test_a_rebuild_ahead_of_the_live_consumer_keeps_the_events_on_the_way_from_showing_the_person(
@@ -1075,7 +1082,7 @@ async def test_a_rebuild_ahead_of_the_live_consumer_keeps_the_events_on_the_way_
     steps = [rebuild.Recorded(e.spec.name, e.time, e.data) for e in (first, there, back)]  # type: ignore[arg-type]
     read = {person: steps}
 
-    async def histories(_kafka: Any, _topic: str) -> Any:
+    async def histories(_kafka: Any, _topic: str, _keep: Any) -> Any:
         return read
 
     monkeypatch.setattr(rebuild, "person_histories", histories)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -25,7 +25,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from timpora.common.collector import collector_paused
+from timpora.common.collector import collector_spared
 from timpora.common.db.engine import driver_connection
 from timpora.common.events import EventDecodeError, KafkaRecord, decode
 from timpora.common.events.payloads import ForeignerEvent
@@ -39,6 +39,10 @@ from timpora.sharing.projection import HISTORY_COLUMNS, ROW_COLUMNS, Shown, hist
 
 log = logging.getLogger(__name__)
 
+#: Records read between two calls of ``keep``: few enough that the collector's passes stay short, many enough that
+#: the cycles other tasks made in between (kept to the end with the records) stay few.
+_KEEP_EVERY = 1_000
+
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
@@ -49,13 +53,20 @@ class Recorded:
     data: ForeignerEvent
 
 
-async def person_histories(kafka: KafkaSettings, topic: str) -> dict[UUID, list[Recorded]]:
+async def person_histories(
+    kafka: KafkaSettings, topic: str, keep: Callable[[], None] = lambda: None
+) -> dict[UUID, list[Recorded]]:
     """Per foreigner on ``topic``, from its beginning to its end as of now, the events that changed their
     record, oldest first: each version once (a reminder repeating a version changes nothing), and an older
-    version after a newer one dropped, exactly as the live consumer applies them."""
+    version after a newer one dropped, exactly as the live consumer applies them. ``keep`` is called every
+    ``_KEEP_EVERY`` records (see ``collector_spared``)."""
     histories: dict[UUID, list[Recorded]] = {}
+    read = 0
     async for record in records_to_end(kafka, topic):
         _keep_newer(histories, record.key, record.value, record.headers)
+        read += 1
+        if read % _KEEP_EVERY == 0:
+            keep()
     return histories
 
 
@@ -89,9 +100,10 @@ async def rebuild(
     in_force = [agreement for agreement in agreements if agreement.in_force_at(now)]
     counts = {}
     # Every event read stays alive to the end: the collector's passes over them were half the rebuild's CPU.
-    with collector_paused():
-        histories = await person_histories(kafka, topic) if in_force else {}
+    with collector_spared() as keep:
+        histories = await person_histories(kafka, topic, keep) if in_force else {}
         built = _built(Agreements(in_force), histories)
+        keep()
         for agreement in agreements:
             rows, history, out = built.get(agreement.agency_id, ([], [], []))
             await _merge(sessions, agreement, (rows, out, history), histories)

@@ -165,6 +165,9 @@ def _attributes(record: KafkaRecord) -> dict[str, str]:
     missing = [name for name in _REQUIRED_HEADERS if not attributes.get(name)]
     if missing:
         raise EventDecodeError(f"missing CloudEvents header(s): {', '.join(missing)}")
+    # A subject present but empty (or a header with no value at all) would key every copy of the event by nothing.
+    if attributes.get("ce_subject") == "":
+        raise EventDecodeError("header 'ce_subject' has no value")
     return attributes
 
 

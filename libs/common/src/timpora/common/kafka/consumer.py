@@ -288,6 +288,8 @@ def subscribe(
         else:
             await consumer.consume(ConsumedRecord.from_message(raw))
 
+    if streams < 1:
+        raise ValueError(f"streams must be at least 1, not {streams}")
     # The record's value is left alone (``_undecoded``): FastStream would otherwise parse every value whose
     # content-type says JSON before the handler runs, for nothing (``decode`` parses and validates it), and fail on one
     # that is not JSON every time it is delivered, leaving its partition stuck behind it instead of dead-lettering it.
@@ -301,6 +303,9 @@ def subscribe(
             ack_policy=AckPolicy.NACK_ON_ERROR,
             parser=_parsed,
             decoder=_undecoded,
+            # Never answer a record's ``reply_to`` header: FastStream would publish the handler's result to the topic
+            # it names after the transaction, past every gate, and retry the record for good when that fails.
+            no_reply=True,
             title=f"{consumer.name}:{topic}" if stream == 1 else f"{consumer.name}:{topic}#{stream}",
             **batching,
         )(handle)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timpora.common.clock import Clock
-from timpora.common.collector import collector_paused
+from timpora.common.collector import collector_spared
 from timpora.common.db.engine import driver_connection
 from timpora.common.events import new_event
 from timpora.common.events.envelope import attribute_headers
@@ -86,7 +86,7 @@ class Importer:
     async def run(self, lines: Iterable[Line], rejects: Rejects, progress: Progress | None = None) -> Summary:
         summary = Summary()
         batch: list[_Pending] = []
-        with collector_paused():
+        with collector_spared() as keep:
             async with _Writer(self.engine, summary) as writer:
                 for line in lines:
                     summary.lines += 1
@@ -105,6 +105,7 @@ class Importer:
                     if len(batch) >= self.batch_size:
                         await writer.submit(await self._prepare(batch, summary, rejects))
                         batch = []
+                        keep()
                         if progress:
                             progress(summary)
                 if batch:
