@@ -3,10 +3,13 @@ server and the agency's Kafka topic; failures, retries, duplicates and dead lett
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
@@ -18,6 +21,7 @@ from timpora.alerts import queue
 from timpora.alerts.access import PORTAL_KEYS
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
 from timpora.alerts.models import routed_events
+from timpora.alerts.settings import DeliverySettings
 from timpora.common.events import KafkaRecord
 from timpora.common.settings import KafkaSettings
 
@@ -245,6 +249,41 @@ async def test_a_delivery_claimed_by_a_worker_that_dies_is_sent_after_its_lease(
     service.clock.advance(seconds=61)
     assert await service.deliver() == len(claimed)
     assert len(service.webhook.requests) == 1
+
+
+async def test_an_attempt_that_hangs_is_cut_off_within_the_lease_and_counted_once(
+    service: AlertsUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Kafka producer waiting on a cluster that is down can hang a send for as long as the cluster is away. Were
+    the round to outlive its lease, another worker would claim the deliveries again meanwhile (sent twice), each
+    claim counted an attempt, and the next retry put off for minutes (the fault suite found seven notices waiting
+    past its three minutes after every broker was stopped and started again)."""
+    settings = service.worker._settings.model_copy(update={"lease_s": 5.0})
+    monkeypatch.setattr(service.worker, "_settings", settings)
+
+    async def never_acknowledged(_topic: str, _record: KafkaRecord) -> None:
+        await asyncio.Event().wait()
+
+    person = Person(village=LAJING)
+    await service.send(person.arrived())
+    # The worker's sends only, from here (the event above went through the same producer).
+    monkeypatch.setattr(service.worker._producer, "send_record", never_acknowledged)
+    async with asyncio.timeout(settings.lease_s * 4):  # without the bound: for ever
+        await service.deliver()
+
+    police = _by_agency(await service.alerts_about(person.foreigner_id))["polres-bangkalan"]
+    rows = {row.channel: row for row in await service.deliveries_of(police.id)}  # type: ignore[attr-defined]
+    kafka = rows["kafka"]
+    assert (kafka.status, kafka.attempts, kafka.last_detail) == ("pending", 1, "timed out")
+    # The first retry, as after any one failure (5 s, +-20 %), from the moment of the attempt.
+    assert timedelta(seconds=3) < kafka.next_attempt_at - service.clock.now() < timedelta(seconds=7)
+    assert rows["webhook"].status == "delivered"
+
+
+def test_a_webhook_timeout_at_or_past_half_the_lease_is_refused() -> None:
+    with pytest.raises(ValidationError, match="webhook_timeout_s"):
+        DeliverySettings(lease_s=10.0, webhook_timeout_s=5.0)
+    assert DeliverySettings(lease_s=10.0, webhook_timeout_s=4.9).attempt_bound_s == 5.0
 
 
 async def test_queue_metrics_are_exposed(service: AlertsUnderTest) -> None:

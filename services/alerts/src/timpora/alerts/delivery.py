@@ -253,7 +253,13 @@ class DeliveryWorker:
             result = AttemptResult(AttemptOutcome.REJECTED, None, prepared.refused or "agency not in the register")
         else:
             try:
-                result = await self._send(delivery, agency, directory)
+                # Bounded well within the lease: a round outliving it (a Kafka producer waiting on a cluster that is
+                # down) would see its deliveries claimed again by another worker meanwhile, sent twice, and each
+                # claim counted an attempt, pushing the next retry minutes further than the failures called for.
+                async with asyncio.timeout(self._settings.attempt_bound_s):
+                    result = await self._send(delivery, agency, directory)
+            except TimeoutError:
+                result = AttemptResult(AttemptOutcome.RETRY, None, "timed out")
             except Exception as error:  # noqa: BLE001 - one bad attempt (a broken secret, URL) must not sink the round
                 log.warning(
                     "delivery attempt failed", extra={"delivery_id": delivery.id, "reason": type(error).__name__}

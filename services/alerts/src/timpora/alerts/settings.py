@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from timpora.alerts.channels.email import SmtpSettings
@@ -29,6 +29,21 @@ class DeliverySettings(BaseModel):
     give_up_after_h: float = Field(default=72.0, gt=0)
     #: A webhook endpoint whose deliveries have all failed for this long is disabled, and its agency told by e-mail.
     disable_endpoint_after_h: float = Field(default=24.0, gt=0)
+
+    @model_validator(mode="after")
+    def _webhooks_wait_within_the_lease(self) -> DeliverySettings:
+        if self.webhook_timeout_s >= self.attempt_bound_s:
+            raise ValueError(
+                f"webhook_timeout_s ({self.webhook_timeout_s}) must be below half of lease_s ({self.lease_s}): "
+                "an attempt is cut off there, so that its delivery is not claimed again while it runs"
+            )
+        return self
+
+    @property
+    def attempt_bound_s(self) -> float:
+        """How long one attempt may take, whatever its channel: half the lease, so that a round is settled before
+        its deliveries can be claimed again."""
+        return self.lease_s / 2
 
     @property
     def give_up_after(self) -> timedelta:
