@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support import stack as stacks
 from tests.support.cluster import Cluster
@@ -24,6 +25,8 @@ from tests.support.cluster import cluster as start_cluster
 from tests.support.faults import kafka_libs
 from tests.support.kafka import delete_namespace, new_namespace
 from timpora.common.db.bootstrap import fresh_database
+from timpora.common.db.engine import make_engine
+from timpora.common.db.migrations import upgrade
 from timpora.common.settings import DatabaseSettings, KafkaSettings
 
 TEST_DATABASE = "timpora_test"
@@ -86,6 +89,15 @@ async def database_urls(stack: stacks.Stack) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def database_settings(database_urls: dict[str, str]) -> dict[str, DatabaseSettings]:
     return {name: DatabaseSettings(url=url, pool_size=5) for name, url in database_urls.items()}
+
+
+@pytest.fixture
+async def sharing_engine(database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[AsyncEngine]:
+    """An engine on the sharing service's schema of the test database, migrated to its latest version."""
+    engine = make_engine(database_settings["sharing"], application_name="test", schema="sharing")
+    await upgrade(engine, "timpora.sharing", schema="sharing")
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -6,34 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.waiting import until
-from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
+from timpora.common.db.engine import driver_connection, make_session_factory
 from timpora.common.db.inbox import claim
-from timpora.common.db.migrations import upgrade
-from timpora.common.settings import DatabaseSettings
 from timpora.sharing.models import inbox
-
-
-@pytest.fixture
-async def engine(database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_settings["sharing"], application_name="test-inbox", schema="sharing")
-    await upgrade(engine, "timpora.sharing", schema="sharing")
-    yield engine
-    await engine.dispose()
 
 
 def _entry(event_id: str) -> dict[str, object]:
     return {"event_id": event_id, "event_type": "t", "topic": "t", "partition": 0, "offset": 0}
 
 
-async def test_two_transactions_claiming_the_same_events_in_other_orders_do_not_deadlock(engine: AsyncEngine) -> None:
-    sessions = make_session_factory(engine)
+async def test_two_transactions_claiming_the_same_events_in_other_orders_do_not_deadlock(
+    sharing_engine: AsyncEngine,
+) -> None:
+    sessions = make_session_factory(sharing_engine)
     consumer = f"test-{uuid.uuid4().hex[:8]}"
     first, second = sorted(str(uuid.uuid4()) for _ in range(2))
     try:
@@ -47,15 +37,15 @@ async def test_two_transactions_claiming_the_same_events_in_other_orders_do_not_
 
             # ... while another batch holding both events, listed the other way round, claims them and waits.
             overlapping = asyncio.create_task(claimed_after())
-            async with engine.connect() as watcher:
+            async with sharing_engine.connect() as watcher:
                 watching = await driver_connection(watcher)
 
                 async def waits() -> bool:
                     if overlapping.done():
                         return True  # it did not wait: its result, or its error, is told below
                     count: int = await watching.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'test-inbox' "
-                        "AND wait_event_type = 'Lock'"
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = current_setting('application_name') AND wait_event_type = 'Lock'"
                     )
                     return count > 0
 
@@ -65,5 +55,5 @@ async def test_two_transactions_claiming_the_same_events_in_other_orders_do_not_
             assert await claim(holder, inbox, consumer, [_entry(second)]) == {second}
         assert await asyncio.wait_for(overlapping, timeout=60) == set()
     finally:
-        async with engine.begin() as connection:
+        async with sharing_engine.begin() as connection:
             await connection.execute(delete(inbox).where(inbox.c.consumer == consumer))

@@ -8,7 +8,7 @@ import dataclasses
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,7 @@ from tests.support.factories import sample_event, snapshots
 from tests.support.kafka import tail
 from tests.support.waiting import until
 from timpora.common import register
-from timpora.common.db.engine import driver_connection, make_engine, make_session_factory
-from timpora.common.db.migrations import upgrade
+from timpora.common.db.engine import driver_connection, make_session_factory
 from timpora.common.disclosures import DisclosureLog, log_table
 from timpora.common.events import CloudEvent, KafkaRecord, decode, new_event
 from timpora.common.events.envelope import attribute_headers
@@ -103,16 +102,8 @@ async def _rows(sessions: Any, foreigner_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def engine(database_settings: dict[str, DatabaseSettings]) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_settings["sharing"], application_name="test", schema="sharing")
-    await upgrade(engine, "timpora.sharing", schema="sharing")
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> Any:
-    return make_session_factory(engine)
+def sessions(sharing_engine: AsyncEngine) -> Any:
+    return make_session_factory(sharing_engine)
 
 
 async def _apply(sessions: Any, event: CloudEvent[Contract], when: datetime = IN_FORCE) -> None:
@@ -296,10 +287,12 @@ async def test_a_second_batch_in_one_transaction_does_not_bring_back_the_first(s
     assert {json.loads(row[3])["record"]["foreigner_id"] for row in state["outbox"]} == {str(people[1])}
 
 
-async def test_a_rebuild_merges_only_while_no_batch_is_being_applied(sessions: Any, engine: AsyncEngine) -> None:
+async def test_a_rebuild_merges_only_while_no_batch_is_being_applied(
+    sessions: Any, sharing_engine: AsyncEngine
+) -> None:
     event = sample_event(jurisdiction=LAJING)
     try_alone = "SELECT pg_try_advisory_xact_lock(hashtext($1))"
-    async with engine.connect() as watcher:
+    async with sharing_engine.connect() as watcher:
         watching = await driver_connection(watcher)
         # A batch in progress keeps a rebuild's merge out until its transaction ends...
         async with sessions() as session, session.begin():
@@ -308,7 +301,7 @@ async def test_a_rebuild_merges_only_while_no_batch_is_being_applied(sessions: A
         assert await watching.fetchval(try_alone, projection.REBUILD_LOCK) is True
 
         # ... and a merge in progress keeps the next batch waiting until it ends.
-        async with engine.begin() as rebuilding:
+        async with sharing_engine.begin() as rebuilding:
             await projection.merging_alone(await driver_connection(rebuilding))
             applying = asyncio.create_task(_apply(sessions, _moved(event, OTHER_AROSBAYA, 2)))
 
@@ -504,7 +497,7 @@ async def _outbox_rows(sessions: Any, subject: str) -> list[OutboxRow]:
 
 
 async def test_a_record_leaves_for_an_agencys_topic_only_as_the_agreement_in_force_when_it_leaves_allows(
-    engine: AsyncEngine, sessions: Any, tmp_path: Any
+    sharing_engine: AsyncEngine, sessions: Any, tmp_path: Any
 ) -> None:
     # Written to the outbox under the shipped agreements; the register changes before the relay sends them.
     event = sample_event(jurisdiction=LAJING)
@@ -522,7 +515,7 @@ async def test_a_record_leaves_for_an_agencys_topic_only_as_the_agreement_in_for
         version=20,
         event_types=[name for name in regency.event_types if name != "foreigner.arrived"],
     )
-    disclosure_log = DisclosureLog(engine)
+    disclosure_log = DisclosureLog(sharing_engine)
     sent: dict[str, dict[str, dict[str, Any]]] = {}
     logged: dict[str, list[Any]] = {}
     try:
