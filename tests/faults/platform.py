@@ -148,7 +148,10 @@ class Platform:
                 "TIMPORA_ALERTS_SMTP__HOST": self.smtp.host,
                 "TIMPORA_ALERTS_SMTP__PORT": str(self.smtp.port),
                 # A delivery whose worker was killed mid-send is claimed again after this (a minute in production).
-                "TIMPORA_ALERTS_DELIVERY__LEASE_S": "5",
+                # An attempt is cut off at half of it: 5 s leaves a webhook its 2 s timeout and the drain of its
+                # answer's body (up to 1 s), and an e-mail its SMTP exchange, on a loaded machine (at 5 s, answers
+                # that came just late were cut off and retried, each pushing the next retry further out).
+                "TIMPORA_ALERTS_DELIVERY__LEASE_S": "10",
                 "TIMPORA_ALERTS_DELIVERY__POLL_INTERVAL_S": "0.5",
                 # A hanging receiver is given up on after 2 s (10 s in production), and tried again.
                 "TIMPORA_ALERTS_DELIVERY__WEBHOOK_TIMEOUT_S": "2",
