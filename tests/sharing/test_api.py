@@ -19,13 +19,15 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from tests.sharing.shipped import STANDING, VILLAGE, VILLAGE_RECORD, variant
 from tests.support.clock import ManualClock, ManualSeconds
 from tests.support.disclosures import whole_walk_made
-from tests.support.factories import sample_event
+from tests.support.factories import BANGKALAN_VILLAGES, sample_event
 from tests.support.stack import Stack
 from tests.support.waiting import until
 from timpora.common import disclosures, register
@@ -1082,3 +1084,138 @@ async def test_a_history_tells_nothing_from_before_the_agreement_and_when_the_pe
     assert told == [(2, True, False), (6, True, False), (7, False, True), (8, True, False)]
     (returned,) = [entry for entry in entries["entries"] if entry["version"] == 6]
     assert returned["changed"]["residence_village_code"] == LAJING  # told whole again, as on coming into view
+
+
+# --- the list's filters, against a plain reading of them --------------------------------------------------------------
+
+#: Names with LIKE's own characters in them: a filter of "%" or "_" matches those characters, not anything.
+_NAMES = ["Li Wei", "Anna 50% Weber", "Jo_hn Smith", "A/B Prasetyo", "li wei jr", "Maria Garcia", "100% Kim", "Wei_Li"]
+_NATIONALITIES = ["CHN", "DEU", "USA", "KOR"]
+_OCCUPATIONS = ["engineer", "teacher", "chef"]
+#: Villages of two districts of Bangkalan, and the district codes a region filter may name.
+_VILLAGES = [LAJING, AROSBAYA, *[village for village in BANGKALAN_VILLAGES if village.startswith("35.26.01.")][:2]]
+_STATUSES = [PermitStatus.ACTIVE, PermitStatus.EXTENDED, PermitStatus.EXPIRED]
+
+
+def _varied(index: int) -> CloudEvent[Contract]:
+    """One of a spread of people in Bangkalan: names, nationalities, villages, permits and presence all vary."""
+    base = sample_event()
+    snapshot: ForeignerSnapshot = base.data.foreigner  # type: ignore[attr-defined]
+    expires_on = TODAY + timedelta(days=(index * 7) % 61 - 20)
+    permit = Permit(
+        permit_id=uuid.uuid4(),
+        number=f"P{index:07d}",
+        type=PermitType.VISIT if index % 3 == 0 else PermitType.ITAS,
+        issued_on=expires_on - timedelta(days=200),
+        expires_on=expires_on,
+        status=_STATUSES[index % len(_STATUSES)],
+    )
+    village = _VILLAGES[index % len(_VILLAGES)]
+    foreigner = snapshot.model_copy(
+        update={
+            "version": 2,
+            "full_name": _NAMES[index % len(_NAMES)],
+            "nationality": _NATIONALITIES[index % len(_NATIONALITIES)],
+            "passport": snapshot.passport.model_copy(update={"number": f"X{index:06d}"}),
+            "occupation": _OCCUPATIONS[index % len(_OCCUPATIONS)],
+            "permit": permit,
+            "residence": Residence(address="Jl. Contoh 2", village_code=village, since=TODAY - timedelta(days=300)),
+            "presence": PresenceStatus.DEPARTED if index % 5 == 4 else PresenceStatus.PRESENT,
+        }
+    )
+    data = ForeignerUpdated(foreigner=foreigner, jurisdiction=village, changed_fields=["permit"])
+    return new_event(data, source="/timpora/registry", subject=base.subject)
+
+
+@pytest.fixture
+async def varied(
+    kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings]
+) -> AsyncIterator[Sharing]:
+    """``sharing`` with 40 more people in Bangkalan, every filter's field varied among them, and no rate limit to speak
+    of (a property test reads many pages)."""
+    async for started in _started(
+        kafka_settings, database_settings["sharing"], register.DEFAULT_REGISTER, rate_limit_per_minute=10**6
+    ):
+        await _add_varied(started)
+        yield started
+
+
+async def _add_varied(sharing: Sharing) -> None:
+    runtime = sharing.runtime
+    configured = narrow(runtime.settings, SharingSettings)
+    in_force = list(register.load(configured.register_file).agreements.values())
+    async with runtime.sessions() as session, session.begin():
+        for index in range(40):
+            await projection.apply(session, _varied(index), in_force, runtime.clock.now(), configured.kafka.catalog)
+
+
+def _picks(record: dict[str, Any], filters: dict[str, Any]) -> bool:
+    """Whether ``filters`` pick ``record``, read plainly off the record the agency is served (today, in Bangkalan's
+    zone, is TODAY: the test clock is at noon there)."""
+    expires = date.fromisoformat(record["permit_expires_on"]) if record.get("permit_expires_on") else None
+    present = record["presence"] == "present"
+    holding = present and record.get("permit_status") in {"active", "extended"}
+    overstaying = (
+        present and record.get("permit_status") in {"active", "extended", "expired"} and expires is not None
+    ) and expires < TODAY
+    village = record.get("residence_village_code") or ""
+    checks = {
+        "presence": lambda want: want == "any" or record["presence"] == want,
+        "name": lambda want: want.lower() in record["full_name"].lower(),
+        "nationality": lambda want: record["nationality"] == want,
+        "passport": lambda want: record["passport_number"].upper() == want.upper(),
+        "occupation": lambda want: record.get("occupation") == want,
+        "region": lambda want: village == want or village.startswith(want + "."),
+        "permit_type": lambda want: record.get("permit_type") == want,
+        "expiring_within_days": lambda want: (
+            holding and expires is not None and TODAY <= expires <= TODAY + timedelta(days=want)
+        ),
+        "overstaying": lambda want: overstaying == (want == "true"),
+    }
+    return all(checks[name](value) for name, value in ({"presence": "present"} | filters).items())
+
+
+_FILTERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "presence": st.sampled_from(["present", "departed", "any"]),
+        "name": st.sampled_from(
+            ["Li", "wei", "50%", "0%", "%%", "_h", "__", "o_h", "A/B", "/B", "//", "Kim", "nobody"]
+        ),
+        "nationality": st.sampled_from(_NATIONALITIES),
+        "passport": st.sampled_from(["X000003", "x000004", "E12345678", "X999999"]),
+        "occupation": st.sampled_from(_OCCUPATIONS),
+        "region": st.sampled_from(["35.26", "35.26.05", "35.26.01", *_VILLAGES]),
+        "permit_type": st.sampled_from(["itas", "visit"]),
+        "expiring_within_days": st.integers(min_value=0, max_value=45),
+        "overstaying": st.sampled_from(["true", "false"]),
+    },
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(filters=_FILTERS, limit=st.integers(min_value=1, max_value=9))
+# LIKE's own characters, taken literally: read as patterns, "__" and "%%" would pick everyone.
+@example(filters={"name": "__"}, limit=4)
+@example(filters={"name": "%%"}, limit=4)
+@example(filters={"name": "/B"}, limit=4)
+@example(filters={"overstaying": "false", "presence": "any"}, limit=4)
+async def test_the_list_answers_exactly_the_records_its_filters_pick_page_after_page(
+    varied: Sharing, filters: dict[str, Any], limit: int
+) -> None:
+    everyone = await varied.get("polres-bangkalan", "/v1/foreigners", presence="any", limit=500)
+    assert everyone.status_code == 200, everyone.text
+    expected = [record["foreigner_id"] for record in everyone.json()["items"] if _picks(record, filters)]
+
+    listed: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await varied.get(
+            "polres-bangkalan", "/v1/foreigners", **filters, limit=limit, **({"cursor": cursor} if cursor else {})
+        )
+        assert page.status_code == 200, page.text
+        listed += [item["foreigner_id"] for item in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert listed == expected

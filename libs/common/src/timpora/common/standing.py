@@ -52,9 +52,9 @@ def zone_name_sql(village_code: ColumnElement[str]) -> ColumnElement[str]:
     )
 
 
-def local_today_sql(now: datetime, zone_name: ColumnElement[str]) -> ColumnElement[date]:
-    """:func:`local_today` in SQL, per row: the date at ``now`` in the row's zone."""
-    return cast(func.timezone(zone_name, literal(now)), Date)
+def local_today_sql(now: datetime | ColumnElement[datetime], zone_name: ColumnElement[str]) -> ColumnElement[date]:
+    """:func:`local_today` in SQL, per row: the date at ``now`` (a moment, or a bound parameter) in the row's zone."""
+    return cast(func.timezone(zone_name, literal(now) if isinstance(now, datetime) else now), Date)
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,10 @@ class Agreement(BaseModel):
         """A stored record filtered again through this agreement as it is served (defence in depth: a record
         stored under other terms never shows a field these do not include)."""
         shown = _shown(tuple(self.fields))
+        if shown.issuperset(record):
+            # Stored under these terms (nearly always): nothing to take out, and the test is one pass in C where the
+            # copy was a quarter of a list page's Python time.
+            return record
         return {name: value for name, value in record.items() if name in shown}
 
     def is_valid_on(self, day: date) -> bool:

@@ -10,21 +10,42 @@ and a record outside the agency's view answers exactly like one that does not ex
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
-from datetime import date, datetime, time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Date, Select, Text, and_, cast, false, func, not_, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Date,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common import regions
+from timpora.common.db.compiled import CompiledQuery
+from timpora.common.db.engine import driver_connection
 from timpora.common.disclosures import Basis, Channel, Disclosure
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http import disclosing
@@ -133,33 +154,100 @@ def _holding(statuses: frozenset[str]) -> ColumnElement[bool]:
     )
 
 
-def _conditions(filters: Filters, now: datetime) -> list[ColumnElement[bool]]:
-    # Days are counted on each person's own local date, as the registry counts them.
-    today = local_today_sql(now, projections.c.time_zone)
-    conditions: list[ColumnElement[bool]] = []
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Which filters a request gives (not their values): the statement's shape, built and compiled once each."""
+
+    presence: bool
+    name: bool
+    nationality: bool
+    passport: bool
+    occupation: bool
+    region: bool
+    permit_type: bool
+    expiring: bool
+    overstaying: bool | None
+
+    @classmethod
+    def of(cls, filters: Filters) -> _Shape:
+        return cls(
+            presence=filters.presence != ANY_PRESENCE,
+            name=bool(filters.name),
+            nationality=bool(filters.nationality),
+            passport=bool(filters.passport),
+            occupation=bool(filters.occupation),
+            region=bool(filters.region),
+            permit_type=bool(filters.permit_type),
+            expiring=filters.expiring_within_days is not None,
+            overstaying=filters.overstaying,
+        )
+
+
+def _escaped(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '/' (SQLAlchemy's ``autoescape``, for a bound value)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _filter_values(filters: Filters, now: datetime) -> dict[str, object]:
+    """The values of ``filters``, by the names :func:`_conditions` binds them under."""
+    values: dict[str, object] = {}
+    if filters.expiring_within_days is not None or filters.overstaying is not None:
+        values["now"] = now
     if filters.presence != ANY_PRESENCE:
-        conditions.append(_field("presence") == filters.presence)
+        values["presence"] = filters.presence
     if filters.name:
-        conditions.append(_field("full_name").icontains(filters.name, autoescape=True))
+        values["name"] = _escaped(filters.name)
     if filters.nationality:
-        conditions.append(_field("nationality") == filters.nationality)
+        values["nationality"] = filters.nationality
     if filters.passport:
-        conditions.append(func.upper(_field("passport_number")) == filters.passport.upper())
+        values["passport"] = filters.passport.upper()
     if filters.occupation:
-        conditions.append(_field("occupation") == filters.occupation)
+        values["occupation"] = filters.occupation
     if filters.region:
-        village = _field("residence_village_code")
-        conditions.append(or_(village == filters.region, village.startswith(filters.region + ".", autoescape=True)))
+        values["region"] = filters.region
+        values["region_below"] = _escaped(filters.region + ".")
     if filters.permit_type:
-        conditions.append(_field("permit_type") == filters.permit_type)
+        values["permit_type"] = filters.permit_type
     if filters.expiring_within_days is not None:
+        values["within_days"] = filters.expiring_within_days
+    return values
+
+
+def _bound(name: str) -> BindParameter[str]:
+    # A placeholder value: a statement is compiled before any request's values (timpora.common.db.compiled).
+    return bindparam(name, "", type_=String)
+
+
+@functools.cache
+def _conditions(shape: _Shape) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of a request's filters, each value a bind parameter (see :func:`_filter_values`)."""
+    # Days are counted on each person's own local date, as the registry counts them.
+    today = local_today_sql(bindparam("now", datetime.now(UTC), type_=DateTime(timezone=True)), projections.c.time_zone)
+    conditions: list[ColumnElement[bool]] = []
+    if shape.presence:
+        conditions.append(_field("presence") == _bound("presence"))
+    if shape.name:
+        conditions.append(_field("full_name").icontains(_bound("name"), escape="/"))
+    if shape.nationality:
+        conditions.append(_field("nationality") == _bound("nationality"))
+    if shape.passport:
+        conditions.append(func.upper(_field("passport_number")) == _bound("passport"))
+    if shape.occupation:
+        conditions.append(_field("occupation") == _bound("occupation"))
+    if shape.region:
+        village = _field("residence_village_code")
+        conditions.append(or_(village == _bound("region"), village.startswith(_bound("region_below"), escape="/")))
+    if shape.permit_type:
+        conditions.append(_field("permit_type") == _bound("permit_type"))
+    if shape.expiring:
         expires = _expiry()
-        conditions.append(and_(_holding(OPEN), expires >= today, expires <= today + filters.expiring_within_days))
-    if filters.overstaying is not None:
+        within = bindparam("within_days", 0, type_=Integer)
+        conditions.append(and_(_holding(OPEN), expires >= today, expires <= today + within))
+    if shape.overstaying is not None:
         overstaying = and_(_holding(OVERSTAYABLE), _expiry() < today)
         # Someone without a permit, or who left, is simply not overstaying (never NULL, never both).
-        conditions.append(overstaying if filters.overstaying else not_(func.coalesce(overstaying, false())))
-    return conditions
+        conditions.append(overstaying if shape.overstaying else not_(func.coalesce(overstaying, false())))
+    return tuple(conditions)
 
 
 def _refuse_filters_outside(caller: Caller, filters: Filters) -> None:
@@ -202,13 +290,29 @@ async def disclose(
     )
 
 
-def _visible_to(caller: Caller) -> list[ColumnElement[bool]]:
-    # Rows stored under another version of the agreement wait for the rebuild that follows every change.
-    return [
-        projections.c.agency_id == caller.agency_id,
-        projections.c.visible.is_(True),
-        projections.c.agreement_version == caller.agreement.version,
-    ]
+#: The rows a caller may read (see :func:`_visible_values`): rows stored under another version of the agreement wait for
+#: the rebuild that follows every change.
+_VISIBLE = (
+    projections.c.agency_id == _bound("agency_id"),
+    projections.c.visible.is_(True),
+    projections.c.agreement_version == bindparam("agreement_version", 0, type_=Integer),
+)
+
+
+def _visible_values(caller: Caller) -> dict[str, object]:
+    return {"agency_id": caller.agency_id, "agreement_version": caller.agreement.version}
+
+
+@functools.cache
+def _listing(shape: _Shape, *, after: bool) -> CompiledQuery:
+    """The list's statement for filters of ``shape``, after a cursor or from the start, compiled once."""
+    cursor = bindparam("cursor", UUID(int=0), type_=projections.c.foreigner_id.type)
+    return CompiledQuery.of(
+        select(projections.c.foreigner_id, projections.c.record, projections.c.time_zone)
+        .where(*_VISIBLE, *_conditions(shape), *([projections.c.foreigner_id > cursor] if after else []))
+        .order_by(projections.c.foreigner_id)
+        .limit(bindparam("limit", 1, type_=Integer))
+    )
 
 
 @router.get("/foreigners", summary="The foreigners in your jurisdiction, with your agreement's fields")
@@ -218,22 +322,23 @@ async def list_foreigners(
     _refuse_filters_outside(caller, filters)
     wanted = _wanted(caller, filters)
     now = runtime.clock.now()
-    conditions = [*_visible_to(caller), *_conditions(filters, now)]
+    values = {**_visible_values(caller), **_filter_values(filters, now), "limit": filters.limit}
     if filters.cursor is not None:
-        conditions.append(projections.c.foreigner_id > filters.cursor)
-    statement = (
-        select(projections.c.foreigner_id, projections.c.record, projections.c.time_zone)
-        .where(*conditions)
-        .order_by(projections.c.foreigner_id)
-        .limit(filters.limit)
-    )
-    async with runtime.sessions() as session:
-        rows = (await session.execute(statement)).all()
-    await disclose(caller, request, [row.foreigner_id for row in rows], runtime, fields=wanted)
-    next_cursor = rows[-1].foreigner_id if len(rows) == filters.limit else None
+        values["cursor"] = filters.cursor
+    listing = _listing(_Shape.of(filters), after=filters.cursor is not None)
+    # One statement, one round trip: no transaction is opened around it (timpora.common.db.compiled).
+    async with runtime.engine.connect() as connection:
+        rows = await listing.fetch(await driver_connection(connection), values)
+    ids = [row["foreigner_id"] for row in rows]
+    await disclose(caller, request, ids, runtime, fields=wanted)
+    next_cursor = ids[-1] if len(rows) == filters.limit else None
+    rule = runtime.settings.overstay
     # Built from rows the service wrote itself; FastAPI still serialises it through the response model.
     return Page.model_construct(
-        items=[_narrowed(_served(caller, row, now, runtime), wanted) for row in rows],
+        items=[
+            _narrowed(with_status(caller.agreement.served(row["record"]), row["time_zone"], now, rule), wanted)
+            for row in rows
+        ],
         next_cursor=next_cursor,
     )
 
@@ -247,10 +352,10 @@ async def get_foreigner(
     runtime: Runtime, caller: CurrentCaller, request: Request, foreigner_id: UUID
 ) -> dict[str, Any]:
     statement = select(projections.c.record, projections.c.time_zone).where(
-        *_visible_to(caller), projections.c.foreigner_id == foreigner_id
+        *_VISIBLE, projections.c.foreigner_id == foreigner_id
     )
     async with runtime.sessions() as session:
-        row = (await session.execute(statement)).first()
+        row = (await session.execute(statement, _visible_values(caller))).first()
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
     await disclose(caller, request, [foreigner_id], runtime)
@@ -289,11 +394,11 @@ async def get_history(runtime: Runtime, caller: CurrentCaller, request: Request,
     before the agency had an agreement is not its to read), while the person was in its view, with the agreement's
     fields that changed; when they came into the view and left it; what kind of news it was only where the agreement
     lists that news (its topic's events). Disclosed, and recorded, as a read."""
-    in_view = select(projections.c.foreigner_id).where(*_visible_to(caller), projections.c.foreigner_id == foreigner_id)
+    in_view = select(projections.c.foreigner_id).where(*_VISIBLE, projections.c.foreigner_id == foreigner_id)
     # The agreement's own start, at midnight where the agency is: what happened before it is not the agency's to read.
     since = datetime.combine(caller.agreement.valid_from, time(), regions.time_zone(caller.agreement.jurisdiction[0]))
     async with runtime.sessions() as session:
-        if (await session.execute(in_view)).first() is None:
+        if (await session.execute(in_view, _visible_values(caller))).first() is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
         rows = (await session.execute(_history_of(caller, foreigner_id))).all()
     entries = _told(caller, rows, since)
@@ -403,7 +508,8 @@ async def _disclosed_pages(
     if it is empty: an empty answer is an answer, and logged as one. Each row is the foreigner's id and
     ``columns``."""
     size = narrow(runtime.settings, SharingSettings).export_page_rows
-    conditions = [*_visible_to(caller), *_conditions(filters, now)]
+    conditions = [*_VISIBLE, *_conditions(_Shape.of(filters))]
+    values = _visible_values(caller) | _filter_values(filters, now)
     after: UUID | None = None
     while True:
         statement = (
@@ -417,7 +523,7 @@ async def _disclosed_pages(
                 # The agreement ended, changed or the member left, or the key was revoked, while the client was
                 # still reading: what was already sent was disclosed in force; nothing more is.
                 raise ExportCutShortError
-            rows = list((await session.execute(statement)).all())
+            rows = list((await session.execute(statement, values)).all())
         if rows or after is None:
             await disclose(caller, request, [row.foreigner_id for row in rows], runtime, fields=fields)
             yield rows
