@@ -3,6 +3,7 @@ way into another service's tables."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -13,14 +14,14 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, String, insert, literal, select, text
 from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.support.clock import ManualClock
 from tests.support.waiting import until
 from timpora.alerts import models as alerts_models
 from timpora.common import regions
 from timpora.common.db.bootstrap import SERVICES
-from timpora.common.db.engine import driver_connection, make_engine
+from timpora.common.db.engine import direct, driver_connection, make_engine
 from timpora.common.db.migrations import alembic_config, upgrade
 from timpora.common.settings import DatabaseSettings
 from timpora.common.standing import local_today, local_today_sql, zone_name_sql, zone_of
@@ -201,3 +202,46 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout_not
     async with engine.connect() as connection:
         second = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
     assert second != first
+
+
+async def test_a_connection_lost_under_a_direct_statement_lets_the_pool_connect_anew(
+    engines: dict[str, AsyncEngine], database_admin: asyncpg.Connection
+) -> None:
+    # A statement run on asyncpg directly (timpora.common.db.engine.direct) is outside SQLAlchemy's own handling of a
+    # lost connection; it must be handled as SQLAlchemy would: the pool's older connections let go with it, so that a
+    # link that died silently fails one request, not one for each pooled connection.
+    engine = engines["registry"]
+
+    async def backend(connection: AsyncConnection) -> int:
+        return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    async with engine.connect() as first, engine.connect() as second:
+        before = {await backend(first), await backend(second)}
+    lost: list[int] = []
+
+    async def lose_the_connection() -> None:
+        async with direct(engine) as driver:
+            lost.append(await driver.fetchval("SELECT pg_backend_pid()"))
+            sleeping = asyncio.ensure_future(driver.fetchval("SELECT pg_sleep(60)"))
+
+            async def asleep() -> bool:
+                return bool(
+                    await database_admin.fetchval(
+                        "SELECT true FROM pg_stat_activity WHERE pid = $1 AND state = 'active' "
+                        "AND query LIKE 'SELECT pg_sleep%'",
+                        lost[0],
+                    )
+                )
+
+            # Cut while the statement runs, as a link lost under a read would be (not while it is being prepared).
+            await until(asleep, what="the statement running")
+            assert await database_admin.fetchval("SELECT pg_terminate_backend($1)", lost[0])
+            await sleeping
+
+    with pytest.raises(
+        (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.exceptions.InterfaceError)
+    ):
+        await lose_the_connection()
+    async with engine.connect() as first, engine.connect() as second:
+        after = {await backend(first), await backend(second)}
+    assert after.isdisjoint(before | set(lost))

@@ -28,7 +28,9 @@ class CompiledQuery:
     sql: str
     #: The bind parameters' names, in the order of ``$1``, ``$2``, ...
     order: tuple[str, ...]
-    #: Every bind parameter's value as compiled (the constants the statement holds, such as a JSON key), ready to send.
+    #: The parameters a request must give a value for: those named with ``bindparam(name, ...)``.
+    given: frozenset[str]
+    #: The other parameters' values as compiled (the constants the statement holds, such as a JSON key), ready to send.
     constants: Mapping[str, object]
     #: What SQLAlchemy would do to a value before sending it, for the parameters whose type does something.
     processors: Mapping[str, Callable[[Any], Any]]
@@ -42,21 +44,27 @@ class CompiledQuery:
             raise TypeError(f"not a statement: {type(statement).__name__}")
         processors: dict[str, Callable[[Any], Any]] = {}
         for name, processor in compiled._bind_processors.items():  # noqa: SLF001 - no public way to them
-            if not callable(processor):
-                raise TypeError(f"{name}: a tuple parameter, which this does not handle")
+            # An IN list's processor is keyed by the list, not by the values it was expanded into: they would be
+            # sent unprocessed.
+            if not callable(processor) or compiled.binds[name].expanding:
+                raise TypeError(f"{name}: a tuple, or an IN list of a type that converts its values: not handled")
             processors[name] = processor
+        # Anonymous parameters are the statement's own constants (a literal, a JSON key); named ones are the request's.
+        given = frozenset(name for name, bind in compiled.binds.items() if not bind.unique)
         constants = {
             name: (processors[name](value) if name in processors else value)
             for name, value in (compiled.construct_params() or {}).items()
+            if name not in given
         }
-        return cls(compiled.string, tuple(compiled.positiontup or ()), constants, processors)
+        return cls(compiled.string, tuple(compiled.positiontup or ()), given, constants, processors)
 
     def arguments(self, values: Mapping[str, object]) -> list[object]:
-        """The positional arguments for ``values`` (by bind parameter name); a name not given keeps its constant."""
-        unknown = values.keys() - self.constants.keys()
-        if unknown:
-            # A value the statement has no place for would be silently dropped: a filter that filters nothing.
-            raise KeyError(f"the statement has no parameter {sorted(unknown)}")
+        """The positional arguments for ``values``: one for each named parameter, no more, no fewer."""
+        if values.keys() != self.given:
+            # A value with no place would be dropped (a filter that filters nothing); one left out would be sent as
+            # its placeholder (a time compiled at start, an empty agency).
+            unknown, missing = sorted(values.keys() - self.given), sorted(self.given - values.keys())
+            raise KeyError(f"values for the statement's parameters: unknown {unknown}, missing {missing}")
         processed = {
             name: (self.processors[name](value) if name in self.processors else value) for name, value in values.items()
         }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -68,6 +70,35 @@ async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
     if connection.in_transaction() and not driver.is_in_transaction():  # type: ignore[no-untyped-call]
         await connection.execute(text("SELECT 1"))
     return driver
+
+
+#: What asyncpg raises when the connection itself is lost (not a statement refused): closed, cut, or the server going
+#: (and its protocol confused, as when the connection is cut while a statement is being prepared).
+_LOST = (
+    OSError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+)
+
+
+@asynccontextmanager
+async def direct(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection's asyncpg connection, for a statement run on it directly, with no transaction around it.
+
+    A lost connection is handled as SQLAlchemy handles one under its own statements: every connection the pool opened
+    before it is let go, so the next checkouts connect anew. Without this, a link that died silently (a cut cable,
+    see :func:`_alive`) would fail one request for each connection pooled, each after the network's timeout.
+    """
+    async with engine.connect() as connection:
+        driver = await driver_connection(connection)
+        try:
+            yield driver
+        except _LOST as error:
+            pooled = await connection.get_raw_connection()
+            engine.sync_engine.pool._invalidate(pooled, error)  # noqa: SLF001 - what SQLAlchemy does on a disconnect
+            raise
 
 
 async def ping(engine: AsyncEngine) -> None:

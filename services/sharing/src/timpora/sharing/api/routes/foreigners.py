@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common import regions
 from timpora.common.db.compiled import CompiledQuery
-from timpora.common.db.engine import driver_connection
+from timpora.common.db.engine import direct
 from timpora.common.disclosures import Basis, Channel, Disclosure
 from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http import disclosing
@@ -327,8 +327,8 @@ async def list_foreigners(
         values["cursor"] = filters.cursor
     listing = _listing(_Shape.of(filters), after=filters.cursor is not None)
     # One statement, one round trip: no transaction is opened around it (timpora.common.db.compiled).
-    async with runtime.engine.connect() as connection:
-        rows = await listing.fetch(await driver_connection(connection), values)
+    async with direct(runtime.engine) as connection:
+        rows = await listing.fetch(connection, values)
     ids = [row["foreigner_id"] for row in rows]
     await disclose(caller, request, ids, runtime, fields=wanted)
     next_cursor = ids[-1] if len(rows) == filters.limit else None
