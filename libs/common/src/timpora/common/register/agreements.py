@@ -82,7 +82,8 @@ class Agreement(BaseModel):
 
     def served(self, record: dict[str, Any]) -> dict[str, Any]:
         """A stored record filtered again through this agreement as it is served (defence in depth: a record
-        stored under other terms never shows a field these do not include)."""
+        stored under other terms never shows a field these do not include). May be ``record`` itself: never change
+        what it returns (a record shared between requests would carry the change to the next)."""
         shown = _shown(tuple(self.fields))
         if shown.issuperset(record):
             # Stored under these terms (nearly always): nothing to take out, and the test is one pass in C where the
