@@ -158,29 +158,14 @@ def _holding(statuses: frozenset[str]) -> ColumnElement[bool]:
 class _Shape:
     """Which filters a request gives (not their values): the statement's shape, built and compiled once each."""
 
-    presence: bool
-    name: bool
-    nationality: bool
-    passport: bool
-    occupation: bool
-    region: bool
-    permit_type: bool
-    expiring: bool
+    #: The names its values are bound under (see :func:`_filter_values`).
+    bound: frozenset[str]
+    #: The one filter whose value chooses the statement itself rather than a parameter of it.
     overstaying: bool | None
 
     @classmethod
-    def of(cls, filters: Filters) -> _Shape:
-        return cls(
-            presence=filters.presence != ANY_PRESENCE,
-            name=bool(filters.name),
-            nationality=bool(filters.nationality),
-            passport=bool(filters.passport),
-            occupation=bool(filters.occupation),
-            region=bool(filters.region),
-            permit_type=bool(filters.permit_type),
-            expiring=filters.expiring_within_days is not None,
-            overstaying=filters.overstaying,
-        )
+    def of(cls, filters: Filters, values: dict[str, object]) -> _Shape:
+        return cls(frozenset(values), filters.overstaying)
 
 
 def _escaped(text: str) -> str:
@@ -224,22 +209,22 @@ def _conditions(shape: _Shape) -> tuple[ColumnElement[bool], ...]:
     # Days are counted on each person's own local date, as the registry counts them.
     today = local_today_sql(bindparam("now", datetime.now(UTC), type_=DateTime(timezone=True)), projections.c.time_zone)
     conditions: list[ColumnElement[bool]] = []
-    if shape.presence:
+    if "presence" in shape.bound:
         conditions.append(_field("presence") == _bound("presence"))
-    if shape.name:
+    if "name" in shape.bound:
         conditions.append(_field("full_name").icontains(_bound("name"), escape="/"))
-    if shape.nationality:
+    if "nationality" in shape.bound:
         conditions.append(_field("nationality") == _bound("nationality"))
-    if shape.passport:
+    if "passport" in shape.bound:
         conditions.append(func.upper(_field("passport_number")) == _bound("passport"))
-    if shape.occupation:
+    if "occupation" in shape.bound:
         conditions.append(_field("occupation") == _bound("occupation"))
-    if shape.region:
+    if "region" in shape.bound:
         village = _field("residence_village_code")
         conditions.append(or_(village == _bound("region"), village.startswith(_bound("region_below"), escape="/")))
-    if shape.permit_type:
+    if "permit_type" in shape.bound:
         conditions.append(_field("permit_type") == _bound("permit_type"))
-    if shape.expiring:
+    if "within_days" in shape.bound:
         expires = _expiry()
         within = bindparam("within_days", 0, type_=Integer)
         conditions.append(and_(_holding(OPEN), expires >= today, expires <= today + within))
@@ -304,12 +289,14 @@ def _visible_values(caller: Caller) -> dict[str, object]:
 
 
 @functools.cache
-def _listing(shape: _Shape, *, after: bool) -> CompiledQuery:
-    """The list's statement for filters of ``shape``, after a cursor or from the start, compiled once."""
+def _listing(shape: _Shape) -> CompiledQuery:
+    """The list's statement for filters of ``shape`` (after a cursor or from the start), compiled once."""
     cursor = bindparam("cursor", UUID(int=0), type_=projections.c.foreigner_id.type)
     return CompiledQuery.of(
         select(projections.c.foreigner_id, projections.c.record, projections.c.time_zone)
-        .where(*_VISIBLE, *_conditions(shape), *([projections.c.foreigner_id > cursor] if after else []))
+        .where(
+            *_VISIBLE, *_conditions(shape), *([projections.c.foreigner_id > cursor] if "cursor" in shape.bound else [])
+        )
         .order_by(projections.c.foreigner_id)
         .limit(bindparam("limit", 1, type_=Integer))
     )
@@ -325,20 +312,16 @@ async def list_foreigners(
     values = {**_visible_values(caller), **_filter_values(filters, now), "limit": filters.limit}
     if filters.cursor is not None:
         values["cursor"] = filters.cursor
-    listing = _listing(_Shape.of(filters), after=filters.cursor is not None)
+    listing = _listing(_Shape.of(filters, values))
     # One statement, one round trip: no transaction is opened around it (timpora.common.db.compiled).
     async with direct(runtime.engine) as connection:
         rows = await listing.fetch(connection, values)
     ids = [row["foreigner_id"] for row in rows]
     await disclose(caller, request, ids, runtime, fields=wanted)
     next_cursor = ids[-1] if len(rows) == filters.limit else None
-    rule = runtime.settings.overstay
     # Built from rows the service wrote itself; FastAPI still serialises it through the response model.
     return Page.model_construct(
-        items=[
-            _narrowed(with_status(caller.agreement.served(row["record"]), row["time_zone"], now, rule), wanted)
-            for row in rows
-        ],
+        items=[_narrowed(_served(caller, row["record"], row["time_zone"], now, runtime), wanted) for row in rows],
         next_cursor=next_cursor,
     )
 
@@ -359,7 +342,7 @@ async def get_foreigner(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such foreigner in your view")
     await disclose(caller, request, [foreigner_id], runtime)
-    return _served(caller, row, runtime.clock.now(), runtime)
+    return _served(caller, row.record, row.time_zone, runtime.clock.now(), runtime)
 
 
 class HistoryEntry(BaseModel):
@@ -466,8 +449,8 @@ def _as_served(caller: Caller, row: Any) -> dict[str, Any]:  # noqa: ANN401 - a 
     return {name: value for name, value in caller.agreement.served(row.record).items() if name not in RECORD_IDS}
 
 
-def _served(caller: Caller, row: Any, now: datetime, runtime: Runtime) -> dict[str, Any]:  # noqa: ANN401 - a row
-    return with_status(caller.agreement.served(row.record), row.time_zone, now, runtime.settings.overstay)
+def _served(caller: Caller, record: dict[str, Any], time_zone: str, now: datetime, runtime: Runtime) -> dict[str, Any]:
+    return with_status(caller.agreement.served(record), time_zone, now, runtime.settings.overstay)
 
 
 class AgreementView(BaseModel):
@@ -508,8 +491,8 @@ async def _disclosed_pages(
     if it is empty: an empty answer is an answer, and logged as one. Each row is the foreigner's id and
     ``columns``."""
     size = narrow(runtime.settings, SharingSettings).export_page_rows
-    conditions = [*_VISIBLE, *_conditions(_Shape.of(filters))]
     values = _visible_values(caller) | _filter_values(filters, now)
+    conditions = [*_VISIBLE, *_conditions(_Shape.of(filters, values))]
     after: UUID | None = None
     while True:
         statement = (
@@ -594,10 +577,7 @@ async def export_csv(
         writer = DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         if header:
             writer.writeheader()
-        rule = runtime.settings.overstay
-        writer.writerows(
-            with_status(caller.agreement.served(json.loads(row.record)), row.time_zone, now, rule) for row in rows
-        )
+        writer.writerows(_served(caller, json.loads(row.record), row.time_zone, now, runtime) for row in rows)
         return buffer.getvalue()
 
     async def body() -> AsyncIterator[str]:
