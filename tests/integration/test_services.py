@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import asyncpg
 import pytest
 from asgi_lifespan import LifespanManager
@@ -52,9 +54,13 @@ async def test_a_service_starts_and_answers_health_readiness_metrics_and_openapi
         ready = await client.get("/readyz")
         metrics = await client.get("/metrics")
         openapi = await client.get("/openapi.json")
+        # What the start made is out of the cycle collector's full passes (timpora.common.collector.start_spared).
+        start_spared = not any(thing is app.router for thing in gc.get_objects())
+    handed_back = any(thing is app.router for thing in gc.get_objects())
 
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "service": service}
+    assert (start_spared, handed_back) == (True, True)
     assert ready.status_code == 200, ready.text
     if service in WITHOUT_KAFKA:
         assert ready.json()["checks"] == {"postgres": "ok"}

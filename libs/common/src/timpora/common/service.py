@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 
 from timpora.common.clock import Clock, SystemClock
+from timpora.common.collector import start_spared
 from timpora.common.config_files import ConfigFileError
 from timpora.common.db.engine import make_engine, make_session_factory, ping
 from timpora.common.db.migrations import upgrade
@@ -264,7 +265,8 @@ def create_service_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
-            yield
+            with start_spared():
+                yield
         finally:
             await runtime.stop()
 
