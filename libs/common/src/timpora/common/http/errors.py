@@ -17,6 +17,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from timpora.common.http.query import document_query_models
+
 
 class ErrorMessage(BaseModel):
     """A refusal that concerns the request as a whole (its key, its size, its rate, the resource)."""
@@ -69,7 +71,7 @@ def document_edges(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _with_edges(generate())
+            app.openapi_schema = _with_edges(document_query_models(app, generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

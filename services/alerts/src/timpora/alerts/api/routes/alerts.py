@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from sqlalchemy import Row, select, tuple_
 
 from timpora.alerts import lifecycle
@@ -28,6 +28,7 @@ from timpora.common.disclosures import Channel
 from timpora.common.http import disclosing
 from timpora.common.http.deps import Acting, Runtime
 from timpora.common.http.errors import described
+from timpora.common.http.query import QueryModel
 from timpora.common.settings import narrow
 
 router = APIRouter(
@@ -115,7 +116,11 @@ def _admitted(terms: Terms) -> list[Any]:
 
 @router.get("", summary="Your agency's alerts, newest first")
 async def list_alerts(
-    runtime: Runtime, request: Request, caller: CurrentAgency, terms: CallerTerms, query: Annotated[AlertQuery, Query()]
+    runtime: Runtime,
+    request: Request,
+    caller: CurrentAgency,
+    terms: CallerTerms,
+    query: Annotated[AlertQuery, Depends(QueryModel(AlertQuery))],
 ) -> AlertPage:
     statement = select(alerts).where(alerts.c.agency_id == caller.agency_id, *_admitted(terms))
     if query.status is not None:

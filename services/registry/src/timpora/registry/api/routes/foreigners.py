@@ -7,13 +7,14 @@ import binascii
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timpora.common.events.payloads import ForeignerSnapshot, PermitStatus, PresenceStatus
 from timpora.common.http.deps import Runtime
 from timpora.common.http.errors import FieldErrors, described
+from timpora.common.http.query import QueryModel
 from timpora.common.standing import local_today, overstay, standing
 from timpora.common.types import Nationality, RegionCode
 from timpora.registry import repository as repo
@@ -148,7 +149,7 @@ async def search_foreigners(
     operator: CurrentOperator,
     area: OperatorArea,
     reads: Reads,
-    filters: Annotated[ForeignerFilters, Query()],
+    filters: Annotated[ForeignerFilters, Depends(QueryModel(ForeignerFilters))],
 ) -> ForeignerPage:
     if operator.via_portal:
         _one_person_at_a_time(filters)
@@ -212,7 +213,7 @@ async def worklist(
     operator: CurrentOperator,
     area: OperatorArea,
     reads: Reads,
-    query: Annotated[WorklistQuery, Query()],
+    query: Annotated[WorklistQuery, Depends(QueryModel(WorklistQuery))],
 ) -> Worklist:
     if operator.via_portal and query.limit > PORTAL_WORKLIST_LIMIT:
         raise InvalidChangeError(f"at most {PORTAL_WORKLIST_LIMIT} through the portal", field=("query", "limit"))

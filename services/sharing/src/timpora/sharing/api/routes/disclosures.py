@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid5
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from timpora.common import audit, disclosures, register
 from timpora.common.http.deps import Acting, Runtime, acting_for
 from timpora.common.http.errors import described
+from timpora.common.http.query import QueryModel
 from timpora.common.http.ratelimit import RateLimiter
 from timpora.common.settings import narrow
 from timpora.common.types import AGENCY_ID_PATTERN, OFFICER_USERNAME_PATTERN
@@ -110,7 +111,7 @@ class DisclosureRecord(BaseModel):
 
 @router.get("", summary="Disclosures of a person, to an agency, or read by an officer, with the record's verification")
 async def disclosure_record(
-    runtime: Runtime, office: CurrentOffice, query: Annotated[DisclosureQuery, Query()]
+    runtime: Runtime, office: CurrentOffice, query: Annotated[DisclosureQuery, Depends(QueryModel(DisclosureQuery))]
 ) -> DisclosureRecord:
     controller = office.acting
     if query.foreigner_id is None and query.agency_id is None and query.officer is None:

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
@@ -51,6 +51,7 @@ from timpora.common.events.payloads import PresenceStatus
 from timpora.common.http import disclosing
 from timpora.common.http.deps import Runtime
 from timpora.common.http.errors import described
+from timpora.common.http.query import QueryModel
 from timpora.common.register.agreements import RECORD_IDS
 from timpora.common.register.fields import FIELD_NAMES, FILTER_FIELDS
 from timpora.common.settings import narrow
@@ -304,7 +305,10 @@ def _listing(shape: _Shape) -> CompiledQuery:
 
 @router.get("/foreigners", summary="The foreigners in your jurisdiction, with your agreement's fields")
 async def list_foreigners(
-    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[ListFilters, Query()]
+    runtime: Runtime,
+    caller: CurrentCaller,
+    request: Request,
+    filters: Annotated[ListFilters, Depends(QueryModel(ListFilters))],
 ) -> Page:
     _refuse_filters_outside(caller, filters)
     wanted = _wanted(caller, filters)
@@ -551,7 +555,7 @@ def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
     response_class=StreamingResponse,
 )
 async def export_csv(
-    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
+    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Depends(QueryModel(Filters))]
 ) -> StreamingResponse:
     _refuse_filters_outside(caller, filters)
     now = runtime.clock.now()
@@ -618,7 +622,7 @@ class Statistics(BaseModel):
 
 @router.get("/statistics", summary="Counts for dashboards, on the dimensions your agreement includes")
 async def statistics(
-    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Query()]
+    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Depends(QueryModel(Filters))]
 ) -> Statistics:
     _refuse_filters_outside(caller, filters)
     counted = {dimension: field for dimension, field in DIMENSIONS.items() if field in caller.agreement.allowed}

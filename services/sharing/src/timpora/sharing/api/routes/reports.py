@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Annotated, Any, NoReturn
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from timpora.common import regions
 from timpora.common.http.deps import Runtime
+from timpora.common.http.query import QueryModel
 from timpora.sharing import reports
 from timpora.sharing.api.deps import AGENCY_RESPONSES, Caller, CurrentCaller
 from timpora.sharing.api.routes.foreigners import disclose
@@ -107,7 +108,10 @@ def _csv(text: str, filename: str) -> Response:
 
 @router.get("/monthly-recap", summary="The monthly recap of your jurisdiction, as your agreement allows")
 async def monthly_recap(
-    runtime: Runtime, caller: CurrentCaller, request: Request, query: Annotated[RecapQuery, Query()]
+    runtime: Runtime,
+    caller: CurrentCaller,
+    request: Request,
+    query: Annotated[RecapQuery, Depends(QueryModel(RecapQuery))],
 ) -> MonthlyRecap:
     return await _recap(runtime, caller, request, query)
 
@@ -118,7 +122,10 @@ async def monthly_recap(
     response_class=Response,
 )
 async def monthly_recap_csv(
-    runtime: Runtime, caller: CurrentCaller, request: Request, query: Annotated[RecapQuery, Query()]
+    runtime: Runtime,
+    caller: CurrentCaller,
+    request: Request,
+    query: Annotated[RecapQuery, Depends(QueryModel(RecapQuery))],
 ) -> Response:
     recap = await _recap(runtime, caller, request, query)
     text = reports.as_csv(reports.RECAP_COLUMNS, reports.recap_rows(recap))
@@ -127,7 +134,10 @@ async def monthly_recap_csv(
 
 @router.get("/monthly-flows", summary="Arrivals and departures per month, for the months before a meeting")
 async def monthly_flows(
-    runtime: Runtime, caller: CurrentCaller, request: Request, query: Annotated[FlowsQuery, Query()]
+    runtime: Runtime,
+    caller: CurrentCaller,
+    request: Request,
+    query: Annotated[FlowsQuery, Depends(QueryModel(FlowsQuery))],
 ) -> reports.MonthlyFlows:
     now = runtime.clock.now()
     until = _period(caller, query.until, now, field="until")
@@ -139,7 +149,10 @@ async def monthly_flows(
 
 @router.get("/area", summary="The foreigners in your area (or a region of it), with region names")
 async def area(
-    runtime: Runtime, caller: CurrentCaller, request: Request, query: Annotated[AreaQuery, Query()]
+    runtime: Runtime,
+    caller: CurrentCaller,
+    request: Request,
+    query: Annotated[AreaQuery, Depends(QueryModel(AreaQuery))],
 ) -> AreaList:
     return await _area(runtime, caller, request, query)
 
@@ -148,7 +161,10 @@ async def area(
     "/area.csv", summary="The foreigners in your area as CSV (your agreement's fields)", response_class=Response
 )
 async def area_csv(
-    runtime: Runtime, caller: CurrentCaller, request: Request, query: Annotated[AreaQuery, Query()]
+    runtime: Runtime,
+    caller: CurrentCaller,
+    request: Request,
+    query: Annotated[AreaQuery, Depends(QueryModel(AreaQuery))],
 ) -> Response:
     listed = await _area(runtime, caller, request, query)
     rows: list[dict[str, Any]] = listed.items
