@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from timpora.common import collector
 from timpora.common.collector import collector_spared, start_spared
 
 
@@ -25,9 +26,11 @@ def _tracked(thing: object) -> bool:
 
 @pytest.fixture(autouse=True)
 def _nothing_frozen() -> Iterator[None]:
-    # These tests freeze the test process itself: each starts and ends with nothing frozen, whatever it did.
+    # These tests freeze the test process itself: each starts and ends with nothing frozen and no start spared,
+    # whatever it did (a start left spared would make every later rebuild or import in the process freeze for good).
     gc.unfreeze()
     yield
+    collector._spared_starts.clear()  # the module's own record, reset between tests
     gc.unfreeze()
 
 

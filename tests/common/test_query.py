@@ -97,4 +97,44 @@ def test_a_query_model_read_in_one_validation_is_documented_as_fastapis_own(mode
     operation, fastapis = documented["paths"]["/read"]["get"], expected["paths"]["/read"]["get"]
     assert operation["parameters"] == fastapis["parameters"]
     assert operation["responses"]["422"] == fastapis["responses"]["422"]
+    assert list(operation) == list(fastapis)  # the served JSON too, key for key
     assert documented["components"] == expected["components"]
+
+
+def test_a_document_changed_after_it_was_built_changes_no_other() -> None:
+    # The services' documents have their parameters' schemas rewritten after (document_edges): that must not reach
+    # the parameters given to the next document of the same model.
+    _, first = _apps(Probe)
+    for parameter in document_query_models(first, first.openapi())["paths"]["/read"]["get"]["parameters"]:
+        parameter["schema"] = {"changed": True}
+    theirs, ours = _apps(Probe)
+
+    documented = document_query_models(ours, ours.openapi())
+
+    expected = theirs.openapi()["paths"]["/read"]["get"]["parameters"]
+    assert documented["paths"]["/read"]["get"]["parameters"] == expected
+
+
+def test_a_route_left_out_of_the_document_is_left_out() -> None:
+    app = FastAPI()
+
+    @app.get("/hidden", include_in_schema=False)
+    async def hidden(query: Annotated[Probe, Depends(QueryModel(Probe))]) -> None:
+        del query
+
+    assert "/hidden" not in document_query_models(app, app.openapi())["paths"]
+
+
+class Many(BaseModel):
+    nationality: list[str] = []
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+@pytest.mark.parametrize("model", [Many, Open], ids=["a field of many values", "names it does not have kept"])
+def test_a_model_a_query_dict_cannot_hold_as_fastapi_would_is_refused(model: type[BaseModel]) -> None:
+    # FastAPI reads a repeated name as a list for such a field (or an extra name); a dict keeps its last value only.
+    with pytest.raises(TypeError):
+        QueryModel(model)

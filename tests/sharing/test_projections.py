@@ -1059,6 +1059,44 @@ async def test_a_rebuild_keeps_what_it_read_from_the_collector_and_hands_it_back
     assert during == [(True, True), (True, True)]
 
 
+async def test_what_a_rebuild_read_is_let_go_before_its_sparing_ends(
+    sessions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside a running service, the end of a rebuild's sparing runs one full pass of the collector over what is
+    alive (timpora.common.collector): what the rebuild read must be gone by then, or the pass walks every event read,
+    a pause that grows with the topic."""
+    import contextlib  # noqa: PLC0415
+    import weakref  # noqa: PLC0415
+    from collections.abc import Iterator  # noqa: PLC0415
+
+    from timpora.sharing import rebuild  # noqa: PLC0415
+
+    class Histories(dict[Any, Any]):
+        """What the rebuild reads, watched."""
+
+    read: list[weakref.ref[Histories]] = []
+    alive_at_the_end: list[bool] = []
+
+    async def histories(_kafka: Any, _topic: str, _keep: Any) -> Any:
+        held = Histories()
+        read.append(weakref.ref(held))
+        return held
+
+    @contextlib.contextmanager
+    def watched() -> Iterator[Callable[[], None]]:
+        yield lambda: None
+        alive_at_the_end.append(read[0]() is not None)
+
+    village = SHIPPED["desa-lajing"].model_copy(update={"agency_id": f"gc-end-{uuid.uuid4().hex[:8]}"})
+    monkeypatch.setattr(rebuild, "person_histories", histories)
+    monkeypatch.setattr(rebuild, "collector_spared", watched)
+    await rebuild.rebuild(sessions, None, "unused", [village], IN_FORCE)  # type: ignore[arg-type]
+    async with sessions() as session, session.begin():
+        await session.execute(delete(projection_builds).where(projection_builds.c.agency_id == village.agency_id))
+
+    assert alive_at_the_end == [False]
+
+
 async def test_a_rebuild_ahead_of_the_live_consumer_keeps_the_events_on_the_way_from_showing_the_person(
     sessions: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

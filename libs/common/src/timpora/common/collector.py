@@ -17,8 +17,9 @@ def start_spared() -> Iterator[None]:
     160,000 that never become garbage. Under the list endpoint's load a full pass came about once a second and took
     60-100 ms, a pause that every request in flight waited out: it made the endpoint's p99 (measured in
     ``bench.sharing_list``: full passes of 54-104 ms, 1-2 ms with the start spared). An object out of the
-    collector's reach is still freed by its reference count when let go; only a cycle among such objects waits
-    for the hand-back, and what a start makes is kept to the stop."""
+    collector's reach is still freed by its reference count when let go; only a cycle among such objects (and what
+    it holds) waits for the hand-back. What a start makes is kept to the stop; what is spared again at the end of
+    bulk work (below) includes the few objects of requests in flight then, a one-time cost bounded by them."""
     _spared_starts.append(None)
     _spare_what_is_alive()
     try:
@@ -54,7 +55,9 @@ def collector_spared() -> Iterator[Callable[[], None]]:
     ``keep`` is called, which wait for the block's end. There, everything kept is handed back to the collector
     (``gc.unfreeze``), whatever happened. Inside a service whose start is spared (:func:`start_spared`) that
     hands its start back too; so, the garbage collected, what is still alive is spared again: otherwise the first
-    rebuild would bring back for good the full passes the start was spared."""
+    rebuild would bring back for good the full passes the start was spared. That collection is one full pass over
+    what is alive: let go of the bulk work's own objects before the block ends (the rebuild returns from an inner
+    function), or the pass walks all of them."""
     try:
         yield gc.freeze
     finally:

@@ -97,18 +97,31 @@ async def rebuild(
 ) -> dict[str, int]:
     """Rebuilds the projection and history of each of ``agreements``' agencies from ``topic``, read once for all of
     them; returns how many people each has in view. Each agency is merged in a transaction of its own."""
-    in_force = [agreement for agreement in agreements if agreement.in_force_at(now)]
-    counts = {}
     # Every event read stays alive to the end: the collector's passes over them were half the rebuild's CPU.
     with collector_spared() as keep:
-        histories = await person_histories(kafka, topic, keep) if in_force else {}
-        built = _built(Agreements(in_force), histories)
-        keep()
-        for agreement in agreements:
-            rows, history, out = built.get(agreement.agency_id, ([], [], []))
-            await _merge(sessions, agreement, (rows, out, history), histories)
-            counts[agreement.agency_id] = len(rows)
-            log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(rows)})
+        # What was read is let go when _rebuilt returns, before the block ends: inside a running service its end
+        # collects what is left, which must not be every event read (timpora.common.collector).
+        return await _rebuilt(sessions, kafka, topic, agreements, now, keep)
+
+
+async def _rebuilt(  # noqa: PLR0917 - rebuild's own arguments, and keep
+    sessions: async_sessionmaker[AsyncSession],
+    kafka: KafkaSettings,
+    topic: str,
+    agreements: Sequence[Agreement],
+    now: datetime,
+    keep: Callable[[], None],
+) -> dict[str, int]:
+    in_force = [agreement for agreement in agreements if agreement.in_force_at(now)]
+    counts = {}
+    histories = await person_histories(kafka, topic, keep) if in_force else {}
+    built = _built(Agreements(in_force), histories)
+    keep()
+    for agreement in agreements:
+        rows, history, out = built.get(agreement.agency_id, ([], [], []))
+        await _merge(sessions, agreement, (rows, out, history), histories)
+        counts[agreement.agency_id] = len(rows)
+        log.info("projection rebuilt", extra={"agency_id": agreement.agency_id, "count": len(rows)})
     return counts
 
 

@@ -8,10 +8,12 @@ values, as FastAPI does in the end: the same values accepted, the same refusals 
 field), the same last value kept when a name is repeated, the same document."""
 
 # No ``from __future__ import annotations``: FastAPI must see the annotations itself.
+import copy
 import functools
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Query, Request
+from fastapi._compat import field_annotation_is_sequence
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ValidationError
@@ -24,6 +26,12 @@ class QueryModel(Generic[M]):
     Its parameters are added to the OpenAPI document by :func:`document_query_models`."""
 
     def __init__(self, model: type[M]) -> None:
+        # What a dict of the query cannot hold as FastAPI would: a name given many times read as a list of values.
+        if model.model_config.get("extra") == "allow":
+            raise TypeError(f"{model.__name__}: a query model here forbids or ignores names it does not have")
+        for name, field in model.model_fields.items():
+            if field_annotation_is_sequence(field.annotation):
+                raise TypeError(f"{model.__name__}.{name}: a query model here has fields of one value only")
         self.model = model
 
     async def __call__(self, request: Request) -> M:
@@ -46,17 +54,34 @@ def document_query_models(app: FastAPI, document: dict[str, Any]) -> dict[str, A
             continue
         models: list[type[BaseModel]] = [c.model for c in _calls(route.dependant) if isinstance(c, QueryModel)]
         for model in models:
-            parameters, refused, components = _documented(model)
+            # A copy of what is kept for the next document: the document's own are changed after (document_edges).
+            parameters, refused, components = copy.deepcopy(_documented(model))
             schemas.update(components)
+            item = document["paths"].get(context.path_format, {})
             for method in context.methods or ():
-                operation = document["paths"][context.path_format][method.lower()]
-                existing = operation.get("parameters", [])
-                path = [parameter for parameter in existing if parameter["in"] == "path"]
-                rest = [parameter for parameter in existing if parameter["in"] != "path"]
-                operation["parameters"] = path + list(parameters) + rest
-                # FastAPI's 422, which it gives an operation with parameters it reads itself.
-                operation.setdefault("responses", {}).setdefault("422", refused)
+                if method.lower() in item:  # not if the route is left out of the document
+                    item[method.lower()] = _with_parameters(item[method.lower()], list(parameters), refused)
     return document
+
+
+def _with_parameters(operation: dict[str, Any], parameters: list[Any], refused: dict[str, Any]) -> dict[str, Any]:
+    """``operation`` with a query model's ``parameters`` and 422, in the places FastAPI gives them: the parameters
+    after the path's and before the rest; and the keys in FastAPI's order for an operation with parameters, so that
+    the document is FastAPI's own, key for key."""
+    existing = operation.get("parameters", [])
+    path = [parameter for parameter in existing if parameter["in"] == "path"]
+    rest = [parameter for parameter in existing if parameter["in"] != "path"]
+    given = operation | {"parameters": path + parameters + rest}
+    # FastAPI's 422, which it gives an operation with parameters it reads itself.
+    given["responses"] = operation.get("responses", {}) | {"422": operation.get("responses", {}).get("422", refused)}
+    first = {key: given[key] for key in _OPERATION_KEYS if key in given}
+    return first | {key: value for key, value in given.items() if key not in first}
+
+
+#: The order of an operation's keys in FastAPI's document, where it has parameters.
+_OPERATION_KEYS = (
+    "tags", "summary", "description", "operationId", "deprecated", "security", "parameters", "requestBody", "responses",
+)  # fmt: skip
 
 
 def _calls(dependant: Any) -> list[Any]:  # noqa: ANN401 - FastAPI's Dependant
