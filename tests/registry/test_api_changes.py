@@ -4,11 +4,16 @@ the event it leaves in the outbox."""
 from __future__ import annotations
 
 import json
+from datetime import date
+from uuid import UUID
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.registry.conftest import Registry, arrival, passport_number, permit
 from timpora.common.events import KafkaRecord, decode
+from timpora.registry import repository as repo
 from timpora.registry.models import outbox, permits
 
 
@@ -84,6 +89,50 @@ async def test_a_life_in_the_registry_versions_every_change_and_reports_each_as_
         "foreigner.updated",
         "foreigner.departed",
     ]
+
+
+_SPONSORS = [None, {"name": "PT Garam Madura", "kind": "employer"}, {"name": "pt garam MADURA", "kind": "Employer"},
+             {"name": "Keluarga Wijaya", "kind": "family"}]  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.text(st.characters(categories=["L", "M", "Zs", "Pd"]), min_size=1, max_size=30).filter(str.strip),
+    sex=st.sampled_from(["M", "F", "X"]),
+    born=st.dates(min_value=date(1930, 1, 1), max_value=date(2010, 12, 31)),
+    nationality=st.sampled_from(["CHN", "deu", "AUS", "MYS"]),
+    occupation=st.none() | st.sampled_from(["engineer", "Teacher", "guru bahasa"]),
+    sponsor=st.sampled_from(_SPONSORS),
+    visa=st.none() | st.sampled_from([{"index": "c3", "number": "V123"}, {"index": "E23", "number": "W9"}]),
+)
+async def test_a_new_persons_arrival_answers_and_publishes_the_person_exactly_as_recorded(  # noqa: PLR0917 - hypothesis fills each
+    registry: Registry,
+    name: str,
+    sex: str,
+    born: date,
+    nationality: str,
+    occupation: str | None,
+    sponsor: dict[str, str] | None,
+    visa: dict[str, str] | None,
+) -> None:
+    """A new person's snapshot is built from the arrival, not read back (timpora.registry.domain.changes): what the
+    arrival answers and publishes is what the registry then reads of them, for arrivals of every kind; a sponsor
+    typed otherwise than first recorded is the one recorded."""
+    body = arrival(full_name=name, sex=sex, date_of_birth=born.isoformat(), nationality=nationality,
+                   occupation=occupation, sponsor=sponsor, visa=visa)  # fmt: skip
+    body["passport"]["issuing_country"] = nationality
+    answer = await registry.arrive(**body)
+    assert answer.status_code == 201, answer.text
+    answered = answer.json()
+
+    async with registry.sessions() as session:
+        recorded = await repo.load_snapshot(session, UUID(answered["foreigner_id"]))
+        payload = (
+            await session.execute(select(outbox.c.payload).where(outbox.c.partition_key == answered["foreigner_id"]))
+        ).scalar_one()
+
+    assert answered == recorded.model_dump(mode="json")
+    assert json.loads(payload)["foreigner"] == recorded.model_dump(mode="json")
 
 
 async def test_an_arrival_with_a_known_passport_matches_the_person_who_left(registry: Registry) -> None:

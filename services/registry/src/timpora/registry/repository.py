@@ -108,25 +108,25 @@ async def find_previous_passport(session: AsyncSession, nationality: str, passpo
     return (await session.execute(_PREVIOUS_PASSPORT, parameters)).first()
 
 
-async def upsert_sponsor(session: AsyncSession, sponsor: SponsorIn) -> UUID:
-    """The sponsor's id; the same employer typed twice (case aside) is one sponsor.
+async def upsert_sponsor(session: AsyncSession, sponsor: SponsorIn) -> Sponsor:
+    """The sponsor as recorded (the name as first typed); the same employer typed twice (case aside) is one sponsor.
 
     DO NOTHING rather than DO UPDATE: an update would lock the sponsor's row and queue every
     concurrent arrival sponsored by the same employer behind each other.
     """
     kind, name_key = sponsor.kind.lower(), sponsor.name.casefold()
+    recorded = (sponsors.c.id, sponsors.c.name, sponsors.c.kind)
     statement = (
         pg_insert(sponsors)
         .values(id=uuid4(), name=sponsor.name, kind=kind, name_key=name_key)
         .on_conflict_do_nothing(constraint="sponsors_kind_name_key")
-        .returning(sponsors.c.id)
+        .returning(*recorded)
     )
-    inserted: UUID | None = (await session.execute(statement)).scalar_one_or_none()
-    if inserted is not None:
-        return inserted
-    existing = select(sponsors.c.id).where(sponsors.c.kind == kind, sponsors.c.name_key == name_key)
-    sponsor_id: UUID = (await session.execute(existing)).scalar_one()
-    return sponsor_id
+    row = (await session.execute(statement)).first()
+    if row is None:
+        existing = select(*recorded).where(sponsors.c.kind == kind, sponsors.c.name_key == name_key)
+        row = (await session.execute(existing)).one()
+    return Sponsor(sponsor_id=row.id, name=row.name, kind=row.kind)
 
 
 async def insert_foreigner(session: AsyncSession, values: dict[str, Any]) -> None:
