@@ -111,6 +111,24 @@ async def test_an_imported_record_reads_and_publishes_like_a_registered_one(regi
     assert event.data.jurisdiction == row["residence_village_code"]  # type: ignore[attr-defined]
 
 
+async def test_an_imported_record_publishes_its_sponsor_as_the_registry_recorded_it(registry: Registry) -> None:
+    # The sponsor first recorded through the API; the file types it otherwise. The registry answers with the name
+    # it recorded, and the event every consumer projects must say the same.
+    name = f"PT Garam Madura {uuid.uuid4().hex[:6]}"
+    await registry.new_foreigner(sponsor={"name": name, "kind": "employer"})
+    row = _rows(1)[0] | {"sponsor_name": name.swapcase(), "sponsor_kind": "EMPLOYER"}
+    await _import(registry, _csv([row]))
+
+    found = (await registry.client.get("/v1/foreigners", params={"passport_number": row["passport_number"]})).json()
+    person = found["items"][0]
+    async with registry.sessions() as session:
+        payload = (
+            await session.execute(select(outbox.c.payload).where(outbox.c.partition_key == person["foreigner_id"]))
+        ).scalar_one()
+    assert person["sponsor"]["name"] == name
+    assert json.loads(payload)["foreigner"] == person
+
+
 async def test_bad_rows_are_reported_by_line_and_reason_while_good_rows_land(registry: Registry) -> None:
     good, *bad = _rows(7)
     bad[0]["nationality"] = "ZZZ"

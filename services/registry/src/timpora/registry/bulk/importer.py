@@ -79,7 +79,8 @@ class Importer:
     batch_size: int = 5000
     #: The area of the office importing (None: every office's): a record of someone living elsewhere is refused.
     area: Area | None = None
-    _sponsors: dict[tuple[str, str], UUID] = field(default_factory=dict)
+    #: Each sponsor as recorded (the name as first typed, by whoever first recorded it), by kind and name key.
+    _sponsors: dict[tuple[str, str], Sponsor] = field(default_factory=dict)
     _passports_in_file: dict[tuple[str, str], int] = field(default_factory=dict)
     _permits_in_file: dict[str, int] = field(default_factory=dict)
 
@@ -193,12 +194,14 @@ class Importer:
             [name_key for _, name_key in missing],
         )
         for row in await db.fetch(
-            "SELECT id, kind, name_key FROM sponsors "
+            "SELECT id, name, kind, name_key FROM sponsors "
             "WHERE (kind, name_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
             [kind for kind, _ in missing],
             [name_key for _, name_key in missing],
         ):
-            self._sponsors[(row["kind"], row["name_key"])] = row["id"]
+            self._sponsors[(row["kind"], row["name_key"])] = Sponsor.model_construct(
+                sponsor_id=row["id"], name=row["name"], kind=row["kind"]
+            )
 
     def _add(self, rows: _Rows, record: ImportRecord) -> None:
         # The record was validated when it was read; building the event's models again with
@@ -300,9 +303,9 @@ class Importer:
         )
 
     def _sponsor(self, name: str, kind: str) -> Sponsor:
-        return Sponsor.model_construct(
-            sponsor_id=self._sponsors[(kind.lower(), name.casefold())], name=name, kind=kind.lower()
-        )
+        # As recorded, not as typed in this file: the registry answers with the recorded name, and so must the
+        # event every consumer projects.
+        return self._sponsors[(kind.lower(), name.casefold())]
 
 
 class ImportBatchError(RuntimeError):
