@@ -147,11 +147,11 @@ async def test_a_new_persons_arrival_answers_and_publishes_the_person_exactly_as
 
 
 def test_a_new_person_built_from_an_arrival_is_given_every_field_of_the_snapshot() -> None:
-    # Not left to a default: a field added to the snapshot must be given to a new person too (changes._new_person).
+    # Not left to a default: a field added to the snapshot must be given to a new person too (changes.new_person).
     command = ArrivalIn.model_validate(arrival(visa={"index": "C3", "number": "V1"}))
     sponsor = Sponsor(sponsor_id=uuid4(), name="PT Garam Madura", kind="employer")
 
-    built = changes._new_person(uuid4(), command, sponsor)
+    built = changes.new_person(uuid4(), command, sponsor)
 
     assert built.model_fields_set == set(ForeignerSnapshot.model_fields)
 

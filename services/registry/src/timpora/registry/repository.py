@@ -342,23 +342,14 @@ async def load_snapshot(session: AsyncSession, foreigner_id: UUID) -> ForeignerS
 _APPEND = (
     insert(history)
     .values(
-        foreigner_id=bindparam("foreigner_id"),
-        version=bindparam("version"),
-        event_id=bindparam("event_id"),
-        event_type=bindparam("history_event_type"),
-        actor=bindparam("actor"),
-        occurred_at=bindparam("occurred_at"),
-        data=cast(bindparam("payload", type_=Text), JSONB),
+        {name: bindparam(name) for name in ("foreigner_id", "version", "event_id", "actor", "occurred_at")}
+        | {"event_type": bindparam("history_event_type"), "data": cast(bindparam("payload", type_=Text), JSONB)}
     )
     .add_cte(
         insert(outbox)
         .values(
-            event_id=bindparam("event_id"),
-            event_type=bindparam("event_type"),
-            topic=bindparam("topic"),
-            partition_key=bindparam("partition_key"),
-            headers=bindparam("headers"),
-            payload=bindparam("payload", type_=Text),
+            {name: bindparam(name) for name in ("event_id", "event_type", "topic", "partition_key", "headers")}
+            | {"payload": bindparam("payload", type_=Text)}
         )
         .cte("published")
     )

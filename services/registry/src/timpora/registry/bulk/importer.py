@@ -28,18 +28,15 @@ from timpora.common.events import new_event
 from timpora.common.events.envelope import attribute_headers
 from timpora.common.events.payloads import (
     ForeignerImported,
-    ForeignerSnapshot,
-    Movement,
-    Passport,
     Permit,
     PermitStatus,
     PresenceStatus,
     Residence,
     Sponsor,
-    Visa,
 )
 from timpora.registry.bulk.records import ImportRecord, Line
 from timpora.registry.domain.areas import Area
+from timpora.registry.domain.changes import new_person
 
 SCHEMA = "registry"
 
@@ -218,31 +215,7 @@ class Importer:
             if record.residence
             else None
         )
-        snapshot = ForeignerSnapshot.model_construct(
-            foreigner_id=foreigner_id,
-            version=1,
-            full_name=arrival.full_name,
-            sex=arrival.sex,
-            date_of_birth=arrival.date_of_birth,
-            nationality=arrival.nationality,
-            passport=Passport.model_construct(
-                number=arrival.passport.number,
-                issuing_country=arrival.passport.issuing_country,
-                expires_on=arrival.passport.expires_on,
-            ),
-            occupation=arrival.occupation,
-            sponsor=sponsor,
-            residence=residence,
-            stay=None,
-            permit=permit,
-            presence=PresenceStatus.PRESENT,
-            arrival=Movement.model_construct(port=arrival.port, on=arrival.arrived_on),
-            visa=Visa.model_construct(index=arrival.visa.index, number=arrival.visa.number) if arrival.visa else None,
-            departure=None,
-            # Every field with a default_factory is given: left out, model_construct calls the factory, and pydantic
-            # works out its signature first — half the import's Python time when measured (tests/registry checks).
-            previous_passports=[],
-        )
+        snapshot = new_person(foreigner_id, arrival, sponsor, residence=residence, permit=permit)
         jurisdiction = residence.village_code if residence else None
         data = ForeignerImported.model_construct(
             foreigner=snapshot, jurisdiction=jurisdiction, import_id=self.import_id
