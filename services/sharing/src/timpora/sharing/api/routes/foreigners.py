@@ -90,6 +90,10 @@ class Filters(BaseModel):
     cursor: UUID | None = Field(default=None, description="next_cursor of the previous page")
 
 
+#: The filters of a request's query string (the export's and the statistics').
+FiltersParam = Annotated[Filters, Depends(QueryModel(Filters))]
+
+
 class ListFilters(Filters):
     fields: str | None = Field(
         default=None,
@@ -555,7 +559,7 @@ def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
     response_class=StreamingResponse,
 )
 async def export_csv(
-    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Depends(QueryModel(Filters))]
+    runtime: Runtime, caller: CurrentCaller, request: Request, filters: FiltersParam
 ) -> StreamingResponse:
     _refuse_filters_outside(caller, filters)
     now = runtime.clock.now()
@@ -621,9 +625,7 @@ class Statistics(BaseModel):
 
 
 @router.get("/statistics", summary="Counts for dashboards, on the dimensions your agreement includes")
-async def statistics(
-    runtime: Runtime, caller: CurrentCaller, request: Request, filters: Annotated[Filters, Depends(QueryModel(Filters))]
-) -> Statistics:
+async def statistics(runtime: Runtime, caller: CurrentCaller, request: Request, filters: FiltersParam) -> Statistics:
     _refuse_filters_outside(caller, filters)
     counted = {dimension: field for dimension, field in DIMENSIONS.items() if field in caller.agreement.allowed}
     # Counted a page at a time, as the export reads: bounded memory, each page disclosed, nothing held between.

@@ -49,6 +49,11 @@ class AreaQuery(RecapQuery):
     )
 
 
+#: The query strings of the recap and area routes, each given as JSON and as CSV.
+RecapParam = Annotated[RecapQuery, Depends(QueryModel(RecapQuery))]
+AreaParam = Annotated[AreaQuery, Depends(QueryModel(AreaQuery))]
+
+
 class FlowsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -111,7 +116,7 @@ async def monthly_recap(
     runtime: Runtime,
     caller: CurrentCaller,
     request: Request,
-    query: Annotated[RecapQuery, Depends(QueryModel(RecapQuery))],
+    query: RecapParam,
 ) -> MonthlyRecap:
     return await _recap(runtime, caller, request, query)
 
@@ -125,7 +130,7 @@ async def monthly_recap_csv(
     runtime: Runtime,
     caller: CurrentCaller,
     request: Request,
-    query: Annotated[RecapQuery, Depends(QueryModel(RecapQuery))],
+    query: RecapParam,
 ) -> Response:
     recap = await _recap(runtime, caller, request, query)
     text = reports.as_csv(reports.RECAP_COLUMNS, reports.recap_rows(recap))
@@ -152,7 +157,7 @@ async def area(
     runtime: Runtime,
     caller: CurrentCaller,
     request: Request,
-    query: Annotated[AreaQuery, Depends(QueryModel(AreaQuery))],
+    query: AreaParam,
 ) -> AreaList:
     return await _area(runtime, caller, request, query)
 
@@ -164,7 +169,7 @@ async def area_csv(
     runtime: Runtime,
     caller: CurrentCaller,
     request: Request,
-    query: Annotated[AreaQuery, Depends(QueryModel(AreaQuery))],
+    query: AreaParam,
 ) -> Response:
     listed = await _area(runtime, caller, request, query)
     rows: list[dict[str, Any]] = listed.items
