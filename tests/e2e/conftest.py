@@ -48,6 +48,7 @@ from timpora.sharing import access
 from timpora.sharing.main import SERVICE as SHARING
 from timpora.sharing.models import inbox as sharing_inbox
 from timpora.sharing.models import outbox as sharing_outbox
+from timpora.sharing.models import outbox_pending as pending
 from timpora.sharing.settings import SharingSettings
 
 #: Noon in Bangkalan.
@@ -125,8 +126,10 @@ class Platform:
         namespace = self.runtimes["sharing"].settings.kafka.namespace
 
         async def drained() -> bool:
-            waiting = select(func.count()).where(
-                sharing_outbox.c.topic.startswith(f"{namespace}."), sharing_outbox.c.published_at.is_(None)
+            waiting = (
+                select(func.count())
+                .select_from(sharing_outbox.join(pending, pending.c.id == sharing_outbox.c.id))
+                .where(sharing_outbox.c.topic.startswith(f"{namespace}."))
             )
             return await self._count("sharing", waiting) == 0
 

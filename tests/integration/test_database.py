@@ -26,7 +26,7 @@ from timpora.common.db.migrations import alembic_config, upgrade
 from timpora.common.settings import DatabaseSettings
 from timpora.common.standing import local_today, local_today_sql, zone_name_sql, zone_of
 from timpora.portal import models as portal_models
-from timpora.registry.models import outbox
+from timpora.registry.models import outbox, outbox_pending
 from timpora.sharing.models import inbox
 
 
@@ -45,6 +45,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
         "registry": {
             "alembic_version",
             "outbox",
+            "outbox_pending",
             "operators",
             "sponsors",
             "foreigners",
@@ -86,6 +87,7 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "api_keys",
             "portal_keys",
             "outbox",
+            "outbox_pending",
             "agreements",
             "disclosure_walk",
         },
@@ -139,7 +141,9 @@ async def test_a_row_round_trips_through_the_registry_outbox(engines: dict[str, 
     async with engines["registry"].connect() as connection:
         row = (await connection.execute(select(outbox).where(outbox.c.event_id == event_id))).one()
     assert json.loads(row.payload) == {"foreigner": {"full_name": "Li Wei"}}
-    assert row.published_at is None
+    async with engines["registry"].connect() as connection:
+        pending = await connection.scalar(select(outbox_pending.c.id).where(outbox_pending.c.id == row.id))
+    assert pending == row.id, "a row is written pending"
     assert row.created_at is not None
 
 

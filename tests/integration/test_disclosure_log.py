@@ -17,14 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tests.support import stack as stacks
+from tests.support.scratch import scratch_database
 from tests.support.waiting import until
 from timpora.common import disclosures
-from timpora.common.db.bootstrap import ServiceDatabase, bootstrap, fresh_database
+from timpora.common.db.bootstrap import ServiceDatabase, bootstrap
 from timpora.common.db.migrations import upgrade
 from timpora.common.disclosures import Basis, Channel, Disclosure, DisclosureLog
 from timpora.sharing import verification
@@ -73,23 +73,14 @@ class Scratch:
 
 @pytest.fixture
 async def scratch(stack: stacks.Stack) -> AsyncIterator[Scratch]:
-    database = f"timpora_log_{uuid.uuid4().hex[:8]}"
-    urls = await fresh_database(stack.pg_admin_url, database, role_prefix="timpora_logtest")
-    engine = create_async_engine(urls["sharing"], connect_args={"server_settings": {"search_path": "sharing"}})
-    admin_url = make_url(stack.pg_admin_url).set(drivername="postgresql", database=database)
-    admin = await asyncpg.connect(admin_url.render_as_string(hide_password=False))
-    try:
-        yield Scratch(engine, admin)
-    finally:
-        await admin.close()
-        await engine.dispose()
-        server = await asyncpg.connect(
-            make_url(stack.pg_admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    async with scratch_database(stack.pg_admin_url, role_prefix="timpora_logtest") as database:
+        engine = create_async_engine(
+            database.urls["sharing"], connect_args={"server_settings": {"search_path": "sharing"}}
         )
         try:
-            await server.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            yield Scratch(engine, database.admin)
         finally:
-            await server.close()
+            await engine.dispose()
 
 
 async def _five_checkpointed(scratch: Scratch) -> None:

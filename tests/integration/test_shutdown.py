@@ -58,7 +58,7 @@ BACKLOG = {"registry": 40_000, "alerts": 3_000, "sharing": 20_000}
 #: registry marks the rows it sent, alerts write the alerts, sharing the projections. Held locked, the
 #: batch waits there, its first statements done and not committed.
 MID_BATCH = {
-    "registry": ("registry.outbox", "SHARE"),  # the relay reads and sends; marking what it sent waits
+    "registry": ("registry.outbox_pending", "SHARE"),  # the relay reads and sends; marking what it sent waits
     "alerts": ("alerts.alerts", "ACCESS EXCLUSIVE"),
     "sharing": ("sharing.projections", "ACCESS EXCLUSIVE"),
 }
@@ -76,7 +76,10 @@ class Backlog:
     async def through(self, admin: asyncpg.Connection) -> int:
         """How much of it the service has done: published (registry), applied and recorded (consumers)."""
         if self.service == "registry":
-            query = "SELECT count(*) FROM registry.outbox WHERE event_id = ANY($1) AND published_at IS NOT NULL"
+            query = (
+                "SELECT count(*) FROM registry.outbox AS o WHERE event_id = ANY($1) "
+                "AND NOT EXISTS (SELECT FROM registry.outbox_pending AS p WHERE p.id = o.id)"
+            )
         else:
             query = f"SELECT count(*) FROM {self.service}.inbox WHERE event_id::uuid = ANY($1)"  # noqa: S608
         count: int = await admin.fetchval(query, self.ids)

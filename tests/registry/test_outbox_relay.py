@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from tests.registry.conftest import Registry, arrival, permit
 from tests.support.factories import sample_event
@@ -26,7 +26,7 @@ from timpora.registry import repository as repo
 from timpora.registry.domain import changes
 from timpora.registry.domain.changes import ChangeContext
 from timpora.registry.domain.commands import ArrivalIn
-from timpora.registry.models import outbox
+from timpora.registry.models import outbox, outbox_pending
 
 
 class SimulatedCrashError(Exception):
@@ -107,8 +107,8 @@ async def _unpublished(registry: Registry, fid: str) -> int:
     async with registry.sessions() as session:
         count = await session.scalar(
             select(func.count())
-            .select_from(outbox)
-            .where(outbox.c.partition_key == fid, outbox.c.published_at.is_(None))
+            .select_from(outbox.join(outbox_pending, outbox_pending.c.id == outbox.c.id))
+            .where(outbox.c.partition_key == fid)
         )
     return int(count or 0)
 
@@ -167,11 +167,60 @@ async def test_published_rows_are_kept_for_the_retention_period_and_can_be_repub
         await session.execute(
             update(outbox)
             .where(outbox.c.partition_key == fid)
-            .values(published_at=registry.clock.now() - timedelta(days=8))
+            .values(created_at=registry.clock.now() - timedelta(days=8))
         )
     registry.clock.advance(minutes=1)
     assert await relay.purge() >= 1
     assert await registry.outbox_rows(fid) == 0
+
+
+async def test_a_row_not_yet_published_outlives_the_retention_period_and_is_not_republished_twice(
+    registry: Registry,
+) -> None:
+    began = datetime.now(UTC)
+    (waiting,) = await _insert_outbox(registry, 1)
+    async with registry.sessions() as session, session.begin():
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.event_id == UUID(waiting))
+            .values(created_at=registry.clock.now() - timedelta(days=30))
+        )
+    relay = _relay(registry, retention_days=7)
+
+    await relay.purge()
+    assert await _rows_of_event(registry, waiting) == 1, "a row not yet published is never purged"
+    fid = (await registry.new_foreigner())["foreigner_id"]
+    assert await relay.republish(since=began, until=datetime.now(UTC) + timedelta(seconds=1)) == 0, (
+        "the rows of that time are all still pending"
+    )
+    assert await _unpublished(registry, fid) == 1
+
+
+async def test_publishing_a_row_does_not_write_it_again(registry: Registry) -> None:
+    fid = (await registry.new_foreigner())["foreigner_id"]
+    where = outbox.c.partition_key == fid
+    async with registry.sessions() as session:
+        # The row's version: a new one (an UPDATE, even of one column) has another xmin and place.
+        written = (
+            await session.execute(select(text("xmin::text"), text("ctid::text")).select_from(outbox).where(where))
+        ).one()
+
+    await _drain(_relay(registry))
+
+    async with registry.sessions() as session:
+        after = (
+            await session.execute(select(text("xmin::text"), text("ctid::text")).select_from(outbox).where(where))
+        ).one()
+    assert await _unpublished(registry, fid) == 0
+    assert after == written
+
+
+async def _rows_of_event(registry: Registry, event_id: str) -> int:
+    async with registry.sessions() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.event_id == UUID(event_id))
+        )
+    return int(count or 0)
 
 
 async def _insert_outbox(registry: Registry, count: int) -> set[str]:
@@ -243,8 +292,8 @@ async def _unpublished_total(registry: Registry) -> int:
     async with registry.sessions() as session:
         statement = (
             select(func.count())
-            .select_from(outbox)
-            .where(outbox.c.published_at.is_(None), outbox.c.topic.startswith(f"{namespace}."))
+            .select_from(outbox.join(outbox_pending, outbox_pending.c.id == outbox.c.id))
+            .where(outbox.c.topic.startswith(f"{namespace}."))
         )
         return int(await session.scalar(statement) or 0)
 

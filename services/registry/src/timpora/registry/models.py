@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from timpora.common.access import api_keys_table
-from timpora.common.outbox.table import outbox_table
+from timpora.common.outbox.table import outbox_pending_table, outbox_table
 
 metadata = MetaData()
 # The officers' portal: immigration staff record the office's work through it, each change under their own name
@@ -280,3 +280,4 @@ expiry_notices = Table(
 )
 
 outbox = outbox_table(metadata)
+outbox_pending = outbox_pending_table(metadata)

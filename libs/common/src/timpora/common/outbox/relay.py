@@ -2,8 +2,9 @@
 
 One relay works at a time, chosen by a session advisory lock held while it drains, so any number of
 registry instances can run it: a crashed relay's lock dies with its connection and another takes
-over. Rows are chosen by ``published_at IS NULL``, never by a "last id seen" cursor, so a row from a
-transaction that committed late (a smaller id, visible only now) is published on the next pass.
+over. Rows are chosen by their id in ``outbox_pending`` (timpora.common.outbox.table), never by a "last id
+seen" cursor, so a row from a transaction that committed late (a smaller id, visible only now) is published
+on the next pass. Publishing a row deletes its pending id; the row itself is never written again.
 Order per foreigner holds because every change locks the foreigner's row before it takes an outbox
 id: one person's ids follow their commit order, and the relay publishes in id order.
 
@@ -58,25 +59,35 @@ OLDEST_AGE = Gauge(
 )
 
 # Plain asyncpg (prepared once per connection), not SQLAlchemy rows: this query moves most of the bytes.
-_CLAIM = """
-    SELECT id, topic, partition_key, headers::text AS headers, payload
-    FROM outbox
-    WHERE published_at IS NULL AND topic LIKE $3 AND id NOT IN (SELECT unnest($1::bigint[]))  -- a hashed set
-    ORDER BY id LIMIT $2
+# Every read starts from the pending ids and looks each row up by its id. Left to join the two tables as it
+# likes, the planner may walk the outbox's ids from the first and look each up in outbox_pending: every row
+# published in the retention period, on every read. OFFSET 0 keeps the lookup a subquery of its own.
+CLAIM = """
+    SELECT row.id, row.topic, row.partition_key, row.headers, row.payload
+    FROM outbox_pending AS pending CROSS JOIN LATERAL (
+        SELECT id, topic, partition_key, headers::text AS headers, payload
+        FROM outbox WHERE outbox.id = pending.id AND topic LIKE $3 OFFSET 0
+    ) AS row
+    WHERE pending.id NOT IN (SELECT unnest($1::bigint[]))  -- a hashed set
+    ORDER BY pending.id LIMIT $2
 """
 #: Batches handed to Kafka but not yet acknowledged and marked, at most.
 _PIPELINE_DEPTH = 3
-_MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
+_MARK = "DELETE FROM outbox_pending WHERE id = ANY($1::bigint[])"
 # Counting every unpublished row on every batch would make draining a large backlog quadratic; the
 # count is capped and taken at most every few seconds, the oldest row comes straight from the index.
 _LAG_CAP = 100_000
 _LAG = text(
-    "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL AND topic LIKE :topics "
-    "LIMIT :cap) AS capped), "
-    "coalesce((SELECT extract(epoch FROM now() - created_at) FROM outbox WHERE published_at IS NULL "
-    "AND topic LIKE :topics ORDER BY id LIMIT 1), 0)"
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox_pending AS pending CROSS JOIN LATERAL (SELECT FROM outbox "
+    "WHERE outbox.id = pending.id AND topic LIKE :topics OFFSET 0) AS row LIMIT :cap) AS capped), "
+    "coalesce((SELECT row.age FROM outbox_pending AS pending CROSS JOIN LATERAL (SELECT extract(epoch FROM "
+    "now() - created_at) AS age FROM outbox WHERE outbox.id = pending.id AND topic LIKE :topics OFFSET 0) AS row "
+    "ORDER BY pending.id LIMIT 1), 0)"
 )
-_FOREIGN = text("SELECT count(*) FROM outbox WHERE published_at IS NULL AND topic NOT LIKE :topics")
+_FOREIGN = text(
+    "SELECT count(*) FROM outbox_pending AS pending CROSS JOIN LATERAL (SELECT FROM outbox "
+    "WHERE outbox.id = pending.id AND topic NOT LIKE :topics OFFSET 0) AS row"
+)
 _LAG_INTERVAL_S = 5.0
 
 
@@ -214,7 +225,7 @@ class OutboxRelay:
     async def _fetch(self, exclude: list[int]) -> list[OutboxRow]:
         async with self._engine.connect() as connection:
             driver = await driver_connection(connection)
-            records = await driver.fetch(_CLAIM, exclude, self._settings.batch_size, self._topics)
+            records = await driver.fetch(CLAIM, exclude, self._settings.batch_size, self._topics)
         return [_row(record) for record in records]
 
     async def _settle(self, ids: list[int], acknowledged: Awaitable[None], previous: Awaitable[int] | None) -> int:
@@ -228,8 +239,9 @@ class OutboxRelay:
         return len(ids)
 
     async def _mark(self, ids: list[int]) -> None:
-        async with self._engine.begin() as connection:
-            await connection.execute(_MARK, {"ids": ids})
+        async with self._engine.connect() as connection:
+            # One statement, committed on its own (asyncpg's autocommit): no BEGIN and COMMIT around it.
+            await (await driver_connection(connection)).execute(_MARK, ids)
 
     async def _measure_lag(self) -> None:
         async with self._engine.connect() as connection:
@@ -252,11 +264,15 @@ class OutboxRelay:
         return asyncio.ensure_future(all_acknowledged())
 
     async def purge(self) -> int:
-        """Deletes rows published longer ago than the retention period."""
+        """Deletes published rows written longer ago than the retention period; a row not yet published stays."""
         cutoff = self._clock.now() - timedelta(days=self._settings.retention_days)
         async with self._engine.begin() as connection:
             result = await connection.execute(
-                text("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < :cutoff"), {"cutoff": cutoff}
+                text(
+                    "DELETE FROM outbox WHERE created_at < :cutoff "
+                    "AND NOT EXISTS (SELECT FROM outbox_pending AS pending WHERE pending.id = outbox.id)"
+                ),
+                {"cutoff": cutoff},
             )
         deleted = int(result.rowcount)
         if deleted:
@@ -264,12 +280,12 @@ class OutboxRelay:
         return deleted
 
     async def republish(self, *, since: datetime, until: datetime) -> int:
-        """Marks rows created in [since, until) unpublished, so the relay sends them again."""
+        """Marks the published rows created in [since, until) unpublished, so the relay sends them again."""
         async with self._engine.begin() as connection:
             result = await connection.execute(
                 text(
-                    "UPDATE outbox SET published_at = NULL "
-                    "WHERE published_at IS NOT NULL AND created_at >= :since AND created_at < :until"
+                    "INSERT INTO outbox_pending (id) SELECT id FROM outbox "
+                    "WHERE created_at >= :since AND created_at < :until ON CONFLICT (id) DO NOTHING"
                 ),
                 {"since": since, "until": until},
             )
