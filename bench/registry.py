@@ -210,6 +210,7 @@ async def _raw_six_tables(engine: AsyncEngine, count: int) -> tuple[float, dict[
     after = await _rows(engine)
     # Left in the outbox, these events would be drained by the relay's benchmark beside the import's ``count``.
     await maintain(engine, "DELETE FROM outbox WHERE id > $1", last_event)
+    await maintain(engine, "DELETE FROM outbox_pending WHERE id > $1", last_event)
     return rate, {table: after[table] - before[table] for table in after}
 
 

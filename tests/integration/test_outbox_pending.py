@@ -86,8 +86,9 @@ async def test_what_version_1_had_not_published_is_pending_after_the_upgrade_and
 
         await _downgrade(engine, service, VERSION_1[service])
 
-        marks = dict(await admin.fetch("SELECT id, published_at IS NOT NULL FROM outbox ORDER BY id"))
-        assert marks == {ids[0]: True, ids[1]: False, ids[2]: False}
+        marks = dict(await admin.fetch("SELECT id, published_at = created_at FROM outbox ORDER BY id"))
+        # Published when written: the retention period runs from there, as it did under version 2.
+        assert marks == {ids[0]: True, ids[1]: None, ids[2]: None}
         await upgrade(engine, f"timpora.{service}", schema=service)
         assert await _pending(admin, service) == set(ids[1:])
     finally:
@@ -132,10 +133,6 @@ async def test_every_statement_that_writes_outbox_rows_makes_them_pending_and_te
         assert len(pending) == len(written) + 1, "and nothing of a transaction rolled back"
         assert pending == set(await service.fetchval("SELECT array_agg(id) FROM outbox"))
         await until(lambda: _heard(heard, 4), what="one notification per committed statement")
-
-        gone = next(iter(copied))
-        await service.execute("DELETE FROM outbox WHERE id = $1", gone)
-        assert gone not in await _pending(service, "registry"), "a row deleted by hand takes its pending id along"
     finally:
         await listener.close()
         await service.close()
@@ -168,7 +165,9 @@ async def test_the_relays_read_looks_up_the_pending_rows_and_walks_nothing_publi
             "'f-' || n, '{}', '{}' FROM generate_series(1, 5000) AS n"
         )
         # The statistics of an import just written, all of it pending; then the relay has sent all but the last
-        # few before they are taken again: a drain under way, or a week of published rows.
+        # few before they are taken again: a drain under way, or a week of published rows. Autovacuum would take
+        # them again at any moment, and the test would pass whatever the read.
+        await service.execute("ALTER TABLE outbox_pending SET (autovacuum_enabled = false)")
         await service.execute("ANALYZE outbox, outbox_pending")
         await service.execute("DELETE FROM outbox_pending WHERE id <= (SELECT max(id) - 20 FROM outbox)")
         await service.execute(f"SET plan_cache_mode = {plan_cache_mode}")

@@ -4,6 +4,7 @@ foreigner, exactly as written; crashes cause duplicates, never losses."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from tests.registry.conftest import Registry, arrival, permit
 from tests.support.factories import sample_event
@@ -332,3 +334,76 @@ async def test_rows_addressed_to_another_namespace_are_left_alone_and_block_noth
     assert published >= 1
     assert await _unpublished(registry, fid) == 0
     assert await _unpublished(registry, str(stray.subject)) == 1
+
+
+async def _age(registry: Registry, event_ids: set[str], days: int) -> None:
+    async with registry.sessions() as session, session.begin():
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.event_id.in_([UUID(event) for event in event_ids]))
+            .values(created_at=registry.clock.now() - timedelta(days=days))
+        )
+
+
+async def test_the_purge_goes_in_batches_keeps_what_is_pending_and_drops_ids_left_by_rows_deleted_by_hand(
+    registry: Registry,
+) -> None:
+    relay = _relay(registry, retention_days=7)
+    published = await _insert_outbox(registry, 5)
+    await _drain(relay)
+    waiting = await _insert_outbox(registry, 1)
+    await _age(registry, published | waiting, days=8)
+    (gone,) = await _insert_outbox(registry, 1)
+    async with registry.sessions() as session, session.begin():
+        gone_id = await session.scalar(delete(outbox).where(outbox.c.event_id == UUID(gone)).returning(outbox.c.id))
+
+    assert await relay.purge(batch=2) >= 5
+
+    assert [await _rows_of_event(registry, event) for event in sorted(published)] == [0] * 5
+    assert [await _rows_of_event(registry, event) for event in waiting] == [1]
+    async with registry.sessions() as session:
+        left = await session.scalar(select(func.count()).where(outbox_pending.c.id == gone_id))
+    assert left == 0, "the pending id of a row deleted by hand"
+
+
+async def test_a_failing_purge_does_not_stop_the_relay(registry: Registry) -> None:
+    attempts: list[int] = []
+
+    class PurgeFails(OutboxRelay):
+        async def purge(self, *, batch: int = 50_000) -> int:
+            attempts.append(batch)
+            raise OperationalError("DELETE FROM outbox", {}, TimeoutError("canceling statement due to timeout"))
+
+    kafka = registry.runtime.settings.kafka
+    relay = PurgeFails(
+        registry.runtime.engine, registry.runtime.producer, RelaySettings(), registry.clock, catalog=kafka.catalog
+    )
+    running = asyncio.create_task(relay.run())
+    try:
+        (first,) = await _insert_outbox(registry, 1)
+        await until(lambda: _published(registry, first), what="the relay running", timeout_s=30)
+        registry.clock.advance(minutes=6)  # a purge is due at the relay's next turn
+        await _insert_outbox(registry, 1)  # which this row's notification starts
+
+        async def tried() -> bool:
+            return bool(attempts)
+
+        await until(tried, what="the purge tried", timeout_s=30)
+        (later,) = await _insert_outbox(registry, 1)
+
+        await until(lambda: _published(registry, later), what="a row written after it published", timeout_s=30)
+        assert not running.done()
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def _published(registry: Registry, event_id: str) -> bool:
+    async with registry.sessions() as session:
+        waiting = await session.scalar(
+            select(func.count())
+            .select_from(outbox.join(outbox_pending, outbox_pending.c.id == outbox.c.id))
+            .where(outbox.c.event_id == UUID(event_id))
+        )
+    return waiting == 0

@@ -36,6 +36,7 @@ from typing import Protocol
 import asyncpg
 from prometheus_client import Counter, Gauge
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timpora.common.clock import Clock
@@ -89,6 +90,14 @@ _FOREIGN = text(
     "WHERE outbox.id = pending.id AND topic NOT LIKE :topics OFFSET 0) AS row"
 )
 _LAG_INTERVAL_S = 5.0
+_PURGE_BATCH = 50_000
+_PURGE = text(
+    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE created_at < :cutoff "
+    "AND NOT EXISTS (SELECT FROM outbox_pending AS pending WHERE pending.id = outbox.id) ORDER BY id LIMIT :batch)"
+)
+_ORPHANS = text(
+    "DELETE FROM outbox_pending AS pending WHERE NOT EXISTS (SELECT FROM outbox WHERE outbox.id = pending.id)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +160,11 @@ class OutboxRelay:
             while True:
                 await self.drain()
                 if self._clock.now() - purged_at > timedelta(minutes=5):
-                    await self.purge()
+                    try:
+                        await self.purge()
+                    except SQLAlchemyError as error:
+                        # Publishing goes on; the purge is tried again at the next turn.
+                        log.warning("the outbox purge failed", extra={"reason": type(error).__name__})
                     purged_at = self._clock.now()
                 await self._wakeup.wait()
 
@@ -263,20 +276,25 @@ class OutboxRelay:
 
         return asyncio.ensure_future(all_acknowledged())
 
-    async def purge(self) -> int:
-        """Deletes published rows written longer ago than the retention period; a row not yet published stays."""
+    async def purge(self, *, batch: int = _PURGE_BATCH) -> int:
+        """Deletes published rows written longer ago than the retention period; a row not yet published stays.
+
+        In batches, each its own transaction, oldest first: a week of rows after an outage is more than one
+        statement does within the statement timeout. Then drops the pending ids of rows deleted by hand (there
+        is no foreign key, see timpora.common.outbox.table), which the relay's read would otherwise look up for
+        ever."""
         cutoff = self._clock.now() - timedelta(days=self._settings.retention_days)
+        deleted = 0
+        while True:
+            async with self._engine.begin() as connection:
+                result = await connection.execute(_PURGE, {"cutoff": cutoff, "batch": batch})
+            deleted += int(result.rowcount)
+            if result.rowcount < batch:
+                break
         async with self._engine.begin() as connection:
-            result = await connection.execute(
-                text(
-                    "DELETE FROM outbox WHERE created_at < :cutoff "
-                    "AND NOT EXISTS (SELECT FROM outbox_pending AS pending WHERE pending.id = outbox.id)"
-                ),
-                {"cutoff": cutoff},
-            )
-        deleted = int(result.rowcount)
-        if deleted:
-            log.info("purged published outbox rows", extra={"count": deleted})
+            orphans = int((await connection.execute(_ORPHANS)).rowcount)
+        if deleted or orphans:
+            log.info("purged published outbox rows", extra={"count": deleted, "orphaned_ids": orphans})
         return deleted
 
     async def republish(self, *, since: datetime, until: datetime) -> int:

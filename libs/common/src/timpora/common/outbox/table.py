@@ -15,7 +15,7 @@ neither.
 from __future__ import annotations
 
 from alembic import op
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Identity, MetaData, String, Table, Text, func, text
+from sqlalchemy import BigInteger, Column, DateTime, Identity, MetaData, String, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 
@@ -42,11 +42,7 @@ def outbox_table(metadata: MetaData) -> Table:
 
 def outbox_pending_table(metadata: MetaData) -> Table:
     """The ids of the outbox rows not yet published (version 2)."""
-    return Table(
-        "outbox_pending",
-        metadata,
-        Column("id", BigInteger, ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
-    )
+    return Table("outbox_pending", metadata, Column("id", BigInteger, primary_key=True, autoincrement=False))
 
 
 def create_outbox_v1(channel: str) -> None:
@@ -85,8 +81,11 @@ def pend_outbox_v2(channel: str) -> None:
     bind = op.get_bind()
     schema = bind.exec_driver_sql("SELECT current_schema()").scalar_one()
     pending = f"{bind.dialect.identifier_preparer.quote_identifier(schema)}.outbox_pending"
-    # A row deleted by hand while pending takes its id along: the relay's read never walks ids of nothing.
-    op.execute("CREATE TABLE outbox_pending (id bigint PRIMARY KEY REFERENCES outbox (id) ON DELETE CASCADE)")
+    # No foreign key to the outbox: its check would lock every new outbox row (a WAL record each, about half as
+    # much again on a bulk write) and run again for every row a purge deletes. What a foreign key would have
+    # caught, an id left by a row deleted by hand, the relay skips and its purge removes.
+    op.execute("SET LOCAL statement_timeout = 0")  # a backlog of millions is carried over, however long it takes
+    op.execute("CREATE TABLE outbox_pending (id bigint PRIMARY KEY)")
     # Written once and deleted once per row: vacuumed early and often, or the relay's read walks dead ids.
     op.execute(
         "ALTER TABLE outbox_pending SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000, "
@@ -116,11 +115,20 @@ def pend_outbox_v2(channel: str) -> None:
 
 
 def unpend_outbox_v2(channel: str) -> None:
-    """Back to version 1: a row not pending is marked published when the downgrade runs."""
+    """Back to version 1: a row not pending is marked published when it was written.
+
+    Written, not now: version 1 keeps a row the retention period after it was published, and a row's time of
+    publishing is not known; now would keep every row the period again."""
+    op.execute("SET LOCAL statement_timeout = 0")
     op.execute("DROP TRIGGER outbox_inserted ON outbox")
     op.execute("DROP FUNCTION outbox_inserted()")
     op.execute("ALTER TABLE outbox ADD COLUMN published_at timestamptz")
-    op.execute("UPDATE outbox SET published_at = now() WHERE id NOT IN (SELECT id FROM outbox_pending)")
+    # NOT EXISTS, not NOT IN: NOT IN hashes the pending ids only while they fit in work_mem, and past that
+    # looks through all of them for each row, with the outbox locked (a backlog of 400,000: hours).
+    op.execute(
+        "UPDATE outbox SET published_at = created_at "
+        "WHERE NOT EXISTS (SELECT FROM outbox_pending AS pending WHERE pending.id = outbox.id)"
+    )
     op.create_index("outbox_unpublished", "outbox", ["id"], postgresql_where=text("published_at IS NULL"))
     op.drop_table("outbox_pending")
     _notify_on_insert(channel)
