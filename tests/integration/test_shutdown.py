@@ -72,16 +72,19 @@ class Backlog:
 
     service: str
     ids: list[uuid.UUID]
+    #: The registry's: the first and last outbox id of the backlog's rows, which are all the ids between.
+    outbox_ids: tuple[int, int] = (0, -1)
 
     async def through(self, admin: asyncpg.Connection) -> int:
         """How much of it the service has done: published (registry), applied and recorded (consumers)."""
         if self.service == "registry":
-            query = (
-                "SELECT count(*) FROM registry.outbox AS o WHERE event_id = ANY($1) "
-                "AND NOT EXISTS (SELECT FROM registry.outbox_pending AS p WHERE p.id = o.id)"
+            # Its pending ids counted by range on their index: looking the rows up by 40,000 event ids took long
+            # enough, on a test database of many rows, for a relay to publish them all between two looks.
+            waiting: int = await admin.fetchval(
+                "SELECT count(*) FROM registry.outbox_pending WHERE id BETWEEN $1 AND $2", *self.outbox_ids
             )
-        else:
-            query = f"SELECT count(*) FROM {self.service}.inbox WHERE event_id::uuid = ANY($1)"  # noqa: S608
+            return len(self.ids) - waiting
+        query = f"SELECT count(*) FROM {self.service}.inbox WHERE event_id::uuid = ANY($1)"  # noqa: S608
         count: int = await admin.fetchval(query, self.ids)
         return count
 
@@ -113,7 +116,11 @@ async def _backlog(
         ]
         columns = ["event_id", "event_type", "topic", "partition_key", "headers", "payload"]
         await admin.copy_records_to_table("outbox", schema_name="registry", records=rows, columns=columns)
-        return Backlog(service, ids)
+        first, last, count = await admin.fetchrow(
+            "SELECT min(id), max(id), count(*) FROM registry.outbox WHERE event_id = ANY($1)", ids
+        )
+        assert count == last - first + 1 == len(ids), "the backlog's outbox ids are one run"
+        return Backlog(service, ids, (first, last))
     events = [Person().arrived() for _ in range(count)]
     await ensure_topics(kafka, kafka.catalog.static)
     producer = EventProducer(kafka, client_id="test-backlog")
