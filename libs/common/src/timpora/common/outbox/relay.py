@@ -121,7 +121,8 @@ def _row(record: asyncpg.Record) -> OutboxRow:
         record=KafkaRecord(
             key=record["partition_key"].encode(),
             value=record["payload"].encode(),
-            headers=tuple((name, value.encode()) for name, value in headers.items()),
+            # zip and map, not a generator: every header of every row passes here.
+            headers=tuple(zip(headers, map(str.encode, headers.values()), strict=True)),
         ),
     )
 
@@ -202,16 +203,21 @@ class OutboxRelay:
         # sent through the new one while an earlier one is still unacknowledged could overtake it (EventProducer.
         # enqueue). The drain then ends; the next one starts again from the first row not marked.
         generation = await self._producer.ready()
+        reading = asyncio.ensure_future(self._fetch([]))
         try:
             while True:
+                rows = await reading
+                if not rows:
+                    break
+                ids = [row.id for row in rows]
+                # The next batch is read while this one is filtered and sent: the database works on the read while
+                # the relay works on the send. It leaves out this batch and every one not yet marked.
+                unmarked = [*(row_id for batch, _ in pending for row_id in batch), *ids]
+                reading = asyncio.ensure_future(self._fetch(unmarked))
                 # The lock lives with the holder's connection: if that connection is gone, so is the
                 # lock, and another relay may be draining; stop rather than publish alongside it.
                 await holder.execute(text("SELECT 1"))
                 await holder.commit()
-                rows = await self._fetch([row_id for ids, _ in pending for row_id in ids])
-                if not rows:
-                    break
-                ids = [row.id for row in rows]
                 sending = rows if self._gate is None else await self._gate(rows)
                 # Each batch is marked only after the one before it: if a batch fails, none after it
                 # is marked, and the next drain starts again from the failed one.
@@ -225,6 +231,9 @@ class OutboxRelay:
             while pending:
                 published += await pending.popleft()[1]
         finally:
+            if not reading.done():
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
             for _, settling in pending:
                 settling.cancel()
         return published
