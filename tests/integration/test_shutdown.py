@@ -73,11 +73,12 @@ class Backlog:
     service: str
     ids: list[uuid.UUID]
     #: The registry's: the first and last outbox id of the backlog's rows, which are all the ids between.
-    outbox_ids: tuple[int, int] = (0, -1)
+    outbox_ids: tuple[int, int] | None = None
 
     async def through(self, admin: asyncpg.Connection) -> int:
         """How much of it the service has done: published (registry), applied and recorded (consumers)."""
         if self.service == "registry":
+            assert self.outbox_ids is not None, "a registry backlog knows its outbox ids"
             # Its pending ids counted by range on their index: looking the rows up by 40,000 event ids took long
             # enough, on a test database of many rows, for a relay to publish them all between two looks.
             waiting: int = await admin.fetchval(

@@ -231,11 +231,13 @@ class OutboxRelay:
             while pending:
                 published += await pending.popleft()[1]
         finally:
-            if not reading.done():
-                reading.cancel()
-                await asyncio.gather(reading, return_exceptions=True)
+            # All of it cancelled before anything is waited for (a frozen database must not keep the marks going),
+            # and the read waited for even when it is done: a read that failed beside another failure would
+            # otherwise be reported as an exception nobody retrieved.
+            reading.cancel()
             for _, settling in pending:
                 settling.cancel()
+            await asyncio.gather(reading, *(settling for _, settling in pending), return_exceptions=True)
         return published
 
     async def _report_foreign_rows(self) -> None:
