@@ -74,9 +74,7 @@ class Scratch:
 @pytest.fixture
 async def scratch(stack: stacks.Stack) -> AsyncIterator[Scratch]:
     async with scratch_database(stack.pg_admin_url, role_prefix="timpora_logtest") as database:
-        engine = create_async_engine(
-            database.urls["sharing"], connect_args={"server_settings": {"search_path": "sharing"}}
-        )
+        engine = database.engine("sharing")
         try:
             yield Scratch(engine, database.admin)
         finally:

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from alembic import command
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support import stack as stacks
 from tests.support.scratch import ScratchDatabase, scratch_database
@@ -29,10 +29,6 @@ VERSION_1 = {"registry": "0011", "sharing": "0012"}
 async def scratch(stack: stacks.Stack) -> AsyncIterator[ScratchDatabase]:
     async with scratch_database(stack.pg_admin_url, role_prefix="timpora_outboxtest") as database:
         yield database
-
-
-def _engine(database: ScratchDatabase, service: str) -> AsyncEngine:
-    return create_async_engine(database.urls[service], connect_args={"server_settings": {"search_path": service}})
 
 
 async def _downgrade(engine: AsyncEngine, service: str, revision: str) -> None:
@@ -67,7 +63,7 @@ async def _pending(connection: asyncpg.Connection, schema: str) -> set[int]:
 async def test_what_version_1_had_not_published_is_pending_after_the_upgrade_and_back(
     scratch: ScratchDatabase, service: str
 ) -> None:
-    engine = _engine(scratch, service)
+    engine = scratch.engine(service)
     try:
         await upgrade(engine, f"timpora.{service}", schema=service, revision=VERSION_1[service])
         admin = scratch.admin
@@ -87,7 +83,7 @@ async def test_what_version_1_had_not_published_is_pending_after_the_upgrade_and
         await _downgrade(engine, service, VERSION_1[service])
 
         marks = dict(await admin.fetch("SELECT id, published_at = created_at FROM outbox ORDER BY id"))
-        # Published when written: the retention period runs from there, as it did under version 2.
+        # Published when written: version 1's retention period then runs from where version 2 counted it.
         assert marks == {ids[0]: True, ids[1]: None, ids[2]: None}
         await upgrade(engine, f"timpora.{service}", schema=service)
         assert await _pending(admin, service) == set(ids[1:])
@@ -98,7 +94,7 @@ async def test_what_version_1_had_not_published_is_pending_after_the_upgrade_and
 async def test_every_statement_that_writes_outbox_rows_makes_them_pending_and_tells_the_relay(
     scratch: ScratchDatabase,
 ) -> None:
-    engine = _engine(scratch, "registry")
+    engine = scratch.engine("registry")
     await upgrade(engine, "timpora.registry", schema="registry")
     await engine.dispose()
     # As the service's own role: the trigger writes with the privileges of whoever inserts.
@@ -154,7 +150,7 @@ def _rows_read_from(plan: dict[str, object], table: str) -> int:
 async def test_the_relays_read_looks_up_the_pending_rows_and_walks_nothing_published(
     scratch: ScratchDatabase, plan_cache_mode: str
 ) -> None:
-    engine = _engine(scratch, "registry")
+    engine = scratch.engine("registry")
     await upgrade(engine, "timpora.registry", schema="registry")
     await engine.dispose()
     service = await scratch.connect("registry")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from timpora.common.db.bootstrap import fresh_database
 
@@ -22,6 +23,10 @@ class ScratchDatabase:
     urls: dict[str, str]
     #: A connection as the administrator, to the scratch database.
     admin: asyncpg.Connection
+
+    def engine(self, service: str) -> AsyncEngine:
+        """An engine as ``service``'s own role, in its schema; the caller disposes of it."""
+        return create_async_engine(self.urls[service], connect_args={"server_settings": {"search_path": service}})
 
     async def connect(self, service: str) -> asyncpg.Connection:
         """A plain asyncpg connection as ``service``'s own role, in its schema."""
