@@ -21,7 +21,7 @@ from timpora.common import register
 from timpora.common.config_files import ConfigFileError
 from timpora.common.events.payloads import ForeignerSnapshot
 from timpora.common.register.agreements import Agreement
-from timpora.common.register.fields import FIELD_NAMES, redact
+from timpora.common.register.fields import FIELD_NAMES, PATHS, redact
 
 
 def test_the_shipped_agreements_are_those_of_bangkalans_members_that_are_told_of_people() -> None:
@@ -167,13 +167,30 @@ def test_an_agreement_shares_only_inside_its_validity_window(tmp_path: Path) -> 
     assert not agreement.is_valid_on(date(2026, 7, 1))
 
 
-@given(snapshots(), st.frozensets(st.sampled_from(FIELD_NAMES)))
-def test_redaction_keeps_exactly_the_allowed_fields(snapshot: ForeignerSnapshot, allowed: frozenset[str]) -> None:
-    record = redact(snapshot, allowed)
+#: Names an agreement could never list: a record has no such field, whatever the set it is redacted to holds.
+_NOT_FIELDS = st.sampled_from(["passport", "permit", "overstay_fee", "days_covered", "foreigner", "record"])
 
-    assert set(record) == allowed | {"foreigner_id", "version"}
+
+@given(snapshots(), st.frozensets(st.sampled_from(FIELD_NAMES)), st.frozensets(_NOT_FIELDS, max_size=2))
+def test_redaction_keeps_exactly_the_allowed_fields(
+    snapshot: ForeignerSnapshot, allowed: frozenset[str], not_fields: frozenset[str]
+) -> None:
+    record = redact(snapshot, allowed | not_fields)
+    document = snapshot.model_dump(mode="json")
+
+    assert list(record) == ["foreigner_id", "version", *(name for name in FIELD_NAMES if name in allowed)]
+    assert (record["foreigner_id"], record["version"]) == (str(snapshot.foreigner_id), snapshot.version)
+    for name in allowed - {"birth_year"}:
+        # Each field's value is what its path reaches in the snapshot's JSON form, None where the path stops early.
+        value: Any = document
+        for key in PATHS[name]:
+            value = value.get(key) if isinstance(value, dict) else None
+        assert record[name] == value, name
     if "birth_year" in allowed:
         assert record["birth_year"] == snapshot.date_of_birth.year
+    if "permit_fee_paid_days" in allowed:
+        fee = None if snapshot.permit is None else snapshot.permit.overstay_fee
+        assert record["permit_fee_paid_days"] == (None if fee is None else fee.days_covered)
     if "passport_number" not in allowed:
         assert snapshot.passport.number not in str(record.values())
 

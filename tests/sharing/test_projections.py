@@ -368,6 +368,11 @@ async def test_an_agencys_copy_is_exactly_the_shared_record_event_of_the_contrac
         assert row.payload == expected.data.model_dump_json()
 
 
+@given(st.uuids(), st.text(min_size=1, max_size=64))
+def test_a_copys_id_is_the_uuid5_of_the_registry_events_id_and_the_agency(source: uuid.UUID, agency_id: str) -> None:
+    assert projection.copy_id(source.bytes, agency_id) == str(uuid.uuid5(source, agency_id))
+
+
 async def test_the_service_projects_events_it_consumes_from_kafka(
     kafka_settings: KafkaSettings, database_settings: dict[str, DatabaseSettings], sessions: Any
 ) -> None:

@@ -18,6 +18,7 @@ from timpora.common.events.payloads import (
     ForeignerSnapshot,
     ForeignerUpdated,
     Movement,
+    OverstayFeePayment,
     Passport,
     Permit,
     PermitEndReason,
@@ -48,6 +49,15 @@ days = st.dates(min_value=date(2015, 1, 1), max_value=date(2035, 12, 31))
 occupations = st.none() | st.sampled_from(["teacher", "engineer", "fisherman", "missionary", "chef", "student"])
 
 
+overstay_fees = st.builds(
+    OverstayFeePayment,
+    amount_idr=st.integers(1, 60 * 1_000_000),
+    receipt_number=st.from_regex(r"\APNBP-[0-9]{6}\Z"),
+    paid_on=days,
+    days_covered=st.integers(1, 60),
+)
+
+
 @st.composite
 def permits(draw: st.DrawFn) -> Permit:
     issued = draw(days)
@@ -63,6 +73,7 @@ def permits(draw: st.DrawFn) -> Permit:
         sponsor_id=draw(st.none() | st.uuids()),
         ended_on=draw(days) if ended else None,
         end_reason=draw(st.sampled_from(PermitEndReason)) if ended else None,
+        overstay_fee=draw(st.none() | overstay_fees),
     )
 
 

@@ -12,12 +12,13 @@ reports as of a past moment.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-from uuid import UUID, uuid5
+from typing import Any, NewType
+from uuid import UUID
 
 import asyncpg
 from pydantic_core import to_json
@@ -29,13 +30,17 @@ from timpora.common.events.envelope import CONTENT_TYPE_HEADER, attribute_header
 from timpora.common.events.payloads import Contract, ForeignerEvent, SharedRecord
 from timpora.common.kafka.consumer import PermanentEventError
 from timpora.common.register.agreements import Agreement, Agreements, Whereabouts
-from timpora.common.register.fields import redact
+from timpora.common.register.fields import cut, shareable
 from timpora.common.standing import zone_of
 from timpora.common.topics import TopicCatalog
 
 SOURCE = "/timpora/sharing"
 #: The Kafka header naming the agreement version a record was written under.
 AGREEMENT_VERSION_HEADER = "timpora_agreement_version"
+#: A person's registry id as text, as a batch keys them: hashed and compared in C (a ``UUID``'s hash and equality are
+#: Python code, run for every agency of every event), and written by COPY as it is.
+PersonId = NewType("PersonId", str)
+_Key = tuple[str, PersonId]
 
 
 async def apply(
@@ -60,13 +65,14 @@ async def apply_many(
     in three statements whatever their number (a batch of the live consumer, or one event). Each event is put
     before the agreements that may show its person and those whose agency sees them now, no others: the rest
     could only leave them out of a view they are not in."""
-    applied: list[tuple[CloudEvent[Contract], ForeignerEvent]] = []
+    # Each event read once, before anything is locked: what every agreement shares of it is worked out from this.
+    seen: list[_Seen] = []
     for event in events:
         data = event.data
         if not isinstance(data, ForeignerEvent):
             raise PermanentEventError(f"{event.type} carries no foreigner snapshot")
-        applied.append((event, data))
-    if not applied:
+        seen.append(_Seen(event, data))
+    if not seen:
         return
     index = agreements if isinstance(agreements, Agreements) else Agreements(agreements)
     connection = await driver_connection(await session.connection())
@@ -77,11 +83,11 @@ async def apply_many(
     # it inserts between this batch's lock and its write would be taken for the person's first, and the agency
     # never told that they left its view.
     await connection.execute(_BATCHES, REBUILD_LOCK)
-    people = sorted({data.foreigner.foreigner_id for _, data in applied})
+    people = sorted({each.person for each in seen})
     # Every row the batch may change, the people's then the agencies', each locked in one order so that two writers
     # never wait on each other in a cycle. An agency without a row of the person is judged by the person's version.
     versions = {row["foreigner_id"]: row["version"] for row in await connection.fetch(_LOCK_PEOPLE, people)}
-    held: dict[tuple[str, UUID], _Held] = {
+    held: dict[_Key, _Held] = {
         (row["agency_id"], row["foreigner_id"]): _Held(row["version"], row["visible"])
         for row in await connection.fetch(_LOCK, people)
     }
@@ -89,13 +95,12 @@ async def apply_many(
     terms = _Terms(index, now, catalog)
     # Event by event, each agency's state is the one the events before it in the batch left: the batch ends as
     # the same events applied one transaction each would.
-    for event, data in applied:
-        seen = _Seen(event, data)
-        person = data.foreigner.foreigner_id
+    for each in seen:
+        person = each.person
         applied_before = batch.versions.get(person)
-        for agreement in terms.concerned(index.may_show(seen.where), batch.holding.get(person, ())):
-            batch.take(seen, agreement, terms.topic(agreement), applied_before)
-        batch.applied(person, data.foreigner.version)
+        for agreement in terms.concerned(index.may_show(each.where), batch.holding.get(person, ())):
+            batch.take(each, agreement, terms.topic(agreement), applied_before)
+        batch.applied(person, each.version)
     await _write(connection, batch)
 
 
@@ -168,49 +173,40 @@ class _Held:
 class _Batch:
     """What a batch writes, worked out event by event from the rows it locked."""
 
-    def __init__(self, held: dict[tuple[str, UUID], _Held], versions: dict[UUID, int]) -> None:
+    def __init__(self, held: dict[_Key, _Held], versions: dict[PersonId, int]) -> None:
         self.held = held
         #: The agencies holding a row of each person, as the events so far leave it: those that see them, and those
         #: holding a guard (out of view, no record) a rebuild left ahead of the events applied so far.
-        self.holding: dict[UUID, set[str]] = {}
+        self.holding: dict[PersonId, set[str]] = {}
         for agency_id, person in held:
             self.holding.setdefault(person, set()).add(agency_id)
         #: The latest version applied of each person, as the events so far leave it.
         self.versions = versions
         #: What the batch changes of those (one write per person).
-        self.people: dict[UUID, int] = {}
+        self.people: dict[PersonId, int] = {}
         #: The projection row each (agency, person) ends with: one write per row, however many events changed it.
-        self.rows: dict[tuple[str, UUID], tuple[object, ...]] = {}
+        self.rows: dict[_Key, tuple[object, ...]] = {}
         self.history: list[tuple[object, ...]] = []
         #: In the events' order: the relay publishes in the outbox's order.
         self.outbox: list[tuple[object, ...]] = []
 
-    def applied(self, person: UUID, version: int) -> None:
+    def applied(self, person: PersonId, version: int) -> None:
         if self.versions.get(person, 0) < version:
             self.versions[person] = self.people[person] = version
 
-    def _stage(self, key: tuple[str, UUID], seen: _Seen, agreement: Agreement, record: str | None) -> None:
+    def _stage(self, key: _Key, seen: _Seen, agreement: Agreement, record: str | None) -> None:
         """The row the agency ends with at the event's version: in view with ``record``, or (None) none at all."""
-        snapshot = seen.data.foreigner
         visible = record is not None
-        self.rows[key] = (
-            agreement.agency_id,
-            snapshot.foreigner_id,
-            snapshot.version,
-            agreement.version,
-            visible,
-            record,
-            seen.zone,
-        )
-        holding = self.holding.setdefault(snapshot.foreigner_id, set())
+        self.rows[key] = (agreement.agency_id, seen.person, seen.version, agreement.version, visible, record, seen.zone)
+        holding = self.holding.setdefault(seen.person, set())
         if visible:
-            self.held[key] = _Held(snapshot.version, visible=True)
+            self.held[key] = _Held(seen.version, visible=True)
             holding.add(agreement.agency_id)
         else:
             self.held.pop(key, None)
             holding.discard(agreement.agency_id)
 
-    def _passed(self, key: tuple[str, UUID], seen: _Seen, agreement: Agreement) -> None:
+    def _passed(self, key: _Key, seen: _Seen, agreement: Agreement) -> None:
         """The agency holds no row of the person from this event on: whatever it held up to the event's version,
         visible or a guard, goes."""
         self._stage(key, seen, agreement, None)
@@ -218,13 +214,13 @@ class _Batch:
     def take(self, seen: _Seen, agreement: Agreement, topic: str, applied_before: int | None) -> None:
         """The event for one agency. ``applied_before``: the person's latest version applied before this event."""
         data = seen.data
-        snapshot = data.foreigner
-        key = (agreement.agency_id, snapshot.foreigner_id)
+        version = seen.version
+        key = (agreement.agency_id, seen.person)
         state = self.held.get(key)
         # How far the projection got with the person: the version applied for every agency, or the agency's own
         # row where that is further (a rebuild may have taken one agency past the events applied so far).
         known = applied_before if state is None else max(state.version, applied_before or 0)
-        newer = known is None or known < snapshot.version
+        newer = known is None or known < version
         was_visible = state is not None and state.visible
         if newer:
             visible = agreement.shows(data, seen.where)
@@ -240,8 +236,8 @@ class _Batch:
                 self.history.append(
                     (
                         agreement.agency_id,
-                        snapshot.foreigner_id,
-                        snapshot.version,
+                        seen.person,
+                        version,
                         agreement.version,
                         seen.name,
                         seen.event.time,
@@ -250,7 +246,7 @@ class _Batch:
                         seen.zone,
                     )
                 )
-        elif known == snapshot.version:
+        elif known == version:
             # Same version, nothing changed (an expiry reminder): the agency may still be told.
             visible = was_visible
             if state is not None and not visible:
@@ -266,14 +262,15 @@ class _Batch:
 #: COPY (one round trip, no statement per row), and from there into the tables in one statement each: a statement
 #: per row cost a round trip and SQLAlchemy's compilation per agency per event. The scratch tables live as long as
 #: the connection and are emptied at every commit.
+#: The ids as text: what a batch keys people by (``PersonId``).
 _LOCK_PEOPLE = """
-    SELECT foreigner_id, version FROM projected_people WHERE foreigner_id = ANY($1::uuid[])
+    SELECT foreigner_id::text, version FROM projected_people WHERE foreigner_id = ANY($1::uuid[])
     ORDER BY foreigner_id
     FOR UPDATE
 """
 #: Every agency's row of the people: those of agreements no longer in force are locked but left as they are.
 _LOCK = """
-    SELECT agency_id, foreigner_id, version, visible FROM projections
+    SELECT agency_id, foreigner_id::text, version, visible FROM projections
     WHERE foreigner_id = ANY($1::uuid[])
     ORDER BY agency_id, foreigner_id
     FOR UPDATE
@@ -375,7 +372,8 @@ class Shown:
     def __init__(self, data: ForeignerEvent) -> None:
         self.data = data
         self.where = Whereabouts.of(data)
-        self._document: dict[str, Any] | None = None
+        #: Every field an agreement may share of the person (``fields.shareable``), once the first record needs them.
+        self._values: dict[str, Any] | None = None
         #: Each distinct record, as compact JSON, by the fields it has (agreements often share their fields).
         self._records: dict[frozenset[str], str] = {}
 
@@ -384,9 +382,9 @@ class Shown:
         fields = agreement.record_fields(self.data, self.where)
         found = self._records.get(fields)
         if found is None:
-            if self._document is None:
-                self._document = self.data.foreigner.model_dump(mode="json")
-            record = redact(self.data.foreigner, fields, self._document)
+            if self._values is None:
+                self._values = shareable(self.data.foreigner.model_dump(mode="json"))
+            record = cut(self._values, fields)
             # Compact, not ASCII-escaped: what ``SharedRecord.model_dump_json`` writes of it (the same serializer).
             found = self._records[fields] = to_json(record).decode()
         return found
@@ -401,7 +399,9 @@ class _Seen(Shown):
         self.event = event
         self.name = event.spec.name
         self.zone = zone_of(data.jurisdiction).key
-        self._source_id: UUID | None = None
+        self.person = PersonId(str(data.foreigner.foreigner_id))
+        self.version = data.foreigner.version
+        self._source: bytes | None = None
         headers = {
             "ce_specversion": _SHARED.specversion,
             "ce_source": SOURCE,
@@ -422,18 +422,29 @@ class _Seen(Shown):
         ``new_event(SharedRecord(...))`` would be, its payload byte for byte, written without a model."""
         # Derived from the registry event's id and the agency: the same on every redelivery, so the agency can
         # deduplicate, and distinct across agencies, as the outbox requires.
-        if self._source_id is None:
+        if self._source is None:
             try:
-                self._source_id = UUID(self.event.id)
+                self._source = UUID(self.event.id).bytes
             except ValueError:
                 raise PermanentEventError("ce_id is not a UUID: no agency's copy can be derived from it") from None
-        event_id = uuid5(self._source_id, agreement.agency_id)
+        event_id = copy_id(self._source, agreement.agency_id)
         # Which terms it was written under: the relay's gate drops it if other terms are in force by the time it
         # leaves (who is in view may have changed, and the record cannot tell).
         headers = f'{self._headers}, "ce_id": "{event_id}", "{AGREEMENT_VERSION_HEADER}": "{agreement.version}"}}'
         shown = 'false,"record":null}' if record is None else 'true,"record":' + record + "}"
         payload = self._payload + shown
         return (event_id, _SHARED.type, topic, self.event.subject or "", headers, payload)
+
+
+def copy_id(source: bytes, agency_id: str) -> str:
+    """The id of an agency's copy of the registry event whose id is ``source`` (its 16 bytes): exactly
+    ``str(uuid5(UUID(bytes=source), agency_id))``, worked out without building either ``UUID`` (this runs for every
+    copy of every event). SHA-1 as RFC 4122 names it for version 5: a name-based id, not a secret."""
+    digest = bytearray(hashlib.sha1(source + agency_id.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 async def merging_alone(connection: asyncpg.Connection) -> None:

@@ -97,6 +97,44 @@ def _at(document: dict[str, Any], path: tuple[str, ...]) -> Any:  # noqa: ANN401
     return value
 
 
+#: The record's ids, ahead of its fields in every record.
+_IDS = ("foreigner_id", "version")
+#: The fields read straight off the snapshot's top level (``birth_year`` is worked out from ``date_of_birth``).
+_TOP = tuple((name, path[0]) for name, path in PATHS.items() if len(path) == 1 and name != "birth_year")
+#: The others, grouped by the part of the snapshot they sit in: each part is looked up once, not once per field.
+_GROUPS: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = tuple(
+    (part, tuple((name, path[1:]) for name, path in PATHS.items() if len(path) > 1 and path[0] == part))
+    for part in dict.fromkeys(path[0] for path in PATHS.values() if len(path) > 1)
+)
+
+
+def shareable(document: dict[str, Any]) -> dict[str, Any]:
+    """Every field an agreement can share of a snapshot, with the record's ids: the values each agreement's record
+    is cut from (:func:`cut`). ``document``: the snapshot's JSON form (``model_dump(mode="json")``). Worked out once
+    for all the agreements a snapshot reaches, where walking each field's path for each agreement was most of it."""
+    values: dict[str, Any] = {key: document[key] for key in _IDS}
+    for name, key in _TOP:
+        values[name] = document.get(key)
+    born = values["date_of_birth"]
+    # Coarsened: the year only, never the date it comes from.
+    values["birth_year"] = int(born[:4]) if born else born
+    for part, members in _GROUPS:
+        found = document.get(part)
+        if isinstance(found, dict):
+            for name, rest in members:
+                values[name] = _at(found, rest)
+        else:
+            for name, _ in members:
+                values[name] = None
+    return values
+
+
+def cut(values: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    """The record of ``allowed`` from a snapshot's :func:`shareable` values: its ids, then the allowed fields in
+    the order records list them (a name that is no field is not in it)."""
+    return {name: values[name] for name in _in_order(allowed)}
+
+
 def redact(
     snapshot: ForeignerSnapshot, allowed: frozenset[str], document: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -104,18 +142,14 @@ def redact(
     is ``snapshot.model_dump(mode="json")`` where the caller has it already (once for every agency)."""
     if document is None:
         document = snapshot.model_dump(mode="json")
-    record: dict[str, Any] = {"foreigner_id": document["foreigner_id"], "version": document["version"]}
-    for name in _in_order(allowed):
-        value = _at(document, PATHS[name])
-        # Coarsened: the year only, never the date it comes from.
-        record[name] = int(value[:4]) if name == "birth_year" and value else value
-    return record
+    return cut(shareable(document), allowed)
 
 
 @lru_cache(maxsize=1024)
 def _in_order(allowed: frozenset[str]) -> tuple[str, ...]:
-    """The allowed fields in the order records list them (agreements are few: each set is worked out once)."""
-    return tuple(name for name in FIELD_NAMES if name in allowed)
+    """The record's ids and the allowed fields in the order records list them (agreements are few: each set is
+    worked out once)."""
+    return (*_IDS, *(name for name in FIELD_NAMES if name in allowed))
 
 
 #: The filters of an agency's list of foreigners (the sharing API's, the portal's), each with the field it reads: an
