@@ -188,9 +188,22 @@ def test_redaction_keeps_exactly_the_allowed_fields(
         assert record[name] == value, name
     if "birth_year" in allowed:
         assert record["birth_year"] == snapshot.date_of_birth.year
-    if "permit_fee_paid_days" in allowed:
-        fee = None if snapshot.permit is None else snapshot.permit.overstay_fee
-        assert record["permit_fee_paid_days"] == (None if fee is None else fee.days_covered)
+    # And the nested ones read off the model itself, not through the same paths.
+    permit = snapshot.permit
+    expected = {
+        "permit_fee_paid_days": None
+        if permit is None or permit.overstay_fee is None
+        else permit.overstay_fee.days_covered,
+        "permit_purpose": None if permit is None or permit.purpose is None else permit.purpose.value,
+        "visa_index": None if snapshot.visa is None else snapshot.visa.index,
+        "passport_number": snapshot.passport.number,
+        "residence_village_code": None if snapshot.residence is None else snapshot.residence.village_code,
+        "stay_check_out": None
+        if snapshot.stay is None or snapshot.stay.check_out is None
+        else str(snapshot.stay.check_out),
+    }
+    for name in allowed & set(expected):
+        assert record[name] == expected[name], name
     if "passport_number" not in allowed:
         assert snapshot.passport.number not in str(record.values())
 

@@ -34,7 +34,9 @@ from timpora.common.events.payloads import (
     ResidenceReported,
     Sex,
     Sponsor,
+    StayPurpose,
     StayReported,
+    Visa,
 )
 
 # Real villages of Kabupaten Bangkalan (35.26) from the official list.
@@ -67,6 +69,7 @@ def permits(draw: st.DrawFn) -> Permit:
         permit_id=draw(st.uuids()),
         number=draw(st.from_regex(r"\A[A-Z0-9]{4,20}\Z")),
         type=draw(st.sampled_from(PermitType)),
+        purpose=draw(st.none() | st.sampled_from(StayPurpose)),
         issued_on=issued,
         expires_on=issued + timedelta(days=draw(st.integers(1, 5 * 365))),
         status=status,
@@ -92,6 +95,11 @@ def stays(draw: st.DrawFn) -> AccommodationStay:
     )
 
 
+visas = st.builds(
+    Visa,
+    index=st.sampled_from(["A1", "B1", "C1", "D12", "E23", "E28A"]),
+    number=st.none() | st.from_regex(r"\A[A-Z0-9]{6,12}\Z"),
+)
 residences = st.builds(Residence, address=names, village_code=village_codes, since=days)
 sponsors = st.builds(Sponsor, sponsor_id=st.uuids(), name=names, kind=st.sampled_from(["employer", "family"]))
 
@@ -115,6 +123,7 @@ def snapshots(draw: st.DrawFn) -> ForeignerSnapshot:
         residence=draw(st.none() | residences),
         stay=draw(st.none() | stays()),
         permit=draw(st.none() | permits()),
+        visa=draw(st.none() | visas),
         presence=draw(st.sampled_from(PresenceStatus)),
         arrival=draw(st.none() | movements),
         departure=draw(st.none() | movements),

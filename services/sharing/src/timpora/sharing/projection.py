@@ -262,17 +262,18 @@ class _Batch:
 #: COPY (one round trip, no statement per row), and from there into the tables in one statement each: a statement
 #: per row cost a round trip and SQLAlchemy's compilation per agency per event. The scratch tables live as long as
 #: the connection and are emptied at every commit.
-#: The ids as text: what a batch keys people by (``PersonId``).
+#: The ids as text: what a batch keys people by (``PersonId``). Locked in the order of the uuids themselves (the
+#: table's column, not the text the query gives back), as every other writer of these rows locks them.
 _LOCK_PEOPLE = """
     SELECT foreigner_id::text, version FROM projected_people WHERE foreigner_id = ANY($1::uuid[])
-    ORDER BY foreigner_id
+    ORDER BY projected_people.foreigner_id
     FOR UPDATE
 """
 #: Every agency's row of the people: those of agreements no longer in force are locked but left as they are.
 _LOCK = """
     SELECT agency_id, foreigner_id::text, version, visible FROM projections
     WHERE foreigner_id = ANY($1::uuid[])
-    ORDER BY agency_id, foreigner_id
+    ORDER BY agency_id, projections.foreigner_id
     FOR UPDATE
 """
 #: The columns the live batches and a rebuild copy, in the order of their rows.
