@@ -5,8 +5,12 @@ province's, regency's and district's government, village heads where people live
 The projection side applies one arrival per person in batches of 500, one transaction each, as the live consumer
 does (``projection.apply_many``; Kafka's fetch is left out: it does not grow with the register). The routing side
 runs the alerts' ``route`` (a pure function) over the same events with rules that pick the nearest village, local
-government and police. Each figure is a ratio to the same measure with the 10-agency register, in the same run:
-what grows with the register, not with the agencies covering a person, shows as a ratio below 1. The rows check
+government and police. Each figure is a ratio to the same measure with the 10-agency register, in the same run. A
+person is covered by more agencies in the large register (about 13 against 10), and each covering agency costs an
+event a row, a history row and a copy for the agency: the events' ratio is below 1 by that much even when nothing
+grows with the register. So the projection is also reported per covering agency (events a second times the
+agencies covering each person): what grows with the register, not with the agencies covering a person, shows there
+as a ratio below 1. The rows check
 counts every (agency, person) row against the agencies whose jurisdiction holds each person, and a sample of
 people is checked against every member of the register, one by one.
 """
@@ -273,7 +277,21 @@ def _results(measured: list[Size], people: int) -> list[Result]:
                 raw=base.projected,
                 baseline=f"the same events with {base.agencies:,} national agencies ({base.covering:.1f} cover each)",
                 note="batches of 500 in one transaction each (projection.apply_many), rows, history and agency-topic "
-                "outbox written; target: within 80 % of the small register's rate",
+                "outbox written; target: within 80 % of the small register's rate; were all of an event's cost per "
+                f"covering agency, the ratio would be {base.covering / size.covering:.2f} (the next row)",
+                target=0.8,
+            )
+        )
+        results.append(
+            Result(
+                name=f"live projection per covering agency, register of {size.agencies:,} agencies ({people:,} "
+                f"people; {size.covering:.1f} agencies cover each)",
+                unit="agency-person pairs/s",
+                ours=size.projected * size.covering,
+                raw=base.projected * base.covering,
+                baseline=f"the same with {base.agencies:,} national agencies ({base.covering:.1f} cover each)",
+                note="the row above times the agencies covering each person: an event's cost proportional to "
+                "them, not to the register (issue 15), is a ratio of 1; target: within 80 %",
                 target=0.8,
             )
         )

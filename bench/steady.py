@@ -120,7 +120,7 @@ async def _caught_up(kafka: KafkaSettings, receiver_url: str, people: int, timeo
     async with httpx.AsyncClient(timeout=10) as client:
         while True:
             lag = await consumer_lag(kafka, sharing.consumer_group, kafka.catalog.registry_events.name)
-            delivered = (await client.get(f"{receiver_url}/stats")).json()["count"]
+            delivered = (await client.get(f"{receiver_url}/count")).json()["count"]
             if lag == 0 and delivered >= people:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
