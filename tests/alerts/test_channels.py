@@ -6,7 +6,9 @@ is judged as the delivery queue will record it: delivered, retry (and when), gon
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import random
 import uuid
@@ -14,7 +16,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -50,8 +51,8 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 @pytest.fixture
 async def sender() -> AsyncIterator[WebhookSender]:
-    async with httpx.AsyncClient() as client:
-        yield WebhookSender(client, timeout_s=5.0, allowed=parse_networks(RECEIVERS_NETWORK))
+    async with WebhookSender(timeout_s=5.0, allowed=parse_networks(RECEIVERS_NETWORK)) as started:
+        yield started
 
 
 @pytest.fixture
@@ -180,11 +181,51 @@ async def test_a_redirect_is_not_followed(receiver: WebhookReceiver, sender: Web
 async def test_a_slow_receiver_times_out_and_is_retried(receiver: WebhookReceiver) -> None:
     receiver.respond_with(200, delay_s=2.0)
 
-    async with httpx.AsyncClient() as client:
-        slow = WebhookSender(client, timeout_s=0.3, allowed=parse_networks(RECEIVERS_NETWORK))
+    async with WebhookSender(timeout_s=0.3, allowed=parse_networks(RECEIVERS_NETWORK)) as slow:
         result = await _post(slow, receiver, new_secret(), "msg_slow")
 
     assert result == AttemptResult(AttemptOutcome.RETRY, None, "timed out after 0.3 s")
+
+
+async def test_an_answer_in_time_counts_however_long_its_body_takes() -> None:
+    """The status is the answer: a receiver that answered 200 within the bound and then trickles its body is
+    delivered, not timed out (and its connection is not kept for another call)."""
+    connections = 0
+
+    async def trickling(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        with contextlib.suppress(ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
+            for _ in range(1000):
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        writer.close()
+
+    server = await asyncio.start_server(trickling, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, WebhookSender(timeout_s=0.5, allowed=parse_networks(RECEIVERS_NETWORK)) as sender:
+        first = await sender.send(
+            f"http://127.0.0.1:{port}/hook", new_secret(), message_id="m1", timestamp=datetime.now(UTC), body=BODY
+        )
+        second = await sender.send(
+            f"http://127.0.0.1:{port}/hook", new_secret(), message_id="m2", timestamp=datetime.now(UTC), body=BODY
+        )
+
+    assert first == second == AttemptResult(AttemptOutcome.DELIVERED, 200, "HTTP 200")
+    assert connections == 2  # the first, its body unread to the end, was not used again
+
+
+async def test_a_receivers_cookie_goes_to_no_one(receiver: WebhookReceiver, sender: WebhookSender) -> None:
+    """A receiver's Set-Cookie is not kept: another agency's receiver on the same address would be sent it."""
+    receiver.respond_with(200, headers={"set-cookie": "sid=agency-a; Path=/"})
+    await _post(sender, receiver, new_secret(), "msg_1")
+    receiver.respond_with(200)
+    await _post(sender, receiver, new_secret(), "msg_2")
+
+    assert [request.headers.get("cookie") for request in receiver.requests] == [None, None]
 
 
 async def test_a_naive_timestamp_is_refused(receiver: WebhookReceiver, sender: WebhookSender) -> None:

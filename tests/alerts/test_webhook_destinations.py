@@ -12,10 +12,11 @@ import ipaddress
 import socket
 import ssl
 import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -23,7 +24,7 @@ from tests.alerts.conftest import AlertsUnderTest
 from tests.alerts.people import LAJING, Person
 from tests.support.receivers import RECEIVERS_NETWORK, webhook_receiver
 from timpora.alerts.channels import AttemptOutcome, AttemptResult
-from timpora.alerts.channels.webhook import WebhookSender, new_secret
+from timpora.alerts.channels.webhook import CERTIFICATE_FAILED, WebhookSender, new_secret
 from timpora.alerts.models import agencies
 from timpora.common.disclosures import log_table
 from timpora.common.register.destinations import REFUSED, category, parse_networks
@@ -34,9 +35,13 @@ async def _send(sender: WebhookSender, url: str) -> AttemptResult:
 
 
 async def test_without_an_allowed_network_the_local_receiver_is_refused_and_never_contacted() -> None:
-    async with webhook_receiver() as receiver, httpx.AsyncClient() as client:
-        refused = await _send(WebhookSender(client), receiver.url)
-        allowed = await _send(WebhookSender(client, allowed=parse_networks(RECEIVERS_NETWORK)), receiver.url)
+    async with (
+        webhook_receiver() as receiver,
+        WebhookSender() as refusing,
+        WebhookSender(allowed=parse_networks(RECEIVERS_NETWORK)) as allowing,
+    ):
+        refused = await _send(refusing, receiver.url)
+        allowed = await _send(allowing, receiver.url)
 
     assert refused == AttemptResult(AttemptOutcome.REFUSED, None, REFUSED)
     assert allowed.outcome is AttemptOutcome.DELIVERED
@@ -44,8 +49,7 @@ async def test_without_an_allowed_network_the_local_receiver_is_refused_and_neve
 
 
 async def test_a_refused_address_answers_the_same_whether_a_port_is_open_or_closed() -> None:
-    async with webhook_receiver() as receiver, httpx.AsyncClient() as client:
-        sender = WebhookSender(client)
+    async with webhook_receiver() as receiver, WebhookSender() as sender:
         port = receiver.port
         open_port = await _send(sender, f"http://127.0.0.1:{port}/webhook")
         await receiver.stop()
@@ -56,11 +60,15 @@ async def test_a_refused_address_answers_the_same_whether_a_port_is_open_or_clos
 
 
 async def test_a_name_is_resolved_every_address_checked_and_the_call_sent_with_its_own_host() -> None:
-    async with webhook_receiver() as receiver, httpx.AsyncClient() as client:
+    async with (
+        webhook_receiver() as receiver,
+        WebhookSender(allowed=parse_networks("127.0.0.1/32")) as one,
+        WebhookSender(allowed=parse_networks("127.0.0.1/32,::1/128")) as two,
+    ):
         url = f"http://localhost:{receiver.port}/webhook"
         # localhost means ::1 as well as 127.0.0.1: allowing only one of them does not do.
-        half = await _send(WebhookSender(client, allowed=parse_networks("127.0.0.1/32")), url)
-        both = await _send(WebhookSender(client, allowed=parse_networks("127.0.0.1/32,::1/128")), url)
+        half = await _send(one, url)
+        both = await _send(two, url)
 
     assert half == AttemptResult(AttemptOutcome.REFUSED, None, REFUSED)
     assert both.outcome is AttemptOutcome.DELIVERED
@@ -70,8 +78,8 @@ async def test_a_name_is_resolved_every_address_checked_and_the_call_sent_with_i
 
 async def test_a_name_resolving_to_a_refused_address_is_refused_when_sent() -> None:
     name = socket.gethostname()
-    async with webhook_receiver() as receiver, httpx.AsyncClient() as client:
-        result = await _send(WebhookSender(client), f"http://{name}:{receiver.port}/webhook")
+    async with webhook_receiver() as receiver, WebhookSender() as sender:
+        result = await _send(sender, f"http://{name}:{receiver.port}/webhook")
     assert result == AttemptResult(AttemptOutcome.REFUSED, None, REFUSED)
     assert receiver.requests == []
 
@@ -160,10 +168,19 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-async def test_over_tls_the_call_names_the_host_in_sni_and_checks_the_certificate_against_it(
-    certificate: tuple[Path, Path],
-) -> None:
-    cert, key = certificate
+@dataclass
+class _TlsReceiver:
+    port: int
+    #: Each request's head and body, as received.
+    requests: list[bytes] = field(default_factory=list)
+    #: The name each TLS handshake asked for (SNI): one a connection.
+    names: list[str | None] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def _tls_receiver(cert: Path, key: Path) -> AsyncIterator[_TlsReceiver]:
+    """A TLS server on 127.0.0.1 with ``cert`` that answers every request 204 and keeps the connection open, as a
+    real server does, until the client closes it."""
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
     names: list[str | None] = []
@@ -175,7 +192,6 @@ async def test_over_tls_the_call_names_the_host_in_sni_and_checks_the_certificat
     requests: list[bytes] = []
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # Keeps the connection open between requests, as a real server does, until the client closes it.
         while head := await reader.readuntil(b"\r\n\r\n"):
             fields = dict(line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:] if b": " in line)
             requests.append(head + await reader.readexactly(int(fields[b"content-length"])))
@@ -188,15 +204,47 @@ async def test_over_tls_the_call_names_the_host_in_sni_and_checks_the_certificat
         writer.close()
 
     server = await asyncio.start_server(answering, "127.0.0.1", 0, ssl=server_context)
-    port = server.sockets[0].getsockname()[1]
-    allowed = parse_networks("127.0.0.1/32,::1/128")
-    async with server, httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(cert))) as client:
-        by_name = await _send(WebhookSender(client, allowed=allowed), f"https://localhost:{port}/hook")
-        # The same server by its address: the certificate does not name it, so the call fails — also when a
-        # connection to that address, verified for another name, could have been kept open for it.
-        by_address = await _send(WebhookSender(client, allowed=allowed), f"https://127.0.0.1:{port}/hook")
+    async with server:
+        yield _TlsReceiver(server.sockets[0].getsockname()[1], requests, names)
 
-    assert by_name == AttemptResult(AttemptOutcome.DELIVERED, 204, "HTTP 204")
-    assert by_address.outcome is AttemptOutcome.RETRY
-    assert names[0] == "localhost"
-    assert f"host: localhost:{port}".encode() in requests[0].lower()
+
+async def test_over_tls_the_call_names_the_host_in_sni_and_checks_the_certificate_against_it(
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    allowed = parse_networks("127.0.0.1/32,::1/128")
+    trusted = ssl.create_default_context(cafile=str(cert))
+    async with _tls_receiver(cert, key) as receiver, WebhookSender(allowed=allowed, tls=trusted) as sender:
+        port = receiver.port
+        by_name = await _send(sender, f"https://localhost:{port}/hook")
+        # The same server by its address: the certificate does not name it, so the call fails — also when a
+        # connection to that address, verified for another name, is kept open for it.
+        by_address = await _send(sender, f"https://127.0.0.1:{port}/hook")
+        again = await _send(sender, f"https://localhost:{port}/hook")
+
+    assert by_name == again == AttemptResult(AttemptOutcome.DELIVERED, 204, "HTTP 204")
+    # Said as such, for the operator: the agency's certificate is what needs mending, not its network.
+    assert by_address == AttemptResult(AttemptOutcome.RETRY, None, CERTIFICATE_FAILED)
+    assert len(receiver.requests) == 2  # nothing went to the address the certificate does not name
+    heads = [request.lower().split(b"\r\n\r\n", 1)[0].split(b"\r\n") for request in receiver.requests]
+    assert all(head.count(f"host: localhost:{port}".encode()) == 1 for head in heads)
+    # The second call to the name went over the connection kept from the first, checked once for that name.
+    assert receiver.names.count("localhost") == 1
+
+
+async def test_a_certificate_bundle_named_by_the_environment_is_not_trusted(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which authorities make a receiver verified is the deployment's (certifi's bundle), not whatever
+    SSL_CERT_FILE or SSL_CERT_DIR name in the service's environment."""
+    cert, key = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.setenv("SSL_CERT_DIR", str(cert.parent))
+    async with (
+        _tls_receiver(cert, key) as receiver,
+        WebhookSender(allowed=parse_networks("127.0.0.1/32,::1/128")) as sender,
+    ):
+        result = await _send(sender, f"https://localhost:{receiver.port}/hook")
+
+    assert result == AttemptResult(AttemptOutcome.RETRY, None, CERTIFICATE_FAILED)
+    assert receiver.requests == []

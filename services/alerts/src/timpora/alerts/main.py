@@ -8,7 +8,6 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 
-import httpx
 from fastapi import APIRouter
 
 from timpora.alerts import agencies, commands, consumers, lifecycle
@@ -72,25 +71,18 @@ def _setup(runtime: ServiceRuntime) -> None:
     )
     runtime.startup.append(functools.partial(_load_directory, runtime, alerting))
     runtime.workers.append(functools.partial(_follow_the_register, alerting))
-    # trust_env=False: no proxy, .netrc or certificate bundle from the environment carries personal data elsewhere.
-    # As many kept-alive connections as a round sends POSTs at once: with httpx's default of 20 for 64 in flight, the
-    # pool's bookkeeping took over a third of a delivery's CPU when profiled.
-    client = httpx.AsyncClient(
-        follow_redirects=False,
-        trust_env=False,
-        limits=httpx.Limits(
-            max_connections=max(100, settings.delivery.batch_size),
-            max_keepalive_connections=settings.delivery.batch_size,
-        ),
+    # As many connections kept alive as a round sends POSTs at once.
+    webhook = WebhookSender(
+        timeout_s=settings.delivery.webhook_timeout_s,
+        allowed=settings.webhook_allowed_networks,
+        connections=max(100, settings.delivery.batch_size),
     )
-    runtime.shutdown.append(client.aclose)
+    runtime.shutdown.append(webhook.close)
     worker = DeliveryWorker(
         engine=runtime.engine,
         sessions=runtime.sessions,
         directory=alerting.directory_cache,
-        webhook=WebhookSender(
-            client, timeout_s=settings.delivery.webhook_timeout_s, allowed=settings.webhook_allowed_networks
-        ),
+        webhook=webhook,
         email=EmailSender(settings.smtp),
         producer=runtime.producer,
         catalog=catalog,
