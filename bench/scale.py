@@ -7,10 +7,10 @@ does (``projection.apply_many``; Kafka's fetch is left out: it does not grow wit
 runs the alerts' ``route`` (a pure function) over the same events with rules that pick the nearest village, local
 government and police. Each figure is a ratio to the same measure with the 10-agency register, in the same run. A
 person is covered by more agencies in the large register (about 13 against 10), and each covering agency costs an
-event a row, a history row and a copy for the agency: the events' ratio is below 1 by that much even when nothing
-grows with the register. So the projection is also reported per covering agency (events a second times the
-agencies covering each person): what grows with the register, not with the agencies covering a person, shows there
-as a ratio below 1. The rows check
+event a row, a history row and a copy for the agency: the events' ratio is below 1 by up to that much even when
+nothing grows with the register. So the projection is measured once more with a register as large whose other
+members cover nobody (village heads of villages where none of the people live): the same ten agencies cover each
+person as in the small register, and the ratio is what the register's size alone costs. The rows check
 counts every (agency, person) row against the agencies whose jurisdiction holds each person, and a sample of
 people is checked against every member of the register, one by one.
 """
@@ -86,6 +86,9 @@ class Size:
     rows: int
     expected_rows: int
     megabytes: dict[str, float]
+    #: Events a second with a register as large whose members beyond the national ones cover nobody (the largest
+    #: size only; None for the others).
+    beside: float | None = None
 
 
 def _data(event: CloudEvent[Contract]) -> ForeignerEvent:
@@ -226,7 +229,13 @@ async def run_all(admin_url: str, catalog: TopicCatalog, *, people: int, sizes: 
         members = national.register(agencies, villages)
         projected, covering, rows, expected, megabytes = await _project(admin_url, members, villages, seed, catalog)
         rate, decisions = _route(members, routed)
-        measured.append(Size(agencies, projected, rate, covering, decisions, rows, expected, megabytes))
+        beside = None
+        if agencies == sizes[-1] and agencies > sizes[0]:
+            control = national.register_beside(agencies, villages)
+            beside, control_covering, *_ = await _project(admin_url, control, villages, seed, catalog)
+            if control_covering != len(national.NATIONAL_KINDS):
+                raise AssertionError(f"scale: {control_covering} cover each person beside the national members")
+        measured.append(Size(agencies, projected, rate, covering, decisions, rows, expected, megabytes, beside))
     alerted = routed[: min(ALERTED, len(routed))]
     written = []
     for agencies in (sizes[0], sizes[-1]):
@@ -277,24 +286,26 @@ def _results(measured: list[Size], people: int) -> list[Result]:
                 raw=base.projected,
                 baseline=f"the same events with {base.agencies:,} national agencies ({base.covering:.1f} cover each)",
                 note="batches of 500 in one transaction each (projection.apply_many), rows, history and agency-topic "
-                "outbox written; target: within 80 % of the small register's rate; were all of an event's cost per "
-                f"covering agency, the ratio would be {base.covering / size.covering:.2f} (the next row)",
+                "outbox written; target: within 80 % of the small register's rate. An event writes a set of rows per "
+                f"agency covering its person, and more cover each here ({size.covering:.1f} against "
+                f"{base.covering:.1f}), which alone can take the ratio down to {base.covering / size.covering:.2f}",
                 target=0.8,
             )
         )
-        results.append(
-            Result(
-                name=f"live projection per covering agency, register of {size.agencies:,} agencies ({people:,} "
-                f"people; {size.covering:.1f} agencies cover each)",
-                unit="agency-person pairs/s",
-                ours=size.projected * size.covering,
-                raw=base.projected * base.covering,
-                baseline=f"the same with {base.agencies:,} national agencies ({base.covering:.1f} cover each)",
-                note="the row above times the agencies covering each person: an event's cost proportional to "
-                "them, not to the register (issue 15), is a ratio of 1; target: within 80 %",
-                target=0.8,
+        if size.beside is not None:
+            results.append(
+                Result(
+                    name=f"live projection, register of {size.agencies:,} agencies of which all but the "
+                    f"{base.agencies:,} national ones cover nobody ({people:,} people; {base.covering:.1f} cover each)",
+                    unit="events/s",
+                    ours=size.beside,
+                    raw=base.projected,
+                    baseline=f"the same events with the {base.agencies:,} national agencies alone",
+                    note="the same agencies covering each person on both sides: what the register's size alone "
+                    "costs an event; target: within 80 %",
+                    target=0.8,
+                )
             )
-        )
         results.append(
             Result(
                 name=f"alerts routing, register of {size.agencies:,} agencies ({size.decisions:.1f} chosen per event)",

@@ -118,6 +118,19 @@ def register(size: int, villages: list[str], seed: int = 15) -> list[Agency]:
     return members[:size]
 
 
+def register_beside(size: int, villages: list[str], seed: int = 15) -> list[Agency]:
+    """``size`` members: the national ones, then village heads of villages where nobody in ``villages`` lives. As
+    large a register as :func:`register`'s, but the agencies covering each person are the national ones alone: what
+    an event costs with it, against the national ones alone, is what the register's size costs."""
+    rng = random.Random(seed)
+    lived = set(villages)
+    members = register(len(NATIONAL_KINDS), villages, seed)
+    empty = [code for province in provinces() for code in _villages(province) if code not in lived]
+    taken = sorted(rng.sample(empty, max(0, size - len(members))))
+    members += [_member(f"desa-{code.replace('.', '-')}", f"desa {code}", AgencyKind.VILLAGE, [code]) for code in taken]
+    return members
+
+
 def arrivals(villages: list[str], seed: int) -> Iterator[CloudEvent[Contract]]:
     """One arrival per village in ``villages`` (a person living there), the same for the same seed."""
     rng = random.Random(seed)
