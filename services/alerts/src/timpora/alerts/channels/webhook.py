@@ -23,7 +23,6 @@ import math
 import secrets
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from types import TracebackType
@@ -80,14 +79,6 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     return min(max(when - now, timedelta(0)), MAX_RETRY_AFTER)
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """What an attempt keeps of the receiver's answer: its status and, for a throttled call, its Retry-After."""
-
-    status: int
-    retry_after: str | None
-
-
 class WebhookSender:
     """Signs and POSTs webhooks through one pool of connections, opened at the first call (an aiohttp session needs a
     running event loop) and closed by :meth:`close` (or leaving ``async with``); no call is made after that.
@@ -111,7 +102,6 @@ class WebhookSender:
         # cafile given, the context loads no default locations: SSL_CERT_FILE and SSL_CERT_DIR are not read.
         self._tls = tls or ssl.create_default_context(cafile=certifi.where())
         self._session: aiohttp.ClientSession | None = None
-        self._connector: aiohttp.TCPConnector | None = None
         self._closed = False
 
     async def __aenter__(self) -> Self:
@@ -124,22 +114,22 @@ class WebhookSender:
 
     async def close(self) -> None:
         self._closed = True
-        session, connector, self._session, self._connector = self._session, self._connector, None, None
-        if connector is not None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if session.connector is not None:
             # Aborted, not closed politely: a receiver that never answers TLS's close would hold the stop.
-            await connector.close(abort_ssl=True)
-        if session is not None:
-            await session.close()
+            await session.connector.close(abort_ssl=True)
+        await session.close()
 
     def _opened(self) -> aiohttp.ClientSession:
         if self._closed:
             raise aiohttp.ClientConnectionError("the webhook sender is closed")
         if self._session is None:
-            self._connector = aiohttp.TCPConnector(
-                limit=self._connections, ssl=self._tls, keepalive_timeout=_KEEPALIVE_S, enable_cleanup_closed=True
-            )
             self._session = aiohttp.ClientSession(
-                connector=self._connector,
+                connector=aiohttp.TCPConnector(
+                    limit=self._connections, ssl=self._tls, keepalive_timeout=_KEEPALIVE_S, enable_cleanup_closed=True
+                ),
                 # No proxy or .netrc from the environment carries personal data elsewhere (nor a certificate bundle:
                 # see the TLS context above).
                 trust_env=False,
@@ -191,7 +181,7 @@ class WebhookSender:
                 response.close()  # not read to its end: closed, never kept for another call
         finally:
             response.release()
-        return _result_of(_Answer(response.status, response.headers.get("retry-after")), timestamp)
+        return _result_of(response.status, response.headers.get("retry-after"), timestamp)
 
     async def _post(
         self, url: str, destination: Destination, headers: dict[str, str], body: bytes
@@ -255,8 +245,8 @@ async def _discard_body(response: aiohttp.ClientResponse) -> bool:
     return False
 
 
-def _result_of(answer: _Answer, sent_at: datetime) -> AttemptResult:
-    status = answer.status
+def _result_of(status: int, retry_after_header: str | None, sent_at: datetime) -> AttemptResult:
+    """The outcome of an answer, from its status and, for a throttled call, its Retry-After."""
     detail = f"HTTP {status}"
     if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
         return AttemptResult(AttemptOutcome.DELIVERED, status, detail)
@@ -264,6 +254,6 @@ def _result_of(answer: _Answer, sent_at: datetime) -> AttemptResult:
         return AttemptResult(AttemptOutcome.GONE, status, detail)
     retry_after = None
     if status in _RETRY_AFTER_STATUSES:
-        retry_after = parse_retry_after(answer.retry_after, sent_at)
+        retry_after = parse_retry_after(retry_after_header, sent_at)
     # Redirects count here too: following one would send the signed alert to an address nobody registered.
     return AttemptResult(AttemptOutcome.RETRY, status, detail, retry_after)
