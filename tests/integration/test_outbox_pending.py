@@ -1,5 +1,6 @@
-"""The outbox's version 2 against real PostgreSQL (timpora.common.outbox.table): what is still to be published
-is an id in ``outbox_pending``, put there by the statement that writes the row, whatever that statement is.
+"""The outbox's versions 2 and 3 against real PostgreSQL (timpora.common.outbox.table): what is still to be
+published is an id in ``outbox_pending``, put there by the statement that writes the row, whatever that statement
+is (version 2, the registry's); or the row itself, deleted once published (version 3, the sharing service's).
 Each case migrates a database of its own: the shared test database is at the head already."""
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from timpora.common.outbox import relay
 
 #: Each service with an outbox, and its last revision of version 1.
 VERSION_1 = {"registry": "0011", "sharing": "0012"}
+#: And of version 2: the registry's is its head.
+VERSION_2 = {"registry": "head", "sharing": "0013"}
 
 
 @pytest.fixture
@@ -71,7 +74,7 @@ async def test_what_version_1_had_not_published_is_pending_after_the_upgrade_and
         ids = [await admin.fetchval(_INSERT, *_row()) for _ in range(3)]
         await admin.execute("UPDATE outbox SET published_at = now() WHERE id = $1", ids[0])
 
-        await upgrade(engine, f"timpora.{service}", schema=service)
+        await upgrade(engine, f"timpora.{service}", schema=service, revision=VERSION_2[service])
 
         assert await _pending(admin, service) == set(ids[1:])
         columns = await admin.fetch(
@@ -85,7 +88,7 @@ async def test_what_version_1_had_not_published_is_pending_after_the_upgrade_and
         marks = dict(await admin.fetch("SELECT id, published_at = created_at FROM outbox ORDER BY id"))
         # Published when written: version 1's retention period then runs from where version 2 counted it.
         assert marks == {ids[0]: True, ids[1]: None, ids[2]: None}
-        await upgrade(engine, f"timpora.{service}", schema=service)
+        await upgrade(engine, f"timpora.{service}", schema=service, revision=VERSION_2[service])
         assert await _pending(admin, service) == set(ids[1:])
     finally:
         await engine.dispose()
@@ -175,3 +178,44 @@ async def test_the_relays_read_looks_up_the_pending_rows_and_walks_nothing_publi
         assert _rows_read_from(plan, "outbox") == 20, "each pending row looked up once, no published one read"
     finally:
         await service.close()
+
+
+async def test_version_3_keeps_only_what_is_unpublished_and_back_every_row_left_is_pending(
+    scratch: ScratchDatabase,
+) -> None:
+    engine = scratch.engine("sharing")
+    try:
+        await upgrade(engine, "timpora.sharing", schema="sharing", revision=VERSION_2["sharing"])
+        admin = scratch.admin
+        await admin.execute("SET search_path = sharing")
+        rows = [_row() for _ in range(3)]
+        ids = [await admin.fetchval(_INSERT, *row) for row in rows]
+        await admin.execute("DELETE FROM outbox_pending WHERE id = $1", ids[0])  # published under version 2
+
+        await upgrade(engine, "timpora.sharing", schema="sharing")
+
+        # The published row is gone at once; what was still to be published is the outbox itself.
+        assert [row["id"] for row in await admin.fetch("SELECT id FROM outbox ORDER BY id")] == ids[1:]
+        assert await admin.fetchval("SELECT to_regclass('sharing.outbox_pending')") is None
+        # A copy written twice (no unique event id any more: the writer deduplicates) is taken as it is, and the
+        # relay hears of it.
+        heard: asyncio.Queue[str] = asyncio.Queue()
+        listener = await scratch.connect("sharing")
+        try:
+            await listener.add_listener("timpora_sharing_outbox", lambda *args: heard.put_nowait(str(args[2])))
+            again = await admin.fetchval(_INSERT, *rows[1])
+            await until(lambda: _heard(heard, 1), what="the relay told of the new row")
+        finally:
+            await listener.close()
+
+        await _downgrade(engine, "sharing", VERSION_2["sharing"])
+
+        # Every row left is pending, the first of two rows of one event kept.
+        assert await _pending(admin, "sharing") == set(ids[1:])
+        assert again not in {row["id"] for row in await admin.fetch("SELECT id FROM outbox")}
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await admin.fetchval(_INSERT, *rows[2])
+        await upgrade(engine, "timpora.sharing", schema="sharing")
+        assert [row["id"] for row in await admin.fetch("SELECT id FROM outbox ORDER BY id")] == ids[1:]
+    finally:
+        await engine.dispose()

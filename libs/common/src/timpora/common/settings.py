@@ -183,7 +183,8 @@ class RelaySettings(BaseModel):
     batch_size: int = Field(default=2000, gt=0, le=10_000)
     #: Polling happens anyway in case a notification is lost (LISTEN is best-effort by design).
     poll_interval_s: float = Field(default=2.0, gt=0)
-    #: Published rows are kept this long after they were written, so events can be re-published.
+    #: Published rows are kept this long after they were written, so events can be re-published. The sharing
+    #: service's outbox keeps none, whatever this says: each agency's copy is deleted once sent.
     retention_days: int = Field(default=7, ge=0)
 
 

@@ -15,6 +15,9 @@ A relay may be given a gate (:class:`OutboxGate`): every batch passes through it
 only what it returns is sent (the rest is marked published all the same). The sharing service's gate filters
 each agency's records through the agreement in force at that moment and records each disclosure.
 
+An outbox of version 3 (``deletes_published``: the sharing service's) keeps no published row: every row in it is
+still to be published, and publishing it deletes it. Nothing is purged, and nothing can be published again.
+
 A relay publishes only rows addressed to its own namespace's topics (see timpora.common.topics). A row
 names its topic when it is written; one written under another namespace (a command run with the wrong
 settings, a test) would otherwise be sent into that namespace's topics, or, if they do not exist, stop
@@ -90,6 +93,19 @@ _FOREIGN = text(
     "WHERE outbox.id = pending.id AND topic NOT LIKE :topics OFFSET 0) AS row"
 )
 _LAG_INTERVAL_S = 5.0
+# Version 3: the outbox's own rows, in id order, are what is still to be published.
+CLAIM_DELETING = """
+    SELECT id, topic, partition_key, headers::text AS headers, payload FROM outbox
+    WHERE topic LIKE $3 AND id NOT IN (SELECT unnest($1::bigint[]))  -- a hashed set
+    ORDER BY id LIMIT $2
+"""
+_MARK_DELETING = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+_LAG_DELETING = text(
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE topic LIKE :topics LIMIT :cap) AS capped), "
+    "coalesce((SELECT extract(epoch FROM now() - created_at) FROM outbox WHERE topic LIKE :topics "
+    "ORDER BY id LIMIT 1), 0)"
+)
+_FOREIGN_DELETING = text("SELECT count(*) FROM outbox WHERE topic NOT LIKE :topics")
 _PURGE_BATCH = 50_000
 _PURGE = text(
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE created_at < :cutoff "
@@ -138,8 +154,14 @@ class OutboxRelay:
         catalog: TopicCatalog,
         service: str = "registry",
         gate: OutboxGate | None = None,
+        deletes_published: bool = False,
     ) -> None:
         self._engine = engine
+        # Which version of the outbox it drains (timpora.common.outbox.table): 2, pending ids apart from the rows,
+        # published rows kept for the retention period; or 3, each row deleted as it is published.
+        self._deletes = deletes_published
+        self._claim, self._marking = (CLAIM_DELETING, _MARK_DELETING) if deletes_published else (CLAIM, _MARK)
+        self._lag, self._foreign = (_LAG_DELETING, _FOREIGN_DELETING) if deletes_published else (_LAG, _FOREIGN)
         self._gate = gate
         self._service = service
         # LIKE pattern of the namespace's topics; a namespace holds no LIKE wildcard (see NAMESPACE_PATTERN).
@@ -160,7 +182,7 @@ class OutboxRelay:
             purged_at = self._clock.now()
             while True:
                 await self.drain()
-                if self._clock.now() - purged_at > timedelta(minutes=5):
+                if not self._deletes and self._clock.now() - purged_at > timedelta(minutes=5):
                     try:
                         await self.purge()
                     except SQLAlchemyError as error:
@@ -242,14 +264,14 @@ class OutboxRelay:
 
     async def _report_foreign_rows(self) -> None:
         async with self._engine.connect() as connection:
-            foreign = int(await connection.scalar(_FOREIGN, {"topics": self._topics}) or 0)
+            foreign = int(await connection.scalar(self._foreign, {"topics": self._topics}) or 0)
         if foreign:
             log.warning("unpublished outbox rows of another namespace are left alone", extra={"count": foreign})
 
     async def _fetch(self, exclude: list[int]) -> list[OutboxRow]:
         async with self._engine.connect() as connection:
             driver = await driver_connection(connection)
-            records = await driver.fetch(CLAIM, exclude, self._settings.batch_size, self._topics)
+            records = await driver.fetch(self._claim, exclude, self._settings.batch_size, self._topics)
         return [_row(record) for record in records]
 
     async def _settle(self, ids: list[int], acknowledged: Awaitable[None], previous: Awaitable[int] | None) -> int:
@@ -265,11 +287,11 @@ class OutboxRelay:
     async def _mark(self, ids: list[int]) -> None:
         async with self._engine.connect() as connection:
             # One statement, committed on its own (asyncpg's autocommit): no BEGIN and COMMIT around it.
-            await (await driver_connection(connection)).execute(_MARK, ids)
+            await (await driver_connection(connection)).execute(self._marking, ids)
 
     async def _measure_lag(self) -> None:
         async with self._engine.connect() as connection:
-            count, oldest = (await connection.execute(_LAG, {"cap": _LAG_CAP, "topics": self._topics})).one()
+            count, oldest = (await connection.execute(self._lag, {"cap": _LAG_CAP, "topics": self._topics})).one()
         UNPUBLISHED.labels(self._service).set(int(count))
         OLDEST_AGE.labels(self._service).set(float(oldest))
         self._lag_measured = time.monotonic()
@@ -293,7 +315,9 @@ class OutboxRelay:
         In batches, each its own transaction, oldest first: a week of rows after an outage is more than one
         statement does within the statement timeout. Then drops the pending ids of rows deleted by hand (there
         is no foreign key, see timpora.common.outbox.table), which the relay's read would otherwise look up for
-        ever."""
+        ever. An outbox that deletes what it publishes has nothing to purge."""
+        if self._deletes:
+            return 0
         cutoff = self._clock.now() - timedelta(days=self._settings.retention_days)
         deleted = 0
         while True:
@@ -310,6 +334,8 @@ class OutboxRelay:
 
     async def republish(self, *, since: datetime, until: datetime) -> int:
         """Marks the published rows created in [since, until) unpublished, so the relay sends them again."""
+        if self._deletes:
+            raise RuntimeError("this outbox keeps no published row to publish again")
         async with self._engine.begin() as connection:
             result = await connection.execute(
                 text(

@@ -10,6 +10,13 @@ the relay deletes it once Kafka has the row. Version 1 marked the row itself pub
 UPDATE that wrote a new copy of every row, payload and all, and a new entry in each of its indexes,
 about three quarters of the database's work in draining the outbox. Deleting a narrow id writes
 neither.
+
+Version 3 keeps no published row at all: the relay deletes the row itself once Kafka has it, and every row in
+the outbox is one still to be published, so there is no ``outbox_pending``, no trigger writing to it, and no
+unique index on ``event_id``. For an outbox whose rows are never published again (the sharing service's: the
+agencies' copies of personal data, kept no longer than it takes to send them), where its writer deduplicates
+before it writes (the consumer's inbox). A row of version 2 costs four index entries and two heap rows more than
+one of version 3; the sharing service writes one per agency that sees each change.
 """
 
 from __future__ import annotations
@@ -19,11 +26,11 @@ from sqlalchemy import BigInteger, Column, DateTime, Identity, MetaData, String,
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 
-def _outbox_columns() -> list[Column[object]]:
+def _outbox_columns(*, unique_event_id: bool = True) -> list[Column[object]]:
     # Version 1 of the outbox; the registry's own migrations created the same table before this helper.
     return [
         Column("id", BigInteger, Identity(), primary_key=True),
-        Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        Column("event_id", UUID(as_uuid=True), nullable=False, unique=unique_event_id),
         Column("event_type", String(200), nullable=False),
         Column("topic", String(249), nullable=False),
         Column("partition_key", String(200), nullable=False),
@@ -38,6 +45,12 @@ def _outbox_columns() -> list[Column[object]]:
 def outbox_table(metadata: MetaData) -> Table:
     """The outbox as it is now (version 2): version 1's columns but ``published_at``."""
     return Table("outbox", metadata, *(column for column in _outbox_columns() if column.name != "published_at"))
+
+
+def deleting_outbox_table(metadata: MetaData) -> Table:
+    """The outbox of version 3: version 2's columns, ``event_id`` not unique (the writer deduplicates)."""
+    columns = _outbox_columns(unique_event_id=False)
+    return Table("outbox", metadata, *(column for column in columns if column.name != "published_at"))
 
 
 def outbox_pending_table(metadata: MetaData) -> Table:
@@ -78,22 +91,29 @@ def pend_outbox_v2(channel: str) -> None:
     A row published under version 1 is not pending, one not yet published is; from here on every row
     written is pending from the statement that writes it.
     """
+    op.execute("SET LOCAL statement_timeout = 0")  # a backlog of millions is carried over, however long it takes
+    op.execute("DROP TRIGGER outbox_inserted ON outbox")
+    op.execute("DROP FUNCTION notify_outbox()")
+    _create_pending(channel, "SELECT id FROM outbox WHERE published_at IS NULL")
+    op.drop_index("outbox_unpublished", "outbox")
+    op.drop_column("outbox", "published_at")
+
+
+def _create_pending(channel: str, pending_now: str) -> None:
+    """``outbox_pending`` holding the ids ``pending_now`` selects, and the trigger that adds every new row's."""
     bind = op.get_bind()
     schema = bind.exec_driver_sql("SELECT current_schema()").scalar_one()
     pending = f"{bind.dialect.identifier_preparer.quote_identifier(schema)}.outbox_pending"
     # No foreign key to the outbox: its check would lock every new outbox row (a WAL record each, about half as
     # much again on a bulk write) and run again for every row a purge deletes. What a foreign key would have
     # caught, an id left by a row deleted by hand, the relay skips and its purge removes.
-    op.execute("SET LOCAL statement_timeout = 0")  # a backlog of millions is carried over, however long it takes
     op.execute("CREATE TABLE outbox_pending (id bigint PRIMARY KEY)")
     # Written once and deleted once per row: vacuumed early and often, or the relay's read walks dead ids.
     op.execute(
         "ALTER TABLE outbox_pending SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000, "
         "autovacuum_vacuum_cost_delay = 0)"
     )
-    op.execute("INSERT INTO outbox_pending (id) SELECT id FROM outbox WHERE published_at IS NULL")
-    op.execute("DROP TRIGGER outbox_inserted ON outbox")
-    op.execute("DROP FUNCTION notify_outbox()")
+    op.execute(f"INSERT INTO outbox_pending (id) {pending_now}")
     # One trigger per statement, not per row: an import's COPY of 5,000 rows runs it once. The table is
     # named with its schema, so the trigger does not depend on the search path of whoever inserts.
     op.execute(
@@ -110,8 +130,6 @@ def pend_outbox_v2(channel: str) -> None:
         "CREATE TRIGGER outbox_inserted AFTER INSERT ON outbox REFERENCING NEW TABLE AS inserted "
         "FOR EACH STATEMENT EXECUTE FUNCTION outbox_inserted()"
     )
-    op.drop_index("outbox_unpublished", "outbox")
-    op.drop_column("outbox", "published_at")
 
 
 def unpend_outbox_v2(channel: str) -> None:
@@ -132,3 +150,33 @@ def unpend_outbox_v2(channel: str) -> None:
     op.create_index("outbox_unpublished", "outbox", ["id"], postgresql_where=text("published_at IS NULL"))
     op.drop_table("outbox_pending")
     _notify_on_insert(channel)
+
+
+def delete_published_v3(channel: str) -> None:
+    """The migration step from version 2 to 3: rows already published go now, the rest once they are published.
+
+    The published rows would have gone at the end of their retention period; version 3 keeps none. The unique
+    index on ``event_id`` goes too: the writer deduplicates by the event it derives each row from."""
+    op.execute("SET LOCAL statement_timeout = 0")
+    op.execute(
+        "DELETE FROM outbox WHERE NOT EXISTS (SELECT FROM outbox_pending AS pending WHERE pending.id = outbox.id)"
+    )
+    op.execute("DROP TRIGGER outbox_inserted ON outbox")
+    op.execute("DROP FUNCTION outbox_inserted()")
+    op.drop_table("outbox_pending")
+    op.drop_constraint("outbox_event_id_key", "outbox", type_="unique")
+    _notify_on_insert(channel)
+
+
+def undelete_published_v3(channel: str) -> None:
+    """Back to version 2: every row left is one not yet published, so every one is pending."""
+    op.execute("SET LOCAL statement_timeout = 0")
+    op.execute("DROP TRIGGER outbox_inserted ON outbox")
+    op.execute("DROP FUNCTION notify_outbox()")
+    # Two rows of one event (written twice by a writer that did not deduplicate) are the same event: the first
+    # stays, as version 2's ``ON CONFLICT (event_id) DO NOTHING`` would have kept it.
+    op.execute(
+        "DELETE FROM outbox USING outbox AS first WHERE first.event_id = outbox.event_id AND first.id < outbox.id"
+    )
+    op.create_unique_constraint("outbox_event_id_key", "outbox", ["event_id"])
+    _create_pending(channel, "SELECT id FROM outbox")
