@@ -87,7 +87,6 @@ async def test_migrations_create_each_services_tables_in_its_own_schema(engines:
             "api_keys",
             "portal_keys",
             "outbox",
-            "outbox_pending",
             "agreements",
             "disclosure_walk",
         },

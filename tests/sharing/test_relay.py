@@ -4,26 +4,27 @@ between Kafka's acknowledgement and the delete sends a copy twice, never loses o
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
 
 from tests.sharing.test_api import Sharing, _started
 from tests.support.kafka import everything_on
 from timpora.common import register
-from timpora.common.disclosures import DisclosureLog
+from timpora.common.disclosures import DisclosureLog, log_table
 from timpora.common.outbox.relay import OutboxRelay
 from timpora.common.settings import DatabaseSettings, KafkaSettings, RelaySettings
 from timpora.sharing.models import outbox
 from timpora.sharing.outgoing import TopicGate
 
 
-def _unpublished() -> float | None:
-    return REGISTRY.get_sample_value("timpora_outbox_unpublished", {"service": "sharing"})
+def _gauge(name: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"service": "sharing"})
 
 
 class SimulatedCrashError(Exception):
@@ -68,6 +69,18 @@ async def _waiting(sharing: Sharing) -> list[str]:
         return list(found)
 
 
+async def _disclosed(sharing: Sharing) -> list[str]:
+    """The copies of this test's namespace the disclosure log says were sent to an agency's topic."""
+    namespace = sharing.runtime.settings.kafka.namespace
+    async with sharing.runtime.sessions() as session:
+        references = await session.scalars(
+            select(log_table.c.reference).where(
+                log_table.c.channel == "topic", log_table.c.reference.startswith(f"{namespace}.")
+            )
+        )
+        return [reference.split(" ")[1] for reference in references]
+
+
 async def _on_topics(sharing: Sharing) -> list[str]:
     kafka = sharing.runtime.settings.kafka
     ids: list[str] = []
@@ -106,6 +119,8 @@ async def test_each_copy_leaves_the_outbox_once_kafka_has_it_and_a_crash_before_
 
     assert await _waiting(sharing) == [], "no copy kept once sent"
     sent = await _on_topics(sharing)
+    # Each copy on the record before it left, as often as it left.
+    assert Counter(await _disclosed(sharing)) == Counter(sent)
     # What the crashed relay had sent twice (Kafka acknowledged it before the crash), every copy, none lost.
     assert set(sent) == set(written)
     twice = {copy for copy, times in Counter(sent).items() if times == 2}
@@ -114,18 +129,41 @@ async def test_each_copy_leaves_the_outbox_once_kafka_has_it_and_a_crash_before_
     assert max(Counter(sent).values()) == 2
 
 
-async def test_the_lag_counts_every_copy_waiting_and_nothing_once_they_are_sent(sharing: Sharing) -> None:
+async def test_the_lag_counts_every_copy_of_its_namespace_waiting_and_nothing_once_they_are_sent(
+    sharing: Sharing,
+) -> None:
     written = await _waiting(sharing)
+    async with sharing.runtime.sessions() as session, session.begin():
+        # A copy written under another namespace (a command run with the wrong settings): neither counted nor sent.
+        foreign = await session.scalar(
+            insert(outbox)
+            .values(
+                event_id=uuid.uuid4(),
+                event_type="id.timpora.sharing.record.v1",
+                topic="elsewhere.sharing.agency.desa-lajing.v1",
+                partition_key=str(uuid.uuid4()),
+                headers={},
+                payload="{}",
+            )
+            .returning(outbox.c.id)
+        )
+        # The oldest copy waiting, as old as the test says.
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.topic.startswith(f"{sharing.runtime.settings.kafka.namespace}."))
+            .values(created_at=func.now() - timedelta(minutes=30))
+        )
     log = DisclosureLog(sharing.runtime.engine)
     try:
         relay = _relay(sharing, log)
         await relay._measure_lag()
-        assert _unpublished() == len(written)
+        assert _gauge("timpora_outbox_unpublished") == len(written)
+        assert 30 * 60 <= (_gauge("timpora_outbox_oldest_unpublished_seconds") or 0) < 31 * 60
         await relay.drain()
-        assert _unpublished() == 0
+        assert _gauge("timpora_outbox_unpublished") == 0
+        assert _gauge("timpora_outbox_oldest_unpublished_seconds") == 0
     finally:
         await log.close()
-    async with sharing.runtime.sessions() as session:
-        namespace = sharing.runtime.settings.kafka.namespace
-        left = await session.scalar(select(func.count()).where(outbox.c.topic.startswith(f"{namespace}.")))
-    assert left == 0
+    async with sharing.runtime.sessions() as session, session.begin():
+        assert await session.scalar(select(outbox.c.id).where(outbox.c.id == foreign)) == foreign, "left alone"
+        await session.execute(delete(outbox).where(outbox.c.id == foreign))

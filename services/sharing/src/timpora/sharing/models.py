@@ -20,13 +20,13 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from timpora.common.access import api_keys_table
 from timpora.common.db.inbox import inbox_table
-from timpora.common.outbox.table import deleting_outbox_table
+from timpora.common.outbox.table import outbox_table
 
 metadata = MetaData()
 
 inbox = inbox_table(metadata)
 # Events for the agencies' own topics, written with the projection they come from, deleted once published.
-outbox = deleting_outbox_table(metadata)
+outbox = outbox_table(metadata)
 
 # One row per agency and foreigner in its view: the record redacted to the agency's agreement. Someone who left its
 # view loses the row (its history keeps that they left), and someone never in it has none (see ``projected_people``).

@@ -331,13 +331,11 @@ _HISTORY_STAGED = """
     FROM staged_history
     ON CONFLICT DO NOTHING
 """
-#: No ``ON CONFLICT (event_id)``, and no unique index to check it against (timpora.common.outbox.table, version 3):
-#: each registry event is applied once, its id claimed in the consumer's inbox in this same transaction and kept
-#: there for good, so an agency's copy of it, whose id is derived from it, is written once.
 _OUTBOX_STAGED = """
     INSERT INTO outbox (event_id, event_type, topic, partition_key, headers, payload)
     SELECT event_id, event_type, topic, partition_key, headers::jsonb, payload FROM staged_outbox
     ORDER BY position
+    ON CONFLICT (event_id) DO NOTHING
 """
 
 
@@ -424,7 +422,7 @@ class _Seen(Shown):
         """The outbox row of the agency's copy (``record`` None: the person left its view): exactly what
         ``new_event(SharedRecord(...))`` would be, its payload byte for byte, written without a model."""
         # Derived from the registry event's id and the agency: the same on every redelivery, so the agency can
-        # deduplicate, and distinct across agencies.
+        # deduplicate, and distinct across agencies, as the outbox requires.
         if self._source is None:
             try:
                 self._source = UUID(self.event.id).bytes

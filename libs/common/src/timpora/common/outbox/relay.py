@@ -2,9 +2,11 @@
 
 One relay works at a time, chosen by a session advisory lock held while it drains, so any number of
 registry instances can run it: a crashed relay's lock dies with its connection and another takes
-over. Rows are chosen by their id in ``outbox_pending`` (timpora.common.outbox.table), never by a "last id
-seen" cursor, so a row from a transaction that committed late (a smaller id, visible only now) is published
-on the next pass. Publishing a row deletes its pending id; the row itself is never written again.
+over. Rows are chosen by their id in ``outbox_pending`` (timpora.common.outbox.table, version 2), never by a "last
+id seen" cursor, so a row from a transaction that committed late (a smaller id, visible only now) is published
+on the next pass. Publishing a row deletes its pending id; the row itself is never written again. An outbox of
+version 3 (``deletes_published``: the sharing service's) keeps no published row: every row in it is still to be
+published, publishing it deletes it, nothing is purged and nothing can be published again.
 Order per foreigner holds because every change locks the foreigner's row before it takes an outbox
 id: one person's ids follow their commit order, and the relay publishes in id order.
 
@@ -14,9 +16,6 @@ duplicate, never a loss. Consumers drop duplicates by event id.
 A relay may be given a gate (:class:`OutboxGate`): every batch passes through it just before it is sent, and
 only what it returns is sent (the rest is marked published all the same). The sharing service's gate filters
 each agency's records through the agreement in force at that moment and records each disclosure.
-
-An outbox of version 3 (``deletes_published``: the sharing service's) keeps no published row: every row in it is
-still to be published, and publishing it deletes it. Nothing is purged, and nothing can be published again.
 
 A relay publishes only rows addressed to its own namespace's topics (see timpora.common.topics). A row
 names its topic when it is written; one written under another namespace (a command run with the wrong
@@ -38,7 +37,7 @@ from typing import Protocol
 
 import asyncpg
 from prometheus_client import Counter, Gauge
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -53,7 +52,7 @@ from timpora.common.topics import TopicCatalog
 log = logging.getLogger(__name__)
 
 PUBLISHED = Counter(
-    "timpora_outbox_published_total", "Outbox rows published to Kafka and marked published.", ["service"]
+    "timpora_outbox_published_total", "Outbox rows published to Kafka and marked published (or deleted).", ["service"]
 )
 UNPUBLISHED = Gauge(
     "timpora_outbox_unpublished", "Committed outbox rows not yet published (the relay's lag).", ["service"]
@@ -93,19 +92,40 @@ _FOREIGN = text(
     "WHERE outbox.id = pending.id AND topic NOT LIKE :topics OFFSET 0) AS row"
 )
 _LAG_INTERVAL_S = 5.0
-# Version 3: the outbox's own rows, in id order, are what is still to be published.
+# Version 3: the outbox's own rows, in id order, are what is still to be published. The count and the oldest go by
+# the id's index (ORDER BY id), never a scan of the table: after a backlog is published, its pages stay until vacuum.
 CLAIM_DELETING = """
     SELECT id, topic, partition_key, headers::text AS headers, payload FROM outbox
     WHERE topic LIKE $3 AND id NOT IN (SELECT unnest($1::bigint[]))  -- a hashed set
     ORDER BY id LIMIT $2
 """
-_MARK_DELETING = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
-_LAG_DELETING = text(
-    "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE topic LIKE :topics LIMIT :cap) AS capped), "
+LAG_DELETING = text(
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE topic LIKE :topics ORDER BY id LIMIT :cap) AS capped), "
     "coalesce((SELECT extract(epoch FROM now() - created_at) FROM outbox WHERE topic LIKE :topics "
     "ORDER BY id LIMIT 1), 0)"
 )
-_FOREIGN_DELETING = text("SELECT count(*) FROM outbox WHERE topic NOT LIKE :topics")
+
+
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """What reads and marks an outbox of one version (timpora.common.outbox.table)."""
+
+    claim: str
+    mark: str
+    lag: TextClause
+    foreign: TextClause
+    #: Published rows stay (for the retention period, to be published again if need be).
+    keeps_published: bool
+
+
+_PENDING = _Version(CLAIM, _MARK, _LAG, _FOREIGN, keeps_published=True)
+_DELETING = _Version(
+    CLAIM_DELETING,
+    "DELETE FROM outbox WHERE id = ANY($1::bigint[])",
+    LAG_DELETING,
+    text("SELECT count(*) FROM outbox WHERE topic NOT LIKE :topics"),
+    keeps_published=False,
+)
 _PURGE_BATCH = 50_000
 _PURGE = text(
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE created_at < :cutoff "
@@ -159,9 +179,7 @@ class OutboxRelay:
         self._engine = engine
         # Which version of the outbox it drains (timpora.common.outbox.table): 2, pending ids apart from the rows,
         # published rows kept for the retention period; or 3, each row deleted as it is published.
-        self._deletes = deletes_published
-        self._claim, self._marking = (CLAIM_DELETING, _MARK_DELETING) if deletes_published else (CLAIM, _MARK)
-        self._lag, self._foreign = (_LAG_DELETING, _FOREIGN_DELETING) if deletes_published else (_LAG, _FOREIGN)
+        self._version = _DELETING if deletes_published else _PENDING
         self._gate = gate
         self._service = service
         # LIKE pattern of the namespace's topics; a namespace holds no LIKE wildcard (see NAMESPACE_PATTERN).
@@ -182,7 +200,7 @@ class OutboxRelay:
             purged_at = self._clock.now()
             while True:
                 await self.drain()
-                if not self._deletes and self._clock.now() - purged_at > timedelta(minutes=5):
+                if self._clock.now() - purged_at > timedelta(minutes=5):
                     try:
                         await self.purge()
                     except SQLAlchemyError as error:
@@ -264,14 +282,14 @@ class OutboxRelay:
 
     async def _report_foreign_rows(self) -> None:
         async with self._engine.connect() as connection:
-            foreign = int(await connection.scalar(self._foreign, {"topics": self._topics}) or 0)
+            foreign = int(await connection.scalar(self._version.foreign, {"topics": self._topics}) or 0)
         if foreign:
             log.warning("unpublished outbox rows of another namespace are left alone", extra={"count": foreign})
 
     async def _fetch(self, exclude: list[int]) -> list[OutboxRow]:
         async with self._engine.connect() as connection:
             driver = await driver_connection(connection)
-            records = await driver.fetch(self._claim, exclude, self._settings.batch_size, self._topics)
+            records = await driver.fetch(self._version.claim, exclude, self._settings.batch_size, self._topics)
         return [_row(record) for record in records]
 
     async def _settle(self, ids: list[int], acknowledged: Awaitable[None], previous: Awaitable[int] | None) -> int:
@@ -287,11 +305,12 @@ class OutboxRelay:
     async def _mark(self, ids: list[int]) -> None:
         async with self._engine.connect() as connection:
             # One statement, committed on its own (asyncpg's autocommit): no BEGIN and COMMIT around it.
-            await (await driver_connection(connection)).execute(self._marking, ids)
+            await (await driver_connection(connection)).execute(self._version.mark, ids)
 
     async def _measure_lag(self) -> None:
         async with self._engine.connect() as connection:
-            count, oldest = (await connection.execute(self._lag, {"cap": _LAG_CAP, "topics": self._topics})).one()
+            measured = await connection.execute(self._version.lag, {"cap": _LAG_CAP, "topics": self._topics})
+            count, oldest = measured.one()
         UNPUBLISHED.labels(self._service).set(int(count))
         OLDEST_AGE.labels(self._service).set(float(oldest))
         self._lag_measured = time.monotonic()
@@ -316,7 +335,7 @@ class OutboxRelay:
         statement does within the statement timeout. Then drops the pending ids of rows deleted by hand (there
         is no foreign key, see timpora.common.outbox.table), which the relay's read would otherwise look up for
         ever. An outbox that deletes what it publishes has nothing to purge."""
-        if self._deletes:
+        if not self._version.keeps_published:
             return 0
         cutoff = self._clock.now() - timedelta(days=self._settings.retention_days)
         deleted = 0
@@ -334,7 +353,7 @@ class OutboxRelay:
 
     async def republish(self, *, since: datetime, until: datetime) -> int:
         """Marks the published rows created in [since, until) unpublished, so the relay sends them again."""
-        if self._deletes:
+        if not self._version.keeps_published:
             raise RuntimeError("this outbox keeps no published row to publish again")
         async with self._engine.begin() as connection:
             result = await connection.execute(

@@ -11,12 +11,11 @@ UPDATE that wrote a new copy of every row, payload and all, and a new entry in e
 about three quarters of the database's work in draining the outbox. Deleting a narrow id writes
 neither.
 
-Version 3 keeps no published row at all: the relay deletes the row itself once Kafka has it, and every row in
-the outbox is one still to be published, so there is no ``outbox_pending``, no trigger writing to it, and no
-unique index on ``event_id``. For an outbox whose rows are never published again (the sharing service's: the
-agencies' copies of personal data, kept no longer than it takes to send them), where its writer deduplicates
-before it writes (the consumer's inbox). A row of version 2 costs four index entries and two heap rows more than
-one of version 3; the sharing service writes one per agency that sees each change.
+Version 3 keeps no published row: the relay deletes the row itself once Kafka has it, so every row in the
+outbox is one still to be published, and there is no ``outbox_pending`` and no trigger writing to it. It suits an
+outbox whose rows are never published again: the sharing service's, the agencies' copies of personal data, which
+leave it once sent. A row costs one heap row and two index entries (its id, its unique ``event_id``)
+where version 2 wrote two heap rows and three, and a statement trigger's pass over the rows written.
 """
 
 from __future__ import annotations
@@ -26,11 +25,11 @@ from sqlalchemy import BigInteger, Column, DateTime, Identity, MetaData, String,
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 
-def _outbox_columns(*, unique_event_id: bool = True) -> list[Column[object]]:
+def _outbox_columns() -> list[Column[object]]:
     # Version 1 of the outbox; the registry's own migrations created the same table before this helper.
     return [
         Column("id", BigInteger, Identity(), primary_key=True),
-        Column("event_id", UUID(as_uuid=True), nullable=False, unique=unique_event_id),
+        Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
         Column("event_type", String(200), nullable=False),
         Column("topic", String(249), nullable=False),
         Column("partition_key", String(200), nullable=False),
@@ -43,14 +42,8 @@ def _outbox_columns(*, unique_event_id: bool = True) -> list[Column[object]]:
 
 
 def outbox_table(metadata: MetaData) -> Table:
-    """The outbox as it is now (version 2): version 1's columns but ``published_at``."""
+    """The outbox as it is now (versions 2 and 3): version 1's columns but ``published_at``."""
     return Table("outbox", metadata, *(column for column in _outbox_columns() if column.name != "published_at"))
-
-
-def deleting_outbox_table(metadata: MetaData) -> Table:
-    """The outbox of version 3: version 2's columns, ``event_id`` not unique (the writer deduplicates)."""
-    columns = _outbox_columns(unique_event_id=False)
-    return Table("outbox", metadata, *(column for column in columns if column.name != "published_at"))
 
 
 def outbox_pending_table(metadata: MetaData) -> Table:
@@ -138,8 +131,6 @@ def unpend_outbox_v2(channel: str) -> None:
     Written, not now: version 1 keeps a row the retention period after it was published, and a row's time of
     publishing is not known; now would keep every row the period again."""
     op.execute("SET LOCAL statement_timeout = 0")
-    op.execute("DROP TRIGGER outbox_inserted ON outbox")
-    op.execute("DROP FUNCTION outbox_inserted()")
     op.execute("ALTER TABLE outbox ADD COLUMN published_at timestamptz")
     # NOT EXISTS, not NOT IN: NOT IN hashes the pending ids only while they fit in work_mem, and past that
     # looks through all of them for each row, with the outbox locked (a backlog of 400,000: hours).
@@ -148,23 +139,21 @@ def unpend_outbox_v2(channel: str) -> None:
         "WHERE NOT EXISTS (SELECT FROM outbox_pending AS pending WHERE pending.id = outbox.id)"
     )
     op.create_index("outbox_unpublished", "outbox", ["id"], postgresql_where=text("published_at IS NULL"))
-    op.drop_table("outbox_pending")
+    _drop_pending()
     _notify_on_insert(channel)
 
 
 def delete_published_v3(channel: str) -> None:
-    """The migration step from version 2 to 3: rows already published go now, the rest once they are published.
-
-    The published rows would have gone at the end of their retention period; version 3 keeps none. The unique
-    index on ``event_id`` goes too: the writer deduplicates by the event it derives each row from."""
+    """The migration step from version 2 to 3: rows already published go now, the rest once they are published."""
     op.execute("SET LOCAL statement_timeout = 0")
+    # Both locked before anything is read: a relay of version 2 still running (an instance not yet replaced) would
+    # otherwise publish rows after the DELETE's snapshot, which would then stay and be sent again, and its read,
+    # holding the pending ids, could deadlock with the DROP below.
+    op.execute("LOCK TABLE outbox, outbox_pending IN ACCESS EXCLUSIVE MODE")
     op.execute(
         "DELETE FROM outbox WHERE NOT EXISTS (SELECT FROM outbox_pending AS pending WHERE pending.id = outbox.id)"
     )
-    op.execute("DROP TRIGGER outbox_inserted ON outbox")
-    op.execute("DROP FUNCTION outbox_inserted()")
-    op.drop_table("outbox_pending")
-    op.drop_constraint("outbox_event_id_key", "outbox", type_="unique")
+    _drop_pending()
     _notify_on_insert(channel)
 
 
@@ -173,10 +162,10 @@ def undelete_published_v3(channel: str) -> None:
     op.execute("SET LOCAL statement_timeout = 0")
     op.execute("DROP TRIGGER outbox_inserted ON outbox")
     op.execute("DROP FUNCTION notify_outbox()")
-    # Two rows of one event (written twice by a writer that did not deduplicate) are the same event: the first
-    # stays, as version 2's ``ON CONFLICT (event_id) DO NOTHING`` would have kept it.
-    op.execute(
-        "DELETE FROM outbox USING outbox AS first WHERE first.event_id = outbox.event_id AND first.id < outbox.id"
-    )
-    op.create_unique_constraint("outbox_event_id_key", "outbox", ["event_id"])
     _create_pending(channel, "SELECT id FROM outbox")
+
+
+def _drop_pending() -> None:
+    op.execute("DROP TRIGGER outbox_inserted ON outbox")
+    op.execute("DROP FUNCTION outbox_inserted()")
+    op.drop_table("outbox_pending")
