@@ -141,6 +141,17 @@ async def _heard(queue: asyncio.Queue[str], count: int) -> bool:
     return queue.qsize() >= count
 
 
+async def _backlog(connection: asyncpg.Connection, topic: str, *, payload_bytes: int = 2) -> None:
+    """5,000 outbox rows to ``topic`` in one statement (an import's worth), payloads of ``payload_bytes``."""
+    await connection.execute(
+        "INSERT INTO outbox (event_id, event_type, topic, partition_key, headers, payload) "
+        "SELECT gen_random_uuid(), 'id.timpora.foreigner.arrived.v1', $1, 'f-' || n, '{}', repeat('x', $2) "
+        "FROM generate_series(1, 5000) AS n",
+        topic,
+        payload_bytes,
+    )
+
+
 def _rows_read_from(plan: dict[str, object], table: str) -> int:
     """Rows the plan's nodes on ``table`` produced, over all their loops."""
     read = int(plan["Actual Rows"]) * int(plan["Actual Loops"]) if plan.get("Relation Name") == table else 0  # type: ignore[call-overload]
@@ -158,11 +169,7 @@ async def test_the_relays_read_looks_up_the_pending_rows_and_walks_nothing_publi
     await engine.dispose()
     service = await scratch.connect("registry")
     try:
-        await service.execute(
-            "INSERT INTO outbox (event_id, event_type, topic, partition_key, headers, payload) "
-            "SELECT gen_random_uuid(), 'id.timpora.foreigner.arrived.v1', 'timpora.registry.events.v1', "
-            "'f-' || n, '{}', '{}' FROM generate_series(1, 5000) AS n"
-        )
+        await _backlog(service, "timpora.registry.events.v1")
         # The statistics of an import just written, all of it pending; then the relay has sent all but the last
         # few before they are taken again: a drain under way, or a week of published rows. Autovacuum would take
         # them again at any moment, and the test would pass whatever the read.
@@ -223,11 +230,7 @@ async def test_the_version_3_relays_count_goes_by_the_ids_index_not_through_what
     await engine.dispose()
     service = await scratch.connect("sharing")
     try:
-        await service.execute(
-            "INSERT INTO outbox (event_id, event_type, topic, partition_key, headers, payload) "
-            "SELECT gen_random_uuid(), 'id.timpora.sharing.record.v1', 'timpora.sharing.agency.a.v1', "
-            "'f-' || n, '{}', repeat('x', 2000) FROM generate_series(1, 5000) AS n"
-        )
+        await _backlog(service, "timpora.sharing.agency.a.v1", payload_bytes=2000)
         # A backlog published but for its last few, not yet vacuumed: its pages are still the table's.
         await service.execute("ALTER TABLE outbox SET (autovacuum_enabled = false)")
         await service.execute("ANALYZE outbox")

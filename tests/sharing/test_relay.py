@@ -1,5 +1,5 @@
 """The sharing service's relay against real Kafka and PostgreSQL: each agency's copy leaves the outbox as it is
-published (timpora.common.outbox.table, version 3), so no copy of personal data is kept once sent; a crash
+published (timpora.common.outbox.table, version 3), so no copy of personal data stays in it once sent; a crash
 between Kafka's acknowledgement and the delete sends a copy twice, never loses one."""
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def _setup(runtime: ServiceRuntime) -> None:
             catalog=catalog,
             service="sharing",
             gate=gate,
-            # The agencies' copies of personal data are kept no longer than it takes to send them.
+            # The agencies' copies of personal data stay in the outbox no longer than it takes to send them.
             deletes_published=True,
         )
         runtime.workers.append(relay.run)
